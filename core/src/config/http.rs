@@ -1,0 +1,446 @@
+//! HTTP client options shared by scrape configs, HTTP SD and remote write
+//! (`prometheus/common` `HTTPClientConfig`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use super::yaml::{Bool11, lenient_string};
+use super::{PathResolver, join_dir};
+
+/// A secret: never printed. `Debug`, `Display` and `Serialize` all show `<secret>`.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret's value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<secret>")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient_string(d).map(Secret)
+    }
+}
+
+/// `basic_auth`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// User name.
+    #[serde(default)]
+    pub username: String,
+    /// File holding the user name.
+    #[serde(default)]
+    pub username_file: String,
+    /// Password.
+    #[serde(default)]
+    pub password: Secret,
+    /// File holding the password.
+    #[serde(default)]
+    pub password_file: String,
+}
+
+/// `authorization` (an `Authorization:` header).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    /// The scheme, `Bearer` by default.
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// The credentials.
+    #[serde(default)]
+    pub credentials: Secret,
+    /// File holding the credentials.
+    #[serde(default)]
+    pub credentials_file: String,
+}
+
+/// `oauth2` (client credentials). Parsed and validated; not yet used for requests.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    /// Client id.
+    #[serde(default)]
+    pub client_id: String,
+    /// Client secret.
+    #[serde(default)]
+    pub client_secret: Secret,
+    /// File holding the client secret.
+    #[serde(default)]
+    pub client_secret_file: String,
+    /// Scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Token endpoint.
+    #[serde(default)]
+    pub token_url: String,
+    /// Extra token request parameters.
+    #[serde(default)]
+    pub endpoint_params: BTreeMap<String, String>,
+    /// TLS for the token endpoint.
+    #[serde(default)]
+    pub tls_config: Option<TlsConfig>,
+    /// Proxy for the token endpoint.
+    #[serde(default)]
+    pub proxy_url: String,
+}
+
+/// `tls_config`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificate (PEM text).
+    #[serde(default)]
+    pub ca: String,
+    /// CA certificate file.
+    #[serde(default)]
+    pub ca_file: String,
+    /// Client certificate (PEM text).
+    #[serde(default)]
+    pub cert: String,
+    /// Client certificate file.
+    #[serde(default)]
+    pub cert_file: String,
+    /// Client key (PEM text).
+    #[serde(default)]
+    pub key: Secret,
+    /// Client key file.
+    #[serde(default)]
+    pub key_file: String,
+    /// Server name for SNI and verification.
+    #[serde(default)]
+    pub server_name: String,
+    /// Skip certificate verification.
+    #[serde(default)]
+    pub insecure_skip_verify: Bool11,
+    /// Minimum TLS version (`TLS12`, `TLS13`).
+    #[serde(default)]
+    pub min_version: String,
+    /// Maximum TLS version.
+    #[serde(default)]
+    pub max_version: String,
+}
+
+impl TlsConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !self.ca.is_empty() && !self.ca_file.is_empty() {
+            return Err("at most one of ca and ca_file must be configured".into());
+        }
+        if !self.cert.is_empty() && !self.cert_file.is_empty() {
+            return Err("at most one of cert and cert_file must be configured".into());
+        }
+        if !self.key.is_empty() && !self.key_file.is_empty() {
+            return Err("at most one of key and key_file must be configured".into());
+        }
+        let has_cert = !self.cert.is_empty() || !self.cert_file.is_empty();
+        let has_key = !self.key.is_empty() || !self.key_file.is_empty();
+        if has_cert && !has_key {
+            return Err(
+                "exactly one of key or key_file must be configured when a client certificate is configured"
+                    .into(),
+            );
+        }
+        if has_key && !has_cert {
+            return Err(
+                "exactly one of cert or cert_file must be configured when a client key is configured"
+                    .into(),
+            );
+        }
+        for v in [&self.min_version, &self.max_version] {
+            if !v.is_empty() && !matches!(v.as_str(), "TLS10" | "TLS11" | "TLS12" | "TLS13") {
+                return Err(format!("unknown TLS version: {v}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self, dir: &str) {
+        for p in [&mut self.ca_file, &mut self.cert_file, &mut self.key_file] {
+            *p = join_dir(dir, p);
+        }
+    }
+}
+
+/// Declares a raw YAML struct with the HTTP client options added to its fields (serde
+/// cannot combine `flatten` with `deny_unknown_fields`), and a method taking them out.
+macro_rules! with_http_client {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        $vis struct $name {
+            $($body)*
+            #[serde(default)]
+            basic_auth: Option<$crate::config::http::BasicAuth>,
+            #[serde(default)]
+            authorization: Option<$crate::config::http::Authorization>,
+            #[serde(default)]
+            oauth2: Option<$crate::config::http::OAuth2>,
+            #[serde(default)]
+            bearer_token: $crate::config::http::Secret,
+            #[serde(default)]
+            bearer_token_file: String,
+            #[serde(default)]
+            tls_config: Option<$crate::config::http::TlsConfig>,
+            #[serde(default)]
+            proxy_url: String,
+            #[serde(default)]
+            no_proxy: String,
+            #[serde(default)]
+            proxy_from_environment: $crate::config::yaml::Bool11,
+            #[serde(default)]
+            proxy_connect_header: std::collections::BTreeMap<String, Vec<$crate::config::http::Secret>>,
+            #[serde(default)]
+            follow_redirects: Option<$crate::config::yaml::Bool11>,
+            #[serde(default)]
+            enable_http2: Option<$crate::config::yaml::Bool11>,
+            #[serde(default, rename = "http_headers")]
+            _http_headers: Option<serde_yaml::Value>,
+        }
+
+        impl $name {
+            fn take_http_client(&mut self) -> $crate::config::http::RawHttpClient {
+                $crate::config::http::RawHttpClient {
+                    basic_auth: self.basic_auth.take(),
+                    authorization: self.authorization.take(),
+                    oauth2: self.oauth2.take(),
+                    bearer_token: std::mem::take(&mut self.bearer_token),
+                    bearer_token_file: std::mem::take(&mut self.bearer_token_file),
+                    tls_config: self.tls_config.take(),
+                    proxy_url: std::mem::take(&mut self.proxy_url),
+                    no_proxy: std::mem::take(&mut self.no_proxy),
+                    proxy_from_environment: self.proxy_from_environment,
+                    proxy_connect_header: std::mem::take(&mut self.proxy_connect_header),
+                    follow_redirects: self.follow_redirects,
+                    enable_http2: self.enable_http2,
+                }
+            }
+        }
+    };
+}
+pub(crate) use with_http_client;
+
+/// Raw HTTP client options as written in YAML.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RawHttpClient {
+    pub(crate) basic_auth: Option<BasicAuth>,
+    pub(crate) authorization: Option<Authorization>,
+    pub(crate) oauth2: Option<OAuth2>,
+    pub(crate) bearer_token: Secret,
+    pub(crate) bearer_token_file: String,
+    pub(crate) tls_config: Option<TlsConfig>,
+    pub(crate) proxy_url: String,
+    pub(crate) no_proxy: String,
+    pub(crate) proxy_from_environment: Bool11,
+    pub(crate) proxy_connect_header: BTreeMap<String, Vec<Secret>>,
+    pub(crate) follow_redirects: Option<Bool11>,
+    pub(crate) enable_http2: Option<Bool11>,
+}
+
+/// Validated HTTP client options. A `bearer_token`/`bearer_token_file` is folded into
+/// `authorization` of type `Bearer`, as Prometheus does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpClientConfig {
+    /// Basic authentication.
+    pub basic_auth: Option<BasicAuth>,
+    /// Authorization header.
+    pub authorization: Option<Authorization>,
+    /// OAuth 2 client credentials.
+    pub oauth2: Option<OAuth2>,
+    /// TLS settings.
+    pub tls_config: TlsConfig,
+    /// Proxy URL.
+    pub proxy_url: String,
+    /// Hosts not to proxy.
+    pub no_proxy: String,
+    /// Take the proxy from the environment.
+    pub proxy_from_environment: bool,
+    /// Headers for the proxy CONNECT request.
+    pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
+    /// Follow HTTP redirects (default true).
+    pub follow_redirects: bool,
+    /// Allow HTTP/2 (default true).
+    pub enable_http2: bool,
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        HttpClientConfig {
+            basic_auth: None,
+            authorization: None,
+            oauth2: None,
+            tls_config: TlsConfig::default(),
+            proxy_url: String::new(),
+            no_proxy: String::new(),
+            proxy_from_environment: false,
+            proxy_connect_header: BTreeMap::new(),
+            follow_redirects: true,
+            enable_http2: true,
+        }
+    }
+}
+
+fn count(flags: &[bool]) -> usize {
+    flags.iter().filter(|b| **b).count()
+}
+
+impl RawHttpClient {
+    /// Validates with `prometheus/common`'s rules and resolves file paths.
+    pub(crate) fn validate(self, paths: &PathResolver<'_>) -> Result<HttpClientConfig, String> {
+        let bearer = !self.bearer_token.is_empty();
+        let bearer_file = !self.bearer_token_file.is_empty();
+        if bearer && bearer_file {
+            return Err("at most one of bearer_token & bearer_token_file must be configured".into());
+        }
+        if (self.basic_auth.is_some() || self.oauth2.is_some()) && (bearer || bearer_file) {
+            return Err(
+                "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
+                    .into(),
+            );
+        }
+        if let Some(b) = &self.basic_auth {
+            if count(&[!b.username.is_empty(), !b.username_file.is_empty()]) > 1 {
+                return Err(
+                    "at most one of basic_auth username, username_file & username_ref must be configured"
+                        .into(),
+                );
+            }
+            if count(&[!b.password.is_empty(), !b.password_file.is_empty()]) > 1 {
+                return Err(
+                    "at most one of basic_auth password, password_file & password_ref must be configured"
+                        .into(),
+                );
+            }
+        }
+        let mut authorization = self.authorization;
+        if let Some(a) = &mut authorization {
+            if bearer || bearer_file {
+                return Err("authorization is not compatible with bearer_token & bearer_token_file".into());
+            }
+            if !a.credentials.is_empty() && !a.credentials_file.is_empty() {
+                return Err(
+                    "at most one of authorization credentials & credentials_file must be configured"
+                        .into(),
+                );
+            }
+            a.kind = a.kind.trim().to_owned();
+            if a.kind.is_empty() {
+                a.kind = "Bearer".into();
+            }
+            if a.kind.eq_ignore_ascii_case("basic") {
+                return Err(
+                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#.into(),
+                );
+            }
+            if self.basic_auth.is_some() || self.oauth2.is_some() {
+                return Err("at most one of basic_auth, oauth2 & authorization must be configured".into());
+            }
+        } else if bearer {
+            authorization = Some(Authorization {
+                kind: "Bearer".into(),
+                credentials: self.bearer_token,
+                credentials_file: String::new(),
+            });
+        } else if bearer_file {
+            authorization = Some(Authorization {
+                kind: "Bearer".into(),
+                credentials: Secret::default(),
+                credentials_file: self.bearer_token_file,
+            });
+        }
+        if let Some(o) = &self.oauth2 {
+            if self.basic_auth.is_some() {
+                return Err("at most one of basic_auth, oauth2 & authorization must be configured".into());
+            }
+            if o.client_id.is_empty() {
+                return Err("oauth2 client_id must be configured".into());
+            }
+            if o.token_url.is_empty() {
+                return Err("oauth2 token_url must be configured".into());
+            }
+            if !o.client_secret.is_empty() && !o.client_secret_file.is_empty() {
+                return Err(
+                    "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured"
+                        .into(),
+                );
+            }
+        }
+        if self.proxy_from_environment.0 {
+            if !self.proxy_url.is_empty() {
+                return Err("if proxy_from_environment is configured, proxy_url must not be configured".into());
+            }
+            if !self.no_proxy.is_empty() {
+                return Err("if proxy_from_environment is configured, no_proxy must not be configured".into());
+            }
+        }
+        if self.proxy_url.is_empty() && !self.no_proxy.is_empty() {
+            return Err("if no_proxy is configured, proxy_url must also be configured".into());
+        }
+        if self.proxy_url.is_empty() && !self.proxy_connect_header.is_empty() {
+            return Err("if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured".into());
+        }
+        if !self.proxy_url.is_empty() && !self.proxy_url.contains("://") {
+            return Err(format!("parse {:?}: missing protocol scheme", self.proxy_url));
+        }
+        let mut tls = self.tls_config.unwrap_or_default();
+        tls.validate()?;
+        let dir = paths.dir;
+        tls.resolve(dir);
+        let mut basic_auth = self.basic_auth;
+        if let Some(b) = &mut basic_auth {
+            b.username_file = join_dir(dir, &b.username_file);
+            b.password_file = join_dir(dir, &b.password_file);
+        }
+        if let Some(a) = &mut authorization {
+            a.credentials_file = join_dir(dir, &a.credentials_file);
+        }
+        let mut oauth2 = self.oauth2;
+        if let Some(o) = &mut oauth2 {
+            o.client_secret_file = join_dir(dir, &o.client_secret_file);
+            if let Some(t) = &mut o.tls_config {
+                t.validate()?;
+                t.resolve(dir);
+            }
+        }
+        Ok(HttpClientConfig {
+            basic_auth,
+            authorization,
+            oauth2,
+            tls_config: tls,
+            proxy_url: self.proxy_url,
+            no_proxy: self.no_proxy,
+            proxy_from_environment: self.proxy_from_environment.0,
+            proxy_connect_header: self.proxy_connect_header,
+            follow_redirects: self.follow_redirects.is_none_or(|b| b.0),
+            enable_http2: self.enable_http2.is_none_or(|b| b.0),
+        })
+    }
+}

@@ -1,0 +1,448 @@
+//! The YAML layer: the one place that calls `serde_yaml`, Go yaml.v2 compatibility
+//! (YAML 1.1 booleans, merge keys, scalars into strings), and mapping errors to a
+//! position in the file.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// A field that distinguishes "not written" from "written as null" from a value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Nullable<T> {
+    /// The key is absent.
+    #[default]
+    Absent,
+    /// The key is present with a null value (`key:` or `key: null`).
+    Null,
+    /// The key has a value.
+    Value(T),
+}
+
+impl<T> Nullable<T> {
+    /// The value, if any.
+    pub fn value(self) -> Option<T> {
+        match self {
+            Nullable::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(d)? {
+            None => Nullable::Null,
+            Some(v) => Nullable::Value(v),
+        })
+    }
+}
+
+struct ScalarVisitor;
+
+impl Visitor<'_> for ScalarVisitor {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Ok(String::new())
+    }
+}
+
+/// A scalar read as a string: strings, numbers and booleans are accepted (Go's yaml.v2
+/// stores any scalar into a string field); null gives the empty string.
+pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    d.deserialize_any(ScalarVisitor)
+}
+
+/// Like [`lenient_string`], for types parsed from a scalar (durations, sizes).
+pub fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    d.deserialize_any(ScalarVisitor)
+}
+
+/// A boolean as YAML 1.1 (Go's yaml.v2) reads it: `true/false`, `yes/no`, `on/off`,
+/// `y/n` in their lower, title and upper case spellings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bool11(pub bool);
+
+impl<'de> Deserialize<'de> for Bool11 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Bool11;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a boolean")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Bool11, E> {
+                Ok(Bool11(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bool11, E> {
+                match v {
+                    "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True"
+                    | "TRUE" => Ok(Bool11(true)),
+                    "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False"
+                    | "FALSE" => Ok(Bool11(false)),
+                    _ => Err(E::custom(format!("cannot unmarshal !!str `{v}` into bool"))),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bool11, E> {
+                Err(E::custom(format!("cannot unmarshal !!int `{v}` into bool")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bool11, E> {
+                Err(E::custom(format!("cannot unmarshal !!int `{v}` into bool")))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bool11, E> {
+                Err(E::custom(format!("cannot unmarshal !!float `{v}` into bool")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `source_labels`: a list of label names (null means "not written").
+pub fn label_names_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let v: Option<Vec<LenientName>> = Option::deserialize(d)?;
+    Ok(v.map(|v| v.into_iter().map(|n| n.0).collect()))
+}
+
+struct LenientName(String);
+
+impl<'de> Deserialize<'de> for LenientName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = lenient_string(d)?;
+        if s.is_empty() {
+            return Err(de::Error::custom(format!(
+                "{} is not a valid label name",
+                crate::goquote::quote(&s)
+            )));
+        }
+        Ok(LenientName(s))
+    }
+}
+
+/// One step of a path into the document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seg {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+/// A path into the YAML document, e.g. `scrape_configs[2].relabel_configs[0]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Path(pub Vec<Seg>);
+
+impl Path {
+    /// This path extended by a key.
+    pub fn key(&self, k: &str) -> Path {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(k.to_owned()));
+        p
+    }
+    /// This path extended by an index.
+    pub fn index(&self, i: usize) -> Path {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(i));
+        p
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Seg::Key(k) if i == 0 => f.write_str(k)?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+const LOCATE_MARK: &str = "\u{1}trawl-locate\u{1}";
+
+struct Locate<'p>(&'p [Seg]);
+
+impl<'de> DeserializeSeed<'de> for Locate<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Locate<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("anything")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.scalar()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.scalar()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.scalar()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.scalar()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.scalar()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.scalar()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.scalar()
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some((first, rest)) = self.0.split_first() else {
+            return Err(de::Error::custom(LOCATE_MARK));
+        };
+        while let Some(key) = map.next_key::<KeyText>()? {
+            if matches!(first, Seg::Key(k) if *k == key.0) {
+                map.next_value_seed(Locate(rest))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Some((first, rest)) = self.0.split_first() else {
+            return Err(de::Error::custom(LOCATE_MARK));
+        };
+        let mut i = 0;
+        loop {
+            if matches!(first, Seg::Index(n) if *n == i) {
+                if seq.next_element_seed(Locate(rest))?.is_none() {
+                    return Ok(());
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+}
+
+impl Locate<'_> {
+    fn scalar<E: de::Error>(self) -> Result<(), E> {
+        if self.0.is_empty() {
+            Err(E::custom(LOCATE_MARK))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+struct KeyText(String);
+
+impl<'de> Deserialize<'de> for KeyText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Keys that are not scalars (rare) are consumed and compared as empty.
+        match lenient_string(d) {
+            Ok(s) => Ok(KeyText(s)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Line and column (1-based) of the node at `path` in `text`; if the node does not exist
+/// (e.g. a key that was never written, or one that came from a merge key), the nearest
+/// existing ancestor.
+pub fn locate(text: &str, path: &Path) -> Option<(usize, usize)> {
+    let mut segs: &[Seg] = &path.0;
+    loop {
+        let de = serde_yaml::Deserializer::from_str(text);
+        if let Err(e) = Locate(segs).deserialize(de) {
+            if e.to_string().contains(LOCATE_MARK) {
+                return e.location().map(|l| (l.line(), l.column()));
+            }
+            return None;
+        }
+        let (_, parent) = segs.split_last()?;
+        segs = parent;
+    }
+}
+
+/// A failed parse: where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YamlError {
+    /// The path of the offending node, when known.
+    pub path: Path,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// The message (with Prometheus's wording where it has one).
+    pub message: String,
+}
+
+fn has_merge_keys(v: &serde_yaml::Value) -> bool {
+    match v {
+        serde_yaml::Value::Mapping(m) => m.iter().any(|(k, v)| {
+            k.as_str() == Some("<<") || has_merge_keys(v)
+        }),
+        serde_yaml::Value::Sequence(s) => s.iter().any(has_merge_keys),
+        serde_yaml::Value::Tagged(t) => has_merge_keys(&t.value),
+        _ => false,
+    }
+}
+
+fn convert_path(p: &serde_path_to_error::Path) -> Path {
+    use serde_path_to_error::Segment;
+    Path(
+        p.iter()
+            .filter_map(|s| match s {
+                Segment::Map { key } => Some(Seg::Key(key.clone())),
+                Segment::Seq { index } => Some(Seg::Index(*index)),
+                Segment::Enum { variant } => Some(Seg::Key(variant.clone())),
+                Segment::Unknown => None,
+            })
+            .collect(),
+    )
+}
+
+/// Strips what serde_yaml adds to a message (`path: ` prefix, ` at line L column C`).
+fn bare_message(e: &serde_yaml::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(loc) = e.location() {
+        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+        if let Some(i) = msg.rfind(&suffix) {
+            msg.truncate(i);
+        }
+    }
+    // serde_yaml prefixes "<path>: " when the error is below the root.
+    if let Some(i) = msg.find(": ") {
+        let head = &msg[..i];
+        if !head.is_empty()
+            && !head.contains(' ')
+            && head
+                .chars()
+                .all(|c| c.is_alphanumeric() || "_.[]-<>".contains(c))
+        {
+            msg = msg[i + 2..].to_owned();
+        }
+    }
+    msg
+}
+
+/// Rewrites serde's wording for unknown and duplicate keys into Go yaml.v2's, naming the
+/// Go type Prometheus would name.
+fn go_wording(msg: String, path: &Path, type_name: &dyn Fn(&Path) -> &'static str) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some(end) = rest.find('`') {
+            return format!("field {} not found in type {}", &rest[..end], type_name(path));
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate field `") {
+        if let Some(end) = rest.find('`') {
+            return format!("field {} already set in type {}", &rest[..end], type_name(path));
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("duplicate entry with key ") {
+        return format!("mapping key {rest} already defined");
+    }
+    msg
+}
+
+/// Deserializes `text` into `T`, applying merge keys (`<<`) when the document uses them.
+/// Errors carry the path and the position of the offending node.
+pub fn from_yaml<T: DeserializeOwned>(
+    text: &str,
+    type_name: &dyn Fn(&Path) -> &'static str,
+) -> Result<T, YamlError> {
+    let mut merged = None;
+    if text.contains("<<") {
+        if let Ok(mut v) = serde_yaml::from_str::<serde_yaml::Value>(text) {
+            if has_merge_keys(&v) {
+                if let Err(e) = v.apply_merge() {
+                    return Err(YamlError {
+                        path: Path::default(),
+                        position: e.location().map(|l| (l.line(), l.column())),
+                        message: bare_message(&e),
+                    });
+                }
+                merged = Some(v);
+            }
+        }
+    }
+    let result = match merged {
+        Some(v) => serde_path_to_error::deserialize::<_, T>(v),
+        None => {
+            // An empty document is an empty mapping, as for Prometheus.
+            let text = if text.trim().is_empty() { "{}" } else { text };
+            serde_path_to_error::deserialize::<_, T>(serde_yaml::Deserializer::from_str(text))
+        }
+    };
+    result.map_err(|e| {
+        let path = convert_path(e.path());
+        let inner = e.inner();
+        let message = go_wording(bare_message(inner), &path, type_name);
+        let position = inner
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .or_else(|| locate(text, &path));
+        YamlError {
+            path,
+            position,
+            message,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_finds_nodes() {
+        let text = "a:\n  - x: 1\n  - x: 2\n    y: [3, 4]\nb: c\n";
+        let p = |segs: Vec<Seg>| locate(text, &Path(segs));
+        assert_eq!(p(vec![Seg::Key("b".into())]), Some((5, 4)));
+        assert_eq!(p(vec![Seg::Key("a".into()), Seg::Index(1)]), Some((3, 5)));
+        assert_eq!(
+            p(vec![Seg::Key("a".into()), Seg::Index(1), Seg::Key("y".into()), Seg::Index(1)]),
+            Some((4, 12))
+        );
+        // Missing leaf: nearest ancestor.
+        assert_eq!(
+            p(vec![Seg::Key("a".into()), Seg::Index(0), Seg::Key("zz".into())]),
+            Some((2, 5))
+        );
+    }
+
+    #[test]
+    fn yaml11_booleans() {
+        #[derive(Deserialize)]
+        struct S {
+            v: Bool11,
+        }
+        for (t, want) in [("yes", true), ("On", true), ("n", false), ("OFF", false), ("true", true)] {
+            let s: S = serde_yaml::from_str(&format!("v: {t}")).unwrap();
+            assert_eq!(s.v.0, want, "{t}");
+        }
+        assert!(serde_yaml::from_str::<S>("v: maybe").is_err());
+    }
+}

@@ -1,0 +1,532 @@
+//! Label sets: a compact, immutable, sorted [`Labels`] and a [`LabelsBuilder`] to edit one.
+//!
+//! A `Labels` is one reference-counted string holding every name and value, each
+//! preceded by its length, sorted by name. Cloning is a reference-count increment;
+//! building allocates once. Names are unique.
+//!
+//! The hashes Prometheus uses to place targets are here too: [`Labels::hash`] (3.x,
+//! "stringlabels") and [`Labels::hash_slicelabels`] (2.42).
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use xxhash_rust::xxh64::xxh64;
+
+/// The reserved label for the metric name.
+pub const METRIC_NAME: &str = "__name__";
+/// Target address (`host:port`).
+pub const ADDRESS: &str = "__address__";
+/// Target scheme.
+pub const SCHEME: &str = "__scheme__";
+/// Target metrics path.
+pub const METRICS_PATH: &str = "__metrics_path__";
+/// Per-target scrape interval.
+pub const SCRAPE_INTERVAL: &str = "__scrape_interval__";
+/// Per-target scrape timeout.
+pub const SCRAPE_TIMEOUT: &str = "__scrape_timeout__";
+/// Prefix of URL parameter labels.
+pub const PARAM_PREFIX: &str = "__param_";
+/// Prefix of discovery metadata labels, removed after relabeling.
+pub const META_PREFIX: &str = "__meta_";
+/// Prefix of labels reserved for internal use; never attached to series.
+pub const RESERVED_PREFIX: &str = "__";
+/// The job label.
+pub const JOB: &str = "job";
+/// The instance label.
+pub const INSTANCE: &str = "instance";
+/// 3.x histogram flag label: scrape native histograms.
+pub const SCRAPE_NATIVE_HISTOGRAMS: &str = "__scrape_native_histograms__";
+/// 3.x histogram flag label: always scrape classic histograms.
+pub const ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS: &str = "__always_scrape_classic_histograms__";
+/// 3.x histogram flag label: convert classic histograms to NHCB.
+pub const CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB: &str = "__convert_classic_histograms_to_nhcb__";
+
+/// How label and metric names are validated (`metric_name_validation_scheme`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NameValidation {
+    /// Prometheus 3.x default: any non-empty UTF-8 string.
+    #[default]
+    Utf8,
+    /// `[a-zA-Z_][a-zA-Z0-9_]*`.
+    Legacy,
+}
+
+impl NameValidation {
+    /// True if `name` is a valid label name under this scheme.
+    pub fn is_valid_label_name(self, name: &str) -> bool {
+        match self {
+            NameValidation::Utf8 => !name.is_empty(),
+            NameValidation::Legacy => is_legacy_label_name(name),
+        }
+    }
+}
+
+/// True if `name` matches `^[a-zA-Z_][a-zA-Z0-9_]*$`.
+pub fn is_legacy_label_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// An immutable, sorted set of labels with unique names, stored in one allocation.
+///
+/// Layout: for each label in name order, `len(name) name len(value) value`, where a
+/// length is written in 6-bit little-endian groups as ASCII bytes (`0x40` marks a
+/// continuation), so the whole buffer is a valid `str`.
+#[derive(Clone)]
+pub struct Labels(Arc<str>);
+
+fn push_len(buf: &mut String, mut n: usize) {
+    while n >= 0x40 {
+        // Both arms produce values below 0x80, so the byte is ASCII.
+        buf.push(char::from(0x40 | (n & 0x3f) as u8));
+        n >>= 6;
+    }
+    buf.push(char::from(n as u8));
+}
+
+fn read_len(b: &[u8], pos: &mut usize) -> usize {
+    let mut n = 0usize;
+    let mut shift = 0;
+    loop {
+        let byte = b[*pos];
+        *pos += 1;
+        n |= ((byte & 0x3f) as usize) << shift;
+        if byte & 0x40 == 0 {
+            return n;
+        }
+        shift += 6;
+    }
+}
+
+/// Iterator over `(name, value)` pairs of a [`Labels`], in name order.
+#[derive(Clone, Debug)]
+pub struct LabelsIter<'a> {
+    data: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for LabelsIter<'a> {
+    type Item = (&'a str, &'a str);
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        if self.pos >= self.data.len() {
+            return None;
+        }
+        let b = self.data.as_bytes();
+        let nl = read_len(b, &mut self.pos);
+        let name = &self.data[self.pos..self.pos + nl];
+        self.pos += nl;
+        let vl = read_len(b, &mut self.pos);
+        let value = &self.data[self.pos..self.pos + vl];
+        self.pos += vl;
+        Some((name, value))
+    }
+}
+
+impl Labels {
+    /// The empty label set.
+    pub fn empty() -> Labels {
+        Labels(Arc::from(""))
+    }
+
+    /// Builds a label set from pairs in any order. Later duplicates replace earlier
+    /// ones; pairs with an empty value are left out (an empty value means "absent").
+    pub fn from_pairs<'a, I, N, V>(pairs: I) -> Labels
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: Into<Cow<'a, str>>,
+        V: Into<Cow<'a, str>>,
+    {
+        let mut b = LabelsBuilder::new();
+        for (n, v) in pairs {
+            b.set(n, v);
+        }
+        b.labels()
+    }
+
+    fn encode_sorted<'s>(pairs: impl Iterator<Item = (&'s str, &'s str)> + Clone) -> Labels {
+        let cap: usize = pairs
+            .clone()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        let mut buf = String::with_capacity(cap);
+        for (n, v) in pairs {
+            push_len(&mut buf, n.len());
+            buf.push_str(n);
+            push_len(&mut buf, v.len());
+            buf.push_str(v);
+        }
+        Labels(Arc::from(buf))
+    }
+
+    /// Iterates `(name, value)` in name order.
+    pub fn iter(&self) -> LabelsIter<'_> {
+        LabelsIter {
+            data: &self.0,
+            pos: 0,
+        }
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True if there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        for (n, v) in self.iter() {
+            match n.cmp(name) {
+                Ordering::Less => continue,
+                Ordering::Equal => return Some(v),
+                Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+
+    /// A builder starting from these labels, borrowing them.
+    pub fn builder(&self) -> LabelsBuilder<'_> {
+        LabelsBuilder {
+            entries: self
+                .iter()
+                .map(|(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v)))
+                .collect(),
+        }
+    }
+
+    /// Prometheus 3.x label hash (official builds, "stringlabels"): xxHash64 of, per label,
+    /// `len(name) name len(value) value`, each length one byte if below 255, else the byte
+    /// 255 and the length in 3 little-endian bytes.
+    pub fn hash(&self) -> u64 {
+        let mut stack = [0u8; 1024];
+        let mut heap = Vec::new();
+        let size: usize = self
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 8)
+            .sum();
+        let buf: &mut [u8] = if size <= stack.len() {
+            &mut stack
+        } else {
+            heap.resize(size, 0);
+            &mut heap
+        };
+        let mut at = 0;
+        let mut put = |bytes: &[u8], at: &mut usize| {
+            buf[*at..*at + bytes.len()].copy_from_slice(bytes);
+            *at += bytes.len();
+        };
+        let put_len = |n: usize| -> ([u8; 4], usize) {
+            if n < 255 {
+                ([n as u8, 0, 0, 0], 1)
+            } else {
+                let n = n as u32;
+                ([255, n as u8, (n >> 8) as u8, (n >> 16) as u8], 4)
+            }
+        };
+        for (n, v) in self.iter() {
+            let (l, k) = put_len(n.len());
+            put(&l[..k], &mut at);
+            put(n.as_bytes(), &mut at);
+            let (l, k) = put_len(v.len());
+            put(&l[..k], &mut at);
+            put(v.as_bytes(), &mut at);
+        }
+        xxh64(&buf[..at], 0)
+    }
+
+    /// Prometheus 2.42 label hash ("slicelabels"): xxHash64 of `name 0xFF value 0xFF` for
+    /// each label in order.
+    pub fn hash_slicelabels(&self) -> u64 {
+        let mut buf = Vec::with_capacity(self.0.len() + 2 * 16);
+        for (n, v) in self.iter() {
+            buf.extend_from_slice(n.as_bytes());
+            buf.push(0xff);
+            buf.extend_from_slice(v.as_bytes());
+            buf.push(0xff);
+        }
+        xxh64(&buf, 0)
+    }
+
+    /// The labels whose names do not start with `__`, i.e. those attached to series.
+    pub fn without_reserved(&self) -> Labels {
+        Labels::encode_sorted(self.iter().filter(|(n, _)| !n.starts_with(RESERVED_PREFIX)))
+    }
+
+    /// Go's `labels.Labels.String()`: `{a="1", b="2"}` with Go-quoted values; names that
+    /// are not legacy-valid are quoted too (3.x).
+    pub fn to_go_string(&self) -> String {
+        let mut out = String::from("{");
+        for (i, (n, v)) in self.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            if is_legacy_label_name(n) {
+                out.push_str(n);
+            } else {
+                out.push_str(&crate::goquote::quote(n));
+            }
+            out.push('=');
+            out.push_str(&crate::goquote::quote(v));
+        }
+        out.push('}');
+        out
+    }
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels::empty()
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Labels) -> bool {
+        // The encoding is canonical: equal sets have equal bytes.
+        self.0 == other.0
+    }
+}
+
+impl Eq for Labels {}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl Ord for Labels {
+    /// Lexicographic over `(name, value)` pairs, as Prometheus's `labels.Compare`.
+    fn cmp(&self, other: &Labels) -> Ordering {
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Labels) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_go_string())
+    }
+}
+
+impl fmt::Display for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_go_string())
+    }
+}
+
+impl serde::Serialize for Labels {
+    /// A JSON object in name order, as in Prometheus's API.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Labels {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m: std::collections::BTreeMap<String, String> = serde::Deserialize::deserialize(d)?;
+        Ok(Labels::from_pairs(m))
+    }
+}
+
+/// A mutable label set: a sorted vector of names and values that borrows from its
+/// sources where it can. Setting a label to the empty string deletes it.
+#[derive(Clone, Debug, Default)]
+pub struct LabelsBuilder<'a> {
+    entries: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> LabelsBuilder<'a> {
+    /// An empty builder.
+    pub fn new() -> LabelsBuilder<'a> {
+        LabelsBuilder {
+            entries: Vec::new(),
+        }
+    }
+
+    /// An empty builder with room for `n` labels.
+    pub fn with_capacity(n: usize) -> LabelsBuilder<'a> {
+        LabelsBuilder {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(n, _)| n.as_ref().cmp(name))
+    }
+
+    /// The value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.find(name).ok().map(|i| self.entries[i].1.as_ref())
+    }
+
+    /// Sets `name` to `value`; an empty value deletes the label.
+    pub fn set(&mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
+        let name = name.into();
+        let value = value.into();
+        match self.find(&name) {
+            Ok(i) if value.is_empty() => {
+                self.entries.remove(i);
+            }
+            Ok(i) => self.entries[i].1 = value,
+            Err(_) if value.is_empty() => {}
+            Err(i) => self.entries.insert(i, (name, value)),
+        }
+    }
+
+    /// Sets `name` to `value` only if it is absent (or empty).
+    pub fn set_if_absent(&mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
+        let name = name.into();
+        if let Err(i) = self.find(&name) {
+            let value = value.into();
+            if !value.is_empty() {
+                self.entries.insert(i, (name, value));
+            }
+        }
+    }
+
+    /// Deletes `name`.
+    pub fn del(&mut self, name: &str) {
+        if let Ok(i) = self.find(name) {
+            self.entries.remove(i);
+        }
+    }
+
+    /// Keeps only the labels for which `keep(name)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.entries.retain(|(n, _)| keep(n));
+    }
+
+    /// Iterates the current `(name, value)` pairs in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
+        self.entries.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+    }
+
+    /// Iterates the current pairs as the builder holds them (borrowed where possible).
+    pub fn iter_cow(&self) -> impl Iterator<Item = &(Cow<'a, str>, Cow<'a, str>)> + '_ {
+        self.entries.iter()
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Removes every label.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The current labels as an immutable [`Labels`] (one allocation).
+    pub fn labels(&self) -> Labels {
+        Labels::encode_sorted(self.iter())
+    }
+
+    /// The current labels whose names do not start with `__`.
+    pub fn public_labels(&self) -> Labels {
+        Labels::encode_sorted(self.iter().filter(|(n, _)| !n.starts_with(RESERVED_PREFIX)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn sorted_unique_and_empty_values_dropped() {
+        let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", ""), ("a", "3")]);
+        assert_eq!(l.iter().collect::<Vec<_>>(), vec![("a", "3"), ("b", "2")]);
+        assert_eq!(l.get("a"), Some("3"));
+        assert_eq!(l.get("c"), None);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l.to_go_string(), r#"{a="3", b="2"}"#);
+    }
+
+    #[test]
+    fn long_values_round_trip() {
+        let long = "x".repeat(100_000);
+        let l = Labels::from_pairs([("k", long.as_str()), ("a", "")]);
+        assert_eq!(l.get("k"), Some(long.as_str()));
+    }
+
+    #[test]
+    fn hash_vectors_from_prometheus_semantics() {
+        // §3.5 worked example: job `node`, target localhost:9100, defaults.
+        let v2 = Labels::from_pairs([
+            ("__address__", "localhost:9100"),
+            ("__metrics_path__", "/metrics"),
+            ("__scheme__", "http"),
+            ("__scrape_interval__", "1m"),
+            ("__scrape_timeout__", "10s"),
+            ("instance", "localhost:9100"),
+            ("job", "node"),
+        ]);
+        assert_eq!(v2.hash_slicelabels(), 14808249574301025142);
+        let mut b = v2.builder();
+        b.set(SCRAPE_NATIVE_HISTOGRAMS, "false");
+        b.set(ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS, "false");
+        b.set(CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB, "false");
+        assert_eq!(b.labels().hash(), 9527888252110227897);
+        assert_eq!(xxh64(b"", 0), 0xef46db3751d8e999);
+        assert_eq!(xxh64(b"abc", 0), 0x44bc2cf5ad770999);
+    }
+
+    #[test]
+    fn go_string_quotes_utf8_names() {
+        let l = Labels::from_pairs([("utf-8.label", "a\"b"), ("ok", "x")]);
+        assert_eq!(l.to_go_string(), r#"{ok="x", "utf-8.label"="a\"b"}"#);
+    }
+
+    fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
+        proptest::collection::vec(("[a-z_]{1,4}", "[a-zé\n]{0,70}"), 0..12)
+    }
+
+    proptest! {
+        /// A Labels equals the BTreeMap model with empty values removed.
+        #[test]
+        fn matches_btreemap_model(p in pairs()) {
+            let mut model = std::collections::BTreeMap::new();
+            for (n, v) in &p {
+                if v.is_empty() { model.remove(n); } else { model.insert(n.clone(), v.clone()); }
+            }
+            let l = Labels::from_pairs(p.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let got: Vec<(String, String)> =
+                l.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+            let want: Vec<(String, String)> = model.clone().into_iter().collect();
+            prop_assert_eq!(got, want);
+            for (n, v) in &model {
+                prop_assert_eq!(l.get(n), Some(v.as_str()));
+            }
+        }
+
+        /// Ordering of Labels equals ordering of their pair lists.
+        #[test]
+        fn ord_matches_pairs(a in pairs(), b in pairs()) {
+            let la = Labels::from_pairs(a.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let lb = Labels::from_pairs(b.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let va: Vec<_> = la.iter().collect();
+            let vb: Vec<_> = lb.iter().collect();
+            prop_assert_eq!(la.cmp(&lb), va.cmp(&vb));
+            prop_assert_eq!(la == lb, va == vb);
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! From a discovered target to a scrape target: discovered labels, relabeling,
+//! finalisation and the target URL (Prometheus 3.x `PopulateLabels`), plus the JSON
+//! shape of a target in `/api/v1/targets`.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::config::{ScrapeConfig, TargetGroup};
+use crate::duration::PromDuration;
+use crate::goquote::quote;
+use crate::labels::{self, Labels, LabelsBuilder};
+use crate::relabel::{self, Outcome};
+
+/// A target after relabeling and finalisation: everything needed to scrape it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScrapeTarget {
+    /// The full final label set, including `__address__`, `__scheme__`,
+    /// `__metrics_path__`, `__param_*`, the interval and timeout labels and any other
+    /// `__` label left by relabeling; without `__meta_*`.
+    pub labels: Labels,
+    /// The URL to scrape.
+    pub url: String,
+    /// Scrape interval (from `__scrape_interval__`).
+    pub interval: PromDuration,
+    /// Scrape timeout (from `__scrape_timeout__`).
+    pub timeout: PromDuration,
+}
+
+impl ScrapeTarget {
+    /// The labels attached to every scraped series (those not starting with `__`).
+    pub fn public_labels(&self) -> Labels {
+        self.labels.without_reserved()
+    }
+
+    /// Prometheus's target hash (3.x label hash and the URL), which picks the scrape phase.
+    pub fn hash(&self) -> u64 {
+        crate::hash::target_hash(self.labels.hash(), &self.url)
+    }
+}
+
+/// What became of one discovered target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Populated {
+    /// It is to be scraped.
+    Active(ScrapeTarget),
+    /// A relabel rule dropped it.
+    Dropped {
+        /// Index of the dropping rule in `relabel_configs`.
+        rule: usize,
+    },
+}
+
+/// Steps 1–4: the discovered labels of a target, borrowing from its sources.
+pub fn discovered_builder<'a>(
+    target: &'a Labels,
+    group: &'a Labels,
+    cfg: &'a ScrapeConfig,
+    lb: &mut LabelsBuilder<'a>,
+) {
+    lb.clear();
+    for (n, v) in target.iter() {
+        lb.set(n, v);
+    }
+    for (n, v) in group.iter() {
+        if target.get(n).is_none() {
+            lb.set(n, v);
+        }
+    }
+    lb.set_if_absent(labels::JOB, cfg.job_name.as_str());
+    if lb.get(labels::SCRAPE_INTERVAL).is_none() {
+        lb.set(labels::SCRAPE_INTERVAL, cfg.scrape_interval.to_string());
+    }
+    if lb.get(labels::SCRAPE_TIMEOUT).is_none() {
+        lb.set(labels::SCRAPE_TIMEOUT, cfg.scrape_timeout.to_string());
+    }
+    lb.set_if_absent(labels::METRICS_PATH, cfg.metrics_path.as_str());
+    lb.set_if_absent(labels::SCHEME, cfg.scheme.as_str());
+    for (name, on) in cfg.histogram_flags() {
+        lb.set_if_absent(name, if on { "true" } else { "false" });
+    }
+    for (k, values) in &cfg.params {
+        if let Some(first) = values.first() {
+            let name = format!("{}{k}", labels::PARAM_PREFIX);
+            if lb.get(&name).is_none() {
+                lb.set(name, first.as_str());
+            }
+        }
+    }
+}
+
+/// The discovered labels of a target (what the targets API shows before relabeling).
+pub fn discovered_labels(target: &Labels, group: &Labels, cfg: &ScrapeConfig) -> Labels {
+    let mut lb = LabelsBuilder::with_capacity(target.len() + group.len() + 10);
+    discovered_builder(target, group, cfg, &mut lb);
+    lb.labels()
+}
+
+fn go_parse_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!(
+            "strconv.ParseBool: parsing {}: invalid syntax",
+            quote(s)
+        )),
+    }
+}
+
+/// Relabels and finalises one target (`PopulateLabels`). `lb` is scratch space reused
+/// across calls. Errors carry Prometheus's texts.
+pub fn populate<'a>(
+    target: &'a Labels,
+    group: &'a Labels,
+    cfg: &'a ScrapeConfig,
+    lb: &mut LabelsBuilder<'a>,
+) -> Result<Populated, String> {
+    discovered_builder(target, group, cfg, lb);
+    if let Outcome::Dropped { rule } = relabel::process(&cfg.relabel_configs, lb) {
+        return Ok(Populated::Dropped { rule });
+    }
+    finalise(lb, cfg)
+}
+
+/// Steps 6–13 on relabeled labels.
+pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Populated, String> {
+    let address = match lb.get(labels::ADDRESS) {
+        Some(a) => a.to_owned(),
+        None => return Err("no address".into()),
+    };
+    if address.contains('/') {
+        return Err(format!("{} is not a valid hostname", quote(&address)));
+    }
+    let interval_raw = lb.get(labels::SCRAPE_INTERVAL).unwrap_or("");
+    let interval = PromDuration::parse(interval_raw)
+        .map_err(|e| format!("error parsing scrape interval: {e}"))?;
+    if interval.is_zero() {
+        return Err("scrape interval cannot be 0".into());
+    }
+    let timeout_raw = lb.get(labels::SCRAPE_TIMEOUT).unwrap_or("");
+    let timeout = PromDuration::parse(timeout_raw)
+        .map_err(|e| format!("error parsing scrape timeout: {e}"))?;
+    if timeout.is_zero() {
+        return Err("scrape timeout cannot be 0".into());
+    }
+    if timeout > interval {
+        return Err(format!(
+            "scrape timeout cannot be greater than scrape interval ({} > {})",
+            quote(timeout_raw),
+            quote(interval_raw)
+        ));
+    }
+    for (name, what) in [
+        (
+            labels::CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB,
+            "convert classic histograms to nhcb",
+        ),
+        (
+            labels::ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS,
+            "always scrape classic histograms",
+        ),
+        (labels::SCRAPE_NATIVE_HISTOGRAMS, "scrape native histograms"),
+    ] {
+        if let Some(v) = lb.get(name) {
+            go_parse_bool(v).map_err(|e| format!("error parsing {what}: {e}"))?;
+        }
+    }
+    lb.retain(|n| !n.starts_with(labels::META_PREFIX));
+    if lb.get(labels::INSTANCE).is_none() {
+        lb.set(labels::INSTANCE, address);
+    }
+    let final_labels = lb.labels();
+    let url = target_url(&final_labels, &cfg.params);
+    Ok(Populated::Active(ScrapeTarget {
+        labels: final_labels,
+        url,
+        interval,
+        timeout,
+    }))
+}
+
+/// Relabels every target of a group. Failures read
+/// `instance <i> in group <source>: <error>`, as Prometheus logs them.
+pub fn targets_from_group(group: &TargetGroup, cfg: &ScrapeConfig) -> Vec<Result<Populated, String>> {
+    let mut lb = LabelsBuilder::new();
+    group
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            populate(t, &group.labels, cfg, &mut lb)
+                .map_err(|e| format!("instance {i} in group {}: {e}", group.source))
+        })
+        .collect()
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
+/// Go's `url.QueryEscape`.
+pub fn query_escape(s: &str, out: &mut String) {
+    for &b in s.as_bytes() {
+        if is_unreserved(b) {
+            out.push(b as char);
+        } else if b == b' ' {
+            out.push('+');
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// Go's path escaping in `url.URL.EscapedPath`.
+fn path_escape(s: &str, out: &mut String) {
+    for &b in s.as_bytes() {
+        if is_unreserved(b) || matches!(b, b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@')
+        {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// The target URL: `__scheme__://__address__` + `__metrics_path__` + the query built
+/// from the config's `params` where each `__param_<k>` label replaces the first value of
+/// `k` (or adds it); keys sorted, as Go's `url.Values.Encode`.
+pub fn target_url(labels: &Labels, params: &std::collections::BTreeMap<String, Vec<String>>) -> String {
+    let scheme = labels.get(labels::SCHEME).unwrap_or("");
+    let host = labels.get(labels::ADDRESS).unwrap_or("");
+    let path = labels.get(labels::METRICS_PATH).unwrap_or("");
+    let mut url = String::with_capacity(scheme.len() + host.len() + path.len() + 16);
+    if !scheme.is_empty() {
+        url.push_str(scheme);
+        url.push(':');
+    }
+    if !scheme.is_empty() || !host.is_empty() {
+        url.push_str("//");
+        url.push_str(host);
+    }
+    if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
+        url.push('/');
+    }
+    path_escape(path, &mut url);
+
+    let overrides: Vec<(&str, &str)> = labels
+        .iter()
+        .filter_map(|(n, v)| n.strip_prefix(labels::PARAM_PREFIX).map(|k| (k, v)))
+        .collect();
+    if params.is_empty() && overrides.is_empty() {
+        return url;
+    }
+    let mut merged: std::collections::BTreeMap<&str, Vec<&str>> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect()))
+        .collect();
+    for (k, v) in overrides {
+        let e = merged.entry(k).or_default();
+        if e.is_empty() {
+            e.push(v);
+        } else {
+            e[0] = v;
+        }
+    }
+    let mut first = true;
+    for (k, vs) in merged {
+        for v in vs {
+            url.push(if first { '?' } else { '&' });
+            first = false;
+            query_escape(k, &mut url);
+            url.push('=');
+            query_escape(v, &mut url);
+        }
+    }
+    url
+}
+
+/// Health of a target, as the targets API reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Not scraped yet.
+    Unknown,
+    /// Last scrape succeeded.
+    Up,
+    /// Last scrape failed.
+    Down,
+}
+
+/// One active target in `/api/v1/targets`, in Prometheus's JSON shape.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveTargetJson {
+    /// Labels before relabeling.
+    pub discovered_labels: Labels,
+    /// Public labels after relabeling.
+    pub labels: Labels,
+    /// The job.
+    pub scrape_pool: String,
+    /// The URL scraped.
+    pub scrape_url: String,
+    /// The URL with the host's external name.
+    pub global_url: String,
+    /// Last error, empty if none.
+    pub last_error: String,
+    /// Time of the last scrape (RFC 3339).
+    pub last_scrape: String,
+    /// Duration of the last scrape in seconds.
+    pub last_scrape_duration: f64,
+    /// Health.
+    pub health: Health,
+    /// The `__scrape_interval__` label value.
+    pub scrape_interval: String,
+    /// The `__scrape_timeout__` label value.
+    pub scrape_timeout: String,
+}
+
+/// One dropped target in `/api/v1/targets`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DroppedTargetJson {
+    /// Labels before relabeling.
+    pub discovered_labels: Labels,
+    /// The job.
+    pub scrape_pool: String,
+}
+
+impl ActiveTargetJson {
+    /// The API entry of a target not yet scraped.
+    pub fn new(job: &str, discovered: Labels, target: &ScrapeTarget) -> ActiveTargetJson {
+        ActiveTargetJson {
+            discovered_labels: discovered,
+            labels: target.public_labels(),
+            scrape_pool: job.to_owned(),
+            scrape_url: target.url.clone(),
+            global_url: target.url.clone(),
+            last_error: String::new(),
+            last_scrape: "0001-01-01T00:00:00Z".into(),
+            last_scrape_duration: 0.0,
+            health: Health::Unknown,
+            scrape_interval: target.labels.get(labels::SCRAPE_INTERVAL).unwrap_or("").into(),
+            scrape_timeout: target.labels.get(labels::SCRAPE_TIMEOUT).unwrap_or("").into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1 @@
+//! Simulation and end-to-end test support for trawl.
