@@ -1,1 +1,489 @@
+//! Configuration scenarios (`prometheus-semantics.md` §7, §9.8) and error positions.
 
+use super::*;
+
+fn opts() -> ParseOptions {
+    ParseOptions {
+        file_name: "prometheus.yml".into(),
+        base_dir: "/etc/prometheus".into(),
+        env: BTreeMap::from([("REGION".to_owned(), "eu-1".to_owned())]),
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, &opts())
+}
+
+/// Parses `text`, expecting an error; returns (line, column, message).
+fn fail(text: &str) -> (usize, usize, String) {
+    let e = parse(text).expect_err("config should be rejected");
+    (
+        e.line.expect("line known"),
+        e.column.expect("column known"),
+        e.message,
+    )
+}
+
+#[test]
+fn s122_empty_file_and_empty_global_give_defaults() {
+    for text in ["", "\n", "global:\n", "global: {}\n"] {
+        let c = parse(text).unwrap();
+        assert_eq!(c.global.scrape_interval, PromDuration::from_secs(60));
+        assert_eq!(c.global.scrape_timeout, PromDuration::from_secs(10));
+        assert_eq!(c.global.evaluation_interval, PromDuration::from_secs(60));
+        assert!(c.scrape_configs.is_empty());
+    }
+}
+
+#[test]
+fn global_timeout_defaults_to_min_of_10s_and_interval() {
+    let c = parse("global:\n  scrape_interval: 5s\n").unwrap();
+    assert_eq!(c.global.scrape_timeout, PromDuration::from_secs(5));
+    let c = parse("global:\n  scrape_interval: 30s\n").unwrap();
+    assert_eq!(c.global.scrape_timeout, PromDuration::from_secs(10));
+    assert_eq!(
+        fail("global:\n  scrape_interval: 5s\n  scrape_timeout: 6s\n"),
+        (3, 19, "global scrape timeout greater than scrape interval".into())
+    );
+}
+
+#[test]
+fn s116_job_name_missing_and_duplicate() {
+    assert_eq!(
+        fail("scrape_configs:\n  - scrape_interval: 5s\n"),
+        (2, 5, "job_name is empty".into())
+    );
+    assert_eq!(
+        fail("scrape_configs:\n  - job_name: prometheus\n  - job_name: prometheus\n"),
+        (
+            3,
+            15,
+            r#"found multiple scrape configs with job name "prometheus""#.into()
+        )
+    );
+}
+
+#[test]
+fn s117_timeout_greater_than_interval() {
+    let text = "scrape_configs:\n  - job_name: prometheus\n    scrape_interval: 5s\n    scrape_timeout: 6s\n";
+    assert_eq!(
+        fail(text),
+        (
+            4,
+            21,
+            r#"scrape timeout greater than scrape interval for scrape config with job name "prometheus""#
+                .into()
+        )
+    );
+    // Inherited interval: the global one.
+    let text = "global:\n  scrape_interval: 5s\nscrape_configs:\n  - job_name: j\n    scrape_timeout: 6s\n";
+    assert_eq!(fail(text).0, 5);
+    // Unset job timeout: min(global timeout, job interval).
+    let c = parse("scrape_configs:\n  - job_name: j\n    scrape_interval: 3s\n").unwrap();
+    assert_eq!(c.scrape_configs[0].scrape_timeout, PromDuration::from_secs(3));
+}
+
+#[test]
+fn s118_static_configs_errors() {
+    assert_eq!(
+        fail("scrape_configs:\n  - job_name: j\n    static_configs:\n      -\n"),
+        (4, 8, "empty or null section in static_configs".into())
+    );
+    assert_eq!(
+        fail("scrape_configs:\n  - job_name: j\n    static_configs:\n      - targets: ['http://bad']\n").2,
+        r#""http://bad" is not a valid hostname"#
+    );
+    // With relabel rules the check moves to target creation.
+    let c = parse(
+        "scrape_configs:\n  - job_name: j\n    relabel_configs: [{target_label: x, replacement: y}]\n    static_configs:\n      - targets: ['http://bad']\n",
+    );
+    assert!(c.is_ok());
+}
+
+#[test]
+fn s119_unknown_and_duplicate_keys() {
+    assert_eq!(
+        fail("scrape_configs:\n  - job_name: j\n    consult_sd_configs: []\n"),
+        (
+            3,
+            5,
+            "field consult_sd_configs not found in type config.plain".into()
+        )
+    );
+    let (line, _, msg) = fail("scrape_configs: []\nscrape_configs: []\n");
+    assert_eq!(msg, "field scrape_configs already set in type config.plain");
+    assert!(line >= 1);
+    let (line, col, msg) = fail(
+        "scrape_configs:\n  - job_name: j\n    relabel_configs:\n      - action: keep\n        regexp: x\n",
+    );
+    assert_eq!((line, col), (5, 9));
+    assert_eq!(msg, "field regexp not found in type relabel.plain");
+    assert_eq!(
+        fail("global:\n  scrape_intervall: 1s\n").2,
+        "field scrape_intervall not found in type config.plain"
+    );
+}
+
+#[test]
+fn s120_body_size_limit_needs_unit() {
+    let (line, col, msg) = fail("scrape_configs:\n  - job_name: j\n    body_size_limit: 100\n");
+    assert_eq!((line, col), (3, 22));
+    assert_eq!(msg, "units: unknown unit  in 100");
+    let c = parse("scrape_configs:\n  - job_name: j\n    body_size_limit: 10MB\n").unwrap();
+    assert_eq!(c.scrape_configs[0].limits.body_size_limit, ByteSize(10 << 20));
+}
+
+#[test]
+fn s121_http_sd_url_checks() {
+    let base = "scrape_configs:\n  - job_name: j\n    http_sd_configs:\n      - url: ";
+    assert_eq!(
+        fail(&format!("{base}foo.com/sd\n")),
+        (4, 9, "URL scheme must be 'http' or 'https'".into())
+    );
+    assert_eq!(
+        fail(&format!("{base}ftp://x/sd\n")).2,
+        "URL scheme must be 'http' or 'https'"
+    );
+    assert_eq!(fail(&format!("{base}http:///sd\n")).2, "host is missing in URL");
+    assert_eq!(
+        fail("scrape_configs:\n  - job_name: j\n    http_sd_configs:\n      - refresh_interval: 1m\n").2,
+        "URL is missing"
+    );
+}
+
+#[test]
+fn bad_durations_are_placed() {
+    let (line, col, msg) = fail("scrape_configs:\n  - job_name: j\n    scrape_interval: 2notseconds\n");
+    assert_eq!((line, col), (3, 22));
+    assert_eq!(msg, r#"unknown unit "notseconds" in duration "2notseconds""#);
+    assert_eq!(
+        fail("global:\n  scrape_interval: 1m1h\n").2,
+        r#"not a valid duration string: "1m1h""#
+    );
+}
+
+#[test]
+fn bad_label_names_are_rejected() {
+    assert_eq!(
+        fail("global:\n  external_labels:\n    '': x\n").2,
+        r#""" is not a valid label name"#
+    );
+    let text = "global:\n  metric_name_validation_scheme: legacy\nscrape_configs:\n  - job_name: j\n    static_configs:\n      - targets: [a:1]\n        labels:\n          bad-name: x\n";
+    let (line, col, msg) = fail(text);
+    assert_eq!(msg, r#""bad-name" is not a valid label name"#);
+    assert_eq!((line, col), (6, 9));
+    assert_eq!(
+        fail("scrape_configs:\n  - job_name: j\n    relabel_configs:\n      - source_labels: ['']\n").2,
+        r#""" is not a valid label name"#
+    );
+}
+
+#[test]
+fn null_sections_are_rejected() {
+    assert_eq!(
+        fail("scrape_configs:\n  -\n"),
+        (2, 4, "empty or null scrape config section".into())
+    );
+    assert_eq!(
+        fail("scrape_configs:\n  - job_name: j\n    relabel_configs:\n      -\n"),
+        (4, 8, "empty or null target relabeling rule in scrape config".into())
+    );
+    assert_eq!(
+        fail("scrape_configs:\n  - job_name: j\n    metric_relabel_configs: [null]\n").2,
+        "empty or null metric relabeling rule in scrape config"
+    );
+    assert_eq!(
+        fail("remote_write:\n  -\n").2,
+        "empty or null remote write config section"
+    );
+}
+
+#[test]
+fn relabel_errors_are_placed_at_the_rule() {
+    let text = "scrape_configs:\n  - job_name: j\n    relabel_configs:\n      - action: keep\n      - action: labelkeep\n        source_labels: [a]\n";
+    assert_eq!(
+        fail(text),
+        (
+            5,
+            9,
+            "labelkeep action requires only 'regex', and no other fields".into()
+        )
+    );
+    let text = "scrape_configs:\n  - job_name: j\n    metric_relabel_configs:\n      - regex: 'abc(def'\n        target_label: x\n";
+    let (line, _, msg) = fail(text);
+    assert_eq!(line, 4);
+    assert_eq!(msg, "error parsing regexp: missing closing ): `abc(def`");
+}
+
+#[test]
+fn sd_block_errors() {
+    let job = "scrape_configs:\n  - job_name: j\n";
+    assert_eq!(
+        fail(&format!("{job}    file_sd_configs:\n      - files: []\n")).2,
+        "file service discovery config must contain at least one path name"
+    );
+    assert_eq!(
+        fail(&format!("{job}    file_sd_configs:\n      - files: ['a/*/b.json']\n")).2,
+        r#"path name "a/*/b.json" is not valid for file discovery"#
+    );
+    assert_eq!(
+        fail(&format!("{job}    dns_sd_configs:\n      - names: []\n")).2,
+        "DNS-SD config must contain at least one SRV record name"
+    );
+    assert_eq!(
+        fail(&format!("{job}    dns_sd_configs:\n      - names: [x]\n        type: TXT\n")).2,
+        "invalid DNS-SD records type TXT"
+    );
+    assert_eq!(
+        fail(&format!("{job}    dns_sd_configs:\n      - names: [x]\n        type: a\n")).2,
+        "a port is required in DNS-SD configs for all record types except SRV"
+    );
+}
+
+#[test]
+fn http_client_errors() {
+    let job = "scrape_configs:\n  - job_name: j\n";
+    assert_eq!(
+        fail(&format!("{job}    bearer_token: a\n    bearer_token_file: b\n")).2,
+        "at most one of bearer_token & bearer_token_file must be configured"
+    );
+    assert_eq!(
+        fail(&format!("{job}    bearer_token: a\n    basic_auth: {{username: u}}\n")).2,
+        "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
+    );
+    assert_eq!(
+        fail(&format!("{job}    authorization: {{type: Basic, credentials: x}}\n")).2,
+        r#"authorization type cannot be set to "basic", use "basic_auth" instead"#
+    );
+    assert_eq!(
+        fail(&format!("{job}    tls_config: {{cert_file: c.pem}}\n")).2,
+        "exactly one of key or key_file must be configured when a client certificate is configured"
+    );
+}
+
+#[test]
+fn scrape_protocol_errors() {
+    let job = "scrape_configs:\n  - job_name: j\n";
+    assert_eq!(
+        fail(&format!("{job}    scrape_protocols: [prometheusproto]\n")).2,
+        r#"scrape_protocols: unknown scrape protocol prometheusproto, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0] for scrape config with job name "j""#
+    );
+    assert_eq!(
+        fail(&format!("{job}    scrape_protocols: [PrometheusProto, PrometheusProto]\n")).2,
+        r#"duplicated protocol in scrape_protocols, got [PrometheusProto PrometheusProto] for scrape config with job name "j""#
+    );
+    assert_eq!(
+        fail(&format!("{job}    scrape_protocols: []\n")).2,
+        "scrape_protocols cannot be empty"
+    );
+    assert_eq!(
+        fail(&format!("{job}    metric_name_validation_scheme: legacy\n    metric_name_escaping_scheme: allow-utf-8\n")).2,
+        "utf8 metric names requested but validation scheme is not set to UTF8"
+    );
+}
+
+#[test]
+fn yaml11_booleans_and_merge_keys() {
+    let text = r#"
+scrape_configs:
+  - job_name: base
+    honor_labels: yes
+    honor_timestamps: off
+    scrape_interval: 15s
+    params: &p
+      module: [http_2xx]
+    static_configs:
+      - targets: ['a:1']
+  - &defaults
+    job_name: second
+    scrape_interval: 30s
+    metrics_path: /probe
+  - <<: *defaults
+    job_name: third
+    enable_compression: No
+"#;
+    let c = parse(text).unwrap();
+    assert!(c.scrape_configs[0].honor_labels);
+    assert!(!c.scrape_configs[0].honor_timestamps);
+    let third = c.job("third").unwrap();
+    assert_eq!(third.scrape_interval, PromDuration::from_secs(30));
+    assert_eq!(third.metrics_path, "/probe");
+    assert!(!third.enable_compression);
+    // Errors inside a document that uses merge keys are still placed.
+    let bad = "scrape_configs:\n  - &d\n    job_name: a\n  - <<: *d\n    job_name: b\n    bogus: 1\n";
+    let (line, _, msg) = fail(bad);
+    assert_eq!(msg, "field bogus not found in type config.plain");
+    assert!((4..=6).contains(&line), "line {line}");
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_directory() {
+    let text = r#"
+scrape_configs:
+  - job_name: j
+    bearer_token_file: secrets/token
+    tls_config:
+      ca_file: ../ca.pem
+    file_sd_configs:
+      - files: ['targets/*.json', '/abs/x.yml']
+"#;
+    let c = parse(text).unwrap();
+    let j = &c.scrape_configs[0];
+    assert_eq!(
+        j.http_client.authorization.as_ref().unwrap().credentials_file,
+        "/etc/prometheus/secrets/token"
+    );
+    assert_eq!(j.http_client.tls_config.ca_file, "/etc/ca.pem");
+    let SdConfig::File(f) = &j.sd_configs[0] else {
+        panic!("file sd")
+    };
+    assert_eq!(f.files, vec!["/etc/prometheus/targets/*.json", "/abs/x.yml"]);
+    assert_eq!(f.refresh_interval, PromDuration::from_secs(300));
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let text = "scrape_configs:\n  - job_name: j\n    basic_auth: {username: u, password: hunter2}\nremote_write:\n  - url: http://rw:1/api\n    authorization: {credentials: tok3n}\n";
+    let c = parse(text).unwrap();
+    let dump = format!("{c:?}");
+    assert!(!dump.contains("hunter2") && !dump.contains("tok3n"), "{dump}");
+    assert!(dump.contains("<secret>"));
+    assert_eq!(
+        c.scrape_configs[0].http_client.basic_auth.as_ref().unwrap().password.expose(),
+        "hunter2"
+    );
+}
+
+#[test]
+fn ignored_sections_are_reported() {
+    let text = "rule_files: [a.yml]\nalerting:\n  alertmanagers: []\nremote_read:\n  - url: http://x\nstorage:\n  tsdb: {}\ntracing: {}\n";
+    let c = parse(text).unwrap();
+    assert_eq!(
+        c.ignored_sections,
+        vec!["rule_files", "alerting", "remote_read", "storage", "tracing"]
+    );
+}
+
+#[test]
+fn external_labels_expand_environment() {
+    let c = parse("global:\n  external_labels:\n    region: ${REGION}\n    cost: $$5\n    missing: a$NOPE\n").unwrap();
+    assert_eq!(c.global.external_labels.get("region"), Some("eu-1"));
+    assert_eq!(c.global.external_labels.get("cost"), Some("$5"));
+    assert_eq!(c.global.external_labels.get("missing"), Some("a"));
+}
+
+#[test]
+fn sd_order_is_prometheus_order_with_statics_coalesced_last() {
+    let text = r#"
+scrape_configs:
+  - job_name: j
+    static_configs:
+      - targets: [a:1]
+      - targets: [b:1, c:1]
+        labels: {x: y}
+    http_sd_configs:
+      - url: http://sd/1
+    file_sd_configs:
+      - files: [a.json]
+    dns_sd_configs:
+      - names: [_x._tcp.example]
+    kubernetes_sd_configs:
+      - role: pod
+"#;
+    let c = parse(text).unwrap();
+    let j = &c.scrape_configs[0];
+    let kinds: Vec<&str> = j.sd_configs.iter().map(|s| s.mechanism()).collect();
+    assert_eq!(kinds, vec!["dns", "file", "http", "static"]);
+    let SdConfig::Static(groups) = &j.sd_configs[3] else {
+        panic!()
+    };
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[1].source, "1");
+    assert_eq!(groups[1].targets.len(), 2);
+    assert_eq!(groups[1].labels.get("x"), Some("y"));
+    assert_eq!(j.unsupported_sd, vec!["kubernetes_sd_configs"]);
+}
+
+#[test]
+fn limits_inherit_from_global() {
+    let text = "global:\n  sample_limit: 100\n  body_size_limit: 1MB\n  keep_dropped_targets: 7\nscrape_configs:\n  - job_name: a\n  - job_name: b\n    sample_limit: 5\n";
+    let c = parse(text).unwrap();
+    assert_eq!(c.scrape_configs[0].limits.sample_limit, 100);
+    assert_eq!(c.scrape_configs[0].limits.keep_dropped_targets, 7);
+    assert_eq!(c.scrape_configs[1].limits.sample_limit, 5);
+    assert_eq!(c.scrape_configs[1].limits.body_size_limit, ByteSize(1 << 20));
+}
+
+#[test]
+fn error_display_names_file_line_and_column() {
+    let e = parse("scrape_configs:\n  - job_name: j\n    scrape_timeout: 2m\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"prometheus.yml:3:21: scrape_configs[0].scrape_timeout: scrape timeout greater than scrape interval for scrape config with job name "j""#
+    );
+    let e = parse("scrape_configs:\n  - job_name: [unclosed\n").unwrap_err();
+    assert!(e.line.is_some(), "{e}");
+}
+
+/// A configuration using every option trawl models loads, and the values arrive.
+#[test]
+fn every_option_loads() {
+    let text = include_str!("../../tests/data/every-option.yml");
+    let c = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let g = &c.global;
+    assert_eq!(g.scrape_interval, PromDuration::from_secs(15));
+    assert_eq!(g.scrape_timeout, PromDuration::from_secs(5));
+    assert_eq!(g.external_labels.get("replica"), Some("a"));
+    assert_eq!(g.limits.label_limit, 64);
+    assert_eq!(g.limits.keep_dropped_targets, 100);
+    assert_eq!(g.scrape_protocols, vec![ScrapeProtocol::PrometheusText0_0_4]);
+    let j = c.job("everything").unwrap();
+    assert_eq!(j.metrics_path, "/custom");
+    assert_eq!(j.scheme, "https");
+    assert_eq!(j.params["module"], vec!["http_2xx".to_owned()]);
+    assert!(j.honor_labels && !j.honor_timestamps && j.track_timestamps_staleness);
+    assert_eq!(j.scrape_interval, PromDuration::from_secs(30));
+    assert_eq!(j.scrape_timeout, PromDuration::from_secs(20));
+    assert_eq!(
+        j.scrape_protocols,
+        vec![ScrapeProtocol::OpenMetricsText1_0_0, ScrapeProtocol::PrometheusText0_0_4]
+    );
+    assert_eq!(j.fallback_scrape_protocol, Some(ScrapeProtocol::PrometheusText0_0_4));
+    assert!(!j.enable_compression);
+    assert_eq!(j.limits.sample_limit, 1000);
+    assert_eq!(j.limits.target_limit, 50);
+    assert_eq!(j.limits.label_limit, 30);
+    assert_eq!(j.limits.label_name_length_limit, 200);
+    assert_eq!(j.limits.label_value_length_limit, 1024);
+    assert_eq!(j.limits.body_size_limit, ByteSize(50 << 20));
+    assert_eq!(j.relabel_configs.len(), 11);
+    assert_eq!(j.metric_relabel_configs.len(), 1);
+    assert!(!j.http_client.follow_redirects);
+    assert_eq!(j.http_client.proxy_url, "http://proxy:3128");
+    assert!(j.http_client.tls_config.insecure_skip_verify.0);
+    assert_eq!(j.http_client.tls_config.server_name, "example.internal");
+    assert_eq!(j.sd_configs.len(), 5);
+    let a = c.job("authz").unwrap();
+    let auth = a.http_client.authorization.as_ref().unwrap();
+    assert_eq!(auth.kind, "Bearer");
+    assert_eq!(auth.credentials.expose(), "t0ken");
+    let rw = &c.remote_write[0];
+    assert_eq!(rw.url, "https://vm.example:8428/api/v1/write");
+    assert_eq!(rw.headers["X-Scope-OrgID"], "tenant-1");
+    assert_eq!(rw.queue_config.max_shards, 10);
+    assert_eq!(rw.queue_config.batch_send_deadline, PromDuration::from_secs(10));
+    assert_eq!(rw.write_relabel_configs.len(), 1);
+    assert_eq!(rw.http_client.basic_auth.as_ref().unwrap().username, "writer");
+    assert_eq!(c.ignored_sections, vec!["rule_files", "alerting"]);
+}
+
+#[test]
+fn join_dir_and_clean() {
+    assert_eq!(join_dir("/etc/p", "a/../b/./c.json"), "/etc/p/b/c.json");
+    assert_eq!(join_dir("/etc/p", "/x"), "/x");
+    assert_eq!(join_dir("/etc/p", ""), "");
+    assert_eq!(join_dir(".", "x.yml"), "x.yml");
+    assert_eq!(join_dir("rel", "../../x"), "../x");
+    assert_eq!(ParseOptions::for_path("/etc/prometheus/p.yml").base_dir, "/etc/prometheus");
+    assert_eq!(ParseOptions::for_path("p.yml").base_dir, ".");
+}

@@ -274,12 +274,19 @@ impl<'de> Deserialize<'de> for KeyText {
 /// (e.g. a key that was never written, or one that came from a merge key), the nearest
 /// existing ancestor.
 pub fn locate(text: &str, path: &Path) -> Option<(usize, usize)> {
+    locate_exact(text, path).map(|(pos, _)| pos)
+}
+
+/// Like [`locate`], also telling whether the node itself (rather than an ancestor) was
+/// found.
+fn locate_exact(text: &str, path: &Path) -> Option<((usize, usize), bool)> {
     let mut segs: &[Seg] = &path.0;
     loop {
         let de = serde_yaml::Deserializer::from_str(text);
         if let Err(e) = Locate(segs).deserialize(de) {
             if e.to_string().contains(LOCATE_MARK) {
-                return e.location().map(|l| (l.line(), l.column()));
+                let exact = segs.len() == path.0.len();
+                return e.location().map(|l| ((l.line(), l.column()), exact));
             }
             return None;
         }
@@ -351,14 +358,24 @@ fn bare_message(e: &serde_yaml::Error) -> String {
 /// Rewrites serde's wording for unknown and duplicate keys into Go yaml.v2's, naming the
 /// Go type Prometheus would name.
 fn go_wording(msg: String, path: &Path, type_name: &dyn Fn(&Path) -> &'static str) -> String {
+    // The path may end at the offending key itself; the type is its parent's.
+    let owner = |field: &str| {
+        let mut p = path.clone();
+        if matches!(p.0.last(), Some(Seg::Key(k)) if k == field) {
+            p.0.pop();
+        }
+        type_name(&p)
+    };
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         if let Some(end) = rest.find('`') {
-            return format!("field {} not found in type {}", &rest[..end], type_name(path));
+            let field = &rest[..end];
+            return format!("field {field} not found in type {}", owner(field));
         }
     }
     if let Some(rest) = msg.strip_prefix("duplicate field `") {
         if let Some(end) = rest.find('`') {
-            return format!("field {} already set in type {}", &rest[..end], type_name(path));
+            let field = &rest[..end];
+            return format!("field {field} already set in type {}", owner(field));
         }
     }
     if let Some(rest) = msg.strip_prefix("duplicate entry with key ") {
@@ -399,11 +416,19 @@ pub fn from_yaml<T: DeserializeOwned>(
     result.map_err(|e| {
         let path = convert_path(e.path());
         let inner = e.inner();
-        let message = go_wording(bare_message(inner), &path, type_name);
-        let position = inner
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .or_else(|| locate(text, &path));
+        let bare = bare_message(inner);
+        // serde_yaml places unknown and duplicate keys exactly; errors raised by a field's
+        // own parser (durations, sizes) it places at the enclosing mapping, so those are
+        // looked up by path.
+        let key_error = bare.starts_with("unknown field") || bare.starts_with("duplicate field");
+        let message = go_wording(bare, &path, type_name);
+        let serde_pos = inner.location().map(|l| (l.line(), l.column()));
+        let position = match (key_error, serde_pos, locate_exact(text, &path)) {
+            (true, Some(p), _) => Some(p),
+            (_, _, Some((p, true))) => Some(p),
+            (_, Some(p), _) => Some(p),
+            (_, None, found) => found.map(|(p, _)| p),
+        };
         YamlError {
             path,
             position,
