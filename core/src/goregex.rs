@@ -573,6 +573,8 @@ enum Fast {
     },
     /// A literal: the value must equal it.
     Literal(String),
+    /// An alternation of literals (`a|b|c`): the value must equal one of them.
+    Literals(Vec<String>),
 }
 
 fn is_go_meta(c: char) -> bool {
@@ -583,6 +585,20 @@ fn is_go_meta(c: char) -> bool {
 }
 
 fn classify(pattern: &str) -> Fast {
+    // Without the `m` flag `^` and `$` only match at the ends of the text, which the full
+    // anchoring already requires: `^foo$` means `foo`.
+    let pattern = pattern.strip_prefix('^').unwrap_or(pattern);
+    let pattern = match pattern.strip_suffix('$') {
+        Some(p) if !p.ends_with('\\') => p,
+        _ => pattern,
+    };
+    if pattern.contains('|') {
+        let alts: Vec<&str> = pattern.split('|').collect();
+        if alts.iter().all(|a| !a.chars().any(is_go_meta)) {
+            return Fast::Literals(alts.into_iter().map(str::to_owned).collect());
+        }
+        return Fast::None;
+    }
     for (tail, min_rest, capture) in [
         ("(.*)", 0, true),
         ("(.+)", 1, true),
@@ -620,6 +636,11 @@ pub struct Captures {
 }
 
 impl Captures {
+    /// The byte span of group `i`, if it matched.
+    pub fn span(&self, i: usize) -> Option<(usize, usize)> {
+        self.slots.get(i).copied().flatten()
+    }
+
     /// The text of group `i` in `hay`, empty if absent.
     pub fn get<'h>(&self, hay: &'h str, i: usize) -> &'h str {
         match self.slots.get(i) {
@@ -669,6 +690,7 @@ impl GoRegex {
     pub fn is_match(&self, hay: &str) -> bool {
         match &self.fast {
             Fast::Literal(l) => hay == l,
+            Fast::Literals(ls) => ls.iter().any(|l| l == hay),
             Fast::Prefix {
                 prefix, min_rest, ..
             } => hay.len() >= prefix.len() + min_rest && hay.starts_with(prefix.as_str()),
@@ -682,6 +704,13 @@ impl GoRegex {
         match &self.fast {
             Fast::Literal(l) => {
                 if hay != l {
+                    return false;
+                }
+                caps.slots.push(Some((0, hay.len())));
+                true
+            }
+            Fast::Literals(ls) => {
+                if !ls.iter().any(|l| l == hay) {
                     return false;
                 }
                 caps.slots.push(Some((0, hay.len())));
@@ -802,6 +831,14 @@ impl Template {
         match self.parts.as_slice() {
             [] => Some(""),
             [Part::Lit(l)] => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The group index if the template is exactly one group reference (`$1`).
+    pub fn single_group(&self) -> Option<usize> {
+        match self.parts.as_slice() {
+            [Part::Group(g)] => Some(*g),
             _ => None,
         }
     }
@@ -930,7 +967,10 @@ mod tests {
         for p in ["(.*)", "(.+)", ".*", ".+", "abc", "__meta_(.+)", "x.*", "", "true"] {
             assert_ne!(classify(p), Fast::None, "{p}");
         }
-        assert_eq!(classify("a|b"), Fast::None);
+        assert_eq!(classify("a|b"), Fast::Literals(vec!["a".into(), "b".into()]));
+        assert_eq!(classify("^metrics$"), Fast::Literal("metrics".into()));
+        assert_eq!(classify("a|b.*"), Fast::None);
+        assert_eq!(classify("(a|b)"), Fast::None);
     }
 
     proptest! {
@@ -938,10 +978,11 @@ mod tests {
         #[test]
         fn fast_path_equivalence(
             prefix in "[a-z_]{0,4}",
-            tail in prop::sample::select(vec!["(.*)", "(.+)", ".*", ".+", ""]),
+            tail in prop::sample::select(vec!["(.*)", "(.+)", ".*", ".+", "", "|b", "|ab|", "$"]),
+            head in prop::sample::select(vec!["", "^"]),
             hay in "[a-z_\n]{0,8}",
         ) {
-            let p = format!("{prefix}{tail}");
+            let p = format!("{head}{prefix}{tail}");
             let fast = GoRegex::new(&p).unwrap();
             let slow = Regex::new(&format!("^(?s:{})$", translate(&p).unwrap())).unwrap();
             prop_assert_eq!(fast.is_match(&hay), slow.is_match(&hay));

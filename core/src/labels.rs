@@ -72,6 +72,34 @@ pub fn is_legacy_label_name(name: &str) -> bool {
         && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
+/// Compares two strings byte-wise (the order of `str::cmp`), eight bytes at a time.
+/// Label names share long prefixes (`__meta_kubernetes_pod_…`); this avoids a call into
+/// `memcmp` for every comparison of a binary search.
+#[inline]
+pub fn cmp_bytes(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let mut x = [0u8; 8];
+        let mut y = [0u8; 8];
+        x.copy_from_slice(&a[i..i + 8]);
+        y.copy_from_slice(&b[i..i + 8]);
+        let (x, y) = (u64::from_be_bytes(x), u64::from_be_bytes(y));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    while i < n {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
+}
+
 /// An immutable, sorted set of labels with unique names, stored in one allocation.
 ///
 /// Layout: for each label in name order, `len(name) name len(value) value`, where a
@@ -89,7 +117,13 @@ fn push_len(buf: &mut String, mut n: usize) {
     buf.push(char::from(n as u8));
 }
 
+#[inline]
 fn read_len(b: &[u8], pos: &mut usize) -> usize {
+    let first = b[*pos];
+    if first & 0x40 == 0 {
+        *pos += 1;
+        return first as usize;
+    }
     let mut n = 0usize;
     let mut shift = 0;
     loop {
@@ -112,6 +146,7 @@ pub struct LabelsIter<'a> {
 
 impl<'a> Iterator for LabelsIter<'a> {
     type Item = (&'a str, &'a str);
+    #[inline]
     fn next(&mut self) -> Option<(&'a str, &'a str)> {
         if self.pos >= self.data.len() {
             return None;
@@ -184,7 +219,7 @@ impl Labels {
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         for (n, v) in self.iter() {
-            match n.cmp(name) {
+            match cmp_bytes(n, name) {
                 Ordering::Less => continue,
                 Ordering::Equal => return Some(v),
                 Ordering::Greater => return None,
@@ -200,6 +235,7 @@ impl Labels {
                 .iter()
                 .map(|(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v)))
                 .collect(),
+            spare: Vec::new(),
         }
     }
 
@@ -347,6 +383,8 @@ impl<'de> serde::Deserialize<'de> for Labels {
 #[derive(Clone, Debug, Default)]
 pub struct LabelsBuilder<'a> {
     entries: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    // Scratch storage for merges, kept to reuse its allocation.
+    spare: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 impl<'a> LabelsBuilder<'a> {
@@ -354,6 +392,7 @@ impl<'a> LabelsBuilder<'a> {
     pub fn new() -> LabelsBuilder<'a> {
         LabelsBuilder {
             entries: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -361,11 +400,90 @@ impl<'a> LabelsBuilder<'a> {
     pub fn with_capacity(n: usize) -> LabelsBuilder<'a> {
         LabelsBuilder {
             entries: Vec::with_capacity(n),
+            spare: Vec::with_capacity(n),
         }
     }
 
+    /// Replaces the contents with `labels` (borrowed, no copying of names or values).
+    pub fn reset_from(&mut self, labels: &'a Labels) {
+        self.entries.clear();
+        self.entries.extend(
+            labels
+                .iter()
+                .map(|(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v))),
+        );
+    }
+
+    /// Replaces the contents with `base`, plus the pairs of `extra` whose names `base`
+    /// lacks, plus the pairs of `defaults` (sorted by name) whose names neither has.
+    /// Pairs with empty values are skipped.
+    pub fn reset_layered(
+        &mut self,
+        base: &'a Labels,
+        extra: &'a Labels,
+        defaults: &'a [(String, String)],
+    ) {
+        self.entries.clear();
+        self.entries.extend(
+            base.iter()
+                .map(|(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v))),
+        );
+        for (n, v) in extra.iter() {
+            if v.is_empty() || base.get(n).is_some() {
+                continue;
+            }
+            self.set(n, v);
+        }
+        // Merge the sorted defaults in one pass.
+        let mut out = std::mem::take(&mut self.spare);
+        out.clear();
+        out.reserve(self.entries.len() + defaults.len());
+        let mut j = 0;
+        for e in self.entries.drain(..) {
+            while j < defaults.len() {
+                match cmp_bytes(&defaults[j].0, &e.0) {
+                    Ordering::Less => {
+                        if !defaults[j].1.is_empty() {
+                            out.push((
+                                Cow::Borrowed(defaults[j].0.as_str()),
+                                Cow::Borrowed(defaults[j].1.as_str()),
+                            ));
+                        }
+                        j += 1;
+                    }
+                    Ordering::Equal => {
+                        j += 1;
+                        break;
+                    }
+                    Ordering::Greater => break,
+                }
+            }
+            out.push(e);
+        }
+        for (n, v) in &defaults[j..] {
+            if !v.is_empty() {
+                out.push((Cow::Borrowed(n.as_str()), Cow::Borrowed(v.as_str())));
+            }
+        }
+        self.spare = std::mem::replace(&mut self.entries, out);
+    }
+
     fn find(&self, name: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(n, _)| n.as_ref().cmp(name))
+        self.entries.binary_search_by(|(n, _)| cmp_bytes(n, name))
+    }
+
+    /// The value of `name` as the builder holds it (cloning is free when borrowed).
+    pub fn get_cow(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.find(name).ok().map(|i| self.entries[i].1.clone())
+    }
+
+    /// The labels whose names start with `prefix`, in name order.
+    pub fn with_prefix<'s>(&'s self, prefix: &'s str) -> impl Iterator<Item = (&'s str, &'s str)> + 's {
+        let start = self.find(prefix).unwrap_or_else(|i| i);
+        self.entries[start..]
+            .iter()
+            .take_while(move |(n, _)| n.starts_with(prefix))
+            .map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
     /// The value of `name`, if present.

@@ -478,6 +478,20 @@ fn apply<'a>(
             if !rule.scheme.is_valid_label_name(&target) {
                 return true;
             }
+            // `$1` of a whole single source value (the common "copy a label" rule): reuse
+            // the source's value instead of allocating.
+            if rule.source_labels.len() == 1
+                && rule
+                    .replacement_template
+                    .single_group()
+                    .is_some_and(|g| caps.span(g) == Some((0, val.len())))
+            {
+                match lb.get_cow(&rule.source_labels[0]) {
+                    Some(v) => lb.set(target, v),
+                    None => lb.del(&target),
+                }
+                return true;
+            }
             scratch.clear();
             rule.replacement_template.expand(val, caps, scratch);
             if scratch.is_empty() {

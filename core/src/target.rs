@@ -58,35 +58,7 @@ pub fn discovered_builder<'a>(
     cfg: &'a ScrapeConfig,
     lb: &mut LabelsBuilder<'a>,
 ) {
-    lb.clear();
-    for (n, v) in target.iter() {
-        lb.set(n, v);
-    }
-    for (n, v) in group.iter() {
-        if target.get(n).is_none() {
-            lb.set(n, v);
-        }
-    }
-    lb.set_if_absent(labels::JOB, cfg.job_name.as_str());
-    if lb.get(labels::SCRAPE_INTERVAL).is_none() {
-        lb.set(labels::SCRAPE_INTERVAL, cfg.scrape_interval.to_string());
-    }
-    if lb.get(labels::SCRAPE_TIMEOUT).is_none() {
-        lb.set(labels::SCRAPE_TIMEOUT, cfg.scrape_timeout.to_string());
-    }
-    lb.set_if_absent(labels::METRICS_PATH, cfg.metrics_path.as_str());
-    lb.set_if_absent(labels::SCHEME, cfg.scheme.as_str());
-    for (name, on) in cfg.histogram_flags() {
-        lb.set_if_absent(name, if on { "true" } else { "false" });
-    }
-    for (k, values) in &cfg.params {
-        if let Some(first) = values.first() {
-            let name = format!("{}{k}", labels::PARAM_PREFIX);
-            if lb.get(&name).is_none() {
-                lb.set(name, first.as_str());
-            }
-        }
-    }
+    lb.reset_layered(target, group, &cfg.target_defaults);
 }
 
 /// The discovered labels of a target (what the targets API shows before relabeling).
@@ -124,20 +96,41 @@ pub fn populate<'a>(
 
 /// Steps 6–13 on relabeled labels.
 pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Populated, String> {
-    let address = match lb.get(labels::ADDRESS) {
-        Some(a) => a.to_owned(),
-        None => return Err("no address".into()),
+    lb.retain(|n| !n.starts_with(labels::META_PREFIX));
+    // One pass over what is left (the reserved and public labels) picks out every label
+    // finalisation reads.
+    let mut address = None;
+    let mut interval_raw = "";
+    let mut timeout_raw = "";
+    let mut scheme = "";
+    let mut path = "";
+    let mut has_instance = false;
+    let mut flags: [Option<&str>; 3] = [None; 3];
+    for (n, v) in lb.iter() {
+        match n {
+            labels::ADDRESS => address = Some(v),
+            labels::SCRAPE_INTERVAL => interval_raw = v,
+            labels::SCRAPE_TIMEOUT => timeout_raw = v,
+            labels::SCHEME => scheme = v,
+            labels::METRICS_PATH => path = v,
+            labels::INSTANCE => has_instance = true,
+            labels::CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB => flags[0] = Some(v),
+            labels::ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS => flags[1] = Some(v),
+            labels::SCRAPE_NATIVE_HISTOGRAMS => flags[2] = Some(v),
+            _ => {}
+        }
+    }
+    let Some(address) = address else {
+        return Err("no address".into());
     };
     if address.contains('/') {
-        return Err(format!("{} is not a valid hostname", quote(&address)));
+        return Err(format!("{} is not a valid hostname", quote(address)));
     }
-    let interval_raw = lb.get(labels::SCRAPE_INTERVAL).unwrap_or("");
     let interval = PromDuration::parse(interval_raw)
         .map_err(|e| format!("error parsing scrape interval: {e}"))?;
     if interval.is_zero() {
         return Err("scrape interval cannot be 0".into());
     }
-    let timeout_raw = lb.get(labels::SCRAPE_TIMEOUT).unwrap_or("");
     let timeout = PromDuration::parse(timeout_raw)
         .map_err(|e| format!("error parsing scrape timeout: {e}"))?;
     if timeout.is_zero() {
@@ -150,29 +143,28 @@ pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Popula
             quote(interval_raw)
         ));
     }
-    for (name, what) in [
-        (
-            labels::CONVERT_CLASSIC_HISTOGRAMS_TO_NHCB,
-            "convert classic histograms to nhcb",
-        ),
-        (
-            labels::ALWAYS_SCRAPE_CLASSIC_HISTOGRAMS,
-            "always scrape classic histograms",
-        ),
-        (labels::SCRAPE_NATIVE_HISTOGRAMS, "scrape native histograms"),
-    ] {
-        if let Some(v) = lb.get(name) {
+    for (value, what) in flags.iter().zip([
+        "convert classic histograms to nhcb",
+        "always scrape classic histograms",
+        "scrape native histograms",
+    ]) {
+        if let Some(v) = value {
             go_parse_bool(v).map_err(|e| format!("error parsing {what}: {e}"))?;
         }
     }
-    lb.retain(|n| !n.starts_with(labels::META_PREFIX));
-    if lb.get(labels::INSTANCE).is_none() {
+    let url = url_from(
+        scheme,
+        address,
+        path,
+        lb.with_prefix(labels::PARAM_PREFIX),
+        &cfg.params,
+    );
+    if !has_instance {
+        let address = lb.get_cow(labels::ADDRESS).unwrap_or_default();
         lb.set(labels::INSTANCE, address);
     }
-    let final_labels = lb.labels();
-    let url = target_url(&final_labels, &cfg.params);
     Ok(Populated::Active(ScrapeTarget {
-        labels: final_labels,
+        labels: lb.labels(),
         url,
         interval,
         timeout,
@@ -228,9 +220,24 @@ fn path_escape(s: &str, out: &mut String) {
 /// from the config's `params` where each `__param_<k>` label replaces the first value of
 /// `k` (or adds it); keys sorted, as Go's `url.Values.Encode`.
 pub fn target_url(labels: &Labels, params: &std::collections::BTreeMap<String, Vec<String>>) -> String {
-    let scheme = labels.get(labels::SCHEME).unwrap_or("");
-    let host = labels.get(labels::ADDRESS).unwrap_or("");
-    let path = labels.get(labels::METRICS_PATH).unwrap_or("");
+    url_from(
+        labels.get(labels::SCHEME).unwrap_or(""),
+        labels.get(labels::ADDRESS).unwrap_or(""),
+        labels.get(labels::METRICS_PATH).unwrap_or(""),
+        labels
+            .iter()
+            .filter(|(n, _)| n.starts_with(labels::PARAM_PREFIX)),
+        params,
+    )
+}
+
+fn url_from<'s>(
+    scheme: &str,
+    host: &str,
+    path: &str,
+    param_labels: impl Iterator<Item = (&'s str, &'s str)>,
+    params: &std::collections::BTreeMap<String, Vec<String>>,
+) -> String {
     let mut url = String::with_capacity(scheme.len() + host.len() + path.len() + 16);
     if !scheme.is_empty() {
         url.push_str(scheme);
@@ -245,8 +252,7 @@ pub fn target_url(labels: &Labels, params: &std::collections::BTreeMap<String, V
     }
     path_escape(path, &mut url);
 
-    let overrides: Vec<(&str, &str)> = labels
-        .iter()
+    let overrides: Vec<(&str, &str)> = param_labels
         .filter_map(|(n, v)| n.strip_prefix(labels::PARAM_PREFIX).map(|k| (k, v)))
         .collect();
     if params.is_empty() && overrides.is_empty() {

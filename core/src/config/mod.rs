@@ -352,10 +352,35 @@ pub struct ScrapeConfig {
     /// SD mechanisms present in the job that trawl does not implement yet (their targets
     /// are not discovered).
     pub unsupported_sd: Vec<String>,
+    /// The default labels every discovered target gets when absent (job, interval,
+    /// timeout, path, scheme, histogram flags, `__param_*`), rendered once, sorted by name.
+    pub target_defaults: Vec<(String, String)>,
 }
 
 impl ScrapeConfig {
-    /// The error text of the 3.x histogram flag labels, by label name.
+    /// Renders [`ScrapeConfig::target_defaults`] from the other fields.
+    pub fn compute_target_defaults(&self) -> Vec<(String, String)> {
+        use crate::labels as l;
+        let mut d = vec![
+            (l::JOB.to_owned(), self.job_name.clone()),
+            (l::SCRAPE_INTERVAL.to_owned(), self.scrape_interval.to_string()),
+            (l::SCRAPE_TIMEOUT.to_owned(), self.scrape_timeout.to_string()),
+            (l::METRICS_PATH.to_owned(), self.metrics_path.clone()),
+            (l::SCHEME.to_owned(), self.scheme.clone()),
+        ];
+        for (name, on) in self.histogram_flags() {
+            d.push((name.to_owned(), if on { "true" } else { "false" }.to_owned()));
+        }
+        for (k, values) in &self.params {
+            if let Some(first) = values.first() {
+                d.push((format!("{}{k}", l::PARAM_PREFIX), first.clone()));
+            }
+        }
+        d.sort();
+        d
+    }
+
+    /// The 3.x histogram flag labels and their configured values.
     pub fn histogram_flags(&self) -> [(&'static str, bool); 3] {
         [
             (
@@ -1110,7 +1135,7 @@ fn scrape_config(
         }
         sd_configs.push(SdConfig::Static(groups));
     }
-    Ok(ScrapeConfig {
+    let mut config = ScrapeConfig {
         job_name: job,
         honor_labels: sc.honor_labels.0,
         honor_timestamps: sc.honor_timestamps.is_none_or(|b| b.0),
@@ -1161,7 +1186,10 @@ fn scrape_config(
         http_client,
         sd_configs,
         unsupported_sd,
-    })
+        target_defaults: Vec::new(),
+    };
+    config.target_defaults = config.compute_target_defaults();
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -1,1 +1,323 @@
+//! Target label population scenarios (`prometheus-semantics.md` §9.3).
 
+use super::*;
+use crate::config::{Config, ParseOptions};
+
+/// Job `job`, scheme https, path /metrics, interval and timeout 1s, plus `extra` lines.
+fn cfg(extra: &str) -> ScrapeConfig {
+    let text = format!(
+        "scrape_configs:\n  - job_name: job\n    scheme: https\n    metrics_path: /metrics\n    scrape_interval: 1s\n    scrape_timeout: 1s\n{extra}"
+    );
+    Config::parse(&text, &ParseOptions::for_path("t.yml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .scrape_configs
+        .remove(0)
+}
+
+fn one(target: &[(&str, &str)], cfg: &ScrapeConfig) -> Result<Populated, String> {
+    let t = Labels::from_pairs(target.iter().copied());
+    let g = Labels::empty();
+    let mut lb = LabelsBuilder::new();
+    populate(&t, &g, cfg, &mut lb)
+}
+
+fn active(target: &[(&str, &str)], cfg: &ScrapeConfig) -> ScrapeTarget {
+    match one(target, cfg) {
+        Ok(Populated::Active(t)) => t,
+        other => panic!("expected an active target, got {other:?}"),
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().copied())
+}
+
+const FLAGS: [(&str, &str); 3] = [
+    ("__scrape_native_histograms__", "false"),
+    ("__always_scrape_classic_histograms__", "false"),
+    ("__convert_classic_histograms_to_nhcb__", "false"),
+];
+
+#[test]
+fn s29_defaults_fill_in() {
+    let c = cfg("");
+    let t = active(&[("__address__", "1.2.3.4:1000"), ("custom", "value")], &c);
+    let mut want = vec![
+        ("__address__", "1.2.3.4:1000"),
+        ("instance", "1.2.3.4:1000"),
+        ("__scheme__", "https"),
+        ("__metrics_path__", "/metrics"),
+        ("job", "job"),
+        ("__scrape_interval__", "1s"),
+        ("__scrape_timeout__", "1s"),
+        ("custom", "value"),
+    ];
+    want.extend(FLAGS);
+    assert_eq!(t.labels, labels(&want));
+    let discovered = discovered_labels(
+        &labels(&[("__address__", "1.2.3.4:1000"), ("custom", "value")]),
+        &Labels::empty(),
+        &c,
+    );
+    want.retain(|(n, _)| *n != "instance");
+    assert_eq!(discovered, labels(&want));
+    assert_eq!(t.url, "https://1.2.3.4:1000/metrics");
+    assert_eq!(
+        t.public_labels(),
+        labels(&[("custom", "value"), ("instance", "1.2.3.4:1000"), ("job", "job")])
+    );
+}
+
+#[test]
+fn s30_sd_values_win_and_no_default_port() {
+    let t = active(
+        &[
+            ("__address__", "1.2.3.4"),
+            ("__scheme__", "http"),
+            ("__metrics_path__", "/custom"),
+            ("job", "custom-job"),
+            ("__scrape_interval__", "2s"),
+            ("__scrape_timeout__", "2s"),
+        ],
+        &cfg(""),
+    );
+    assert_eq!(t.labels.get("__address__"), Some("1.2.3.4"));
+    assert_eq!(t.labels.get("instance"), Some("1.2.3.4"));
+    assert_eq!(t.labels.get("job"), Some("custom-job"));
+    assert_eq!(t.interval, PromDuration::from_secs(2));
+    assert_eq!(t.url, "http://1.2.3.4/custom");
+}
+
+#[test]
+fn s31_instance_kept() {
+    let t = active(
+        &[("__address__", "[::1]"), ("instance", "custom-instance")],
+        &cfg(""),
+    );
+    assert_eq!(t.labels.get("__address__"), Some("[::1]"));
+    assert_eq!(t.labels.get("instance"), Some("custom-instance"));
+    assert_eq!(t.url, "https://[::1]/metrics");
+}
+
+#[test]
+fn s32_no_address() {
+    assert_eq!(one(&[("custom", "value")], &cfg("")), Err("no address".into()));
+}
+
+#[test]
+fn s33_address_from_relabeling() {
+    let c = cfg(
+        "    relabel_configs:\n      - source_labels: [custom]\n        regex: (.*)\n        replacement: ${1}\n        target_label: __address__\n",
+    );
+    let t = active(&[("custom", "host:1234")], &c);
+    assert_eq!(t.labels.get("__address__"), Some("host:1234"));
+    assert_eq!(t.labels.get("instance"), Some("host:1234"));
+    let d = discovered_labels(&labels(&[("custom", "host:1234")]), &Labels::empty(), &c);
+    assert_eq!(d.get("__address__"), None);
+}
+
+#[test]
+fn s35_s36_s37_interval_and_timeout_errors() {
+    let c = cfg("");
+    let with = |k: &str, v: &str| one(&[("__address__", "a:1"), (k, v)], &c);
+    assert_eq!(
+        with("__scrape_interval__", "2notseconds"),
+        Err(r#"error parsing scrape interval: unknown unit "notseconds" in duration "2notseconds""#.into())
+    );
+    assert_eq!(
+        with("__scrape_timeout__", "2notseconds"),
+        Err(r#"error parsing scrape timeout: unknown unit "notseconds" in duration "2notseconds""#.into())
+    );
+    assert_eq!(
+        with("__scrape_interval__", "0s"),
+        Err("scrape interval cannot be 0".into())
+    );
+    assert_eq!(
+        with("__scrape_timeout__", "0s"),
+        Err("scrape timeout cannot be 0".into())
+    );
+    assert_eq!(
+        with("__scrape_timeout__", "2s"),
+        Err(r#"scrape timeout cannot be greater than scrape interval ("2s" > "1s")"#.into())
+    );
+}
+
+#[test]
+fn s38_addresses_kept_verbatim() {
+    let c = cfg("");
+    for a in ["1.2.3.4", "1.2.3.4:80", "1.2.3.4:443"] {
+        let t = active(&[("__address__", a)], &c);
+        assert_eq!(t.labels.get("__address__"), Some(a));
+        assert_eq!(t.labels.get("instance"), Some(a));
+    }
+}
+
+#[test]
+fn s39_histogram_flags() {
+    let c = cfg("    convert_classic_histograms_to_nhcb: true\n");
+    let t = active(&[("__address__", "a:1")], &c);
+    assert_eq!(t.labels.get("__convert_classic_histograms_to_nhcb__"), Some("true"));
+    let d = discovered_labels(&labels(&[("__address__", "a:1")]), &Labels::empty(), &c);
+    assert_eq!(d.get("__convert_classic_histograms_to_nhcb__"), Some("true"));
+    let c = cfg(
+        "    relabel_configs:\n      - source_labels: [__scrape_native_histograms__]\n        regex: 'false'\n        replacement: 'true'\n        target_label: __scrape_native_histograms__\n",
+    );
+    let t = active(&[("__address__", "a:1")], &c);
+    assert_eq!(t.labels.get("__scrape_native_histograms__"), Some("true"));
+    let d = discovered_labels(&labels(&[("__address__", "a:1")]), &Labels::empty(), &c);
+    assert_eq!(d.get("__scrape_native_histograms__"), Some("false"));
+    assert_eq!(
+        one(
+            &[("__address__", "a:1"), ("__convert_classic_histograms_to_nhcb__", "maybe")],
+            &cfg("")
+        ),
+        Err(r#"error parsing convert classic histograms to nhcb: strconv.ParseBool: parsing "maybe": invalid syntax"#.into())
+    );
+}
+
+#[test]
+fn s40_group_errors_name_instance_and_source() {
+    let c = cfg("");
+    let g = TargetGroup {
+        targets: vec![Labels::empty(), labels(&[("__address__", "localhost:9090")])],
+        labels: Labels::empty(),
+        source: String::new(),
+    };
+    let res = targets_from_group(&g, &c);
+    assert_eq!(res[0], Err("instance 0 in group : no address".into()));
+    assert!(matches!(res[1], Ok(Populated::Active(_))));
+}
+
+#[test]
+fn s41_labelkeep_removing_address_is_an_error_not_a_drop() {
+    for rules in [
+        "      - regex: foo\n        action: labelkeep\n",
+        "      - regex: __address__\n        action: labeldrop\n",
+    ] {
+        let c = cfg(&format!("    relabel_configs:\n{rules}"));
+        assert_eq!(
+            one(&[("__address__", "localhost:9090")], &c),
+            Err("no address".into())
+        );
+    }
+}
+
+#[test]
+fn s42_url_with_params() {
+    let c = cfg("    params:\n      abc: [foo, bar, baz]\n      xyz: [hoo]\n");
+    let t = active(
+        &[
+            ("__address__", "example.com:1234"),
+            ("__scheme__", "https"),
+            ("__metrics_path__", "/metricz"),
+            ("__param_abc", "overwrite"),
+            ("__param_cde", "huu"),
+        ],
+        &c,
+    );
+    assert_eq!(
+        t.url,
+        "https://example.com:1234/metricz?abc=overwrite&abc=bar&abc=baz&cde=huu&xyz=hoo"
+    );
+}
+
+#[test]
+fn params_fill_in_missing_param_labels_only() {
+    // 3.x: config params only fill in a missing __param_<k>.
+    let c = cfg("    params:\n      module: [http_2xx]\n");
+    let t = active(&[("__address__", "a:1")], &c);
+    assert_eq!(t.labels.get("__param_module"), Some("http_2xx"));
+    let t = active(&[("__address__", "a:1"), ("__param_module", "tcp")], &c);
+    assert_eq!(t.labels.get("__param_module"), Some("tcp"));
+    assert_eq!(t.url, "https://a:1/metrics?module=tcp");
+}
+
+#[test]
+fn url_escaping_follows_go() {
+    let mut p = std::collections::BTreeMap::new();
+    p.insert("q".to_owned(), vec!["a b&c=d/é".to_owned()]);
+    let l = labels(&[
+        ("__address__", "h:1"),
+        ("__scheme__", "http"),
+        ("__metrics_path__", "/a b"),
+    ]);
+    assert_eq!(target_url(&l, &p), "http://h:1/a%20b?q=a+b%26c%3Dd%2F%C3%A9");
+    let l = labels(&[("__address__", "h:1"), ("__scheme__", "http"), ("__metrics_path__", "m")]);
+    assert_eq!(target_url(&l, &Default::default()), "http://h:1/m");
+}
+
+#[test]
+fn group_labels_do_not_override_target_labels() {
+    let c = cfg("");
+    let t = labels(&[("__address__", "a:1"), ("env", "target")]);
+    let g = labels(&[("env", "group"), ("team", "x")]);
+    let mut lb = LabelsBuilder::new();
+    let Ok(Populated::Active(st)) = populate(&t, &g, &c, &mut lb) else {
+        panic!()
+    };
+    assert_eq!(st.labels.get("env"), Some("target"));
+    assert_eq!(st.labels.get("team"), Some("x"));
+}
+
+#[test]
+fn meta_labels_are_removed_and_reserved_kept() {
+    let c = cfg(
+        "    relabel_configs:\n      - source_labels: [__meta_x]\n        target_label: __tmp_y\n",
+    );
+    let t = active(&[("__address__", "a:1"), ("__meta_x", "1")], &c);
+    assert_eq!(t.labels.get("__meta_x"), None);
+    assert_eq!(t.labels.get("__tmp_y"), Some("1"));
+    assert_eq!(t.public_labels().get("__tmp_y"), None);
+}
+
+#[test]
+fn dropped_reports_the_rule() {
+    let c = cfg(
+        "    relabel_configs:\n      - target_label: x\n        replacement: y\n      - source_labels: [x]\n        regex: y\n        action: drop\n",
+    );
+    assert_eq!(
+        one(&[("__address__", "a:1")], &c),
+        Ok(Populated::Dropped { rule: 1 })
+    );
+}
+
+#[test]
+fn json_shape() {
+    let c = cfg("");
+    let t = active(&[("__address__", "a:1")], &c);
+    let d = discovered_labels(&labels(&[("__address__", "a:1")]), &Labels::empty(), &c);
+    let j = serde_json::to_value(ActiveTargetJson::new("job", d, &t)).unwrap();
+    assert_eq!(j["scrapePool"], "job");
+    assert_eq!(j["scrapeUrl"], "https://a:1/metrics");
+    assert_eq!(j["scrapeInterval"], "1s");
+    assert_eq!(j["scrapeTimeout"], "1s");
+    assert_eq!(j["health"], "unknown");
+    assert_eq!(j["labels"]["instance"], "a:1");
+    assert_eq!(j["discoveredLabels"]["__address__"], "a:1");
+    assert!(j["labels"].get("__address__").is_none());
+    let dropped = serde_json::to_value(DroppedTargetJson {
+        discovered_labels: labels(&[("__address__", "a:1")]),
+        scrape_pool: "job".into(),
+    })
+    .unwrap();
+    assert_eq!(
+        dropped,
+        serde_json::json!({"discoveredLabels": {"__address__": "a:1"}, "scrapePool": "job"})
+    );
+}
+
+#[test]
+fn worked_hash_example_from_semantics() {
+    // §3.5: job node, localhost:9100, defaults, 3.x labels.
+    let text = "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: [localhost:9100]\n";
+    let c = Config::parse(text, &ParseOptions::for_path("p.yml")).unwrap();
+    let job = &c.scrape_configs[0];
+    let crate::config::SdConfig::Static(groups) = &job.sd_configs[0] else {
+        panic!()
+    };
+    let Ok(Populated::Active(t)) = targets_from_group(&groups[0], job).remove(0) else {
+        panic!()
+    };
+    assert_eq!(t.labels.hash(), 9527888252110227897);
+    assert_eq!(t.hash(), 1970881574558607407);
+}
