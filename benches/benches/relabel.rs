@@ -60,39 +60,99 @@ fn pod_labels() -> Vec<(String, String)> {
         ("__address__", "10.1.2.3:8080"),
         ("__meta_kubernetes_namespace", "payments"),
         ("__meta_kubernetes_pod_name", "checkout-7d9f8b6c5-x2k4p"),
-        ("__meta_kubernetes_pod_uid", "3f2a1c0e-9b8d-4e7f-a6b5-c4d3e2f1a0b9"),
+        (
+            "__meta_kubernetes_pod_uid",
+            "3f2a1c0e-9b8d-4e7f-a6b5-c4d3e2f1a0b9",
+        ),
         ("__meta_kubernetes_pod_ip", "10.1.2.3"),
         ("__meta_kubernetes_pod_ready", "true"),
         ("__meta_kubernetes_pod_phase", "Running"),
-        ("__meta_kubernetes_pod_node_name", "node-17.eu-west-1.compute.internal"),
+        (
+            "__meta_kubernetes_pod_node_name",
+            "node-17.eu-west-1.compute.internal",
+        ),
         ("__meta_kubernetes_pod_host_ip", "172.20.4.17"),
         ("__meta_kubernetes_pod_container_name", "checkout"),
-        ("__meta_kubernetes_pod_container_id", "containerd://8c1f9e2d7b6a5c4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e"),
-        ("__meta_kubernetes_pod_container_image", "registry.example.com/payments/checkout:v2.31.4"),
+        (
+            "__meta_kubernetes_pod_container_id",
+            "containerd://8c1f9e2d7b6a5c4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e",
+        ),
+        (
+            "__meta_kubernetes_pod_container_image",
+            "registry.example.com/payments/checkout:v2.31.4",
+        ),
         ("__meta_kubernetes_pod_container_init", "false"),
         ("__meta_kubernetes_pod_container_port_name", "http-metrics"),
         ("__meta_kubernetes_pod_container_port_number", "8080"),
         ("__meta_kubernetes_pod_container_port_protocol", "TCP"),
         ("__meta_kubernetes_pod_controller_kind", "ReplicaSet"),
-        ("__meta_kubernetes_pod_controller_name", "checkout-7d9f8b6c5"),
-        ("__meta_kubernetes_pod_annotation_prometheus_io_scrape", "true"),
-        ("__meta_kubernetes_pod_annotationpresent_prometheus_io_scrape", "true"),
-        ("__meta_kubernetes_pod_annotation_prometheus_io_port", "9102"),
-        ("__meta_kubernetes_pod_annotationpresent_prometheus_io_port", "true"),
-        ("__meta_kubernetes_pod_annotation_prometheus_io_path", "/metrics"),
-        ("__meta_kubernetes_pod_annotationpresent_prometheus_io_path", "true"),
-        ("__meta_kubernetes_pod_annotation_kubectl_kubernetes_io_restartedAt", "2026-11-20T08:15:00Z"),
-        ("__meta_kubernetes_pod_annotationpresent_kubectl_kubernetes_io_restartedAt", "true"),
-        ("__meta_kubernetes_pod_annotation_checksum_config", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
-        ("__meta_kubernetes_pod_annotationpresent_checksum_config", "true"),
+        (
+            "__meta_kubernetes_pod_controller_name",
+            "checkout-7d9f8b6c5",
+        ),
+        (
+            "__meta_kubernetes_pod_annotation_prometheus_io_scrape",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_pod_annotationpresent_prometheus_io_scrape",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_pod_annotation_prometheus_io_port",
+            "9102",
+        ),
+        (
+            "__meta_kubernetes_pod_annotationpresent_prometheus_io_port",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_pod_annotation_prometheus_io_path",
+            "/metrics",
+        ),
+        (
+            "__meta_kubernetes_pod_annotationpresent_prometheus_io_path",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_pod_annotation_kubectl_kubernetes_io_restartedAt",
+            "2026-11-20T08:15:00Z",
+        ),
+        (
+            "__meta_kubernetes_pod_annotationpresent_kubectl_kubernetes_io_restartedAt",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_pod_annotation_checksum_config",
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
+        (
+            "__meta_kubernetes_pod_annotationpresent_checksum_config",
+            "true",
+        ),
         ("__meta_kubernetes_pod_label_app", "checkout"),
         ("__meta_kubernetes_pod_labelpresent_app", "true"),
-        ("__meta_kubernetes_pod_label_app_kubernetes_io_name", "checkout"),
-        ("__meta_kubernetes_pod_labelpresent_app_kubernetes_io_name", "true"),
-        ("__meta_kubernetes_pod_label_app_kubernetes_io_version", "v2.31.4"),
-        ("__meta_kubernetes_pod_labelpresent_app_kubernetes_io_version", "true"),
+        (
+            "__meta_kubernetes_pod_label_app_kubernetes_io_name",
+            "checkout",
+        ),
+        (
+            "__meta_kubernetes_pod_labelpresent_app_kubernetes_io_name",
+            "true",
+        ),
+        (
+            "__meta_kubernetes_pod_label_app_kubernetes_io_version",
+            "v2.31.4",
+        ),
+        (
+            "__meta_kubernetes_pod_labelpresent_app_kubernetes_io_version",
+            "true",
+        ),
         ("__meta_kubernetes_pod_label_pod_template_hash", "7d9f8b6c5"),
-        ("__meta_kubernetes_pod_labelpresent_pod_template_hash", "true"),
+        (
+            "__meta_kubernetes_pod_labelpresent_pod_template_hash",
+            "true",
+        ),
         ("__meta_kubernetes_pod_label_team", "payments"),
         ("__meta_kubernetes_pod_labelpresent_team", "true"),
         ("__meta_kubernetes_pod_label_tier", "backend"),
@@ -128,20 +188,54 @@ mod naive {
 
     pub(crate) fn rules() -> Vec<Rule> {
         vec![
-            Rule::Keep(s(&["__meta_kubernetes_pod_annotation_prometheus_io_scrape"]), anchored("true")),
+            Rule::Keep(
+                s(&["__meta_kubernetes_pod_annotation_prometheus_io_scrape"]),
+                anchored("true"),
+            ),
             Rule::Replace(
-                s(&["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"]),
+                s(&[
+                    "__address__",
+                    "__meta_kubernetes_pod_annotation_prometheus_io_port",
+                ]),
                 anchored(r"([^:]+)(?::\d+)?;(\d+)"),
                 "__address__".into(),
                 "$1:$2".into(),
             ),
-            Rule::Replace(s(&["__meta_kubernetes_pod_annotation_prometheus_io_path"]), anchored("(.+)"), "__metrics_path__".into(), "$1".into()),
-            Rule::Replace(s(&["__meta_kubernetes_pod_annotation_prometheus_io_scheme"]), anchored("(https?)"), "__scheme__".into(), "$1".into()),
+            Rule::Replace(
+                s(&["__meta_kubernetes_pod_annotation_prometheus_io_path"]),
+                anchored("(.+)"),
+                "__metrics_path__".into(),
+                "$1".into(),
+            ),
+            Rule::Replace(
+                s(&["__meta_kubernetes_pod_annotation_prometheus_io_scheme"]),
+                anchored("(https?)"),
+                "__scheme__".into(),
+                "$1".into(),
+            ),
             Rule::LabelMap(anchored("__meta_kubernetes_pod_label_(.+)"), "$1".into()),
-            Rule::Replace(s(&["__meta_kubernetes_namespace"]), anchored("(.*)"), "namespace".into(), "$1".into()),
-            Rule::Replace(s(&["__meta_kubernetes_pod_name"]), anchored("(.*)"), "pod".into(), "$1".into()),
-            Rule::Replace(s(&["__meta_kubernetes_pod_container_name"]), anchored("(.*)"), "container".into(), "$1".into()),
-            Rule::Drop(s(&["__meta_kubernetes_pod_phase"]), anchored("Pending|Succeeded|Failed|Completed")),
+            Rule::Replace(
+                s(&["__meta_kubernetes_namespace"]),
+                anchored("(.*)"),
+                "namespace".into(),
+                "$1".into(),
+            ),
+            Rule::Replace(
+                s(&["__meta_kubernetes_pod_name"]),
+                anchored("(.*)"),
+                "pod".into(),
+                "$1".into(),
+            ),
+            Rule::Replace(
+                s(&["__meta_kubernetes_pod_container_name"]),
+                anchored("(.*)"),
+                "container".into(),
+                "$1".into(),
+            ),
+            Rule::Drop(
+                s(&["__meta_kubernetes_pod_phase"]),
+                anchored("Pending|Succeeded|Failed|Completed"),
+            ),
             Rule::LabelDrop(anchored("pod_template_hash|controller_revision_hash")),
         ]
     }
@@ -153,7 +247,10 @@ mod naive {
             .join(";")
     }
 
-    pub(crate) fn process(input: &[(String, String)], rules: &[Rule]) -> Option<(BTreeMap<String, String>, String)> {
+    pub(crate) fn process(
+        input: &[(String, String)],
+        rules: &[Rule],
+    ) -> Option<(BTreeMap<String, String>, String)> {
         let mut l: BTreeMap<String, String> = input.iter().cloned().collect();
         for (k, v) in [
             ("job", "kubernetes-pods"),
@@ -213,7 +310,13 @@ fn bench(c: &mut Criterion) {
     let job = &config.scrape_configs[0];
     assert!(matches!(job.sd_configs[0], SdConfig::Static(_)));
     let pairs = pod_labels();
-    assert_eq!(pairs.iter().filter(|(n, _)| n.starts_with("__meta_")).count(), 39);
+    assert_eq!(
+        pairs
+            .iter()
+            .filter(|(n, _)| n.starts_with("__meta_"))
+            .count(),
+        39
+    );
     let target = Labels::from_pairs(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())));
     let group = Labels::empty();
 
@@ -239,10 +342,12 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("trawl_relabel_finalise_hash", |b| {
         let mut lb = LabelsBuilder::with_capacity(64);
-        b.iter(|| match populate(black_box(&target), &group, job, &mut lb) {
-            Ok(Populated::Active(t)) => black_box(t.hash()),
-            _ => 0,
-        })
+        b.iter(
+            || match populate(black_box(&target), &group, job, &mut lb) {
+                Ok(Populated::Active(t)) => black_box(t.hash()),
+                _ => 0,
+            },
+        )
     });
     g.bench_function("naive_btreemap_regex", |b| {
         b.iter(|| black_box(naive::process(black_box(&pairs), &naive_rules)))

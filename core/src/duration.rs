@@ -44,7 +44,11 @@ impl fmt::Display for DurationError {
         match self {
             DurationError::Empty => f.write_str("empty duration string"),
             DurationError::NotValid(s) => {
-                write!(f, "not a valid duration string: {}", crate::goquote::quote(s))
+                write!(
+                    f,
+                    "not a valid duration string: {}",
+                    crate::goquote::quote(s)
+                )
             }
             DurationError::UnknownUnit { unit, duration } => write!(
                 f,
@@ -159,7 +163,9 @@ impl PromDuration {
             if v > (1u64 << 63) / mult {
                 return Err(DurationError::OutOfRange);
             }
-            total = total.checked_add(v * mult).ok_or(DurationError::OutOfRange)?;
+            total = total
+                .checked_add(v * mult)
+                .ok_or(DurationError::OutOfRange)?;
             if total > MAX_NANOS {
                 return Err(DurationError::OutOfRange);
             }
@@ -187,7 +193,7 @@ impl fmt::Display for PromDuration {
             ("ms", 1, false),
         ];
         for (name, mult, exact) in units {
-            if exact && ms % mult != 0 {
+            if exact && !ms.is_multiple_of(mult) {
                 continue;
             }
             let v = ms / mult;

@@ -178,7 +178,9 @@ fn parse_escape(cur: &mut Cursor<'_>, in_class: bool) -> Result<Escape, RegexErr
                 let mut v = 0u32;
                 for _ in 0..2 {
                     match cur.bump() {
-                        Some(h) if h.is_ascii_hexdigit() => v = v * 16 + h.to_digit(16).unwrap_or(0),
+                        Some(h) if h.is_ascii_hexdigit() => {
+                            v = v * 16 + h.to_digit(16).unwrap_or(0)
+                        }
                         _ => return Err(bad(cur)),
                     }
                 }
@@ -204,7 +206,11 @@ fn parse_escape(cur: &mut Cursor<'_>, in_class: bool) -> Result<Escape, RegexErr
                     _ => return Err(err("invalid character class range", &cur.s[start..cur.pos])),
                 }
             };
-            if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            {
                 return Err(err("invalid character class range", &cur.s[start..cur.pos]));
             }
             Escape::Raw(format!("\\{}{{{}}}", if negate { 'P' } else { 'p' }, name))
@@ -238,22 +244,19 @@ fn parse_class(cur: &mut Cursor<'_>, out: &mut String) -> Result<(), RegexError>
         }
         first = false;
         // POSIX named classes: [:alpha:] and [:^alpha:].
-        if cur.rest().starts_with("[:") {
-            if let Some(end) = cur.rest()[2..].find(":]") {
-                let inner = &cur.rest()[2..2 + end];
-                let name = inner.strip_prefix('^').unwrap_or(inner);
-                if POSIX_CLASSES.contains(&name) {
-                    out.push_str("[:");
-                    out.push_str(inner);
-                    out.push_str(":]");
-                    cur.pos += end + 4;
-                    continue;
-                }
-                return Err(err(
-                    "invalid character class range",
-                    &cur.rest()[..end + 4],
-                ));
+        if cur.rest().starts_with("[:")
+            && let Some(end) = cur.rest()[2..].find(":]")
+        {
+            let inner = &cur.rest()[2..2 + end];
+            let name = inner.strip_prefix('^').unwrap_or(inner);
+            if POSIX_CLASSES.contains(&name) {
+                out.push_str("[:");
+                out.push_str(inner);
+                out.push_str(":]");
+                cur.pos += end + 4;
+                continue;
             }
+            return Err(err("invalid character class range", &cur.rest()[..end + 4]));
         }
         let item_start = cur.pos;
         let lo = if c == '\\' {
@@ -350,9 +353,14 @@ pub fn translate(pattern: &str) -> Result<String, RegexError> {
                         };
                         let name = &rest[skip..end];
                         if name.is_empty()
-                            || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                            || !name
+                                .chars()
+                                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
                         {
-                            return Err(err("invalid named capture", &pattern[at..cur.pos + end + 1]));
+                            return Err(err(
+                                "invalid named capture",
+                                &pattern[at..cur.pos + end + 1],
+                            ));
                         }
                         out.push_str("(?P<");
                         out.push_str(name);
@@ -605,14 +613,14 @@ fn classify(pattern: &str) -> Fast {
         (".*", 0, false),
         (".+", 1, false),
     ] {
-        if let Some(prefix) = pattern.strip_suffix(tail) {
-            if !prefix.chars().any(is_go_meta) {
-                return Fast::Prefix {
-                    prefix: prefix.to_owned(),
-                    min_rest,
-                    capture,
-                };
-            }
+        if let Some(prefix) = pattern.strip_suffix(tail)
+            && !prefix.chars().any(is_go_meta)
+        {
+            return Fast::Prefix {
+                prefix: prefix.to_owned(),
+                min_rest,
+                capture,
+            };
         }
     }
     if !pattern.chars().any(is_go_meta) {
@@ -681,9 +689,7 @@ impl GoRegex {
 
     /// The index of the first group named `name`.
     pub fn group_index(&self, name: &str) -> Option<usize> {
-        self.regex
-            .capture_names()
-            .position(|n| n == Some(name))
+        self.regex.capture_names().position(|n| n == Some(name))
     }
 
     /// True if the whole of `hay` matches.
@@ -918,25 +924,64 @@ mod tests {
     #[test]
     fn go_errors() {
         let e = |p: &str| GoRegex::new(p).unwrap_err().to_string();
-        assert_eq!(e("abc(def"), "error parsing regexp: missing closing ): `abc(def`");
+        assert_eq!(
+            e("abc(def"),
+            "error parsing regexp: missing closing ): `abc(def`"
+        );
         assert_eq!(e("a)(b"), "error parsing regexp: unexpected ): `a)(b`");
         assert_eq!(e("[a"), "error parsing regexp: missing closing ]: `[a`");
-        assert_eq!(e("a**"), "error parsing regexp: invalid nested repetition operator: `**`");
-        assert_eq!(e("a*?+"), "error parsing regexp: invalid nested repetition operator: `*?+`");
-        assert_eq!(e("*a"), "error parsing regexp: missing argument to repetition operator: `*`");
-        assert_eq!(e("(+)"), "error parsing regexp: missing argument to repetition operator: `+`");
+        assert_eq!(
+            e("a**"),
+            "error parsing regexp: invalid nested repetition operator: `**`"
+        );
+        assert_eq!(
+            e("a*?+"),
+            "error parsing regexp: invalid nested repetition operator: `*?+`"
+        );
+        assert_eq!(
+            e("*a"),
+            "error parsing regexp: missing argument to repetition operator: `*`"
+        );
+        assert_eq!(
+            e("(+)"),
+            "error parsing regexp: missing argument to repetition operator: `+`"
+        );
         assert!(GoRegex::new("(?)a").is_ok());
         assert!(GoRegex::new("(?i:A)b").is_ok());
-        assert_eq!(e("(?-)a"), "error parsing regexp: invalid or unsupported Perl syntax: `(?-)`");
-        assert_eq!(e("a{1001}"), "error parsing regexp: invalid repeat count: `{1001}`");
-        assert_eq!(e(r"\C"), "error parsing regexp: invalid escape sequence: `\\C`");
+        assert_eq!(
+            e("(?-)a"),
+            "error parsing regexp: invalid or unsupported Perl syntax: `(?-)`"
+        );
+        assert_eq!(
+            e("a{1001}"),
+            "error parsing regexp: invalid repeat count: `{1001}`"
+        );
+        assert_eq!(
+            e(r"\C"),
+            "error parsing regexp: invalid escape sequence: `\\C`"
+        );
         // Go reads `\<` as a literal '<'; Rust would read a word-start assertion.
         assert!(m(r"\<a\>", "<a>"));
-        assert_eq!(e(r"\1"), "error parsing regexp: invalid escape sequence: `\\1`");
-        assert_eq!(e("(?x)a"), "error parsing regexp: invalid or unsupported Perl syntax: `(?x`");
-        assert_eq!(e("(?P<a.b>x)"), "error parsing regexp: invalid named capture: `(?P<a.b>`");
-        assert_eq!(e("[z-a]"), "error parsing regexp: invalid character class range: `z-a`");
-        assert_eq!(e("a\\"), "error parsing regexp: trailing backslash at end of expression: ``");
+        assert_eq!(
+            e(r"\1"),
+            "error parsing regexp: invalid escape sequence: `\\1`"
+        );
+        assert_eq!(
+            e("(?x)a"),
+            "error parsing regexp: invalid or unsupported Perl syntax: `(?x`"
+        );
+        assert_eq!(
+            e("(?P<a.b>x)"),
+            "error parsing regexp: invalid named capture: `(?P<a.b>`"
+        );
+        assert_eq!(
+            e("[z-a]"),
+            "error parsing regexp: invalid character class range: `z-a`"
+        );
+        assert_eq!(
+            e("a\\"),
+            "error parsing regexp: trailing backslash at end of expression: ``"
+        );
         assert!(GoRegex::new("a*?").is_ok());
         assert!(GoRegex::new("a{2}?").is_ok());
     }
@@ -964,10 +1009,23 @@ mod tests {
 
     #[test]
     fn fast_paths_agree_with_regex() {
-        for p in ["(.*)", "(.+)", ".*", ".+", "abc", "__meta_(.+)", "x.*", "", "true"] {
+        for p in [
+            "(.*)",
+            "(.+)",
+            ".*",
+            ".+",
+            "abc",
+            "__meta_(.+)",
+            "x.*",
+            "",
+            "true",
+        ] {
             assert_ne!(classify(p), Fast::None, "{p}");
         }
-        assert_eq!(classify("a|b"), Fast::Literals(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            classify("a|b"),
+            Fast::Literals(vec!["a".into(), "b".into()])
+        );
         assert_eq!(classify("^metrics$"), Fast::Literal("metrics".into()));
         assert_eq!(classify("a|b.*"), Fast::None);
         assert_eq!(classify("(a|b)"), Fast::None);

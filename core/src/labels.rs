@@ -69,7 +69,9 @@ pub fn is_legacy_label_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// Compares two strings byte-wise (the order of `str::cmp`), eight bytes at a time.
@@ -184,10 +186,7 @@ impl Labels {
     }
 
     fn encode_sorted<'s>(pairs: impl Iterator<Item = (&'s str, &'s str)> + Clone) -> Labels {
-        let cap: usize = pairs
-            .clone()
-            .map(|(n, v)| n.len() + v.len() + 4)
-            .sum();
+        let cap: usize = pairs.clone().map(|(n, v)| n.len() + v.len() + 4).sum();
         let mut buf = String::with_capacity(cap);
         for (n, v) in pairs {
             push_len(&mut buf, n.len());
@@ -245,10 +244,7 @@ impl Labels {
     pub fn hash(&self) -> u64 {
         let mut stack = [0u8; 1024];
         let mut heap = Vec::new();
-        let size: usize = self
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 8)
-            .sum();
+        let size: usize = self.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
         let buf: &mut [u8] = if size <= stack.len() {
             &mut stack
         } else {
@@ -478,7 +474,10 @@ impl<'a> LabelsBuilder<'a> {
     }
 
     /// The labels whose names start with `prefix`, in name order.
-    pub fn with_prefix<'s>(&'s self, prefix: &'s str) -> impl Iterator<Item = (&'s str, &'s str)> + 's {
+    pub fn with_prefix<'s>(
+        &'s self,
+        prefix: &'s str,
+    ) -> impl Iterator<Item = (&'s str, &'s str)> + 's {
         let start = self.find(prefix).unwrap_or_else(|i| i);
         self.entries[start..]
             .iter()

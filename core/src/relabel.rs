@@ -220,9 +220,7 @@ fn is_legacy_template_name(s: &str) -> bool {
                     return false;
                 }
             }
-        } else if first && !(b[i].is_ascii_alphabetic() || b[i] == b'_') {
-            return false;
-        } else if !word(b[i]) {
+        } else if (first && !(b[i].is_ascii_alphabetic() || b[i] == b'_')) || !word(b[i]) {
             return false;
         } else {
             i += 1;
@@ -352,7 +350,7 @@ impl RelabelConfig {
     }
 
     /// A rule with defaults for everything but `action`; for tests and programmatic use.
-    pub fn new(action: Action) -> RelabelConfigBuilder {
+    pub fn builder(action: Action) -> RelabelConfigBuilder {
         RelabelConfigBuilder {
             raw: RawRelabelConfig {
                 action: Nullable::Value(LenientString(action.as_str().into())),
@@ -448,7 +446,6 @@ pub fn process<'a>(rules: &'a [RelabelConfig], lb: &mut LabelsBuilder<'a>) -> Ou
     }
     Outcome::Keep
 }
-
 
 /// Applies one rule; false if it drops.
 fn apply<'a>(

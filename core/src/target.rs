@@ -173,7 +173,10 @@ pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Popula
 
 /// Relabels every target of a group. Failures read
 /// `instance <i> in group <source>: <error>`, as Prometheus logs them.
-pub fn targets_from_group(group: &TargetGroup, cfg: &ScrapeConfig) -> Vec<Result<Populated, String>> {
+pub fn targets_from_group(
+    group: &TargetGroup,
+    cfg: &ScrapeConfig,
+) -> Vec<Result<Populated, String>> {
     let mut lb = LabelsBuilder::new();
     group
         .targets
@@ -207,7 +210,11 @@ pub fn query_escape(s: &str, out: &mut String) {
 /// Go's path escaping in `url.URL.EscapedPath`.
 fn path_escape(s: &str, out: &mut String) {
     for &b in s.as_bytes() {
-        if is_unreserved(b) || matches!(b, b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@')
+        if is_unreserved(b)
+            || matches!(
+                b,
+                b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@'
+            )
         {
             out.push(b as char);
         } else {
@@ -219,7 +226,10 @@ fn path_escape(s: &str, out: &mut String) {
 /// The target URL: `__scheme__://__address__` + `__metrics_path__` + the query built
 /// from the config's `params` where each `__param_<k>` label replaces the first value of
 /// `k` (or adds it); keys sorted, as Go's `url.Values.Encode`.
-pub fn target_url(labels: &Labels, params: &std::collections::BTreeMap<String, Vec<String>>) -> String {
+pub fn target_url(
+    labels: &Labels,
+    params: &std::collections::BTreeMap<String, Vec<String>>,
+) -> String {
     url_from(
         labels.get(labels::SCHEME).unwrap_or(""),
         labels.get(labels::ADDRESS).unwrap_or(""),
@@ -346,8 +356,16 @@ impl ActiveTargetJson {
             last_scrape: "0001-01-01T00:00:00Z".into(),
             last_scrape_duration: 0.0,
             health: Health::Unknown,
-            scrape_interval: target.labels.get(labels::SCRAPE_INTERVAL).unwrap_or("").into(),
-            scrape_timeout: target.labels.get(labels::SCRAPE_TIMEOUT).unwrap_or("").into(),
+            scrape_interval: target
+                .labels
+                .get(labels::SCRAPE_INTERVAL)
+                .unwrap_or("")
+                .into(),
+            scrape_timeout: target
+                .labels
+                .get(labels::SCRAPE_TIMEOUT)
+                .unwrap_or("")
+                .into(),
         }
     }
 }

@@ -70,7 +70,7 @@ impl fmt::Display for ByteSize {
         let mut n = self.0;
         let mut parts: Vec<String> = Vec::new();
         for (i, m) in SI.iter().enumerate() {
-            if n % 1024 != 0 || (i == 0 && n == 0) {
+            if !n.is_multiple_of(1024) || (i == 0 && n == 0) {
                 let suffix = if i == 0 { "B" } else { "iB" };
                 parts.push(format!("{}{m}{suffix}", n % 1024));
             }
@@ -109,13 +109,22 @@ mod tests {
         assert_eq!(ByteSize::parse("1KiB"), Ok(ByteSize(1024)));
         assert_eq!(ByteSize::parse("100MB"), Ok(ByteSize(100 << 20)));
         assert_eq!(ByteSize::parse("1.5GB"), Ok(ByteSize(3 << 29)));
-        assert_eq!(ByteSize::parse("1MB512KB"), Ok(ByteSize((1 << 20) + (512 << 10))));
+        assert_eq!(
+            ByteSize::parse("1MB512KB"),
+            Ok(ByteSize((1 << 20) + (512 << 10)))
+        );
     }
 
     #[test]
     fn errors_match_go() {
-        assert_eq!(ByteSize::parse("100").unwrap_err(), "units: unknown unit  in 100");
-        assert_eq!(ByteSize::parse("1kB").unwrap_err(), "units: unknown unit kB in 1kB");
+        assert_eq!(
+            ByteSize::parse("100").unwrap_err(),
+            "units: unknown unit  in 100"
+        );
+        assert_eq!(
+            ByteSize::parse("1kB").unwrap_err(),
+            "units: unknown unit kB in 1kB"
+        );
         assert_eq!(ByteSize::parse("MB").unwrap_err(), "units: invalid MB");
         assert_eq!(ByteSize::parse("").unwrap_err(), "units: invalid ");
     }

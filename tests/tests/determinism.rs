@@ -9,12 +9,17 @@ const CONFIG: &str = include_str!("../../core/tests/data/every-option.yml");
 
 /// Everything the foundations produce for a config, rendered to bytes.
 fn render(text: &str) -> String {
-    let config = Config::parse(text, &ParseOptions::for_path("/etc/prometheus/prometheus.yml"))
-        .expect("valid config");
+    let config = Config::parse(
+        text,
+        &ParseOptions::for_path("/etc/prometheus/prometheus.yml"),
+    )
+    .expect("valid config");
     let mut out = format!("{config:?}\n");
     for job in &config.scrape_configs {
         for sd in &job.sd_configs {
-            let SdConfig::Static(groups) = sd else { continue };
+            let SdConfig::Static(groups) = sd else {
+                continue;
+            };
             for g in groups {
                 for (t, r) in g.targets.iter().zip(targets_from_group(g, job)) {
                     match r {

@@ -86,7 +86,12 @@ fn core_source_uses_no_io_threads_clocks_or_os_randomness() {
             }
             for token in FORBIDDEN {
                 if code.contains(token) {
-                    hits.push(format!("{}:{}: `{token}` in: {}", f.display(), i + 1, line.trim()));
+                    hits.push(format!(
+                        "{}:{}: `{token}` in: {}",
+                        f.display(),
+                        i + 1,
+                        line.trim()
+                    ));
                 }
             }
         }

@@ -318,7 +318,9 @@ impl RawHttpClient {
         let bearer = !self.bearer_token.is_empty();
         let bearer_file = !self.bearer_token_file.is_empty();
         if bearer && bearer_file {
-            return Err("at most one of bearer_token & bearer_token_file must be configured".into());
+            return Err(
+                "at most one of bearer_token & bearer_token_file must be configured".into(),
+            );
         }
         if (self.basic_auth.is_some() || self.oauth2.is_some()) && (bearer || bearer_file) {
             return Err(
@@ -343,7 +345,9 @@ impl RawHttpClient {
         let mut authorization = self.authorization;
         if let Some(a) = &mut authorization {
             if bearer || bearer_file {
-                return Err("authorization is not compatible with bearer_token & bearer_token_file".into());
+                return Err(
+                    "authorization is not compatible with bearer_token & bearer_token_file".into(),
+                );
             }
             if !a.credentials.is_empty() && !a.credentials_file.is_empty() {
                 return Err(
@@ -357,11 +361,14 @@ impl RawHttpClient {
             }
             if a.kind.eq_ignore_ascii_case("basic") {
                 return Err(
-                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#.into(),
+                    r#"authorization type cannot be set to "basic", use "basic_auth" instead"#
+                        .into(),
                 );
             }
             if self.basic_auth.is_some() || self.oauth2.is_some() {
-                return Err("at most one of basic_auth, oauth2 & authorization must be configured".into());
+                return Err(
+                    "at most one of basic_auth, oauth2 & authorization must be configured".into(),
+                );
             }
         } else if bearer {
             authorization = Some(Authorization {
@@ -378,7 +385,9 @@ impl RawHttpClient {
         }
         if let Some(o) = &self.oauth2 {
             if self.basic_auth.is_some() {
-                return Err("at most one of basic_auth, oauth2 & authorization must be configured".into());
+                return Err(
+                    "at most one of basic_auth, oauth2 & authorization must be configured".into(),
+                );
             }
             if o.client_id.is_empty() {
                 return Err("oauth2 client_id must be configured".into());
@@ -395,10 +404,16 @@ impl RawHttpClient {
         }
         if self.proxy_from_environment.0 {
             if !self.proxy_url.is_empty() {
-                return Err("if proxy_from_environment is configured, proxy_url must not be configured".into());
+                return Err(
+                    "if proxy_from_environment is configured, proxy_url must not be configured"
+                        .into(),
+                );
             }
             if !self.no_proxy.is_empty() {
-                return Err("if proxy_from_environment is configured, no_proxy must not be configured".into());
+                return Err(
+                    "if proxy_from_environment is configured, no_proxy must not be configured"
+                        .into(),
+                );
             }
         }
         if self.proxy_url.is_empty() && !self.no_proxy.is_empty() {
@@ -408,7 +423,10 @@ impl RawHttpClient {
             return Err("if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured".into());
         }
         if !self.proxy_url.is_empty() && !self.proxy_url.contains("://") {
-            return Err(format!("parse {:?}: missing protocol scheme", self.proxy_url));
+            return Err(format!(
+                "parse {:?}: missing protocol scheme",
+                self.proxy_url
+            ));
         }
         let mut tls = self.tls_config.unwrap_or_default();
         tls.validate()?;

@@ -19,11 +19,11 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use self::http::with_http_client;
 pub use self::http::{Authorization, BasicAuth, HttpClientConfig, OAuth2, Secret, TlsConfig};
+use self::remote_write::RawRemoteWrite;
 pub use self::remote_write::RemoteWriteConfig;
 pub use self::sd::{DnsRecordType, DnsSdConfig, FileSdConfig, HttpSdConfig, SdConfig, TargetGroup};
-use self::http::with_http_client;
-use self::remote_write::RawRemoteWrite;
 use self::sd::{RawDnsSd, RawFileSd, RawHttpSd, RawStaticConfig};
 use self::yaml::{Bool11, Nullable, Path, Seg, lenient_string};
 use crate::duration::PromDuration;
@@ -149,8 +149,7 @@ pub enum ScrapeProtocol {
     PrometheusText1_0_0,
 }
 
-const SUPPORTED_PROTOCOLS: &str =
-    "[OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]";
+const SUPPORTED_PROTOCOLS: &str = "[OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0]";
 
 impl ScrapeProtocol {
     /// The configuration name.
@@ -231,7 +230,10 @@ impl Limits {
             sample_limit: pick(self.sample_limit, global.sample_limit),
             target_limit: pick(self.target_limit, global.target_limit),
             label_limit: pick(self.label_limit, global.label_limit),
-            label_name_length_limit: pick(self.label_name_length_limit, global.label_name_length_limit),
+            label_name_length_limit: pick(
+                self.label_name_length_limit,
+                global.label_name_length_limit,
+            ),
             label_value_length_limit: pick(
                 self.label_value_length_limit,
                 global.label_value_length_limit,
@@ -363,13 +365,22 @@ impl ScrapeConfig {
         use crate::labels as l;
         let mut d = vec![
             (l::JOB.to_owned(), self.job_name.clone()),
-            (l::SCRAPE_INTERVAL.to_owned(), self.scrape_interval.to_string()),
-            (l::SCRAPE_TIMEOUT.to_owned(), self.scrape_timeout.to_string()),
+            (
+                l::SCRAPE_INTERVAL.to_owned(),
+                self.scrape_interval.to_string(),
+            ),
+            (
+                l::SCRAPE_TIMEOUT.to_owned(),
+                self.scrape_timeout.to_string(),
+            ),
             (l::METRICS_PATH.to_owned(), self.metrics_path.clone()),
             (l::SCHEME.to_owned(), self.scheme.clone()),
         ];
         for (name, on) in self.histogram_flags() {
-            d.push((name.to_owned(), if on { "true" } else { "false" }.to_owned()));
+            d.push((
+                name.to_owned(),
+                if on { "true" } else { "false" }.to_owned(),
+            ));
         }
         for (k, values) in &self.params {
             if let Some(first) = values.first() {
@@ -400,7 +411,7 @@ impl ScrapeConfig {
 }
 
 /// A whole configuration.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Config {
     /// `global:`.
     pub global: GlobalConfig,
@@ -412,18 +423,6 @@ pub struct Config {
     pub remote_write: Vec<RemoteWriteConfig>,
     /// Top-level sections present but not used by an agent.
     pub ignored_sections: Vec<String>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            global: GlobalConfig::default(),
-            scrape_configs: Vec::new(),
-            scrape_config_files: Vec::new(),
-            remote_write: Vec::new(),
-            ignored_sections: Vec::new(),
-        }
-    }
 }
 
 #[derive(Default, Deserialize)]
@@ -860,7 +859,12 @@ impl Config {
         let mut scrape_configs = Vec::new();
         let mut jobs: BTreeSet<String> = BTreeSet::new();
         let sc_path = root.key("scrape_configs");
-        for (i, sc) in raw.scrape_configs.unwrap_or_default().into_iter().enumerate() {
+        for (i, sc) in raw
+            .scrape_configs
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
             let p = sc_path.index(i);
             let Some(sc) = sc else {
                 return Err((p, "empty or null scrape config section".into()));
@@ -1109,20 +1113,46 @@ fn scrape_config(
 
     // Service discovery, in Prometheus's order: keys alphabetically, static last.
     let mut sd_configs = Vec::new();
-    for (i, d) in std::mem::take(&mut sc.dns_sd_configs).into_iter().enumerate() {
+    for (i, d) in std::mem::take(&mut sc.dns_sd_configs)
+        .into_iter()
+        .enumerate()
+    {
         let ip = p.key("dns_sd_configs").index(i);
-        let d = d.ok_or_else(|| (ip.clone(), "empty or null section in dns_sd_configs".to_owned()))?;
+        let d = d.ok_or_else(|| {
+            (
+                ip.clone(),
+                "empty or null section in dns_sd_configs".to_owned(),
+            )
+        })?;
         sd_configs.push(SdConfig::Dns(d.validate().map_err(|e| (ip, e))?));
     }
-    for (i, f) in std::mem::take(&mut sc.file_sd_configs).into_iter().enumerate() {
+    for (i, f) in std::mem::take(&mut sc.file_sd_configs)
+        .into_iter()
+        .enumerate()
+    {
         let ip = p.key("file_sd_configs").index(i);
-        let f = f.ok_or_else(|| (ip.clone(), "empty or null section in file_sd_configs".to_owned()))?;
+        let f = f.ok_or_else(|| {
+            (
+                ip.clone(),
+                "empty or null section in file_sd_configs".to_owned(),
+            )
+        })?;
         sd_configs.push(SdConfig::File(f.validate(&paths).map_err(|e| (ip, e))?));
     }
-    for (i, h) in std::mem::take(&mut sc.http_sd_configs).into_iter().enumerate() {
+    for (i, h) in std::mem::take(&mut sc.http_sd_configs)
+        .into_iter()
+        .enumerate()
+    {
         let ip = p.key("http_sd_configs").index(i);
-        let h = h.ok_or_else(|| (ip.clone(), "empty or null section in http_sd_configs".to_owned()))?;
-        sd_configs.push(SdConfig::Http(h.validate(&paths).map_err(|e| (ip, e))?));
+        let h = h.ok_or_else(|| {
+            (
+                ip.clone(),
+                "empty or null section in http_sd_configs".to_owned(),
+            )
+        })?;
+        sd_configs.push(SdConfig::Http(Box::new(
+            h.validate(&paths).map_err(|e| (ip, e))?,
+        )));
     }
     let statics = std::mem::take(&mut sc.static_configs);
     if !statics.is_empty() {
@@ -1130,8 +1160,16 @@ fn scrape_config(
         let mut groups = Vec::with_capacity(statics.len());
         for (i, s) in statics.into_iter().enumerate() {
             let ip = p.key("static_configs").index(i);
-            let s = s.ok_or_else(|| (ip.clone(), "empty or null section in static_configs".to_owned()))?;
-            groups.push(s.into_group(i, scheme, check_hostnames).map_err(|e| (ip, e))?);
+            let s = s.ok_or_else(|| {
+                (
+                    ip.clone(),
+                    "empty or null section in static_configs".to_owned(),
+                )
+            })?;
+            groups.push(
+                s.into_group(i, scheme, check_hostnames)
+                    .map_err(|e| (ip, e))?,
+            );
         }
         sd_configs.push(SdConfig::Static(groups));
     }

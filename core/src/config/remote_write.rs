@@ -158,7 +158,10 @@ impl RawRemoteWrite {
             ("google_iam", self.google_iam.is_some()),
         ] {
             if present {
-                return Err((None, format!("{name} authentication is not supported by trawl")));
+                return Err((
+                    None,
+                    format!("{name} authentication is not supported by trawl"),
+                ));
             }
         }
         check_http_url(&self.url).map_err(|e| (None, e))?;
@@ -168,7 +171,10 @@ impl RawRemoteWrite {
                 || lower.starts_with("x-prometheus-remote-write-")
                 || lower == "user-agent"
             {
-                return Err((None, format!("{h} is a reserved header. It must not be changed")));
+                return Err((
+                    None,
+                    format!("{h} is a reserved header. It must not be changed"),
+                ));
             }
         }
         if !matches!(
@@ -177,17 +183,29 @@ impl RawRemoteWrite {
         ) {
             return Err((
                 None,
-                format!("unknown remote write protobuf message {}", self.protobuf_message),
+                format!(
+                    "unknown remote write protobuf message {}",
+                    self.protobuf_message
+                ),
             ));
         }
         let mut rules = Vec::new();
-        for (i, r) in std::mem::take(&mut self.write_relabel_configs).into_iter().enumerate() {
+        for (i, r) in std::mem::take(&mut self.write_relabel_configs)
+            .into_iter()
+            .enumerate()
+        {
             let Some(r) = r else {
-                return Err((Some(i), "empty or null relabeling rule in remote write config".into()));
+                return Err((
+                    Some(i),
+                    "empty or null relabeling rule in remote write config".into(),
+                ));
             };
             rules.push(relabel(i, r).map_err(|e| (Some(i), e))?);
         }
-        let http_client = self.take_http_client().validate(paths).map_err(|e| (None, e))?;
+        let http_client = self
+            .take_http_client()
+            .validate(paths)
+            .map_err(|e| (None, e))?;
         Ok(RemoteWriteConfig {
             url: self.url,
             name: self.name,

@@ -106,7 +106,10 @@ fn valid_file_sd_pattern(p: &str) -> bool {
     let Some(dot) = p.rfind('.') else {
         return false;
     };
-    if !matches!(&p[dot + 1..], "json" | "yml" | "yaml" | "JSON" | "YML" | "YAML") {
+    if !matches!(
+        &p[dot + 1..],
+        "json" | "yml" | "yaml" | "JSON" | "YML" | "YAML"
+    ) {
         return false;
     }
     let stem = &p[..dot];
@@ -124,7 +127,10 @@ impl RawFileSd {
         let mut files = Vec::with_capacity(self.files.len());
         for f in self.files {
             if !valid_file_sd_pattern(&f) {
-                return Err(format!("path name {} is not valid for file discovery", quote(&f)));
+                return Err(format!(
+                    "path name {} is not valid for file discovery",
+                    quote(&f)
+                ));
             }
             files.push(join_dir(paths.dir, &f));
         }
@@ -278,7 +284,7 @@ pub enum SdConfig {
     /// A `file_sd_configs` entry.
     File(FileSdConfig),
     /// An `http_sd_configs` entry.
-    Http(HttpSdConfig),
+    Http(Box<HttpSdConfig>),
     /// A `dns_sd_configs` entry.
     Dns(DnsSdConfig),
 }
@@ -302,7 +308,14 @@ mod tests {
     #[test]
     fn file_sd_patterns() {
         // The regex allows further `*` after the first, but no `/`.
-        for ok in ["a.json", "dir/*.yml", "/x/y/foo*.yaml", "*.JSON", "a*b.yml", "a**.json"] {
+        for ok in [
+            "a.json",
+            "dir/*.yml",
+            "/x/y/foo*.yaml",
+            "*.JSON",
+            "a*b.yml",
+            "a**.json",
+        ] {
             assert!(valid_file_sd_pattern(ok), "{ok}");
         }
         for bad in ["a.txt", "*/a.json", "a*/b.yml", "json", "a*.b.c"] {
@@ -321,7 +334,10 @@ mod tests {
             check_http_url("foo.com/sd"),
             Err("URL scheme must be 'http' or 'https'".into())
         );
-        assert_eq!(check_http_url("http:///sd"), Err("host is missing in URL".into()));
+        assert_eq!(
+            check_http_url("http:///sd"),
+            Err("host is missing in URL".into())
+        );
         assert!(check_http_url("https://user@host:8080/sd?x=1").is_ok());
     }
 }

@@ -43,7 +43,11 @@ fn global_timeout_defaults_to_min_of_10s_and_interval() {
     assert_eq!(c.global.scrape_timeout, PromDuration::from_secs(10));
     assert_eq!(
         fail("global:\n  scrape_interval: 5s\n  scrape_timeout: 6s\n"),
-        (3, 19, "global scrape timeout greater than scrape interval".into())
+        (
+            3,
+            19,
+            "global scrape timeout greater than scrape interval".into()
+        )
     );
 }
 
@@ -80,7 +84,10 @@ fn s117_timeout_greater_than_interval() {
     assert_eq!(fail(text).0, 5);
     // Unset job timeout: min(global timeout, job interval).
     let c = parse("scrape_configs:\n  - job_name: j\n    scrape_interval: 3s\n").unwrap();
-    assert_eq!(c.scrape_configs[0].scrape_timeout, PromDuration::from_secs(3));
+    assert_eq!(
+        c.scrape_configs[0].scrape_timeout,
+        PromDuration::from_secs(3)
+    );
 }
 
 #[test]
@@ -130,7 +137,10 @@ fn s120_body_size_limit_needs_unit() {
     assert_eq!((line, col), (3, 22));
     assert_eq!(msg, "units: unknown unit  in 100");
     let c = parse("scrape_configs:\n  - job_name: j\n    body_size_limit: 10MB\n").unwrap();
-    assert_eq!(c.scrape_configs[0].limits.body_size_limit, ByteSize(10 << 20));
+    assert_eq!(
+        c.scrape_configs[0].limits.body_size_limit,
+        ByteSize(10 << 20)
+    );
 }
 
 #[test]
@@ -144,18 +154,28 @@ fn s121_http_sd_url_checks() {
         fail(&format!("{base}ftp://x/sd\n")).2,
         "URL scheme must be 'http' or 'https'"
     );
-    assert_eq!(fail(&format!("{base}http:///sd\n")).2, "host is missing in URL");
     assert_eq!(
-        fail("scrape_configs:\n  - job_name: j\n    http_sd_configs:\n      - refresh_interval: 1m\n").2,
+        fail(&format!("{base}http:///sd\n")).2,
+        "host is missing in URL"
+    );
+    assert_eq!(
+        fail(
+            "scrape_configs:\n  - job_name: j\n    http_sd_configs:\n      - refresh_interval: 1m\n"
+        )
+        .2,
         "URL is missing"
     );
 }
 
 #[test]
 fn bad_durations_are_placed() {
-    let (line, col, msg) = fail("scrape_configs:\n  - job_name: j\n    scrape_interval: 2notseconds\n");
+    let (line, col, msg) =
+        fail("scrape_configs:\n  - job_name: j\n    scrape_interval: 2notseconds\n");
     assert_eq!((line, col), (3, 22));
-    assert_eq!(msg, r#"unknown unit "notseconds" in duration "2notseconds""#);
+    assert_eq!(
+        msg,
+        r#"unknown unit "notseconds" in duration "2notseconds""#
+    );
     assert_eq!(
         fail("global:\n  scrape_interval: 1m1h\n").2,
         r#"not a valid duration string: "1m1h""#
@@ -173,7 +193,10 @@ fn bad_label_names_are_rejected() {
     assert_eq!(msg, r#""bad-name" is not a valid label name"#);
     assert_eq!((line, col), (6, 9));
     assert_eq!(
-        fail("scrape_configs:\n  - job_name: j\n    relabel_configs:\n      - source_labels: ['']\n").2,
+        fail(
+            "scrape_configs:\n  - job_name: j\n    relabel_configs:\n      - source_labels: ['']\n"
+        )
+        .2,
         r#""" is not a valid label name"#
     );
 }
@@ -186,7 +209,11 @@ fn null_sections_are_rejected() {
     );
     assert_eq!(
         fail("scrape_configs:\n  - job_name: j\n    relabel_configs:\n      -\n"),
-        (4, 8, "empty or null target relabeling rule in scrape config".into())
+        (
+            4,
+            8,
+            "empty or null target relabeling rule in scrape config".into()
+        )
     );
     assert_eq!(
         fail("scrape_configs:\n  - job_name: j\n    metric_relabel_configs: [null]\n").2,
@@ -223,7 +250,10 @@ fn sd_block_errors() {
         "file service discovery config must contain at least one path name"
     );
     assert_eq!(
-        fail(&format!("{job}    file_sd_configs:\n      - files: ['a/*/b.json']\n")).2,
+        fail(&format!(
+            "{job}    file_sd_configs:\n      - files: ['a/*/b.json']\n"
+        ))
+        .2,
         r#"path name "a/*/b.json" is not valid for file discovery"#
     );
     assert_eq!(
@@ -231,11 +261,17 @@ fn sd_block_errors() {
         "DNS-SD config must contain at least one SRV record name"
     );
     assert_eq!(
-        fail(&format!("{job}    dns_sd_configs:\n      - names: [x]\n        type: TXT\n")).2,
+        fail(&format!(
+            "{job}    dns_sd_configs:\n      - names: [x]\n        type: TXT\n"
+        ))
+        .2,
         "invalid DNS-SD records type TXT"
     );
     assert_eq!(
-        fail(&format!("{job}    dns_sd_configs:\n      - names: [x]\n        type: a\n")).2,
+        fail(&format!(
+            "{job}    dns_sd_configs:\n      - names: [x]\n        type: a\n"
+        ))
+        .2,
         "a port is required in DNS-SD configs for all record types except SRV"
     );
 }
@@ -244,15 +280,24 @@ fn sd_block_errors() {
 fn http_client_errors() {
     let job = "scrape_configs:\n  - job_name: j\n";
     assert_eq!(
-        fail(&format!("{job}    bearer_token: a\n    bearer_token_file: b\n")).2,
+        fail(&format!(
+            "{job}    bearer_token: a\n    bearer_token_file: b\n"
+        ))
+        .2,
         "at most one of bearer_token & bearer_token_file must be configured"
     );
     assert_eq!(
-        fail(&format!("{job}    bearer_token: a\n    basic_auth: {{username: u}}\n")).2,
+        fail(&format!(
+            "{job}    bearer_token: a\n    basic_auth: {{username: u}}\n"
+        ))
+        .2,
         "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
     );
     assert_eq!(
-        fail(&format!("{job}    authorization: {{type: Basic, credentials: x}}\n")).2,
+        fail(&format!(
+            "{job}    authorization: {{type: Basic, credentials: x}}\n"
+        ))
+        .2,
         r#"authorization type cannot be set to "basic", use "basic_auth" instead"#
     );
     assert_eq!(
@@ -269,7 +314,10 @@ fn scrape_protocol_errors() {
         r#"scrape_protocols: unknown scrape protocol prometheusproto, supported: [OpenMetricsText0.0.1 OpenMetricsText1.0.0 PrometheusProto PrometheusText0.0.4 PrometheusText1.0.0] for scrape config with job name "j""#
     );
     assert_eq!(
-        fail(&format!("{job}    scrape_protocols: [PrometheusProto, PrometheusProto]\n")).2,
+        fail(&format!(
+            "{job}    scrape_protocols: [PrometheusProto, PrometheusProto]\n"
+        ))
+        .2,
         r#"duplicated protocol in scrape_protocols, got [PrometheusProto PrometheusProto] for scrape config with job name "j""#
     );
     assert_eq!(
@@ -310,7 +358,8 @@ scrape_configs:
     assert_eq!(third.metrics_path, "/probe");
     assert!(!third.enable_compression);
     // Errors inside a document that uses merge keys are still placed.
-    let bad = "scrape_configs:\n  - &d\n    job_name: a\n  - <<: *d\n    job_name: b\n    bogus: 1\n";
+    let bad =
+        "scrape_configs:\n  - &d\n    job_name: a\n  - <<: *d\n    job_name: b\n    bogus: 1\n";
     let (line, _, msg) = fail(bad);
     assert_eq!(msg, "field bogus not found in type config.plain");
     assert!((4..=6).contains(&line), "line {line}");
@@ -330,14 +379,21 @@ scrape_configs:
     let c = parse(text).unwrap();
     let j = &c.scrape_configs[0];
     assert_eq!(
-        j.http_client.authorization.as_ref().unwrap().credentials_file,
+        j.http_client
+            .authorization
+            .as_ref()
+            .unwrap()
+            .credentials_file,
         "/etc/prometheus/secrets/token"
     );
     assert_eq!(j.http_client.tls_config.ca_file, "/etc/ca.pem");
     let SdConfig::File(f) = &j.sd_configs[0] else {
         panic!("file sd")
     };
-    assert_eq!(f.files, vec!["/etc/prometheus/targets/*.json", "/abs/x.yml"]);
+    assert_eq!(
+        f.files,
+        vec!["/etc/prometheus/targets/*.json", "/abs/x.yml"]
+    );
     assert_eq!(f.refresh_interval, PromDuration::from_secs(300));
 }
 
@@ -346,10 +402,19 @@ fn secrets_are_never_printed() {
     let text = "scrape_configs:\n  - job_name: j\n    basic_auth: {username: u, password: hunter2}\nremote_write:\n  - url: http://rw:1/api\n    authorization: {credentials: tok3n}\n";
     let c = parse(text).unwrap();
     let dump = format!("{c:?}");
-    assert!(!dump.contains("hunter2") && !dump.contains("tok3n"), "{dump}");
+    assert!(
+        !dump.contains("hunter2") && !dump.contains("tok3n"),
+        "{dump}"
+    );
     assert!(dump.contains("<secret>"));
     assert_eq!(
-        c.scrape_configs[0].http_client.basic_auth.as_ref().unwrap().password.expose(),
+        c.scrape_configs[0]
+            .http_client
+            .basic_auth
+            .as_ref()
+            .unwrap()
+            .password
+            .expose(),
         "hunter2"
     );
 }
@@ -360,13 +425,22 @@ fn ignored_sections_are_reported() {
     let c = parse(text).unwrap();
     assert_eq!(
         c.ignored_sections,
-        vec!["rule_files", "alerting", "remote_read", "storage", "tracing"]
+        vec![
+            "rule_files",
+            "alerting",
+            "remote_read",
+            "storage",
+            "tracing"
+        ]
     );
 }
 
 #[test]
 fn external_labels_expand_environment() {
-    let c = parse("global:\n  external_labels:\n    region: ${REGION}\n    cost: $$5\n    missing: a$NOPE\n").unwrap();
+    let c = parse(
+        "global:\n  external_labels:\n    region: ${REGION}\n    cost: $$5\n    missing: a$NOPE\n",
+    )
+    .unwrap();
     assert_eq!(c.global.external_labels.get("region"), Some("eu-1"));
     assert_eq!(c.global.external_labels.get("cost"), Some("$5"));
     assert_eq!(c.global.external_labels.get("missing"), Some("a"));
@@ -411,7 +485,10 @@ fn limits_inherit_from_global() {
     assert_eq!(c.scrape_configs[0].limits.sample_limit, 100);
     assert_eq!(c.scrape_configs[0].limits.keep_dropped_targets, 7);
     assert_eq!(c.scrape_configs[1].limits.sample_limit, 5);
-    assert_eq!(c.scrape_configs[1].limits.body_size_limit, ByteSize(1 << 20));
+    assert_eq!(
+        c.scrape_configs[1].limits.body_size_limit,
+        ByteSize(1 << 20)
+    );
 }
 
 #[test]
@@ -436,7 +513,10 @@ fn every_option_loads() {
     assert_eq!(g.external_labels.get("replica"), Some("a"));
     assert_eq!(g.limits.label_limit, 64);
     assert_eq!(g.limits.keep_dropped_targets, 100);
-    assert_eq!(g.scrape_protocols, vec![ScrapeProtocol::PrometheusText0_0_4]);
+    assert_eq!(
+        g.scrape_protocols,
+        vec![ScrapeProtocol::PrometheusText0_0_4]
+    );
     let j = c.job("everything").unwrap();
     assert_eq!(j.metrics_path, "/custom");
     assert_eq!(j.scheme, "https");
@@ -446,9 +526,15 @@ fn every_option_loads() {
     assert_eq!(j.scrape_timeout, PromDuration::from_secs(20));
     assert_eq!(
         j.scrape_protocols,
-        vec![ScrapeProtocol::OpenMetricsText1_0_0, ScrapeProtocol::PrometheusText0_0_4]
+        vec![
+            ScrapeProtocol::OpenMetricsText1_0_0,
+            ScrapeProtocol::PrometheusText0_0_4
+        ]
     );
-    assert_eq!(j.fallback_scrape_protocol, Some(ScrapeProtocol::PrometheusText0_0_4));
+    assert_eq!(
+        j.fallback_scrape_protocol,
+        Some(ScrapeProtocol::PrometheusText0_0_4)
+    );
     assert!(!j.enable_compression);
     assert_eq!(j.limits.sample_limit, 1000);
     assert_eq!(j.limits.target_limit, 50);
@@ -471,9 +557,15 @@ fn every_option_loads() {
     assert_eq!(rw.url, "https://vm.example:8428/api/v1/write");
     assert_eq!(rw.headers["X-Scope-OrgID"], "tenant-1");
     assert_eq!(rw.queue_config.max_shards, 10);
-    assert_eq!(rw.queue_config.batch_send_deadline, PromDuration::from_secs(10));
+    assert_eq!(
+        rw.queue_config.batch_send_deadline,
+        PromDuration::from_secs(10)
+    );
     assert_eq!(rw.write_relabel_configs.len(), 1);
-    assert_eq!(rw.http_client.basic_auth.as_ref().unwrap().username, "writer");
+    assert_eq!(
+        rw.http_client.basic_auth.as_ref().unwrap().username,
+        "writer"
+    );
     assert_eq!(c.ignored_sections, vec!["rule_files", "alerting"]);
 }
 
@@ -484,6 +576,9 @@ fn join_dir_and_clean() {
     assert_eq!(join_dir("/etc/p", ""), "");
     assert_eq!(join_dir(".", "x.yml"), "x.yml");
     assert_eq!(join_dir("rel", "../../x"), "../x");
-    assert_eq!(ParseOptions::for_path("/etc/prometheus/p.yml").base_dir, "/etc/prometheus");
+    assert_eq!(
+        ParseOptions::for_path("/etc/prometheus/p.yml").base_dir,
+        "/etc/prometheus"
+    );
     assert_eq!(ParseOptions::for_path("p.yml").base_dir, ".");
 }

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde::{Deserialize, Deserializer};
 
 /// A field that distinguishes "not written" from "written as null" from a value.
@@ -111,7 +113,9 @@ impl<'de> Deserialize<'de> for Bool11 {
                 Err(E::custom(format!("cannot unmarshal !!int `{v}` into bool")))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bool11, E> {
-                Err(E::custom(format!("cannot unmarshal !!float `{v}` into bool")))
+                Err(E::custom(format!(
+                    "cannot unmarshal !!float `{v}` into bool"
+                )))
             }
         }
         d.deserialize_any(V)
@@ -308,9 +312,9 @@ pub struct YamlError {
 
 fn has_merge_keys(v: &serde_yaml::Value) -> bool {
     match v {
-        serde_yaml::Value::Mapping(m) => m.iter().any(|(k, v)| {
-            k.as_str() == Some("<<") || has_merge_keys(v)
-        }),
+        serde_yaml::Value::Mapping(m) => m
+            .iter()
+            .any(|(k, v)| k.as_str() == Some("<<") || has_merge_keys(v)),
         serde_yaml::Value::Sequence(s) => s.iter().any(has_merge_keys),
         serde_yaml::Value::Tagged(t) => has_merge_keys(&t.value),
         _ => false,
@@ -366,17 +370,17 @@ fn go_wording(msg: String, path: &Path, type_name: &dyn Fn(&Path) -> &'static st
         }
         type_name(&p)
     };
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        if let Some(end) = rest.find('`') {
-            let field = &rest[..end];
-            return format!("field {field} not found in type {}", owner(field));
-        }
+    if let Some(rest) = msg.strip_prefix("unknown field `")
+        && let Some(end) = rest.find('`')
+    {
+        let field = &rest[..end];
+        return format!("field {field} not found in type {}", owner(field));
     }
-    if let Some(rest) = msg.strip_prefix("duplicate field `") {
-        if let Some(end) = rest.find('`') {
-            let field = &rest[..end];
-            return format!("field {field} already set in type {}", owner(field));
-        }
+    if let Some(rest) = msg.strip_prefix("duplicate field `")
+        && let Some(end) = rest.find('`')
+    {
+        let field = &rest[..end];
+        return format!("field {field} already set in type {}", owner(field));
     }
     if let Some(rest) = msg.strip_prefix("duplicate entry with key ") {
         return format!("mapping key {rest} already defined");
@@ -391,19 +395,18 @@ pub fn from_yaml<T: DeserializeOwned>(
     type_name: &dyn Fn(&Path) -> &'static str,
 ) -> Result<T, YamlError> {
     let mut merged = None;
-    if text.contains("<<") {
-        if let Ok(mut v) = serde_yaml::from_str::<serde_yaml::Value>(text) {
-            if has_merge_keys(&v) {
-                if let Err(e) = v.apply_merge() {
-                    return Err(YamlError {
-                        path: Path::default(),
-                        position: e.location().map(|l| (l.line(), l.column())),
-                        message: bare_message(&e),
-                    });
-                }
-                merged = Some(v);
-            }
+    if text.contains("<<")
+        && let Ok(mut v) = serde_yaml::from_str::<serde_yaml::Value>(text)
+        && has_merge_keys(&v)
+    {
+        if let Err(e) = v.apply_merge() {
+            return Err(YamlError {
+                path: Path::default(),
+                position: e.location().map(|l| (l.line(), l.column())),
+                message: bare_message(&e),
+            });
         }
+        merged = Some(v);
     }
     let result = match merged {
         Some(v) => serde_path_to_error::deserialize::<_, T>(v),
@@ -448,12 +451,21 @@ mod tests {
         assert_eq!(p(vec![Seg::Key("b".into())]), Some((5, 4)));
         assert_eq!(p(vec![Seg::Key("a".into()), Seg::Index(1)]), Some((3, 5)));
         assert_eq!(
-            p(vec![Seg::Key("a".into()), Seg::Index(1), Seg::Key("y".into()), Seg::Index(1)]),
+            p(vec![
+                Seg::Key("a".into()),
+                Seg::Index(1),
+                Seg::Key("y".into()),
+                Seg::Index(1)
+            ]),
             Some((4, 12))
         );
         // Missing leaf: nearest ancestor.
         assert_eq!(
-            p(vec![Seg::Key("a".into()), Seg::Index(0), Seg::Key("zz".into())]),
+            p(vec![
+                Seg::Key("a".into()),
+                Seg::Index(0),
+                Seg::Key("zz".into())
+            ]),
             Some((2, 5))
         );
     }
@@ -464,7 +476,13 @@ mod tests {
         struct S {
             v: Bool11,
         }
-        for (t, want) in [("yes", true), ("On", true), ("n", false), ("OFF", false), ("true", true)] {
+        for (t, want) in [
+            ("yes", true),
+            ("On", true),
+            ("n", false),
+            ("OFF", false),
+            ("true", true),
+        ] {
             let s: S = serde_yaml::from_str(&format!("v: {t}")).unwrap();
             assert_eq!(s.v.0, want, "{t}");
         }

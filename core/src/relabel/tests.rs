@@ -27,7 +27,7 @@ fn pairs(v: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
 }
 
 fn rule(action: Action) -> RelabelConfigBuilder {
-    RelabelConfig::new(action)
+    RelabelConfig::builder(action)
 }
 
 #[test]
@@ -96,9 +96,24 @@ fn s102_anchoring_keep_and_drop() {
         .replacement("$1")
         .build()
         .unwrap();
-    assert_eq!(run(&[("a", "abc")], &[r]), pairs(&[("a", "abc"), ("d", "b")]));
-    let drop = |re: &str| rule(Action::Drop).source_labels(&["a"]).regex(re).build().unwrap();
-    let keep = |re: &str| rule(Action::Keep).source_labels(&["a"]).regex(re).build().unwrap();
+    assert_eq!(
+        run(&[("a", "abc")], &[r]),
+        pairs(&[("a", "abc"), ("d", "b")])
+    );
+    let drop = |re: &str| {
+        rule(Action::Drop)
+            .source_labels(&["a"])
+            .regex(re)
+            .build()
+            .unwrap()
+    };
+    let keep = |re: &str| {
+        rule(Action::Keep)
+            .source_labels(&["a"])
+            .regex(re)
+            .build()
+            .unwrap()
+    };
     assert!(run(&[("a", "foo")], &[drop("no-match")]).is_some());
     assert!(run(&[("a", "foo")], &[drop("f|o")]).is_some());
     assert!(run(&[("a", "foo")], &[keep("no-match")]).is_none());
@@ -141,7 +156,10 @@ fn s105_hashmod_vectors() {
         .modulus(1000)
         .build()
         .unwrap();
-    assert_eq!(run(&[("c", "baz")], &[r]), pairs(&[("c", "baz"), ("d", "976")]));
+    assert_eq!(
+        run(&[("c", "baz")], &[r]),
+        pairs(&[("c", "baz"), ("d", "976")])
+    );
 }
 
 #[test]
@@ -168,7 +186,11 @@ fn s106_labelmap() {
         .unwrap();
     assert_eq!(
         run(
-            &[("__meta_my_bar", "1"), ("__meta_my_baz", "2"), ("__meta_other", "3")],
+            &[
+                ("__meta_my_bar", "1"),
+                ("__meta_my_baz", "2"),
+                ("__meta_other", "3")
+            ],
             &[r]
         ),
         pairs(&[
@@ -202,14 +224,26 @@ fn s107_invalid_expanded_target_is_noop() {
             .regex("some-([^-]+)-([^,]+)")
     };
     let input = [("a", "some-name-value")];
-    let r = base().target_label("${1}").replacement("${2}").build().unwrap();
+    let r = base()
+        .target_label("${1}")
+        .replacement("${2}")
+        .build()
+        .unwrap();
     assert_eq!(
         run(&input, &[r]),
         pairs(&[("a", "some-name-value"), ("name", "value")])
     );
-    let r = base().target_label("${1}").replacement("${3}").build().unwrap();
+    let r = base()
+        .target_label("${1}")
+        .replacement("${3}")
+        .build()
+        .unwrap();
     assert_eq!(run(&input, &[r]), pairs(&[("a", "some-name-value")]));
-    let r = base().target_label("${3}").replacement("${1}").build().unwrap();
+    let r = base()
+        .target_label("${3}")
+        .replacement("${1}")
+        .build()
+        .unwrap();
     assert_eq!(run(&input, &[r]), pairs(&[("a", "some-name-value")]));
 }
 
@@ -317,7 +351,11 @@ fn s111_case() {
 
 #[test]
 fn s112_keepequal_dropequal() {
-    let input = [("__tmp_port", "1234"), ("__port1", "1234"), ("__port2", "5678")];
+    let input = [
+        ("__tmp_port", "1234"),
+        ("__port1", "1234"),
+        ("__port2", "5678"),
+    ];
     let ke = |t: &str| {
         rule(Action::KeepEqual)
             .source_labels(&["__tmp_port"])
@@ -363,7 +401,7 @@ fn s114_utf8_names_and_named_groups() {
         .build()
         .unwrap();
     assert_eq!(
-        run(&[("utf-8.label", "")], &[r.clone()]),
+        run(&[("utf-8.label", "")], std::slice::from_ref(&r)),
         pairs(&[("utf-8.label", "x")])
     );
     assert_eq!(
@@ -381,7 +419,13 @@ fn s114_utf8_names_and_named_groups() {
     };
     let input = [("a", "line1;val_line2")];
     assert_eq!(
-        run(&input, &[named("label1_${first}", "${second}"), named("label2_$first", "$second")]),
+        run(
+            &input,
+            &[
+                named("label1_${first}", "${second}"),
+                named("label2_$first", "$second")
+            ]
+        ),
         pairs(&[
             ("a", "line1;val_line2"),
             ("label1_line1", "val_line2"),
@@ -430,7 +474,8 @@ fn s115_validation_errors() {
         "keepequal action requires only 'source_labels' and `target_label`, and no other fields"
     );
     assert_eq!(
-        raw("action: lowercase\nsource_labels: [a]\ntarget_label: b\nreplacement: bar").unwrap_err(),
+        raw("action: lowercase\nsource_labels: [a]\ntarget_label: b\nreplacement: bar")
+            .unwrap_err(),
         "'replacement' can not be set for lowercase action"
     );
     assert!(
@@ -450,7 +495,13 @@ fn s115_validation_errors() {
         raw("action: hashmod\ntarget_label: x").unwrap_err(),
         "relabel configuration for hashmod requires non-zero modulus"
     );
-    for a in ["replace", "lowercase", "uppercase", "keepequal", "dropequal"] {
+    for a in [
+        "replace",
+        "lowercase",
+        "uppercase",
+        "keepequal",
+        "dropequal",
+    ] {
         assert_eq!(
             raw(&format!("action: {a}")).unwrap_err(),
             format!("relabel configuration for {a} action requires 'target_label' value")
@@ -467,14 +518,29 @@ fn s115_validation_errors() {
 #[test]
 fn legacy_target_label_validation() {
     for ok in [
-        "label", "label${1}", "${1}label", "${1}", "$1", "asd$2asd", "_${1}_", "foo${bar}foo",
+        "label",
+        "label${1}",
+        "${1}label",
+        "${1}",
+        "$1",
+        "asd$2asd",
+        "_${1}_",
+        "foo${bar}foo",
     ] {
         assert!(
             raw_legacy(&format!("target_label: '{ok}'")).is_ok(),
             "{ok} should be valid"
         );
     }
-    for bad in ["-label", "${", "$", "${}", "foo${", "-foo${1}bar-", "bar.foo${1}bar"] {
+    for bad in [
+        "-label",
+        "${",
+        "$",
+        "${}",
+        "foo${",
+        "-foo${1}bar-",
+        "bar.foo${1}bar",
+    ] {
         assert_eq!(
             raw_legacy(&format!("target_label: '{bad}'")).unwrap_err(),
             format!("\"{bad}\" is invalid 'target_label' for replace action"),

@@ -64,7 +64,11 @@ fn s29_defaults_fill_in() {
     assert_eq!(t.url, "https://1.2.3.4:1000/metrics");
     assert_eq!(
         t.public_labels(),
-        labels(&[("custom", "value"), ("instance", "1.2.3.4:1000"), ("job", "job")])
+        labels(&[
+            ("custom", "value"),
+            ("instance", "1.2.3.4:1000"),
+            ("job", "job")
+        ])
     );
 }
 
@@ -101,7 +105,10 @@ fn s31_instance_kept() {
 
 #[test]
 fn s32_no_address() {
-    assert_eq!(one(&[("custom", "value")], &cfg("")), Err("no address".into()));
+    assert_eq!(
+        one(&[("custom", "value")], &cfg("")),
+        Err("no address".into())
+    );
 }
 
 #[test]
@@ -122,11 +129,17 @@ fn s35_s36_s37_interval_and_timeout_errors() {
     let with = |k: &str, v: &str| one(&[("__address__", "a:1"), (k, v)], &c);
     assert_eq!(
         with("__scrape_interval__", "2notseconds"),
-        Err(r#"error parsing scrape interval: unknown unit "notseconds" in duration "2notseconds""#.into())
+        Err(
+            r#"error parsing scrape interval: unknown unit "notseconds" in duration "2notseconds""#
+                .into()
+        )
     );
     assert_eq!(
         with("__scrape_timeout__", "2notseconds"),
-        Err(r#"error parsing scrape timeout: unknown unit "notseconds" in duration "2notseconds""#.into())
+        Err(
+            r#"error parsing scrape timeout: unknown unit "notseconds" in duration "2notseconds""#
+                .into()
+        )
     );
     assert_eq!(
         with("__scrape_interval__", "0s"),
@@ -156,9 +169,15 @@ fn s38_addresses_kept_verbatim() {
 fn s39_histogram_flags() {
     let c = cfg("    convert_classic_histograms_to_nhcb: true\n");
     let t = active(&[("__address__", "a:1")], &c);
-    assert_eq!(t.labels.get("__convert_classic_histograms_to_nhcb__"), Some("true"));
+    assert_eq!(
+        t.labels.get("__convert_classic_histograms_to_nhcb__"),
+        Some("true")
+    );
     let d = discovered_labels(&labels(&[("__address__", "a:1")]), &Labels::empty(), &c);
-    assert_eq!(d.get("__convert_classic_histograms_to_nhcb__"), Some("true"));
+    assert_eq!(
+        d.get("__convert_classic_histograms_to_nhcb__"),
+        Some("true")
+    );
     let c = cfg(
         "    relabel_configs:\n      - source_labels: [__scrape_native_histograms__]\n        regex: 'false'\n        replacement: 'true'\n        target_label: __scrape_native_histograms__\n",
     );
@@ -179,7 +198,10 @@ fn s39_histogram_flags() {
 fn s40_group_errors_name_instance_and_source() {
     let c = cfg("");
     let g = TargetGroup {
-        targets: vec![Labels::empty(), labels(&[("__address__", "localhost:9090")])],
+        targets: vec![
+            Labels::empty(),
+            labels(&[("__address__", "localhost:9090")]),
+        ],
         labels: Labels::empty(),
         source: String::new(),
     };
@@ -241,8 +263,15 @@ fn url_escaping_follows_go() {
         ("__scheme__", "http"),
         ("__metrics_path__", "/a b"),
     ]);
-    assert_eq!(target_url(&l, &p), "http://h:1/a%20b?q=a+b%26c%3Dd%2F%C3%A9");
-    let l = labels(&[("__address__", "h:1"), ("__scheme__", "http"), ("__metrics_path__", "m")]);
+    assert_eq!(
+        target_url(&l, &p),
+        "http://h:1/a%20b?q=a+b%26c%3Dd%2F%C3%A9"
+    );
+    let l = labels(&[
+        ("__address__", "h:1"),
+        ("__scheme__", "http"),
+        ("__metrics_path__", "m"),
+    ]);
     assert_eq!(target_url(&l, &Default::default()), "http://h:1/m");
 }
 
