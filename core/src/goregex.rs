@@ -692,6 +692,17 @@ impl GoRegex {
         self.regex.capture_names().position(|n| n == Some(name))
     }
 
+    /// False only if no string starting with `p` can match (decided from the shortcut
+    /// shapes; a general regex answers true).
+    pub fn may_match_prefix(&self, p: &str) -> bool {
+        match &self.fast {
+            Fast::Literal(l) => l.starts_with(p),
+            Fast::Literals(ls) => ls.iter().any(|l| l.starts_with(p)),
+            Fast::Prefix { prefix, .. } => prefix.starts_with(p) || p.starts_with(prefix.as_str()),
+            Fast::None => true,
+        }
+    }
+
     /// True if the whole of `hay` matches.
     pub fn is_match(&self, hay: &str) -> bool {
         match &self.fast {

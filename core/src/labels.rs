@@ -229,13 +229,9 @@ impl Labels {
 
     /// A builder starting from these labels, borrowing them.
     pub fn builder(&self) -> LabelsBuilder<'_> {
-        LabelsBuilder {
-            entries: self
-                .iter()
-                .map(|(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v)))
-                .collect(),
-            spare: Vec::new(),
-        }
+        let mut b = LabelsBuilder::new();
+        b.reset_from(self);
+        b
     }
 
     /// Prometheus 3.x label hash (official builds, "stringlabels"): xxHash64 of, per label,
@@ -374,40 +370,77 @@ impl<'de> serde::Deserialize<'de> for Labels {
     }
 }
 
-/// A mutable label set: a sorted vector of names and values that borrows from its
-/// sources where it can. Setting a label to the empty string deletes it.
+type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+fn find_in(v: &[Pair<'_>], name: &str) -> Result<usize, usize> {
+    v.binary_search_by(|(n, _)| cmp_bytes(n, name))
+}
+
+fn is_meta(name: &str) -> bool {
+    name.starts_with(META_PREFIX)
+}
+
+/// A mutable label set that borrows from its sources where it can. Setting a label to
+/// the empty string deletes it.
+///
+/// Discovered targets are dominated by `__meta_*` labels, which relabeling mostly reads
+/// and finalisation removes wholesale. They are kept in their own sorted vector, apart
+/// from the other labels: lookups, inserts and merges of the other labels stay small,
+/// and dropping all `__meta_*` labels is one `clear`. All `__meta_*` names sort
+/// contiguously, so the name order of the whole set is: other labels before `__meta_`,
+/// the meta block, the remaining other labels.
 #[derive(Clone, Debug, Default)]
 pub struct LabelsBuilder<'a> {
-    entries: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    other: Vec<Pair<'a>>,
+    meta: Vec<Pair<'a>>,
     // Scratch storage for merges, kept to reuse its allocation.
-    spare: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    spare: Vec<Pair<'a>>,
 }
 
 impl<'a> LabelsBuilder<'a> {
     /// An empty builder.
     pub fn new() -> LabelsBuilder<'a> {
-        LabelsBuilder {
-            entries: Vec::new(),
-            spare: Vec::new(),
-        }
+        LabelsBuilder::default()
     }
 
     /// An empty builder with room for `n` labels.
     pub fn with_capacity(n: usize) -> LabelsBuilder<'a> {
         LabelsBuilder {
-            entries: Vec::with_capacity(n),
-            spare: Vec::with_capacity(n),
+            other: Vec::with_capacity(n.min(32)),
+            meta: Vec::with_capacity(n),
+            spare: Vec::with_capacity(n.min(32)),
+        }
+    }
+
+    fn part(&self, name: &str) -> &Vec<Pair<'a>> {
+        if is_meta(name) {
+            &self.meta
+        } else {
+            &self.other
+        }
+    }
+
+    fn part_mut(&mut self, name: &str) -> &mut Vec<Pair<'a>> {
+        if is_meta(name) {
+            &mut self.meta
+        } else {
+            &mut self.other
         }
     }
 
     /// Replaces the contents with `labels` (borrowed, no copying of names or values).
     pub fn reset_from(&mut self, labels: &'a Labels) {
-        self.entries.clear();
-        self.entries.extend(
-            labels
-                .iter()
-                .map(|(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v))),
-        );
+        self.other.clear();
+        self.meta.clear();
+        for (n, v) in labels.iter() {
+            let pair = (Cow::Borrowed(n), Cow::Borrowed(v));
+            // Sorted input: each part receives its names in order.
+            if is_meta(n) {
+                self.meta.push(pair);
+            } else {
+                self.other.push(pair);
+            }
+        }
     }
 
     /// Replaces the contents with `base`, plus the pairs of `extra` whose names `base`
@@ -419,32 +452,32 @@ impl<'a> LabelsBuilder<'a> {
         extra: &'a Labels,
         defaults: &'a [(String, String)],
     ) {
-        self.entries.clear();
-        self.entries.extend(
-            base.iter()
-                .map(|(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v))),
-        );
+        self.reset_from(base);
         for (n, v) in extra.iter() {
-            if v.is_empty() || base.get(n).is_some() {
-                continue;
+            if !v.is_empty() && base.get(n).is_none() {
+                self.set(n, v);
             }
-            self.set(n, v);
         }
-        // Merge the sorted defaults in one pass.
+        // Merge the sorted defaults into the other labels in one pass; a default named
+        // `__meta_*` (not produced by configuration) is set the slow way.
         let mut out = std::mem::take(&mut self.spare);
         out.clear();
-        out.reserve(self.entries.len() + defaults.len());
+        out.reserve(self.other.len() + defaults.len());
         let mut j = 0;
-        for e in self.entries.drain(..) {
+        let mut meta_defaults = Vec::new();
+        let mut push_default = |out: &mut Vec<Pair<'a>>, (n, v): &'a (String, String)| {
+            if v.is_empty() {
+            } else if is_meta(n) {
+                meta_defaults.push((n.as_str(), v.as_str()));
+            } else {
+                out.push((Cow::Borrowed(n.as_str()), Cow::Borrowed(v.as_str())));
+            }
+        };
+        for e in self.other.drain(..) {
             while j < defaults.len() {
                 match cmp_bytes(&defaults[j].0, &e.0) {
                     Ordering::Less => {
-                        if !defaults[j].1.is_empty() {
-                            out.push((
-                                Cow::Borrowed(defaults[j].0.as_str()),
-                                Cow::Borrowed(defaults[j].1.as_str()),
-                            ));
-                        }
+                        push_default(&mut out, &defaults[j]);
                         j += 1;
                     }
                     Ordering::Equal => {
@@ -456,100 +489,130 @@ impl<'a> LabelsBuilder<'a> {
             }
             out.push(e);
         }
-        for (n, v) in &defaults[j..] {
-            if !v.is_empty() {
-                out.push((Cow::Borrowed(n.as_str()), Cow::Borrowed(v.as_str())));
-            }
+        for d in &defaults[j..] {
+            push_default(&mut out, d);
         }
-        self.spare = std::mem::replace(&mut self.entries, out);
-    }
-
-    fn find(&self, name: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(n, _)| cmp_bytes(n, name))
-    }
-
-    /// The value of `name` as the builder holds it (cloning is free when borrowed).
-    pub fn get_cow(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.find(name).ok().map(|i| self.entries[i].1.clone())
-    }
-
-    /// The labels whose names start with `prefix`, in name order.
-    pub fn with_prefix<'s>(
-        &'s self,
-        prefix: &'s str,
-    ) -> impl Iterator<Item = (&'s str, &'s str)> + 's {
-        let start = self.find(prefix).unwrap_or_else(|i| i);
-        self.entries[start..]
-            .iter()
-            .take_while(move |(n, _)| n.starts_with(prefix))
-            .map(|(n, v)| (n.as_ref(), v.as_ref()))
+        self.spare = std::mem::replace(&mut self.other, out);
+        for (n, v) in meta_defaults {
+            self.set_if_absent(n, v);
+        }
     }
 
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.find(name).ok().map(|i| self.entries[i].1.as_ref())
+        let part = self.part(name);
+        find_in(part, name).ok().map(|i| part[i].1.as_ref())
+    }
+
+    /// The value of `name` as the builder holds it (cloning is free when borrowed).
+    pub fn get_cow(&self, name: &str) -> Option<Cow<'a, str>> {
+        let part = self.part(name);
+        find_in(part, name).ok().map(|i| part[i].1.clone())
     }
 
     /// Sets `name` to `value`; an empty value deletes the label.
     pub fn set(&mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
         let name = name.into();
         let value = value.into();
-        match self.find(&name) {
+        let part = self.part_mut(&name);
+        match find_in(part, &name) {
             Ok(i) if value.is_empty() => {
-                self.entries.remove(i);
+                part.remove(i);
             }
-            Ok(i) => self.entries[i].1 = value,
+            Ok(i) => part[i].1 = value,
             Err(_) if value.is_empty() => {}
-            Err(i) => self.entries.insert(i, (name, value)),
+            Err(i) => part.insert(i, (name, value)),
         }
     }
 
     /// Sets `name` to `value` only if it is absent (or empty).
     pub fn set_if_absent(&mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
         let name = name.into();
-        if let Err(i) = self.find(&name) {
+        let part = self.part_mut(&name);
+        if let Err(i) = find_in(part, &name) {
             let value = value.into();
             if !value.is_empty() {
-                self.entries.insert(i, (name, value));
+                part.insert(i, (name, value));
             }
         }
     }
 
     /// Deletes `name`.
     pub fn del(&mut self, name: &str) {
-        if let Ok(i) = self.find(name) {
-            self.entries.remove(i);
+        let part = self.part_mut(name);
+        if let Ok(i) = find_in(part, name) {
+            part.remove(i);
         }
     }
 
     /// Keeps only the labels for which `keep(name)` is true.
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.entries.retain(|(n, _)| keep(n));
+        self.other.retain(|(n, _)| keep(n));
+        self.meta.retain(|(n, _)| keep(n));
+    }
+
+    /// Keeps only the labels not named `__meta_*` for which `keep(name)` is true; the
+    /// `__meta_*` labels are all kept (`keep_meta`) or all removed.
+    pub fn retain_other(&mut self, keep: impl FnMut(&str) -> bool, keep_meta: bool) {
+        let mut keep = keep;
+        self.other.retain(|(n, _)| keep(n));
+        if !keep_meta {
+            self.meta.clear();
+        }
+    }
+
+    /// Removes every `__meta_*` label.
+    pub fn drop_meta(&mut self) {
+        self.meta.clear();
+    }
+
+    fn split_point(&self) -> usize {
+        self.other
+            .partition_point(|(n, _)| cmp_bytes(n, META_PREFIX) == Ordering::Less)
+    }
+
+    /// Iterates the current pairs in name order, as the builder holds them (borrowed
+    /// where possible).
+    pub fn iter_cow(&self) -> impl Iterator<Item = &Pair<'a>> + Clone + '_ {
+        let k = self.split_point();
+        self.other[..k]
+            .iter()
+            .chain(self.meta.iter())
+            .chain(self.other[k..].iter())
     }
 
     /// Iterates the current `(name, value)` pairs in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
-        self.entries.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+        self.iter_cow().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
-    /// Iterates the current pairs as the builder holds them (borrowed where possible).
-    pub fn iter_cow(&self) -> impl Iterator<Item = &(Cow<'a, str>, Cow<'a, str>)> + '_ {
-        self.entries.iter()
+    /// The labels whose names start with `prefix` (which must not start with `__meta_`),
+    /// in name order.
+    pub fn with_prefix<'s>(
+        &'s self,
+        prefix: &'s str,
+    ) -> impl Iterator<Item = (&'s str, &'s str)> + 's {
+        let start = find_in(&self.other, prefix).unwrap_or_else(|i| i);
+        self.other[start..]
+            .iter()
+            .take_while(move |(n, _)| n.starts_with(prefix))
+            .map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.other.len() + self.meta.len()
     }
 
     /// True if there are no labels.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.other.is_empty() && self.meta.is_empty()
     }
 
     /// Removes every label.
     pub fn clear(&mut self) {
-        self.entries.clear();
+        self.other.clear();
+        self.meta.clear();
     }
 
     /// The current labels as an immutable [`Labels`] (one allocation).
@@ -614,7 +677,13 @@ mod tests {
     }
 
     fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
-        proptest::collection::vec(("[a-z_]{1,4}", "[a-zé\n]{0,70}"), 0..12)
+        proptest::collection::vec(
+            (
+                prop_oneof!["[a-z_]{1,4}", "__meta_[a-c]{0,3}", "__m[a-z]{0,3}"],
+                "[a-zé\n]{0,70}",
+            ),
+            0..12,
+        )
     }
 
     proptest! {
@@ -633,6 +702,64 @@ mod tests {
             for (n, v) in &model {
                 prop_assert_eq!(l.get(n), Some(v.as_str()));
             }
+        }
+
+        /// Any sequence of builder operations matches a BTreeMap model, including the name
+        /// order of iteration across the `__meta_*` split.
+        #[test]
+        fn builder_matches_btreemap_model(
+            base in pairs(),
+            ops in proptest::collection::vec(
+                (0u8..6, prop::sample::select(vec!["__meta_a", "__meta_b", "__a", "__z", "a", "job", "__meta_", "__met", "__metz", "z"]), "[a-c]{0,2}"),
+                0..24,
+            ),
+        ) {
+            let base_labels = Labels::from_pairs(base.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let mut model: std::collections::BTreeMap<String, String> =
+                base_labels.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+            let mut b = base_labels.builder();
+            for (op, name, value) in &ops {
+                match op {
+                    0 => {
+                        b.set(*name, value.clone());
+                        if value.is_empty() { model.remove(*name); } else { model.insert((*name).into(), value.clone()); }
+                    }
+                    1 => { b.del(name); model.remove(*name); }
+                    2 => {
+                        b.set_if_absent(*name, value.clone());
+                        if !value.is_empty() { model.entry((*name).into()).or_insert(value.clone()); }
+                    }
+                    3 => { b.drop_meta(); model.retain(|n, _| !n.starts_with(META_PREFIX)); }
+                    4 => { b.retain(|n| n.len() % 2 == 0); model.retain(|n, _| n.len() % 2 == 0); }
+                    _ => { b.retain_other(|n| n != *name, true); model.retain(|n, _| n.starts_with(META_PREFIX) || n != name); }
+                }
+                prop_assert_eq!(b.get(name), model.get(*name).map(String::as_str));
+            }
+            let got: Vec<(String, String)> = b.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+            let want: Vec<(String, String)> = model.into_iter().collect();
+            prop_assert_eq!(&got, &want);
+            let rebuilt: Vec<(String, String)> = b.labels().iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+            prop_assert_eq!(rebuilt, want);
+        }
+
+        /// Layered reset equals "base, then extra where absent, then defaults where absent".
+        #[test]
+        fn reset_layered_matches_model(base in pairs(), extra in pairs(), defaults in pairs()) {
+            let bl = Labels::from_pairs(base.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let el = Labels::from_pairs(extra.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let mut d: Vec<(String, String)> = Labels::from_pairs(defaults.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                .iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+            d.push(("__meta_default".into(), "m".into()));
+            d.sort();
+            let mut model: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+            for l in [&bl, &el] {
+                for (n, v) in l.iter() { model.entry(n.to_owned()).or_insert(v.to_owned()); }
+            }
+            for (n, v) in &d { model.entry(n.clone()).or_insert(v.clone()); }
+            let mut b = LabelsBuilder::new();
+            b.reset_layered(&bl, &el, &d);
+            let got: Vec<(String, String)> = b.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+            prop_assert_eq!(got, model.into_iter().collect::<Vec<_>>());
         }
 
         /// Ordering of Labels equals ordering of their pair lists.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::config::yaml::{Nullable, lenient_string};
 use crate::goquote::quote;
 use crate::goregex::{Captures, GoRegex, Template};
-use crate::labels::{LabelsBuilder, NameValidation};
+use crate::labels::{LabelsBuilder, META_PREFIX, NameValidation};
 
 /// A relabel action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -517,12 +517,22 @@ fn apply<'a>(
             }
             true
         }
+        // When the regex cannot match any `__meta_*` name, the meta block is kept
+        // (labeldrop) or removed (labelkeep) without testing each name.
         Action::LabelDrop => {
-            lb.retain(|n| !rule.regex.is_match(n));
+            if rule.regex.may_match_prefix(META_PREFIX) {
+                lb.retain(|n| !rule.regex.is_match(n));
+            } else {
+                lb.retain_other(|n| !rule.regex.is_match(n), true);
+            }
             true
         }
         Action::LabelKeep => {
-            lb.retain(|n| rule.regex.is_match(n));
+            if rule.regex.may_match_prefix(META_PREFIX) {
+                lb.retain(|n| rule.regex.is_match(n));
+            } else {
+                lb.retain_other(|n| rule.regex.is_match(n), false);
+            }
             true
         }
         Action::Lowercase => {

@@ -96,7 +96,7 @@ pub fn populate<'a>(
 
 /// Steps 6–13 on relabeled labels.
 pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Populated, String> {
-    lb.retain(|n| !n.starts_with(labels::META_PREFIX));
+    lb.drop_meta();
     // One pass over what is left (the reserved and public labels) picks out every label
     // finalisation reads.
     let mut address = None;
