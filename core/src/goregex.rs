@@ -692,6 +692,16 @@ impl GoRegex {
         self.regex.capture_names().position(|n| n == Some(name))
     }
 
+    /// A prefix every match starts with, when the pattern is a literal or a literal
+    /// followed by `.*`/`.+`.
+    pub fn literal_prefix(&self) -> Option<&str> {
+        match &self.fast {
+            Fast::Literal(l) => Some(l),
+            Fast::Prefix { prefix, .. } => Some(prefix),
+            _ => None,
+        }
+    }
+
     /// False only if no string starting with `p` can match (decided from the shortcut
     /// shapes; a general regex answers true).
     pub fn may_match_prefix(&self, p: &str) -> bool {

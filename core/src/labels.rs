@@ -8,6 +8,7 @@
 //! "stringlabels") and [`Labels::hash_slicelabels`] (2.42).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
@@ -376,9 +377,16 @@ fn find_in(v: &[Pair<'_>], name: &str) -> Result<usize, usize> {
     v.binary_search_by(|(n, _)| cmp_bytes(n, name))
 }
 
+#[inline]
 fn is_meta(name: &str) -> bool {
-    name.starts_with(META_PREFIX)
+    // A fixed-size comparison the compiler turns into two integer compares.
+    name.as_bytes()
+        .first_chunk::<7>()
+        .is_some_and(|p| p == b"__meta_")
 }
+
+/// How many lookups per relabeling pass remember where they found their label.
+const HINTS: usize = 64;
 
 /// A mutable label set that borrows from its sources where it can. Setting a label to
 /// the empty string deletes it.
@@ -389,12 +397,33 @@ fn is_meta(name: &str) -> bool {
 /// and dropping all `__meta_*` labels is one `clear`. All `__meta_*` names sort
 /// contiguously, so the name order of the whole set is: other labels before `__meta_`,
 /// the meta block, the remaining other labels.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LabelsBuilder<'a> {
     other: Vec<Pair<'a>>,
     meta: Vec<Pair<'a>>,
     // Scratch storage for merges, kept to reuse its allocation.
     spare: Vec<Pair<'a>>,
+    // Lookup hints for the meta block: targets of one job carry the same `__meta_*`
+    // names and are relabeled by the same rules, so the k-th lookup after a reset
+    // usually finds its label where the k-th lookup did last time. A hint is only a
+    // guess, checked by comparing names; a miss falls back to binary search.
+    hints: [Cell<u32>; HINTS],
+    hint_pos: Cell<usize>,
+    /// Scratch buffers for relabeling, kept to reuse their allocations.
+    pub(crate) scratch: crate::relabel::Scratch,
+}
+
+impl Default for LabelsBuilder<'_> {
+    fn default() -> Self {
+        LabelsBuilder {
+            other: Vec::new(),
+            meta: Vec::new(),
+            spare: Vec::new(),
+            hints: std::array::from_fn(|_| Cell::new(0)),
+            hint_pos: Cell::new(0),
+            scratch: crate::relabel::Scratch::default(),
+        }
+    }
 }
 
 impl<'a> LabelsBuilder<'a> {
@@ -409,6 +438,7 @@ impl<'a> LabelsBuilder<'a> {
             other: Vec::with_capacity(n.min(32)),
             meta: Vec::with_capacity(n),
             spare: Vec::with_capacity(n.min(32)),
+            ..LabelsBuilder::default()
         }
     }
 
@@ -432,6 +462,7 @@ impl<'a> LabelsBuilder<'a> {
     pub fn reset_from(&mut self, labels: &'a Labels) {
         self.other.clear();
         self.meta.clear();
+        self.hint_pos.set(0);
         for (n, v) in labels.iter() {
             let pair = (Cow::Borrowed(n), Cow::Borrowed(v));
             // Sorted input: each part receives its names in order.
@@ -498,24 +529,66 @@ impl<'a> LabelsBuilder<'a> {
         }
     }
 
+    /// Binary search in one part, starting from the next hint: a hinted index is
+    /// accepted only if the name there is `name` (found) or the names around it bracket
+    /// `name` (insertion point); otherwise the full search runs and refreshes the hint.
+    fn find_hinted_in(&self, meta: bool, name: &str) -> Result<usize, usize> {
+        let part = if meta { &self.meta } else { &self.other };
+        let k = self.hint_pos.get();
+        self.hint_pos.set(k + 1);
+        let hint = self.hints.get(k);
+        if let Some(h) = hint {
+            let raw = h.get();
+            let i = (raw >> 1) as usize;
+            if raw & 1 == 0 {
+                if let Some((n, _)) = part.get(i) {
+                    let (a, b) = (n.as_bytes(), name.as_bytes());
+                    if a.len() == b.len() && a.last() == b.last() && a == b {
+                        return Ok(i);
+                    }
+                }
+            } else if i <= part.len()
+                && (i == 0 || cmp_bytes(&part[i - 1].0, name) == Ordering::Less)
+                && (i == part.len() || cmp_bytes(&part[i].0, name) == Ordering::Greater)
+            {
+                return Err(i);
+            }
+        }
+        let r = find_in(part, name);
+        if let Some(h) = hint {
+            h.set(match r {
+                Ok(i) => (i as u32) << 1,
+                Err(i) => ((i as u32) << 1) | 1,
+            });
+        }
+        r
+    }
+
+    fn find_hinted(&self, name: &str) -> (&Vec<Pair<'a>>, Option<usize>) {
+        let meta = is_meta(name);
+        let i = self.find_hinted_in(meta, name).ok();
+        (if meta { &self.meta } else { &self.other }, i)
+    }
+
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        let part = self.part(name);
-        find_in(part, name).ok().map(|i| part[i].1.as_ref())
+        let (part, i) = self.find_hinted(name);
+        i.map(|i| part[i].1.as_ref())
     }
 
     /// The value of `name` as the builder holds it (cloning is free when borrowed).
     pub fn get_cow(&self, name: &str) -> Option<Cow<'a, str>> {
-        let part = self.part(name);
-        find_in(part, name).ok().map(|i| part[i].1.clone())
+        let (part, i) = self.find_hinted(name);
+        i.map(|i| part[i].1.clone())
     }
 
     /// Sets `name` to `value`; an empty value deletes the label.
     pub fn set(&mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
         let name = name.into();
         let value = value.into();
+        let found = self.find_hinted_in(is_meta(&name), &name);
         let part = self.part_mut(&name);
-        match find_in(part, &name) {
+        match found {
             Ok(i) if value.is_empty() => {
                 part.remove(i);
             }
@@ -597,6 +670,28 @@ impl<'a> LabelsBuilder<'a> {
             .iter()
             .take_while(move |(n, _)| n.starts_with(prefix))
             .map(|(n, v)| (n.as_ref(), v.as_ref()))
+    }
+
+    /// The pairs whose names start with `prefix`, in name order, found by binary search
+    /// rather than by testing every name.
+    pub fn with_prefix_cow<'s>(
+        &'s self,
+        prefix: &'s str,
+    ) -> Box<dyn Iterator<Item = &'s Pair<'a>> + 's> {
+        let range = |v: &'s [Pair<'a>]| {
+            let start = find_in(v, prefix).unwrap_or_else(|i| i);
+            v[start..]
+                .iter()
+                .take_while(move |(n, _)| n.starts_with(prefix))
+        };
+        if is_meta(prefix) {
+            Box::new(range(&self.meta))
+        } else if META_PREFIX.starts_with(prefix) {
+            // "", "__", "__me"…: the range spans both parts.
+            Box::new(self.iter_cow().filter(move |(n, _)| n.starts_with(prefix)))
+        } else {
+            Box::new(range(&self.other))
+        }
     }
 
     /// Number of labels.

@@ -423,15 +423,41 @@ pub fn hashmod(value: &str, modulus: u64) -> u64 {
     u64::from_be_bytes(tail) % modulus
 }
 
+/// Buffers [`process`] reuses between calls (kept in the [`LabelsBuilder`]).
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    val: String,
+    caps: Captures,
+    out: String,
+}
+
 /// Applies `rules` in order to `lb`. Stops at the first rule that drops.
 ///
 /// Target labels for `labelmap` are visited in name order, so when two labels map to the
 /// same new name the last in name order wins (Prometheus 2.42's order; 3.x leaves it to
 /// map iteration).
 pub fn process<'a>(rules: &'a [RelabelConfig], lb: &mut LabelsBuilder<'a>) -> Outcome {
-    let mut val = String::new();
-    let mut caps = Captures::default();
-    let mut scratch = String::new();
+    let Scratch {
+        mut val,
+        mut caps,
+        out: mut scratch,
+    } = std::mem::take(&mut lb.scratch);
+    let outcome = run_rules(rules, lb, &mut val, &mut caps, &mut scratch);
+    lb.scratch = Scratch {
+        val,
+        caps,
+        out: scratch,
+    };
+    outcome
+}
+
+fn run_rules<'a>(
+    rules: &'a [RelabelConfig],
+    lb: &mut LabelsBuilder<'a>,
+    val: &mut String,
+    caps: &mut Captures,
+    scratch: &mut String,
+) -> Outcome {
     for (i, rule) in rules.iter().enumerate() {
         val.clear();
         for (k, name) in rule.source_labels.iter().enumerate() {
@@ -440,7 +466,7 @@ pub fn process<'a>(rules: &'a [RelabelConfig], lb: &mut LabelsBuilder<'a>) -> Ou
             }
             val.push_str(lb.get(name).unwrap_or(""));
         }
-        if !apply(rule, lb, &val, &mut caps, &mut scratch) {
+        if !apply(rule, lb, val, caps, scratch) {
             return Outcome::Dropped { rule: i };
         }
     }
@@ -504,12 +530,25 @@ fn apply<'a>(
             true
         }
         Action::LabelMap => {
-            let mut add: Vec<(String, Cow<'a, str>)> = Vec::new();
-            for (name, value) in lb.iter_cow() {
+            let mut add: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+            // Only names with the regex's literal prefix can match: visit just those.
+            let candidates = match rule.regex.literal_prefix() {
+                Some(p) => lb.with_prefix_cow(p),
+                None => Box::new(lb.iter_cow()),
+            };
+            for (name, value) in candidates {
                 if rule.regex.captures(name, caps) {
+                    // `$1` naming a part of a borrowed name: borrow that part.
+                    if let (Cow::Borrowed(whole), Some(g)) =
+                        (name, rule.replacement_template.single_group())
+                    {
+                        let (s, e) = caps.span(g).unwrap_or((0, 0));
+                        add.push((Cow::Borrowed(&whole[s..e]), value.clone()));
+                        continue;
+                    }
                     let mut n = String::new();
                     rule.replacement_template.expand(name, caps, &mut n);
-                    add.push((n, value.clone()));
+                    add.push((Cow::Owned(n), value.clone()));
                 }
             }
             for (n, v) in add {

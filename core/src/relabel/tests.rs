@@ -634,3 +634,33 @@ proptest! {
         for (_, v) in a.unwrap() { prop_assert!(!v.is_empty()); }
     }
 }
+
+proptest! {
+    /// `labelmap` with a literal-prefix regex (visited by binary search) gives what the
+    /// definition gives: every label whose name starts with the prefix, copied under the
+    /// rest of its name.
+    #[test]
+    fn labelmap_prefix_shortcut_matches_definition(
+        names in proptest::collection::btree_set(
+            prop_oneof!["__meta_[a-c]{0,3}", "__meta_p_[a-c]{0,2}", "[a-c_]{1,3}", "__[a-c]{1,2}"], 0..12),
+        prefix in prop::sample::select(vec!["__meta_p_", "__meta_", "a", "__", "", "__m"]),
+        plus in any::<bool>(),
+    ) {
+        let input: Vec<(String, String)> = names.iter().map(|n| (n.clone(), format!("v{n}"))).collect();
+        let re = format!("{prefix}({})", if plus { ".+" } else { ".*" });
+        let r = rule(Action::LabelMap).regex(&re).build().unwrap();
+        let pairs_in: Vec<(&str, &str)> = input.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let got = run(&pairs_in, &[r]).unwrap();
+        let mut model: std::collections::BTreeMap<String, String> = input.iter().cloned().collect();
+        for (n, v) in &input {
+            if let Some(rest) = n.strip_prefix(prefix) {
+                // `(.*)` on a name equal to the prefix yields an empty name, as in
+                // Prometheus (it fails validation later).
+                if !(plus && rest.is_empty()) {
+                    model.insert(rest.to_owned(), v.clone());
+                }
+            }
+        }
+        prop_assert_eq!(got, model.into_iter().collect::<Vec<_>>());
+    }
+}
