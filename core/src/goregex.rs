@@ -19,6 +19,8 @@ use std::fmt;
 
 use regex::Regex;
 
+use crate::labels::eq_bytes;
+
 /// A pattern Go's `regexp` would reject. `Display` follows Go's
 /// `error parsing regexp: <code>: `<expr>``.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -716,8 +718,8 @@ impl GoRegex {
     /// True if the whole of `hay` matches.
     pub fn is_match(&self, hay: &str) -> bool {
         match &self.fast {
-            Fast::Literal(l) => hay == l,
-            Fast::Literals(ls) => ls.iter().any(|l| l == hay),
+            Fast::Literal(l) => eq_bytes(hay, l),
+            Fast::Literals(ls) => ls.iter().any(|l| eq_bytes(l, hay)),
             Fast::Prefix {
                 prefix, min_rest, ..
             } => hay.len() >= prefix.len() + min_rest && hay.starts_with(prefix.as_str()),

@@ -103,6 +103,12 @@ pub fn cmp_bytes(a: &str, b: &str) -> Ordering {
     a.len().cmp(&b.len())
 }
 
+/// String equality without a call into `memcmp` (see [`cmp_bytes`]).
+#[inline]
+pub fn eq_bytes(a: &str, b: &str) -> bool {
+    a.len() == b.len() && cmp_bytes(a, b) == Ordering::Equal
+}
+
 /// An immutable, sorted set of labels with unique names, stored in one allocation.
 ///
 /// Layout: for each label in name order, `len(name) name len(value) value`, where a
@@ -463,14 +469,23 @@ impl<'a> LabelsBuilder<'a> {
         self.other.clear();
         self.meta.clear();
         self.hint_pos.set(0);
-        for (n, v) in labels.iter() {
-            let pair = (Cow::Borrowed(n), Cow::Borrowed(v));
+        let data: &'a str = &labels.0;
+        let b = data.as_bytes();
+        let mut pos = 0;
+        while pos < b.len() {
+            let nl = read_len(b, &mut pos);
+            let name = &data[pos..pos + nl];
+            pos += nl;
+            let vl = read_len(b, &mut pos);
+            let value = &data[pos..pos + vl];
+            pos += vl;
             // Sorted input: each part receives its names in order.
-            if is_meta(n) {
-                self.meta.push(pair);
+            let part = if is_meta(name) {
+                &mut self.meta
             } else {
-                self.other.push(pair);
-            }
+                &mut self.other
+            };
+            part.push((Cow::Borrowed(name), Cow::Borrowed(value)));
         }
     }
 
@@ -542,8 +557,7 @@ impl<'a> LabelsBuilder<'a> {
             let i = (raw >> 1) as usize;
             if raw & 1 == 0 {
                 if let Some((n, _)) = part.get(i) {
-                    let (a, b) = (n.as_bytes(), name.as_bytes());
-                    if a.len() == b.len() && a.last() == b.last() && a == b {
+                    if eq_bytes(n, name) {
                         return Ok(i);
                     }
                 }
