@@ -448,14 +448,6 @@ impl<'a> LabelsBuilder<'a> {
         }
     }
 
-    fn part(&self, name: &str) -> &Vec<Pair<'a>> {
-        if is_meta(name) {
-            &self.meta
-        } else {
-            &self.other
-        }
-    }
-
     fn part_mut(&mut self, name: &str) -> &mut Vec<Pair<'a>> {
         if is_meta(name) {
             &mut self.meta
@@ -556,10 +548,10 @@ impl<'a> LabelsBuilder<'a> {
             let raw = h.get();
             let i = (raw >> 1) as usize;
             if raw & 1 == 0 {
-                if let Some((n, _)) = part.get(i) {
-                    if eq_bytes(n, name) {
-                        return Ok(i);
-                    }
+                if let Some((n, _)) = part.get(i)
+                    && eq_bytes(n, name)
+                {
+                    return Ok(i);
                 }
             } else if i <= part.len()
                 && (i == 0 || cmp_bytes(&part[i - 1].0, name) == Ordering::Less)
