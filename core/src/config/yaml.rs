@@ -71,13 +71,9 @@ impl Visitor<'_> for ScalarVisitor {
 }
 
 /// A scalar read as a string: strings, numbers and booleans are accepted (Go's yaml.v2
-/// stores any scalar into a string field); null gives the empty string.
+/// stores any scalar into a string field); null gives the empty string. Also the input
+/// of types parsed from a scalar (durations, sizes).
 pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    d.deserialize_any(ScalarVisitor)
-}
-
-/// Like [`lenient_string`], for types parsed from a scalar (durations, sizes).
-pub fn scalar_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     d.deserialize_any(ScalarVisitor)
 }
 
