@@ -585,6 +585,30 @@ enum Fast {
     Literal(String),
     /// An alternation of literals (`a|b|c`): the value must equal one of them.
     Literals(Vec<String>),
+    /// `([^:]+)(?::\d+)?;(\d+)`, the address rewrite of Prometheus's Kubernetes examples
+    /// (joined `__address__;port`): group 1 the host, group 2 the port.
+    HostPortRewrite,
+}
+
+/// The match of `([^:]+)(?::\d+)?;(\d+)` anchored at both ends, with the regex's
+/// leftmost-first, greedy choices: (end of group 1, start of group 2).
+fn host_port_rewrite(v: &str) -> Option<(usize, usize)> {
+    let b = v.as_bytes();
+    let all_digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    match b.iter().position(|&c| c == b':') {
+        // No ':': group 1 runs to the last ';' (greedy), which must be followed by digits.
+        None => {
+            let semi = b.iter().rposition(|&c| c == b';')?;
+            (semi > 0 && all_digits(&b[semi + 1..])).then_some((semi, semi + 1))
+        }
+        // The one ':' ends group 1; then digits, ';', digits to the end.
+        Some(colon) => {
+            let rest = &b[colon + 1..];
+            let semi = colon + 1 + rest.iter().position(|&c| c == b';')?;
+            (colon > 0 && all_digits(&b[colon + 1..semi]) && all_digits(&b[semi + 1..]))
+                .then_some((colon, semi + 1))
+        }
+    }
 }
 
 fn is_go_meta(c: char) -> bool {
@@ -595,6 +619,12 @@ fn is_go_meta(c: char) -> bool {
 }
 
 fn classify(pattern: &str) -> Fast {
+    if matches!(
+        pattern,
+        r"([^:]+)(?::\d+)?;(\d+)" | r"([^:]+)(?::[0-9]+)?;([0-9]+)"
+    ) {
+        return Fast::HostPortRewrite;
+    }
     // Without the `m` flag `^` and `$` only match at the ends of the text, which the full
     // anchoring already requires: `^foo$` means `foo`.
     let pattern = pattern.strip_prefix('^').unwrap_or(pattern);
@@ -711,7 +741,7 @@ impl GoRegex {
             Fast::Literal(l) => l.starts_with(p),
             Fast::Literals(ls) => ls.iter().any(|l| l.starts_with(p)),
             Fast::Prefix { prefix, .. } => prefix.starts_with(p) || p.starts_with(prefix.as_str()),
-            Fast::None => true,
+            Fast::HostPortRewrite | Fast::None => true,
         }
     }
 
@@ -720,6 +750,7 @@ impl GoRegex {
         match &self.fast {
             Fast::Literal(l) => eq_bytes(hay, l),
             Fast::Literals(ls) => ls.iter().any(|l| eq_bytes(l, hay)),
+            Fast::HostPortRewrite => host_port_rewrite(hay).is_some(),
             Fast::Prefix {
                 prefix, min_rest, ..
             } => hay.len() >= prefix.len() + min_rest && hay.starts_with(prefix.as_str()),
@@ -743,6 +774,15 @@ impl GoRegex {
                     return false;
                 }
                 caps.slots.push(Some((0, hay.len())));
+                true
+            }
+            Fast::HostPortRewrite => {
+                let Some((host_end, port_start)) = host_port_rewrite(hay) else {
+                    return false;
+                };
+                caps.slots.push(Some((0, hay.len())));
+                caps.slots.push(Some((0, host_end)));
+                caps.slots.push(Some((port_start, hay.len())));
                 true
             }
             Fast::Prefix {
@@ -1074,6 +1114,25 @@ mod tests {
             if let Some(w) = want {
                 for i in 0..w.len() {
                     prop_assert_eq!(caps.get(&hay, i), w.get(i).map_or("", |x| x.as_str()));
+                }
+            }
+        }
+
+        /// The host:port rewrite shortcut gives the engine's matches and captures.
+        #[test]
+        fn host_port_rewrite_equivalence(hay in "[a1:;\n\u{e9}]{0,10}", bracket in any::<bool>()) {
+            let p = if bracket { r"([^:]+)(?::[0-9]+)?;([0-9]+)" } else { r"([^:]+)(?::\d+)?;(\d+)" };
+            let fast = GoRegex::new(p).unwrap();
+            prop_assert_eq!(&fast.fast, &Fast::HostPortRewrite);
+            let slow = Regex::new(&format!("^(?s:{})$", translate(p).unwrap())).unwrap();
+            prop_assert_eq!(fast.is_match(&hay), slow.is_match(&hay));
+            let mut caps = Captures::default();
+            let got = fast.captures(&hay, &mut caps);
+            let want = slow.captures(&hay);
+            prop_assert_eq!(got, want.is_some());
+            if let Some(w) = want {
+                for i in 0..w.len() {
+                    prop_assert_eq!(caps.span(i), w.get(i).map(|m| (m.start(), m.end())));
                 }
             }
         }

@@ -80,7 +80,11 @@ pub fn is_legacy_label_name(name: &str) -> bool {
 /// `memcmp` for every comparison of a binary search.
 #[inline]
 pub fn cmp_bytes(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    cmp_slices(a.as_bytes(), b.as_bytes())
+}
+
+#[inline]
+fn cmp_slices(a: &[u8], b: &[u8]) -> Ordering {
     let n = a.len().min(b.len());
     let mut i = 0;
     while i + 8 <= n {
@@ -193,15 +197,24 @@ impl Labels {
     }
 
     fn encode_sorted<'s>(pairs: impl Iterator<Item = (&'s str, &'s str)> + Clone) -> Labels {
-        let cap: usize = pairs.clone().map(|(n, v)| n.len() + v.len() + 4).sum();
-        let mut buf = String::with_capacity(cap);
+        let mut buf = String::new();
+        Labels::encode_into(pairs, &mut buf)
+    }
+
+    /// Encodes into `buf` (cleared first, reused across calls), then copies the result
+    /// into the one shared allocation.
+    fn encode_into<'s>(
+        pairs: impl Iterator<Item = (&'s str, &'s str)>,
+        buf: &mut String,
+    ) -> Labels {
+        buf.clear();
         for (n, v) in pairs {
-            push_len(&mut buf, n.len());
+            push_len(buf, n.len());
             buf.push_str(n);
-            push_len(&mut buf, v.len());
+            push_len(buf, v.len());
             buf.push_str(v);
         }
-        Labels(Arc::from(buf))
+        Labels(Arc::from(buf.as_str()))
     }
 
     /// Iterates `(name, value)` in name order.
@@ -417,6 +430,8 @@ pub struct LabelsBuilder<'a> {
     hint_pos: Cell<usize>,
     /// Scratch buffers for relabeling, kept to reuse their allocations.
     pub(crate) scratch: crate::relabel::Scratch,
+    // Encoding buffer for `labels()`.
+    encode_buf: std::cell::RefCell<String>,
 }
 
 impl Default for LabelsBuilder<'_> {
@@ -428,6 +443,7 @@ impl Default for LabelsBuilder<'_> {
             hints: std::array::from_fn(|_| Cell::new(0)),
             hint_pos: Cell::new(0),
             scratch: crate::relabel::Scratch::default(),
+            encode_buf: std::cell::RefCell::new(String::new()),
         }
     }
 }
@@ -718,7 +734,23 @@ impl<'a> LabelsBuilder<'a> {
 
     /// The current labels as an immutable [`Labels`] (one allocation).
     pub fn labels(&self) -> Labels {
-        Labels::encode_sorted(self.iter())
+        match self.encode_buf.try_borrow_mut() {
+            Ok(mut buf) => Labels::encode_into(self.iter(), &mut buf),
+            // Not reachable (the buffer is only borrowed here), but never worth a panic.
+            Err(_) => Labels::encode_sorted(self.iter()),
+        }
+    }
+
+    /// Takes the spare pair vector (empty), to collect pairs without allocating.
+    pub(crate) fn take_spare(&mut self) -> Vec<Pair<'a>> {
+        let mut v = std::mem::take(&mut self.spare);
+        v.clear();
+        v
+    }
+
+    /// Returns a vector taken with [`LabelsBuilder::take_spare`].
+    pub(crate) fn put_spare(&mut self, v: Vec<Pair<'a>>) {
+        self.spare = v;
     }
 
     /// The current labels whose names do not start with `__`.

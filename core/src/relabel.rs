@@ -460,24 +460,35 @@ fn run_rules<'a>(
 ) -> Outcome {
     for (i, rule) in rules.iter().enumerate() {
         val.clear();
-        for (k, name) in rule.source_labels.iter().enumerate() {
-            if k > 0 {
-                val.push_str(&rule.separator);
+        // With one source, keep its value as the builder holds it: a rule copying it
+        // whole then needs no second lookup and no allocation.
+        let mut single = None;
+        if let [name] = rule.source_labels.as_slice() {
+            let v = lb.get_cow(name);
+            val.push_str(v.as_deref().unwrap_or(""));
+            single = Some(v);
+        } else {
+            for (k, name) in rule.source_labels.iter().enumerate() {
+                if k > 0 {
+                    val.push_str(&rule.separator);
+                }
+                val.push_str(lb.get(name).unwrap_or(""));
             }
-            val.push_str(lb.get(name).unwrap_or(""));
         }
-        if !apply(rule, lb, val, caps, scratch) {
+        if !apply(rule, lb, val, single, caps, scratch) {
             return Outcome::Dropped { rule: i };
         }
     }
     Outcome::Keep
 }
 
-/// Applies one rule; false if it drops.
+/// Applies one rule; false if it drops. `single` is the value of the rule's only source
+/// label, when it has exactly one.
 fn apply<'a>(
     rule: &'a RelabelConfig,
     lb: &mut LabelsBuilder<'a>,
     val: &str,
+    single: Option<Option<Cow<'a, str>>>,
     caps: &mut Captures,
     scratch: &mut String,
 ) -> bool {
@@ -503,13 +514,13 @@ fn apply<'a>(
             }
             // `$1` of a whole single source value (the common "copy a label" rule): reuse
             // the source's value instead of allocating.
-            if rule.source_labels.len() == 1
+            if let Some(source) = single
                 && rule
                     .replacement_template
                     .single_group()
                     .is_some_and(|g| caps.span(g) == Some((0, val.len())))
             {
-                match lb.get_cow(&rule.source_labels[0]) {
+                match source {
                     Some(v) => lb.set(target, v),
                     None => lb.del(&target),
                 }
@@ -530,7 +541,7 @@ fn apply<'a>(
             true
         }
         Action::LabelMap => {
-            let mut add: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+            let mut add = lb.take_spare();
             // Only names with the regex's literal prefix can match: visit just those.
             let candidates = match rule.regex.literal_prefix() {
                 Some(p) => lb.with_prefix_cow(p),
@@ -551,9 +562,10 @@ fn apply<'a>(
                     add.push((Cow::Owned(n), value.clone()));
                 }
             }
-            for (n, v) in add {
+            for (n, v) in add.drain(..) {
                 lb.set(n, v);
             }
+            lb.put_spare(add);
             true
         }
         // When the regex cannot match any `__meta_*` name, the meta block is kept
