@@ -127,6 +127,15 @@ impl PromDuration {
             "" => return Err(DurationError::Empty),
             _ => {}
         }
+        // Fast path for the common one-unit forms (`15s`, `1m`, `500ms`): the same checks
+        // and results as the general parser.
+        if let Some(d) = Self::parse_one_unit(s) {
+            return d;
+        }
+        Self::parse_general(s)
+    }
+
+    fn parse_general(s: &str) -> Result<PromDuration, DurationError> {
         let not_valid = || DurationError::NotValid(s.to_owned());
         let bytes = s.as_bytes();
         let mut i = 0;
@@ -171,6 +180,34 @@ impl PromDuration {
             }
         }
         Ok(PromDuration(total))
+    }
+}
+
+impl PromDuration {
+    fn parse_one_unit(s: &str) -> Option<Result<PromDuration, DurationError>> {
+        let b = s.as_bytes();
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 18 {
+            return None;
+        }
+        let mult = match &b[digits..] {
+            b"ms" => MS,
+            b"s" => SEC,
+            b"m" => MIN,
+            b"h" => HOUR,
+            b"d" => DAY,
+            b"w" => WEEK,
+            b"y" => YEAR,
+            _ => return None,
+        };
+        // At most 18 digits: no overflow.
+        let v = b[..digits]
+            .iter()
+            .fold(0u64, |acc, c| acc * 10 + u64::from(c - b'0'));
+        if v > (1u64 << 63) / mult || v * mult > MAX_NANOS {
+            return Some(Err(DurationError::OutOfRange));
+        }
+        Some(Ok(PromDuration(v * mult)))
     }
 }
 
@@ -352,6 +389,15 @@ mod tests {
         fn format_then_parse(ms in 0u64..(MAX_NANOS / MS)) {
             let d = PromDuration(ms * MS);
             prop_assert_eq!(PromDuration::parse(&d.to_string()), Ok(d));
+        }
+
+        /// The one-unit fast path agrees with the general parser.
+        #[test]
+        fn one_unit_fast_path_agrees(v in 0u64..1_000_000_000_000_000_000, u in prop::sample::select(vec!["ms", "s", "m", "h", "d", "w", "y"])) {
+            let s = format!("{v}{u}");
+            let fast = PromDuration::parse_one_unit(&s).expect("one-unit form");
+            let slow = PromDuration::parse_general(&s);
+            prop_assert_eq!(fast, slow);
         }
 
         /// Arbitrary input never panics.

@@ -432,6 +432,8 @@ pub struct LabelsBuilder<'a> {
     pub(crate) scratch: crate::relabel::Scratch,
     // Encoding buffer for `labels()`.
     encode_buf: std::cell::RefCell<String>,
+    // Pairs collected by a rule before they are set.
+    batch: Vec<Pair<'a>>,
 }
 
 impl Default for LabelsBuilder<'_> {
@@ -444,6 +446,7 @@ impl Default for LabelsBuilder<'_> {
             hint_pos: Cell::new(0),
             scratch: crate::relabel::Scratch::default(),
             encode_buf: std::cell::RefCell::new(String::new()),
+            batch: Vec::new(),
         }
     }
 }
@@ -741,16 +744,16 @@ impl<'a> LabelsBuilder<'a> {
         }
     }
 
-    /// Takes the spare pair vector (empty), to collect pairs without allocating.
-    pub(crate) fn take_spare(&mut self) -> Vec<Pair<'a>> {
-        let mut v = std::mem::take(&mut self.spare);
+    /// Takes the batch vector (empty), to collect pairs without allocating.
+    pub(crate) fn take_batch(&mut self) -> Vec<Pair<'a>> {
+        let mut v = std::mem::take(&mut self.batch);
         v.clear();
         v
     }
 
-    /// Returns a vector taken with [`LabelsBuilder::take_spare`].
-    pub(crate) fn put_spare(&mut self, v: Vec<Pair<'a>>) {
-        self.spare = v;
+    /// Returns a vector taken with [`LabelsBuilder::take_batch`], for reuse.
+    pub(crate) fn put_batch(&mut self, batch: Vec<Pair<'a>>) {
+        self.batch = batch;
     }
 
     /// The current labels whose names do not start with `__`.

@@ -541,7 +541,7 @@ fn apply<'a>(
             true
         }
         Action::LabelMap => {
-            let mut add = lb.take_spare();
+            let mut add = lb.take_batch();
             // Only names with the regex's literal prefix can match: visit just those.
             let candidates = match rule.regex.literal_prefix() {
                 Some(p) => lb.with_prefix_cow(p),
@@ -565,7 +565,7 @@ fn apply<'a>(
             for (n, v) in add.drain(..) {
                 lb.set(n, v);
             }
-            lb.put_spare(add);
+            lb.put_batch(add);
             true
         }
         // When the regex cannot match any `__meta_*` name, the meta block is kept

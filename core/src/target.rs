@@ -107,6 +107,10 @@ pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Popula
     let mut has_instance = false;
     let mut flags: [Option<&str>; 3] = [None; 3];
     for (n, v) in lb.iter() {
+        // Every name wanted here starts with '_' or is `instance`.
+        if !matches!(n.as_bytes().first(), Some(b'_' | b'i')) {
+            continue;
+        }
         match n {
             labels::ADDRESS => address = Some(v),
             labels::SCRAPE_INTERVAL => interval_raw = v,
