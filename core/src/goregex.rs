@@ -763,14 +763,14 @@ impl GoRegex {
         caps.slots.clear();
         match &self.fast {
             Fast::Literal(l) => {
-                if hay != l {
+                if !eq_bytes(hay, l) {
                     return false;
                 }
                 caps.slots.push(Some((0, hay.len())));
                 true
             }
             Fast::Literals(ls) => {
-                if !ls.iter().any(|l| l == hay) {
+                if !ls.iter().any(|l| eq_bytes(l, hay)) {
                     return false;
                 }
                 caps.slots.push(Some((0, hay.len())));

@@ -422,10 +422,10 @@ pub struct LabelsBuilder<'a> {
     meta: Vec<Pair<'a>>,
     // Scratch storage for merges, kept to reuse its allocation.
     spare: Vec<Pair<'a>>,
-    // Lookup hints for the meta block: targets of one job carry the same `__meta_*`
-    // names and are relabeled by the same rules, so the k-th lookup after a reset
-    // usually finds its label where the k-th lookup did last time. A hint is only a
-    // guess, checked by comparing names; a miss falls back to binary search.
+    // Lookup hints: targets of one job carry the same labels and are relabeled by the
+    // same rules, so the k-th lookup after a reset usually lands where the k-th lookup
+    // landed last time (a found index or an insertion point). A hint is only a guess,
+    // checked against the names; a miss falls back to binary search.
     hints: [Cell<u32>; HINTS],
     hint_pos: Cell<usize>,
     /// Scratch buffers for relabeling, kept to reuse their allocations.

@@ -8,7 +8,7 @@ use std::fmt;
 use md5::{Digest, Md5};
 use serde::Deserialize;
 
-use crate::config::yaml::{Nullable, lenient_string};
+use crate::config::yaml::{LenientString, Nullable};
 use crate::goquote::quote;
 use crate::goregex::{Captures, GoRegex, Template};
 use crate::labels::{LabelsBuilder, META_PREFIX, NameValidation};
@@ -109,17 +109,6 @@ pub struct RawRelabelConfig {
     replacement: Nullable<LenientString>,
     #[serde(default)]
     action: Nullable<LenientString>,
-}
-
-/// A string that also accepts YAML numbers and booleans, as Go's yaml.v2 does for string
-/// fields.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LenientString(pub String);
-
-impl<'de> Deserialize<'de> for LenientString {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        lenient_string(d).map(LenientString)
-    }
 }
 
 /// A validated relabel rule, ready to apply.

@@ -25,7 +25,7 @@ use self::remote_write::RawRemoteWrite;
 pub use self::remote_write::RemoteWriteConfig;
 pub use self::sd::{DnsRecordType, DnsSdConfig, FileSdConfig, HttpSdConfig, SdConfig, TargetGroup};
 use self::sd::{RawDnsSd, RawFileSd, RawHttpSd, RawStaticConfig};
-use self::yaml::{Bool11, Nullable, Path, Seg, lenient_string};
+use self::yaml::{Bool11, LenientString, Nullable, Path, Seg};
 use crate::duration::PromDuration;
 use crate::goquote::quote;
 use crate::labels::{Labels, NameValidation};
@@ -464,7 +464,7 @@ struct RawGlobal {
     #[serde(default, rename = "rule_query_offset")]
     _rule_query_offset: Option<PromDuration>,
     #[serde(default)]
-    external_labels: Option<BTreeMap<String, LabelValue>>,
+    external_labels: Option<BTreeMap<String, LenientString>>,
     #[serde(default, rename = "query_log_file")]
     _query_log_file: Option<String>,
     #[serde(default)]
@@ -497,14 +497,6 @@ struct RawGlobal {
     metric_name_validation_scheme: String,
     #[serde(default)]
     metric_name_escaping_scheme: String,
-}
-
-struct LabelValue(String);
-
-impl<'de> Deserialize<'de> for LabelValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        lenient_string(d).map(LabelValue)
-    }
 }
 
 with_http_client! {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::http::{HttpClientConfig, with_http_client};
-use super::yaml::{Nullable, lenient_string};
+use super::yaml::{LenientString, Nullable};
 use super::{PathResolver, join_dir};
 use crate::duration::PromDuration;
 use crate::goquote::quote;
@@ -29,27 +29,9 @@ pub struct TargetGroup {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStaticConfig {
     #[serde(default)]
-    targets: Option<Vec<Target>>,
+    targets: Option<Vec<LenientString>>,
     #[serde(default)]
-    labels: Option<BTreeMap<String, Label>>,
-}
-
-#[derive(Clone, Debug)]
-struct Target(String);
-
-impl<'de> Deserialize<'de> for Target {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        lenient_string(d).map(Target)
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Label(String);
-
-impl<'de> Deserialize<'de> for Label {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        lenient_string(d).map(Label)
-    }
+    labels: Option<BTreeMap<String, LenientString>>,
 }
 
 impl RawStaticConfig {

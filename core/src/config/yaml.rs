@@ -77,6 +77,17 @@ pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Erro
     d.deserialize_any(ScalarVisitor)
 }
 
+/// A string field that also accepts YAML numbers and booleans, as Go's yaml.v2 does for
+/// string fields (`port: 8080` in a label map is the string "8080").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LenientString(pub String);
+
+impl<'de> Deserialize<'de> for LenientString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient_string(d).map(LenientString)
+    }
+}
+
 /// A boolean as YAML 1.1 (Go's yaml.v2) reads it: `true/false`, `yes/no`, `on/off`,
 /// `y/n` in their lower, title and upper case spellings.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
