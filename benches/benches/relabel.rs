@@ -29,14 +29,14 @@ fn bench(c: &mut Criterion) {
     let Ok(Populated::Active(t)) = populate(&target, &group, job, &mut lb) else {
         panic!("target should be active")
     };
-    assert_eq!(t.url, "http://10.1.2.3:9102/metrics");
+    assert_eq!(&*t.url, "http://10.1.2.3:9102/metrics");
     let public = t.public_labels();
     assert_eq!(public.get("namespace"), Some("payments"));
     assert_eq!(public.get("team"), Some("payments"));
     assert_eq!(public.get("pod_template_hash"), None);
     let naive_rules = naive::rules();
     let (nl, nurl) = naive::process(&pairs, &naive_rules).expect("kept");
-    assert_eq!(nurl, t.url);
+    assert_eq!(nurl, &*t.url);
     assert_eq!(nl.get("team").map(String::as_str), Some("payments"));
 
     let mut g = c.benchmark_group("k8s_target");

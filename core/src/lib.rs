@@ -34,7 +34,7 @@
 //! for result in targets_from_group(&groups[0], job) {
 //!     match result {
 //!         Ok(Populated::Active(t)) => {
-//!             assert_eq!(t.url, "http://localhost:9100/metrics");
+//!             assert_eq!(&*t.url, "http://localhost:9100/metrics");
 //!             assert_eq!(t.public_labels().get("instance"), Some("localhost:9100"));
 //!         }
 //!         Ok(Populated::Dropped { rule }) => println!("dropped by rule {rule}"),
@@ -59,16 +59,24 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod config;
+pub mod discovery;
 pub mod duration;
 pub mod goquote;
 pub mod goregex;
 pub mod hash;
+pub mod io;
 pub mod labels;
 pub mod relabel;
+pub mod scrape;
 pub mod target;
+pub mod time;
 pub mod units;
 
+pub use agent::{Agent, AgentOptions, Event, Input, Output};
 pub use config::{Config, ConfigError, ParseOptions};
 pub use duration::PromDuration;
+pub use io::{IoEvent, IoOp, RequestId};
 pub use labels::{Labels, LabelsBuilder};
+pub use time::{Instant, Now, UnixNanos};

@@ -19,8 +19,8 @@ pub struct ScrapeTarget {
     /// `__metrics_path__`, `__param_*`, the interval and timeout labels and any other
     /// `__` label left by relabeling; without `__meta_*`.
     pub labels: Labels,
-    /// The URL to scrape.
-    pub url: String,
+    /// The URL to scrape (shared: the target's identity, its loop and its requests hold it).
+    pub url: std::sync::Arc<str>,
     /// Scrape interval (from `__scrape_interval__`).
     pub interval: PromDuration,
     /// Scrape timeout (from `__scrape_timeout__`).
@@ -169,7 +169,7 @@ pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Popula
     }
     Ok(Populated::Active(ScrapeTarget {
         labels: lb.labels(),
-        url,
+        url: url.into(),
         interval,
         timeout,
     }))
@@ -354,8 +354,8 @@ impl ActiveTargetJson {
             discovered_labels: discovered,
             labels: target.public_labels(),
             scrape_pool: job.to_owned(),
-            scrape_url: target.url.clone(),
-            global_url: target.url.clone(),
+            scrape_url: target.url.to_string(),
+            global_url: target.url.to_string(),
             last_error: String::new(),
             last_scrape: "0001-01-01T00:00:00Z".into(),
             last_scrape_duration: 0.0,

@@ -1,1 +1,223 @@
-//! Simulation and end-to-end test support for trawl.
+//! Test support for trawl: a scripted shell ([`Harness`]) for scenario tests, and the
+//! deterministic simulator.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
+use trawl_core::config::{Config, ParseOptions};
+use trawl_core::io::{IoEvent, IoOp, RequestId};
+use trawl_core::time::{Instant, Now, UnixNanos};
+
+/// Parses a config as if read from `/etc/trawl/prometheus.yml`.
+pub fn config(yaml: &str) -> Config {
+    match Config::parse(yaml, &ParseOptions::for_path("/etc/trawl/prometheus.yml")) {
+        Ok(c) => c,
+        Err(e) => panic!("test config does not parse: {e}"),
+    }
+}
+
+/// The start of simulated time: a round wall-clock second, so phases are easy to read.
+pub const T0_WALL: i64 = 1_700_000_000_000_000_000;
+
+/// A shell driven by a test: it keeps time, collects outputs and answers requests when
+/// told to.
+pub struct Harness {
+    /// The agent under test.
+    pub agent: Agent,
+    /// Current time.
+    pub now: Now,
+    /// Every output so far, in order.
+    pub log: Vec<(Now, Output)>,
+    /// Operations started and not yet finished or cancelled.
+    pub pending: BTreeMap<RequestId, IoOp>,
+}
+
+impl Harness {
+    /// An agent on `yaml` at time zero.
+    pub fn new(yaml: &str, options: AgentOptions) -> Harness {
+        let now = Now::new(Instant(0), UnixNanos(T0_WALL));
+        let agent = Agent::new(config(yaml), options, now);
+        let mut h = Harness {
+            agent,
+            now,
+            log: Vec::new(),
+            pending: BTreeMap::new(),
+        };
+        h.drain();
+        h
+    }
+
+    /// Collects the outputs, tracking pending operations; returns the new ones.
+    pub fn drain(&mut self) -> Vec<Output> {
+        let mut new = Vec::new();
+        while let Some(o) = self.agent.poll_output() {
+            match &o {
+                Output::Start { id, op } => {
+                    assert!(
+                        self.pending.insert(*id, op.clone()).is_none(),
+                        "id {id} reused"
+                    );
+                }
+                Output::Cancel(id) => {
+                    self.pending.remove(id);
+                }
+                Output::Event(_) => {}
+            }
+            self.log.push((self.now, o.clone()));
+            new.push(o);
+        }
+        new
+    }
+
+    /// Feeds an input at the current time and drains.
+    pub fn input(&mut self, input: Input<'_>) -> Vec<Output> {
+        self.agent.handle_input(self.now, input);
+        self.drain()
+    }
+
+    /// Advances time to `t`, firing every deadline on the way.
+    pub fn advance_to(&mut self, t: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        while let Some(d) = self.agent.poll_timeout() {
+            if d > t {
+                break;
+            }
+            self.set_time(d.max(self.now.mono));
+            out.extend(self.input(Input::Timeout));
+        }
+        self.set_time(t.max(self.now.mono));
+        out
+    }
+
+    /// Advances deadline by deadline until a scrape request is pending (at most `max`).
+    pub fn advance_until_scrape(&mut self, max: Duration) -> Vec<(RequestId, String)> {
+        let end = self.now.mono + max;
+        while self.pending_scrapes().is_empty() {
+            match self.agent.poll_timeout() {
+                Some(d) if d <= end => {
+                    self.set_time(d.max(self.now.mono));
+                    self.input(Input::Timeout);
+                }
+                _ => {
+                    self.set_time(end);
+                    break;
+                }
+            }
+        }
+        self.pending_scrapes()
+    }
+
+    /// Advances time by `d`.
+    pub fn advance(&mut self, d: Duration) -> Vec<Output> {
+        self.advance_to(self.now.mono + d)
+    }
+
+    fn set_time(&mut self, mono: Instant) {
+        let wall = T0_WALL + mono.0 as i64;
+        self.now = Now::new(mono, UnixNanos(wall));
+    }
+
+    /// Answers an HTTP request in full.
+    pub fn respond(&mut self, id: RequestId, status: u16, content_type: &str, body: &[u8]) {
+        self.pending.remove(&id);
+        let headers = [("Content-Type", content_type)];
+        self.input(Input::Io {
+            id,
+            event: IoEvent::HttpHead {
+                status,
+                reason: reason(status),
+                headers: &headers,
+            },
+        });
+        if status == 200 {
+            self.input(Input::Io {
+                id,
+                event: IoEvent::HttpBody(body),
+            });
+            self.input(Input::Io {
+                id,
+                event: IoEvent::HttpEnd,
+            });
+        }
+    }
+
+    /// Reports one event for an operation (removing it from pending when final).
+    pub fn reply(&mut self, id: RequestId, event: IoEvent<'_>) -> Vec<Output> {
+        if event.is_final() {
+            self.pending.remove(&id);
+        }
+        self.input(Input::Io { id, event })
+    }
+
+    /// Pending scrape requests `(id, url)`, by id.
+    pub fn pending_scrapes(&self) -> Vec<(RequestId, String)> {
+        self.pending
+            .iter()
+            .filter_map(|(id, op)| match op {
+                IoOp::Http(r) if matches!(r.origin, trawl_core::io::Origin::Scrape { .. }) => {
+                    Some((*id, r.url.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Pending operations matching `f`.
+    pub fn pending_where(&self, f: impl Fn(&IoOp) -> bool) -> Vec<(RequestId, IoOp)> {
+        self.pending
+            .iter()
+            .filter(|(_, op)| f(op))
+            .map(|(id, op)| (*id, op.clone()))
+            .collect()
+    }
+
+    /// URLs of the active targets of `job`, sorted.
+    pub fn urls(&self, job: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .agent
+            .targets()
+            .into_iter()
+            .filter(|t| &*t.job == job)
+            .map(|t| t.target.url.to_string())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Events logged so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.log
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Output::Event(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The standard reason phrase of a status code (the few the tests use).
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// FNV-1a-64 over bytes (digests of output traces).
+pub fn fnv(h: u64, bytes: &[u8]) -> u64 {
+    let mut h = h;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The FNV-1a-64 offset basis.
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;

@@ -61,7 +61,7 @@ fn s29_defaults_fill_in() {
     );
     want.retain(|(n, _)| *n != "instance");
     assert_eq!(discovered, labels(&want));
-    assert_eq!(t.url, "https://1.2.3.4:1000/metrics");
+    assert_eq!(&*t.url, "https://1.2.3.4:1000/metrics");
     assert_eq!(
         t.public_labels(),
         labels(&[
@@ -89,7 +89,7 @@ fn s30_sd_values_win_and_no_default_port() {
     assert_eq!(t.labels.get("instance"), Some("1.2.3.4"));
     assert_eq!(t.labels.get("job"), Some("custom-job"));
     assert_eq!(t.interval, PromDuration::from_secs(2));
-    assert_eq!(t.url, "http://1.2.3.4/custom");
+    assert_eq!(&*t.url, "http://1.2.3.4/custom");
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn s31_instance_kept() {
     );
     assert_eq!(t.labels.get("__address__"), Some("[::1]"));
     assert_eq!(t.labels.get("instance"), Some("custom-instance"));
-    assert_eq!(t.url, "https://[::1]/metrics");
+    assert_eq!(&*t.url, "https://[::1]/metrics");
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn s42_url_with_params() {
         &c,
     );
     assert_eq!(
-        t.url,
+        &*t.url,
         "https://example.com:1234/metricz?abc=overwrite&abc=bar&abc=baz&cde=huu&xyz=hoo"
     );
 }
@@ -251,7 +251,7 @@ fn params_fill_in_missing_param_labels_only() {
     assert_eq!(t.labels.get("__param_module"), Some("http_2xx"));
     let t = active(&[("__address__", "a:1"), ("__param_module", "tcp")], &c);
     assert_eq!(t.labels.get("__param_module"), Some("tcp"));
-    assert_eq!(t.url, "https://a:1/metrics?module=tcp");
+    assert_eq!(&*t.url, "https://a:1/metrics?module=tcp");
 }
 
 #[test]

@@ -1,0 +1,514 @@
+//! The sans-IO agent: discovery manager, coalescing, scrape manager and loops in one
+//! deterministic state machine (see the crate docs for the drive loop).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, ScrapeConfig, SdConfig};
+use crate::discovery::providers::SdEnv;
+use crate::discovery::{Discovery, SdFailure, SdStats};
+use crate::io::{IoCommand, IoEvent, IoOp, IoQueue, RequestId};
+use crate::scrape::{
+    DroppedView, HealthChange, PoolView, ScrapeManager, ScrapeOut, ScrapeStats, TargetView,
+};
+use crate::time::{Instant, Now};
+
+/// Options of an [`Agent`] that do not come from `prometheus.yml`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentOptions {
+    /// Seed for every random choice the core makes, so that a run is reproducible.
+    /// (Scrape phases are not random: they come from the target hash and the host.)
+    pub seed: u64,
+    /// The host's fully qualified name: with the external labels it seeds the scrape
+    /// phases, as Prometheus's `offsetSeed` (so trawl and a Prometheus on the same host
+    /// with the same external labels scrape a target at the same phase).
+    pub fqdn: String,
+    /// A discovery change arriving after a quiet period reaches the pools this long
+    /// after it arrives (default 100 ms).
+    pub coalesce_window: Duration,
+    /// A continuous stream of changes reaches the pools at most once per this period
+    /// (Prometheus's `updatert`, default 5 s).
+    pub updatert: Duration,
+    /// `User-Agent` of scrapes and HTTP SD requests.
+    pub user_agent: String,
+    /// Largest file SD file or HTTP SD response accepted (default 64 MiB).
+    pub sd_body_limit: u64,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            seed: 0,
+            fqdn: "localhost".into(),
+            coalesce_window: Duration::from_millis(100),
+            updatert: Duration::from_secs(5),
+            user_agent: concat!("trawl/", env!("CARGO_PKG_VERSION")).into(),
+            sd_body_limit: 64 << 20,
+        }
+    }
+}
+
+/// What the shell feeds the agent.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A new, validated configuration (a reload).
+    Config(Box<Config>),
+    /// Progress of an operation the agent started.
+    Io {
+        /// The operation.
+        id: RequestId,
+        /// What happened.
+        event: IoEvent<'a>,
+    },
+    /// The deadline from [`Agent::poll_timeout`] has passed.
+    Timeout,
+    /// Stop: discovery stops, loops finish their in-flight scrapes, then
+    /// [`Event::ShutdownComplete`].
+    Shutdown,
+}
+
+/// What the agent asks of the shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Start an operation; report its progress as [`Input::Io`] with this id.
+    Start {
+        /// The operation's id.
+        id: RequestId,
+        /// What to do.
+        op: IoOp,
+    },
+    /// Abandon an operation; anything reported for it later is ignored.
+    Cancel(RequestId),
+    /// Something to log or count.
+    Event(Event),
+}
+
+/// Things worth logging.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A configuration is in force (`jobs` scrape configs).
+    ConfigApplied {
+        /// Number of jobs.
+        jobs: usize,
+    },
+    /// A provider failed; it keeps its previous targets.
+    SdFailure(SdFailure),
+    /// A discovered target could not become a scrape target.
+    TargetSyncFailed {
+        /// The job.
+        job: Arc<str>,
+        /// `instance <i> in group <source>: <error>`.
+        message: String,
+    },
+    /// Discovery changes reached the pools.
+    Delivered {
+        /// Jobs touched.
+        jobs: usize,
+        /// Sources changed.
+        sources: usize,
+    },
+    /// A pool was created (discovery named its job for the first time).
+    PoolCreated(Arc<str>),
+    /// A pool was stopped (its job left the configuration, or shutdown).
+    PoolStopped(Arc<str>),
+    /// A target's health or error changed.
+    Health(HealthChange),
+    /// Shutdown finished: nothing is in flight any more.
+    ShutdownComplete,
+}
+
+/// Counters and gauges of the agent, as data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Discovery counters.
+    pub sd: SdStats,
+    /// Scrape-manager counters.
+    pub scrape: ScrapeStats,
+    /// Completions for ids the agent no longer waits for (after a cancel or reload).
+    pub stale_completions: u64,
+    /// Configurations applied.
+    pub config_reloads: u64,
+}
+
+/// One self-metric sample: name, labels, value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricSample {
+    /// Prometheus's metric name.
+    pub name: &'static str,
+    /// Labels, sorted by name.
+    pub labels: Vec<(&'static str, String)>,
+    /// Value.
+    pub value: f64,
+}
+
+/// The agent. See the crate docs for how a shell drives it.
+#[derive(Debug)]
+pub struct Agent {
+    options: AgentOptions,
+    discovery: Discovery,
+    scrape: ScrapeManager,
+    io: IoQueue,
+    outputs: VecDeque<Output>,
+    coalesce_at: Option<Instant>,
+    last_delivery: Option<Instant>,
+    now: Now,
+    config: Arc<Config>,
+    shutting_down: bool,
+    shutdown_reported: bool,
+    stats: AgentStats,
+}
+
+impl Agent {
+    /// A new agent running `config` from `now` on.
+    pub fn new(config: Config, options: AgentOptions, now: Now) -> Agent {
+        let env = SdEnv {
+            user_agent: options.user_agent.as_str().into(),
+            body_limit: options.sd_body_limit,
+        };
+        let mut agent = Agent {
+            discovery: Discovery::new(env),
+            scrape: ScrapeManager::new(options.user_agent.as_str().into()),
+            options,
+            io: IoQueue::default(),
+            outputs: VecDeque::new(),
+            coalesce_at: None,
+            last_delivery: None,
+            now,
+            config: Arc::new(Config::default()),
+            shutting_down: false,
+            shutdown_reported: false,
+            stats: AgentStats::default(),
+        };
+        agent.apply_config(now, config);
+        agent.flush();
+        agent
+    }
+
+    /// Feeds one input. Never fails: problems become events, health and counters.
+    pub fn handle_input(&mut self, now: Now, input: Input<'_>) {
+        // The core's clock never goes backwards, whatever the shell passes.
+        let now = Now::new(now.mono.max(self.now.mono), now.wall);
+        self.now = now;
+        match input {
+            Input::Config(c) => {
+                if !self.shutting_down {
+                    self.apply_config(now, *c);
+                }
+            }
+            Input::Io { id, event } => self.handle_io(now, id, event),
+            Input::Timeout => {}
+            Input::Shutdown => {
+                if !self.shutting_down {
+                    self.shutting_down = true;
+                    self.discovery.stop_all(&mut self.io);
+                    self.coalesce_at = None;
+                    let mut out = ScrapeOut::default();
+                    self.scrape.stop_all(&mut out);
+                    self.report(out);
+                }
+            }
+        }
+        self.run_timers(now);
+        self.flush();
+    }
+
+    /// The next output, until `None`; the shell drains this after every input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the agent next needs [`Input::Timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.coalesce_at,
+            self.discovery.poll_timeout(),
+            self.scrape.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The options the agent runs with.
+    pub fn options(&self) -> &AgentOptions {
+        &self.options
+    }
+
+    /// Active targets, by job then identity.
+    pub fn targets(&self) -> Vec<TargetView> {
+        self.scrape.targets()
+    }
+
+    /// Dropped targets (up to `keep_dropped_targets` per job), with the dropping rule.
+    pub fn dropped_targets(&self) -> Vec<DroppedView> {
+        self.scrape.dropped_targets()
+    }
+
+    /// Pools, by job.
+    pub fn pools(&self) -> Vec<PoolView> {
+        self.scrape.pools()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> AgentStats {
+        AgentStats {
+            sd: self.discovery.stats.clone(),
+            scrape: self.scrape.stats.clone(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Discovery providers and the jobs subscribed to each, in creation order.
+    pub fn providers(&self) -> Vec<(Arc<str>, Vec<Arc<str>>)> {
+        self.discovery.providers()
+    }
+
+    /// Operations in flight (SD and scrapes), for bounds checks.
+    pub fn in_flight(&self) -> usize {
+        self.discovery.in_flight() + self.scrape.in_flight()
+    }
+
+    /// Scrape loops alive (active, or finishing a scrape after being stopped).
+    pub fn loops_alive(&self) -> usize {
+        self.scrape.loops_alive()
+    }
+
+    /// True once shutdown has completed.
+    pub fn is_shut_down(&self) -> bool {
+        self.shutdown_reported
+    }
+
+    /// Recomputes a job's active targets from scratch from the groups discovery holds
+    /// now: relabels every entry again and deduplicates by identity. The incremental
+    /// pools must equal this after every delivery; tests and the simulator check it.
+    pub fn recompute_from_scratch(&self, job: &str) -> Vec<crate::target::ScrapeTarget> {
+        let Some(cfg) = self.scrape.pool_config(job) else {
+            return Vec::new();
+        };
+        let mut set = std::collections::BTreeSet::new();
+        for (_, g) in self.discovery.groups_of(job) {
+            for r in crate::target::targets_from_group(&g, cfg)
+                .into_iter()
+                .flatten()
+            {
+                if let crate::target::Populated::Active(t) = r {
+                    set.insert(t);
+                }
+            }
+        }
+        set.into_iter().collect()
+    }
+
+    /// The active identities the pool of `job` holds (sorted).
+    pub fn active_identities(&self, job: &str) -> Vec<crate::target::ScrapeTarget> {
+        self.scrape.active_identities(job)
+    }
+
+    /// True while discovery changes wait for the coalescing timer.
+    pub fn has_pending_changes(&self) -> bool {
+        self.discovery.has_changes()
+    }
+
+    /// Self-metrics with Prometheus's names and labels, sorted.
+    pub fn metrics(&self) -> Vec<MetricSample> {
+        let mut m = Vec::new();
+        let s = self.stats();
+        let mut push = |name: &'static str, labels: Vec<(&'static str, String)>, v: u64| {
+            m.push(MetricSample {
+                name,
+                labels,
+                value: v as f64,
+            });
+        };
+        push("prometheus_sd_failed_configs", vec![], s.sd.failed_configs);
+        push(
+            "prometheus_sd_received_updates_total",
+            vec![],
+            s.sd.received_updates,
+        );
+        push("prometheus_sd_updates_total", vec![], s.sd.updates);
+        push(
+            "prometheus_sd_file_read_errors_total",
+            vec![],
+            s.sd.file_read_errors,
+        );
+        push(
+            "prometheus_sd_file_watcher_errors_total",
+            vec![],
+            s.sd.file_watcher_errors,
+        );
+        push(
+            "prometheus_sd_http_failures_total",
+            vec![],
+            s.sd.http_failures,
+        );
+        for (job, n) in self.discovery.discovered_targets() {
+            push(
+                "prometheus_sd_discovered_targets",
+                vec![("config", job.to_string()), ("name", "scrape".into())],
+                n as u64,
+            );
+        }
+        push(
+            "prometheus_target_scrape_pools_total",
+            vec![],
+            s.scrape.pools_created,
+        );
+        push(
+            "prometheus_target_scrape_pools_failed_total",
+            vec![],
+            s.scrape.pools_failed,
+        );
+        for p in self.scrape.pools() {
+            let l = || vec![("scrape_job", p.job.to_string())];
+            push(
+                "prometheus_target_scrape_pool_targets",
+                l(),
+                p.active as u64,
+            );
+            push(
+                "prometheus_target_scrape_pool_sync_total",
+                l(),
+                p.stats.syncs,
+            );
+            push(
+                "prometheus_target_sync_failed_total",
+                l(),
+                p.stats.sync_failed,
+            );
+            push(
+                "prometheus_target_scrape_pool_exceeded_target_limit_total",
+                l(),
+                p.stats.exceeded_target_limit,
+            );
+            push(
+                "prometheus_target_scrape_pool_reloads_total",
+                l(),
+                p.stats.reloads,
+            );
+        }
+        m.sort_by(|a, b| (a.name, &a.labels).cmp(&(b.name, &b.labels)));
+        m
+    }
+
+    fn apply_config(&mut self, now: Now, config: Config) {
+        self.stats.config_reloads += 1;
+        let seed = crate::hash::offset_seed(&self.options.fqdn, &config.global.external_labels);
+        let configs: BTreeMap<Arc<str>, Arc<ScrapeConfig>> = config
+            .scrape_configs
+            .iter()
+            .map(|c| (Arc::from(c.job_name.as_str()), Arc::new(c.clone())))
+            .collect();
+        let mut out = ScrapeOut::default();
+        self.scrape.apply_config(now, configs, seed, &mut out);
+        let jobs: Vec<(Arc<str>, &[SdConfig])> = config
+            .scrape_configs
+            .iter()
+            .map(|c| (Arc::from(c.job_name.as_str()), c.sd_configs.as_slice()))
+            .collect();
+        self.discovery.apply_config(now.mono, &jobs, &mut self.io);
+        // A reload is delivered at once: nothing waits for the coalescing timer.
+        self.deliver(now, &mut out);
+        self.report(out);
+        self.outputs.push_back(Output::Event(Event::ConfigApplied {
+            jobs: config.scrape_configs.len(),
+        }));
+        self.config = Arc::new(config);
+    }
+
+    fn handle_io(&mut self, now: Now, id: RequestId, event: IoEvent<'_>) {
+        if self.discovery.handle_io(now.mono, id, event, &mut self.io) {
+            self.arm_coalescing(now.mono);
+            return;
+        }
+        let mut out = ScrapeOut::default();
+        if !self
+            .scrape
+            .handle_io(now, id, event, &mut self.io, &mut out)
+        {
+            self.stats.stale_completions += 1;
+        }
+        self.report(out);
+    }
+
+    fn arm_coalescing(&mut self, now: Instant) {
+        if self.coalesce_at.is_none() && self.discovery.has_changes() {
+            let soon = now + self.options.coalesce_window;
+            let paced = self
+                .last_delivery
+                .map_or(soon, |t| t + self.options.updatert);
+            self.coalesce_at = Some(soon.max(paced));
+        }
+    }
+
+    fn run_timers(&mut self, now: Now) {
+        if self.discovery.poll_timeout().is_some_and(|t| t <= now.mono) {
+            self.discovery.handle_timeout(now.mono, &mut self.io);
+            self.arm_coalescing(now.mono);
+        }
+        let mut out = ScrapeOut::default();
+        if self.coalesce_at.is_some_and(|t| t <= now.mono) {
+            self.last_delivery = Some(now.mono);
+            self.deliver(now, &mut out);
+        }
+        self.scrape.handle_timeout(now, &mut self.io, &mut out);
+        self.report(out);
+        if self.shutting_down && !self.shutdown_reported && self.scrape.loops_alive() == 0 {
+            self.shutdown_reported = true;
+            self.outputs
+                .push_back(Output::Event(Event::ShutdownComplete));
+        }
+    }
+
+    fn deliver(&mut self, now: Now, out: &mut ScrapeOut) {
+        self.coalesce_at = None;
+        if !self.discovery.has_changes() {
+            return;
+        }
+        let changes = self.discovery.take_changes();
+        let jobs = changes.len();
+        let sources = changes.iter().map(|(_, c)| c.len()).sum();
+        for (job, ch) in changes {
+            self.scrape.sync(now, &job, ch, out);
+        }
+        self.outputs
+            .push_back(Output::Event(Event::Delivered { jobs, sources }));
+    }
+
+    fn report(&mut self, out: ScrapeOut) {
+        for job in out.pools_created {
+            self.outputs
+                .push_back(Output::Event(Event::PoolCreated(job)));
+        }
+        for (job, message) in out.sync_failures {
+            self.outputs
+                .push_back(Output::Event(Event::TargetSyncFailed { job, message }));
+        }
+        for h in out.health {
+            self.outputs.push_back(Output::Event(Event::Health(h)));
+        }
+        for job in out.pools_stopped {
+            self.outputs
+                .push_back(Output::Event(Event::PoolStopped(job)));
+        }
+    }
+
+    /// Moves queued IO and discovery failures into the output queue.
+    fn flush(&mut self) {
+        for f in self.discovery.failures.drain(..) {
+            self.outputs.push_back(Output::Event(Event::SdFailure(f)));
+        }
+        for cmd in self.io.queue.drain(..) {
+            self.outputs.push_back(match cmd {
+                IoCommand::Start(id, op) => Output::Start { id, op },
+                IoCommand::Cancel(id) => Output::Cancel(id),
+            });
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The target-group document of file and HTTP discovery:
+//! `[{"targets": ["host:port", …], "labels": {"name": "value"}}, …]`, strict as in
+//! Prometheus (unknown keys rejected, a `null` element is an error, label names checked).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::config::TargetGroup;
+use crate::goquote::quote;
+use crate::labels::{self, Labels};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    #[serde(default)]
+    targets: Option<Vec<String>>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// The syntax of a target-group document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocFormat {
+    /// JSON (`*.json` files, HTTP SD).
+    Json,
+    /// YAML (`*.yml`, `*.yaml` files).
+    Yaml,
+}
+
+impl DocFormat {
+    /// The format a file SD path implies: `.json` (any case) is JSON, else YAML.
+    pub fn for_path(path: &str) -> DocFormat {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".json") {
+            DocFormat::Json
+        } else {
+            DocFormat::Yaml
+        }
+    }
+}
+
+/// Parses a document into groups with empty sources (the caller names them). Errors
+/// carry the parser's position (`at line L column C`) where it has one.
+pub fn parse_target_groups(data: &[u8], format: DocFormat) -> Result<Vec<TargetGroup>, String> {
+    let raw: Vec<Option<RawGroup>> = match format {
+        DocFormat::Json => serde_json::from_slice(data).map_err(|e| e.to_string())?,
+        DocFormat::Yaml => {
+            if data.iter().all(u8::is_ascii_whitespace) {
+                Vec::new()
+            } else {
+                serde_yaml::from_slice(data).map_err(|e| e.to_string())?
+            }
+        }
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, g) in raw.into_iter().enumerate() {
+        let Some(g) = g else {
+            return Err(format!("nil target group item found (group {i})"));
+        };
+        let group_labels = g.labels.unwrap_or_default();
+        for name in group_labels.keys() {
+            if name.is_empty() {
+                return Err(format!("{} is not a valid label name", quote(name)));
+            }
+        }
+        let targets = g
+            .targets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| Labels::from_pairs([(labels::ADDRESS, t)]))
+            .collect();
+        out.push(TargetGroup {
+            targets,
+            labels: Labels::from_pairs(group_labels),
+            source: String::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// Names the groups of one document (`<origin>:<index>`) and adds the origin label
+/// (`__meta_filepath` or `__meta_url`), which overrides a user label of that name.
+pub(crate) fn name_groups(groups: &mut [TargetGroup], origin: &str, origin_label: &str) {
+    for (i, g) in groups.iter_mut().enumerate() {
+        g.source = format!("{origin}:{i}");
+        let mut lb = g.labels.builder();
+        lb.set(origin_label, origin);
+        g.labels = lb.labels();
+    }
+}
+
+/// Go's `filepath.Match` for one path component: `*`, `?`, `[…]` classes (with ranges
+/// and `^` negation), `\` escapes. A malformed class never matches.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    fn class(p: &[char], c: char) -> Option<(bool, usize)> {
+        // p starts after '['; returns (matched, chars consumed including ']').
+        let mut i = 0;
+        let negate = p.first() == Some(&'^');
+        if negate {
+            i += 1;
+        }
+        let mut matched = false;
+        let mut first = true;
+        loop {
+            let lo = *p.get(i)?;
+            if lo == ']' && !first {
+                return Some((matched != negate, i + 1));
+            }
+            first = false;
+            let (lo, next) = if lo == '\\' {
+                (*p.get(i + 1)?, i + 2)
+            } else {
+                (lo, i + 1)
+            };
+            i = next;
+            let mut hi = lo;
+            if p.get(i) == Some(&'-') && p.get(i + 1).is_some_and(|c| *c != ']') {
+                hi = p[i + 1];
+                i += 2;
+                if hi == '\\' {
+                    hi = *p.get(i)?;
+                    i += 1;
+                }
+            }
+            if lo <= c && c <= hi {
+                matched = true;
+            }
+        }
+    }
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|k| go(&p[1..], &n[k..])),
+            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
+            Some('[') => match (
+                n.first(),
+                class(&p[1..], n.first().copied().unwrap_or('\0')),
+            ) {
+                (Some(_), Some((true, used))) => go(&p[1 + used..], &n[1..]),
+                _ => false,
+            },
+            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && go(&p[2..], &n[1..]),
+            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+/// Splits a file SD pattern into its directory and its last component.
+pub(crate) fn split_pattern(pattern: &str) -> (String, String) {
+    match pattern.rfind('/') {
+        Some(0) => ("/".into(), pattern[1..].into()),
+        Some(i) => (pattern[..i].into(), pattern[i + 1..].into()),
+        None => (".".into(), pattern.into()),
+    }
+}
+
+/// `dir` joined with `name` as glob output would spell it.
+pub(crate) fn join(dir: &str, name: &str) -> String {
+    if dir == "." {
+        name.to_owned()
+    } else if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_document() {
+        let doc =
+            br#"[{"targets": ["localhost:9090", "example.org:443"], "labels": {"foo": "bar"}},
+                       {"targets": ["my.domain"]}]"#;
+        let mut g = parse_target_groups(doc, DocFormat::Json).unwrap();
+        name_groups(&mut g, "/sd/a.json", "__meta_filepath");
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].source, "/sd/a.json:0");
+        assert_eq!(g[0].targets.len(), 2);
+        assert_eq!(g[0].labels.get("foo"), Some("bar"));
+        assert_eq!(g[1].labels.get("__meta_filepath"), Some("/sd/a.json"));
+        assert_eq!(g[1].targets[0].get("__address__"), Some("my.domain"));
+    }
+
+    #[test]
+    fn strictness() {
+        let e = parse_target_groups(b"[null]", DocFormat::Json).unwrap_err();
+        assert!(e.starts_with("nil target group item found"), "{e}");
+        let e = parse_target_groups(b"- null\n", DocFormat::Yaml).unwrap_err();
+        assert!(e.starts_with("nil target group item found"), "{e}");
+        let e =
+            parse_target_groups(br#"[{"targets": [], "extra": 1}]"#, DocFormat::Json).unwrap_err();
+        assert!(
+            e.contains("unknown field `extra`") && e.contains("line 1"),
+            "{e}"
+        );
+        let e = parse_target_groups(b"- targets\n", DocFormat::Yaml).unwrap_err();
+        assert!(!e.is_empty());
+        let e = parse_target_groups(br#"[{"labels": {"": "x"}}]"#, DocFormat::Json).unwrap_err();
+        assert_eq!(e, r#""" is not a valid label name"#);
+        assert_eq!(parse_target_groups(b"[]", DocFormat::Json).unwrap(), vec![]);
+        assert_eq!(parse_target_groups(b"", DocFormat::Yaml).unwrap(), vec![]);
+        let g = parse_target_groups(b"- targets: []\n", DocFormat::Yaml).unwrap();
+        assert!(g[0].targets.is_empty());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.json", "a.json"));
+        assert!(!glob_match("*.json", "a.yml"));
+        assert!(glob_match("foo*.yaml", "foo.yaml"));
+        assert!(glob_match("a?c.json", "abc.json"));
+        assert!(glob_match("[a-c]x.json", "bx.json"));
+        assert!(!glob_match("[^a-c]x.json", "bx.json"));
+        assert!(glob_match("plain.json", "plain.json"));
+        assert!(!glob_match("[a-.json", "a.json"));
+        assert_eq!(
+            split_pattern("/etc/sd/*.json"),
+            ("/etc/sd".into(), "*.json".into())
+        );
+        assert_eq!(split_pattern("a.json"), (".".into(), "a.json".into()));
+        assert_eq!(join("/etc/sd", "x.json"), "/etc/sd/x.json");
+    }
+}

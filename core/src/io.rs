@@ -1,0 +1,274 @@
+//! The vocabulary between the core and a shell: what the core asks the shell to do
+//! ([`IoOp`]), what the shell reports back ([`IoEvent`]), and the ids tying them together.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::HttpClientConfig;
+
+/// Identifies one IO operation the core started. Ids only grow, never reused, so a
+/// completion that arrives after a cancel or a reload is recognised and ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Who asked for a request, for logs and tracing in the shells.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A scrape of one target by its loop.
+    Scrape {
+        /// The job (scrape pool).
+        job: Arc<str>,
+        /// The loop; a loop lives as long as its target identity in its pool.
+        loop_id: u64,
+    },
+    /// A service-discovery provider (`file/3`, `http/0`, …).
+    Discovery {
+        /// Provider name.
+        provider: Arc<str>,
+    },
+}
+
+/// An HTTP GET the shell is to perform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The full URL.
+    pub url: String,
+    /// Request headers, in the order to send them (credentials read from files are not
+    /// here: see [`HttpRequest::credentials_file`]).
+    pub headers: Vec<(String, String)>,
+    /// Credentials the shell reads from a file before each request, as Prometheus does.
+    pub credentials_file: Option<CredentialsFile>,
+    /// Client options (TLS, proxy, redirects); shared by every request of a pool.
+    pub client: Arc<HttpClientConfig>,
+    /// Stop reading and fail once the (decompressed) body reaches this many bytes;
+    /// 0 = no limit.
+    pub body_limit: u64,
+    /// The core cancels the request after this long; the shell may enforce it too.
+    pub timeout: Duration,
+    /// Who asked.
+    pub origin: Origin,
+}
+
+/// An `Authorization` header whose secret lives in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialsFile {
+    /// `basic_auth.password_file`: `Basic base64(username:<file contents>)`.
+    BasicPassword {
+        /// The user name.
+        username: String,
+        /// File holding the password.
+        path: String,
+    },
+    /// `authorization.credentials_file` (also `bearer_token_file`): `<kind> <file contents>`.
+    Credentials {
+        /// The scheme (`Bearer`, …).
+        kind: String,
+        /// File holding the credentials.
+        path: String,
+    },
+}
+
+/// An operation the shell carries out for the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IoOp {
+    /// HTTP GET; answered by [`IoEvent::HttpHead`], then [`IoEvent::HttpBody`] chunks,
+    /// then [`IoEvent::HttpEnd`] (or [`IoEvent::Failed`] at any point).
+    Http(HttpRequest),
+    /// Read a whole file; answered by [`IoEvent::FileData`] or [`IoEvent::Failed`].
+    ReadFile {
+        /// Path as configured (already resolved against the config directory).
+        path: String,
+        /// Fail if the file is larger than this.
+        limit: u64,
+    },
+    /// List the names in a directory; answered by [`IoEvent::DirEntries`] or
+    /// [`IoEvent::Failed`].
+    ListDir {
+        /// The directory.
+        path: String,
+    },
+    /// Watch a directory until cancelled; each change (other than chmod alone) of an
+    /// entry is reported as [`IoEvent::Changed`]. A watch that cannot be set up or breaks
+    /// is reported as [`IoEvent::Failed`] and ends.
+    Watch {
+        /// The directory.
+        path: String,
+    },
+}
+
+/// What happened to an operation, as the shell reports it. Borrowed from the shell's
+/// buffers; the core copies what it keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoEvent<'a> {
+    /// The status line and headers of an HTTP response.
+    HttpHead {
+        /// Status code.
+        status: u16,
+        /// Reason phrase as sent (may be empty).
+        reason: &'a str,
+        /// Response headers, names as sent.
+        headers: &'a [(&'a str, &'a str)],
+    },
+    /// A chunk of the (decoded transfer-encoding, still content-encoded) body.
+    HttpBody(&'a [u8]),
+    /// The body is complete.
+    HttpEnd,
+    /// A whole file.
+    FileData(&'a [u8]),
+    /// The names in a directory.
+    DirEntries(&'a [&'a str]),
+    /// Something in a watched directory changed.
+    Changed,
+    /// The operation failed (connection refused, no such file, body too large…).
+    Failed(&'a str),
+}
+
+impl IoEvent<'_> {
+    /// True for events after which the operation is over.
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            IoEvent::HttpHead { .. } | IoEvent::HttpBody(_) | IoEvent::Changed
+        )
+    }
+}
+
+/// Standard base64 with padding (for `Authorization: Basic`).
+pub fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The value of the first header named `name` (case-insensitive).
+pub fn header<'a>(headers: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+/// Seconds in the shortest decimal form, as Go's `strconv.FormatFloat(s, 'f', -1, 64)`
+/// (`10`, `1.5`, `0.25`).
+pub fn seconds_string(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    let mut t = format!("{s}");
+    if t.ends_with(".0") {
+        t.truncate(t.len() - 2);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(seconds_string(Duration::from_secs(10)), "10");
+        assert_eq!(seconds_string(Duration::from_millis(1500)), "1.5");
+        assert_eq!(seconds_string(Duration::from_millis(250)), "0.25");
+    }
+}
+
+/// The core's allocator of request ids and its queue of IO to start or cancel, shared by
+/// every sub-machine (SD providers, scrape loops), in the order they asked.
+#[derive(Debug, Default)]
+pub(crate) struct IoQueue {
+    next: u64,
+    pub(crate) queue: Vec<IoCommand>,
+}
+
+/// One queued IO command.
+#[derive(Debug)]
+pub(crate) enum IoCommand {
+    Start(RequestId, IoOp),
+    Cancel(RequestId),
+}
+
+impl IoQueue {
+    /// Queues `op` under a fresh id.
+    pub(crate) fn start(&mut self, op: IoOp) -> RequestId {
+        self.next += 1;
+        let id = RequestId(self.next);
+        self.queue.push(IoCommand::Start(id, op));
+        id
+    }
+
+    /// Queues a cancel of `id`.
+    pub(crate) fn cancel(&mut self, id: RequestId) {
+        self.queue.push(IoCommand::Cancel(id));
+    }
+
+    /// Where the queue ends now (to see what a call added).
+    pub(crate) fn mark(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// Adds the `Authorization` header the client options ask for to `headers`, or returns
+/// the file the shell must read to build it.
+pub(crate) fn add_auth(
+    client: &HttpClientConfig,
+    headers: &mut Vec<(String, String)>,
+) -> Option<CredentialsFile> {
+    if let Some(b) = &client.basic_auth {
+        if !b.password_file.is_empty() {
+            return Some(CredentialsFile::BasicPassword {
+                username: b.username.clone(),
+                path: b.password_file.clone(),
+            });
+        }
+        let raw = format!("{}:{}", b.username, b.password.expose());
+        headers.push((
+            "Authorization".into(),
+            format!("Basic {}", base64(raw.as_bytes())),
+        ));
+        return None;
+    }
+    if let Some(a) = &client.authorization {
+        let kind = if a.kind.is_empty() { "Bearer" } else { &a.kind };
+        if !a.credentials_file.is_empty() {
+            return Some(CredentialsFile::Credentials {
+                kind: kind.to_owned(),
+                path: a.credentials_file.clone(),
+            });
+        }
+        headers.push((
+            "Authorization".into(),
+            format!("{kind} {}", a.credentials.expose()),
+        ));
+    }
+    None
+}

@@ -1,0 +1,873 @@
+//! The scrape manager: one pool per job, incremental target sync, scrape loops on the
+//! Prometheus 3.x phase grid.
+//!
+//! * A pool keeps, for every source `(provider, source)` of its job, the group and what
+//!   each of its targets became (active, dropped by rule *n*, failed). A delivery re-runs
+//!   relabeling only for the sources it names, so the cost is proportional to what
+//!   changed.
+//! * An active target is identified by its full final label set and URL (the
+//!   [`ScrapeTarget`]); the 64-bit target hash only picks the scrape phase. Several
+//!   discovered entries yielding the same identity share one loop (reference-counted).
+//! * A loop scrapes at `phase + k·interval` (wall-clock grid, as Prometheus), never has two
+//!   scrapes in flight, cancels a scrape at `scrape_timeout`, and, when stopped, lets its
+//!   in-flight scrape finish before it goes.
+
+pub mod request;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{ScrapeConfig, TargetGroup};
+use crate::discovery::SourceKey;
+use crate::io::{IoEvent, IoOp, IoQueue, Origin, RequestId};
+use crate::labels::{self, Labels, LabelsBuilder};
+use crate::target::{self, Health, Populated, ScrapeTarget};
+use crate::time::{Instant, Now, UnixNanos};
+use request::RequestTemplate;
+
+/// Identifies a scrape loop for the lifetime of the agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LoopId(pub u64);
+
+/// What one discovered entry of a source became.
+#[derive(Clone, Debug)]
+enum Slot {
+    Active(ScrapeTarget),
+    Dropped { rule: u32 },
+    Failed,
+}
+
+#[derive(Debug)]
+struct Source {
+    group: Arc<TargetGroup>,
+    slots: Vec<Slot>,
+}
+
+#[derive(Debug)]
+struct ActiveEntry {
+    loop_id: LoopId,
+    /// Discovered entries yielding this identity.
+    refs: u32,
+    /// The entry synced last (its discovered labels are shown).
+    producer: (SourceKey, u32),
+}
+
+/// Per-pool counters, under Prometheus's names (`{scrape_job}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `prometheus_target_scrape_pool_sync_total`.
+    pub syncs: u64,
+    /// `prometheus_target_sync_failed_total`.
+    pub sync_failed: u64,
+    /// `prometheus_target_scrape_pool_exceeded_target_limit_total`.
+    pub exceeded_target_limit: u64,
+    /// `prometheus_target_scrape_pool_reloads_total`.
+    pub reloads: u64,
+    /// Relabel-and-finalise runs, one per discovered entry processed (how much work the
+    /// incremental sync did; Prometheus re-runs every entry of the job on each sync).
+    pub entries_relabeled: u64,
+}
+
+#[derive(Debug)]
+struct Pool {
+    config: Arc<ScrapeConfig>,
+    template: Arc<RequestTemplate>,
+    seed: u64,
+    sources: BTreeMap<SourceKey, Source>,
+    active: BTreeMap<ScrapeTarget, ActiveEntry>,
+    dropped: usize,
+    limit_error: Option<Arc<str>>,
+    stats: PoolStats,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: RequestId,
+    started: Now,
+    deadline: Instant,
+    status: Option<(u16, String)>,
+    bytes: u64,
+}
+
+#[derive(Debug)]
+struct Loop {
+    job: Arc<str>,
+    target: ScrapeTarget,
+    template: Arc<RequestTemplate>,
+    next_tick: Instant,
+    next_wall: UnixNanos,
+    in_flight: Option<InFlight>,
+    stopping: bool,
+    health: Health,
+    last_error: String,
+    last_scrape: Option<UnixNanos>,
+    last_duration: Duration,
+    /// The instant this loop's timer entry is filed under.
+    wake: Instant,
+}
+
+impl Loop {
+    fn wake_at(&self) -> Instant {
+        match &self.in_flight {
+            Some(f) => f.deadline.min(self.next_tick),
+            None => self.next_tick,
+        }
+    }
+}
+
+/// Scrape-manager counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScrapeStats {
+    /// `prometheus_target_scrape_pools_total`.
+    pub pools_created: u64,
+    /// `prometheus_target_scrape_pools_failed_total`.
+    pub pools_failed: u64,
+    /// Scrape requests started.
+    pub scrapes_started: u64,
+    /// Scrapes cancelled at their timeout.
+    pub scrapes_timed_out: u64,
+    /// Ticks that found the previous scrape still running (cannot happen while
+    /// timeout ≤ interval; counted to prove it).
+    pub ticks_skipped_busy: u64,
+}
+
+/// A change of a target's health, for logs and the shells' views.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthChange {
+    /// Job.
+    pub job: Arc<str>,
+    /// URL.
+    pub url: Arc<str>,
+    /// New health.
+    pub health: Health,
+    /// The error, empty when up.
+    pub error: String,
+}
+
+/// One active target as the views show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetView {
+    /// The job.
+    pub job: Arc<str>,
+    /// The target (identity, URL, interval, timeout).
+    pub target: ScrapeTarget,
+    /// Labels before relabeling (of the entry synced last).
+    pub discovered_labels: Labels,
+    /// Health of the last scrape.
+    pub health: Health,
+    /// Last error, empty if none.
+    pub last_error: String,
+    /// Start of the last scrape (its sample timestamp).
+    pub last_scrape: Option<UnixNanos>,
+    /// How long the last scrape took.
+    pub last_scrape_duration: Duration,
+    /// The next scheduled scrape (wall clock).
+    pub next_scrape: UnixNanos,
+    /// The loop.
+    pub loop_id: LoopId,
+}
+
+/// One dropped target as the views show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DroppedView {
+    /// The job.
+    pub job: Arc<str>,
+    /// Labels before relabeling.
+    pub discovered_labels: Labels,
+    /// Index of the relabel rule that dropped it.
+    pub rule: usize,
+}
+
+/// One pool as the views show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolView {
+    /// The job.
+    pub job: Arc<str>,
+    /// Active targets (distinct identities).
+    pub active: usize,
+    /// Dropped entries.
+    pub dropped: usize,
+    /// Sources known.
+    pub sources: usize,
+    /// The target-limit error, if the limit is exceeded.
+    pub limit_error: Option<String>,
+    /// Counters.
+    pub stats: PoolStats,
+}
+
+/// Everything the scrape manager reports back to the agent from one call.
+#[derive(Debug, Default)]
+pub(crate) struct ScrapeOut {
+    pub(crate) health: Vec<HealthChange>,
+    pub(crate) sync_failures: Vec<(Arc<str>, String)>,
+    pub(crate) pools_created: Vec<Arc<str>>,
+    pub(crate) pools_stopped: Vec<Arc<str>>,
+}
+
+/// The fields a pool can change in place, keeping its loops (and, later, their series
+/// caches): interval, timeout, the sample/body/target limits, `keep_dropped_targets` and
+/// the HTTP client. Label limits are not among them: cached series skip those checks, so
+/// Prometheus starts fresh caches when they change (§9.5 #62), and so do we.
+fn reusable_change(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
+    let mut a = a.clone();
+    let b = b.clone();
+    a.scrape_interval = b.scrape_interval;
+    a.scrape_timeout = b.scrape_timeout;
+    a.limits.sample_limit = b.limits.sample_limit;
+    a.limits.body_size_limit = b.limits.body_size_limit;
+    a.limits.target_limit = b.limits.target_limit;
+    a.limits.keep_dropped_targets = b.limits.keep_dropped_targets;
+    a.http_client = b.http_client.clone();
+    a.target_defaults = b.target_defaults.clone();
+    a == b
+}
+
+/// Labels of a target without the interval and timeout labels: what stays the same when
+/// only those change, so a loop can be handed over.
+fn stable_identity(t: &ScrapeTarget) -> (Labels, Arc<str>) {
+    let lb = t.labels.builder();
+    let mut lb = lb;
+    lb.del(labels::SCRAPE_INTERVAL);
+    lb.del(labels::SCRAPE_TIMEOUT);
+    (lb.labels(), t.url.clone())
+}
+
+/// The scrape manager.
+#[derive(Debug)]
+pub(crate) struct ScrapeManager {
+    configs: BTreeMap<Arc<str>, Arc<ScrapeConfig>>,
+    pools: BTreeMap<Arc<str>, Pool>,
+    loops: BTreeMap<LoopId, Loop>,
+    timers: BTreeSet<(Instant, LoopId)>,
+    owners: BTreeMap<RequestId, LoopId>,
+    next_loop: u64,
+    seed: u64,
+    user_agent: Arc<str>,
+    pub(crate) stats: ScrapeStats,
+}
+
+impl ScrapeManager {
+    pub(crate) fn new(user_agent: Arc<str>) -> ScrapeManager {
+        ScrapeManager {
+            configs: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            loops: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            owners: BTreeMap::new(),
+            next_loop: 0,
+            seed: 0,
+            user_agent,
+            stats: ScrapeStats::default(),
+        }
+    }
+
+    /// Applies a new set of scrape configs (and the offset seed for pools created from
+    /// now on): removed jobs' pools stop, unchanged pools are untouched, pools whose
+    /// config changed only in reusable fields keep their loops, the others restart them.
+    pub(crate) fn apply_config(
+        &mut self,
+        now: Now,
+        configs: BTreeMap<Arc<str>, Arc<ScrapeConfig>>,
+        seed: u64,
+        out: &mut ScrapeOut,
+    ) {
+        self.seed = seed;
+        let jobs: Vec<Arc<str>> = self.pools.keys().cloned().collect();
+        for job in jobs {
+            match configs.get(&job) {
+                None => {
+                    if let Some(pool) = self.pools.remove(&job) {
+                        for e in pool.active.into_values() {
+                            self.stop_loop(e.loop_id);
+                        }
+                        out.pools_stopped.push(job);
+                    }
+                }
+                Some(new) => {
+                    // The pool exists: `job` came from its keys.
+                    let Some(pool) = self.pools.get(&job) else {
+                        continue;
+                    };
+                    if *pool.config == **new {
+                        continue;
+                    }
+                    let keep = reusable_change(&pool.config, new);
+                    self.rebuild(now, &job, new.clone(), keep, out);
+                }
+            }
+        }
+        self.configs = configs;
+    }
+
+    /// Re-derives every target of a pool under a new config.
+    fn rebuild(
+        &mut self,
+        now: Now,
+        job: &Arc<str>,
+        cfg: Arc<ScrapeConfig>,
+        keep_loops: bool,
+        out: &mut ScrapeOut,
+    ) {
+        let Some(pool) = self.pools.get_mut(job) else {
+            return;
+        };
+        pool.stats.reloads += 1;
+        pool.config = cfg;
+        pool.template = Arc::new(RequestTemplate::new(&pool.config, &self.user_agent));
+        let old_active = std::mem::take(&mut pool.active);
+        let sources = std::mem::take(&mut pool.sources);
+        pool.dropped = 0;
+        let changes: Vec<(SourceKey, Option<Arc<TargetGroup>>)> = sources
+            .into_iter()
+            .map(|(k, s)| (k, Some(s.group)))
+            .collect();
+        // Re-derive with no loops attached, then attach old loops where allowed.
+        let mut fresh = Vec::new();
+        self.apply_sources(job, changes, &mut fresh, out);
+        let mut by_stable: BTreeMap<(Labels, Arc<str>), LoopId> = BTreeMap::new();
+        let mut leftover: BTreeSet<LoopId> = BTreeSet::new();
+        for (t, e) in old_active {
+            if keep_loops {
+                by_stable.insert(stable_identity(&t), e.loop_id);
+            }
+            leftover.insert(e.loop_id);
+        }
+        let template = self.pools.get(job).map(|p| p.template.clone());
+        for t in fresh {
+            let handed = if keep_loops {
+                by_stable
+                    .remove(&stable_identity(&t))
+                    .filter(|l| leftover.remove(l))
+            } else {
+                None
+            };
+            let loop_id = match (handed, &template) {
+                (Some(l), Some(template)) => {
+                    self.hand_over(now, l, t.clone(), template.clone());
+                    l
+                }
+                _ => self.start_loop(now, job, t.clone()),
+            };
+            if let Some(e) = self.pools.get_mut(job).and_then(|p| p.active.get_mut(&t)) {
+                e.loop_id = loop_id;
+            }
+        }
+        for l in leftover {
+            self.stop_loop(l);
+        }
+        self.check_limit(job);
+    }
+
+    /// A loop takes over a target whose interval/timeout/config changed in reusable ways.
+    fn hand_over(&mut self, now: Now, id: LoopId, t: ScrapeTarget, template: Arc<RequestTemplate>) {
+        let seed = self.seed;
+        let Some(l) = self.loops.get_mut(&id) else {
+            return;
+        };
+        let regrid = l.target.interval != t.interval;
+        l.template = template;
+        l.target = t;
+        if regrid {
+            let pool_seed = self.pools.get(&l.job).map_or(seed, |p| p.seed);
+            let interval = l.target.interval.as_nanos();
+            let wait =
+                crate::hash::first_scrape_wait(l.target.hash(), pool_seed, interval, now.wall.0);
+            l.next_tick = now.mono + Duration::from_nanos(wait);
+            l.next_wall = now.wall + Duration::from_nanos(wait);
+        }
+        self.refile(id);
+    }
+
+    /// Applies the changed sources of one job (creating its pool on first mention).
+    pub(crate) fn sync(
+        &mut self,
+        now: Now,
+        job: &Arc<str>,
+        changes: Vec<(SourceKey, Option<Arc<TargetGroup>>)>,
+        out: &mut ScrapeOut,
+    ) {
+        if !self.pools.contains_key(job) {
+            let Some(cfg) = self.configs.get(job).cloned() else {
+                // Discovery named a job the scrape configs do not have (cannot happen
+                // while both come from one config; kept as data, not a panic).
+                self.stats.pools_failed += 1;
+                out.sync_failures
+                    .push((job.clone(), format!("invalid config id:{job}")));
+                return;
+            };
+            self.stats.pools_created += 1;
+            out.pools_created.push(job.clone());
+            self.pools.insert(
+                job.clone(),
+                Pool {
+                    template: Arc::new(RequestTemplate::new(&cfg, &self.user_agent)),
+                    config: cfg,
+                    seed: self.seed,
+                    sources: BTreeMap::new(),
+                    active: BTreeMap::new(),
+                    dropped: 0,
+                    limit_error: None,
+                    stats: PoolStats::default(),
+                },
+            );
+        }
+        let mut fresh = Vec::new();
+        let gone = self.apply_sources(job, changes, &mut fresh, out);
+        for t in fresh {
+            let id = self.start_loop(now, job, t.clone());
+            if let Some(e) = self.pools.get_mut(job).and_then(|p| p.active.get_mut(&t)) {
+                e.loop_id = id;
+            }
+        }
+        for l in gone {
+            self.stop_loop(l);
+        }
+        self.check_limit(job);
+    }
+
+    /// Replaces the given sources of a pool. New identities go to `fresh` (their entries
+    /// have a placeholder loop id); the loops of identities no entry yields any more are
+    /// returned.
+    fn apply_sources(
+        &mut self,
+        job: &Arc<str>,
+        changes: Vec<(SourceKey, Option<Arc<TargetGroup>>)>,
+        fresh: &mut Vec<ScrapeTarget>,
+        out: &mut ScrapeOut,
+    ) -> Vec<LoopId> {
+        let Some(pool) = self.pools.get_mut(job) else {
+            return Vec::new();
+        };
+        pool.stats.syncs += 1;
+        let cfg = pool.config.clone();
+        let mut candidates: Vec<ScrapeTarget> = Vec::new();
+        for (key, group) in changes {
+            if let Some(old) = pool.sources.remove(&key) {
+                for slot in old.slots {
+                    match slot {
+                        Slot::Active(t) => {
+                            if let Some(e) = pool.active.get_mut(&t) {
+                                e.refs -= 1;
+                                if e.refs == 0 {
+                                    candidates.push(t);
+                                }
+                            }
+                        }
+                        Slot::Dropped { .. } => pool.dropped -= 1,
+                        Slot::Failed => {}
+                    }
+                }
+            }
+            let Some(group) = group else { continue };
+            let mut slots = Vec::with_capacity(group.targets.len());
+            let mut lb = LabelsBuilder::with_capacity(16);
+            for (i, t) in group.targets.iter().enumerate() {
+                pool.stats.entries_relabeled += 1;
+                let slot = match target::populate(t, &group.labels, &cfg, &mut lb) {
+                    Ok(Populated::Active(st)) => {
+                        let producer = (key.clone(), i as u32);
+                        match pool.active.get_mut(&st) {
+                            Some(e) => {
+                                e.refs += 1;
+                                e.producer = producer;
+                            }
+                            None => {
+                                pool.active.insert(
+                                    st.clone(),
+                                    ActiveEntry {
+                                        loop_id: LoopId(u64::MAX),
+                                        refs: 1,
+                                        producer,
+                                    },
+                                );
+                                fresh.push(st.clone());
+                            }
+                        }
+                        Slot::Active(st)
+                    }
+                    Ok(Populated::Dropped { rule }) => {
+                        pool.dropped += 1;
+                        Slot::Dropped { rule: rule as u32 }
+                    }
+                    Err(e) => {
+                        pool.stats.sync_failed += 1;
+                        out.sync_failures.push((
+                            job.clone(),
+                            format!("instance {i} in group {}: {e}", group.source),
+                        ));
+                        Slot::Failed
+                    }
+                };
+                slots.push(slot);
+            }
+            drop(lb);
+            pool.sources.insert(key, Source { group, slots });
+        }
+        let mut gone = Vec::new();
+        for t in candidates {
+            if pool.active.get(&t).is_some_and(|e| e.refs == 0) {
+                if let Some(e) = pool.active.remove(&t) {
+                    // A placeholder means the identity came and went inside this call.
+                    if e.loop_id.0 != u64::MAX {
+                        gone.push(e.loop_id);
+                    }
+                }
+                fresh.retain(|f| *f != t);
+            }
+        }
+        gone
+    }
+
+    fn check_limit(&mut self, job: &Arc<str>) {
+        let Some(pool) = self.pools.get_mut(job) else {
+            return;
+        };
+        let limit = pool.config.limits.target_limit;
+        let n = pool.active.len() as u64;
+        if limit > 0 && n > limit {
+            pool.stats.exceeded_target_limit += 1;
+            pool.limit_error = Some(
+                format!("target_limit exceeded (number of targets: {n}, limit: {limit})").into(),
+            );
+        } else {
+            pool.limit_error = None;
+        }
+    }
+
+    fn start_loop(&mut self, now: Now, job: &Arc<str>, t: ScrapeTarget) -> LoopId {
+        let id = LoopId(self.next_loop);
+        self.next_loop += 1;
+        // Loops are only started for targets of an existing pool.
+        let Some(pool) = self.pools.get(job) else {
+            return id;
+        };
+        let (seed, template) = (pool.seed, pool.template.clone());
+        let interval = t.interval.as_nanos();
+        let wait = crate::hash::first_scrape_wait(t.hash(), seed, interval, now.wall.0);
+        let l = Loop {
+            job: job.clone(),
+            template,
+            target: t,
+            next_tick: now.mono + Duration::from_nanos(wait),
+            next_wall: now.wall + Duration::from_nanos(wait),
+            in_flight: None,
+            stopping: false,
+            health: Health::Unknown,
+            last_error: String::new(),
+            last_scrape: None,
+            last_duration: Duration::ZERO,
+            wake: Instant::ZERO,
+        };
+        self.loops.insert(id, l);
+        self.refile(id);
+        id
+    }
+
+    /// Stops a loop: gone at once if idle, else after its in-flight scrape ends.
+    fn stop_loop(&mut self, id: LoopId) {
+        let Some(l) = self.loops.get_mut(&id) else {
+            return;
+        };
+        if l.in_flight.is_some() {
+            l.stopping = true;
+        } else {
+            self.remove_loop(id);
+        }
+    }
+
+    fn remove_loop(&mut self, id: LoopId) {
+        if let Some(l) = self.loops.remove(&id) {
+            self.timers.remove(&(l.wake, id));
+            if let Some(f) = l.in_flight {
+                self.owners.remove(&f.id);
+            }
+        }
+    }
+
+    /// Files a loop's timer entry under its current wake-up time.
+    fn refile(&mut self, id: LoopId) {
+        let Some(l) = self.loops.get_mut(&id) else {
+            return;
+        };
+        self.timers.remove(&(l.wake, id));
+        l.wake = l.wake_at();
+        self.timers.insert((l.wake, id));
+    }
+
+    /// The earliest loop deadline.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Runs every loop whose deadline has passed.
+    pub(crate) fn handle_timeout(&mut self, now: Now, io: &mut IoQueue, out: &mut ScrapeOut) {
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now.mono {
+                break;
+            }
+            self.timers.remove(&(at, id));
+            self.run_loop(now, id, io, out);
+        }
+    }
+
+    fn run_loop(&mut self, now: Now, id: LoopId, io: &mut IoQueue, out: &mut ScrapeOut) {
+        let Some(l) = self.loops.get_mut(&id) else {
+            return;
+        };
+        // 1. A scrape past its timeout is cancelled and counts as failed.
+        if let Some(rid) = l
+            .in_flight
+            .as_ref()
+            .filter(|f| now.mono >= f.deadline)
+            .map(|f| f.id)
+        {
+            io.cancel(rid);
+            self.owners.remove(&rid);
+            self.stats.scrapes_timed_out += 1;
+            let error = format!("Get {:?}: context deadline exceeded", &*l.target.url);
+            Self::finish(l, now, Err(error), out);
+            if l.stopping {
+                self.remove_loop(id);
+                return;
+            }
+        }
+        // 2. Ticks: scrape on the grid; never two in flight.
+        if now.mono >= l.next_tick && !l.stopping {
+            let forced = self.pools.get(&l.job).and_then(|p| p.limit_error.clone());
+            let interval = l.target.interval.to_std();
+            let scheduled_wall = l.next_wall;
+            // Advance to the next grid point after now (a late wake-up skips what it missed).
+            while l.next_tick <= now.mono {
+                l.next_tick = l.next_tick + interval;
+                l.next_wall = l.next_wall + interval;
+            }
+            if l.in_flight.is_some() {
+                self.stats.ticks_skipped_busy += 1;
+            } else if let Some(e) = forced {
+                l.last_scrape = Some(scheduled_wall);
+                Self::finish(
+                    l,
+                    Now::new(now.mono, scheduled_wall),
+                    Err(e.to_string()),
+                    out,
+                );
+            } else {
+                let req = l.template.request(
+                    &l.target.url,
+                    l.target.timeout.to_std(),
+                    Origin::Scrape {
+                        job: l.job.clone(),
+                        loop_id: id.0,
+                    },
+                );
+                let rid = io.start(IoOp::Http(req));
+                self.stats.scrapes_started += 1;
+                self.owners.insert(rid, id);
+                l.in_flight = Some(InFlight {
+                    id: rid,
+                    started: Now::new(now.mono, scheduled_wall),
+                    deadline: now.mono + l.target.timeout.to_std(),
+                    status: None,
+                    bytes: 0,
+                });
+                l.last_scrape = Some(scheduled_wall);
+            }
+        }
+        self.refile(id);
+    }
+
+    /// Records the end of a scrape (or of a forced-error tick).
+    fn finish(l: &mut Loop, now: Now, result: Result<(), String>, out: &mut ScrapeOut) {
+        let started = l.in_flight.take().map(|f| f.started);
+        if let Some(s) = started {
+            l.last_duration = now.mono - s.mono;
+        }
+        let (health, error) = match result {
+            Ok(()) => (Health::Up, String::new()),
+            Err(e) => (Health::Down, e),
+        };
+        if health != l.health || error != l.last_error {
+            out.health.push(HealthChange {
+                job: l.job.clone(),
+                url: l.target.url.clone(),
+                health,
+                error: error.clone(),
+            });
+        }
+        l.health = health;
+        l.last_error = error;
+    }
+
+    /// Routes an IO event to its loop; false if no loop owns `id`.
+    pub(crate) fn handle_io(
+        &mut self,
+        now: Now,
+        id: RequestId,
+        ev: IoEvent<'_>,
+        io: &mut IoQueue,
+        out: &mut ScrapeOut,
+    ) -> bool {
+        let Some(&lid) = self.owners.get(&id) else {
+            return false;
+        };
+        let Some(l) = self.loops.get_mut(&lid) else {
+            self.owners.remove(&id);
+            return true;
+        };
+        let Some(f) = l.in_flight.as_mut().filter(|f| f.id == id) else {
+            self.owners.remove(&id);
+            return true;
+        };
+        let result = match ev {
+            IoEvent::HttpHead { status, reason, .. } => {
+                f.status = Some((status, reason.to_owned()));
+                if status != 200 {
+                    // The body is of no use: stop reading it.
+                    io.cancel(id);
+                    Some(Err(format!(
+                        "server returned HTTP status {status} {reason}"
+                    )))
+                } else {
+                    None
+                }
+            }
+            IoEvent::HttpBody(chunk) => {
+                f.bytes += chunk.len() as u64;
+                let limit = l.template.body_limit();
+                if limit > 0 && f.bytes >= limit {
+                    io.cancel(id);
+                    Some(Err("body size limit exceeded".to_owned()))
+                } else {
+                    None
+                }
+            }
+            IoEvent::HttpEnd => Some(match f.status {
+                Some((200, _)) => Ok(()),
+                _ => Err("response ended before its status line".to_owned()),
+            }),
+            IoEvent::Failed(e) => Some(Err(format!("Get {:?}: {e}", &*l.target.url))),
+            _ => Some(Err("unexpected answer to a scrape request".to_owned())),
+        };
+        if let Some(r) = result {
+            self.owners.remove(&id);
+            Self::finish(l, now, r, out);
+            if l.stopping {
+                self.remove_loop(lid);
+            } else {
+                self.refile(lid);
+            }
+        }
+        true
+    }
+
+    /// Stops every pool (shutdown): loops finish their in-flight scrapes.
+    pub(crate) fn stop_all(&mut self, out: &mut ScrapeOut) {
+        let pools = std::mem::take(&mut self.pools);
+        for (job, pool) in pools {
+            for e in pool.active.into_values() {
+                self.stop_loop(e.loop_id);
+            }
+            out.pools_stopped.push(job);
+        }
+        self.configs.clear();
+    }
+
+    /// Loops still alive (active or finishing a scrape).
+    pub(crate) fn loops_alive(&self) -> usize {
+        self.loops.len()
+    }
+
+    /// Scrapes in flight.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.owners.len()
+    }
+
+    pub(crate) fn targets(&self) -> Vec<TargetView> {
+        let mut out = Vec::new();
+        for (job, pool) in &self.pools {
+            for (t, e) in &pool.active {
+                let Some(l) = self.loops.get(&e.loop_id) else {
+                    continue;
+                };
+                out.push(TargetView {
+                    job: job.clone(),
+                    target: t.clone(),
+                    discovered_labels: pool.discovered(&e.producer),
+                    health: l.health,
+                    last_error: l.last_error.clone(),
+                    last_scrape: l.last_scrape,
+                    last_scrape_duration: l.last_duration,
+                    next_scrape: l.next_wall,
+                    loop_id: e.loop_id,
+                });
+            }
+        }
+        out
+    }
+
+    pub(crate) fn dropped_targets(&self) -> Vec<DroppedView> {
+        let mut out = Vec::new();
+        for (job, pool) in &self.pools {
+            let keep = pool.config.limits.keep_dropped_targets as usize;
+            let mut n = 0;
+            'sources: for (key, src) in &pool.sources {
+                for (i, slot) in src.slots.iter().enumerate() {
+                    if let Slot::Dropped { rule } = slot {
+                        if keep > 0 && n >= keep {
+                            break 'sources;
+                        }
+                        n += 1;
+                        out.push(DroppedView {
+                            job: job.clone(),
+                            discovered_labels: pool.discovered(&(key.clone(), i as u32)),
+                            rule: *rule as usize,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub(crate) fn pools(&self) -> Vec<PoolView> {
+        self.pools
+            .iter()
+            .map(|(job, p)| PoolView {
+                job: job.clone(),
+                active: p.active.len(),
+                dropped: p.dropped,
+                sources: p.sources.len(),
+                limit_error: p.limit_error.as_deref().map(str::to_owned),
+                stats: p.stats.clone(),
+            })
+            .collect()
+    }
+
+    /// The config a pool runs with.
+    pub(crate) fn pool_config(&self, job: &str) -> Option<&Arc<ScrapeConfig>> {
+        self.pools.get(job).map(|p| &p.config)
+    }
+
+    /// The active identities of a pool (for checks against a from-scratch recomputation).
+    pub(crate) fn active_identities(&self, job: &str) -> Vec<ScrapeTarget> {
+        self.pools
+            .get(job)
+            .map(|p| p.active.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Pool {
+    fn discovered(&self, producer: &(SourceKey, u32)) -> Labels {
+        self.sources
+            .get(&producer.0)
+            .and_then(|s| {
+                s.group
+                    .targets
+                    .get(producer.1 as usize)
+                    .map(|t| target::discovered_labels(t, &s.group.labels, &self.config))
+            })
+            .unwrap_or_default()
+    }
+}

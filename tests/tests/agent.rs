@@ -1,0 +1,694 @@
+//! Scenario tests of the Agent through its public contract (`prometheus-semantics.md`
+//! §9.1, §9.2, §9.4–§9.6, plus trawl's deliberate improvements).
+
+use std::time::Duration;
+
+use trawl_core::agent::{AgentOptions, Event, Input, Output};
+use trawl_core::io::{IoEvent, IoOp, Origin};
+use trawl_core::target::Health;
+use trawl_core::time::Instant;
+use trawl_tests::{Harness, config};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn opts() -> AgentOptions {
+    AgentOptions::default()
+}
+
+const TWO_JOBS_SAME_SD: &str = r#"
+scrape_configs:
+  - job_name: prometheus
+    scrape_interval: 10s
+    static_configs: [{targets: ["foo:9090"]}]
+  - job_name: prometheus2
+    scrape_interval: 10s
+    static_configs: [{targets: ["foo:9090"]}]
+"#;
+
+#[test]
+fn identical_sd_blocks_share_one_provider() {
+    // §9.1 #1
+    let h = Harness::new(TWO_JOBS_SAME_SD, opts());
+    let p = h.agent.providers();
+    assert_eq!(p.len(), 1);
+    assert_eq!(&*p[0].0, "static/0");
+    assert_eq!(p[0].1.len(), 2);
+    assert_eq!(h.urls("prometheus"), ["http://foo:9090/metrics"]);
+    assert_eq!(h.urls("prometheus2"), ["http://foo:9090/metrics"]);
+}
+
+#[test]
+fn renaming_a_job_keeps_the_provider_and_moves_targets_at_once() {
+    // §9.1 #3: the new job is filled from the kept provider's groups, no re-send.
+    let mut h = Harness::new(
+        "scrape_configs: [{job_name: a, static_configs: [{targets: [\"foo:1\"]}]}]",
+        opts(),
+    );
+    let received = h.agent.stats().sd.received_updates;
+    h.input(Input::Config(Box::new(config(
+        "scrape_configs: [{job_name: b, static_configs: [{targets: [\"foo:1\"]}]}]",
+    ))));
+    assert_eq!(&*h.agent.providers()[0].0, "static/0");
+    assert_eq!(h.agent.stats().sd.received_updates, received, "no re-send");
+    assert_eq!(h.urls("a"), Vec::<String>::new());
+    assert_eq!(h.urls("b"), ["http://foo:1/metrics"]);
+    let pools: Vec<String> = h.agent.pools().iter().map(|p| p.job.to_string()).collect();
+    assert_eq!(pools, ["b"]);
+}
+
+#[test]
+fn duplicate_then_delete_original() {
+    // §9.1 #4
+    let one =
+        "scrape_configs: [{job_name: prometheus, static_configs: [{targets: [\"foo:9090\"]}]}]";
+    let mut h = Harness::new(one, opts());
+    h.input(Input::Config(Box::new(config(TWO_JOBS_SAME_SD))));
+    assert_eq!(h.urls("prometheus2"), ["http://foo:9090/metrics"]);
+    h.input(Input::Config(Box::new(config(
+        "scrape_configs: [{job_name: prometheus2, scrape_interval: 10s, static_configs: [{targets: [\"foo:9090\"]}]}]",
+    ))));
+    assert!(h.urls("prometheus").is_empty());
+    assert_eq!(h.urls("prometheus2"), ["http://foo:9090/metrics"]);
+}
+
+#[test]
+fn shrinking_a_static_config_makes_a_new_provider() {
+    // §9.1 #6: counter keeps growing across reloads.
+    let mut h = Harness::new(
+        "scrape_configs: [{job_name: j, static_configs: [{targets: [\"foo:1\", \"bar:1\"]}]}]",
+        opts(),
+    );
+    assert_eq!(h.urls("j").len(), 2);
+    h.input(Input::Config(Box::new(config(
+        "scrape_configs: [{job_name: j, static_configs: [{targets: [\"foo:1\"]}]}]",
+    ))));
+    let p = h.agent.providers();
+    assert_eq!(p.len(), 1);
+    assert_eq!(&*p[0].0, "static/1");
+    assert_eq!(h.urls("j"), ["http://foo:1/metrics"]);
+}
+
+#[test]
+fn emptied_static_config_empties_the_pool_but_keeps_it() {
+    // §9.1 #8 and §9.4 #49
+    let mut h = Harness::new(
+        "scrape_configs: [{job_name: j, static_configs: [{targets: [\"foo:1\"]}]}]",
+        opts(),
+    );
+    h.input(Input::Config(Box::new(config(
+        "scrape_configs: [{job_name: j}]",
+    ))));
+    assert!(h.urls("j").is_empty());
+    assert_eq!(h.agent.pools().len(), 1, "the pool stays, with no targets");
+}
+
+#[test]
+fn unsupported_dns_blocks_count_as_failed_configs() {
+    // §9.1 #10 (DNS discovery lands later; until then its blocks are failed configs)
+    let yaml = r#"
+scrape_configs:
+  - job_name: j
+    dns_sd_configs: [{names: [a.example]}, {names: [b.example]}, {names: [c.example]}]
+"#;
+    let mut h = Harness::new(yaml, opts());
+    assert_eq!(h.agent.stats().sd.failed_configs, 3);
+    assert_eq!(h.agent.pools().len(), 1, "the job gets the empty fallback");
+    assert!(h.events().iter().any(|e| matches!(e, Event::SdFailure(_))));
+    h.input(Input::Config(Box::new(config(
+        "scrape_configs: [{job_name: j, static_configs: [{targets: [\"x:1\"]}]}]",
+    ))));
+    assert_eq!(h.agent.stats().sd.failed_configs, 0);
+}
+
+#[test]
+fn scrapes_follow_the_phase_grid_exactly_one_interval_apart() {
+    let mut h = Harness::new(
+        "scrape_configs: [{job_name: node, scrape_interval: 15s, scrape_timeout: 5s, static_configs: [{targets: [\"localhost:9100\"]}]}]",
+        opts(),
+    );
+    let mut starts = Vec::new();
+    for _ in 0..6 {
+        for (id, _) in h.advance_until_scrape(secs(15)) {
+            starts.push(h.now.mono);
+            h.respond(id, 200, "text/plain", b"up 1\n");
+        }
+    }
+    assert!(starts.len() >= 5, "{starts:?}");
+    for w in starts.windows(2) {
+        assert_eq!(w[1] - w[0], secs(15));
+    }
+    // The first scrape happened at the Prometheus phase (§3.5).
+    let t = &h.agent.targets()[0];
+    let seed = trawl_core::hash::offset_seed("localhost", &trawl_core::Labels::empty());
+    let phase = trawl_core::hash::scrape_phase(t.target.hash(), seed, 15_000_000_000);
+    let wall0 = trawl_tests::T0_WALL as u64 + starts[0].0;
+    assert_eq!(wall0 % 15_000_000_000, phase);
+    assert_eq!(t.health, Health::Up);
+}
+
+#[test]
+fn scrape_request_carries_prometheus_headers() {
+    let yaml = r#"
+scrape_configs:
+  - job_name: j
+    scrape_timeout: 7s
+    enable_compression: false
+    basic_auth: {username: u, password: p}
+    body_size_limit: 1KB
+    scrape_protocols: [PrometheusText0.0.4]
+    static_configs: [{targets: ["h:1"]}]
+"#;
+    let mut h = Harness::new(yaml, opts());
+    h.advance_until_scrape(secs(60));
+    let (_, op) = h.pending_where(|_| true).pop().expect("a scrape");
+    let IoOp::Http(r) = op else {
+        panic!("not HTTP")
+    };
+    let hdr = |n: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(
+        hdr("Accept"),
+        Some("text/plain;version=0.0.4;q=0.6,*/*;q=0.5")
+    );
+    assert_eq!(hdr("Accept-Encoding"), Some("identity"));
+    assert_eq!(hdr("X-Prometheus-Scrape-Timeout-Seconds"), Some("7"));
+    assert_eq!(hdr("Authorization"), Some("Basic dTpw"));
+    assert!(hdr("User-Agent").is_some_and(|u| u.starts_with("trawl/")));
+    assert_eq!(r.body_limit, 1024);
+    assert_eq!(r.timeout, secs(7));
+    assert!(matches!(r.origin, Origin::Scrape { .. }));
+}
+
+#[test]
+fn a_hanging_scrape_is_cancelled_at_its_timeout_and_reported() {
+    let mut h = Harness::new(
+        "scrape_configs: [{job_name: j, scrape_interval: 10s, scrape_timeout: 3s, static_configs: [{targets: [\"h:1\"]}]}]",
+        opts(),
+    );
+    h.advance(secs(10));
+    let (id, _) = h.pending_scrapes()[0].clone();
+    let started = h.now.mono;
+    let out = h.advance(secs(3));
+    assert!(out.contains(&Output::Cancel(id)));
+    assert!(h.pending_scrapes().is_empty());
+    let t = &h.agent.targets()[0];
+    assert_eq!(t.health, Health::Down);
+    assert!(
+        t.last_error.contains("context deadline exceeded"),
+        "{}",
+        t.last_error
+    );
+    assert_eq!(h.agent.stats().scrape.scrapes_timed_out, 1);
+    // A completion arriving after the cancel is ignored.
+    h.reply(id, IoEvent::HttpEnd);
+    assert_eq!(h.agent.stats().stale_completions, 1);
+    // The next scrape is one interval after the previous start.
+    h.advance(secs(7));
+    assert_eq!(h.pending_scrapes().len(), 1);
+    assert_eq!(h.now.mono - started, secs(10));
+}
+
+#[test]
+fn non_200_is_a_failed_scrape_with_prometheus_text() {
+    let mut h = Harness::new(
+        "scrape_configs: [{job_name: j, static_configs: [{targets: [\"h:1\"]}]}]",
+        opts(),
+    );
+    let (id, _) = h.advance_until_scrape(secs(60))[0].clone();
+    h.respond(id, 404, "text/plain", b"");
+    let t = &h.agent.targets()[0];
+    assert_eq!(t.last_error, "server returned HTTP status 404 Not Found");
+    assert_eq!(t.health, Health::Down);
+}
+
+#[test]
+fn stopping_a_loop_lets_its_scrape_finish() {
+    let mut h = Harness::new(
+        "scrape_configs: [{job_name: j, scrape_interval: 10s, static_configs: [{targets: [\"h:1\"]}]}]",
+        opts(),
+    );
+    h.advance(secs(10));
+    let (id, _) = h.pending_scrapes()[0].clone();
+    h.input(Input::Config(Box::new(config(
+        "scrape_configs: [{job_name: j}]",
+    ))));
+    assert!(h.urls("j").is_empty());
+    assert_eq!(h.agent.loops_alive(), 1, "still finishing its scrape");
+    assert!(!h.log.iter().any(|(_, o)| *o == Output::Cancel(id)));
+    h.respond(id, 200, "text/plain", b"up 1\n");
+    assert_eq!(h.agent.loops_alive(), 0);
+    h.advance(secs(60));
+    assert!(h.pending_scrapes().is_empty(), "no scrape after the stop");
+}
+
+#[test]
+fn duplicate_targets_share_one_loop() {
+    // §9.5 #57
+    let yaml = r#"
+scrape_configs:
+  - job_name: j
+    static_configs: [{targets: ["127.0.0.1:9090"]}, {targets: ["127.0.0.1:9090"]}]
+"#;
+    let mut h = Harness::new(yaml, opts());
+    assert_eq!(h.agent.targets().len(), 1);
+    assert_eq!(h.advance_until_scrape(secs(60)).len(), 1);
+}
+
+#[test]
+fn dropped_targets_are_counted_and_kept_up_to_the_limit() {
+    // §9.5 #55
+    let yaml = r#"
+scrape_configs:
+  - job_name: dropMe
+    keep_dropped_targets: 1
+    relabel_configs: [{source_labels: [job], regex: dropMe, action: drop}]
+    static_configs: [{targets: ["127.0.0.1:9090", "127.0.0.1:9091"]}]
+"#;
+    let h = Harness::new(yaml, opts());
+    assert_eq!(h.agent.targets().len(), 0);
+    assert_eq!(h.agent.pools()[0].dropped, 2);
+    let d = h.agent.dropped_targets();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].rule, 0);
+    assert_eq!(
+        d[0].discovered_labels.get("__address__"),
+        Some("127.0.0.1:9090")
+    );
+    assert_eq!(d[0].discovered_labels.get("job"), Some("dropMe"));
+}
+
+#[test]
+fn target_limit_forces_an_error_without_requests() {
+    // §9.5 #61 (shape)
+    let yaml = r#"
+scrape_configs:
+  - job_name: j
+    scrape_interval: 10s
+    target_limit: 1
+    static_configs: [{targets: ["a:1", "b:1"]}]
+"#;
+    let mut h = Harness::new(yaml, opts());
+    h.advance(secs(30));
+    assert!(h.pending_scrapes().is_empty());
+    let t = h.agent.targets();
+    assert!(t.iter().all(|t| t.health == Health::Down
+        && t.last_error == "target_limit exceeded (number of targets: 2, limit: 1)"));
+    assert_eq!(h.agent.pools()[0].stats.exceeded_target_limit, 1);
+    h.input(Input::Config(Box::new(config(
+        &yaml.replace("target_limit: 1", "target_limit: 2"),
+    ))));
+    assert!(h.agent.pools()[0].limit_error.is_none());
+    h.advance(secs(10));
+    assert_eq!(h.pending_scrapes().len(), 2);
+}
+
+#[test]
+fn invalid_targets_are_sync_failures_not_targets() {
+    // §9.3 #40/#41
+    let yaml = r#"
+scrape_configs:
+  - job_name: j
+    relabel_configs: [{regex: __address__, action: labeldrop}]
+    static_configs: [{targets: ["localhost:9090"]}]
+"#;
+    let h = Harness::new(yaml, opts());
+    assert!(h.agent.targets().is_empty());
+    assert_eq!(h.agent.pools()[0].dropped, 0);
+    assert_eq!(h.agent.pools()[0].stats.sync_failed, 1);
+    assert!(
+        h.events().iter().any(|e| matches!(e,
+        Event::TargetSyncFailed { message, .. } if message == "instance 0 in group 0: no address"))
+    );
+}
+
+const RELOAD_BASE: &str = r#"
+scrape_configs:
+  - job_name: a
+    scrape_interval: 10s
+    scrape_timeout: 5s
+    static_configs: [{targets: ["a:1", "a:2"]}]
+  - job_name: b
+    scrape_interval: 10s
+    static_configs: [{targets: ["b:1"]}]
+"#;
+
+fn loop_ids(h: &Harness, job: &str) -> Vec<u64> {
+    let mut v: Vec<u64> = h
+        .agent
+        .targets()
+        .iter()
+        .filter(|t| &*t.job == job)
+        .map(|t| t.loop_id.0)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn reload_keeps_unchanged_pools_and_hands_loops_over_on_interval_change() {
+    let mut h = Harness::new(RELOAD_BASE, opts());
+    let a0 = loop_ids(&h, "a");
+    let b0 = loop_ids(&h, "b");
+    // Timeout and sample limit change: loops kept, the grid too.
+    h.input(Input::Config(Box::new(config(&RELOAD_BASE.replace(
+        "scrape_timeout: 5s",
+        "scrape_timeout: 4s\n    sample_limit: 10",
+    )))));
+    assert_eq!(loop_ids(&h, "a"), a0);
+    assert_eq!(loop_ids(&h, "b"), b0);
+    assert!(
+        h.agent
+            .targets()
+            .iter()
+            .filter(|t| &*t.job == "a")
+            .all(|t| t.target.timeout.to_string() == "4s")
+    );
+    // Interval change: still the same loops, now on a 5s grid.
+    h.input(Input::Config(Box::new(config(&RELOAD_BASE.replacen(
+        "scrape_interval: 10s",
+        "scrape_interval: 5s",
+        1,
+    )))));
+    assert_eq!(loop_ids(&h, "a"), a0);
+    assert_eq!(loop_ids(&h, "b"), b0, "job b untouched");
+    let mut starts: Vec<(String, Instant)> = Vec::new();
+    let end = h.now.mono + secs(40);
+    while h.now.mono < end {
+        for (id, url) in h.advance_until_scrape(end - h.now.mono) {
+            starts.push((url, h.now.mono));
+            h.respond(id, 200, "text/plain", b"up 1\n");
+        }
+    }
+    let a1: Vec<Instant> = starts
+        .iter()
+        .filter(|(u, _)| u.contains("a:1"))
+        .map(|s| s.1)
+        .collect();
+    assert!(a1.len() >= 7, "{a1:?}");
+    for w in a1.windows(2) {
+        assert_eq!(w[1] - w[0], secs(5));
+    }
+    // A relabel change restarts the pool's loops.
+    h.input(Input::Config(Box::new(config(&RELOAD_BASE.replacen(
+        "    static_configs: [{targets: [\"a:1\", \"a:2\"]}]",
+        "    relabel_configs: [{target_label: team, replacement: x}]\n    static_configs: [{targets: [\"a:1\", \"a:2\"]}]",
+        1,
+    )))));
+    let a2 = loop_ids(&h, "a");
+    assert_eq!(a2.len(), 2);
+    assert!(a2.iter().all(|l| !a0.contains(l)), "{a2:?} vs {a0:?}");
+    assert_eq!(loop_ids(&h, "b"), b0);
+}
+
+#[test]
+fn shutdown_waits_for_in_flight_scrapes() {
+    let mut h = Harness::new(RELOAD_BASE, opts());
+    h.advance(secs(10));
+    let pending = h.pending_scrapes();
+    assert!(!pending.is_empty());
+    let out = h.input(Input::Shutdown);
+    assert!(!out.contains(&Output::Event(Event::ShutdownComplete)));
+    for (id, _) in pending {
+        h.respond(id, 200, "text/plain", b"");
+    }
+    assert!(h.agent.is_shut_down());
+    assert!(h.events().contains(&Event::ShutdownComplete));
+    h.advance(secs(60));
+    assert!(h.pending.is_empty(), "{:?}", h.pending);
+}
+
+// ---------------------------------------------------------------- file SD (§8.2, §9.2)
+
+const FILE_SD: &str = r#"
+scrape_configs:
+  - job_name: files
+    scrape_interval: 10s
+    file_sd_configs: [{files: ["sd/*.json"], refresh_interval: 1m}]
+"#;
+
+/// Answers every pending file operation from `files` (path → content; `None`: missing).
+fn serve_files(h: &mut Harness, files: &[(&str, Option<&str>)]) {
+    loop {
+        let ops = h.pending_where(|op| matches!(op, IoOp::ListDir { .. } | IoOp::ReadFile { .. }));
+        if ops.is_empty() {
+            break;
+        }
+        for (id, op) in ops {
+            match op {
+                IoOp::ListDir { path } => {
+                    assert_eq!(path, "/etc/trawl/sd");
+                    let names: Vec<&str> = files
+                        .iter()
+                        .filter(|(_, c)| c.is_some())
+                        .map(|(p, _)| p.rsplit('/').next().unwrap_or(p))
+                        .collect();
+                    h.reply(id, IoEvent::DirEntries(&names));
+                }
+                IoOp::ReadFile { path, .. } => {
+                    match files.iter().find(|(p, _)| *p == path).and_then(|(_, c)| *c) {
+                        Some(c) => h.reply(id, IoEvent::FileData(c.as_bytes())),
+                        None => h.reply(id, IoEvent::Failed("no such file or directory")),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn watch_id(h: &Harness) -> trawl_core::RequestId {
+    h.pending_where(|op| matches!(op, IoOp::Watch { .. }))[0].0
+}
+
+#[test]
+fn file_sd_reads_watches_and_keeps_last_good_state() {
+    let mut h = Harness::new(FILE_SD, opts());
+    assert_eq!(
+        h.pending_where(|op| matches!(op, IoOp::Watch { .. })).len(),
+        1
+    );
+    let a = r#"[{"targets": ["localhost:9090", "example.org:443"], "labels": {"foo": "bar"}}, {"targets": ["my.domain"]}]"#;
+    serve_files(&mut h, &[("/etc/trawl/sd/a.json", Some(a))]);
+    // Delivered within the coalescing window.
+    assert!(h.urls("files").is_empty());
+    h.advance(Duration::from_millis(100));
+    assert_eq!(h.urls("files").len(), 3);
+    let t = h
+        .agent
+        .targets()
+        .into_iter()
+        .find(|t| t.target.url.contains("my.domain"))
+        .unwrap();
+    assert_eq!(
+        t.discovered_labels.get("__meta_filepath"),
+        Some("/etc/trawl/sd/a.json")
+    );
+
+    // Garbage written: the old targets stay (§9.2 #23), the error names the file.
+    let w = watch_id(&h);
+    h.reply(w, IoEvent::Changed);
+    serve_files(&mut h, &[("/etc/trawl/sd/a.json", Some("[{\"targets\": "))]);
+    h.advance(secs(6));
+    assert_eq!(h.urls("files").len(), 3);
+    assert_eq!(h.agent.stats().sd.file_read_errors, 1);
+    assert!(
+        h.events().iter().any(
+            |e| matches!(e, Event::SdFailure(f) if f.message.contains("/etc/trawl/sd/a.json"))
+        )
+    );
+
+    // The file shrinks to one group: the second source empties (§9.2 #24).
+    h.reply(w, IoEvent::Changed);
+    serve_files(
+        &mut h,
+        &[(
+            "/etc/trawl/sd/a.json",
+            Some(r#"[{"targets": ["localhost:9091"]}]"#),
+        )],
+    );
+    h.advance(secs(6));
+    assert_eq!(h.urls("files"), ["http://localhost:9091/metrics"]);
+
+    // The file is deleted: everything goes (§9.2 #25).
+    h.reply(w, IoEvent::Changed);
+    serve_files(&mut h, &[("/etc/trawl/sd/a.json", None)]);
+    h.advance(secs(6));
+    assert!(h.urls("files").is_empty());
+}
+
+#[test]
+fn file_sd_identical_rewrite_changes_nothing_downstream() {
+    let mut h = Harness::new(FILE_SD, opts());
+    let a = r#"[{"targets": ["x:1"]}]"#;
+    serve_files(&mut h, &[("/etc/trawl/sd/a.json", Some(a))]);
+    h.advance(secs(1));
+    let syncs = h.agent.pools()[0].stats.syncs;
+    let w = watch_id(&h);
+    h.reply(w, IoEvent::Changed);
+    serve_files(
+        &mut h,
+        &[(
+            "/etc/trawl/sd/a.json",
+            Some("[ {\"targets\" : [\"x:1\"]} ]"),
+        )],
+    );
+    h.advance(secs(10));
+    assert_eq!(
+        h.agent.pools()[0].stats.syncs,
+        syncs,
+        "no resync for identical groups"
+    );
+    assert!(!h.agent.has_pending_changes());
+}
+
+#[test]
+fn file_sd_refreshes_periodically() {
+    let mut h = Harness::new(FILE_SD, opts());
+    serve_files(
+        &mut h,
+        &[("/etc/trawl/sd/a.json", Some(r#"[{"targets": ["x:1"]}]"#))],
+    );
+    h.advance(secs(59));
+    assert!(
+        h.pending_where(|op| matches!(op, IoOp::ListDir { .. }))
+            .is_empty()
+    );
+    h.advance(secs(1));
+    assert_eq!(
+        h.pending_where(|op| matches!(op, IoOp::ListDir { .. }))
+            .len(),
+        1
+    );
+}
+
+// ---------------------------------------------------------------- HTTP SD (§8.3)
+
+const HTTP_SD: &str = r#"
+scrape_configs:
+  - job_name: web
+    http_sd_configs: [{url: "http://127.0.0.1:8000/sd", refresh_interval: 30s}]
+"#;
+
+fn sd_requests(h: &Harness) -> Vec<(trawl_core::RequestId, trawl_core::io::HttpRequest)> {
+    h.pending_where(
+        |op| matches!(op, IoOp::Http(r) if matches!(r.origin, Origin::Discovery { .. })),
+    )
+    .into_iter()
+    .filter_map(|(id, op)| match op {
+        IoOp::Http(r) => Some((id, r)),
+        _ => None,
+    })
+    .collect()
+}
+
+#[test]
+fn http_sd_fetches_keeps_targets_on_failure_and_shrinks() {
+    let mut h = Harness::new(HTTP_SD, opts());
+    let (id, req) = sd_requests(&h).pop().expect("an SD request at start");
+    assert_eq!(req.url, "http://127.0.0.1:8000/sd");
+    assert!(
+        req.headers
+            .contains(&("Accept".into(), "application/json".into()))
+    );
+    assert!(
+        req.headers
+            .contains(&("X-Prometheus-Refresh-Interval-Seconds".into(), "30".into()))
+    );
+    h.respond(
+        id,
+        200,
+        "application/json",
+        br#"[{"targets": ["a:1"], "labels": {"k": "1"}}, {"targets": ["b:1"]}]"#,
+    );
+    h.advance(Duration::from_millis(100));
+    assert_eq!(h.urls("web").len(), 2);
+    let t = &h.agent.targets()[0];
+    assert_eq!(
+        t.discovered_labels.get("__meta_url"),
+        Some("http://127.0.0.1:8000/sd")
+    );
+
+    // Failure: previous targets stay; the error is Prometheus's text.
+    h.advance(secs(30));
+    let (id, _) = sd_requests(&h).pop().expect("refresh");
+    h.respond(id, 400, "text/plain", b"");
+    assert_eq!(h.urls("web").len(), 2);
+    assert_eq!(h.agent.stats().sd.http_failures, 1);
+    assert!(h.events().iter().any(|e| matches!(e, Event::SdFailure(f)
+        if f.message == "server returned HTTP status 400 Bad Request")));
+
+    // Wrong content type: a failure too.
+    h.advance(secs(30));
+    let (id, _) = sd_requests(&h).pop().expect("refresh");
+    h.respond(id, 200, "application/json;", b"[]");
+    assert_eq!(h.urls("web").len(), 2);
+    assert_eq!(h.agent.stats().sd.http_failures, 2);
+
+    // A shorter answer empties the vanished index (§9.2 #27).
+    h.advance(secs(30));
+    let (id, _) = sd_requests(&h).pop().expect("refresh");
+    h.respond(
+        id,
+        200,
+        "application/json; charset=utf-8",
+        br#"[{"targets": ["a:1"], "labels": {"k": "1"}}]"#,
+    );
+    h.advance(secs(6));
+    assert_eq!(h.urls("web"), ["http://a:1/metrics"]);
+
+    // `[]` removes everything.
+    h.advance(secs(30));
+    let (id, _) = sd_requests(&h).pop().expect("refresh");
+    h.respond(id, 200, "application/json", b"[]");
+    h.advance(secs(6));
+    assert!(h.urls("web").is_empty());
+}
+
+// ---------------------------------------------------------------- coalescing
+
+#[test]
+fn coalescing_first_change_fast_then_paced() {
+    let mut h = Harness::new(HTTP_SD.replace("30s", "1s").as_str(), opts());
+    let answer = |i: usize| format!(r#"[{{"targets": ["t{i}:1"]}}]"#);
+    // First answer at t=0: delivered 100 ms later.
+    let (id, _) = sd_requests(&h).pop().unwrap();
+    h.respond(id, 200, "application/json", answer(0).as_bytes());
+    h.advance(Duration::from_millis(99));
+    assert!(h.urls("web").is_empty());
+    h.advance(Duration::from_millis(1));
+    assert_eq!(h.urls("web"), ["http://t0:1/metrics"]);
+    let delivered_at = h.now.mono;
+    // A change every second: delivered at most once per 5 s.
+    let mut deliveries = Vec::new();
+    for i in 1..=12 {
+        h.advance_to(Instant(i * 1_000_000_000));
+        let (id, _) = sd_requests(&h).pop().expect("refresh every second");
+        let before = h.urls("web");
+        h.respond(id, 200, "application/json", answer(i as usize).as_bytes());
+        let _ = before;
+        h.advance(Duration::from_millis(1));
+        for (t, o) in &h.log {
+            if matches!(o, Output::Event(Event::Delivered { .. }))
+                && t.mono > delivered_at
+                && !deliveries.contains(&t.mono)
+            {
+                deliveries.push(t.mono);
+            }
+        }
+    }
+    assert!(!deliveries.is_empty());
+    let mut prev = delivered_at;
+    for d in &deliveries {
+        assert!(
+            *d - prev >= secs(5),
+            "deliveries {deliveries:?} closer than 5 s"
+        );
+        prev = *d;
+    }
+}
