@@ -1,5 +1,7 @@
 //! Test support for trawl: a scripted shell ([`Harness`]) for scenario tests, and the
-//! deterministic simulator.
+//! deterministic simulator ([`sim`]).
+
+pub mod sim;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -204,12 +204,14 @@ impl FileSd {
     }
 
     fn begin_refresh(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
+        // The deadline moves on even when a refresh is already running (it then runs
+        // again when the current one ends).
+        self.next_refresh = now + self.interval;
         if self.refresh.is_some() {
             self.rerun = true;
             return;
         }
         self.ensure_watches(io);
-        self.next_refresh = now + self.interval;
         let mut r = FileRefresh::default();
         for dir in &self.dirs {
             let id = io.start(IoOp::ListDir { path: dir.clone() });

@@ -110,6 +110,8 @@ struct Loop {
 impl Loop {
     fn wake_at(&self) -> Instant {
         match &self.in_flight {
+            // A stopping loop only waits for its scrape to end.
+            Some(f) if self.stopping => f.deadline,
             Some(f) => f.deadline.min(self.next_tick),
             None => self.next_tick,
         }
@@ -602,10 +604,14 @@ impl ScrapeManager {
 
     /// Runs every loop whose deadline has passed.
     pub(crate) fn handle_timeout(&mut self, now: Now, io: &mut IoQueue, out: &mut ScrapeOut) {
-        while let Some(&(at, id)) = self.timers.first() {
-            if at > now.mono {
-                break;
-            }
+        // Each due loop runs once per call: a loop can never spin the agent, whatever
+        // its next wake-up is.
+        let due: Vec<(Instant, LoopId)> = self
+            .timers
+            .range(..=(now.mono, LoopId(u64::MAX)))
+            .copied()
+            .collect();
+        for (at, id) in due {
             self.timers.remove(&(at, id));
             self.run_loop(now, id, io, out);
         }

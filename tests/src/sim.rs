@@ -1,0 +1,901 @@
+//! The deterministic simulator: an [`Agent`], a virtual clock, a fake world (SD files in a
+//! directory, an HTTP SD endpoint, scrape targets with latency, hangs, resets and errors,
+//! config reloads) and a seeded RNG. Events are delivered earliest first, ties broken by
+//! the order they were scheduled. After every step the invariants are checked; a broken
+//! one ends the run with an error naming the seed and the command that replays it.
+//!
+//! Invariants:
+//! * request ids are fresh; a cancel names an open request; after shutdown nothing is
+//!   open (every request completes or is cancelled);
+//! * a loop never has two scrapes in flight, and a scrape is never open past its timeout;
+//! * consecutive scrapes of a loop are exactly one interval apart (unless a reload
+//!   changed that loop's interval, which moves it to the new grid);
+//! * no queue grows without bound (outputs per step, operations in flight, live loops);
+//! * the incremental pools equal a from-scratch recomputation after every delivery;
+//! * a discovery change reaches the pools within the coalescing bound: once the world has
+//!   been quiet that long, every job's active URLs are exactly what the world implies.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::fmt::Write;
+use std::time::Duration;
+
+use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
+use trawl_core::io::{IoEvent, IoOp, Origin, RequestId};
+use trawl_core::time::{Instant, Now, UnixNanos};
+
+use crate::{FNV_START, T0_WALL, config, fnv};
+
+/// A small, fast, seedable RNG (SplitMix64).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// True with probability `p` percent.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// How a simulated target behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Behaviour {
+    /// Answers 200 after some latency.
+    Healthy,
+    /// Never answers (the scrape must time out).
+    Hangs,
+    /// Connection refused.
+    Refuses,
+    /// Answers 503.
+    Errors,
+    /// Resets the connection halfway through the body.
+    Resets,
+}
+
+const SD_DIR: &str = "/sim/sd";
+const SD_URL: &str = "http://127.0.0.1:9000/sd";
+
+/// Parameters of one run.
+#[derive(Clone, Debug)]
+pub struct SimParams {
+    /// The seed: same seed, same run, same digest.
+    pub seed: u64,
+    /// Simulated duration.
+    pub duration: Duration,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimReport {
+    /// FNV-1a-64 of the whole output trace (time and output of every step).
+    pub digest: u64,
+    /// Steps taken.
+    pub steps: u64,
+    /// Scrapes started.
+    pub scrapes: u64,
+    /// Deliveries of discovery changes.
+    pub deliveries: u64,
+    /// Config reloads applied.
+    pub reloads: u64,
+    /// World changes made.
+    pub world_changes: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Scheduled {
+    /// Deliver the next event of an operation's scripted answer.
+    Reply { id: RequestId, events: Vec<Reply> },
+    /// Change the world.
+    World,
+    /// Apply a new config.
+    Reload,
+    /// Check that the pools match the world (if it stayed quiet).
+    Converged { since_change: u64 },
+}
+
+#[derive(Debug, Clone)]
+enum Reply {
+    Head(u16, &'static str, &'static str),
+    Body(Vec<u8>),
+    End,
+    Failed(&'static str),
+    Dir(Vec<String>),
+    File(Vec<u8>),
+}
+
+/// The fake world.
+#[derive(Debug, Default)]
+struct World {
+    /// Files in `SD_DIR`: name → content.
+    files: BTreeMap<String, String>,
+    /// What the HTTP SD endpoint answers (`None`: 500), with the addresses it declares.
+    http_doc: Option<(String, Vec<String>)>,
+    /// Behaviour of each target address.
+    targets: BTreeMap<String, Behaviour>,
+    /// Latency of each address.
+    latency: BTreeMap<String, Duration>,
+    /// The watch on `SD_DIR`, if the agent holds one.
+    watch: Option<RequestId>,
+    /// Addresses the files declare, per file, when the files are valid.
+    file_addrs: BTreeMap<String, Option<Vec<String>>>,
+    /// Addresses of the last successful HTTP SD answer served.
+    http_addrs: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Variant {
+    yaml: String,
+    interval_s: u64,
+    drop_9xxx: bool,
+    files_job: bool,
+    /// Some job uses the file SD block (so its provider, and its memory of the last
+    /// good content of each file, lives on).
+    file_sd: bool,
+}
+
+/// One simulation run.
+pub struct Sim {
+    params: SimParams,
+    agent: Agent,
+    now: Now,
+    rng: Rng,
+    queue: BinaryHeap<Reverse<(Instant, u64)>>,
+    items: BTreeMap<u64, Scheduled>,
+    seq: u64,
+    world: World,
+    digest: u64,
+    /// Open operations: id → (op, started at).
+    open: BTreeMap<RequestId, (IoOp, Instant)>,
+    last_id: u64,
+    /// Loop id → (last scrape start, interval at that start).
+    loop_starts: BTreeMap<u64, (Instant, Duration)>,
+    /// Loop id → open scrape.
+    loop_busy: BTreeMap<u64, RequestId>,
+    /// Loop id → interval as last seen in the views.
+    loop_interval: BTreeMap<u64, Duration>,
+    variant: Variant,
+    changes: u64,
+    last_change: Instant,
+    report: SimReport,
+    shutting_down: bool,
+}
+
+fn variant(rng: &mut Rng) -> Variant {
+    let interval_s = [10, 15, 30, 60][rng.below(4) as usize];
+    let timeout_s = [1, 3, interval_s][rng.below(3) as usize].min(interval_s);
+    let drop_9xxx = rng.chance(50);
+    let files_job = rng.chance(80);
+    let shared = rng.chance(50);
+    let mut y = String::from("scrape_configs:\n");
+    let relabel = if drop_9xxx {
+        "    relabel_configs: [{source_labels: [__address__], regex: '.*:9[0-9]{3}', action: drop}]\n"
+    } else {
+        ""
+    };
+    let file_sd = format!(
+        "    file_sd_configs: [{{files: ['{SD_DIR}/*.json', '{SD_DIR}/*.yml'], refresh_interval: 5m}}]\n"
+    );
+    if files_job {
+        let _ = write!(
+            y,
+            "  - job_name: files\n    scrape_interval: {interval_s}s\n    scrape_timeout: {timeout_s}s\n{relabel}{file_sd}"
+        );
+    }
+    if shared {
+        // A second job on the identical block: one provider, two subscribers.
+        let _ = write!(
+            y,
+            "  - job_name: files-copy\n    scrape_interval: 60s\n{file_sd}"
+        );
+    }
+    let _ = write!(
+        y,
+        "  - job_name: web\n    scrape_interval: {interval_s}s\n    scrape_timeout: {timeout_s}s\n{relabel}    http_sd_configs: [{{url: '{SD_URL}', refresh_interval: 1m}}]\n"
+    );
+    let _ = write!(
+        y,
+        "  - job_name: static\n    scrape_interval: 30s\n    static_configs: [{{targets: ['127.0.0.200:80', '127.0.0.201:80']}}]\n"
+    );
+    Variant {
+        yaml: y,
+        interval_s,
+        drop_9xxx,
+        files_job,
+        file_sd: files_job || shared,
+    }
+}
+
+fn addr_pool() -> Vec<String> {
+    (1..=24)
+        .map(|i| format!("127.0.0.{i}:{}", if i % 5 == 0 { 9100 } else { 8000 + i }))
+        .collect()
+}
+
+impl Sim {
+    /// A run with these parameters.
+    pub fn new(params: SimParams) -> Sim {
+        let mut rng = Rng::new(params.seed);
+        let mut world = World::default();
+        for a in addr_pool()
+            .into_iter()
+            .chain(["127.0.0.200:80".to_owned(), "127.0.0.201:80".to_owned()])
+        {
+            let b = match rng.below(20) {
+                0 => Behaviour::Hangs,
+                1 => Behaviour::Refuses,
+                2 => Behaviour::Errors,
+                3 => Behaviour::Resets,
+                _ => Behaviour::Healthy,
+            };
+            world
+                .latency
+                .insert(a.clone(), Duration::from_millis(1 + rng.below(300)));
+            world.targets.insert(a, b);
+        }
+        let variant = variant(&mut rng);
+        let now = Now::new(Instant(0), UnixNanos(T0_WALL));
+        let options = AgentOptions {
+            seed: params.seed,
+            fqdn: "sim.example".into(),
+            ..AgentOptions::default()
+        };
+        let agent = Agent::new(config(&variant.yaml), options, now);
+        let mut sim = Sim {
+            params,
+            agent,
+            now,
+            rng,
+            queue: BinaryHeap::new(),
+            items: BTreeMap::new(),
+            seq: 0,
+            world,
+            digest: FNV_START,
+            open: BTreeMap::new(),
+            last_id: 0,
+            loop_starts: BTreeMap::new(),
+            loop_busy: BTreeMap::new(),
+            loop_interval: BTreeMap::new(),
+            variant,
+            changes: 0,
+            last_change: Instant(0),
+            report: SimReport {
+                digest: 0,
+                steps: 0,
+                scrapes: 0,
+                deliveries: 0,
+                reloads: 0,
+                world_changes: 0,
+            },
+            shutting_down: false,
+        };
+        // The world starts with some files and an HTTP SD answer.
+        sim.rewrite_files(true);
+        sim.world.http_doc = Some(sim.http_doc());
+        let first_change = Duration::from_secs(60 + sim.rng.below(600));
+        sim.schedule(first_change, Scheduled::World);
+        let first_reload = Duration::from_secs(600 + sim.rng.below(1800));
+        sim.schedule(first_reload, Scheduled::Reload);
+        sim
+    }
+
+    fn schedule(&mut self, after: Duration, what: Scheduled) {
+        self.seq += 1;
+        let at = self.now.mono + after;
+        self.queue.push(Reverse((at, self.seq)));
+        self.items.insert(self.seq, what);
+    }
+
+    fn http_doc(&mut self) -> (String, Vec<String>) {
+        let pool = addr_pool();
+        let mut groups = Vec::new();
+        let mut addrs = Vec::new();
+        for g in 0..(1 + self.rng.below(3)) {
+            let picked: Vec<String> = pool
+                .iter()
+                .filter(|_| self.rng.chance(20))
+                .cloned()
+                .collect();
+            addrs.extend(picked.iter().cloned());
+            let targets: Vec<String> = picked.iter().map(|a| format!("\"{a}\"")).collect();
+            groups.push(format!(
+                "{{\"targets\": [{}], \"labels\": {{\"group\": \"{g}\"}}}}",
+                targets.join(", ")
+            ));
+        }
+        (format!("[{}]", groups.join(", ")), addrs)
+    }
+
+    /// Rewrites some SD files (valid JSON/YAML, garbage, or deleted).
+    fn rewrite_files(&mut self, all_valid: bool) {
+        let pool = addr_pool();
+        for name in ["a.json", "b.json", "c.yml"] {
+            if !all_valid && !self.rng.chance(50) {
+                continue;
+            }
+            let roll = if all_valid { 99 } else { self.rng.below(100) };
+            if roll < 10 {
+                self.world.files.remove(name);
+                self.world.file_addrs.remove(name);
+            } else if roll < 20 {
+                // Garbage: the agent must keep the file's previous targets.
+                self.world
+                    .files
+                    .insert(name.into(), "[{\"targets\": [".into());
+                if self.variant.file_sd {
+                    self.world.file_addrs.entry(name.into()).or_insert(None);
+                } else {
+                    // No provider remembers an earlier good version.
+                    self.world.file_addrs.insert(name.into(), None);
+                }
+            } else {
+                let picked: Vec<String> = pool
+                    .iter()
+                    .filter(|_| self.rng.chance(25))
+                    .cloned()
+                    .collect();
+                let content = if name.ends_with(".yml") {
+                    let mut s = String::new();
+                    for chunk in picked.chunks(3) {
+                        let quoted: Vec<String> = chunk.iter().map(|a| format!("'{a}'")).collect();
+                        let _ = writeln!(s, "- targets: [{}]", quoted.join(", "));
+                        let _ = writeln!(s, "  labels: {{source: yaml}}");
+                    }
+                    if s.is_empty() {
+                        s = "[]\n".into();
+                    }
+                    s
+                } else {
+                    let groups: Vec<String> = picked
+                        .chunks(2)
+                        .map(|c| {
+                            let t: Vec<String> = c.iter().map(|a| format!("\"{a}\"")).collect();
+                            format!("{{\"targets\": [{}]}}", t.join(","))
+                        })
+                        .collect();
+                    format!("[{}]", groups.join(","))
+                };
+                self.world.files.insert(name.into(), content);
+                self.world.file_addrs.insert(name.into(), Some(picked));
+            }
+        }
+    }
+
+    /// The URLs the world implies for a job, after the job's relabel rule.
+    fn expected_urls(&self, job: &str) -> BTreeSet<String> {
+        let addrs: Vec<String> = match job {
+            "files" | "files-copy" => self
+                .world
+                .file_addrs
+                .values()
+                .flatten()
+                .flatten()
+                .cloned()
+                .collect(),
+            "web" => self.world.http_addrs.clone(),
+            "static" => vec!["127.0.0.200:80".into(), "127.0.0.201:80".into()],
+            _ => vec![],
+        };
+        let drops = self.variant.drop_9xxx && job != "static" && job != "files-copy";
+        addrs
+            .into_iter()
+            .filter(|a| {
+                !(drops
+                    && a.rsplit(':')
+                        .next()
+                        .is_some_and(|p| p.len() == 4 && p.starts_with('9')))
+            })
+            .map(|a| format!("http://{a}/metrics"))
+            .collect()
+    }
+
+    fn fail(&self, what: String) -> String {
+        format!(
+            "seed {} at {}: {what}\nreplay: cargo run -p trawl-tests --bin sim -- --seed {} --hours {}",
+            self.params.seed,
+            self.now.mono,
+            self.params.seed,
+            self.params.duration.as_secs_f64() / 3600.0
+        )
+    }
+
+    /// Runs to the end, then shuts down and drains; returns the report or the first
+    /// broken invariant.
+    pub fn run(mut self) -> Result<SimReport, String> {
+        self.drain()?;
+        let end = Instant(self.params.duration.as_nanos() as u64);
+        let mut last_timeout_at = Instant(u64::MAX);
+        let mut repeats = 0u32;
+        loop {
+            let next_event = self.queue.peek().map(|Reverse((t, _))| *t);
+            let next_timer = self.agent.poll_timeout();
+            let next = match (next_event, next_timer) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => match a.or(b) {
+                    Some(t) => t,
+                    None => break,
+                },
+            };
+            if next > end && !self.shutting_down {
+                self.shutting_down = true;
+                self.set_time(end);
+                self.agent.handle_input(self.now, Input::Shutdown);
+                // The world stops changing; only answers in flight remain.
+                self.items
+                    .retain(|_, it| matches!(it, Scheduled::Reply { .. }));
+                let items = &self.items;
+                self.queue
+                    .retain(|Reverse((_, seq))| items.contains_key(seq));
+                self.drain()?;
+                continue;
+            }
+            if self.shutting_down && next > end + Duration::from_secs(3600) {
+                return Err(self.fail("shutdown did not finish within an hour".into()));
+            }
+            self.set_time(next);
+            self.report.steps += 1;
+            if self.report.steps > 50_000_000 {
+                return Err(self.fail("no progress: more than 50 million steps".into()));
+            }
+            // At equal times the agent's timer goes first (a deadline beats a reply).
+            if next_timer == Some(next) {
+                if next == last_timeout_at {
+                    repeats += 1;
+                    if repeats > 1000 {
+                        return Err(self.fail(format!(
+                            "the agent's deadline {next} does not move after a timeout"
+                        )));
+                    }
+                } else {
+                    last_timeout_at = next;
+                    repeats = 0;
+                }
+                self.agent.handle_input(self.now, Input::Timeout);
+            } else if let Some(item) = self
+                .queue
+                .pop()
+                .and_then(|Reverse((_, seq))| self.items.remove(&seq))
+            {
+                self.apply(item)?;
+            }
+            self.drain()?;
+            if self.shutting_down && self.agent.is_shut_down() && self.queue.is_empty() {
+                break;
+            }
+        }
+        if !self.agent.is_shut_down() {
+            return Err(self.fail("the agent never reported shutdown".into()));
+        }
+        let open: Vec<_> = self
+            .open
+            .iter()
+            .filter(|(_, (op, _))| !matches!(op, IoOp::Watch { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        if !open.is_empty() {
+            return Err(self.fail(format!("requests never completed nor cancelled: {open:?}")));
+        }
+        if self.world.watch.is_some_and(|w| self.open.contains_key(&w)) {
+            return Err(self.fail("the directory watch was not cancelled at shutdown".into()));
+        }
+        self.report.digest = self.digest;
+        Ok(self.report)
+    }
+
+    fn set_time(&mut self, mono: Instant) {
+        let mono = mono.max(self.now.mono);
+        self.now = Now::new(mono, UnixNanos(T0_WALL + mono.0 as i64));
+    }
+
+    fn apply(&mut self, item: Scheduled) -> Result<(), String> {
+        match item {
+            Scheduled::Reply { id, mut events } => {
+                if !self.open.contains_key(&id) {
+                    // Cancelled meanwhile; a real shell would drop it too. Deliver the
+                    // first event anyway now and then: late completions must be ignored.
+                    if self.rng.chance(10) && !events.is_empty() {
+                        let ev = events.remove(0);
+                        self.feed(id, &ev);
+                    }
+                    return Ok(());
+                }
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let ev = events.remove(0);
+                // After a final event the operation is over for both sides; after a
+                // head without a body the agent must cancel (or it stays open and the
+                // end-of-run check reports it).
+                let final_event = matches!(
+                    ev,
+                    Reply::End | Reply::Failed(_) | Reply::File(_) | Reply::Dir(_)
+                );
+                if final_event {
+                    self.open.remove(&id);
+                }
+                self.feed(id, &ev);
+                if !final_event && !events.is_empty() {
+                    self.schedule(Duration::from_millis(1), Scheduled::Reply { id, events });
+                }
+                self.check_scrape_end(id);
+            }
+            Scheduled::World | Scheduled::Reload | Scheduled::Converged { .. }
+                if self.shutting_down => {}
+            Scheduled::World => {
+                self.changes += 1;
+                self.report.world_changes += 1;
+                self.last_change = self.now.mono;
+                if self.rng.chance(70) {
+                    self.rewrite_files(false);
+                    if let Some(w) = self.world.watch.filter(|w| self.open.contains_key(w)) {
+                        self.agent.handle_input(
+                            self.now,
+                            Input::Io {
+                                id: w,
+                                event: IoEvent::Changed,
+                            },
+                        );
+                    }
+                } else if self.rng.chance(80) {
+                    let d = self.http_doc();
+                    self.world.http_doc = Some(d);
+                } else {
+                    self.world.http_doc = None;
+                }
+                // Flip a target's behaviour now and then.
+                if self.rng.chance(30) {
+                    let addrs: Vec<String> = self.world.targets.keys().cloned().collect();
+                    let a = &addrs[self.rng.below(addrs.len() as u64) as usize];
+                    let b = if self.rng.chance(50) {
+                        Behaviour::Healthy
+                    } else {
+                        Behaviour::Hangs
+                    };
+                    self.world.targets.insert(a.clone(), b);
+                }
+                let since_change = self.changes;
+                // Quiet long enough: file reads (ms), the HTTP SD refresh (≤ 1 min + 300 ms)
+                // and the coalescing bound (5 s).
+                self.schedule(
+                    Duration::from_secs(67),
+                    Scheduled::Converged { since_change },
+                );
+                let next = Duration::from_secs(30 + self.rng.below(900));
+                self.schedule(next, Scheduled::World);
+            }
+            Scheduled::Reload => {
+                self.variant = variant(&mut self.rng);
+                self.report.reloads += 1;
+                self.changes += 1;
+                self.last_change = self.now.mono;
+                self.agent.handle_input(
+                    self.now,
+                    Input::Config(Box::new(config(&self.variant.yaml))),
+                );
+                if !self.variant.file_sd {
+                    // The file provider stopped: a new one starts with no memory of the
+                    // last good content of a file that is garbage now.
+                    for (name, content) in &self.world.files {
+                        if content.starts_with("[{\"targets\": [") && !content.ends_with(']') {
+                            self.world.file_addrs.insert(name.clone(), None);
+                        }
+                    }
+                }
+                // Intervals may have changed without a discovery delivery.
+                self.refresh_intervals();
+                let since_change = self.changes;
+                self.schedule(
+                    Duration::from_secs(67),
+                    Scheduled::Converged { since_change },
+                );
+                let next = Duration::from_secs(600 + self.rng.below(3600));
+                self.schedule(next, Scheduled::Reload);
+            }
+            Scheduled::Converged { since_change } => {
+                if since_change == self.changes && !self.shutting_down {
+                    self.check_converged()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn feed(&mut self, id: RequestId, ev: &Reply) {
+        let headers_ct: [(&str, &str); 1];
+        let event = match ev {
+            Reply::Head(status, reason, ct) => {
+                headers_ct = [("Content-Type", ct)];
+                IoEvent::HttpHead {
+                    status: *status,
+                    reason,
+                    headers: &headers_ct,
+                }
+            }
+            Reply::Body(b) => IoEvent::HttpBody(b),
+            Reply::End => IoEvent::HttpEnd,
+            Reply::Failed(e) => IoEvent::Failed(e),
+            Reply::File(b) => IoEvent::FileData(b),
+            Reply::Dir(names) => {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                self.agent.handle_input(
+                    self.now,
+                    Input::Io {
+                        id,
+                        event: IoEvent::DirEntries(&refs),
+                    },
+                );
+                return;
+            }
+        };
+        self.agent.handle_input(self.now, Input::Io { id, event });
+    }
+
+    fn check_scrape_end(&mut self, id: RequestId) {
+        if !self.open.contains_key(&id) {
+            self.loop_busy.retain(|_, r| *r != id);
+        }
+    }
+
+    /// Drains outputs, recording them in the digest, answering starts and checking
+    /// the per-step invariants.
+    fn drain(&mut self) -> Result<(), String> {
+        let mut n = 0usize;
+        let mut delivered = false;
+        while let Some(o) = self.agent.poll_output() {
+            n += 1;
+            let line = format!("{} {:?}\n", self.now.mono.0, o);
+            self.digest = fnv(self.digest, line.as_bytes());
+            match o {
+                Output::Start { id, op } => {
+                    if id.0 <= self.last_id {
+                        return Err(self.fail(format!("request id {id} reused or out of order")));
+                    }
+                    self.last_id = id.0;
+                    self.start(id, op)?;
+                }
+                Output::Cancel(id) => {
+                    if self.open.remove(&id).is_none() {
+                        return Err(self.fail(format!("cancel of {id}, which is not open")));
+                    }
+                    self.check_scrape_end(id);
+                }
+                Output::Event(Event::Delivered { .. }) => {
+                    self.report.deliveries += 1;
+                    delivered = true;
+                }
+                Output::Event(_) => {}
+            }
+        }
+        // Bounds: outputs per step, operations in flight, loops alive.
+        let loops = self.agent.loops_alive();
+        if n > 64 + 8 * loops {
+            return Err(self.fail(format!("{n} outputs in one step")));
+        }
+        if loops > 4 * addr_pool().len() + 8 {
+            return Err(self.fail(format!("{loops} loops alive")));
+        }
+        if self.agent.in_flight() > loops + 16 {
+            return Err(self.fail(format!("{} operations in flight", self.agent.in_flight())));
+        }
+        for (id, (op, started)) in &self.open {
+            if let IoOp::Http(r) = op
+                && self.now.mono - *started > r.timeout
+            {
+                return Err(self.fail(format!("request {id} open past its timeout")));
+            }
+        }
+        if delivered {
+            self.check_incremental()?;
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, id: RequestId, op: IoOp) -> Result<(), String> {
+        self.open.insert(id, (op.clone(), self.now.mono));
+        match op {
+            IoOp::Watch { path } => {
+                if path != SD_DIR {
+                    return Err(self.fail(format!("watch on unexpected directory {path}")));
+                }
+                self.world.watch = Some(id);
+            }
+            IoOp::ListDir { .. } => {
+                let names: Vec<String> = self.world.files.keys().cloned().collect();
+                let ms = 1 + self.rng.below(5);
+                self.schedule(
+                    Duration::from_millis(ms),
+                    Scheduled::Reply {
+                        id,
+                        events: vec![Reply::Dir(names)],
+                    },
+                );
+            }
+            IoOp::ReadFile { path, .. } => {
+                let name = path.rsplit('/').next().unwrap_or("").to_owned();
+                let ev = match self.world.files.get(&name) {
+                    Some(c) => Reply::File(c.clone().into_bytes()),
+                    None => Reply::Failed("no such file or directory"),
+                };
+                let ms = 1 + self.rng.below(5);
+                self.schedule(
+                    Duration::from_millis(ms),
+                    Scheduled::Reply {
+                        id,
+                        events: vec![ev],
+                    },
+                );
+            }
+            IoOp::Http(r) => match &r.origin {
+                Origin::Discovery { .. } => {
+                    let events = match &self.world.http_doc {
+                        Some((d, addrs)) => {
+                            self.world.http_addrs = addrs.clone();
+                            vec![
+                                Reply::Head(200, "OK", "application/json"),
+                                Reply::Body(d.clone().into_bytes()),
+                                Reply::End,
+                            ]
+                        }
+                        None => vec![Reply::Head(500, "Internal Server Error", "text/plain")],
+                    };
+                    let ms = 1 + self.rng.below(300);
+                    self.schedule(Duration::from_millis(ms), Scheduled::Reply { id, events });
+                }
+                Origin::Scrape { loop_id, .. } => {
+                    self.report.scrapes += 1;
+                    self.scrape_started(id, *loop_id)?;
+                    let addr = r
+                        .url
+                        .strip_prefix("http://")
+                        .and_then(|u| u.split('/').next())
+                        .unwrap_or("")
+                        .to_owned();
+                    let behaviour = self
+                        .world
+                        .targets
+                        .get(&addr)
+                        .copied()
+                        .unwrap_or(Behaviour::Refuses);
+                    let latency = self
+                        .world
+                        .latency
+                        .get(&addr)
+                        .copied()
+                        .unwrap_or(Duration::from_millis(1));
+                    let body = b"# TYPE up gauge\nup 1\n".to_vec();
+                    let events = match behaviour {
+                        Behaviour::Healthy => vec![
+                            Reply::Head(200, "OK", "text/plain; version=0.0.4"),
+                            Reply::Body(body),
+                            Reply::End,
+                        ],
+                        Behaviour::Hangs => vec![],
+                        Behaviour::Refuses => vec![Reply::Failed("connection refused")],
+                        Behaviour::Errors => {
+                            vec![Reply::Head(503, "Service Unavailable", "text/plain")]
+                        }
+                        Behaviour::Resets => vec![
+                            Reply::Head(200, "OK", "text/plain; version=0.0.4"),
+                            Reply::Body(body),
+                            Reply::Failed("connection reset by peer"),
+                        ],
+                    };
+                    if !events.is_empty() {
+                        self.schedule(latency, Scheduled::Reply { id, events });
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn scrape_started(&mut self, id: RequestId, loop_id: u64) -> Result<(), String> {
+        if let Some(other) = self.loop_busy.get(&loop_id) {
+            return Err(self.fail(format!(
+                "loop {loop_id} started {id} while {other} is in flight"
+            )));
+        }
+        self.loop_busy.insert(loop_id, id);
+        let interval = match self.loop_interval.get(&loop_id) {
+            Some(i) => *i,
+            None => {
+                self.refresh_intervals();
+                self.loop_interval
+                    .get(&loop_id)
+                    .copied()
+                    .unwrap_or(Duration::ZERO)
+            }
+        };
+        if let Some((last, last_interval)) = self.loop_starts.get(&loop_id).copied()
+            && last_interval == interval
+            && self.now.mono - last != interval
+        {
+            return Err(self.fail(format!(
+                "loop {loop_id}: scrapes {:?} apart, interval {interval:?}",
+                self.now.mono - last
+            )));
+        }
+        self.loop_starts.insert(loop_id, (self.now.mono, interval));
+        Ok(())
+    }
+
+    fn refresh_intervals(&mut self) {
+        for t in self.agent.targets() {
+            self.loop_interval
+                .insert(t.loop_id.0, t.target.interval.to_std());
+        }
+    }
+
+    /// After a delivery: incremental pools = from-scratch recomputation.
+    fn check_incremental(&mut self) -> Result<(), String> {
+        self.refresh_intervals();
+        for p in self.agent.pools() {
+            let inc = self.agent.active_identities(&p.job);
+            let scratch = self.agent.recompute_from_scratch(&p.job);
+            if inc != scratch {
+                return Err(self.fail(format!(
+                    "job {}: incremental pool has {} targets, from scratch {}",
+                    p.job,
+                    inc.len(),
+                    scratch.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The world has been quiet for longer than the discovery bound: pools match it.
+    fn check_converged(&mut self) -> Result<(), String> {
+        let jobs: Vec<String> = self
+            .agent
+            .pools()
+            .iter()
+            .map(|p| p.job.to_string())
+            .collect();
+        for job in jobs {
+            let got: BTreeSet<String> = self
+                .agent
+                .targets()
+                .into_iter()
+                .filter(|t| *t.job == *job)
+                .map(|t| t.target.url.to_string())
+                .collect();
+            let want = self.expected_urls(&job);
+            if got != want {
+                return Err(self.fail(format!(
+                    "job {job} has {got:?}, the world says {want:?} (quiet since {}); files {:?}",
+                    self.last_change, self.world.files
+                )));
+            }
+        }
+        let _ = (self.variant.interval_s, self.variant.files_job);
+        Ok(())
+    }
+}
+
+/// Runs one seed for `hours` simulated hours.
+pub fn run(seed: u64, hours: f64) -> Result<SimReport, String> {
+    Sim::new(SimParams {
+        seed,
+        duration: Duration::from_secs_f64(hours * 3600.0),
+    })
+    .run()
+}
