@@ -692,3 +692,102 @@ fn coalescing_first_change_fast_then_paced() {
         prev = *d;
     }
 }
+
+#[test]
+fn relabeled_interval_and_timeout_apply_at_sync_and_survive_reload() {
+    // §9.5 #60 and #63
+    let yaml = r#"
+scrape_configs:
+  - job_name: j
+    scrape_interval: 2s
+    scrape_timeout: 500ms
+    relabel_configs:
+      - {source_labels: [__scrape_interval__], regex: 2s, replacement: 3s, target_label: __scrape_interval__}
+      - {source_labels: [__scrape_timeout__], regex: 500ms, replacement: 750ms, target_label: __scrape_timeout__}
+    static_configs: [{targets: ["h:1"]}]
+"#;
+    let mut h = Harness::new(yaml, opts());
+    let t = &h.agent.targets()[0];
+    assert_eq!(t.target.labels.get("__scrape_interval__"), Some("3s"));
+    assert_eq!(t.target.labels.get("__scrape_timeout__"), Some("750ms"));
+    assert_eq!(t.target.interval.to_string(), "3s");
+    let loop_id = t.loop_id;
+    h.input(Input::Config(Box::new(config(&yaml.replace(
+        "    static_configs",
+        "    sample_limit: 5\n    static_configs",
+    )))));
+    let t = &h.agent.targets()[0];
+    assert_eq!(
+        t.target.interval.to_string(),
+        "3s",
+        "the relabeled interval survives"
+    );
+    assert_eq!(t.loop_id, loop_id);
+}
+
+#[test]
+fn same_identity_with_new_discovered_labels_keeps_the_loop() {
+    // §9.5 #56: a label relabeling drops changes the discovered labels only.
+    let yaml = r#"
+scrape_configs:
+  - job_name: j
+    relabel_configs: [{regex: temp, action: labeldrop}]
+    static_configs: [{targets: ["h:1"], labels: {temp: a}}]
+"#;
+    let mut h = Harness::new(yaml, opts());
+    let before = h.agent.targets()[0].clone();
+    assert_eq!(before.discovered_labels.get("temp"), Some("a"));
+    h.input(Input::Config(Box::new(config(
+        &yaml.replace("temp: a", "temp: b"),
+    ))));
+    let after = h.agent.targets()[0].clone();
+    assert_eq!(after.discovered_labels.get("temp"), Some("b"));
+    assert_eq!(after.target, before.target);
+}
+
+#[test]
+fn file_sd_switched_to_a_missing_file_empties_only_that_job() {
+    // §9.4 #50 and #51
+    let yaml = r#"
+scrape_configs:
+  - job_name: files
+    file_sd_configs: [{files: ["sd/a.json"]}]
+  - job_name: other
+    static_configs: [{targets: ["o:1"]}]
+"#;
+    let mut h = Harness::new(yaml, opts());
+    serve_files(
+        &mut h,
+        &[("/etc/trawl/sd/a.json", Some(r#"[{"targets": ["x:1"]}]"#))],
+    );
+    h.advance(secs(1));
+    assert_eq!(h.urls("files"), ["http://x:1/metrics"]);
+    h.input(Input::Config(Box::new(config(
+        &yaml.replace("sd/a.json", "sd/idontexistdoi.json"),
+    ))));
+    serve_files(
+        &mut h,
+        &[("/etc/trawl/sd/a.json", Some(r#"[{"targets": ["x:1"]}]"#))],
+    );
+    h.advance(secs(1));
+    assert!(h.urls("files").is_empty());
+    assert_eq!(h.urls("other"), ["http://o:1/metrics"]);
+}
+
+#[test]
+fn same_inputs_same_outputs_byte_for_byte() {
+    let run = || {
+        let mut h = Harness::new(RELOAD_BASE, opts());
+        for _ in 0..5 {
+            for (id, _) in h.advance_until_scrape(secs(10)) {
+                h.respond(id, 200, "text/plain", b"up 1\n");
+            }
+        }
+        h.input(Input::Config(Box::new(config(
+            &RELOAD_BASE.replace("a:2", "a:3"),
+        ))));
+        h.advance(secs(30));
+        format!("{:?}", h.log)
+    };
+    assert_eq!(run(), run());
+}

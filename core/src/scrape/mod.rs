@@ -246,6 +246,9 @@ pub(crate) struct ScrapeManager {
     next_loop: u64,
     seed: u64,
     user_agent: Arc<str>,
+    /// The hash that picks a target's phase (Prometheus's target hash). A field so a
+    /// test can force collisions and show identity does not depend on it.
+    phase_hash: fn(&ScrapeTarget) -> u64,
     pub(crate) stats: ScrapeStats,
 }
 
@@ -260,6 +263,7 @@ impl ScrapeManager {
             next_loop: 0,
             seed: 0,
             user_agent,
+            phase_hash: ScrapeTarget::hash,
             stats: ScrapeStats::default(),
         }
     }
@@ -373,8 +377,12 @@ impl ScrapeManager {
         if regrid {
             let pool_seed = self.pools.get(&l.job).map_or(seed, |p| p.seed);
             let interval = l.target.interval.as_nanos();
-            let wait =
-                crate::hash::first_scrape_wait(l.target.hash(), pool_seed, interval, now.wall.0);
+            let wait = crate::hash::first_scrape_wait(
+                (self.phase_hash)(&l.target),
+                pool_seed,
+                interval,
+                now.wall.0,
+            );
             l.next_tick = now.mono + Duration::from_nanos(wait);
             l.next_wall = now.wall + Duration::from_nanos(wait);
         }
@@ -546,7 +554,8 @@ impl ScrapeManager {
         };
         let (seed, template) = (pool.seed, pool.template.clone());
         let interval = t.interval.as_nanos();
-        let wait = crate::hash::first_scrape_wait(t.hash(), seed, interval, now.wall.0);
+        let wait =
+            crate::hash::first_scrape_wait((self.phase_hash)(&t), seed, interval, now.wall.0);
         let l = Loop {
             job: job.clone(),
             template,
@@ -877,3 +886,6 @@ impl Pool {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests;
