@@ -124,8 +124,12 @@ pub enum IoEvent<'a> {
     FileData(&'a [u8]),
     /// The names in a directory.
     DirEntries(&'a [&'a str]),
-    /// Something in a watched directory changed.
-    Changed,
+    /// Something in a watched directory changed: the entry's name when the shell knows
+    /// it (inotify does), so only that file is read again; `None` re-reads them all.
+    Changed {
+        /// Name of the changed entry inside the directory.
+        name: Option<&'a str>,
+    },
     /// The operation failed (connection refused, no such file, body too large…).
     Failed(&'a str),
 }
@@ -135,7 +139,7 @@ impl IoEvent<'_> {
     pub fn is_final(&self) -> bool {
         !matches!(
             self,
-            IoEvent::HttpHead { .. } | IoEvent::HttpBody(_) | IoEvent::Changed
+            IoEvent::HttpHead { .. } | IoEvent::HttpBody(_) | IoEvent::Changed { .. }
         )
     }
 }

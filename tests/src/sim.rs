@@ -288,7 +288,7 @@ impl Sim {
             shutting_down: false,
         };
         // The world starts with some files and an HTTP SD answer.
-        sim.rewrite_files(true);
+        let _ = sim.rewrite_files(true);
         sim.world.http_doc = Some(sim.http_doc());
         let first_change = Duration::from_secs(60 + sim.rng.below(600));
         sim.schedule(first_change, Scheduled::World);
@@ -324,13 +324,15 @@ impl Sim {
         (format!("[{}]", groups.join(", ")), addrs)
     }
 
-    /// Rewrites some SD files (valid JSON/YAML, garbage, or deleted).
-    fn rewrite_files(&mut self, all_valid: bool) {
+    /// Rewrites some SD files (valid JSON/YAML, garbage, or deleted); returns their names.
+    fn rewrite_files(&mut self, all_valid: bool) -> Vec<&'static str> {
+        let mut changed = Vec::new();
         let pool = addr_pool();
         for name in ["a.json", "b.json", "c.yml"] {
             if !all_valid && !self.rng.chance(50) {
                 continue;
             }
+            changed.push(name);
             let roll = if all_valid { 99 } else { self.rng.below(100) };
             if roll < 10 {
                 self.world.files.remove(name);
@@ -377,6 +379,7 @@ impl Sim {
                 self.world.file_addrs.insert(name.into(), Some(picked));
             }
         }
+        changed
     }
 
     /// The URLs the world implies for a job, after the job's relabel rule.
@@ -544,15 +547,24 @@ impl Sim {
                 self.report.world_changes += 1;
                 self.last_change = self.now.mono;
                 if self.rng.chance(70) {
-                    self.rewrite_files(false);
+                    let changed = self.rewrite_files(false);
                     if let Some(w) = self.world.watch.filter(|w| self.open.contains_key(w)) {
-                        self.agent.handle_input(
-                            self.now,
-                            Input::Io {
-                                id: w,
-                                event: IoEvent::Changed,
-                            },
-                        );
+                        // inotify names each entry; sometimes the shell only knows
+                        // "something changed".
+                        let names: Vec<Option<&str>> = if self.rng.chance(30) {
+                            vec![None]
+                        } else {
+                            changed.iter().map(|n| Some(*n)).collect()
+                        };
+                        for name in names {
+                            self.agent.handle_input(
+                                self.now,
+                                Input::Io {
+                                    id: w,
+                                    event: IoEvent::Changed { name },
+                                },
+                            );
+                        }
                     }
                 } else if self.rng.chance(80) {
                     let d = self.http_doc();

@@ -492,7 +492,7 @@ fn file_sd_reads_watches_and_keeps_last_good_state() {
 
     // Garbage written: the old targets stay (§9.2 #23), the error names the file.
     let w = watch_id(&h);
-    h.reply(w, IoEvent::Changed);
+    h.reply(w, IoEvent::Changed { name: None });
     serve_files(&mut h, &[("/etc/trawl/sd/a.json", Some("[{\"targets\": "))]);
     h.advance(secs(6));
     assert_eq!(h.urls("files").len(), 3);
@@ -504,7 +504,7 @@ fn file_sd_reads_watches_and_keeps_last_good_state() {
     );
 
     // The file shrinks to one group: the second source empties (§9.2 #24).
-    h.reply(w, IoEvent::Changed);
+    h.reply(w, IoEvent::Changed { name: None });
     serve_files(
         &mut h,
         &[(
@@ -516,7 +516,7 @@ fn file_sd_reads_watches_and_keeps_last_good_state() {
     assert_eq!(h.urls("files"), ["http://localhost:9091/metrics"]);
 
     // The file is deleted: everything goes (§9.2 #25).
-    h.reply(w, IoEvent::Changed);
+    h.reply(w, IoEvent::Changed { name: None });
     serve_files(&mut h, &[("/etc/trawl/sd/a.json", None)]);
     h.advance(secs(6));
     assert!(h.urls("files").is_empty());
@@ -530,7 +530,7 @@ fn file_sd_identical_rewrite_changes_nothing_downstream() {
     h.advance(secs(1));
     let syncs = h.agent.pools()[0].stats.syncs;
     let w = watch_id(&h);
-    h.reply(w, IoEvent::Changed);
+    h.reply(w, IoEvent::Changed { name: None });
     serve_files(
         &mut h,
         &[(
@@ -790,4 +790,59 @@ fn same_inputs_same_outputs_byte_for_byte() {
         format!("{:?}", h.log)
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn file_sd_rereads_only_the_file_a_watch_names() {
+    let mut h = Harness::new(FILE_SD, opts());
+    let files = [
+        ("/etc/trawl/sd/a.json", Some(r#"[{"targets": ["a:1"]}]"#)),
+        ("/etc/trawl/sd/b.json", Some(r#"[{"targets": ["b:1"]}]"#)),
+    ];
+    serve_files(&mut h, &files);
+    h.advance(secs(1));
+    assert_eq!(h.urls("files").len(), 2);
+    let w = watch_id(&h);
+    h.reply(
+        w,
+        IoEvent::Changed {
+            name: Some("b.json"),
+        },
+    );
+    // The listing is answered; only b.json is read again.
+    let list = h.pending_where(|op| matches!(op, IoOp::ListDir { .. }));
+    let names = ["a.json", "b.json"];
+    h.reply(list[0].0, IoEvent::DirEntries(&names));
+    let reads: Vec<String> = h
+        .pending_where(|op| matches!(op, IoOp::ReadFile { .. }))
+        .into_iter()
+        .filter_map(|(_, op)| match op {
+            IoOp::ReadFile { path, .. } => Some(path),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reads, ["/etc/trawl/sd/b.json"]);
+    serve_files(
+        &mut h,
+        &[
+            ("/etc/trawl/sd/a.json", Some(r#"[{"targets": ["a:1"]}]"#)),
+            ("/etc/trawl/sd/b.json", Some(r#"[{"targets": ["b:2"]}]"#)),
+        ],
+    );
+    h.advance(secs(6));
+    assert_eq!(
+        h.urls("files"),
+        ["http://a:1/metrics", "http://b:2/metrics"]
+    );
+    // A name no pattern matches changes nothing and costs nothing.
+    h.reply(
+        w,
+        IoEvent::Changed {
+            name: Some("notes.txt"),
+        },
+    );
+    assert!(
+        h.pending_where(|op| matches!(op, IoOp::ListDir { .. }))
+            .is_empty()
+    );
 }

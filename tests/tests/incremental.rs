@@ -104,7 +104,7 @@ fn serve(h: &mut Harness, files: &BTreeMap<String, String>) {
 
 fn fire_watch(h: &mut Harness) {
     for (id, _) in h.pending_where(|op| matches!(op, IoOp::Watch { path } if path == DIR)) {
-        h.reply(id, IoEvent::Changed);
+        h.reply(id, IoEvent::Changed { name: None });
     }
 }
 

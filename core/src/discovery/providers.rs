@@ -146,19 +146,38 @@ pub(crate) struct FileSd {
     limit: u64,
     watches: BTreeMap<RequestId, String>,
     refresh: Option<FileRefresh>,
-    /// A change arrived while a refresh was running: run another when it ends.
+    /// Changes seen while a refresh was running: run another when it ends (all files
+    /// if `rerun_all`, else the named paths).
     rerun: bool,
+    rerun_all: bool,
+    rerun_paths: BTreeSet<String>,
     /// Groups each file produced at its last successful read.
     counts: BTreeMap<String, usize>,
     next_refresh: Instant,
+}
+
+/// What a refresh learned about one file.
+#[derive(Debug)]
+enum FileState {
+    /// Read and parsed.
+    Read(Vec<TargetGroup>),
+    /// Could not be read or parsed: keeps what it had.
+    Failed,
+    /// Not re-read (a targeted refresh for other files): keeps what it had.
+    Unchanged,
+    /// Read requested, answer pending.
+    Pending,
 }
 
 #[derive(Debug, Default)]
 struct FileRefresh {
     listings: BTreeMap<RequestId, String>,
     reads: BTreeMap<RequestId, String>,
-    /// Files the patterns matched, with their groups once read (`None`: failed).
-    files: BTreeMap<String, Option<Vec<TargetGroup>>>,
+    /// Every file the patterns matched.
+    files: BTreeMap<String, FileState>,
+    /// Re-read every matched file (else only `paths` and files not seen before).
+    all: bool,
+    paths: BTreeSet<String>,
 }
 
 impl FileSd {
@@ -172,6 +191,8 @@ impl FileSd {
             watches: BTreeMap::new(),
             refresh: None,
             rerun: false,
+            rerun_all: false,
+            rerun_paths: BTreeSet::new(),
             counts: BTreeMap::new(),
             next_refresh: now,
         }
@@ -186,7 +207,7 @@ impl FileSd {
     }
 
     fn start(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
-        self.begin_refresh(now, io, out);
+        self.begin_refresh(now, None, io, out);
     }
 
     fn ensure_watches(&mut self, io: &mut IoQueue) {
@@ -203,16 +224,36 @@ impl FileSd {
         }
     }
 
-    fn begin_refresh(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
-        // The deadline moves on even when a refresh is already running (it then runs
-        // again when the current one ends).
-        self.next_refresh = now + self.interval;
+    /// Starts a refresh of every file (`only == None`) or of one changed path (plus any
+    /// file the listing shows for the first time).
+    fn begin_refresh(
+        &mut self,
+        now: Instant,
+        only: Option<String>,
+        io: &mut IoQueue,
+        out: &mut SdOut,
+    ) {
+        if only.is_none() {
+            // The periodic deadline moves on with every full refresh, even one that
+            // has to wait for the running refresh to end.
+            self.next_refresh = now + self.interval;
+        }
         if self.refresh.is_some() {
             self.rerun = true;
+            match only {
+                Some(p) => {
+                    self.rerun_paths.insert(p);
+                }
+                None => self.rerun_all = true,
+            }
             return;
         }
         self.ensure_watches(io);
-        let mut r = FileRefresh::default();
+        let mut r = FileRefresh {
+            all: only.is_none(),
+            paths: only.into_iter().collect(),
+            ..FileRefresh::default()
+        };
         for dir in &self.dirs {
             let id = io.start(IoOp::ListDir { path: dir.clone() });
             r.listings.insert(id, dir.clone());
@@ -221,9 +262,24 @@ impl FileSd {
         self.maybe_finish(now, io, out);
     }
 
+    fn refresh_paths(
+        &mut self,
+        now: Instant,
+        paths: BTreeSet<String>,
+        io: &mut IoQueue,
+        out: &mut SdOut,
+    ) {
+        let mut paths = paths.into_iter();
+        let Some(first) = paths.next() else { return };
+        self.begin_refresh(now, Some(first), io, out);
+        if let Some(r) = self.refresh.as_mut() {
+            r.paths.extend(paths);
+        }
+    }
+
     fn handle_timeout(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
         if now >= self.next_refresh {
-            self.begin_refresh(now, io, out);
+            self.begin_refresh(now, None, io, out);
         }
     }
 
@@ -237,7 +293,17 @@ impl FileSd {
     ) {
         if let Some(dir) = self.watches.get(&id).cloned() {
             match ev {
-                IoEvent::Changed => self.begin_refresh(now, io, out),
+                IoEvent::Changed { name: None } => self.begin_refresh(now, None, io, out),
+                // Only a name some pattern of this directory matches can matter.
+                IoEvent::Changed { name: Some(name) }
+                    if self
+                        .patterns
+                        .iter()
+                        .any(|(d, base)| *d == dir && glob_match(base, name)) =>
+                {
+                    let path = groups::join(&dir, name);
+                    self.begin_refresh(now, Some(path), io, out);
+                }
                 IoEvent::Failed(e) => {
                     self.watches.remove(&id);
                     out.file_watcher_errors += 1;
@@ -263,13 +329,21 @@ impl FileSd {
                     for name in &sorted {
                         if glob_match(base, name) {
                             let path = groups::join(&dir, name);
-                            if !r.files.contains_key(&path) {
-                                r.files.insert(path.clone(), None);
+                            if r.files.contains_key(&path) {
+                                continue;
+                            }
+                            let read = r.all
+                                || r.paths.contains(&path)
+                                || !self.counts.contains_key(&path);
+                            if read {
+                                r.files.insert(path.clone(), FileState::Pending);
                                 let rid = io.start(IoOp::ReadFile {
                                     path: path.clone(),
                                     limit: self.limit,
                                 });
                                 r.reads.insert(rid, path);
+                            } else {
+                                r.files.insert(path, FileState::Unchanged);
                             }
                         }
                     }
@@ -284,9 +358,10 @@ impl FileSd {
             match parsed {
                 Ok(mut g) => {
                     name_groups(&mut g, &path, "__meta_filepath");
-                    r.files.insert(path, Some(g));
+                    r.files.insert(path, FileState::Read(g));
                 }
                 Err(e) => {
+                    r.files.insert(path.clone(), FileState::Failed);
                     out.file_read_errors += 1;
                     out.failures
                         .push(format!("error reading file {path:?}: {e}"));
@@ -308,9 +383,9 @@ impl FileSd {
         let Some(r) = self.refresh.take() else { return };
         let mut batch = Vec::new();
         let mut counts = BTreeMap::new();
-        for (path, groups) in r.files {
-            match groups {
-                Some(g) => {
+        for (path, state) in r.files {
+            match state {
+                FileState::Read(g) => {
                     let old = self.counts.get(&path).copied().unwrap_or(0);
                     let n = g.len();
                     batch.extend(g);
@@ -319,8 +394,8 @@ impl FileSd {
                     }
                     counts.insert(path, n);
                 }
-                // A file that failed keeps what it had.
-                None => {
+                // A file that failed, or was not read again, keeps what it had.
+                FileState::Failed | FileState::Unchanged | FileState::Pending => {
                     if let Some(old) = self.counts.get(&path) {
                         counts.insert(path, *old);
                     }
@@ -337,7 +412,13 @@ impl FileSd {
         self.counts = counts;
         out.updates.push(batch);
         if std::mem::take(&mut self.rerun) {
-            self.begin_refresh(now, io, out);
+            let paths = std::mem::take(&mut self.rerun_paths);
+            if std::mem::take(&mut self.rerun_all) {
+                self.begin_refresh(now, None, io, out);
+            } else {
+                // One refresh for all the paths that changed meanwhile.
+                self.refresh_paths(now, paths, io, out);
+            }
         }
     }
 }
