@@ -310,3 +310,180 @@ pub mod k8s {
         }
     }
 }
+
+pub mod fleet {
+    //! A fleet of 100 000 targets in 1 000 file SD groups: each group one JSON file with
+    //! 100 pod addresses and the ~39 Kubernetes `__meta_*` labels of the [`super::k8s`]
+    //! fixture (namespace and pod name varying per group), scraped by a job with the ten
+    //! Kubernetes relabel rules of that fixture. [`Shell`] drives a real [`Agent`] over it,
+    //! answering its file operations from memory, with the clock standing still (the
+    //! coalescing window is zero, so each change is delivered as soon as it is read).
+
+    use std::collections::BTreeMap;
+
+    use trawl_core::agent::{Agent, AgentOptions, Input, Output};
+    use trawl_core::config::{Config, ParseOptions};
+    use trawl_core::io::{IoEvent, IoOp, RequestId};
+    use trawl_core::time::{Instant, Now, UnixNanos};
+
+    /// Groups (files) in the fleet.
+    pub const GROUPS: usize = 1_000;
+    /// Targets per group.
+    pub const PER_GROUP: usize = 100;
+    /// The SD directory.
+    pub const DIR: &str = "/fleet/sd";
+
+    /// The job: the Kubernetes rules, targets from the fleet's files.
+    pub fn config() -> Config {
+        let yaml = super::k8s::CONFIG.replace(
+            "        static_configs:\n          - targets: []",
+            &format!("        file_sd_configs:\n          - files: ['{DIR}/*.json']"),
+        );
+        match Config::parse(&yaml, &ParseOptions::for_path("/fleet/prometheus.yml")) {
+            Ok(c) => c,
+            Err(e) => panic!("fleet config: {e}"),
+        }
+    }
+
+    /// The file of group `g` in `version` (a new version moves every pod of the group
+    /// to new addresses, i.e. changes all its 100 targets).
+    pub fn file(g: usize, version: usize) -> Vec<u8> {
+        let mut labels: Vec<(String, String)> = super::k8s::pod_labels()
+            .into_iter()
+            .filter(|(n, _)| n != "__address__")
+            .collect();
+        for (n, v) in &mut labels {
+            match n.as_str() {
+                "__meta_kubernetes_namespace" => *v = format!("ns-{}", g % 37),
+                "__meta_kubernetes_pod_name" => *v = format!("checkout-{g}-x2k4p"),
+                _ => {}
+            }
+        }
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(n, v)| format!("{n:?}: {v:?}"))
+            .collect();
+        let targets: Vec<String> = (0..PER_GROUP)
+            .map(|k| format!("\"10.{}.{}.{k}:8080\"", version % 50 * 4 + g / 256, g % 256))
+            .collect();
+        format!(
+            "[{{\"targets\": [{}], \"labels\": {{{}}}}}]",
+            targets.join(","),
+            labels.join(",")
+        )
+        .into_bytes()
+    }
+
+    /// The name of group `g`'s file.
+    pub fn name(g: usize) -> String {
+        format!("g{g:04}.json")
+    }
+
+    /// A scripted shell around an agent on the fleet.
+    pub struct Shell {
+        /// The agent.
+        pub agent: Agent,
+        /// File contents by name.
+        pub files: BTreeMap<String, Vec<u8>>,
+        now: Now,
+        watch: Option<RequestId>,
+        pending: Vec<(RequestId, IoOp)>,
+    }
+
+    impl Shell {
+        /// A fresh agent: every file listed, read and synced.
+        pub fn start() -> Shell {
+            let files = (0..GROUPS).map(|g| (name(g), file(g, 0))).collect();
+            Shell::start_with(files)
+        }
+
+        /// A fresh agent over `files`.
+        pub fn start_with(files: BTreeMap<String, Vec<u8>>) -> Shell {
+            let now = Now::new(Instant(1), UnixNanos(1_700_000_000_000_000_000));
+            let options = AgentOptions {
+                coalesce_window: std::time::Duration::ZERO,
+                updatert: std::time::Duration::ZERO,
+                ..AgentOptions::default()
+            };
+            let agent = Agent::new(config(), options, now);
+            let mut s = Shell {
+                agent,
+                files,
+                now,
+                watch: None,
+                pending: Vec::new(),
+            };
+            s.settle();
+            s
+        }
+
+        /// Answers file operations until none are left.
+        pub fn settle(&mut self) {
+            loop {
+                while let Some(o) = self.agent.poll_output() {
+                    if let Output::Start { id, op } = o {
+                        match op {
+                            IoOp::Watch { .. } => self.watch = Some(id),
+                            IoOp::ListDir { .. } | IoOp::ReadFile { .. } => {
+                                self.pending.push((id, op))
+                            }
+                            // Scrapes are never answered: the clock stands still.
+                            IoOp::Http(_) => {}
+                        }
+                    }
+                }
+                if self.pending.is_empty() {
+                    return;
+                }
+                for (id, op) in std::mem::take(&mut self.pending) {
+                    match op {
+                        IoOp::ListDir { .. } => {
+                            let names: Vec<&str> = self.files.keys().map(String::as_str).collect();
+                            self.agent.handle_input(
+                                self.now,
+                                Input::Io {
+                                    id,
+                                    event: IoEvent::DirEntries(&names),
+                                },
+                            );
+                        }
+                        IoOp::ReadFile { path, .. } => {
+                            let name = path.rsplit('/').next().unwrap_or("");
+                            let event = match self.files.get(name) {
+                                Some(data) => IoEvent::FileData(data),
+                                None => IoEvent::Failed("no such file"),
+                            };
+                            self.agent.handle_input(self.now, Input::Io { id, event });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+
+        /// Rewrites the files of `groups` to `version` and reports each change to the
+        /// agent as inotify would, then settles.
+        pub fn rewrite(&mut self, groups: &[usize], version: usize) {
+            let watch = self.watch.expect("the agent watches the SD directory");
+            for g in groups {
+                let n = name(*g);
+                self.files.insert(n.clone(), file(*g, version));
+                self.agent.handle_input(
+                    self.now,
+                    Input::Io {
+                        id: watch,
+                        event: IoEvent::Changed { name: Some(&n) },
+                    },
+                );
+            }
+            self.settle();
+        }
+
+        /// Applies a configuration.
+        pub fn reload(&mut self, config: Config) {
+            self.agent
+                .handle_input(self.now, Input::Config(Box::new(config)));
+            self.settle();
+        }
+    }
+}

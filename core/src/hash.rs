@@ -20,8 +20,17 @@ fn fnv1a64_extend(mut h: u64, bytes: &[u8]) -> u64 {
 /// Prometheus's target hash: FNV-1a-64 of the label hash written as `%016d` followed by
 /// the target URL.
 pub fn target_hash(labels_hash: u64, url: &str) -> u64 {
-    let digits = format!("{labels_hash:016}");
-    let h = fnv1a64(digits.as_bytes());
+    // `%016d` without allocating: at most 20 digits, left-padded with zeros to 16.
+    let mut buf = [b'0'; 20];
+    let mut n = labels_hash;
+    let mut i = buf.len();
+    while n > 0 {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let start = i.min(buf.len() - 16);
+    let h = fnv1a64(&buf[start..]);
     fnv1a64_extend(h, url.as_bytes())
 }
 
@@ -59,6 +68,24 @@ pub fn first_scrape_wait(target_hash: u64, seed: u64, interval_ns: u64, now_unix
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn target_hash_pads_like_go() {
+        for h in [
+            0u64,
+            7,
+            123_456,
+            9_999_999_999_999_999,
+            u64::MAX,
+            14_808_249_574_301_025_142,
+        ] {
+            let want = {
+                let digits = format!("{h:016}");
+                fnv1a64_extend(fnv1a64(digits.as_bytes()), b"http://x/metrics")
+            };
+            assert_eq!(target_hash(h, "http://x/metrics"), want, "{h}");
+        }
+    }
+
     use super::*;
     use crate::labels::Labels;
     use proptest::prelude::*;

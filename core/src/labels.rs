@@ -217,6 +217,12 @@ impl Labels {
         Labels(Arc::from(buf.as_str()))
     }
 
+    /// The canonical encoding (equal sets, equal bytes): a cheap total order for
+    /// containers that need one but not the label order.
+    pub(crate) fn encoded(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// Iterates `(name, value)` in name order.
     pub fn iter(&self) -> LabelsIter<'_> {
         LabelsIter {

@@ -12,8 +12,11 @@ use crate::goquote::quote;
 use crate::labels::{self, Labels, LabelsBuilder};
 use crate::relabel::{self, Outcome};
 
-/// A target after relabeling and finalisation: everything needed to scrape it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A target after relabeling and finalisation: everything needed to scrape it. Its
+/// identity in a pool is the whole value (full label set and URL); it orders by URL
+/// first (the order of Prometheus's targets API), then by the labels' canonical encoding
+/// (one `memcmp`, not a label-by-label walk).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ScrapeTarget {
     /// The full final label set, including `__address__`, `__scheme__`,
     /// `__metrics_path__`, `__param_*`, the interval and timeout labels and any other
@@ -25,6 +28,23 @@ pub struct ScrapeTarget {
     pub interval: PromDuration,
     /// Scrape timeout (from `__scrape_timeout__`).
     pub timeout: PromDuration,
+}
+
+impl Ord for ScrapeTarget {
+    fn cmp(&self, other: &ScrapeTarget) -> std::cmp::Ordering {
+        self.url
+            .as_bytes()
+            .cmp(other.url.as_bytes())
+            .then_with(|| self.labels.encoded().cmp(other.labels.encoded()))
+            .then_with(|| self.interval.cmp(&other.interval))
+            .then_with(|| self.timeout.cmp(&other.timeout))
+    }
+}
+
+impl PartialOrd for ScrapeTarget {
+    fn partial_cmp(&self, other: &ScrapeTarget) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl ScrapeTarget {

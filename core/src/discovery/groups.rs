@@ -144,9 +144,22 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
             Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
         }
     }
+    if pattern.is_ascii() && name.is_ascii() && !pattern.contains(['[', '\\']) {
+        return ascii_match(pattern.as_bytes(), name.as_bytes());
+    }
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     go(&p, &n)
+}
+
+/// `*` and `?` over ASCII without allocating (the common case: `*.json`).
+fn ascii_match(p: &[u8], n: &[u8]) -> bool {
+    match p.first() {
+        None => n.is_empty(),
+        Some(b'*') => (0..=n.len()).any(|k| ascii_match(&p[1..], &n[k..])),
+        Some(b'?') => !n.is_empty() && ascii_match(&p[1..], &n[1..]),
+        Some(c) => n.first() == Some(c) && ascii_match(&p[1..], &n[1..]),
+    }
 }
 
 /// Splits a file SD pattern into its directory and its last component.

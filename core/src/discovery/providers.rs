@@ -151,9 +151,19 @@ pub(crate) struct FileSd {
     rerun: bool,
     rerun_all: bool,
     rerun_paths: BTreeSet<String>,
-    /// Groups each file produced at its last successful read.
-    counts: BTreeMap<String, usize>,
+    /// Each file known from its last successful read.
+    counts: BTreeMap<String, Known>,
+    /// Numbers refreshes, to mark the known files a listing still shows.
+    generation: u64,
     next_refresh: Instant,
+}
+
+#[derive(Debug)]
+struct Known {
+    /// Groups the file produced.
+    groups: usize,
+    /// The last refresh whose listing showed it.
+    seen: u64,
 }
 
 /// What a refresh learned about one file.
@@ -163,8 +173,6 @@ enum FileState {
     Read(Vec<TargetGroup>),
     /// Could not be read or parsed: keeps what it had.
     Failed,
-    /// Not re-read (a targeted refresh for other files): keeps what it had.
-    Unchanged,
     /// Read requested, answer pending.
     Pending,
 }
@@ -194,6 +202,7 @@ impl FileSd {
             rerun_all: false,
             rerun_paths: BTreeSet::new(),
             counts: BTreeMap::new(),
+            generation: 0,
             next_refresh: now,
         }
     }
@@ -249,6 +258,7 @@ impl FileSd {
             return;
         }
         self.ensure_watches(io);
+        self.generation += 1;
         let mut r = FileRefresh {
             all: only.is_none(),
             paths: only.into_iter().collect(),
@@ -320,30 +330,33 @@ impl FileSd {
         if let Some(dir) = r.listings.remove(&id) {
             // A directory that cannot be listed matches nothing (as a glob would).
             if let IoEvent::DirEntries(names) = ev {
-                let mut sorted: Vec<&str> = names.to_vec();
-                sorted.sort_unstable();
+                let prefix = groups::join(&dir, "");
+                let mut path = String::new();
                 for (pdir, base) in &self.patterns {
                     if *pdir != dir {
                         continue;
                     }
-                    for name in &sorted {
-                        if glob_match(base, name) {
-                            let path = groups::join(&dir, name);
-                            if r.files.contains_key(&path) {
-                                continue;
-                            }
-                            let read = r.all
-                                || r.paths.contains(&path)
-                                || !self.counts.contains_key(&path);
-                            if read {
+                    for name in names {
+                        if !glob_match(base, name) {
+                            continue;
+                        }
+                        path.clear();
+                        path.push_str(&prefix);
+                        path.push_str(name);
+                        if r.files.contains_key(&path) {
+                            continue;
+                        }
+                        let reread = r.all || r.paths.contains(&path);
+                        match self.counts.get_mut(&path) {
+                            // Known and not asked for: it keeps what it has.
+                            Some(k) if !reread => k.seen = self.generation,
+                            _ => {
                                 r.files.insert(path.clone(), FileState::Pending);
                                 let rid = io.start(IoOp::ReadFile {
                                     path: path.clone(),
                                     limit: self.limit,
                                 });
-                                r.reads.insert(rid, path);
-                            } else {
-                                r.files.insert(path, FileState::Unchanged);
+                                r.reads.insert(rid, path.clone());
                             }
                         }
                     }
@@ -382,34 +395,45 @@ impl FileSd {
         // `done` implies a refresh is present.
         let Some(r) = self.refresh.take() else { return };
         let mut batch = Vec::new();
-        let mut counts = BTreeMap::new();
+        // Files that vanished: every group they had becomes an empty group.
+        let generation = self.generation;
+        let vanished: Vec<String> = self
+            .counts
+            .iter()
+            .filter(|(p, k)| k.seen != generation && !r.files.contains_key(*p))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in vanished {
+            let old = self.counts.remove(&path).map_or(0, |k| k.groups);
+            for i in 0..old {
+                batch.push(empty_group(format!("{path}:{i}")));
+            }
+        }
         for (path, state) in r.files {
             match state {
                 FileState::Read(g) => {
-                    let old = self.counts.get(&path).copied().unwrap_or(0);
                     let n = g.len();
+                    let known = Known {
+                        groups: n,
+                        seen: generation,
+                    };
+                    let old = self
+                        .counts
+                        .insert(path.clone(), known)
+                        .map_or(0, |k| k.groups);
                     batch.extend(g);
                     for i in n..old {
                         batch.push(empty_group(format!("{path}:{i}")));
                     }
-                    counts.insert(path, n);
                 }
-                // A file that failed, or was not read again, keeps what it had.
-                FileState::Failed | FileState::Unchanged | FileState::Pending => {
-                    if let Some(old) = self.counts.get(&path) {
-                        counts.insert(path, *old);
+                // A file that failed keeps what it had.
+                FileState::Failed | FileState::Pending => {
+                    if let Some(k) = self.counts.get_mut(&path) {
+                        k.seen = generation;
                     }
                 }
             }
         }
-        for (path, old) in &self.counts {
-            if !counts.contains_key(path) {
-                for i in 0..*old {
-                    batch.push(empty_group(format!("{path}:{i}")));
-                }
-            }
-        }
-        self.counts = counts;
         out.updates.push(batch);
         if std::mem::take(&mut self.rerun) {
             let paths = std::mem::take(&mut self.rerun_paths);

@@ -518,12 +518,13 @@ impl ScrapeManager {
         for t in candidates {
             if pool.active.get(&t).is_some_and(|e| e.refs == 0) {
                 if let Some(e) = pool.active.remove(&t) {
-                    // A placeholder means the identity came and went inside this call.
-                    if e.loop_id.0 != u64::MAX {
+                    if e.loop_id.0 == u64::MAX {
+                        // A placeholder: the identity came and went inside this call.
+                        fresh.retain(|f| *f != t);
+                    } else {
                         gone.push(e.loop_id);
                     }
                 }
-                fresh.retain(|f| *f != t);
             }
         }
         gone
