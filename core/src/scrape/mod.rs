@@ -516,14 +516,14 @@ impl ScrapeManager {
         }
         let mut gone = Vec::new();
         for t in candidates {
-            if pool.active.get(&t).is_some_and(|e| e.refs == 0) {
-                if let Some(e) = pool.active.remove(&t) {
-                    if e.loop_id.0 == u64::MAX {
-                        // A placeholder: the identity came and went inside this call.
-                        fresh.retain(|f| *f != t);
-                    } else {
-                        gone.push(e.loop_id);
-                    }
+            if pool.active.get(&t).is_some_and(|e| e.refs == 0)
+                && let Some(e) = pool.active.remove(&t)
+            {
+                if e.loop_id.0 == u64::MAX {
+                    // A placeholder: the identity came and went inside this call.
+                    fresh.retain(|f| *f != t);
+                } else {
+                    gone.push(e.loop_id);
                 }
             }
         }
