@@ -451,7 +451,7 @@ pub mod fleet {
                             let name = path.rsplit('/').next().unwrap_or("");
                             let event = match self.files.get(name) {
                                 Some(data) => IoEvent::FileData(data),
-                                None => IoEvent::Failed("no such file"),
+                                None => IoEvent::NotFound,
                             };
                             self.agent.handle_input(self.now, Input::Io { id, event });
                         }

@@ -81,7 +81,8 @@ pub enum IoOp {
     /// HTTP GET; answered by [`IoEvent::HttpHead`], then [`IoEvent::HttpBody`] chunks,
     /// then [`IoEvent::HttpEnd`] (or [`IoEvent::Failed`] at any point).
     Http(HttpRequest),
-    /// Read a whole file; answered by [`IoEvent::FileData`] or [`IoEvent::Failed`].
+    /// Read a whole file; answered by [`IoEvent::FileData`], [`IoEvent::NotFound`] or
+    /// [`IoEvent::Failed`].
     ReadFile {
         /// Path as configured (already resolved against the config directory).
         path: String,
@@ -122,6 +123,9 @@ pub enum IoEvent<'a> {
     HttpEnd,
     /// A whole file.
     FileData(&'a [u8]),
+    /// The file does not exist (for file SD: its targets go; other read errors keep
+    /// them).
+    NotFound,
     /// The names in a directory.
     DirEntries(&'a [&'a str]),
     /// Something in a watched directory changed: the entry's name when the shell knows

@@ -264,6 +264,16 @@ impl Labels {
     /// `len(name) name len(value) value`, each length one byte if below 255, else the byte
     /// 255 and the length in 3 little-endian bytes.
     pub fn hash(&self) -> u64 {
+        // Where every name and value is shorter than 64 bytes, this set's own encoding
+        // (one length byte each) is byte for byte Prometheus's: hash it in place.
+        if self.lengths_below_64() {
+            return xxh64(self.0.as_bytes(), 0);
+        }
+        self.hash_general()
+    }
+
+    /// [`Labels::hash`] by re-encoding in Prometheus's length format.
+    fn hash_general(&self) -> u64 {
         let mut stack = [0u8; 1024];
         let mut heap = Vec::new();
         let size: usize = self.iter().map(|(n, v)| n.len() + v.len() + 8).sum();
@@ -295,6 +305,22 @@ impl Labels {
             put(v.as_bytes(), &mut at);
         }
         xxh64(&buf[..at], 0)
+    }
+
+    /// True if every length in the encoding is one byte (below 64).
+    fn lengths_below_64(&self) -> bool {
+        let b = self.0.as_bytes();
+        let mut pos = 0;
+        while pos < b.len() {
+            for _ in 0..2 {
+                let len = b[pos];
+                if len & 0x40 != 0 {
+                    return false;
+                }
+                pos += 1 + len as usize;
+            }
+        }
+        true
     }
 
     /// Prometheus 2.42 label hash ("slicelabels"): xxHash64 of `name 0xFF value 0xFF` for
@@ -515,11 +541,35 @@ impl<'a> LabelsBuilder<'a> {
         extra: &'a Labels,
         defaults: &'a [(String, String)],
     ) {
-        self.reset_from(base);
-        for (n, v) in extra.iter() {
-            if !v.is_empty() && base.get(n).is_none() {
-                self.set(n, v);
-            }
+        // Merge the two sorted sets in one pass (`base` wins on equal names); each part
+        // receives its names in order.
+        self.other.clear();
+        self.meta.clear();
+        self.hint_pos.set(0);
+        let mut a = base.iter().peekable();
+        let mut b = extra.iter().peekable();
+        loop {
+            let take_a = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => match cmp_bytes(x.0, y.0) {
+                    Ordering::Less => true,
+                    Ordering::Equal => {
+                        b.next();
+                        true
+                    }
+                    Ordering::Greater => false,
+                },
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_a { a.next() } else { b.next() };
+            let Some((n, v)) = next else { break };
+            let part = if is_meta(n) {
+                &mut self.meta
+            } else {
+                &mut self.other
+            };
+            part.push((Cow::Borrowed(n), Cow::Borrowed(v)));
         }
         // Merge the sorted defaults into the other labels in one pass; a default named
         // `__meta_*` (not produced by configuration) is set the slow way.
@@ -788,6 +838,22 @@ mod tests {
         let long = "x".repeat(100_000);
         let l = Labels::from_pairs([("k", long.as_str()), ("a", "")]);
         assert_eq!(l.get("k"), Some(long.as_str()));
+    }
+
+    #[test]
+    fn hash_fast_path_equals_the_general_encoding() {
+        use proptest::prelude::*;
+        let lens = prop_oneof![0usize..8, 60usize..70, 250usize..260];
+        let pair = (lens.clone(), lens).prop_map(|(n, v)| ("n".repeat(n.max(1)), "v".repeat(v)));
+        proptest!(|(pairs in proptest::collection::vec(pair, 0..6), tag in 0u8..26)| {
+            let pairs: Vec<(String, String)> = pairs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (n, v))| (format!("{}{i}{n}", char::from(b'a' + tag)), v))
+                .collect();
+            let l = Labels::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            prop_assert_eq!(l.hash(), l.hash_general());
+        });
     }
 
     #[test]

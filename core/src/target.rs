@@ -13,9 +13,9 @@ use crate::labels::{self, Labels, LabelsBuilder};
 use crate::relabel::{self, Outcome};
 
 /// A target after relabeling and finalisation: everything needed to scrape it. Its
-/// identity in a pool is the whole value (full label set and URL); it orders by URL
-/// first (the order of Prometheus's targets API), then by the labels' canonical encoding
-/// (one `memcmp`, not a label-by-label walk).
+/// identity in a pool is the whole value (full label set and URL). Its order is an
+/// implementation detail (a URL digest, the URL, the labels' canonical encoding) chosen to
+/// make ordered containers fast; views sort by URL themselves.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ScrapeTarget {
     /// The full final label set, including `__address__`, `__scheme__`,
@@ -28,13 +28,16 @@ pub struct ScrapeTarget {
     pub interval: PromDuration,
     /// Scrape timeout (from `__scrape_timeout__`).
     pub timeout: PromDuration,
+    /// A digest of the URL, kept inline so that ordered containers of targets compare
+    /// two integers before touching the URL's and labels' heap memory.
+    digest: u64,
 }
 
 impl Ord for ScrapeTarget {
     fn cmp(&self, other: &ScrapeTarget) -> std::cmp::Ordering {
-        self.url
-            .as_bytes()
-            .cmp(other.url.as_bytes())
+        self.digest
+            .cmp(&other.digest)
+            .then_with(|| self.url.as_bytes().cmp(other.url.as_bytes()))
             .then_with(|| self.labels.encoded().cmp(other.labels.encoded()))
             .then_with(|| self.interval.cmp(&other.interval))
             .then_with(|| self.timeout.cmp(&other.timeout))
@@ -48,6 +51,22 @@ impl PartialOrd for ScrapeTarget {
 }
 
 impl ScrapeTarget {
+    /// A target from its parts.
+    pub fn new(
+        labels: Labels,
+        url: std::sync::Arc<str>,
+        interval: PromDuration,
+        timeout: PromDuration,
+    ) -> ScrapeTarget {
+        ScrapeTarget {
+            digest: xxhash_rust::xxh64::xxh64(url.as_bytes(), 0),
+            labels,
+            url,
+            interval,
+            timeout,
+        }
+    }
+
     /// The labels attached to every scraped series (those not starting with `__`).
     pub fn public_labels(&self) -> Labels {
         self.labels.without_reserved()
@@ -187,12 +206,12 @@ pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Popula
         let address = lb.get_cow(labels::ADDRESS).unwrap_or_default();
         lb.set(labels::INSTANCE, address);
     }
-    Ok(Populated::Active(ScrapeTarget {
-        labels: lb.labels(),
-        url: url.into(),
+    Ok(Populated::Active(ScrapeTarget::new(
+        lb.labels(),
+        url.into(),
         interval,
         timeout,
-    }))
+    )))
 }
 
 /// Relabels every target of a group. Failures read

@@ -120,6 +120,7 @@ enum Reply {
     Failed(&'static str),
     Dir(Vec<String>),
     File(Vec<u8>),
+    NotFound,
 }
 
 /// The fake world.
@@ -529,7 +530,11 @@ impl Sim {
                 // end-of-run check reports it).
                 let final_event = matches!(
                     ev,
-                    Reply::End | Reply::Failed(_) | Reply::File(_) | Reply::Dir(_)
+                    Reply::End
+                        | Reply::Failed(_)
+                        | Reply::File(_)
+                        | Reply::Dir(_)
+                        | Reply::NotFound
                 );
                 if final_event {
                     self.open.remove(&id);
@@ -645,6 +650,7 @@ impl Sim {
             Reply::End => IoEvent::HttpEnd,
             Reply::Failed(e) => IoEvent::Failed(e),
             Reply::File(b) => IoEvent::FileData(b),
+            Reply::NotFound => IoEvent::NotFound,
             Reply::Dir(names) => {
                 let refs: Vec<&str> = names.iter().map(String::as_str).collect();
                 self.agent.handle_input(
@@ -744,7 +750,7 @@ impl Sim {
                 let name = path.rsplit('/').next().unwrap_or("").to_owned();
                 let ev = match self.world.files.get(&name) {
                     Some(c) => Reply::File(c.clone().into_bytes()),
-                    None => Reply::Failed("no such file or directory"),
+                    None => Reply::NotFound,
                 };
                 let ms = 1 + self.rng.below(5);
                 self.schedule(

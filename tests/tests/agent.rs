@@ -453,7 +453,7 @@ fn serve_files(h: &mut Harness, files: &[(&str, Option<&str>)]) {
                 IoOp::ReadFile { path, .. } => {
                     match files.iter().find(|(p, _)| *p == path).and_then(|(_, c)| *c) {
                         Some(c) => h.reply(id, IoEvent::FileData(c.as_bytes())),
-                        None => h.reply(id, IoEvent::Failed("no such file or directory")),
+                        None => h.reply(id, IoEvent::NotFound),
                     };
                 }
                 _ => {}
@@ -809,10 +809,11 @@ fn file_sd_rereads_only_the_file_a_watch_names() {
             name: Some("b.json"),
         },
     );
-    // The listing is answered; only b.json is read again.
-    let list = h.pending_where(|op| matches!(op, IoOp::ListDir { .. }));
-    let names = ["a.json", "b.json"];
-    h.reply(list[0].0, IoEvent::DirEntries(&names));
+    // No listing: only b.json is read again.
+    assert!(
+        h.pending_where(|op| matches!(op, IoOp::ListDir { .. }))
+            .is_empty()
+    );
     let reads: Vec<String> = h
         .pending_where(|op| matches!(op, IoOp::ReadFile { .. }))
         .into_iter()
@@ -841,8 +842,16 @@ fn file_sd_rereads_only_the_file_a_watch_names() {
             name: Some("notes.txt"),
         },
     );
-    assert!(
-        h.pending_where(|op| matches!(op, IoOp::ListDir { .. }))
-            .is_empty()
+    let file_ops = h.pending_where(|op| !matches!(op, IoOp::Http(_)));
+    assert_eq!(file_ops.len(), 1, "only the watch: {file_ops:?}");
+    // A named file that is gone loses its targets; the others keep theirs.
+    h.reply(
+        w,
+        IoEvent::Changed {
+            name: Some("a.json"),
+        },
     );
+    serve_files(&mut h, &[("/etc/trawl/sd/a.json", None)]);
+    h.advance(secs(6));
+    assert_eq!(h.urls("files"), ["http://b:2/metrics"]);
 }

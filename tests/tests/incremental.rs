@@ -93,7 +93,7 @@ fn serve(h: &mut Harness, files: &BTreeMap<String, String>) {
                     let name = path.rsplit('/').next().unwrap_or("");
                     match files.get(name) {
                         Some(c) => h.reply(id, IoEvent::FileData(c.as_bytes())),
-                        None => h.reply(id, IoEvent::Failed("no such file")),
+                        None => h.reply(id, IoEvent::NotFound),
                     };
                 }
                 _ => {}

@@ -151,19 +151,9 @@ pub(crate) struct FileSd {
     rerun: bool,
     rerun_all: bool,
     rerun_paths: BTreeSet<String>,
-    /// Each file known from its last successful read.
-    counts: BTreeMap<String, Known>,
-    /// Numbers refreshes, to mark the known files a listing still shows.
-    generation: u64,
+    /// Groups each file produced at its last successful read.
+    counts: BTreeMap<String, usize>,
     next_refresh: Instant,
-}
-
-#[derive(Debug)]
-struct Known {
-    /// Groups the file produced.
-    groups: usize,
-    /// The last refresh whose listing showed it.
-    seen: u64,
 }
 
 /// What a refresh learned about one file.
@@ -173,6 +163,8 @@ enum FileState {
     Read(Vec<TargetGroup>),
     /// Could not be read or parsed: keeps what it had.
     Failed,
+    /// Does not exist (any more): its groups go.
+    Gone,
     /// Read requested, answer pending.
     Pending,
 }
@@ -183,9 +175,8 @@ struct FileRefresh {
     reads: BTreeMap<RequestId, String>,
     /// Every file the patterns matched.
     files: BTreeMap<String, FileState>,
-    /// Re-read every matched file (else only `paths` and files not seen before).
+    /// A full refresh (listings, every matched file read); else only named files.
     all: bool,
-    paths: BTreeSet<String>,
 }
 
 impl FileSd {
@@ -202,7 +193,6 @@ impl FileSd {
             rerun_all: false,
             rerun_paths: BTreeSet::new(),
             counts: BTreeMap::new(),
-            generation: 0,
             next_refresh: now,
         }
     }
@@ -233,12 +223,12 @@ impl FileSd {
         }
     }
 
-    /// Starts a refresh of every file (`only == None`) or of one changed path (plus any
-    /// file the listing shows for the first time).
+    /// Starts a refresh: of every file (`only == None`: list the directories, read what
+    /// matches), or of the named paths only (read them; no listing).
     fn begin_refresh(
         &mut self,
         now: Instant,
-        only: Option<String>,
+        only: Option<BTreeSet<String>>,
         io: &mut IoQueue,
         out: &mut SdOut,
     ) {
@@ -250,41 +240,36 @@ impl FileSd {
         if self.refresh.is_some() {
             self.rerun = true;
             match only {
-                Some(p) => {
-                    self.rerun_paths.insert(p);
-                }
+                Some(p) => self.rerun_paths.extend(p),
                 None => self.rerun_all = true,
             }
             return;
         }
         self.ensure_watches(io);
-        self.generation += 1;
         let mut r = FileRefresh {
             all: only.is_none(),
-            paths: only.into_iter().collect(),
             ..FileRefresh::default()
         };
-        for dir in &self.dirs {
-            let id = io.start(IoOp::ListDir { path: dir.clone() });
-            r.listings.insert(id, dir.clone());
+        match only {
+            None => {
+                for dir in &self.dirs {
+                    let id = io.start(IoOp::ListDir { path: dir.clone() });
+                    r.listings.insert(id, dir.clone());
+                }
+            }
+            Some(paths) => {
+                for path in paths {
+                    r.files.insert(path.clone(), FileState::Pending);
+                    let rid = io.start(IoOp::ReadFile {
+                        path: path.clone(),
+                        limit: self.limit,
+                    });
+                    r.reads.insert(rid, path);
+                }
+            }
         }
         self.refresh = Some(r);
         self.maybe_finish(now, io, out);
-    }
-
-    fn refresh_paths(
-        &mut self,
-        now: Instant,
-        paths: BTreeSet<String>,
-        io: &mut IoQueue,
-        out: &mut SdOut,
-    ) {
-        let mut paths = paths.into_iter();
-        let Some(first) = paths.next() else { return };
-        self.begin_refresh(now, Some(first), io, out);
-        if let Some(r) = self.refresh.as_mut() {
-            r.paths.extend(paths);
-        }
     }
 
     fn handle_timeout(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
@@ -312,7 +297,7 @@ impl FileSd {
                         .any(|(d, base)| *d == dir && glob_match(base, name)) =>
                 {
                     let path = groups::join(&dir, name);
-                    self.begin_refresh(now, Some(path), io, out);
+                    self.begin_refresh(now, Some(BTreeSet::from([path])), io, out);
                 }
                 IoEvent::Failed(e) => {
                     self.watches.remove(&id);
@@ -346,23 +331,22 @@ impl FileSd {
                         if r.files.contains_key(&path) {
                             continue;
                         }
-                        let reread = r.all || r.paths.contains(&path);
-                        match self.counts.get_mut(&path) {
-                            // Known and not asked for: it keeps what it has.
-                            Some(k) if !reread => k.seen = self.generation,
-                            _ => {
-                                r.files.insert(path.clone(), FileState::Pending);
-                                let rid = io.start(IoOp::ReadFile {
-                                    path: path.clone(),
-                                    limit: self.limit,
-                                });
-                                r.reads.insert(rid, path.clone());
-                            }
-                        }
+                        r.files.insert(path.clone(), FileState::Pending);
+                        let rid = io.start(IoOp::ReadFile {
+                            path: path.clone(),
+                            limit: self.limit,
+                        });
+                        r.reads.insert(rid, path.clone());
                     }
                 }
             }
         } else if let Some(path) = r.reads.remove(&id) {
+            if let IoEvent::NotFound = ev {
+                // Gone: its groups go (a missing file is no error).
+                r.files.insert(path, FileState::Gone);
+                self.maybe_finish(now, io, out);
+                return;
+            }
             let parsed = match ev {
                 IoEvent::FileData(data) => parse_target_groups(data, DocFormat::for_path(&path)),
                 IoEvent::Failed(e) => Err(e.to_owned()),
@@ -395,16 +379,19 @@ impl FileSd {
         // `done` implies a refresh is present.
         let Some(r) = self.refresh.take() else { return };
         let mut batch = Vec::new();
-        // Files that vanished: every group they had becomes an empty group.
-        let generation = self.generation;
+        // Files that vanished: every group they had becomes an empty group. A full
+        // refresh knows from its listings; a targeted one from the files it read.
         let vanished: Vec<String> = self
             .counts
-            .iter()
-            .filter(|(p, k)| k.seen != generation && !r.files.contains_key(*p))
-            .map(|(p, _)| p.clone())
+            .keys()
+            .filter(|p| match r.files.get(*p) {
+                Some(state) => matches!(state, FileState::Gone),
+                None => r.all,
+            })
+            .cloned()
             .collect();
         for path in vanished {
-            let old = self.counts.remove(&path).map_or(0, |k| k.groups);
+            let old = self.counts.remove(&path).unwrap_or(0);
             for i in 0..old {
                 batch.push(empty_group(format!("{path}:{i}")));
             }
@@ -413,25 +400,14 @@ impl FileSd {
             match state {
                 FileState::Read(g) => {
                     let n = g.len();
-                    let known = Known {
-                        groups: n,
-                        seen: generation,
-                    };
-                    let old = self
-                        .counts
-                        .insert(path.clone(), known)
-                        .map_or(0, |k| k.groups);
+                    let old = self.counts.insert(path.clone(), n).unwrap_or(0);
                     batch.extend(g);
                     for i in n..old {
                         batch.push(empty_group(format!("{path}:{i}")));
                     }
                 }
-                // A file that failed keeps what it had.
-                FileState::Failed | FileState::Pending => {
-                    if let Some(k) = self.counts.get_mut(&path) {
-                        k.seen = generation;
-                    }
-                }
+                // Gone: handled above. Failed: keeps what it had.
+                FileState::Gone | FileState::Failed | FileState::Pending => {}
             }
         }
         out.updates.push(batch);
@@ -441,7 +417,7 @@ impl FileSd {
                 self.begin_refresh(now, None, io, out);
             } else {
                 // One refresh for all the paths that changed meanwhile.
-                self.refresh_paths(now, paths, io, out);
+                self.begin_refresh(now, Some(paths), io, out);
             }
         }
     }

@@ -799,10 +799,15 @@ impl ScrapeManager {
         self.owners.len()
     }
 
+    /// Active targets by job, then URL, then labels.
     pub(crate) fn targets(&self) -> Vec<TargetView> {
         let mut out = Vec::new();
         for (job, pool) in &self.pools {
-            for (t, e) in &pool.active {
+            let mut active: Vec<(&ScrapeTarget, &ActiveEntry)> = pool.active.iter().collect();
+            active.sort_by(|a, b| {
+                (&*a.0.url, a.0.labels.encoded()).cmp(&(&*b.0.url, b.0.labels.encoded()))
+            });
+            for (t, e) in active {
                 let Some(l) = self.loops.get(&e.loop_id) else {
                     continue;
                 };
