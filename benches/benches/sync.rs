@@ -35,11 +35,14 @@ fn bench(c: &mut Criterion) {
 
     let mut s = Shell::start();
     let changed: Vec<usize> = (0..10).map(|i| i * 97).collect();
+    let versions: Vec<Vec<Vec<u8>>> = (0..2)
+        .map(|v| changed.iter().map(|g| fleet::file(*g, 1 + v)).collect())
+        .collect();
     let mut version = 0;
     g.bench_function("update_1pct", |b| {
         b.iter(|| {
             version = 1 - version;
-            s.rewrite(&changed, version);
+            s.rewrite(&changed, &versions[version]);
         })
     });
     assert_eq!(s.agent.targets().len(), fleet::GROUPS * fleet::PER_GROUP);

@@ -44,8 +44,18 @@ fn main() {
         "update" => {
             let mut s = Shell::start();
             let changed: Vec<usize> = (0..10).map(|i| i * 97).collect();
+            let versions: Vec<Vec<Vec<u8>>> = (0..2)
+                .map(|v| changed.iter().map(|g| fleet::file(*g, 1 + v)).collect())
+                .collect();
+            let mut times = Vec::new();
             for i in 0..n {
-                s.rewrite(&changed, 1 + i % 2);
+                let t = std::time::Instant::now();
+                s.rewrite(&changed, &versions[i % 2]);
+                times.push(t.elapsed());
+            }
+            times.sort();
+            if let (Some(min), Some(med)) = (times.first(), times.get(times.len() / 2)) {
+                println!("update: min {min:?} median {med:?}");
             }
         }
         _ => {

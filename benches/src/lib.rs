@@ -461,13 +461,13 @@ pub mod fleet {
             }
         }
 
-        /// Rewrites the files of `groups` to `version` and reports each change to the
-        /// agent as inotify would, then settles.
-        pub fn rewrite(&mut self, groups: &[usize], version: usize) {
+        /// Replaces the files of `groups` with `contents` (made beforehand, outside any
+        /// timing) and reports each change to the agent as inotify would, then settles.
+        pub fn rewrite(&mut self, groups: &[usize], contents: &[Vec<u8>]) {
             let watch = self.watch.expect("the agent watches the SD directory");
-            for g in groups {
+            for (g, c) in groups.iter().zip(contents) {
                 let n = name(*g);
-                self.files.insert(n.clone(), file(*g, version));
+                self.files.insert(n.clone(), c.clone());
                 self.agent.handle_input(
                     self.now,
                     Input::Io {

@@ -181,6 +181,19 @@ impl Labels {
         Labels(Arc::from(""))
     }
 
+    /// The set with one label (empty if `value` is empty), encoded directly.
+    pub fn single(name: &str, value: &str) -> Labels {
+        if value.is_empty() {
+            return Labels::empty();
+        }
+        let mut buf = String::with_capacity(name.len() + value.len() + 4);
+        push_len(&mut buf, name.len());
+        buf.push_str(name);
+        push_len(&mut buf, value.len());
+        buf.push_str(value);
+        Labels(Arc::from(buf))
+    }
+
     /// Builds a label set from pairs in any order. Later duplicates replace earlier
     /// ones; pairs with an empty value are left out (an empty value means "absent").
     pub fn from_pairs<'a, I, N, V>(pairs: I) -> Labels
@@ -483,7 +496,30 @@ impl Default for LabelsBuilder<'_> {
     }
 }
 
+/// A saved builder state (see [`LabelsBuilder::save`]): the labels a group's targets
+/// share, layered once per group instead of once per target.
+#[derive(Clone, Debug, Default)]
+pub struct SavedLabels<'a> {
+    other: Vec<Pair<'a>>,
+    meta: Vec<Pair<'a>>,
+}
+
 impl<'a> LabelsBuilder<'a> {
+    /// Saves the current labels (borrowed pairs are copied as references).
+    pub fn save(&self) -> SavedLabels<'a> {
+        SavedLabels {
+            other: self.other.clone(),
+            meta: self.meta.clone(),
+        }
+    }
+
+    /// Replaces the contents with a saved state, reusing this builder's buffers.
+    pub fn restore(&mut self, saved: &SavedLabels<'a>) {
+        self.other.clone_from(&saved.other);
+        self.meta.clone_from(&saved.meta);
+        self.hint_pos.set(0);
+    }
+
     /// An empty builder.
     pub fn new() -> LabelsBuilder<'a> {
         LabelsBuilder::default()

@@ -133,6 +133,36 @@ pub fn populate<'a>(
     finalise(lb, cfg)
 }
 
+/// [`populate`] for one target of a group whose shared layer (group labels and config
+/// defaults, from [`group_layer`]) is saved: only the target's own labels are set on top.
+pub fn populate_in_group<'a>(
+    target: &'a Labels,
+    layer: &labels::SavedLabels<'a>,
+    cfg: &'a ScrapeConfig,
+    lb: &mut LabelsBuilder<'a>,
+) -> Result<Populated, String> {
+    lb.restore(layer);
+    for (n, v) in target.iter() {
+        lb.set(n, v);
+    }
+    if let Outcome::Dropped { rule } = relabel::process(&cfg.relabel_configs, lb) {
+        return Ok(Populated::Dropped { rule });
+    }
+    finalise(lb, cfg)
+}
+
+/// The labels every target of a group starts from: the group's labels over the config
+/// defaults (a target's own labels go on top, in [`populate_in_group`]).
+pub fn group_layer<'a>(
+    group: &'a Labels,
+    cfg: &'a ScrapeConfig,
+    lb: &mut LabelsBuilder<'a>,
+) -> labels::SavedLabels<'a> {
+    // The group over itself adds nothing: the defaults fill in what it lacks.
+    lb.reset_layered(group, group, &cfg.target_defaults);
+    lb.save()
+}
+
 /// Steps 6–13 on relabeled labels.
 pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Populated, String> {
     lb.drop_meta();

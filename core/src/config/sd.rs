@@ -53,7 +53,7 @@ impl RawStaticConfig {
             if check_hostnames && t.0.contains('/') {
                 return Err(format!("{} is not a valid hostname", quote(&t.0)));
             }
-            targets.push(Labels::from_pairs([(crate::labels::ADDRESS, t.0)]));
+            targets.push(Labels::single(crate::labels::ADDRESS, &t.0));
         }
         Ok(TargetGroup {
             targets,

@@ -68,7 +68,7 @@ pub fn parse_target_groups(data: &[u8], format: DocFormat) -> Result<Vec<TargetG
             .targets
             .unwrap_or_default()
             .into_iter()
-            .map(|t| Labels::from_pairs([(labels::ADDRESS, t)]))
+            .map(|t| Labels::single(labels::ADDRESS, &t))
             .collect();
         out.push(TargetGroup {
             targets,

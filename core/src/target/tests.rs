@@ -350,3 +350,43 @@ fn worked_hash_example_from_semantics() {
     assert_eq!(t.labels.hash(), 9527888252110227897);
     assert_eq!(t.hash(), 1970881574558607407);
 }
+
+#[test]
+fn populate_in_group_equals_populate() {
+    use proptest::prelude::*;
+    let c = cfg(r#"
+    relabel_configs:
+      - {source_labels: [__meta_x], regex: drop, action: drop}
+      - {source_labels: [team, __address__], separator: '@', target_label: owner}
+      - {action: labelmap, regex: '__meta_(.+)'}
+      - {regex: tmp, action: labeldrop}"#);
+    let name = prop_oneof![
+        Just("__address__"),
+        Just("__meta_x"),
+        Just("__meta_y"),
+        Just("team"),
+        Just("tmp"),
+        Just("job"),
+        Just("__scheme__"),
+        Just("__param_a"),
+        Just("instance"),
+    ];
+    let value = prop_oneof![
+        Just(""),
+        Just("drop"),
+        Just("h:1"),
+        Just("v"),
+        Just("https")
+    ];
+    let set = proptest::collection::vec((name, value), 0..6);
+    proptest!(|(target in set.clone(), group in set)| {
+        let t = Labels::from_pairs(target.iter().map(|(n, v)| (*n, *v)));
+        let g = Labels::from_pairs(group.iter().map(|(n, v)| (*n, *v)));
+        let mut lb = LabelsBuilder::new();
+        let want = populate(&t, &g, &c, &mut lb);
+        let mut lb2 = LabelsBuilder::new();
+        let layer = group_layer(&g, &c, &mut lb2);
+        let got = populate_in_group(&t, &layer, &c, &mut lb2);
+        prop_assert_eq!(got, want);
+    });
+}
