@@ -478,20 +478,18 @@ impl ScrapeManager {
                 let slot = match target::populate_in_group(t, &layer, &cfg, &mut lb) {
                     Ok(Populated::Active(st)) => {
                         let producer = (key.clone(), i as u32);
-                        match pool.active.get_mut(&st) {
-                            Some(e) => {
+                        match pool.active.entry(st.clone()) {
+                            std::collections::btree_map::Entry::Occupied(mut e) => {
+                                let e = e.get_mut();
                                 e.refs += 1;
                                 e.producer = producer;
                             }
-                            None => {
-                                pool.active.insert(
-                                    st.clone(),
-                                    ActiveEntry {
-                                        loop_id: LoopId(u64::MAX),
-                                        refs: 1,
-                                        producer,
-                                    },
-                                );
+                            std::collections::btree_map::Entry::Vacant(v) => {
+                                v.insert(ActiveEntry {
+                                    loop_id: LoopId(u64::MAX),
+                                    refs: 1,
+                                    producer,
+                                });
                                 fresh.push(st.clone());
                             }
                         }
