@@ -225,14 +225,22 @@ fn reusable_change(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
     a == b
 }
 
-/// Labels of a target without the interval and timeout labels: what stays the same when
-/// only those change, so a loop can be handed over.
-fn stable_identity(t: &ScrapeTarget) -> (Labels, Arc<str>) {
-    let lb = t.labels.builder();
-    let mut lb = lb;
-    lb.del(labels::SCRAPE_INTERVAL);
-    lb.del(labels::SCRAPE_TIMEOUT);
-    (lb.labels(), t.url.clone())
+/// URL and encoded labels (see [`stable_identity`]).
+type StableIdentity = (Arc<str>, Vec<u8>);
+
+/// A target's URL and labels without the interval and timeout labels: what stays the same
+/// when only those change, so a loop can be handed over.
+fn stable_identity(t: &ScrapeTarget) -> StableIdentity {
+    let mut key = Vec::new();
+    for (n, v) in t.labels.iter() {
+        if n != labels::SCRAPE_INTERVAL && n != labels::SCRAPE_TIMEOUT {
+            key.extend_from_slice(n.as_bytes());
+            key.push(0xff);
+            key.extend_from_slice(v.as_bytes());
+            key.push(0xff);
+        }
+    }
+    (t.url.clone(), key)
 }
 
 /// The scrape manager.
@@ -299,11 +307,33 @@ impl ScrapeManager {
                         continue;
                     }
                     let keep = reusable_change(&pool.config, new);
-                    self.rebuild(now, &job, new.clone(), keep, out);
+                    if keep && pool.config.target_defaults == new.target_defaults {
+                        // Target labels cannot change: swap the config under the loops.
+                        self.swap_config(&job, new.clone());
+                    } else {
+                        self.rebuild(now, &job, new.clone(), keep, out);
+                    }
                 }
             }
         }
         self.configs = configs;
+    }
+
+    /// A new config whose changes leave every target's labels as they are (limits, HTTP
+    /// client): the loops stay and take the new request template.
+    fn swap_config(&mut self, job: &Arc<str>, cfg: Arc<ScrapeConfig>) {
+        let Some(pool) = self.pools.get_mut(job) else {
+            return;
+        };
+        pool.stats.reloads += 1;
+        pool.template = Arc::new(RequestTemplate::new(&cfg, &self.user_agent));
+        pool.config = cfg;
+        for e in pool.active.values() {
+            if let Some(l) = self.loops.get_mut(&e.loop_id) {
+                l.template = pool.template.clone();
+            }
+        }
+        self.check_limit(job);
     }
 
     /// Re-derives every target of a pool under a new config.
@@ -321,7 +351,7 @@ impl ScrapeManager {
         pool.stats.reloads += 1;
         pool.config = cfg;
         pool.template = Arc::new(RequestTemplate::new(&pool.config, &self.user_agent));
-        let old_active = std::mem::take(&mut pool.active);
+        let mut old_active = std::mem::take(&mut pool.active);
         let sources = std::mem::take(&mut pool.sources);
         pool.dropped = 0;
         let changes: Vec<(SourceKey, Option<Arc<TargetGroup>>)> = sources
@@ -331,22 +361,25 @@ impl ScrapeManager {
         // Re-derive with no loops attached, then attach old loops where allowed.
         let mut fresh = Vec::new();
         self.apply_sources(job, changes, &mut fresh, out);
-        let mut by_stable: BTreeMap<(Labels, Arc<str>), LoopId> = BTreeMap::new();
-        let mut leftover: BTreeSet<LoopId> = BTreeSet::new();
-        for (t, e) in old_active {
-            if keep_loops {
-                by_stable.insert(stable_identity(&t), e.loop_id);
-            }
-            leftover.insert(e.loop_id);
-        }
+        // Loops are handed over to the same identity where it survived, else (interval or
+        // timeout changed) to the identity that differs only in those two labels.
+        let mut leftover: BTreeSet<LoopId> = old_active.values().map(|e| e.loop_id).collect();
+        let mut by_stable: Option<BTreeMap<StableIdentity, LoopId>> = None;
         let template = self.pools.get(job).map(|p| p.template.clone());
         for t in fresh {
-            let handed = if keep_loops {
-                by_stable
-                    .remove(&stable_identity(&t))
-                    .filter(|l| leftover.remove(l))
-            } else {
+            let handed = if !keep_loops {
                 None
+            } else if let Some(e) = old_active.remove(&t) {
+                leftover.remove(&e.loop_id).then_some(e.loop_id)
+            } else {
+                let map = by_stable.get_or_insert_with(|| {
+                    old_active
+                        .iter()
+                        .map(|(t, e)| (stable_identity(t), e.loop_id))
+                        .collect()
+                });
+                map.remove(&stable_identity(&t))
+                    .filter(|l| leftover.remove(l))
             };
             let loop_id = match (handed, &template) {
                 (Some(l), Some(template)) => {
