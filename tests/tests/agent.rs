@@ -855,3 +855,33 @@ fn file_sd_rereads_only_the_file_a_watch_names() {
     h.advance(secs(6));
     assert_eq!(h.urls("files"), ["http://b:2/metrics"]);
 }
+
+#[test]
+fn self_metrics_use_prometheus_names() {
+    let yaml = r#"
+scrape_configs:
+  - job_name: a
+    static_configs: [{targets: ["a:1", "a:2"]}]
+  - job_name: b
+    relabel_configs: [{regex: __address__, action: labeldrop}]
+    static_configs: [{targets: ["b:1"]}]
+"#;
+    let h = Harness::new(yaml, opts());
+    let m = h.agent.metrics();
+    let get = |name: &str, label: Option<(&str, &str)>| {
+        m.iter()
+            .find(|s| {
+                s.name == name
+                    && label.is_none_or(|(k, v)| s.labels.iter().any(|(lk, lv)| *lk == k && lv == v))
+            })
+            .map(|s| s.value)
+    };
+    assert_eq!(get("prometheus_sd_discovered_targets", Some(("config", "a"))), Some(2.0));
+    assert_eq!(get("prometheus_target_scrape_pool_targets", Some(("scrape_job", "a"))), Some(2.0));
+    assert_eq!(get("prometheus_target_sync_failed_total", Some(("scrape_job", "b"))), Some(1.0));
+    assert_eq!(get("prometheus_target_scrape_pools_total", None), Some(2.0));
+    assert_eq!(get("prometheus_sd_failed_configs", None), Some(0.0));
+    let mut sorted = m.clone();
+    sorted.sort_by(|a, b| (a.name, &a.labels).cmp(&(b.name, &b.labels)));
+    assert_eq!(m, sorted, "sorted, so /metrics output is stable");
+}
