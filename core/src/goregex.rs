@@ -22,7 +22,7 @@ use regex::Regex;
 use crate::labels::eq_bytes;
 
 /// A pattern Go's `regexp` would reject. `Display` follows Go's
-/// `error parsing regexp: <code>: `<expr>``.
+/// ``error parsing regexp: <code>: `<expr>` ``.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegexError {
     /// Go's error code text, e.g. `missing closing )`.
