@@ -145,9 +145,7 @@ struct World {
 #[derive(Debug)]
 struct Variant {
     yaml: String,
-    interval_s: u64,
     drop_9xxx: bool,
-    files_job: bool,
     /// Some job uses the file SD block (so its provider, and its memory of the last
     /// good content of each file, lives on).
     file_sd: bool,
@@ -218,9 +216,7 @@ fn variant(rng: &mut Rng) -> Variant {
     );
     Variant {
         yaml: y,
-        interval_s,
         drop_9xxx,
-        files_job,
         file_sd: files_job || shared,
     }
 }
@@ -904,7 +900,6 @@ impl Sim {
                 )));
             }
         }
-        let _ = (self.variant.interval_s, self.variant.files_job);
         Ok(())
     }
 }

@@ -872,13 +872,29 @@ scrape_configs:
         m.iter()
             .find(|s| {
                 s.name == name
-                    && label.is_none_or(|(k, v)| s.labels.iter().any(|(lk, lv)| *lk == k && lv == v))
+                    && label
+                        .is_none_or(|(k, v)| s.labels.iter().any(|(lk, lv)| *lk == k && lv == v))
             })
             .map(|s| s.value)
     };
-    assert_eq!(get("prometheus_sd_discovered_targets", Some(("config", "a"))), Some(2.0));
-    assert_eq!(get("prometheus_target_scrape_pool_targets", Some(("scrape_job", "a"))), Some(2.0));
-    assert_eq!(get("prometheus_target_sync_failed_total", Some(("scrape_job", "b"))), Some(1.0));
+    assert_eq!(
+        get("prometheus_sd_discovered_targets", Some(("config", "a"))),
+        Some(2.0)
+    );
+    assert_eq!(
+        get(
+            "prometheus_target_scrape_pool_targets",
+            Some(("scrape_job", "a"))
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        get(
+            "prometheus_target_sync_failed_total",
+            Some(("scrape_job", "b"))
+        ),
+        Some(1.0)
+    );
     assert_eq!(get("prometheus_target_scrape_pools_total", None), Some(2.0));
     assert_eq!(get("prometheus_sd_failed_configs", None), Some(0.0));
     let mut sorted = m.clone();

@@ -146,9 +146,8 @@ pub(crate) struct FileSd {
     limit: u64,
     watches: BTreeMap<RequestId, String>,
     refresh: Option<FileRefresh>,
-    /// Changes seen while a refresh was running: run another when it ends (all files
-    /// if `rerun_all`, else the named paths).
-    rerun: bool,
+    /// Changes seen while a refresh was running: run another when it ends, of all files
+    /// if `rerun_all`, else of the named paths.
     rerun_all: bool,
     rerun_paths: BTreeSet<String>,
     /// Groups each file produced at its last successful read.
@@ -189,7 +188,6 @@ impl FileSd {
             limit: env.body_limit,
             watches: BTreeMap::new(),
             refresh: None,
-            rerun: false,
             rerun_all: false,
             rerun_paths: BTreeSet::new(),
             counts: BTreeMap::new(),
@@ -238,7 +236,6 @@ impl FileSd {
             self.next_refresh = now + self.interval;
         }
         if self.refresh.is_some() {
-            self.rerun = true;
             match only {
                 Some(p) => self.rerun_paths.extend(p),
                 None => self.rerun_all = true,
@@ -411,14 +408,12 @@ impl FileSd {
             }
         }
         out.updates.push(batch);
-        if std::mem::take(&mut self.rerun) {
-            let paths = std::mem::take(&mut self.rerun_paths);
-            if std::mem::take(&mut self.rerun_all) {
-                self.begin_refresh(now, None, io, out);
-            } else {
-                // One refresh for all the paths that changed meanwhile.
-                self.begin_refresh(now, Some(paths), io, out);
-            }
+        let paths = std::mem::take(&mut self.rerun_paths);
+        if std::mem::take(&mut self.rerun_all) {
+            self.begin_refresh(now, None, io, out);
+        } else if !paths.is_empty() {
+            // One refresh for all the paths that changed meanwhile.
+            self.begin_refresh(now, Some(paths), io, out);
         }
     }
 }
