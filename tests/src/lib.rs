@@ -152,6 +152,39 @@ impl Harness {
         self.input(Input::Io { id, event })
     }
 
+    /// Answers every pending directory listing and file read, until none is left, from
+    /// `files` (full path → content; a file absent from it does not exist).
+    pub fn serve_files<'f>(&mut self, files: impl IntoIterator<Item = (&'f str, &'f str)>) {
+        let files: BTreeMap<&str, &str> = files.into_iter().collect();
+        loop {
+            let ops =
+                self.pending_where(|op| matches!(op, IoOp::ListDir { .. } | IoOp::ReadFile { .. }));
+            if ops.is_empty() {
+                return;
+            }
+            for (id, op) in ops {
+                match op {
+                    IoOp::ListDir { path } => {
+                        let names: Vec<&str> = files
+                            .keys()
+                            .filter_map(|p| p.rsplit_once('/'))
+                            .filter(|(dir, _)| *dir == path)
+                            .map(|(_, name)| name)
+                            .collect();
+                        self.reply(id, IoEvent::DirEntries(&names));
+                    }
+                    IoOp::ReadFile { path, .. } => {
+                        match files.get(path.as_str()) {
+                            Some(c) => self.reply(id, IoEvent::FileData(c.as_bytes())),
+                            None => self.reply(id, IoEvent::NotFound),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// Pending scrape requests `(id, url)`, by id.
     pub fn pending_scrapes(&self) -> Vec<(RequestId, String)> {
         self.pending

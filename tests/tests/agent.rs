@@ -434,32 +434,7 @@ scrape_configs:
 
 /// Answers every pending file operation from `files` (path → content; `None`: missing).
 fn serve_files(h: &mut Harness, files: &[(&str, Option<&str>)]) {
-    loop {
-        let ops = h.pending_where(|op| matches!(op, IoOp::ListDir { .. } | IoOp::ReadFile { .. }));
-        if ops.is_empty() {
-            break;
-        }
-        for (id, op) in ops {
-            match op {
-                IoOp::ListDir { path } => {
-                    assert_eq!(path, "/etc/trawl/sd");
-                    let names: Vec<&str> = files
-                        .iter()
-                        .filter(|(_, c)| c.is_some())
-                        .map(|(p, _)| p.rsplit('/').next().unwrap_or(p))
-                        .collect();
-                    h.reply(id, IoEvent::DirEntries(&names));
-                }
-                IoOp::ReadFile { path, .. } => {
-                    match files.iter().find(|(p, _)| *p == path).and_then(|(_, c)| *c) {
-                        Some(c) => h.reply(id, IoEvent::FileData(c.as_bytes())),
-                        None => h.reply(id, IoEvent::NotFound),
-                    };
-                }
-                _ => {}
-            }
-        }
-    }
+    h.serve_files(files.iter().filter_map(|(p, c)| c.map(|c| (*p, c))));
 }
 
 fn watch_id(h: &Harness) -> trawl_core::RequestId {

@@ -76,30 +76,13 @@ fn content(mask: u16, team: bool) -> String {
     format!("[{}]", groups.join(","))
 }
 
-/// Answers every pending file operation from `files`.
+/// Answers every pending file operation from `files` (names inside `DIR`).
 fn serve(h: &mut Harness, files: &BTreeMap<String, String>) {
-    loop {
-        let ops = h.pending_where(|op| matches!(op, IoOp::ListDir { .. } | IoOp::ReadFile { .. }));
-        if ops.is_empty() {
-            return;
-        }
-        for (id, op) in ops {
-            match op {
-                IoOp::ListDir { .. } => {
-                    let names: Vec<&str> = files.keys().map(String::as_str).collect();
-                    h.reply(id, IoEvent::DirEntries(&names));
-                }
-                IoOp::ReadFile { path, .. } => {
-                    let name = path.rsplit('/').next().unwrap_or("");
-                    match files.get(name) {
-                        Some(c) => h.reply(id, IoEvent::FileData(c.as_bytes())),
-                        None => h.reply(id, IoEvent::NotFound),
-                    };
-                }
-                _ => {}
-            }
-        }
-    }
+    let paths: Vec<(String, &str)> = files
+        .iter()
+        .map(|(n, c)| (format!("{DIR}/{n}"), c.as_str()))
+        .collect();
+    h.serve_files(paths.iter().map(|(p, c)| (p.as_str(), *c)));
 }
 
 fn fire_watch(h: &mut Harness) {
