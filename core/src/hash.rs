@@ -5,11 +5,14 @@
 
 /// FNV-1a, 64 bit.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    fnv1a64_extend(0xcbf2_9ce4_8422_2325, bytes)
+    fnv1a64_extend(FNV1A64_START, bytes)
 }
 
+/// The FNV-1a-64 offset basis: the hash of no bytes.
+pub const FNV1A64_START: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// Continues an FNV-1a-64 hash `h` over more bytes.
-fn fnv1a64_extend(mut h: u64, bytes: &[u8]) -> u64 {
+pub fn fnv1a64_extend(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);

@@ -243,16 +243,3 @@ pub fn reason(status: u16) -> &'static str {
         _ => "",
     }
 }
-
-/// FNV-1a-64 over bytes (digests of output traces).
-pub fn fnv(h: u64, bytes: &[u8]) -> u64 {
-    let mut h = h;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// The FNV-1a-64 offset basis.
-pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;

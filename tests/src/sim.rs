@@ -24,7 +24,9 @@ use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
 use trawl_core::io::{IoEvent, IoOp, Origin, RequestId};
 use trawl_core::time::{Instant, Now, UnixNanos};
 
-use crate::{FNV_START, T0_WALL, config, fnv};
+use trawl_core::hash::{FNV1A64_START, fnv1a64_extend};
+
+use crate::{T0_WALL, config};
 
 /// A small, fast, seedable RNG (SplitMix64).
 #[derive(Clone, Debug)]
@@ -265,7 +267,7 @@ impl Sim {
             items: BTreeMap::new(),
             seq: 0,
             world,
-            digest: FNV_START,
+            digest: FNV1A64_START,
             open: BTreeMap::new(),
             last_id: 0,
             loop_starts: BTreeMap::new(),
@@ -676,7 +678,7 @@ impl Sim {
         while let Some(o) = self.agent.poll_output() {
             n += 1;
             let line = format!("{} {:?}\n", self.now.mono.0, o);
-            self.digest = fnv(self.digest, line.as_bytes());
+            self.digest = fnv1a64_extend(self.digest, line.as_bytes());
             match o {
                 Output::Start { id, op } => {
                     if id.0 <= self.last_id {
