@@ -338,6 +338,63 @@ impl RelabelConfig {
         })
     }
 
+    /// The target label when it has no `$` template (the one name a `replace` can set).
+    pub(crate) fn literal_target(&self) -> Option<&str> {
+        self.target_template.as_literal()
+    }
+
+    /// The names this rule would write (set or delete) if applied to `lb` now, whether or
+    /// not the write changes anything; `labeldrop`/`labelkeep` give the present names they
+    /// would remove.
+    pub(crate) fn writes(&self, lb: &LabelsBuilder<'_>) -> Vec<String> {
+        let mut caps = Captures::default();
+        match self.action {
+            Action::Keep | Action::Drop | Action::KeepEqual | Action::DropEqual => Vec::new(),
+            Action::HashMod | Action::Lowercase | Action::Uppercase => {
+                vec![self.target_label.clone()]
+            }
+            Action::Replace => {
+                if let Some(t) = self.literal_target() {
+                    return vec![t.to_owned()];
+                }
+                let mut val = String::new();
+                for (k, name) in self.source_labels.iter().enumerate() {
+                    if k > 0 {
+                        val.push_str(&self.separator);
+                    }
+                    val.push_str(lb.get(name).unwrap_or(""));
+                }
+                if !self.regex.captures(&val, &mut caps) {
+                    return Vec::new();
+                }
+                let mut t = String::new();
+                self.target_template.expand(&val, &caps, &mut t);
+                vec![t]
+            }
+            Action::LabelMap => {
+                let mut out = Vec::new();
+                for (n, _) in lb.iter() {
+                    if self.regex.captures(n, &mut caps) {
+                        let mut name = String::new();
+                        self.replacement_template.expand(n, &caps, &mut name);
+                        out.push(name);
+                    }
+                }
+                out
+            }
+            Action::LabelDrop => lb
+                .iter()
+                .filter(|(n, _)| self.regex.is_match(n))
+                .map(|(n, _)| n.to_owned())
+                .collect(),
+            Action::LabelKeep => lb
+                .iter()
+                .filter(|(n, _)| !self.regex.is_match(n))
+                .map(|(n, _)| n.to_owned())
+                .collect(),
+        }
+    }
+
     /// A rule with defaults for everything but `action`; for tests and programmatic use.
     pub fn builder(action: Action) -> RelabelConfigBuilder {
         RelabelConfigBuilder {
@@ -426,28 +483,49 @@ pub struct Scratch {
 /// same new name the last in name order wins (Prometheus 2.42's order; 3.x leaves it to
 /// map iteration).
 pub fn process<'a>(rules: &'a [RelabelConfig], lb: &mut LabelsBuilder<'a>) -> Outcome {
-    let Scratch {
-        mut val,
-        mut caps,
-        out: mut scratch,
-    } = std::mem::take(&mut lb.scratch);
-    let outcome = run_rules(rules, lb, &mut val, &mut caps, &mut scratch);
-    lb.scratch = Scratch {
-        val,
-        caps,
-        out: scratch,
-    };
-    outcome
+    with_scratch(lb, |lb, s| run_rules(rules.iter().enumerate(), lb, s))
+}
+
+/// [`process`] over the rules at the given indices only (ascending), for the per-target
+/// part of a group plan. A drop reports the rule's index in `rules`.
+pub(crate) fn process_selected<'a>(
+    rules: &'a [RelabelConfig],
+    which: &[usize],
+    lb: &mut LabelsBuilder<'a>,
+) -> Outcome {
+    with_scratch(lb, |lb, s| {
+        run_rules(which.iter().filter_map(|&i| Some((i, rules.get(i)?))), lb, s)
+    })
+}
+
+/// Applies one rule; false if it drops.
+pub(crate) fn apply_one<'a>(rule: &'a RelabelConfig, lb: &mut LabelsBuilder<'a>) -> bool {
+    with_scratch(lb, |lb, s| {
+        run_rules(std::iter::once((0, rule)), lb, s) == Outcome::Keep
+    })
+}
+
+fn with_scratch<'a, R>(
+    lb: &mut LabelsBuilder<'a>,
+    f: impl FnOnce(&mut LabelsBuilder<'a>, &mut Scratch) -> R,
+) -> R {
+    let mut scratch = std::mem::take(&mut lb.scratch);
+    let r = f(lb, &mut scratch);
+    lb.scratch = scratch;
+    r
 }
 
 fn run_rules<'a>(
-    rules: &'a [RelabelConfig],
+    rules: impl Iterator<Item = (usize, &'a RelabelConfig)>,
     lb: &mut LabelsBuilder<'a>,
-    val: &mut String,
-    caps: &mut Captures,
-    scratch: &mut String,
+    s: &mut Scratch,
 ) -> Outcome {
-    for (i, rule) in rules.iter().enumerate() {
+    let Scratch {
+        val,
+        caps,
+        out: scratch,
+    } = s;
+    for (i, rule) in rules {
         val.clear();
         // With one source, keep its value as the builder holds it: a rule copying it
         // whole then needs no second lookup and no allocation.

@@ -443,5 +443,8 @@ impl ActiveTargetJson {
     }
 }
 
+mod plan;
+pub use plan::GroupPlan;
+
 #[cfg(test)]
 mod tests;

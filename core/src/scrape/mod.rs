@@ -505,10 +505,10 @@ impl ScrapeManager {
             let Some(group) = group else { continue };
             let mut slots = Vec::with_capacity(group.targets.len());
             let mut lb = LabelsBuilder::with_capacity(16);
-            let layer = target::group_layer(&group.labels, &cfg, &mut lb);
+            let plan = target::GroupPlan::new(&group.labels, &group.targets, &cfg, &mut lb);
             for (i, t) in group.targets.iter().enumerate() {
                 pool.stats.entries_relabeled += 1;
-                let slot = match target::populate_in_group(t, &layer, &cfg, &mut lb) {
+                let slot = match plan.populate(t, &cfg, &mut lb) {
                     Ok(Populated::Active(st)) => {
                         let producer = (key.clone(), i as u32);
                         match pool.active.entry(st.clone()) {
@@ -543,7 +543,7 @@ impl ScrapeManager {
                 };
                 slots.push(slot);
             }
-            drop(layer);
+            drop(plan);
             drop(lb);
             pool.sources.insert(key, Source { group, slots });
         }

@@ -390,3 +390,205 @@ fn populate_in_group_equals_populate() {
         prop_assert_eq!(got, want);
     });
 }
+
+/// One random relabel rule over a small vocabulary of names, patterns and templates, so
+/// that rules often read, write, map and drop each other's labels.
+fn arb_rule() -> impl proptest::strategy::Strategy<Value = Option<crate::relabel::RelabelConfig>> {
+    use crate::relabel::{Action, RelabelConfig};
+    use proptest::prelude::*;
+    const NAMES: &[&str] = &[
+        "__address__",
+        "__meta_a",
+        "__meta_b",
+        "team",
+        "x",
+        "__scheme__",
+        "__param_p",
+        "instance",
+        "__tmp",
+    ];
+    const REGEXES: &[&str] = &[
+        "(.*)",
+        "drop",
+        "h:(\\d+)",
+        "__meta_(.+)",
+        "(.+)",
+        "v|w",
+        "x",
+        "t.*",
+        "__(.*)",
+        "([^:]+)(?::\\d+)?;(\\d+)",
+    ];
+    const TARGETS: &[&str] = &[
+        "__address__",
+        "__meta_a",
+        "team",
+        "x",
+        "__scheme__",
+        "instance",
+        "__tmp",
+        "${1}",
+        "x_$1",
+    ];
+    const REPLACEMENTS: &[&str] = &["$1", "", "v", "h:$1", "${1}_z", "$1:$2", "drop"];
+    let action = prop::sample::select(vec![
+        Action::Replace,
+        Action::Replace,
+        Action::Replace,
+        Action::Keep,
+        Action::Drop,
+        Action::KeepEqual,
+        Action::DropEqual,
+        Action::HashMod,
+        Action::LabelMap,
+        Action::LabelDrop,
+        Action::LabelKeep,
+        Action::Lowercase,
+        Action::Uppercase,
+    ]);
+    (
+        action,
+        prop::collection::vec(prop::sample::select(NAMES), 0..3),
+        prop::sample::select(REGEXES),
+        prop::sample::select(TARGETS),
+        prop::sample::select(REPLACEMENTS),
+        1u64..4,
+    )
+        .prop_map(|(action, sources, regex, target, replacement, modulus)| {
+            let b = RelabelConfig::builder(action);
+            let b = match action {
+                Action::LabelDrop | Action::LabelKeep => b.regex(regex),
+                Action::LabelMap => b.regex(regex).replacement(replacement),
+                Action::KeepEqual | Action::DropEqual => {
+                    b.source_labels(&sources).target_label(target)
+                }
+                Action::Lowercase | Action::Uppercase => b
+                    .source_labels(&sources)
+                    .regex(regex)
+                    .target_label(target),
+                Action::HashMod => b
+                    .source_labels(&sources)
+                    .modulus(modulus)
+                    .target_label(target),
+                Action::Keep | Action::Drop => b.source_labels(&sources).regex(regex),
+                Action::Replace => b
+                    .source_labels(&sources)
+                    .regex(regex)
+                    .target_label(target)
+                    .replacement(replacement),
+            };
+            b.build().ok()
+        })
+}
+
+#[test]
+fn group_plans_equal_populate_over_random_rules() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+    let name = prop_oneof![
+        4 => Just("__address__"),
+        1 => Just("__meta_a"),
+        1 => Just("__meta_b"),
+        1 => Just("team"),
+        1 => Just("x"),
+        1 => Just("__scheme__"),
+        1 => Just("__param_p"),
+        1 => Just("instance"),
+    ];
+    let value = prop_oneof![
+        Just("h:1"),
+        Just("h:2;7"),
+        Just("v"),
+        Just("drop"),
+        Just("https"),
+        Just("t1"),
+        Just("x"),
+    ];
+    let set = proptest::collection::vec((name, value), 0..5);
+    let strategy = (
+        proptest::collection::vec(arb_rule(), 0..7),
+        set.clone(),
+        proptest::collection::vec(set, 1..6),
+    );
+    let base = cfg("");
+    let (partial, total) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 2048,
+        ..RunnerConfig::default()
+    });
+    runner
+        .run(&strategy, |(rules, group, targets)| {
+            let mut c = base.clone();
+            c.relabel_configs = rules.into_iter().flatten().collect();
+            let g = Labels::from_pairs(group.iter().map(|(n, v)| (*n, *v)));
+            let ts: Vec<Labels> = targets
+                .iter()
+                .map(|t| Labels::from_pairs(t.iter().map(|(n, v)| (*n, *v))))
+                .collect();
+            let mut lb = LabelsBuilder::new();
+            let plan = GroupPlan::with_threshold(&g, &ts, &c, &mut lb, 1);
+            total.set(total.get() + 1);
+            partial.set(partial.get() + u32::from(plan.is_partial()));
+            let mut lb2 = LabelsBuilder::new();
+            for t in &ts {
+                let want = populate(t, &g, &c, &mut lb2);
+                let got = plan.populate(t, &c, &mut lb);
+                prop_assert_eq!(got, want, "target {:?} group {:?} rules {:#?}", t, g, c.relabel_configs);
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The comparison means something only if most cases really were planned.
+    let (partial, total) = (partial.get(), total.get());
+    assert!(partial * 2 > total, "only {partial} of {total} groups were planned");
+}
+
+#[test]
+fn kubernetes_rules_plan_to_one_per_target_rule() {
+    let c = cfg(r#"
+    relabel_configs:
+      - {source_labels: [__meta_keep], action: keep, regex: "true"}
+      - source_labels: [__address__, __meta_port]
+        regex: '([^:]+)(?::\d+)?;(\d+)'
+        replacement: $1:$2
+        target_label: __address__
+      - {source_labels: [__meta_path], regex: (.+), target_label: __metrics_path__}
+      - {action: labelmap, regex: __meta_label_(.+)}
+      - {source_labels: [__meta_ns], target_label: namespace}
+      - {action: labeldrop, regex: pod_template_hash}"#);
+    let g = Labels::from_pairs([
+        ("__meta_keep", "true"),
+        ("__meta_port", "9100"),
+        ("__meta_path", "/m"),
+        ("__meta_label_app", "web"),
+        ("__meta_label_pod_template_hash", "abc"),
+        ("__meta_ns", "prod"),
+        ("__meta_unused", "u"),
+    ]);
+    let ts: Vec<Labels> = (0..10)
+        .map(|i| Labels::single("__address__", &format!("10.0.0.{i}:80")))
+        .collect();
+    let mut lb = LabelsBuilder::new();
+    let plan = GroupPlan::new(&g, &ts, &c, &mut lb);
+    let Some(p) = &plan.partial else {
+        panic!("not planned")
+    };
+    assert_eq!(p.rules, vec![1]);
+    assert_eq!(p.drop, None);
+    let Ok(Populated::Active(t)) = plan.populate(&ts[3], &c, &mut lb) else {
+        panic!()
+    };
+    assert_eq!(&*t.url, "https://10.0.0.3:9100/m");
+    assert_eq!(
+        t.public_labels().to_string(),
+        r#"{app="web", instance="10.0.0.3:9100", job="job", namespace="prod"}"#
+    );
+    // A group the keep rule rejects is dropped once, for every target.
+    let g2 = Labels::from_pairs([("__meta_keep", "false")]);
+    let plan = GroupPlan::new(&g2, &ts, &c, &mut lb);
+    assert_eq!(plan.partial.as_ref().map(|p| p.drop), Some(Some(0)));
+    assert_eq!(
+        plan.populate(&ts[0], &c, &mut lb),
+        Ok(Populated::Dropped { rule: 0 })
+    );
+}
