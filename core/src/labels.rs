@@ -510,40 +510,6 @@ impl<'a> SavedLabels<'a> {
     pub(crate) fn retain_meta(&mut self, mut keep: impl FnMut(&str) -> bool) {
         self.meta.retain(|(n, _)| keep(n));
     }
-
-    /// The names whose values differ between `self` and `other` (present in one only,
-    /// or with different values), in name order within each part.
-    pub(crate) fn changed_names(&self, other: &SavedLabels<'_>) -> Vec<String> {
-        let mut out = Vec::new();
-        for (a, b) in [(&self.other, &other.other), (&self.meta, &other.meta)] {
-            let (mut i, mut j) = (0, 0);
-            while i < a.len() || j < b.len() {
-                let ord = match (a.get(i), b.get(j)) {
-                    (Some(x), Some(y)) => cmp_bytes(&x.0, &y.0),
-                    (Some(_), None) => Ordering::Less,
-                    _ => Ordering::Greater,
-                };
-                match ord {
-                    Ordering::Less => {
-                        out.push(a[i].0.to_string());
-                        i += 1;
-                    }
-                    Ordering::Greater => {
-                        out.push(b[j].0.to_string());
-                        j += 1;
-                    }
-                    Ordering::Equal => {
-                        if a[i].1 != b[j].1 {
-                            out.push(a[i].0.to_string());
-                        }
-                        i += 1;
-                        j += 1;
-                    }
-                }
-            }
-        }
-        out
-    }
 }
 
 impl<'a> LabelsBuilder<'a> {

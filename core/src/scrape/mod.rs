@@ -366,7 +366,7 @@ impl ScrapeManager {
         let mut leftover: BTreeSet<LoopId> = old_active.values().map(|e| e.loop_id).collect();
         let mut by_stable: Option<BTreeMap<StableIdentity, LoopId>> = None;
         let template = self.pools.get(job).map(|p| p.template.clone());
-        for t in fresh {
+        for (id, t) in fresh {
             let handed = if !keep_loops {
                 None
             } else if let Some(e) = old_active.remove(&t) {
@@ -381,15 +381,15 @@ impl ScrapeManager {
                 map.remove(&stable_identity(&t))
                     .filter(|l| leftover.remove(l))
             };
-            let loop_id = match (handed, &template) {
+            match (handed, &template) {
                 (Some(l), Some(template)) => {
                     self.hand_over(now, l, t.clone(), template.clone());
-                    l
+                    if let Some(e) = self.pools.get_mut(job).and_then(|p| p.active.get_mut(&t))
+                    {
+                        e.loop_id = l;
+                    }
                 }
-                _ => self.start_loop(now, job, t.clone()),
-            };
-            if let Some(e) = self.pools.get_mut(job).and_then(|p| p.active.get_mut(&t)) {
-                e.loop_id = loop_id;
+                _ => self.start_loop(now, job, id, t),
             }
         }
         for l in leftover {
@@ -457,11 +457,8 @@ impl ScrapeManager {
         }
         let mut fresh = Vec::new();
         let gone = self.apply_sources(job, changes, &mut fresh, out);
-        for t in fresh {
-            let id = self.start_loop(now, job, t.clone());
-            if let Some(e) = self.pools.get_mut(job).and_then(|p| p.active.get_mut(&t)) {
-                e.loop_id = id;
-            }
+        for (id, t) in fresh {
+            self.start_loop(now, job, id, t);
         }
         for l in gone {
             self.stop_loop(l);
@@ -469,14 +466,14 @@ impl ScrapeManager {
         self.check_limit(job);
     }
 
-    /// Replaces the given sources of a pool. New identities go to `fresh` (their entries
-    /// have a placeholder loop id); the loops of identities no entry yields any more are
-    /// returned.
+    /// Replaces the given sources of a pool. New identities go to `fresh` with the id
+    /// their loop is to have (their entries already carry it; the loop is not started);
+    /// the loops of identities no entry yields any more are returned.
     fn apply_sources(
         &mut self,
         job: &Arc<str>,
         changes: Vec<(SourceKey, Option<Arc<TargetGroup>>)>,
-        fresh: &mut Vec<ScrapeTarget>,
+        fresh: &mut Vec<(LoopId, ScrapeTarget)>,
         out: &mut ScrapeOut,
     ) -> Vec<LoopId> {
         let Some(pool) = self.pools.get_mut(job) else {
@@ -484,6 +481,8 @@ impl ScrapeManager {
         };
         pool.stats.syncs += 1;
         let cfg = pool.config.clone();
+        // Loops numbered from here on are this call's new identities, not yet started.
+        let first_new = self.next_loop;
         let mut candidates: Vec<ScrapeTarget> = Vec::new();
         for (key, group) in changes {
             if let Some(old) = pool.sources.remove(&key) {
@@ -518,12 +517,14 @@ impl ScrapeManager {
                                 e.producer = producer;
                             }
                             std::collections::btree_map::Entry::Vacant(v) => {
+                                let loop_id = LoopId(self.next_loop);
+                                self.next_loop += 1;
                                 v.insert(ActiveEntry {
-                                    loop_id: LoopId(u64::MAX),
+                                    loop_id,
                                     refs: 1,
                                     producer,
                                 });
-                                fresh.push(st.clone());
+                                fresh.push((loop_id, st.clone()));
                             }
                         }
                         Slot::Active(st)
@@ -549,14 +550,15 @@ impl ScrapeManager {
         }
         let mut gone = Vec::new();
         for t in candidates {
-            if pool.active.get(&t).is_some_and(|e| e.refs == 0)
-                && let Some(e) = pool.active.remove(&t)
+            if let std::collections::btree_map::Entry::Occupied(e) = pool.active.entry(t)
+                && e.get().refs == 0
             {
-                if e.loop_id.0 == u64::MAX {
-                    // A placeholder: the identity came and went inside this call.
-                    fresh.retain(|f| *f != t);
+                let id = e.remove().loop_id;
+                if id.0 >= first_new {
+                    // The identity came and went inside this call: its loop never starts.
+                    fresh.retain(|(f, _)| *f != id);
                 } else {
-                    gone.push(e.loop_id);
+                    gone.push(id);
                 }
             }
         }
@@ -579,18 +581,17 @@ impl ScrapeManager {
         }
     }
 
-    fn start_loop(&mut self, now: Now, job: &Arc<str>, t: ScrapeTarget) -> LoopId {
-        let id = LoopId(self.next_loop);
-        self.next_loop += 1;
+    /// Starts the loop `id` (numbered by [`ScrapeManager::apply_sources`]) for `t`.
+    fn start_loop(&mut self, now: Now, job: &Arc<str>, id: LoopId, t: ScrapeTarget) {
         // Loops are only started for targets of an existing pool.
         let Some(pool) = self.pools.get(job) else {
-            return id;
+            return;
         };
         let (seed, template) = (pool.seed, pool.template.clone());
         let interval = t.interval.as_nanos();
         let wait =
             crate::hash::first_scrape_wait((self.phase_hash)(&t), seed, interval, now.wall.0);
-        let l = Loop {
+        let mut l = Loop {
             job: job.clone(),
             template,
             target: t,
@@ -604,20 +605,22 @@ impl ScrapeManager {
             last_duration: Duration::ZERO,
             wake: Instant::ZERO,
         };
+        l.wake = l.wake_at();
+        self.timers.insert((l.wake, id));
         self.loops.insert(id, l);
-        self.refile(id);
-        id
     }
 
     /// Stops a loop: gone at once if idle, else after its in-flight scrape ends.
     fn stop_loop(&mut self, id: LoopId) {
-        let Some(l) = self.loops.get_mut(&id) else {
+        let std::collections::btree_map::Entry::Occupied(mut e) = self.loops.entry(id) else {
             return;
         };
-        if l.in_flight.is_some() {
-            l.stopping = true;
+        if e.get().in_flight.is_some() {
+            e.get_mut().stopping = true;
         } else {
-            self.remove_loop(id);
+            // Idle: no in-flight request to forget.
+            let l = e.remove();
+            self.timers.remove(&(l.wake, id));
         }
     }
 
