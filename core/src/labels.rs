@@ -479,6 +479,8 @@ pub struct LabelsBuilder<'a> {
     encode_buf: std::cell::RefCell<String>,
     // Pairs collected by a rule before they are set.
     batch: Vec<Pair<'a>>,
+    /// Buffer for building a target URL, kept to reuse its allocation.
+    pub(crate) url_buf: String,
 }
 
 impl Default for LabelsBuilder<'_> {
@@ -492,6 +494,7 @@ impl Default for LabelsBuilder<'_> {
             scratch: crate::relabel::Scratch::default(),
             encode_buf: std::cell::RefCell::new(String::new()),
             batch: Vec::new(),
+            url_buf: String::new(),
         }
     }
 }

@@ -494,7 +494,11 @@ pub(crate) fn process_selected<'a>(
     lb: &mut LabelsBuilder<'a>,
 ) -> Outcome {
     with_scratch(lb, |lb, s| {
-        run_rules(which.iter().filter_map(|&i| Some((i, rules.get(i)?))), lb, s)
+        run_rules(
+            which.iter().filter_map(|&i| Some((i, rules.get(i)?))),
+            lb,
+            s,
+        )
     })
 }
 

@@ -166,6 +166,10 @@ pub fn group_layer<'a>(
 /// Steps 6–13 on relabeled labels.
 pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Populated, String> {
     lb.drop_meta();
+    // The URL is built in the builder's reused buffer (taken now: the labels below borrow
+    // the builder; an error return just leaves a fresh buffer), then copied once into the
+    // shared URL.
+    let mut buf = std::mem::take(&mut lb.url_buf);
     // One pass over what is left (the reserved and public labels) picks out every label
     // finalisation reads.
     let mut address = None;
@@ -225,20 +229,23 @@ pub fn finalise(lb: &mut LabelsBuilder<'_>, cfg: &ScrapeConfig) -> Result<Popula
             go_parse_bool(v).map_err(|e| format!("error parsing {what}: {e}"))?;
         }
     }
-    let url = url_from(
+    url_from(
         scheme,
         address,
         path,
         lb.with_prefix(labels::PARAM_PREFIX),
         &cfg.params,
+        &mut buf,
     );
+    let url: std::sync::Arc<str> = buf.as_str().into();
     if !has_instance {
         let address = lb.get_cow(labels::ADDRESS).unwrap_or_default();
         lb.set(labels::INSTANCE, address);
     }
+    lb.url_buf = buf;
     Ok(Populated::Active(ScrapeTarget::new(
         lb.labels(),
-        url.into(),
+        url,
         interval,
         timeout,
     )))
@@ -303,6 +310,7 @@ pub fn target_url(
     labels: &Labels,
     params: &std::collections::BTreeMap<String, Vec<String>>,
 ) -> String {
+    let mut url = String::new();
     url_from(
         labels.get(labels::SCHEME).unwrap_or(""),
         labels.get(labels::ADDRESS).unwrap_or(""),
@@ -311,7 +319,9 @@ pub fn target_url(
             .iter()
             .filter(|(n, _)| n.starts_with(labels::PARAM_PREFIX)),
         params,
-    )
+        &mut url,
+    );
+    url
 }
 
 fn url_from<'s>(
@@ -320,8 +330,9 @@ fn url_from<'s>(
     path: &str,
     param_labels: impl Iterator<Item = (&'s str, &'s str)>,
     params: &std::collections::BTreeMap<String, Vec<String>>,
-) -> String {
-    let mut url = String::with_capacity(scheme.len() + host.len() + path.len() + 16);
+    url: &mut String,
+) {
+    url.clear();
     if !scheme.is_empty() {
         url.push_str(scheme);
         url.push(':');
@@ -333,13 +344,13 @@ fn url_from<'s>(
     if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
         url.push('/');
     }
-    path_escape(path, &mut url);
+    path_escape(path, url);
 
     let overrides: Vec<(&str, &str)> = param_labels
         .filter_map(|(n, v)| n.strip_prefix(labels::PARAM_PREFIX).map(|k| (k, v)))
         .collect();
     if params.is_empty() && overrides.is_empty() {
-        return url;
+        return;
     }
     let mut merged: std::collections::BTreeMap<&str, Vec<&str>> = params
         .iter()
@@ -358,12 +369,11 @@ fn url_from<'s>(
         for v in vs {
             url.push(if first { '?' } else { '&' });
             first = false;
-            query_escape(k, &mut url);
+            query_escape(k, url);
             url.push('=');
-            query_escape(v, &mut url);
+            query_escape(v, url);
         }
     }
-    url
 }
 
 /// Health of a target, as the targets API reports it.

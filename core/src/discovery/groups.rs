@@ -2,6 +2,7 @@
 //! `[{"targets": ["host:port", …], "labels": {"name": "value"}}, …]`, strict as in
 //! Prometheus (unknown keys rejected, a `null` element is an error, label names checked).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -10,13 +11,15 @@ use crate::config::TargetGroup;
 use crate::goquote::quote;
 use crate::labels::{self, Labels};
 
+// Strings borrow from the document where the parser can (JSON without escapes): a
+// target address is then copied once, into its label set.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawGroup {
-    #[serde(default)]
-    targets: Option<Vec<String>>,
-    #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
+struct RawGroup<'a> {
+    #[serde(default, borrow)]
+    targets: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, borrow)]
+    labels: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
 }
 
 /// The syntax of a target-group document.
@@ -43,7 +46,7 @@ impl DocFormat {
 /// Parses a document into groups with empty sources (the caller names them). Errors
 /// carry the parser's position (`at line L column C`) where it has one.
 pub fn parse_target_groups(data: &[u8], format: DocFormat) -> Result<Vec<TargetGroup>, String> {
-    let raw: Vec<Option<RawGroup>> = match format {
+    let raw: Vec<Option<RawGroup<'_>>> = match format {
         DocFormat::Json => serde_json::from_slice(data).map_err(|e| e.to_string())?,
         DocFormat::Yaml => {
             if data.iter().all(u8::is_ascii_whitespace) {

@@ -30,6 +30,102 @@ use request::RequestTemplate;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LoopId(pub u64);
 
+/// Where a loop lives: its id (never reused; orders loops as before) and its slot in
+/// the loop slab (reused after the loop ends), so finding a loop is an index, not a
+/// tree search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct LoopKey {
+    id: LoopId,
+    slot: u32,
+}
+
+// Most slots are live: boxing the loop would add an allocation per loop for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum SlabSlot {
+    Free,
+    /// Numbered for a new identity; the loop starts later in the same sync.
+    Reserved(LoopId),
+    Live(LoopId, Loop),
+}
+
+/// The scrape loops, in a slab indexed by [`LoopKey::slot`].
+#[derive(Debug, Default)]
+struct Loops {
+    slots: Vec<SlabSlot>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl Loops {
+    /// Numbers a loop and holds a slot for it.
+    fn reserve(&mut self, id: LoopId) -> LoopKey {
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = SlabSlot::Reserved(id);
+                s
+            }
+            None => {
+                self.slots.push(SlabSlot::Reserved(id));
+                // More than 2^32 loops at once cannot fit in memory anyway.
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        LoopKey { id, slot }
+    }
+
+    /// Gives back a reserved slot whose loop will not start.
+    fn release(&mut self, key: LoopKey) {
+        if let Some(s) = self.slots.get_mut(key.slot as usize)
+            && matches!(s, SlabSlot::Reserved(id) if *id == key.id)
+        {
+            *s = SlabSlot::Free;
+            self.free.push(key.slot);
+        }
+    }
+
+    /// Starts the loop in its reserved slot.
+    fn fill(&mut self, key: LoopKey, l: Loop) {
+        if let Some(s) = self.slots.get_mut(key.slot as usize)
+            && matches!(s, SlabSlot::Reserved(id) if *id == key.id)
+        {
+            *s = SlabSlot::Live(key.id, l);
+            self.live += 1;
+        }
+    }
+
+    fn get(&self, key: &LoopKey) -> Option<&Loop> {
+        match self.slots.get(key.slot as usize) {
+            Some(SlabSlot::Live(id, l)) if *id == key.id => Some(l),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, key: &LoopKey) -> Option<&mut Loop> {
+        match self.slots.get_mut(key.slot as usize) {
+            Some(SlabSlot::Live(id, l)) if *id == key.id => Some(l),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, key: &LoopKey) -> Option<Loop> {
+        let s = self.slots.get_mut(key.slot as usize)?;
+        if !matches!(s, SlabSlot::Live(id, _) if *id == key.id) {
+            return None;
+        }
+        self.free.push(key.slot);
+        self.live -= 1;
+        match std::mem::replace(s, SlabSlot::Free) {
+            SlabSlot::Live(_, l) => Some(l),
+            _ => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.live
+    }
+}
+
 /// What one discovered entry of a source became.
 #[derive(Clone, Debug)]
 enum Slot {
@@ -46,7 +142,7 @@ struct Source {
 
 #[derive(Debug)]
 struct ActiveEntry {
-    loop_id: LoopId,
+    loop_id: LoopKey,
     /// Discovered entries yielding this identity.
     refs: u32,
     /// The entry synced last (its discovered labels are shown).
@@ -248,9 +344,9 @@ fn stable_identity(t: &ScrapeTarget) -> StableIdentity {
 pub(crate) struct ScrapeManager {
     configs: BTreeMap<Arc<str>, Arc<ScrapeConfig>>,
     pools: BTreeMap<Arc<str>, Pool>,
-    loops: BTreeMap<LoopId, Loop>,
-    timers: BTreeSet<(Instant, LoopId)>,
-    owners: BTreeMap<RequestId, LoopId>,
+    loops: Loops,
+    timers: BTreeSet<(Instant, LoopKey)>,
+    owners: BTreeMap<RequestId, LoopKey>,
     next_loop: u64,
     seed: u64,
     user_agent: Arc<str>,
@@ -265,7 +361,7 @@ impl ScrapeManager {
         ScrapeManager {
             configs: BTreeMap::new(),
             pools: BTreeMap::new(),
-            loops: BTreeMap::new(),
+            loops: Loops::default(),
             timers: BTreeSet::new(),
             owners: BTreeMap::new(),
             next_loop: 0,
@@ -363,8 +459,8 @@ impl ScrapeManager {
         self.apply_sources(job, changes, &mut fresh, out);
         // Loops are handed over to the same identity where it survived, else (interval or
         // timeout changed) to the identity that differs only in those two labels.
-        let mut leftover: BTreeSet<LoopId> = old_active.values().map(|e| e.loop_id).collect();
-        let mut by_stable: Option<BTreeMap<StableIdentity, LoopId>> = None;
+        let mut leftover: BTreeSet<LoopKey> = old_active.values().map(|e| e.loop_id).collect();
+        let mut by_stable: Option<BTreeMap<StableIdentity, LoopKey>> = None;
         let template = self.pools.get(job).map(|p| p.template.clone());
         for (id, t) in fresh {
             let handed = if !keep_loops {
@@ -383,9 +479,9 @@ impl ScrapeManager {
             };
             match (handed, &template) {
                 (Some(l), Some(template)) => {
+                    self.loops.release(id);
                     self.hand_over(now, l, t.clone(), template.clone());
-                    if let Some(e) = self.pools.get_mut(job).and_then(|p| p.active.get_mut(&t))
-                    {
+                    if let Some(e) = self.pools.get_mut(job).and_then(|p| p.active.get_mut(&t)) {
                         e.loop_id = l;
                     }
                 }
@@ -399,7 +495,13 @@ impl ScrapeManager {
     }
 
     /// A loop takes over a target whose interval/timeout/config changed in reusable ways.
-    fn hand_over(&mut self, now: Now, id: LoopId, t: ScrapeTarget, template: Arc<RequestTemplate>) {
+    fn hand_over(
+        &mut self,
+        now: Now,
+        id: LoopKey,
+        t: ScrapeTarget,
+        template: Arc<RequestTemplate>,
+    ) {
         let seed = self.seed;
         let Some(l) = self.loops.get_mut(&id) else {
             return;
@@ -473,9 +575,9 @@ impl ScrapeManager {
         &mut self,
         job: &Arc<str>,
         changes: Vec<(SourceKey, Option<Arc<TargetGroup>>)>,
-        fresh: &mut Vec<(LoopId, ScrapeTarget)>,
+        fresh: &mut Vec<(LoopKey, ScrapeTarget)>,
         out: &mut ScrapeOut,
-    ) -> Vec<LoopId> {
+    ) -> Vec<LoopKey> {
         let Some(pool) = self.pools.get_mut(job) else {
             return Vec::new();
         };
@@ -517,7 +619,7 @@ impl ScrapeManager {
                                 e.producer = producer;
                             }
                             std::collections::btree_map::Entry::Vacant(v) => {
-                                let loop_id = LoopId(self.next_loop);
+                                let loop_id = self.loops.reserve(LoopId(self.next_loop));
                                 self.next_loop += 1;
                                 v.insert(ActiveEntry {
                                     loop_id,
@@ -554,9 +656,10 @@ impl ScrapeManager {
                 && e.get().refs == 0
             {
                 let id = e.remove().loop_id;
-                if id.0 >= first_new {
+                if id.id.0 >= first_new {
                     // The identity came and went inside this call: its loop never starts.
                     fresh.retain(|(f, _)| *f != id);
+                    self.loops.release(id);
                 } else {
                     gone.push(id);
                 }
@@ -582,9 +685,10 @@ impl ScrapeManager {
     }
 
     /// Starts the loop `id` (numbered by [`ScrapeManager::apply_sources`]) for `t`.
-    fn start_loop(&mut self, now: Now, job: &Arc<str>, id: LoopId, t: ScrapeTarget) {
+    fn start_loop(&mut self, now: Now, job: &Arc<str>, id: LoopKey, t: ScrapeTarget) {
         // Loops are only started for targets of an existing pool.
         let Some(pool) = self.pools.get(job) else {
+            self.loops.release(id);
             return;
         };
         let (seed, template) = (pool.seed, pool.template.clone());
@@ -607,24 +711,22 @@ impl ScrapeManager {
         };
         l.wake = l.wake_at();
         self.timers.insert((l.wake, id));
-        self.loops.insert(id, l);
+        self.loops.fill(id, l);
     }
 
     /// Stops a loop: gone at once if idle, else after its in-flight scrape ends.
-    fn stop_loop(&mut self, id: LoopId) {
-        let std::collections::btree_map::Entry::Occupied(mut e) = self.loops.entry(id) else {
+    fn stop_loop(&mut self, id: LoopKey) {
+        let Some(l) = self.loops.get_mut(&id) else {
             return;
         };
-        if e.get().in_flight.is_some() {
-            e.get_mut().stopping = true;
+        if l.in_flight.is_some() {
+            l.stopping = true;
         } else {
-            // Idle: no in-flight request to forget.
-            let l = e.remove();
-            self.timers.remove(&(l.wake, id));
+            self.remove_loop(id);
         }
     }
 
-    fn remove_loop(&mut self, id: LoopId) {
+    fn remove_loop(&mut self, id: LoopKey) {
         if let Some(l) = self.loops.remove(&id) {
             self.timers.remove(&(l.wake, id));
             if let Some(f) = l.in_flight {
@@ -634,7 +736,7 @@ impl ScrapeManager {
     }
 
     /// Files a loop's timer entry under its current wake-up time.
-    fn refile(&mut self, id: LoopId) {
+    fn refile(&mut self, id: LoopKey) {
         let Some(l) = self.loops.get_mut(&id) else {
             return;
         };
@@ -652,9 +754,17 @@ impl ScrapeManager {
     pub(crate) fn handle_timeout(&mut self, now: Now, io: &mut IoQueue, out: &mut ScrapeOut) {
         // Each due loop runs once per call: a loop can never spin the agent, whatever
         // its next wake-up is.
-        let due: Vec<(Instant, LoopId)> = self
+        let due: Vec<(Instant, LoopKey)> = self
             .timers
-            .range(..=(now.mono, LoopId(u64::MAX)))
+            .range(
+                ..=(
+                    now.mono,
+                    LoopKey {
+                        id: LoopId(u64::MAX),
+                        slot: u32::MAX,
+                    },
+                ),
+            )
             .copied()
             .collect();
         for (at, id) in due {
@@ -663,7 +773,7 @@ impl ScrapeManager {
         }
     }
 
-    fn run_loop(&mut self, now: Now, id: LoopId, io: &mut IoQueue, out: &mut ScrapeOut) {
+    fn run_loop(&mut self, now: Now, id: LoopKey, io: &mut IoQueue, out: &mut ScrapeOut) {
         let Some(l) = self.loops.get_mut(&id) else {
             return;
         };
@@ -710,7 +820,7 @@ impl ScrapeManager {
                     l.target.timeout.to_std(),
                     Origin::Scrape {
                         job: l.job.clone(),
-                        loop_id: id.0,
+                        loop_id: id.id.0,
                     },
                 );
                 let rid = io.start(IoOp::Http(req));
@@ -856,7 +966,7 @@ impl ScrapeManager {
                     last_scrape: l.last_scrape,
                     last_scrape_duration: l.last_duration,
                     next_scrape: l.next_wall,
-                    loop_id: e.loop_id,
+                    loop_id: e.loop_id.id,
                 });
             }
         }

@@ -462,10 +462,9 @@ fn arb_rule() -> impl proptest::strategy::Strategy<Value = Option<crate::relabel
                 Action::KeepEqual | Action::DropEqual => {
                     b.source_labels(&sources).target_label(target)
                 }
-                Action::Lowercase | Action::Uppercase => b
-                    .source_labels(&sources)
-                    .regex(regex)
-                    .target_label(target),
+                Action::Lowercase | Action::Uppercase => {
+                    b.source_labels(&sources).regex(regex).target_label(target)
+                }
                 Action::HashMod => b
                     .source_labels(&sources)
                     .modulus(modulus)
@@ -533,14 +532,24 @@ fn group_plans_equal_populate_over_random_rules() {
             for t in &ts {
                 let want = populate(t, &g, &c, &mut lb2);
                 let got = plan.populate(t, &c, &mut lb);
-                prop_assert_eq!(got, want, "target {:?} group {:?} rules {:#?}", t, g, c.relabel_configs);
+                prop_assert_eq!(
+                    got,
+                    want,
+                    "target {:?} group {:?} rules {:#?}",
+                    t,
+                    g,
+                    c.relabel_configs
+                );
             }
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
     // The comparison means something only if most cases really were planned.
     let (partial, total) = (partial.get(), total.get());
-    assert!(partial * 2 > total, "only {partial} of {total} groups were planned");
+    assert!(
+        partial * 2 > total,
+        "only {partial} of {total} groups were planned"
+    );
 }
 
 #[test]
