@@ -105,6 +105,7 @@ pub mod agent;
 pub mod config;
 pub mod discovery;
 pub mod duration;
+pub mod exposition;
 pub mod goquote;
 pub mod goregex;
 pub mod hash;

@@ -1,0 +1,382 @@
+//! Exposition formats: the Prometheus text format 0.0.4 and OpenMetrics 1.0, parsed
+//! zero-copy over the body as it streams in (see [`BodyParser`]), and the choice between
+//! them from a response's `Content-Type` (Prometheus 3.x rules).
+//!
+//! Both parsers produce [`Entry`]s borrowing from the body. A [`Sample`] keeps its series
+//! text as written (`name{labels}`), which is what the per-target series cache is keyed
+//! by: a repeat scrape finds each series by that text and never decodes its labels
+//! again. The label block has been checked when the sample is produced; [`Sample::labels`]
+//! decodes it on demand.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::config::ScrapeProtocol;
+
+pub mod float;
+pub mod gzip;
+pub mod openmetrics;
+mod stream;
+pub mod text;
+
+pub use stream::{BodyParser, DEFAULT_MAX_LINE, FeedError};
+
+/// Which parser a body needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    PromText,
+    /// OpenMetrics 1.0 (and 0.0.1, the same syntax).
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format a configured protocol names; `None` for the protobuf format, which
+    /// trawl does not parse.
+    pub fn for_protocol(p: ScrapeProtocol) -> Option<Format> {
+        match p {
+            ScrapeProtocol::PrometheusText0_0_4 | ScrapeProtocol::PrometheusText1_0_0 => {
+                Some(Format::PromText)
+            }
+            ScrapeProtocol::OpenMetricsText0_0_1 | ScrapeProtocol::OpenMetricsText1_0_0 => {
+                Some(Format::OpenMetrics)
+            }
+            ScrapeProtocol::PrometheusProto => None,
+        }
+    }
+}
+
+/// The media type of a `Content-Type` value (lower-cased, parameters dropped), or
+/// `None` if it is not a valid `type/subtype` token pair (Go's `mime.ParseMediaType`
+/// for the part that matters here).
+pub fn media_type(content_type: &str) -> Option<String> {
+    let main = content_type.split(';').next().unwrap_or("").trim();
+    let (ty, sub) = main.split_once('/')?;
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes().all(|b| {
+                b.is_ascii_graphic()
+                    && !matches!(
+                        b,
+                        b'(' | b')'
+                            | b'<'
+                            | b'>'
+                            | b'@'
+                            | b','
+                            | b';'
+                            | b':'
+                            | b'\\'
+                            | b'"'
+                            | b'/'
+                            | b'['
+                            | b']'
+                            | b'?'
+                            | b'='
+                    )
+            })
+    };
+    if !token(ty) || !token(sub) {
+        return None;
+    }
+    // Parameters must be `name=value` pairs (an empty trailing one is tolerated).
+    for p in content_type.split(';').skip(1) {
+        let p = p.trim();
+        if p.is_empty() {
+            continue;
+        }
+        let (k, _) = p.split_once('=')?;
+        if !token(k.trim()) {
+            return None;
+        }
+    }
+    Some(main.to_ascii_lowercase())
+}
+
+/// Chooses the parser for a response (Prometheus 3.x): `application/openmetrics-text` →
+/// OpenMetrics, `text/plain` → text; a missing, unparsable or other type uses
+/// `fallback_scrape_protocol` if configured and fails the scrape otherwise, with
+/// Prometheus's messages.
+pub fn select_format(
+    content_type: Option<&str>,
+    fallback: Option<ScrapeProtocol>,
+) -> Result<Format, String> {
+    let fallback = fallback.and_then(Format::for_protocol);
+    let ct = content_type.map(str::trim).unwrap_or("");
+    if ct.is_empty() {
+        return fallback.ok_or_else(|| {
+            "non-compliant scrape target sending blank Content-Type and no fallback_scrape_protocol specified for target".to_owned()
+        });
+    }
+    let Some(mt) = media_type(ct) else {
+        return fallback.ok_or_else(|| {
+            format!(
+                "cannot parse Content-Type {} and no fallback_scrape_protocol for target",
+                crate::goquote::quote(ct)
+            )
+        });
+    };
+    match mt.as_str() {
+        "application/openmetrics-text" => Ok(Format::OpenMetrics),
+        "text/plain" => Ok(Format::PromText),
+        _ => fallback.ok_or_else(|| {
+            format!(
+                "received unsupported Content-Type {} and no fallback_scrape_protocol specified for target",
+                crate::goquote::quote(ct)
+            )
+        }),
+    }
+}
+
+/// A metric family's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetricType {
+    /// `counter`.
+    Counter,
+    /// `gauge`.
+    Gauge,
+    /// `histogram`.
+    Histogram,
+    /// `gaugehistogram` (OpenMetrics).
+    GaugeHistogram,
+    /// `summary`.
+    Summary,
+    /// `info` (OpenMetrics).
+    Info,
+    /// `stateset` (OpenMetrics).
+    StateSet,
+    /// `unknown` (OpenMetrics) or `untyped` (text).
+    Unknown,
+}
+
+impl MetricType {
+    /// The name Prometheus's metadata API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::Unknown => "unknown",
+        }
+    }
+}
+
+/// One entry of an exposition, borrowing from the body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry<'a> {
+    /// `# HELP name text` (text unescaped).
+    Help {
+        /// The family name.
+        name: &'a str,
+        /// The help text.
+        text: Cow<'a, str>,
+    },
+    /// `# TYPE name type`.
+    Type {
+        /// The family name.
+        name: &'a str,
+        /// The type.
+        kind: MetricType,
+    },
+    /// `# UNIT name unit` (OpenMetrics).
+    Unit {
+        /// The family name.
+        name: &'a str,
+        /// The unit (may be empty).
+        unit: &'a str,
+    },
+    /// A comment or blank line (text format).
+    Comment,
+    /// A sample.
+    Sample(Sample<'a>),
+    /// `# EOF` (OpenMetrics).
+    Eof,
+}
+
+/// One sample line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample<'a> {
+    /// The series as written: the metric name and its label block with braces
+    /// (`a{b="c"}`); the series cache's key.
+    pub series: &'a str,
+    /// The metric name.
+    pub name: &'a str,
+    /// The label block between the braces, checked, not yet decoded.
+    label_block: &'a str,
+    /// The value (a NaN carries Prometheus's bits).
+    pub value: f64,
+    /// The timestamp in milliseconds, if the line has one.
+    pub timestamp: Option<i64>,
+    /// The exemplar (OpenMetrics).
+    pub exemplar: Option<Exemplar<'a>>,
+}
+
+impl<'a> Sample<'a> {
+    /// The sample's labels in the order written (without `__name__`), values unescaped.
+    pub fn labels(&self) -> LabelPairs<'a> {
+        LabelPairs {
+            rest: self.label_block,
+        }
+    }
+}
+
+/// An exemplar attached to a sample (OpenMetrics).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exemplar<'a> {
+    label_block: &'a str,
+    /// The exemplar's value.
+    pub value: f64,
+    /// Its timestamp in milliseconds, if given.
+    pub timestamp: Option<i64>,
+}
+
+impl<'a> Exemplar<'a> {
+    /// The exemplar's labels in the order written.
+    pub fn labels(&self) -> LabelPairs<'a> {
+        LabelPairs {
+            rest: self.label_block,
+        }
+    }
+}
+
+/// The pairs of a checked label block, in the order written.
+#[derive(Clone, Debug)]
+pub struct LabelPairs<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for LabelPairs<'a> {
+    type Item = (&'a str, Cow<'a, str>);
+    fn next(&mut self) -> Option<Self::Item> {
+        // The block was checked when the sample was parsed: names are ASCII words,
+        // values are quoted with backslash escapes; blanks and commas separate pairs.
+        let s = self.rest.trim_start_matches([' ', '\t', ',']);
+        if s.is_empty() {
+            self.rest = s;
+            return None;
+        }
+        let name_end = s.find(['=', ' ', '\t'])?;
+        let name = &s[..name_end];
+        let after = s[name_end..].trim_start_matches([' ', '\t']);
+        let after = after.strip_prefix('=')?.trim_start_matches([' ', '\t']);
+        let body = after.strip_prefix('"')?;
+        let b = body.as_bytes();
+        let mut i = 0;
+        let mut escaped = false;
+        while i < b.len() && b[i] != b'"' {
+            if b[i] == b'\\' {
+                escaped = true;
+                i += 1;
+            }
+            i += 1;
+        }
+        let raw = body.get(..i)?;
+        self.rest = body.get(i + 1..).unwrap_or("");
+        let value = if escaped {
+            Cow::Owned(unescape(raw, true))
+        } else {
+            Cow::Borrowed(raw)
+        };
+        Some((name, value))
+    }
+}
+
+/// Decodes `\\`, `\n` and (if `quote`) `\"`; any other escaped character is kept with its
+/// backslash, as Prometheus does.
+pub(crate) fn unescape(raw: &str, quote: bool) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('"') if quote => out.push('"'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// A parse error with its position in the body (1-based line and column, the column
+/// counted in bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// Line number, from 1.
+    pub line: u64,
+    /// Column (byte offset in the line), from 1.
+    pub column: u64,
+    /// What is wrong, in Prometheus's words where it has them.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (line {}, column {})",
+            self.message, self.line, self.column
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// What a parser made of the start of a buffer.
+#[derive(Debug)]
+pub(crate) enum Step<'a> {
+    /// One entry, `len` bytes long (line end included), spanning `newlines` line ends.
+    Entry {
+        entry: Entry<'a>,
+        len: usize,
+        newlines: u64,
+    },
+    /// The buffer ends inside an entry; more bytes are needed.
+    Incomplete,
+}
+
+/// A syntax error at a byte offset from the start of the entry.
+#[derive(Debug)]
+pub(crate) struct SyntaxError {
+    pub(crate) offset: usize,
+    pub(crate) message: String,
+}
+
+pub(crate) fn syntax<T>(offset: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
+    Err(SyntaxError {
+        offset,
+        message: message.into(),
+    })
+}
+
+/// Finds the end of the quoted string starting after the opening quote at `start`:
+/// the index of the closing quote, or `None` if the buffer ends first. Counts raw line
+/// ends in `newlines`.
+pub(crate) fn quoted_end(b: &[u8], start: usize, newlines: &mut u64) -> Option<usize> {
+    let mut i = start;
+    while i < b.len() {
+        match b[i] {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            b'\n' => {
+                *newlines += 1;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

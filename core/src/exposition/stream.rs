@@ -1,0 +1,203 @@
+//! Feeding a body to a parser chunk by chunk. Entries that lie wholly inside a chunk are
+//! parsed in place; only an entry cut by a chunk boundary is copied, into a carry buffer
+//! that never holds more than one entry plus the rest of one chunk. Memory is bounded by
+//! the longest line (and `max_line`), not by the body.
+
+use super::openmetrics::Validator;
+use super::{Entry, Format, ParseError, Step, SyntaxError, openmetrics, text};
+
+/// What stopped a feed: the body, or the consumer of its entries.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FeedError<E> {
+    /// The body does not parse.
+    Parse(ParseError),
+    /// The consumer refused an entry.
+    Sink(E),
+}
+
+/// A streaming parser for one body.
+#[derive(Debug)]
+pub struct BodyParser {
+    format: Format,
+    carry: Vec<u8>,
+    /// Line number of the next entry.
+    line: u64,
+    max_line: usize,
+    seen_eof: bool,
+    validator: Option<Validator>,
+    failed: bool,
+}
+
+/// The default bound on one entry (line) of a body.
+pub const DEFAULT_MAX_LINE: usize = 16 << 20;
+
+impl BodyParser {
+    /// A parser for a body in `format`, syntax checks only (as Prometheus).
+    pub fn new(format: Format) -> BodyParser {
+        BodyParser {
+            format,
+            carry: Vec::new(),
+            line: 1,
+            max_line: DEFAULT_MAX_LINE,
+            seen_eof: false,
+            validator: None,
+            failed: false,
+        }
+    }
+
+    /// Also checks the OpenMetrics specification's semantic rules
+    /// ([`Validator`]); no effect on the text format.
+    pub fn strict(mut self) -> BodyParser {
+        if self.format == Format::OpenMetrics {
+            self.validator = Some(Validator::new());
+        }
+        self
+    }
+
+    /// Bounds the length of one entry (default [`DEFAULT_MAX_LINE`]).
+    pub fn max_line(mut self, bytes: usize) -> BodyParser {
+        self.max_line = bytes;
+        self
+    }
+
+    /// The format being parsed.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Parses the next chunk of the body, handing each complete entry to `sink`.
+    pub fn feed<E>(
+        &mut self,
+        mut chunk: &[u8],
+        sink: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
+    ) -> Result<(), FeedError<E>> {
+        if self.failed {
+            return Ok(());
+        }
+        if !self.carry.is_empty() {
+            // Complete the cut entry with the bytes up to the next line end (all of the
+            // chunk if the entry is still open after that: a quoted line end).
+            let first = chunk
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(chunk.len(), |p| p + 1);
+            for take in [first, usize::MAX] {
+                let take = take.min(chunk.len());
+                self.carry.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                let carry = std::mem::take(&mut self.carry);
+                let used = self.run(&carry, false, sink);
+                self.carry = carry;
+                let used = used?;
+                self.carry.drain(..used);
+                if self.carry.is_empty() {
+                    break;
+                }
+                self.check_carry()?;
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+            }
+            if !self.carry.is_empty() {
+                return Ok(());
+            }
+        }
+        let used = self.run(chunk, false, sink)?;
+        self.carry.extend_from_slice(&chunk[used..]);
+        self.check_carry()
+    }
+
+    /// Ends the body: parses what is left and checks the format's end rules.
+    pub fn finish<E>(
+        &mut self,
+        sink: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
+    ) -> Result<(), FeedError<E>> {
+        if self.failed {
+            return Ok(());
+        }
+        let carry = std::mem::take(&mut self.carry);
+        let used = self.run(&carry, true, sink);
+        self.carry = carry;
+        let used = used?;
+        self.carry.drain(..used);
+        if self.format == Format::OpenMetrics && !self.seen_eof {
+            return Err(self.fail(self.line, 1, "data does not end with # EOF".into()));
+        }
+        if let Some(v) = self.validator.as_mut()
+            && let Err(e) = v.entry(&Entry::Eof)
+        {
+            return Err(self.fail(self.line, 1, e));
+        }
+        Ok(())
+    }
+
+    fn fail<E>(&mut self, line: u64, column: u64, message: String) -> FeedError<E> {
+        self.failed = true;
+        FeedError::Parse(ParseError {
+            line,
+            column,
+            message,
+        })
+    }
+
+    fn check_carry<E>(&mut self) -> Result<(), FeedError<E>> {
+        if self.carry.len() > self.max_line {
+            let max = self.max_line;
+            return Err(self.fail(self.line, 1, format!("line longer than {max} bytes")));
+        }
+        Ok(())
+    }
+
+    /// Parses whole entries from `buf`; returns the bytes used.
+    fn run<E>(
+        &mut self,
+        buf: &[u8],
+        eof: bool,
+        sink: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
+    ) -> Result<usize, FeedError<E>> {
+        let mut pos = 0;
+        while pos < buf.len() {
+            let rest = &buf[pos..];
+            if self.seen_eof {
+                return Err(self.fail(self.line, 1, "unexpected data after # EOF".into()));
+            }
+            let step = match self.format {
+                Format::PromText => text::next_entry(rest, eof),
+                Format::OpenMetrics => openmetrics::next_entry(rest, eof),
+            };
+            match step {
+                Ok(Step::Incomplete) => break,
+                Ok(Step::Entry {
+                    entry,
+                    len,
+                    newlines,
+                }) => {
+                    if matches!(entry, Entry::Eof) {
+                        self.seen_eof = true;
+                    }
+                    if let Some(v) = self.validator.as_mut()
+                        && !matches!(entry, Entry::Eof)
+                        && let Err(e) = v.entry(&entry)
+                    {
+                        let line = self.line;
+                        return Err(self.fail(line, 1, e));
+                    }
+                    if let Err(e) = sink(entry) {
+                        self.failed = true;
+                        return Err(FeedError::Sink(e));
+                    }
+                    pos += len;
+                    self.line += newlines;
+                }
+                Err(SyntaxError { offset, message }) => {
+                    let upto = &rest[..offset.min(rest.len())];
+                    let nl = upto.iter().filter(|&&c| c == b'\n').count() as u64;
+                    let col_start = upto.iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
+                    let line = self.line + nl;
+                    return Err(self.fail(line, (offset - col_start) as u64 + 1, message));
+                }
+            }
+        }
+        Ok(pos)
+    }
+}

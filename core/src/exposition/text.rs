@@ -1,0 +1,354 @@
+//! The Prometheus text format 0.0.4, as Prometheus's own parser accepts it, with three
+//! deliberate leniencies where Prometheus's tokenizer contradicts the format's
+//! documentation: blanks before a sample line, CRLF line ends, and negative timestamps
+//! are accepted (Prometheus 2.42 fails such scrapes; the documentation allows all three).
+//!
+//! Accepted as Prometheus does: blanks and tabs between tokens, a missing or trailing
+//! comma in a label block, raw line ends inside label values, any escaped character
+//! (only `\\`, `\"`, `\n` are decoded), comments of any form, `# HELP` with no text, a
+//! missing final line end. Rejected as Prometheus does: `{` before the metric name,
+//! `p`/`P`/`_` in numbers, a fractional timestamp, an unknown `# TYPE`, invalid UTF-8 in
+//! label values and help texts.
+
+use std::borrow::Cow;
+
+use super::float::{parse_go_float, parse_go_int};
+use super::{Entry, MetricType, Sample, Step, SyntaxError, quoted_end, syntax, unescape};
+
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn skip_blanks(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && is_blank(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+pub(crate) fn is_name_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b == b':'
+}
+
+pub(crate) fn is_name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+}
+
+pub(crate) fn is_label_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+pub(crate) fn is_label_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Where the line starting at or after `i` ends: (end of its content without a `\r`
+/// before the `\n`, start of the next line). `None` if the buffer ends first and more
+/// may come.
+fn line_end(b: &[u8], i: usize, eof: bool) -> Option<(usize, usize)> {
+    match b[i..].iter().position(|&c| c == b'\n') {
+        Some(p) => {
+            let nl = i + p;
+            let end = if nl > i && b[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            Some((end, nl + 1))
+        }
+        None if eof => Some((b.len(), b.len())),
+        None => None,
+    }
+}
+
+fn as_str<'a>(b: &'a [u8], offset: usize, what: &str) -> Result<&'a str, SyntaxError> {
+    std::str::from_utf8(b).or_else(|_| syntax(offset, what))
+}
+
+/// Parses the entry at the start of `b` (`eof`: no more bytes will follow).
+pub(crate) fn next_entry(b: &[u8], eof: bool) -> Result<Step<'_>, SyntaxError> {
+    // Blanks before anything are tolerated (see the module docs).
+    let i = skip_blanks(b, 0);
+    if i == b.len() {
+        return Ok(if eof {
+            Step::Entry {
+                entry: Entry::Comment,
+                len: b.len(),
+                newlines: 0,
+            }
+        } else {
+            Step::Incomplete
+        });
+    }
+    match b[i] {
+        b'\n' => Ok(Step::Entry {
+            entry: Entry::Comment,
+            len: i + 1,
+            newlines: 1,
+        }),
+        b'\r' if b.get(i + 1) == Some(&b'\n') => Ok(Step::Entry {
+            entry: Entry::Comment,
+            len: i + 2,
+            newlines: 1,
+        }),
+        b'\r' if i + 1 == b.len() && !eof => Ok(Step::Incomplete),
+        b'#' => {
+            let Some((end, next)) = line_end(b, i, eof) else {
+                return Ok(Step::Incomplete);
+            };
+            let entry = comment(&b[i + 1..end], i + 1)?;
+            Ok(Step::Entry {
+                entry,
+                len: next,
+                newlines: u64::from(next > end),
+            })
+        }
+        c if is_name_start(c) => sample(b, i, eof),
+        c => syntax(
+            i,
+            format!(
+                "{} is not a valid start token",
+                crate::goquote::quote(&String::from_utf8_lossy(&[c]))
+            ),
+        ),
+    }
+}
+
+/// A line after its `#`; `base` is its offset in the entry.
+fn comment(line: &[u8], base: usize) -> Result<Entry<'_>, SyntaxError> {
+    if line.first().is_none_or(|&c| !is_blank(c)) {
+        return Ok(Entry::Comment);
+    }
+    let k = skip_blanks(line, 0);
+    let rest = &line[k..];
+    let keyword = |w: &[u8]| rest.starts_with(w) && rest.get(w.len()).is_some_and(|&c| is_blank(c));
+    let is_help = keyword(b"HELP");
+    if !is_help && !keyword(b"TYPE") {
+        return Ok(Entry::Comment);
+    }
+    let n0 = skip_blanks(line, k + 4);
+    let mut n = n0;
+    if n < line.len() && is_name_start(line[n]) {
+        n += 1;
+        while n < line.len() && is_name_char(line[n]) {
+            n += 1;
+        }
+    }
+    if n == n0 {
+        return syntax(
+            base + n0,
+            if is_help {
+                "expected metric name after HELP"
+            } else {
+                "expected metric name after TYPE"
+            },
+        );
+    }
+    let name = as_str(&line[n0..n], base + n0, "invalid metric name")?;
+    // The byte after the name (normally the separating blank) is dropped; the rest of
+    // the line is the text.
+    let text = line.get(n + 1..).unwrap_or(b"");
+    if is_help {
+        let t = as_str(text, base + n + 1, "help text is not a valid utf8 string")?;
+        let text = if t.contains('\\') {
+            Cow::Owned(unescape(t, false))
+        } else {
+            Cow::Borrowed(t)
+        };
+        return Ok(Entry::Help { name, text });
+    }
+    let kind = match text {
+        b"counter" => MetricType::Counter,
+        b"gauge" => MetricType::Gauge,
+        b"histogram" => MetricType::Histogram,
+        b"summary" => MetricType::Summary,
+        b"untyped" => MetricType::Unknown,
+        other => {
+            return syntax(
+                base + n + 1,
+                format!(
+                    "invalid metric type {}",
+                    crate::goquote::quote(&String::from_utf8_lossy(other))
+                ),
+            );
+        }
+    };
+    Ok(Entry::Type { name, kind })
+}
+
+fn sample(b: &[u8], start: usize, eof: bool) -> Result<Step<'_>, SyntaxError> {
+    let more = |i: usize| -> Result<Step<'_>, SyntaxError> {
+        if eof {
+            syntax(i, "unexpected end of input")
+        } else {
+            Ok(Step::Incomplete)
+        }
+    };
+    let mut newlines = 0u64;
+    let mut i = start + 1;
+    while i < b.len() && is_name_char(b[i]) {
+        i += 1;
+    }
+    let name_end = i;
+    let mut series_end = name_end;
+    let mut block = (name_end, name_end);
+    i = skip_blanks(b, i);
+    if i == b.len() && !eof {
+        return Ok(Step::Incomplete);
+    }
+    if b.get(i) == Some(&b'{') {
+        let open = i;
+        i += 1;
+        // After `{` or a comma a label name (or `}`) must come; after a pair, a comma,
+        // `}` or (tolerated) the next name.
+        let mut after_comma = true;
+        loop {
+            i = skip_blanks(b, i);
+            let Some(&c) = b.get(i) else {
+                return more(i);
+            };
+            match c {
+                b'}' => {
+                    block = (open + 1, i);
+                    i += 1;
+                    break;
+                }
+                b',' if !after_comma => {
+                    after_comma = true;
+                    i += 1;
+                }
+                b',' => return syntax(i, "expected label name, got \",\""),
+                c if is_label_start(c) => {
+                    let n0 = i;
+                    while i < b.len() && is_label_char(b[i]) {
+                        i += 1;
+                    }
+                    let n1 = i;
+                    i = skip_blanks(b, i);
+                    match b.get(i) {
+                        None => return more(i),
+                        Some(b'=') => i += 1,
+                        Some(_) => {
+                            return syntax(
+                                i,
+                                format!(
+                                    "expected \"=\" after label name {}",
+                                    String::from_utf8_lossy(&b[n0..n1])
+                                ),
+                            );
+                        }
+                    }
+                    i = skip_blanks(b, i);
+                    match b.get(i) {
+                        None => return more(i),
+                        Some(b'"') => i += 1,
+                        Some(_) => return syntax(i, "expected label value"),
+                    }
+                    let v0 = i;
+                    let Some(close) = quoted_end(b, i, &mut newlines) else {
+                        return more(b.len());
+                    };
+                    if std::str::from_utf8(&b[v0..close]).is_err() {
+                        return syntax(v0, "invalid UTF-8 label value");
+                    }
+                    i = close + 1;
+                    after_comma = false;
+                }
+                _ => return syntax(i, "expected label name"),
+            }
+        }
+        series_end = i;
+        i = skip_blanks(b, i);
+    }
+    // The value: a run up to a blank or the line end.
+    let v0 = i;
+    while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'{') {
+        if b[i] == b'\r' && b.get(i + 1) == Some(&b'\n') {
+            break;
+        }
+        i += 1;
+    }
+    if i == b.len() && !eof {
+        return Ok(Step::Incomplete);
+    }
+    if i == v0 {
+        return syntax(v0, "expected value after metric");
+    }
+    let value = parse_go_float(&b[v0..i])
+        .or_else(|e| syntax(v0, e.message(&String::from_utf8_lossy(&b[v0..i]))))?;
+    i = skip_blanks(b, i);
+    if pending_cr(b, i, eof) {
+        return Ok(Step::Incomplete);
+    }
+    let mut timestamp = None;
+    if !at_line_end(b, i) {
+        let t0 = i;
+        while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        if i == b.len() && !eof {
+            return Ok(Step::Incomplete);
+        }
+        let token = &b[t0..i];
+        // Only digits, with an optional minus (see the module docs).
+        let digits = token.strip_prefix(b"-").unwrap_or(token);
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return syntax(
+                t0,
+                format!(
+                    "expected timestamp or new record, got {}",
+                    crate::goquote::quote(&String::from_utf8_lossy(token))
+                ),
+            );
+        }
+        timestamp = Some(parse_go_int(token).or_else(|e| syntax(t0, e))?);
+        i = skip_blanks(b, i);
+        if pending_cr(b, i, eof) {
+            return Ok(Step::Incomplete);
+        }
+        if !at_line_end(b, i) {
+            return syntax(i, "expected next entry after timestamp");
+        }
+    }
+    // `i` is at `\n`, `\r\n` or the end of the buffer.
+    let len = match b.get(i) {
+        Some(b'\n') => {
+            newlines += 1;
+            i + 1
+        }
+        Some(b'\r') => {
+            newlines += 1;
+            i + 2
+        }
+        _ if eof => i,
+        _ => return Ok(Step::Incomplete),
+    };
+    let series = as_str(&b[start..series_end], start, "invalid UTF-8 label value")?;
+    let name = &series[..name_end - start];
+    let label_block = &series[block.0 - start..block.1 - start];
+    Ok(Step::Entry {
+        entry: Entry::Sample(Sample {
+            series,
+            name,
+            label_block,
+            value,
+            timestamp,
+            exemplar: None,
+        }),
+        len,
+        newlines,
+    })
+}
+
+/// A `\r` that ends the buffer may be the first half of a CRLF.
+fn pending_cr(b: &[u8], i: usize, eof: bool) -> bool {
+    !eof && i + 1 == b.len() && b[i] == b'\r'
+}
+
+fn at_line_end(b: &[u8], i: usize) -> bool {
+    match b.get(i) {
+        None | Some(b'\n') => true,
+        Some(b'\r') => b.get(i + 1) == Some(&b'\n'),
+        _ => false,
+    }
+}
