@@ -9,6 +9,7 @@ use crate::config::{Config, ScrapeConfig, SdConfig};
 use crate::discovery::providers::SdEnv;
 use crate::discovery::{Discovery, SdFailure, SdStats};
 use crate::io::{IoCommand, IoEvent, IoOp, IoQueue, RequestId};
+use crate::scrape::pipeline::Batch;
 use crate::scrape::{
     DroppedView, HealthChange, PoolView, ScrapeManager, ScrapeOut, ScrapeStats, TargetView,
 };
@@ -80,6 +81,8 @@ pub enum Output {
     },
     /// Abandon an operation; anything reported for it later is ignored.
     Cancel(RequestId),
+    /// Store one committed scrape (its new series, then its samples), atomically.
+    Append(Batch),
     /// Something to log or count.
     Event(Event),
 }
@@ -482,6 +485,9 @@ impl Agent {
     }
 
     fn report(&mut self, out: ScrapeOut) {
+        for b in out.batches {
+            self.outputs.push_back(Output::Append(b));
+        }
         for job in out.pools_created {
             self.outputs
                 .push_back(Output::Event(Event::PoolCreated(job)));

@@ -63,6 +63,22 @@ impl NameValidation {
             NameValidation::Legacy => is_legacy_label_name(name),
         }
     }
+
+    /// True if `name` is a valid metric name under this scheme (legacy:
+    /// `[a-zA-Z_:][a-zA-Z0-9_:]*`).
+    pub fn is_valid_metric_name(self, name: &str) -> bool {
+        match self {
+            NameValidation::Utf8 => !name.is_empty(),
+            NameValidation::Legacy => {
+                let b = name.as_bytes();
+                !b.is_empty()
+                    && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b':')
+                    && b[1..]
+                        .iter()
+                        .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
+            }
+        }
+    }
 }
 
 /// True if `name` matches `^[a-zA-Z_][a-zA-Z0-9_]*$`.

@@ -64,7 +64,7 @@ impl Harness {
                 Output::Cancel(id) => {
                     self.pending.remove(id);
                 }
-                Output::Event(_) => {}
+                Output::Event(_) | Output::Append(_) => {}
             }
             self.log.push((self.now, o.clone()));
             new.push(o);

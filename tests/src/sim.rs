@@ -697,7 +697,7 @@ impl Sim {
                     self.report.deliveries += 1;
                     delivered = true;
                 }
-                Output::Event(_) => {}
+                Output::Event(_) | Output::Append(_) => {}
             }
         }
         // Bounds: outputs per step, operations in flight, loops alive.

@@ -12,6 +12,7 @@
 //!   scrapes in flight, cancels a scrape at `scrape_timeout`, and, when stopped, lets its
 //!   in-flight scrape finish before it goes.
 
+pub mod pipeline;
 pub mod request;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,10 +21,13 @@ use std::time::Duration;
 
 use crate::config::{ScrapeConfig, TargetGroup};
 use crate::discovery::SourceKey;
+use crate::exposition::gzip::{Gunzip, GzipError};
+use crate::exposition::{BodyParser, FeedError, Format, select_format};
 use crate::io::{IoEvent, IoOp, IoQueue, Origin, RequestId};
 use crate::labels::{self, Labels, LabelsBuilder};
 use crate::target::{self, Health, Populated, ScrapeTarget};
 use crate::time::{Instant, Now, UnixNanos};
+use pipeline::{Batch, ScrapeContext, ScrapeRun, SeriesCache};
 use request::RequestTemplate;
 
 /// Identifies a scrape loop for the lifetime of the agent.
@@ -184,12 +188,117 @@ struct InFlight {
     deadline: Instant,
     status: Option<(u16, String)>,
     bytes: u64,
+    body: Option<Body>,
+}
+
+/// A response body being parsed into the scrape's batch.
+#[derive(Debug)]
+struct Body {
+    format: Result<Format, String>,
+    gunzip: Option<Gunzip>,
+    parser: Option<BodyParser>,
+    decompressed: u64,
+}
+
+impl Body {
+    fn new(format: Result<Format, String>, gzip: bool) -> Body {
+        Body {
+            format,
+            gunzip: gzip.then(Gunzip::new),
+            parser: None,
+            decompressed: 0,
+        }
+    }
+
+    /// Decompresses and parses one chunk into `run`.
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        run: &mut ScrapeRun,
+        cache: &mut SeriesCache,
+        ctx: &ScrapeContext<'_>,
+        next_ref: &mut u64,
+        limit: u64,
+    ) -> Result<(), String> {
+        let Body {
+            format,
+            gunzip,
+            parser,
+            decompressed,
+        } = self;
+        let mut on_bytes = |bytes: &[u8]| -> Result<(), String> {
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            *decompressed += bytes.len() as u64;
+            if limit > 0 && *decompressed >= limit {
+                run.body_bytes = -1;
+                cache.stats.exceeded_body_size_limit += 1;
+                return Err("body size limit exceeded".to_owned());
+            }
+            // An empty body is never parsed, so its Content-Type does not matter.
+            let p = match parser {
+                Some(p) => p,
+                None => parser.insert(BodyParser::new(format.clone()?)),
+            };
+            p.feed(bytes, &mut |e| run.entry(cache, ctx, next_ref, e))
+                .map_err(feed_error)
+        };
+        match gunzip {
+            Some(g) => g.feed(chunk, &mut on_bytes).map_err(|e| match e {
+                GzipError::Invalid(m) | GzipError::Sink(m) => m,
+            }),
+            None => on_bytes(chunk),
+        }
+    }
+
+    /// The end of the body: the rest of the stream and the format's end rules.
+    fn finish(
+        &mut self,
+        run: &mut ScrapeRun,
+        cache: &mut SeriesCache,
+        ctx: &ScrapeContext<'_>,
+        next_ref: &mut u64,
+        limit: u64,
+    ) -> Result<(), String> {
+        if let Some(mut g) = self.gunzip.take() {
+            let mut rest = Vec::new();
+            g.finish(&mut |b: &[u8]| -> Result<(), String> {
+                rest.extend_from_slice(b);
+                Ok(())
+            })
+            .map_err(|e| match e {
+                GzipError::Invalid(m) | GzipError::Sink(m) => m,
+            })?;
+            self.feed(&rest, run, cache, ctx, next_ref, limit)?;
+        }
+        run.body_bytes = self.decompressed as i64;
+        match self.parser.as_mut() {
+            Some(p) => p
+                .finish(&mut |e| run.entry(cache, ctx, next_ref, e))
+                .map_err(feed_error),
+            None => Ok(()),
+        }
+    }
+}
+
+fn feed_error(e: FeedError<String>) -> String {
+    match e {
+        FeedError::Parse(p) => p.to_string(),
+        FeedError::Sink(s) => s,
+    }
 }
 
 #[derive(Debug)]
 struct Loop {
     job: Arc<str>,
     target: ScrapeTarget,
+    /// The target's public labels, attached to every series.
+    public: Labels,
+    cfg: Arc<ScrapeConfig>,
+    cache: SeriesCache,
+    /// The scrape in progress (created with the first byte of a body, or at the end).
+    run: Option<ScrapeRun>,
     template: Arc<RequestTemplate>,
     next_tick: Instant,
     next_wall: UnixNanos,
@@ -301,6 +410,7 @@ pub(crate) struct ScrapeOut {
     pub(crate) sync_failures: Vec<(Arc<str>, String)>,
     pub(crate) pools_created: Vec<Arc<str>>,
     pub(crate) pools_stopped: Vec<Arc<str>>,
+    pub(crate) batches: Vec<Batch>,
 }
 
 /// The fields a pool can change in place, keeping its loops (and, later, their series
@@ -348,6 +458,8 @@ pub(crate) struct ScrapeManager {
     timers: BTreeSet<(Instant, LoopKey)>,
     owners: BTreeMap<RequestId, LoopKey>,
     next_loop: u64,
+    /// The next series ref to assign.
+    next_ref: u64,
     seed: u64,
     user_agent: Arc<str>,
     /// The hash that picks a target's phase (Prometheus's target hash). A field so a
@@ -365,6 +477,7 @@ impl ScrapeManager {
             timers: BTreeSet::new(),
             owners: BTreeMap::new(),
             next_loop: 0,
+            next_ref: 1,
             seed: 0,
             user_agent,
             phase_hash: ScrapeTarget::hash,
@@ -427,6 +540,7 @@ impl ScrapeManager {
         for e in pool.active.values() {
             if let Some(l) = self.loops.get_mut(&e.loop_id) {
                 l.template = pool.template.clone();
+                l.cfg = pool.config.clone();
             }
         }
         self.check_limit(job);
@@ -508,7 +622,11 @@ impl ScrapeManager {
         };
         let regrid = l.target.interval != t.interval;
         l.template = template;
+        l.public = t.public_labels();
         l.target = t;
+        if let Some(p) = self.pools.get(&l.job) {
+            l.cfg = p.config.clone();
+        }
         if regrid {
             let pool_seed = self.pools.get(&l.job).map_or(seed, |p| p.seed);
             let interval = l.target.interval.as_nanos();
@@ -691,13 +809,17 @@ impl ScrapeManager {
             self.loops.release(id);
             return;
         };
-        let (seed, template) = (pool.seed, pool.template.clone());
+        let (seed, template, cfg) = (pool.seed, pool.template.clone(), pool.config.clone());
         let interval = t.interval.as_nanos();
         let wait =
             crate::hash::first_scrape_wait((self.phase_hash)(&t), seed, interval, now.wall.0);
         let mut l = Loop {
             job: job.clone(),
             template,
+            public: t.public_labels(),
+            cfg,
+            cache: SeriesCache::new(),
+            run: None,
             target: t,
             next_tick: now.mono + Duration::from_nanos(wait),
             next_wall: now.wall + Duration::from_nanos(wait),
@@ -788,7 +910,7 @@ impl ScrapeManager {
             self.owners.remove(&rid);
             self.stats.scrapes_timed_out += 1;
             let error = format!("Get {:?}: context deadline exceeded", &*l.target.url);
-            Self::finish(l, now, Err(error), out);
+            Self::finish(l, now, Err(error), out, &mut self.next_ref);
             if l.stopping {
                 self.remove_loop(id);
                 return;
@@ -813,6 +935,7 @@ impl ScrapeManager {
                     Now::new(now.mono, scheduled_wall),
                     Err(e.to_string()),
                     out,
+                    &mut self.next_ref,
                 );
             } else {
                 let req = l.template.request(
@@ -832,6 +955,7 @@ impl ScrapeManager {
                     deadline: now.mono + l.target.timeout.to_std(),
                     status: None,
                     bytes: 0,
+                    body: None,
                 });
                 l.last_scrape = Some(scheduled_wall);
             }
@@ -839,13 +963,40 @@ impl ScrapeManager {
         self.refile(id);
     }
 
-    /// Records the end of a scrape (or of a forced-error tick).
-    fn finish(l: &mut Loop, now: Now, result: Result<(), String>, out: &mut ScrapeOut) {
-        let started = l.in_flight.take().map(|f| f.started);
-        if let Some(s) = started {
-            l.last_duration = now.mono - s.mono;
-        }
-        let (health, error) = match result {
+    /// Records the end of a scrape (or of a forced-error tick, which started at `now`):
+    /// its batch and the target's health.
+    fn finish(
+        l: &mut Loop,
+        now: Now,
+        result: Result<(), String>,
+        out: &mut ScrapeOut,
+        next_ref: &mut u64,
+    ) {
+        let started = l.in_flight.take().map_or(now, |f| f.started);
+        l.last_duration = now.mono.saturating_since(started.mono);
+        let append_time = started.wall.as_millis();
+        let run = match l.run.take() {
+            Some(r) => r,
+            None => ScrapeRun::new(&mut l.cache, append_time),
+        };
+        let (cfg, public) = (l.cfg.clone(), l.public.clone());
+        let ctx = ScrapeContext {
+            cfg: &cfg,
+            target_labels: &public,
+            append_time,
+            max_time: now.wall.as_millis().saturating_add(10 * 60 * 1000),
+        };
+        let done = run.finish(
+            &mut l.cache,
+            &ctx,
+            next_ref,
+            &l.job,
+            &l.target.url,
+            l.last_duration,
+            result,
+        );
+        out.batches.push(done.batch);
+        let (health, error) = match done.result {
             Ok(()) => (Health::Up, String::new()),
             Err(e) => (Health::Down, e),
         };
@@ -877,12 +1028,39 @@ impl ScrapeManager {
             self.owners.remove(&id);
             return true;
         };
-        let Some(f) = l.in_flight.as_mut().filter(|f| f.id == id) else {
+        if l.in_flight.as_ref().is_none_or(|f| f.id != id) {
             self.owners.remove(&id);
             return true;
+        }
+        let Loop {
+            in_flight,
+            cache,
+            cfg,
+            public,
+            run,
+            template,
+            target,
+            ..
+        } = &mut *l;
+        let Some(f) = in_flight.as_mut() else {
+            return true;
         };
+        let limit = template.body_limit();
+        let cfg = cfg.clone();
+        let append_time = f.started.wall.as_millis();
+        let ctx = ScrapeContext {
+            cfg: &cfg,
+            target_labels: public,
+            append_time,
+            max_time: now.wall.as_millis().saturating_add(10 * 60 * 1000),
+        };
+        let next_ref = &mut self.next_ref;
         let result = match ev {
-            IoEvent::HttpHead { status, reason, .. } => {
+            IoEvent::HttpHead {
+                status,
+                reason,
+                headers,
+            } => {
                 f.status = Some((status, reason.to_owned()));
                 if status != 200 {
                     // The body is of no use: stop reading it.
@@ -891,29 +1069,49 @@ impl ScrapeManager {
                         "server returned HTTP status {status} {reason}"
                     )))
                 } else {
+                    let header = |name: &str| {
+                        headers
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                            .map(|(_, v)| *v)
+                    };
+                    let format =
+                        select_format(header("Content-Type"), cfg.fallback_scrape_protocol);
+                    let gzip = header("Content-Encoding") == Some("gzip");
+                    f.body = Some(Body::new(format, gzip));
                     None
                 }
             }
             IoEvent::HttpBody(chunk) => {
                 f.bytes += chunk.len() as u64;
-                let limit = l.template.body_limit();
-                if limit > 0 && f.bytes >= limit {
-                    io.cancel(id);
-                    Some(Err("body size limit exceeded".to_owned()))
-                } else {
-                    None
+                let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
+                match f.body.as_mut() {
+                    Some(b) => match b.feed(chunk, r, cache, &ctx, next_ref, limit) {
+                        Ok(()) => None,
+                        Err(e) => {
+                            io.cancel(id);
+                            Some(Err(e))
+                        }
+                    },
+                    None => {
+                        io.cancel(id);
+                        Some(Err("response body before its status line".to_owned()))
+                    }
                 }
             }
-            IoEvent::HttpEnd => Some(match f.status {
-                Some((200, _)) => Ok(()),
+            IoEvent::HttpEnd => Some(match (f.status.as_ref(), f.body.as_mut()) {
+                (Some((200, _)), Some(b)) => {
+                    let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
+                    b.finish(r, cache, &ctx, next_ref, limit)
+                }
                 _ => Err("response ended before its status line".to_owned()),
             }),
-            IoEvent::Failed(e) => Some(Err(format!("Get {:?}: {e}", &*l.target.url))),
+            IoEvent::Failed(e) => Some(Err(format!("Get {:?}: {e}", &*target.url))),
             _ => Some(Err("unexpected answer to a scrape request".to_owned())),
         };
         if let Some(r) = result {
             self.owners.remove(&id);
-            Self::finish(l, now, r, out);
+            Self::finish(l, now, r, out, &mut self.next_ref);
             if l.stopping {
                 self.remove_loop(lid);
             } else {

@@ -1,0 +1,777 @@
+//! From a scrape response to one atomic batch (Prometheus 3.x `scrapeAndReport` /
+//! `append`): the series cache, target labels (`honor_labels`), `metric_relabel_configs`,
+//! limits, duplicates, staleness and the report series.
+//!
+//! A loop owns one [`SeriesCache`] for its lifetime (kept across reloads that only change
+//! intervals, timeouts, limits or the HTTP client). Each scrape runs a [`ScrapeRun`] fed the
+//! body's entries; at the end it either commits — samples, stale markers for the series
+//! that vanished, the report series — or, on any error, rolls back to stale markers for
+//! everything the previous scrape saw plus report series with `up` = 0. Either way the
+//! result is one [`Batch`].
+//!
+//! The cache is keyed by the series text as exposed (`name{labels}` byte for byte): a
+//! repeat scrape finds each series with one hash and one comparison, without decoding its
+//! labels or allocating.
+
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+
+use crate::config::ScrapeConfig;
+use crate::exposition::float::{NORMAL_NAN, STALE_NAN};
+use crate::exposition::{Entry, MetricType, Sample};
+use crate::labels::{self, Labels, LabelsBuilder};
+use crate::relabel::{self, Outcome};
+
+/// A series' number in storage: assigned by the core when a series is first stored,
+/// never reused while the agent runs (the WAL's series records carry it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesRef(pub u64);
+
+/// One sample in a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Point {
+    /// The series.
+    pub series: SeriesRef,
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The value's bits (a stale marker is [`STALE_NAN`]; compare bits, not floats).
+    pub v: u64,
+}
+
+impl Point {
+    /// The value.
+    pub fn value(&self) -> f64 {
+        f64::from_bits(self.v)
+    }
+
+    /// True for a staleness marker.
+    pub fn is_stale(&self) -> bool {
+        self.v == STALE_NAN
+    }
+}
+
+/// One committed scrape, ready for storage: the series first stored by it (each before
+/// any sample that uses it), then the samples in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// The job.
+    pub job: Arc<str>,
+    /// The target's URL.
+    pub target: Arc<str>,
+    /// New series: their refs and full label sets.
+    pub series: Vec<(SeriesRef, Labels)>,
+    /// Samples, stale markers and report samples.
+    pub samples: Vec<Point>,
+}
+
+/// What a loop knows of one metric family (for a metadata API).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyMeta {
+    /// The type.
+    pub kind: MetricType,
+    /// The help text.
+    pub help: String,
+    /// The unit.
+    pub unit: String,
+    last_iter: u64,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Free,
+    Series {
+        text: Box<str>,
+        series: SeriesRef,
+        /// The last scrape that exposed it.
+        last_iter: u64,
+        /// The last scrape in which it counts as seen for staleness.
+        seen_iter: u64,
+        last_t: i64,
+        last_v: u64,
+    },
+    Dropped {
+        text: Box<str>,
+        last_iter: u64,
+    },
+}
+
+impl Slot {
+    fn text(&self) -> &str {
+        match self {
+            Slot::Series { text, .. } | Slot::Dropped { text, .. } => text,
+            Slot::Free => "",
+        }
+    }
+}
+
+/// The report series, in the order they are appended.
+const REPORT: [&str; 8] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
+];
+
+/// A loop's memory of what its target exposed.
+#[derive(Debug, Default)]
+pub struct SeriesCache {
+    table: HashTable<u32>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    iter: u64,
+    /// Slots seen (for staleness) by the last scrape that committed samples.
+    prev_seen: Vec<u32>,
+    report: [Option<(SeriesRef, i64)>; 8],
+    meta: std::collections::BTreeMap<String, FamilyMeta>,
+    size_at_success: usize,
+    /// Counters for the agent's metrics.
+    pub stats: CacheStats,
+}
+
+/// Per-loop counters (Prometheus's `prometheus_target_scrapes_*` families).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Samples with a timestamp older than the series' last one.
+    pub out_of_order: u64,
+    /// Samples repeating a series' timestamp with another value, or a series exposed
+    /// twice in one scrape.
+    pub duplicate_timestamp: u64,
+    /// Samples with a timestamp too far in the future.
+    pub out_of_bounds: u64,
+    /// Scrapes failed on `sample_limit`.
+    pub exceeded_sample_limit: u64,
+    /// Scrapes failed on a label limit.
+    pub exceeded_label_limits: u64,
+    /// Scrapes failed on `body_size_limit`.
+    pub exceeded_body_size_limit: u64,
+    /// Flushes forced by a cache grown during failing scrapes.
+    pub cache_flush_forced: u64,
+}
+
+fn hash_text(s: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(s.as_bytes())
+}
+
+impl SeriesCache {
+    /// An empty cache.
+    pub fn new() -> SeriesCache {
+        SeriesCache::default()
+    }
+
+    /// Series currently cached (kept and dropped).
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// True if nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The metadata of the families last exposed.
+    pub fn metadata(&self) -> &std::collections::BTreeMap<String, FamilyMeta> {
+        &self.meta
+    }
+
+    fn find(&self, text: &str) -> Option<u32> {
+        let slots = &self.slots;
+        self.table
+            .find(hash_text(text), |&i| slots[i as usize].text() == text)
+            .copied()
+    }
+
+    fn insert(&mut self, slot: Slot) -> u32 {
+        let h = hash_text(slot.text());
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                // A cache of 2^32 series does not fit in memory.
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let slots = &self.slots;
+        self.table
+            .insert_unique(h, i, |&j| hash_text(slots[j as usize].text()));
+        i
+    }
+
+    fn remove(&mut self, i: u32) {
+        let Some(slot) = self.slots.get(i as usize) else {
+            return;
+        };
+        if matches!(slot, Slot::Free) {
+            return;
+        }
+        let h = hash_text(slot.text());
+        if let Ok(e) = self.table.find_entry(h, |&j| j == i) {
+            e.remove();
+        }
+        self.slots[i as usize] = Slot::Free;
+        self.free.push(i);
+    }
+
+    /// Forgets what the last scrape did not expose, and metadata unseen for more than
+    /// ten scrapes.
+    fn flush(&mut self) {
+        let iter = self.iter;
+        let stale: Vec<u32> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Slot::Series { last_iter, .. } | Slot::Dropped { last_iter, .. }
+                    if *last_iter != iter =>
+                {
+                    Some(i as u32)
+                }
+                _ => None,
+            })
+            .collect();
+        for i in stale {
+            self.remove(i);
+        }
+        self.meta.retain(|_, m| m.last_iter + 10 >= iter);
+        self.size_at_success = self.len();
+    }
+}
+
+/// What a scrape needs to know about its target and job.
+#[derive(Clone, Copy, Debug)]
+pub struct ScrapeContext<'a> {
+    /// The job's config.
+    pub cfg: &'a ScrapeConfig,
+    /// The target's public labels (no `__` names), attached to every series.
+    pub target_labels: &'a Labels,
+    /// The scrape's timestamp (ms): the wall-clock start of the scrape.
+    pub append_time: i64,
+    /// Samples stamped later than this (ms) are out of bounds (now + 10 min).
+    pub max_time: i64,
+}
+
+/// One scrape in progress.
+#[derive(Debug)]
+pub struct ScrapeRun {
+    append_time: i64,
+    total: u64,
+    added: u64,
+    series_added: u64,
+    samples: Vec<Point>,
+    new_series: Vec<(SeriesRef, Labels)>,
+    new_slots: Vec<u32>,
+    seen: Vec<u32>,
+    limit_hit: bool,
+    error: Option<String>,
+    /// Series state before this scrape touched it: (slot, last_iter, seen_iter, last_t,
+    /// last_v), restored if the scrape fails.
+    undo: Vec<(u32, u64, u64, i64, u64)>,
+    /// Decompressed body bytes (−1 when the body limit was hit).
+    pub body_bytes: i64,
+    oob: u64,
+    ooo: u64,
+    dup: u64,
+}
+
+/// The outcome of a scrape, for the target's health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunResult {
+    /// The batch to store.
+    pub batch: Batch,
+    /// `Err` with the scrape's error if it failed.
+    pub result: Result<(), String>,
+}
+
+impl ScrapeRun {
+    /// A scrape stamped `append_time` (ms).
+    pub fn new(cache: &mut SeriesCache, append_time: i64) -> ScrapeRun {
+        cache.iter += 1;
+        ScrapeRun {
+            append_time,
+            total: 0,
+            added: 0,
+            series_added: 0,
+            samples: Vec::new(),
+            new_series: Vec::new(),
+            new_slots: Vec::new(),
+            seen: Vec::new(),
+            limit_hit: false,
+            error: None,
+            undo: Vec::new(),
+            body_bytes: 0,
+            oob: 0,
+            ooo: 0,
+            dup: 0,
+        }
+    }
+
+    /// True once the scrape has failed (later entries are ignored).
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// Fails the scrape with `error` (the first error wins).
+    pub fn fail(&mut self, error: impl Into<String>) {
+        if self.error.is_none() {
+            self.error = Some(error.into());
+        }
+    }
+
+    /// Handles one entry of the body. An `Err` fails the scrape (and is remembered).
+    pub fn entry(
+        &mut self,
+        cache: &mut SeriesCache,
+        ctx: &ScrapeContext<'_>,
+        next_ref: &mut u64,
+        e: Entry<'_>,
+    ) -> Result<(), String> {
+        if let Some(err) = &self.error {
+            return Err(err.clone());
+        }
+        let r = match e {
+            Entry::Sample(s) => self.sample(cache, ctx, next_ref, &s),
+            Entry::Help { name, text } => {
+                meta(cache, name, |m| {
+                    if m.help != text {
+                        m.help = text.into_owned();
+                    }
+                });
+                Ok(())
+            }
+            Entry::Type { name, kind } => {
+                meta(cache, name, |m| m.kind = kind);
+                Ok(())
+            }
+            Entry::Unit { name, unit } => {
+                meta(cache, name, |m| {
+                    if m.unit != unit {
+                        m.unit = unit.to_owned();
+                    }
+                });
+                Ok(())
+            }
+            Entry::Comment | Entry::Eof => Ok(()),
+        };
+        if let Err(e) = &r {
+            self.fail(e.clone());
+        }
+        r
+    }
+
+    fn sample(
+        &mut self,
+        cache: &mut SeriesCache,
+        ctx: &ScrapeContext<'_>,
+        next_ref: &mut u64,
+        s: &Sample<'_>,
+    ) -> Result<(), String> {
+        self.total += 1;
+        let cfg = ctx.cfg;
+        let explicit = if cfg.honor_timestamps {
+            s.timestamp
+        } else {
+            None
+        };
+        let t = explicit.unwrap_or(self.append_time);
+        let iter = cache.iter;
+        let slot = match cache.find(s.series) {
+            Some(i) => i,
+            None => match self.new_series(cache, ctx, next_ref, s)? {
+                Some(i) => i,
+                None => return Ok(()),
+            },
+        };
+        let (series, last_iter, seen_iter, last_t, last_v) =
+            match cache.slots.get_mut(slot as usize) {
+                Some(Slot::Series {
+                    series,
+                    last_iter,
+                    seen_iter,
+                    last_t,
+                    last_v,
+                    ..
+                }) => (*series, last_iter, seen_iter, last_t, last_v),
+                Some(Slot::Dropped { last_iter, .. }) => {
+                    // Dropped by relabeling (now or in an earlier scrape).
+                    *last_iter = iter;
+                    return Ok(());
+                }
+                _ => return Ok(()),
+            };
+        let first = *last_iter != iter;
+        if !first && explicit.is_none() {
+            // The same series twice in one scrape: the first value stands.
+            self.dup += 1;
+            return Ok(());
+        }
+        if first {
+            self.undo
+                .push((slot, *last_iter, *seen_iter, *last_t, *last_v));
+        }
+        *last_iter = iter;
+        self.added += 1;
+        if cfg.limits.sample_limit > 0 && self.added > cfg.limits.sample_limit {
+            self.limit_hit = true;
+            return Ok(());
+        }
+        if t > ctx.max_time {
+            self.oob += 1;
+            return Ok(());
+        }
+        let v = if s.value.is_nan() {
+            NORMAL_NAN
+        } else {
+            s.value.to_bits()
+        };
+        if t < *last_t {
+            self.ooo += 1;
+            return Ok(());
+        }
+        if t == *last_t {
+            if v != *last_v {
+                self.dup += 1;
+            }
+            return Ok(());
+        }
+        *last_t = t;
+        *last_v = v;
+        if explicit.is_none() || cfg.track_timestamps_staleness {
+            *seen_iter = iter;
+            self.seen.push(slot);
+        }
+        self.samples.push(Point { series, t, v });
+        Ok(())
+    }
+
+    /// A series not in the cache: its final labels, or `None` if relabeling drops it.
+    fn new_series(
+        &mut self,
+        cache: &mut SeriesCache,
+        ctx: &ScrapeContext<'_>,
+        next_ref: &mut u64,
+        s: &Sample<'_>,
+    ) -> Result<Option<u32>, String> {
+        let cfg = ctx.cfg;
+        let mut lb = LabelsBuilder::new();
+        let mut exposed: Vec<(&str, std::borrow::Cow<'_, str>)> = s.labels().collect();
+        exposed.push((labels::METRIC_NAME, std::borrow::Cow::Borrowed(s.name)));
+        exposed.sort_by(|a, b| a.0.cmp(b.0));
+        if let Some(w) = exposed.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(format!(
+                "label name {} is not unique: invalid sample",
+                crate::goquote::quote(w[0].0)
+            ));
+        }
+        for (n, v) in &exposed {
+            lb.set(*n, v.clone());
+        }
+        let has = |n: &str| exposed.binary_search_by(|p| p.0.cmp(n)).is_ok();
+        if cfg.honor_labels {
+            for (n, v) in ctx.target_labels.iter() {
+                if !has(n) {
+                    lb.set(n, v);
+                }
+            }
+        } else {
+            let mut conflicts: Vec<(&str, String)> = Vec::new();
+            for (n, v) in ctx.target_labels.iter() {
+                if let Some(existing) = lb.get(n).filter(|e| !e.is_empty()) {
+                    conflicts.push((n, existing.to_owned()));
+                }
+                lb.set(n, v);
+            }
+            conflicts.sort_by_key(|(n, _)| n.len());
+            for (n, v) in conflicts {
+                let mut name = n.to_owned();
+                loop {
+                    name.insert_str(0, "exported_");
+                    if lb.get(&name).is_none_or(str::is_empty) {
+                        lb.set(name, v);
+                        break;
+                    }
+                }
+            }
+        }
+        if !cfg.metric_relabel_configs.is_empty()
+            && let Outcome::Dropped { .. } = relabel::process(&cfg.metric_relabel_configs, &mut lb)
+        {
+            let i = cache.insert(Slot::Dropped {
+                text: s.series.into(),
+                last_iter: cache.iter,
+            });
+            self.new_slots.push(i);
+            return Ok(None);
+        }
+        let final_labels = lb.labels();
+        if final_labels.is_empty() {
+            let i = cache.insert(Slot::Dropped {
+                text: s.series.into(),
+                last_iter: cache.iter,
+            });
+            self.new_slots.push(i);
+            return Ok(None);
+        }
+        let Some(metric) = final_labels.get(labels::METRIC_NAME) else {
+            return Err("missing metric name (__name__ label)".into());
+        };
+        let scheme = cfg.metric_name_validation_scheme;
+        if !scheme.is_valid_metric_name(metric)
+            || final_labels
+                .iter()
+                .any(|(n, _)| !scheme.is_valid_label_name(n))
+        {
+            return Err(format!(
+                "invalid metric name or label names: {}",
+                final_labels.to_go_string()
+            ));
+        }
+        check_label_limits(cfg, metric, &final_labels).inspect_err(|_| {
+            cache.stats.exceeded_label_limits += 1;
+        })?;
+        let series = SeriesRef(*next_ref);
+        *next_ref += 1;
+        let i = cache.insert(Slot::Series {
+            text: s.series.into(),
+            series,
+            last_iter: 0,
+            seen_iter: 0,
+            last_t: i64::MIN,
+            last_v: 0,
+        });
+        self.new_slots.push(i);
+        self.new_series.push((series, final_labels));
+        if !self.limit_hit {
+            self.series_added += 1;
+        }
+        Ok(Some(i))
+    }
+
+    /// Ends the scrape (`result` is the transport's verdict, combined with anything the
+    /// body produced) and builds its batch. `duration` is the scrape's wall time.
+    pub fn finish(
+        mut self,
+        cache: &mut SeriesCache,
+        ctx: &ScrapeContext<'_>,
+        next_ref: &mut u64,
+        job: &Arc<str>,
+        url: &Arc<str>,
+        duration: std::time::Duration,
+        result: Result<(), String>,
+    ) -> RunResult {
+        if let Err(e) = result {
+            self.fail(e);
+        }
+        if self.limit_hit {
+            cache.stats.exceeded_sample_limit += 1;
+            self.fail("sample limit exceeded");
+        }
+        cache.stats.out_of_bounds += self.oob;
+        cache.stats.out_of_order += self.ooo;
+        cache.stats.duplicate_timestamp += self.dup;
+        let t = self.append_time;
+        let mut batch = Batch {
+            job: job.clone(),
+            target: url.clone(),
+            series: Vec::new(),
+            samples: Vec::new(),
+        };
+        let ok = self.error.is_none();
+        if ok {
+            batch.series = std::mem::take(&mut self.new_series);
+            batch.samples = std::mem::take(&mut self.samples);
+        } else {
+            // Roll back: series state as before this scrape, and the series it created
+            // were never stored.
+            for (i, li, si, lt, lv) in self.undo.drain(..).rev() {
+                if let Some(Slot::Series {
+                    last_iter,
+                    seen_iter,
+                    last_t,
+                    last_v,
+                    ..
+                }) = cache.slots.get_mut(i as usize)
+                {
+                    (*last_iter, *seen_iter, *last_t, *last_v) = (li, si, lt, lv);
+                }
+            }
+            for i in std::mem::take(&mut self.new_slots) {
+                cache.remove(i);
+            }
+            self.seen.clear();
+        }
+        // Stale markers for what the previous scrape saw and this one did not.
+        let iter = cache.iter;
+        for &i in &cache.prev_seen {
+            if let Some(Slot::Series {
+                series,
+                seen_iter,
+                last_t,
+                ..
+            }) = cache.slots.get_mut(i as usize)
+                && (!ok || *seen_iter != iter)
+                && t > *last_t
+            {
+                *last_t = t;
+                batch.samples.push(Point {
+                    series: *series,
+                    t,
+                    v: STALE_NAN,
+                });
+            }
+        }
+        cache.prev_seen = std::mem::take(&mut self.seen);
+        if ok {
+            cache.flush();
+        } else if cache.len() > 2 * cache.size_at_success + 1000 {
+            cache.stats.cache_flush_forced += 1;
+            cache.flush();
+        }
+        // The report series.
+        let cfg = ctx.cfg;
+        let mut values = vec![
+            if ok { 1.0 } else { 0.0 },
+            duration.as_secs_f64(),
+            self.total as f64,
+            self.added as f64,
+            self.series_added as f64,
+        ];
+        if cfg.extra_scrape_metrics {
+            values.push(cfg.scrape_timeout.as_nanos() as f64 / 1e9);
+            values.push(cfg.limits.sample_limit as f64);
+            values.push(if ok {
+                self.body_bytes as f64
+            } else if self.body_bytes < 0 {
+                -1.0
+            } else {
+                0.0
+            });
+        }
+        for (k, v) in values.into_iter().enumerate() {
+            let series = match cache.report[k] {
+                Some((r, _)) => r,
+                None => {
+                    let r = SeriesRef(*next_ref);
+                    *next_ref += 1;
+                    let mut lb = LabelsBuilder::new();
+                    lb.set(labels::METRIC_NAME, REPORT[k]);
+                    for (n, v) in ctx.target_labels.iter() {
+                        lb.set(n, v);
+                    }
+                    batch.series.push((r, lb.labels()));
+                    cache.report[k] = Some((r, i64::MIN));
+                    r
+                }
+            };
+            if let Some((_, last)) = cache.report[k].as_mut()
+                && t > *last
+            {
+                *last = t;
+                batch.samples.push(Point {
+                    series,
+                    t,
+                    v: v.to_bits(),
+                });
+            }
+        }
+        RunResult {
+            batch,
+            result: self.error.map_or(Ok(()), Err),
+        }
+    }
+}
+
+fn meta(cache: &mut SeriesCache, name: &str, f: impl FnOnce(&mut FamilyMeta)) {
+    let iter = cache.iter;
+    if let Some(m) = cache.meta.get_mut(name) {
+        m.last_iter = iter;
+        f(m);
+        return;
+    }
+    let mut m = FamilyMeta {
+        kind: MetricType::Unknown,
+        help: String::new(),
+        unit: String::new(),
+        last_iter: iter,
+    };
+    f(&mut m);
+    cache.meta.insert(name.to_owned(), m);
+}
+
+/// `label_limit`, `label_name_length_limit`, `label_value_length_limit`, with
+/// Prometheus's messages.
+fn check_label_limits(cfg: &ScrapeConfig, metric: &str, l: &Labels) -> Result<(), String> {
+    let lim = &cfg.limits;
+    let metric50: String = metric.chars().take(50).collect();
+    if lim.label_limit > 0 && l.len() as u64 > lim.label_limit {
+        return Err(format!(
+            "label_limit exceeded (metric: {metric50}, number of labels: {}, limit: {})",
+            l.len(),
+            lim.label_limit
+        ));
+    }
+    for (n, v) in l.iter() {
+        let n50: String = n.chars().take(50).collect();
+        if lim.label_name_length_limit > 0 && n.len() as u64 > lim.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded (metric: {metric50}, label name: {n50}, length: {}, limit: {})",
+                n.len(),
+                lim.label_name_length_limit
+            ));
+        }
+        if lim.label_value_length_limit > 0 && v.len() as u64 > lim.label_value_length_limit {
+            let v50: String = v.chars().take(50).collect();
+            return Err(format!(
+                "label_value_length_limit exceeded (metric: {metric50}, label name: {n50}, value: {}, length: {}, limit: {})",
+                crate::goquote::quote(&v50),
+                v.len(),
+                lim.label_value_length_limit
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The batch a loop writes when its target is gone (end-of-run staleness): a stale
+/// marker at `t` for every series its last scrape saw, and for the report series.
+pub fn end_of_run(cache: &mut SeriesCache, job: &Arc<str>, url: &Arc<str>, t: i64) -> Batch {
+    let mut samples = Vec::new();
+    for &i in &cache.prev_seen {
+        if let Some(Slot::Series { series, last_t, .. }) = cache.slots.get_mut(i as usize)
+            && t > *last_t
+        {
+            *last_t = t;
+            samples.push(Point {
+                series: *series,
+                t,
+                v: STALE_NAN,
+            });
+        }
+    }
+    cache.prev_seen.clear();
+    for (r, last) in cache.report.iter_mut().flatten() {
+        if t > *last {
+            *last = t;
+            samples.push(Point {
+                series: *r,
+                t,
+                v: STALE_NAN,
+            });
+        }
+    }
+    Batch {
+        job: job.clone(),
+        target: url.clone(),
+        series: Vec::new(),
+        samples,
+    }
+}
+
+#[cfg(test)]
+mod tests;
