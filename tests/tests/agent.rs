@@ -241,10 +241,23 @@ fn stopping_a_loop_lets_its_scrape_finish() {
     assert!(h.urls("j").is_empty());
     assert_eq!(h.agent.loops_alive(), 1, "still finishing its scrape");
     assert!(!h.log.iter().any(|(_, o)| *o == Output::Cancel(id)));
-    h.respond(id, 200, "text/plain", b"up 1\n");
+    h.respond(id, 200, "text/plain", b"a 1\n");
+    // The target is gone: the loop stays only to write end-of-run stale markers.
+    assert_eq!(h.agent.loops_alive(), 1);
+    let out = h.advance(secs(60));
     assert_eq!(h.agent.loops_alive(), 0);
-    h.advance(secs(60));
     assert!(h.pending_scrapes().is_empty(), "no scrape after the stop");
+    let stale: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Append(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stale.len(), 1);
+    // `a` and the five report series, all marked stale.
+    assert_eq!(stale[0].samples.len(), 6);
+    assert!(stale[0].samples.iter().all(|p| p.is_stale()));
 }
 
 #[test]

@@ -304,6 +304,9 @@ struct Loop {
     next_wall: UnixNanos,
     in_flight: Option<InFlight>,
     stopping: bool,
+    /// End-of-run staleness for a target that went away: when to write the markers
+    /// (monotonic) and their timestamp (the loop's next tick).
+    ending: Option<(Instant, UnixNanos)>,
     health: Health,
     last_error: String,
     last_scrape: Option<UnixNanos>,
@@ -314,12 +317,18 @@ struct Loop {
 
 impl Loop {
     fn wake_at(&self) -> Instant {
-        match &self.in_flight {
-            // A stopping loop only waits for its scrape to end.
-            Some(f) if self.stopping => f.deadline,
-            Some(f) => f.deadline.min(self.next_tick),
-            None => self.next_tick,
+        match (&self.in_flight, self.ending) {
+            // A stopping loop waits for its scrape to end, then for its stale markers.
+            (Some(f), _) if self.stopping => f.deadline,
+            (Some(f), _) => f.deadline.min(self.next_tick),
+            (None, Some((at, _))) => at,
+            (None, None) => self.next_tick,
         }
+    }
+
+    /// True once nothing is left for the loop to do.
+    fn done(&self) -> bool {
+        self.stopping && self.in_flight.is_none() && self.ending.is_none()
     }
 }
 
@@ -502,7 +511,7 @@ impl ScrapeManager {
                 None => {
                     if let Some(pool) = self.pools.remove(&job) {
                         for e in pool.active.into_values() {
-                            self.stop_loop(e.loop_id);
+                            self.stop_loop(e.loop_id, false);
                         }
                         out.pools_stopped.push(job);
                     }
@@ -603,7 +612,7 @@ impl ScrapeManager {
             }
         }
         for l in leftover {
-            self.stop_loop(l);
+            self.stop_loop(l, true);
         }
         self.check_limit(job);
     }
@@ -681,7 +690,7 @@ impl ScrapeManager {
             self.start_loop(now, job, id, t);
         }
         for l in gone {
-            self.stop_loop(l);
+            self.stop_loop(l, true);
         }
         self.check_limit(job);
     }
@@ -825,6 +834,7 @@ impl ScrapeManager {
             next_wall: now.wall + Duration::from_nanos(wait),
             in_flight: None,
             stopping: false,
+            ending: None,
             health: Health::Unknown,
             last_error: String::new(),
             last_scrape: None,
@@ -836,15 +846,23 @@ impl ScrapeManager {
         self.loops.fill(id, l);
     }
 
-    /// Stops a loop: gone at once if idle, else after its in-flight scrape ends.
-    fn stop_loop(&mut self, id: LoopKey) {
+    /// Stops a loop: gone once its in-flight scrape (if any) ends. With `stale` (its
+    /// target left discovery, or a reload restarts it) a loop that has scraped writes
+    /// end-of-run stale markers first, as Prometheus does: at its next tick's time, one
+    /// interval and a tenth after that tick — unless its target is back by then.
+    fn stop_loop(&mut self, id: LoopKey, stale: bool) {
         let Some(l) = self.loops.get_mut(&id) else {
             return;
         };
-        if l.in_flight.is_some() {
-            l.stopping = true;
-        } else {
+        l.stopping = true;
+        if stale && l.last_scrape.is_some() && l.ending.is_none() {
+            let interval = l.target.interval.to_std();
+            l.ending = Some((l.next_tick + interval + interval / 10, l.next_wall));
+        }
+        if l.done() {
             self.remove_loop(id);
+        } else {
+            self.refile(id);
         }
     }
 
@@ -911,10 +929,33 @@ impl ScrapeManager {
             self.stats.scrapes_timed_out += 1;
             let error = format!("Get {:?}: context deadline exceeded", &*l.target.url);
             Self::finish(l, now, Err(error), out, &mut self.next_ref);
-            if l.stopping {
+            if l.done() {
                 self.remove_loop(id);
                 return;
             }
+        }
+        // End-of-run staleness, once the last scrape is over.
+        if let Some((at, stale_time)) = l.ending
+            && l.in_flight.is_none()
+        {
+            if now.mono < at {
+                self.refile(id);
+                return;
+            }
+            let back = self
+                .pools
+                .get(&l.job)
+                .is_some_and(|p| p.active.contains_key(&l.target));
+            if !back {
+                out.batches.push(pipeline::end_of_run(
+                    &mut l.cache,
+                    &l.job,
+                    &l.target.url,
+                    stale_time.as_millis(),
+                ));
+            }
+            self.remove_loop(id);
+            return;
         }
         // 2. Ticks: scrape on the grid; never two in flight.
         if now.mono >= l.next_tick && !l.stopping {
@@ -980,21 +1021,16 @@ impl ScrapeManager {
             None => ScrapeRun::new(&mut l.cache, append_time),
         };
         let (cfg, public) = (l.cfg.clone(), l.public.clone());
+        let (job, url) = (l.job.clone(), l.target.url.clone());
         let ctx = ScrapeContext {
+            job: &job,
+            url: &url,
             cfg: &cfg,
             target_labels: &public,
             append_time,
             max_time: now.wall.as_millis().saturating_add(10 * 60 * 1000),
         };
-        let done = run.finish(
-            &mut l.cache,
-            &ctx,
-            next_ref,
-            &l.job,
-            &l.target.url,
-            l.last_duration,
-            result,
-        );
+        let done = run.finish(&mut l.cache, &ctx, next_ref, l.last_duration, result);
         out.batches.push(done.batch);
         let (health, error) = match done.result {
             Ok(()) => (Health::Up, String::new()),
@@ -1040,6 +1076,7 @@ impl ScrapeManager {
             run,
             template,
             target,
+            job: l_job,
             ..
         } = &mut *l;
         let Some(f) = in_flight.as_mut() else {
@@ -1048,7 +1085,10 @@ impl ScrapeManager {
         let limit = template.body_limit();
         let cfg = cfg.clone();
         let append_time = f.started.wall.as_millis();
+        let (job, url) = (l_job.clone(), target.url.clone());
         let ctx = ScrapeContext {
+            job: &job,
+            url: &url,
             cfg: &cfg,
             target_labels: public,
             append_time,
@@ -1112,7 +1152,7 @@ impl ScrapeManager {
         if let Some(r) = result {
             self.owners.remove(&id);
             Self::finish(l, now, r, out, &mut self.next_ref);
-            if l.stopping {
+            if l.done() {
                 self.remove_loop(lid);
             } else {
                 self.refile(lid);
@@ -1126,7 +1166,7 @@ impl ScrapeManager {
         let pools = std::mem::take(&mut self.pools);
         for (job, pool) in pools {
             for e in pool.active.into_values() {
-                self.stop_loop(e.loop_id);
+                self.stop_loop(e.loop_id, false);
             }
             out.pools_stopped.push(job);
         }

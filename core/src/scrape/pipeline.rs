@@ -83,6 +83,8 @@ enum Slot {
     Series {
         text: Box<str>,
         series: SeriesRef,
+        /// The final labels (to find the series under another spelling).
+        labels: Labels,
         /// The last scrape that exposed it.
         last_iter: u64,
         /// The last scrape in which it counts as seen for staleness.
@@ -94,12 +96,21 @@ enum Slot {
         text: Box<str>,
         last_iter: u64,
     },
+    /// Another spelling of a cached series (`a{x="1",y="2"}` and `a{y="2",x="1"}`): the
+    /// same series, so the same ref and the same staleness bookkeeping.
+    Alias {
+        text: Box<str>,
+        target: u32,
+        last_iter: u64,
+    },
 }
 
 impl Slot {
     fn text(&self) -> &str {
         match self {
-            Slot::Series { text, .. } | Slot::Dropped { text, .. } => text,
+            Slot::Series { text, .. } | Slot::Dropped { text, .. } | Slot::Alias { text, .. } => {
+                text
+            }
             Slot::Free => "",
         }
     }
@@ -121,6 +132,8 @@ const REPORT: [&str; 8] = [
 #[derive(Debug, Default)]
 pub struct SeriesCache {
     table: HashTable<u32>,
+    /// Series slots by the hash of their final labels.
+    by_labels: HashTable<u32>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     iter: u64,
@@ -151,6 +164,13 @@ pub struct CacheStats {
     pub exceeded_body_size_limit: u64,
     /// Flushes forced by a cache grown during failing scrapes.
     pub cache_flush_forced: u64,
+}
+
+fn slot_labels_hash(slots: &[Slot], j: u32) -> u64 {
+    match &slots[j as usize] {
+        Slot::Series { labels, .. } => labels.hash(),
+        _ => 0,
+    }
 }
 
 fn hash_text(s: &str) -> u64 {
@@ -201,7 +221,22 @@ impl SeriesCache {
         let slots = &self.slots;
         self.table
             .insert_unique(h, i, |&j| hash_text(slots[j as usize].text()));
+        if let Slot::Series { labels, .. } = &self.slots[i as usize] {
+            self.by_labels
+                .insert_unique(labels.hash(), i, |&j| slot_labels_hash(slots, j));
+        }
         i
+    }
+
+    /// The series slot with exactly these final labels.
+    fn find_labels(&self, l: &Labels) -> Option<u32> {
+        let slots = &self.slots;
+        self.by_labels
+            .find(
+                l.hash(),
+                |&j| matches!(&slots[j as usize], Slot::Series { labels, .. } if labels == l),
+            )
+            .copied()
     }
 
     fn remove(&mut self, i: u32) {
@@ -213,6 +248,11 @@ impl SeriesCache {
         }
         let h = hash_text(slot.text());
         if let Ok(e) = self.table.find_entry(h, |&j| j == i) {
+            e.remove();
+        }
+        if let Slot::Series { labels, .. } = slot
+            && let Ok(e) = self.by_labels.find_entry(labels.hash(), |&j| j == i)
+        {
             e.remove();
         }
         self.slots[i as usize] = Slot::Free;
@@ -228,7 +268,9 @@ impl SeriesCache {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| match s {
-                Slot::Series { last_iter, .. } | Slot::Dropped { last_iter, .. }
+                Slot::Series { last_iter, .. }
+                | Slot::Dropped { last_iter, .. }
+                | Slot::Alias { last_iter, .. }
                     if *last_iter != iter =>
                 {
                     Some(i as u32)
@@ -239,6 +281,18 @@ impl SeriesCache {
         for i in stale {
             self.remove(i);
         }
+        // An alias never outlives its series.
+        let orphans: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&i| match &self.slots[i as usize] {
+                Slot::Alias { target, .. } => {
+                    !matches!(self.slots.get(*target as usize), Some(Slot::Series { .. }))
+                }
+                _ => false,
+            })
+            .collect();
+        for i in orphans {
+            self.remove(i);
+        }
         self.meta.retain(|_, m| m.last_iter + 10 >= iter);
         self.size_at_success = self.len();
     }
@@ -247,6 +301,10 @@ impl SeriesCache {
 /// What a scrape needs to know about its target and job.
 #[derive(Clone, Copy, Debug)]
 pub struct ScrapeContext<'a> {
+    /// The job.
+    pub job: &'a Arc<str>,
+    /// The target's URL.
+    pub url: &'a Arc<str>,
     /// The job's config.
     pub cfg: &'a ScrapeConfig,
     /// The target's public labels (no `__` names), attached to every series.
@@ -270,9 +328,11 @@ pub struct ScrapeRun {
     seen: Vec<u32>,
     limit_hit: bool,
     error: Option<String>,
-    /// Series state before this scrape touched it: (slot, last_iter, seen_iter, last_t,
-    /// last_v), restored if the scrape fails.
-    undo: Vec<(u32, u64, u64, i64, u64)>,
+    /// Series state before this scrape touched it: (slot, last_iter, last_t, last_v),
+    /// restored if the scrape fails.
+    undo: Vec<(u32, u64, i64, u64)>,
+    /// Samples that reached the sample limit's count.
+    appended: u64,
     /// Decompressed body bytes (−1 when the body limit was hit).
     pub body_bytes: i64,
     oob: u64,
@@ -305,6 +365,7 @@ impl ScrapeRun {
             limit_hit: false,
             error: None,
             undo: Vec::new(),
+            appended: 0,
             body_bytes: 0,
             oob: 0,
             ooo: 0,
@@ -381,10 +442,18 @@ impl ScrapeRun {
         };
         let t = explicit.unwrap_or(self.append_time);
         let iter = cache.iter;
-        let slot = match cache.find(s.series) {
-            Some(i) => i,
+        let (slot, fresh) = match cache.find(s.series) {
+            Some(i) => match cache.slots.get_mut(i as usize) {
+                Some(Slot::Alias {
+                    target, last_iter, ..
+                }) => {
+                    *last_iter = iter;
+                    (*target, false)
+                }
+                _ => (i, false),
+            },
             None => match self.new_series(cache, ctx, next_ref, s)? {
-                Some(i) => i,
+                Some(found) => found,
                 None => return Ok(()),
             },
         };
@@ -406,18 +475,21 @@ impl ScrapeRun {
                 _ => return Ok(()),
             };
         let first = *last_iter != iter;
+        // Every sample that survived relabeling counts in `added`, even one storage
+        // refuses (Prometheus reports the number the target exposed).
+        self.added += 1;
         if !first && explicit.is_none() {
             // The same series twice in one scrape: the first value stands.
             self.dup += 1;
             return Ok(());
         }
         if first {
-            self.undo
-                .push((slot, *last_iter, *seen_iter, *last_t, *last_v));
+            self.undo.push((slot, *last_iter, *last_t, *last_v));
         }
         *last_iter = iter;
-        self.added += 1;
-        if cfg.limits.sample_limit > 0 && self.added > cfg.limits.sample_limit {
+        // `sample_limit` counts what reaches storage.
+        self.appended += 1;
+        if cfg.limits.sample_limit > 0 && self.appended > cfg.limits.sample_limit {
             self.limit_hit = true;
             return Ok(());
         }
@@ -447,17 +519,21 @@ impl ScrapeRun {
             self.seen.push(slot);
         }
         self.samples.push(Point { series, t, v });
+        if fresh {
+            self.series_added += 1;
+        }
         Ok(())
     }
 
-    /// A series not in the cache: its final labels, or `None` if relabeling drops it.
+    /// A series not in the cache: its slot and whether the series is new (not another
+    /// spelling of a cached one), or `None` if relabeling drops it.
     fn new_series(
         &mut self,
         cache: &mut SeriesCache,
         ctx: &ScrapeContext<'_>,
         next_ref: &mut u64,
         s: &Sample<'_>,
-    ) -> Result<Option<u32>, String> {
+    ) -> Result<Option<(u32, bool)>, String> {
         let cfg = ctx.cfg;
         let mut lb = LabelsBuilder::new();
         let mut exposed: Vec<(&str, std::borrow::Cow<'_, str>)> = s.labels().collect();
@@ -535,11 +611,22 @@ impl ScrapeRun {
         check_label_limits(cfg, metric, &final_labels).inspect_err(|_| {
             cache.stats.exceeded_label_limits += 1;
         })?;
+        if let Some(canon) = cache.find_labels(&final_labels) {
+            // The same series spelled differently.
+            let i = cache.insert(Slot::Alias {
+                text: s.series.into(),
+                target: canon,
+                last_iter: cache.iter,
+            });
+            self.new_slots.push(i);
+            return Ok(Some((canon, false)));
+        }
         let series = SeriesRef(*next_ref);
         *next_ref += 1;
         let i = cache.insert(Slot::Series {
             text: s.series.into(),
             series,
+            labels: final_labels.clone(),
             last_iter: 0,
             seen_iter: 0,
             last_t: i64::MIN,
@@ -547,10 +634,7 @@ impl ScrapeRun {
         });
         self.new_slots.push(i);
         self.new_series.push((series, final_labels));
-        if !self.limit_hit {
-            self.series_added += 1;
-        }
-        Ok(Some(i))
+        Ok(Some((i, true)))
     }
 
     /// Ends the scrape (`result` is the transport's verdict, combined with anything the
@@ -560,8 +644,6 @@ impl ScrapeRun {
         cache: &mut SeriesCache,
         ctx: &ScrapeContext<'_>,
         next_ref: &mut u64,
-        job: &Arc<str>,
-        url: &Arc<str>,
         duration: std::time::Duration,
         result: Result<(), String>,
     ) -> RunResult {
@@ -577,8 +659,8 @@ impl ScrapeRun {
         cache.stats.duplicate_timestamp += self.dup;
         let t = self.append_time;
         let mut batch = Batch {
-            job: job.clone(),
-            target: url.clone(),
+            job: ctx.job.clone(),
+            target: ctx.url.clone(),
             series: Vec::new(),
             samples: Vec::new(),
         };
@@ -587,24 +669,31 @@ impl ScrapeRun {
             batch.series = std::mem::take(&mut self.new_series);
             batch.samples = std::mem::take(&mut self.samples);
         } else {
-            // Roll back: series state as before this scrape, and the series it created
-            // were never stored.
-            for (i, li, si, lt, lv) in self.undo.drain(..).rev() {
+            // Roll back: the samples are not stored, and the series this scrape created
+            // never were (their refs go unused). As in Prometheus, the live series it did
+            // append before failing still count as seen: they get no stale marker now.
+            for (i, li, lt, lv) in self.undo.drain(..).rev() {
                 if let Some(Slot::Series {
                     last_iter,
-                    seen_iter,
                     last_t,
                     last_v,
                     ..
                 }) = cache.slots.get_mut(i as usize)
                 {
-                    (*last_iter, *seen_iter, *last_t, *last_v) = (li, si, lt, lv);
+                    (*last_iter, *last_t, *last_v) = (li, lt, lv);
                 }
             }
-            for i in std::mem::take(&mut self.new_slots) {
+            let mut created = std::mem::take(&mut self.new_slots);
+            created.sort_unstable();
+            // Only series that were live stay live (a series already marked stale, or
+            // created by this failed scrape, would otherwise get a second marker later).
+            let mut live = cache.prev_seen.clone();
+            live.sort_unstable();
+            self.seen
+                .retain(|i| created.binary_search(i).is_err() && live.binary_search(i).is_ok());
+            for i in created {
                 cache.remove(i);
             }
-            self.seen.clear();
         }
         // Stale markers for what the previous scrape saw and this one did not.
         let iter = cache.iter;
@@ -615,7 +704,7 @@ impl ScrapeRun {
                 last_t,
                 ..
             }) = cache.slots.get_mut(i as usize)
-                && (!ok || *seen_iter != iter)
+                && *seen_iter != iter
                 && t > *last_t
             {
                 *last_t = t;
@@ -627,7 +716,8 @@ impl ScrapeRun {
             }
         }
         cache.prev_seen = std::mem::take(&mut self.seen);
-        if ok {
+        if ok && self.body_bytes > 0 {
+            // An empty body advances the cache without flushing it.
             cache.flush();
         } else if cache.len() > 2 * cache.size_at_success + 1000 {
             cache.stats.cache_flush_forced += 1;

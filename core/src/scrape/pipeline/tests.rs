@@ -1,1 +1,187 @@
 use super::*;
+use crate::config::{Config, ParseOptions};
+use crate::exposition::{BodyParser, Format};
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn cfg(extra: &str) -> ScrapeConfig {
+    let text = format!("scrape_configs:\n  - job_name: j\n{extra}");
+    Config::parse(&text, &ParseOptions::for_path("t.yml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .scrape_configs
+        .remove(0)
+}
+
+/// One scrape of `body` (or a transport failure for `None`) at `t` ms.
+fn run(
+    cache: &mut SeriesCache,
+    cfg: &ScrapeConfig,
+    next_ref: &mut u64,
+    t: i64,
+    body: Option<&str>,
+) -> RunResult {
+    let job: Arc<str> = "j".into();
+    let url: Arc<str> = "http://h:1/metrics".into();
+    let target = Labels::from_pairs([("instance", "h:1"), ("job", "j")]);
+    let ctx = ScrapeContext {
+        job: &job,
+        url: &url,
+        cfg,
+        target_labels: &target,
+        append_time: t,
+        max_time: t + 600_000,
+    };
+    let mut r = ScrapeRun::new(cache, t);
+    let result = match body {
+        None => Err("connection refused".to_owned()),
+        Some(b) => {
+            let mut p = BodyParser::new(Format::PromText);
+            let mut sink = |e: Entry<'_>| r.entry(cache, &ctx, next_ref, e);
+            let fed = p
+                .feed(b.as_bytes(), &mut sink)
+                .and_then(|()| p.finish(&mut sink));
+            r.body_bytes = b.len() as i64;
+            fed.map_err(|e| format!("{e:?}"))
+        }
+    };
+    r.finish(cache, &ctx, next_ref, std::time::Duration::ZERO, result)
+}
+
+#[derive(Clone, Debug)]
+enum Scrape {
+    /// Exposes these series (indices into a small universe), optionally with a bad
+    /// line at the end.
+    Body(BTreeSet<u8>, bool),
+    Fail,
+}
+
+fn arb_scrape() -> impl Strategy<Value = Scrape> {
+    prop_oneof![
+        4 => (prop::collection::btree_set(0u8..6, 0..6), prop::bool::weighted(0.2))
+            .prop_map(|(s, bad)| Scrape::Body(s, bad)),
+        1 => Just(Scrape::Fail),
+    ]
+}
+
+fn body(series: &BTreeSet<u8>, bad: bool, k: usize) -> String {
+    let mut b: String = series
+        .iter()
+        .map(|i| {
+            // Series 5 is spelled two ways, alternating between scrapes.
+            if *i == 5 && k.is_multiple_of(2) {
+                format!("m{{b=\"1\",a=\"1\"}} {k}\n")
+            } else if *i == 5 {
+                format!("m{{a=\"1\",b=\"1\"}} {k}\n")
+            } else {
+                format!("s{i} {k}\n")
+            }
+        })
+        .collect();
+    if bad {
+        b.push_str("broken{ 1\n");
+    }
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Over any sequence of scrapes: every ref is stored once before it is used; each
+    /// scrape's samples share its timestamp; a series gets a stale marker exactly when
+    /// it was live (last sample not a marker) and the scrape did not refresh it, and
+    /// never twice in a row; a failed scrape stores nothing but markers and report
+    /// series; `up` matches the outcome.
+    #[test]
+    fn staleness_and_atomicity(scrapes in prop::collection::vec(arb_scrape(), 1..25), limit in prop::option::of(1u64..5)) {
+        let extra = limit.map(|l| format!("    sample_limit: {l}\n")).unwrap_or_default();
+        let cfg = cfg(&extra);
+        let mut cache = SeriesCache::new();
+        let mut next_ref = 1;
+        let mut known: BTreeMap<SeriesRef, String> = BTreeMap::new();
+        let mut last: BTreeMap<SeriesRef, bool> = BTreeMap::new(); // ref -> last was stale
+        for (k, sc) in scrapes.iter().enumerate() {
+            let t = 1_000_000 + 10_000 * k as i64;
+            let text = match sc {
+                Scrape::Body(s, bad) => Some(body(s, *bad, k)),
+                Scrape::Fail => None,
+            };
+            let out = run(&mut cache, &cfg, &mut next_ref, t, text.as_deref());
+            for (r, l) in &out.batch.series {
+                prop_assert!(known.insert(*r, l.to_string()).is_none(), "ref {:?} twice", r);
+            }
+            let mut up = None;
+            let mut touched = BTreeSet::new();
+            for p in &out.batch.samples {
+                prop_assert_eq!(p.t, t);
+                let Some(name) = known.get(&p.series) else {
+                    return Err(TestCaseError::fail(format!("unknown ref {:?}", p.series)));
+                };
+                prop_assert!(touched.insert(p.series), "{} twice in one batch", name);
+                if name.starts_with("{__name__=\"up\"") {
+                    up = Some(p.value());
+                }
+                let is_report = name.starts_with("{__name__=\"scrape_") || name.starts_with("{__name__=\"up\"");
+                if p.is_stale() {
+                    prop_assert!(!is_report);
+                    prop_assert_eq!(last.get(&p.series), Some(&false), "marker for {} which was not live", name);
+                } else if out.result.is_err() {
+                    prop_assert!(is_report, "failed scrape stored {}", name);
+                }
+                if !is_report {
+                    last.insert(p.series, p.is_stale());
+                }
+            }
+            prop_assert_eq!(up, Some(if out.result.is_ok() { 1.0 } else { 0.0 }));
+            // A successful scrape leaves live exactly what it exposed.
+            if let (Ok(()), Scrape::Body(s, false)) = (&out.result, sc) {
+                let live: BTreeSet<String> = last
+                    .iter()
+                    .filter(|(_, stale)| !**stale)
+                    .filter_map(|(r, _)| known.get(r).cloned())
+                    .collect();
+                let want: BTreeSet<String> = s
+                    .iter()
+                    .map(|i| if *i == 5 {
+                        "{__name__=\"m\", a=\"1\", b=\"1\", instance=\"h:1\", job=\"j\"}".to_owned()
+                    } else {
+                        format!("{{__name__=\"s{i}\", instance=\"h:1\", job=\"j\"}}")
+                    })
+                    .collect();
+                prop_assert_eq!(live, want);
+            }
+        }
+    }
+}
+
+#[test]
+fn cache_growth_during_failures_is_bounded() {
+    // §9.6 #76: four failing scrapes, each with 500 new series and a bad last line.
+    let cfg = cfg("");
+    let mut cache = SeriesCache::new();
+    let mut next_ref = 1;
+    for k in 0..4 {
+        let mut b: String = (0..500).map(|i| format!("s{k}_{i} 1\n")).collect();
+        b.push_str("broken{ 1\n");
+        let out = run(&mut cache, &cfg, &mut next_ref, 1000 * k, Some(&b));
+        assert!(out.result.is_err());
+        assert!(cache.len() <= 2000, "{}", cache.len());
+    }
+    // The series of failed scrapes are never stored, so none stays cached.
+    assert_eq!(cache.len(), 0);
+}
+
+#[test]
+fn a_cache_hit_allocates_nothing_per_sample() {
+    // The cache is keyed by the exposed text: a repeat scrape finds every series without
+    // decoding labels; only the batch's vectors grow.
+    let cfg = cfg("");
+    let mut cache = SeriesCache::new();
+    let mut next_ref = 1;
+    let b: String = (0..100).map(|i| format!("m{{i=\"{i}\"}} {i}\n")).collect();
+    let first = run(&mut cache, &cfg, &mut next_ref, 1000, Some(&b));
+    assert_eq!(first.batch.series.len(), 105);
+    let second = run(&mut cache, &cfg, &mut next_ref, 2000, Some(&b));
+    assert!(second.batch.series.is_empty());
+    assert_eq!(second.batch.samples.len(), 105);
+    assert_eq!(next_ref, 106, "no ref assigned on a hit");
+}
