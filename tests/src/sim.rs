@@ -13,7 +13,16 @@
 //! * no queue grows without bound (outputs per step, operations in flight, live loops);
 //! * the incremental pools equal a from-scratch recomputation after every delivery;
 //! * a discovery change reaches the pools within the coalescing bound: once the world has
-//!   been quiet that long, every job's active URLs are exactly what the world implies.
+//!   been quiet that long, every job's active URLs are exactly what the world implies;
+//! * storage is consistent: every series ref is declared once, before its first sample;
+//!   a stale marker is written only for a live series (so a series that vanishes gets
+//!   exactly one); a failed scrape stores only stale markers and report series; `up`
+//!   matches what the target did (a valid body, completed, is 1; anything else 0); after a
+//!   successful scrape the target's live series are exactly those its body exposed.
+//!
+//! Healthy targets serve generated bodies: text and OpenMetrics, gzip-compressed, with a
+//! series set that changes from scrape to scrape, now and then large, slow (in chunks with
+//! pauses, sometimes past the timeout) or broken halfway.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -100,6 +109,12 @@ pub struct SimReport {
     pub reloads: u64,
     /// World changes made.
     pub world_changes: u64,
+    /// Batches stored.
+    pub batches: u64,
+    /// Stale markers among them.
+    pub stale_markers: u64,
+    /// Batches of failed scrapes (`up` 0).
+    pub failed_scrapes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -116,7 +131,10 @@ enum Scheduled {
 
 #[derive(Debug, Clone)]
 enum Reply {
-    Head(u16, &'static str, &'static str),
+    /// Status, reason, content type, gzip-encoded.
+    Head(u16, &'static str, &'static str, bool),
+    /// Deliver the rest later.
+    Wait(u64),
     Body(Vec<u8>),
     End,
     Failed(&'static str),
@@ -142,6 +160,8 @@ struct World {
     file_addrs: BTreeMap<String, Option<Vec<String>>>,
     /// Addresses of the last successful HTTP SD answer served.
     http_addrs: Vec<String>,
+    /// The series each target exposes (changing now and then).
+    series: BTreeMap<String, BTreeSet<u32>>,
 }
 
 #[derive(Debug)]
@@ -178,6 +198,174 @@ pub struct Sim {
     last_change: Instant,
     report: SimReport,
     shutting_down: bool,
+    store: Store,
+}
+
+/// What storage holds, as far as the invariants need it.
+#[derive(Debug, Default)]
+struct Store {
+    /// Series ref → (loop, metric name).
+    series: BTreeMap<u64, (u64, String)>,
+    /// Live series (last sample not a stale marker) by loop.
+    live: BTreeMap<u64, BTreeSet<u64>>,
+    /// Scrape request → (its loop, the names its body exposes if valid).
+    expect: BTreeMap<RequestId, (u64, Option<BTreeSet<String>>)>,
+    /// Loop → expected `up` of its scrape in progress and, if it succeeds, the names it
+    /// exposes.
+    outcome: BTreeMap<u64, (f64, Option<BTreeSet<String>>)>,
+    batches: u64,
+}
+
+const REPORT_NAMES: [&str; 8] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
+];
+
+impl Store {
+    /// Checks a batch; returns its `up` value (`None` for end-of-run markers).
+    fn check(&mut self, b: &trawl_core::scrape::pipeline::Batch) -> Result<Option<f64>, String> {
+        self.batches += 1;
+        let key = b.loop_id;
+        let what = || format!("loop {} ({} {})", b.loop_id, b.job, b.target);
+        for (r, l) in &b.series {
+            let name = l.get("__name__").unwrap_or("").to_owned();
+            if self.series.insert(r.0, (key, name)).is_some() {
+                return Err(format!("series ref {} declared twice", r.0));
+            }
+        }
+        let series = &self.series;
+        let name_of = |r: u64| series.get(&r).map(|s| s.1.as_str());
+        let mut up = None;
+        for p in &b.samples {
+            let Some(name) = name_of(p.series.0) else {
+                return Err(format!("sample for undeclared series ref {}", p.series.0));
+            };
+            if name == "up" && !p.is_stale() {
+                up = Some(p.value());
+            }
+        }
+        let live = self.live.entry(key).or_default();
+        for p in &b.samples {
+            let name = name_of(p.series.0).unwrap_or_default();
+            if REPORT_NAMES.contains(&name) {
+                continue;
+            }
+            if p.is_stale() {
+                if !live.remove(&p.series.0) {
+                    return Err(format!("second stale marker for {name} of {}", what()));
+                }
+            } else {
+                if up == Some(0.0) {
+                    return Err(format!("failed scrape of {} stored {name}", what()));
+                }
+                live.insert(p.series.0);
+            }
+        }
+        let Some(up) = up else {
+            // End-of-run markers: only stale markers.
+            if b.samples.iter().any(|p| !p.is_stale()) {
+                return Err(format!("batch of {} without up stored samples", what()));
+            }
+            return Ok(None);
+        };
+        let (want_up, names) = self.outcome.get(&key).cloned().unwrap_or((0.0, None));
+        if up != want_up {
+            return Err(format!("up {up} for {}, expected {want_up}", what()));
+        }
+        if let Some(names) = names {
+            let live: BTreeSet<String> = live
+                .iter()
+                .filter_map(|r| series.get(r))
+                .map(|s| s.1.clone())
+                .collect();
+            if live != names {
+                return Err(format!(
+                    "after a good scrape of {} live series are {live:?}, the body had {names:?}",
+                    what()
+                ));
+            }
+        }
+        Ok(Some(up))
+    }
+}
+
+/// A generated scrape answer.
+struct GenBody {
+    events: Vec<Reply>,
+    /// The metric names it exposes, if it is valid.
+    names: Option<BTreeSet<String>>,
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = e.write_all(data);
+    e.finish().unwrap_or_default()
+}
+
+fn gen_body(rng: &mut Rng, set: &mut BTreeSet<u32>, big: bool) -> GenBody {
+    let kind = rng.below(100);
+    // The target's series set changes now and then: one series comes or goes.
+    if rng.chance(15) {
+        let i = rng.below(if big { 110 } else { 6 }) as u32;
+        if !set.remove(&i) {
+            set.insert(i);
+        }
+    }
+    let names: BTreeSet<String> = set.iter().map(|i| format!("m{i}")).collect();
+    let om = (3..20).contains(&kind);
+    let mut body = String::new();
+    for name in &names {
+        let v = rng.below(1000);
+        if om {
+            let _ = writeln!(body, "# TYPE {name} gauge\n{name}{{x=\"1\"}} {v}");
+        } else {
+            let _ = writeln!(body, "# HELP {name} help\n{name} {{x=\"1\"}}\t{v}");
+        }
+    }
+    let broken = (20..28).contains(&kind);
+    if broken {
+        body.push_str("broken{x=\"1\",,} 1\n");
+    }
+    if om {
+        body.push_str("# EOF\n");
+    }
+    let ct = if om {
+        "application/openmetrics-text; version=1.0.0"
+    } else {
+        "text/plain; version=0.0.4"
+    };
+    let gz = (28..40).contains(&kind);
+    let slow = (40..50).contains(&kind);
+    let bytes = if gz {
+        gzip(body.as_bytes())
+    } else {
+        body.into_bytes()
+    };
+    let mut events = vec![Reply::Head(200, "OK", ct, gz)];
+    if slow {
+        // Chunks with pauses; the total sometimes exceeds the shortest timeout.
+        for c in bytes.chunks(bytes.len().div_ceil(5).max(1)) {
+            events.push(Reply::Body(c.to_vec()));
+            events.push(Reply::Wait(1 + rng.below(400)));
+        }
+    } else {
+        for c in bytes.chunks(if big { 512 } else { bytes.len().max(1) }) {
+            events.push(Reply::Body(c.to_vec()));
+        }
+    }
+    events.push(Reply::End);
+    GenBody {
+        events,
+        names: (!broken).then_some(names),
+    }
 }
 
 fn variant(rng: &mut Rng) -> Variant {
@@ -223,8 +411,11 @@ fn variant(rng: &mut Rng) -> Variant {
     }
 }
 
+/// Number of addresses discovery can name.
+const ADDRS: usize = 24;
+
 fn addr_pool() -> Vec<String> {
-    (1..=24)
+    (1..=ADDRS)
         .map(|i| format!("127.0.0.{i}:{}", if i % 5 == 0 { 9100 } else { 8000 + i }))
         .collect()
 }
@@ -283,8 +474,12 @@ impl Sim {
                 deliveries: 0,
                 reloads: 0,
                 world_changes: 0,
+                batches: 0,
+                stale_markers: 0,
+                failed_scrapes: 0,
             },
             shutting_down: false,
+            store: Store::default(),
         };
         // The world starts with some files and an HTTP SD answer.
         let _ = sim.rewrite_files(true);
@@ -523,6 +718,16 @@ impl Sim {
                     return Ok(());
                 }
                 let ev = events.remove(0);
+                if let Reply::Wait(ms) = ev {
+                    self.schedule(Duration::from_millis(ms), Scheduled::Reply { id, events });
+                    return Ok(());
+                }
+                // A completed valid body: the scrape should succeed.
+                if matches!(ev, Reply::End)
+                    && let Some((key, Some(names))) = self.store.expect.remove(&id)
+                {
+                    self.store.outcome.insert(key, (1.0, Some(names)));
+                }
                 // After a final event the operation is over for both sides; after a
                 // head without a body the agent must cancel (or it stays open and the
                 // end-of-run check reports it).
@@ -636,14 +841,28 @@ impl Sim {
     fn feed(&mut self, id: RequestId, ev: &Reply) {
         let headers_ct: [(&str, &str); 1];
         let event = match ev {
-            Reply::Head(status, reason, ct) => {
-                headers_ct = [("Content-Type", ct)];
-                IoEvent::HttpHead {
-                    status: *status,
-                    reason,
-                    headers: &headers_ct,
-                }
+            Reply::Head(status, reason, ct, gzip) => {
+                let headers_gz = [("Content-Type", *ct), ("Content-Encoding", "gzip")];
+                let headers: &[(&str, &str)] = if *gzip {
+                    &headers_gz
+                } else {
+                    headers_ct = [("Content-Type", ct)];
+                    &headers_ct
+                };
+                self.agent.handle_input(
+                    self.now,
+                    Input::Io {
+                        id,
+                        event: IoEvent::HttpHead {
+                            status: *status,
+                            reason,
+                            headers,
+                        },
+                    },
+                );
+                return;
             }
+            Reply::Wait(_) => return,
             Reply::Body(b) => IoEvent::HttpBody(b),
             Reply::End => IoEvent::HttpEnd,
             Reply::Failed(e) => IoEvent::Failed(e),
@@ -677,8 +896,30 @@ impl Sim {
         let mut delivered = false;
         while let Some(o) = self.agent.poll_output() {
             n += 1;
-            let line = format!("{} {:?}\n", self.now.mono.0, o);
-            self.digest = fnv1a64_extend(self.digest, line.as_bytes());
+            self.digest = match &o {
+                // Batches are digested field by field (their Debug text is large).
+                Output::Append(b) => {
+                    let head = format!(
+                        "{} append {} {} {}",
+                        self.now.mono.0, b.job, b.target, b.loop_id
+                    );
+                    let mut d = fnv1a64_extend(self.digest, head.as_bytes());
+                    for (r, l) in &b.series {
+                        d = fnv1a64_extend(d, &r.0.to_le_bytes());
+                        d = fnv1a64_extend(d, l.to_string().as_bytes());
+                    }
+                    for p in &b.samples {
+                        d = fnv1a64_extend(d, &p.series.0.to_le_bytes());
+                        d = fnv1a64_extend(d, &p.t.to_le_bytes());
+                        d = fnv1a64_extend(d, &p.v.to_le_bytes());
+                    }
+                    d
+                }
+                _ => {
+                    let line = format!("{} {:?}\n", self.now.mono.0, o);
+                    fnv1a64_extend(self.digest, line.as_bytes())
+                }
+            };
             match o {
                 Output::Start { id, op } => {
                     if id.0 <= self.last_id {
@@ -697,7 +938,16 @@ impl Sim {
                     self.report.deliveries += 1;
                     delivered = true;
                 }
-                Output::Event(_) | Output::Append(_) => {}
+                Output::Append(b) => match self.store.check(&b) {
+                    Err(e) => return Err(self.fail(e)),
+                    Ok(up) => {
+                        self.report.batches += 1;
+                        self.report.failed_scrapes += u64::from(up == Some(0.0));
+                        self.report.stale_markers +=
+                            b.samples.iter().filter(|p| p.is_stale()).count() as u64;
+                    }
+                },
+                Output::Event(_) => {}
             }
         }
         // Bounds: outputs per step, operations in flight, loops alive.
@@ -705,7 +955,7 @@ impl Sim {
         if n > 64 + 8 * loops {
             return Err(self.fail(format!("{n} outputs in one step")));
         }
-        if loops > 4 * addr_pool().len() + 8 {
+        if loops > 4 * ADDRS + 8 {
             return Err(self.fail(format!("{loops} loops alive")));
         }
         if self.agent.in_flight() > loops + 16 {
@@ -765,19 +1015,28 @@ impl Sim {
                         Some((d, addrs)) => {
                             self.world.http_addrs = addrs.clone();
                             vec![
-                                Reply::Head(200, "OK", "application/json"),
+                                Reply::Head(200, "OK", "application/json", false),
                                 Reply::Body(d.clone().into_bytes()),
                                 Reply::End,
                             ]
                         }
-                        None => vec![Reply::Head(500, "Internal Server Error", "text/plain")],
+                        None => vec![Reply::Head(
+                            500,
+                            "Internal Server Error",
+                            "text/plain",
+                            false,
+                        )],
                     };
                     let ms = 1 + self.rng.below(300);
                     self.schedule(Duration::from_millis(ms), Scheduled::Reply { id, events });
                 }
-                Origin::Scrape { loop_id, .. } => {
+                Origin::Scrape { loop_id, job } => {
                     self.report.scrapes += 1;
                     self.scrape_started(id, *loop_id)?;
+                    let _ = job;
+                    let key = *loop_id;
+                    // Until the target completes a valid body, the scrape counts as failed.
+                    self.store.outcome.insert(key, (0.0, None));
                     let addr = r
                         .url
                         .strip_prefix("http://")
@@ -798,18 +1057,28 @@ impl Sim {
                         .unwrap_or(Duration::from_millis(1));
                     let body = b"# TYPE up gauge\nup 1\n".to_vec();
                     let events = match behaviour {
-                        Behaviour::Healthy => vec![
-                            Reply::Head(200, "OK", "text/plain; version=0.0.4"),
-                            Reply::Body(body),
-                            Reply::End,
-                        ],
+                        Behaviour::Healthy => {
+                            // Two addresses are large targets.
+                            let big =
+                                addr.starts_with("127.0.0.11:") || addr.starts_with("127.0.0.22:");
+                            let set = self.world.series.entry(addr.clone()).or_insert_with(|| {
+                                if big {
+                                    (0..100).collect()
+                                } else {
+                                    BTreeSet::new()
+                                }
+                            });
+                            let g = gen_body(&mut self.rng, set, big);
+                            self.store.expect.insert(id, (key, g.names.clone()));
+                            g.events
+                        }
                         Behaviour::Hangs => vec![],
                         Behaviour::Refuses => vec![Reply::Failed("connection refused")],
                         Behaviour::Errors => {
-                            vec![Reply::Head(503, "Service Unavailable", "text/plain")]
+                            vec![Reply::Head(503, "Service Unavailable", "text/plain", false)]
                         }
                         Behaviour::Resets => vec![
-                            Reply::Head(200, "OK", "text/plain; version=0.0.4"),
+                            Reply::Head(200, "OK", "text/plain; version=0.0.4", false),
                             Reply::Body(body),
                             Reply::Failed("connection reset by peer"),
                         ],

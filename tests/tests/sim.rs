@@ -47,6 +47,11 @@ fn same_seed_same_digest() {
     let c = sim::run(43, 1.0).expect("seed 43 passes");
     assert_ne!(a.digest, c.digest, "different seeds, different runs");
     assert!(a.scrapes > 100 && a.deliveries > 0, "{a:?}");
+    // The storage invariants had something to check.
+    assert!(
+        a.batches > 100 && a.stale_markers > 10 && a.failed_scrapes > 10,
+        "{a:?}"
+    );
 }
 
 #[test]

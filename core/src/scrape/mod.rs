@@ -928,7 +928,7 @@ impl ScrapeManager {
             self.owners.remove(&rid);
             self.stats.scrapes_timed_out += 1;
             let error = format!("Get {:?}: context deadline exceeded", &*l.target.url);
-            Self::finish(l, now, Err(error), out, &mut self.next_ref);
+            Self::finish(l, id.id.0, now, Err(error), out, &mut self.next_ref);
             if l.done() {
                 self.remove_loop(id);
                 return;
@@ -951,6 +951,7 @@ impl ScrapeManager {
                     &mut l.cache,
                     &l.job,
                     &l.target.url,
+                    id.id.0,
                     stale_time.as_millis(),
                 ));
             }
@@ -973,6 +974,7 @@ impl ScrapeManager {
                 l.last_scrape = Some(scheduled_wall);
                 Self::finish(
                     l,
+                    id.id.0,
                     Now::new(now.mono, scheduled_wall),
                     Err(e.to_string()),
                     out,
@@ -1008,6 +1010,7 @@ impl ScrapeManager {
     /// its batch and the target's health.
     fn finish(
         l: &mut Loop,
+        loop_id: u64,
         now: Now,
         result: Result<(), String>,
         out: &mut ScrapeOut,
@@ -1025,6 +1028,7 @@ impl ScrapeManager {
         let ctx = ScrapeContext {
             job: &job,
             url: &url,
+            loop_id,
             cfg: &cfg,
             target_labels: &public,
             append_time,
@@ -1089,6 +1093,7 @@ impl ScrapeManager {
         let ctx = ScrapeContext {
             job: &job,
             url: &url,
+            loop_id: lid.id.0,
             cfg: &cfg,
             target_labels: public,
             append_time,
@@ -1151,7 +1156,7 @@ impl ScrapeManager {
         };
         if let Some(r) = result {
             self.owners.remove(&id);
-            Self::finish(l, now, r, out, &mut self.next_ref);
+            Self::finish(l, lid.id.0, now, r, out, &mut self.next_ref);
             if l.done() {
                 self.remove_loop(lid);
             } else {

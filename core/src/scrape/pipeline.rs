@@ -59,6 +59,8 @@ pub struct Batch {
     pub job: Arc<str>,
     /// The target's URL.
     pub target: Arc<str>,
+    /// The loop that scraped it (the `loop_id` of its requests' `Origin::Scrape`).
+    pub loop_id: u64,
     /// New series: their refs and full label sets.
     pub series: Vec<(SeriesRef, Labels)>,
     /// Samples, stale markers and report samples.
@@ -305,6 +307,8 @@ pub struct ScrapeContext<'a> {
     pub job: &'a Arc<str>,
     /// The target's URL.
     pub url: &'a Arc<str>,
+    /// The scraping loop's id.
+    pub loop_id: u64,
     /// The job's config.
     pub cfg: &'a ScrapeConfig,
     /// The target's public labels (no `__` names), attached to every series.
@@ -661,6 +665,7 @@ impl ScrapeRun {
         let mut batch = Batch {
             job: ctx.job.clone(),
             target: ctx.url.clone(),
+            loop_id: ctx.loop_id,
             series: Vec::new(),
             samples: Vec::new(),
         };
@@ -798,28 +803,34 @@ fn meta(cache: &mut SeriesCache, name: &str, f: impl FnOnce(&mut FamilyMeta)) {
 /// Prometheus's messages.
 fn check_label_limits(cfg: &ScrapeConfig, metric: &str, l: &Labels) -> Result<(), String> {
     let lim = &cfg.limits;
-    let metric50: String = metric.chars().take(50).collect();
+    let cut = |s: &str| -> String { s.chars().take(50).collect() };
     if lim.label_limit > 0 && l.len() as u64 > lim.label_limit {
         return Err(format!(
-            "label_limit exceeded (metric: {metric50}, number of labels: {}, limit: {})",
+            "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+            cut(metric),
             l.len(),
             lim.label_limit
         ));
     }
+    if lim.label_name_length_limit == 0 && lim.label_value_length_limit == 0 {
+        return Ok(());
+    }
     for (n, v) in l.iter() {
-        let n50: String = n.chars().take(50).collect();
         if lim.label_name_length_limit > 0 && n.len() as u64 > lim.label_name_length_limit {
             return Err(format!(
-                "label_name_length_limit exceeded (metric: {metric50}, label name: {n50}, length: {}, limit: {})",
+                "label_name_length_limit exceeded (metric: {}, label name: {}, length: {}, limit: {})",
+                cut(metric),
+                cut(n),
                 n.len(),
                 lim.label_name_length_limit
             ));
         }
         if lim.label_value_length_limit > 0 && v.len() as u64 > lim.label_value_length_limit {
-            let v50: String = v.chars().take(50).collect();
             return Err(format!(
-                "label_value_length_limit exceeded (metric: {metric50}, label name: {n50}, value: {}, length: {}, limit: {})",
-                crate::goquote::quote(&v50),
+                "label_value_length_limit exceeded (metric: {}, label name: {}, value: {}, length: {}, limit: {})",
+                cut(metric),
+                cut(n),
+                crate::goquote::quote(&cut(v)),
                 v.len(),
                 lim.label_value_length_limit
             ));
@@ -830,7 +841,13 @@ fn check_label_limits(cfg: &ScrapeConfig, metric: &str, l: &Labels) -> Result<()
 
 /// The batch a loop writes when its target is gone (end-of-run staleness): a stale
 /// marker at `t` for every series its last scrape saw, and for the report series.
-pub fn end_of_run(cache: &mut SeriesCache, job: &Arc<str>, url: &Arc<str>, t: i64) -> Batch {
+pub fn end_of_run(
+    cache: &mut SeriesCache,
+    job: &Arc<str>,
+    url: &Arc<str>,
+    loop_id: u64,
+    t: i64,
+) -> Batch {
     let mut samples = Vec::new();
     for &i in &cache.prev_seen {
         if let Some(Slot::Series { series, last_t, .. }) = cache.slots.get_mut(i as usize)
@@ -858,6 +875,7 @@ pub fn end_of_run(cache: &mut SeriesCache, job: &Arc<str>, url: &Arc<str>, t: i6
     Batch {
         job: job.clone(),
         target: url.clone(),
+        loop_id,
         series: Vec::new(),
         samples,
     }

@@ -25,8 +25,16 @@ fn main() -> ExitCode {
             #[allow(clippy::print_stdout)]
             {
                 println!(
-                    "seed {seed} hours {hours}: digest {:016x} steps {} scrapes {} deliveries {} reloads {} world changes {}",
-                    r.digest, r.steps, r.scrapes, r.deliveries, r.reloads, r.world_changes
+                    "seed {seed} hours {hours}: digest {:016x} steps {} scrapes {} deliveries {} reloads {} world changes {} batches {} stale markers {} failed scrapes {}",
+                    r.digest,
+                    r.steps,
+                    r.scrapes,
+                    r.deliveries,
+                    r.reloads,
+                    r.world_changes,
+                    r.batches,
+                    r.stale_markers,
+                    r.failed_scrapes
                 );
             }
             ExitCode::SUCCESS

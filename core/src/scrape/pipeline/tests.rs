@@ -26,6 +26,7 @@ fn run(
     let ctx = ScrapeContext {
         job: &job,
         url: &url,
+        loop_id: 1,
         cfg,
         target_labels: &target,
         append_time: t,
