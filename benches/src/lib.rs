@@ -487,3 +487,263 @@ pub mod fleet {
         }
     }
 }
+
+pub mod bodies {
+    //! Scrape bodies for the exposition benches: a node_exporter-like body (about 1 000
+    //! series in ~45 families with HELP and TYPE, counters with labels, gauges, a
+    //! histogram, a summary) and a flat body of 100 000 series. Deterministic: the same
+    //! bytes every run.
+
+    use std::fmt::Write;
+
+    /// A node_exporter-like body in the text format.
+    pub fn node_exporter() -> String {
+        let mut b = String::new();
+        let fam = |b: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(b, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        fam(
+            &mut b,
+            "node_cpu_seconds_total",
+            "counter",
+            "Seconds the CPUs spent in each mode.",
+        );
+        for cpu in 0..8 {
+            for mode in [
+                "idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user",
+            ] {
+                let _ = writeln!(
+                    b,
+                    "node_cpu_seconds_total{{cpu=\"{cpu}\",mode=\"{mode}\"}} {}.{:02}",
+                    123_456 + cpu * 1000,
+                    cpu * 7 % 100
+                );
+            }
+        }
+        for m in [
+            "avail_bytes",
+            "files",
+            "files_free",
+            "free_bytes",
+            "readonly",
+            "size_bytes",
+        ] {
+            let name = format!("node_filesystem_{m}");
+            fam(&mut b, &name, "gauge", "Filesystem information.");
+            for (i, mp) in [
+                "/", "/boot", "/home", "/var", "/tmp", "/run", "/srv", "/opt", "/data", "/mnt",
+            ]
+            .iter()
+            .enumerate()
+            {
+                let _ = writeln!(
+                    b,
+                    "{name}{{device=\"/dev/nvme0n1p{i}\",fstype=\"ext4\",mountpoint=\"{mp}\"}} {}",
+                    1.5e10 + i as f64 * 1.25e8
+                );
+            }
+        }
+        for m in [
+            "receive_bytes_total",
+            "receive_packets_total",
+            "receive_errs_total",
+            "receive_drop_total",
+            "receive_fifo_total",
+            "receive_frame_total",
+            "receive_compressed_total",
+            "receive_multicast_total",
+            "transmit_bytes_total",
+            "transmit_packets_total",
+            "transmit_errs_total",
+            "transmit_drop_total",
+            "transmit_fifo_total",
+            "transmit_colls_total",
+            "transmit_carrier_total",
+            "transmit_compressed_total",
+        ] {
+            let name = format!("node_network_{m}");
+            fam(&mut b, &name, "counter", "Network device statistic.");
+            for dev in ["eth0", "eth1", "lo", "docker0", "veth1a2b3c", "wlan0"] {
+                let _ = writeln!(b, "{name}{{device=\"{dev}\"}} {}", dev.len() * 987_654_321);
+            }
+        }
+        for m in [
+            "reads_completed_total",
+            "reads_merged_total",
+            "read_bytes_total",
+            "read_time_seconds_total",
+            "writes_completed_total",
+            "writes_merged_total",
+            "written_bytes_total",
+            "write_time_seconds_total",
+            "io_now",
+            "io_time_seconds_total",
+            "io_time_weighted_seconds_total",
+            "discards_completed_total",
+        ] {
+            let name = format!("node_disk_{m}");
+            fam(&mut b, &name, "counter", "Disk statistic.");
+            for d in 0..8 {
+                let _ = writeln!(b, "{name}{{device=\"nvme{d}n1\"}} {}", 4_242_424 + d * 17);
+            }
+        }
+        fam(
+            &mut b,
+            "http_request_duration_seconds",
+            "histogram",
+            "Request latency.",
+        );
+        for h in 0..20 {
+            let mut cum = 0;
+            for le in [
+                "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",
+                "+Inf",
+            ] {
+                cum += 3 + h;
+                let _ = writeln!(
+                    b,
+                    "http_request_duration_seconds_bucket{{handler=\"/api/v1/h{h}\",le=\"{le}\"}} {cum}"
+                );
+            }
+            let _ = writeln!(
+                b,
+                "http_request_duration_seconds_sum{{handler=\"/api/v1/h{h}\"}} {}.25",
+                h * 3
+            );
+            let _ = writeln!(
+                b,
+                "http_request_duration_seconds_count{{handler=\"/api/v1/h{h}\"}} {cum}"
+            );
+        }
+        fam(
+            &mut b,
+            "go_gc_duration_seconds",
+            "summary",
+            "A summary of the GC pause durations.",
+        );
+        for q in ["0", "0.25", "0.5", "0.75", "1"] {
+            let _ = writeln!(b, "go_gc_duration_seconds{{quantile=\"{q}\"}} 2.6e-05");
+        }
+        let _ = writeln!(
+            b,
+            "go_gc_duration_seconds_sum 0.123\ngo_gc_duration_seconds_count 4096"
+        );
+        for i in 0..200 {
+            let name = format!("node_vmstat_stat_{i}");
+            fam(&mut b, &name, "untyped", "/proc/vmstat information.");
+            let _ = writeln!(b, "{name} {}", i * 31_337);
+        }
+        for i in 0..150 {
+            let name = format!("node_memory_field{i}_bytes");
+            fam(&mut b, &name, "gauge", "Memory information field.");
+            let _ = writeln!(b, "{name} {}", 1_073_741_824 + i * 4096);
+        }
+        b
+    }
+
+    /// `n` series of 100 families, two labels each, in the text format.
+    pub fn flat(n: usize) -> String {
+        let mut b = String::with_capacity(n * 64);
+        for i in 0..n {
+            if i % 1000 == 0 {
+                let _ = writeln!(
+                    b,
+                    "# HELP app_metric_{} An application metric.\n# TYPE app_metric_{} gauge",
+                    i / 1000,
+                    i / 1000
+                );
+            }
+            let _ = writeln!(
+                b,
+                "app_metric_{}{{pod=\"app-{}\",shard=\"{}\"}} {}",
+                i / 1000,
+                i % 1000,
+                i % 16,
+                i as f64 * 0.5
+            );
+        }
+        b
+    }
+
+    /// Number of samples in a text body (lines not starting with `#`).
+    pub fn samples(body: &str) -> usize {
+        body.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count()
+    }
+}
+
+pub mod scrape {
+    //! One target's pipeline, driven directly (no Agent around it): what the exposition
+    //! benches and the allocation count share.
+
+    use std::sync::Arc;
+
+    use trawl_core::config::{Config, ParseOptions, ScrapeConfig};
+    use trawl_core::exposition::{BodyParser, Entry, Format};
+    use trawl_core::labels::Labels;
+    use trawl_core::scrape::pipeline::{RunResult, ScrapeContext, ScrapeRun, SeriesCache};
+
+    /// A scrape target's pipeline state.
+    pub struct Target {
+        cfg: ScrapeConfig,
+        job: Arc<str>,
+        url: Arc<str>,
+        labels: Labels,
+        cache: SeriesCache,
+        next_ref: u64,
+        t: i64,
+    }
+
+    impl Default for Target {
+        fn default() -> Self {
+            Target::new()
+        }
+    }
+
+    impl Target {
+        /// A target of a default job.
+        pub fn new() -> Target {
+            let cfg = Config::parse(
+                "scrape_configs:\n  - job_name: j\n",
+                &ParseOptions::for_path("b.yml"),
+            )
+            .map(|mut c| c.scrape_configs.remove(0))
+            .unwrap_or_else(|e| panic!("static bench config: {e}"));
+            Target {
+                cfg,
+                job: "j".into(),
+                url: "http://h:1/metrics".into(),
+                labels: Labels::from_pairs([("instance", "h:1"), ("job", "j")]),
+                cache: SeriesCache::new(),
+                next_ref: 1,
+                t: 1_700_000_000_000,
+            }
+        }
+
+        /// One scrape of a text body, ten seconds after the last.
+        pub fn scrape(&mut self, body: &[u8]) -> RunResult {
+            self.t += 10_000;
+            let ctx = ScrapeContext {
+                job: &self.job,
+                url: &self.url,
+                loop_id: 1,
+                cfg: &self.cfg,
+                target_labels: &self.labels,
+                append_time: self.t,
+                max_time: self.t + 600_000,
+            };
+            let cache = &mut self.cache;
+            let next_ref = &mut self.next_ref;
+            let mut run = ScrapeRun::new(cache, self.t);
+            let mut p = BodyParser::new(Format::PromText);
+            let mut sink = |e: Entry<'_>| run.entry(cache, &ctx, next_ref, e);
+            let r = p
+                .feed(body, &mut sink)
+                .and_then(|()| p.finish(&mut sink))
+                .map_err(|_| "parse error".to_owned());
+            run.body_bytes = body.len() as i64;
+            run.finish(cache, &ctx, next_ref, std::time::Duration::ZERO, r)
+        }
+    }
+}

@@ -65,6 +65,12 @@ impl BodyParser {
         self.format
     }
 
+    /// Bytes held back for an entry cut by a chunk boundary (never more than the
+    /// longest entry plus one chunk).
+    pub fn buffered(&self) -> usize {
+        self.carry.len()
+    }
+
     /// Parses the next chunk of the body, handing each complete entry to `sink`.
     pub fn feed<E>(
         &mut self,

@@ -144,6 +144,8 @@ pub struct SeriesCache {
     report: [Option<(SeriesRef, i64)>; 8],
     meta: std::collections::BTreeMap<String, FamilyMeta>,
     size_at_success: usize,
+    /// Samples of the last scrape (to size the next one's vectors up front).
+    last_samples: usize,
     /// Counters for the agent's metrics.
     pub stats: CacheStats,
 }
@@ -357,18 +359,20 @@ impl ScrapeRun {
     /// A scrape stamped `append_time` (ms).
     pub fn new(cache: &mut SeriesCache, append_time: i64) -> ScrapeRun {
         cache.iter += 1;
+        // Sized after the last scrape, so a repeat scrape never grows them.
+        let n = cache.last_samples;
         ScrapeRun {
             append_time,
             total: 0,
             added: 0,
             series_added: 0,
-            samples: Vec::new(),
+            samples: Vec::with_capacity(n + REPORT.len()),
             new_series: Vec::new(),
             new_slots: Vec::new(),
-            seen: Vec::new(),
+            seen: Vec::with_capacity(n),
             limit_hit: false,
             error: None,
-            undo: Vec::new(),
+            undo: Vec::with_capacity(n),
             appended: 0,
             body_bytes: 0,
             oob: 0,
@@ -670,6 +674,7 @@ impl ScrapeRun {
             samples: Vec::new(),
         };
         let ok = self.error.is_none();
+        cache.last_samples = self.samples.len();
         if ok {
             batch.series = std::mem::take(&mut self.new_series);
             batch.samples = std::mem::take(&mut self.samples);

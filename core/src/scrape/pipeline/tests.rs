@@ -186,3 +186,52 @@ fn a_cache_hit_allocates_nothing_per_sample() {
     assert_eq!(second.batch.samples.len(), 105);
     assert_eq!(next_ref, 106, "no ref assigned on a hit");
 }
+
+#[test]
+fn metadata_is_kept_per_family() {
+    // §9.6 #69, on an OpenMetrics body.
+    let cfg = cfg("");
+    let mut cache = SeriesCache::new();
+    let mut next_ref = 1;
+    let job: Arc<str> = "j".into();
+    let url: Arc<str> = "http://h:1/metrics".into();
+    let target = Labels::from_pairs([("instance", "h:1")]);
+    let ctx = ScrapeContext {
+        job: &job,
+        url: &url,
+        loop_id: 1,
+        cfg: &cfg,
+        target_labels: &target,
+        append_time: 1000,
+        max_time: 1_000_000,
+    };
+    let body = "# TYPE test_metric counter\n# HELP test_metric some help text\n# UNIT test_metric metric\ntest_metric_total 1\n# TYPE test_metric_no_help gauge\n# HELP test_metric_no_type other help text\n# EOF\n";
+    let mut r = ScrapeRun::new(&mut cache, 1000);
+    let mut p = BodyParser::new(Format::OpenMetrics);
+    let mut sink = |e: Entry<'_>| r.entry(&mut cache, &ctx, &mut next_ref, e);
+    p.feed(body.as_bytes(), &mut sink).unwrap();
+    p.finish(&mut sink).unwrap();
+    r.body_bytes = body.len() as i64;
+    let out = r.finish(
+        &mut cache,
+        &ctx,
+        &mut next_ref,
+        std::time::Duration::ZERO,
+        Ok(()),
+    );
+    assert!(out.result.is_ok());
+    let m = cache.metadata();
+    let get = |n: &str| m.get(n).map(|f| (f.kind, f.help.as_str(), f.unit.as_str()));
+    assert_eq!(
+        get("test_metric"),
+        Some((MetricType::Counter, "some help text", "metric"))
+    );
+    assert_eq!(
+        get("test_metric_no_help"),
+        Some((MetricType::Gauge, "", ""))
+    );
+    assert_eq!(
+        get("test_metric_no_type"),
+        Some((MetricType::Unknown, "other help text", ""))
+    );
+}
