@@ -16,13 +16,14 @@ use super::float::parse_go_float;
 use super::text::{is_label_char, is_label_start, is_name_char, is_name_start};
 use super::{Entry, Exemplar, MetricType, Sample, Step, SyntaxError, quoted_end, syntax, unescape};
 
+/// `b` as text; an error names the first invalid byte (`offset` is where `b` starts).
 fn as_str<'a>(b: &'a [u8], offset: usize, what: &str) -> Result<&'a str, SyntaxError> {
-    std::str::from_utf8(b).or_else(|_| syntax(offset, what))
+    std::str::from_utf8(b).or_else(|e| syntax(offset + e.valid_up_to(), what))
 }
 
 /// Parses the entry at the start of `b` (`eof`: no more bytes will follow).
 pub(crate) fn next_entry(b: &[u8], eof: bool) -> Result<Step<'_>, SyntaxError> {
-    let (line, len) = match b.iter().position(|&c| c == b'\n') {
+    let (line, len) = match memchr::memchr(b'\n', b) {
         Some(p) => (&b[..p], p + 1),
         None if eof => (b, b.len()),
         None => return Ok(Step::Incomplete),
@@ -178,9 +179,7 @@ fn label_block(line: &[u8], open: usize) -> Result<(usize, usize), SyntaxError> 
         let Some(close) = quoted_end(line, v0, &mut newlines) else {
             return syntax(v0, "unterminated label value");
         };
-        if std::str::from_utf8(&line[v0..close]).is_err() {
-            return syntax(v0, "invalid UTF-8 label value");
-        }
+        // UTF-8 is checked by the caller, once for the whole block.
         i = close + 1;
         match line.get(i) {
             Some(b',') => i += 1,

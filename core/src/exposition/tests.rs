@@ -346,3 +346,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_carriage_return_cut_by_a_chunk_boundary_waits_for_the_next_byte() {
+    // Found by the `text` fuzz target: "E\r" then "K\r" then "E".
+    let body = b"E\rK\rE";
+    assert_eq!(
+        entries(body, Format::PromText, &[2]),
+        entries(body, Format::PromText, &[])
+    );
+    let body = b"a 1\r\nb 2\r\n";
+    for chunk in 1..body.len() {
+        assert_eq!(
+            entries(body, Format::PromText, &[chunk]),
+            entries(body, Format::PromText, &[]),
+            "chunk {chunk}"
+        );
+    }
+}

@@ -142,7 +142,11 @@ pub struct SeriesCache {
     /// Slots seen (for staleness) by the last scrape that committed samples.
     prev_seen: Vec<u32>,
     report: [Option<(SeriesRef, i64)>; 8],
-    meta: std::collections::BTreeMap<String, FamilyMeta>,
+    /// Family metadata, found by the hash of the family name.
+    meta: Vec<(Box<str>, FamilyMeta)>,
+    meta_index: HashTable<u32>,
+    /// The family the last metadata line named.
+    last_meta: usize,
     size_at_success: usize,
     /// Samples of the last scrape (to size the next one's vectors up front).
     last_samples: usize,
@@ -197,9 +201,9 @@ impl SeriesCache {
         self.len() == 0
     }
 
-    /// The metadata of the families last exposed.
-    pub fn metadata(&self) -> &std::collections::BTreeMap<String, FamilyMeta> {
-        &self.meta
+    /// The metadata of the families last exposed, by family name.
+    pub fn metadata(&self) -> std::collections::BTreeMap<&str, &FamilyMeta> {
+        self.meta.iter().map(|(n, m)| (&**n, m)).collect()
     }
 
     fn find(&self, text: &str) -> Option<u32> {
@@ -297,7 +301,15 @@ impl SeriesCache {
         for i in orphans {
             self.remove(i);
         }
-        self.meta.retain(|_, m| m.last_iter + 10 >= iter);
+        if self.meta.iter().any(|(_, m)| m.last_iter + 10 < iter) {
+            self.meta.retain(|(_, m)| m.last_iter + 10 >= iter);
+            self.meta_index.clear();
+            for (i, (n, _)) in self.meta.iter().enumerate() {
+                let meta = &self.meta;
+                self.meta_index
+                    .insert_unique(hash_text(n), i as u32, |&j| hash_text(&meta[j as usize].0));
+            }
+        }
         self.size_at_success = self.len();
     }
 }
@@ -789,9 +801,24 @@ impl ScrapeRun {
 
 fn meta(cache: &mut SeriesCache, name: &str, f: impl FnOnce(&mut FamilyMeta)) {
     let iter = cache.iter;
-    if let Some(m) = cache.meta.get_mut(name) {
+    // A family's HELP, TYPE and UNIT lines come together: try the last one first.
+    if let Some((n, m)) = cache.meta.get_mut(cache.last_meta)
+        && &**n == name
+    {
         m.last_iter = iter;
         f(m);
+        return;
+    }
+    let h = hash_text(name);
+    let meta = &cache.meta;
+    if let Some(&i) = cache
+        .meta_index
+        .find(h, |&j| &*meta[j as usize].0 == name)
+        && let Some((_, m)) = cache.meta.get_mut(i as usize)
+    {
+        m.last_iter = iter;
+        f(m);
+        cache.last_meta = i as usize;
         return;
     }
     let mut m = FamilyMeta {
@@ -801,7 +828,13 @@ fn meta(cache: &mut SeriesCache, name: &str, f: impl FnOnce(&mut FamilyMeta)) {
         last_iter: iter,
     };
     f(&mut m);
-    cache.meta.insert(name.to_owned(), m);
+    let i = cache.meta.len() as u32;
+    cache.last_meta = i as usize;
+    cache.meta.push((name.into(), m));
+    let meta = &cache.meta;
+    cache
+        .meta_index
+        .insert_unique(h, i, |&j| hash_text(&meta[j as usize].0));
 }
 
 /// `label_limit`, `label_name_length_limit`, `label_value_length_limit`, with
