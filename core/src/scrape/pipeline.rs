@@ -811,9 +811,7 @@ fn meta(cache: &mut SeriesCache, name: &str, f: impl FnOnce(&mut FamilyMeta)) {
     }
     let h = hash_text(name);
     let meta = &cache.meta;
-    if let Some(&i) = cache
-        .meta_index
-        .find(h, |&j| &*meta[j as usize].0 == name)
+    if let Some(&i) = cache.meta_index.find(h, |&j| &*meta[j as usize].0 == name)
         && let Some((_, m)) = cache.meta.get_mut(i as usize)
     {
         m.last_iter = iter;
