@@ -7,7 +7,11 @@
 //! * [`agent`] — the [`Agent`]: discovery manager (providers shared across jobs,
 //!   per-source target groups), coalescing of discovery changes, the incremental scrape
 //!   manager (pools keyed by exact target identity) and the scrape loops on Prometheus's
-//!   phase grid; [`discovery`] and [`scrape`] hold its parts;
+//!   phase grid; [`discovery`] and [`scrape`] hold its parts, and
+//!   [`scrape::pipeline`] turns each response into one atomic batch (series cache,
+//!   `honor_labels`, metric relabeling, limits, staleness, report series);
+//! * [`exposition`] — the Prometheus text and OpenMetrics parsers, streaming and
+//!   zero-copy, the `Content-Type` rules and gzip;
 //! * [`io`] and [`time`] — what the agent asks a shell to do and hears back, and the
 //!   agent's own clock types;
 //! * [`config`] — an unmodified `prometheus.yml`, parsed and validated as Prometheus 3.x
@@ -55,14 +59,15 @@
 //!
 //! ```text
 //! loop {
-//!     while let Some(out) = agent.poll_output() { shell.execute(out) }  // start IO, cancel
+//!     while let Some(out) = agent.poll_output() { shell.execute(out) }  // IO, cancel, store
 //!     let event = shell.wait_until(agent.poll_timeout());                 // IO or timer
 //!     agent.handle_input(shell.now(), event);                             // never fails
 //! }
 //! ```
 //!
-//! Here is that loop in full, with a test's stand-in for the network: every scrape is
-//! answered at once with an empty 200 response.
+//! Here is that loop in full, with a test's stand-in for the network and storage: every
+//! scrape is answered at once with the same small body, and every committed scrape
+//! arrives as one `Output::Append` batch.
 //!
 //! ```
 //! use trawl_core::agent::{Agent, AgentOptions, Input, Output};
@@ -76,14 +81,19 @@
 //! ).expect("valid config");
 //! let mut now = Now::new(Instant(0), UnixNanos(1_700_000_000_000_000_000));
 //! let mut agent = Agent::new(config, AgentOptions::default(), now);
-//! let mut scrapes = Vec::new();
+//! let (mut scrapes, mut stored) = (Vec::new(), Vec::new());
 //! while scrapes.len() < 3 {
 //!     while let Some(out) = agent.poll_output() {
-//!         if let Output::Start { id, op: IoOp::Http(req) } = out {
-//!             scrapes.push((now.mono, req.url));
-//!             let head = IoEvent::HttpHead { status: 200, reason: "OK", headers: &[("Content-Type", "text/plain")] };
-//!             agent.handle_input(now, Input::Io { id, event: head });
-//!             agent.handle_input(now, Input::Io { id, event: IoEvent::HttpEnd });
+//!         match out {
+//!             Output::Start { id, op: IoOp::Http(req) } => {
+//!                 scrapes.push((now.mono, req.url));
+//!                 let head = IoEvent::HttpHead { status: 200, reason: "OK", headers: &[("Content-Type", "text/plain")] };
+//!                 agent.handle_input(now, Input::Io { id, event: head });
+//!                 agent.handle_input(now, Input::Io { id, event: IoEvent::HttpBody(b"node_load1 0.5\n") });
+//!                 agent.handle_input(now, Input::Io { id, event: IoEvent::HttpEnd });
+//!             }
+//!             Output::Append(batch) => stored.push(batch),
+//!             _ => {}
 //!         }
 //!     }
 //!     // Nothing else to do: sleep until the agent's deadline.
@@ -94,6 +104,10 @@
 //! assert_eq!(scrapes[0].1, "http://localhost:9100/metrics");
 //! // Scrapes are exactly one interval apart.
 //! assert_eq!(scrapes[2].0 - scrapes[1].0, std::time::Duration::from_secs(15));
+//! // The first batch declares `node_load1` and the five report series, then their samples.
+//! assert_eq!(stored[0].series.len(), 6);
+//! assert_eq!(stored[0].samples[0].value(), 0.5);
+//! assert!(stored[1].series.is_empty(), "a repeat scrape declares nothing new");
 //! ```
 //!
 //! Same inputs and seed give the same outputs, byte for byte: the simulator in

@@ -647,3 +647,25 @@ fn a_removed_target_writes_end_of_run_markers_unless_it_comes_back() {
             .all(|b| b.samples.iter().all(|p| !p.is_stale()))
     );
 }
+
+#[test]
+fn an_invalid_name_after_metric_relabeling_fails_the_scrape() {
+    // §9.6 #71: under the legacy name scheme a relabeled metric name must be legacy.
+    let mut h = harness(
+        "    metric_name_validation_scheme: legacy\n    metric_relabel_configs:\n      - {source_labels: [x], target_label: __name__}\n",
+        "",
+    );
+    let mut st = Store::default();
+    let b = scrape(&mut h, 200, TEXT, b"a{x=\"bad-name\"} 1\n");
+    assert!(st.scraped(&b).is_empty());
+    assert_eq!(report(&st, &b, "up"), Some(0.0));
+    assert_eq!(report(&st, &b, "scrape_samples_scraped"), Some(1.0));
+    assert_eq!(report(&st, &b, "scrape_series_added"), Some(0.0));
+    assert!(
+        h.agent.targets()[0]
+            .last_error
+            .starts_with("invalid metric name or label names: {"),
+        "{}",
+        h.agent.targets()[0].last_error
+    );
+}
