@@ -60,7 +60,15 @@ fuzz_target!(|data: &[u8]| {
         let out = run.finish(&mut cache, &ctx, &mut next_ref, std::time::Duration::ZERO, result);
         for (r, l) in &out.batch.series {
             assert!(declared.insert(r.0), "ref declared twice");
-            if l.get("__name__").is_some_and(|n| n == "up" || n.starts_with("scrape_")) {
+            // Report series carry exactly the metric name and the target's labels.
+            const REPORT: [&str; 5] = [
+                "up",
+                "scrape_duration_seconds",
+                "scrape_samples_scraped",
+                "scrape_samples_post_metric_relabeling",
+                "scrape_series_added",
+            ];
+            if l.len() == 3 && l.get("__name__").is_some_and(|n| REPORT.contains(&n)) {
                 report_refs.insert(r.0);
             }
         }

@@ -669,3 +669,24 @@ fn an_invalid_name_after_metric_relabeling_fails_the_scrape() {
         h.agent.targets()[0].last_error
     );
 }
+
+#[test]
+fn a_scraped_series_identical_to_a_report_series_is_a_duplicate() {
+    let mut h = harness("", "");
+    let mut st = Store::default();
+    let b = scrape(&mut h, 200, TEXT, b"up 0\nup{x=\"1\"} 7\n");
+    let s = st.apply(&b);
+    // `up` with just the target's labels is the report series (value 1), once.
+    let ups: Vec<&String> = s
+        .iter()
+        .filter(|l| l.starts_with("{__name__=\"up\", instance=\"h:1\", job=\"j\"} "))
+        .collect();
+    assert_eq!(ups.len(), 1, "{s:#?}");
+    assert!(ups[0].ends_with(" 1"));
+    assert!(
+        s.iter()
+            .any(|l| l.starts_with("{__name__=\"up\", instance=\"h:1\", job=\"j\", x=\"1\"}"))
+    );
+    let refs: std::collections::BTreeSet<_> = b.series.iter().map(|(_, l)| l.to_string()).collect();
+    assert_eq!(refs.len(), b.series.len(), "no two refs for one label set");
+}

@@ -631,6 +631,23 @@ impl ScrapeRun {
         check_label_limits(cfg, metric, &final_labels).inspect_err(|_| {
             cache.stats.exceeded_label_limits += 1;
         })?;
+        // A scraped series that is exactly one of the report series (`up` with just the
+        // target's labels) would be the same series in storage: the report wins, the
+        // scraped one is a duplicate.
+        if REPORT.contains(&metric)
+            && final_labels
+                .iter()
+                .filter(|(n, _)| *n != labels::METRIC_NAME)
+                .eq(ctx.target_labels.iter())
+        {
+            self.dup += 1;
+            let i = cache.insert(Slot::Dropped {
+                text: s.series.into(),
+                last_iter: cache.iter,
+            });
+            self.new_slots.push(i);
+            return Ok(None);
+        }
         if let Some(canon) = cache.find_labels(&final_labels) {
             // The same series spelled differently.
             let i = cache.insert(Slot::Alias {
