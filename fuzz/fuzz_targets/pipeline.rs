@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use trawl_core::config::{Config, ParseOptions};
 use trawl_core::exposition::{BodyParser, Entry, Format};
 use trawl_core::labels::Labels;
-use trawl_core::scrape::pipeline::{ScrapeContext, ScrapeRun, SeriesCache};
+use trawl_core::scrape::pipeline::{REPORT_SERIES, ScrapeContext, ScrapeRun, SeriesCache};
 
 fuzz_target!(|data: &[u8]| {
     let cfg = Config::parse(
@@ -61,14 +61,9 @@ fuzz_target!(|data: &[u8]| {
         for (r, l) in &out.batch.series {
             assert!(declared.insert(r.0), "ref declared twice");
             // Report series carry exactly the metric name and the target's labels.
-            const REPORT: [&str; 5] = [
-                "up",
-                "scrape_duration_seconds",
-                "scrape_samples_scraped",
-                "scrape_samples_post_metric_relabeling",
-                "scrape_series_added",
-            ];
-            if l.len() == 3 && l.get("__name__").is_some_and(|n| REPORT.contains(&n)) {
+            // The five of them without `extra_scrape_metrics`.
+            let report = &REPORT_SERIES[..5];
+            if l.len() == 3 && l.get("__name__").is_some_and(|n| report.contains(&n)) {
                 report_refs.insert(r.0);
             }
         }

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
 use trawl_core::io::{IoEvent, IoOp, Origin, RequestId};
+use trawl_core::scrape::pipeline::REPORT_SERIES;
 use trawl_core::time::{Instant, Now, UnixNanos};
 
 use trawl_core::hash::{FNV1A64_START, fnv1a64_extend};
@@ -216,17 +217,6 @@ struct Store {
     batches: u64,
 }
 
-const REPORT_NAMES: [&str; 8] = [
-    "up",
-    "scrape_duration_seconds",
-    "scrape_samples_scraped",
-    "scrape_samples_post_metric_relabeling",
-    "scrape_series_added",
-    "scrape_timeout_seconds",
-    "scrape_sample_limit",
-    "scrape_body_size_bytes",
-];
-
 impl Store {
     /// Checks a batch; returns its `up` value (`None` for end-of-run markers).
     fn check(&mut self, b: &trawl_core::scrape::pipeline::Batch) -> Result<Option<f64>, String> {
@@ -253,7 +243,7 @@ impl Store {
         let live = self.live.entry(key).or_default();
         for p in &b.samples {
             let name = name_of(p.series.0).unwrap_or_default();
-            if REPORT_NAMES.contains(&name) {
+            if REPORT_SERIES.contains(&name) {
                 continue;
             }
             if p.is_stale() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use trawl_core::agent::{AgentOptions, Input, Output};
 use trawl_core::io::IoEvent;
-use trawl_core::scrape::pipeline::{Batch, SeriesRef};
+use trawl_core::scrape::pipeline::{Batch, REPORT_SERIES, SeriesRef};
 use trawl_core::target::Health;
 use trawl_tests::{Harness, T0_WALL};
 
@@ -64,24 +64,13 @@ impl Store {
         self.apply(b)
             .into_iter()
             .filter(|s| {
-                !REPORT
+                !REPORT_SERIES
                     .iter()
                     .any(|r| s.contains(&format!("__name__=\"{r}\"")))
             })
             .collect()
     }
 }
-
-const REPORT: [&str; 8] = [
-    "up",
-    "scrape_duration_seconds",
-    "scrape_samples_scraped",
-    "scrape_samples_post_metric_relabeling",
-    "scrape_series_added",
-    "scrape_timeout_seconds",
-    "scrape_sample_limit",
-    "scrape_body_size_bytes",
-];
 
 /// The value of report series `name` in a batch.
 fn report(store: &Store, b: &Batch, name: &str) -> Option<f64> {

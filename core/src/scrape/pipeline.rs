@@ -118,8 +118,9 @@ impl Slot {
     }
 }
 
-/// The report series, in the order they are appended.
-const REPORT: [&str; 8] = [
+/// The report series' names, in the order they are appended (the last three only with
+/// `extra_scrape_metrics`).
+pub const REPORT_SERIES: [&str; 8] = [
     "up",
     "scrape_duration_seconds",
     "scrape_samples_scraped",
@@ -378,7 +379,7 @@ impl ScrapeRun {
             total: 0,
             added: 0,
             series_added: 0,
-            samples: Vec::with_capacity(n + REPORT.len()),
+            samples: Vec::with_capacity(n + REPORT_SERIES.len()),
             new_series: Vec::new(),
             new_slots: Vec::new(),
             seen: Vec::with_capacity(n),
@@ -634,7 +635,7 @@ impl ScrapeRun {
         // A scraped series that is exactly one of the report series (`up` with just the
         // target's labels) would be the same series in storage: the report wins, the
         // scraped one is a duplicate.
-        if REPORT.contains(&metric)
+        if REPORT_SERIES.contains(&metric)
             && final_labels
                 .iter()
                 .filter(|(n, _)| *n != labels::METRIC_NAME)
@@ -789,7 +790,7 @@ impl ScrapeRun {
                     let r = SeriesRef(*next_ref);
                     *next_ref += 1;
                     let mut lb = LabelsBuilder::new();
-                    lb.set(labels::METRIC_NAME, REPORT[k]);
+                    lb.set(labels::METRIC_NAME, REPORT_SERIES[k]);
                     for (n, v) in ctx.target_labels.iter() {
                         lb.set(n, v);
                     }
