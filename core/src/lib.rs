@@ -130,6 +130,7 @@ pub mod scrape;
 pub mod target;
 pub mod time;
 pub mod units;
+pub mod wal;
 
 pub use agent::{Agent, AgentOptions, Event, Input, Output};
 pub use config::{Config, ConfigError, ParseOptions};

@@ -1,0 +1,196 @@
+//! The page layer of a segment: 32 KiB pages; each record split into fragments (full, or
+//! first/middle/last) that never cross a page; a 7-byte header per fragment (type, big-
+//! endian length, big-endian CRC-32C of the fragment's data); pages padded with zeros
+//! when fewer than 7 bytes remain.
+
+/// Page size.
+pub const PAGE: usize = 32 * 1024;
+/// Fragment header size.
+pub const HEADER: usize = 7;
+
+/// Fragment types (low three bits of the type byte).
+pub mod fragment {
+    /// The rest of the page is zero.
+    pub const PAD: u8 = 0;
+    /// A whole record.
+    pub const FULL: u8 = 1;
+    /// The first fragment of a record.
+    pub const FIRST: u8 = 2;
+    /// A middle fragment.
+    pub const MIDDLE: u8 = 3;
+    /// The last fragment.
+    pub const LAST: u8 = 4;
+}
+
+/// Appends records to a segment held in memory (the shell writes the bytes out).
+#[derive(Debug, Default)]
+pub struct SegmentWriter {
+    buf: Vec<u8>,
+}
+
+impl SegmentWriter {
+    /// An empty segment.
+    pub fn new() -> SegmentWriter {
+        SegmentWriter::default()
+    }
+
+    /// The segment's bytes so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Appends one record (uncompressed).
+    pub fn append(&mut self, record: &[u8]) {
+        let mut rest = record;
+        let mut first = true;
+        loop {
+            let left = PAGE - self.buf.len() % PAGE;
+            if left < HEADER {
+                // Too little room for a header: pad to the page end.
+                self.buf.resize(self.buf.len() + left, 0);
+                continue;
+            }
+            let room = left - HEADER;
+            let n = rest.len().min(room);
+            let last = n == rest.len();
+            let ty = match (first, last) {
+                (true, true) => fragment::FULL,
+                (true, false) => fragment::FIRST,
+                (false, false) => fragment::MIDDLE,
+                (false, true) => fragment::LAST,
+            };
+            let data = &rest[..n];
+            self.buf.push(ty);
+            // `n` is below a page, so it fits in 16 bits.
+            self.buf.extend_from_slice(&(n as u16).to_be_bytes());
+            self.buf
+                .extend_from_slice(&crc32c::crc32c(data).to_be_bytes());
+            self.buf.extend_from_slice(data);
+            rest = &rest[n..];
+            first = false;
+            if last {
+                return;
+            }
+        }
+    }
+
+    /// Zero-fills the current page to its end (as on close or rotation).
+    pub fn pad_page(&mut self) {
+        let r = self.buf.len() % PAGE;
+        if r != 0 {
+            self.buf.resize(self.buf.len() + PAGE - r, 0);
+        }
+    }
+}
+
+/// One record read back from a segment: its bytes (reassembled, still compressed if the
+/// flag says so) and whether the snappy flag was set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadRecord {
+    /// The record's bytes.
+    pub data: Vec<u8>,
+    /// The fragments carried the snappy flag.
+    pub snappy: bool,
+    /// Offset of the record's first fragment in the segment.
+    pub offset: usize,
+}
+
+/// Why reading stopped before the end of a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// A fragment's checksum does not match its data.
+    Checksum {
+        /// Offset of the fragment.
+        offset: usize,
+    },
+    /// A fragment type that cannot come here (a middle without a first, a bad type).
+    Sequence {
+        /// Offset of the fragment.
+        offset: usize,
+    },
+    /// A padding area holds non-zero bytes.
+    Padding {
+        /// Offset of the padding.
+        offset: usize,
+    },
+    /// The segment ends inside a record (its last fragment is missing or cut).
+    Torn {
+        /// Offset of the torn record's first fragment.
+        offset: usize,
+    },
+}
+
+/// Reads every whole record of a segment, stopping at the first problem. The records
+/// before the problem are returned with it: that is what recovery keeps.
+pub fn read_segment(b: &[u8]) -> (Vec<ReadRecord>, Option<ReadError>) {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut cur: Option<ReadRecord> = None;
+    while i < b.len() {
+        let left = PAGE - i % PAGE;
+        if left < HEADER {
+            if b[i..(i + left).min(b.len())].iter().any(|&c| c != 0) {
+                return (out, Some(ReadError::Padding { offset: i }));
+            }
+            i += left;
+            continue;
+        }
+        let ty = b[i];
+        let kind = ty & 0x07;
+        if kind == fragment::PAD {
+            let end = (i + left).min(b.len());
+            if b[i..end].iter().any(|&c| c != 0) {
+                return (out, Some(ReadError::Padding { offset: i }));
+            }
+            i = end;
+            continue;
+        }
+        if i + HEADER > b.len() {
+            let offset = cur.map_or(i, |c| c.offset);
+            return (out, Some(ReadError::Torn { offset }));
+        }
+        let n = u16::from_be_bytes([b[i + 1], b[i + 2]]) as usize;
+        let crc = u32::from_be_bytes([b[i + 3], b[i + 4], b[i + 5], b[i + 6]]);
+        let start = i + HEADER;
+        if n > left - HEADER || ty & 0xE0 != 0 {
+            return (out, Some(ReadError::Sequence { offset: i }));
+        }
+        if start + n > b.len() {
+            let offset = cur.map_or(i, |c| c.offset);
+            return (out, Some(ReadError::Torn { offset }));
+        }
+        let data = &b[start..start + n];
+        if crc32c::crc32c(data) != crc {
+            return (out, Some(ReadError::Checksum { offset: i }));
+        }
+        let snappy = ty & 0x08 != 0;
+        match (kind, cur.take()) {
+            (fragment::FULL, None) => out.push(ReadRecord {
+                data: data.to_vec(),
+                snappy,
+                offset: i,
+            }),
+            (fragment::FIRST, None) => {
+                cur = Some(ReadRecord {
+                    data: data.to_vec(),
+                    snappy,
+                    offset: i,
+                })
+            }
+            (fragment::MIDDLE, Some(mut r)) => {
+                r.data.extend_from_slice(data);
+                cur = Some(r);
+            }
+            (fragment::LAST, Some(mut r)) => {
+                r.data.extend_from_slice(data);
+                out.push(r);
+            }
+            _ => return (out, Some(ReadError::Sequence { offset: i })),
+        }
+        i = start + n;
+    }
+    match cur {
+        Some(r) => (out, Some(ReadError::Torn { offset: r.offset })),
+        None => (out, None),
+    }
+}
