@@ -60,3 +60,85 @@ pub fn samples(out: &mut Vec<u8>, samples: &[Point]) {
         out.extend_from_slice(&p.v.to_be_bytes());
     }
 }
+
+/// Reads a Go `uvarint` at `*pos`.
+fn uvarint(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        if shift >= 64 {
+            return None;
+        }
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+        shift += 7;
+    }
+}
+
+fn varint(b: &[u8], pos: &mut usize) -> Option<i64> {
+    let u = uvarint(b, pos)?;
+    Some(((u >> 1) as i64) ^ -((u & 1) as i64))
+}
+
+fn be64(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let v = u64::from_be_bytes(b.get(*pos..*pos + 8)?.try_into().ok()?);
+    *pos += 8;
+    Some(v)
+}
+
+fn string<'a>(b: &'a [u8], pos: &mut usize) -> Option<&'a str> {
+    let n = usize::try_from(uvarint(b, pos)?).ok()?;
+    let s = std::str::from_utf8(b.get(*pos..pos.checked_add(n)?)?).ok()?;
+    *pos += n;
+    Some(s)
+}
+
+/// Decodes a series record; `None` if it is malformed.
+pub fn decode_series(b: &[u8]) -> Option<Vec<(SeriesRef, Labels)>> {
+    if b.first() != Some(&kind::SERIES) {
+        return None;
+    }
+    let mut pos = 1;
+    let mut out = Vec::new();
+    while pos < b.len() {
+        let r = be64(b, &mut pos)?;
+        let n = uvarint(b, &mut pos)?;
+        let mut pairs = Vec::new();
+        for _ in 0..n {
+            let name = string(b, &mut pos)?;
+            let value = string(b, &mut pos)?;
+            pairs.push((name, value));
+        }
+        out.push((SeriesRef(r), Labels::from_pairs(pairs)));
+    }
+    Some(out)
+}
+
+/// Decodes a samples record; `None` if it is malformed.
+pub fn decode_samples(b: &[u8]) -> Option<Vec<Point>> {
+    if b.first() != Some(&kind::SAMPLES) {
+        return None;
+    }
+    let mut pos = 1;
+    let mut out = Vec::new();
+    if pos == b.len() {
+        return Some(out);
+    }
+    let r0 = be64(b, &mut pos)?;
+    let t0 = be64(b, &mut pos)? as i64;
+    while pos < b.len() {
+        let dr = varint(b, &mut pos)?;
+        let dt = varint(b, &mut pos)?;
+        let v = be64(b, &mut pos)?;
+        out.push(Point {
+            series: SeriesRef(r0.wrapping_add(dr as u64)),
+            t: t0.wrapping_add(dt),
+            v,
+        });
+    }
+    Some(out)
+}

@@ -39,8 +39,21 @@ impl SegmentWriter {
         &self.buf
     }
 
+    /// Appends one record, snappy-compressed when that makes it strictly shorter (as
+    /// Prometheus does with WAL compression on).
+    pub fn append_compressed(&mut self, record: &[u8]) {
+        match snap::raw::Encoder::new().compress_vec(record) {
+            Ok(z) if z.len() < record.len() => self.write(&z, 0x08),
+            _ => self.write(record, 0),
+        }
+    }
+
     /// Appends one record (uncompressed).
     pub fn append(&mut self, record: &[u8]) {
+        self.write(record, 0);
+    }
+
+    fn write(&mut self, record: &[u8], flags: u8) {
         let mut rest = record;
         let mut first = true;
         loop {
@@ -60,7 +73,7 @@ impl SegmentWriter {
                 (false, true) => fragment::LAST,
             };
             let data = &rest[..n];
-            self.buf.push(ty);
+            self.buf.push(ty | flags);
             // `n` is below a page, so it fits in 16 bits.
             self.buf.extend_from_slice(&(n as u16).to_be_bytes());
             self.buf
@@ -118,6 +131,17 @@ pub enum ReadError {
         /// Offset of the torn record's first fragment.
         offset: usize,
     },
+}
+
+impl ReadRecord {
+    /// The record's payload, decompressed if it was compressed.
+    pub fn payload(&self) -> Option<Vec<u8>> {
+        if self.snappy {
+            snap::raw::Decoder::new().decompress_vec(&self.data).ok()
+        } else {
+            Some(self.data.clone())
+        }
+    }
 }
 
 /// Reads every whole record of a segment, stopping at the first problem. The records
