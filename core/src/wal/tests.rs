@@ -130,7 +130,9 @@ fn dump(seg: &[u8]) -> Vec<String> {
     let (recs, err) = read_segment(seg);
     assert_eq!(err, None);
     let mut series = std::collections::BTreeMap::new();
-    let mut rows: Vec<(Vec<(String, String)>, i64, String)> = Vec::new();
+    // (labels, time, value as printed)
+    type Row = (Vec<(String, String)>, i64, String);
+    let mut rows: Vec<Row> = Vec::new();
     for r in recs {
         let p = r.payload().expect("decompresses");
         match p[0] {
