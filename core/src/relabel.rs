@@ -358,12 +358,7 @@ impl RelabelConfig {
                     return vec![t.to_owned()];
                 }
                 let mut val = String::new();
-                for (k, name) in self.source_labels.iter().enumerate() {
-                    if k > 0 {
-                        val.push_str(&self.separator);
-                    }
-                    val.push_str(lb.get(name).unwrap_or(""));
-                }
+                join_sources(self, lb, &mut val);
                 if !self.regex.captures(&val, &mut caps) {
                     return Vec::new();
                 }
@@ -519,6 +514,16 @@ fn with_scratch<'a, R>(
     r
 }
 
+/// The rule's input: its source labels' values joined by its separator.
+fn join_sources(rule: &RelabelConfig, lb: &LabelsBuilder<'_>, val: &mut String) {
+    for (k, name) in rule.source_labels.iter().enumerate() {
+        if k > 0 {
+            val.push_str(&rule.separator);
+        }
+        val.push_str(lb.get(name).unwrap_or(""));
+    }
+}
+
 fn run_rules<'a>(
     rules: impl Iterator<Item = (usize, &'a RelabelConfig)>,
     lb: &mut LabelsBuilder<'a>,
@@ -539,12 +544,7 @@ fn run_rules<'a>(
             val.push_str(v.as_deref().unwrap_or(""));
             single = Some(v);
         } else {
-            for (k, name) in rule.source_labels.iter().enumerate() {
-                if k > 0 {
-                    val.push_str(&rule.separator);
-                }
-                val.push_str(lb.get(name).unwrap_or(""));
-            }
+            join_sources(rule, lb, val);
         }
         if !apply(rule, lb, val, single, caps, scratch) {
             return Outcome::Dropped { rule: i };

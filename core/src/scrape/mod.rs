@@ -245,9 +245,7 @@ impl Body {
                 .map_err(feed_error)
         };
         match gunzip {
-            Some(g) => g.feed(chunk, &mut on_bytes).map_err(|e| match e {
-                GzipError::Invalid(m) | GzipError::Sink(m) => m,
-            }),
+            Some(g) => g.feed(chunk, &mut on_bytes).map_err(gzip_error),
             None => on_bytes(chunk),
         }
     }
@@ -267,9 +265,7 @@ impl Body {
                 rest.extend_from_slice(b);
                 Ok(())
             })
-            .map_err(|e| match e {
-                GzipError::Invalid(m) | GzipError::Sink(m) => m,
-            })?;
+            .map_err(gzip_error)?;
             self.feed(&rest, run, cache, ctx, next_ref, limit)?;
         }
         run.body_bytes = self.decompressed as i64;
@@ -279,6 +275,12 @@ impl Body {
                 .map_err(feed_error),
             None => Ok(()),
         }
+    }
+}
+
+fn gzip_error(e: GzipError<String>) -> String {
+    match e {
+        GzipError::Invalid(m) | GzipError::Sink(m) => m,
     }
 }
 

@@ -268,6 +268,29 @@ impl SeriesCache {
         self.free.push(i);
     }
 
+    /// Appends a stale marker at `t` for every series the last committed scrape saw,
+    /// except those seen again by scrape `fresh`, and records it as their last sample.
+    fn mark_stale(&mut self, t: i64, fresh: Option<u64>, out: &mut Vec<Point>) {
+        for &i in &self.prev_seen {
+            if let Some(Slot::Series {
+                series,
+                seen_iter,
+                last_t,
+                ..
+            }) = self.slots.get_mut(i as usize)
+                && fresh != Some(*seen_iter)
+                && t > *last_t
+            {
+                *last_t = t;
+                out.push(Point {
+                    series: *series,
+                    t,
+                    v: STALE_NAN,
+                });
+            }
+        }
+    }
+
     /// Forgets what the last scrape did not expose, and metadata unseen for more than
     /// ten scrapes.
     fn flush(&mut self) {
@@ -736,25 +759,7 @@ impl ScrapeRun {
             }
         }
         // Stale markers for what the previous scrape saw and this one did not.
-        let iter = cache.iter;
-        for &i in &cache.prev_seen {
-            if let Some(Slot::Series {
-                series,
-                seen_iter,
-                last_t,
-                ..
-            }) = cache.slots.get_mut(i as usize)
-                && *seen_iter != iter
-                && t > *last_t
-            {
-                *last_t = t;
-                batch.samples.push(Point {
-                    series: *series,
-                    t,
-                    v: STALE_NAN,
-                });
-            }
-        }
+        cache.mark_stale(t, Some(cache.iter), &mut batch.samples);
         cache.prev_seen = std::mem::take(&mut self.seen);
         if ok && self.body_bytes > 0 {
             // An empty body advances the cache without flushing it.
@@ -765,25 +770,24 @@ impl ScrapeRun {
         }
         // The report series.
         let cfg = ctx.cfg;
-        let mut values = vec![
+        let values = [
             if ok { 1.0 } else { 0.0 },
             duration.as_secs_f64(),
             self.total as f64,
             self.added as f64,
             self.series_added as f64,
-        ];
-        if cfg.extra_scrape_metrics {
-            values.push(cfg.scrape_timeout.as_nanos() as f64 / 1e9);
-            values.push(cfg.limits.sample_limit as f64);
-            values.push(if ok {
+            cfg.scrape_timeout.as_nanos() as f64 / 1e9,
+            cfg.limits.sample_limit as f64,
+            if ok {
                 self.body_bytes as f64
             } else if self.body_bytes < 0 {
                 -1.0
             } else {
                 0.0
-            });
-        }
-        for (k, v) in values.into_iter().enumerate() {
+            },
+        ];
+        let n = if cfg.extra_scrape_metrics { 8 } else { 5 };
+        for (k, v) in values.into_iter().take(n).enumerate() {
             let series = match cache.report[k] {
                 Some((r, _)) => r,
                 None => {
@@ -903,18 +907,7 @@ pub fn end_of_run(
     t: i64,
 ) -> Batch {
     let mut samples = Vec::new();
-    for &i in &cache.prev_seen {
-        if let Some(Slot::Series { series, last_t, .. }) = cache.slots.get_mut(i as usize)
-            && t > *last_t
-        {
-            *last_t = t;
-            samples.push(Point {
-                series: *series,
-                t,
-                v: STALE_NAN,
-            });
-        }
-    }
+    cache.mark_stale(t, None, &mut samples);
     cache.prev_seen.clear();
     for (r, last) in cache.report.iter_mut().flatten() {
         if t > *last {
