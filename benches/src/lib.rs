@@ -682,7 +682,7 @@ pub mod scrape {
     use trawl_core::config::{Config, ParseOptions, ScrapeConfig};
     use trawl_core::exposition::{BodyParser, Entry, Format};
     use trawl_core::labels::Labels;
-    use trawl_core::scrape::pipeline::{RunResult, ScrapeContext, ScrapeRun, SeriesCache};
+    use trawl_core::scrape::pipeline::{Refs, RunResult, ScrapeContext, ScrapeRun, SeriesCache};
 
     /// A scrape target's pipeline state.
     pub struct Target {
@@ -691,7 +691,7 @@ pub mod scrape {
         url: Arc<str>,
         labels: Labels,
         cache: SeriesCache,
-        next_ref: u64,
+        refs: Refs,
         t: i64,
     }
 
@@ -716,7 +716,7 @@ pub mod scrape {
                 url: "http://h:1/metrics".into(),
                 labels: Labels::from_pairs([("instance", "h:1"), ("job", "j")]),
                 cache: SeriesCache::new(),
-                next_ref: 1,
+                refs: Refs::new(),
                 t: 1_700_000_000_000,
             }
         }
@@ -734,16 +734,16 @@ pub mod scrape {
                 max_time: self.t + 600_000,
             };
             let cache = &mut self.cache;
-            let next_ref = &mut self.next_ref;
+            let refs = &mut self.refs;
             let mut run = ScrapeRun::new(cache, self.t);
             let mut p = BodyParser::new(Format::PromText);
-            let mut sink = |e: Entry<'_>| run.entry(cache, &ctx, next_ref, e);
+            let mut sink = |e: Entry<'_>| run.entry(cache, &ctx, refs, e);
             let r = p
                 .feed(body, &mut sink)
                 .and_then(|()| p.finish(&mut sink))
                 .map_err(|_| "parse error".to_owned());
             run.body_bytes = body.len() as i64;
-            run.finish(cache, &ctx, next_ref, std::time::Duration::ZERO, r)
+            run.finish(cache, &ctx, refs, std::time::Duration::ZERO, r)
         }
     }
 }

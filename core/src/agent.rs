@@ -67,6 +67,28 @@ pub enum Input<'a> {
     /// Stop: discovery stops, loops finish their in-flight scrapes, then
     /// [`Event::ShutdownComplete`].
     Shutdown,
+    /// The series the storage already holds, read back at start
+    /// ([`crate::wal::replay::Replay`]): a series scraped again keeps its ref, and no new
+    /// ref collides with a stored one. Must come before the first scrape is stored;
+    /// later it is refused ([`Event::RestoreRefused`]).
+    Restore(Box<crate::wal::replay::Restored>),
+    /// The storage's report on the next `batches` [`Output::Append`]s, in the order they
+    /// were emitted.
+    Stored(Stored<'a>),
+}
+
+/// What the storage did with some appended batches (after writing them and, per its
+/// sync policy, syncing them to disk).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stored<'a> {
+    /// Batches reported on.
+    pub batches: u64,
+    /// Samples stored.
+    pub samples: u64,
+    /// Samples that could not be stored (disk full, write error, queue full).
+    pub lost_samples: u64,
+    /// The error, if any of them failed (`None`: all stored).
+    pub error: Option<&'a str>,
 }
 
 /// What the agent asks of the shell.
@@ -119,6 +141,39 @@ pub enum Event {
     Health(HealthChange),
     /// Shutdown finished: nothing is in flight any more.
     ShutdownComplete,
+    /// Storage refused batches (first failure after success): scraping goes on, and
+    /// what is not stored is counted.
+    StorageFailing(String),
+    /// Storage stores again.
+    StorageRecovered,
+    /// Series read back from storage were taken (their number).
+    Restored(usize),
+    /// An [`Input::Restore`] came after series were stored and was ignored.
+    RestoreRefused,
+}
+
+/// Storage counters, from [`Input::Stored`] reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Batches emitted as [`Output::Append`].
+    pub appended_batches: u64,
+    /// Batches the storage reported on.
+    pub reported_batches: u64,
+    /// Samples stored.
+    pub stored_samples: u64,
+    /// Samples lost.
+    pub lost_samples: u64,
+    /// The storage's last report was an error.
+    pub failing: bool,
+    /// Series restored at start.
+    pub restored_series: u64,
+}
+
+impl StorageStats {
+    /// Batches emitted and not yet reported on.
+    pub fn pending_batches(&self) -> u64 {
+        self.appended_batches.saturating_sub(self.reported_batches)
+    }
 }
 
 /// Counters and gauges of the agent, as data.
@@ -132,6 +187,8 @@ pub struct AgentStats {
     pub stale_completions: u64,
     /// Configurations applied.
     pub config_reloads: u64,
+    /// Storage counters.
+    pub storage: StorageStats,
 }
 
 /// One self-metric sample: name, labels, value.
@@ -201,6 +258,34 @@ impl Agent {
             }
             Input::Io { id, event } => self.handle_io(now, id, event),
             Input::Timeout => {}
+            Input::Restore(r) => {
+                let n = r.series.len();
+                if self.scrape.refs.restore(*r, now.wall.as_millis()) {
+                    self.stats.storage.restored_series += n as u64;
+                    self.outputs.push_back(Output::Event(Event::Restored(n)));
+                } else {
+                    self.outputs.push_back(Output::Event(Event::RestoreRefused));
+                }
+            }
+            Input::Stored(st) => {
+                let s = &mut self.stats.storage;
+                s.reported_batches += st.batches;
+                s.stored_samples += st.samples;
+                s.lost_samples += st.lost_samples;
+                match (st.error, s.failing) {
+                    (Some(e), false) => {
+                        s.failing = true;
+                        self.outputs
+                            .push_back(Output::Event(Event::StorageFailing(e.to_owned())));
+                    }
+                    (None, true) if st.batches > 0 => {
+                        s.failing = false;
+                        self.outputs
+                            .push_back(Output::Event(Event::StorageRecovered));
+                    }
+                    _ => {}
+                }
+            }
             Input::Shutdown => {
                 if !self.shutting_down {
                     self.shutting_down = true;
@@ -485,7 +570,9 @@ impl Agent {
     }
 
     fn report(&mut self, out: ScrapeOut) {
-        for b in out.batches {
+        let retire = self.scrape.take_retire_batches();
+        for b in out.batches.into_iter().chain(retire) {
+            self.stats.storage.appended_batches += 1;
             self.outputs.push_back(Output::Append(b));
         }
         for job in out.pools_created {

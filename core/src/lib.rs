@@ -132,7 +132,7 @@ pub mod time;
 pub mod units;
 pub mod wal;
 
-pub use agent::{Agent, AgentOptions, Event, Input, Output};
+pub use agent::{Agent, AgentOptions, Event, Input, Output, Stored};
 pub use config::{Config, ConfigError, ParseOptions};
 pub use duration::PromDuration;
 pub use io::{IoEvent, IoOp, RequestId};

@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use trawl_core::config::{Config, ParseOptions};
 use trawl_core::exposition::{BodyParser, Entry, Format};
 use trawl_core::labels::Labels;
-use trawl_core::scrape::pipeline::{REPORT_SERIES, ScrapeContext, ScrapeRun, SeriesCache};
+use trawl_core::scrape::pipeline::{REPORT_SERIES, Refs, ScrapeContext, ScrapeRun, SeriesCache};
 
 fuzz_target!(|data: &[u8]| {
     let cfg = Config::parse(
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let url: Arc<str> = "http://h:1/metrics".into();
     let target = Labels::from_pairs([("instance", "h:1"), ("job", "j")]);
     let mut cache = SeriesCache::new();
-    let mut next_ref = 1;
+    let mut refs = Refs::new();
     let mut declared = BTreeSet::new();
     let mut live: BTreeMap<u64, bool> = BTreeMap::new();
     let mut report_refs = BTreeSet::new();
@@ -52,12 +52,12 @@ fuzz_target!(|data: &[u8]| {
             Err("connection refused".to_owned())
         } else {
             let mut p = BodyParser::new(format);
-            let mut sink = |e: Entry<'_>| run.entry(&mut cache, &ctx, &mut next_ref, e);
+            let mut sink = |e: Entry<'_>| run.entry(&mut cache, &ctx, &mut refs, e);
             let r = p.feed(body, &mut sink).and_then(|()| p.finish(&mut sink));
             run.body_bytes = body.len() as i64;
             r.map_err(|e| format!("{e:?}"))
         };
-        let out = run.finish(&mut cache, &ctx, &mut next_ref, std::time::Duration::ZERO, result);
+        let out = run.finish(&mut cache, &ctx, &mut refs, std::time::Duration::ZERO, result);
         for (r, l) in &out.batch.series {
             assert!(declared.insert(r.0), "ref declared twice");
             // Report series carry exactly the metric name and the target's labels.

@@ -200,6 +200,8 @@ pub struct Sim {
     report: SimReport,
     shutting_down: bool,
     store: Store,
+    /// Loops alive after the previous step.
+    prev_loops: usize,
 }
 
 /// What storage holds, as far as the invariants need it.
@@ -215,6 +217,15 @@ struct Store {
     /// exposes.
     outcome: BTreeMap<u64, (f64, Option<BTreeSet<String>>)>,
     batches: u64,
+    /// Refs retired (never to be used again).
+    retired: BTreeSet<u64>,
+    /// Batches and samples not yet acknowledged to the agent.
+    unacked: (u64, u64),
+    /// The simulated disk is full: acknowledgements report the samples lost.
+    disk_full: bool,
+    /// Samples acknowledged as stored, and as lost.
+    stored: u64,
+    lost: u64,
 }
 
 impl Store {
@@ -236,10 +247,18 @@ impl Store {
             let Some(name) = name_of(p.series.0) else {
                 return Err(format!("sample for undeclared series ref {}", p.series.0));
             };
+            if self.retired.contains(&p.series.0) {
+                return Err(format!(
+                    "sample for retired series ref {} ({name})",
+                    p.series.0
+                ));
+            }
             if name == "up" && !p.is_stale() {
                 up = Some(p.value());
             }
         }
+        self.unacked.0 += 1;
+        self.unacked.1 += b.samples.len() as u64;
         let live = self.live.entry(key).or_default();
         for p in &b.samples {
             let name = name_of(p.series.0).unwrap_or_default();
@@ -256,6 +275,22 @@ impl Store {
                 }
                 live.insert(p.series.0);
             }
+        }
+        for r in &b.retired {
+            match series.get(&r.0) {
+                None => return Err(format!("retired undeclared series ref {}", r.0)),
+                Some((owner, _)) if *owner != key => {
+                    return Err(format!("{} retired ref {} of loop {owner}", what(), r.0));
+                }
+                Some(_) => {}
+            }
+            if !self.retired.insert(r.0) {
+                return Err(format!("series ref {} retired twice", r.0));
+            }
+        }
+        let live = self.live.entry(key).or_default();
+        for r in &b.retired {
+            live.remove(&r.0);
         }
         let Some(up) = up else {
             // End-of-run markers: only stale markers.
@@ -470,6 +505,7 @@ impl Sim {
             },
             shutting_down: false,
             store: Store::default(),
+            prev_loops: 0,
         };
         // The world starts with some files and an HTTP SD answer.
         let _ = sim.rewrite_files(true);
@@ -683,8 +719,51 @@ impl Sim {
         if self.world.watch.is_some_and(|w| self.open.contains_key(&w)) {
             return Err(self.fail("the directory watch was not cancelled at shutdown".into()));
         }
+        // Every series the agent declared was retired by the time every loop ended.
+        let unretired: Vec<u64> = self
+            .store
+            .series
+            .keys()
+            .filter(|r| !self.store.retired.contains(r))
+            .copied()
+            .take(5)
+            .collect();
+        if !unretired.is_empty() {
+            return Err(self.fail(format!("series never retired: {unretired:?}…")));
+        }
+        // The agent's storage counters agree with what the storage reported.
+        self.ack_storage();
+        while self.agent.poll_output().is_some() {}
+        let st = self.agent.stats().storage;
+        if st.pending_batches() != 0
+            || st.stored_samples != self.store.stored
+            || st.lost_samples != self.store.lost
+        {
+            return Err(self.fail(format!(
+                "storage counters {st:?}, but {} stored and {} lost",
+                self.store.stored, self.store.lost
+            )));
+        }
         self.report.digest = self.digest;
         Ok(self.report)
+    }
+
+    /// Reports every batch not yet reported, as stored or (disk full) lost.
+    fn ack_storage(&mut self) {
+        let (batches, samples) = std::mem::take(&mut self.store.unacked);
+        let full = self.store.disk_full;
+        if full {
+            self.store.lost += samples;
+        } else {
+            self.store.stored += samples;
+        }
+        let st = trawl_core::Stored {
+            batches,
+            samples: if full { 0 } else { samples },
+            lost_samples: if full { samples } else { 0 },
+            error: full.then_some("write wal/00000000: no space left on device"),
+        };
+        self.agent.handle_input(self.now, Input::Stored(st));
     }
 
     fn set_time(&mut self, mono: Instant) {
@@ -903,6 +982,9 @@ impl Sim {
                         d = fnv1a64_extend(d, &p.t.to_le_bytes());
                         d = fnv1a64_extend(d, &p.v.to_le_bytes());
                     }
+                    for r in &b.retired {
+                        d = fnv1a64_extend(d, &r.0.to_le_bytes());
+                    }
                     d
                 }
                 _ => {
@@ -942,8 +1024,25 @@ impl Sim {
         }
         // Bounds: outputs per step, operations in flight, loops alive.
         let loops = self.agent.loops_alive();
-        if n > 64 + 8 * loops {
+        // Loops that ended in this step emit one batch retiring their series.
+        let bound_loops = loops.max(self.prev_loops);
+        self.prev_loops = loops;
+        if n > 64 + 8 * bound_loops {
             return Err(self.fail(format!("{n} outputs in one step")));
+        }
+        // Storage: acknowledge what is pending now and then, through spells of a full disk.
+        if self.store.unacked.0 > 0 && self.rng.chance(50) {
+            if self.rng.chance(2) {
+                self.store.disk_full = !self.store.disk_full;
+            }
+            self.ack_storage();
+            if self
+                .agent
+                .poll_output()
+                .is_some_and(|o| !matches!(o, Output::Event(_)))
+            {
+                return Err(self.fail("a storage report produced more than an event".into()));
+            }
         }
         if loops > 4 * ADDRS + 8 {
             return Err(self.fail(format!("{loops} loops alive")));

@@ -217,7 +217,7 @@ impl Body {
         run: &mut ScrapeRun,
         cache: &mut SeriesCache,
         ctx: &ScrapeContext<'_>,
-        next_ref: &mut u64,
+        refs: &mut pipeline::Refs,
         limit: u64,
     ) -> Result<(), String> {
         let Body {
@@ -241,7 +241,7 @@ impl Body {
                 Some(p) => p,
                 None => parser.insert(BodyParser::new(format.clone()?)),
             };
-            p.feed(bytes, &mut |e| run.entry(cache, ctx, next_ref, e))
+            p.feed(bytes, &mut |e| run.entry(cache, ctx, refs, e))
                 .map_err(feed_error)
         };
         match gunzip {
@@ -256,7 +256,7 @@ impl Body {
         run: &mut ScrapeRun,
         cache: &mut SeriesCache,
         ctx: &ScrapeContext<'_>,
-        next_ref: &mut u64,
+        refs: &mut pipeline::Refs,
         limit: u64,
     ) -> Result<(), String> {
         if let Some(mut g) = self.gunzip.take() {
@@ -266,12 +266,12 @@ impl Body {
                 Ok(())
             })
             .map_err(gzip_error)?;
-            self.feed(&rest, run, cache, ctx, next_ref, limit)?;
+            self.feed(&rest, run, cache, ctx, refs, limit)?;
         }
         run.body_bytes = self.decompressed as i64;
         match self.parser.as_mut() {
             Some(p) => p
-                .finish(&mut |e| run.entry(cache, ctx, next_ref, e))
+                .finish(&mut |e| run.entry(cache, ctx, refs, e))
                 .map_err(feed_error),
             None => Ok(()),
         }
@@ -469,8 +469,10 @@ pub(crate) struct ScrapeManager {
     timers: BTreeSet<(Instant, LoopKey)>,
     owners: BTreeMap<RequestId, LoopKey>,
     next_loop: u64,
-    /// The next series ref to assign.
-    next_ref: u64,
+    /// Series refs.
+    pub(crate) refs: pipeline::Refs,
+    /// Batches retiring the series of loops that ended without an end-of-run batch.
+    retire_batches: Vec<Batch>,
     seed: u64,
     user_agent: Arc<str>,
     /// The hash that picks a target's phase (Prometheus's target hash). A field so a
@@ -488,7 +490,8 @@ impl ScrapeManager {
             timers: BTreeSet::new(),
             owners: BTreeMap::new(),
             next_loop: 0,
-            next_ref: 1,
+            refs: pipeline::Refs::new(),
+            retire_batches: Vec::new(),
             seed: 0,
             user_agent,
             phase_hash: ScrapeTarget::hash,
@@ -869,7 +872,18 @@ impl ScrapeManager {
     }
 
     fn remove_loop(&mut self, id: LoopKey) {
-        if let Some(l) = self.loops.remove(&id) {
+        if let Some(mut l) = self.loops.remove(&id) {
+            let retired = l.cache.retire_all();
+            if !retired.is_empty() {
+                self.retire_batches.push(Batch {
+                    job: l.job.clone(),
+                    target: l.target.url.clone(),
+                    loop_id: id.id.0,
+                    series: Vec::new(),
+                    samples: Vec::new(),
+                    retired,
+                });
+            }
             self.timers.remove(&(l.wake, id));
             if let Some(f) = l.in_flight {
                 self.owners.remove(&f.id);
@@ -885,6 +899,12 @@ impl ScrapeManager {
         self.timers.remove(&(l.wake, id));
         l.wake = l.wake_at();
         self.timers.insert((l.wake, id));
+    }
+
+    /// Batches that only retire series (of loops that ended), in the order the loops
+    /// ended; the agent emits them after the scrape batches of the same call.
+    pub(crate) fn take_retire_batches(&mut self) -> Vec<Batch> {
+        std::mem::take(&mut self.retire_batches)
     }
 
     /// The earliest loop deadline.
@@ -930,7 +950,7 @@ impl ScrapeManager {
             self.owners.remove(&rid);
             self.stats.scrapes_timed_out += 1;
             let error = format!("Get {:?}: context deadline exceeded", &*l.target.url);
-            Self::finish(l, id.id.0, now, Err(error), out, &mut self.next_ref);
+            Self::finish(l, id.id.0, now, Err(error), out, &mut self.refs);
             if l.done() {
                 self.remove_loop(id);
                 return;
@@ -980,7 +1000,7 @@ impl ScrapeManager {
                     Now::new(now.mono, scheduled_wall),
                     Err(e.to_string()),
                     out,
-                    &mut self.next_ref,
+                    &mut self.refs,
                 );
             } else {
                 let req = l.template.request(
@@ -1016,7 +1036,7 @@ impl ScrapeManager {
         now: Now,
         result: Result<(), String>,
         out: &mut ScrapeOut,
-        next_ref: &mut u64,
+        refs: &mut pipeline::Refs,
     ) {
         let started = l.in_flight.take().map_or(now, |f| f.started);
         l.last_duration = now.mono.saturating_since(started.mono);
@@ -1036,7 +1056,7 @@ impl ScrapeManager {
             append_time,
             max_time: now.wall.as_millis().saturating_add(10 * 60 * 1000),
         };
-        let done = run.finish(&mut l.cache, &ctx, next_ref, l.last_duration, result);
+        let done = run.finish(&mut l.cache, &ctx, refs, l.last_duration, result);
         out.batches.push(done.batch);
         let (health, error) = match done.result {
             Ok(()) => (Health::Up, String::new()),
@@ -1101,7 +1121,7 @@ impl ScrapeManager {
             append_time,
             max_time: now.wall.as_millis().saturating_add(10 * 60 * 1000),
         };
-        let next_ref = &mut self.next_ref;
+        let refs = &mut self.refs;
         let result = match ev {
             IoEvent::HttpHead {
                 status,
@@ -1133,7 +1153,7 @@ impl ScrapeManager {
                 f.bytes += chunk.len() as u64;
                 let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
                 match f.body.as_mut() {
-                    Some(b) => match b.feed(chunk, r, cache, &ctx, next_ref, limit) {
+                    Some(b) => match b.feed(chunk, r, cache, &ctx, refs, limit) {
                         Ok(()) => None,
                         Err(e) => {
                             io.cancel(id);
@@ -1149,7 +1169,7 @@ impl ScrapeManager {
             IoEvent::HttpEnd => Some(match (f.status.as_ref(), f.body.as_mut()) {
                 (Some((200, _)), Some(b)) => {
                     let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
-                    b.finish(r, cache, &ctx, next_ref, limit)
+                    b.finish(r, cache, &ctx, refs, limit)
                 }
                 _ => Err("response ended before its status line".to_owned()),
             }),
@@ -1158,7 +1178,7 @@ impl ScrapeManager {
         };
         if let Some(r) = result {
             self.owners.remove(&id);
-            Self::finish(l, lid.id.0, now, r, out, &mut self.next_ref);
+            Self::finish(l, lid.id.0, now, r, out, &mut self.refs);
             if l.done() {
                 self.remove_loop(lid);
             } else {

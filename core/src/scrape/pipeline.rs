@@ -28,6 +28,93 @@ use crate::relabel::{self, Outcome};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesRef(pub u64);
 
+/// Hands out series refs: each one once, never reused; after a restart
+/// ([`Refs::restore`]), a label set the WAL already holds gets its ref back, with the time
+/// of its last stored sample (so a sample at or before it is out of order, as it would
+/// be for Prometheus's head).
+#[derive(Debug)]
+pub struct Refs {
+    next: u64,
+    handed_out: bool,
+    /// (labels hash, ref, last sample time, labels) of restored series not yet claimed.
+    restored: HashTable<(u64, SeriesRef, i64, Labels)>,
+    /// Unclaimed restored series are forgotten after this wall time (ms).
+    restored_until: i64,
+}
+
+impl Default for Refs {
+    fn default() -> Self {
+        Refs::new()
+    }
+}
+
+/// How long restored series wait to be claimed by a scrape (one hour): a target that
+/// comes back later gets new refs, which readers merge by label set anyway.
+const RESTORE_WINDOW_MS: i64 = 3_600_000;
+
+impl Refs {
+    /// Refs from 1.
+    pub fn new() -> Refs {
+        Refs {
+            next: 1,
+            handed_out: false,
+            restored: HashTable::new(),
+            restored_until: i64::MIN,
+        }
+    }
+
+    /// The next ref a new series would get.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// Restored series still waiting for a scrape to claim them.
+    pub fn unclaimed(&self) -> usize {
+        self.restored.len()
+    }
+
+    /// Takes what a WAL held (at wall time `now_ms`). Refused (false) once any ref has
+    /// been handed out: a ref given before could collide with one the WAL holds.
+    pub fn restore(&mut self, r: crate::wal::replay::Restored, now_ms: i64) -> bool {
+        if self.handed_out {
+            return false;
+        }
+        self.next = self.next.max(r.next_ref);
+        for s in r.series {
+            self.next = self.next.max(s.series.0.saturating_add(1));
+            let h = s.labels.hash();
+            self.restored
+                .insert_unique(h, (h, s.series, s.last_t, s.labels), |e| e.0);
+        }
+        self.restored_until = now_ms.saturating_add(RESTORE_WINDOW_MS);
+        true
+    }
+
+    /// Forgets unclaimed restored series once their window is over.
+    fn expire(&mut self, now_ms: i64) {
+        if now_ms > self.restored_until && !self.restored.is_empty() {
+            self.restored = HashTable::new();
+        }
+    }
+
+    /// The ref for a new series with these labels, and the time of its last stored
+    /// sample (`i64::MIN` if none).
+    fn alloc(&mut self, labels: &Labels, now_ms: i64) -> (SeriesRef, i64) {
+        self.handed_out = true;
+        self.expire(now_ms);
+        if !self.restored.is_empty() {
+            let h = labels.hash();
+            if let Ok(e) = self.restored.find_entry(h, |e| e.0 == h && e.3 == *labels) {
+                let ((_, r, last_t, _), _) = e.remove();
+                return (r, last_t);
+            }
+        }
+        let r = SeriesRef(self.next);
+        self.next += 1;
+        (r, i64::MIN)
+    }
+}
+
 /// One sample in a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Point {
@@ -65,6 +152,9 @@ pub struct Batch {
     pub series: Vec<(SeriesRef, Labels)>,
     /// Samples, stale markers and report samples.
     pub samples: Vec<Point>,
+    /// Series that will never be used again (gone from the loop's cache, or the loop
+    /// ended): storage and remote write may forget them once their samples are gone.
+    pub retired: Vec<SeriesRef>,
 }
 
 /// What a loop knows of one metric family (for a metadata API).
@@ -151,6 +241,8 @@ pub struct SeriesCache {
     size_at_success: usize,
     /// Samples of the last scrape (to size the next one's vectors up front).
     last_samples: usize,
+    /// Stored series removed since the last batch took them.
+    retired: Vec<SeriesRef>,
     /// Counters for the agent's metrics.
     pub stats: CacheStats,
 }
@@ -202,6 +294,23 @@ impl SeriesCache {
         self.len() == 0
     }
 
+    /// Forgets every series (the loop is ending) and returns every stored ref the cache
+    /// held, report series included, with those retired earlier and not yet taken.
+    pub fn retire_all(&mut self) -> Vec<SeriesRef> {
+        for i in 0..self.slots.len() as u32 {
+            self.remove(i, true);
+        }
+        self.prev_seen.clear();
+        let mut r = std::mem::take(&mut self.retired);
+        r.extend(
+            self.report
+                .iter_mut()
+                .filter_map(|x| x.take())
+                .map(|(s, _)| s),
+        );
+        r
+    }
+
     /// The metadata of the families last exposed, by family name.
     pub fn metadata(&self) -> std::collections::BTreeMap<&str, &FamilyMeta> {
         self.meta.iter().map(|(n, m)| (&**n, m)).collect()
@@ -248,12 +357,18 @@ impl SeriesCache {
             .copied()
     }
 
-    fn remove(&mut self, i: u32) {
+    /// Frees a slot; a series that reached storage (`stored`) is retired.
+    fn remove(&mut self, i: u32, stored: bool) {
         let Some(slot) = self.slots.get(i as usize) else {
             return;
         };
         if matches!(slot, Slot::Free) {
             return;
+        }
+        if let Slot::Series { series, .. } = slot
+            && stored
+        {
+            self.retired.push(*series);
         }
         let h = hash_text(slot.text());
         if let Ok(e) = self.table.find_entry(h, |&j| j == i) {
@@ -311,7 +426,7 @@ impl SeriesCache {
             })
             .collect();
         for i in stale {
-            self.remove(i);
+            self.remove(i, true);
         }
         // An alias never outlives its series.
         let orphans: Vec<u32> = (0..self.slots.len() as u32)
@@ -323,7 +438,7 @@ impl SeriesCache {
             })
             .collect();
         for i in orphans {
-            self.remove(i);
+            self.remove(i, true);
         }
         if self.meta.iter().any(|(_, m)| m.last_iter + 10 < iter) {
             self.meta.retain(|(_, m)| m.last_iter + 10 >= iter);
@@ -434,14 +549,14 @@ impl ScrapeRun {
         &mut self,
         cache: &mut SeriesCache,
         ctx: &ScrapeContext<'_>,
-        next_ref: &mut u64,
+        refs: &mut Refs,
         e: Entry<'_>,
     ) -> Result<(), String> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
         let r = match e {
-            Entry::Sample(s) => self.sample(cache, ctx, next_ref, &s),
+            Entry::Sample(s) => self.sample(cache, ctx, refs, &s),
             Entry::Help { name, text } => {
                 meta(cache, name, |m| {
                     if m.help != text {
@@ -474,7 +589,7 @@ impl ScrapeRun {
         &mut self,
         cache: &mut SeriesCache,
         ctx: &ScrapeContext<'_>,
-        next_ref: &mut u64,
+        refs: &mut Refs,
         s: &Sample<'_>,
     ) -> Result<(), String> {
         self.total += 1;
@@ -496,7 +611,7 @@ impl ScrapeRun {
                 }
                 _ => (i, false),
             },
-            None => match self.new_series(cache, ctx, next_ref, s)? {
+            None => match self.new_series(cache, ctx, refs, s)? {
                 Some(found) => found,
                 None => return Ok(()),
             },
@@ -575,7 +690,7 @@ impl ScrapeRun {
         &mut self,
         cache: &mut SeriesCache,
         ctx: &ScrapeContext<'_>,
-        next_ref: &mut u64,
+        refs: &mut Refs,
         s: &Sample<'_>,
     ) -> Result<Option<(u32, bool)>, String> {
         let cfg = ctx.cfg;
@@ -682,15 +797,14 @@ impl ScrapeRun {
             self.new_slots.push(i);
             return Ok(Some((canon, false)));
         }
-        let series = SeriesRef(*next_ref);
-        *next_ref += 1;
+        let (series, last_t) = refs.alloc(&final_labels, ctx.append_time);
         let i = cache.insert(Slot::Series {
             text: s.series.into(),
             series,
             labels: final_labels.clone(),
             last_iter: 0,
             seen_iter: 0,
-            last_t: i64::MIN,
+            last_t,
             last_v: 0,
         });
         self.new_slots.push(i);
@@ -704,7 +818,7 @@ impl ScrapeRun {
         mut self,
         cache: &mut SeriesCache,
         ctx: &ScrapeContext<'_>,
-        next_ref: &mut u64,
+        refs: &mut Refs,
         duration: std::time::Duration,
         result: Result<(), String>,
     ) -> RunResult {
@@ -725,6 +839,7 @@ impl ScrapeRun {
             loop_id: ctx.loop_id,
             series: Vec::new(),
             samples: Vec::new(),
+            retired: Vec::new(),
         };
         let ok = self.error.is_none();
         cache.last_samples = self.samples.len();
@@ -755,7 +870,7 @@ impl ScrapeRun {
             self.seen
                 .retain(|i| created.binary_search(i).is_err() && live.binary_search(i).is_ok());
             for i in created {
-                cache.remove(i);
+                cache.remove(i, false);
             }
         }
         // Stale markers for what the previous scrape saw and this one did not.
@@ -791,15 +906,15 @@ impl ScrapeRun {
             let series = match cache.report[k] {
                 Some((r, _)) => r,
                 None => {
-                    let r = SeriesRef(*next_ref);
-                    *next_ref += 1;
                     let mut lb = LabelsBuilder::new();
                     lb.set(labels::METRIC_NAME, REPORT_SERIES[k]);
                     for (n, v) in ctx.target_labels.iter() {
                         lb.set(n, v);
                     }
-                    batch.series.push((r, lb.labels()));
-                    cache.report[k] = Some((r, i64::MIN));
+                    let l = lb.labels();
+                    let (r, last_t) = refs.alloc(&l, ctx.append_time);
+                    batch.series.push((r, l));
+                    cache.report[k] = Some((r, last_t));
                     r
                 }
             };
@@ -814,6 +929,8 @@ impl ScrapeRun {
                 });
             }
         }
+        batch.retired = std::mem::take(&mut cache.retired);
+        refs.expire(t);
         RunResult {
             batch,
             result: self.error.map_or(Ok(()), Err),
@@ -925,6 +1042,7 @@ pub fn end_of_run(
         loop_id,
         series: Vec::new(),
         samples,
+        retired: cache.retire_all(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! segment names have eight digits.
 
 pub mod record;
+pub mod replay;
 pub mod segment;
 
 #[cfg(test)]

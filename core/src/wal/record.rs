@@ -1,4 +1,6 @@
 //! WAL record payloads: series (type 1), samples (type 2) and metadata (type 6).
+//! Encoders append to a caller's buffer (reused from batch to batch); decoders return
+//! `None` for malformed input and never panic.
 
 use crate::labels::Labels;
 use crate::scrape::pipeline::{Point, SeriesRef};
@@ -59,6 +61,68 @@ pub fn samples(out: &mut Vec<u8>, samples: &[Point]) {
         put_varint(out, p.t.wrapping_sub(first.t));
         out.extend_from_slice(&p.v.to_be_bytes());
     }
+}
+
+/// One series' metadata, as a metadata record carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    /// The series.
+    pub series: SeriesRef,
+    /// Prometheus's metric type byte: 0 unknown, 1 counter, 2 gauge, 3 histogram,
+    /// 4 gaugehistogram, 5 summary, 6 info, 7 stateset.
+    pub kind: u8,
+    /// The unit (may be empty).
+    pub unit: String,
+    /// The help text (may be empty).
+    pub help: String,
+}
+
+/// A metadata record: per series, `uvarint ref`, the type byte and two fields, `UNIT`
+/// then `HELP`, as Prometheus writes them.
+pub fn metadata<'a>(out: &mut Vec<u8>, entries: impl IntoIterator<Item = &'a Metadata>) {
+    out.push(kind::METADATA);
+    for m in entries {
+        put_uvarint(out, m.series.0);
+        out.push(m.kind);
+        put_uvarint(out, 2);
+        put_str(out, "UNIT");
+        put_str(out, &m.unit);
+        put_str(out, "HELP");
+        put_str(out, &m.help);
+    }
+}
+
+/// Decodes a metadata record; `None` if it is malformed. Fields other than `UNIT` and
+/// `HELP` are skipped, as Prometheus's decoder does.
+pub fn decode_metadata(b: &[u8]) -> Option<Vec<Metadata>> {
+    if b.first() != Some(&kind::METADATA) {
+        return None;
+    }
+    let mut pos = 1;
+    let mut out = Vec::new();
+    while pos < b.len() {
+        let series = SeriesRef(uvarint(b, &mut pos)?);
+        let kind = *b.get(pos)?;
+        pos += 1;
+        let n = uvarint(b, &mut pos)?;
+        let mut m = Metadata {
+            series,
+            kind,
+            unit: String::new(),
+            help: String::new(),
+        };
+        for _ in 0..n {
+            let k = string(b, &mut pos)?;
+            let v = string(b, &mut pos)?;
+            match k {
+                "UNIT" => m.unit = v.to_owned(),
+                "HELP" => m.help = v.to_owned(),
+                _ => {}
+            }
+        }
+        out.push(m);
+    }
+    Some(out)
 }
 
 /// Reads a Go `uvarint` at `*pos`.

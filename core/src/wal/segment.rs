@@ -22,9 +22,14 @@ pub mod fragment {
     pub const LAST: u8 = 4;
 }
 
-/// Appends records to a segment held in memory (the shell writes the bytes out).
+/// Appends records to a segment. The page layout depends only on the position in the
+/// segment, so the writer keeps that position and the bytes not yet taken: the shell
+/// takes them ([`SegmentWriter::take`]) and writes them to the file, and a segment of
+/// 128 MiB is never held in memory.
 #[derive(Debug, Default)]
 pub struct SegmentWriter {
+    /// Bytes of the segment before `buf` (already taken).
+    taken: u64,
     buf: Vec<u8>,
 }
 
@@ -34,9 +39,56 @@ impl SegmentWriter {
         SegmentWriter::default()
     }
 
-    /// The segment's bytes so far.
+    /// Continues a segment that already holds `len` bytes (after recovery).
+    pub fn resume(len: u64) -> SegmentWriter {
+        SegmentWriter {
+            taken: len,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The bytes appended and not yet taken (for a segment never taken from: all of it).
     pub fn bytes(&self) -> &[u8] {
         &self.buf
+    }
+
+    /// Takes the bytes appended so far, for the shell to write out.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.taken += self.buf.len() as u64;
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Drops the bytes not yet taken (a write of them failed and the file was truncated
+    /// back to [`SegmentWriter::taken`]).
+    pub fn discard(&mut self) {
+        self.buf.clear();
+    }
+
+    /// Bytes already taken.
+    pub fn taken(&self) -> u64 {
+        self.taken
+    }
+
+    /// The segment's length so far, taken or not.
+    pub fn len(&self) -> u64 {
+        self.taken + self.buf.len() as u64
+    }
+
+    /// True if nothing was ever appended.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An upper bound of the bytes a record of `n` bytes adds to the segment (headers of
+    /// every fragment and page padding included), to decide on rotation before writing.
+    pub fn bound(n: usize) -> u64 {
+        let fragments = n / (PAGE - HEADER) + 2;
+        (n + fragments * 2 * HEADER) as u64
+    }
+
+    fn pos(&self) -> usize {
+        // Only the position within the page matters.
+        ((self.taken % PAGE as u64) as usize + self.buf.len()) % PAGE
     }
 
     /// Appends one record, snappy-compressed when that makes it strictly shorter (as
@@ -57,7 +109,7 @@ impl SegmentWriter {
         let mut rest = record;
         let mut first = true;
         loop {
-            let left = PAGE - self.buf.len() % PAGE;
+            let left = PAGE - self.pos();
             if left < HEADER {
                 // Too little room for a header: pad to the page end.
                 self.buf.resize(self.buf.len() + left, 0);
@@ -89,7 +141,7 @@ impl SegmentWriter {
 
     /// Zero-fills the current page to its end (as on close or rotation).
     pub fn pad_page(&mut self) {
-        let r = self.buf.len() % PAGE;
+        let r = self.pos();
         if r != 0 {
             self.buf.resize(self.buf.len() + PAGE - r, 0);
         }
@@ -106,6 +158,8 @@ pub struct ReadRecord {
     pub snappy: bool,
     /// Offset of the record's first fragment in the segment.
     pub offset: usize,
+    /// Offset just past the record's last fragment.
+    pub end: usize,
 }
 
 /// Why reading stopped before the end of a segment.
@@ -193,12 +247,14 @@ pub fn read_segment(b: &[u8]) -> (Vec<ReadRecord>, Option<ReadError>) {
                 data: data.to_vec(),
                 snappy,
                 offset: i,
+                end: start + n,
             }),
             (fragment::FIRST, None) => {
                 cur = Some(ReadRecord {
                     data: data.to_vec(),
                     snappy,
                     offset: i,
+                    end: 0,
                 })
             }
             (fragment::MIDDLE, Some(mut r)) => {
@@ -207,6 +263,7 @@ pub fn read_segment(b: &[u8]) -> (Vec<ReadRecord>, Option<ReadError>) {
             }
             (fragment::LAST, Some(mut r)) => {
                 r.data.extend_from_slice(data);
+                r.end = start + n;
                 out.push(r);
             }
             _ => return (out, Some(ReadError::Sequence { offset: i })),
@@ -217,4 +274,9 @@ pub fn read_segment(b: &[u8]) -> (Vec<ReadRecord>, Option<ReadError>) {
         Some(r) => (out, Some(ReadError::Torn { offset: r.offset })),
         None => (out, None),
     }
+}
+
+/// Where a segment's whole records end: what recovery truncates a damaged segment to.
+pub fn valid_len(records: &[ReadRecord]) -> usize {
+    records.last().map_or(0, |r| r.end)
 }

@@ -79,3 +79,111 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn metadata_records_round_trip_and_skip_unknown_fields() {
+    let m = vec![
+        record::Metadata {
+            series: SeriesRef(3),
+            kind: 1,
+            unit: "seconds".into(),
+            help: "Time spent.".into(),
+        },
+        record::Metadata {
+            series: SeriesRef(300),
+            kind: 0,
+            unit: String::new(),
+            help: String::new(),
+        },
+    ];
+    let mut b = Vec::new();
+    record::metadata(&mut b, &m);
+    // type, ref 3, counter, 2 fields, "UNIT", "seconds", ...
+    assert_eq!(&b[..5], &[6, 3, 1, 2, 4]);
+    assert_eq!(record::decode_metadata(&b), Some(m.clone()));
+    // A third, unknown field is skipped.
+    let mut c = vec![6, 3, 1, 3];
+    for s in ["UNIT", "s", "X", "y", "HELP", "h"] {
+        c.push(s.len() as u8);
+        c.extend_from_slice(s.as_bytes());
+    }
+    let d = record::decode_metadata(&c).unwrap();
+    assert_eq!((d[0].unit.as_str(), d[0].help.as_str()), ("s", "h"));
+    // Cut anywhere: malformed, never a panic.
+    for cut in 1..b.len() {
+        let _ = record::decode_metadata(&b[..cut]);
+    }
+}
+
+#[test]
+fn a_resumed_writer_lays_out_pages_as_one_that_wrote_everything() {
+    let recs: Vec<Vec<u8>> = (0..40).map(|i| vec![i as u8; 1000 + i * 977]).collect();
+    let mut whole = SegmentWriter::new();
+    for r in &recs {
+        whole.append(r);
+    }
+    let mut parts = Vec::new();
+    let mut w = SegmentWriter::new();
+    for (i, r) in recs.iter().enumerate() {
+        w.append(r);
+        if i % 3 == 0 {
+            parts.extend(w.take());
+            // And a writer resumed at that length continues identically.
+            let mut fresh = SegmentWriter::resume(w.len());
+            std::mem::swap(&mut w, &mut fresh);
+        }
+    }
+    parts.extend(w.take());
+    assert_eq!(parts, whole.bytes());
+    // The rotation bound holds wherever in a page a record starts.
+    for start in [0usize, 1, PAGE - 8, PAGE - 7, PAGE - 6, PAGE - 1] {
+        for n in [0usize, 1, 100, PAGE - 8, PAGE - 7, PAGE, 3 * PAGE + 5] {
+            let mut w = SegmentWriter::resume(start as u64);
+            w.append(&vec![1u8; n]);
+            assert!(
+                w.len() - start as u64 <= SegmentWriter::bound(n),
+                "{start} {n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn replay_recovers_refs_last_times_and_merges_duplicate_label_sets() {
+    use super::replay::Replay;
+    let a = Labels::from_pairs([("__name__", "a")]);
+    let b = Labels::from_pairs([("__name__", "b")]);
+    let p = |r: u64, t: i64| Point {
+        series: SeriesRef(r),
+        t,
+        v: 0,
+    };
+    let mut rp = Replay::new();
+    let mut rec = Vec::new();
+    record::series(&mut rec, [(SeriesRef(3), &a), (SeriesRef(7), &b)]);
+    rp.record(&rec);
+    rec.clear();
+    // A sample for ref 9 before any series record declares it: unknown.
+    record::samples(&mut rec, &[p(3, 100), p(7, 50), p(9, 1), p(3, 90)]);
+    rp.record(&rec);
+    rec.clear();
+    // `a` again under ref 12 (a later duplicate maps to the first).
+    record::series(&mut rec, [(SeriesRef(12), &a)]);
+    rp.record(&rec);
+    rec.clear();
+    record::samples(&mut rec, &[p(12, 200)]);
+    rp.record(&rec);
+    rp.record(&[42, 1, 2, 3]); // unknown record type: skipped
+    rp.record(&[record::kind::SERIES, 0, 0]); // malformed
+    let st = rp.stats();
+    assert_eq!((st.records, st.series, st.samples), (6, 3, 5));
+    assert_eq!((st.unknown_refs, st.malformed), (1, 1));
+    let r = rp.finish();
+    assert_eq!(r.next_ref, 13);
+    let got: Vec<(u64, String, i64)> = r
+        .series
+        .iter()
+        .map(|s| (s.series.0, s.labels.to_string(), s.last_t))
+        .collect();
+    assert_eq!(got, vec![(3, a.to_string(), 200), (7, b.to_string(), 50),]);
+}

@@ -16,7 +16,7 @@ fn cfg(extra: &str) -> ScrapeConfig {
 fn run(
     cache: &mut SeriesCache,
     cfg: &ScrapeConfig,
-    next_ref: &mut u64,
+    refs: &mut Refs,
     t: i64,
     body: Option<&str>,
 ) -> RunResult {
@@ -37,7 +37,7 @@ fn run(
         None => Err("connection refused".to_owned()),
         Some(b) => {
             let mut p = BodyParser::new(Format::PromText);
-            let mut sink = |e: Entry<'_>| r.entry(cache, &ctx, next_ref, e);
+            let mut sink = |e: Entry<'_>| r.entry(cache, &ctx, refs, e);
             let fed = p
                 .feed(b.as_bytes(), &mut sink)
                 .and_then(|()| p.finish(&mut sink));
@@ -45,7 +45,7 @@ fn run(
             fed.map_err(|e| format!("{e:?}"))
         }
     };
-    r.finish(cache, &ctx, next_ref, std::time::Duration::ZERO, result)
+    r.finish(cache, &ctx, refs, std::time::Duration::ZERO, result)
 }
 
 #[derive(Clone, Debug)]
@@ -97,7 +97,7 @@ proptest! {
         let extra = limit.map(|l| format!("    sample_limit: {l}\n")).unwrap_or_default();
         let cfg = cfg(&extra);
         let mut cache = SeriesCache::new();
-        let mut next_ref = 1;
+        let mut refs = Refs::new();
         let mut known: BTreeMap<SeriesRef, String> = BTreeMap::new();
         let mut last: BTreeMap<SeriesRef, bool> = BTreeMap::new(); // ref -> last was stale
         for (k, sc) in scrapes.iter().enumerate() {
@@ -106,7 +106,7 @@ proptest! {
                 Scrape::Body(s, bad) => Some(body(s, *bad, k)),
                 Scrape::Fail => None,
             };
-            let out = run(&mut cache, &cfg, &mut next_ref, t, text.as_deref());
+            let out = run(&mut cache, &cfg, &mut refs, t, text.as_deref());
             for (r, l) in &out.batch.series {
                 prop_assert!(known.insert(*r, l.to_string()).is_none(), "ref {:?} twice", r);
             }
@@ -159,11 +159,11 @@ fn cache_growth_during_failures_is_bounded() {
     // §9.6 #76: four failing scrapes, each with 500 new series and a bad last line.
     let cfg = cfg("");
     let mut cache = SeriesCache::new();
-    let mut next_ref = 1;
+    let mut refs = Refs::new();
     for k in 0..4 {
         let mut b: String = (0..500).map(|i| format!("s{k}_{i} 1\n")).collect();
         b.push_str("broken{ 1\n");
-        let out = run(&mut cache, &cfg, &mut next_ref, 1000 * k, Some(&b));
+        let out = run(&mut cache, &cfg, &mut refs, 1000 * k, Some(&b));
         assert!(out.result.is_err());
         assert!(cache.len() <= 2000, "{}", cache.len());
     }
@@ -177,14 +177,14 @@ fn a_cache_hit_allocates_nothing_per_sample() {
     // decoding labels; only the batch's vectors grow.
     let cfg = cfg("");
     let mut cache = SeriesCache::new();
-    let mut next_ref = 1;
+    let mut refs = Refs::new();
     let b: String = (0..100).map(|i| format!("m{{i=\"{i}\"}} {i}\n")).collect();
-    let first = run(&mut cache, &cfg, &mut next_ref, 1000, Some(&b));
+    let first = run(&mut cache, &cfg, &mut refs, 1000, Some(&b));
     assert_eq!(first.batch.series.len(), 105);
-    let second = run(&mut cache, &cfg, &mut next_ref, 2000, Some(&b));
+    let second = run(&mut cache, &cfg, &mut refs, 2000, Some(&b));
     assert!(second.batch.series.is_empty());
     assert_eq!(second.batch.samples.len(), 105);
-    assert_eq!(next_ref, 106, "no ref assigned on a hit");
+    assert_eq!(refs.next(), 106, "no ref assigned on a hit");
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn metadata_is_kept_per_family() {
     // §9.6 #69, on an OpenMetrics body.
     let cfg = cfg("");
     let mut cache = SeriesCache::new();
-    let mut next_ref = 1;
+    let mut refs = Refs::new();
     let job: Arc<str> = "j".into();
     let url: Arc<str> = "http://h:1/metrics".into();
     let target = Labels::from_pairs([("instance", "h:1")]);
@@ -208,14 +208,14 @@ fn metadata_is_kept_per_family() {
     let body = "# TYPE test_metric counter\n# HELP test_metric some help text\n# UNIT test_metric metric\ntest_metric_total 1\n# TYPE test_metric_no_help gauge\n# HELP test_metric_no_type other help text\n# EOF\n";
     let mut r = ScrapeRun::new(&mut cache, 1000);
     let mut p = BodyParser::new(Format::OpenMetrics);
-    let mut sink = |e: Entry<'_>| r.entry(&mut cache, &ctx, &mut next_ref, e);
+    let mut sink = |e: Entry<'_>| r.entry(&mut cache, &ctx, &mut refs, e);
     p.feed(body.as_bytes(), &mut sink).unwrap();
     p.finish(&mut sink).unwrap();
     r.body_bytes = body.len() as i64;
     let out = r.finish(
         &mut cache,
         &ctx,
-        &mut next_ref,
+        &mut refs,
         std::time::Duration::ZERO,
         Ok(()),
     );
@@ -234,4 +234,102 @@ fn metadata_is_kept_per_family() {
         get("test_metric_no_type"),
         Some((MetricType::Unknown, "other help text", ""))
     );
+}
+
+#[test]
+fn restored_series_keep_their_refs_and_last_times() {
+    use crate::wal::replay::{Restored, RestoredSeries};
+    let cfg = cfg("    honor_timestamps: true\n");
+    let l = |n: &str| Labels::from_pairs([("__name__", n), ("instance", "h:1"), ("job", "j")]);
+    let restored = Restored {
+        next_ref: 500,
+        series: vec![
+            RestoredSeries {
+                series: SeriesRef(40),
+                labels: l("a"),
+                last_t: 5_000,
+            },
+            RestoredSeries {
+                series: SeriesRef(41),
+                labels: l("up"),
+                last_t: 5_000,
+            },
+            RestoredSeries {
+                series: SeriesRef(42),
+                labels: l("gone"),
+                last_t: 5_000,
+            },
+        ],
+    };
+    let mut refs = Refs::new();
+    assert!(refs.restore(restored.clone(), 6_000));
+    let mut cache = SeriesCache::new();
+    // `a` carries a timestamp at the restored last time: a duplicate, not stored again.
+    let out = run(&mut cache, &cfg, &mut refs, 7_000, Some("a 1 5000\nb 2\n"));
+    let declared: BTreeMap<&str, u64> = out
+        .batch
+        .series
+        .iter()
+        .map(|(r, l)| (l.get("__name__").unwrap_or(""), r.0))
+        .collect();
+    assert_eq!(declared["a"], 40);
+    assert_eq!(declared["up"], 41);
+    // A new series gets a ref past every restored one.
+    assert_eq!(declared["b"], 500);
+    assert!(out.batch.samples.iter().all(|p| p.series.0 != 40));
+    // `gone` waits to be claimed, then is forgotten after the window.
+    assert_eq!(refs.unclaimed(), 1);
+    let _ = run(
+        &mut cache,
+        &cfg,
+        &mut refs,
+        6_000 + 3_600_001,
+        Some("a 1\nb 2\n"),
+    );
+    assert_eq!(refs.unclaimed(), 0);
+    // Too late: refs were handed out.
+    assert!(!refs.restore(restored, 8_000));
+}
+
+#[test]
+fn series_leaving_the_cache_are_retired_once() {
+    let cfg = cfg("");
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let first = run(&mut cache, &cfg, &mut refs, 1000, Some("a 1\nb 2\n"));
+    let r = |b: &Batch, n: &str| {
+        b.series
+            .iter()
+            .find(|(_, l)| l.get("__name__") == Some(n))
+            .map(|(r, _)| *r)
+    };
+    let (a, b) = (r(&first.batch, "a").unwrap(), r(&first.batch, "b").unwrap());
+    assert!(first.batch.retired.is_empty());
+    // `b` vanishes: its marker and its retirement come in the same batch.
+    let second = run(&mut cache, &cfg, &mut refs, 2000, Some("a 1\n"));
+    assert!(
+        second
+            .batch
+            .samples
+            .iter()
+            .any(|p| p.series == b && p.is_stale())
+    );
+    assert_eq!(second.batch.retired, vec![b]);
+    // A failed scrape retires nothing (and its new series were never stored).
+    let third = run(&mut cache, &cfg, &mut refs, 3000, None);
+    assert!(third.batch.retired.is_empty());
+    // `b` comes back under a new ref; the end of the loop retires everything left.
+    let fourth = run(&mut cache, &cfg, &mut refs, 4000, Some("a 1\nb 3\n"));
+    let b2 = r(&fourth.batch, "b").unwrap();
+    assert_ne!(b2, b);
+    let end = end_of_run(&mut cache, &"j".into(), &"u".into(), 1, 5000);
+    let mut retired = end.retired.clone();
+    retired.sort();
+    assert!(retired.contains(&a) && retired.contains(&b2));
+    assert_eq!(
+        retired.len(),
+        2 + 5,
+        "two series and the five report series"
+    );
+    assert!(cache.is_empty());
 }
