@@ -1,6 +1,7 @@
 //! Test support for trawl: a scripted shell ([`Harness`]) for scenario tests, and the
 //! deterministic simulator ([`sim`]).
 
+pub mod load;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -33,18 +34,26 @@ pub struct Harness {
     pub log: Vec<(Now, Output)>,
     /// Operations started and not yet finished or cancelled.
     pub pending: BTreeMap<RequestId, IoOp>,
+    /// Wall time at monotonic zero (ns).
+    wall0: i64,
 }
 
 impl Harness {
     /// An agent on `yaml` at time zero.
     pub fn new(yaml: &str, options: AgentOptions) -> Harness {
-        let now = Now::new(Instant(0), UnixNanos(T0_WALL));
+        Harness::starting_at(yaml, options, T0_WALL)
+    }
+
+    /// An agent on `yaml` whose wall clock reads `wall` (ns since the epoch) at time zero.
+    pub fn starting_at(yaml: &str, options: AgentOptions, wall: i64) -> Harness {
+        let now = Now::new(Instant(0), UnixNanos(wall));
         let agent = Agent::new(config(yaml), options, now);
         let mut h = Harness {
             agent,
             now,
             log: Vec::new(),
             pending: BTreeMap::new(),
+            wall0: wall,
         };
         h.drain();
         h
@@ -116,7 +125,7 @@ impl Harness {
     }
 
     fn set_time(&mut self, mono: Instant) {
-        let wall = T0_WALL + mono.0 as i64;
+        let wall = self.wall0 + mono.0 as i64;
         self.now = Now::new(mono, UnixNanos(wall));
     }
 

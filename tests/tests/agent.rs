@@ -242,9 +242,10 @@ fn stopping_a_loop_lets_its_scrape_finish() {
     assert_eq!(h.agent.loops_alive(), 1, "still finishing its scrape");
     assert!(!h.log.iter().any(|(_, o)| *o == Output::Cancel(id)));
     h.respond(id, 200, "text/plain", b"a 1\n");
-    // The target is gone: the loop stays only to write end-of-run stale markers.
+    // The target is gone: the loop stays only to write end-of-run stale markers, one
+    // interval (now the default minute) and a tenth after its next tick.
     assert_eq!(h.agent.loops_alive(), 1);
-    let out = h.advance(secs(60));
+    let out = h.advance(secs(120));
     assert_eq!(h.agent.loops_alive(), 0);
     assert!(h.pending_scrapes().is_empty(), "no scrape after the stop");
     let stale: Vec<_> = out

@@ -425,8 +425,8 @@ pub(crate) struct ScrapeOut {
 }
 
 /// The fields a pool can change in place, keeping its loops (and, later, their series
-/// caches): interval, timeout, the sample/body/target limits, `keep_dropped_targets` and
-/// the HTTP client. Label limits are not among them: cached series skip those checks, so
+/// caches): interval, timeout, the sample/body/target limits, `keep_dropped_targets`, the HTTP
+/// client and the discovery blocks. Label limits are not among them: cached series skip those checks, so
 /// Prometheus starts fresh caches when they change (§9.5 #62), and so do we.
 fn reusable_change(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
     let mut a = a.clone();
@@ -439,6 +439,9 @@ fn reusable_change(a: &ScrapeConfig, b: &ScrapeConfig) -> bool {
     a.limits.keep_dropped_targets = b.limits.keep_dropped_targets;
     a.http_client = b.http_client.clone();
     a.target_defaults = b.target_defaults.clone();
+    // Discovery blocks reach the pool as target changes; the loops of targets that
+    // stay are not affected.
+    a.sd_configs = b.sd_configs.clone();
     a == b
 }
 

@@ -58,6 +58,8 @@ pub struct Replay {
     by_labels: hashbrown::HashTable<(u64, u64)>,
     next_ref: u64,
     stats: ReplayStats,
+    /// Latest sample time since [`Replay::take_max_t`] was last called.
+    max_t: i64,
 }
 
 #[derive(Debug)]
@@ -72,6 +74,7 @@ impl Replay {
     pub fn new() -> Replay {
         Replay {
             next_ref: 1,
+            max_t: i64::MIN,
             ..Replay::default()
         }
     }
@@ -93,6 +96,7 @@ impl Replay {
                 Some(s) => {
                     self.stats.samples += s.len() as u64;
                     for p in s {
+                        self.max_t = self.max_t.max(p.t);
                         match self.refs.get(&p.series.0).map(|e| e.canonical) {
                             Some(c) => {
                                 if let Some(e) = self.refs.get_mut(&c) {
@@ -147,6 +151,12 @@ impl Replay {
                 last_t: i64::MIN,
             },
         );
+    }
+
+    /// The latest sample time read since the last call (`i64::MIN` if none): the shell
+    /// calls it after each segment to learn how old the segment's data is.
+    pub fn take_max_t(&mut self) -> i64 {
+        std::mem::replace(&mut self.max_t, i64::MIN)
     }
 
     /// Counts so far.

@@ -1,0 +1,871 @@
+//! The synchronous WAL: one owner, plain file calls. See the module docs of
+//! [`crate::storage`] for the design.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use trawl_core::labels::Labels;
+use trawl_core::scrape::pipeline::{Batch, SeriesRef};
+use trawl_core::wal::record;
+use trawl_core::wal::replay::{Replay, ReplayStats, Restored};
+use trawl_core::wal::segment::{self, PAGE, SegmentWriter};
+
+/// Prometheus's default segment size.
+pub const DEFAULT_SEGMENT_SIZE: u64 = 128 << 20;
+
+/// Series per record in a checkpoint.
+const CHECKPOINT_SERIES_PER_RECORD: usize = 10_000;
+
+/// How the WAL is laid out and bounded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalOptions {
+    /// Segment size in bytes: a multiple of 32 KiB (default 128 MiB). A record larger
+    /// than a segment gets a segment of its own, as in Prometheus.
+    pub segment_size: u64,
+    /// Snappy-compress records when that makes them shorter (Prometheus's default).
+    pub compress: bool,
+    /// Delete the oldest segments while the directory holds more than this many bytes
+    /// (0: no size bound). The segment being written is never deleted.
+    pub retention_size: u64,
+    /// Delete segments whose newest sample is older than this (`None`: no time bound).
+    pub retention_time: Option<Duration>,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            compress: true,
+            retention_size: 0,
+            retention_time: None,
+        }
+    }
+}
+
+/// Why a data directory could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another process holds the directory's lock.
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A file operation failed.
+    Io {
+        /// What was being done, and on which path.
+        what: String,
+        /// The error.
+        error: io::Error,
+    },
+    /// Segment numbers have a gap, or do not start where the checkpoint ends: Prometheus
+    /// refuses such a directory too.
+    NotSequential {
+        /// The WAL directory.
+        dir: PathBuf,
+        /// The segment expected next.
+        expected: u32,
+        /// The segment found.
+        found: u32,
+    },
+    /// The newest checkpoint cannot be read.
+    BadCheckpoint {
+        /// Its directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The options are invalid.
+    Options(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Locked { path } => write!(
+                f,
+                "the data directory is in use by another process: {} is locked",
+                path.display()
+            ),
+            OpenError::Io { what, error } => write!(f, "{what}: {error}"),
+            OpenError::NotSequential {
+                dir,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: segments are not sequential: expected {expected:08}, found {found:08}",
+                dir.display()
+            ),
+            OpenError::BadCheckpoint { path, reason } => {
+                write!(f, "{}: unreadable checkpoint: {reason}", path.display())
+            }
+            OpenError::Options(m) => write!(f, "invalid storage options: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+fn io_err(what: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> OpenError {
+    move |error| OpenError::Io {
+        what: what(),
+        error,
+    }
+}
+
+/// What opening found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The checkpoint replayed first, if any.
+    pub checkpoint: Option<u32>,
+    /// Segments replayed after it.
+    pub segments: Vec<u32>,
+    /// Counts from the replay.
+    pub replay: ReplayStats,
+    /// A damaged segment that was repaired.
+    pub repair: Option<Repair>,
+    /// The segment this run writes to.
+    pub writing: u32,
+}
+
+/// A repair done at open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repair {
+    /// The damaged segment.
+    pub segment: u32,
+    /// Why it was damaged (torn record, checksum, ...).
+    pub reason: String,
+    /// Its length before and after truncation.
+    pub from: u64,
+    /// Its length after truncation (the end of its last whole record).
+    pub to: u64,
+    /// Later segments removed (unreadable behind the damage).
+    pub removed: Vec<u32>,
+}
+
+/// Writer counters, for logs and self-metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Records written.
+    pub records: u64,
+    /// Bytes written to segments (after compression, with headers and padding).
+    pub bytes: u64,
+    /// Series declared.
+    pub series: u64,
+    /// Samples written.
+    pub samples: u64,
+    /// Samples lost to write errors.
+    pub lost_samples: u64,
+    /// Writes that failed.
+    pub write_errors: u64,
+    /// fsyncs done.
+    pub syncs: u64,
+    /// Segments created.
+    pub segments_created: u64,
+    /// Segments deleted by retention.
+    pub segments_deleted: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+    /// Retention passes that failed (retried at the next rotation).
+    pub retention_errors: u64,
+}
+
+/// What an append did.
+#[derive(Debug)]
+pub struct Appended {
+    /// Samples written.
+    pub stored: u64,
+    /// Samples lost (the write failed).
+    pub lost: u64,
+    /// The failure, if any.
+    pub error: Option<io::Error>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SegInfo {
+    size: u64,
+    /// Newest sample in it.
+    max_t: i64,
+}
+
+/// What the writer knows of one series declared in the WAL.
+#[derive(Clone, Copy, Debug)]
+struct RefState {
+    /// Agent refs mapped to it that are not retired: while any is, samples may still
+    /// come.
+    users: u32,
+    /// The segment being written when the last user retired (`u32::MAX` while used).
+    retired_at: u32,
+    /// Hash of its labels (its key in the label index).
+    hash: u128,
+}
+
+/// The label-set key of the WAL's index: a 128-bit hash of the names and values (a
+/// collision among a billion series has odds of about 10^-21; the index holds 24 bytes
+/// per series instead of the label sets).
+fn labels_hash(l: &Labels, buf: &mut Vec<u8>) -> u128 {
+    buf.clear();
+    for (n, v) in l.iter() {
+        buf.extend_from_slice(n.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(v.as_bytes());
+        buf.push(0xff);
+    }
+    xxhash_rust::xxh3::xxh3_128(buf)
+}
+
+/// An open data directory.
+#[derive(Debug)]
+pub struct Wal {
+    dir: PathBuf,
+    wal_dir: PathBuf,
+    /// Held (locked) for as long as the `Wal` lives.
+    _lock: File,
+    opts: WalOptions,
+    current: u32,
+    file: File,
+    seg: SegmentWriter,
+    current_max_t: i64,
+    /// Older segments still on disk.
+    closed: BTreeMap<u32, SegInfo>,
+    /// The newest checkpoint and its size.
+    checkpoint: Option<(u32, u64)>,
+    /// Series declared in the WAL (and not yet dropped by a checkpoint), by WAL ref.
+    refs: HashMap<u64, RefState>,
+    /// WAL ref by label-set hash: a label set is declared once. (Prometheus's replay
+    /// resets a series whenever its labels are declared again, dropping the samples read
+    /// so far, so a second declaration would lose data.)
+    index: HashMap<u128, u64>,
+    /// Agent refs whose label set the WAL already holds under another ref (a series
+    /// that vanished and came back): agent ref → WAL ref.
+    remap: HashMap<u64, u64>,
+    /// Series declared by batches whose write failed: declared again before first use.
+    pending: BTreeMap<u64, Labels>,
+    hash_buf: Vec<u8>,
+    rec: Vec<u8>,
+    unsynced: bool,
+    stats: WalStats,
+}
+
+fn segment_name(i: u32) -> String {
+    format!("{i:08}")
+}
+
+fn sync_dir(p: &Path) -> io::Result<()> {
+    File::open(p)?.sync_all()
+}
+
+impl Wal {
+    /// Opens (creating it if needed) the data directory `dir`: takes its lock, replays
+    /// and repairs the WAL, and starts a new segment.
+    pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Restored, OpenReport), OpenError> {
+        if opts.segment_size == 0 || !opts.segment_size.is_multiple_of(PAGE as u64) {
+            return Err(OpenError::Options(format!(
+                "segment size {} is not a positive multiple of 32 KiB",
+                opts.segment_size
+            )));
+        }
+        let wal_dir = dir.join("wal");
+        fs::create_dir_all(&wal_dir).map_err(io_err(|| format!("create {}", wal_dir.display())))?;
+        let lock = Self::lock(dir)?;
+        let mut report = OpenReport::default();
+
+        // What is there.
+        let mut segments = Vec::new();
+        let mut checkpoints = Vec::new();
+        let entries =
+            fs::read_dir(&wal_dir).map_err(io_err(|| format!("list {}", wal_dir.display())))?;
+        for e in entries {
+            let e = e.map_err(io_err(|| format!("list {}", wal_dir.display())))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+                if let Ok(i) = name.parse::<u32>() {
+                    segments.push(i);
+                }
+            } else if let Some(rest) = name.strip_prefix("checkpoint.") {
+                if rest.ends_with(".tmp") {
+                    // A checkpoint that was never finished.
+                    let p = e.path();
+                    fs::remove_dir_all(&p).map_err(io_err(|| format!("remove {}", p.display())))?;
+                } else if let Ok(i) = rest.parse::<u32>() {
+                    checkpoints.push(i);
+                }
+            }
+        }
+        segments.sort_unstable();
+        checkpoints.sort_unstable();
+        let cp = checkpoints.last().copied();
+        // Older checkpoints and segments a checkpoint covers are left over from a
+        // retention pass that did not finish: finish it.
+        for &c in checkpoints.iter().filter(|&&c| Some(c) != cp) {
+            let p = wal_dir.join(format!("checkpoint.{c:08}"));
+            fs::remove_dir_all(&p).map_err(io_err(|| format!("remove {}", p.display())))?;
+        }
+        if let Some(c) = cp {
+            for &s in segments.iter().filter(|&&s| s <= c) {
+                let p = wal_dir.join(segment_name(s));
+                fs::remove_file(&p).map_err(io_err(|| format!("remove {}", p.display())))?;
+            }
+            segments.retain(|&s| s > c);
+        }
+        for (expected, &s) in (cp.map_or(0, |c| c + 1)..).zip(&segments) {
+            if s != expected {
+                return Err(OpenError::NotSequential {
+                    dir: wal_dir,
+                    expected,
+                    found: s,
+                });
+            }
+        }
+
+        // Replay.
+        let mut rp = Replay::new();
+        let mut checkpoint = None;
+        if let Some(c) = cp {
+            let p = wal_dir.join(format!("checkpoint.{c:08}"));
+            let size = Self::replay_checkpoint(&p, &mut rp)?;
+            checkpoint = Some((c, size));
+            report.checkpoint = Some(c);
+        }
+        let mut closed = BTreeMap::new();
+        let mut k = 0;
+        while k < segments.len() {
+            let s = segments[k];
+            let p = wal_dir.join(segment_name(s));
+            let bytes = fs::read(&p).map_err(io_err(|| format!("read {}", p.display())))?;
+            let (recs, err) = segment::read_segment(&bytes);
+            for r in &recs {
+                match r.payload() {
+                    Some(pl) => rp.record(&pl),
+                    None => rp.malformed(),
+                }
+            }
+            report.segments.push(s);
+            let mut size = bytes.len() as u64;
+            if let Some(err) = err {
+                let to = segment::valid_len(&recs) as u64;
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .map_err(io_err(|| format!("open {}", p.display())))?;
+                f.set_len(to)
+                    .and_then(|()| f.sync_all())
+                    .map_err(io_err(|| format!("truncate {}", p.display())))?;
+                let removed: Vec<u32> = segments[k + 1..].to_vec();
+                for &r in &removed {
+                    let q = wal_dir.join(segment_name(r));
+                    fs::remove_file(&q).map_err(io_err(|| format!("remove {}", q.display())))?;
+                }
+                report.repair = Some(Repair {
+                    segment: s,
+                    reason: format!("{err:?}"),
+                    from: size,
+                    to,
+                    removed,
+                });
+                size = to;
+                closed.insert(
+                    s,
+                    SegInfo {
+                        size,
+                        max_t: rp.take_max_t(),
+                    },
+                );
+                break;
+            }
+            closed.insert(
+                s,
+                SegInfo {
+                    size,
+                    max_t: rp.take_max_t(),
+                },
+            );
+            k += 1;
+        }
+        report.replay = rp.stats();
+        let current = closed
+            .keys()
+            .next_back()
+            .map_or(cp.map_or(0, |c| c + 1), |&s| s + 1);
+        let restored = rp.finish();
+        // Every series found may have samples in any segment kept so far: retired (by
+        // this start) in the segment now begun, unless the agent takes it up again.
+        let mut refs = HashMap::new();
+        let mut index = HashMap::new();
+        let mut hash_buf = Vec::new();
+        for x in &restored.series {
+            let hash = labels_hash(&x.labels, &mut hash_buf);
+            index.insert(hash, x.series.0);
+            refs.insert(
+                x.series.0,
+                RefState {
+                    users: 0,
+                    retired_at: current,
+                    hash,
+                },
+            );
+        }
+        let file = Self::create_segment(&wal_dir, current)?;
+        report.writing = current;
+        let wal = Wal {
+            dir: dir.to_path_buf(),
+            wal_dir,
+            _lock: lock,
+            opts,
+            current,
+            file,
+            seg: SegmentWriter::new(),
+            current_max_t: i64::MIN,
+            closed,
+            checkpoint,
+            refs,
+            index,
+            remap: HashMap::new(),
+            pending: BTreeMap::new(),
+            hash_buf,
+            rec: Vec::new(),
+            unsynced: false,
+            stats: WalStats {
+                segments_created: 1,
+                ..WalStats::default()
+            },
+        };
+        Ok((wal, restored, report))
+    }
+
+    fn lock(dir: &Path) -> Result<File, OpenError> {
+        let path = dir.join("lock");
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(|| format!("open {}", path.display())))?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(OpenError::Locked { path }),
+            Err(fs::TryLockError::Error(error)) => {
+                return Err(OpenError::Io {
+                    what: format!("lock {}", path.display()),
+                    error,
+                });
+            }
+        }
+        // The holder's pid, for a person looking at the directory.
+        let _ = f
+            .set_len(0)
+            .and_then(|()| writeln!(f, "{}", std::process::id()));
+        Ok(f)
+    }
+
+    fn create_segment(wal_dir: &Path, i: u32) -> Result<File, OpenError> {
+        let p = wal_dir.join(segment_name(i));
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&p)
+            .map_err(io_err(|| format!("create {}", p.display())))?;
+        sync_dir(wal_dir).map_err(io_err(|| format!("sync {}", wal_dir.display())))?;
+        Ok(f)
+    }
+
+    /// Replays a checkpoint directory's segments; returns its size.
+    fn replay_checkpoint(p: &Path, rp: &mut Replay) -> Result<u64, OpenError> {
+        let bad = |reason: String| OpenError::BadCheckpoint {
+            path: p.to_path_buf(),
+            reason,
+        };
+        let mut files: Vec<u32> = fs::read_dir(p)
+            .map_err(|e| bad(e.to_string()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect();
+        files.sort_unstable();
+        let mut size = 0;
+        for f in files {
+            let q = p.join(segment_name(f));
+            let bytes = fs::read(&q).map_err(|e| bad(format!("{}: {e}", q.display())))?;
+            size += bytes.len() as u64;
+            let (recs, err) = segment::read_segment(&bytes);
+            if let Some(err) = err {
+                return Err(bad(format!("{}: {err:?}", q.display())));
+            }
+            for r in &recs {
+                match r.payload() {
+                    Some(pl) => rp.record(&pl),
+                    None => rp.malformed(),
+                }
+            }
+        }
+        Ok(size)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &WalStats {
+        &self.stats
+    }
+
+    /// The segment being written.
+    pub fn current_segment(&self) -> u32 {
+        self.current
+    }
+
+    /// Bytes on disk: segments and checkpoint.
+    pub fn disk_size(&self) -> u64 {
+        self.closed.values().map(|s| s.size).sum::<u64>()
+            + self.seg.len()
+            + self.checkpoint.map_or(0, |c| c.1)
+    }
+
+    /// Appends a group of batches: one series record (the label sets the WAL does not
+    /// hold yet, including series of a failed write that these samples use), then one
+    /// samples record. `now_ms` (wall time) dates the segments for age-bounded
+    /// retention.
+    pub fn append(&mut self, batches: &[Batch], now_ms: i64) -> Appended {
+        let samples: u64 = batches.iter().map(|b| b.samples.len() as u64).sum();
+        let mut out = Appended {
+            stored: 0,
+            lost: 0,
+            error: None,
+        };
+        // The series: new label sets are declared under the agent's ref; a label set
+        // the WAL holds already maps the agent's ref to the WAL's.
+        let mut again: Vec<(SeriesRef, Labels)> = Vec::new();
+        if !self.pending.is_empty() {
+            let mut seen = BTreeSet::new();
+            for p in batches.iter().flat_map(|b| &b.samples) {
+                if let Some(l) = self.pending.get(&p.series.0)
+                    && seen.insert(p.series.0)
+                {
+                    again.push((p.series, l.clone()));
+                }
+            }
+        }
+        let mut declare: Vec<(SeriesRef, &Labels, u128)> = Vec::new();
+        let mut dups: Vec<(SeriesRef, &Labels, u128)> = Vec::new();
+        let mut in_group: HashMap<u128, u64> = HashMap::new();
+        for (r, l) in again.iter().map(|(r, l)| (*r, l)).chain(
+            batches
+                .iter()
+                .flat_map(|b| b.series.iter().map(|(r, l)| (*r, l))),
+        ) {
+            let h = labels_hash(l, &mut self.hash_buf);
+            if let Some(&w) = self.index.get(&h) {
+                if w != r.0 {
+                    self.remap.insert(r.0, w);
+                }
+                if let Some(st) = self.refs.get_mut(&w) {
+                    st.users += 1;
+                    st.retired_at = u32::MAX;
+                }
+                self.pending.remove(&r.0);
+            } else {
+                match in_group.entry(h) {
+                    std::collections::hash_map::Entry::Occupied(_) => dups.push((r, l, h)),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(r.0);
+                        declare.push((r, l, h));
+                    }
+                }
+            }
+        }
+        let mut failed = false;
+        if !declare.is_empty() {
+            self.rec.clear();
+            record::series(&mut self.rec, declare.iter().map(|(r, l, _)| (*r, *l)));
+            match self.put(now_ms) {
+                Ok(()) => {
+                    self.stats.series += declare.len() as u64;
+                    for &(r, _, hash) in &declare {
+                        self.pending.remove(&r.0);
+                        self.index.insert(hash, r.0);
+                        self.refs.insert(
+                            r.0,
+                            RefState {
+                                users: 1,
+                                retired_at: u32::MAX,
+                                hash,
+                            },
+                        );
+                    }
+                    // Two agent refs with one new label set in this group: the second
+                    // maps to the first.
+                    for &(r, _, h) in &dups {
+                        if let Some(&w) = in_group.get(&h) {
+                            self.remap.insert(r.0, w);
+                            if let Some(st) = self.refs.get_mut(&w) {
+                                st.users += 1;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    for &(r, l, _) in declare.iter().chain(&dups) {
+                        self.pending.insert(r.0, l.clone());
+                    }
+                    out.error = Some(e);
+                    failed = true;
+                }
+            }
+        }
+        if samples > 0 && !failed {
+            self.rec.clear();
+            let mut all = Vec::with_capacity(samples as usize);
+            for b in batches {
+                all.extend_from_slice(&b.samples);
+            }
+            if !self.remap.is_empty() {
+                for p in &mut all {
+                    if let Some(&w) = self.remap.get(&p.series.0) {
+                        p.series = SeriesRef(w);
+                    }
+                }
+            }
+            record::samples(&mut self.rec, &all);
+            match self.put(now_ms) {
+                Ok(()) => {
+                    out.stored = samples;
+                    self.stats.samples += samples;
+                    if let Some(t) = all.iter().map(|p| p.t).max() {
+                        self.current_max_t = self.current_max_t.max(t);
+                    }
+                }
+                Err(e) => {
+                    out.error = Some(e);
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            out.lost = samples;
+            self.stats.lost_samples += samples;
+            self.stats.write_errors += 1;
+        }
+        // Retirement holds whatever happened to the write: the agent never uses these
+        // refs again.
+        for r in batches.iter().flat_map(|b| &b.retired) {
+            if self.pending.remove(&r.0).is_some() {
+                continue;
+            }
+            let w = self.remap.remove(&r.0).unwrap_or(r.0);
+            if let Some(st) = self.refs.get_mut(&w) {
+                st.users = st.users.saturating_sub(1);
+                if st.users == 0 {
+                    st.retired_at = self.current;
+                }
+            }
+        }
+        out
+    }
+
+    /// Writes `self.rec` as one record, rotating first if it would not fit.
+    fn put(&mut self, now_ms: i64) -> io::Result<()> {
+        if !self.seg.is_empty()
+            && self.seg.len() + SegmentWriter::bound(self.rec.len()) > self.opts.segment_size
+        {
+            self.rotate(now_ms)?;
+        }
+        if self.opts.compress {
+            self.seg.append_compressed(&self.rec);
+        } else {
+            self.seg.append(&self.rec);
+        }
+        self.write_out()?;
+        self.stats.records += 1;
+        Ok(())
+    }
+
+    /// Writes what the segment writer holds; on failure truncates the file back to its
+    /// last whole record, so the segment stays readable.
+    fn write_out(&mut self) -> io::Result<()> {
+        let start = self.seg.taken();
+        let bytes = self.seg.take();
+        match self.file.write_all(&bytes) {
+            Ok(()) => {
+                self.stats.bytes += bytes.len() as u64;
+                self.unsynced = true;
+                Ok(())
+            }
+            Err(e) => {
+                // If even the truncation fails, the tail is repaired at the next open.
+                let _ = self
+                    .file
+                    .set_len(start)
+                    .and_then(|()| self.file.seek(SeekFrom::Start(start)).map(drop));
+                self.seg = SegmentWriter::resume(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Pads and syncs the current segment and starts the next one; then retention.
+    fn rotate(&mut self, now_ms: i64) -> io::Result<()> {
+        self.seg.pad_page();
+        self.write_out()?;
+        self.file.sync_data()?;
+        self.stats.syncs += 1;
+        let next = self.current + 1;
+        let file = Self::create_segment(&self.wal_dir, next).map_err(|e| match e {
+            OpenError::Io { error, .. } => error,
+            other => io::Error::other(other.to_string()),
+        })?;
+        self.closed.insert(
+            self.current,
+            SegInfo {
+                size: self.seg.len(),
+                max_t: self.current_max_t,
+            },
+        );
+        self.file = file;
+        self.seg = SegmentWriter::new();
+        self.current = next;
+        self.current_max_t = i64::MIN;
+        self.unsynced = false;
+        self.stats.segments_created += 1;
+        if self.retention(now_ms).is_err() {
+            self.stats.retention_errors += 1;
+        }
+        Ok(())
+    }
+
+    /// Deletes the oldest segments beyond the size or time bound, behind a checkpoint.
+    fn retention(&mut self, now_ms: i64) -> io::Result<()> {
+        let mut total = self.disk_size();
+        let oldest_kept = self
+            .opts
+            .retention_time
+            .map(|d| now_ms.saturating_sub(d.as_millis() as i64));
+        let mut cut = None;
+        for (&i, info) in &self.closed {
+            let over_size = self.opts.retention_size > 0 && total > self.opts.retention_size;
+            let too_old = oldest_kept.is_some_and(|o| info.max_t < o);
+            if !(over_size || too_old) {
+                break;
+            }
+            cut = Some(i);
+            total -= info.size;
+        }
+        match cut {
+            Some(n) => self.checkpoint(n),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `checkpoint.N` with the series still needed, then deletes segments `..=N`
+    /// and the previous checkpoint.
+    fn checkpoint(&mut self, n: u32) -> io::Result<()> {
+        let keep = |refs: &HashMap<u64, RefState>, r: u64| {
+            refs.get(&r)
+                .is_some_and(|st| st.users > 0 || st.retired_at > n)
+        };
+        let mut kept: BTreeMap<u64, Labels> = BTreeMap::new();
+        let mut sources: Vec<PathBuf> = Vec::new();
+        if let Some((c, _)) = self.checkpoint {
+            let d = self.wal_dir.join(format!("checkpoint.{c:08}"));
+            let mut files: Vec<PathBuf> = fs::read_dir(&d)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            files.sort();
+            sources.extend(files);
+        }
+        sources.extend(
+            self.closed
+                .range(..=n)
+                .map(|(&i, _)| self.wal_dir.join(segment_name(i))),
+        );
+        for p in &sources {
+            let bytes = fs::read(p)?;
+            let (recs, _) = segment::read_segment(&bytes);
+            for r in recs {
+                let Some(pl) = r.payload() else { continue };
+                if pl.first() != Some(&record::kind::SERIES) {
+                    continue;
+                }
+                for (r, l) in record::decode_series(&pl).unwrap_or_default() {
+                    if keep(&self.refs, r.0) {
+                        kept.entry(r.0).or_insert(l);
+                    }
+                }
+            }
+        }
+        let tmp = self.wal_dir.join(format!("checkpoint.{n:08}.tmp"));
+        let done = self.wal_dir.join(format!("checkpoint.{n:08}"));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir(&tmp)?;
+        let mut w = SegmentWriter::new();
+        let all: Vec<(SeriesRef, Labels)> =
+            kept.into_iter().map(|(r, l)| (SeriesRef(r), l)).collect();
+        for chunk in all.chunks(CHECKPOINT_SERIES_PER_RECORD) {
+            let mut rec = Vec::new();
+            record::series(&mut rec, chunk.iter().map(|(r, l)| (*r, l)));
+            if self.opts.compress {
+                w.append_compressed(&rec);
+            } else {
+                w.append(&rec);
+            }
+        }
+        w.pad_page();
+        let bytes = w.take();
+        {
+            let mut f = File::create(tmp.join(segment_name(0)))?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        sync_dir(&tmp)?;
+        fs::rename(&tmp, &done)?;
+        sync_dir(&self.wal_dir)?;
+        // The checkpoint is in place: what it replaces can go.
+        let old: Vec<u32> = self.closed.range(..=n).map(|(&i, _)| i).collect();
+        for i in old {
+            fs::remove_file(self.wal_dir.join(segment_name(i)))?;
+            self.closed.remove(&i);
+            self.stats.segments_deleted += 1;
+        }
+        if let Some((c, _)) = self.checkpoint.replace((n, bytes.len() as u64)) {
+            fs::remove_dir_all(self.wal_dir.join(format!("checkpoint.{c:08}")))?;
+        }
+        let index = &mut self.index;
+        self.refs.retain(|_, st| {
+            let keep = st.users > 0 || st.retired_at > n;
+            if !keep {
+                index.remove(&st.hash);
+            }
+            keep
+        });
+        self.stats.checkpoints += 1;
+        Ok(())
+    }
+
+    /// True if something was written since the last sync.
+    pub fn unsynced(&self) -> bool {
+        self.unsynced
+    }
+
+    /// Syncs the current segment to disk.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.unsynced {
+            self.file.sync_data()?;
+            self.stats.syncs += 1;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Pads the last page (as Prometheus does at a clean shutdown) and syncs.
+    pub fn close(mut self) -> io::Result<WalStats> {
+        self.seg.pad_page();
+        self.write_out()?;
+        self.sync()?;
+        Ok(self.stats)
+    }
+}
