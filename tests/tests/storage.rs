@@ -769,3 +769,153 @@ fn a_full_disk_loses_only_what_it_could_not_store_and_the_writer_resumes() {
     }
     assert_eq!(rp.stats().unknown_refs, 0);
 }
+
+/// One step of the WAL property test.
+#[derive(Clone, Debug)]
+enum Step {
+    /// Loop `0` scrapes the label sets in the mask (of a universe of eight): new ones
+    /// are declared under fresh agent refs, vanished ones retired.
+    Scrape(usize, u8),
+    /// Loop `0` ends: everything it holds is retired.
+    End(usize),
+    /// The process stops cleanly and starts again with what the WAL restores.
+    Restart,
+}
+
+fn arb_step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        8 => (0usize..3, any::<u8>()).prop_map(|(l, m)| Step::Scrape(l, m)),
+        1 => (0usize..3).prop_map(Step::End),
+        1 => Just(Step::Restart),
+    ]
+}
+
+/// Every label set declared in `dir`, with how many times.
+fn declarations(dir: &Path) -> BTreeMap<String, usize> {
+    let mut n = BTreeMap::new();
+    for f in replay_files(dir) {
+        let (recs, _) = read_segment(&std::fs::read(f).expect("read"));
+        for r in recs {
+            let p = r.payload().expect("payload");
+            for (_, l) in record::decode_series(&p).unwrap_or_default() {
+                *n.entry(l.to_go_string()).or_default() += 1;
+            }
+        }
+    }
+    n
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever the agent does with refs — series that vanish and come back under new
+    /// refs, two loops exposing one label set, loops ending, restarts that restore refs,
+    /// rotation and retention — every label set is declared once in the WAL (Prometheus
+    /// would drop what it read of a series declared again), no sample lacks its series,
+    /// and without retention every sample reads back.
+    #[test]
+    fn the_wal_holds_each_label_set_once_and_every_sample(
+        steps in proptest::collection::vec(arb_step(), 1..120),
+        keep in 0u64..3,
+    ) {
+        let d = TempDir::new("prop");
+        let opts = WalOptions {
+            segment_size: 32 << 10,
+            // No bound, or one keeping about one or about two closed segments.
+            retention_size: keep * (40 << 10),
+            compress: false,
+            retention_time: None,
+        };
+        // Eight label sets the steps turn on and off, and 400 that every scrape carries
+        // (so segments fill, rotate and are retained away).
+        let universe: Vec<trawl_core::labels::Labels> = (0..8 + 400)
+            .map(|i| {
+                let v = format!("{i}");
+                let name = if i < 8 { "m" } else { "filler" };
+                trawl_core::labels::Labels::from_pairs([("__name__", name), ("i", v.as_str())])
+            })
+            .collect();
+        let mut checkpoints = 0;
+        let retention = keep > 0;
+        let (mut wal, _, _) = Wal::open(&d.0, opts.clone()).expect("open");
+        let mut next_ref = 1u64;
+        let mut restored: BTreeMap<String, u64> = BTreeMap::new();
+        // Loop → label index → agent ref.
+        let mut loops: BTreeMap<usize, BTreeMap<usize, u64>> = BTreeMap::new();
+        let mut want: Vec<String> = Vec::new();
+        let mut t = 1_700_000_000_000i64;
+        for step in &steps {
+            let mut b = Batch {
+                job: "j".into(),
+                target: "u".into(),
+                loop_id: 0,
+                series: Vec::new(),
+                samples: Vec::new(),
+                retired: Vec::new(),
+            };
+            match *step {
+                Step::Scrape(l, mask) => {
+                    t += 1000;
+                    let held = loops.entry(l).or_default();
+                    for (i, labels) in universe.iter().enumerate() {
+                        if i < 8 && mask & (1 << i) == 0 {
+                            if let Some(r) = held.remove(&i) {
+                                b.retired.push(SeriesRef(r));
+                            }
+                            continue;
+                        }
+                        let r = *held.entry(i).or_insert_with(|| {
+                            let r = restored.remove(&labels.to_go_string()).unwrap_or_else(|| {
+                                next_ref += 1;
+                                next_ref - 1
+                            });
+                            b.series.push((SeriesRef(r), labels.clone()));
+                            r
+                        });
+                        let v = (t % 977) as f64;
+                        b.samples.push(trawl_core::scrape::pipeline::Point { series: SeriesRef(r), t, v: v.to_bits() });
+                        want.push(format!("{} {} {t}", labels.to_go_string(), go_value(v)));
+                    }
+                }
+                Step::End(l) => {
+                    for (_, r) in loops.remove(&l).unwrap_or_default() {
+                        b.retired.push(SeriesRef(r));
+                    }
+                }
+                Step::Restart => {
+                    for (_, held) in std::mem::take(&mut loops) {
+                        b.retired.extend(held.into_values().map(SeriesRef));
+                    }
+                    let r = wal.append(&[b], t);
+                    proptest::prop_assert!(r.error.is_none());
+                    checkpoints += wal.close().expect("close").checkpoints;
+                    let (w, rs, report) = Wal::open(&d.0, opts.clone()).expect("reopen");
+                    proptest::prop_assert_eq!(report.replay.unknown_refs, 0);
+                    wal = w;
+                    next_ref = rs.next_ref;
+                    restored = rs.series.iter().map(|s| (s.labels.to_go_string(), s.series.0)).collect();
+                    continue;
+                }
+            }
+            let r = wal.append(&[b], t);
+            proptest::prop_assert!(r.error.is_none());
+        }
+        checkpoints += wal.close().expect("close").checkpoints;
+        if std::env::var_os("TRAWL_PROP_STATS").is_some() {
+            eprintln!("PROPSTATS retention={retention} checkpoints={checkpoints}");
+        }
+        let (lines, unknown) = our_dump(&d.0);
+        proptest::prop_assert_eq!(unknown, 0);
+        for (l, n) in declarations(&d.0) {
+            proptest::prop_assert_eq!(n, 1, "{} declared {} times", l, n);
+        }
+        want.sort();
+        if retention {
+            let all: BTreeSet<&String> = want.iter().collect();
+            proptest::prop_assert!(lines.iter().all(|l| all.contains(l)));
+        } else {
+            proptest::prop_assert_eq!(lines, want);
+        }
+    }
+}
