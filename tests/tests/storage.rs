@@ -919,3 +919,235 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn acknowledgements_follow_the_sync_policy() {
+    let batches = load::run(&spec(2, 10, 2), None);
+    let first = || batches[0].clone();
+    // Never: acknowledged once written.
+    let d = TempDir::new("ack-never");
+    let (wal, _, _) = Wal::open(&d.0, WalOptions::default()).expect("open");
+    let mut w = Writer::spawn(
+        wal,
+        WriterOptions {
+            sync: SyncPolicy::Never,
+            ..WriterOptions::default()
+        },
+        || {},
+    )
+    .expect("spawn");
+    w.append(first()).expect("queued");
+    let a = w.acks().recv_timeout(Duration::from_secs(10)).expect("ack");
+    assert_eq!((a.batches, a.samples), (1, batches[0].samples.len() as u64));
+    w.close().expect("close");
+    // Every write: acknowledged after its fsync.
+    let d = TempDir::new("ack-every");
+    let (wal, _, _) = Wal::open(&d.0, WalOptions::default()).expect("open");
+    let mut w = Writer::spawn(
+        wal,
+        WriterOptions {
+            sync: SyncPolicy::EveryWrite,
+            ..WriterOptions::default()
+        },
+        || {},
+    )
+    .expect("spawn");
+    for b in &batches[..3] {
+        w.append(b.clone()).expect("queued");
+        w.acks().recv_timeout(Duration::from_secs(10)).expect("ack");
+    }
+    let st = w.close().expect("close");
+    assert!(st.syncs >= 3, "{st:?}");
+    // An interval: the acknowledgement waits for the sync (here, the close).
+    let d = TempDir::new("ack-interval");
+    let (wal, _, _) = Wal::open(&d.0, WalOptions::default()).expect("open");
+    let woken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let wk = woken.clone();
+    let mut w = Writer::spawn(
+        wal,
+        WriterOptions {
+            sync: SyncPolicy::Interval(Duration::from_secs(3600)),
+            ..WriterOptions::default()
+        },
+        move || {
+            wk.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        },
+    )
+    .expect("spawn");
+    w.append(first()).expect("queued");
+    assert!(
+        w.acks().recv_timeout(Duration::from_millis(300)).is_err(),
+        "acknowledged before its sync"
+    );
+    let st = w.close().expect("close");
+    let a = w.drain_acks();
+    assert_eq!(a.batches, 1);
+    assert!(st.syncs >= 1);
+    assert_eq!(
+        woken.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one wake per acknowledgement"
+    );
+}
+
+#[test]
+fn acknowledgements_reach_the_agent_as_storage_reports() {
+    use trawl_core::agent::{AgentOptions, Event, Input, Output};
+    let mut h = trawl_tests::Harness::new(
+        "scrape_configs: [{job_name: j, scrape_interval: 10s, static_configs: [{targets: [\"a:1\", \"b:1\"]}]}]",
+        AgentOptions::default(),
+    );
+    let d = TempDir::new("ack-agent");
+    let (wal, restored, _) = Wal::open(&d.0, WalOptions::default()).expect("open");
+    h.input(Input::Restore(Box::new(restored)));
+    let mut w = Writer::spawn(
+        wal,
+        WriterOptions {
+            sync: SyncPolicy::EveryWrite,
+            ..WriterOptions::default()
+        },
+        || {},
+    )
+    .expect("spawn");
+    let mut sent = 0;
+    let mut samples = 0;
+    for _ in 0..6 {
+        for (id, _) in h.advance_until_scrape(Duration::from_secs(30)) {
+            let before = h.log.len();
+            h.respond(id, 200, "text/plain", b"m 1\nn 2\n");
+            let new: Vec<Output> = h.log[before..].iter().map(|(_, o)| o.clone()).collect();
+            for o in new {
+                if let Output::Append(b) = o {
+                    samples += b.samples.len() as u64;
+                    w.append(b).expect("queued");
+                    sent += 1;
+                }
+            }
+        }
+        while let Ok(a) = w.acks().recv_timeout(Duration::from_millis(200)) {
+            h.input(Input::Stored(a.as_input()));
+        }
+    }
+    let st = h.agent.stats().storage;
+    assert_eq!(st.appended_batches, sent);
+    assert_eq!(st.pending_batches(), 0);
+    assert_eq!(
+        (st.stored_samples, st.lost_samples, st.failing),
+        (samples, 0, false)
+    );
+    w.close().expect("close");
+    // A failing report and a good one: the agent says so, once each.
+    let bad = trawl_mio::storage::Ack {
+        batches: 1,
+        samples: 0,
+        lost_samples: 7,
+        error: Some("write data: No space left on device".into()),
+    };
+    let outs = h.input(Input::Stored(bad.as_input()));
+    assert!(
+        outs.iter().any(
+            |o| matches!(o, Output::Event(Event::StorageFailing(e)) if e.contains("No space"))
+        )
+    );
+    assert!(
+        h.input(Input::Stored(bad.as_input()))
+            .iter()
+            .all(|o| !matches!(o, Output::Event(Event::StorageFailing(_))))
+    );
+    let good = trawl_mio::storage::Ack {
+        batches: 1,
+        samples: 5,
+        ..Default::default()
+    };
+    let outs = h.input(Input::Stored(good.as_input()));
+    assert!(outs.contains(&Output::Event(Event::StorageRecovered)));
+    assert_eq!(h.agent.stats().storage.lost_samples, 14);
+}
+
+#[test]
+fn age_retention_deletes_segments_whose_newest_sample_is_too_old() {
+    let d = TempDir::new("age");
+    let opts = WalOptions {
+        segment_size: 32 << 10,
+        retention_time: Some(Duration::from_secs(3600)),
+        compress: false,
+        retention_size: 0,
+    };
+    let now = now_ns() / 1_000_000;
+    // Two hours ago, then now: the old segments go at the first rotation after.
+    let old = load::run(
+        &LoadSpec {
+            wall: (now - 2 * 3_600_000) * 1_000_000,
+            ..spec(10, 40, 6)
+        },
+        None,
+    );
+    let (mut wal, _, _) = Wal::open(&d.0, opts.clone()).expect("open");
+    for b in &old {
+        assert!(
+            wal.append(std::slice::from_ref(b), now - 2 * 3_600_000)
+                .error
+                .is_none()
+        );
+    }
+    assert_eq!(
+        wal.stats().segments_deleted,
+        0,
+        "nothing was old when written"
+    );
+    let segments_before = wal.current_segment();
+    assert!(segments_before >= 2);
+    let recent = load::run(
+        &LoadSpec {
+            wall: now * 1_000_000,
+            ..spec(10, 40, 6)
+        },
+        None,
+    );
+    for b in &recent {
+        assert!(wal.append(std::slice::from_ref(b), now).error.is_none());
+    }
+    let st = wal.stats().clone();
+    assert!(st.segments_deleted >= u64::from(segments_before), "{st:?}");
+    wal.close().expect("close");
+    let (lines, unknown) = our_dump(&d.0);
+    assert_eq!(unknown, 0);
+    // Retention is by whole segments: every segment left has a sample newer than the
+    // bound (the one where old samples end and recent ones begin may hold both).
+    let cutoff = now - 3_600_000;
+    for f in replay_files(&d.0) {
+        if f.to_string_lossy().contains("checkpoint.") {
+            continue;
+        }
+        let (recs, _) = read_segment(&std::fs::read(&f).expect("read"));
+        let newest = recs
+            .iter()
+            .filter_map(|r| r.payload())
+            .filter_map(|p| record::decode_samples(&p))
+            .flatten()
+            .map(|p| p.t)
+            .max();
+        if let Some(t) = newest {
+            assert!(
+                t >= cutoff,
+                "{} holds only samples older than the bound",
+                f.display()
+            );
+        }
+    }
+    let old_left = lines
+        .iter()
+        .filter(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|t| t.parse::<i64>().ok())
+                .is_some_and(|t| t < cutoff)
+        })
+        .count();
+    let old_total: usize = old.iter().map(|b| b.samples.len()).sum();
+    assert!(
+        old_left < old_total / 2,
+        "{old_left} of {old_total} old samples left"
+    );
+    assert!(!lines.is_empty());
+}
