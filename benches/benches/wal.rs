@@ -6,11 +6,13 @@
 //!   five labels) and the samples record;
 //! * `segment/raw`, `segment/snappy` — the samples record framed into pages (CRC-32C per
 //!   fragment), uncompressed and snappy-compressed;
-//! * `write/fsync-off`, `write/fsync-1s` — `Wal::append` of groups of ten repeat scrapes
-//!   to a real file (encoding, framing, compression, `write(2)`), without syncing and
-//!   with an fsync whenever a second has passed; rotation and retention included;
-//! * `write/raw-bytes` — the baseline: writing the same number of bytes the WAL writes
-//!   for those samples, with no encoding at all.
+//! * `write/<shm|disk>/<fsync-off|fsync-1s>/<raw|snappy>` — `Wal::append` of groups of
+//!   ten repeat scrapes to real files (encoding, framing, compression, `write(2)`,
+//!   128 MiB segments synced when full, retention at 512 MiB with checkpoints), without
+//!   further syncing and with an fsync whenever a second has passed; on `/dev/shm` (a
+//!   tmpfs: the CPU cost) and on the temp directory's disk;
+//! * `write/<shm|disk>/bytes-only` — the baseline: the bytes the uncompressed WAL writes
+//!   for the same samples, written to 128 MiB files synced when full, without encoding.
 //!
 //! Throughput is in samples.
 
@@ -28,12 +30,13 @@ use trawl_mio::storage::{Wal, WalOptions};
 
 const SERIES: usize = 1000;
 
-fn labels(i: usize) -> Labels {
+fn labels(target: u64, i: usize) -> Labels {
     let series = i.to_string();
     let pod = format!("web-{}", i % 37);
+    let instance = format!("10.1.2.{target}:9100");
     Labels::from_pairs([
         ("__name__", "http_requests_total"),
-        ("instance", "10.1.2.3:9100"),
+        ("instance", instance.as_str()),
         ("job", "kubernetes-pods"),
         ("pod", pod.as_str()),
         ("series", series.as_str()),
@@ -58,7 +61,12 @@ fn batch(target: u64, k: i64, with_series: bool) -> Batch {
         loop_id: target,
         series: if with_series {
             (0..SERIES)
-                .map(|i| (SeriesRef(target * SERIES as u64 + i as u64 + 1), labels(i)))
+                .map(|i| {
+                    (
+                        SeriesRef(target * SERIES as u64 + i as u64 + 1),
+                        labels(target, i),
+                    )
+                })
                 .collect()
         } else {
             Vec::new()
@@ -66,12 +74,6 @@ fn batch(target: u64, k: i64, with_series: bool) -> Batch {
         samples: points(target, k),
         retired: Vec::new(),
     }
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("trawl-bench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    p
 }
 
 fn bench(c: &mut Criterion) {
@@ -119,67 +121,87 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     // Whole writes: groups of ten repeat scrapes (ten targets), as the writer thread
-    // forms them under load.
+    // forms them under load; on a tmpfs (what the CPU costs) and on the disk.
     let mut g = c.benchmark_group("write");
     g.throughput(Throughput::Elements(10 * SERIES as u64));
     g.sample_size(30);
     g.measurement_time(Duration::from_secs(8));
-    for (name, sync) in [("fsync-off", false), ("fsync-1s", true)] {
-        for compress in [false, true] {
-            let dir = tmp(name);
-            let opts = WalOptions {
-                compress,
-                // Bounded, so a long run does not fill the disk; retention is part of
-                // the cost.
-                retention_size: 512 << 20,
-                ..WalOptions::default()
-            };
-            let (mut wal, _, _) = Wal::open(&dir, opts).expect("open the bench WAL");
-            let first: Vec<Batch> = (0..10).map(|t| batch(t, 0, true)).collect();
-            assert!(wal.append(&first, 0).error.is_none());
-            let mut k = 1;
-            let mut last_sync = Instant::now();
-            let id = format!("{name}/{}", if compress { "snappy" } else { "raw" });
-            g.bench_function(id, |b| {
-                b.iter_batched(
-                    || {
-                        k += 1;
-                        (0..10).map(|t| batch(t, k, false)).collect::<Vec<_>>()
-                    },
-                    |group| {
-                        let r = wal.append(&group, 0);
-                        if sync && last_sync.elapsed() >= Duration::from_secs(1) {
-                            let _ = wal.sync();
-                            last_sync = Instant::now();
-                        }
-                        r.stored
-                    },
-                    criterion::BatchSize::SmallInput,
-                )
-            });
-            drop(wal);
-            let _ = std::fs::remove_dir_all(&dir);
+    for (medium, root) in [
+        ("shm", PathBuf::from("/dev/shm")),
+        ("disk", std::env::temp_dir()),
+    ] {
+        if !root.is_dir() {
+            continue;
         }
-    }
-    // Baseline: the bytes alone (what ten uncompressed samples records take).
-    let bytes = vec![0x5au8; 10 * (rec.len() + 7)];
-    let dir = tmp("raw");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let mut f = std::fs::File::create(dir.join("f")).expect("create");
-    let mut written = 0u64;
-    g.bench_function("raw-bytes", |b| {
-        b.iter(|| {
-            use std::io::{Seek, Write};
-            if written > 512 << 20 {
-                let _ = f.set_len(0);
-                let _ = f.seek(std::io::SeekFrom::Start(0));
-                written = 0;
+        for (name, sync) in [("fsync-off", false), ("fsync-1s", true)] {
+            for compress in [false, true] {
+                let dir = root.join(format!("trawl-bench-wal-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                let opts = WalOptions {
+                    compress,
+                    // Bounded, so a long run does not fill the disk; retention is part
+                    // of the cost.
+                    retention_size: 512 << 20,
+                    ..WalOptions::default()
+                };
+                let (mut wal, _, _) = Wal::open(&dir, opts).expect("open the bench WAL");
+                let first: Vec<Batch> = (0..10).map(|t| batch(t, 0, true)).collect();
+                assert!(wal.append(&first, 0).error.is_none());
+                let mut k = 1;
+                let mut last_sync = Instant::now();
+                let id = format!(
+                    "{medium}/{name}/{}",
+                    if compress { "snappy" } else { "raw" }
+                );
+                g.bench_function(id, |b| {
+                    b.iter_batched(
+                        || {
+                            k += 1;
+                            (0..10).map(|t| batch(t, k, false)).collect::<Vec<_>>()
+                        },
+                        |group| {
+                            let r = wal.append(&group, 0);
+                            if sync && last_sync.elapsed() >= Duration::from_secs(1) {
+                                let _ = wal.sync();
+                                last_sync = Instant::now();
+                            }
+                            r.stored
+                        },
+                        criterion::BatchSize::SmallInput,
+                    )
+                });
+                drop(wal);
+                let _ = std::fs::remove_dir_all(&dir);
             }
-            let _ = f.write_all(&bytes);
-            written += bytes.len() as u64;
-        })
-    });
-    let _ = std::fs::remove_dir_all(&dir);
+        }
+        // Baseline: the same bytes as the uncompressed WAL writes (ten samples records
+        // and their headers), in 128 MiB files synced when full, four files kept: the
+        // file work alone, without encoding.
+        let bytes = vec![0x5au8; 10 * (rec.len() + 7)];
+        let dir = root.join(format!("trawl-bench-raw-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let mut n = 0u32;
+        let mut f = std::fs::File::create(dir.join("0")).expect("create");
+        let mut written = 0u64;
+        g.bench_function(format!("{medium}/bytes-only"), |b| {
+            b.iter(|| {
+                use std::io::Write;
+                if written + bytes.len() as u64 > 128 << 20 {
+                    let _ = f.sync_data();
+                    n += 1;
+                    f = std::fs::File::create(dir.join(n.to_string())).expect("create");
+                    if n >= 4 {
+                        let _ = std::fs::remove_file(dir.join((n - 4).to_string()));
+                    }
+                    written = 0;
+                }
+                let _ = f.write_all(&bytes);
+                written += bytes.len() as u64;
+            })
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     g.finish();
 }
 

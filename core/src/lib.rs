@@ -20,7 +20,10 @@
 //! * [`labels`] — a compact sorted label set, its builder, and Prometheus's label hashes;
 //! * [`goregex`] and [`relabel`] — Go RE2 regexes and the eleven relabel actions;
 //! * [`target`] — discovered labels → relabeling → scrape target and URL;
-//! * [`hash`] — target hash and scrape phase, bit-for-bit as Prometheus.
+//! * [`hash`] — target hash and scrape phase, bit-for-bit as Prometheus;
+//! * [`wal`] — Prometheus's write-ahead log in memory: record encoders and decoders,
+//!   pages and fragments, the segment reader, and the replay that restores series refs
+//!   at start (the files are `trawl-mio`'s `storage` module).
 //!
 //! ## Example: from configuration to scrape targets
 //!
@@ -109,6 +112,14 @@
 //! assert_eq!(stored[0].samples[0].value(), 0.5);
 //! assert!(stored[1].series.is_empty(), "a repeat scrape declares nothing new");
 //! ```
+//!
+//! With storage, two more inputs close the loop: at start, before anything is scraped,
+//! [`agent::Input::Restore`] hands the agent what the WAL holds (so a series scraped again
+//! keeps its ref), and after writes the storage reports on the batches it received,
+//! in order, with [`agent::Input::Stored`] (stored or lost samples, the error if any);
+//! the agent keeps scraping whatever storage does and counts it in
+//! [`agent::AgentStats::storage`]. Each batch also lists the refs it retires, so storage
+//! knows which series can no longer receive samples.
 //!
 //! Same inputs and seed give the same outputs, byte for byte: the simulator in
 //! `trawl-tests` drives the agent through hours of simulated discovery churn, failures

@@ -1108,7 +1108,10 @@ fn age_retention_deletes_segments_whose_newest_sample_is_too_old() {
         assert!(wal.append(std::slice::from_ref(b), now).error.is_none());
     }
     let st = wal.stats().clone();
-    assert!(st.segments_deleted >= u64::from(segments_before), "{st:?}");
+    assert!(
+        st.segments_deleted >= u64::from(segments_before) - 1,
+        "{st:?}"
+    );
     wal.close().expect("close");
     let (lines, unknown) = our_dump(&d.0);
     assert_eq!(unknown, 0);
@@ -1144,10 +1147,10 @@ fn age_retention_deletes_segments_whose_newest_sample_is_too_old() {
                 .is_some_and(|t| t < cutoff)
         })
         .count();
-    let old_total: usize = old.iter().map(|b| b.samples.len()).sum();
+    // At most one segment's worth (a sample takes at least ten bytes).
     assert!(
-        old_left < old_total / 2,
-        "{old_left} of {old_total} old samples left"
+        old_left as u64 * 10 <= opts.segment_size,
+        "{old_left} old samples left"
     );
     assert!(!lines.is_empty());
 }

@@ -50,13 +50,23 @@ pub fn series<'a>(out: &mut Vec<u8>, series: impl IntoIterator<Item = (SeriesRef
 /// A samples record: the first sample's ref and time as the base, then each sample as
 /// signed deltas from it and the value's bits. No samples: just the type byte.
 pub fn samples(out: &mut Vec<u8>, samples: &[Point]) {
+    samples_iter(out, samples.iter().copied());
+}
+
+/// [`samples`] over any sequence of samples (several batches, refs mapped on the way)
+/// without collecting them first.
+pub fn samples_iter(out: &mut Vec<u8>, samples: impl IntoIterator<Item = Point>) {
     out.push(kind::SAMPLES);
-    let Some(first) = samples.first() else {
+    let mut it = samples.into_iter();
+    let Some(first) = it.next() else {
         return;
     };
+    out.reserve(16 + 11 * it.size_hint().0);
     out.extend_from_slice(&first.series.0.to_be_bytes());
     out.extend_from_slice(&first.t.to_be_bytes());
-    for p in samples {
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&first.v.to_be_bytes());
+    for p in it {
         put_varint(out, p.series.0.wrapping_sub(first.series.0) as i64);
         put_varint(out, p.t.wrapping_sub(first.t));
         out.extend_from_slice(&p.v.to_be_bytes());

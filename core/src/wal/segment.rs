@@ -31,6 +31,9 @@ pub struct SegmentWriter {
     /// Bytes of the segment before `buf` (already taken).
     taken: u64,
     buf: Vec<u8>,
+    /// Reused for compressed records.
+    zbuf: Vec<u8>,
+    encoder: Option<snap::raw::Encoder>,
 }
 
 impl SegmentWriter {
@@ -43,7 +46,7 @@ impl SegmentWriter {
     pub fn resume(len: u64) -> SegmentWriter {
         SegmentWriter {
             taken: len,
-            buf: Vec::new(),
+            ..SegmentWriter::default()
         }
     }
 
@@ -56,6 +59,20 @@ impl SegmentWriter {
     pub fn take(&mut self) -> Vec<u8> {
         self.taken += self.buf.len() as u64;
         std::mem::take(&mut self.buf)
+    }
+
+    /// Hands the bytes appended so far to `write`; if it succeeds they count as taken
+    /// (and the buffer is kept for the next records), if it fails they are dropped and
+    /// the segment continues at [`SegmentWriter::taken`] (the shell truncates its file
+    /// back there).
+    pub fn flush<E>(&mut self, write: impl FnOnce(&[u8]) -> Result<(), E>) -> Result<usize, E> {
+        let n = self.buf.len();
+        let r = write(&self.buf);
+        if r.is_ok() {
+            self.taken += n as u64;
+        }
+        self.buf.clear();
+        r.map(|()| n)
     }
 
     /// Drops the bytes not yet taken (a write of them failed and the file was truncated
@@ -94,10 +111,14 @@ impl SegmentWriter {
     /// Appends one record, snappy-compressed when that makes it strictly shorter (as
     /// Prometheus does with WAL compression on).
     pub fn append_compressed(&mut self, record: &[u8]) {
-        match snap::raw::Encoder::new().compress_vec(record) {
-            Ok(z) if z.len() < record.len() => self.write(&z, 0x08),
+        let mut z = std::mem::take(&mut self.zbuf);
+        z.resize(snap::raw::max_compress_len(record.len()), 0);
+        let enc = self.encoder.get_or_insert_with(snap::raw::Encoder::new);
+        match enc.compress(record, &mut z) {
+            Ok(n) if n < record.len() => self.write(&z[..n], 0x08),
             _ => self.write(record, 0),
         }
+        self.zbuf = z;
     }
 
     /// Appends one record (uncompressed).
@@ -201,11 +222,18 @@ impl ReadRecord {
 /// Reads every whole record of a segment, stopping at the first problem. The records
 /// before the problem are returned with it: that is what recovery keeps.
 pub fn read_segment(b: &[u8]) -> (Vec<ReadRecord>, Option<ReadError>) {
+    read_segment_from(b, 0)
+}
+
+/// [`read_segment`] of the part of a segment that starts at byte `base` (a record
+/// boundary): for reading a few known records without the rest. Offsets are reported
+/// relative to `b`.
+pub fn read_segment_from(b: &[u8], base: usize) -> (Vec<ReadRecord>, Option<ReadError>) {
     let mut out = Vec::new();
     let mut i = 0;
     let mut cur: Option<ReadRecord> = None;
     while i < b.len() {
-        let left = PAGE - i % PAGE;
+        let left = PAGE - (base + i) % PAGE;
         if left < HEADER {
             if b[i..(i + left).min(b.len())].iter().any(|&c| c != 0) {
                 return (out, Some(ReadError::Padding { offset: i }));

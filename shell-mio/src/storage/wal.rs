@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use trawl_core::labels::Labels;
-use trawl_core::scrape::pipeline::{Batch, SeriesRef};
+use trawl_core::scrape::pipeline::{Batch, Point, SeriesRef};
 use trawl_core::wal::record;
 use trawl_core::wal::replay::{Replay, ReplayStats, Restored};
 use trawl_core::wal::segment::{self, PAGE, SegmentWriter};
@@ -185,11 +185,13 @@ pub struct Appended {
     pub error: Option<io::Error>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct SegInfo {
     size: u64,
-    /// Newest sample in it.
+    /// Newest sample written up to its end (in it or before it).
     max_t: i64,
+    /// Where its series records are (start, end): a checkpoint reads just those.
+    series: Vec<(u64, u64)>,
 }
 
 /// What the writer knows of one series declared in the WAL.
@@ -203,6 +205,31 @@ struct RefState {
     /// Hash of its labels (its key in the label index).
     hash: u128,
 }
+
+/// Hashes the writer's integer keys: refs (sequential, so a multiplicative hash spreads
+/// them) and label-set hashes (already uniform: their low bits). Far cheaper than SipHash
+/// on the per-sample path.
+#[derive(Default)]
+struct IntHasher(u64);
+
+impl std::hash::Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u128(&mut self, x: u128) {
+        self.0 = x as u64;
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
 
 /// The label-set key of the WAL's index: a 128-bit hash of the names and values (a
 /// collision among a billion series has odds of about 10^-21; the index holds 24 bytes
@@ -230,19 +257,21 @@ pub struct Wal {
     file: File,
     seg: SegmentWriter,
     current_max_t: i64,
+    /// Where the current segment's series records are.
+    current_series: Vec<(u64, u64)>,
     /// Older segments still on disk.
     closed: BTreeMap<u32, SegInfo>,
     /// The newest checkpoint and its size.
     checkpoint: Option<(u32, u64)>,
     /// Series declared in the WAL (and not yet dropped by a checkpoint), by WAL ref.
-    refs: HashMap<u64, RefState>,
+    refs: IntMap<u64, RefState>,
     /// WAL ref by label-set hash: a label set is declared once. (Prometheus's replay
     /// resets a series whenever its labels are declared again, dropping the samples read
     /// so far, so a second declaration would lose data.)
-    index: HashMap<u128, u64>,
+    index: IntMap<u128, u64>,
     /// Agent refs whose label set the WAL already holds under another ref (a series
     /// that vanished and came back): agent ref → WAL ref.
-    remap: HashMap<u64, u64>,
+    remap: IntMap<u64, u64>,
     /// Series declared by batches whose write failed: declared again before first use.
     pending: BTreeMap<u64, Labels>,
     hash_buf: Vec<u8>,
@@ -333,14 +362,22 @@ impl Wal {
         }
         let mut closed = BTreeMap::new();
         let mut k = 0;
+        // Newest sample so far: segments are dated by it (see `SegInfo::max_t`).
+        let mut newest = i64::MIN;
         while k < segments.len() {
             let s = segments[k];
             let p = wal_dir.join(segment_name(s));
             let bytes = fs::read(&p).map_err(io_err(|| format!("read {}", p.display())))?;
             let (recs, err) = segment::read_segment(&bytes);
+            let mut series = Vec::new();
             for r in &recs {
                 match r.payload() {
-                    Some(pl) => rp.record(&pl),
+                    Some(pl) => {
+                        if pl.first() == Some(&record::kind::SERIES) {
+                            series.push((r.offset as u64, r.end as u64));
+                        }
+                        rp.record(&pl);
+                    }
                     None => rp.malformed(),
                 }
             }
@@ -368,20 +405,24 @@ impl Wal {
                     removed,
                 });
                 size = to;
+                newest = newest.max(rp.take_max_t());
                 closed.insert(
                     s,
                     SegInfo {
                         size,
-                        max_t: rp.take_max_t(),
+                        max_t: newest,
+                        series,
                     },
                 );
                 break;
             }
+            newest = newest.max(rp.take_max_t());
             closed.insert(
                 s,
                 SegInfo {
                     size,
-                    max_t: rp.take_max_t(),
+                    max_t: newest,
+                    series,
                 },
             );
             k += 1;
@@ -394,8 +435,8 @@ impl Wal {
         let restored = rp.finish();
         // Every series found may have samples in any segment kept so far: retired (by
         // this start) in the segment now begun, unless the agent takes it up again.
-        let mut refs = HashMap::new();
-        let mut index = HashMap::new();
+        let mut refs = IntMap::default();
+        let mut index = IntMap::default();
         let mut hash_buf = Vec::new();
         for x in &restored.series {
             let hash = labels_hash(&x.labels, &mut hash_buf);
@@ -419,12 +460,13 @@ impl Wal {
             current,
             file,
             seg: SegmentWriter::new(),
-            current_max_t: i64::MIN,
+            current_max_t: newest,
+            current_series: Vec::new(),
             closed,
             checkpoint,
             refs,
             index,
-            remap: HashMap::new(),
+            remap: IntMap::default(),
             pending: BTreeMap::new(),
             hash_buf,
             rec: Vec::new(),
@@ -553,7 +595,7 @@ impl Wal {
         }
         let mut declare: Vec<(SeriesRef, &Labels, u128)> = Vec::new();
         let mut dups: Vec<(SeriesRef, &Labels, u128)> = Vec::new();
-        let mut in_group: HashMap<u128, u64> = HashMap::new();
+        let mut in_group: IntMap<u128, u64> = IntMap::default();
         for (r, l) in again.iter().map(|(r, l)| (*r, l)).chain(
             batches
                 .iter()
@@ -620,25 +662,28 @@ impl Wal {
         }
         if samples > 0 && !failed {
             self.rec.clear();
-            let mut all = Vec::with_capacity(samples as usize);
-            for b in batches {
-                all.extend_from_slice(&b.samples);
-            }
-            if !self.remap.is_empty() {
-                for p in &mut all {
-                    if let Some(&w) = self.remap.get(&p.series.0) {
-                        p.series = SeriesRef(w);
-                    }
+            let remap = &self.remap;
+            let mut max_t = i64::MIN;
+            let points = batches.iter().flat_map(|b| b.samples.iter()).map(|p| {
+                max_t = max_t.max(p.t);
+                // Most of the time nothing is remapped: no lookup at all.
+                if remap.is_empty() {
+                    return *p;
                 }
-            }
-            record::samples(&mut self.rec, &all);
+                match remap.get(&p.series.0) {
+                    Some(&w) => Point {
+                        series: SeriesRef(w),
+                        ..*p
+                    },
+                    None => *p,
+                }
+            });
+            record::samples_iter(&mut self.rec, points);
             match self.put(now_ms) {
                 Ok(()) => {
                     out.stored = samples;
                     self.stats.samples += samples;
-                    if let Some(t) = all.iter().map(|p| p.t).max() {
-                        self.current_max_t = self.current_max_t.max(t);
-                    }
+                    self.current_max_t = self.current_max_t.max(max_t);
                 }
                 Err(e) => {
                     out.error = Some(e);
@@ -675,12 +720,17 @@ impl Wal {
         {
             self.rotate(now_ms)?;
         }
+        let start = self.seg.len();
         if self.opts.compress {
             self.seg.append_compressed(&self.rec);
         } else {
             self.seg.append(&self.rec);
         }
+        let end = self.seg.len();
         self.write_out()?;
+        if self.rec.first() == Some(&record::kind::SERIES) {
+            self.current_series.push((start, end));
+        }
         self.stats.records += 1;
         Ok(())
     }
@@ -689,10 +739,10 @@ impl Wal {
     /// last whole record, so the segment stays readable.
     fn write_out(&mut self) -> io::Result<()> {
         let start = self.seg.taken();
-        let bytes = self.seg.take();
-        match self.file.write_all(&bytes) {
-            Ok(()) => {
-                self.stats.bytes += bytes.len() as u64;
+        let file = &mut self.file;
+        match self.seg.flush(|b| file.write_all(b)) {
+            Ok(n) => {
+                self.stats.bytes += n as u64;
                 self.unsynced = true;
                 Ok(())
             }
@@ -702,7 +752,6 @@ impl Wal {
                     .file
                     .set_len(start)
                     .and_then(|()| self.file.seek(SeekFrom::Start(start)).map(drop));
-                self.seg = SegmentWriter::resume(start);
                 Err(e)
             }
         }
@@ -724,12 +773,14 @@ impl Wal {
             SegInfo {
                 size: self.seg.len(),
                 max_t: self.current_max_t,
+                series: std::mem::take(&mut self.current_series),
             },
         );
         self.file = file;
         self.seg = SegmentWriter::new();
         self.current = next;
-        self.current_max_t = i64::MIN;
+        // `current_max_t` carries over: a segment is dated by the newest sample written
+        // up to its end, so one holding only series records is as old as what preceded it.
         self.unsynced = false;
         self.stats.segments_created += 1;
         if self.retention(now_ms).is_err() {
@@ -746,14 +797,25 @@ impl Wal {
             .retention_time
             .map(|d| now_ms.saturating_sub(d.as_millis() as i64));
         let mut cut = None;
+        // Segments with no sample up to their end (series records only, at the start of
+        // a new WAL) have no age: they go with the first later segment that does.
+        let mut undated = 0;
         for (&i, info) in &self.closed {
-            let over_size = self.opts.retention_size > 0 && total > self.opts.retention_size;
-            let too_old = oldest_kept.is_some_and(|o| info.max_t < o);
-            if !(over_size || too_old) {
+            if self.opts.retention_size > 0 && total > self.opts.retention_size {
+                cut = Some(i);
+                total -= info.size;
+                continue;
+            }
+            if info.max_t == i64::MIN {
+                undated += info.size;
+                continue;
+            }
+            if oldest_kept.is_none_or(|o| info.max_t >= o) {
                 break;
             }
             cut = Some(i);
-            total -= info.size;
+            total -= undated + info.size;
+            undated = 0;
         }
         match cut {
             Some(n) => self.checkpoint(n),
@@ -764,38 +826,51 @@ impl Wal {
     /// Writes `checkpoint.N` with the series still needed, then deletes segments `..=N`
     /// and the previous checkpoint.
     fn checkpoint(&mut self, n: u32) -> io::Result<()> {
-        let keep = |refs: &HashMap<u64, RefState>, r: u64| {
+        let keep = |refs: &IntMap<u64, RefState>, r: u64| {
             refs.get(&r)
                 .is_some_and(|st| st.users > 0 || st.retired_at > n)
         };
         let mut kept: BTreeMap<u64, Labels> = BTreeMap::new();
-        let mut sources: Vec<PathBuf> = Vec::new();
-        if let Some((c, _)) = self.checkpoint {
-            let d = self.wal_dir.join(format!("checkpoint.{c:08}"));
-            let mut files: Vec<PathBuf> = fs::read_dir(&d)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .collect();
-            files.sort();
-            sources.extend(files);
-        }
-        sources.extend(
-            self.closed
-                .range(..=n)
-                .map(|(&i, _)| self.wal_dir.join(segment_name(i))),
-        );
-        for p in &sources {
-            let bytes = fs::read(p)?;
-            let (recs, _) = segment::read_segment(&bytes);
+        let mut take = |recs: Vec<segment::ReadRecord>, refs: &IntMap<u64, RefState>| {
             for r in recs {
                 let Some(pl) = r.payload() else { continue };
                 if pl.first() != Some(&record::kind::SERIES) {
                     continue;
                 }
                 for (r, l) in record::decode_series(&pl).unwrap_or_default() {
-                    if keep(&self.refs, r.0) {
+                    if keep(refs, r.0) {
                         kept.entry(r.0).or_insert(l);
                     }
                 }
+            }
+        };
+        // The previous checkpoint holds only series: read it whole.
+        if let Some((c, _)) = self.checkpoint {
+            let d = self.wal_dir.join(format!("checkpoint.{c:08}"));
+            let mut files: Vec<PathBuf> = fs::read_dir(&d)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            files.sort();
+            for p in files {
+                take(segment::read_segment(&fs::read(p)?).0, &self.refs);
+            }
+        }
+        // Of the segments, only the series records, where the writer (or the replay at
+        // open) saw them.
+        for (&i, info) in self.closed.range(..=n) {
+            if info.series.is_empty() {
+                continue;
+            }
+            let mut f = File::open(self.wal_dir.join(segment_name(i)))?;
+            let mut buf = Vec::new();
+            for &(start, end) in &info.series {
+                buf.resize((end - start) as usize, 0);
+                f.seek(SeekFrom::Start(start))?;
+                io::Read::read_exact(&mut f, &mut buf)?;
+                take(
+                    segment::read_segment_from(&buf, start as usize).0,
+                    &self.refs,
+                );
             }
         }
         let tmp = self.wal_dir.join(format!("checkpoint.{n:08}.tmp"));
