@@ -490,6 +490,19 @@ fn promtool_reads_every_sample_the_writer_thread_wrote() {
     assert_eq!(promtool_dump(&r.0), ours);
 }
 
+/// The writer thread with sync policy `sync`, no wake-up callback.
+fn spawn_writer(wal: Wal, sync: SyncPolicy) -> Writer {
+    Writer::spawn(
+        wal,
+        WriterOptions {
+            sync,
+            ..WriterOptions::default()
+        },
+        || {},
+    )
+    .expect("spawn the writer thread")
+}
+
 /// A free loopback port (bound and released; the server binds it next).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -709,15 +722,7 @@ fn a_full_disk_loses_only_what_it_could_not_store_and_the_writer_resumes() {
         },
     )
     .expect("open");
-    let mut w = Writer::spawn(
-        wal,
-        WriterOptions {
-            sync: SyncPolicy::EveryWrite,
-            ..WriterOptions::default()
-        },
-        || {},
-    )
-    .expect("spawn");
+    let mut w = spawn_writer(wal, SyncPolicy::EveryWrite);
     // Fill the disk beside the WAL, then leave a little room.
     let filler = mnt.0.join("filler");
     {
@@ -924,15 +929,7 @@ fn acknowledgements_follow_the_sync_policy() {
     // Never: acknowledged once written.
     let d = TempDir::new("ack-never");
     let (wal, _, _) = Wal::open(&d.0, WalOptions::default()).expect("open");
-    let mut w = Writer::spawn(
-        wal,
-        WriterOptions {
-            sync: SyncPolicy::Never,
-            ..WriterOptions::default()
-        },
-        || {},
-    )
-    .expect("spawn");
+    let mut w = spawn_writer(wal, SyncPolicy::Never);
     w.append(first()).expect("queued");
     let a = w.acks().recv_timeout(Duration::from_secs(10)).expect("ack");
     assert_eq!((a.batches, a.samples), (1, batches[0].samples.len() as u64));
@@ -940,15 +937,7 @@ fn acknowledgements_follow_the_sync_policy() {
     // Every write: acknowledged after its fsync.
     let d = TempDir::new("ack-every");
     let (wal, _, _) = Wal::open(&d.0, WalOptions::default()).expect("open");
-    let mut w = Writer::spawn(
-        wal,
-        WriterOptions {
-            sync: SyncPolicy::EveryWrite,
-            ..WriterOptions::default()
-        },
-        || {},
-    )
-    .expect("spawn");
+    let mut w = spawn_writer(wal, SyncPolicy::EveryWrite);
     for b in &batches[..3] {
         w.append(b.clone()).expect("queued");
         w.acks().recv_timeout(Duration::from_secs(10)).expect("ack");
@@ -997,15 +986,7 @@ fn acknowledgements_reach_the_agent_as_storage_reports() {
     let d = TempDir::new("ack-agent");
     let (wal, restored, _) = Wal::open(&d.0, WalOptions::default()).expect("open");
     h.input(Input::Restore(Box::new(restored)));
-    let mut w = Writer::spawn(
-        wal,
-        WriterOptions {
-            sync: SyncPolicy::EveryWrite,
-            ..WriterOptions::default()
-        },
-        || {},
-    )
-    .expect("spawn");
+    let mut w = spawn_writer(wal, SyncPolicy::EveryWrite);
     let mut sent = 0;
     let mut samples = 0;
     for _ in 0..6 {

@@ -405,16 +405,6 @@ impl Wal {
                     removed,
                 });
                 size = to;
-                newest = newest.max(rp.take_max_t());
-                closed.insert(
-                    s,
-                    SegInfo {
-                        size,
-                        max_t: newest,
-                        series,
-                    },
-                );
-                break;
             }
             newest = newest.max(rp.take_max_t());
             closed.insert(
@@ -425,6 +415,9 @@ impl Wal {
                     series,
                 },
             );
+            if report.repair.is_some() {
+                break;
+            }
             k += 1;
         }
         report.replay = rp.stats();
