@@ -134,6 +134,7 @@ pub mod exposition;
 pub mod goquote;
 pub mod goregex;
 pub mod hash;
+pub mod http;
 pub mod io;
 pub mod labels;
 pub mod relabel;
