@@ -1,9 +1,15 @@
-//! The IO half of trawl that both shells share, and the mio daemon's pieces.
+//! The IO half of trawl that both shells share, and the mio daemon.
 //!
 //! * [`storage`]: the local write-ahead log, in Prometheus's format: a data directory that
 //!   `promtool tsdb dump` and a Prometheus server read. [`storage::Wal`] does the file
 //!   work synchronously; [`storage::Writer`] runs it on its own thread, fed by a bounded
 //!   crossbeam channel and answering with acknowledgements the event loop hands to the
 //!   core as [`trawl_core::Input::Stored`]. `trawl-tokio` uses the same writer.
+//! * [`daemon`]: the `trawl` daemon's event loop on mio: HTTP/1.1 scrapes with the core's
+//!   codec over mio sockets (keep-alive, redirects, names resolved off the loop), file
+//!   discovery with inotify, storage through the writer thread, SIGHUP reloads and a
+//!   graceful shutdown on SIGTERM/SIGINT.
 
+pub mod daemon;
+mod net;
 pub mod storage;

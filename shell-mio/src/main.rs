@@ -1,79 +1,93 @@
 //! `trawl`: the Prometheus-compatible discovery and scrape agent.
 //!
-//! This build loads and validates a `prometheus.yml` and shows the targets its static
-//! configurations produce after relabeling, as Prometheus would. Discovery from files,
-//! HTTP and DNS, scraping and storage arrive with the daemon.
+//! `trawl --config.file=prometheus.yml` runs the daemon; `trawl check config FILE…`
+//! validates configurations as Prometheus 3.x does.
 
 // A command-line program reports on standard output and error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use trawl_core::config::{Config, ParseOptions, SdConfig};
+use clap::{Parser, Subcommand};
+use trawl_core::agent::AgentOptions;
+use trawl_core::config::SdConfig;
 use trawl_core::target::{Populated, targets_from_group};
+use trawl_mio::daemon::{self, DaemonOptions};
+use trawl_mio::storage::{SyncPolicy, WalOptions, WriterOptions};
 
-const USAGE: &str = "usage: trawl [--config.file=PATH] [--version]
+/// A Prometheus-compatible service-discovery and scrape agent.
+#[derive(Parser, Debug)]
+#[command(name = "trawl", version, about)]
+struct Cli {
+    /// The Prometheus configuration file.
+    #[arg(long = "config.file", default_value = "prometheus.yml", global = true)]
+    config_file: PathBuf,
+    /// The data directory: the WAL (Prometheus's format) goes to <path>/wal.
+    #[arg(long = "storage.path", default_value = "data")]
+    storage_path: PathBuf,
+    /// Delete the oldest WAL segments beyond this size (e.g. 10GB; 0 = no bound).
+    #[arg(long = "storage.retention.size", default_value = "0")]
+    retention_size: String,
+    /// Delete WAL segments whose newest sample is older than this (e.g. 1d; 0 = no bound).
+    #[arg(long = "storage.retention.time", default_value = "0s")]
+    retention_time: String,
+    /// Snappy-compress WAL records (as Prometheus does by default).
+    #[arg(long = "storage.wal-compression", default_value_t = true, action = clap::ArgAction::Set)]
+    wal_compression: bool,
+    /// When the WAL is synced to disk: `always` (every write), `never` (when segments
+    /// complete, like Prometheus), or an interval such as `1s`.
+    #[arg(long = "storage.sync", default_value = "1s")]
+    sync: String,
+    /// Log level: debug, info, warn or error.
+    #[arg(long = "log.level", default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-Loads PATH (default prometheus.yml), validates it as Prometheus 3.x does and prints the
-targets of its static_configs after relabeling.";
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check files.
+    Check {
+        #[command(subcommand)]
+        what: Check,
+    },
+}
 
-fn main() -> ExitCode {
-    let mut config_file = "prometheus.yml".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--version" | "-v" => {
-                println!("trawl {}", env!("CARGO_PKG_VERSION"));
-                return ExitCode::SUCCESS;
+#[derive(Subcommand, Debug)]
+enum Check {
+    /// Validate configuration files and show the targets of their static configs.
+    Config {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        let config = match daemon::load_config(f) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("FAILED: {e}");
+                ok = false;
+                continue;
             }
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            "--config.file" => match args.next() {
-                Some(v) => config_file = v,
-                None => {
-                    eprintln!("--config.file needs a value\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            a if a.starts_with("--config.file=") => {
-                config_file = a["--config.file=".len()..].to_owned();
-            }
-            other => {
-                eprintln!("unknown argument {other:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
+        };
+        println!("{}: configuration is valid", f.display());
+        for s in &config.ignored_sections {
+            println!("  note: section {s:?} is accepted and ignored by an agent");
         }
-    }
-    let text = match std::fs::read_to_string(&config_file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("{config_file}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut options = ParseOptions::for_path(&config_file);
-    options.env = std::env::vars().collect();
-    let config = match Config::parse(&text, &options) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("{config_file}: configuration is valid");
-    for s in &config.ignored_sections {
-        println!("  note: section {s:?} is accepted and ignored by an agent");
-    }
-    for job in &config.scrape_configs {
-        println!(
-            "job {:?}: every {}, timeout {}",
-            job.job_name, job.scrape_interval, job.scrape_timeout
-        );
-        for sd in &job.sd_configs {
-            match sd {
-                SdConfig::Static(groups) => {
+        for job in &config.scrape_configs {
+            println!(
+                "job {:?}: every {}, timeout {}",
+                job.job_name, job.scrape_interval, job.scrape_timeout
+            );
+            for sd in &job.sd_configs {
+                if let SdConfig::Static(groups) = sd {
                     for g in groups {
                         for r in targets_from_group(g, job) {
                             match r {
@@ -87,19 +101,96 @@ fn main() -> ExitCode {
                             }
                         }
                     }
+                } else {
+                    println!("  {} discovery", sd.mechanism());
                 }
-                other => println!(
-                    "  {} discovery configured (runs in the daemon, not in this build)",
-                    other.mechanism()
-                ),
+            }
+            for u in &job.unsupported_sd {
+                println!("  note: {u} is not supported yet; it discovers nothing");
             }
         }
-        for u in &job.unsupported_sd {
-            println!("  note: {u} is not supported yet; it discovers nothing");
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn options(cli: &Cli) -> Result<DaemonOptions, String> {
+    let size = trawl_core::units::ByteSize::parse(&cli.retention_size)
+        .map_err(|e| format!("--storage.retention.size: {e}"))?;
+    let time = trawl_core::PromDuration::parse(&cli.retention_time)
+        .map_err(|e| format!("--storage.retention.time: {e}"))?
+        .to_std();
+    let sync = match cli.sync.as_str() {
+        "always" => SyncPolicy::EveryWrite,
+        "never" => SyncPolicy::Never,
+        d => SyncPolicy::Interval(
+            trawl_core::PromDuration::parse(d)
+                .map_err(|e| format!("--storage.sync: {e}"))?
+                .to_std(),
+        ),
+    };
+    Ok(DaemonOptions {
+        config_file: cli.config_file.clone(),
+        storage_path: cli.storage_path.clone(),
+        wal: WalOptions {
+            compress: cli.wal_compression,
+            retention_size: size.0,
+            retention_time: (time > Duration::ZERO).then_some(time),
+            ..WalOptions::default()
+        },
+        writer: WriterOptions {
+            sync,
+            ..WriterOptions::default()
+        },
+        agent: AgentOptions {
+            fqdn: hostname(),
+            ..AgentOptions::default()
+        },
+    })
+}
+
+/// The host name, for the scrape-phase seed (as Prometheus's `os.Hostname`-based FQDN).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Check {
+        what: Check::Config { files },
+    }) = &cli.command
+    {
+        return check_config(files);
+    }
+    let level = match cli.log_level.as_str() {
+        "debug" => tracing::Level::DEBUG,
+        "warn" => tracing::Level::WARN,
+        "error" => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let opts = match options(&cli) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match daemon::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(err = %e, "trawl stopped");
+            eprintln!("{e}");
+            ExitCode::FAILURE
         }
     }
-    for rw in &config.remote_write {
-        println!("remote_write {}", rw.url);
-    }
-    ExitCode::SUCCESS
 }

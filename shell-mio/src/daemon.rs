@@ -1,0 +1,447 @@
+//! The daemon: one mio thread owns the [`Agent`] and every socket; the WAL writer and the
+//! resolver are threads that wake the loop through a [`mio::Waker`]. The loop is the
+//! core's: drain the agent's outputs and carry them out, wait for IO or the agent's
+//! deadline, feed what happened with a fresh clock reading.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
+use trawl_core::config::{Config, ParseOptions};
+use trawl_core::io::{IoEvent, IoOp, RequestId};
+use trawl_core::time::{Instant, Now, UnixNanos};
+
+use crate::net::{self, CONN_BASE, Net, NetEvent};
+use crate::storage::{Ack, Wal, WalOptions, Writer, WriterOptions};
+
+const WAKER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+const INOTIFY: Token = Token(2);
+
+/// How the daemon runs.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    /// `--config.file`.
+    pub config_file: PathBuf,
+    /// `--storage.path`: the data directory.
+    pub storage_path: PathBuf,
+    /// WAL layout and retention.
+    pub wal: WalOptions,
+    /// Writer thread settings.
+    pub writer: WriterOptions,
+    /// Agent options (seed, coalescing, user agent...).
+    pub agent: AgentOptions,
+}
+
+/// Loads and validates a configuration file.
+pub fn load_config(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "couldn't load configuration (--config.file={}): {e}",
+            path.display()
+        )
+    })?;
+    let mut options = ParseOptions::for_path(&path.to_string_lossy());
+    options.env = std::env::vars().collect();
+    Config::parse(&text, &options).map_err(|e| {
+        format!(
+            "couldn't load configuration (--config.file={}): {e}",
+            path.display()
+        )
+    })
+}
+
+/// Completions the loop feeds after draining outputs (file work done inline).
+enum Done {
+    File(RequestId, std::io::Result<Vec<u8>>, u64),
+    Dir(RequestId, std::io::Result<Vec<String>>),
+}
+
+struct Clock {
+    start: std::time::Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Now {
+        let mono = Instant(self.start.elapsed().as_nanos() as u64);
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        Now::new(mono, UnixNanos(wall))
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT and a graceful shutdown.
+pub fn run(opts: DaemonOptions) -> Result<(), String> {
+    let clock = Clock {
+        start: std::time::Instant::now(),
+    };
+    let config = load_config(&opts.config_file)?;
+    let mut poll = Poll::new().map_err(|e| format!("create poll: {e}"))?;
+    let waker =
+        Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| format!("create waker: {e}"))?);
+    let mut signals = Signals::new([SIGHUP, SIGINT, SIGTERM])
+        .map_err(|e| format!("install signal handlers: {e}"))?;
+    poll.registry()
+        .register(&mut signals, SIGNALS, Interest::READABLE)
+        .map_err(|e| format!("register signals: {e}"))?;
+
+    let (wal, restored, report) =
+        Wal::open(&opts.storage_path, opts.wal.clone()).map_err(|e| e.to_string())?;
+    tracing::info!(
+        dir = %opts.storage_path.display(),
+        segments = report.segments.len(),
+        series = restored.series.len(),
+        samples = report.replay.samples,
+        writing = report.writing,
+        "WAL replayed"
+    );
+    if let Some(r) = &report.repair {
+        tracing::warn!(segment = r.segment, reason = %r.reason, from = r.from, to = r.to, removed = ?r.removed, "WAL repaired");
+    }
+    let w = waker.clone();
+    let mut writer = Writer::spawn(wal, opts.writer.clone(), move || {
+        let _ = w.wake();
+    })
+    .map_err(|e| format!("start the WAL writer: {e}"))?;
+    let w = waker.clone();
+    let (lookups, resolved) = net::spawn_resolver(move || {
+        let _ = w.wake();
+    })
+    .map_err(|e| format!("start the resolver: {e}"))?;
+
+    let mut inotify = inotify::Inotify::init().map_err(|e| format!("inotify: {e}"))?;
+    let ifd = inotify.as_raw_fd();
+    poll.registry()
+        .register(&mut SourceFd(&ifd), INOTIFY, Interest::READABLE)
+        .map_err(|e| format!("register inotify: {e}"))?;
+
+    let mut agent = Agent::new(config, opts.agent.clone(), clock.now());
+    agent.handle_input(clock.now(), Input::Restore(Box::new(restored)));
+    let mut net = Net::new(lookups);
+    let mut done: VecDeque<Done> = VecDeque::new();
+    let mut watches: BTreeMap<inotify::WatchDescriptor, RequestId> = BTreeMap::new();
+    let mut watch_ids: BTreeMap<RequestId, inotify::WatchDescriptor> = BTreeMap::new();
+    let mut events = Events::with_capacity(1024);
+    let mut ibuf = vec![0u8; 64 * 1024];
+    let mut shutting_down = false;
+    tracing::info!(config = %opts.config_file.display(), "trawl started");
+
+    loop {
+        // 1. Carry out what the agent asks, and feed what that finished at once.
+        loop {
+            while let Some(o) = agent.poll_output() {
+                match o {
+                    Output::Start { id, op } => match op {
+                        IoOp::Http(r) => net.start(poll.registry(), id, &r),
+                        IoOp::ReadFile { path, limit } => {
+                            done.push_back(Done::File(id, std::fs::read(&path), limit));
+                        }
+                        IoOp::ListDir { path } => {
+                            let r = std::fs::read_dir(&path).map(|it| {
+                                let mut v: Vec<String> = it
+                                    .filter_map(|e| e.ok())
+                                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                                    .collect();
+                                v.sort();
+                                v
+                            });
+                            done.push_back(Done::Dir(id, r));
+                        }
+                        IoOp::Watch { path } => {
+                            use inotify::WatchMask;
+                            let mask = WatchMask::CLOSE_WRITE
+                                | WatchMask::MOVED_TO
+                                | WatchMask::MOVED_FROM
+                                | WatchMask::CREATE
+                                | WatchMask::DELETE
+                                | WatchMask::DELETE_SELF
+                                | WatchMask::MOVE_SELF;
+                            match inotify.watches().add(&path, mask) {
+                                Ok(wd) => {
+                                    watches.insert(wd.clone(), id);
+                                    watch_ids.insert(id, wd);
+                                }
+                                Err(e) => {
+                                    let msg = format!("watch {path}: {e}");
+                                    agent.handle_input(
+                                        clock.now(),
+                                        Input::Io {
+                                            id,
+                                            event: IoEvent::Failed(&msg),
+                                        },
+                                    );
+                                }
+                            }
+                        }
+                    },
+                    Output::Cancel(id) => {
+                        net.cancel(poll.registry(), id);
+                        if let Some(wd) = watch_ids.remove(&id) {
+                            watches.remove(&wd);
+                            let _ = inotify.watches().remove(wd);
+                        }
+                    }
+                    Output::Append(b) => {
+                        let n = b.samples.len() as u64;
+                        if let Err(b) = writer.try_append(b) {
+                            drop(b);
+                            let msg = "the WAL writer's queue is full";
+                            agent.handle_input(
+                                clock.now(),
+                                Input::Stored(trawl_core::Stored {
+                                    batches: 1,
+                                    samples: 0,
+                                    lost_samples: n,
+                                    error: Some(msg),
+                                }),
+                            );
+                        }
+                    }
+                    Output::Event(e) => log_event(&e),
+                }
+            }
+            // Feed finished work; it may produce more outputs.
+            let now = clock.now();
+            let mut fed = false;
+            while let Some((id, e)) = net.events.pop_front() {
+                feed_net(&mut agent, now, id, e);
+                fed = true;
+            }
+            while let Some(d) = done.pop_front() {
+                fed = true;
+                match d {
+                    Done::File(id, Ok(data), limit) if limit > 0 && data.len() as u64 > limit => {
+                        let msg = format!("file larger than {limit} bytes");
+                        agent.handle_input(
+                            now,
+                            Input::Io {
+                                id,
+                                event: IoEvent::Failed(&msg),
+                            },
+                        );
+                    }
+                    Done::File(id, Ok(data), _) => agent.handle_input(
+                        now,
+                        Input::Io {
+                            id,
+                            event: IoEvent::FileData(&data),
+                        },
+                    ),
+                    Done::File(id, Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => agent
+                        .handle_input(
+                            now,
+                            Input::Io {
+                                id,
+                                event: IoEvent::NotFound,
+                            },
+                        ),
+                    Done::File(id, Err(e), _) | Done::Dir(id, Err(e)) => {
+                        let msg = e.to_string();
+                        agent.handle_input(
+                            now,
+                            Input::Io {
+                                id,
+                                event: IoEvent::Failed(&msg),
+                            },
+                        );
+                    }
+                    Done::Dir(id, Ok(names)) => {
+                        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                        agent.handle_input(
+                            now,
+                            Input::Io {
+                                id,
+                                event: IoEvent::DirEntries(&refs),
+                            },
+                        );
+                    }
+                }
+            }
+            if !fed {
+                break;
+            }
+        }
+        if shutting_down && agent.is_shut_down() {
+            break;
+        }
+        // 2. Wait for IO or the agent's deadline.
+        let now = clock.now();
+        let timeout = agent
+            .poll_timeout()
+            .map(|d| d.saturating_since(now.mono).max(Duration::from_micros(100)));
+        if let Err(e) = poll.poll(&mut events, timeout)
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
+            return Err(format!("poll: {e}"));
+        }
+        // 3. Feed what happened.
+        for ev in events.iter() {
+            match ev.token() {
+                WAKER => {}
+                SIGNALS => {
+                    for s in signals.pending() {
+                        match s {
+                            SIGHUP => match load_config(&opts.config_file) {
+                                Ok(c) => {
+                                    tracing::info!("reloading configuration");
+                                    agent.handle_input(clock.now(), Input::Config(Box::new(c)));
+                                }
+                                Err(e) => {
+                                    tracing::error!(err = %e, "reload failed; the running configuration stays")
+                                }
+                            },
+                            _ => {
+                                if !shutting_down {
+                                    tracing::info!("shutting down: finishing scrapes in flight");
+                                    shutting_down = true;
+                                    agent.handle_input(clock.now(), Input::Shutdown);
+                                }
+                            }
+                        }
+                    }
+                }
+                INOTIFY => loop {
+                    let evs = match inotify.read_events(&mut ibuf) {
+                        Ok(evs) => evs
+                            .map(|e| {
+                                (
+                                    e.wd.clone(),
+                                    e.name.map(|n| n.to_string_lossy().into_owned()),
+                                )
+                            })
+                            .collect::<Vec<_>>(),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            tracing::warn!(err = %e, "inotify read");
+                            break;
+                        }
+                    };
+                    if evs.is_empty() {
+                        break;
+                    }
+                    let now = clock.now();
+                    for (wd, name) in evs {
+                        if let Some(&id) = watches.get(&wd) {
+                            agent.handle_input(
+                                now,
+                                Input::Io {
+                                    id,
+                                    event: IoEvent::Changed {
+                                        name: name.as_deref(),
+                                    },
+                                },
+                            );
+                        }
+                    }
+                },
+                Token(t) if t >= CONN_BASE => {
+                    net.ready(
+                        poll.registry(),
+                        t,
+                        ev.is_readable() || ev.is_read_closed(),
+                        ev.is_writable(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        while let Ok(r) = resolved.try_recv() {
+            net.resolved(poll.registry(), r);
+        }
+        while let Some(a) = writer.try_ack() {
+            feed_ack(&mut agent, clock.now(), &a);
+        }
+        let now = clock.now();
+        if agent.poll_timeout().is_some_and(|d| d <= now.mono) {
+            agent.handle_input(now, Input::Timeout);
+        }
+    }
+    // Flush storage: everything queued is written and synced.
+    let stats = writer.close().map_err(|e| format!("close the WAL: {e}"))?;
+    feed_ack(&mut agent, clock.now(), &writer.drain_acks());
+    tracing::info!(
+        samples = stats.samples,
+        series = stats.series,
+        lost = stats.lost_samples,
+        "WAL closed; bye"
+    );
+    Ok(())
+}
+
+fn feed_ack(agent: &mut Agent, now: Now, a: &Ack) {
+    if a.batches > 0 {
+        agent.handle_input(now, Input::Stored(a.as_input()));
+    }
+}
+
+fn feed_net(agent: &mut Agent, now: Now, id: RequestId, e: NetEvent) {
+    match e {
+        NetEvent::Head(h) => {
+            let headers = h.header_refs();
+            agent.handle_input(
+                now,
+                Input::Io {
+                    id,
+                    event: IoEvent::HttpHead {
+                        status: h.status,
+                        reason: &h.reason,
+                        headers: &headers,
+                    },
+                },
+            );
+        }
+        NetEvent::Body(b) => agent.handle_input(
+            now,
+            Input::Io {
+                id,
+                event: IoEvent::HttpBody(&b),
+            },
+        ),
+        NetEvent::End => agent.handle_input(
+            now,
+            Input::Io {
+                id,
+                event: IoEvent::HttpEnd,
+            },
+        ),
+        NetEvent::Failed(m) => agent.handle_input(
+            now,
+            Input::Io {
+                id,
+                event: IoEvent::Failed(&m),
+            },
+        ),
+    }
+}
+
+fn log_event(e: &Event) {
+    match e {
+        Event::ConfigApplied { jobs } => tracing::info!(jobs, "configuration applied"),
+        Event::SdFailure(f) => {
+            tracing::warn!(provider = %f.provider, err = %f.message, "discovery failed; its last targets stay")
+        }
+        Event::TargetSyncFailed { job, message } => {
+            tracing::warn!(%job, err = %message, "target dropped")
+        }
+        Event::Health(h) if !h.error.is_empty() => {
+            tracing::debug!(job = %h.job, url = %h.url, health = ?h.health, err = %h.error, "target health")
+        }
+        Event::Health(h) => {
+            tracing::debug!(job = %h.job, url = %h.url, health = ?h.health, "target health")
+        }
+        Event::StorageFailing(err) => {
+            tracing::error!(%err, "storage failing; scraping goes on, unstored samples are counted")
+        }
+        Event::StorageRecovered => tracing::info!("storage writes again"),
+        Event::RestoreRefused => tracing::warn!("WAL series restored too late; new refs are used"),
+        other => tracing::debug!(event = ?other, "agent"),
+    }
+}
