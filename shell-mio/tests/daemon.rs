@@ -1,0 +1,312 @@
+//! The `trawl` daemon end to end, against real nginx servers (Debian's `nginx-light`,
+//! installed by `.ci/run`) on loopback addresses: static and file discovery, gzip
+//! bodies, a reload that removes a target (stale markers in the dump), a kill -9 in the
+//! middle of writing and a restart, all checked with `promtool tsdb dump`.
+//!
+//! These tests live in `shell-mio/` (not `tests/`) because cargo gives a package's own
+//! integration tests the path of its binary (`CARGO_BIN_EXE_trawl`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A fresh directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "trawl-e2e-{name}-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process stopped (by PID) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(p: &Proc, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(p.0.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig}");
+}
+
+/// Waits for a child to exit (at most `max`); its exit status.
+fn wait_exit(p: &mut Proc, max: Duration) -> std::process::ExitStatus {
+    let end = Instant::now() + max;
+    loop {
+        if let Some(s) = p.0.try_wait().expect("try_wait") {
+            return s;
+        }
+        assert!(Instant::now() < end, "the process did not exit in {max:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// nginx serving `www/` on each address (every file as Prometheus text, gzip on).
+fn nginx(dir: &Path, addrs: &[String]) -> Proc {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    let servers: String = addrs
+        .iter()
+        .map(|a| {
+            format!(
+                "  server {{ listen {a}; root {}; location / {{ }} }}\n",
+                www.display()
+            )
+        })
+        .collect();
+    let conf = format!(
+        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  gzip on;\n  gzip_min_length 64;\n  gzip_types text/plain;\n  keepalive_timeout 75s;\n{servers}}}\n",
+        d = dir.display()
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).expect("nginx.conf");
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(dir)
+        .args(["-g", "daemon off; master_process off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx (Debian package nginx-light) is installed: .ci/run installs it");
+    let p = Proc(child);
+    // Ready when every address answers.
+    let end = Instant::now() + Duration::from_secs(10);
+    for a in addrs {
+        while std::net::TcpStream::connect(a.as_str()).is_err() {
+            assert!(Instant::now() < end, "nginx did not listen on {a}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    p
+}
+
+fn trawl(dir: &Path, config: &Path, data: &Path) -> Proc {
+    let log = std::fs::File::create(dir.join("trawl.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", data.display()))
+        .arg("--log.level=debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start trawl");
+    Proc(child)
+}
+
+/// `promtool tsdb dump` of a data directory: label set → samples (value as printed, t).
+fn dump(data: &Path) -> BTreeMap<String, Vec<(String, i64)>> {
+    let out = Command::new("promtool")
+        .args(["tsdb", "dump"])
+        .arg(data)
+        .output()
+        .expect("promtool (Debian package prometheus) is installed: .ci/run installs it");
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut m: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(end) = line.rfind('}') else { continue };
+        let (labels, rest) = line.split_at(end + 1);
+        let mut it = rest.split_whitespace();
+        let (Some(v), Some(t)) = (it.next(), it.next()) else {
+            continue;
+        };
+        m.entry(labels.to_owned())
+            .or_default()
+            .push((v.to_owned(), t.parse().unwrap_or(0)));
+    }
+    for v in m.values_mut() {
+        v.sort_by_key(|x| x.1);
+    }
+    m
+}
+
+fn series<'a>(
+    d: &'a BTreeMap<String, Vec<(String, i64)>>,
+    name: &str,
+    instance: &str,
+) -> Vec<&'a (String, i64)> {
+    d.iter()
+        .filter(|(l, _)| {
+            l.starts_with(&format!("{{__name__=\"{name}\""))
+                && l.contains(&format!("instance=\"{instance}\""))
+        })
+        .flat_map(|(_, v)| v)
+        .collect()
+}
+
+fn body(n: usize) -> String {
+    let mut b = String::from("# HELP e2e_metric A test metric.\n# TYPE e2e_metric gauge\n");
+    for i in 0..n {
+        b.push_str(&format!("e2e_metric{{i=\"{i}\"}} {i}\n"));
+    }
+    b
+}
+
+fn log_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default()
+}
+
+#[test]
+fn static_and_file_targets_are_scraped_stored_and_marked_stale_after_a_reload() {
+    let d = TempDir::new("sd");
+    let port = free_port();
+    let addrs: Vec<String> = (2..=4).map(|i| format!("127.0.0.{i}:{port}")).collect();
+    let _nginx = nginx(&d.0, &addrs);
+    std::fs::write(d.0.join("www/metrics"), body(50)).expect("metrics");
+    let sd = d.0.join("sd");
+    std::fs::create_dir_all(&sd).expect("sd dir");
+    std::fs::write(
+        sd.join("a.json"),
+        format!(
+            "[{{\"targets\": [\"{}\"], \"labels\": {{\"team\": \"x\"}}}}]",
+            addrs[1]
+        ),
+    )
+    .expect("sd file");
+    let config = |with_static: bool| {
+        let mut y = String::from("global:\n  scrape_interval: 1s\nscrape_configs:\n");
+        // The target leaves the job, the job stays (a job that goes takes its loops
+        // without stale markers, as in Prometheus).
+        let target = if with_static {
+            format!("\"{}\"", addrs[0])
+        } else {
+            String::new()
+        };
+        y.push_str(&format!(
+            "  - job_name: static\n    static_configs:\n      - targets: [{target}]\n"
+        ));
+        y.push_str(&format!(
+            "  - job_name: files\n    file_sd_configs:\n      - files: [\"{}/*.json\"]\n",
+            sd.display()
+        ));
+        y
+    };
+    let cfg = d.0.join("prometheus.yml");
+    std::fs::write(&cfg, config(true)).expect("config");
+    let data = d.0.join("data");
+    let mut t = trawl(&d.0, &cfg, &data);
+    std::thread::sleep(Duration::from_millis(3500));
+    // A new target arrives by atomic rename into the watched directory.
+    let tmp = d.0.join("b.json.tmp");
+    std::fs::write(&tmp, format!("[{{\"targets\": [\"{}\"]}}]", addrs[2])).expect("tmp");
+    std::fs::rename(&tmp, sd.join("b.json")).expect("rename");
+    std::thread::sleep(Duration::from_millis(2500));
+    // The static target goes: its series get stale markers about an interval later.
+    std::fs::write(&cfg, config(false)).expect("config");
+    signal(&t, "HUP");
+    std::thread::sleep(Duration::from_millis(3500));
+    signal(&t, "TERM");
+    let status = wait_exit(&mut t, Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "trawl exited with {status}:\n{}",
+        log_of(&d.0)
+    );
+    let dump = dump(&data);
+    for a in &addrs {
+        let up = series(&dump, "up", a);
+        assert!(up.len() >= 2, "{a}: up {up:?}\n{}", log_of(&d.0));
+        assert!(
+            up.iter().any(|(v, _)| v == "1"),
+            "{a} never up: {up:?}\n{}",
+            log_of(&d.0)
+        );
+        // Fifty series each, every scrape.
+        let m = series(&dump, "e2e_metric", a);
+        assert!(m.len() >= 50 * 2, "{a}: {} samples", m.len());
+    }
+    // The file target carries its group's label.
+    assert!(
+        dump.keys()
+            .any(|l| l.contains(&format!("instance=\"{}\"", addrs[1])) && l.contains("team=\"x\""))
+    );
+    // The removed static target's series end in a stale marker (NaN), the others not.
+    let stat: Vec<&String> = dump
+        .keys()
+        .filter(|l| l.contains(&format!("instance=\"{}\"", addrs[0])))
+        .collect();
+    assert!(!stat.is_empty());
+    for l in stat {
+        let last = dump[l].last().expect("samples");
+        assert_eq!(last.0, "NaN", "{l} does not end stale: {:?}", dump[l]);
+    }
+    let last_file = series(&dump, "up", &addrs[1]);
+    assert_eq!(last_file.last().map(|x| x.0.as_str()), Some("1"));
+}
+
+#[test]
+fn a_kill_9_loses_nothing_committed_and_a_restart_goes_on_with_the_same_series() {
+    let d = TempDir::new("kill");
+    let port = free_port();
+    let addr = format!("127.0.0.5:{port}");
+    let _nginx = nginx(&d.0, std::slice::from_ref(&addr));
+    std::fs::write(d.0.join("www/metrics"), body(200)).expect("metrics");
+    let cfg = d.0.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!("global:\n  scrape_interval: 500ms\nscrape_configs:\n  - job_name: k\n    static_configs:\n      - targets: [\"{addr}\"]\n"),
+    )
+    .expect("config");
+    let data = d.0.join("data");
+    let t = trawl(&d.0, &cfg, &data);
+    std::thread::sleep(Duration::from_millis(2600));
+    signal(&t, "KILL");
+    drop(t);
+    // Readable as it is, whatever the kill cut.
+    let first = dump(&data);
+    let before: BTreeSet<String> = first.keys().cloned().collect();
+    assert!(series(&first, "e2e_metric", &addr).len() >= 200 * 2);
+    // A restart replays (and repairs) the WAL and goes on.
+    let mut t = trawl(&d.0, &cfg, &data);
+    std::thread::sleep(Duration::from_millis(2100));
+    signal(&t, "TERM");
+    let status = wait_exit(&mut t, Duration::from_secs(10));
+    assert!(status.success(), "{}", log_of(&d.0));
+    let after = dump(&data);
+    // Nothing readable before is lost, and no label set appears twice (a series
+    // declared again would have lost its earlier samples in Prometheus's replay).
+    for (l, v) in &first {
+        let later = &after[l];
+        assert!(v.iter().all(|s| later.contains(s)), "{l} lost samples");
+        assert!(later.len() > v.len(), "{l} got nothing after the restart");
+    }
+    assert_eq!(after.keys().cloned().collect::<BTreeSet<_>>(), before);
+    assert!(log_of(&d.0).contains("WAL replayed"));
+}
