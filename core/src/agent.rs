@@ -415,6 +415,22 @@ impl Agent {
             });
         };
         push("prometheus_sd_failed_configs", vec![], s.sd.failed_configs);
+        // Storage, as its reports told the agent (no Prometheus name covers these).
+        push(
+            "trawl_storage_samples_stored_total",
+            vec![],
+            s.storage.stored_samples,
+        );
+        push(
+            "trawl_storage_samples_lost_total",
+            vec![],
+            s.storage.lost_samples,
+        );
+        push(
+            "trawl_storage_pending_batches",
+            vec![],
+            s.storage.pending_batches(),
+        );
         push(
             "prometheus_sd_received_updates_total",
             vec![],

@@ -127,6 +127,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod api;
 pub mod config;
 pub mod discovery;
 pub mod duration;

@@ -20,6 +20,7 @@ use trawl_core::time::{Instant, Now, UnixNanos};
 
 use crate::net::{self, CONN_BASE, Net, NetEvent};
 use crate::storage::{Ack, Wal, WalOptions, Writer, WriterOptions};
+use crate::web::{self, Action, Web};
 
 const WAKER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -38,6 +39,10 @@ pub struct DaemonOptions {
     pub writer: WriterOptions,
     /// Agent options (seed, coalescing, user agent...).
     pub agent: AgentOptions,
+    /// `--web.listen-address`.
+    pub listen: std::net::SocketAddr,
+    /// `--web.enable-lifecycle`: `POST /-/reload` and `/-/quit`.
+    pub lifecycle: bool,
 }
 
 /// Loads and validates a configuration file.
@@ -123,6 +128,12 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         .register(&mut SourceFd(&ifd), INOTIFY, Interest::READABLE)
         .map_err(|e| format!("register inotify: {e}"))?;
 
+    let mut api = Web::bind(poll.registry(), opts.listen, opts.lifecycle)
+        .map_err(|e| format!("listen on {} (--web.listen-address): {e}", opts.listen))?;
+    let bound = api
+        .local_addr()
+        .map_or_else(|_| opts.listen.to_string(), |a| a.to_string());
+    tracing::info!(address = %bound, "listening");
     let mut agent = Agent::new(config, opts.agent.clone(), clock.now());
     agent.handle_input(clock.now(), Input::Restore(Box::new(restored)));
     let mut net = Net::new(lookups);
@@ -288,24 +299,19 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 WAKER => {}
                 SIGNALS => {
                     for s in signals.pending() {
-                        match s {
-                            SIGHUP => match load_config(&opts.config_file) {
-                                Ok(c) => {
-                                    tracing::info!("reloading configuration");
-                                    agent.handle_input(clock.now(), Input::Config(Box::new(c)));
-                                }
-                                Err(e) => {
-                                    tracing::error!(err = %e, "reload failed; the running configuration stays")
-                                }
-                            },
-                            _ => {
-                                if !shutting_down {
-                                    tracing::info!("shutting down: finishing scrapes in flight");
-                                    shutting_down = true;
-                                    agent.handle_input(clock.now(), Input::Shutdown);
-                                }
-                            }
+                        if s == SIGHUP {
+                            reload(&mut agent, &clock, &opts.config_file);
+                        } else {
+                            shutdown(&mut agent, &clock, &mut shutting_down);
                         }
+                    }
+                }
+                web::LISTENER => api.accept(poll.registry()),
+                Token(t) if (web::WEB_BASE..CONN_BASE).contains(&t) => {
+                    match api.ready(poll.registry(), t, &agent) {
+                        Action::Reload => reload(&mut agent, &clock, &opts.config_file),
+                        Action::Quit => shutdown(&mut agent, &clock, &mut shutting_down),
+                        Action::None => {}
                     }
                 }
                 INOTIFY => loop {
@@ -374,6 +380,24 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         "WAL closed; bye"
     );
     Ok(())
+}
+
+fn reload(agent: &mut Agent, clock: &Clock, path: &Path) {
+    match load_config(path) {
+        Ok(c) => {
+            tracing::info!("reloading configuration");
+            agent.handle_input(clock.now(), Input::Config(Box::new(c)));
+        }
+        Err(e) => tracing::error!(err = %e, "reload failed; the running configuration stays"),
+    }
+}
+
+fn shutdown(agent: &mut Agent, clock: &Clock, shutting_down: &mut bool) {
+    if !*shutting_down {
+        tracing::info!("shutting down: finishing scrapes in flight");
+        *shutting_down = true;
+        agent.handle_input(clock.now(), Input::Shutdown);
+    }
 }
 
 fn feed_ack(agent: &mut Agent, now: Now, a: &Ack) {

@@ -13,3 +13,4 @@
 pub mod daemon;
 mod net;
 pub mod storage;
+mod web;

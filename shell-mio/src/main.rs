@@ -40,6 +40,12 @@ struct Cli {
     /// complete, like Prometheus), or an interval such as `1s`.
     #[arg(long = "storage.sync", default_value = "1s")]
     sync: String,
+    /// Where the HTTP API listens.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
+    listen: String,
+    /// Enable `POST /-/reload` and `POST /-/quit`.
+    #[arg(long = "web.enable-lifecycle")]
+    lifecycle: bool,
     /// Log level: debug, info, warn or error.
     #[arg(long = "log.level", default_value = "info")]
     log_level: String,
@@ -132,7 +138,13 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
                 .to_std(),
         ),
     };
+    let listen = cli
+        .listen
+        .parse()
+        .map_err(|e| format!("--web.listen-address={}: {e}", cli.listen))?;
     Ok(DaemonOptions {
+        listen,
+        lifecycle: cli.lifecycle,
         config_file: cli.config_file.clone(),
         storage_path: cli.storage_path.clone(),
         wal: WalOptions {

@@ -114,17 +114,67 @@ fn nginx(dir: &Path, addrs: &[String]) -> Proc {
     p
 }
 
-fn trawl(dir: &Path, config: &Path, data: &Path) -> Proc {
+fn trawl(dir: &Path, config: &Path, data: &Path, web: u16) -> Proc {
     let log = std::fs::File::create(dir.join("trawl.log")).expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{web}"))
         .arg("--log.level=debug")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("start trawl");
     Proc(child)
+}
+
+/// A request to trawl's API: status and body.
+fn api(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// The active targets' `(scrapePool, instance, health)`, once the API answers.
+fn active(port: u16) -> Vec<(String, String, String)> {
+    let Some((200, body)) = api(port, "GET", "/api/v1/targets?state=active") else {
+        return Vec::new();
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).expect("targets JSON");
+    assert_eq!(v["status"], "success");
+    let mut out: Vec<(String, String, String)> = v["data"]["activeTargets"]
+        .as_array()
+        .expect("activeTargets")
+        .iter()
+        .map(|t| {
+            (
+                t["scrapePool"].as_str().unwrap_or("").to_owned(),
+                t["labels"]["instance"].as_str().unwrap_or("").to_owned(),
+                t["health"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Polls until `f` holds (at most `max`).
+fn eventually(max: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + max;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `promtool tsdb dump` of a data directory: label set → samples (value as printed, t).
@@ -221,12 +271,43 @@ fn static_and_file_targets_are_scraped_stored_and_marked_stale_after_a_reload() 
     let cfg = d.0.join("prometheus.yml");
     std::fs::write(&cfg, config(true)).expect("config");
     let data = d.0.join("data");
-    let mut t = trawl(&d.0, &cfg, &data);
-    std::thread::sleep(Duration::from_millis(3500));
-    // A new target arrives by atomic rename into the watched directory.
+    let web = free_port();
+    let mut t = trawl(&d.0, &cfg, &data, web);
+    // The API shows both targets, then both up.
+    let up = |port| {
+        let a = active(port);
+        a.len() == 2 && a.iter().all(|x| x.2 == "up")
+    };
+    eventually(Duration::from_secs(15), "two targets up", || up(web));
+    assert_eq!(active(web)[0].0, "files");
+    assert_eq!(api(web, "GET", "/-/healthy").map(|x| x.0), Some(200));
+    assert_eq!(api(web, "GET", "/-/ready").map(|x| x.0), Some(200));
+    assert_eq!(
+        api(web, "POST", "/-/reload").map(|x| x.0),
+        Some(403),
+        "lifecycle is off"
+    );
+    let (status, metrics) = api(web, "GET", "/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    for name in [
+        "prometheus_sd_updates_total",
+        "prometheus_target_scrape_pools_total",
+        "prometheus_target_scrape_pool_targets{scrape_job=\"files\"}",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "trawl_storage_samples_stored_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // A new target arrives by atomic rename into the watched directory and shows up in
+    // the API.
     let tmp = d.0.join("b.json.tmp");
     std::fs::write(&tmp, format!("[{{\"targets\": [\"{}\"]}}]", addrs[2])).expect("tmp");
     std::fs::rename(&tmp, sd.join("b.json")).expect("rename");
+    eventually(Duration::from_secs(10), "the renamed-in target", || {
+        active(web).iter().any(|x| x.1 == addrs[2])
+    });
     std::thread::sleep(Duration::from_millis(2500));
     // The static target goes: its series get stale markers about an interval later.
     std::fs::write(&cfg, config(false)).expect("config");
@@ -285,7 +366,7 @@ fn a_kill_9_loses_nothing_committed_and_a_restart_goes_on_with_the_same_series()
     )
     .expect("config");
     let data = d.0.join("data");
-    let t = trawl(&d.0, &cfg, &data);
+    let t = trawl(&d.0, &cfg, &data, free_port());
     std::thread::sleep(Duration::from_millis(2600));
     signal(&t, "KILL");
     drop(t);
@@ -294,7 +375,7 @@ fn a_kill_9_loses_nothing_committed_and_a_restart_goes_on_with_the_same_series()
     let before: BTreeSet<String> = first.keys().cloned().collect();
     assert!(series(&first, "e2e_metric", &addr).len() >= 200 * 2);
     // A restart replays (and repairs) the WAL and goes on.
-    let mut t = trawl(&d.0, &cfg, &data);
+    let mut t = trawl(&d.0, &cfg, &data, free_port());
     std::thread::sleep(Duration::from_millis(2100));
     signal(&t, "TERM");
     let status = wait_exit(&mut t, Duration::from_secs(10));

@@ -1,0 +1,182 @@
+//! What the shells' HTTP APIs serve, rendered from the agent's views (pure, so both
+//! shells and the tests render the same bytes): `/api/v1/targets` in Prometheus's JSON
+//! shape and `/metrics` in the text format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::agent::{Agent, MetricSample};
+use crate::target::Health;
+use crate::time::UnixNanos;
+
+/// Which targets `/api/v1/targets` lists (its `state` parameter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetState {
+    /// Active and dropped (`any`, the default).
+    Any,
+    /// Active only.
+    Active,
+    /// Dropped only.
+    Dropped,
+}
+
+impl TargetState {
+    /// The parameter's value (anything unknown is `any`, as in Prometheus).
+    pub fn parse(s: &str) -> TargetState {
+        match s.to_ascii_lowercase().as_str() {
+            "active" => TargetState::Active,
+            "dropped" => TargetState::Dropped,
+            _ => TargetState::Any,
+        }
+    }
+}
+
+fn labels_json(l: &crate::labels::Labels) -> Value {
+    let m: serde_json::Map<String, Value> = l
+        .iter()
+        .map(|(n, v)| (n.to_owned(), Value::String(v.to_owned())))
+        .collect();
+    Value::Object(m)
+}
+
+/// The body of `/api/v1/targets?state=…&scrapePool=…`.
+pub fn targets_json(agent: &Agent, state: TargetState, pool: Option<&str>) -> String {
+    let in_pool = |job: &str| pool.is_none_or(|p| p == job);
+    let mut data = serde_json::Map::new();
+    if state != TargetState::Dropped {
+        let active: Vec<Value> = agent
+            .targets()
+            .into_iter()
+            .filter(|t| in_pool(&t.job))
+            .map(|t| {
+                let health = match t.health {
+                    Health::Unknown => "unknown",
+                    Health::Up => "up",
+                    Health::Down => "down",
+                };
+                json!({
+                    "discoveredLabels": labels_json(&t.discovered_labels),
+                    "labels": labels_json(&t.target.public_labels()),
+                    "scrapePool": &*t.job,
+                    "scrapeUrl": &*t.target.url,
+                    "globalUrl": &*t.target.url,
+                    "lastError": t.last_error,
+                    // Go's zero time for a target never scraped.
+                    "lastScrape": t.last_scrape.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), UnixNanos::to_rfc3339),
+                    "lastScrapeDuration": t.last_scrape_duration.as_secs_f64(),
+                    "health": health,
+                    "scrapeInterval": t.target.interval.to_string(),
+                    "scrapeTimeout": t.target.timeout.to_string(),
+                })
+            })
+            .collect();
+        data.insert("activeTargets".into(), Value::Array(active));
+    } else {
+        data.insert("activeTargets".into(), Value::Array(Vec::new()));
+    }
+    if state != TargetState::Active {
+        let dropped: Vec<Value> = agent
+            .dropped_targets()
+            .into_iter()
+            .filter(|d| in_pool(&d.job))
+            .map(|d| {
+                json!({
+                    "discoveredLabels": labels_json(&d.discovered_labels),
+                    "scrapePool": &*d.job,
+                })
+            })
+            .collect();
+        data.insert("droppedTargets".into(), Value::Array(dropped));
+    } else {
+        data.insert("droppedTargets".into(), Value::Array(Vec::new()));
+    }
+    let counts: BTreeMap<String, usize> = agent
+        .pools()
+        .into_iter()
+        .filter(|p| in_pool(&p.job))
+        .map(|p| (p.job.to_string(), p.dropped))
+        .collect();
+    data.insert("droppedTargetCounts".into(), json!(counts));
+    json!({"status": "success", "data": Value::Object(data)}).to_string()
+}
+
+/// Go's `%g`-like rendering of a metric value (integers without a fraction).
+fn value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else if v == v.trunc() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Samples in the text exposition format, grouped by metric name (each name once, with
+/// its samples together, as the format requires), names in order.
+pub fn metrics_text(samples: &[MetricSample]) -> String {
+    let mut by_name: BTreeMap<&str, Vec<&MetricSample>> = BTreeMap::new();
+    for s in samples {
+        by_name.entry(s.name).or_default().push(s);
+    }
+    let mut out = String::new();
+    for (name, v) in by_name {
+        for s in v {
+            out.push_str(name);
+            if !s.labels.is_empty() {
+                out.push('{');
+                for (i, (k, val)) in s.labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{k}={}", crate::goquote::quote(val));
+                }
+                out.push('}');
+            }
+            let _ = writeln!(out, " {}", value(s.value));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_text_groups_names_and_quotes_values() {
+        let s = |name, labels: Vec<(&'static str, String)>, value| MetricSample {
+            name,
+            labels,
+            value,
+        };
+        let text = metrics_text(&[
+            s("b_total", vec![("job", "x\"y".into())], 3.0),
+            s("a", vec![], 0.5),
+            s("b_total", vec![("job", "z".into())], 1e20),
+        ]);
+        assert_eq!(
+            text,
+            "a 0.5\nb_total{job=\"x\\\"y\"} 3\nb_total{job=\"z\"} 100000000000000000000\n"
+        );
+        // What it renders parses as Prometheus text.
+        let mut p = crate::exposition::BodyParser::new(crate::exposition::Format::PromText);
+        let mut n = 0;
+        let mut sink = |e: crate::exposition::Entry<'_>| -> Result<(), ()> {
+            if matches!(e, crate::exposition::Entry::Sample(_)) {
+                n += 1;
+            }
+            Ok(())
+        };
+        assert!(p.feed(text.as_bytes(), &mut sink).is_ok());
+        assert!(p.finish(&mut sink).is_ok());
+        assert_eq!(n, 3);
+    }
+}
