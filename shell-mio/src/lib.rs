@@ -12,5 +12,6 @@
 
 pub mod daemon;
 mod net;
+pub mod sd_once;
 pub mod storage;
 mod web;

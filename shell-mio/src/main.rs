@@ -60,6 +60,25 @@ enum Command {
         #[command(subcommand)]
         what: Check,
     },
+    /// Parse an exposition body as a scrape would: print the samples it would store
+    /// (labels, value, timestamp if any), or the error with its line and column.
+    Parse {
+        /// The body's Content-Type (default: Prometheus text 0.0.4).
+        #[arg(long = "content-type", default_value = "text/plain; version=0.0.4")]
+        content_type: String,
+        /// Check OpenMetrics bodies against the specification's semantic rules too.
+        #[arg(long)]
+        strict: bool,
+        /// The file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Run discovery once (static and file SD) and relabeling, and print the targets as
+    /// JSON, active and dropped (with the dropping rule), without scraping.
+    Sd {
+        /// Only this job.
+        #[arg(long)]
+        job: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +142,73 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     }
 }
 
+fn parse_body(content_type: &str, strict: bool, file: &std::path::Path) -> ExitCode {
+    use trawl_core::exposition::{BodyParser, Entry, FeedError, select_format};
+    let body = if file.as_os_str() == "-" {
+        let mut b = Vec::new();
+        match std::io::Read::read_to_end(&mut std::io::stdin(), &mut b) {
+            Ok(_) => b,
+            Err(e) => {
+                eprintln!("stdin: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let format = match select_format(Some(content_type), None) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut p = BodyParser::new(format);
+    if strict {
+        p = p.strict();
+    }
+    let mut n = 0u64;
+    let mut out = String::new();
+    let mut sink = |e: Entry<'_>| -> Result<(), ()> {
+        if let Entry::Sample(s) = e {
+            n += 1;
+            let labels = trawl_core::labels::Labels::from_pairs(
+                s.labels()
+                    .map(|(k, v)| (k.to_owned(), v.into_owned()))
+                    .chain([("__name__".to_owned(), s.name.to_owned())])
+                    .collect::<Vec<_>>(),
+            );
+            out.push_str(&labels.to_go_string());
+            out.push(' ');
+            out.push_str(&format!("{}", s.value));
+            if let Some(t) = s.timestamp {
+                out.push_str(&format!(" {t}"));
+            }
+            out.push('\n');
+        }
+        Ok(())
+    };
+    let r = p.feed(&body, &mut sink).and_then(|()| p.finish(&mut sink));
+    print!("{out}");
+    match r {
+        Ok(()) => {
+            eprintln!("{}: {n} samples", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(FeedError::Parse(e)) => {
+            eprintln!("{}: {e}", file.display());
+            ExitCode::FAILURE
+        }
+        Err(FeedError::Sink(())) => ExitCode::FAILURE,
+    }
+}
+
 fn options(cli: &Cli) -> Result<DaemonOptions, String> {
     let size = trawl_core::units::ByteSize::parse(&cli.retention_size)
         .map_err(|e| format!("--storage.retention.size: {e}"))?;
@@ -173,11 +259,28 @@ fn hostname() -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Check {
-        what: Check::Config { files },
-    }) = &cli.command
-    {
-        return check_config(files);
+    match &cli.command {
+        Some(Command::Check {
+            what: Check::Config { files },
+        }) => return check_config(files),
+        Some(Command::Parse {
+            content_type,
+            strict,
+            file,
+        }) => return parse_body(content_type, *strict, file),
+        Some(Command::Sd { job }) => {
+            return match trawl_mio::sd_once::run(&cli.config_file, job.as_deref()) {
+                Ok(json) => {
+                    println!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     let level = match cli.log_level.as_str() {
         "debug" => tracing::Level::DEBUG,

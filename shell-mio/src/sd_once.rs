@@ -1,0 +1,247 @@
+//! `trawl sd`: discovery and relabeling once, through the real agent, without scraping.
+//! Files are read inline and HTTP SD is fetched with a blocking request (the core's
+//! codec over `std::net`); time is virtual, so the answer comes as soon as discovery has
+//! delivered, with no waiting for coalescing windows.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
+use trawl_core::http::{ResponseEvent, ResponseReader, Url, write_get};
+use trawl_core::io::{IoEvent, IoOp, Origin, RequestId};
+use trawl_core::time::{Instant, Now, UnixNanos};
+
+/// Status, reason, headers and body.
+type Response = (u16, String, Vec<(String, String)>, Vec<u8>);
+
+/// A blocking GET of a plain-HTTP URL.
+fn get(url: &str, headers: &[(String, String)], timeout: Duration) -> Result<Response, String> {
+    let u = Url::parse(url)?;
+    if u.scheme != trawl_core::http::Scheme::Http {
+        return Err("https is not supported by this build yet".into());
+    }
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(u.host.as_str(), u.port))
+        .map_err(|e| format!("dial tcp: lookup {}: {e}", u.host))?
+        .next()
+        .ok_or_else(|| format!("dial tcp: lookup {}: no such host", u.host))?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("dial tcp {addr}: {e}"))?;
+    let _ = s.set_read_timeout(Some(timeout));
+    let mut req = Vec::new();
+    write_get(&mut req, &u, headers, false)?;
+    s.write_all(&req).map_err(|e| format!("write: {e}"))?;
+    let mut r = ResponseReader::new(false);
+    let (mut head, mut body, mut end) = (None, Vec::new(), false);
+    let mut buf = vec![0u8; 64 * 1024];
+    while !end {
+        let n = s.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+        let mut sink = |e: ResponseEvent<'_>| match e {
+            ResponseEvent::Head(h) => head = Some(h),
+            ResponseEvent::Body(b) => body.extend_from_slice(b),
+            ResponseEvent::End => end = true,
+        };
+        if n == 0 {
+            r.eof(&mut sink).map_err(|e| e.0)?;
+            break;
+        }
+        r.feed(&buf[..n], &mut sink).map_err(|e| e.0)?;
+    }
+    let h = head.ok_or("no response")?;
+    Ok((h.status, h.reason, h.headers, body))
+}
+
+fn labels(l: &trawl_core::labels::Labels) -> Value {
+    Value::Object(
+        l.iter()
+            .map(|(n, v)| (n.to_owned(), Value::String(v.to_owned())))
+            .collect(),
+    )
+}
+
+/// Runs discovery once for `config_file` (only `job` if given) and renders the targets.
+pub fn run(config_file: &Path, job: Option<&str>) -> Result<String, String> {
+    let config = crate::daemon::load_config(config_file)?;
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    let mut now = Now::new(Instant(0), UnixNanos(wall));
+    let mut agent = Agent::new(config, AgentOptions::default(), now);
+    // Done once discovery has delivered after its last answer, or nothing changed for
+    // longer than a coalescing period would take.
+    let mut delivered = false;
+    let mut last_answer = now.mono;
+    let mut pending_sd: std::collections::BTreeSet<RequestId> = Default::default();
+    for _ in 0..10_000 {
+        while let Some(o) = agent.poll_output() {
+            if let Output::Start {
+                op: IoOp::ReadFile { .. } | IoOp::ListDir { .. },
+                ..
+            } = &o
+            {
+                delivered = false;
+                last_answer = now.mono;
+            }
+            if let Output::Start {
+                op: IoOp::Http(r), ..
+            } = &o
+                && matches!(r.origin, Origin::Discovery { .. })
+            {
+                delivered = false;
+                last_answer = now.mono;
+            }
+            match o {
+                Output::Start { id, op } => match op {
+                    IoOp::ReadFile { path, .. } => match std::fs::read(&path) {
+                        Ok(d) => agent.handle_input(
+                            now,
+                            Input::Io {
+                                id,
+                                event: IoEvent::FileData(&d),
+                            },
+                        ),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => agent.handle_input(
+                            now,
+                            Input::Io {
+                                id,
+                                event: IoEvent::NotFound,
+                            },
+                        ),
+                        Err(e) => {
+                            let m = e.to_string();
+                            agent.handle_input(
+                                now,
+                                Input::Io {
+                                    id,
+                                    event: IoEvent::Failed(&m),
+                                },
+                            )
+                        }
+                    },
+                    IoOp::ListDir { path } => match std::fs::read_dir(&path) {
+                        Ok(it) => {
+                            let mut names: Vec<String> = it
+                                .filter_map(|e| e.ok())
+                                .map(|e| e.file_name().to_string_lossy().into_owned())
+                                .collect();
+                            names.sort();
+                            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                            agent.handle_input(
+                                now,
+                                Input::Io {
+                                    id,
+                                    event: IoEvent::DirEntries(&refs),
+                                },
+                            )
+                        }
+                        Err(e) => {
+                            let m = e.to_string();
+                            agent.handle_input(
+                                now,
+                                Input::Io {
+                                    id,
+                                    event: IoEvent::Failed(&m),
+                                },
+                            )
+                        }
+                    },
+                    IoOp::Http(r) if matches!(r.origin, Origin::Discovery { .. }) => {
+                        pending_sd.insert(id);
+                        match get(&r.url, &r.headers, r.timeout) {
+                            Ok((status, reason, headers, body)) => {
+                                let h: Vec<(&str, &str)> = headers
+                                    .iter()
+                                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                                    .collect();
+                                agent.handle_input(
+                                    now,
+                                    Input::Io {
+                                        id,
+                                        event: IoEvent::HttpHead {
+                                            status,
+                                            reason: &reason,
+                                            headers: &h,
+                                        },
+                                    },
+                                );
+                                agent.handle_input(
+                                    now,
+                                    Input::Io {
+                                        id,
+                                        event: IoEvent::HttpBody(&body),
+                                    },
+                                );
+                                agent.handle_input(
+                                    now,
+                                    Input::Io {
+                                        id,
+                                        event: IoEvent::HttpEnd,
+                                    },
+                                );
+                            }
+                            Err(e) => agent.handle_input(
+                                now,
+                                Input::Io {
+                                    id,
+                                    event: IoEvent::Failed(&e),
+                                },
+                            ),
+                        }
+                        pending_sd.remove(&id);
+                    }
+                    // Scrapes and watches: never answered (nothing is scraped).
+                    _ => {}
+                },
+                Output::Event(Event::Delivered { .. }) => delivered = true,
+                Output::Event(Event::SdFailure(f)) => eprintln_failure(&f.provider, &f.message),
+                _ => {}
+            }
+        }
+        let quiet = now.mono.saturating_since(last_answer) > Duration::from_secs(6);
+        if (delivered || quiet) && pending_sd.is_empty() {
+            break;
+        }
+        match agent.poll_timeout() {
+            Some(t) => {
+                now = now.after(t.saturating_since(now.mono));
+                agent.handle_input(now, Input::Timeout);
+            }
+            None => break,
+        }
+    }
+    let in_job = |j: &str| job.is_none_or(|x| x == j);
+    let active: Vec<Value> = agent
+        .targets()
+        .into_iter()
+        .filter(|t| in_job(&t.job))
+        .map(|t| {
+            json!({
+                "scrapePool": &*t.job,
+                "scrapeUrl": &*t.target.url,
+                "labels": labels(&t.target.public_labels()),
+                "discoveredLabels": labels(&t.discovered_labels),
+                "scrapeInterval": t.target.interval.to_string(),
+                "scrapeTimeout": t.target.timeout.to_string(),
+            })
+        })
+        .collect();
+    let dropped: Vec<Value> = agent
+        .dropped_targets()
+        .into_iter()
+        .filter(|d| in_job(&d.job))
+        .map(|d| {
+            json!({
+                "scrapePool": &*d.job,
+                "discoveredLabels": labels(&d.discovered_labels),
+                "droppedBy": format!("relabel_configs[{}]", d.rule),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&json!({"activeTargets": active, "droppedTargets": dropped}))
+        .map_err(|e| e.to_string())
+}
+
+fn eprintln_failure(provider: &str, message: &str) {
+    tracing::warn!(%provider, err = %message, "discovery failed");
+}
