@@ -138,6 +138,7 @@ pub mod hash;
 pub mod http;
 pub mod io;
 pub mod labels;
+pub mod recording;
 pub mod relabel;
 pub mod scrape;
 pub mod target;

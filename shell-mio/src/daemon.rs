@@ -14,8 +14,9 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
-use trawl_core::config::{Config, ParseOptions};
+use trawl_core::config::Config;
 use trawl_core::io::{IoEvent, IoOp, RequestId};
+use trawl_core::recording::{self, ConfigSource, Digest};
 use trawl_core::time::{Instant, Now, UnixNanos};
 
 use crate::net::{self, CONN_BASE, Net, NetEvent};
@@ -43,23 +44,137 @@ pub struct DaemonOptions {
     pub listen: std::net::SocketAddr,
     /// `--web.enable-lifecycle`: `POST /-/reload` and `/-/quit`.
     pub lifecycle: bool,
+    /// `--debug.record`: record every input to this file.
+    pub record: Option<PathBuf>,
 }
 
 /// Loads and validates a configuration file.
 pub fn load_config(path: &Path) -> Result<Config, String> {
+    config_source(path)?.parse().map_err(|e| {
+        format!(
+            "couldn't load configuration (--config.file={}): {e}",
+            path.display()
+        )
+    })
+}
+
+/// The agent with the daemon's record keeping: every input is recorded (with
+/// `--debug.record`) and its outputs are taken at once, digested with that input's time,
+/// exactly as `trawl replay` will take them.
+struct Core {
+    agent: Agent,
+    queue: VecDeque<Output>,
+    rec: Option<(std::io::BufWriter<std::fs::File>, Digest)>,
+    buf: Vec<u8>,
+}
+
+impl Core {
+    fn new(
+        src: &ConfigSource,
+        options: AgentOptions,
+        now: Now,
+        record: Option<&Path>,
+    ) -> Result<Core, String> {
+        let config = src.parse().map_err(|e| {
+            format!(
+                "couldn't load configuration (--config.file={}): {e}",
+                src.path
+            )
+        })?;
+        let rec = match record {
+            Some(p) => {
+                let f = std::fs::File::create(p)
+                    .map_err(|e| format!("--debug.record={}: {e}", p.display()))?;
+                Some((std::io::BufWriter::new(f), Digest::default()))
+            }
+            None => None,
+        };
+        let mut core = Core {
+            agent: Agent::new(config, options.clone(), now),
+            queue: VecDeque::new(),
+            rec,
+            buf: Vec::new(),
+        };
+        if core.rec.is_some() {
+            recording::encode_start(&mut core.buf, &options, src, now);
+            core.write();
+        }
+        core.collect(now);
+        Ok(core)
+    }
+
+    fn write(&mut self) {
+        if let Some((w, _)) = self.rec.as_mut() {
+            use std::io::Write as _;
+            if let Err(e) = w.write_all(&self.buf) {
+                tracing::error!(err = %e, "recording stopped");
+                self.rec = None;
+            }
+        }
+        self.buf.clear();
+    }
+
+    fn collect(&mut self, now: Now) {
+        while let Some(o) = self.agent.poll_output() {
+            if let Some((_, d)) = self.rec.as_mut() {
+                d.add(now, &o);
+            }
+            self.queue.push_back(o);
+        }
+    }
+
+    fn input(&mut self, now: Now, input: Input<'_>) {
+        if self.rec.is_some() {
+            recording::encode_input(&mut self.buf, now, &input);
+            self.write();
+        }
+        self.agent.handle_input(now, input);
+        self.collect(now);
+    }
+
+    fn reload(&mut self, now: Now, src: &ConfigSource) -> Result<(), String> {
+        let c = src.parse()?;
+        if self.rec.is_some() {
+            recording::encode_config(&mut self.buf, now, src);
+            self.write();
+        }
+        self.agent.handle_input(now, Input::Config(Box::new(c)));
+        self.collect(now);
+        Ok(())
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.queue.pop_front()
+    }
+
+    /// Ends the recording with the digest of every output.
+    fn finish(&mut self) -> Option<Digest> {
+        let d = self.rec.as_ref().map(|(_, d)| *d)?;
+        recording::encode_digest(&mut self.buf, d);
+        self.write();
+        if let Some((w, _)) = self.rec.as_mut() {
+            use std::io::Write as _;
+            let _ = w.flush();
+        }
+        Some(d)
+    }
+}
+
+/// Reads a configuration file as its source (text and environment), for the agent
+/// and the recording.
+pub fn config_source(path: &Path) -> Result<ConfigSource, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "couldn't load configuration (--config.file={}): {e}",
             path.display()
         )
     })?;
-    let mut options = ParseOptions::for_path(&path.to_string_lossy());
-    options.env = std::env::vars().collect();
-    Config::parse(&text, &options).map_err(|e| {
-        format!(
-            "couldn't load configuration (--config.file={}): {e}",
-            path.display()
-        )
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    env.sort();
+    Ok(ConfigSource {
+        path: path.to_string_lossy().into_owned(),
+        text,
+        env,
     })
 }
 
@@ -88,7 +203,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     let clock = Clock {
         start: std::time::Instant::now(),
     };
-    let config = load_config(&opts.config_file)?;
+    let source = config_source(&opts.config_file)?;
     let mut poll = Poll::new().map_err(|e| format!("create poll: {e}"))?;
     let waker =
         Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| format!("create waker: {e}"))?);
@@ -134,8 +249,13 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         .local_addr()
         .map_or_else(|_| opts.listen.to_string(), |a| a.to_string());
     tracing::info!(address = %bound, "listening");
-    let mut agent = Agent::new(config, opts.agent.clone(), clock.now());
-    agent.handle_input(clock.now(), Input::Restore(Box::new(restored)));
+    let mut agent = Core::new(
+        &source,
+        opts.agent.clone(),
+        clock.now(),
+        opts.record.as_deref(),
+    )?;
+    agent.input(clock.now(), Input::Restore(Box::new(restored)));
     let mut net = Net::new(lookups);
     let mut done: VecDeque<Done> = VecDeque::new();
     let mut watches: BTreeMap<inotify::WatchDescriptor, RequestId> = BTreeMap::new();
@@ -182,7 +302,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                                 }
                                 Err(e) => {
                                     let msg = format!("watch {path}: {e}");
-                                    agent.handle_input(
+                                    agent.input(
                                         clock.now(),
                                         Input::Io {
                                             id,
@@ -205,7 +325,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                         if let Err(b) = writer.try_append(b) {
                             drop(b);
                             let msg = "the WAL writer's queue is full";
-                            agent.handle_input(
+                            agent.input(
                                 clock.now(),
                                 Input::Stored(trawl_core::Stored {
                                     batches: 1,
@@ -231,7 +351,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 match d {
                     Done::File(id, Ok(data), limit) if limit > 0 && data.len() as u64 > limit => {
                         let msg = format!("file larger than {limit} bytes");
-                        agent.handle_input(
+                        agent.input(
                             now,
                             Input::Io {
                                 id,
@@ -239,7 +359,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                             },
                         );
                     }
-                    Done::File(id, Ok(data), _) => agent.handle_input(
+                    Done::File(id, Ok(data), _) => agent.input(
                         now,
                         Input::Io {
                             id,
@@ -247,7 +367,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                         },
                     ),
                     Done::File(id, Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => agent
-                        .handle_input(
+                        .input(
                             now,
                             Input::Io {
                                 id,
@@ -256,7 +376,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                         ),
                     Done::File(id, Err(e), _) | Done::Dir(id, Err(e)) => {
                         let msg = e.to_string();
-                        agent.handle_input(
+                        agent.input(
                             now,
                             Input::Io {
                                 id,
@@ -266,7 +386,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                     }
                     Done::Dir(id, Ok(names)) => {
                         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                        agent.handle_input(
+                        agent.input(
                             now,
                             Input::Io {
                                 id,
@@ -280,12 +400,13 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 break;
             }
         }
-        if shutting_down && agent.is_shut_down() {
+        if shutting_down && agent.agent.is_shut_down() {
             break;
         }
         // 2. Wait for IO or the agent's deadline.
         let now = clock.now();
         let timeout = agent
+            .agent
             .poll_timeout()
             .map(|d| d.saturating_since(now.mono).max(Duration::from_micros(100)));
         if let Err(e) = poll.poll(&mut events, timeout)
@@ -308,7 +429,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 }
                 web::LISTENER => api.accept(poll.registry()),
                 Token(t) if (web::WEB_BASE..CONN_BASE).contains(&t) => {
-                    match api.ready(poll.registry(), t, &agent) {
+                    match api.ready(poll.registry(), t, &agent.agent) {
                         Action::Reload => reload(&mut agent, &clock, &opts.config_file),
                         Action::Quit => shutdown(&mut agent, &clock, &mut shutting_down),
                         Action::None => {}
@@ -336,7 +457,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                     let now = clock.now();
                     for (wd, name) in evs {
                         if let Some(&id) = watches.get(&wd) {
-                            agent.handle_input(
+                            agent.input(
                                 now,
                                 Input::Io {
                                     id,
@@ -366,13 +487,16 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
             feed_ack(&mut agent, clock.now(), &a);
         }
         let now = clock.now();
-        if agent.poll_timeout().is_some_and(|d| d <= now.mono) {
-            agent.handle_input(now, Input::Timeout);
+        if agent.agent.poll_timeout().is_some_and(|d| d <= now.mono) {
+            agent.input(now, Input::Timeout);
         }
     }
     // Flush storage: everything queued is written and synced.
     let stats = writer.close().map_err(|e| format!("close the WAL: {e}"))?;
     feed_ack(&mut agent, clock.now(), &writer.drain_acks());
+    if let Some(d) = agent.finish() {
+        tracing::info!(digest = %format!("{:016x}", d.0), "recording closed");
+    }
     tracing::info!(
         samples = stats.samples,
         series = stats.series,
@@ -382,35 +506,32 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     Ok(())
 }
 
-fn reload(agent: &mut Agent, clock: &Clock, path: &Path) {
-    match load_config(path) {
-        Ok(c) => {
-            tracing::info!("reloading configuration");
-            agent.handle_input(clock.now(), Input::Config(Box::new(c)));
-        }
+fn reload(agent: &mut Core, clock: &Clock, path: &Path) {
+    match config_source(path).and_then(|src| agent.reload(clock.now(), &src)) {
+        Ok(()) => tracing::info!("configuration reloaded"),
         Err(e) => tracing::error!(err = %e, "reload failed; the running configuration stays"),
     }
 }
 
-fn shutdown(agent: &mut Agent, clock: &Clock, shutting_down: &mut bool) {
+fn shutdown(agent: &mut Core, clock: &Clock, shutting_down: &mut bool) {
     if !*shutting_down {
         tracing::info!("shutting down: finishing scrapes in flight");
         *shutting_down = true;
-        agent.handle_input(clock.now(), Input::Shutdown);
+        agent.input(clock.now(), Input::Shutdown);
     }
 }
 
-fn feed_ack(agent: &mut Agent, now: Now, a: &Ack) {
+fn feed_ack(agent: &mut Core, now: Now, a: &Ack) {
     if a.batches > 0 {
-        agent.handle_input(now, Input::Stored(a.as_input()));
+        agent.input(now, Input::Stored(a.as_input()));
     }
 }
 
-fn feed_net(agent: &mut Agent, now: Now, id: RequestId, e: NetEvent) {
+fn feed_net(agent: &mut Core, now: Now, id: RequestId, e: NetEvent) {
     match e {
         NetEvent::Head(h) => {
             let headers = h.header_refs();
-            agent.handle_input(
+            agent.input(
                 now,
                 Input::Io {
                     id,
@@ -422,21 +543,21 @@ fn feed_net(agent: &mut Agent, now: Now, id: RequestId, e: NetEvent) {
                 },
             );
         }
-        NetEvent::Body(b) => agent.handle_input(
+        NetEvent::Body(b) => agent.input(
             now,
             Input::Io {
                 id,
                 event: IoEvent::HttpBody(&b),
             },
         ),
-        NetEvent::End => agent.handle_input(
+        NetEvent::End => agent.input(
             now,
             Input::Io {
                 id,
                 event: IoEvent::HttpEnd,
             },
         ),
-        NetEvent::Failed(m) => agent.handle_input(
+        NetEvent::Failed(m) => agent.input(
             now,
             Input::Io {
                 id,

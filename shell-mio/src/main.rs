@@ -46,6 +46,9 @@ struct Cli {
     /// Enable `POST /-/reload` and `POST /-/quit`.
     #[arg(long = "web.enable-lifecycle")]
     lifecycle: bool,
+    /// Record every input the agent is fed to this file (replay it with `trawl replay`).
+    #[arg(long = "debug.record")]
+    record: Option<PathBuf>,
     /// Log level: debug, info, warn or error.
     #[arg(long = "log.level", default_value = "info")]
     log_level: String,
@@ -70,6 +73,12 @@ enum Command {
         #[arg(long)]
         strict: bool,
         /// The file (`-` for standard input).
+        file: PathBuf,
+    },
+    /// Replay a recording (`--debug.record`) into a fresh agent and print the digest of
+    /// its outputs, and whether it equals the recorded run's.
+    Replay {
+        /// The recording.
         file: PathBuf,
     },
     /// Run discovery once (static and file SD) and relabeling, and print the targets as
@@ -229,6 +238,7 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
         .parse()
         .map_err(|e| format!("--web.listen-address={}: {e}", cli.listen))?;
     Ok(DaemonOptions {
+        record: cli.record.clone(),
         listen,
         lifecycle: cli.lifecycle,
         config_file: cli.config_file.clone(),
@@ -268,6 +278,39 @@ fn main() -> ExitCode {
             strict,
             file,
         }) => return parse_body(content_type, *strict, file),
+        Some(Command::Replay { file }) => {
+            let bytes = match std::fs::read(file) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            return match trawl_core::recording::replay(&bytes) {
+                Ok(r) => {
+                    println!("inputs {}", r.inputs);
+                    println!("digest {:016x}", r.digest.0);
+                    match r.recorded {
+                        Some(d) if d == r.digest => {
+                            println!("recorded {:016x}: match", d.0);
+                            ExitCode::SUCCESS
+                        }
+                        Some(d) => {
+                            println!("recorded {:016x}: MISMATCH", d.0);
+                            ExitCode::FAILURE
+                        }
+                        None => {
+                            println!("recorded: none (the recording did not end cleanly)");
+                            ExitCode::SUCCESS
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some(Command::Sd { job }) => {
             return match trawl_mio::sd_once::run(&cli.config_file, job.as_deref()) {
                 Ok(json) => {

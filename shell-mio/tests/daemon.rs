@@ -115,8 +115,13 @@ fn nginx(dir: &Path, addrs: &[String]) -> Proc {
 }
 
 fn trawl(dir: &Path, config: &Path, data: &Path, web: u16) -> Proc {
+    trawl_with(dir, config, data, web, &[])
+}
+
+fn trawl_with(dir: &Path, config: &Path, data: &Path, web: u16, extra: &[String]) -> Proc {
     let log = std::fs::File::create(dir.join("trawl.log")).expect("log");
     let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(extra)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.path={}", data.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{web}"))
@@ -390,4 +395,77 @@ fn a_kill_9_loses_nothing_committed_and_a_restart_goes_on_with_the_same_series()
     }
     assert_eq!(after.keys().cloned().collect::<BTreeSet<_>>(), before);
     assert!(log_of(&d.0).contains("WAL replayed"));
+}
+
+#[test]
+fn a_recorded_run_replays_to_the_same_digest() {
+    let d = TempDir::new("record");
+    let port = free_port();
+    let addrs: Vec<String> = (6..=7).map(|i| format!("127.0.0.{i}:{port}")).collect();
+    let _nginx = nginx(&d.0, &addrs);
+    std::fs::write(d.0.join("www/metrics"), body(30)).expect("metrics");
+    let sd = d.0.join("sd");
+    std::fs::create_dir_all(&sd).expect("sd");
+    std::fs::write(
+        sd.join("a.json"),
+        format!("[{{\"targets\": [\"{}\"]}}]", addrs[0]),
+    )
+    .expect("sd file");
+    let cfg = d.0.join("prometheus.yml");
+    let yaml = |extra: &str| {
+        format!(
+            "global:\n  scrape_interval: 500ms\nscrape_configs:\n  - job_name: f\n    file_sd_configs:\n      - files: [\"{}/*.json\"]\n{extra}",
+            sd.display()
+        )
+    };
+    std::fs::write(&cfg, yaml("")).expect("config");
+    let rec = d.0.join("run.rec");
+    let mut t = trawl_with(
+        &d.0,
+        &cfg,
+        &d.0.join("data"),
+        free_port(),
+        &[format!("--debug.record={}", rec.display())],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::write(
+        sd.join("b.json"),
+        format!("[{{\"targets\": [\"{}\"]}}]", addrs[1]),
+    )
+    .expect("sd file");
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::write(
+        &cfg,
+        yaml(&format!(
+            "  - job_name: s\n    static_configs: [{{targets: [\"{}\"]}}]\n",
+            addrs[1]
+        )),
+    )
+    .expect("config");
+    signal(&t, "HUP");
+    std::thread::sleep(Duration::from_millis(1200));
+    signal(&t, "TERM");
+    assert!(
+        wait_exit(&mut t, Duration::from_secs(10)).success(),
+        "{}",
+        log_of(&d.0)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .arg("replay")
+        .arg(&rec)
+        .output()
+        .expect("trawl replay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(": match"), "{stdout}");
+    let inputs: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("inputs "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(inputs > 50, "{stdout}");
 }

@@ -1,0 +1,173 @@
+//! Record and replay through the agent's contract: every input of a run with scrapes,
+//! a reload, discovery files, storage reports and a restore, recorded; the replay gives
+//! the same digest of outputs, and a torn recording replays up to its last whole entry.
+
+use trawl_core::agent::{Agent, AgentOptions, Input, Output};
+use trawl_core::io::{IoEvent, IoOp};
+use trawl_core::labels::Labels;
+use trawl_core::recording::{self, ConfigSource, Digest};
+use trawl_core::scrape::pipeline::SeriesRef;
+use trawl_core::time::{Instant, Now, UnixNanos};
+use trawl_core::wal::replay::{Restored, RestoredSeries};
+
+struct Run {
+    seen: Vec<String>,
+    agent: Agent,
+    log: Vec<u8>,
+    digest: Digest,
+    now: Now,
+    /// Operations started and not answered yet.
+    todo: std::collections::VecDeque<(trawl_core::io::RequestId, IoOp)>,
+}
+
+impl Run {
+    /// Records and feeds an input, then takes its outputs (as a shell drains after
+    /// every input, and as the replay does).
+    fn input(&mut self, input: Input<'_>) {
+        recording::encode_input(&mut self.log, self.now, &input);
+        self.agent.handle_input(self.now, input);
+        self.collect();
+    }
+
+    fn collect(&mut self) {
+        while let Some(o) = self.agent.poll_output() {
+            self.digest.add(self.now, &o);
+            self.seen.push(format!("{} {o:?}", self.now.mono.0));
+            if let Output::Start { id, op } = o {
+                self.todo.push_back((id, op));
+            }
+        }
+    }
+
+    /// Answers what was started: scrapes with a body that changes with time, files
+    /// from `files`.
+    fn answer(&mut self, files: &[(&str, &str)]) {
+        while let Some((id, op)) = self.todo.pop_front() {
+            match op {
+                IoOp::Http(_) => {
+                    let body = format!(
+                        "m{{k=\"{}\"}} 1\nn 2\n",
+                        self.now.mono.0 / 30_000_000_000 % 3
+                    );
+                    self.input(Input::Io {
+                        id,
+                        event: IoEvent::HttpHead {
+                            status: 200,
+                            reason: "OK",
+                            headers: &[("Content-Type", "text/plain; version=0.0.4")],
+                        },
+                    });
+                    self.input(Input::Io {
+                        id,
+                        event: IoEvent::HttpBody(body.as_bytes()),
+                    });
+                    self.input(Input::Io {
+                        id,
+                        event: IoEvent::HttpEnd,
+                    });
+                }
+                IoOp::ReadFile { path, .. } => match files.iter().find(|(p, _)| *p == path) {
+                    Some((_, c)) => self.input(Input::Io {
+                        id,
+                        event: IoEvent::FileData(c.as_bytes()),
+                    }),
+                    None => self.input(Input::Io {
+                        id,
+                        event: IoEvent::NotFound,
+                    }),
+                },
+                IoOp::ListDir { .. } => self.input(Input::Io {
+                    id,
+                    event: IoEvent::DirEntries(&["a.json"]),
+                }),
+                IoOp::Watch { .. } => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn a_replayed_recording_gives_the_same_outputs() {
+    let cfg = |targets: &str| ConfigSource {
+        path: "/etc/trawl/prometheus.yml".into(),
+        text: format!(
+            "global: {{scrape_interval: 10s}}\nscrape_configs:\n  - job_name: s\n    static_configs: [{{targets: [{targets}]}}]\n  - job_name: f\n    file_sd_configs: [{{files: ['/sd/*.json']}}]\n"
+        ),
+        env: vec![("HOME".into(), "/root".into())],
+    };
+    let start = cfg("'a:1', 'b:1'");
+    let now = Now::new(Instant(0), UnixNanos(1_700_000_000_000_000_000));
+    let options = AgentOptions {
+        seed: 7,
+        ..AgentOptions::default()
+    };
+    let mut log = Vec::new();
+    recording::encode_start(&mut log, &options, &start, now);
+    let agent = Agent::new(start.parse().expect("config"), options, now);
+    let mut run = Run {
+        seen: Vec::new(),
+        agent,
+        log,
+        digest: Digest::default(),
+        now,
+        todo: Default::default(),
+    };
+    run.collect();
+    run.input(Input::Restore(Box::new(Restored {
+        next_ref: 40,
+        series: vec![RestoredSeries {
+            series: SeriesRef(3),
+            labels: Labels::from_pairs([("__name__", "n"), ("instance", "a:1"), ("job", "s")]),
+            last_t: 5,
+        }],
+    })));
+    let files = [("/sd/a.json", "[{\"targets\": [\"f:1\"]}]")];
+    for step in 0..200u64 {
+        run.answer(&files);
+        if step == 80 {
+            let c = cfg("'a:1'");
+            recording::encode_config(&mut run.log, run.now, &c);
+            run.agent
+                .handle_input(run.now, Input::Config(Box::new(c.parse().expect("config"))));
+            run.collect();
+            continue;
+        }
+        if step % 7 == 0 {
+            let err = (step % 21 == 0).then_some("disk full");
+            run.input(Input::Stored(trawl_core::Stored {
+                batches: 1,
+                samples: 3,
+                lost_samples: 0,
+                error: err,
+            }));
+            continue;
+        }
+        let next = run.agent.poll_timeout().expect("a deadline");
+        run.now = run.now.after(next.saturating_since(run.now.mono));
+        run.input(Input::Timeout);
+    }
+    run.input(Input::Shutdown);
+    run.answer(&files);
+    recording::encode_digest(&mut run.log, run.digest);
+    let mut again = Vec::new();
+    let r = recording::replay_with(&run.log, |now, o| {
+        again.push(format!("{} {o:?}", now.mono.0))
+    })
+    .expect("replays");
+    if let Some(i) = (0..run.seen.len().max(again.len())).find(|&i| run.seen.get(i) != again.get(i))
+    {
+        panic!(
+            "output {i} differs:\nrun:    {:?}\nreplay: {:?}",
+            run.seen.get(i).map(|s| &s[..s.len().min(300)]),
+            again.get(i).map(|s| &s[..s.len().min(300)])
+        );
+    }
+    assert_eq!(r.recorded, Some(run.digest));
+    assert_eq!(r.digest, run.digest, "the replay's outputs differ");
+    assert!(r.inputs > 300, "{} inputs", r.inputs);
+    // Cut anywhere: replays what is whole, never fails or panics.
+    for cut in (0..run.log.len()).step_by(97) {
+        let r = recording::replay(&run.log[..cut]).expect("a torn recording replays");
+        assert_eq!(r.recorded, None);
+    }
+}
