@@ -73,7 +73,8 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// nginx serving `www/` on each address (every file as Prometheus text, gzip on).
+/// nginx serving `www/` on each address (every file as Prometheus text, gzip on; files
+/// under `www/sd/` as JSON, for HTTP discovery).
 fn nginx(dir: &Path, addrs: &[String]) -> Proc {
     let www = dir.join("www");
     std::fs::create_dir_all(&www).expect("www");
@@ -81,7 +82,7 @@ fn nginx(dir: &Path, addrs: &[String]) -> Proc {
         .iter()
         .map(|a| {
             format!(
-                "  server {{ listen {a}; root {}; location / {{ }} }}\n",
+                "  server {{ listen {a}; root {}; location / {{ }} location /sd/ {{ default_type application/json; }} }}\n",
                 www.display()
             )
         })
@@ -271,8 +272,21 @@ fn static_and_file_targets_are_scraped_stored_and_marked_stale_after_a_reload() 
             "  - job_name: files\n    file_sd_configs:\n      - files: [\"{}/*.json\"]\n",
             sd.display()
         ));
+        y.push_str(&format!(
+            "  - job_name: http\n    http_sd_configs:\n      - url: http://{}/sd/targets.json\n        refresh_interval: 1s\n",
+            addrs[0]
+        ));
         y
     };
+    std::fs::create_dir_all(d.0.join("www/sd")).expect("sd dir");
+    std::fs::write(
+        d.0.join("www/sd/targets.json"),
+        format!(
+            "[{{\"targets\": [\"{}\"], \"labels\": {{\"via\": \"http\"}}}}]",
+            addrs[2]
+        ),
+    )
+    .expect("http sd");
     let cfg = d.0.join("prometheus.yml");
     std::fs::write(&cfg, config(true)).expect("config");
     let data = d.0.join("data");
@@ -281,10 +295,25 @@ fn static_and_file_targets_are_scraped_stored_and_marked_stale_after_a_reload() 
     // The API shows both targets, then both up.
     let up = |port| {
         let a = active(port);
-        a.len() == 2 && a.iter().all(|x| x.2 == "up")
+        a.len() == 3 && a.iter().all(|x| x.2 == "up")
     };
-    eventually(Duration::from_secs(15), "two targets up", || up(web));
-    assert_eq!(active(web)[0].0, "files");
+    let ok = (0..300).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        up(web)
+    });
+    assert!(
+        ok,
+        "three targets up: {:?}\n{}",
+        active(web),
+        log_of(&d.0)
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("http"))
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let pools: Vec<String> = active(web).into_iter().map(|x| x.0).collect();
+    assert_eq!(pools, ["files", "http", "static"]);
     assert_eq!(api(web, "GET", "/-/healthy").map(|x| x.0), Some(200));
     assert_eq!(api(web, "GET", "/-/ready").map(|x| x.0), Some(200));
     assert_eq!(
@@ -311,7 +340,9 @@ fn static_and_file_targets_are_scraped_stored_and_marked_stale_after_a_reload() 
     std::fs::write(&tmp, format!("[{{\"targets\": [\"{}\"]}}]", addrs[2])).expect("tmp");
     std::fs::rename(&tmp, sd.join("b.json")).expect("rename");
     eventually(Duration::from_secs(10), "the renamed-in target", || {
-        active(web).iter().any(|x| x.1 == addrs[2])
+        active(web)
+            .iter()
+            .any(|x| x.0 == "files" && x.1 == addrs[2])
     });
     std::thread::sleep(Duration::from_millis(2500));
     // The static target goes: its series get stale markers about an interval later.
@@ -338,6 +369,11 @@ fn static_and_file_targets_are_scraped_stored_and_marked_stale_after_a_reload() 
         let m = series(&dump, "e2e_metric", a);
         assert!(m.len() >= 50 * 2, "{a}: {} samples", m.len());
     }
+    // The HTTP-discovered target carries its group's label.
+    assert!(
+        dump.keys()
+            .any(|l| l.contains("job=\"http\"") && l.contains("via=\"http\""))
+    );
     // The file target carries its group's label.
     assert!(
         dump.keys()

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Whole-process benchmark: trawl, vmagent and Prometheus agent mode, one after another,
+on the same fleet of nginx-served targets on loopback addresses.
+
+For each agent it reports CPU seconds per million samples scraped, peak RSS per active
+series, and the delay from a file_sd change (a new target renamed into place) until the
+new target shows in the agent's /api/v1/targets.
+
+    benches/whole-process/bench.py --targets 1000 --series 100 --trawl target/release/trawl
+
+Needs Debian's nginx-light, prometheus and victoria-metrics packages. Every process is
+started on 127.x.y.z addresses with ports picked here and stopped by PID.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def addr(i, port):
+    # 127.1.0.1, 127.1.0.2, ... (Linux routes all of 127/8 to lo).
+    return f"127.1.{i // 250}.{i % 250 + 1}:{port}"
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(rest[11]) + int(rest[12])) / tick
+
+
+def peak_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+def targets(port):
+    try:
+        v = json.loads(get(f"http://127.0.0.1:{port}/api/v1/targets?state=active"))
+    except Exception:
+        return None
+    return v.get("data", {}).get("activeTargets", [])
+
+
+def write_sd(path, addrs):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump([{"targets": addrs}], f)
+    os.rename(tmp, path)
+
+
+def start_nginx(work, addrs):
+    www = os.path.join(work, "www")
+    os.makedirs(www, exist_ok=True)
+    listens = "".join(f"    listen {a};\n" for a in addrs)
+    conf = f"""worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 16384; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/body;
+  types {{ }}
+  default_type "text/plain; version=0.0.4";
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  server {{
+{listens}    root {www};
+    location / {{ }}
+  }}
+}}
+"""
+    path = os.path.join(work, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    p = subprocess.Popen(
+        ["nginx", "-c", path, "-p", work, "-g", "daemon off; master_process off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    host, port = addrs[-1].rsplit(":", 1)
+    for _ in range(200):
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return p
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    sys.exit("nginx did not start")
+
+
+def agent_cmd(name, args, work, cfg, port):
+    data = os.path.join(work, f"data-{name}")
+    shutil.rmtree(data, ignore_errors=True)
+    if name == "trawl":
+        return [args.trawl, f"--config.file={cfg}", f"--storage.path={data}",
+                f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
+    if name == "vmagent":
+        # No reachable remote storage: vmagent keeps what it scraped in its on-disk
+        # queue, its own storage.
+        return ["vmagent", f"-promscrape.config={cfg}", f"-remoteWrite.tmpDataPath={data}",
+                "-remoteWrite.url=http://127.0.0.1:1/api/v1/write",
+                f"-httpListenAddr=127.0.0.1:{port}", "-loggerLevel=ERROR"]
+    return ["prometheus", "--enable-feature=agent", f"--config.file={cfg}",
+            f"--storage.agent.path={data}", f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=error"]
+
+
+def run_one(name, args, work, fleet, sd_path, extra_addr):
+    cfg = os.path.join(work, f"{name}.yml")
+    interval = args.interval
+    with open(cfg, "w") as f:
+        f.write(f"global:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\n"
+                f"scrape_configs:\n  - job_name: bench\n    file_sd_configs:\n"
+                f"      - files: ['{sd_path}']\n")
+    write_sd(sd_path, fleet)
+    port = free_port()
+    log = open(os.path.join(work, f"{name}.log"), "w")
+    p = subprocess.Popen(agent_cmd(name, args, work, cfg, port), stdout=log, stderr=log)
+    try:
+        # Up: every target listed (and scraped once).
+        t0 = time.time()
+        while True:
+            ts = targets(port)
+            if ts is not None and len(ts) >= len(fleet) and all(t.get("health") == "up" for t in ts):
+                break
+            if time.time() - t0 > 180 or p.poll() is not None:
+                up = sum(1 for t in (ts or []) if t.get("health") == "up")
+                raise SystemExit(f"{name}: {up}/{len(fleet)} targets up after {time.time() - t0:.0f}s; see {log.name}")
+            time.sleep(0.2)
+        time.sleep(args.warmup)
+        c0, w0 = cpu_seconds(p.pid), time.time()
+        time.sleep(args.duration)
+        c1, w1 = cpu_seconds(p.pid), time.time()
+        ts = targets(port) or []
+        up = sum(1 for t in ts if t.get("health") == "up")
+        rss = peak_rss(p.pid)
+        # Discovery delay: one target more, renamed into place.
+        want = addr(extra_addr, args.port)
+        start = time.time()
+        write_sd(sd_path, fleet + [want])
+        delay = None
+        while time.time() - start < 120:
+            ts = targets(port) or []
+            if any(want in t.get("scrapeUrl", "") or t.get("labels", {}).get("instance") == want for t in ts):
+                delay = time.time() - start
+                break
+            time.sleep(0.005)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
+    series = len(fleet) * (args.series + 5)  # each target's series and its 5 report series
+    samples = series * (w1 - w0) / interval
+    return {
+        "agent": name,
+        "targets_up": up,
+        "cpu_s_per_million_samples": (c1 - c0) / (samples / 1e6),
+        "peak_rss_bytes": rss,
+        "rss_bytes_per_active_series": rss / series,
+        "discovery_delay_s": delay,
+        "samples_per_s": samples / (w1 - w0),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--targets", type=int, default=1000)
+    ap.add_argument("--series", type=int, default=100)
+    ap.add_argument("--interval", type=int, default=1, help="scrape interval, seconds")
+    ap.add_argument("--warmup", type=int, default=15)
+    ap.add_argument("--duration", type=int, default=60)
+    ap.add_argument("--agents", default="trawl,vmagent,prometheus")
+    ap.add_argument("--trawl", default="target/release/trawl")
+    ap.add_argument("--json", help="write the results here too")
+    args = ap.parse_args()
+    args.trawl = os.path.abspath(args.trawl)
+    work = tempfile.mkdtemp(prefix="trawl-bench-")
+    args.port = free_port()
+    fleet = [addr(i, args.port) for i in range(args.targets)]
+    extra = args.targets
+    nginx = start_nginx(work, fleet + [addr(extra, args.port)])
+    try:
+        with open(os.path.join(work, "www", "metrics"), "w") as f:
+            f.write("# HELP bench_metric A benchmark gauge.\n# TYPE bench_metric gauge\n")
+            for i in range(args.series):
+                f.write(f'bench_metric{{path="/api/v1/item/{i}",method="GET",code="200"}} {i * 1.5}\n')
+        sd = os.path.join(work, "targets.json")
+        results = []
+        for name in args.agents.split(","):
+            r = run_one(name, args, work, fleet, sd, extra)
+            results.append(r)
+            print(json.dumps(r), flush=True)
+    finally:
+        nginx.send_signal(signal.SIGTERM)
+        nginx.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\nN={args.targets} S={args.series} interval={args.interval}s duration={args.duration}s")
+    print("| agent | targets up | CPU s / M samples | peak RSS | RSS / active series | discovery delay |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        d = "none in 120 s" if r["discovery_delay_s"] is None else f"{r['discovery_delay_s'] * 1000:.0f} ms"
+        print(f"| {r['agent']} | {r['targets_up']} | {r['cpu_s_per_million_samples']:.3f} | "
+              f"{r['peak_rss_bytes'] / 2**20:.1f} MiB | {r['rss_bytes_per_active_series']:.0f} B | {d} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
