@@ -102,6 +102,65 @@ pub fn targets_json(agent: &Agent, state: TargetState, pool: Option<&str>) -> St
     json!({"status": "success", "data": Value::Object(data)}).to_string()
 }
 
+/// Keys whose values are secrets in a Prometheus configuration (Prometheus's `Secret`
+/// fields); `proxy_connect_header` and the `secrets` of `http_headers` hold lists of them.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "bearer_token",
+    "credentials",
+    "client_secret",
+    "secret_key",
+    "token",
+    "auth_token",
+    "api_key",
+    "secrets",
+    "proxy_connect_header",
+];
+
+fn redact(v: &mut serde_yaml::Value) {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Mapping(m) => {
+            for (k, val) in m.iter_mut() {
+                let secret = k.as_str().is_some_and(|k| SECRET_KEYS.contains(&k));
+                if secret {
+                    hide(val);
+                } else {
+                    redact(val);
+                }
+            }
+        }
+        Y::Sequence(s) => s.iter_mut().for_each(redact),
+        Y::Tagged(t) => redact(&mut t.value),
+        _ => {}
+    }
+}
+
+fn hide(v: &mut serde_yaml::Value) {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Mapping(m) => m.iter_mut().for_each(|(_, x)| hide(x)),
+        Y::Sequence(s) => s.iter_mut().for_each(hide),
+        Y::Null => {}
+        other => *other = Y::String("<secret>".into()),
+    }
+}
+
+/// The body of `/api/v1/status/config`: the configuration file in force with every
+/// secret replaced by `<secret>`, as Prometheus shows it. (Prometheus shows its parsed
+/// configuration with defaults filled in; this is the file as written.)
+pub fn config_json(text: &str) -> String {
+    let yaml = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(mut v) => {
+            redact(&mut v);
+            serde_yaml::to_string(&v).unwrap_or_default()
+        }
+        // It parsed when it was loaded; never shown unredacted.
+        Err(_) => String::new(),
+    };
+    json!({"status": "success", "data": {"yaml": yaml}}).to_string()
+}
+
 /// Go's `%g`-like rendering of a metric value (integers without a fraction).
 fn value(v: f64) -> String {
     if v.is_nan() {
@@ -149,6 +208,19 @@ pub fn metrics_text(samples: &[MetricSample]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_config_shown_hides_every_secret() {
+        let text = "scrape_configs:\n  - job_name: a\n    basic_auth: {username: u, password: hunter2}\n    authorization: {credentials: sekrit9}\n    oauth2: {client_id: c, client_secret: s3, token_url: 'http://x'}\n    http_headers:\n      X-Key: {secrets: [k1, k2], values: [public]}\n    proxy_connect_header: {Auth: [p1]}\n";
+        let out = config_json(text);
+        for secret in ["hunter2", "sekrit9", "s3", "k1", "k2", "p1"] {
+            assert!(!out.contains(secret), "{secret} shown: {out}");
+        }
+        for kept in ["username: u", "client_id: c", "public", "job_name: a"] {
+            assert!(out.contains(kept), "{kept} missing: {out}");
+        }
+        assert!(out.contains("<secret>"));
+    }
 
     #[test]
     fn metrics_text_groups_names_and_quotes_values() {

@@ -63,6 +63,8 @@ pub fn load_config(path: &Path) -> Result<Config, String> {
 /// exactly as `trawl replay` will take them.
 struct Core {
     agent: Agent,
+    /// The text of the configuration in force (for `/api/v1/status/config`).
+    config_text: String,
     queue: VecDeque<Output>,
     rec: Option<(std::io::BufWriter<std::fs::File>, Digest)>,
     buf: Vec<u8>,
@@ -91,6 +93,7 @@ impl Core {
         };
         let mut core = Core {
             agent: Agent::new(config, options.clone(), now),
+            config_text: src.text.clone(),
             queue: VecDeque::new(),
             rec,
             buf: Vec::new(),
@@ -139,6 +142,7 @@ impl Core {
             self.write();
         }
         self.agent.handle_input(now, Input::Config(Box::new(c)));
+        self.config_text = src.text.clone();
         self.collect(now);
         Ok(())
     }
@@ -429,7 +433,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 }
                 web::LISTENER => api.accept(poll.registry()),
                 Token(t) if (web::WEB_BASE..CONN_BASE).contains(&t) => {
-                    match api.ready(poll.registry(), t, &agent.agent) {
+                    match api.ready(poll.registry(), t, &agent.agent, &agent.config_text) {
                         Action::Reload => reload(&mut agent, &clock, &opts.config_file),
                         Action::Quit => shutdown(&mut agent, &clock, &mut shutting_down),
                         Action::None => {}

@@ -49,6 +49,9 @@ struct Cli {
     /// Record every input the agent is fed to this file (replay it with `trawl replay`).
     #[arg(long = "debug.record")]
     record: Option<PathBuf>,
+    /// Log format: logfmt (as Prometheus) or json.
+    #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
+    log_format: String,
     /// Log level: debug, info, warn or error.
     #[arg(long = "log.level", default_value = "info")]
     log_level: String,
@@ -331,11 +334,14 @@ fn main() -> ExitCode {
         "error" => tracing::Level::ERROR,
         _ => tracing::Level::INFO,
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.event_format(trawl_mio::logfmt::Logfmt).init();
+    }
     let opts = match options(&cli) {
         Ok(o) => o,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! The daemon's HTTP API, served from the event loop: `/api/v1/targets` (Prometheus's
 //! JSON shape, `state` and `scrapePool` parameters), `/metrics` (trawl's counters under
-//! Prometheus's names and process metrics), `/-/healthy`, `/-/ready` and, with
+//! Prometheus's names and process metrics), `/api/v1/status/config` (secrets hidden),
+//! `/-/healthy`, `/-/ready` and, with
 //! `--web.enable-lifecycle`, `POST /-/reload` and `POST /-/quit`. One request per
 //! connection; the response closes it.
 
@@ -166,7 +167,13 @@ impl Web {
         }
     }
 
-    pub(crate) fn ready(&mut self, reg: &Registry, t: usize, agent: &Agent) -> Action {
+    pub(crate) fn ready(
+        &mut self,
+        reg: &Registry,
+        t: usize,
+        agent: &Agent,
+        config: &str,
+    ) -> Action {
         let mut action = Action::None;
         let Some(c) = self.conns.get_mut(&t) else {
             return action;
@@ -199,8 +206,13 @@ impl Web {
                     let method = req.method.unwrap_or("GET");
                     let target = req.path.unwrap_or("/");
                     let (path, q) = target.split_once('?').unwrap_or((target, ""));
-                    let (s, ct, b, a) =
-                        route(method, path, &query(q), agent, self.lifecycle, self.started);
+                    let ctx = Ctx {
+                        agent,
+                        config,
+                        lifecycle: self.lifecycle,
+                        started: self.started,
+                    };
+                    let (s, ct, b, a) = route(method, path, &query(q), &ctx);
                     action = a;
                     (s, ct, b)
                 }
@@ -239,14 +251,21 @@ impl Web {
     }
 }
 
+/// What a request may look at.
+struct Ctx<'a> {
+    agent: &'a Agent,
+    config: &'a str,
+    lifecycle: bool,
+    started: f64,
+}
+
 fn route(
     method: &str,
     path: &str,
     q: &BTreeMap<String, String>,
-    agent: &Agent,
-    lifecycle: bool,
-    started: f64,
+    ctx: &Ctx<'_>,
 ) -> (u16, &'static str, String, Action) {
+    let (agent, lifecycle, started) = (ctx.agent, ctx.lifecycle, ctx.started);
     let json = "application/json";
     let text = "text/plain; charset=utf-8";
     match (method, path) {
@@ -279,6 +298,12 @@ fn route(
                 .filter(|p| !p.is_empty());
             (200, json, targets_json(agent, state, pool), Action::None)
         }
+        ("GET", "/api/v1/status/config") => (
+            200,
+            json,
+            trawl_core::api::config_json(ctx.config),
+            Action::None,
+        ),
         ("GET", "/metrics") => {
             let mut m = agent.metrics();
             m.extend(process_metrics(started));
