@@ -15,4 +15,5 @@ pub mod logfmt;
 mod net;
 pub mod sd_once;
 pub mod storage;
+mod tls;
 mod web;

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -35,6 +36,9 @@ struct Request {
     headers: Vec<(String, String)>,
     follow: bool,
     redirects: u8,
+    /// For `https`: the TLS settings and the name to verify (`server_name` or the host).
+    tls: Option<(Arc<rustls::ClientConfig>, String)>,
+    tls_config: Arc<trawl_core::config::HttpClientConfig>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -47,7 +51,9 @@ enum Phase {
 #[derive(Debug)]
 struct Conn {
     stream: TcpStream,
-    key: (String, u16),
+    /// TLS over the stream, for `https`.
+    tls: Option<rustls::ClientConnection>,
+    key: PoolKey,
     addr: SocketAddr,
     phase: Phase,
     out: Vec<u8>,
@@ -60,6 +66,19 @@ struct Conn {
     req: Option<Request>,
     /// Redirect target found in the head: the rest of this response is skipped.
     redirect: Option<Url>,
+}
+
+/// What makes a kept-alive connection reusable for a request: host, port and, for TLS,
+/// the very client configuration and server name it was verified with (a connection a
+/// job's CA verified must not serve a job that trusts other roots).
+type PoolKey = (String, u16, Option<(usize, String)>);
+
+fn pool_key(req: &Request) -> PoolKey {
+    let tls = req
+        .tls
+        .as_ref()
+        .map(|(c, name)| (Arc::as_ptr(c) as usize, name.clone()));
+    (req.url.host.clone(), req.url.port, tls)
 }
 
 /// A name to resolve on the worker thread.
@@ -102,13 +121,63 @@ pub(crate) fn spawn_resolver(
     Ok((tx, arx))
 }
 
+/// Sends what TLS has to send (handshake or records); `WouldBlock` waits for the next
+/// writable event.
+fn flush_tls(c: &mut Conn) -> io::Result<()> {
+    if let Some(tls) = c.tls.as_mut() {
+        while tls.wants_write() {
+            match tls.write_tls(&mut c.stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads response bytes: from the socket, or decrypted from TLS records. `Ok(0)` is
+/// the end of the stream.
+fn recv(c: &mut Conn, buf: &mut [u8]) -> io::Result<usize> {
+    let Some(tls) = c.tls.as_mut() else {
+        return c.stream.read(buf);
+    };
+    loop {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        match tls.read_tls(&mut c.stream) {
+            Ok(0) => return Ok(0),
+            Ok(_) => {
+                if let Err(e) = tls.process_new_packets() {
+                    // Tell the server why, then fail.
+                    let _ = tls.write_tls(&mut c.stream);
+                    return Err(io::Error::other(format!("tls: {e}")));
+                }
+                while tls.wants_write() {
+                    match tls.write_tls(&mut c.stream) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Every HTTP request in flight and every idle connection.
 #[derive(Debug)]
 pub(crate) struct Net {
     conns: BTreeMap<usize, Conn>,
     next_token: usize,
     by_id: BTreeMap<RequestId, usize>,
-    idle: BTreeMap<(String, u16), Vec<usize>>,
+    idle: BTreeMap<PoolKey, Vec<usize>>,
+    tls: crate::tls::TlsConfigs,
     /// Requests waiting for their name.
     resolving: BTreeMap<RequestId, Request>,
     lookups: crossbeam_channel::Sender<Lookup>,
@@ -172,6 +241,7 @@ impl Net {
             next_token: CONN_BASE,
             by_id: BTreeMap::new(),
             idle: BTreeMap::new(),
+            tls: Default::default(),
             resolving: BTreeMap::new(),
             lookups,
             buf: vec![0; 64 * 1024],
@@ -202,16 +272,30 @@ impl Net {
             headers,
             follow: r.client.follow_redirects,
             redirects: 0,
+            tls: None,
+            tls_config: r.client.clone(),
         };
         self.send(reg, req);
     }
 
-    fn send(&mut self, reg: &Registry, req: Request) {
-        if req.url.scheme == Scheme::Https {
-            let id = req.id;
-            return self.fail(id, "https is not supported by this build yet".into());
+    fn send(&mut self, reg: &Registry, mut req: Request) {
+        let https = req.url.scheme == Scheme::Https;
+        req.tls = None;
+        if https {
+            let t = &req.tls_config.tls_config;
+            match self.tls.get(t) {
+                Ok(c) => {
+                    let name = if t.server_name.is_empty() {
+                        req.url.host.clone()
+                    } else {
+                        t.server_name.clone()
+                    };
+                    req.tls = Some((c, name));
+                }
+                Err(e) => return self.fail(req.id, e),
+            }
         }
-        let key = (req.url.host.clone(), req.url.port);
+        let key = pool_key(&req);
         // A kept-alive connection first.
         while let Some(t) = self.idle.get_mut(&key).and_then(Vec::pop) {
             if let Some(c) = self.conns.get_mut(&t) {
@@ -277,11 +361,28 @@ impl Net {
         ) {
             return self.fail(req.id, format!("register socket: {e}"));
         }
-        let key = (req.url.host.clone(), req.url.port);
+        let key = pool_key(&req);
+        let tls = match &req.tls {
+            Some((config, name)) => {
+                let server = match rustls::pki_types::ServerName::try_from(name.clone()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return self
+                            .fail(req.id, format!("tls: invalid server name {name:?}: {e}"));
+                    }
+                };
+                match rustls::ClientConnection::new(config.clone(), server) {
+                    Ok(c) => Some(c),
+                    Err(e) => return self.fail(req.id, format!("tls: {e}")),
+                }
+            }
+            None => None,
+        };
         self.conns.insert(
             t,
             Conn {
                 stream,
+                tls,
                 key,
                 addr,
                 phase: Phase::Connecting,
@@ -372,6 +473,19 @@ impl Net {
                 }
             }
         }
+        if c.phase == Phase::Writing
+            && let Some(tls) = c.tls.as_mut()
+        {
+            // Plaintext into rustls (buffered); the records go out below.
+            if let Err(e) = tls.writer().write_all(&c.out[c.written..]) {
+                return self.broken(reg, t, format!("tls: {e}"));
+            }
+            c.written = c.out.len();
+            c.phase = Phase::Reading;
+        }
+        if let Err(e) = flush_tls(c) {
+            return self.broken(reg, t, format!("write: {e}"));
+        }
         if c.phase == Phase::Writing {
             while c.written < c.out.len() {
                 match c.stream.write(&c.out[c.written..]) {
@@ -394,12 +508,16 @@ impl Net {
             let Some(c) = self.conns.get_mut(&t) else {
                 return;
             };
-            let n = match c.stream.read(&mut self.buf) {
+            let n = match recv(c, &mut self.buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let msg = format!("read tcp {}: {e}", c.addr);
+                    let msg = if e.to_string().starts_with("tls: ") {
+                        e.to_string()
+                    } else {
+                        format!("read tcp {}: {e}", c.addr)
+                    };
                     return self.broken(reg, t, msg);
                 }
             };

@@ -505,3 +505,142 @@ fn a_recorded_run_replays_to_the_same_digest() {
         .unwrap_or(0);
     assert!(inputs > 50, "{stdout}");
 }
+
+/// A CA and a server certificate for 127.0.0.8 and `trawl.test`, made with openssl.
+fn certs(dir: &Path) {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=trawl test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.8",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.8,DNS:trawl.test\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+#[test]
+fn https_targets_are_verified_against_the_configured_ca() {
+    let d = TempDir::new("tls");
+    certs(&d.0);
+    let port = free_port();
+    let addr = format!("127.0.0.8:{port}");
+    let www = d.0.join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    std::fs::write(www.join("metrics"), body(10)).expect("metrics");
+    let conf = format!(
+        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  server {{ listen {addr} ssl; ssl_certificate {d}/srv.crt; ssl_certificate_key {d}/srv.key; root {www}; location / {{ }} }}\n}}\n",
+        d = d.0.display(),
+        www = www.display()
+    );
+    std::fs::write(d.0.join("nginx.conf"), conf).expect("conf");
+    let _nginx = Proc(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(d.0.join("nginx.conf"))
+            .arg("-p")
+            .arg(&d.0)
+            .args(["-g", "daemon off; master_process off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx"),
+    );
+    eventually(Duration::from_secs(10), "nginx with TLS", || {
+        std::net::TcpStream::connect(addr.as_str()).is_ok()
+    });
+    let ca = d.0.join("ca.crt");
+    let job = |name: &str, tls: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config: {tls}\n    static_configs: [{{targets: [\"{addr}\"]}}]\n"
+        )
+    };
+    let yaml = format!(
+        "global:\n  scrape_interval: 500ms\nscrape_configs:\n{}{}{}{}",
+        job("ca", &format!("{{ca_file: {}}}", ca.display())),
+        job(
+            "name",
+            &format!("{{ca_file: {}, server_name: trawl.test}}", ca.display())
+        ),
+        job("system", "{}"),
+        job("insecure", "{insecure_skip_verify: true}"),
+    );
+    let cfg = d.0.join("prometheus.yml");
+    std::fs::write(&cfg, yaml).expect("config");
+    let web = free_port();
+    let mut t = trawl(&d.0, &cfg, &d.0.join("data"), web);
+    let health = |pool: &str| {
+        active(web)
+            .into_iter()
+            .find(|x| x.0 == pool)
+            .map(|x| x.2)
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(15), "TLS scrapes settled", || {
+        ["ca", "name", "system", "insecure"]
+            .iter()
+            .all(|p| health(p) != "unknown" && !health(p).is_empty())
+    });
+    assert_eq!(health("ca"), "up", "{}", log_of(&d.0));
+    assert_eq!(health("name"), "up");
+    assert_eq!(health("insecure"), "up");
+    assert_eq!(health("system"), "down", "the test CA is not a system root");
+    let (_, body) = api(web, "GET", "/api/v1/targets?scrapePool=system").expect("targets");
+    assert!(body.contains("tls: "), "{body}");
+    signal(&t, "TERM");
+    assert!(wait_exit(&mut t, Duration::from_secs(10)).success());
+}

@@ -1,0 +1,129 @@
+//! TLS client settings from a scrape config's `tls_config`, with rustls: the system's
+//! trust store or `ca`/`ca_file`, a client certificate (`cert`/`key` or their files),
+//! `server_name` and `insecure_skip_verify`. Built once per distinct `tls_config`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use trawl_core::config::TlsConfig;
+
+/// Accepts any certificate (`insecure_skip_verify: true`), still checking signatures.
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn pem_or_file(pem: &str, file: &str, what: &str) -> Result<Option<Vec<u8>>, String> {
+    if !pem.is_empty() {
+        return Ok(Some(pem.as_bytes().to_vec()));
+    }
+    if file.is_empty() {
+        return Ok(None);
+    }
+    std::fs::read(file)
+        .map(Some)
+        .map_err(|e| format!("unable to load specified {what} file {file}: {e}"))
+}
+
+/// Builds the rustls configuration for one `tls_config`.
+pub(crate) fn client_config(t: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = match t.min_version.as_str() {
+        "TLS13" => &[&rustls::version::TLS13],
+        _ => &[&rustls::version::TLS13, &rustls::version::TLS12],
+    };
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("TLS versions: {e}"))?;
+    let builder = if t.insecure_skip_verify.0 {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+    } else {
+        let mut roots = RootCertStore::empty();
+        match pem_or_file(&t.ca, &t.ca_file, "CA")? {
+            Some(pem) => {
+                for c in CertificateDer::pem_slice_iter(&pem) {
+                    let c = c.map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+                    roots
+                        .add(c)
+                        .map_err(|e| format!("unable to use specified CA cert: {e}"))?;
+                }
+            }
+            None => {
+                for c in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(c);
+                }
+            }
+        }
+        builder.with_root_certificates(roots)
+    };
+    let cert = pem_or_file(&t.cert, &t.cert_file, "client certificate")?;
+    let key = pem_or_file(t.key.expose(), &t.key_file, "client key")?;
+    let config = match (cert, key) {
+        (Some(c), Some(k)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&c)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("unable to use client certificate: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(&k)
+                .map_err(|e| format!("unable to use client key: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("unable to use client certificate: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// Client configurations by `tls_config` (a handful per daemon).
+#[derive(Debug, Default)]
+pub(crate) struct TlsConfigs {
+    by_config: BTreeMap<String, Arc<ClientConfig>>,
+}
+
+impl TlsConfigs {
+    pub(crate) fn get(&mut self, t: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
+        let key = format!("{t:?}");
+        if let Some(c) = self.by_config.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = client_config(t)?;
+        self.by_config.insert(key, c.clone());
+        Ok(c)
+    }
+}
