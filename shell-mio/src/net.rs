@@ -279,6 +279,13 @@ impl Net {
     }
 
     fn send(&mut self, reg: &Registry, mut req: Request) {
+        if !req.tls_config.proxy_url.is_empty() || req.tls_config.proxy_from_environment {
+            // Never bypass a configured proxy silently.
+            return self.fail(
+                req.id,
+                "proxy_url and proxy_from_environment are not supported by this build yet".into(),
+            );
+        }
         let https = req.url.scheme == Scheme::Https;
         req.tls = None;
         if https {
