@@ -183,10 +183,7 @@ pub fn config_source(path: &Path) -> Result<ConfigSource, String> {
 }
 
 /// Completions the loop feeds after draining outputs (file work done inline).
-enum Done {
-    File(RequestId, std::io::Result<Vec<u8>>, u64),
-    Dir(RequestId, std::io::Result<Vec<String>>),
-}
+type Done = (RequestId, crate::files::FileDone);
 
 struct Clock {
     start: std::time::Instant,
@@ -276,19 +273,10 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 match o {
                     Output::Start { id, op } => match op {
                         IoOp::Http(r) => net.start(poll.registry(), id, &r),
-                        IoOp::ReadFile { path, limit } => {
-                            done.push_back(Done::File(id, std::fs::read(&path), limit));
-                        }
-                        IoOp::ListDir { path } => {
-                            let r = std::fs::read_dir(&path).map(|it| {
-                                let mut v: Vec<String> = it
-                                    .filter_map(|e| e.ok())
-                                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                                    .collect();
-                                v.sort();
-                                v
-                            });
-                            done.push_back(Done::Dir(id, r));
+                        op @ (IoOp::ReadFile { .. } | IoOp::ListDir { .. }) => {
+                            if let Some(d) = crate::files::run(&op) {
+                                done.push_back((id, d));
+                            }
                         }
                         IoOp::Watch { path } => {
                             use inotify::WatchMask;
@@ -350,55 +338,9 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 feed_net(&mut agent, now, id, e);
                 fed = true;
             }
-            while let Some(d) = done.pop_front() {
+            while let Some((id, d)) = done.pop_front() {
                 fed = true;
-                match d {
-                    Done::File(id, Ok(data), limit) if limit > 0 && data.len() as u64 > limit => {
-                        let msg = format!("file larger than {limit} bytes");
-                        agent.input(
-                            now,
-                            Input::Io {
-                                id,
-                                event: IoEvent::Failed(&msg),
-                            },
-                        );
-                    }
-                    Done::File(id, Ok(data), _) => agent.input(
-                        now,
-                        Input::Io {
-                            id,
-                            event: IoEvent::FileData(&data),
-                        },
-                    ),
-                    Done::File(id, Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => agent
-                        .input(
-                            now,
-                            Input::Io {
-                                id,
-                                event: IoEvent::NotFound,
-                            },
-                        ),
-                    Done::File(id, Err(e), _) | Done::Dir(id, Err(e)) => {
-                        let msg = e.to_string();
-                        agent.input(
-                            now,
-                            Input::Io {
-                                id,
-                                event: IoEvent::Failed(&msg),
-                            },
-                        );
-                    }
-                    Done::Dir(id, Ok(names)) => {
-                        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                        agent.input(
-                            now,
-                            Input::Io {
-                                id,
-                                event: IoEvent::DirEntries(&refs),
-                            },
-                        );
-                    }
-                }
+                d.with_event(|event| agent.input(now, Input::Io { id, event }));
             }
             if !fed {
                 break;

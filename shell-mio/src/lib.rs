@@ -11,6 +11,7 @@
 //!   graceful shutdown on SIGTERM/SIGINT.
 
 pub mod daemon;
+mod files;
 pub mod logfmt;
 mod net;
 pub mod sd_once;

@@ -93,59 +93,13 @@ pub fn run(config_file: &Path, job: Option<&str>) -> Result<String, String> {
             }
             match o {
                 Output::Start { id, op } => match op {
-                    IoOp::ReadFile { path, .. } => match std::fs::read(&path) {
-                        Ok(d) => agent.handle_input(
-                            now,
-                            Input::Io {
-                                id,
-                                event: IoEvent::FileData(&d),
-                            },
-                        ),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => agent.handle_input(
-                            now,
-                            Input::Io {
-                                id,
-                                event: IoEvent::NotFound,
-                            },
-                        ),
-                        Err(e) => {
-                            let m = e.to_string();
-                            agent.handle_input(
-                                now,
-                                Input::Io {
-                                    id,
-                                    event: IoEvent::Failed(&m),
-                                },
-                            )
+                    IoOp::ReadFile { .. } | IoOp::ListDir { .. } => {
+                        if let Some(done) = crate::files::run(&op) {
+                            done.with_event(|event| {
+                                agent.handle_input(now, Input::Io { id, event })
+                            });
                         }
-                    },
-                    IoOp::ListDir { path } => match std::fs::read_dir(&path) {
-                        Ok(it) => {
-                            let mut names: Vec<String> = it
-                                .filter_map(|e| e.ok())
-                                .map(|e| e.file_name().to_string_lossy().into_owned())
-                                .collect();
-                            names.sort();
-                            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                            agent.handle_input(
-                                now,
-                                Input::Io {
-                                    id,
-                                    event: IoEvent::DirEntries(&refs),
-                                },
-                            )
-                        }
-                        Err(e) => {
-                            let m = e.to_string();
-                            agent.handle_input(
-                                now,
-                                Input::Io {
-                                    id,
-                                    event: IoEvent::Failed(&m),
-                                },
-                            )
-                        }
-                    },
+                    }
                     IoOp::Http(r) if matches!(r.origin, Origin::Discovery { .. }) => {
                         pending_sd.insert(id);
                         match get(&r.url, &r.headers, r.timeout) {

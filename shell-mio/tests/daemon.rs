@@ -235,6 +235,22 @@ fn body(n: usize) -> String {
     b
 }
 
+/// nginx on 127.0.0.`ips` (one free port) serving `series` gauges, and an empty
+/// directory for file discovery: the server, its addresses and the directory.
+fn fleet(
+    d: &Path,
+    ips: std::ops::RangeInclusive<u8>,
+    series: usize,
+) -> (Proc, Vec<String>, PathBuf) {
+    let port = free_port();
+    let addrs: Vec<String> = ips.map(|i| format!("127.0.0.{i}:{port}")).collect();
+    let nginx = nginx(d, &addrs);
+    std::fs::write(d.join("www/metrics"), body(series)).expect("metrics");
+    let sd = d.join("sd");
+    std::fs::create_dir_all(&sd).expect("sd dir");
+    (nginx, addrs, sd)
+}
+
 fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default()
 }
@@ -242,12 +258,7 @@ fn log_of(dir: &Path) -> String {
 #[test]
 fn static_and_file_targets_are_scraped_stored_and_marked_stale_after_a_reload() {
     let d = TempDir::new("sd");
-    let port = free_port();
-    let addrs: Vec<String> = (2..=4).map(|i| format!("127.0.0.{i}:{port}")).collect();
-    let _nginx = nginx(&d.0, &addrs);
-    std::fs::write(d.0.join("www/metrics"), body(50)).expect("metrics");
-    let sd = d.0.join("sd");
-    std::fs::create_dir_all(&sd).expect("sd dir");
+    let (_nginx, addrs, sd) = fleet(&d.0, 2..=4, 50);
     std::fs::write(
         sd.join("a.json"),
         format!(
@@ -436,12 +447,7 @@ fn a_kill_9_loses_nothing_committed_and_a_restart_goes_on_with_the_same_series()
 #[test]
 fn a_recorded_run_replays_to_the_same_digest() {
     let d = TempDir::new("record");
-    let port = free_port();
-    let addrs: Vec<String> = (6..=7).map(|i| format!("127.0.0.{i}:{port}")).collect();
-    let _nginx = nginx(&d.0, &addrs);
-    std::fs::write(d.0.join("www/metrics"), body(30)).expect("metrics");
-    let sd = d.0.join("sd");
-    std::fs::create_dir_all(&sd).expect("sd");
+    let (_nginx, addrs, sd) = fleet(&d.0, 6..=7, 30);
     std::fs::write(
         sd.join("a.json"),
         format!("[{{\"targets\": [\"{}\"]}}]", addrs[0]),
