@@ -202,8 +202,17 @@ struct RefState {
     users: u32,
     /// The segment being written when the last user retired (`u32::MAX` while used).
     retired_at: u32,
-    /// Hash of its labels (its key in the label index).
-    hash: u128,
+}
+
+/// A label set's key in the WAL's index: its 128-bit hash as two words (8-byte aligned,
+/// so an index entry takes 24 bytes rather than 32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LabelKey(u64, u64);
+
+impl std::hash::Hash for LabelKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.0 ^ self.1);
+    }
 }
 
 /// Hashes the writer's integer keys: refs (sequential, so a multiplicative hash spreads
@@ -234,7 +243,7 @@ type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
 /// The label-set key of the WAL's index: a 128-bit hash of the names and values (a
 /// collision among a billion series has odds of about 10^-21; the index holds 24 bytes
 /// per series instead of the label sets).
-fn labels_hash(l: &Labels, buf: &mut Vec<u8>) -> u128 {
+fn labels_hash(l: &Labels, buf: &mut Vec<u8>) -> LabelKey {
     buf.clear();
     for (n, v) in l.iter() {
         buf.extend_from_slice(n.as_bytes());
@@ -242,7 +251,8 @@ fn labels_hash(l: &Labels, buf: &mut Vec<u8>) -> u128 {
         buf.extend_from_slice(v.as_bytes());
         buf.push(0xff);
     }
-    xxhash_rust::xxh3::xxh3_128(buf)
+    let h = xxhash_rust::xxh3::xxh3_128(buf);
+    LabelKey(h as u64, (h >> 64) as u64)
 }
 
 /// An open data directory.
@@ -268,7 +278,7 @@ pub struct Wal {
     /// WAL ref by label-set hash: a label set is declared once. (Prometheus's replay
     /// resets a series whenever its labels are declared again, dropping the samples read
     /// so far, so a second declaration would lose data.)
-    index: IntMap<u128, u64>,
+    index: IntMap<LabelKey, u64>,
     /// Agent refs whose label set the WAL already holds under another ref (a series
     /// that vanished and came back): agent ref → WAL ref.
     remap: IntMap<u64, u64>,
@@ -439,7 +449,6 @@ impl Wal {
                 RefState {
                     users: 0,
                     retired_at: current,
-                    hash,
                 },
             );
         }
@@ -586,9 +595,9 @@ impl Wal {
                 }
             }
         }
-        let mut declare: Vec<(SeriesRef, &Labels, u128)> = Vec::new();
-        let mut dups: Vec<(SeriesRef, &Labels, u128)> = Vec::new();
-        let mut in_group: IntMap<u128, u64> = IntMap::default();
+        let mut declare: Vec<(SeriesRef, &Labels, LabelKey)> = Vec::new();
+        let mut dups: Vec<(SeriesRef, &Labels, LabelKey)> = Vec::new();
+        let mut in_group: IntMap<LabelKey, u64> = IntMap::default();
         for (r, l) in again.iter().map(|(r, l)| (*r, l)).chain(
             batches
                 .iter()
@@ -629,7 +638,6 @@ impl Wal {
                             RefState {
                                 users: 1,
                                 retired_at: u32::MAX,
-                                hash,
                             },
                         );
                     }
@@ -824,6 +832,9 @@ impl Wal {
                 .is_some_and(|st| st.users > 0 || st.retired_at > n)
         };
         let mut kept: BTreeMap<u64, Labels> = BTreeMap::new();
+        // Label keys of the series the checkpoint drops, to take out of the index.
+        let mut dropped: Vec<(u64, LabelKey)> = Vec::new();
+        let mut hash_buf = std::mem::take(&mut self.hash_buf);
         let mut take = |recs: Vec<segment::ReadRecord>, refs: &IntMap<u64, RefState>| {
             for r in recs {
                 let Some(pl) = r.payload() else { continue };
@@ -833,6 +844,8 @@ impl Wal {
                 for (r, l) in record::decode_series(&pl).unwrap_or_default() {
                     if keep(refs, r.0) {
                         kept.entry(r.0).or_insert(l);
+                    } else {
+                        dropped.push((r.0, labels_hash(&l, &mut hash_buf)));
                     }
                 }
             }
@@ -902,14 +915,13 @@ impl Wal {
         if let Some((c, _)) = self.checkpoint.replace((n, bytes.len() as u64)) {
             fs::remove_dir_all(self.wal_dir.join(format!("checkpoint.{c:08}")))?;
         }
-        let index = &mut self.index;
-        self.refs.retain(|_, st| {
-            let keep = st.users > 0 || st.retired_at > n;
-            if !keep {
-                index.remove(&st.hash);
+        self.hash_buf = hash_buf;
+        self.refs.retain(|_, st| st.users > 0 || st.retired_at > n);
+        for (r, key) in dropped {
+            if self.index.get(&key) == Some(&r) {
+                self.index.remove(&key);
             }
-            keep
-        });
+        }
         self.stats.checkpoints += 1;
         Ok(())
     }
