@@ -195,7 +195,7 @@ fn dial_error(addr: &str, e: &io::Error) -> String {
     format!("dial tcp {addr}: {what}")
 }
 
-fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
+pub(crate) fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
     let read = |p: &str| {
         std::fs::read_to_string(p)
             .map(|s| s.trim().to_owned())

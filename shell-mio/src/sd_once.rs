@@ -13,22 +13,48 @@ use trawl_core::http::{ResponseEvent, ResponseReader, Url, write_get};
 use trawl_core::io::{IoEvent, IoOp, Origin, RequestId};
 use trawl_core::time::{Instant, Now, UnixNanos};
 
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 /// Status, reason, headers and body.
 type Response = (u16, String, Vec<(String, String)>, Vec<u8>);
 
 /// A blocking GET of a plain-HTTP URL.
-fn get(url: &str, headers: &[(String, String)], timeout: Duration) -> Result<Response, String> {
+fn get(
+    url: &str,
+    headers: &[(String, String)],
+    timeout: Duration,
+    client: &trawl_core::config::HttpClientConfig,
+) -> Result<Response, String> {
     let u = Url::parse(url)?;
-    if u.scheme != trawl_core::http::Scheme::Http {
-        return Err("https is not supported by this build yet".into());
+    if !client.proxy_url.is_empty() || client.proxy_from_environment {
+        return Err(
+            "proxy_url and proxy_from_environment are not supported by this build yet".into(),
+        );
     }
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&(u.host.as_str(), u.port))
         .map_err(|e| format!("dial tcp: lookup {}: {e}", u.host))?
         .next()
         .ok_or_else(|| format!("dial tcp: lookup {}: no such host", u.host))?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+    let tcp = std::net::TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| format!("dial tcp {addr}: {e}"))?;
-    let _ = s.set_read_timeout(Some(timeout));
+    let _ = tcp.set_read_timeout(Some(timeout));
+    let mut s: Box<dyn ReadWrite> = if u.scheme == trawl_core::http::Scheme::Https {
+        let t = &client.tls_config;
+        let config = crate::tls::client_config(t)?;
+        let name = if t.server_name.is_empty() {
+            u.host.clone()
+        } else {
+            t.server_name.clone()
+        };
+        let server = rustls::pki_types::ServerName::try_from(name)
+            .map_err(|e| format!("tls: invalid server name: {e}"))?;
+        let conn =
+            rustls::ClientConnection::new(config, server).map_err(|e| format!("tls: {e}"))?;
+        Box::new(rustls::StreamOwned::new(conn, tcp))
+    } else {
+        Box::new(tcp)
+    };
     let mut req = Vec::new();
     write_get(&mut req, &u, headers, false)?;
     s.write_all(&req).map_err(|e| format!("write: {e}"))?;
@@ -102,7 +128,17 @@ pub fn run(config_file: &Path, job: Option<&str>) -> Result<String, String> {
                     }
                     IoOp::Http(r) if matches!(r.origin, Origin::Discovery { .. }) => {
                         pending_sd.insert(id);
-                        match get(&r.url, &r.headers, r.timeout) {
+                        let mut headers = r.headers.clone();
+                        let fetched = match r.credentials_file.as_ref().map(crate::net::credentials)
+                        {
+                            Some(Err(e)) => Err(e),
+                            Some(Ok(h)) => {
+                                headers.push(h);
+                                get(&r.url, &headers, r.timeout, &r.client)
+                            }
+                            None => get(&r.url, &headers, r.timeout, &r.client),
+                        };
+                        match fetched {
                             Ok((status, reason, headers, body)) => {
                                 let h: Vec<(&str, &str)> = headers
                                     .iter()

@@ -589,7 +589,7 @@ fn https_targets_are_verified_against_the_configured_ca() {
     std::fs::create_dir_all(&www).expect("www");
     std::fs::write(www.join("metrics"), body(10)).expect("metrics");
     let conf = format!(
-        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  server {{ listen {addr} ssl; ssl_certificate {d}/srv.crt; ssl_certificate_key {d}/srv.key; root {www}; location / {{ }} }}\n}}\n",
+        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  server {{ listen {addr} ssl; ssl_certificate {d}/srv.crt; ssl_certificate_key {d}/srv.key; root {www}; location / {{ }} location /sd/ {{ default_type application/json; }} }}\n}}\n",
         d = d.0.display(),
         www = www.display()
     );
@@ -649,4 +649,26 @@ fn https_targets_are_verified_against_the_configured_ca() {
     assert!(body.contains("tls: "), "{body}");
     signal(&t, "TERM");
     assert!(wait_exit(&mut t, Duration::from_secs(10)).success());
+    // HTTP discovery over TLS, through `trawl sd` (blocking client, same TLS settings).
+    std::fs::create_dir_all(www.join("sd")).expect("sd dir");
+    std::fs::write(www.join("sd/t.json"), "[{\"targets\": [\"found:1\"]}]").expect("sd");
+    let sd_cfg = d.0.join("sd.yml");
+    std::fs::write(
+        &sd_cfg,
+        format!(
+            "scrape_configs:\n  - job_name: h\n    http_sd_configs:\n      - url: https://{addr}/sd/t.json\n        tls_config: {{ca_file: {}}}\n",
+            ca.display()
+        ),
+    )
+    .expect("sd config");
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["sd", &format!("--config.file={}", sd_cfg.display())])
+        .output()
+        .expect("trawl sd");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("http://found:1/metrics"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
