@@ -536,14 +536,15 @@ impl Net {
             };
             let mut evs: Vec<NetEvent> = Vec::new();
             let follow = c.req.as_ref().is_some_and(|r| r.follow);
-            let base = c.req.as_ref().map(|r| r.url.clone());
+            // Borrowed, not cloned: only a redirect's head needs it.
+            let base = c.req.as_ref().map(|r| &r.url);
             let redirect = &mut c.redirect;
             let mut sink = |e: ResponseEvent<'_>| match e {
                 ResponseEvent::Head(h) => {
                     let to = h
                         .header("Location")
                         .filter(|_| follow && matches!(h.status, 301 | 302 | 303 | 307 | 308));
-                    match (to, &base) {
+                    match (to, base) {
                         (Some(loc), Some(b)) => match b.join(loc) {
                             Ok(u) => *redirect = Some(u),
                             Err(e) => evs.push(NetEvent::Failed(e)),
@@ -571,11 +572,7 @@ impl Net {
                     // A kept-alive connection the server had closed: once more, fresh.
                     return self.retry(reg, t);
                 }
-                let msg = match e.0.as_str() {
-                    "EOF" | "unexpected EOF" => e.0.clone(),
-                    other => other.to_owned(),
-                };
-                return self.broken(reg, t, msg);
+                return self.broken(reg, t, e.0);
             }
             if let Some(to) = redirect {
                 if done {

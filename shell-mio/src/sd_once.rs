@@ -101,18 +101,13 @@ pub fn run(config_file: &Path, job: Option<&str>) -> Result<String, String> {
     let mut pending_sd: std::collections::BTreeSet<RequestId> = Default::default();
     for _ in 0..10_000 {
         while let Some(o) = agent.poll_output() {
-            if let Output::Start {
-                op: IoOp::ReadFile { .. } | IoOp::ListDir { .. },
-                ..
-            } = &o
-            {
-                delivered = false;
-                last_answer = now.mono;
-            }
-            if let Output::Start {
-                op: IoOp::Http(r), ..
-            } = &o
-                && matches!(r.origin, Origin::Discovery { .. })
+            // Discovery work starts: wait for its delivery again.
+            if let Output::Start { op, .. } = &o
+                && match op {
+                    IoOp::ReadFile { .. } | IoOp::ListDir { .. } => true,
+                    IoOp::Http(r) => matches!(r.origin, Origin::Discovery { .. }),
+                    IoOp::Watch { .. } => false,
+                }
             {
                 delivered = false;
                 last_answer = now.mono;

@@ -164,12 +164,6 @@ impl Replay {
         self.stats
     }
 
-    /// Every ref declared so far, in order: what the writer must keep declared for the
-    /// segments that hold their samples.
-    pub fn refs(&self) -> impl Iterator<Item = SeriesRef> + '_ {
-        self.refs.keys().map(|&r| SeriesRef(r))
-    }
-
     /// The result.
     pub fn finish(self) -> Restored {
         let series = self

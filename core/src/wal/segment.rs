@@ -75,12 +75,6 @@ impl SegmentWriter {
         r.map(|()| n)
     }
 
-    /// Drops the bytes not yet taken (a write of them failed and the file was truncated
-    /// back to [`SegmentWriter::taken`]).
-    pub fn discard(&mut self) {
-        self.buf.clear();
-    }
-
     /// Bytes already taken.
     pub fn taken(&self) -> u64 {
         self.taken

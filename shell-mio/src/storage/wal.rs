@@ -216,7 +216,7 @@ impl std::hash::Hash for LabelKey {
 }
 
 /// Hashes the writer's integer keys: refs (sequential, so a multiplicative hash spreads
-/// them) and label-set hashes (already uniform: their low bits). Far cheaper than SipHash
+/// them) and label keys (already uniform: [`LabelKey`] hashes one word of them). Far cheaper than SipHash
 /// on the per-sample path.
 #[derive(Default)]
 struct IntHasher(u64);
@@ -232,9 +232,6 @@ impl std::hash::Hasher for IntHasher {
     }
     fn write_u64(&mut self, x: u64) {
         self.0 = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_u128(&mut self, x: u128) {
-        self.0 = x as u64;
     }
 }
 
