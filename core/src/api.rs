@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::agent::{Agent, MetricSample};
 use crate::target::Health;
@@ -33,73 +33,116 @@ impl TargetState {
     }
 }
 
-fn labels_json(l: &crate::labels::Labels) -> Value {
-    let m: serde_json::Map<String, Value> = l
-        .iter()
-        .map(|(n, v)| (n.to_owned(), Value::String(v.to_owned())))
-        .collect();
-    Value::Object(m)
+/// A label set as a JSON object, serialized in place.
+struct LabelsJson<'a>(&'a crate::labels::Labels);
+
+impl serde::Serialize for LabelsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActiveJson<'a> {
+    discovered_labels: LabelsJson<'a>,
+    labels: LabelsJson<'a>,
+    scrape_pool: &'a str,
+    scrape_url: &'a str,
+    global_url: &'a str,
+    last_error: &'a str,
+    last_scrape: String,
+    last_scrape_duration: f64,
+    health: &'static str,
+    scrape_interval: String,
+    scrape_timeout: String,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DroppedJson<'a> {
+    discovered_labels: LabelsJson<'a>,
+    scrape_pool: &'a str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetsData<'a> {
+    active_targets: Vec<ActiveJson<'a>>,
+    dropped_targets: Vec<DroppedJson<'a>>,
+    dropped_target_counts: BTreeMap<&'a str, usize>,
+}
+
+#[derive(serde::Serialize)]
+struct TargetsBody<'a> {
+    status: &'static str,
+    data: TargetsData<'a>,
 }
 
 /// The body of `/api/v1/targets?state=…&scrapePool=…`.
+///
+/// Serialized from borrowed views straight into the output (no JSON tree: for thousands
+/// of targets the tree would be the daemon's largest allocation).
 pub fn targets_json(agent: &Agent, state: TargetState, pool: Option<&str>) -> String {
     let in_pool = |job: &str| pool.is_none_or(|p| p == job);
-    let mut data = serde_json::Map::new();
-    if state != TargetState::Dropped {
-        let active: Vec<Value> = agent
-            .targets()
-            .into_iter()
-            .filter(|t| in_pool(&t.job))
-            .map(|t| {
-                let health = match t.health {
-                    Health::Unknown => "unknown",
-                    Health::Up => "up",
-                    Health::Down => "down",
-                };
-                json!({
-                    "discoveredLabels": labels_json(&t.discovered_labels),
-                    "labels": labels_json(&t.target.public_labels()),
-                    "scrapePool": &*t.job,
-                    "scrapeUrl": &*t.target.url,
-                    "globalUrl": &*t.target.url,
-                    "lastError": t.last_error,
+    let active = if state != TargetState::Dropped {
+        agent.targets()
+    } else {
+        Vec::new()
+    };
+    let public: Vec<_> = active.iter().map(|t| t.target.public_labels()).collect();
+    let dropped = if state != TargetState::Active {
+        agent.dropped_targets()
+    } else {
+        Vec::new()
+    };
+    let pools = agent.pools();
+    let body = TargetsBody {
+        status: "success",
+        data: TargetsData {
+            active_targets: active
+                .iter()
+                .zip(&public)
+                .filter(|(t, _)| in_pool(&t.job))
+                .map(|(t, public)| ActiveJson {
+                    discovered_labels: LabelsJson(&t.discovered_labels),
+                    labels: LabelsJson(public),
+                    scrape_pool: &t.job,
+                    scrape_url: &t.target.url,
+                    global_url: &t.target.url,
+                    last_error: &t.last_error,
                     // Go's zero time for a target never scraped.
-                    "lastScrape": t.last_scrape.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), UnixNanos::to_rfc3339),
-                    "lastScrapeDuration": t.last_scrape_duration.as_secs_f64(),
-                    "health": health,
-                    "scrapeInterval": t.target.interval.to_string(),
-                    "scrapeTimeout": t.target.timeout.to_string(),
+                    last_scrape: t
+                        .last_scrape
+                        .map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), UnixNanos::to_rfc3339),
+                    last_scrape_duration: t.last_scrape_duration.as_secs_f64(),
+                    health: match t.health {
+                        Health::Unknown => "unknown",
+                        Health::Up => "up",
+                        Health::Down => "down",
+                    },
+                    scrape_interval: t.target.interval.to_string(),
+                    scrape_timeout: t.target.timeout.to_string(),
                 })
-            })
-            .collect();
-        data.insert("activeTargets".into(), Value::Array(active));
-    } else {
-        data.insert("activeTargets".into(), Value::Array(Vec::new()));
-    }
-    if state != TargetState::Active {
-        let dropped: Vec<Value> = agent
-            .dropped_targets()
-            .into_iter()
-            .filter(|d| in_pool(&d.job))
-            .map(|d| {
-                json!({
-                    "discoveredLabels": labels_json(&d.discovered_labels),
-                    "scrapePool": &*d.job,
+                .collect(),
+            dropped_targets: dropped
+                .iter()
+                .filter(|d| in_pool(&d.job))
+                .map(|d| DroppedJson {
+                    discovered_labels: LabelsJson(&d.discovered_labels),
+                    scrape_pool: &d.job,
                 })
-            })
-            .collect();
-        data.insert("droppedTargets".into(), Value::Array(dropped));
-    } else {
-        data.insert("droppedTargets".into(), Value::Array(Vec::new()));
-    }
-    let counts: BTreeMap<String, usize> = agent
-        .pools()
-        .into_iter()
-        .filter(|p| in_pool(&p.job))
-        .map(|p| (p.job.to_string(), p.dropped))
-        .collect();
-    data.insert("droppedTargetCounts".into(), json!(counts));
-    json!({"status": "success", "data": Value::Object(data)}).to_string()
+                .collect(),
+            dropped_target_counts: pools
+                .iter()
+                .filter(|p| in_pool(&p.job))
+                .map(|p| (&*p.job, p.dropped))
+                .collect(),
+        },
+    };
+    // Serializing plain structs, string-keyed maps and finite or non-finite floats
+    // (serde_json writes those as null) cannot fail.
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 /// Keys whose values are secrets in a Prometheus configuration (Prometheus's `Secret`

@@ -308,11 +308,36 @@ impl ResponseReader {
                     self.keep_alive = false;
                     return Ok(total - input.len());
                 }
+                State::Head if self.buf.is_empty() => {
+                    // The usual case: the whole head in one read, parsed in place.
+                    match self.parse_head(input)? {
+                        None => {
+                            let take = input.len().min(MAX_HEAD + 1);
+                            if take > MAX_HEAD {
+                                return Err(HttpError("response head too large".into()));
+                            }
+                            self.buf.extend_from_slice(&input[..take]);
+                            input = &input[take..];
+                        }
+                        Some((used, head)) => {
+                            input = &input[used..];
+                            if let Some(head) = head {
+                                sink(ResponseEvent::Head(head));
+                                if self.state == State::Done {
+                                    sink(ResponseEvent::End);
+                                }
+                            }
+                        }
+                    }
+                }
                 State::Head => {
                     let take = input.len().min(MAX_HEAD + 1 - self.buf.len().min(MAX_HEAD));
                     let old = self.buf.len();
-                    self.buf.extend_from_slice(&input[..take]);
-                    match self.parse_head()? {
+                    let mut buf = std::mem::take(&mut self.buf);
+                    buf.extend_from_slice(&input[..take]);
+                    let parsed = self.parse_head(&buf);
+                    self.buf = buf;
+                    match parsed? {
                         None => {
                             if self.buf.len() > MAX_HEAD {
                                 return Err(HttpError("response head too large".into()));
@@ -322,7 +347,8 @@ impl ResponseReader {
                         Some((used, head)) => {
                             let rest = used - old;
                             input = &input[rest..];
-                            self.buf.clear();
+                            // A split head is rare: keep no buffer for the connection's life.
+                            self.buf = Vec::new();
                             if let Some(head) = head {
                                 sink(ResponseEvent::Head(head));
                                 if self.state == State::Done {
@@ -370,12 +396,15 @@ impl ResponseReader {
         }
     }
 
-    /// Parses the head in `buf`: `None` if incomplete; else the bytes of `buf` it took
-    /// and the head (`None` for a 1xx, after which another head follows).
-    fn parse_head(&mut self) -> Result<Option<(usize, Option<ResponseHead>)>, HttpError> {
+    /// Parses the head at the start of `buf`: `None` if incomplete; else the bytes of
+    /// `buf` it took and the head (`None` for a 1xx, after which another head follows).
+    fn parse_head(
+        &mut self,
+        buf: &[u8],
+    ) -> Result<Option<(usize, Option<ResponseHead>)>, HttpError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut headers);
-        let used = match resp.parse(&self.buf) {
+        let used = match resp.parse(buf) {
             Ok(httparse::Status::Partial) => return Ok(None),
             Ok(httparse::Status::Complete(n)) => n,
             Err(e) => return Err(HttpError(format!("malformed HTTP response: {e}"))),

@@ -129,6 +129,31 @@ pub fn eq_bytes(a: &str, b: &str) -> bool {
     a.len() == b.len() && cmp_bytes(a, b) == Ordering::Equal
 }
 
+/// A 128-bit identity hash: two values are taken to be equal when their keys are.
+///
+/// Used where memory matters more than keeping the value itself: the series cache keys
+/// series by the key of their exposed text, and the WAL writer indexes label sets by
+/// [`Labels::key`]. Among a billion distinct values the odds of any collision are about
+/// 10^-21. Not Prometheus's hash (that is [`Labels::hash`]) and never written anywhere.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key128(pub u64, pub u64);
+
+impl Key128 {
+    /// The key of `bytes`.
+    #[inline]
+    pub fn of(bytes: &[u8]) -> Key128 {
+        let h = xxhash_rust::xxh3::xxh3_128(bytes);
+        Key128(h as u64, (h >> 64) as u64)
+    }
+}
+
+impl std::hash::Hash for Key128 {
+    /// One word: the key is already uniformly distributed.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.0);
+    }
+}
+
 /// An immutable, sorted set of labels with unique names, stored in one allocation.
 ///
 /// Layout: for each label in name order, `len(name) name len(value) value`, where a
@@ -287,6 +312,12 @@ impl Labels {
         let mut b = LabelsBuilder::new();
         b.reset_from(self);
         b
+    }
+
+    /// The set's [`Key128`], hashed over its encoding (which is unique per set).
+    #[inline]
+    pub fn key(&self) -> Key128 {
+        Key128::of(self.0.as_bytes())
     }
 
     /// Prometheus 3.x label hash (official builds, "stringlabels"): xxHash64 of, per label,

@@ -173,7 +173,8 @@ fn recv(c: &mut Conn, buf: &mut [u8]) -> io::Result<usize> {
 /// Every HTTP request in flight and every idle connection.
 #[derive(Debug)]
 pub(crate) struct Net {
-    conns: BTreeMap<usize, Conn>,
+    /// Boxed: a connection is about a kilobyte, and a map node holds eleven slots.
+    conns: BTreeMap<usize, Box<Conn>>,
     next_token: usize,
     by_id: BTreeMap<RequestId, usize>,
     idle: BTreeMap<PoolKey, Vec<usize>>,
@@ -387,7 +388,7 @@ impl Net {
         };
         self.conns.insert(
             t,
-            Conn {
+            Box::new(Conn {
                 stream,
                 tls,
                 key,
@@ -400,7 +401,7 @@ impl Net {
                 got_bytes: false,
                 req: None,
                 redirect: None,
-            },
+            }),
         );
         self.begin(reg, t, req);
     }

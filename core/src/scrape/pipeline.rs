@@ -9,9 +9,10 @@
 //! everything the previous scrape saw plus report series with `up` = 0. Either way the
 //! result is one [`Batch`].
 //!
-//! The cache is keyed by the series text as exposed (`name{labels}` byte for byte): a
-//! repeat scrape finds each series with one hash and one comparison, without decoding its
-//! labels or allocating.
+//! The cache is keyed by the series text as exposed (`name{labels}` byte for byte, held
+//! as its 128-bit [`Key128`]): a repeat scrape finds each series with one hash of the line
+//! and one comparison, without decoding its labels or allocating. The cache keeps no
+//! labels: a new series' labels go out once in its batch, and storage keeps them.
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use hashbrown::HashTable;
 use crate::config::ScrapeConfig;
 use crate::exposition::float::{NORMAL_NAN, STALE_NAN};
 use crate::exposition::{Entry, MetricType, Sample};
-use crate::labels::{self, Labels, LabelsBuilder};
+use crate::labels::{self, Key128, Labels, LabelsBuilder};
 use crate::relabel::{self, Outcome};
 
 /// A series' number in storage: assigned by the core when a series is first stored,
@@ -169,14 +170,21 @@ pub struct FamilyMeta {
     last_iter: u64,
 }
 
+/// A cached series holds no text: its exposed spelling and its final labels are kept
+/// as [`Key128`]s (16 bytes each instead of two allocations of the whole series), so a
+/// series costs the cache 80 bytes plus its share of two hash tables. Only a loop's own
+/// series are compared, so a collision (odds of about 10^-21 among a billion series)
+/// could at worst merge two series of one target, something the target can do anyway
+/// by exposing one series twice.
 #[derive(Debug)]
 enum Slot {
     Free,
     Series {
-        text: Box<str>,
+        /// The key of the series text as exposed.
+        key: Key128,
         series: SeriesRef,
-        /// The final labels (to find the series under another spelling).
-        labels: Labels,
+        /// The key of the final labels (to find the series under another spelling).
+        labels: Key128,
         /// The last scrape that exposed it.
         last_iter: u64,
         /// The last scrape in which it counts as seen for staleness.
@@ -185,25 +193,23 @@ enum Slot {
         last_v: u64,
     },
     Dropped {
-        text: Box<str>,
+        key: Key128,
         last_iter: u64,
     },
     /// Another spelling of a cached series (`a{x="1",y="2"}` and `a{y="2",x="1"}`): the
     /// same series, so the same ref and the same staleness bookkeeping.
     Alias {
-        text: Box<str>,
+        key: Key128,
         target: u32,
         last_iter: u64,
     },
 }
 
 impl Slot {
-    fn text(&self) -> &str {
+    fn key(&self) -> Key128 {
         match self {
-            Slot::Series { text, .. } | Slot::Dropped { text, .. } | Slot::Alias { text, .. } => {
-                text
-            }
-            Slot::Free => "",
+            Slot::Series { key, .. } | Slot::Dropped { key, .. } | Slot::Alias { key, .. } => *key,
+            Slot::Free => Key128::default(),
         }
     }
 }
@@ -269,7 +275,7 @@ pub struct CacheStats {
 
 fn slot_labels_hash(slots: &[Slot], j: u32) -> u64 {
     match &slots[j as usize] {
-        Slot::Series { labels, .. } => labels.hash(),
+        Slot::Series { labels, .. } => labels.0,
         _ => 0,
     }
 }
@@ -316,15 +322,15 @@ impl SeriesCache {
         self.meta.iter().map(|(n, m)| (&**n, m)).collect()
     }
 
-    fn find(&self, text: &str) -> Option<u32> {
+    fn find(&self, key: Key128) -> Option<u32> {
         let slots = &self.slots;
         self.table
-            .find(hash_text(text), |&i| slots[i as usize].text() == text)
+            .find(key.0, |&i| slots[i as usize].key() == key)
             .copied()
     }
 
     fn insert(&mut self, slot: Slot) -> u32 {
-        let h = hash_text(slot.text());
+        let h = slot.key().0;
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
@@ -338,21 +344,21 @@ impl SeriesCache {
         };
         let slots = &self.slots;
         self.table
-            .insert_unique(h, i, |&j| hash_text(slots[j as usize].text()));
+            .insert_unique(h, i, |&j| slots[j as usize].key().0);
         if let Slot::Series { labels, .. } = &self.slots[i as usize] {
             self.by_labels
-                .insert_unique(labels.hash(), i, |&j| slot_labels_hash(slots, j));
+                .insert_unique(labels.0, i, |&j| slot_labels_hash(slots, j));
         }
         i
     }
 
-    /// The series slot with exactly these final labels.
-    fn find_labels(&self, l: &Labels) -> Option<u32> {
+    /// The series slot whose final labels have this key.
+    fn find_labels(&self, l: Key128) -> Option<u32> {
         let slots = &self.slots;
         self.by_labels
             .find(
-                l.hash(),
-                |&j| matches!(&slots[j as usize], Slot::Series { labels, .. } if labels == l),
+                l.0,
+                |&j| matches!(&slots[j as usize], Slot::Series { labels, .. } if *labels == l),
             )
             .copied()
     }
@@ -370,12 +376,12 @@ impl SeriesCache {
         {
             self.retired.push(*series);
         }
-        let h = hash_text(slot.text());
+        let h = slot.key().0;
         if let Ok(e) = self.table.find_entry(h, |&j| j == i) {
             e.remove();
         }
         if let Slot::Series { labels, .. } = slot
-            && let Ok(e) = self.by_labels.find_entry(labels.hash(), |&j| j == i)
+            && let Ok(e) = self.by_labels.find_entry(labels.0, |&j| j == i)
         {
             e.remove();
         }
@@ -450,6 +456,11 @@ impl SeriesCache {
             }
         }
         self.size_at_success = self.len();
+        // Slots are most of a loop's memory: give back what doubling left unused.
+        let n = self.slots.len();
+        if self.slots.capacity() > n + n / 8 + 8 {
+            self.slots.shrink_to(n + n / 16 + 4);
+        }
     }
 }
 
@@ -601,7 +612,8 @@ impl ScrapeRun {
         };
         let t = explicit.unwrap_or(self.append_time);
         let iter = cache.iter;
-        let (slot, fresh) = match cache.find(s.series) {
+        let key = Key128::of(s.series.as_bytes());
+        let (slot, fresh) = match cache.find(key) {
             Some(i) => match cache.slots.get_mut(i as usize) {
                 Some(Slot::Alias {
                     target, last_iter, ..
@@ -611,7 +623,7 @@ impl ScrapeRun {
                 }
                 _ => (i, false),
             },
-            None => match self.new_series(cache, ctx, refs, s)? {
+            None => match self.new_series(cache, ctx, refs, s, key)? {
                 Some(found) => found,
                 None => return Ok(()),
             },
@@ -692,6 +704,7 @@ impl ScrapeRun {
         ctx: &ScrapeContext<'_>,
         refs: &mut Refs,
         s: &Sample<'_>,
+        key: Key128,
     ) -> Result<Option<(u32, bool)>, String> {
         let cfg = ctx.cfg;
         let mut lb = LabelsBuilder::new();
@@ -738,7 +751,7 @@ impl ScrapeRun {
             && let Outcome::Dropped { .. } = relabel::process(&cfg.metric_relabel_configs, &mut lb)
         {
             let i = cache.insert(Slot::Dropped {
-                text: s.series.into(),
+                key,
                 last_iter: cache.iter,
             });
             self.new_slots.push(i);
@@ -747,7 +760,7 @@ impl ScrapeRun {
         let final_labels = lb.labels();
         if final_labels.is_empty() {
             let i = cache.insert(Slot::Dropped {
-                text: s.series.into(),
+                key,
                 last_iter: cache.iter,
             });
             self.new_slots.push(i);
@@ -781,16 +794,17 @@ impl ScrapeRun {
         {
             self.dup += 1;
             let i = cache.insert(Slot::Dropped {
-                text: s.series.into(),
+                key,
                 last_iter: cache.iter,
             });
             self.new_slots.push(i);
             return Ok(None);
         }
-        if let Some(canon) = cache.find_labels(&final_labels) {
+        let labels_key = final_labels.key();
+        if let Some(canon) = cache.find_labels(labels_key) {
             // The same series spelled differently.
             let i = cache.insert(Slot::Alias {
-                text: s.series.into(),
+                key,
                 target: canon,
                 last_iter: cache.iter,
             });
@@ -799,9 +813,9 @@ impl ScrapeRun {
         }
         let (series, last_t) = refs.alloc(&final_labels, ctx.append_time);
         let i = cache.insert(Slot::Series {
-            text: s.series.into(),
+            key,
             series,
-            labels: final_labels.clone(),
+            labels: labels_key,
             last_iter: 0,
             seen_iter: 0,
             last_t,

@@ -8,7 +8,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use trawl_core::labels::Labels;
+use trawl_core::labels::{Key128, Labels};
 use trawl_core::scrape::pipeline::{Batch, Point, SeriesRef};
 use trawl_core::wal::record;
 use trawl_core::wal::replay::{Replay, ReplayStats, Restored};
@@ -204,19 +204,8 @@ struct RefState {
     retired_at: u32,
 }
 
-/// A label set's key in the WAL's index: its 128-bit hash as two words (8-byte aligned,
-/// so an index entry takes 24 bytes rather than 32).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct LabelKey(u64, u64);
-
-impl std::hash::Hash for LabelKey {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write_u64(self.0 ^ self.1);
-    }
-}
-
 /// Hashes the writer's integer keys: refs (sequential, so a multiplicative hash spreads
-/// them) and label keys (already uniform: [`LabelKey`] hashes one word of them). Far cheaper than SipHash
+/// them) and label keys (already uniform: a [`Key128`] hashes one of its words). Far cheaper than SipHash
 /// on the per-sample path.
 #[derive(Default)]
 struct IntHasher(u64);
@@ -236,21 +225,6 @@ impl std::hash::Hasher for IntHasher {
 }
 
 type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
-
-/// The label-set key of the WAL's index: a 128-bit hash of the names and values (a
-/// collision among a billion series has odds of about 10^-21; the index holds 24 bytes
-/// per series instead of the label sets).
-fn labels_hash(l: &Labels, buf: &mut Vec<u8>) -> LabelKey {
-    buf.clear();
-    for (n, v) in l.iter() {
-        buf.extend_from_slice(n.as_bytes());
-        buf.push(0xff);
-        buf.extend_from_slice(v.as_bytes());
-        buf.push(0xff);
-    }
-    let h = xxhash_rust::xxh3::xxh3_128(buf);
-    LabelKey(h as u64, (h >> 64) as u64)
-}
 
 /// An open data directory.
 #[derive(Debug)]
@@ -275,13 +249,12 @@ pub struct Wal {
     /// WAL ref by label-set hash: a label set is declared once. (Prometheus's replay
     /// resets a series whenever its labels are declared again, dropping the samples read
     /// so far, so a second declaration would lose data.)
-    index: IntMap<LabelKey, u64>,
+    index: IntMap<Key128, u64>,
     /// Agent refs whose label set the WAL already holds under another ref (a series
     /// that vanished and came back): agent ref → WAL ref.
     remap: IntMap<u64, u64>,
     /// Series declared by batches whose write failed: declared again before first use.
     pending: BTreeMap<u64, Labels>,
-    hash_buf: Vec<u8>,
     rec: Vec<u8>,
     unsynced: bool,
     stats: WalStats,
@@ -437,9 +410,8 @@ impl Wal {
         // this start) in the segment now begun, unless the agent takes it up again.
         let mut refs = IntMap::default();
         let mut index = IntMap::default();
-        let mut hash_buf = Vec::new();
         for x in &restored.series {
-            let hash = labels_hash(&x.labels, &mut hash_buf);
+            let hash = x.labels.key();
             index.insert(hash, x.series.0);
             refs.insert(
                 x.series.0,
@@ -467,7 +439,6 @@ impl Wal {
             index,
             remap: IntMap::default(),
             pending: BTreeMap::new(),
-            hash_buf,
             rec: Vec::new(),
             unsynced: false,
             stats: WalStats {
@@ -592,15 +563,15 @@ impl Wal {
                 }
             }
         }
-        let mut declare: Vec<(SeriesRef, &Labels, LabelKey)> = Vec::new();
-        let mut dups: Vec<(SeriesRef, &Labels, LabelKey)> = Vec::new();
-        let mut in_group: IntMap<LabelKey, u64> = IntMap::default();
+        let mut declare: Vec<(SeriesRef, &Labels, Key128)> = Vec::new();
+        let mut dups: Vec<(SeriesRef, &Labels, Key128)> = Vec::new();
+        let mut in_group: IntMap<Key128, u64> = IntMap::default();
         for (r, l) in again.iter().map(|(r, l)| (*r, l)).chain(
             batches
                 .iter()
                 .flat_map(|b| b.series.iter().map(|(r, l)| (*r, l))),
         ) {
-            let h = labels_hash(l, &mut self.hash_buf);
+            let h = l.key();
             if let Some(&w) = self.index.get(&h) {
                 if w != r.0 {
                     self.remap.insert(r.0, w);
@@ -830,8 +801,7 @@ impl Wal {
         };
         let mut kept: BTreeMap<u64, Labels> = BTreeMap::new();
         // Label keys of the series the checkpoint drops, to take out of the index.
-        let mut dropped: Vec<(u64, LabelKey)> = Vec::new();
-        let mut hash_buf = std::mem::take(&mut self.hash_buf);
+        let mut dropped: Vec<(u64, Key128)> = Vec::new();
         let mut take = |recs: Vec<segment::ReadRecord>, refs: &IntMap<u64, RefState>| {
             for r in recs {
                 let Some(pl) = r.payload() else { continue };
@@ -842,7 +812,7 @@ impl Wal {
                     if keep(refs, r.0) {
                         kept.entry(r.0).or_insert(l);
                     } else {
-                        dropped.push((r.0, labels_hash(&l, &mut hash_buf)));
+                        dropped.push((r.0, l.key()));
                     }
                 }
             }
@@ -912,7 +882,6 @@ impl Wal {
         if let Some((c, _)) = self.checkpoint.replace((n, bytes.len() as u64)) {
             fs::remove_dir_all(self.wal_dir.join(format!("checkpoint.{c:08}")))?;
         }
-        self.hash_buf = hash_buf;
         self.refs.retain(|_, st| st.users > 0 || st.retired_at > n);
         for (r, key) in dropped {
             if self.index.get(&key) == Some(&r) {
