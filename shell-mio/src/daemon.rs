@@ -46,6 +46,26 @@ pub struct DaemonOptions {
     pub lifecycle: bool,
     /// `--debug.record`: record every input to this file.
     pub record: Option<PathBuf>,
+    /// Timer slack: the loop wakes for the agent's deadlines on a grid of this step,
+    /// so deadlines close together are handled in one wake-up. Scrapes are stamped with
+    /// their scheduled time, so a scrape started up to one step late keeps its
+    /// timestamp; zero wakes for every deadline exactly.
+    pub timer_slack: Duration,
+}
+
+/// The default [`DaemonOptions::timer_slack`]: with a thousand targets a second, five
+/// deadlines share each wake-up.
+pub const TIMER_SLACK: Duration = Duration::from_millis(5);
+
+/// How long to wait for `deadline` from `now`, rounded up to the `slack` grid.
+fn wait_for(deadline: Instant, now: Instant, slack: Duration) -> Duration {
+    let step = slack.as_nanos() as u64;
+    let at = if step == 0 {
+        deadline.0
+    } else {
+        deadline.0.div_ceil(step).saturating_mul(step)
+    };
+    Duration::from_nanos(at.saturating_sub(now.0)).max(Duration::from_micros(100))
 }
 
 /// Loads and validates a configuration file.
@@ -354,7 +374,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         let timeout = agent
             .agent
             .poll_timeout()
-            .map(|d| d.saturating_since(now.mono).max(Duration::from_micros(100)));
+            .map(|d| wait_for(d, now.mono, opts.timer_slack));
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != std::io::ErrorKind::Interrupted
         {
@@ -534,5 +554,43 @@ fn log_event(e: &Event) {
         Event::StorageRecovered => tracing::info!("storage writes again"),
         Event::RestoreRefused => tracing::warn!("WAL series restored too late; new refs are used"),
         other => tracing::debug!(event = ?other, "agent"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn deadlines_are_rounded_up_to_the_slack_grid() {
+        let slack = Duration::from_millis(5);
+        // Deadlines at 11 and 14 ms share the wake-up at 15 ms; 15 ms itself is on it.
+        assert_eq!(
+            wait_for(Instant(11 * MS), Instant(10 * MS), slack),
+            Duration::from_millis(5)
+        );
+        assert_eq!(
+            wait_for(Instant(14 * MS), Instant(10 * MS), slack),
+            Duration::from_millis(5)
+        );
+        assert_eq!(
+            wait_for(Instant(15 * MS), Instant(10 * MS), slack),
+            Duration::from_millis(5)
+        );
+        assert_eq!(
+            wait_for(Instant(15 * MS + 1), Instant(10 * MS), slack),
+            Duration::from_millis(10)
+        );
+        // No slack: exactly; a deadline already passed still yields a short wait.
+        assert_eq!(
+            wait_for(Instant(11 * MS + 7), Instant(10 * MS), Duration::ZERO),
+            Duration::from_nanos(MS + 7)
+        );
+        assert_eq!(
+            wait_for(Instant(MS), Instant(10 * MS), slack),
+            Duration::from_micros(100)
+        );
     }
 }

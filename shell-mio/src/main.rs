@@ -242,6 +242,7 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
         .map_err(|e| format!("--web.listen-address={}: {e}", cli.listen))?;
     Ok(DaemonOptions {
         record: cli.record.clone(),
+        timer_slack: daemon::TIMER_SLACK,
         listen,
         lifecycle: cli.lifecycle,
         config_file: cli.config_file.clone(),
