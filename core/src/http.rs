@@ -539,5 +539,7 @@ impl ResponseReader {
     }
 }
 
+pub mod proxy;
+
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,10 @@
 //! HTTP/1.1 over mio sockets, with the core's codec: one connection per request in
 //! flight, idle keep-alive connections kept per host and port for the next request,
 //! redirects followed in the shell (the core sees only the final response), and names
-//! resolved on a worker thread so the loop never blocks.
+//! resolved on a worker thread so the loop never blocks. Plain-HTTP proxies: requests
+//! for `http://` targets go to the proxy with the absolute URL (one kept-alive
+//! connection serves every target), `https://` targets through a `CONNECT` tunnel; which
+//! proxy, if any, is the core's decision ([`trawl_core::http::proxy`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -10,6 +13,7 @@ use std::sync::Arc;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use trawl_core::http::proxy::{self, ProxyEnv, Route};
 use trawl_core::http::{ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get};
 use trawl_core::io::{CredentialsFile, HttpRequest, RequestId};
 
@@ -39,6 +43,23 @@ struct Request {
     /// For `https`: the TLS settings and the name to verify (`server_name` or the host).
     tls: Option<(Arc<rustls::ClientConfig>, String)>,
     tls_config: Arc<trawl_core::config::HttpClientConfig>,
+    /// Through a proxy, or `None` to connect directly.
+    route: Option<Route>,
+}
+
+impl Request {
+    /// Where to connect: the proxy, or the target.
+    fn dial(&self) -> (&str, u16) {
+        match &self.route {
+            Some(r) => (&r.host, r.port),
+            None => (&self.url.host, self.url.port),
+        }
+    }
+
+    /// True if the request goes to a forwarding proxy with the absolute URL.
+    fn forwarded(&self) -> bool {
+        self.route.as_ref().is_some_and(|r| !r.tunnel)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -66,19 +87,37 @@ struct Conn {
     req: Option<Request>,
     /// Redirect target found in the head: the rest of this response is skipped.
     redirect: Option<Url>,
+    /// A `CONNECT` tunnel being opened: TLS starts once the proxy agrees.
+    opening: Option<Box<rustls::ClientConnection>>,
+    /// Through a proxy (for error messages).
+    proxied: bool,
 }
 
 /// What makes a kept-alive connection reusable for a request: host, port and, for TLS,
 /// the very client configuration and server name it was verified with (a connection a
-/// job's CA verified must not serve a job that trusts other roots).
-type PoolKey = (String, u16, Option<(usize, String)>);
+/// job's CA verified must not serve a job that trusts other roots); and the proxy it
+/// goes through. A forwarding proxy's connection serves any `http://` target (the key
+/// has no host), a tunnel only its own.
+type PoolKey = (
+    String,
+    u16,
+    Option<(usize, String)>,
+    Option<(String, u16, bool)>,
+);
 
 fn pool_key(req: &Request) -> PoolKey {
     let tls = req
         .tls
         .as_ref()
         .map(|(c, name)| (Arc::as_ptr(c) as usize, name.clone()));
-    (req.url.host.clone(), req.url.port, tls)
+    let via = req
+        .route
+        .as_ref()
+        .map(|r| (r.host.clone(), r.port, r.tunnel));
+    if req.forwarded() {
+        return (String::new(), 0, None, via);
+    }
+    (req.url.host.clone(), req.url.port, tls, via)
 }
 
 /// A name to resolve on the worker thread.
@@ -183,17 +222,29 @@ pub(crate) struct Net {
     resolving: BTreeMap<RequestId, Request>,
     lookups: crossbeam_channel::Sender<Lookup>,
     buf: Vec<u8>,
+    /// The proxy environment, read once (for `proxy_from_environment`).
+    proxy_env: ProxyEnv,
     /// Events for the core, in order.
     pub(crate) events: VecDeque<(RequestId, NetEvent)>,
 }
 
-fn dial_error(addr: &str, e: &io::Error) -> String {
+/// Go's prefix for a failed dial: `proxyconnect tcp: dial tcp …` through a proxy.
+fn dial_op(req: &Request) -> &'static str {
+    if req.route.is_some() {
+        "proxyconnect tcp: dial tcp: "
+    } else {
+        "dial tcp: "
+    }
+}
+
+fn dial_error(proxied: bool, addr: &str, e: &io::Error) -> String {
     let what = match e.kind() {
         io::ErrorKind::ConnectionRefused => "connect: connection refused".to_owned(),
         io::ErrorKind::TimedOut => "i/o timeout".to_owned(),
         _ => e.to_string(),
     };
-    format!("dial tcp {addr}: {what}")
+    let via = if proxied { "proxyconnect tcp: " } else { "" };
+    format!("{via}dial tcp {addr}: {what}")
 }
 
 pub(crate) fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
@@ -207,32 +258,16 @@ pub(crate) fn credentials(f: &CredentialsFile) -> Result<(String, String), Strin
             let pw = read(path)?;
             (
                 "Authorization".into(),
-                format!("Basic {}", base64(format!("{username}:{pw}").as_bytes())),
+                format!(
+                    "Basic {}",
+                    trawl_core::io::base64(format!("{username}:{pw}").as_bytes())
+                ),
             )
         }
         CredentialsFile::Credentials { kind, path } => {
             ("Authorization".into(), format!("{kind} {}", read(path)?))
         }
     })
-}
-
-/// Standard base64 with padding.
-pub(crate) fn base64(b: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if k <= c.len() {
-                s.push(T[(n >> shift) as usize & 63] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
 }
 
 impl Net {
@@ -246,6 +281,7 @@ impl Net {
             resolving: BTreeMap::new(),
             lookups,
             buf: vec![0; 64 * 1024],
+            proxy_env: ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
             events: VecDeque::new(),
         }
     }
@@ -275,17 +311,17 @@ impl Net {
             redirects: 0,
             tls: None,
             tls_config: r.client.clone(),
+            route: None,
         };
         self.send(reg, req);
     }
 
     fn send(&mut self, reg: &Registry, mut req: Request) {
-        if !req.tls_config.proxy_url.is_empty() || req.tls_config.proxy_from_environment {
+        // Per hop: a redirect may lead to a host the proxy settings treat otherwise.
+        match proxy::route(&req.tls_config, &self.proxy_env, &req.url) {
+            Ok(r) => req.route = r,
             // Never bypass a configured proxy silently.
-            return self.fail(
-                req.id,
-                "proxy_url and proxy_from_environment are not supported by this build yet".into(),
-            );
+            Err(e) => return self.fail(req.id, e),
         }
         let https = req.url.scheme == Scheme::Https;
         req.tls = None;
@@ -312,16 +348,22 @@ impl Net {
                 return;
             }
         }
-        match req.url.host.parse::<IpAddr>() {
+        self.dial(reg, req);
+    }
+
+    /// Connects afresh to the target or its proxy, resolving the name first if needed.
+    fn dial(&mut self, reg: &Registry, req: Request) {
+        let (host, port) = req.dial();
+        match host.parse::<IpAddr>() {
             Ok(ip) => {
-                let addr = SocketAddr::new(ip, req.url.port);
+                let addr = SocketAddr::new(ip, port);
                 self.connect(reg, addr, req);
             }
             Err(_) => {
                 let l = Lookup {
                     id: req.id,
-                    host: req.url.host.clone(),
-                    port: req.url.port,
+                    host: host.to_owned(),
+                    port,
                 };
                 let id = req.id;
                 self.resolving.insert(id, req);
@@ -345,20 +387,21 @@ impl Net {
                 self.connect(reg, addr, req);
             }
             Ok(_) => {
-                let msg = format!("dial tcp: lookup {}: no such host", req.url.host);
+                let msg = format!("{}lookup {}: no such host", dial_op(&req), req.dial().0);
                 self.fail(req.id, msg);
             }
             Err(e) => {
-                let msg = format!("dial tcp: lookup {}: {e}", req.url.host);
+                let msg = format!("{}lookup {}: {e}", dial_op(&req), req.dial().0);
                 self.fail(req.id, msg);
             }
         }
     }
 
     fn connect(&mut self, reg: &Registry, addr: SocketAddr, req: Request) {
+        let proxied = req.route.is_some();
         let mut stream = match TcpStream::connect(addr) {
             Ok(s) => s,
-            Err(e) => return self.fail(req.id, dial_error(&addr.to_string(), &e)),
+            Err(e) => return self.fail(req.id, dial_error(proxied, &addr.to_string(), &e)),
         };
         let t = self.next_token;
         self.next_token += 1;
@@ -386,6 +429,11 @@ impl Net {
             }
             None => None,
         };
+        // Through a tunnel, TLS waits for the proxy's answer to `CONNECT`.
+        let (tls, opening) = match (tls, req.route.as_ref().is_some_and(|r| r.tunnel)) {
+            (Some(c), true) => (None, Some(Box::new(c))),
+            (tls, _) => (tls, None),
+        };
         self.conns.insert(
             t,
             Box::new(Conn {
@@ -401,6 +449,8 @@ impl Net {
                 got_bytes: false,
                 req: None,
                 redirect: None,
+                opening,
+                proxied,
             }),
         );
         self.begin(reg, t, req);
@@ -413,12 +463,30 @@ impl Net {
         };
         c.out.clear();
         c.written = 0;
-        if let Err(e) = write_get(&mut c.out, &req.url, &req.headers, false) {
+        let head = match (&c.opening, &req.route) {
+            (Some(_), Some(route)) => {
+                // The tunnel first; the request follows once it is open.
+                c.reader = ResponseReader::new(true);
+                route.connect_request(&req.url, &mut c.out)
+            }
+            (_, Some(route)) if !route.tunnel => {
+                c.reader = ResponseReader::new(false);
+                let mut headers = req.headers.clone();
+                if let Some(a) = &route.authorization {
+                    headers.push(("Proxy-Authorization".into(), a.clone()));
+                }
+                write_get(&mut c.out, &req.url, &headers, true)
+            }
+            _ => {
+                c.reader = ResponseReader::new(false);
+                write_get(&mut c.out, &req.url, &req.headers, false)
+            }
+        };
+        if let Err(e) = head {
             let id = req.id;
             self.close(reg, t);
             return self.fail(id, e);
         }
-        c.reader = ResponseReader::new(false);
         c.got_bytes = false;
         c.redirect = None;
         if c.phase != Phase::Connecting {
@@ -468,7 +536,7 @@ impl Net {
             match c.stream.take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => {
-                    let msg = dial_error(&c.addr.to_string(), &e);
+                    let msg = dial_error(c.proxied, &c.addr.to_string(), &e);
                     return self.broken(reg, t, msg);
                 }
             }
@@ -476,7 +544,7 @@ impl Net {
                 Ok(_) => c.phase = Phase::Writing,
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
                 Err(e) => {
-                    let msg = dial_error(&c.addr.to_string(), &e);
+                    let msg = dial_error(c.proxied, &c.addr.to_string(), &e);
                     return self.broken(reg, t, msg);
                 }
             }
@@ -531,6 +599,12 @@ impl Net {
             };
             if n > 0 {
                 c.got_bytes = true;
+            }
+            if c.opening.is_some() {
+                match self.tunnel_answer(reg, t, n) {
+                    Some(true) => continue,
+                    _ => return,
+                }
             }
             let Some(id) = c.req.as_ref().map(|r| r.id) else {
                 return;
@@ -608,6 +682,60 @@ impl Net {
         }
     }
 
+    /// The proxy's answer to `CONNECT`, from the `n` bytes read into the buffer: on 200,
+    /// TLS starts and the request is sent through the tunnel. `Some(true)` to read on
+    /// (the head is incomplete), `Some(false)` once the request is under way, `None` if
+    /// the connection failed.
+    fn tunnel_answer(&mut self, reg: &Registry, t: usize, n: usize) -> Option<bool> {
+        let c = self.conns.get_mut(&t)?;
+        let mut head: Option<ResponseHead> = None;
+        let r = if n == 0 {
+            c.reader.eof(&mut |_| {})
+        } else {
+            c.reader
+                .feed(&self.buf[..n], &mut |e| {
+                    if let ResponseEvent::Head(h) = e {
+                        head = Some(h);
+                    }
+                })
+                .map(drop)
+        };
+        let target = c
+            .req
+            .as_ref()
+            .map(|r| r.url.authority())
+            .unwrap_or_default();
+        if let Err(e) = r {
+            self.broken(reg, t, format!("proxy CONNECT {target}: {}", e.0));
+            return None;
+        }
+        let Some(h) = head else {
+            if n == 0 {
+                let msg = format!("proxy CONNECT {target}: connection closed");
+                self.broken(reg, t, msg);
+                return None;
+            }
+            return Some(true);
+        };
+        if h.status != 200 {
+            let msg = format!("proxy CONNECT {target}: {} {}", h.status, h.reason);
+            self.broken(reg, t, msg);
+            return None;
+        }
+        let req = c.req.as_ref()?;
+        c.tls = c.opening.take().map(|b| *b);
+        c.out.clear();
+        c.written = 0;
+        if let Err(e) = write_get(&mut c.out, &req.url, &req.headers, false) {
+            self.broken(reg, t, e);
+            return None;
+        }
+        c.reader = ResponseReader::new(false);
+        c.phase = Phase::Writing;
+        self.ready(reg, t, false, true);
+        Some(false)
+    }
+
     /// An idle keep-alive connection.
     fn park(&mut self, t: usize) {
         let Some(c) = self.conns.get_mut(&t) else {
@@ -648,13 +776,7 @@ impl Net {
         };
         self.by_id.remove(&req.id);
         self.close(reg, t);
-        match req.url.host.parse::<IpAddr>() {
-            Ok(ip) => {
-                let addr = SocketAddr::new(ip, req.url.port);
-                self.connect(reg, addr, req);
-            }
-            Err(_) => self.send(reg, req),
-        }
+        self.dial(reg, req);
     }
 
     /// The connection failed: its request fails (or is retried) and it goes.

@@ -1,7 +1,8 @@
 //! `trawl sd`: discovery and relabeling once, through the real agent, without scraping.
 //! Files are read inline and HTTP SD is fetched with a blocking request (the core's
 //! codec over `std::net`); time is virtual, so the answer comes as soon as discovery has
-//! delivered, with no waiting for coalescing windows.
+//! delivered, with no waiting for coalescing windows. Proxies are used as the daemon
+//! uses them.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
+use trawl_core::http::proxy::{self, ProxyEnv, Route};
 use trawl_core::http::{ResponseEvent, ResponseReader, Url, write_get};
 use trawl_core::io::{IoEvent, IoOp, Origin, RequestId};
 use trawl_core::time::{Instant, Now, UnixNanos};
@@ -27,18 +29,26 @@ fn get(
     client: &trawl_core::config::HttpClientConfig,
 ) -> Result<Response, String> {
     let u = Url::parse(url)?;
-    if !client.proxy_url.is_empty() || client.proxy_from_environment {
-        return Err(
-            "proxy_url and proxy_from_environment are not supported by this build yet".into(),
-        );
-    }
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(u.host.as_str(), u.port))
-        .map_err(|e| format!("dial tcp: lookup {}: {e}", u.host))?
+    let env = ProxyEnv::from_lookup(|k| std::env::var(k).ok());
+    let route = proxy::route(client, &env, &u)?;
+    let (host, port) = route
+        .as_ref()
+        .map_or((u.host.as_str(), u.port), |r| (r.host.as_str(), r.port));
+    let via = if route.is_some() {
+        "proxyconnect tcp: "
+    } else {
+        ""
+    };
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .map_err(|e| format!("{via}dial tcp: lookup {host}: {e}"))?
         .next()
-        .ok_or_else(|| format!("dial tcp: lookup {}: no such host", u.host))?;
-    let tcp = std::net::TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("dial tcp {addr}: {e}"))?;
+        .ok_or_else(|| format!("{via}dial tcp: lookup {host}: no such host"))?;
+    let mut tcp = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("{via}dial tcp {addr}: {e}"))?;
     let _ = tcp.set_read_timeout(Some(timeout));
+    if let Some(r) = route.as_ref().filter(|r| r.tunnel) {
+        open_tunnel(&mut tcp, r, &u)?;
+    }
     let mut s: Box<dyn ReadWrite> = if u.scheme == trawl_core::http::Scheme::Https {
         let t = &client.tls_config;
         let config = crate::tls::client_config(t)?;
@@ -56,7 +66,16 @@ fn get(
         Box::new(tcp)
     };
     let mut req = Vec::new();
-    write_get(&mut req, &u, headers, false)?;
+    match route.as_ref().filter(|r| !r.tunnel) {
+        Some(r) => {
+            let mut h = headers.to_vec();
+            if let Some(a) = &r.authorization {
+                h.push(("Proxy-Authorization".into(), a.clone()));
+            }
+            write_get(&mut req, &u, &h, true)?;
+        }
+        None => write_get(&mut req, &u, headers, false)?,
+    }
     s.write_all(&req).map_err(|e| format!("write: {e}"))?;
     let mut r = ResponseReader::new(false);
     let (mut head, mut body, mut end) = (None, Vec::new(), false);
@@ -76,6 +95,38 @@ fn get(
     }
     let h = head.ok_or("no response")?;
     Ok((h.status, h.reason, h.headers, body))
+}
+
+/// `CONNECT` through the proxy on `tcp`; returns once the tunnel is open.
+fn open_tunnel(tcp: &mut std::net::TcpStream, r: &Route, u: &Url) -> Result<(), String> {
+    let mut head = Vec::new();
+    r.connect_request(u, &mut head)?;
+    tcp.write_all(&head).map_err(|e| format!("write: {e}"))?;
+    let target = u.authority();
+    // Byte by byte: nothing after the proxy's head may be consumed (it is TLS).
+    let mut reader = ResponseReader::new(true);
+    let mut got = None;
+    let mut byte = [0u8; 1];
+    while got.is_none() {
+        let n = tcp
+            .read(&mut byte)
+            .map_err(|e| format!("proxy CONNECT {target}: {e}"))?;
+        if n == 0 {
+            return Err(format!("proxy CONNECT {target}: connection closed"));
+        }
+        reader
+            .feed(&byte, &mut |e| {
+                if let ResponseEvent::Head(h) = e {
+                    got = Some(h);
+                }
+            })
+            .map_err(|e| format!("proxy CONNECT {target}: {}", e.0))?;
+    }
+    match got {
+        Some(h) if h.status == 200 => Ok(()),
+        Some(h) => Err(format!("proxy CONNECT {target}: {} {}", h.status, h.reason)),
+        None => Err(format!("proxy CONNECT {target}: no answer")),
+    }
 }
 
 fn labels(l: &trawl_core::labels::Labels) -> Value {
