@@ -258,6 +258,12 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     })
     .map_err(|e| format!("start the resolver: {e}"))?;
 
+    let w = waker.clone();
+    let (file_work, files_done) = crate::files::spawn_worker(move || {
+        let _ = w.wake();
+    })
+    .map_err(|e| format!("start the file worker: {e}"))?;
+
     let mut inotify = inotify::Inotify::init().map_err(|e| format!("inotify: {e}"))?;
     let ifd = inotify.as_raw_fd();
     poll.registry()
@@ -294,8 +300,9 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                     Output::Start { id, op } => match op {
                         IoOp::Http(r) => net.start(poll.registry(), id, &r),
                         op @ (IoOp::ReadFile { .. } | IoOp::ListDir { .. }) => {
-                            if let Some(d) = crate::files::run(&op) {
-                                done.push_back((id, d));
+                            if file_work.send((id, op)).is_err() {
+                                let msg = "the file worker thread is gone".to_owned();
+                                done.push_back((id, crate::files::FileDone::Failed(msg)));
                             }
                         }
                         IoOp::Watch { path } => {
@@ -449,6 +456,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         while let Ok(r) = resolved.try_recv() {
             net.resolved(poll.registry(), r);
         }
+        done.extend(files_done.try_iter());
         while let Some(a) = writer.try_ack() {
             feed_ack(&mut agent, clock.now(), &a);
         }

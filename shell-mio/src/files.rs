@@ -1,7 +1,10 @@
 //! The file work discovery asks for (read a file, list a directory), done the same way by
-//! the daemon and by `trawl sd`, with the answer as the core's event.
+//! the daemon (on a worker thread, so a large or slow file never stalls the loop) and by
+//! `trawl sd` (inline), with the answer as the core's event.
 
-use trawl_core::io::{IoEvent, IoOp};
+use std::io::Read;
+
+use trawl_core::io::{IoEvent, IoOp, RequestId};
 
 /// The outcome of a file operation, owned until it is fed to the agent.
 pub(crate) enum FileDone {
@@ -14,11 +17,9 @@ pub(crate) enum FileDone {
 /// Carries out `op` if it is file work (`None` for any other operation).
 pub(crate) fn run(op: &IoOp) -> Option<FileDone> {
     Some(match op {
-        IoOp::ReadFile { path, limit } => match std::fs::read(path) {
-            Ok(d) if *limit > 0 && d.len() as u64 > *limit => {
-                FileDone::Failed(format!("file larger than {limit} bytes"))
-            }
-            Ok(d) => FileDone::Data(d),
+        IoOp::ReadFile { path, limit } => match read_limited(path, *limit) {
+            Ok(Some(d)) => FileDone::Data(d),
+            Ok(None) => FileDone::Failed(format!("file larger than {limit} bytes")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileDone::NotFound,
             Err(e) => FileDone::Failed(e.to_string()),
         },
@@ -37,6 +38,54 @@ pub(crate) fn run(op: &IoOp) -> Option<FileDone> {
     })
 }
 
+/// The file's contents, or `None` if it holds more than `limit` bytes (0: no limit).
+/// Never reads more than one byte past the limit, whatever the file's size.
+fn read_limited(path: &str, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let f = std::fs::File::open(path)?;
+    let size = f.metadata().map_or(0, |m| m.len());
+    if limit > 0 && size > limit {
+        return Ok(None);
+    }
+    let mut d = Vec::with_capacity(size as usize);
+    if limit > 0 {
+        // The file may have grown since.
+        f.take(limit + 1).read_to_end(&mut d)?;
+        if d.len() as u64 > limit {
+            return Ok(None);
+        }
+    } else {
+        let mut f = f;
+        f.read_to_end(&mut d)?;
+    }
+    Ok(Some(d))
+}
+
+/// The daemon's file worker: file operations in, outcomes out; `wake` after each (the
+/// loop's `mio::Waker`). The thread ends when the sender is dropped.
+pub(crate) type Worker = (
+    crossbeam_channel::Sender<(RequestId, IoOp)>,
+    crossbeam_channel::Receiver<(RequestId, FileDone)>,
+);
+
+/// Starts the file worker thread.
+pub(crate) fn spawn_worker(wake: impl Fn() + Send + 'static) -> std::io::Result<Worker> {
+    let (tx, rx) = crossbeam_channel::unbounded::<(RequestId, IoOp)>();
+    let (dtx, drx) = crossbeam_channel::unbounded();
+    std::thread::Builder::new()
+        .name("trawl-files".into())
+        .spawn(move || {
+            for (id, op) in rx {
+                if let Some(d) = run(&op)
+                    && dtx.send((id, d)).is_err()
+                {
+                    return;
+                }
+                wake();
+            }
+        })?;
+    Ok((tx, drx))
+}
+
 impl FileDone {
     /// Hands the outcome to `f` as the core's event.
     pub(crate) fn with_event(&self, f: impl FnOnce(IoEvent<'_>)) {
@@ -49,5 +98,52 @@ impl FileDone {
             }
             FileDone::Failed(m) => f(IoEvent::Failed(m)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_stop_at_the_limit_and_say_so() {
+        let dir = std::env::temp_dir().join(format!("trawl-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("sd.json");
+        std::fs::write(&f, vec![b'x'; 1000]).expect("write");
+        let p = f.to_string_lossy().into_owned();
+        assert_eq!(
+            read_limited(&p, 1000).expect("read").map(|d| d.len()),
+            Some(1000)
+        );
+        assert_eq!(read_limited(&p, 999).expect("read"), None);
+        assert_eq!(
+            read_limited(&p, 0).expect("read").map(|d| d.len()),
+            Some(1000)
+        );
+        let missing = dir.join("none").to_string_lossy().into_owned();
+        assert!(matches!(
+            run(&IoOp::ReadFile {
+                path: missing,
+                limit: 0
+            }),
+            Some(FileDone::NotFound)
+        ));
+        // Through the worker: the outcome comes back with its request id.
+        let woke = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let w = woke.clone();
+        let (tx, rx) = spawn_worker(move || {
+            w.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .expect("worker");
+        tx.send((RequestId(7), IoOp::ReadFile { path: p, limit: 10 }))
+            .expect("send");
+        let (id, d) = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("answer");
+        assert_eq!(id, RequestId(7));
+        assert!(matches!(d, FileDone::Failed(m) if m == "file larger than 10 bytes"));
+        drop(tx);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
