@@ -75,6 +75,18 @@ impl SegmentWriter {
         r.map(|()| n)
     }
 
+    /// Gives back buffer space beyond `keep` bytes (after a rare large record, such as
+    /// the series of a first scrape, so the buffers do not keep its size for good).
+    /// Only call with nothing appended since the last flush.
+    pub fn trim(&mut self, keep: usize) {
+        if self.buf.capacity() > keep && self.buf.is_empty() {
+            self.buf = Vec::new();
+        }
+        if self.zbuf.capacity() > keep {
+            self.zbuf = Vec::new();
+        }
+    }
+
     /// Bytes already taken.
     pub fn taken(&self) -> u64 {
         self.taken

@@ -226,6 +226,9 @@ impl std::hash::Hasher for IntHasher {
 
 type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
 
+/// Record and page buffers keep at most this much capacity between writes.
+const KEEP_BUFFER: usize = 256 << 10;
+
 /// An open data directory.
 #[derive(Debug)]
 pub struct Wal {
@@ -696,9 +699,15 @@ impl Wal {
             self.seg.append(&self.rec);
         }
         let end = self.seg.len();
-        self.write_out()?;
+        let written = self.write_out();
+        // A large record (a first scrape's series) must not size the buffers for good.
+        self.seg.trim(KEEP_BUFFER);
+        written?;
         if self.rec.first() == Some(&record::kind::SERIES) {
             self.current_series.push((start, end));
+        }
+        if self.rec.capacity() > KEEP_BUFFER {
+            self.rec = Vec::new();
         }
         self.stats.records += 1;
         Ok(())
