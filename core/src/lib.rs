@@ -140,6 +140,7 @@ pub mod io;
 pub mod labels;
 pub mod recording;
 pub mod relabel;
+pub mod remote;
 pub mod scrape;
 pub mod target;
 pub mod time;

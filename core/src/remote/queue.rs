@@ -1,0 +1,799 @@
+//! One `remote_write` queue as a sans-IO state machine: WAL records in (read by the
+//! shell from the local WAL), snappy-compressed `WriteRequest` bodies out, responses
+//! back in, and a durable position the shell persists so that a restart resumes where
+//! sending stopped.
+//!
+//! ```text
+//!   shell reads WAL ──handle_record(pos, payload)──▶ Queue ──poll_transmit()──▶ POST body
+//!   shell gets answer ──handle_response(id, outcome)──▶ Queue ──progress()──▶ persisted
+//!   timers ──handle_timeout(now)──▶ Queue            poll_timeout() ◀── when to call again
+//! ```
+//!
+//! - **Series**: series records give each WAL ref its labels, with the external labels
+//!   added and `write_relabel_configs` applied (in that order, as Prometheus does); a
+//!   dropped series is remembered as dropped, so its samples cost one lookup. A
+//!   checkpoint's series are fed with [`Queue::checkpoint_series`], then
+//!   [`Queue::reset_series`] forgets the series not seen since before it.
+//! - **Shards**: a sample goes to shard `ref mod shards`, so one series' samples are
+//!   always sent in order by one shard. A shard sends one request at a time: up to
+//!   `max_samples_per_send` samples, or fewer once its oldest sample has waited
+//!   `batch_send_deadline`. Samples of one series in a request share one `TimeSeries`.
+//! - **Back-pressure**: [`Queue::wants_records`] is false while any shard holds
+//!   `capacity` samples; the shell then stops reading the WAL (the WAL is the buffer,
+//!   so nothing is dropped for lack of memory).
+//! - **Retries**: network errors, 5xx and 429 are retried with exponential backoff from
+//!   `min_backoff` to `max_backoff`, with jitter from the seeded generator (between half
+//!   and all of the step), or after `Retry-After` when the receiver sends one; any other
+//!   status drops the request's samples and counts them failed. A retry sends the same
+//!   body again.
+//! - **Progress**: every record read gets a sequence number; a record is done when each
+//!   of its samples has been acknowledged or dropped. [`Queue::progress`] is the position
+//!   after the last record that is done with every record before it: samples after it
+//!   may be sent again after a restart, none before it are.
+//! - **Resharding** every 10 s after Prometheus's rule: the shards needed to send the
+//!   incoming rate plus 5 % of the backlog at the measured time per sample; changes within
+//!   30 % are ignored, no scaling down while more than 10 s behind, none at all while
+//!   sends fail. The new count takes effect once no request is in flight, so order holds.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hashbrown::HashTable;
+
+use super::encode::{RwSample, compress, put_timeseries};
+use crate::config::RemoteWriteConfig;
+use crate::labels::Labels;
+use crate::relabel::{self, Outcome};
+use crate::time::{Instant, Now};
+use crate::wal::record;
+
+/// A position in the WAL: a segment and a byte offset in it (the end of a record).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WalPos {
+    /// Segment number.
+    pub segment: u32,
+    /// Offset in the segment, just past the record.
+    pub offset: u64,
+}
+
+/// How a request ended, as the shell saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendOutcome<'a> {
+    /// The receiver answered.
+    Status {
+        /// HTTP status.
+        code: u16,
+        /// `Retry-After`, if it sent one (seconds or an HTTP date, converted).
+        retry_after: Option<Duration>,
+        /// The start of the response body (for the log).
+        body: &'a str,
+    },
+    /// No answer: connection refused, timeout, reset…
+    Failed(&'a str),
+}
+
+/// A request for the shell to POST to the queue's URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Identifies the response ([`Queue::handle_response`]).
+    pub id: u64,
+    /// The snappy-compressed `WriteRequest`.
+    pub body: Arc<[u8]>,
+    /// Samples it carries.
+    pub samples: usize,
+}
+
+/// Something the shell should log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueEvent {
+    /// A request was refused for good (a 4xx other than 429): its samples are lost.
+    Dropped {
+        /// The status.
+        status: u16,
+        /// Samples lost.
+        samples: usize,
+        /// What the receiver said.
+        body: String,
+    },
+    /// A request failed and will be retried.
+    Retrying {
+        /// The error or status.
+        error: String,
+        /// Retries so far.
+        attempt: u32,
+        /// Wait before the next one.
+        after: Duration,
+    },
+    /// The receiver accepts again after failures.
+    Recovered,
+    /// The shard count changed.
+    Resharded {
+        /// Before.
+        from: usize,
+        /// After.
+        to: usize,
+    },
+    /// A WAL record could not be decoded (skipped).
+    BadRecord {
+        /// Where.
+        pos: WalPos,
+    },
+}
+
+/// Counters, under Prometheus's `prometheus_remote_storage_*` names.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueStats {
+    /// `samples_in_total`: samples read from the WAL.
+    pub samples_in: u64,
+    /// `samples_total`: samples sent and acknowledged.
+    pub samples_sent: u64,
+    /// `samples_failed_total`: samples refused for good.
+    pub samples_failed: u64,
+    /// `samples_retried_total`: samples in requests retried.
+    pub samples_retried: u64,
+    /// `samples_dropped_total`: samples of series dropped by relabeling, of unknown
+    /// series, or older than `sample_age_limit`.
+    pub samples_dropped: u64,
+    /// `samples_pending`: samples held (queued or in flight).
+    pub samples_pending: u64,
+    /// `bytes_total`: compressed bytes acknowledged.
+    pub bytes_sent: u64,
+    /// `sent_batch_duration_seconds` sum.
+    pub send_seconds: f64,
+    /// Requests acknowledged.
+    pub requests: u64,
+    /// `shards`.
+    pub shards: u64,
+    /// `shards_desired`.
+    pub shards_desired: f64,
+    /// `queue_highest_sent_timestamp_seconds`, in ms.
+    pub highest_sent_ms: i64,
+    /// `samples_retried` requests' failures by kind: status 5xx/429 or network.
+    pub failed_requests: u64,
+}
+
+#[derive(Debug)]
+struct SeriesEntry {
+    /// `None`: dropped by `write_relabel_configs`.
+    labels: Option<Labels>,
+    /// The last segment that named the series (record or sample).
+    segment: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    series: u64,
+    s: RwSample,
+    seq: u64,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: u64,
+    samples: Vec<Pending>,
+    body: Arc<[u8]>,
+    started: Instant,
+    attempts: u32,
+    /// Waiting to be sent again at this time.
+    retry_at: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    pending: VecDeque<Pending>,
+    /// When the oldest pending sample arrived.
+    since: Option<Instant>,
+    flight: Option<InFlight>,
+}
+
+/// Exponentially weighted rate, updated every resharding tick (weight 0.2).
+#[derive(Debug, Default)]
+struct Ewma {
+    value: f64,
+    init: bool,
+}
+
+impl Ewma {
+    fn update(&mut self, x: f64) {
+        if self.init {
+            self.value += 0.2 * (x - self.value);
+        } else {
+            self.value = x;
+            self.init = true;
+        }
+    }
+}
+
+const RESHARD_EVERY: Duration = Duration::from_secs(10);
+
+/// One `remote_write` queue.
+#[derive(Debug)]
+pub struct Queue {
+    cfg: Arc<RemoteWriteConfig>,
+    external: Labels,
+    /// Samples at or before this position were sent before a restart.
+    resume: Option<WalPos>,
+    series: HashTable<(u64, SeriesEntry)>,
+    shards: Vec<Shard>,
+    /// A new shard count, applied once nothing is in flight.
+    reshard_to: Option<usize>,
+    next_seq: u64,
+    /// (seq, position, samples not yet done), by ascending seq.
+    outstanding: VecDeque<(u64, WalPos, u64)>,
+    durable: Option<WalPos>,
+    next_id: u64,
+    rng: u64,
+    sends: VecDeque<Transmit>,
+    events: VecDeque<QueueEvent>,
+    stats: QueueStats,
+    failing: bool,
+    closing: bool,
+    // Resharding.
+    next_reshard: Option<Instant>,
+    last_in: u64,
+    last_out: u64,
+    last_send_seconds: f64,
+    rate_in: Ewma,
+    rate_out: Ewma,
+    last_ok: Option<Instant>,
+    enc: snap::raw::Encoder,
+    body: Vec<u8>,
+    z: Vec<u8>,
+}
+
+fn ref_hash(r: u64) -> u64 {
+    r.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl Queue {
+    /// A queue for `cfg`, adding `external` labels to every series; `resume` is the
+    /// persisted progress of an earlier run (samples up to it are not sent again);
+    /// `seed` drives the retry jitter.
+    pub fn new(
+        cfg: Arc<RemoteWriteConfig>,
+        external: Labels,
+        resume: Option<WalPos>,
+        seed: u64,
+    ) -> Queue {
+        let n = cfg.queue_config.min_shards.max(1) as usize;
+        Queue {
+            cfg,
+            external,
+            resume,
+            series: HashTable::new(),
+            shards: (0..n).map(|_| Shard::default()).collect(),
+            reshard_to: None,
+            next_seq: 0,
+            outstanding: VecDeque::new(),
+            durable: resume,
+            next_id: 1,
+            rng: seed ^ 0x5DEE_CE66_D1CE_4E5B,
+            sends: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: QueueStats {
+                shards: n as u64,
+                shards_desired: n as f64,
+                ..QueueStats::default()
+            },
+            failing: false,
+            closing: false,
+            next_reshard: None,
+            last_in: 0,
+            last_out: 0,
+            last_send_seconds: 0.0,
+            rate_in: Ewma::default(),
+            rate_out: Ewma::default(),
+            last_ok: None,
+            enc: snap::raw::Encoder::new(),
+            body: Vec::new(),
+            z: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RemoteWriteConfig {
+        &self.cfg
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &QueueStats {
+        &self.stats
+    }
+
+    /// Series known (kept and dropped).
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// True if the shell should read more WAL records now.
+    pub fn wants_records(&self) -> bool {
+        let cap = self.cfg.queue_config.capacity.max(1) as usize;
+        !self.closing && self.shards.iter().all(|s| s.pending.len() < cap)
+    }
+
+    /// The position up to which every sample is acknowledged or dropped (persist it;
+    /// WAL retention must keep the segments after it).
+    pub fn progress(&self) -> Option<WalPos> {
+        self.durable
+    }
+
+    /// True once nothing is queued or in flight.
+    pub fn is_idle(&self) -> bool {
+        self.shards
+            .iter()
+            .all(|s| s.pending.is_empty() && s.flight.is_none())
+    }
+
+    /// Sends whatever is queued without waiting for full batches (shutdown), and reads
+    /// no more.
+    pub fn close(&mut self, now: Now) {
+        self.closing = true;
+        self.dispatch(now);
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // splitmix64: deterministic for a seed.
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn store_series(&mut self, r: u64, labels: Labels, segment: u32) {
+        let mut lb = labels.builder();
+        for (n, v) in self.external.iter() {
+            lb.set_if_absent(n.to_owned(), v.to_owned());
+        }
+        let cfg = self.cfg.clone();
+        let kept = match relabel::process(&cfg.write_relabel_configs, &mut lb) {
+            Outcome::Keep => {
+                let l = lb.labels();
+                (!l.is_empty()).then_some(l)
+            }
+            Outcome::Dropped { .. } => None,
+        };
+        let h = ref_hash(r);
+        match self.series.find_mut(h, |e| e.0 == r) {
+            Some(e) => {
+                e.1 = SeriesEntry {
+                    labels: kept,
+                    segment: segment.max(e.1.segment),
+                }
+            }
+            None => {
+                self.series.insert_unique(
+                    h,
+                    (
+                        r,
+                        SeriesEntry {
+                            labels: kept,
+                            segment,
+                        },
+                    ),
+                    |e| ref_hash(e.0),
+                );
+            }
+        }
+    }
+
+    /// Series of checkpoint `n` (read at start, or after the writer made a new one).
+    pub fn checkpoint_series(&mut self, n: u32, payload: &[u8]) {
+        if payload.first() != Some(&record::kind::SERIES) {
+            return;
+        }
+        for (r, l) in record::decode_series(payload).unwrap_or_default() {
+            self.store_series(r.0, l, n);
+        }
+    }
+
+    /// Forgets series last seen in a segment before `n` (after checkpoint `n`'s series
+    /// were fed).
+    pub fn reset_series(&mut self, n: u32) {
+        self.series.retain(|e| e.1.segment >= n);
+    }
+
+    /// One WAL record (decompressed payload) ending at `pos`, at `now`.
+    pub fn handle_record(&mut self, now: Now, pos: WalPos, payload: &[u8]) {
+        if self.next_reshard.is_none() {
+            self.next_reshard = Some(now.mono + RESHARD_EVERY);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut queued = 0u64;
+        match payload.first() {
+            Some(&record::kind::SERIES) => match record::decode_series(payload) {
+                Some(s) => {
+                    for (r, l) in s {
+                        self.store_series(r.0, l, pos.segment);
+                    }
+                }
+                None => self.events.push_back(QueueEvent::BadRecord { pos }),
+            },
+            Some(&record::kind::SAMPLES) if self.resume.is_none_or(|r| pos > r) => {
+                match record::decode_samples(payload) {
+                    Some(points) => {
+                        self.stats.samples_in += points.len() as u64;
+                        let n = self.shards.len() as u64;
+                        for p in points {
+                            let h = ref_hash(p.series.0);
+                            let known = match self.series.find_mut(h, |e| e.0 == p.series.0) {
+                                Some(e) => {
+                                    e.1.segment = pos.segment;
+                                    e.1.labels.is_some()
+                                }
+                                None => false,
+                            };
+                            if !known {
+                                self.stats.samples_dropped += 1;
+                                continue;
+                            }
+                            let shard = &mut self.shards[(p.series.0 % n) as usize];
+                            if shard.pending.is_empty() {
+                                shard.since = Some(now.mono);
+                            }
+                            shard.pending.push_back(Pending {
+                                series: p.series.0,
+                                s: RwSample { t: p.t, v: p.v },
+                                seq,
+                            });
+                            queued += 1;
+                        }
+                        self.stats.samples_pending += queued;
+                    }
+                    None => self.events.push_back(QueueEvent::BadRecord { pos }),
+                }
+            }
+            _ => {}
+        }
+        self.outstanding.push_back((seq, pos, queued));
+        self.advance();
+        self.dispatch(now);
+    }
+
+    /// Marks samples done (sent or dropped) and moves the durable position.
+    fn release(&mut self, samples: &[Pending]) {
+        let Some(&(first, _, _)) = self.outstanding.front() else {
+            return;
+        };
+        for p in samples {
+            if let Some(e) = p
+                .seq
+                .checked_sub(first)
+                .and_then(|i| self.outstanding.get_mut(i as usize))
+            {
+                e.2 = e.2.saturating_sub(1);
+            }
+        }
+        self.stats.samples_pending = self
+            .stats
+            .samples_pending
+            .saturating_sub(samples.len() as u64);
+        self.advance();
+    }
+
+    fn advance(&mut self) {
+        while let Some(&(_, pos, 0)) = self.outstanding.front() {
+            // Never behind the resume point (series records before it are read again).
+            self.durable = Some(self.durable.map_or(pos, |d| d.max(pos)));
+            self.outstanding.pop_front();
+        }
+    }
+
+    /// Starts the requests that are due, on shards with nothing in flight.
+    fn dispatch(&mut self, now: Now) {
+        if self.reshard_to.is_some() {
+            self.apply_reshard();
+            if self.reshard_to.is_some() {
+                return;
+            }
+        }
+        let max = self.cfg.queue_config.max_samples_per_send.max(1) as usize;
+        let deadline = self.cfg.queue_config.batch_send_deadline.to_std();
+        for i in 0..self.shards.len() {
+            let s = &self.shards[i];
+            if s.flight.is_some() || s.pending.is_empty() {
+                continue;
+            }
+            let due = s.pending.len() >= max
+                || self.closing
+                || s.since.is_some_and(|t| now.mono >= t + deadline);
+            if due {
+                self.start(i, now, max);
+            }
+        }
+    }
+
+    fn start(&mut self, i: usize, now: Now, max: usize) {
+        let age_limit = self.cfg.queue_config.sample_age_limit.to_std();
+        let shard = &mut self.shards[i];
+        let n = shard.pending.len().min(max);
+        let mut batch: Vec<Pending> = shard.pending.drain(..n).collect();
+        shard.since = if shard.pending.is_empty() {
+            None
+        } else {
+            Some(now.mono)
+        };
+        if !age_limit.is_zero() {
+            // Samples older than `sample_age_limit` are not worth sending: dropped,
+            // counted, and done for the progress.
+            let oldest = now.wall.as_millis() - age_limit.as_millis() as i64;
+            let (keep, old): (Vec<Pending>, Vec<Pending>) =
+                batch.into_iter().partition(|p| p.s.t >= oldest);
+            batch = keep;
+            if !old.is_empty() {
+                self.stats.samples_dropped += old.len() as u64;
+                self.release(&old);
+            }
+            if batch.is_empty() {
+                return;
+            }
+        }
+        // One TimeSeries per series, its samples in arrival (= time) order.
+        batch.sort_by_key(|p| p.series);
+        self.body.clear();
+        let mut j = 0;
+        let mut samples: Vec<RwSample> = Vec::new();
+        while j < batch.len() {
+            let r = batch[j].series;
+            samples.clear();
+            while j < batch.len() && batch[j].series == r {
+                samples.push(batch[j].s);
+                j += 1;
+            }
+            let h = ref_hash(r);
+            if let Some((
+                _,
+                SeriesEntry {
+                    labels: Some(l), ..
+                },
+            )) = self.series.find(h, |e| e.0 == r)
+            {
+                put_timeseries(&mut self.body, l.iter(), &samples);
+            }
+        }
+        let body: Arc<[u8]> = match compress(&mut self.enc, &self.body, &mut self.z) {
+            Ok(()) => Arc::from(&self.z[..]),
+            // snappy refuses only inputs above 4 GiB, which a batch never reaches.
+            Err(_) => Arc::from(&[][..]),
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        self.sends.push_back(Transmit {
+            id,
+            body: body.clone(),
+            samples: batch.len(),
+        });
+        self.shards[i].flight = Some(InFlight {
+            id,
+            samples: batch,
+            body,
+            started: now.mono,
+            attempts: 0,
+            retry_at: None,
+        });
+    }
+
+    /// The next request to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.sends.pop_front()
+    }
+
+    /// The next event to log.
+    pub fn poll_event(&mut self) -> Option<QueueEvent> {
+        self.events.pop_front()
+    }
+
+    /// The answer to request `id`.
+    pub fn handle_response(&mut self, now: Now, id: u64, outcome: SendOutcome<'_>) {
+        let Some(i) = self.shards.iter().position(|s| {
+            s.flight
+                .as_ref()
+                .is_some_and(|f| f.id == id && f.retry_at.is_none())
+        }) else {
+            return; // a stale answer (the request was retried or the queue resharded)
+        };
+        let (retry, error, after_hint) = match outcome {
+            SendOutcome::Status { code, .. } if (200..300).contains(&code) => (false, None, None),
+            SendOutcome::Status {
+                code, retry_after, ..
+            } if code == 429 || code >= 500 => {
+                let hint = if code == 429 { retry_after } else { None };
+                (
+                    true,
+                    Some(format!("server returned HTTP status {code}")),
+                    hint,
+                )
+            }
+            SendOutcome::Status { code, body, .. } => {
+                // Refused for good.
+                let Some(f) = self.shards[i].flight.take() else {
+                    return;
+                };
+                self.stats.samples_failed += f.samples.len() as u64;
+                self.events.push_back(QueueEvent::Dropped {
+                    status: code,
+                    samples: f.samples.len(),
+                    body: body.chars().take(1024).collect(),
+                });
+                self.release(&f.samples);
+                self.dispatch(now);
+                return;
+            }
+            SendOutcome::Failed(e) => (true, Some(e.to_owned()), None),
+        };
+        if !retry {
+            let Some(f) = self.shards[i].flight.take() else {
+                return;
+            };
+            let took = now.mono.saturating_since(f.started).as_secs_f64();
+            self.stats.samples_sent += f.samples.len() as u64;
+            self.stats.bytes_sent += f.body.len() as u64;
+            self.stats.requests += 1;
+            self.stats.send_seconds += took;
+            if let Some(m) = f.samples.iter().map(|p| p.s.t).max() {
+                self.stats.highest_sent_ms = self.stats.highest_sent_ms.max(m);
+            }
+            self.last_ok = Some(now.mono);
+            if self.failing {
+                self.failing = false;
+                self.events.push_back(QueueEvent::Recovered);
+            }
+            self.release(&f.samples);
+            self.dispatch(now);
+            return;
+        }
+        let q = &self.cfg.queue_config;
+        let (min, max) = (q.min_backoff.to_std(), q.max_backoff.to_std());
+        let attempt = self.shards[i].flight.as_ref().map_or(0, |f| f.attempts) + 1;
+        let step = min
+            .saturating_mul(1u32 << (attempt - 1).min(20))
+            .min(max.max(min));
+        // Jitter: between half and all of the step.
+        let half = step / 2;
+        let span = step.saturating_sub(half).as_nanos() as u64;
+        let jitter = if span == 0 {
+            0
+        } else {
+            self.next_random() % (span + 1)
+        };
+        let wait = after_hint.unwrap_or(half + Duration::from_nanos(jitter));
+        self.stats.failed_requests += 1;
+        self.failing = true;
+        if let Some(f) = self.shards[i].flight.as_mut() {
+            f.attempts = attempt;
+            f.retry_at = Some(now.mono + wait);
+            self.stats.samples_retried += f.samples.len() as u64;
+        }
+        self.events.push_back(QueueEvent::Retrying {
+            error: error.unwrap_or_default(),
+            attempt,
+            after: wait,
+        });
+    }
+
+    /// When [`Queue::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let deadline = self.cfg.queue_config.batch_send_deadline.to_std();
+        let mut t = self.next_reshard;
+        let mut earliest = |x: Instant| {
+            t = Some(t.map_or(x, |y: Instant| y.min(x)));
+        };
+        for s in &self.shards {
+            match &s.flight {
+                Some(f) => {
+                    if let Some(r) = f.retry_at {
+                        earliest(r);
+                    }
+                }
+                // While resharding waits for the requests in flight, nothing new starts.
+                None if self.reshard_to.is_none() => {
+                    if let Some(since) = s.since {
+                        earliest(since + deadline);
+                    }
+                }
+                None => {}
+            }
+        }
+        t
+    }
+
+    /// Retries, partial batches and resharding that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Now) {
+        for i in 0..self.shards.len() {
+            let resend = match self.shards[i].flight.as_mut() {
+                Some(f) if f.retry_at.is_some_and(|r| now.mono >= r) => {
+                    f.retry_at = None;
+                    f.id = self.next_id;
+                    self.next_id += 1;
+                    f.started = now.mono;
+                    Some(Transmit {
+                        id: f.id,
+                        body: f.body.clone(),
+                        samples: f.samples.len(),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(s) = resend {
+                self.sends.push_back(s);
+            }
+        }
+        if self.next_reshard.is_some_and(|t| now.mono >= t) {
+            self.next_reshard = Some(now.mono + RESHARD_EVERY);
+            self.reshard_tick(now.mono);
+        }
+        self.dispatch(now);
+    }
+
+    fn reshard_tick(&mut self, now: Instant) {
+        let secs = RESHARD_EVERY.as_secs_f64();
+        let din = self.stats.samples_in - self.last_in;
+        let dout = self.stats.samples_sent - self.last_out;
+        let dsecs = self.stats.send_seconds - self.last_send_seconds;
+        self.last_in = self.stats.samples_in;
+        self.last_out = self.stats.samples_sent;
+        self.last_send_seconds = self.stats.send_seconds;
+        self.rate_in.update(din as f64 / secs);
+        self.rate_out.update(dout as f64 / secs);
+        let deadline = self.cfg.queue_config.batch_send_deadline.to_std();
+        // Sends failing: no resharding until they work again.
+        if self
+            .last_ok
+            .is_none_or(|t| now.saturating_since(t) > deadline * 2)
+        {
+            return;
+        }
+        if dout == 0 {
+            return;
+        }
+        let time_per_sample = dsecs / dout as f64;
+        let backlog = self.stats.samples_pending as f64;
+        let desired = time_per_sample * (self.rate_in.value + 0.05 * backlog);
+        self.stats.shards_desired = desired;
+        let q = &self.cfg.queue_config;
+        let cur = self.shards.len() as f64;
+        let mut want = desired.ceil().max(1.0);
+        if (want - cur).abs() <= 0.3 * cur {
+            return;
+        }
+        // No scaling down while more than 10 s behind.
+        if want < cur && backlog > self.rate_in.value * 10.0 {
+            return;
+        }
+        want = want.clamp(q.min_shards.max(1) as f64, q.max_shards.max(1) as f64);
+        let want = want as usize;
+        if want != self.shards.len() {
+            self.reshard_to = Some(want);
+        }
+    }
+
+    /// Applies a pending shard count once nothing is in flight: pending samples are
+    /// spread again by `ref mod shards`, keeping each series' order.
+    fn apply_reshard(&mut self) {
+        let Some(n) = self.reshard_to else { return };
+        if self.shards.iter().any(|s| s.flight.is_some()) {
+            return;
+        }
+        let from = self.shards.len();
+        let mut all: Vec<(Option<Instant>, Pending)> = Vec::new();
+        for s in self.shards.drain(..) {
+            let since = s.since;
+            all.extend(s.pending.into_iter().map(|p| (since, p)));
+        }
+        // Back in arrival order (sequence, then position within the shard's queue).
+        all.sort_by_key(|(_, p)| p.seq);
+        self.shards = (0..n).map(|_| Shard::default()).collect();
+        for (since, p) in all {
+            let s = &mut self.shards[(p.series % n as u64) as usize];
+            if s.pending.is_empty() {
+                s.since = since;
+            }
+            s.pending.push_back(p);
+        }
+        self.reshard_to = None;
+        self.stats.shards = n as u64;
+        self.events.push_back(QueueEvent::Resharded { from, to: n });
+    }
+}
