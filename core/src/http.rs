@@ -158,7 +158,47 @@ pub fn write_get(
     headers: &[(String, String)],
     absolute: bool,
 ) -> Result<(), String> {
-    out.extend_from_slice(b"GET ");
+    write_head(out, "GET", url, headers, None, absolute)
+}
+
+/// Writes a POST request head for a body of `len` bytes (`Content-Length`); the body
+/// follows it on the wire.
+pub fn write_post(
+    out: &mut Vec<u8>,
+    url: &Url,
+    headers: &[(String, String)],
+    len: usize,
+    absolute: bool,
+) -> Result<(), String> {
+    write_head(out, "POST", url, headers, Some(len), absolute)
+}
+
+fn write_head(
+    out: &mut Vec<u8>,
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    len: Option<usize>,
+    absolute: bool,
+) -> Result<(), String> {
+    let start = out.len();
+    let r = write_head_inner(out, method, url, headers, len, absolute);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
+fn write_head_inner(
+    out: &mut Vec<u8>,
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    len: Option<usize>,
+    absolute: bool,
+) -> Result<(), String> {
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
     if absolute {
         out.extend_from_slice(url.to_string().as_bytes());
     } else {
@@ -176,6 +216,9 @@ pub fn write_get(
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    if let Some(n) = len {
+        out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
     }
     out.extend_from_slice(b"\r\n");
     Ok(())

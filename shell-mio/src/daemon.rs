@@ -14,12 +14,13 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
-use trawl_core::config::Config;
+use trawl_core::config::{Config, RemoteWriteConfig};
 use trawl_core::io::{IoEvent, IoOp, RequestId};
 use trawl_core::recording::{self, ConfigSource, Digest};
 use trawl_core::time::{Instant, Now, UnixNanos};
 
 use crate::net::{self, CONN_BASE, Net, NetEvent};
+use crate::remote::Remote;
 use crate::storage::{Ack, Wal, WalOptions, Writer, WriterOptions};
 use crate::web::{self, Action, Web};
 
@@ -85,6 +86,10 @@ struct Core {
     agent: Agent,
     /// The text of the configuration in force (for `/api/v1/status/config`).
     config_text: String,
+    /// Remote write's part of the configuration in force, and whether a reload changed
+    /// it (the queues are then rebuilt).
+    remote: (trawl_core::labels::Labels, Vec<RemoteWriteConfig>),
+    remote_changed: bool,
     queue: VecDeque<Output>,
     rec: Option<(std::io::BufWriter<std::fs::File>, Digest)>,
     buf: Vec<u8>,
@@ -111,9 +116,15 @@ impl Core {
             }
             None => None,
         };
+        let remote = (
+            config.global.external_labels.clone(),
+            config.remote_write.clone(),
+        );
         let mut core = Core {
             agent: Agent::new(config, options.clone(), now),
             config_text: src.text.clone(),
+            remote,
+            remote_changed: false,
             queue: VecDeque::new(),
             rec,
             buf: Vec::new(),
@@ -157,6 +168,11 @@ impl Core {
 
     fn reload(&mut self, now: Now, src: &ConfigSource) -> Result<(), String> {
         let c = src.parse()?;
+        let remote = (c.global.external_labels.clone(), c.remote_write.clone());
+        if remote != self.remote {
+            self.remote = remote;
+            self.remote_changed = true;
+        }
         if self.rec.is_some() {
             recording::encode_config(&mut self.buf, now, src);
             self.write();
@@ -247,6 +263,21 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     if let Some(r) = &report.repair {
         tracing::warn!(segment = r.segment, reason = %r.reason, from = r.from, to = r.to, removed = ?r.removed, "WAL repaired");
     }
+    let mut wal = wal;
+    let now0 = clock.now();
+    let early = load_config(&opts.config_file)?;
+    let user_agent = opts.agent.user_agent.clone();
+    let keep_from = Arc::new(std::sync::atomic::AtomicU32::new(u32::MAX));
+    let mut remote = Remote::new(
+        &early.remote_write,
+        &early.global.external_labels,
+        &opts.storage_path,
+        opts.agent.seed,
+        &user_agent,
+        now0,
+        keep_from.clone(),
+    )?;
+    wal.keep_segments_from(keep_from.clone());
     let w = waker.clone();
     let mut writer = Writer::spawn(wal, opts.writer.clone(), move || {
         let _ = w.wake();
@@ -362,7 +393,11 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
             let now = clock.now();
             let mut fed = false;
             while let Some((id, e)) = net.events.pop_front() {
-                feed_net(&mut agent, now, id, e);
+                if id.0 >= crate::remote::ID_BASE {
+                    remote.on_net(now, id, e);
+                } else {
+                    feed_net(&mut agent, now, id, e);
+                }
                 fed = true;
             }
             while let Some((id, d)) = done.pop_front() {
@@ -373,15 +408,37 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 break;
             }
         }
+        if agent.remote_changed {
+            agent.remote_changed = false;
+            remote.abandon(&mut net, poll.registry());
+            let (ext, rws) = &agent.remote;
+            match Remote::new(
+                rws,
+                ext,
+                &opts.storage_path,
+                opts.agent.seed,
+                &user_agent,
+                clock.now(),
+                keep_from.clone(),
+            ) {
+                Ok(r) => remote = r,
+                Err(e) => tracing::error!(err = %e, "remote write not restarted"),
+            }
+        }
+        remote.pump(clock.now(), &mut net, poll.registry());
+        if !net.events.is_empty() {
+            continue;
+        }
         if shutting_down && agent.agent.is_shut_down() {
             break;
         }
         // 2. Wait for IO or the agent's deadline.
         let now = clock.now();
-        let timeout = agent
-            .agent
-            .poll_timeout()
-            .map(|d| wait_for(d, now.mono, opts.timer_slack));
+        let deadline = match (agent.agent.poll_timeout(), remote.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = deadline.map(|d| wait_for(d, now.mono, opts.timer_slack));
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != std::io::ErrorKind::Interrupted
         {
@@ -402,7 +459,8 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 }
                 web::LISTENER => api.accept(poll.registry()),
                 Token(t) if (web::WEB_BASE..CONN_BASE).contains(&t) => {
-                    match api.ready(poll.registry(), t, &agent.agent, &agent.config_text) {
+                    let extra = || remote.metrics_text();
+                    match api.ready(poll.registry(), t, &agent.agent, &agent.config_text, &extra) {
                         Action::Reload => reload(&mut agent, &clock, &opts.config_file),
                         Action::Quit => shutdown(&mut agent, &clock, &mut shutting_down),
                         Action::None => {}
@@ -459,6 +517,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         done.extend(files_done.try_iter());
         while let Some(a) = writer.try_ack() {
             feed_ack(&mut agent, clock.now(), &a);
+            remote.wal_written(clock.now());
         }
         let now = clock.now();
         if agent.agent.poll_timeout().is_some_and(|d| d <= now.mono) {
@@ -468,6 +527,17 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     // Flush storage: everything queued is written and synced.
     let stats = writer.close().map_err(|e| format!("close the WAL: {e}"))?;
     feed_ack(&mut agent, clock.now(), &writer.drain_acks());
+    // Remote write sends what the WAL holds, for up to the flush deadline.
+    if !remote.is_empty() {
+        flush_remote(
+            &mut remote,
+            &mut net,
+            &mut poll,
+            &mut events,
+            &resolved,
+            &clock,
+        );
+    }
     if let Some(d) = agent.finish() {
         tracing::info!(digest = %format!("{:016x}", d.0), "recording closed");
     }
@@ -478,6 +548,61 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         "WAL closed; bye"
     );
     Ok(())
+}
+
+/// How long a shutdown waits for remote write to send what the WAL holds (what is left
+/// is sent after the next start: progress is on disk).
+const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// After the agent and the WAL writer stopped: remote write sends the rest.
+fn flush_remote(
+    remote: &mut Remote,
+    net: &mut Net,
+    poll: &mut Poll,
+    events: &mut Events,
+    resolved: &crossbeam_channel::Receiver<net::Resolved>,
+    clock: &Clock,
+) {
+    let end = clock.now().mono + FLUSH_DEADLINE;
+    remote.close(clock.now());
+    loop {
+        let now = clock.now();
+        while let Some((id, e)) = net.events.pop_front() {
+            if id.0 >= crate::remote::ID_BASE {
+                remote.on_net(now, id, e);
+            }
+        }
+        remote.pump(now, net, poll.registry());
+        if remote.is_idle() || now.mono >= end {
+            break;
+        }
+        if !net.events.is_empty() {
+            continue;
+        }
+        let until = remote.poll_timeout().map_or(end, |t| t.min(end));
+        let timeout = until
+            .saturating_since(now.mono)
+            .max(Duration::from_millis(1));
+        if poll.poll(events, Some(timeout)).is_err() {
+            break;
+        }
+        for ev in events.iter() {
+            if let Token(t) = ev.token()
+                && t >= CONN_BASE
+            {
+                net.ready(
+                    poll.registry(),
+                    t,
+                    ev.is_readable() || ev.is_read_closed(),
+                    ev.is_writable(),
+                );
+            }
+        }
+        while let Ok(r) = resolved.try_recv() {
+            net.resolved(poll.registry(), r);
+        }
+    }
+    remote.abandon(net, poll.registry());
 }
 
 fn reload(agent: &mut Core, clock: &Clock, path: &Path) {

@@ -14,6 +14,7 @@ pub mod daemon;
 mod files;
 pub mod logfmt;
 mod net;
+mod remote;
 pub mod sd_once;
 pub mod storage;
 mod tls;

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use trawl_core::http::proxy::{self, ProxyEnv, Route};
-use trawl_core::http::{ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get};
+use trawl_core::http::{
+    ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get, write_post,
+};
 use trawl_core::io::{CredentialsFile, HttpRequest, RequestId};
 
 /// Tokens at and above this are connections.
@@ -45,6 +47,8 @@ struct Request {
     tls_config: Arc<trawl_core::config::HttpClientConfig>,
     /// Through a proxy, or `None` to connect directly.
     route: Option<Route>,
+    /// A POST's body (`None`: a GET).
+    body: Option<Arc<[u8]>>,
 }
 
 impl Request {
@@ -59,6 +63,27 @@ impl Request {
     /// True if the request goes to a forwarding proxy with the absolute URL.
     fn forwarded(&self) -> bool {
         self.route.as_ref().is_some_and(|r| !r.tunnel)
+    }
+
+    /// The request's bytes (head, then any body) into `out`; `extra` headers after the
+    /// request's own.
+    fn write(&self, out: &mut Vec<u8>, extra: &[(String, String)]) -> Result<(), String> {
+        let absolute = self.forwarded();
+        let owned;
+        let headers: &[(String, String)] = if extra.is_empty() {
+            &self.headers
+        } else {
+            owned = [self.headers.as_slice(), extra].concat();
+            &owned
+        };
+        match &self.body {
+            Some(b) => {
+                write_post(out, &self.url, headers, b.len(), absolute)?;
+                out.extend_from_slice(b);
+                Ok(())
+            }
+            None => write_get(out, &self.url, headers, absolute),
+        }
     }
 }
 
@@ -209,6 +234,20 @@ fn recv(c: &mut Conn, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// A POST to start ([`Net::post`]).
+pub(crate) struct Post<'a> {
+    /// The URL.
+    pub(crate) url: &'a str,
+    /// Headers after `Host` (`Content-Length` is added).
+    pub(crate) headers: Vec<(String, String)>,
+    /// An `Authorization` header to read from a file first.
+    pub(crate) credentials_file: Option<&'a CredentialsFile>,
+    /// The body.
+    pub(crate) body: Arc<[u8]>,
+    /// TLS and proxy settings.
+    pub(crate) client: Arc<trawl_core::config::HttpClientConfig>,
+}
+
 /// Every HTTP request in flight and every idle connection.
 #[derive(Debug)]
 pub(crate) struct Net {
@@ -312,6 +351,40 @@ impl Net {
             tls: None,
             tls_config: r.client.clone(),
             route: None,
+            body: None,
+        };
+        self.send(reg, req);
+    }
+
+    /// Starts a POST (remote write). Redirects are not followed.
+    pub(crate) fn post(&mut self, reg: &Registry, id: RequestId, p: Post<'_>) {
+        let Post {
+            url,
+            mut headers,
+            credentials_file,
+            body,
+            client,
+        } = p;
+        let url = match Url::parse(url) {
+            Ok(u) => u,
+            Err(e) => return self.fail(id, e),
+        };
+        if let Some(f) = credentials_file {
+            match credentials(f) {
+                Ok(h) => headers.push(h),
+                Err(e) => return self.fail(id, e),
+            }
+        }
+        let req = Request {
+            id,
+            url,
+            headers,
+            follow: false,
+            redirects: 0,
+            tls: None,
+            tls_config: client,
+            route: None,
+            body: Some(body),
         };
         self.send(reg, req);
     }
@@ -471,15 +544,16 @@ impl Net {
             }
             (_, Some(route)) if !route.tunnel => {
                 c.reader = ResponseReader::new(false);
-                let mut headers = req.headers.clone();
-                if let Some(a) = &route.authorization {
-                    headers.push(("Proxy-Authorization".into(), a.clone()));
-                }
-                write_get(&mut c.out, &req.url, &headers, true)
+                let auth: Vec<(String, String)> = route
+                    .authorization
+                    .iter()
+                    .map(|a| ("Proxy-Authorization".to_owned(), a.clone()))
+                    .collect();
+                req.write(&mut c.out, &auth)
             }
             _ => {
                 c.reader = ResponseReader::new(false);
-                write_get(&mut c.out, &req.url, &req.headers, false)
+                req.write(&mut c.out, &[])
             }
         };
         if let Err(e) = head {
@@ -726,7 +800,7 @@ impl Net {
         c.tls = c.opening.take().map(|b| *b);
         c.out.clear();
         c.written = 0;
-        if let Err(e) = write_get(&mut c.out, &req.url, &req.headers, false) {
+        if let Err(e) = req.write(&mut c.out, &[]) {
             self.broken(reg, t, e);
             return None;
         }

@@ -173,6 +173,7 @@ impl Web {
         t: usize,
         agent: &Agent,
         config: &str,
+        extra_metrics: &dyn Fn() -> String,
     ) -> Action {
         let mut action = Action::None;
         let Some(c) = self.conns.get_mut(&t) else {
@@ -211,6 +212,7 @@ impl Web {
                         config,
                         lifecycle: self.lifecycle,
                         started: self.started,
+                        extra_metrics,
                     };
                     let (s, ct, b, a) = route(method, path, &query(q), &ctx);
                     action = a;
@@ -257,6 +259,8 @@ struct Ctx<'a> {
     config: &'a str,
     lifecycle: bool,
     started: f64,
+    /// More `/metrics` text (remote write's queues).
+    extra_metrics: &'a dyn Fn() -> String,
 }
 
 fn route(
@@ -307,10 +311,12 @@ fn route(
         ("GET", "/metrics") => {
             let mut m = agent.metrics();
             m.extend(process_metrics(started));
+            let mut body = metrics_text(&m);
+            body.push_str(&(ctx.extra_metrics)());
             (
                 200,
                 "text/plain; version=0.0.4; charset=utf-8",
-                metrics_text(&m),
+                body,
                 Action::None,
             )
         }

@@ -172,6 +172,9 @@ pub struct WalStats {
     pub checkpoints: u64,
     /// Retention passes that failed (retried at the next rotation).
     pub retention_errors: u64,
+    /// Segments deleted by the size bound although a remote-write queue had not sent
+    /// them yet (their samples are lost to that queue).
+    pub segments_deleted_unsent: u64,
 }
 
 /// What an append did.
@@ -261,6 +264,8 @@ pub struct Wal {
     rec: Vec<u8>,
     unsynced: bool,
     stats: WalStats,
+    /// The oldest segment remote-write queues still need (`None`: no queue).
+    keep_from: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
 }
 
 fn segment_name(i: u32) -> String {
@@ -448,6 +453,7 @@ impl Wal {
                 segments_created: 1,
                 ..WalStats::default()
             },
+            keep_from: None,
         };
         Ok((wal, restored, report))
     }
@@ -528,6 +534,18 @@ impl Wal {
     /// Counters.
     pub fn stats(&self) -> &WalStats {
         &self.stats
+    }
+
+    /// Retention keeps segment `mark` and later ones (remote-write queues set it to the
+    /// oldest segment they have not sent; `u32::MAX` needs none), unless the size bound
+    /// forces their deletion ([`WalStats::segments_deleted_unsent`]).
+    pub fn keep_segments_from(&mut self, mark: std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        self.keep_from = Some(mark);
+    }
+
+    /// The `wal/` directory.
+    pub fn wal_dir(&self) -> &Path {
+        &self.wal_dir
     }
 
     /// The segment being written.
@@ -769,6 +787,11 @@ impl Wal {
 
     /// Deletes the oldest segments beyond the size or time bound, behind a checkpoint.
     fn retention(&mut self, now_ms: i64) -> io::Result<()> {
+        // Segments from this one on are still needed by a remote-write queue.
+        let needed = self
+            .keep_from
+            .as_ref()
+            .map_or(u32::MAX, |k| k.load(std::sync::atomic::Ordering::Acquire));
         let mut total = self.disk_size();
         let oldest_kept = self
             .opts
@@ -780,9 +803,17 @@ impl Wal {
         let mut undated = 0;
         for (&i, info) in &self.closed {
             if self.opts.retention_size > 0 && total > self.opts.retention_size {
+                // The size bound wins over a queue's needs: counted, and the queue
+                // counts the samples it lost when it finds the segment gone.
+                if i >= needed {
+                    self.stats.segments_deleted_unsent += 1;
+                }
                 cut = Some(i);
                 total -= info.size;
                 continue;
+            }
+            if i >= needed {
+                break;
             }
             if info.max_t == i64::MIN {
                 undated += info.size;

@@ -1,0 +1,643 @@
+//! Remote write in the daemon: for each `remote_write` entry, the core's
+//! [`Queue`], a tail that reads the local WAL's records from disk, the queue's progress
+//! file, and requests over the daemon's HTTP client.
+//!
+//! - **From the WAL, not from memory**: the tail reads segment files as the writer
+//!   fills them (after each acknowledgement, and every second), so an outage or a
+//!   restart loses nothing the WAL still holds; while the queue is full it stops reading
+//!   and the WAL is the buffer.
+//! - **Progress** (`<data>/queues/<name>/progress`, `segment offset`) is written, by
+//!   rename, whenever the queue's durable position moves: after a restart, sending
+//!   resumes there (series records before it are read again, their samples skipped).
+//! - **Retention** keeps every segment from the oldest one a queue still needs (a shared
+//!   mark the WAL writer reads), unless the size bound forces it; a queue that finds a
+//!   segment gone counts and logs the loss.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use mio::Registry;
+use trawl_core::config::{HttpClientConfig, RemoteWriteConfig};
+use trawl_core::io::{CredentialsFile, RequestId};
+use trawl_core::remote::queue::{Queue, QueueEvent, QueueStats, SendOutcome, WalPos};
+use trawl_core::time::{Instant, Now};
+use trawl_core::wal::segment;
+
+use crate::net::{Net, NetEvent, Post};
+
+/// A finished request: status, `Retry-After` and the start of the body; or the error.
+type Answer = Result<(u16, Option<Duration>, String), String>;
+
+/// A metric family of the queues: name, type, help, value.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&QueueStats) -> f64,
+);
+
+/// Request ids at and above this are remote write's (the agent's are below).
+pub(crate) const ID_BASE: u64 = 1 << 62;
+
+/// How often the tail looks for new WAL data without being told.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Most bytes read from a segment at once (grown for a larger record).
+const READ_CHUNK: usize = 4 << 20;
+
+#[derive(Debug)]
+struct InFlight {
+    runner: usize,
+    tx: u64,
+    deadline: Instant,
+    status: Option<(u16, Option<Duration>)>,
+    body: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Tail {
+    segment: u32,
+    offset: u64,
+    /// The newest checkpoint whose series were read.
+    checkpoint: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Runner {
+    q: Queue,
+    name: String,
+    cfg: Arc<RemoteWriteConfig>,
+    headers: Vec<(String, String)>,
+    credentials: Option<CredentialsFile>,
+    client: Arc<HttpClientConfig>,
+    progress_path: PathBuf,
+    persisted: Option<WalPos>,
+    tail: Tail,
+    /// Segments found deleted before this queue sent them.
+    lost_segments: u64,
+    next_poll: Instant,
+}
+
+/// Every remote-write queue of the configuration.
+#[derive(Debug)]
+pub(crate) struct Remote {
+    runners: Vec<Runner>,
+    wal_dir: PathBuf,
+    next_id: u64,
+    inflight: BTreeMap<RequestId, InFlight>,
+    keep_from: Arc<AtomicU32>,
+}
+
+fn segment_path(wal_dir: &Path, n: u32) -> PathBuf {
+    wal_dir.join(format!("{n:08}"))
+}
+
+/// Segment numbers and checkpoint numbers in `wal/`, ascending.
+fn listing(wal_dir: &Path) -> (Vec<u32>, Vec<u32>) {
+    let mut segs = Vec::new();
+    let mut cps = Vec::new();
+    if let Ok(it) = std::fs::read_dir(wal_dir) {
+        for e in it.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name.strip_prefix("checkpoint.") {
+                if let Ok(n) = n.parse() {
+                    cps.push(n);
+                }
+            } else if name.len() == 8
+                && let Ok(n) = name.parse()
+            {
+                segs.push(n);
+            }
+        }
+    }
+    segs.sort_unstable();
+    cps.sort_unstable();
+    (segs, cps)
+}
+
+/// The queue's name for metrics and its directory: `name`, or a hash of the URL (as
+/// Prometheus names unnamed queues).
+fn queue_name(cfg: &RemoteWriteConfig) -> String {
+    if cfg.name.is_empty() {
+        format!(
+            "{:06x}",
+            xxhash_rust::xxh3::xxh3_64(cfg.url.as_bytes()) & 0xff_ffff
+        )
+    } else {
+        cfg.name.clone()
+    }
+}
+
+fn read_progress(path: &Path) -> Option<WalPos> {
+    let s = std::fs::read_to_string(path).ok()?;
+    let mut it = s.split_whitespace();
+    Some(WalPos {
+        segment: it.next()?.parse().ok()?,
+        offset: it.next()?.parse().ok()?,
+    })
+}
+
+fn write_progress(path: &Path, p: WalPos) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{} {}\n", p.segment, p.offset))?;
+    std::fs::rename(tmp, path)
+}
+
+impl Runner {
+    /// Feeds checkpoint `n`'s series records.
+    fn read_checkpoint(&mut self, wal_dir: &Path, n: u32) {
+        let dir = wal_dir.join(format!("checkpoint.{n:08}"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|it| it.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for f in files {
+            let Ok(b) = std::fs::read(&f) else { continue };
+            let (recs, _) = segment::read_segment(&b);
+            for r in recs {
+                if let Some(p) = r.payload() {
+                    self.q.checkpoint_series(n, &p);
+                }
+            }
+        }
+        self.q.reset_series(n);
+        self.tail.checkpoint = Some(n);
+    }
+
+    /// Reads WAL records while the queue wants them.
+    fn read(&mut self, now: Now, wal_dir: &Path) {
+        let mut chunk = READ_CHUNK;
+        while self.q.wants_records() {
+            let path = segment_path(wal_dir, self.tail.segment);
+            let mut f = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(_) => {
+                    // Gone (retention forced by the size bound) or not written yet.
+                    let (segs, cps) = listing(wal_dir);
+                    match segs.iter().find(|&&s| s > self.tail.segment) {
+                        Some(&next) => {
+                            self.lost_segments += u64::from(next - self.tail.segment);
+                            tracing::warn!(
+                                queue = %self.name,
+                                from = self.tail.segment,
+                                to = next,
+                                "WAL segments deleted before remote write sent them (size bound): their samples are lost to this queue"
+                            );
+                            if let Some(&c) = cps.iter().rfind(|&&c| c < next)
+                                && self.tail.checkpoint.is_none_or(|x| x < c)
+                            {
+                                self.read_checkpoint(wal_dir, c);
+                            }
+                            self.tail.segment = next;
+                            self.tail.offset = 0;
+                            continue;
+                        }
+                        None => return,
+                    }
+                }
+            };
+            let len = f.metadata().map_or(0, |m| m.len());
+            let mut buf = Vec::new();
+            if len > self.tail.offset {
+                let want = ((len - self.tail.offset) as usize).min(chunk);
+                buf.resize(want, 0);
+                let got = f
+                    .seek(SeekFrom::Start(self.tail.offset))
+                    .and_then(|_| f.read(&mut buf));
+                match got {
+                    Ok(n) => buf.truncate(n),
+                    Err(_) => return,
+                }
+            }
+            let (recs, _) = segment::read_segment_from(&buf, self.tail.offset as usize);
+            let used = segment::valid_len(&recs);
+            for r in &recs {
+                let pos = WalPos {
+                    segment: self.tail.segment,
+                    offset: self.tail.offset + r.end as u64,
+                };
+                match r.payload() {
+                    Some(p) => self.q.handle_record(now, pos, &p),
+                    None => {
+                        tracing::warn!(queue = %self.name, segment = pos.segment, offset = pos.offset, "undecodable WAL record skipped")
+                    }
+                }
+            }
+            self.tail.offset += used as u64;
+            if !recs.is_empty() {
+                chunk = READ_CHUNK;
+                continue;
+            }
+            if buf.len() == chunk && (len - self.tail.offset) as usize > chunk {
+                // A record larger than the chunk: read more of it at once.
+                chunk *= 2;
+                continue;
+            }
+            // Nothing new here: on to the next segment once the writer has moved on.
+            let next = segment_path(wal_dir, self.tail.segment + 1);
+            if !next.exists() {
+                return;
+            }
+            self.tail.segment += 1;
+            self.tail.offset = 0;
+            let (_, cps) = listing(wal_dir);
+            if let Some(&c) = cps.last()
+                && c < self.tail.segment
+                && self.tail.checkpoint.is_none_or(|x| x < c)
+            {
+                self.read_checkpoint(wal_dir, c);
+            }
+        }
+    }
+
+    fn persist(&mut self) {
+        let p = self.q.progress();
+        if p != self.persisted
+            && let Some(p) = p
+        {
+            if let Err(e) = write_progress(&self.progress_path, p) {
+                tracing::warn!(queue = %self.name, err = %e, "write remote-write progress");
+            }
+            self.persisted = Some(p);
+        }
+    }
+}
+
+impl Remote {
+    /// The queues of `remote_write`, setting `keep_from` (the mark WAL retention
+    /// respects) as they go, resuming from their progress files under `data_dir`.
+    pub(crate) fn new(
+        remote_write: &[RemoteWriteConfig],
+        external_labels: &trawl_core::labels::Labels,
+        data_dir: &Path,
+        seed: u64,
+        user_agent: &str,
+        now: Now,
+        keep_from: Arc<AtomicU32>,
+    ) -> Result<Remote, String> {
+        let wal_dir = data_dir.join("wal");
+        let (segs, cps) = listing(&wal_dir);
+        let mut runners = Vec::new();
+        for (i, rw) in remote_write.iter().enumerate() {
+            let cfg = Arc::new(rw.clone());
+            let name = queue_name(&cfg);
+            let dir = data_dir.join("queues").join(&name);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+            let progress_path = dir.join("progress");
+            let resume = read_progress(&progress_path);
+            let (headers, credentials) = trawl_core::remote::request_headers(&cfg, user_agent);
+            let q = Queue::new(
+                cfg.clone(),
+                external_labels.clone(),
+                resume,
+                seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
+            let first = segs.first().copied().unwrap_or(0);
+            let mut r = Runner {
+                q,
+                name,
+                client: Arc::new(cfg.http_client.clone()),
+                cfg,
+                headers,
+                credentials,
+                progress_path,
+                persisted: resume,
+                tail: Tail {
+                    segment: first,
+                    offset: 0,
+                    checkpoint: None,
+                },
+                lost_segments: 0,
+                next_poll: now.mono,
+            };
+            if let Some(&c) = cps.last() {
+                r.read_checkpoint(&wal_dir, c);
+                r.tail.segment = r.tail.segment.max(c + 1);
+            }
+            if let Some(p) = resume
+                && p.segment < r.tail.segment
+                && segs.first().is_some_and(|&f| f > p.segment)
+            {
+                tracing::warn!(queue = %r.name, resume = p.segment, first = r.tail.segment, "WAL segments the queue had not sent were deleted while trawl was down");
+                r.lost_segments += u64::from(r.tail.segment - p.segment);
+            }
+            tracing::info!(queue = %r.name, url = %r.cfg.url, resume = ?resume, "remote write queue started");
+            runners.push(r);
+        }
+        let remote = Remote {
+            runners,
+            wal_dir,
+            next_id: ID_BASE,
+            inflight: BTreeMap::new(),
+            keep_from,
+        };
+        remote.update_mark();
+        Ok(remote)
+    }
+
+    /// True if there are no queues.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.runners.is_empty()
+    }
+
+    fn update_mark(&self) {
+        let m = self
+            .runners
+            .iter()
+            .map(|r| r.q.progress().map_or(0, |p| p.segment))
+            .min()
+            .unwrap_or(u32::MAX);
+        self.keep_from.store(m, Ordering::Release);
+    }
+
+    /// New WAL data may be there (the writer acknowledged a write).
+    pub(crate) fn wal_written(&mut self, now: Now) {
+        for r in &mut self.runners {
+            r.next_poll = now.mono;
+        }
+    }
+
+    /// Reads, sends and times out what is due at `now`.
+    pub(crate) fn pump(&mut self, now: Now, net: &mut Net, reg: &Registry) {
+        // Requests past `remote_timeout`.
+        let expired: Vec<RequestId> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| now.mono >= f.deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            net.cancel(reg, id);
+            if let Some(f) = self.inflight.remove(&id)
+                && let Some(r) = self.runners.get_mut(f.runner)
+            {
+                r.q.handle_response(now, f.tx, SendOutcome::Failed("context deadline exceeded"));
+            }
+        }
+        for (i, r) in self.runners.iter_mut().enumerate() {
+            if now.mono >= r.next_poll {
+                r.read(now, &self.wal_dir);
+                r.next_poll = now.mono + POLL;
+            }
+            if r.q.poll_timeout().is_some_and(|t| now.mono >= t) {
+                r.q.handle_timeout(now);
+            }
+            while let Some(t) = r.q.poll_transmit() {
+                let id = RequestId(self.next_id);
+                self.next_id += 1;
+                self.inflight.insert(
+                    id,
+                    InFlight {
+                        runner: i,
+                        tx: t.id,
+                        deadline: now.mono + r.cfg.remote_timeout.to_std(),
+                        status: None,
+                        body: Vec::new(),
+                    },
+                );
+                net.post(
+                    reg,
+                    id,
+                    Post {
+                        url: &r.cfg.url,
+                        headers: r.headers.clone(),
+                        credentials_file: r.credentials.as_ref(),
+                        body: t.body,
+                        client: r.client.clone(),
+                    },
+                );
+            }
+            while let Some(e) = r.q.poll_event() {
+                log_event(&r.name, &e);
+            }
+            r.persist();
+        }
+        self.update_mark();
+    }
+
+    /// A network event for one of remote write's requests.
+    pub(crate) fn on_net(&mut self, now: Now, id: RequestId, e: NetEvent) {
+        let Some(f) = self.inflight.get_mut(&id) else {
+            return;
+        };
+        let outcome_owned: Option<Answer> = match e {
+            NetEvent::Head(h) => {
+                let retry = h
+                    .header("Retry-After")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                f.status = Some((h.status, retry));
+                None
+            }
+            NetEvent::Body(b) => {
+                let room = 1024usize.saturating_sub(f.body.len());
+                f.body.extend_from_slice(&b[..b.len().min(room)]);
+                None
+            }
+            NetEvent::End => {
+                let (code, retry) = f.status.unwrap_or((0, None));
+                Some(Ok((
+                    code,
+                    retry,
+                    String::from_utf8_lossy(&f.body).into_owned(),
+                )))
+            }
+            NetEvent::Failed(m) => Some(Err(m)),
+        };
+        let Some(done) = outcome_owned else { return };
+        let Some(f) = self.inflight.remove(&id) else {
+            return;
+        };
+        let Some(r) = self.runners.get_mut(f.runner) else {
+            return;
+        };
+        match &done {
+            Ok((code, retry, body)) => r.q.handle_response(
+                now,
+                f.tx,
+                SendOutcome::Status {
+                    code: *code,
+                    retry_after: *retry,
+                    body,
+                },
+            ),
+            Err(m) => r.q.handle_response(now, f.tx, SendOutcome::Failed(m)),
+        }
+    }
+
+    /// When [`Remote::pump`] is next due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut at = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
+        for r in &self.runners {
+            at(r.next_poll);
+            if let Some(x) = r.q.poll_timeout() {
+                at(x);
+            }
+        }
+        for f in self.inflight.values() {
+            at(f.deadline);
+        }
+        t
+    }
+
+    /// Cancels every request in flight (the queues are being replaced).
+    pub(crate) fn abandon(&mut self, net: &mut Net, reg: &Registry) {
+        for id in std::mem::take(&mut self.inflight).into_keys() {
+            net.cancel(reg, id);
+        }
+    }
+
+    /// Stops reading and sends what is queued without waiting for full batches.
+    pub(crate) fn close(&mut self, now: Now) {
+        for r in &mut self.runners {
+            r.read(now, &self.wal_dir);
+            r.q.close(now);
+        }
+    }
+
+    /// True once every queue has sent what it read.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.runners.iter().all(|r| r.q.is_idle())
+    }
+
+    /// `prometheus_remote_storage_*` lines for `/metrics`.
+    pub(crate) fn metrics_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let families: [Family; 12] = [
+            (
+                "prometheus_remote_storage_samples_in_total",
+                "counter",
+                "Samples read from the WAL.",
+                |s| s.samples_in as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_total",
+                "counter",
+                "Samples sent and acknowledged.",
+                |s| s.samples_sent as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_failed_total",
+                "counter",
+                "Samples refused for good by the receiver.",
+                |s| s.samples_failed as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_retried_total",
+                "counter",
+                "Samples in requests that were retried.",
+                |s| s.samples_retried as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_dropped_total",
+                "counter",
+                "Samples dropped by write relabeling, of unknown series, or too old.",
+                |s| s.samples_dropped as f64,
+            ),
+            (
+                "prometheus_remote_storage_samples_pending",
+                "gauge",
+                "Samples queued or in flight.",
+                |s| s.samples_pending as f64,
+            ),
+            (
+                "prometheus_remote_storage_bytes_total",
+                "counter",
+                "Compressed bytes acknowledged.",
+                |s| s.bytes_sent as f64,
+            ),
+            (
+                "prometheus_remote_storage_sent_batch_duration_seconds_sum",
+                "counter",
+                "Time spent in acknowledged requests.",
+                |s| s.send_seconds,
+            ),
+            (
+                "prometheus_remote_storage_sent_batch_duration_seconds_count",
+                "counter",
+                "Acknowledged requests.",
+                |s| s.requests as f64,
+            ),
+            (
+                "prometheus_remote_storage_shards",
+                "gauge",
+                "Shards in use.",
+                |s| s.shards as f64,
+            ),
+            (
+                "prometheus_remote_storage_shards_desired",
+                "gauge",
+                "Shards the rate calls for.",
+                |s| s.shards_desired,
+            ),
+            (
+                "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+                "gauge",
+                "Newest sample timestamp acknowledged.",
+                |s| s.highest_sent_ms as f64 / 1000.0,
+            ),
+        ];
+        for (name, kind, help, get) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for r in &self.runners {
+                let _ = writeln!(
+                    out,
+                    "{name}{{remote_name={:?},url={:?}}} {}",
+                    r.name,
+                    r.cfg.url,
+                    get(r.q.stats())
+                );
+            }
+        }
+        let name = "trawl_remote_storage_wal_segments_lost_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} WAL segments deleted (size bound) before this queue sent them.\n# TYPE {name} counter"
+        );
+        for r in &self.runners {
+            let _ = writeln!(
+                out,
+                "{name}{{remote_name={:?},url={:?}}} {}",
+                r.name, r.cfg.url, r.lost_segments
+            );
+        }
+        out
+    }
+}
+
+fn log_event(queue: &str, e: &QueueEvent) {
+    match e {
+        QueueEvent::Dropped {
+            status,
+            samples,
+            body,
+        } => {
+            tracing::error!(queue, status, samples, body = %body, "remote write refused a batch for good; its samples are dropped")
+        }
+        QueueEvent::Retrying {
+            error,
+            attempt,
+            after,
+        } => {
+            tracing::warn!(queue, err = %error, attempt, after = ?after, "remote write failed; retrying")
+        }
+        QueueEvent::Recovered => tracing::info!(queue, "remote write succeeds again"),
+        QueueEvent::Resharded { from, to } => {
+            tracing::info!(queue, from, to, "remote write resharded")
+        }
+        QueueEvent::BadRecord { pos } => {
+            tracing::warn!(
+                queue,
+                segment = pos.segment,
+                offset = pos.offset,
+                "undecodable WAL record skipped"
+            )
+        }
+    }
+}

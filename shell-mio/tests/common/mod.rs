@@ -1,0 +1,278 @@
+//! Helpers shared by the end-to-end tests: temporary directories, processes stopped by
+//! PID, nginx fleets on loopback addresses, trawl itself, its API, `promtool tsdb dump`.
+#![allow(dead_code)] // each test file uses some of them
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A fresh directory, removed when dropped.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "trawl-e2e-{name}-{}-{}",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process stopped (by PID) when dropped.
+pub(crate) struct Proc(pub(crate) Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub(crate) fn signal(p: &Proc, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(p.0.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{sig}");
+}
+
+/// Waits for a child to exit (at most `max`); its exit status.
+pub(crate) fn wait_exit(p: &mut Proc, max: Duration) -> std::process::ExitStatus {
+    let end = Instant::now() + max;
+    loop {
+        if let Some(s) = p.0.try_wait().expect("try_wait") {
+            return s;
+        }
+        assert!(Instant::now() < end, "the process did not exit in {max:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// nginx serving `www/` on each address (every file as Prometheus text, gzip on; files
+/// under `www/sd/` as JSON, for HTTP discovery).
+pub(crate) fn nginx(dir: &Path, addrs: &[String]) -> Proc {
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    let servers: String = addrs
+        .iter()
+        .map(|a| {
+            format!(
+                "  server {{ listen {a}; root {}; location / {{ }} location /sd/ {{ default_type application/json; }} }}\n",
+                www.display()
+            )
+        })
+        .collect();
+    let conf = format!(
+        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  gzip on;\n  gzip_min_length 64;\n  gzip_types text/plain;\n  keepalive_timeout 75s;\n{servers}}}\n",
+        d = dir.display()
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).expect("nginx.conf");
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(dir)
+        .args(["-g", "daemon off; master_process off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx (Debian package nginx-light) is installed: .ci/run installs it");
+    let p = Proc(child);
+    // Ready when every address answers.
+    let end = Instant::now() + Duration::from_secs(10);
+    for a in addrs {
+        while std::net::TcpStream::connect(a.as_str()).is_err() {
+            assert!(Instant::now() < end, "nginx did not listen on {a}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    p
+}
+
+pub(crate) fn trawl(dir: &Path, config: &Path, data: &Path, web: u16) -> Proc {
+    trawl_with(dir, config, data, web, &[])
+}
+
+pub(crate) fn trawl_with(
+    dir: &Path,
+    config: &Path,
+    data: &Path,
+    web: u16,
+    extra: &[String],
+) -> Proc {
+    let log = std::fs::File::create(dir.join("trawl.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(extra)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", data.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{web}"))
+        .arg("--log.level=debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start trawl");
+    Proc(child)
+}
+
+/// A request to trawl's API: status and body.
+pub(crate) fn api(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return Some((status, unchunk(body)?));
+    }
+    Some((status, body.to_owned()))
+}
+
+/// A chunked body, decoded.
+fn unchunk(mut b: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = b.split_once("\r\n")?;
+        let n = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if n == 0 {
+            return Some(out);
+        }
+        out.push_str(rest.get(..n)?);
+        b = rest.get(n + 2..)?;
+    }
+}
+
+/// The active targets' `(scrapePool, instance, health)`, once the API answers.
+pub(crate) fn active(port: u16) -> Vec<(String, String, String)> {
+    let Some((200, body)) = api(port, "GET", "/api/v1/targets?state=active") else {
+        return Vec::new();
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).expect("targets JSON");
+    assert_eq!(v["status"], "success");
+    let mut out: Vec<(String, String, String)> = v["data"]["activeTargets"]
+        .as_array()
+        .expect("activeTargets")
+        .iter()
+        .map(|t| {
+            (
+                t["scrapePool"].as_str().unwrap_or("").to_owned(),
+                t["labels"]["instance"].as_str().unwrap_or("").to_owned(),
+                t["health"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Polls until `f` holds (at most `max`).
+pub(crate) fn eventually(max: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + max;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `promtool tsdb dump` of a data directory: label set → samples (value as printed, t).
+pub(crate) fn dump(data: &Path) -> BTreeMap<String, Vec<(String, i64)>> {
+    let out = Command::new("promtool")
+        .args(["tsdb", "dump"])
+        .arg(data)
+        .output()
+        .expect("promtool (Debian package prometheus) is installed: .ci/run installs it");
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut m: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(end) = line.rfind('}') else { continue };
+        let (labels, rest) = line.split_at(end + 1);
+        let mut it = rest.split_whitespace();
+        let (Some(v), Some(t)) = (it.next(), it.next()) else {
+            continue;
+        };
+        m.entry(labels.to_owned())
+            .or_default()
+            .push((v.to_owned(), t.parse().unwrap_or(0)));
+    }
+    for v in m.values_mut() {
+        v.sort_by_key(|x| x.1);
+    }
+    m
+}
+
+pub(crate) fn series<'a>(
+    d: &'a BTreeMap<String, Vec<(String, i64)>>,
+    name: &str,
+    instance: &str,
+) -> Vec<&'a (String, i64)> {
+    d.iter()
+        .filter(|(l, _)| {
+            l.starts_with(&format!("{{__name__=\"{name}\""))
+                && l.contains(&format!("instance=\"{instance}\""))
+        })
+        .flat_map(|(_, v)| v)
+        .collect()
+}
+
+pub(crate) fn body(n: usize) -> String {
+    let mut b = String::from("# HELP e2e_metric A test metric.\n# TYPE e2e_metric gauge\n");
+    for i in 0..n {
+        b.push_str(&format!("e2e_metric{{i=\"{i}\"}} {i}\n"));
+    }
+    b
+}
+
+/// nginx on 127.0.0.`ips` (one free port) serving `series` gauges, and an empty
+/// directory for file discovery: the server, its addresses and the directory.
+pub(crate) fn fleet(
+    d: &Path,
+    ips: std::ops::RangeInclusive<u8>,
+    series: usize,
+) -> (Proc, Vec<String>, PathBuf) {
+    let port = free_port();
+    let addrs: Vec<String> = ips.map(|i| format!("127.0.0.{i}:{port}")).collect();
+    let nginx = nginx(d, &addrs);
+    std::fs::write(d.join("www/metrics"), body(series)).expect("metrics");
+    let sd = d.join("sd");
+    std::fs::create_dir_all(&sd).expect("sd dir");
+    (nginx, addrs, sd)
+}
+
+pub(crate) fn log_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default()
+}

@@ -1,0 +1,255 @@
+//! Remote write end to end, against real receivers on loopback: VictoriaMetrics
+//! single-node (`victoria-metrics`, Debian's 1.79) and Prometheus 2.42 with
+//! `--web.enable-remote-write-receiver`. trawl scrapes an nginx fleet; what its own WAL
+//! holds (`promtool tsdb dump`) is what each receiver must end up with.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// VictoriaMetrics single-node on 127.0.0.1:`port`, data in `dir`.
+fn victoria(dir: &Path, port: u16) -> Proc {
+    let p = Proc(
+        Command::new("victoria-metrics")
+            .arg(format!("-storageDataPath={}", dir.display()))
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg("-retentionPeriod=100y")
+            .arg("-loggerLevel=ERROR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("victoria-metrics (Debian package victoria-metrics) is installed: .ci/run installs it"),
+    );
+    eventually(Duration::from_secs(20), "VictoriaMetrics up", || {
+        http_get(port, "/health").is_some_and(|(s, _)| s == 200)
+    });
+    p
+}
+
+/// Prometheus 2.42 as a remote-write receiver on 127.0.0.1:`port`.
+fn prometheus_receiver(dir: &Path, port: u16) -> Proc {
+    std::fs::create_dir_all(dir).expect("receiver dir");
+    let cfg = dir.join("receiver.yml");
+    std::fs::write(&cfg, "global: {}\n").expect("receiver config");
+    let p = Proc(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .arg("--log.level=error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package prometheus) is installed: .ci/run installs it"),
+    );
+    eventually(Duration::from_secs(30), "Prometheus receiver ready", || {
+        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
+    });
+    p
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    api(port, "GET", path)
+}
+
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Series key: `name{a="b",…}` with labels sorted, as the dump prints them.
+fn key(m: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut pairs: Vec<(String, String)> = m
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+        .collect();
+    pairs.sort();
+    let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", body.join(", "))
+}
+
+/// Samples per series in VictoriaMetrics (stale markers included: VM keeps them as NaN).
+fn vm_counts(port: u16) -> BTreeMap<String, usize> {
+    let _ = http_get(port, "/internal/force_flush");
+    let q = query_escape("{job=~\".+\"}");
+    let (status, body) = http_get(port, &format!("/api/v1/export?match[]={q}")).expect("VM export");
+    assert_eq!(status, 200, "{body}");
+    let mut out = BTreeMap::new();
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("export line");
+        let m = v["metric"].as_object().expect("metric").clone();
+        let n = v["timestamps"].as_array().map_or(0, Vec::len);
+        *out.entry(key(&m)).or_default() += n;
+    }
+    out
+}
+
+/// Samples per series in a Prometheus receiver (a range query: stale markers are not
+/// returned, so they are not counted).
+fn prom_counts(port: u16) -> BTreeMap<String, usize> {
+    let q = query_escape("{job=~\".+\"}[1h]");
+    let (status, body) = http_get(port, &format!("/api/v1/query?query={q}")).expect("query");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let mut out = BTreeMap::new();
+    for r in v["data"]["result"].as_array().expect("result") {
+        let m = r["metric"].as_object().expect("metric").clone();
+        out.insert(key(&m), r["values"].as_array().map_or(0, Vec::len));
+    }
+    out
+}
+
+/// Samples per series in trawl's WAL: all of them, and those that are not stale
+/// markers (the bodies here never hold NaN, so a NaN in the dump is a stale marker).
+fn wal_counts(data: &Path) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let d = dump(data);
+    let all = d.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+    let live = d
+        .iter()
+        .map(|(k, v)| (k.clone(), v.iter().filter(|(x, _)| x != "NaN").count()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    (all, live)
+}
+
+fn config(dir: &Path, addrs: &[String], receivers: &[String]) -> std::path::PathBuf {
+    let targets: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+    let mut yaml = format!(
+        "global:\n  scrape_interval: 500ms\nscrape_configs:\n  - job_name: fleet\n    static_configs: [{{targets: [{}]}}]\nremote_write:\n",
+        targets.join(", ")
+    );
+    for (i, url) in receivers.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  - url: {url}\n    name: r{i}\n    queue_config: {{batch_send_deadline: 500ms, min_backoff: 50ms, max_backoff: 500ms}}\n"
+        ));
+    }
+    let p = dir.join("prometheus.yml");
+    std::fs::write(&p, yaml).expect("config");
+    p
+}
+
+fn stop(t: &mut Proc) {
+    signal(t, "TERM");
+    assert!(wait_exit(t, Duration::from_secs(30)).success());
+}
+
+#[test]
+fn every_sample_in_the_wal_reaches_victoriametrics_and_prometheus() {
+    let d = TempDir::new("rw");
+    let (_nginx, addrs, _sd) = fleet(&d.0, 21..=25, 20);
+    let (vm_port, prom_port) = (free_port(), free_port());
+    let _vm = victoria(&d.0.join("vm"), vm_port);
+    let _prom = prometheus_receiver(&d.0.join("prom"), prom_port);
+    let cfg = config(
+        &d.0,
+        &addrs,
+        &[
+            format!("http://127.0.0.1:{vm_port}/api/v1/write"),
+            format!("http://127.0.0.1:{prom_port}/api/v1/write"),
+        ],
+    );
+    let web = free_port();
+    let data = d.0.join("data");
+    let mut t = trawl(&d.0, &cfg, &data, web);
+    eventually(Duration::from_secs(15), "targets up", || {
+        let a = active(web);
+        a.len() == 5 && a.iter().all(|x| x.2 == "up")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    // Remove a target: its series end with stale markers, which must arrive too.
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .expect("cfg")
+            .replace(&format!("\"{}\", ", addrs[0]), ""),
+    )
+    .expect("config");
+    signal(&t, "HUP");
+    std::thread::sleep(Duration::from_secs(3));
+    let metrics = api(web, "GET", "/metrics").expect("metrics").1;
+    assert!(
+        metrics.contains("prometheus_remote_storage_samples_total{remote_name=\"r0\""),
+        "{metrics}"
+    );
+    stop(&mut t);
+    let (all, live) = wal_counts(&data);
+    assert!(all.len() >= 5 * 25, "{} series in the WAL", all.len());
+    let stale: usize = all.values().sum::<usize>() - live.values().sum::<usize>();
+    assert!(stale >= 25, "stale markers for the removed target: {stale}");
+    eventually(
+        Duration::from_secs(20),
+        "VictoriaMetrics has everything",
+        || vm_counts(vm_port) == all,
+    );
+    let vm = vm_counts(vm_port);
+    assert_eq!(vm, all, "VictoriaMetrics: series and sample counts");
+    eventually(Duration::from_secs(20), "Prometheus has everything", || {
+        prom_counts(prom_port) == live
+    });
+    assert!(
+        log_of(&d.0).contains("remote write queue started"),
+        "{}",
+        log_of(&d.0)
+    );
+}
+
+#[test]
+fn an_outage_and_a_kill_9_lose_nothing_the_wal_holds() {
+    let d = TempDir::new("rw-outage");
+    let (_nginx, addrs, _sd) = fleet(&d.0, 31..=33, 10);
+    let vm_port = free_port();
+    let cfg = config(
+        &d.0,
+        &addrs,
+        &[format!("http://127.0.0.1:{vm_port}/api/v1/write")],
+    );
+    let web = free_port();
+    let data = d.0.join("data");
+    // The receiver is down: trawl scrapes and keeps everything in its WAL.
+    let mut t = trawl(&d.0, &cfg, &data, web);
+    eventually(Duration::from_secs(15), "targets up", || {
+        let a = active(web);
+        a.len() == 3 && a.iter().all(|x| x.2 == "up")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let m = api(web, "GET", "/metrics").expect("metrics").1;
+    assert!(m.contains("prometheus_remote_storage_samples_retried_total{remote_name=\"r0\""));
+    // Killed during the outage, started again: the progress file says what was sent.
+    signal(&t, "KILL");
+    let _ = wait_exit(&mut t, Duration::from_secs(10));
+    let mut t = trawl(&d.0, &cfg, &data, web);
+    std::thread::sleep(Duration::from_secs(2));
+    // The receiver comes up.
+    let _vm = victoria(&d.0.join("vm"), vm_port);
+    std::thread::sleep(Duration::from_secs(4));
+    stop(&mut t);
+    let (all, _) = wal_counts(&data);
+    eventually(
+        Duration::from_secs(30),
+        "VictoriaMetrics has everything",
+        || {
+            let vm = vm_counts(vm_port);
+            // Every series, and at least every sample (a batch in flight at the kill may
+            // come twice; VictoriaMetrics keeps duplicates).
+            vm.len() == all.len() && all.iter().all(|(k, n)| vm.get(k).is_some_and(|m| m >= n))
+        },
+    );
+    let vm = vm_counts(vm_port);
+    let extra: usize = vm.values().sum::<usize>() - all.values().sum::<usize>();
+    assert!(extra <= 2000, "duplicates beyond the last batches: {extra}");
+}
