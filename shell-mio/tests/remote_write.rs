@@ -253,3 +253,53 @@ fn an_outage_and_a_kill_9_lose_nothing_the_wal_holds() {
     let extra: usize = vm.values().sum::<usize>() - all.values().sum::<usize>();
     assert!(extra <= 2000, "duplicates beyond the last batches: {extra}");
 }
+
+/// A metric's value in trawl's `/metrics` for the queue `r0`.
+fn queue_metric(web: u16, name: &str) -> f64 {
+    let m = api(web, "GET", "/metrics").expect("metrics").1;
+    m.lines()
+        .find(|l| l.starts_with(&format!("{name}{{remote_name=\"r0\"")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1.0)
+}
+
+#[test]
+fn errors_are_retried_and_a_refused_batch_is_the_only_loss() {
+    let d = TempDir::new("rw-faults");
+    let (_nginx, addrs, _sd) = fleet(&d.0, 41..=42, 10);
+    let vm_port = free_port();
+    let _vm = victoria(&d.0.join("vm"), vm_port);
+    // Two 500s (retried), then one 400 (dropped for good), then the real receiver.
+    let (front, log) = fault_front(vm_port, vec![500, 500, 400]);
+    let cfg = config(
+        &d.0,
+        &addrs,
+        &[format!("http://127.0.0.1:{front}/api/v1/write")],
+    );
+    let web = free_port();
+    let data = d.0.join("data");
+    let mut t = trawl(&d.0, &cfg, &data, web);
+    eventually(Duration::from_secs(20), "the 400 came and went", || {
+        log.lock().expect("log").len() >= 5
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let failed = queue_metric(web, "prometheus_remote_storage_samples_failed_total");
+    let retried = queue_metric(web, "prometheus_remote_storage_samples_retried_total");
+    stop(&mut t);
+    assert_eq!(&log.lock().expect("log")[..3], &[500, 500, 400]);
+    assert!(failed > 0.0, "the refused batch is counted: {failed}");
+    assert!(retried > 0.0, "the 500s were retried: {retried}");
+    let (all, _) = wal_counts(&data);
+    let total: usize = all.values().sum();
+    eventually(Duration::from_secs(20), "the receiver has the rest", || {
+        let got: usize = vm_counts(vm_port).values().sum();
+        got + failed as usize == total
+    });
+    let vm = vm_counts(vm_port);
+    assert!(
+        all.iter().all(|(k, n)| vm.get(k).is_none_or(|m| m <= n)),
+        "no duplicates"
+    );
+    assert!(log_of(&d.0).contains("refused a batch for good"));
+}

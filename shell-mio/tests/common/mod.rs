@@ -276,3 +276,85 @@ pub(crate) fn fleet(
 pub(crate) fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default()
 }
+
+/// A fault-injecting HTTP front for a receiver on 127.0.0.1:`upstream`: the i-th request
+/// (counting from 0) is answered with `plan[i]` when that is non-zero, else forwarded.
+/// Returns the port it listens on and a log of the statuses it answered.
+pub(crate) fn fault_front(
+    upstream: u16,
+    plan: Vec<u16>,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u16>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fault front");
+    let port = l.local_addr().expect("addr").port();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let plan = Arc::new(Mutex::new((0usize, plan)));
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            let (log, plan) = (log2.clone(), plan.clone());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn);
+                loop {
+                    // One request: head lines, then Content-Length bytes.
+                    let mut head = String::new();
+                    let mut len = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        head.push_str(&line);
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let code = {
+                        let mut p = plan.lock().expect("plan");
+                        let c = p.1.get(p.0).copied().unwrap_or(0);
+                        p.0 += 1;
+                        c
+                    };
+                    let status = if code != 0 {
+                        code
+                    } else {
+                        // Forward; the receiver's status goes back.
+                        let fwd = || -> Option<u16> {
+                            let mut up =
+                                std::net::TcpStream::connect(("127.0.0.1", upstream)).ok()?;
+                            let head =
+                                head.replacen("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1);
+                            up.write_all(head.as_bytes()).ok()?;
+                            up.write_all(&body).ok()?;
+                            let mut resp = String::new();
+                            up.read_to_string(&mut resp).ok()?;
+                            resp.split(' ').nth(1)?.parse().ok()
+                        };
+                        fwd().unwrap_or(502)
+                    };
+                    log.lock().expect("log").push(status);
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 4\r\nContent-Type: text/plain\r\n\r\nnope"
+                    );
+                    let reply = if (200..300).contains(&status) {
+                        format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n")
+                    } else {
+                        reply
+                    };
+                    if r.get_mut().write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, log)
+}
