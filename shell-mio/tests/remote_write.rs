@@ -303,3 +303,87 @@ fn errors_are_retried_and_a_refused_batch_is_the_only_loss() {
     );
     assert!(log_of(&d.0).contains("refused a batch for good"));
 }
+
+#[test]
+fn three_instances_share_a_fleet_of_300_targets() {
+    let d = TempDir::new("rw-scale");
+    let port = free_port();
+    let addrs: Vec<String> = (0..300)
+        .map(|i| format!("127.2.{}.{}:{port}", i / 200, i % 200 + 1))
+        .collect();
+    let _nginx = nginx(&d.0, &addrs);
+    std::fs::write(d.0.join("www/metrics"), body(2)).expect("metrics");
+    let vm_port = free_port();
+    let _vm = victoria(&d.0.join("vm"), vm_port);
+    std::fs::create_dir_all(d.0.join("targets")).expect("targets dir");
+    let list: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+    std::fs::write(
+        d.0.join("targets/fleet.json"),
+        format!("[{{\"targets\": [{}]}}]", list.join(",")),
+    )
+    .expect("targets");
+    // The recipe's file, as its README says to use it (receiver and interval adapted).
+    let recipe = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scale-out/trawl-shard.yml"),
+    )
+    .expect("examples/scale-out/trawl-shard.yml");
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let cfg = d.0.join(format!("shard-{i}.yml"));
+        let text = recipe
+            .replace("SHARD_INDEX", &i.to_string())
+            .replace("SHARD_COUNT", "3")
+            .replace("scrape_interval: 15s", "scrape_interval: 1s")
+            .replace("127.0.0.1:8428", &format!("127.0.0.1:{vm_port}"));
+        std::fs::write(&cfg, text).expect("shard config");
+        let web = free_port();
+        let dir = d.0.join(format!("i{i}"));
+        std::fs::create_dir_all(&dir).expect("instance dir");
+        let t = trawl(&dir, &cfg, &d.0.join(format!("data-{i}")), web);
+        instances.push((t, web));
+    }
+    // Every target scraped by exactly one instance.
+    let mut owners: BTreeMap<String, usize> = BTreeMap::new();
+    eventually(
+        Duration::from_secs(30),
+        "300 targets up across 3 instances",
+        || {
+            owners.clear();
+            let mut up = 0;
+            for (i, (_, web)) in instances.iter().enumerate() {
+                for (_, instance, health) in active(*web) {
+                    *owners.entry(instance).or_default() += 1;
+                    up += usize::from(health == "up");
+                    let _ = i;
+                }
+            }
+            up == 300
+        },
+    );
+    assert_eq!(owners.len(), 300);
+    assert!(owners.values().all(|&n| n == 1), "a target scraped twice");
+    for (_, web) in &instances {
+        let n = active(*web).len();
+        assert!(
+            (60..=140).contains(&n),
+            "an instance has {n} of 300 targets"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for (t, _) in &mut instances {
+        stop(t);
+    }
+    // The receiver has every series: 300 targets × (2 gauges + 5 report series).
+    eventually(
+        Duration::from_secs(30),
+        "VictoriaMetrics has every series",
+        || vm_counts(vm_port).len() == 300 * 7,
+    );
+    let vm = vm_counts(vm_port);
+    let shards: std::collections::BTreeSet<&str> = vm
+        .keys()
+        .filter_map(|k| k.split("trawl_shard=\"").nth(1))
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(shards.len(), 3, "series from every instance");
+}

@@ -84,7 +84,7 @@ pub(crate) fn nginx(dir: &Path, addrs: &[String]) -> Proc {
         })
         .collect();
     let conf = format!(
-        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 256; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  gzip on;\n  gzip_min_length 64;\n  gzip_types text/plain;\n  keepalive_timeout 75s;\n{servers}}}\n",
+        "worker_processes 1;\nworker_rlimit_nofile 8192;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  gzip on;\n  gzip_min_length 64;\n  gzip_types text/plain;\n  keepalive_timeout 75s;\n{servers}}}\n",
         d = dir.display()
     );
     let path = dir.join("nginx.conf");
