@@ -36,6 +36,14 @@ struct Cli {
     /// Snappy-compress WAL records (as Prometheus does by default).
     #[arg(long = "storage.wal-compression", default_value_t = true, action = clap::ArgAction::Set)]
     wal_compression: bool,
+    /// Storage: `wal`, the local WAL in Prometheus's format, sent on to every
+    /// `remote_write` receiver of the configuration (the only mode so far).
+    #[arg(long = "storage.mode", default_value = "wal", value_parser = ["wal"])]
+    storage_mode: String,
+    /// Delete WAL segments as soon as every remote-write queue has sent them, so the WAL
+    /// holds only what is still to send (the other retention bounds still apply).
+    #[arg(long = "storage.wal.delete-sent")]
+    delete_sent: bool,
     /// When the WAL is synced to disk: `always` (every write), `never` (when segments
     /// complete, like Prometheus), or an interval such as `1s`.
     #[arg(long = "storage.sync", default_value = "1s")]
@@ -251,6 +259,7 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
             compress: cli.wal_compression,
             retention_size: size.0,
             retention_time: (time > Duration::ZERO).then_some(time),
+            delete_sent: cli.delete_sent,
             ..WalOptions::default()
         },
         writer: WriterOptions {

@@ -385,6 +385,7 @@ fn retained(d: &Path) -> Vec<Batch> {
         retention_size: 128 << 10,
         compress: false,
         retention_time: None,
+        delete_sent: false,
     };
     let (mut wal, _, _) = Wal::open(d, opts.clone()).expect("open");
     for b in &batches {
@@ -828,6 +829,7 @@ proptest::proptest! {
             retention_size: keep * (40 << 10),
             compress: false,
             retention_time: None,
+            delete_sent: false,
         };
         // Eight label sets the steps turn on and off, and 400 that every scrape carries
         // (so segments fill, rotate and are retained away).
@@ -1050,6 +1052,7 @@ fn age_retention_deletes_segments_whose_newest_sample_is_too_old() {
         retention_time: Some(Duration::from_secs(3600)),
         compress: false,
         retention_size: 0,
+        delete_sent: false,
     };
     let now = now_ns() / 1_000_000;
     // Two hours ago, then now: the old segments go at the first rotation after.
@@ -1131,4 +1134,44 @@ fn age_retention_deletes_segments_whose_newest_sample_is_too_old() {
         "{old_left} old samples left"
     );
     assert!(!lines.is_empty());
+}
+
+#[test]
+fn with_delete_sent_segments_go_once_every_queue_has_sent_them() {
+    let d = TempDir::new("sent");
+    let opts = WalOptions {
+        segment_size: 32 << 10,
+        delete_sent: true,
+        compress: false,
+        ..WalOptions::default()
+    };
+    let batches = load::run(&spec(10, 40, 12), None);
+    let (mut wal, _, _) = Wal::open(&d.0, opts).expect("open");
+    // The queues have sent nothing yet (mark 0): nothing may go.
+    let mark = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    wal.keep_segments_from(mark.clone());
+    let half = batches.len() / 2;
+    for b in &batches[..half] {
+        assert!(wal.append(std::slice::from_ref(b), 0).error.is_none());
+    }
+    assert_eq!(wal.stats().segments_deleted, 0, "{:?}", wal.stats());
+    let written = wal.current_segment();
+    assert!(written >= 3, "several segments: {written}");
+    // Sent up to segment 2: 0 and 1 go at the next rotation, behind a checkpoint.
+    mark.store(2, std::sync::atomic::Ordering::Release);
+    for b in &batches[half..] {
+        assert!(wal.append(std::slice::from_ref(b), 0).error.is_none());
+    }
+    let st = wal.stats().clone();
+    assert_eq!(st.segments_deleted, 2, "{st:?}");
+    assert!(st.checkpoints >= 1);
+    assert_eq!(st.segments_deleted_unsent, 0);
+    let names: Vec<String> = std::fs::read_dir(d.0.join("wal"))
+        .expect("wal dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.contains(&"00000001".to_owned()), "{names:?}");
+    assert!(names.contains(&"00000002".to_owned()), "{names:?}");
+    wal.close().expect("close");
 }

@@ -33,6 +33,9 @@ pub struct WalOptions {
     pub retention_size: u64,
     /// Delete segments whose newest sample is older than this (`None`: no time bound).
     pub retention_time: Option<Duration>,
+    /// Delete segments as soon as every remote-write queue has sent them (the WAL then
+    /// holds only what is still to send; with no queue, nothing is deleted this way).
+    pub delete_sent: bool,
 }
 
 impl Default for WalOptions {
@@ -42,6 +45,7 @@ impl Default for WalOptions {
             compress: true,
             retention_size: 0,
             retention_time: None,
+            delete_sent: false,
         }
     }
 }
@@ -814,6 +818,13 @@ impl Wal {
             }
             if i >= needed {
                 break;
+            }
+            if self.opts.delete_sent && needed != u32::MAX {
+                // Sent by every queue: not needed any more.
+                cut = Some(i);
+                total -= undated + info.size;
+                undated = 0;
+                continue;
             }
             if info.max_t == i64::MIN {
                 undated += info.size;
