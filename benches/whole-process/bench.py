@@ -7,6 +7,11 @@ series, and the delay from a file_sd change (a new target renamed into place) un
 new target shows in the agent's /api/v1/targets.
 
     benches/whole-process/bench.py --targets 1000 --series 100 --trawl target/release/trawl
+    benches/whole-process/bench.py --targets 1000 --series 100 --remote-write
+
+With --remote-write, a VictoriaMetrics single-node receives every agent's samples over
+remote write (each agent's series carry an external label bench_agent=<agent>); the
+table then also says how many series of each agent reached it.
 
 Needs Debian's nginx-light, prometheus and victoria-metrics packages. Every process is
 started on 127.x.y.z addresses with ports picked here and stopped by PID.
@@ -22,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 
@@ -121,10 +127,11 @@ def agent_cmd(name, args, work, cfg, port):
         return [args.trawl, f"--config.file={cfg}", f"--storage.path={data}",
                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
     if name == "vmagent":
-        # No reachable remote storage: vmagent keeps what it scraped in its on-disk
-        # queue, its own storage.
+        # Without a receiver, vmagent keeps what it scraped in its on-disk queue (the
+        # URL is unreachable), its own storage.
+        url = args.rw_url or "http://127.0.0.1:1/api/v1/write"
         return ["vmagent", f"-promscrape.config={cfg}", f"-remoteWrite.tmpDataPath={data}",
-                "-remoteWrite.url=http://127.0.0.1:1/api/v1/write",
+                f"-remoteWrite.url={url}",
                 f"-httpListenAddr=127.0.0.1:{port}", "-loggerLevel=ERROR"]
     return ["prometheus", "--enable-feature=agent", f"--config.file={cfg}",
             f"--storage.agent.path={data}", f"--web.listen-address=127.0.0.1:{port}",
@@ -136,8 +143,11 @@ def run_one(name, args, work, fleet, sd_path, extra_addr):
     interval = args.interval
     with open(cfg, "w") as f:
         f.write(f"global:\n  scrape_interval: {interval}s\n  scrape_timeout: {interval}s\n"
+                f"  external_labels: {{bench_agent: {name}}}\n"
                 f"scrape_configs:\n  - job_name: bench\n    file_sd_configs:\n"
                 f"      - files: ['{sd_path}']\n")
+        if args.rw_url and name != "vmagent":
+            f.write(f"remote_write:\n  - url: {args.rw_url}\n")
     write_sd(sd_path, fleet)
     port = free_port()
     log = open(os.path.join(work, f"{name}.log"), "w")
@@ -179,6 +189,22 @@ def run_one(name, args, work, fleet, sd_path, extra_addr):
             p.kill()
         log.close()
     series = len(fleet) * (args.series + 5)  # each target's series and its 5 report series
+    delivered = None
+    if args.rw_url:
+        # Series of this agent at the receiver, once what was queued has arrived.
+        base = args.rw_url.rsplit("/api/", 1)[0]
+        q = urllib.parse.quote(f'count({{bench_agent="{name}"}})')
+        for _ in range(60):
+            try:
+                get(f"{base}/internal/force_flush")
+                v = json.loads(get(f"{base}/api/v1/query?query={q}"))
+                r = v["data"]["result"]
+                delivered = int(float(r[0]["value"][1])) if r else 0
+            except Exception:
+                delivered = None
+            if delivered is not None and delivered >= series:
+                break
+            time.sleep(1)
     samples = series * (w1 - w0) / interval
     return {
         "agent": name,
@@ -188,6 +214,7 @@ def run_one(name, args, work, fleet, sd_path, extra_addr):
         "rss_bytes_per_active_series": rss / series,
         "discovery_delay_s": delay,
         "samples_per_s": samples / (w1 - w0),
+        "series_at_receiver": delivered,
     }
 
 
@@ -201,13 +228,30 @@ def main():
     ap.add_argument("--agents", default="trawl,vmagent,prometheus")
     ap.add_argument("--trawl", default="target/release/trawl")
     ap.add_argument("--json", help="write the results here too")
+    ap.add_argument("--remote-write", action="store_true",
+                    help="send every agent's samples to a VictoriaMetrics started here")
     args = ap.parse_args()
+    args.rw_url = None
     args.trawl = os.path.abspath(args.trawl)
     work = tempfile.mkdtemp(prefix="trawl-bench-")
     args.port = free_port()
     fleet = [addr(i, args.port) for i in range(args.targets)]
     extra = args.targets
     nginx = start_nginx(work, fleet + [addr(extra, args.port)])
+    vm = None
+    if args.remote_write:
+        vm_port = free_port()
+        vm = subprocess.Popen(
+            ["victoria-metrics", f"-storageDataPath={work}/vm", f"-httpListenAddr=127.0.0.1:{vm_port}",
+             "-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.latencyOffset=0s"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                get(f"http://127.0.0.1:{vm_port}/health")
+                break
+            except Exception:
+                time.sleep(0.1)
+        args.rw_url = f"http://127.0.0.1:{vm_port}/api/v1/write"
     try:
         with open(os.path.join(work, "www", "metrics"), "w") as f:
             f.write("# HELP bench_metric A benchmark gauge.\n# TYPE bench_metric gauge\n")
@@ -222,14 +266,19 @@ def main():
     finally:
         nginx.send_signal(signal.SIGTERM)
         nginx.wait(timeout=10)
+        if vm:
+            vm.send_signal(signal.SIGTERM)
+            vm.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nN={args.targets} S={args.series} interval={args.interval}s duration={args.duration}s")
-    print("| agent | targets up | CPU s / M samples | peak RSS | RSS / active series | discovery delay |")
-    print("|---|---|---|---|---|---|")
+    rw = " remote_write" if args.rw_url else ""
+    print(f"\nN={args.targets} S={args.series} interval={args.interval}s duration={args.duration}s{rw}")
+    print("| agent | targets up | CPU s / M samples | peak RSS | RSS / active series | discovery delay | series at receiver |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         d = "none in 120 s" if r["discovery_delay_s"] is None else f"{r['discovery_delay_s'] * 1000:.0f} ms"
+        at = "-" if r["series_at_receiver"] is None else str(r["series_at_receiver"])
         print(f"| {r['agent']} | {r['targets_up']} | {r['cpu_s_per_million_samples']:.3f} | "
-              f"{r['peak_rss_bytes'] / 2**20:.1f} MiB | {r['rss_bytes_per_active_series']:.0f} B | {d} |")
+              f"{r['peak_rss_bytes'] / 2**20:.1f} MiB | {r['rss_bytes_per_active_series']:.0f} B | {d} | {at} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -181,22 +181,14 @@ fn write_head(
     len: Option<usize>,
     absolute: bool,
 ) -> Result<(), String> {
-    let start = out.len();
-    let r = write_head_inner(out, method, url, headers, len, absolute);
-    if r.is_err() {
-        out.truncate(start);
+    // Checked first, so a refused header leaves nothing half written.
+    let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
+    if let Some((n, _)) = headers
+        .iter()
+        .find(|(n, v)| n.is_empty() || bad(n) || n.contains(':') || bad(v))
+    {
+        return Err(format!("invalid header field {n:?}"));
     }
-    r
-}
-
-fn write_head_inner(
-    out: &mut Vec<u8>,
-    method: &str,
-    url: &Url,
-    headers: &[(String, String)],
-    len: Option<usize>,
-    absolute: bool,
-) -> Result<(), String> {
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     if absolute {
@@ -208,10 +200,6 @@ fn write_head_inner(
     out.extend_from_slice(url.authority().as_bytes());
     out.extend_from_slice(b"\r\n");
     for (n, v) in headers {
-        let bad = |s: &str| s.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
-        if n.is_empty() || bad(n) || n.contains(':') || bad(v) {
-            return Err(format!("invalid header field {n:?}"));
-        }
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());

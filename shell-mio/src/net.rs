@@ -234,7 +234,7 @@ fn recv(c: &mut Conn, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// A POST to start ([`Net::post`]).
+/// A request to start: a POST ([`Net::post`]), or a GET's parts.
 pub(crate) struct Post<'a> {
     /// The URL.
     pub(crate) url: &'a str,
@@ -331,45 +331,36 @@ impl Net {
 
     /// Starts a GET.
     pub(crate) fn start(&mut self, reg: &Registry, id: RequestId, r: &HttpRequest) {
-        let url = match Url::parse(&r.url) {
-            Ok(u) => u,
-            Err(e) => return self.fail(id, e),
+        let p = Post {
+            url: &r.url,
+            headers: r.headers.clone(),
+            credentials_file: r.credentials_file.as_ref(),
+            body: Arc::from(&[][..]),
+            client: r.client.clone(),
         };
-        let mut headers = r.headers.clone();
-        if let Some(f) = &r.credentials_file {
-            match credentials(f) {
-                Ok(h) => headers.push(h),
-                Err(e) => return self.fail(id, e),
-            }
-        }
-        let req = Request {
-            id,
-            url,
-            headers,
-            follow: r.client.follow_redirects,
-            redirects: 0,
-            tls: None,
-            tls_config: r.client.clone(),
-            route: None,
-            body: None,
-        };
-        self.send(reg, req);
+        self.begin_request(reg, id, p, None, r.client.follow_redirects);
     }
 
     /// Starts a POST (remote write). Redirects are not followed.
     pub(crate) fn post(&mut self, reg: &Registry, id: RequestId, p: Post<'_>) {
-        let Post {
-            url,
-            mut headers,
-            credentials_file,
-            body,
-            client,
-        } = p;
-        let url = match Url::parse(url) {
+        let body = p.body.clone();
+        self.begin_request(reg, id, p, Some(body), false);
+    }
+
+    fn begin_request(
+        &mut self,
+        reg: &Registry,
+        id: RequestId,
+        p: Post<'_>,
+        body: Option<Arc<[u8]>>,
+        follow: bool,
+    ) {
+        let url = match Url::parse(p.url) {
             Ok(u) => u,
             Err(e) => return self.fail(id, e),
         };
-        if let Some(f) = credentials_file {
+        let mut headers = p.headers;
+        if let Some(f) = p.credentials_file {
             match credentials(f) {
                 Ok(h) => headers.push(h),
                 Err(e) => return self.fail(id, e),
@@ -379,12 +370,12 @@ impl Net {
             id,
             url,
             headers,
-            follow: false,
+            follow,
             redirects: 0,
             tls: None,
-            tls_config: client,
+            tls_config: p.client,
             route: None,
-            body: Some(body),
+            body,
         };
         self.send(reg, req);
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use mio::Registry;
 use trawl_core::config::{HttpClientConfig, RemoteWriteConfig};
 use trawl_core::io::{CredentialsFile, RequestId};
-use trawl_core::remote::queue::{Queue, QueueEvent, QueueStats, SendOutcome, WalPos};
+use trawl_core::remote::queue::{Queue, QueueEvent, SendOutcome, WalPos};
 use trawl_core::time::{Instant, Now};
 use trawl_core::wal::segment;
 
@@ -33,12 +33,7 @@ use crate::net::{Net, NetEvent, Post};
 type Answer = Result<(u16, Option<Duration>, String), String>;
 
 /// A metric family of the queues: name, type, help, value.
-type Family = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&QueueStats) -> f64,
-);
+type Family = (&'static str, &'static str, &'static str, fn(&Runner) -> f64);
 
 /// Request ids at and above this are remote write's (the agent's are below).
 pub(crate) const ID_BASE: u64 = 1 << 62;
@@ -47,7 +42,7 @@ pub(crate) const ID_BASE: u64 = 1 << 62;
 const POLL: Duration = Duration::from_secs(1);
 
 /// Most bytes read from a segment at once (grown for a larger record).
-const READ_CHUNK: usize = 4 << 20;
+const READ_CHUNK: usize = 256 << 10;
 
 #[derive(Debug)]
 struct InFlight {
@@ -509,78 +504,84 @@ impl Remote {
     pub(crate) fn metrics_text(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
-        let families: [Family; 12] = [
+        let families: [Family; 13] = [
             (
                 "prometheus_remote_storage_samples_in_total",
                 "counter",
                 "Samples read from the WAL.",
-                |s| s.samples_in as f64,
+                |r| r.q.stats().samples_in as f64,
             ),
             (
                 "prometheus_remote_storage_samples_total",
                 "counter",
                 "Samples sent and acknowledged.",
-                |s| s.samples_sent as f64,
+                |r| r.q.stats().samples_sent as f64,
             ),
             (
                 "prometheus_remote_storage_samples_failed_total",
                 "counter",
                 "Samples refused for good by the receiver.",
-                |s| s.samples_failed as f64,
+                |r| r.q.stats().samples_failed as f64,
             ),
             (
                 "prometheus_remote_storage_samples_retried_total",
                 "counter",
                 "Samples in requests that were retried.",
-                |s| s.samples_retried as f64,
+                |r| r.q.stats().samples_retried as f64,
             ),
             (
                 "prometheus_remote_storage_samples_dropped_total",
                 "counter",
                 "Samples dropped by write relabeling, of unknown series, or too old.",
-                |s| s.samples_dropped as f64,
+                |r| r.q.stats().samples_dropped as f64,
             ),
             (
                 "prometheus_remote_storage_samples_pending",
                 "gauge",
                 "Samples queued or in flight.",
-                |s| s.samples_pending as f64,
+                |r| r.q.stats().samples_pending as f64,
             ),
             (
                 "prometheus_remote_storage_bytes_total",
                 "counter",
                 "Compressed bytes acknowledged.",
-                |s| s.bytes_sent as f64,
+                |r| r.q.stats().bytes_sent as f64,
             ),
             (
                 "prometheus_remote_storage_sent_batch_duration_seconds_sum",
                 "counter",
                 "Time spent in acknowledged requests.",
-                |s| s.send_seconds,
+                |r| r.q.stats().send_seconds,
             ),
             (
                 "prometheus_remote_storage_sent_batch_duration_seconds_count",
                 "counter",
                 "Acknowledged requests.",
-                |s| s.requests as f64,
+                |r| r.q.stats().requests as f64,
             ),
             (
                 "prometheus_remote_storage_shards",
                 "gauge",
                 "Shards in use.",
-                |s| s.shards as f64,
+                |r| r.q.stats().shards as f64,
             ),
             (
                 "prometheus_remote_storage_shards_desired",
                 "gauge",
                 "Shards the rate calls for.",
-                |s| s.shards_desired,
+                |r| r.q.stats().shards_desired,
             ),
             (
                 "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
                 "gauge",
                 "Newest sample timestamp acknowledged.",
-                |s| s.highest_sent_ms as f64 / 1000.0,
+                |r| r.q.stats().highest_sent_ms as f64 / 1000.0,
+            ),
+            (
+                "trawl_remote_storage_wal_segments_lost_total",
+                "counter",
+                "WAL segments deleted (size bound) before this queue sent them.",
+                |r| r.lost_segments as f64,
             ),
         ];
         for (name, kind, help, get) in families {
@@ -591,21 +592,9 @@ impl Remote {
                     "{name}{{remote_name={:?},url={:?}}} {}",
                     r.name,
                     r.cfg.url,
-                    get(r.q.stats())
+                    get(r)
                 );
             }
-        }
-        let name = "trawl_remote_storage_wal_segments_lost_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} WAL segments deleted (size bound) before this queue sent them.\n# TYPE {name} counter"
-        );
-        for r in &self.runners {
-            let _ = writeln!(
-                out,
-                "{name}{{remote_name={:?},url={:?}}} {}",
-                r.name, r.cfg.url, r.lost_segments
-            );
         }
         out
     }

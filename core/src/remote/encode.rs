@@ -103,13 +103,14 @@ pub fn put_timeseries<'a>(
     labels: impl Iterator<Item = (&'a str, &'a str)> + Clone,
     samples: &[RwSample],
 ) {
-    let labels_len: usize = labels
-        .clone()
-        .map(|(n, v)| field_len(label_len(n, v)))
-        .sum();
-    let samples_len: usize = samples.iter().map(|s| field_len(sample_len(s))).sum();
-    out.push(0x0a);
-    put_varint(out, (labels_len + samples_len) as u64);
+    let mut pb = Vec::new();
+    encode_labels(&mut pb, labels);
+    put_timeseries_encoded(out, &pb, samples);
+}
+
+/// A label set as the `TimeSeries.labels` fields it becomes (what a queue keeps per
+/// series, so that each request copies it instead of encoding it again).
+pub fn encode_labels<'a>(out: &mut Vec<u8>, labels: impl Iterator<Item = (&'a str, &'a str)>) {
     for (n, v) in labels {
         out.push(0x0a);
         put_varint(out, label_len(n, v) as u64);
@@ -120,6 +121,14 @@ pub fn put_timeseries<'a>(
             put_bytes(out, 0x12, v.as_bytes());
         }
     }
+}
+
+/// [`put_timeseries`] with the labels already encoded by [`encode_labels`].
+pub fn put_timeseries_encoded(out: &mut Vec<u8>, labels: &[u8], samples: &[RwSample]) {
+    let samples_len: usize = samples.iter().map(|s| field_len(sample_len(s))).sum();
+    out.push(0x0a);
+    put_varint(out, (labels.len() + samples_len) as u64);
+    out.extend_from_slice(labels);
     for s in samples {
         out.push(0x12);
         put_varint(out, sample_len(s) as u64);

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use hashbrown::HashTable;
 
-use super::encode::{RwSample, compress, put_timeseries};
+use super::encode::{RwSample, compress, encode_labels, put_timeseries_encoded};
 use crate::config::RemoteWriteConfig;
 use crate::labels::Labels;
 use crate::relabel::{self, Outcome};
@@ -155,8 +155,9 @@ pub struct QueueStats {
 
 #[derive(Debug)]
 struct SeriesEntry {
+    /// The final labels as protobuf `Label` fields (copied into each request);
     /// `None`: dropped by `write_relabel_configs`.
-    labels: Option<Labels>,
+    labels: Option<Box<[u8]>>,
     /// The last segment that named the series (record or sample).
     segment: u32,
 }
@@ -350,7 +351,11 @@ impl Queue {
         let kept = match relabel::process(&cfg.write_relabel_configs, &mut lb) {
             Outcome::Keep => {
                 let l = lb.labels();
-                (!l.is_empty()).then_some(l)
+                (!l.is_empty()).then(|| {
+                    let mut pb = Vec::new();
+                    encode_labels(&mut pb, l.iter());
+                    pb.into_boxed_slice()
+                })
             }
             Outcome::Dropped { .. } => None,
         };
@@ -550,7 +555,7 @@ impl Queue {
                 },
             )) = self.series.find(h, |e| e.0 == r)
             {
-                put_timeseries(&mut self.body, l.iter(), &samples);
+                put_timeseries_encoded(&mut self.body, l, &samples);
             }
         }
         let body: Arc<[u8]> = match compress(&mut self.enc, &self.body, &mut self.z) {
