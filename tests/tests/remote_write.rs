@@ -488,6 +488,18 @@ mod queue {
     }
 
     #[test]
+    fn a_ref_far_from_all_others_is_counted_not_stored() {
+        let mut q = Queue::new(config(""), Labels::empty(), None, 1);
+        q.handle_record(
+            at(0),
+            pos(0, 10),
+            &series_rec(&[(5, "a"), (1 << 40, "b"), (3, "c")]),
+        );
+        assert_eq!(q.series_count(), 2);
+        assert_eq!(q.stats().series_out_of_range, 1);
+    }
+
+    #[test]
     fn checkpoints_forget_series_not_seen_since() {
         let cfg = config("");
         let mut q = Queue::new(cfg, Labels::empty(), None, 1);

@@ -39,8 +39,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hashbrown::HashTable;
-
 use super::encode::{RwSample, compress, encode_labels, put_timeseries_encoded};
 use crate::config::RemoteWriteConfig;
 use crate::labels::Labels;
@@ -151,15 +149,102 @@ pub struct QueueStats {
     pub highest_sent_ms: i64,
     /// `samples_retried` requests' failures by kind: status 5xx/429 or network.
     pub failed_requests: u64,
+    /// Series records ignored because their ref lies too far from all others.
+    pub series_out_of_range: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct SeriesEntry {
     /// The final labels as protobuf `Label` fields (copied into each request);
     /// `None`: dropped by `write_relabel_configs`.
     labels: Option<Box<[u8]>>,
     /// The last segment that named the series (record or sample).
     segment: u32,
+    /// A series record was read for this ref.
+    known: bool,
+}
+
+/// How far a new ref may lie from the known ones (16 M slots, 384 MiB).
+const MAX_REF_GAP: u64 = 1 << 24;
+
+/// Series by WAL ref. The WAL's refs are the agent's, handed out in sequence, so a
+/// vector indexed by `ref - base` holds them densely (24 bytes a ref, no hashing);
+/// forgotten refs at either end are trimmed.
+#[derive(Debug, Default)]
+struct SeriesTable {
+    base: u64,
+    slots: VecDeque<SeriesEntry>,
+    known: usize,
+}
+
+impl SeriesTable {
+    fn get(&self, r: u64) -> Option<&SeriesEntry> {
+        let i = r.checked_sub(self.base)?;
+        self.slots.get(usize::try_from(i).ok()?).filter(|e| e.known)
+    }
+
+    fn get_mut(&mut self, r: u64) -> Option<&mut SeriesEntry> {
+        let i = r.checked_sub(self.base)?;
+        self.slots
+            .get_mut(usize::try_from(i).ok()?)
+            .filter(|e| e.known)
+    }
+
+    /// The slot for `r`, made if needed; `None` for a ref so far from the others that
+    /// the slots between would not fit in memory (not a WAL trawl wrote).
+    fn slot(&mut self, r: u64) -> Option<&mut SeriesEntry> {
+        if self.slots.is_empty() {
+            self.base = r;
+        }
+        let span = (self.slots.len() as u64).saturating_add(MAX_REF_GAP);
+        if r.saturating_add(MAX_REF_GAP) < self.base || r - self.base.min(r) > span {
+            return None;
+        }
+        while r < self.base {
+            self.slots.push_front(SeriesEntry::default());
+            self.base -= 1;
+        }
+        // Refs fit in memory as indices: there are never more than memory holds.
+        let i = usize::try_from(r - self.base).unwrap_or(usize::MAX);
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, SeriesEntry::default);
+        }
+        self.slots.get_mut(i)
+    }
+
+    /// Stores a series; false if its ref is out of reach ([`SeriesTable::slot`]).
+    fn set(&mut self, r: u64, labels: Option<Box<[u8]>>, segment: u32) -> bool {
+        let Some(e) = self.slot(r) else {
+            return false;
+        };
+        let new = !e.known;
+        *e = SeriesEntry {
+            labels,
+            segment: if new { segment } else { segment.max(e.segment) },
+            known: true,
+        };
+        if new {
+            self.known += 1;
+        }
+        true
+    }
+
+    fn retain_from(&mut self, n: u32) {
+        for e in self.slots.iter_mut() {
+            if e.known && e.segment < n {
+                *e = SeriesEntry::default();
+                self.known -= 1;
+            }
+        }
+        while self.slots.front().is_some_and(|e| !e.known) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        while self.slots.back().is_some_and(|e| !e.known) {
+            self.slots.pop_back();
+        }
+        self.slots.shrink_to_fit();
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -215,7 +300,7 @@ pub struct Queue {
     external: Labels,
     /// Samples at or before this position were sent before a restart.
     resume: Option<WalPos>,
-    series: HashTable<(u64, SeriesEntry)>,
+    series: SeriesTable,
     shards: Vec<Shard>,
     /// A new shard count, applied once nothing is in flight.
     reshard_to: Option<usize>,
@@ -243,10 +328,6 @@ pub struct Queue {
     z: Vec<u8>,
 }
 
-fn ref_hash(r: u64) -> u64 {
-    r.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
 impl Queue {
     /// A queue for `cfg`, adding `external` labels to every series; `resume` is the
     /// persisted progress of an earlier run (samples up to it are not sent again);
@@ -262,7 +343,7 @@ impl Queue {
             cfg,
             external,
             resume,
-            series: HashTable::new(),
+            series: SeriesTable::default(),
             shards: (0..n).map(|_| Shard::default()).collect(),
             reshard_to: None,
             next_seq: 0,
@@ -304,7 +385,7 @@ impl Queue {
 
     /// Series known (kept and dropped).
     pub fn series_count(&self) -> usize {
-        self.series.len()
+        self.series.known
     }
 
     /// True if the shell should read more WAL records now.
@@ -359,27 +440,8 @@ impl Queue {
             }
             Outcome::Dropped { .. } => None,
         };
-        let h = ref_hash(r);
-        match self.series.find_mut(h, |e| e.0 == r) {
-            Some(e) => {
-                e.1 = SeriesEntry {
-                    labels: kept,
-                    segment: segment.max(e.1.segment),
-                }
-            }
-            None => {
-                self.series.insert_unique(
-                    h,
-                    (
-                        r,
-                        SeriesEntry {
-                            labels: kept,
-                            segment,
-                        },
-                    ),
-                    |e| ref_hash(e.0),
-                );
-            }
+        if !self.series.set(r, kept, segment) {
+            self.stats.series_out_of_range += 1;
         }
     }
 
@@ -396,7 +458,7 @@ impl Queue {
     /// Forgets series last seen in a segment before `n` (after checkpoint `n`'s series
     /// were fed).
     pub fn reset_series(&mut self, n: u32) {
-        self.series.retain(|e| e.1.segment >= n);
+        self.series.retain_from(n);
     }
 
     /// One WAL record (decompressed payload) ending at `pos`, at `now`.
@@ -422,11 +484,10 @@ impl Queue {
                         self.stats.samples_in += points.len() as u64;
                         let n = self.shards.len() as u64;
                         for p in points {
-                            let h = ref_hash(p.series.0);
-                            let known = match self.series.find_mut(h, |e| e.0 == p.series.0) {
+                            let known = match self.series.get_mut(p.series.0) {
                                 Some(e) => {
-                                    e.1.segment = pos.segment;
-                                    e.1.labels.is_some()
+                                    e.segment = pos.segment;
+                                    e.labels.is_some()
                                 }
                                 None => false,
                             };
@@ -547,13 +608,9 @@ impl Queue {
                 samples.push(batch[j].s);
                 j += 1;
             }
-            let h = ref_hash(r);
-            if let Some((
-                _,
-                SeriesEntry {
-                    labels: Some(l), ..
-                },
-            )) = self.series.find(h, |e| e.0 == r)
+            if let Some(SeriesEntry {
+                labels: Some(l), ..
+            }) = self.series.get(r)
             {
                 put_timeseries_encoded(&mut self.body, l, &samples);
             }
