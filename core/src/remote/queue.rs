@@ -39,6 +39,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hashbrown::HashTable;
+
 use super::encode::{RwSample, compress, encode_labels, put_timeseries_encoded};
 use crate::config::RemoteWriteConfig;
 use crate::labels::Labels;
@@ -155,13 +157,89 @@ pub struct QueueStats {
 
 #[derive(Debug, Default)]
 struct SeriesEntry {
-    /// The final labels as protobuf `Label` fields (copied into each request);
+    /// The final labels, as ids of their encoded `Label` fields in [`Pairs`];
     /// `None`: dropped by `write_relabel_configs`.
-    labels: Option<Box<[u8]>>,
+    labels: Option<Box<[u32]>>,
     /// The last segment that named the series (record or sample).
     segment: u32,
     /// A series record was read for this ref.
     known: bool,
+}
+
+/// A series' labels: ids in [`Pairs`], in label order.
+type PairIds = Box<[u32]>;
+
+/// Encoded `Label` fields shared by every series with that name and value (`job`, a
+/// target's `instance`, most names): a series keeps 4-byte ids of its pairs instead of
+/// its own copy of every name and value, a fraction of the memory for the usual label
+/// sets, which share all but a label or two with their neighbours.
+#[derive(Debug, Default)]
+struct Pairs {
+    fields: Vec<Box<[u8]>>,
+    refs: Vec<u32>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+}
+
+fn pair_hash(b: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(b)
+}
+
+impl Pairs {
+    fn intern(&mut self, field: &[u8]) -> u32 {
+        let h = pair_hash(field);
+        let Pairs {
+            fields,
+            refs,
+            free,
+            index,
+        } = self;
+        if let Some(&id) = index.find(h, |&i| &*fields[i as usize] == field) {
+            refs[id as usize] += 1;
+            return id;
+        }
+        let id = match free.pop() {
+            Some(i) => {
+                fields[i as usize] = Box::from(field);
+                refs[i as usize] = 1;
+                i
+            }
+            None => {
+                fields.push(Box::from(field));
+                refs.push(1);
+                // Fewer pairs than series, and series fit in memory.
+                u32::try_from(fields.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        index.insert_unique(h, id, |&i| pair_hash(&fields[i as usize]));
+        id
+    }
+
+    fn release(&mut self, ids: &[u32]) {
+        for &id in ids {
+            let Some(n) = self.refs.get_mut(id as usize) else {
+                continue;
+            };
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                let h = pair_hash(&self.fields[id as usize]);
+                if let Ok(e) = self.index.find_entry(h, |&i| i == id) {
+                    e.remove();
+                }
+                self.fields[id as usize] = Box::default();
+                self.free.push(id);
+            }
+        }
+    }
+
+    /// The encoded fields of `ids`, in order, into `out`.
+    fn write(&self, ids: &[u32], out: &mut Vec<u8>) {
+        for &id in ids {
+            if let Some(f) = self.fields.get(id as usize) {
+                out.extend_from_slice(f);
+            }
+        }
+    }
 }
 
 /// How far a new ref may lie from the known ones (16 M slots, 384 MiB).
@@ -212,27 +290,39 @@ impl SeriesTable {
         self.slots.get_mut(i)
     }
 
-    /// Stores a series; false if its ref is out of reach ([`SeriesTable::slot`]).
-    fn set(&mut self, r: u64, labels: Option<Box<[u8]>>, segment: u32) -> bool {
+    /// Stores a series: `Err` with its labels back if its ref is out of reach
+    /// ([`SeriesTable::slot`]), else the labels it replaces.
+    fn set(
+        &mut self,
+        r: u64,
+        labels: Option<PairIds>,
+        segment: u32,
+    ) -> Result<Option<PairIds>, Option<PairIds>> {
         let Some(e) = self.slot(r) else {
-            return false;
+            return Err(labels);
         };
         let new = !e.known;
-        *e = SeriesEntry {
-            labels,
-            segment: if new { segment } else { segment.max(e.segment) },
-            known: true,
-        };
+        let old = std::mem::replace(
+            e,
+            SeriesEntry {
+                labels,
+                segment: if new { segment } else { segment.max(e.segment) },
+                known: true,
+            },
+        );
         if new {
             self.known += 1;
         }
-        true
+        Ok(old.labels)
     }
 
-    fn retain_from(&mut self, n: u32) {
+    /// Forgets series last seen before segment `n`; their labels go to `release`.
+    fn retain_from(&mut self, n: u32, mut release: impl FnMut(Box<[u32]>)) {
         for e in self.slots.iter_mut() {
             if e.known && e.segment < n {
-                *e = SeriesEntry::default();
+                if let Some(l) = std::mem::take(e).labels {
+                    release(l);
+                }
                 self.known -= 1;
             }
         }
@@ -301,6 +391,7 @@ pub struct Queue {
     /// Samples at or before this position were sent before a restart.
     resume: Option<WalPos>,
     series: SeriesTable,
+    pairs: Pairs,
     shards: Vec<Shard>,
     /// A new shard count, applied once nothing is in flight.
     reshard_to: Option<usize>,
@@ -326,6 +417,7 @@ pub struct Queue {
     enc: snap::raw::Encoder,
     body: Vec<u8>,
     z: Vec<u8>,
+    scratch: Vec<u8>,
 }
 
 impl Queue {
@@ -344,6 +436,7 @@ impl Queue {
             external,
             resume,
             series: SeriesTable::default(),
+            pairs: Pairs::default(),
             shards: (0..n).map(|_| Shard::default()).collect(),
             reshard_to: None,
             next_seq: 0,
@@ -370,6 +463,7 @@ impl Queue {
             enc: snap::raw::Encoder::new(),
             body: Vec::new(),
             z: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -433,15 +527,26 @@ impl Queue {
             Outcome::Keep => {
                 let l = lb.labels();
                 (!l.is_empty()).then(|| {
-                    let mut pb = Vec::new();
-                    encode_labels(&mut pb, l.iter());
-                    pb.into_boxed_slice()
+                    let mut ids = Vec::with_capacity(l.len());
+                    for pair in l.iter() {
+                        self.scratch.clear();
+                        encode_labels(&mut self.scratch, std::iter::once(pair));
+                        ids.push(self.pairs.intern(&self.scratch));
+                    }
+                    ids.into_boxed_slice()
                 })
             }
             Outcome::Dropped { .. } => None,
         };
-        if !self.series.set(r, kept, segment) {
-            self.stats.series_out_of_range += 1;
+        match self.series.set(r, kept, segment) {
+            Ok(Some(old)) => self.pairs.release(&old),
+            Ok(None) => {}
+            Err(l) => {
+                self.stats.series_out_of_range += 1;
+                if let Some(l) = l {
+                    self.pairs.release(&l);
+                }
+            }
         }
     }
 
@@ -458,7 +563,8 @@ impl Queue {
     /// Forgets series last seen in a segment before `n` (after checkpoint `n`'s series
     /// were fed).
     pub fn reset_series(&mut self, n: u32) {
-        self.series.retain_from(n);
+        let pairs = &mut self.pairs;
+        self.series.retain_from(n, |l| pairs.release(&l));
     }
 
     /// One WAL record (decompressed payload) ending at `pos`, at `now`.
@@ -612,7 +718,9 @@ impl Queue {
                 labels: Some(l), ..
             }) = self.series.get(r)
             {
-                put_timeseries_encoded(&mut self.body, l, &samples);
+                self.scratch.clear();
+                self.pairs.write(l, &mut self.scratch);
+                put_timeseries_encoded(&mut self.body, &self.scratch, &samples);
             }
         }
         let body: Arc<[u8]> = match compress(&mut self.enc, &self.body, &mut self.z) {
