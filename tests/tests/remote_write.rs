@@ -500,6 +500,39 @@ mod queue {
     }
 
     #[test]
+    fn series_kept_through_a_large_reset_keep_their_labels() {
+        let mut q = Queue::new(config(""), Labels::empty(), None, 1);
+        let names: Vec<(u64, String)> = (1..=3000).map(|r| (r, format!("m{r}"))).collect();
+        let named: Vec<(u64, &str)> = names.iter().map(|(r, n)| (*r, n.as_str())).collect();
+        q.handle_record(at(0), pos(0, 10), &series_rec(&named));
+        // Checkpoint 1 keeps every third series: the other 2000 go, and their label ids
+        // with them (the arena is compacted).
+        let kept: Vec<(u64, &str)> = named.iter().copied().filter(|(r, _)| r % 3 == 0).collect();
+        q.checkpoint_series(1, &series_rec(&kept));
+        q.reset_series(1);
+        assert_eq!(q.series_count(), 1000);
+        // A series declared again after it: new labels, the old ones released.
+        q.handle_record(at(0), pos(1, 10), &series_rec(&[(3, "renamed")]));
+        q.handle_record(
+            at(0),
+            pos(1, 20),
+            &samples_rec(&[(3, 1000, 1.0), (2997, 1000, 2.0), (2998, 1000, 3.0)]),
+        );
+        q.close(at(0));
+        let s = q.poll_transmit().expect("sent");
+        let mut got = decode(&s);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("__name__=m2997,job=j".to_owned(), 1000, 2f64.to_bits()),
+                ("__name__=renamed,job=j".to_owned(), 1000, 1f64.to_bits()),
+            ]
+        );
+        assert_eq!(q.stats().samples_dropped, 1, "2998 was forgotten");
+    }
+
+    #[test]
     fn checkpoints_forget_series_not_seen_since() {
         let cfg = config("");
         let mut q = Queue::new(cfg, Labels::empty(), None, 1);

@@ -155,19 +155,20 @@ pub struct QueueStats {
     pub series_out_of_range: u64,
 }
 
-#[derive(Debug, Default)]
+/// 12 bytes a ref: the series' label ids live in the table's arena.
+#[derive(Clone, Copy, Debug, Default)]
 struct SeriesEntry {
-    /// The final labels, as ids of their encoded `Label` fields in [`Pairs`];
-    /// `None`: dropped by `write_relabel_configs`.
-    labels: Option<Box<[u32]>>,
-    /// The last segment that named the series (record or sample).
-    segment: u32,
+    /// Where the ids of its encoded `Label` fields ([`Pairs`]) start in the arena.
+    at: u32,
+    /// How many.
+    len: u16,
+    /// False: dropped by `write_relabel_configs`.
+    kept: bool,
     /// A series record was read for this ref.
     known: bool,
+    /// The last segment that named the series (record or sample).
+    segment: u32,
 }
-
-/// A series' labels: ids in [`Pairs`], in label order.
-type PairIds = Box<[u32]>;
 
 /// Encoded `Label` fields shared by every series with that name and value (`job`, a
 /// target's `instance`, most names): a series keeps 4-byte ids of its pairs instead of
@@ -246,13 +247,16 @@ impl Pairs {
 const MAX_REF_GAP: u64 = 1 << 24;
 
 /// Series by WAL ref. The WAL's refs are the agent's, handed out in sequence, so a
-/// vector indexed by `ref - base` holds them densely (24 bytes a ref, no hashing);
-/// forgotten refs at either end are trimmed.
+/// vector indexed by `ref - base` holds them densely (12 bytes a ref, no hashing);
+/// forgotten refs at either end are trimmed. Label ids of all series share one arena,
+/// compacted once more than half of it belongs to forgotten series.
 #[derive(Debug, Default)]
 struct SeriesTable {
     base: u64,
     slots: VecDeque<SeriesEntry>,
     known: usize,
+    ids: Vec<u32>,
+    dead: usize,
 }
 
 impl SeriesTable {
@@ -266,6 +270,14 @@ impl SeriesTable {
         self.slots
             .get_mut(usize::try_from(i).ok()?)
             .filter(|e| e.known)
+    }
+
+    /// A kept series' label ids.
+    fn ids(&self, e: &SeriesEntry) -> Option<&[u32]> {
+        let at = e.at as usize;
+        e.kept
+            .then(|| self.ids.get(at..at + e.len as usize))
+            .flatten()
     }
 
     /// The slot for `r`, made if needed; `None` for a ref so far from the others that
@@ -290,39 +302,60 @@ impl SeriesTable {
         self.slots.get_mut(i)
     }
 
-    /// Stores a series: `Err` with its labels back if its ref is out of reach
-    /// ([`SeriesTable::slot`]), else the labels it replaces.
+    /// Stores a series (`None`: dropped by relabeling). The ids it replaces, if any,
+    /// go to `release`; false if its ref is out of reach ([`SeriesTable::slot`]) or it
+    /// has more labels than an entry counts.
     fn set(
         &mut self,
         r: u64,
-        labels: Option<PairIds>,
+        labels: Option<&[u32]>,
         segment: u32,
-    ) -> Result<Option<PairIds>, Option<PairIds>> {
-        let Some(e) = self.slot(r) else {
-            return Err(labels);
+        release: impl FnOnce(&[u32]),
+    ) -> bool {
+        let len = labels.map_or(0, <[u32]>::len);
+        let (Ok(len16), Ok(at)) = (u16::try_from(len), u32::try_from(self.ids.len())) else {
+            return false;
         };
-        let new = !e.known;
-        let old = std::mem::replace(
-            e,
-            SeriesEntry {
-                labels,
-                segment: if new { segment } else { segment.max(e.segment) },
-                known: true,
+        let Some(e) = self.slot(r) else {
+            return false;
+        };
+        let old = *e;
+        *e = SeriesEntry {
+            at,
+            len: len16,
+            kept: labels.is_some(),
+            known: true,
+            segment: if old.known {
+                segment.max(old.segment)
+            } else {
+                segment
             },
-        );
-        if new {
+        };
+        if let Some(l) = labels {
+            self.ids.extend_from_slice(l);
+        }
+        if old.known {
+            if let Some(ids) = self.ids(&old) {
+                release(ids);
+            }
+            self.dead += old.len as usize;
+        } else {
             self.known += 1;
         }
-        Ok(old.labels)
+        self.compact();
+        true
     }
 
-    /// Forgets series last seen before segment `n`; their labels go to `release`.
-    fn retain_from(&mut self, n: u32, mut release: impl FnMut(Box<[u32]>)) {
-        for e in self.slots.iter_mut() {
+    /// Forgets series last seen before segment `n`; their label ids go to `release`.
+    fn retain_from(&mut self, n: u32, mut release: impl FnMut(&[u32])) {
+        for i in 0..self.slots.len() {
+            let e = self.slots[i];
             if e.known && e.segment < n {
-                if let Some(l) = std::mem::take(e).labels {
-                    release(l);
+                if let Some(ids) = self.ids(&e) {
+                    release(ids);
                 }
+                self.dead += e.len as usize;
+                self.slots[i] = SeriesEntry::default();
                 self.known -= 1;
             }
         }
@@ -334,6 +367,25 @@ impl SeriesTable {
             self.slots.pop_back();
         }
         self.slots.shrink_to_fit();
+        self.compact();
+    }
+
+    /// Rebuilds the arena once forgotten ids make up more than half of it.
+    fn compact(&mut self) {
+        if self.dead < 1024 || self.dead * 2 < self.ids.len() {
+            return;
+        }
+        let mut ids = Vec::with_capacity(self.ids.len() - self.dead);
+        for e in self.slots.iter_mut() {
+            if e.known {
+                let at = e.at as usize;
+                ids.extend_from_slice(&self.ids[at..at + e.len as usize]);
+                // The new arena is smaller than the old, whose offsets fit in u32.
+                e.at = u32::try_from(ids.len() - e.len as usize).unwrap_or(u32::MAX);
+            }
+        }
+        self.ids = ids;
+        self.dead = 0;
     }
 }
 
@@ -533,19 +585,19 @@ impl Queue {
                         encode_labels(&mut self.scratch, std::iter::once(pair));
                         ids.push(self.pairs.intern(&self.scratch));
                     }
-                    ids.into_boxed_slice()
+                    ids
                 })
             }
             Outcome::Dropped { .. } => None,
         };
-        match self.series.set(r, kept, segment) {
-            Ok(Some(old)) => self.pairs.release(&old),
-            Ok(None) => {}
-            Err(l) => {
-                self.stats.series_out_of_range += 1;
-                if let Some(l) = l {
-                    self.pairs.release(&l);
-                }
+        let pairs = &mut self.pairs;
+        if !self
+            .series
+            .set(r, kept.as_deref(), segment, |old| pairs.release(old))
+        {
+            self.stats.series_out_of_range += 1;
+            if let Some(l) = &kept {
+                self.pairs.release(l);
             }
         }
     }
@@ -564,7 +616,7 @@ impl Queue {
     /// were fed).
     pub fn reset_series(&mut self, n: u32) {
         let pairs = &mut self.pairs;
-        self.series.retain_from(n, |l| pairs.release(&l));
+        self.series.retain_from(n, |l| pairs.release(l));
     }
 
     /// One WAL record (decompressed payload) ending at `pos`, at `now`.
@@ -593,7 +645,7 @@ impl Queue {
                             let known = match self.series.get_mut(p.series.0) {
                                 Some(e) => {
                                     e.segment = pos.segment;
-                                    e.labels.is_some()
+                                    e.kept
                                 }
                                 None => false,
                             };
@@ -714,10 +766,7 @@ impl Queue {
                 samples.push(batch[j].s);
                 j += 1;
             }
-            if let Some(SeriesEntry {
-                labels: Some(l), ..
-            }) = self.series.get(r)
-            {
+            if let Some(l) = self.series.get(r).and_then(|e| self.series.ids(e)) {
                 self.scratch.clear();
                 self.pairs.write(l, &mut self.scratch);
                 put_timeseries_encoded(&mut self.body, &self.scratch, &samples);
