@@ -354,25 +354,8 @@ fn tls_nginx(dir: &Path, tls_addr: &str, plain_addr: Option<&str>) -> Proc {
         d = dir.display(),
         www = www.display()
     );
-    std::fs::write(dir.join("nginx.conf"), conf).expect("conf");
-    let p = Proc(
-        Command::new("nginx")
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-p")
-            .arg(dir)
-            .args(["-g", "daemon off; master_process off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx"),
-    );
-    for a in std::iter::once(tls_addr).chain(plain_addr) {
-        eventually(Duration::from_secs(10), "nginx listening", || {
-            std::net::TcpStream::connect(a).is_ok()
-        });
-    }
-    p
+    let addrs: Vec<&str> = std::iter::once(tls_addr).chain(plain_addr).collect();
+    start_nginx(dir, &conf, &addrs)
 }
 
 #[test]
@@ -437,14 +420,19 @@ fn https_targets_are_verified_against_the_configured_ca() {
         ),
     )
     .expect("sd config");
+    sd_finds(&sd_cfg, "http://found:1/metrics", "TLS");
+}
+
+/// `trawl sd` on `cfg` lists a target with `url`.
+fn sd_finds(cfg: &Path, url: &str, what: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(["sd", &format!("--config.file={}", sd_cfg.display())])
+        .args(["sd", &format!("--config.file={}", cfg.display())])
         .output()
         .expect("trawl sd");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("http://found:1/metrics"),
-        "{stdout}{}",
+        stdout.contains(url),
+        "{what}: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -601,16 +589,7 @@ fn targets_and_http_discovery_go_through_a_plain_http_proxy() {
             ),
         )
         .expect("sd config");
-        let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["sd", &format!("--config.file={}", sd_cfg.display())])
-            .output()
-            .expect("trawl sd");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            stdout.contains("http://found:1/metrics"),
-            "{scheme}: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        sd_finds(&sd_cfg, "http://found:1/metrics", scheme);
     }
     let plog = std::fs::read_to_string(d.0.join("tinyproxy.log")).unwrap_or_default();
     assert!(

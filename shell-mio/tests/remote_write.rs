@@ -87,8 +87,10 @@ fn key(m: &serde_json::Map<String, serde_json::Value>) -> String {
 fn vm_counts(port: u16) -> BTreeMap<String, usize> {
     let _ = http_get(port, "/internal/force_flush");
     let q = query_escape("{job=~\".+\"}");
-    let (status, body) = http_get(port, &format!("/api/v1/export?match[]={q}")).expect("VM export");
-    assert_eq!(status, 200, "{body}");
+    // Not up yet, or busy: nothing counted, and the caller asks again.
+    let Some((200, body)) = http_get(port, &format!("/api/v1/export?match[]={q}")) else {
+        return BTreeMap::new();
+    };
     let mut out = BTreeMap::new();
     for line in body.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line).expect("export line");
@@ -103,8 +105,9 @@ fn vm_counts(port: u16) -> BTreeMap<String, usize> {
 /// returned, so they are not counted).
 fn prom_counts(port: u16) -> BTreeMap<String, usize> {
     let q = query_escape("{job=~\".+\"}[1h]");
-    let (status, body) = http_get(port, &format!("/api/v1/query?query={q}")).expect("query");
-    assert_eq!(status, 200, "{body}");
+    let Some((200, body)) = http_get(port, &format!("/api/v1/query?query={q}")) else {
+        return BTreeMap::new();
+    };
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     let mut out = BTreeMap::new();
     for r in v["data"]["result"].as_array().expect("result") {
@@ -280,7 +283,7 @@ fn errors_are_retried_and_a_refused_batch_is_the_only_loss() {
     let web = free_port();
     let data = d.0.join("data");
     let mut t = trawl(&d.0, &cfg, &data, web);
-    eventually(Duration::from_secs(20), "the 400 came and went", || {
+    eventually(Duration::from_secs(60), "the 400 came and went", || {
         log.lock().expect("log").len() >= 5
     });
     std::thread::sleep(Duration::from_secs(2));
@@ -292,10 +295,17 @@ fn errors_are_retried_and_a_refused_batch_is_the_only_loss() {
     assert!(retried > 0.0, "the 500s were retried: {retried}");
     let (all, _) = wal_counts(&data);
     let total: usize = all.values().sum();
-    eventually(Duration::from_secs(20), "the receiver has the rest", || {
+    eventually(Duration::from_secs(60), "the receiver has the rest", || {
         let got: usize = vm_counts(vm_port).values().sum();
-        got + failed as usize == total
+        got + failed as usize >= total
     });
+    let got: usize = vm_counts(vm_port).values().sum();
+    assert_eq!(
+        got + failed as usize,
+        total,
+        "the front answered {:?}",
+        log.lock().expect("log")
+    );
     let vm = vm_counts(vm_port);
     assert!(
         all.iter().all(|(k, n)| vm.get(k).is_none_or(|m| m <= n)),

@@ -87,6 +87,13 @@ pub(crate) fn nginx(dir: &Path, addrs: &[String]) -> Proc {
         "worker_processes 1;\nworker_rlimit_nofile 8192;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 4096; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  gzip on;\n  gzip_min_length 64;\n  gzip_types text/plain;\n  keepalive_timeout 75s;\n{servers}}}\n",
         d = dir.display()
     );
+    let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    start_nginx(dir, &conf, &addrs)
+}
+
+/// nginx on configuration `conf` (written to `dir/nginx.conf`), once every address in
+/// `addrs` accepts connections.
+pub(crate) fn start_nginx(dir: &Path, conf: &str, addrs: &[&str]) -> Proc {
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf).expect("nginx.conf");
     let child = Command::new("nginx")
@@ -100,10 +107,9 @@ pub(crate) fn nginx(dir: &Path, addrs: &[String]) -> Proc {
         .spawn()
         .expect("nginx (Debian package nginx-light) is installed: .ci/run installs it");
     let p = Proc(child);
-    // Ready when every address answers.
     let end = Instant::now() + Duration::from_secs(10);
     for a in addrs {
-        while std::net::TcpStream::connect(a.as_str()).is_err() {
+        while std::net::TcpStream::connect(a).is_err() {
             assert!(Instant::now() < end, "nginx did not listen on {a}");
             std::thread::sleep(Duration::from_millis(20));
         }
