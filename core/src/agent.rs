@@ -333,6 +333,12 @@ impl Agent {
         self.scrape.targets()
     }
 
+    /// Metric metadata (family, type, help, unit) of the active targets' last scrapes,
+    /// deduplicated and sorted: what remote write sends as metadata.
+    pub fn metadata(&self) -> Vec<(String, crate::exposition::MetricType, String, String)> {
+        self.scrape.metadata()
+    }
+
     /// Dropped targets (up to `keep_dropped_targets` per job), with the dropping rule.
     pub fn dropped_targets(&self) -> Vec<DroppedView> {
         self.scrape.dropped_targets()

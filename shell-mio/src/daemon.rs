@@ -425,7 +425,8 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 Err(e) => tracing::error!(err = %e, "remote write not restarted"),
             }
         }
-        remote.pump(clock.now(), &mut net, poll.registry());
+        let meta = || agent.agent.metadata();
+        remote.pump(clock.now(), &mut net, poll.registry(), &meta);
         if !net.events.is_empty() {
             continue;
         }
@@ -572,7 +573,7 @@ fn flush_remote(
                 remote.on_net(now, id, e);
             }
         }
-        remote.pump(now, net, poll.registry());
+        remote.pump(now, net, poll.registry(), &Vec::new);
         if remote.is_idle() || now.mono >= end {
             break;
         }

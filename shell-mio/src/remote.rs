@@ -23,6 +23,7 @@ use std::time::Duration;
 use mio::Registry;
 use trawl_core::config::{HttpClientConfig, RemoteWriteConfig};
 use trawl_core::io::{CredentialsFile, RequestId};
+use trawl_core::remote::encode::{RwMetadata, metadata_body};
 use trawl_core::remote::queue::{Queue, QueueEvent, SendOutcome, WalPos};
 use trawl_core::time::{Instant, Now};
 use trawl_core::wal::segment;
@@ -47,7 +48,8 @@ const READ_CHUNK: usize = 256 << 10;
 #[derive(Debug)]
 struct InFlight {
     runner: usize,
-    tx: u64,
+    /// The queue's request id; `None` for a metadata request (not the queue's).
+    tx: Option<u64>,
     deadline: Instant,
     status: Option<(u16, Option<Duration>)>,
     body: Vec<u8>,
@@ -75,7 +77,15 @@ struct Runner {
     /// Segments found deleted before this queue sent them.
     lost_segments: u64,
     next_poll: Instant,
+    /// When metadata goes out next (`metadata_config.send_interval`).
+    next_metadata: Instant,
+    /// Metadata requests acknowledged, and failed.
+    metadata_sent: u64,
+    metadata_failed: u64,
 }
+
+/// The agent's metric metadata: family, type, help, unit.
+pub(crate) type Metadata = Vec<(String, trawl_core::exposition::MetricType, String, String)>;
 
 /// Every remote-write queue of the configuration.
 #[derive(Debug)]
@@ -125,6 +135,10 @@ fn queue_name(cfg: &RemoteWriteConfig) -> String {
     } else {
         cfg.name.clone()
     }
+}
+
+fn cfg_interval(m: &trawl_core::config::remote_write::MetadataConfig) -> Duration {
+    m.send_interval.to_std().max(Duration::from_millis(100))
 }
 
 fn read_progress(path: &Path) -> Option<WalPos> {
@@ -308,6 +322,9 @@ impl Remote {
                 },
                 lost_segments: 0,
                 next_poll: now.mono,
+                next_metadata: now.mono + cfg_interval(&rw.metadata_config),
+                metadata_sent: 0,
+                metadata_failed: 0,
             };
             if let Some(&c) = cps.last() {
                 r.read_checkpoint(&wal_dir, c);
@@ -357,7 +374,13 @@ impl Remote {
     }
 
     /// Reads, sends and times out what is due at `now`.
-    pub(crate) fn pump(&mut self, now: Now, net: &mut Net, reg: &Registry) {
+    pub(crate) fn pump(
+        &mut self,
+        now: Now,
+        net: &mut Net,
+        reg: &Registry,
+        metadata: &dyn Fn() -> Metadata,
+    ) {
         // Requests past `remote_timeout`.
         let expired: Vec<RequestId> = self
             .inflight
@@ -370,7 +393,14 @@ impl Remote {
             if let Some(f) = self.inflight.remove(&id)
                 && let Some(r) = self.runners.get_mut(f.runner)
             {
-                r.q.handle_response(now, f.tx, SendOutcome::Failed("context deadline exceeded"));
+                match f.tx {
+                    Some(tx) => r.q.handle_response(
+                        now,
+                        tx,
+                        SendOutcome::Failed("context deadline exceeded"),
+                    ),
+                    None => r.metadata_failed += 1,
+                }
             }
         }
         for (i, r) in self.runners.iter_mut().enumerate() {
@@ -388,7 +418,7 @@ impl Remote {
                     id,
                     InFlight {
                         runner: i,
-                        tx: t.id,
+                        tx: Some(t.id),
                         deadline: now.mono + r.cfg.remote_timeout.to_std(),
                         status: None,
                         body: Vec::new(),
@@ -405,6 +435,50 @@ impl Remote {
                         client: r.client.clone(),
                     },
                 );
+            }
+            if r.cfg.metadata_config.send.0 && now.mono >= r.next_metadata {
+                r.next_metadata = now.mono + cfg_interval(&r.cfg.metadata_config);
+                // Metadata-only requests, as Prometheus sends them, at most
+                // `max_samples_per_send` entries each.
+                let all = metadata();
+                let per = r.cfg.metadata_config.max_samples_per_send.max(1) as usize;
+                for chunk in all.chunks(per) {
+                    let entries: Vec<RwMetadata<'_>> = chunk
+                        .iter()
+                        .map(|(family, kind, help, unit)| RwMetadata {
+                            kind: *kind,
+                            family,
+                            help,
+                            unit,
+                        })
+                        .collect();
+                    let Ok(z) = metadata_body(&entries) else {
+                        continue;
+                    };
+                    let id = RequestId(self.next_id);
+                    self.next_id += 1;
+                    self.inflight.insert(
+                        id,
+                        InFlight {
+                            runner: i,
+                            tx: None,
+                            deadline: now.mono + r.cfg.remote_timeout.to_std(),
+                            status: None,
+                            body: Vec::new(),
+                        },
+                    );
+                    net.post(
+                        reg,
+                        id,
+                        Post {
+                            url: &r.cfg.url,
+                            headers: r.headers.clone(),
+                            credentials_file: r.credentials.as_ref(),
+                            body: Arc::from(z),
+                            client: r.client.clone(),
+                        },
+                    );
+                }
             }
             while let Some(e) = r.q.poll_event() {
                 log_event(&r.name, &e);
@@ -450,17 +524,32 @@ impl Remote {
         let Some(r) = self.runners.get_mut(f.runner) else {
             return;
         };
+        let Some(tx) = f.tx else {
+            // Metadata: sent again at the next interval either way.
+            match &done {
+                Ok((code, _, _)) if (200..300).contains(code) => r.metadata_sent += 1,
+                Ok((code, _, body)) => {
+                    r.metadata_failed += 1;
+                    tracing::warn!(queue = %r.name, status = code, body = %body, "remote write refused metadata");
+                }
+                Err(m) => {
+                    r.metadata_failed += 1;
+                    tracing::warn!(queue = %r.name, err = %m, "remote write metadata not sent");
+                }
+            }
+            return;
+        };
         match &done {
             Ok((code, retry, body)) => r.q.handle_response(
                 now,
-                f.tx,
+                tx,
                 SendOutcome::Status {
                     code: *code,
                     retry_after: *retry,
                     body,
                 },
             ),
-            Err(m) => r.q.handle_response(now, f.tx, SendOutcome::Failed(m)),
+            Err(m) => r.q.handle_response(now, tx, SendOutcome::Failed(m)),
         }
     }
 
@@ -470,6 +559,9 @@ impl Remote {
         let mut at = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
         for r in &self.runners {
             at(r.next_poll);
+            if r.cfg.metadata_config.send.0 {
+                at(r.next_metadata);
+            }
             if let Some(x) = r.q.poll_timeout() {
                 at(x);
             }
@@ -504,7 +596,7 @@ impl Remote {
     pub(crate) fn metrics_text(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
-        let families: [Family; 13] = [
+        let families: [Family; 15] = [
             (
                 "prometheus_remote_storage_samples_in_total",
                 "counter",
@@ -576,6 +668,18 @@ impl Remote {
                 "gauge",
                 "Newest sample timestamp acknowledged.",
                 |r| r.q.stats().highest_sent_ms as f64 / 1000.0,
+            ),
+            (
+                "prometheus_remote_storage_metadata_total",
+                "counter",
+                "Metadata requests acknowledged.",
+                |r| r.metadata_sent as f64,
+            ),
+            (
+                "prometheus_remote_storage_metadata_failed_total",
+                "counter",
+                "Metadata requests that failed.",
+                |r| r.metadata_failed as f64,
             ),
             (
                 "trawl_remote_storage_wal_segments_lost_total",

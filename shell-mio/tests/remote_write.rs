@@ -397,3 +397,40 @@ fn three_instances_share_a_fleet_of_300_targets() {
         .collect();
     assert_eq!(shards.len(), 3, "series from every instance");
 }
+
+#[test]
+fn metadata_goes_out_in_metadata_only_requests() {
+    let d = TempDir::new("rw-meta");
+    let (_nginx, addrs, _sd) = fleet(&d.0, 51..=52, 3);
+    let vm_port = free_port();
+    let _vm = victoria(&d.0.join("vm"), vm_port);
+    let (front, _log, bodies) = fault_front_capturing(vm_port, Vec::new());
+    let cfg = d.0.join("prometheus.yml");
+    let targets: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 500ms\nscrape_configs:\n  - job_name: fleet\n    static_configs: [{{targets: [{}]}}]\nremote_write:\n  - url: http://127.0.0.1:{front}/api/v1/write\n    name: r0\n    metadata_config: {{send_interval: 1s}}\n",
+            targets.join(", ")
+        ),
+    )
+    .expect("config");
+    let web = free_port();
+    let mut t = trawl(&d.0, &cfg, &d.0.join("data"), web);
+    // A metadata-only body: WriteRequest field 3 (tag 0x1a) first, with the family,
+    // its type (gauge = 2) and its help from the exposition.
+    let is_metadata = |b: &Vec<u8>| {
+        let Ok(pb) = snap::raw::Decoder::new().decompress_vec(b) else {
+            return false;
+        };
+        let has = |x: &[u8]| pb.windows(x.len()).any(|w| w == x);
+        pb.first() == Some(&0x1a) && has(b"\x08\x02\x12\x0ae2e_metric") && has(b"A test metric.")
+    };
+    eventually(Duration::from_secs(20), "a metadata request", || {
+        bodies.lock().expect("bodies").iter().any(is_metadata)
+    });
+    eventually(Duration::from_secs(10), "metadata counted as sent", || {
+        queue_metric(web, "prometheus_remote_storage_metadata_total") >= 1.0
+    });
+    stop(&mut t);
+}

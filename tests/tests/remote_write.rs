@@ -175,6 +175,36 @@ fn metadata_only_requests_encode_exactly_as_prometheus_sent_them() {
 }
 
 #[test]
+fn a_metadata_body_is_a_metadata_only_request() {
+    let body = trawl_core::remote::encode::metadata_body(&[
+        RwMetadata {
+            kind: MetricType::Counter,
+            family: "http_requests_total",
+            help: "Requests.",
+            unit: "",
+        },
+        RwMetadata {
+            kind: MetricType::Unknown,
+            family: "x",
+            help: "",
+            unit: "seconds",
+        },
+    ])
+    .expect("body");
+    let req = WriteRequest::decode(unsnappy(&body).as_slice()).expect("decode");
+    assert!(req.timeseries.is_empty());
+    assert_eq!(req.metadata.len(), 2);
+    assert_eq!(
+        (req.metadata[0].r#type, req.metadata[0].help.as_str()),
+        (1, "Requests.")
+    );
+    assert_eq!(
+        (req.metadata[1].r#type, req.metadata[1].unit.as_str()),
+        (0, "seconds")
+    );
+}
+
+#[test]
 fn edge_values_round_trip_through_prost() {
     // Zero values and timestamps are proto3 defaults (left out), negative timestamps are
     // ten-byte varints, NaN patterns survive.

@@ -188,3 +188,15 @@ pub fn compress(
         }
     }
 }
+
+/// A metadata-only request body (protobuf `WriteRequest` with field 3 only, snappy
+/// compressed), as Prometheus sends its metadata.
+pub fn metadata_body(entries: &[RwMetadata<'_>]) -> Result<Vec<u8>, String> {
+    let mut pb = Vec::new();
+    for m in entries {
+        put_metadata(&mut pb, m);
+    }
+    let mut z = Vec::new();
+    compress(&mut snap::raw::Encoder::new(), &pb, &mut z)?;
+    Ok(z)
+}

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::config::{ScrapeConfig, TargetGroup};
 use crate::discovery::SourceKey;
 use crate::exposition::gzip::{Gunzip, GzipError};
-use crate::exposition::{BodyParser, FeedError, Format, select_format};
+use crate::exposition::{BodyParser, FeedError, Format, MetricType, select_format};
 use crate::io::{IoEvent, IoOp, IoQueue, Origin, RequestId};
 use crate::labels::{self, Labels, LabelsBuilder};
 use crate::target::{self, Health, Populated, ScrapeTarget};
@@ -1214,6 +1214,22 @@ impl ScrapeManager {
     }
 
     /// Active targets by job, then URL, then labels.
+    /// Metric metadata of every active target's last scrapes, deduplicated and sorted
+    /// (family, type, help, unit): what remote write sends as metadata.
+    pub(crate) fn metadata(&self) -> Vec<(String, MetricType, String, String)> {
+        let mut set = std::collections::BTreeSet::new();
+        for pool in self.pools.values() {
+            for e in pool.active.values() {
+                if let Some(l) = self.loops.get(&e.loop_id) {
+                    for (name, m) in l.cache.metadata() {
+                        set.insert((name.to_owned(), m.kind, m.help.clone(), m.unit.clone()));
+                    }
+                }
+            }
+        }
+        set.into_iter().collect()
+    }
+
     pub(crate) fn targets(&self) -> Vec<TargetView> {
         let mut out = Vec::new();
         for (job, pool) in &self.pools {

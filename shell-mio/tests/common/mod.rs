@@ -290,16 +290,29 @@ pub(crate) fn fault_front(
     upstream: u16,
     plan: Vec<u16>,
 ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u16>>>) {
+    let (port, log, _) = fault_front_capturing(upstream, plan);
+    (port, log)
+}
+
+/// Bodies a [`fault_front_capturing`] received, in order.
+pub(crate) type Bodies = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// [`fault_front`], also keeping every request body it receives.
+pub(crate) fn fault_front_capturing(
+    upstream: u16,
+    plan: Vec<u16>,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u16>>>, Bodies) {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::sync::{Arc, Mutex};
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the fault front");
     let port = l.local_addr().expect("addr").port();
     let log = Arc::new(Mutex::new(Vec::new()));
+    let bodies: Bodies = Arc::new(Mutex::new(Vec::new()));
     let plan = Arc::new(Mutex::new((0usize, plan)));
-    let log2 = log.clone();
+    let (log2, bodies2) = (log.clone(), bodies.clone());
     std::thread::spawn(move || {
         for conn in l.incoming().flatten() {
-            let (log, plan) = (log2.clone(), plan.clone());
+            let (log, plan, bodies) = (log2.clone(), plan.clone(), bodies2.clone());
             std::thread::spawn(move || {
                 let mut r = BufReader::new(conn);
                 loop {
@@ -323,6 +336,7 @@ pub(crate) fn fault_front(
                     if r.read_exact(&mut body).is_err() {
                         return;
                     }
+                    bodies.lock().expect("bodies").push(body.clone());
                     let code = {
                         let mut p = plan.lock().expect("plan");
                         let c = p.1.get(p.0).copied().unwrap_or(0);
@@ -362,5 +376,5 @@ pub(crate) fn fault_front(
             });
         }
     });
-    (port, log)
+    (port, log, bodies)
 }
