@@ -388,13 +388,7 @@ fn https_targets_are_verified_against_the_configured_ca() {
     std::fs::write(&cfg, yaml).expect("config");
     let web = free_port();
     let mut t = trawl(&d.0, &cfg, &d.0.join("data"), web);
-    let health = |pool: &str| {
-        active(web)
-            .into_iter()
-            .find(|x| x.0 == pool)
-            .map(|x| x.2)
-            .unwrap_or_default()
-    };
+    let health = |pool: &str| pool_health(web, pool);
     eventually(Duration::from_secs(15), "TLS scrapes settled", || {
         ["ca", "name", "system", "insecure"]
             .iter()
@@ -519,13 +513,7 @@ fn targets_and_http_discovery_go_through_a_plain_http_proxy() {
         "dead_proxy",
         "socks",
     ];
-    let health = |pool: &str| {
-        active(web)
-            .into_iter()
-            .find(|x| x.0 == pool)
-            .map(|x| x.2)
-            .unwrap_or_default()
-    };
+    let health = |pool: &str| pool_health(web, pool);
     eventually(Duration::from_secs(15), "proxied scrapes settled", || {
         pools
             .iter()

@@ -202,6 +202,15 @@ pub(crate) fn active(port: u16) -> Vec<(String, String, String)> {
     out
 }
 
+/// The health of the first active target of `pool` ("" while there is none).
+pub(crate) fn pool_health(web: u16, pool: &str) -> String {
+    active(web)
+        .into_iter()
+        .find(|x| x.0 == pool)
+        .map(|x| x.2)
+        .unwrap_or_default()
+}
+
 /// Polls until `f` holds (at most `max`).
 pub(crate) fn eventually(max: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + max;
