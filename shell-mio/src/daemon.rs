@@ -96,18 +96,14 @@ struct Core {
 }
 
 impl Core {
+    /// The agent on `config`, parsed from `src` (which the recording keeps).
     fn new(
         src: &ConfigSource,
+        config: Config,
         options: AgentOptions,
         now: Now,
         record: Option<&Path>,
     ) -> Result<Core, String> {
-        let config = src.parse().map_err(|e| {
-            format!(
-                "couldn't load configuration (--config.file={}): {e}",
-                src.path
-            )
-        })?;
         let rec = match record {
             Some(p) => {
                 let f = std::fs::File::create(p)
@@ -265,12 +261,17 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     }
     let mut wal = wal;
     let now0 = clock.now();
-    let early = load_config(&opts.config_file)?;
+    let config = source.parse().map_err(|e| {
+        format!(
+            "couldn't load configuration (--config.file={}): {e}",
+            source.path
+        )
+    })?;
     let user_agent = opts.agent.user_agent.clone();
     let keep_from = Arc::new(std::sync::atomic::AtomicU32::new(u32::MAX));
     let mut remote = Remote::new(
-        &early.remote_write,
-        &early.global.external_labels,
+        &config.remote_write,
+        &config.global.external_labels,
         &opts.storage_path,
         opts.agent.seed,
         &user_agent,
@@ -309,6 +310,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     tracing::info!(address = %bound, "listening");
     let mut agent = Core::new(
         &source,
+        config,
         opts.agent.clone(),
         clock.now(),
         opts.record.as_deref(),

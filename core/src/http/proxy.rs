@@ -33,7 +33,7 @@ pub struct ProxyEnv {
 }
 
 impl ProxyEnv {
-    /// From a lookup of environment variables (`std::env::var` in a shell).
+    /// From a lookup of environment variables (the shell passes its environment in).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> ProxyEnv {
         let either = |a: &str, b: &str| {
             get(a)
