@@ -77,6 +77,9 @@ struct Runner {
     /// Segments found deleted before this queue sent them.
     lost_segments: u64,
     next_poll: Instant,
+    /// The last read stopped because the queue was full, not at the end of the WAL:
+    /// read again as soon as the queue has room.
+    behind: bool,
     /// When metadata goes out next (`metadata_config.send_interval`).
     next_metadata: Instant,
     /// Metadata requests acknowledged, and failed.
@@ -180,6 +183,7 @@ impl Runner {
     /// Reads WAL records while the queue wants them.
     fn read(&mut self, now: Now, wal_dir: &Path) {
         let mut chunk = READ_CHUNK;
+        self.behind = true;
         while self.q.wants_records() {
             let path = segment_path(wal_dir, self.tail.segment);
             let mut f = match std::fs::File::open(&path) {
@@ -205,7 +209,10 @@ impl Runner {
                             self.tail.offset = 0;
                             continue;
                         }
-                        None => return,
+                        None => {
+                            self.behind = false;
+                            return;
+                        }
                     }
                 }
             };
@@ -219,12 +226,20 @@ impl Runner {
                     .and_then(|_| f.read(&mut buf));
                 match got {
                     Ok(n) => buf.truncate(n),
-                    Err(_) => return,
+                    Err(_) => {
+                        self.behind = false;
+                        return;
+                    }
                 }
             }
             let (recs, _) = segment::read_segment_from(&buf, self.tail.offset as usize);
-            let used = segment::valid_len(&recs);
+            let mut used = 0;
             for r in &recs {
+                if !self.q.wants_records() {
+                    // Full: the rest waits in the WAL, read again from here next time.
+                    break;
+                }
+                used = r.end;
                 let pos = WalPos {
                     segment: self.tail.segment,
                     offset: self.tail.offset + r.end as u64,
@@ -249,6 +264,7 @@ impl Runner {
             // Nothing new here: on to the next segment once the writer has moved on.
             let next = segment_path(wal_dir, self.tail.segment + 1);
             if !next.exists() {
+                self.behind = false;
                 return;
             }
             self.tail.segment += 1;
@@ -322,6 +338,7 @@ impl Remote {
                 },
                 lost_segments: 0,
                 next_poll: now.mono,
+                behind: false,
                 next_metadata: now.mono + cfg_interval(&rw.metadata_config),
                 metadata_sent: 0,
                 metadata_failed: 0,
@@ -404,7 +421,7 @@ impl Remote {
             }
         }
         for (i, r) in self.runners.iter_mut().enumerate() {
-            if now.mono >= r.next_poll {
+            if now.mono >= r.next_poll || (r.behind && r.q.wants_records()) {
                 r.read(now, &self.wal_dir);
                 r.next_poll = now.mono + POLL;
             }
@@ -587,9 +604,9 @@ impl Remote {
         }
     }
 
-    /// True once every queue has sent what it read.
+    /// True once every queue has read the whole WAL and sent what it read.
     pub(crate) fn is_idle(&self) -> bool {
-        self.runners.iter().all(|r| r.q.is_idle())
+        self.runners.iter().all(|r| !r.behind && r.q.is_idle())
     }
 
     /// `prometheus_remote_storage_*` lines for `/metrics`.

@@ -518,6 +518,43 @@ mod queue {
     }
 
     #[test]
+    fn a_closing_queue_takes_the_rest_of_the_wal_while_it_has_room() {
+        let cfg = config(
+            "    queue_config: {batch_send_deadline: 1m, capacity: 2, max_samples_per_send: 100, min_shards: 1, max_shards: 1}\n",
+        );
+        let mut q = Queue::new(cfg, Labels::empty(), None, 1);
+        q.handle_record(at(0), pos(0, 10), &series_rec(&[(1, "a")]));
+        q.handle_record(
+            at(0),
+            pos(0, 20),
+            &samples_rec(&[(1, 1000, 1.0), (1, 2000, 2.0)]),
+        );
+        assert!(!q.wants_records(), "full at its capacity");
+        assert!(
+            q.poll_transmit().is_none(),
+            "a partial batch waits for its deadline"
+        );
+        // Shutdown: what is queued goes out at once, and room means more records.
+        q.close(at(5));
+        let s = q.poll_transmit().expect("flushed without the deadline");
+        assert!(q.wants_records(), "room again: the shell reads on");
+        q.handle_record(at(5), pos(0, 30), &samples_rec(&[(1, 3000, 3.0)]));
+        assert!(
+            q.poll_transmit().is_none(),
+            "one request in flight per shard"
+        );
+        q.handle_response(at(6), s.id, ok());
+        let s = q.poll_transmit().expect("the last record goes out at once");
+        assert_eq!(
+            decode(&s),
+            vec![("__name__=a,job=j".to_owned(), 3000, 3f64.to_bits())]
+        );
+        q.handle_response(at(7), s.id, ok());
+        assert!(q.is_idle());
+        assert_eq!(q.progress(), Some(pos(0, 30)));
+    }
+
+    #[test]
     fn a_ref_far_from_all_others_is_counted_not_stored() {
         let mut q = Queue::new(config(""), Labels::empty(), None, 1);
         q.handle_record(

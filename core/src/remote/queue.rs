@@ -537,7 +537,7 @@ impl Queue {
     /// True if the shell should read more WAL records now.
     pub fn wants_records(&self) -> bool {
         let cap = self.cfg.queue_config.capacity.max(1) as usize;
-        !self.closing && self.shards.iter().all(|s| s.pending.len() < cap)
+        self.shards.iter().all(|s| s.pending.len() < cap)
     }
 
     /// The position up to which every sample is acknowledged or dropped (persist it;
@@ -553,8 +553,9 @@ impl Queue {
             .all(|s| s.pending.is_empty() && s.flight.is_none())
     }
 
-    /// Sends whatever is queued without waiting for full batches (shutdown), and reads
-    /// no more.
+    /// Flushes for shutdown: from now on batches go out as soon as a shard is free,
+    /// without waiting for them to fill or for `batch_send_deadline`. Records may still be
+    /// handed in (the shell reads the rest of the WAL while the queue has room).
     pub fn close(&mut self, now: Now) {
         self.closing = true;
         self.dispatch(now);
