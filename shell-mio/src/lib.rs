@@ -9,7 +9,9 @@
 //!   codec over mio sockets (keep-alive, redirects, names resolved off the loop), file
 //!   discovery with inotify, storage through the writer thread, SIGHUP reloads and a
 //!   graceful shutdown on SIGTERM/SIGINT.
+//! * [`alloc`]: the daemon's malloc thresholds (less resident memory with glibc).
 
+pub mod alloc;
 pub mod daemon;
 mod files;
 pub mod logfmt;

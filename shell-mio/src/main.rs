@@ -281,6 +281,7 @@ fn hostname() -> String {
 }
 
 fn main() -> ExitCode {
+    trawl_mio::alloc::tune();
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Check {
