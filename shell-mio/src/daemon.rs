@@ -58,8 +58,9 @@ pub struct DaemonOptions {
 /// deadlines share each wake-up.
 pub const TIMER_SLACK: Duration = Duration::from_millis(5);
 
-/// How long to wait for `deadline` from `now`, rounded up to the `slack` grid.
-fn wait_for(deadline: Instant, now: Instant, slack: Duration) -> Duration {
+/// How long to wait for `deadline` from `now`, rounded up to the `slack` grid (at least
+/// 100 µs, so a deadline already passed still yields).
+pub fn wait_for(deadline: Instant, now: Instant, slack: Duration) -> Duration {
     let step = slack.as_nanos() as u64;
     let at = if step == 0 {
         deadline.0
@@ -669,7 +670,8 @@ fn feed_net(agent: &mut Core, now: Now, id: RequestId, e: NetEvent) {
     }
 }
 
-fn log_event(e: &Event) {
+/// Logs an agent event (with `tracing`), as the daemon does.
+pub fn log_event(e: &Event) {
     match e {
         Event::ConfigApplied { jobs } => tracing::info!(jobs, "configuration applied"),
         Event::SdFailure(f) => {

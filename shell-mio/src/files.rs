@@ -7,15 +7,19 @@ use std::io::Read;
 use trawl_core::io::{IoEvent, IoOp, RequestId};
 
 /// The outcome of a file operation, owned until it is fed to the agent.
-pub(crate) enum FileDone {
+pub enum FileDone {
+    /// The file's contents.
     Data(Vec<u8>),
+    /// No such file.
     NotFound,
+    /// A directory's entry names, sorted.
     Entries(Vec<String>),
+    /// What went wrong.
     Failed(String),
 }
 
 /// Carries out `op` if it is file work (`None` for any other operation).
-pub(crate) fn run(op: &IoOp) -> Option<FileDone> {
+pub fn run(op: &IoOp) -> Option<FileDone> {
     Some(match op {
         IoOp::ReadFile { path, limit } => match read_limited(path, *limit) {
             Ok(Some(d)) => FileDone::Data(d),
@@ -88,7 +92,7 @@ pub(crate) fn spawn_worker(wake: impl Fn() + Send + 'static) -> std::io::Result<
 
 impl FileDone {
     /// Hands the outcome to `f` as the core's event.
-    pub(crate) fn with_event(&self, f: impl FnOnce(IoEvent<'_>)) {
+    pub fn with_event(&self, f: impl FnOnce(IoEvent<'_>)) {
         match self {
             FileDone::Data(d) => f(IoEvent::FileData(d)),
             FileDone::NotFound => f(IoEvent::NotFound),

@@ -10,14 +10,21 @@
 //!   discovery with inotify, storage through the writer thread, SIGHUP reloads and a
 //!   graceful shutdown on SIGTERM/SIGINT.
 //! * [`alloc`]: the daemon's malloc thresholds (less resident memory with glibc).
+//! * Shared with `trawl-tokio`, so both shells behave alike: [`files`] (discovery's
+//!   file reads and listings), [`tls`] (rustls client settings from `tls_config`),
+//!   [`credentials`] (credentials files) and [`log_event`] (how agent events are logged).
 
 pub mod alloc;
 pub mod daemon;
-mod files;
+pub mod files;
 pub mod logfmt;
 mod net;
 mod remote;
 pub mod sd_once;
 pub mod storage;
-mod tls;
+pub mod tls;
 mod web;
+
+pub use daemon::log_event;
+pub use daemon::wait_for;
+pub use net::{credentials, dial_error};

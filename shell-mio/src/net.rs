@@ -276,7 +276,9 @@ fn dial_op(req: &Request) -> &'static str {
     }
 }
 
-fn dial_error(proxied: bool, addr: &str, e: &io::Error) -> String {
+/// A failed connection as Go words it (`dial tcp ADDR: connect: connection refused`;
+/// `proxyconnect tcp: ` first when dialing a proxy).
+pub fn dial_error(proxied: bool, addr: &str, e: &io::Error) -> String {
     let what = match e.kind() {
         io::ErrorKind::ConnectionRefused => "connect: connection refused".to_owned(),
         io::ErrorKind::TimedOut => "i/o timeout".to_owned(),
@@ -286,7 +288,9 @@ fn dial_error(proxied: bool, addr: &str, e: &io::Error) -> String {
     format!("{via}dial tcp {addr}: {what}")
 }
 
-pub(crate) fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
+/// The `Authorization` header for a credentials file, read now (as Prometheus reads it
+/// before each request).
+pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
     let read = |p: &str| {
         std::fs::read_to_string(p)
             .map(|s| s.trim().to_owned())

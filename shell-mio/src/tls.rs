@@ -60,7 +60,7 @@ fn pem_or_file(pem: &str, file: &str, what: &str) -> Result<Option<Vec<u8>>, Str
 }
 
 /// Builds the rustls configuration for one `tls_config`.
-pub(crate) fn client_config(t: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config(t: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&rustls::SupportedProtocolVersion] = match t.min_version.as_str() {
         "TLS13" => &[&rustls::version::TLS13],
@@ -112,12 +112,13 @@ pub(crate) fn client_config(t: &TlsConfig) -> Result<Arc<ClientConfig>, String> 
 
 /// Client configurations by `tls_config` (a handful per daemon).
 #[derive(Debug, Default)]
-pub(crate) struct TlsConfigs {
+pub struct TlsConfigs {
     by_config: BTreeMap<String, Arc<ClientConfig>>,
 }
 
 impl TlsConfigs {
-    pub(crate) fn get(&mut self, t: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
+    /// The client configuration for `t`, built on first use.
+    pub fn get(&mut self, t: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
         let key = format!("{t:?}");
         if let Some(c) = self.by_config.get(&key) {
             return Ok(c.clone());

@@ -1,6 +1,662 @@
-//! `trawl-tokio`: drive the trawl-core agent from a tokio application.
+//! # trawl-tokio
 //!
-//! Not built yet; this crate re-exports the core so embedders can already use its
-//! configuration and relabeling types.
+//! The trawl agent inside a tokio application: discovery, relabeling and scraping from
+//! an unmodified `prometheus.yml`, feeding the host's own pipeline, on the host's
+//! runtime, without a second event loop.
+//!
+//! One task owns the core's [`trawl_core::Agent`] and runs its drive loop: carry out
+//! what the agent asks, wait (`tokio::select!`) for IO completions, commands or the
+//! agent's deadline (`tokio::time`), feed what happened. IO runs in spawned tasks that
+//! report over a channel: scrapes and HTTP SD with the core's HTTP/1.1 codec over
+//! `tokio::net::TcpStream` and `tokio-rustls`, file SD's reads on the blocking pool and
+//! its directory watches with inotify. Committed scrapes go to a [`Sink`] on its own
+//! task.
+//!
+//! ```no_run
+//! use trawl_core::config::{Config, ParseOptions};
+//! use trawl_tokio::{Agent, Batch, Outcome, Sink};
+//!
+//! struct Print;
+//! impl Sink for Print {
+//!     async fn append(&mut self, batch: Batch) -> Outcome {
+//!         println!("{} samples", batch.samples.len());
+//!         Outcome::Stored
+//!     }
+//! }
+//!
+//! # async fn example() {
+//! let yaml = "scrape_configs: [{job_name: node, static_configs: [{targets: ['localhost:9100']}]}]";
+//! let config = Config::parse(yaml, &ParseOptions::default()).expect("valid config");
+//! let agent = Agent::builder(config).seed(7).sink(Print).build();
+//! let handle = agent.handle();
+//! let run = tokio::spawn(agent.run(async { let _ = tokio::signal::ctrl_c().await; }));
+//! // Later, from anywhere: no lock, a message to the agent's task.
+//! let targets = handle.targets().await.expect("agent running");
+//! println!("{} targets", targets.len());
+//! run.await.expect("agent task");
+//! # }
+//! ```
+//!
+//! ## Which way to run trawl
+//!
+//! * **The `trawl` daemon** (`trawl-mio`): a drop-in scraper beside or instead of a
+//!   Prometheus agent. It owns its process: signals, the HTTP API, the WAL, remote
+//!   write. Use it when trawl is the program.
+//! * **This crate**: when trawl is a library inside a tokio service that wants targets
+//!   and samples in its own process (its own storage, its own export, its own API). The
+//!   agent is a task; [`Handle`]s reload it and read its targets and metrics; a [`Sink`]
+//!   receives every committed scrape, or [`WalSink`] keeps them in the daemon's WAL
+//!   format.
+//! * **The core directly** (`trawl-core`): for a custom event loop, a simulator or a
+//!   test harness: the [`trawl_core::Agent`] is a state machine with no IO, driven by
+//!   `handle_input`, `poll_output` and `poll_timeout` (see its crate docs, and
+//!   `tests/examples/blocking_loop.rs` for a complete blocking loop over `std::net`).
 
+mod http;
+mod sink;
+mod watch;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+use trawl_core::agent::{AgentOptions, Input, Output};
+use trawl_core::config::Config;
+use trawl_core::http::ResponseHead;
+use trawl_core::io::{IoEvent, IoOp, RequestId};
+use trawl_core::scrape::TargetView;
+use trawl_core::time::{Instant, Now, UnixNanos};
+
+pub use http::HttpOptions;
+pub use sink::{Acks, Batch, ChannelSink, Discard, Outcome, Sink, WalSink};
 pub use trawl_core as core;
+pub use trawl_mio::storage::{Restored, SyncPolicy, WalOptions, WriterOptions};
+
+/// What an IO task, a sink or a watch reports to the agent's task.
+enum Done {
+    Head(ResponseHead),
+    Body(Vec<u8>),
+    End,
+    Failed(String),
+    File(trawl_mio::files::FileDone),
+    Changed(Option<String>),
+    Stored {
+        batches: u64,
+        samples: u64,
+        lost: u64,
+        error: Option<String>,
+    },
+}
+
+/// Where the agent's wall-clock time comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WallClock {
+    /// The system clock (`SystemTime::now`), as the daemon and Prometheus use.
+    #[default]
+    System,
+    /// `start` plus the time tokio's clock has advanced since the agent started: with
+    /// tokio's paused clock, a run is a function of its inputs (deterministic tests).
+    FromTokio {
+        /// Wall-clock time at the start.
+        start: UnixNanos,
+    },
+}
+
+type SinkRunner = Box<
+    dyn FnOnce(
+            mpsc::Receiver<Batch>,
+            mpsc::UnboundedSender<(RequestId, Done)>,
+        ) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send,
+>;
+
+/// Builds an [`Agent`].
+pub struct Builder {
+    config: Config,
+    options: AgentOptions,
+    http: HttpOptions,
+    sink: SinkRunner,
+    max_pending: usize,
+    restore: Option<Restored>,
+    wall: WallClock,
+    timer_slack: Duration,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("options", &self.options)
+            .field("http", &self.http)
+            .field("max_pending", &self.max_pending)
+            .finish_non_exhaustive()
+    }
+}
+
+fn runner<S: Sink>(mut s: S) -> SinkRunner {
+    Box::new(move |mut rx, tx| {
+        Box::pin(async move {
+            s.start(Acks { tx: tx.clone() });
+            while let Some(b) = rx.recv().await {
+                let samples = b.samples.len() as u64;
+                let (stored, lost, error) = match s.append(b).await {
+                    Outcome::Stored => (samples, 0, None),
+                    Outcome::Failed(e) => (0, samples, Some(e)),
+                    Outcome::Deferred => continue,
+                };
+                let done = Done::Stored {
+                    batches: 1,
+                    samples: stored,
+                    lost,
+                    error,
+                };
+                let _ = tx.send((RequestId(u64::MAX), done));
+            }
+            s.close().await;
+        })
+    })
+}
+
+impl Builder {
+    /// Options not in `prometheus.yml` (seed, host name, coalescing, user agent…), all
+    /// at once.
+    pub fn options(mut self, options: AgentOptions) -> Builder {
+        self.options = options;
+        self
+    }
+
+    /// The seed of every random choice the core makes (same inputs and seed, same
+    /// outputs).
+    pub fn seed(mut self, seed: u64) -> Builder {
+        self.options.seed = seed;
+        self
+    }
+
+    /// How long a discovery change waits for others before it reaches the scrape
+    /// pools after a quiet period (default 100 ms), and the longest a stream of changes
+    /// is held back (Prometheus's 5 s).
+    pub fn coalescing(mut self, window: Duration, max: Duration) -> Builder {
+        self.options.coalesce_window = window;
+        self.options.updatert = max;
+        self
+    }
+
+    /// `User-Agent` of scrapes and HTTP SD requests.
+    pub fn user_agent(mut self, ua: impl Into<String>) -> Builder {
+        self.options.user_agent = ua.into();
+        self
+    }
+
+    /// How the HTTP client keeps connections.
+    pub fn http(mut self, http: HttpOptions) -> Builder {
+        self.http = http;
+        self
+    }
+
+    /// Where committed scrapes go (default [`Discard`]).
+    pub fn sink<S: Sink>(mut self, sink: S) -> Builder {
+        self.sink = runner(sink);
+        self
+    }
+
+    /// Batches that may wait for the sink before new ones lose their samples (default
+    /// 64; at least 1).
+    pub fn max_pending(mut self, batches: usize) -> Builder {
+        self.max_pending = batches.max(1);
+        self
+    }
+
+    /// The series the storage holds (from [`WalSink::open`]), so that a series
+    /// scraped again keeps its ref.
+    pub fn restore(mut self, restored: Restored) -> Builder {
+        self.restore = Some(restored);
+        self
+    }
+
+    /// Stores scrapes in the WAL under `dir` (Prometheus's format, as the daemon
+    /// writes it), restoring the series it holds.
+    pub fn wal(
+        self,
+        dir: &std::path::Path,
+        wal: WalOptions,
+        writer: WriterOptions,
+    ) -> Result<Builder, String> {
+        let (sink, restored) = WalSink::open(dir, wal, writer)?;
+        Ok(self.sink(sink).restore(restored))
+    }
+
+    /// Where wall-clock time comes from (default: the system clock).
+    pub fn wall_clock(mut self, wall: WallClock) -> Builder {
+        self.wall = wall;
+        self
+    }
+
+    /// Deadlines are woken on a grid of this step (default 5 ms, as the daemon), so
+    /// deadlines close together share one wake-up; scrapes keep their scheduled
+    /// timestamps. Zero wakes for each deadline exactly.
+    pub fn timer_slack(mut self, slack: Duration) -> Builder {
+        self.timer_slack = slack;
+        self
+    }
+
+    /// The agent, ready to [`Agent::run`].
+    pub fn build(self) -> Agent {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Agent {
+            builder: self,
+            commands: rx,
+            handle: Handle { tx },
+        }
+    }
+}
+
+/// The agent: [`Agent::run`] it on a task; talk to it through [`Handle`]s.
+pub struct Agent {
+    builder: Builder,
+    commands: mpsc::UnboundedReceiver<Command>,
+    handle: Handle,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("builder", &self.builder)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Command {
+    Reload(Box<Config>, oneshot::Sender<()>),
+    Targets(oneshot::Sender<Vec<TargetView>>),
+    Metrics(oneshot::Sender<String>),
+    TargetsJson(oneshot::Sender<String>),
+}
+
+/// The agent has stopped (its task ended).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the trawl agent has stopped")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Talks to a running agent; cheap to clone. Each call is a message to the agent's
+/// task, answered between two of its steps: no lock is ever held around the core.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl Handle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// Applies a new configuration (validated: [`Config::parse`]), as a SIGHUP reload
+    /// of the daemon: unchanged targets keep scraping without a gap.
+    pub async fn reload(&self, config: Config) -> Result<(), Stopped> {
+        self.ask(|tx| Command::Reload(Box::new(config), tx)).await
+    }
+
+    /// The active targets, with their labels, health and last scrape.
+    pub async fn targets(&self) -> Result<Vec<TargetView>, Stopped> {
+        self.ask(Command::Targets).await
+    }
+
+    /// `/api/v1/targets` as Prometheus serves it (every state, every pool).
+    pub async fn targets_json(&self) -> Result<String, Stopped> {
+        self.ask(Command::TargetsJson).await
+    }
+
+    /// The agent's own metrics in the Prometheus text format (discovery, scrape pools,
+    /// storage), as the daemon's `/metrics` shows them.
+    pub async fn metrics(&self) -> Result<String, Stopped> {
+        self.ask(Command::Metrics).await
+    }
+}
+
+/// What [`Agent::run`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The agent's counters at the end.
+    pub stats: trawl_core::agent::AgentStats,
+}
+
+/// The agent's clock: the core's monotonic instant from tokio's clock (so tokio's
+/// paused clock drives it), the wall clock as configured.
+struct Clock {
+    start: tokio::time::Instant,
+    wall: WallClock,
+}
+
+impl Clock {
+    fn now(&self) -> Now {
+        let since = self.start.elapsed();
+        let mono = Instant(since.as_nanos() as u64);
+        let wall = match self.wall {
+            WallClock::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64),
+            WallClock::FromTokio { start } => start.0.saturating_add(since.as_nanos() as i64),
+        };
+        Now::new(mono, UnixNanos(wall))
+    }
+
+    fn at(&self, i: Instant) -> tokio::time::Instant {
+        self.start + Duration::from_nanos(i.0)
+    }
+}
+
+/// The sink side of the agent: a bounded queue, and the overflow that keeps series
+/// declarations in order once it is full (see [`sink`]'s docs).
+struct SinkQueue {
+    tx: Option<mpsc::Sender<Batch>>,
+    overflow: VecDeque<Batch>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+const FULL: &str = "the sink's queue is full";
+
+impl SinkQueue {
+    /// Queues `b`; `Some(lost samples)` if its samples had to go.
+    fn push(&mut self, mut b: Batch) -> Option<u64> {
+        self.flush();
+        let Some(tx) = &self.tx else {
+            return Some(b.samples.len() as u64);
+        };
+        if self.overflow.is_empty() {
+            match tx.try_send(b) {
+                Ok(()) => return None,
+                Err(mpsc::error::TrySendError::Full(x) | mpsc::error::TrySendError::Closed(x)) => {
+                    b = x
+                }
+            }
+        }
+        let lost = b.samples.len() as u64;
+        b.samples.clear();
+        b.samples.shrink_to_fit();
+        // Nothing left to keep: no series declared or retired.
+        if !b.series.is_empty() || !b.retired.is_empty() {
+            self.overflow.push_back(b);
+        }
+        Some(lost)
+    }
+
+    /// Moves what the queue has room for out of the overflow.
+    fn flush(&mut self) {
+        let Some(tx) = &self.tx else { return };
+        while let Some(b) = self.overflow.pop_front() {
+            match tx.try_send(b) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b)) => {
+                    self.overflow.push_front(b);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Agent {
+    /// Starts building an agent on a validated configuration.
+    pub fn builder(config: Config) -> Builder {
+        Builder {
+            config,
+            options: AgentOptions::default(),
+            http: HttpOptions::default(),
+            sink: runner(Discard),
+            max_pending: 64,
+            restore: None,
+            wall: WallClock::System,
+            timer_slack: trawl_mio::daemon::TIMER_SLACK,
+        }
+    }
+
+    /// A handle to talk to the agent once it runs.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Runs the agent until `shutdown` resolves and the shutdown completes: discovery
+    /// stops, scrapes in flight finish and are handed to the sink, and the sink is
+    /// closed (the WAL written and synced). Call from within a tokio runtime with the
+    /// time and IO drivers enabled.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Report {
+        let Agent {
+            builder: b,
+            mut commands,
+            handle,
+        } = self;
+        // The agent's own handle must not keep the command channel open forever once
+        // every other handle is gone; it is only used to hand out clones.
+        drop(handle);
+        let clock = Clock {
+            start: tokio::time::Instant::now(),
+            wall: b.wall,
+        };
+        let (io_tx, mut io_rx) = mpsc::unbounded_channel::<(RequestId, Done)>();
+        let (sink_tx, sink_rx) = mpsc::channel(b.max_pending);
+        let sink_task = tokio::spawn((b.sink)(sink_rx, io_tx.clone()));
+        let mut sink = SinkQueue {
+            tx: Some(sink_tx),
+            overflow: VecDeque::new(),
+            task: Some(sink_task),
+        };
+        let client = http::Client::new(b.http.clone());
+        let mut agent = trawl_core::Agent::new(b.config, b.options, clock.now());
+        if let Some(r) = b.restore {
+            agent.handle_input(clock.now(), Input::Restore(Box::new(r)));
+        }
+        let mut tasks: BTreeMap<RequestId, AbortHandle> = BTreeMap::new();
+        let mut shutting_down = false;
+        let mut commands_open = true;
+        tokio::pin!(shutdown);
+        loop {
+            // 1. Carry out what the agent asks.
+            while let Some(o) = agent.poll_output() {
+                match o {
+                    Output::Start { id, op } => match op {
+                        IoOp::Http(r) => {
+                            tasks.insert(id, client.get(id, r, io_tx.clone()));
+                        }
+                        IoOp::Watch { path } => {
+                            tasks.insert(id, watch::watch(id, path, io_tx.clone()));
+                        }
+                        op @ (IoOp::ReadFile { .. } | IoOp::ListDir { .. }) => {
+                            let tx = io_tx.clone();
+                            let h = tokio::task::spawn_blocking(move || {
+                                if let Some(d) = trawl_mio::files::run(&op) {
+                                    let _ = tx.send((id, Done::File(d)));
+                                }
+                            });
+                            tasks.insert(id, h.abort_handle());
+                        }
+                    },
+                    Output::Cancel(id) => {
+                        if let Some(t) = tasks.remove(&id) {
+                            t.abort();
+                        }
+                    }
+                    Output::Append(batch) => {
+                        if let Some(lost) = sink.push(batch) {
+                            let st = trawl_core::Stored {
+                                batches: 1,
+                                samples: 0,
+                                lost_samples: lost,
+                                error: Some(FULL),
+                            };
+                            agent.handle_input(clock.now(), Input::Stored(st));
+                        }
+                    }
+                    Output::Event(e) => trawl_mio::log_event(&e),
+                }
+            }
+            if shutting_down && agent.is_shut_down() {
+                break;
+            }
+            // 2. Wait for IO, a command, the deadline or the shutdown signal.
+            let now = clock.now();
+            let deadline = agent
+                .poll_timeout()
+                .map(|d| clock.at(now.mono) + trawl_mio::wait_for(d, now.mono, b.timer_slack));
+            let far = clock.at(now.mono) + Duration::from_secs(3600);
+            tokio::select! {
+                biased;
+                d = io_rx.recv() => {
+                    // The agent holds a sender: never closed while it runs.
+                    if let Some((id, d)) = d {
+                        feed(&mut agent, &clock, &mut tasks, id, d);
+                        while let Ok((id, d)) = io_rx.try_recv() {
+                            feed(&mut agent, &clock, &mut tasks, id, d);
+                        }
+                    }
+                    sink.flush();
+                }
+                c = commands.recv(), if commands_open => match c {
+                    Some(c) => command(&mut agent, &clock, c),
+                    None => commands_open = false,
+                },
+                () = &mut shutdown, if !shutting_down => {
+                    shutting_down = true;
+                    tracing::info!("shutting down: finishing scrapes in flight");
+                    agent.handle_input(clock.now(), Input::Shutdown);
+                }
+                () = tokio::time::sleep_until(deadline.unwrap_or(far)) => {}
+            }
+            let now = clock.now();
+            if agent.poll_timeout().is_some_and(|d| d <= now.mono) {
+                agent.handle_input(now, Input::Timeout);
+            }
+        }
+        for (_, t) in std::mem::take(&mut tasks) {
+            t.abort();
+        }
+        // The sink takes the rest, then closes; its last reports are fed as they come.
+        let Some(tx) = sink.tx.take() else {
+            return Report {
+                stats: agent.stats(),
+            };
+        };
+        for b in sink.overflow.drain(..) {
+            if tx.send(b).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        drop(io_tx);
+        if let Some(task) = sink.task.take() {
+            let mut task = task;
+            loop {
+                tokio::select! {
+                    d = io_rx.recv() => match d {
+                        Some((id, d)) => feed(&mut agent, &clock, &mut tasks, id, d),
+                        None => break,
+                    },
+                    _ = &mut task => {
+                        while let Ok((id, d)) = io_rx.try_recv() {
+                            feed(&mut agent, &clock, &mut tasks, id, d);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        while let Some(o) = agent.poll_output() {
+            if let Output::Event(e) = o {
+                trawl_mio::log_event(&e);
+            }
+        }
+        Report {
+            stats: agent.stats(),
+        }
+    }
+}
+
+fn command(agent: &mut trawl_core::Agent, clock: &Clock, c: Command) {
+    match c {
+        Command::Reload(config, done) => {
+            agent.handle_input(clock.now(), Input::Config(config));
+            let _ = done.send(());
+        }
+        Command::Targets(tx) => {
+            let _ = tx.send(agent.targets());
+        }
+        Command::TargetsJson(tx) => {
+            let _ = tx.send(trawl_core::api::targets_json(
+                agent,
+                trawl_core::api::TargetState::Any,
+                None,
+            ));
+        }
+        Command::Metrics(tx) => {
+            let _ = tx.send(trawl_core::api::metrics_text(&agent.metrics()));
+        }
+    }
+}
+
+fn feed(
+    agent: &mut trawl_core::Agent,
+    clock: &Clock,
+    tasks: &mut BTreeMap<RequestId, AbortHandle>,
+    id: RequestId,
+    d: Done,
+) {
+    let now = clock.now();
+    let io = |agent: &mut trawl_core::Agent, event: IoEvent<'_>| {
+        agent.handle_input(now, Input::Io { id, event });
+    };
+    match d {
+        Done::Head(h) => {
+            let headers = h.header_refs();
+            io(
+                agent,
+                IoEvent::HttpHead {
+                    status: h.status,
+                    reason: &h.reason,
+                    headers: &headers,
+                },
+            );
+        }
+        Done::Body(b) => io(agent, IoEvent::HttpBody(&b)),
+        Done::End => {
+            tasks.remove(&id);
+            io(agent, IoEvent::HttpEnd);
+        }
+        Done::Failed(m) => {
+            tasks.remove(&id);
+            io(agent, IoEvent::Failed(&m));
+        }
+        Done::File(f) => {
+            tasks.remove(&id);
+            f.with_event(|event| io(agent, event));
+        }
+        Done::Changed(name) => io(
+            agent,
+            IoEvent::Changed {
+                name: name.as_deref(),
+            },
+        ),
+        Done::Stored {
+            batches,
+            samples,
+            lost,
+            error,
+        } => agent.handle_input(
+            now,
+            Input::Stored(trawl_core::Stored {
+                batches,
+                samples,
+                lost_samples: lost,
+                error: error.as_deref(),
+            }),
+        ),
+    }
+}

@@ -1,0 +1,419 @@
+//! Scrapes and HTTP SD requests over tokio: the core's HTTP/1.1 codec (request heads,
+//! the response reader) on `tokio::net::TcpStream`, with `tokio-rustls` for `https`.
+//! It behaves as the mio daemon's client does: the same proxy routing (the core's
+//! `http::proxy`), the same TLS settings (`trawl_mio::tls`), keep-alive connections per
+//! host, port, TLS configuration and proxy, one retry when a kept-alive connection
+//! turns out closed, redirects, and Go's wording for dial errors.
+//!
+//! Each request is a task; it reports the response as it arrives over the agent's
+//! channel, and aborting the task (the core's `Cancel`) closes its connection.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::AbortHandle;
+use trawl_core::http::proxy::{self, ProxyEnv, Route};
+use trawl_core::http::{ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get};
+use trawl_core::io::{HttpRequest, RequestId};
+
+use crate::Done;
+
+/// Redirects followed before giving up (as Go's client).
+const MAX_REDIRECTS: u8 = 10;
+
+/// How the client keeps connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Idle keep-alive connections kept per host, port, TLS configuration and proxy
+    /// (0: a connection per request).
+    pub max_idle_per_host: usize,
+    /// Bytes read from a connection at a time.
+    pub read_buffer: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            max_idle_per_host: 2,
+            read_buffer: 64 << 10,
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+struct Conn {
+    io: Box<dyn Io>,
+    addr: SocketAddr,
+}
+
+/// What makes a kept-alive connection reusable for a request (as the mio client: host,
+/// port, the TLS configuration it was verified with and the server name, and the
+/// proxy). A forwarding proxy's connection serves any `http://` target.
+type PoolKey = (
+    String,
+    u16,
+    Option<(usize, String)>,
+    Option<(String, u16, bool)>,
+);
+
+struct Inner {
+    options: HttpOptions,
+    idle: Mutex<BTreeMap<PoolKey, Vec<Conn>>>,
+    tls: Mutex<trawl_mio::tls::TlsConfigs>,
+    proxy_env: ProxyEnv,
+}
+
+/// The shell's HTTP client; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Client(Arc<Inner>);
+
+/// How one exchange on a connection ended.
+enum Exchange {
+    /// The response was reported; the connection may serve another request.
+    Done { reusable: bool },
+    /// A redirect to follow (its body was skipped).
+    Redirect { to: Url, reusable: bool },
+}
+
+/// A failed exchange; `fresh` is true if no byte of the response had arrived.
+struct Failed {
+    msg: String,
+    fresh: bool,
+}
+
+impl Client {
+    pub(crate) fn new(options: HttpOptions) -> Client {
+        Client(Arc::new(Inner {
+            options,
+            idle: Mutex::new(BTreeMap::new()),
+            tls: Mutex::new(Default::default()),
+            proxy_env: ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
+        }))
+    }
+
+    /// Starts a GET as a task reporting to `tx`; abort the handle to cancel it.
+    pub(crate) fn get(
+        &self,
+        id: RequestId,
+        req: HttpRequest,
+        tx: UnboundedSender<(RequestId, Done)>,
+    ) -> AbortHandle {
+        let inner = self.0.clone();
+        tokio::spawn(async move {
+            if let Err(msg) = inner.get(id, &req, &tx).await {
+                let _ = tx.send((id, Done::Failed(msg)));
+            }
+        })
+        .abort_handle()
+    }
+}
+
+impl Inner {
+    async fn get(
+        &self,
+        id: RequestId,
+        req: &HttpRequest,
+        tx: &UnboundedSender<(RequestId, Done)>,
+    ) -> Result<(), String> {
+        let mut url = Url::parse(&req.url)?;
+        let mut headers = req.headers.clone();
+        if let Some(f) = &req.credentials_file {
+            headers.push(trawl_mio::credentials(f)?);
+        }
+        let follow = req.client.follow_redirects;
+        for _ in 0..=MAX_REDIRECTS {
+            // Per hop: a redirect may lead to a host the proxy settings treat otherwise.
+            let route = proxy::route(&req.client, &self.proxy_env, &url)?;
+            let tls = if url.scheme == Scheme::Https {
+                let t = &req.client.tls_config;
+                let config = self
+                    .tls
+                    .lock()
+                    .map_err(|_| "tls: configuration cache poisoned".to_owned())?
+                    .get(t)?;
+                let name = if t.server_name.is_empty() {
+                    url.host.clone()
+                } else {
+                    t.server_name.clone()
+                };
+                Some((config, name))
+            } else {
+                None
+            };
+            let forwarded = route.as_ref().is_some_and(|r| !r.tunnel);
+            let key = pool_key(&url, tls.as_ref(), route.as_ref());
+            let mut out = Vec::new();
+            let auth = route
+                .as_ref()
+                .filter(|_| forwarded)
+                .and_then(|r| r.authorization.clone())
+                .map(|a| ("Proxy-Authorization".to_owned(), a));
+            match auth {
+                Some(a) => {
+                    let mut h = headers.clone();
+                    h.push(a);
+                    write_get(&mut out, &url, &h, true)?;
+                }
+                None => write_get(&mut out, &url, &headers, forwarded)?,
+            }
+            let mut idle = self.take_idle(&key);
+            let outcome = loop {
+                let (mut conn, reused) = match idle.take() {
+                    Some(c) => (c, true),
+                    None => (
+                        self.connect(&url, route.as_ref(), tls.as_ref()).await?,
+                        false,
+                    ),
+                };
+                match exchange(&mut conn, &out, follow, &url, id, tx, &self.options).await {
+                    Ok(e) => break (e, conn),
+                    // A kept-alive connection the server had closed: once more, fresh.
+                    Err(f) if reused && f.fresh => continue,
+                    Err(f) => return Err(f.msg),
+                }
+            };
+            match outcome {
+                (Exchange::Done { reusable }, conn) => {
+                    if reusable {
+                        self.park(key, conn);
+                    }
+                    return Ok(());
+                }
+                (Exchange::Redirect { to, reusable }, conn) => {
+                    if reusable {
+                        self.park(key, conn);
+                    }
+                    url = to;
+                }
+            }
+        }
+        Err(format!("stopped after {MAX_REDIRECTS} redirects"))
+    }
+
+    fn take_idle(&self, key: &PoolKey) -> Option<Conn> {
+        self.idle.lock().ok()?.get_mut(key).and_then(Vec::pop)
+    }
+
+    fn park(&self, key: PoolKey, conn: Conn) {
+        if self.options.max_idle_per_host == 0 {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            let v = idle.entry(key).or_default();
+            v.push(conn);
+            if v.len() > self.options.max_idle_per_host {
+                v.remove(0);
+            }
+        }
+    }
+
+    /// A new connection to the target, or through the proxy (a `CONNECT` tunnel for
+    /// `https`), with TLS on top for `https`.
+    async fn connect(
+        &self,
+        url: &Url,
+        route: Option<&Route>,
+        tls: Option<&(Arc<rustls::ClientConfig>, String)>,
+    ) -> Result<Conn, String> {
+        let proxied = route.is_some();
+        let (host, port) = match route {
+            Some(r) => (r.host.as_str(), r.port),
+            None => (url.host.as_str(), url.port),
+        };
+        let addr = resolve(host, port, proxied).await?;
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| trawl_mio::dial_error(proxied, &addr.to_string(), &e))?;
+        let _ = stream.set_nodelay(true);
+        let mut io: Box<dyn Io> = Box::new(stream);
+        if let Some(r) = route.filter(|r| r.tunnel) {
+            io = tunnel(io, r, url).await?;
+        }
+        if let Some((config, name)) = tls {
+            let server = rustls::pki_types::ServerName::try_from(name.clone())
+                .map_err(|e| format!("tls: invalid server name {name:?}: {e}"))?;
+            let connector = tokio_rustls::TlsConnector::from(config.clone());
+            let s = connector
+                .connect(server, io)
+                .await
+                .map_err(|e| format!("tls: {e}"))?;
+            io = Box::new(s);
+        }
+        Ok(Conn { io, addr })
+    }
+}
+
+fn pool_key(
+    url: &Url,
+    tls: Option<&(Arc<rustls::ClientConfig>, String)>,
+    route: Option<&Route>,
+) -> PoolKey {
+    let via = route.map(|r| (r.host.clone(), r.port, r.tunnel));
+    if route.is_some_and(|r| !r.tunnel) {
+        return (String::new(), 0, None, via);
+    }
+    let tls = tls.map(|(c, name)| (Arc::as_ptr(c) as usize, name.clone()));
+    (url.host.clone(), url.port, tls, via)
+}
+
+/// The address to dial for `host`: an IP as is, a name through the system resolver
+/// (IPv4 first, as Go's dialer effectively prefers on most hosts).
+async fn resolve(host: &str, port: u16, proxied: bool) -> Result<SocketAddr, String> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let op = if proxied {
+        "proxyconnect tcp: dial tcp: "
+    } else {
+        "dial tcp: "
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("{op}lookup {host}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{op}lookup {host}: no such host"))
+}
+
+/// Opens a `CONNECT` tunnel through the proxy for `target`.
+async fn tunnel(mut io: Box<dyn Io>, r: &Route, target: &Url) -> Result<Box<dyn Io>, String> {
+    let authority = target.authority();
+    let mut head = Vec::new();
+    r.connect_request(target, &mut head)?;
+    io.write_all(&head)
+        .await
+        .map_err(|e| format!("proxy CONNECT {authority}: {e}"))?;
+    // The answer has no body, whatever its headers say.
+    let mut reader = ResponseReader::new(true);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = io
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("proxy CONNECT {authority}: {e}"))?;
+        if n == 0 {
+            return Err(format!("proxy CONNECT {authority}: connection closed"));
+        }
+        let mut got: Option<ResponseHead> = None;
+        reader
+            .feed(&buf[..n], &mut |e| {
+                if let ResponseEvent::Head(h) = e {
+                    got = Some(h);
+                }
+            })
+            .map_err(|e| format!("proxy CONNECT {authority}: {}", e.0))?;
+        if let Some(h) = got {
+            if h.status != 200 {
+                return Err(format!(
+                    "proxy CONNECT {authority}: {} {}",
+                    h.status, h.reason
+                ));
+            }
+            return Ok(io);
+        }
+    }
+}
+
+/// Sends `out` on `conn` and reports the response to `tx` as it arrives.
+async fn exchange(
+    conn: &mut Conn,
+    out: &[u8],
+    follow: bool,
+    base: &Url,
+    id: RequestId,
+    tx: &UnboundedSender<(RequestId, Done)>,
+    options: &HttpOptions,
+) -> Result<Exchange, Failed> {
+    let addr = conn.addr;
+    let broken = |e: std::io::Error, fresh: bool| {
+        let s = e.to_string();
+        let msg = if s.starts_with("tls: ") {
+            s
+        } else {
+            format!("read tcp {addr}: {e}")
+        };
+        Failed { msg, fresh }
+    };
+    if let Err(e) = conn.io.write_all(out).await {
+        return Err(Failed {
+            msg: format!("write tcp {addr}: {e}"),
+            fresh: true,
+        });
+    }
+    let _ = conn.io.flush().await;
+    let mut reader = ResponseReader::new(false);
+    let mut buf = vec![0u8; options.read_buffer.max(512)];
+    let mut got_bytes = false;
+    let mut redirect: Option<Url> = None;
+    loop {
+        let n = match conn.io.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => return Err(broken(e, !got_bytes)),
+        };
+        let mut failed: Option<String> = None;
+        let mut sink = |e: ResponseEvent<'_>| match e {
+            ResponseEvent::Head(h) => {
+                let to = h
+                    .header("Location")
+                    .filter(|_| follow && matches!(h.status, 301 | 302 | 303 | 307 | 308));
+                match to {
+                    Some(loc) => match base.join(loc) {
+                        Ok(u) => redirect = Some(u),
+                        Err(e) => failed = Some(e),
+                    },
+                    None => {
+                        let _ = tx.send((id, Done::Head(h)));
+                    }
+                }
+            }
+            ResponseEvent::Body(b) => {
+                if redirect.is_none() {
+                    let _ = tx.send((id, Done::Body(b.to_vec())));
+                }
+            }
+            ResponseEvent::End => {
+                if redirect.is_none() {
+                    let _ = tx.send((id, Done::End));
+                }
+            }
+        };
+        let r = if n == 0 {
+            reader.eof(&mut sink)
+        } else {
+            reader.feed(&buf[..n], &mut sink).map(drop)
+        };
+        if let Some(msg) = failed {
+            return Err(Failed { msg, fresh: false });
+        }
+        if let Err(e) = r {
+            return Err(Failed {
+                msg: e.0,
+                fresh: !got_bytes,
+            });
+        }
+        got_bytes |= n > 0;
+        if reader.is_done() {
+            let reusable = reader.reusable();
+            return Ok(match redirect {
+                Some(to) => Exchange::Redirect { to, reusable },
+                None => Exchange::Done { reusable },
+            });
+        }
+        if n == 0 {
+            return Err(Failed {
+                msg: format!("read tcp {addr}: unexpected EOF"),
+                fresh: !got_bytes,
+            });
+        }
+    }
+}
