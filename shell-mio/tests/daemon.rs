@@ -18,150 +18,31 @@ use common::*;
 #[test]
 fn static_and_file_targets_are_scraped_stored_and_marked_stale_after_a_reload() {
     let d = TempDir::new("sd");
-    let (_nginx, addrs, sd) = fleet(&d.0, 2..=4, 50);
-    std::fs::write(
-        sd.join("a.json"),
-        format!(
-            "[{{\"targets\": [\"{}\"], \"labels\": {{\"team\": \"x\"}}}}]",
-            addrs[1]
-        ),
-    )
-    .expect("sd file");
-    let config = |with_static: bool| {
-        let mut y = String::from("global:\n  scrape_interval: 1s\nscrape_configs:\n");
-        // The target leaves the job, the job stays (a job that goes takes its loops
-        // without stale markers, as in Prometheus).
-        let target = if with_static {
-            format!("\"{}\"", addrs[0])
-        } else {
-            String::new()
-        };
-        y.push_str(&format!(
-            "  - job_name: static\n    static_configs:\n      - targets: [{target}]\n"
-        ));
-        y.push_str(&format!(
-            "  - job_name: files\n    file_sd_configs:\n      - files: [\"{}/*.json\"]\n",
-            sd.display()
-        ));
-        y.push_str(&format!(
-            "  - job_name: http\n    http_sd_configs:\n      - url: http://{}/sd/targets.json\n        refresh_interval: 1s\n",
-            addrs[0]
-        ));
-        y
-    };
-    std::fs::create_dir_all(d.0.join("www/sd")).expect("sd dir");
-    std::fs::write(
-        d.0.join("www/sd/targets.json"),
-        format!(
-            "[{{\"targets\": [\"{}\"], \"labels\": {{\"via\": \"http\"}}}}]",
-            addrs[2]
-        ),
-    )
-    .expect("http sd");
-    let cfg = d.0.join("prometheus.yml");
-    std::fs::write(&cfg, config(true)).expect("config");
-    let data = d.0.join("data");
-    let web = free_port();
-    let mut t = trawl(&d.0, &cfg, &data, web);
-    // The API shows both targets, then both up.
-    let up = |port| {
-        let a = active(port);
-        a.len() == 3 && a.iter().all(|x| x.2 == "up")
-    };
-    let ok = (0..300).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        up(web)
-    });
-    assert!(
-        ok,
-        "three targets up: {:?}\n{}",
-        active(web),
-        log_of(&d.0)
-            .lines()
-            .filter(|l| l.contains("WARN") || l.contains("http"))
-            .take(20)
-            .collect::<Vec<_>>()
-            .join("\n")
+    let port = std::cell::Cell::new(0);
+    scenario::discovery_reload_and_shutdown(
+        &d.0,
+        &mut |dir: &Path, cfg: &Path, data: &Path| -> Box<dyn Shell> {
+            let t = Daemon::start(dir, cfg, data);
+            port.set(t.web);
+            Box::new(t)
+        },
+        &mut |_: &dyn Shell| {
+            // What only the daemon has: its lifecycle endpoints and process metrics.
+            let web = port.get();
+            assert_eq!(api(web, "GET", "/-/healthy").map(|x| x.0), Some(200));
+            assert_eq!(api(web, "GET", "/-/ready").map(|x| x.0), Some(200));
+            assert_eq!(
+                api(web, "POST", "/-/reload").map(|x| x.0),
+                Some(403),
+                "lifecycle is off"
+            );
+            let (status, metrics) = api(web, "GET", "/metrics").expect("metrics");
+            assert_eq!(status, 200);
+            for name in ["process_resident_memory_bytes", "process_cpu_seconds_total"] {
+                assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+            }
+        },
     );
-    let pools: Vec<String> = active(web).into_iter().map(|x| x.0).collect();
-    assert_eq!(pools, ["files", "http", "static"]);
-    assert_eq!(api(web, "GET", "/-/healthy").map(|x| x.0), Some(200));
-    assert_eq!(api(web, "GET", "/-/ready").map(|x| x.0), Some(200));
-    assert_eq!(
-        api(web, "POST", "/-/reload").map(|x| x.0),
-        Some(403),
-        "lifecycle is off"
-    );
-    let (status, metrics) = api(web, "GET", "/metrics").expect("metrics");
-    assert_eq!(status, 200);
-    for name in [
-        "prometheus_sd_updates_total",
-        "prometheus_target_scrape_pools_total",
-        "prometheus_target_scrape_pool_targets{scrape_job=\"files\"}",
-        "process_resident_memory_bytes",
-        "process_cpu_seconds_total",
-        "trawl_storage_samples_stored_total",
-    ] {
-        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    // A new target arrives by atomic rename into the watched directory and shows up in
-    // the API.
-    let tmp = d.0.join("b.json.tmp");
-    std::fs::write(&tmp, format!("[{{\"targets\": [\"{}\"]}}]", addrs[2])).expect("tmp");
-    std::fs::rename(&tmp, sd.join("b.json")).expect("rename");
-    eventually(Duration::from_secs(10), "the renamed-in target", || {
-        active(web)
-            .iter()
-            .any(|x| x.0 == "files" && x.1 == addrs[2])
-    });
-    std::thread::sleep(Duration::from_millis(2500));
-    // The static target goes: its series get stale markers about an interval later.
-    std::fs::write(&cfg, config(false)).expect("config");
-    signal(&t, "HUP");
-    std::thread::sleep(Duration::from_millis(3500));
-    signal(&t, "TERM");
-    let status = wait_exit(&mut t, Duration::from_secs(10));
-    assert!(
-        status.success(),
-        "trawl exited with {status}:\n{}",
-        log_of(&d.0)
-    );
-    let dump = dump(&data);
-    for a in &addrs {
-        let up = series(&dump, "up", a);
-        assert!(up.len() >= 2, "{a}: up {up:?}\n{}", log_of(&d.0));
-        assert!(
-            up.iter().any(|(v, _)| v == "1"),
-            "{a} never up: {up:?}\n{}",
-            log_of(&d.0)
-        );
-        // Fifty series each, every scrape.
-        let m = series(&dump, "e2e_metric", a);
-        assert!(m.len() >= 50 * 2, "{a}: {} samples", m.len());
-    }
-    // The HTTP-discovered target carries its group's label.
-    assert!(
-        dump.keys()
-            .any(|l| l.contains("job=\"http\"") && l.contains("via=\"http\""))
-    );
-    // The file target carries its group's label.
-    assert!(
-        dump.keys()
-            .any(|l| l.contains(&format!("instance=\"{}\"", addrs[1])) && l.contains("team=\"x\""))
-    );
-    // The removed static target's series end in a stale marker (NaN), the others not.
-    let stat: Vec<&String> = dump
-        .keys()
-        .filter(|l| l.contains(&format!("instance=\"{}\"", addrs[0])))
-        .collect();
-    assert!(!stat.is_empty());
-    for l in stat {
-        let last = dump[l].last().expect("samples");
-        assert_eq!(last.0, "NaN", "{l} does not end stale: {:?}", dump[l]);
-    }
-    let last_file = series(&dump, "up", &addrs[1]);
-    assert_eq!(last_file.last().map(|x| x.0.as_str()), Some("1"));
 }
 
 #[test]
@@ -273,135 +154,13 @@ fn a_recorded_run_replays_to_the_same_digest() {
 }
 
 /// A CA and a server certificate for 127.0.0.8 and `trawl.test`, made with openssl.
-fn certs(dir: &Path) {
-    let run = |args: &[&str]| {
-        let ok = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "openssl {args:?}");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=trawl test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "srv.key",
-        "-out",
-        "srv.csr",
-        "-subj",
-        "/CN=127.0.0.8",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.8,DNS:trawl.test\n",
-    )
-    .expect("ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "srv.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "srv.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-}
-
-/// nginx serving `www/` over TLS (the `certs` server certificate) on `tls_addr`, and in
-/// plain HTTP on `plain_addr` if given.
-fn tls_nginx(dir: &Path, tls_addr: &str, plain_addr: Option<&str>) -> Proc {
-    let www = dir.join("www");
-    let plain = plain_addr.map_or(String::new(), |a| {
-        format!(
-            "  server {{ listen {a}; root {}; location / {{ }} location /sd/ {{ default_type application/json; }} }}\n",
-            www.display()
-        )
-    });
-    let conf = format!(
-        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  server {{ listen {tls_addr} ssl; ssl_certificate {d}/srv.crt; ssl_certificate_key {d}/srv.key; root {www}; location / {{ }} location /sd/ {{ default_type application/json; }} }}\n{plain}}}\n",
-        d = dir.display(),
-        www = www.display()
-    );
-    let addrs: Vec<&str> = std::iter::once(tls_addr).chain(plain_addr).collect();
-    start_nginx(dir, &conf, &addrs)
-}
-
 #[test]
 fn https_targets_are_verified_against_the_configured_ca() {
     let d = TempDir::new("tls");
-    certs(&d.0);
-    let port = free_port();
-    let addr = format!("127.0.0.8:{port}");
-    let www = d.0.join("www");
-    std::fs::create_dir_all(&www).expect("www");
-    std::fs::write(www.join("metrics"), body(10)).expect("metrics");
-    let _nginx = tls_nginx(&d.0, &addr, None);
-    let ca = d.0.join("ca.crt");
-    let job = |name: &str, tls: &str| {
-        format!(
-            "  - job_name: {name}\n    scheme: https\n    tls_config: {tls}\n    static_configs: [{{targets: [\"{addr}\"]}}]\n"
-        )
-    };
-    let yaml = format!(
-        "global:\n  scrape_interval: 500ms\nscrape_configs:\n{}{}{}{}",
-        job("ca", &format!("{{ca_file: {}}}", ca.display())),
-        job(
-            "name",
-            &format!("{{ca_file: {}, server_name: trawl.test}}", ca.display())
-        ),
-        job("system", "{}"),
-        job("insecure", "{insecure_skip_verify: true}"),
-    );
-    let cfg = d.0.join("prometheus.yml");
-    std::fs::write(&cfg, yaml).expect("config");
-    let web = free_port();
-    let mut t = trawl(&d.0, &cfg, &d.0.join("data"), web);
-    let health = |pool: &str| pool_health(web, pool);
-    eventually(Duration::from_secs(15), "TLS scrapes settled", || {
-        ["ca", "name", "system", "insecure"]
-            .iter()
-            .all(|p| health(p) != "unknown" && !health(p).is_empty())
+    let (addr, ca, _nginx) = scenario::https_targets_are_verified(&d.0, &mut |dir, cfg, data| {
+        Box::new(Daemon::start(dir, cfg, data))
     });
-    assert_eq!(health("ca"), "up", "{}", log_of(&d.0));
-    assert_eq!(health("name"), "up");
-    assert_eq!(health("insecure"), "up");
-    assert_eq!(health("system"), "down", "the test CA is not a system root");
-    let (_, body) = api(web, "GET", "/api/v1/targets?scrapePool=system").expect("targets");
-    assert!(body.contains("tls: "), "{body}");
-    signal(&t, "TERM");
-    assert!(wait_exit(&mut t, Duration::from_secs(10)).success());
+    let www = d.0.join("www");
     // HTTP discovery over TLS, through `trawl sd` (blocking client, same TLS settings).
     std::fs::create_dir_all(www.join("sd")).expect("sd dir");
     std::fs::write(www.join("sd/t.json"), "[{\"targets\": [\"found:1\"]}]").expect("sd");

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub(crate) mod scenario;
+
 /// A fresh directory, removed when dropped.
 pub(crate) struct TempDir(pub(crate) PathBuf);
 
@@ -129,7 +131,9 @@ pub(crate) fn trawl_with(
     extra: &[String],
 ) -> Proc {
     let log = std::fs::File::create(dir.join("trawl.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
+    // Only the daemon's own tests start it (trawl-tokio's include these helpers too).
+    let bin = option_env!("CARGO_BIN_EXE_trawl").expect("the trawl binary (shell-mio tests)");
+    let child = Command::new(bin)
         .args(extra)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.path={}", data.display()))
@@ -184,7 +188,12 @@ pub(crate) fn active(port: u16) -> Vec<(String, String, String)> {
     let Some((200, body)) = api(port, "GET", "/api/v1/targets?state=active") else {
         return Vec::new();
     };
-    let v: serde_json::Value = serde_json::from_str(&body).expect("targets JSON");
+    active_from_json(&body)
+}
+
+/// (pool, instance, health) of each active target in an `/api/v1/targets` answer, sorted.
+pub(crate) fn active_from_json(body: &str) -> Vec<(String, String, String)> {
+    let v: serde_json::Value = serde_json::from_str(body).expect("targets JSON");
     assert_eq!(v["status"], "success");
     let mut out: Vec<(String, String, String)> = v["data"]["activeTargets"]
         .as_array()
@@ -386,4 +395,159 @@ pub(crate) fn fault_front_capturing(
         }
     });
     (port, log, bodies)
+}
+
+/// An agent under test, whichever shell runs it: the `trawl` daemon (a process, its HTTP
+/// API and signals) or `trawl-tokio` (in the test's process, through its handles). The
+/// scenarios in [`scenario`] run against both with the same assertions.
+pub(crate) trait Shell {
+    /// (pool, instance, health) of each active target, sorted.
+    fn active(&self) -> Vec<(String, String, String)>;
+    /// `/api/v1/targets` as Prometheus serves it.
+    fn targets_json(&self) -> String;
+    /// The agent's metrics in the text format.
+    fn metrics(&self) -> String;
+    /// Reads the configuration file again and applies it.
+    fn reload(&mut self);
+    /// Shuts down gracefully: scrapes in flight finish, the WAL is written and synced.
+    fn stop(&mut self) -> Result<(), String>;
+    /// What the agent logged (for failure messages).
+    fn log(&self) -> String;
+}
+
+/// The daemon as a [`Shell`].
+pub(crate) struct Daemon {
+    pub(crate) proc: Proc,
+    pub(crate) web: u16,
+    pub(crate) dir: PathBuf,
+}
+
+impl Daemon {
+    /// `trawl` on `config`, data in `data`, its API on a free port.
+    pub(crate) fn start(dir: &Path, config: &Path, data: &Path) -> Daemon {
+        let web = free_port();
+        Daemon {
+            proc: trawl(dir, config, data, web),
+            web,
+            dir: dir.to_owned(),
+        }
+    }
+}
+
+impl Shell for Daemon {
+    fn active(&self) -> Vec<(String, String, String)> {
+        active(self.web)
+    }
+    fn targets_json(&self) -> String {
+        api(self.web, "GET", "/api/v1/targets")
+            .map(|x| x.1)
+            .unwrap_or_default()
+    }
+    fn metrics(&self) -> String {
+        api(self.web, "GET", "/metrics")
+            .map(|x| x.1)
+            .unwrap_or_default()
+    }
+    fn reload(&mut self) {
+        signal(&self.proc, "HUP");
+    }
+    fn stop(&mut self) -> Result<(), String> {
+        signal(&self.proc, "TERM");
+        let status = wait_exit(&mut self.proc, Duration::from_secs(30));
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("trawl exited with {status}"))
+        }
+    }
+    fn log(&self) -> String {
+        log_of(&self.dir)
+    }
+}
+
+/// A test CA and a server certificate for 127.0.0.8 and `trawl.test` in `dir`
+/// (`ca.crt`, `srv.crt`, `srv.key`), with openssl.
+pub(crate) fn certs(dir: &Path) {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=trawl test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.8",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.8,DNS:trawl.test\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+/// nginx serving `www/` over TLS (the `certs` server certificate) on `tls_addr`, and in
+/// plain HTTP on `plain_addr` if given.
+pub(crate) fn tls_nginx(dir: &Path, tls_addr: &str, plain_addr: Option<&str>) -> Proc {
+    let www = dir.join("www");
+    let plain = plain_addr.map_or(String::new(), |a| {
+        format!(
+            "  server {{ listen {a}; root {}; location / {{ }} location /sd/ {{ default_type application/json; }} }}\n",
+            www.display()
+        )
+    });
+    let conf = format!(
+        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  types {{ }}\n  default_type \"text/plain; version=0.0.4\";\n  server {{ listen {tls_addr} ssl; ssl_certificate {d}/srv.crt; ssl_certificate_key {d}/srv.key; root {www}; location / {{ }} location /sd/ {{ default_type application/json; }} }}\n{plain}}}\n",
+        d = dir.display(),
+        www = www.display()
+    );
+    let addrs: Vec<&str> = std::iter::once(tls_addr).chain(plain_addr).collect();
+    start_nginx(dir, &conf, &addrs)
 }

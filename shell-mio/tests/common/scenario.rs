@@ -1,0 +1,217 @@
+//! End-to-end scenarios both shells run with the same assertions (the daemon's in
+//! `shell-mio/tests`, `trawl-tokio`'s in `shell-tokio/tests/parity.rs`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+/// Static, file and HTTP discovery against an nginx fleet; a target renamed into a
+/// watched directory; a reload that removes a static target (its series end in stale
+/// markers); a graceful shutdown; then the WAL as `promtool tsdb dump` reads it.
+/// `start` runs the agent on (dir, config, data); `extra` checks what only that shell
+/// has, once every target is up.
+pub(crate) fn discovery_reload_and_shutdown(
+    dir: &Path,
+    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+    extra: &mut dyn FnMut(&dyn Shell),
+) {
+    let (_nginx, addrs, sd) = fleet(dir, 2..=4, 50);
+    std::fs::write(
+        sd.join("a.json"),
+        format!(
+            "[{{\"targets\": [\"{}\"], \"labels\": {{\"team\": \"x\"}}}}]",
+            addrs[1]
+        ),
+    )
+    .expect("sd file");
+    let config = |with_static: bool| {
+        let mut y = String::from("global:\n  scrape_interval: 1s\nscrape_configs:\n");
+        // The target leaves the job, the job stays (a job that goes takes its loops
+        // without stale markers, as in Prometheus).
+        let target = if with_static {
+            format!("\"{}\"", addrs[0])
+        } else {
+            String::new()
+        };
+        y.push_str(&format!(
+            "  - job_name: static\n    static_configs:\n      - targets: [{target}]\n"
+        ));
+        y.push_str(&format!(
+            "  - job_name: files\n    file_sd_configs:\n      - files: [\"{}/*.json\"]\n",
+            sd.display()
+        ));
+        y.push_str(&format!(
+            "  - job_name: http\n    http_sd_configs:\n      - url: http://{}/sd/targets.json\n        refresh_interval: 1s\n",
+            addrs[0]
+        ));
+        y
+    };
+    std::fs::create_dir_all(dir.join("www/sd")).expect("sd dir");
+    std::fs::write(
+        dir.join("www/sd/targets.json"),
+        format!(
+            "[{{\"targets\": [\"{}\"], \"labels\": {{\"via\": \"http\"}}}}]",
+            addrs[2]
+        ),
+    )
+    .expect("http sd");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config(true)).expect("config");
+    let data = dir.join("data");
+    let mut t = start(dir, &cfg, &data);
+    // The three targets show, then all up.
+    let up = |t: &dyn Shell| {
+        let a = t.active();
+        a.len() == 3 && a.iter().all(|x| x.2 == "up")
+    };
+    let ok = (0..300).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        up(&*t)
+    });
+    assert!(
+        ok,
+        "three targets up: {:?}\n{}",
+        t.active(),
+        t.log()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("http"))
+            .take(20)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let pools: Vec<String> = t.active().into_iter().map(|x| x.0).collect();
+    assert_eq!(pools, ["files", "http", "static"]);
+    extra(&*t);
+    let metrics = t.metrics();
+    for name in [
+        "prometheus_sd_updates_total",
+        "prometheus_target_scrape_pools_total",
+        "prometheus_target_scrape_pool_targets{scrape_job=\"files\"}",
+        "trawl_storage_samples_stored_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // A new target arrives by atomic rename into the watched directory and shows up in
+    // the API.
+    let tmp = dir.join("b.json.tmp");
+    std::fs::write(&tmp, format!("[{{\"targets\": [\"{}\"]}}]", addrs[2])).expect("tmp");
+    std::fs::rename(&tmp, sd.join("b.json")).expect("rename");
+    eventually(Duration::from_secs(10), "the renamed-in target", || {
+        t.active().iter().any(|x| x.0 == "files" && x.1 == addrs[2])
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    // The static target goes: its series get stale markers about an interval later.
+    std::fs::write(&cfg, config(false)).expect("config");
+    t.reload();
+    std::thread::sleep(Duration::from_millis(3500));
+    if let Err(e) = t.stop() {
+        panic!("{e}:\n{}", t.log());
+    }
+    let dump = dump(&data);
+    for a in &addrs {
+        let up = series(&dump, "up", a);
+        assert!(up.len() >= 2, "{a}: up {up:?}\n{}", t.log());
+        assert!(
+            up.iter().any(|(v, _)| v == "1"),
+            "{a} never up: {up:?}\n{}",
+            t.log()
+        );
+        // Fifty series each, every scrape.
+        let m = series(&dump, "e2e_metric", a);
+        assert!(m.len() >= 50 * 2, "{a}: {} samples", m.len());
+    }
+    // The HTTP-discovered target carries its group's label.
+    assert!(
+        dump.keys()
+            .any(|l| l.contains("job=\"http\"") && l.contains("via=\"http\""))
+    );
+    // The file target carries its group's label.
+    assert!(
+        dump.keys()
+            .any(|l| l.contains(&format!("instance=\"{}\"", addrs[1])) && l.contains("team=\"x\""))
+    );
+    // The removed static target's series end in a stale marker (NaN), the others not.
+    let stat: Vec<&String> = dump
+        .keys()
+        .filter(|l| l.contains(&format!("instance=\"{}\"", addrs[0])))
+        .collect();
+    assert!(!stat.is_empty());
+    for l in stat {
+        let last = dump[l].last().expect("samples");
+        assert_eq!(last.0, "NaN", "{l} does not end stale: {:?}", dump[l]);
+    }
+    let last_file = series(&dump, "up", &addrs[1]);
+    assert_eq!(last_file.last().map(|x| x.0.as_str()), Some("1"));
+}
+
+/// `https` targets: verified against `ca_file`, with `server_name`, against the system
+/// roots (which do not hold the test CA: down, with a TLS error), and not at all with
+/// `insecure_skip_verify`. Returns the server's address, the CA file and the server (for
+/// checks only a shell can make).
+pub(crate) fn https_targets_are_verified(
+    dir: &Path,
+    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+) -> (String, std::path::PathBuf, Proc) {
+    certs(dir);
+    let port = free_port();
+    let addr = format!("127.0.0.8:{port}");
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    std::fs::write(www.join("metrics"), body(10)).expect("metrics");
+    let nginx = tls_nginx(dir, &addr, None);
+    let ca = dir.join("ca.crt");
+    let job = |name: &str, tls: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config: {tls}\n    static_configs: [{{targets: [\"{addr}\"]}}]\n"
+        )
+    };
+    let yaml = format!(
+        "global:\n  scrape_interval: 500ms\nscrape_configs:\n{}{}{}{}",
+        job("ca", &format!("{{ca_file: {}}}", ca.display())),
+        job(
+            "name",
+            &format!("{{ca_file: {}, server_name: trawl.test}}", ca.display())
+        ),
+        job("system", "{}"),
+        job("insecure", "{insecure_skip_verify: true}"),
+    );
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, yaml).expect("config");
+    let mut t = start(dir, &cfg, &dir.join("data"));
+    let health = |pool: &str| {
+        t.active()
+            .into_iter()
+            .find(|x| x.0 == pool)
+            .map(|x| x.2)
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(15), "TLS scrapes settled", || {
+        ["ca", "name", "system", "insecure"]
+            .iter()
+            .all(|p| health(p) != "unknown" && !health(p).is_empty())
+    });
+    assert_eq!(health("ca"), "up", "{}", t.log());
+    assert_eq!(health("name"), "up");
+    assert_eq!(health("insecure"), "up");
+    assert_eq!(health("system"), "down", "the test CA is not a system root");
+    let json = t.targets_json();
+    let v: serde_json::Value = serde_json::from_str(&json).expect("targets JSON");
+    let system_error = v["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|x| x["scrapePool"] == "system")
+        .and_then(|x| x["lastError"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        system_error.contains(": tls: invalid peer certificate: UnknownIssuer"),
+        "{json}"
+    );
+    if let Err(e) = t.stop() {
+        panic!("{e}:\n{}", t.log());
+    }
+    (addr, ca, nginx)
+}
