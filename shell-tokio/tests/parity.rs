@@ -4,7 +4,6 @@
 //! (a multi-threaded runtime, the WAL sink on `trawl-mio`'s writer) instead of the
 //! `trawl` process.
 
-#[allow(dead_code, unused_imports)]
 #[path = "../../shell-mio/tests/common/mod.rs"]
 mod common;
 

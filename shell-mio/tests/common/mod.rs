@@ -132,7 +132,9 @@ pub(crate) fn trawl_with(
 ) -> Proc {
     let log = std::fs::File::create(dir.join("trawl.log")).expect("log");
     // Only the daemon's own tests start it (trawl-tokio's include these helpers too).
-    let bin = option_env!("CARGO_BIN_EXE_trawl").expect("the trawl binary (shell-mio tests)");
+    let Some(bin) = option_env!("CARGO_BIN_EXE_trawl") else {
+        panic!("the trawl binary is only known to shell-mio's own tests");
+    };
     let child = Command::new(bin)
         .args(extra)
         .arg(format!("--config.file={}", config.display()))
