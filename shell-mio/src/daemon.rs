@@ -324,6 +324,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     let mut events = Events::with_capacity(1024);
     let mut ibuf = vec![0u8; 64 * 1024];
     let mut shutting_down = false;
+    let mut overflow = crate::storage::Overflow::default();
     tracing::info!(config = %opts.config_file.display(), "trawl started");
 
     loop {
@@ -340,15 +341,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                             }
                         }
                         IoOp::Watch { path } => {
-                            use inotify::WatchMask;
-                            let mask = WatchMask::CLOSE_WRITE
-                                | WatchMask::MOVED_TO
-                                | WatchMask::MOVED_FROM
-                                | WatchMask::CREATE
-                                | WatchMask::DELETE
-                                | WatchMask::DELETE_SELF
-                                | WatchMask::MOVE_SELF;
-                            match inotify.watches().add(&path, mask) {
+                            match inotify.watches().add(&path, crate::files::watch_mask()) {
                                 Ok(wd) => {
                                     watches.insert(wd.clone(), id);
                                     watch_ids.insert(id, wd);
@@ -374,16 +367,15 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                         }
                     }
                     Output::Append(b) => {
-                        let n = b.samples.len() as u64;
-                        if let Err(b) = writer.try_append(b) {
-                            drop(b);
+                        // A full queue costs the samples; the series still go (in order).
+                        if let Some(lost) = overflow.push(b, |b| writer.try_append(b)) {
                             let msg = "the WAL writer's queue is full";
                             agent.input(
                                 clock.now(),
                                 Input::Stored(trawl_core::Stored {
-                                    batches: 1,
+                                    batches: lost.batches,
                                     samples: 0,
-                                    lost_samples: n,
+                                    lost_samples: lost.samples,
                                     error: Some(msg),
                                 }),
                             );
@@ -523,12 +515,19 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
             feed_ack(&mut agent, clock.now(), &a);
             remote.wal_written(clock.now());
         }
+        overflow.flush(|b| writer.try_append(b));
         let now = clock.now();
         if agent.agent.poll_timeout().is_some_and(|d| d <= now.mono) {
             agent.input(now, Input::Timeout);
         }
     }
-    // Flush storage: everything queued is written and synced.
+    // Flush storage: the series still waiting for room, then everything queued is
+    // written and synced.
+    for b in overflow.drain() {
+        if writer.append(b).is_err() {
+            break;
+        }
+    }
     let stats = writer.close().map_err(|e| format!("close the WAL: {e}"))?;
     feed_ack(&mut agent, clock.now(), &writer.drain_acks());
     // Remote write sends what the WAL holds, for up to the flush deadline.

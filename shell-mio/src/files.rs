@@ -6,6 +6,19 @@ use std::io::Read;
 
 use trawl_core::io::{IoEvent, IoOp, RequestId};
 
+/// What a file SD directory watch listens for: every change of an entry but chmod, and
+/// the directory itself going away. Both shells watch with it.
+pub fn watch_mask() -> inotify::WatchMask {
+    use inotify::WatchMask;
+    WatchMask::CLOSE_WRITE
+        | WatchMask::MOVED_TO
+        | WatchMask::MOVED_FROM
+        | WatchMask::CREATE
+        | WatchMask::DELETE
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF
+}
+
 /// The outcome of a file operation, owned until it is fed to the agent.
 pub enum FileDone {
     /// The file's contents.

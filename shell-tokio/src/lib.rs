@@ -56,7 +56,7 @@ mod http;
 mod sink;
 mod watch;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -359,48 +359,36 @@ impl Clock {
 /// declarations in order once it is full (see [`sink`]'s docs).
 struct SinkQueue {
     tx: Option<mpsc::Sender<Batch>>,
-    overflow: VecDeque<Batch>,
+    overflow: trawl_mio::storage::Overflow,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 const FULL: &str = "the sink's queue is full";
 
+fn try_send(tx: &mpsc::Sender<Batch>) -> impl FnMut(Batch) -> Result<(), Batch> + '_ {
+    |b| {
+        tx.try_send(b).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
+        })
+    }
+}
+
 impl SinkQueue {
-    /// Queues `b`; `Some(lost samples)` if its samples had to go.
-    fn push(&mut self, mut b: Batch) -> Option<u64> {
-        self.flush();
+    /// Queues `b`; what it lost if the queue was full.
+    fn push(&mut self, b: Batch) -> Option<trawl_mio::storage::Lost> {
         let Some(tx) = &self.tx else {
-            return Some(b.samples.len() as u64);
+            return Some(trawl_mio::storage::Lost {
+                samples: b.samples.len() as u64,
+                batches: 1,
+            });
         };
-        if self.overflow.is_empty() {
-            match tx.try_send(b) {
-                Ok(()) => return None,
-                Err(mpsc::error::TrySendError::Full(x) | mpsc::error::TrySendError::Closed(x)) => {
-                    b = x
-                }
-            }
-        }
-        let lost = b.samples.len() as u64;
-        b.samples.clear();
-        b.samples.shrink_to_fit();
-        // Nothing left to keep: no series declared or retired.
-        if !b.series.is_empty() || !b.retired.is_empty() {
-            self.overflow.push_back(b);
-        }
-        Some(lost)
+        self.overflow.push(b, try_send(tx))
     }
 
     /// Moves what the queue has room for out of the overflow.
     fn flush(&mut self) {
-        let Some(tx) = &self.tx else { return };
-        while let Some(b) = self.overflow.pop_front() {
-            match tx.try_send(b) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b)) => {
-                    self.overflow.push_front(b);
-                    return;
-                }
-            }
+        if let Some(tx) = &self.tx {
+            self.overflow.flush(try_send(tx));
         }
     }
 }
@@ -447,7 +435,7 @@ impl Agent {
         let sink_task = tokio::spawn((b.sink)(sink_rx, io_tx.clone()));
         let mut sink = SinkQueue {
             tx: Some(sink_tx),
-            overflow: VecDeque::new(),
+            overflow: trawl_mio::storage::Overflow::default(),
             task: Some(sink_task),
         };
         let client = http::Client::new(b.http.clone());
@@ -488,9 +476,9 @@ impl Agent {
                     Output::Append(batch) => {
                         if let Some(lost) = sink.push(batch) {
                             let st = trawl_core::Stored {
-                                batches: 1,
+                                batches: lost.batches,
                                 samples: 0,
-                                lost_samples: lost,
+                                lost_samples: lost.samples,
                                 error: Some(FULL),
                             };
                             agent.handle_input(clock.now(), Input::Stored(st));
@@ -545,7 +533,7 @@ impl Agent {
                 stats: agent.stats(),
             };
         };
-        for b in sink.overflow.drain(..) {
+        for b in sink.overflow.drain() {
             if tx.send(b).await.is_err() {
                 break;
             }

@@ -10,7 +10,7 @@
 //! **Back-pressure.** While a sink's `append` has not returned, the batches after it
 //! wait in a queue of [`crate::Builder::max_pending`] batches. When that is full, the
 //! agent keeps scraping: the new batch's samples are dropped and counted as lost
-//! (`trawl_storage_lost_samples_total`, with the error
+//! (`trawl_storage_samples_lost_total`, with the error
 //! `"the sink's queue is full"`), and its series declarations and retirements still
 //! reach the sink once there is room, so the sink never sees a sample of a series it
 //! was not told about.

@@ -1,5 +1,6 @@
 //! File SD's directory watches: inotify through its tokio event stream, one instance
-//! per watched directory (a handful per agent), with the mask the mio daemon uses.
+//! per watched directory (a handful per agent), with the daemon's mask
+//! (`trawl_mio::files::watch_mask`).
 
 use std::pin::Pin;
 
@@ -29,17 +30,9 @@ async fn run(
     path: &str,
     tx: &UnboundedSender<(RequestId, Done)>,
 ) -> Result<(), String> {
-    use inotify::WatchMask;
     let ino = inotify::Inotify::init().map_err(|e| format!("watch {path}: {e}"))?;
-    let mask = WatchMask::CLOSE_WRITE
-        | WatchMask::MOVED_TO
-        | WatchMask::MOVED_FROM
-        | WatchMask::CREATE
-        | WatchMask::DELETE
-        | WatchMask::DELETE_SELF
-        | WatchMask::MOVE_SELF;
     ino.watches()
-        .add(path, mask)
+        .add(path, trawl_mio::files::watch_mask())
         .map_err(|e| format!("watch {path}: {e}"))?;
     let mut events = ino
         .into_event_stream(vec![0u8; 16 << 10])

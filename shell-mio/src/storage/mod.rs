@@ -41,10 +41,18 @@
 //! declared again with the next write that uses them, and the next batch tries again.
 //! Nothing else changes: the agent goes on scraping and the writer resumes by itself
 //! when space returns.
+//!
+//! # A full queue
+//!
+//! When the writer's queue is full, a batch's samples are lost (and counted), but its
+//! series declarations and retirements wait in an [`Overflow`] and reach the writer,
+//! in order, once there is room: later samples of those series are stored as usual.
 
+mod overflow;
 mod wal;
 mod writer;
 
+pub use overflow::{Lost, Overflow};
 pub use trawl_core::wal::replay::Restored;
 pub use wal::{
     Appended, DEFAULT_SEGMENT_SIZE, OpenError, OpenReport, Repair, Wal, WalOptions, WalStats,
