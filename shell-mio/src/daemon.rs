@@ -405,7 +405,10 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         }
         if agent.remote_changed {
             agent.remote_changed = false;
-            remote.abandon(&mut net, poll.registry());
+            remote.abandon(&mut net::MioTransport {
+                net: &mut net,
+                reg: poll.registry(),
+            });
             let (ext, rws) = &agent.remote;
             match Remote::new(
                 rws,
@@ -421,7 +424,14 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
             }
         }
         let meta = || agent.agent.metadata();
-        remote.pump(clock.now(), &mut net, poll.registry(), &meta);
+        remote.pump(
+            clock.now(),
+            &mut net::MioTransport {
+                net: &mut net,
+                reg: poll.registry(),
+            },
+            &meta,
+        );
         if !net.events.is_empty() {
             continue;
         }
@@ -555,7 +565,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
 
 /// How long a shutdown waits for remote write to send what the WAL holds (what is left
 /// is sent after the next start: progress is on disk).
-const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// After the agent and the WAL writer stopped: remote write sends the rest.
 fn flush_remote(
@@ -575,7 +585,14 @@ fn flush_remote(
                 remote.on_net(now, id, e);
             }
         }
-        remote.pump(now, net, poll.registry(), &Vec::new);
+        remote.pump(
+            now,
+            &mut net::MioTransport {
+                net,
+                reg: poll.registry(),
+            },
+            &Vec::new,
+        );
         if remote.is_idle() || now.mono >= end {
             break;
         }
@@ -605,7 +622,10 @@ fn flush_remote(
             net.resolved(poll.registry(), r);
         }
     }
-    remote.abandon(net, poll.registry());
+    remote.abandon(&mut net::MioTransport {
+        net,
+        reg: poll.registry(),
+    });
 }
 
 fn reload(agent: &mut Core, clock: &Clock, path: &Path) {

@@ -9,6 +9,8 @@
 //!   codec over mio sockets (keep-alive, redirects, names resolved off the loop), file
 //!   discovery with inotify, storage through the writer thread, SIGHUP reloads and a
 //!   graceful shutdown on SIGTERM/SIGINT.
+//! * [`remote`]: remote write from the WAL (the core's queues, the WAL tail, progress
+//!   files, `prometheus_remote_storage_*`), over any [`remote::Transport`].
 //! * [`alloc`]: the daemon's malloc thresholds (less resident memory with glibc).
 //! * Shared with `trawl-tokio`, so both shells behave alike: [`files`] (discovery's
 //!   file reads and listings), [`tls`] (rustls client settings from `tls_config`),
@@ -19,7 +21,7 @@ pub mod daemon;
 pub mod files;
 pub mod logfmt;
 mod net;
-mod remote;
+pub mod remote;
 pub mod sd_once;
 pub mod storage;
 pub mod tls;

@@ -26,12 +26,17 @@ const MAX_IDLE_PER_HOST: usize = 2;
 /// Redirects followed before giving up (as Go's client).
 const MAX_REDIRECTS: u8 = 10;
 
-/// What a connection reports, owned, for the loop to hand to the core.
+/// What a connection reports, owned, for the loop to hand to the core (or to remote
+/// write).
 #[derive(Debug)]
-pub(crate) enum NetEvent {
+pub enum NetEvent {
+    /// The response's status line and headers.
     Head(ResponseHead),
+    /// A piece of the body.
     Body(Vec<u8>),
+    /// The response is complete.
     End,
+    /// The request failed.
     Failed(String),
 }
 
@@ -235,17 +240,17 @@ fn recv(c: &mut Conn, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// A request to start: a POST ([`Net::post`]), or a GET's parts.
-pub(crate) struct Post<'a> {
+pub struct Post<'a> {
     /// The URL.
-    pub(crate) url: &'a str,
+    pub url: &'a str,
     /// Headers after `Host` (`Content-Length` is added).
-    pub(crate) headers: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
     /// An `Authorization` header to read from a file first.
-    pub(crate) credentials_file: Option<&'a CredentialsFile>,
+    pub credentials_file: Option<&'a CredentialsFile>,
     /// The body.
-    pub(crate) body: Arc<[u8]>,
+    pub body: Arc<[u8]>,
     /// TLS and proxy settings.
-    pub(crate) client: Arc<trawl_core::config::HttpClientConfig>,
+    pub client: Arc<trawl_core::config::HttpClientConfig>,
 }
 
 /// Every HTTP request in flight and every idle connection.
@@ -867,5 +872,20 @@ impl Net {
             self.by_id.remove(&id);
             self.fail(id, msg);
         }
+    }
+}
+
+/// The mio client as remote write's transport.
+pub(crate) struct MioTransport<'a> {
+    pub(crate) net: &'a mut Net,
+    pub(crate) reg: &'a Registry,
+}
+
+impl crate::remote::Transport for MioTransport<'_> {
+    fn post(&mut self, id: RequestId, p: Post<'_>) {
+        self.net.post(self.reg, id, p);
+    }
+    fn cancel(&mut self, id: RequestId) {
+        self.net.cancel(self.reg, id);
     }
 }

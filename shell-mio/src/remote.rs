@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use mio::Registry;
 use trawl_core::config::{HttpClientConfig, RemoteWriteConfig};
 use trawl_core::io::{CredentialsFile, RequestId};
 use trawl_core::remote::encode::{RwMetadata, metadata_body};
@@ -28,7 +27,7 @@ use trawl_core::remote::queue::{Queue, QueueEvent, SendOutcome, WalPos};
 use trawl_core::time::{Instant, Now};
 use trawl_core::wal::segment;
 
-use crate::net::{Net, NetEvent, Post};
+pub use crate::net::{NetEvent, Post};
 
 /// A finished request: status, `Retry-After` and the start of the body; or the error.
 type Answer = Result<(u16, Option<Duration>, String), String>;
@@ -37,7 +36,17 @@ type Answer = Result<(u16, Option<Duration>, String), String>;
 type Family = (&'static str, &'static str, &'static str, fn(&Runner) -> f64);
 
 /// Request ids at and above this are remote write's (the agent's are below).
-pub(crate) const ID_BASE: u64 = 1 << 62;
+pub const ID_BASE: u64 = 1 << 62;
+
+/// How remote write's requests go out: the daemon's mio client, or trawl-tokio's.
+/// Answers come back through [`Remote::on_net`] under the same ids (all at or above
+/// [`ID_BASE`]).
+pub trait Transport {
+    /// Starts a POST.
+    fn post(&mut self, id: RequestId, p: Post<'_>);
+    /// Abandons a request (its answer, if any comes, is ignored).
+    fn cancel(&mut self, id: RequestId);
+}
 
 /// How often the tail looks for new WAL data without being told.
 const POLL: Duration = Duration::from_secs(1);
@@ -88,11 +97,11 @@ struct Runner {
 }
 
 /// The agent's metric metadata: family, type, help, unit.
-pub(crate) type Metadata = Vec<(String, trawl_core::exposition::MetricType, String, String)>;
+pub type Metadata = Vec<(String, trawl_core::exposition::MetricType, String, String)>;
 
 /// Every remote-write queue of the configuration.
 #[derive(Debug)]
-pub(crate) struct Remote {
+pub struct Remote {
     runners: Vec<Runner>,
     wal_dir: PathBuf,
     next_id: u64,
@@ -295,7 +304,7 @@ impl Runner {
 impl Remote {
     /// The queues of `remote_write`, setting `keep_from` (the mark WAL retention
     /// respects) as they go, resuming from their progress files under `data_dir`.
-    pub(crate) fn new(
+    pub fn new(
         remote_write: &[RemoteWriteConfig],
         external_labels: &trawl_core::labels::Labels,
         data_dir: &Path,
@@ -369,7 +378,7 @@ impl Remote {
     }
 
     /// True if there are no queues.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.runners.is_empty()
     }
 
@@ -384,20 +393,14 @@ impl Remote {
     }
 
     /// New WAL data may be there (the writer acknowledged a write).
-    pub(crate) fn wal_written(&mut self, now: Now) {
+    pub fn wal_written(&mut self, now: Now) {
         for r in &mut self.runners {
             r.next_poll = now.mono;
         }
     }
 
     /// Reads, sends and times out what is due at `now`.
-    pub(crate) fn pump(
-        &mut self,
-        now: Now,
-        net: &mut Net,
-        reg: &Registry,
-        metadata: &dyn Fn() -> Metadata,
-    ) {
+    pub fn pump(&mut self, now: Now, net: &mut dyn Transport, metadata: &dyn Fn() -> Metadata) {
         // Requests past `remote_timeout`.
         let expired: Vec<RequestId> = self
             .inflight
@@ -406,7 +409,7 @@ impl Remote {
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
-            net.cancel(reg, id);
+            net.cancel(id);
             if let Some(f) = self.inflight.remove(&id)
                 && let Some(r) = self.runners.get_mut(f.runner)
             {
@@ -442,7 +445,6 @@ impl Remote {
                     },
                 );
                 net.post(
-                    reg,
                     id,
                     Post {
                         url: &r.cfg.url,
@@ -485,7 +487,6 @@ impl Remote {
                         },
                     );
                     net.post(
-                        reg,
                         id,
                         Post {
                             url: &r.cfg.url,
@@ -506,7 +507,7 @@ impl Remote {
     }
 
     /// A network event for one of remote write's requests.
-    pub(crate) fn on_net(&mut self, now: Now, id: RequestId, e: NetEvent) {
+    pub fn on_net(&mut self, now: Now, id: RequestId, e: NetEvent) {
         let Some(f) = self.inflight.get_mut(&id) else {
             return;
         };
@@ -571,7 +572,7 @@ impl Remote {
     }
 
     /// When [`Remote::pump`] is next due.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t: Option<Instant> = None;
         let mut at = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
         for r in &self.runners {
@@ -590,14 +591,14 @@ impl Remote {
     }
 
     /// Cancels every request in flight (the queues are being replaced).
-    pub(crate) fn abandon(&mut self, net: &mut Net, reg: &Registry) {
+    pub fn abandon(&mut self, net: &mut dyn Transport) {
         for id in std::mem::take(&mut self.inflight).into_keys() {
-            net.cancel(reg, id);
+            net.cancel(id);
         }
     }
 
     /// Stops reading and sends what is queued without waiting for full batches.
-    pub(crate) fn close(&mut self, now: Now) {
+    pub fn close(&mut self, now: Now) {
         for r in &mut self.runners {
             r.read(now, &self.wal_dir);
             r.q.close(now);
@@ -605,12 +606,12 @@ impl Remote {
     }
 
     /// True once every queue has read the whole WAL and sent what it read.
-    pub(crate) fn is_idle(&self) -> bool {
+    pub fn is_idle(&self) -> bool {
         self.runners.iter().all(|r| !r.behind && r.q.is_idle())
     }
 
     /// `prometheus_remote_storage_*` lines for `/metrics`.
-    pub(crate) fn metrics_text(&self) -> String {
+    pub fn metrics_text(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
         let families: [Family; 15] = [

@@ -16,9 +16,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
+use trawl_core::config::HttpClientConfig;
 use trawl_core::http::proxy::{self, ProxyEnv, Route};
-use trawl_core::http::{ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get};
-use trawl_core::io::{HttpRequest, RequestId};
+use trawl_core::http::{
+    ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get, write_post,
+};
+use trawl_core::io::{CredentialsFile, HttpRequest, RequestId};
 
 use crate::Done;
 
@@ -106,7 +109,46 @@ impl Client {
     ) -> AbortHandle {
         let inner = self.0.clone();
         tokio::spawn(async move {
-            if let Err(msg) = inner.get(id, &req, &tx).await {
+            let r = Req {
+                url: &req.url,
+                headers: &req.headers,
+                credentials_file: req.credentials_file.as_ref(),
+                client: &req.client,
+                body: None,
+                follow: req.client.follow_redirects,
+            };
+            if let Err(msg) = inner.request(id, r, &tx).await {
+                let _ = tx.send((id, Done::Failed(msg)));
+            }
+        })
+        .abort_handle()
+    }
+
+    /// Starts a POST (remote write; redirects are not followed) as a task.
+    pub(crate) fn post(
+        &self,
+        id: RequestId,
+        p: trawl_mio::remote::Post<'_>,
+        tx: UnboundedSender<(RequestId, Done)>,
+    ) -> AbortHandle {
+        let inner = self.0.clone();
+        let (url, headers, creds, client, body) = (
+            p.url.to_owned(),
+            p.headers,
+            p.credentials_file.cloned(),
+            p.client,
+            p.body,
+        );
+        tokio::spawn(async move {
+            let r = Req {
+                url: &url,
+                headers: &headers,
+                credentials_file: creds.as_ref(),
+                client: &client,
+                body: Some(&body),
+                follow: false,
+            };
+            if let Err(msg) = inner.request(id, r, &tx).await {
                 let _ = tx.send((id, Done::Failed(msg)));
             }
         })
@@ -114,22 +156,33 @@ impl Client {
     }
 }
 
+/// One request as the client sends it.
+struct Req<'a> {
+    url: &'a str,
+    headers: &'a [(String, String)],
+    credentials_file: Option<&'a CredentialsFile>,
+    client: &'a HttpClientConfig,
+    /// A POST's body (`None`: a GET).
+    body: Option<&'a [u8]>,
+    follow: bool,
+}
+
 impl Inner {
-    async fn get(
+    async fn request(
         &self,
         id: RequestId,
-        req: &HttpRequest,
+        req: Req<'_>,
         tx: &UnboundedSender<(RequestId, Done)>,
     ) -> Result<(), String> {
-        let mut url = Url::parse(&req.url)?;
-        let mut headers = req.headers.clone();
-        if let Some(f) = &req.credentials_file {
+        let mut url = Url::parse(req.url)?;
+        let mut headers = req.headers.to_vec();
+        if let Some(f) = req.credentials_file {
             headers.push(trawl_mio::credentials(f)?);
         }
-        let follow = req.client.follow_redirects;
+        let follow = req.follow;
         for _ in 0..=MAX_REDIRECTS {
             // Per hop: a redirect may lead to a host the proxy settings treat otherwise.
-            let route = proxy::route(&req.client, &self.proxy_env, &url)?;
+            let route = proxy::route(req.client, &self.proxy_env, &url)?;
             let tls = if url.scheme == Scheme::Https {
                 let t = &req.client.tls_config;
                 let config = self
@@ -154,13 +207,21 @@ impl Inner {
                 .filter(|_| forwarded)
                 .and_then(|r| r.authorization.clone())
                 .map(|a| ("Proxy-Authorization".to_owned(), a));
-            match auth {
+            let mut h;
+            let all = match auth {
                 Some(a) => {
-                    let mut h = headers.clone();
+                    h = headers.clone();
                     h.push(a);
-                    write_get(&mut out, &url, &h, true)?;
+                    &h
                 }
-                None => write_get(&mut out, &url, &headers, forwarded)?,
+                None => &headers,
+            };
+            match req.body {
+                Some(b) => {
+                    write_post(&mut out, &url, all, b.len(), forwarded)?;
+                    out.extend_from_slice(b);
+                }
+                None => write_get(&mut out, &url, all, forwarded)?,
             }
             let mut idle = self.take_idle(&key);
             let outcome = loop {

@@ -123,6 +123,21 @@ pub struct Builder {
     restore: Option<Restored>,
     wall: WallClock,
     timer_slack: Duration,
+    remote: Option<RemoteWrite>,
+}
+
+/// Remote write from the WAL sink's directory: the daemon's queues
+/// (`trawl_mio::remote`) over this crate's HTTP client.
+struct RemoteWrite {
+    /// `None` while the configuration has no `remote_write`.
+    remote: Option<trawl_mio::remote::Remote>,
+    dir: std::path::PathBuf,
+    keep_from: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    /// The configuration's part it was built from (rebuilt when a reload changes it).
+    from: (
+        trawl_core::labels::Labels,
+        Vec<trawl_core::config::RemoteWriteConfig>,
+    ),
 }
 
 impl std::fmt::Debug for Builder {
@@ -216,14 +231,34 @@ impl Builder {
     }
 
     /// Stores scrapes in the WAL under `dir` (Prometheus's format, as the daemon
-    /// writes it), restoring the series it holds.
+    /// writes it), restoring the series it holds; and, if the configuration has
+    /// `remote_write` entries, sends every sample on from the WAL as the daemon does
+    /// (progress in `dir/queues/`, retention keeping what a queue still needs,
+    /// `prometheus_remote_storage_*` in [`Handle::metrics`]).
     pub fn wal(
-        self,
+        mut self,
         dir: &std::path::Path,
         wal: WalOptions,
         writer: WriterOptions,
     ) -> Result<Builder, String> {
-        let (sink, restored) = WalSink::open(dir, wal, writer)?;
+        let keep_from = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(u32::MAX));
+        let from = (
+            self.config.global.external_labels.clone(),
+            self.config.remote_write.clone(),
+        );
+        let mut rw = RemoteWrite {
+            remote: None,
+            dir: dir.to_owned(),
+            keep_from: keep_from.clone(),
+            from,
+        };
+        rw.build(
+            self.options.seed,
+            &self.options.user_agent,
+            Now::new(Instant(0), wall_now()),
+        )?;
+        self.remote = Some(rw);
+        let (sink, restored) = WalSink::open_marked(dir, wal, writer, Some(keep_from))?;
         Ok(self.sink(sink).restore(restored))
     }
 
@@ -330,6 +365,71 @@ pub struct Report {
     pub stats: trawl_core::agent::AgentStats,
 }
 
+fn wall_now() -> UnixNanos {
+    UnixNanos(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64),
+    )
+}
+
+impl RemoteWrite {
+    /// The queues of `self.from` (none without `remote_write`).
+    fn build(&mut self, seed: u64, user_agent: &str, now: Now) -> Result<(), String> {
+        self.remote = if self.from.1.is_empty() {
+            None
+        } else {
+            Some(trawl_mio::remote::Remote::new(
+                &self.from.1,
+                &self.from.0,
+                &self.dir,
+                seed,
+                user_agent,
+                now,
+                self.keep_from.clone(),
+            )?)
+        };
+        Ok(())
+    }
+
+    /// After a reload: the queues again if the configuration's remote-write part
+    /// changed (as the daemon does).
+    fn follow(&mut self, agent: &trawl_core::Agent, t: &mut TokioTransport<'_>, now: Now) {
+        let c = agent.config();
+        let from = (c.global.external_labels.clone(), c.remote_write.clone());
+        if from == self.from {
+            return;
+        }
+        self.from = from;
+        if let Some(r) = self.remote.as_mut() {
+            r.abandon(t);
+        }
+        let o = agent.options();
+        if let Err(e) = self.build(o.seed, &o.user_agent, now) {
+            tracing::error!(err = %e, "remote write not restarted");
+        }
+    }
+}
+
+/// Remote write's requests as tasks of this crate's client.
+struct TokioTransport<'a> {
+    client: &'a http::Client,
+    tx: &'a mpsc::UnboundedSender<(RequestId, Done)>,
+    tasks: &'a mut BTreeMap<RequestId, AbortHandle>,
+}
+
+impl trawl_mio::remote::Transport for TokioTransport<'_> {
+    fn post(&mut self, id: RequestId, p: trawl_mio::remote::Post<'_>) {
+        self.tasks
+            .insert(id, self.client.post(id, p, self.tx.clone()));
+    }
+    fn cancel(&mut self, id: RequestId) {
+        if let Some(t) = self.tasks.remove(&id) {
+            t.abort();
+        }
+    }
+}
+
 /// The agent's clock: the core's monotonic instant from tokio's clock (so tokio's
 /// paused clock drives it), the wall clock as configured.
 struct Clock {
@@ -342,9 +442,7 @@ impl Clock {
         let since = self.start.elapsed();
         let mono = Instant(since.as_nanos() as u64);
         let wall = match self.wall {
-            WallClock::System => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as i64),
+            WallClock::System => wall_now().0,
             WallClock::FromTokio { start } => start.0.saturating_add(since.as_nanos() as i64),
         };
         Now::new(mono, UnixNanos(wall))
@@ -405,6 +503,7 @@ impl Agent {
             restore: None,
             wall: WallClock::System,
             timer_slack: trawl_mio::daemon::TIMER_SLACK,
+            remote: None,
         }
     }
 
@@ -439,6 +538,7 @@ impl Agent {
             task: Some(sink_task),
         };
         let client = http::Client::new(b.http.clone());
+        let mut remote = b.remote;
         let mut agent = trawl_core::Agent::new(b.config, b.options, clock.now());
         if let Some(r) = b.restore {
             agent.handle_input(clock.now(), Input::Restore(Box::new(r)));
@@ -487,29 +587,47 @@ impl Agent {
                     Output::Event(e) => trawl_mio::log_event(&e),
                 }
             }
+            if let Some(rw) = remote.as_mut() {
+                let mut t = TokioTransport {
+                    client: &client,
+                    tx: &io_tx,
+                    tasks: &mut tasks,
+                };
+                rw.follow(&agent, &mut t, clock.now());
+                if let Some(r) = rw.remote.as_mut() {
+                    let meta = || agent.metadata();
+                    r.pump(clock.now(), &mut t, &meta);
+                }
+            }
             if shutting_down && agent.is_shut_down() {
                 break;
             }
             // 2. Wait for IO, a command, the deadline or the shutdown signal.
             let now = clock.now();
-            let deadline = agent
-                .poll_timeout()
-                .map(|d| clock.at(now.mono) + trawl_mio::wait_for(d, now.mono, b.timer_slack));
+            let rw_deadline = remote
+                .as_ref()
+                .and_then(|rw| rw.remote.as_ref())
+                .and_then(|r| r.poll_timeout());
+            let deadline = match (agent.poll_timeout(), rw_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(|d| clock.at(now.mono) + trawl_mio::wait_for(d, now.mono, b.timer_slack));
             let far = clock.at(now.mono) + Duration::from_secs(3600);
             tokio::select! {
                 biased;
                 d = io_rx.recv() => {
                     // The agent holds a sender: never closed while it runs.
                     if let Some((id, d)) = d {
-                        feed(&mut agent, &clock, &mut tasks, id, d);
+                        feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
                         while let Ok((id, d)) = io_rx.try_recv() {
-                            feed(&mut agent, &clock, &mut tasks, id, d);
+                            feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
                         }
                     }
                     sink.flush();
                 }
                 c = commands.recv(), if commands_open => match c {
-                    Some(c) => command(&mut agent, &clock, c),
+                    Some(c) => command(&mut agent, &remote, &clock, c),
                     None => commands_open = false,
                 },
                 () = &mut shutdown, if !shutting_down => {
@@ -539,23 +657,54 @@ impl Agent {
             }
         }
         drop(tx);
-        drop(io_tx);
         if let Some(task) = sink.task.take() {
             let mut task = task;
             loop {
                 tokio::select! {
                     d = io_rx.recv() => match d {
-                        Some((id, d)) => feed(&mut agent, &clock, &mut tasks, id, d),
+                        Some((id, d)) => feed(&mut agent, &mut remote, &clock, &mut tasks, id, d),
                         None => break,
                     },
                     _ = &mut task => {
                         while let Ok((id, d)) = io_rx.try_recv() {
-                            feed(&mut agent, &clock, &mut tasks, id, d);
+                            feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
                         }
                         break;
                     }
                 }
             }
+        }
+        // Remote write sends what the WAL holds, for up to the daemon's flush deadline
+        // (the rest goes after the next start: progress is on disk).
+        let end = clock.now().mono + trawl_mio::daemon::FLUSH_DEADLINE;
+        if let Some(r) = remote.as_mut().and_then(|rw| rw.remote.as_mut()) {
+            r.close(clock.now());
+        }
+        while let Some(r) = remote.as_mut().and_then(|rw| rw.remote.as_mut()) {
+            let now = clock.now();
+            let mut t = TokioTransport {
+                client: &client,
+                tx: &io_tx,
+                tasks: &mut tasks,
+            };
+            r.pump(now, &mut t, &Vec::new);
+            if r.is_idle() || now.mono >= end {
+                r.abandon(&mut t);
+                break;
+            }
+            let until = r.poll_timeout().map_or(end, |x| x.min(end));
+            let sleep = clock.at(now.mono) + trawl_mio::wait_for(until, now.mono, Duration::ZERO);
+            tokio::select! {
+                d = io_rx.recv() => {
+                    if let Some((id, d)) = d {
+                        feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
+                    }
+                }
+                () = tokio::time::sleep_until(sleep) => {}
+            }
+        }
+        for (_, t) in std::mem::take(&mut tasks) {
+            t.abort();
         }
         while let Some(o) = agent.poll_output() {
             if let Output::Event(e) = o {
@@ -568,7 +717,7 @@ impl Agent {
     }
 }
 
-fn command(agent: &mut trawl_core::Agent, clock: &Clock, c: Command) {
+fn command(agent: &mut trawl_core::Agent, remote: &Option<RemoteWrite>, clock: &Clock, c: Command) {
     match c {
         Command::Reload(config, done) => {
             agent.handle_input(clock.now(), Input::Config(config));
@@ -585,19 +734,50 @@ fn command(agent: &mut trawl_core::Agent, clock: &Clock, c: Command) {
             ));
         }
         Command::Metrics(tx) => {
-            let _ = tx.send(trawl_core::api::metrics_text(&agent.metrics()));
+            let mut text = trawl_core::api::metrics_text(&agent.metrics());
+            if let Some(r) = remote.as_ref().and_then(|rw| rw.remote.as_ref()) {
+                text.push_str(&r.metrics_text());
+            }
+            let _ = tx.send(text);
         }
     }
 }
 
+/// A response event for remote write (`None` for what is not one).
+fn net_event(d: Done) -> Option<trawl_mio::remote::NetEvent> {
+    use trawl_mio::remote::NetEvent;
+    Some(match d {
+        Done::Head(h) => NetEvent::Head(h),
+        Done::Body(b) => NetEvent::Body(b),
+        Done::End => NetEvent::End,
+        Done::Failed(m) => NetEvent::Failed(m),
+        _ => return None,
+    })
+}
+
 fn feed(
     agent: &mut trawl_core::Agent,
+    remote: &mut Option<RemoteWrite>,
     clock: &Clock,
     tasks: &mut BTreeMap<RequestId, AbortHandle>,
     id: RequestId,
     d: Done,
 ) {
     let now = clock.now();
+    let rw = remote.as_mut().and_then(|rw| rw.remote.as_mut());
+    if id.0 >= trawl_mio::remote::ID_BASE && id.0 != u64::MAX {
+        if matches!(d, Done::End | Done::Failed(_)) {
+            tasks.remove(&id);
+        }
+        if let (Some(r), Some(e)) = (rw, net_event(d)) {
+            r.on_net(now, id, e);
+        }
+        return;
+    }
+    if let (Some(r), Done::Stored { .. }) = (rw, &d) {
+        // The WAL grew: the queues read on.
+        r.wal_written(now);
+    }
     let io = |agent: &mut trawl_core::Agent, event: IoEvent<'_>| {
         agent.handle_input(now, Input::Io { id, event });
     };

@@ -153,8 +153,22 @@ impl WalSink {
         wal: trawl_mio::storage::WalOptions,
         writer: trawl_mio::storage::WriterOptions,
     ) -> Result<(WalSink, trawl_mio::storage::Restored), String> {
-        let (w, restored, report) =
+        WalSink::open_marked(dir, wal, writer, None)
+    }
+
+    /// As [`WalSink::open`], with retention keeping every segment from `keep_from` on
+    /// (the oldest segment a remote-write queue still needs).
+    pub(crate) fn open_marked(
+        dir: &std::path::Path,
+        wal: trawl_mio::storage::WalOptions,
+        writer: trawl_mio::storage::WriterOptions,
+        keep_from: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
+    ) -> Result<(WalSink, trawl_mio::storage::Restored), String> {
+        let (mut w, restored, report) =
             trawl_mio::storage::Wal::open(dir, wal).map_err(|e| e.to_string())?;
+        if let Some(m) = keep_from {
+            w.keep_segments_from(m);
+        }
         if let Some(r) = &report.repair {
             tracing::warn!(segment = r.segment, reason = %r.reason, from = r.from, to = r.to, "WAL repaired");
         }

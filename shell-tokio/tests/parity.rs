@@ -127,3 +127,14 @@ fn https_targets_are_verified_against_the_configured_ca() {
         Box::new(Embedded::start(dir, cfg, data))
     });
 }
+
+#[test]
+fn every_sample_in_the_wal_reaches_victoriametrics_and_prometheus() {
+    let d = TempDir::new("tokio-rw");
+    scenario::remote_write_reaches_both_receivers(&d.0, &mut |dir: &Path,
+                                                              cfg: &Path,
+                                                              data: &Path|
+     -> Box<dyn Shell> {
+        Box::new(Embedded::start(dir, cfg, data))
+    });
+}

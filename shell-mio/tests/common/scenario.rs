@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::receivers::*;
 use super::*;
 
 /// Static, file and HTTP discovery against an nginx fleet; a target renamed into a
@@ -214,4 +215,65 @@ pub(crate) fn https_targets_are_verified(
         panic!("{e}:\n{}", t.log());
     }
     (addr, ca, nginx)
+}
+
+/// An nginx fleet scraped and sent to VictoriaMetrics and a Prometheus receiver at
+/// once; a reload removes a target (its stale markers must arrive too); after a
+/// graceful shutdown each receiver holds exactly what the WAL holds (Prometheus: less
+/// the stale markers, which its queries do not return).
+pub(crate) fn remote_write_reaches_both_receivers(
+    dir: &Path,
+    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+) {
+    let (_nginx, addrs, _sd) = fleet(dir, 21..=25, 20);
+    let (vm_port, prom_port) = (free_port(), free_port());
+    let _vm = victoria(&dir.join("vm"), vm_port);
+    let _prom = prometheus_receiver(&dir.join("prom"), prom_port);
+    let cfg = config(
+        dir,
+        &addrs,
+        &[
+            format!("http://127.0.0.1:{vm_port}/api/v1/write"),
+            format!("http://127.0.0.1:{prom_port}/api/v1/write"),
+        ],
+    );
+    let data = dir.join("data");
+    let mut t = start(dir, &cfg, &data);
+    eventually(Duration::from_secs(15), "targets up", || {
+        let a = t.active();
+        a.len() == 5 && a.iter().all(|x| x.2 == "up")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    // Remove a target: its series end with stale markers, which must arrive too.
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .expect("cfg")
+            .replace(&format!("\"{}\", ", addrs[0]), ""),
+    )
+    .expect("config");
+    t.reload();
+    std::thread::sleep(Duration::from_secs(3));
+    let metrics = t.metrics();
+    assert!(
+        metrics.contains("prometheus_remote_storage_samples_total{remote_name=\"r0\""),
+        "{metrics}"
+    );
+    if let Err(e) = t.stop() {
+        panic!("{e}:\n{}", t.log());
+    }
+    let (all, live) = wal_counts(&data);
+    assert!(all.len() >= 5 * 25, "{} series in the WAL", all.len());
+    let stale: usize = all.values().sum::<usize>() - live.values().sum::<usize>();
+    assert!(stale >= 25, "stale markers for the removed target: {stale}");
+    eventually(
+        Duration::from_secs(20),
+        "VictoriaMetrics has everything",
+        || vm_counts(vm_port) == all,
+    );
+    let vm = vm_counts(vm_port);
+    assert_eq!(vm, all, "VictoriaMetrics: series and sample counts");
+    eventually(Duration::from_secs(20), "Prometheus has everything", || {
+        prom_counts(prom_port) == live
+    });
 }
