@@ -244,11 +244,6 @@ fn shortfall(want: &BTreeMap<String, usize>, got: &BTreeMap<String, usize>) -> S
     )
 }
 
-/// A metric's value in trawl's `/metrics` for the queue `r0`.
-fn queue_metric(web: u16, name: &str) -> f64 {
-    metric_of(web, name, "r0")
-}
-
 /// A metric's value in trawl's `/metrics` for the queue `queue`.
 fn metric_of(web: u16, name: &str, queue: &str) -> f64 {
     let m = api(web, "GET", "/metrics").expect("metrics").1;
@@ -262,47 +257,11 @@ fn metric_of(web: u16, name: &str, queue: &str) -> f64 {
 #[test]
 fn errors_are_retried_and_a_refused_batch_is_the_only_loss() {
     let d = TempDir::new("rw-faults");
-    let (_nginx, addrs, _sd) = fleet(&d.0, 41..=42, 10);
-    let vm_port = free_port();
-    let _vm = victoria(&d.0.join("vm"), vm_port);
-    // Two 500s (retried), then one 400 (dropped for good), then the real receiver.
-    let (front, log) = fault_front(vm_port, vec![500, 500, 400]);
-    let cfg = config(
+    scenario::errors_are_retried_and_a_refused_batch_is_the_only_loss(
         &d.0,
-        &addrs,
-        &[format!("http://127.0.0.1:{front}/api/v1/write")],
+        &mut |dir, cfg, data| Box::new(Daemon::start(dir, cfg, data)),
     );
-    let web = free_port();
-    let data = d.0.join("data");
-    let mut t = trawl(&d.0, &cfg, &data, web);
-    eventually(Duration::from_secs(60), "the 400 came and went", || {
-        log.lock().expect("log").len() >= 5
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    let failed = queue_metric(web, "prometheus_remote_storage_samples_failed_total");
-    let retried = queue_metric(web, "prometheus_remote_storage_samples_retried_total");
-    stop(&mut t);
-    assert_eq!(&log.lock().expect("log")[..3], &[500, 500, 400]);
-    assert!(failed > 0.0, "the refused batch is counted: {failed}");
-    assert!(retried > 0.0, "the 500s were retried: {retried}");
-    let (all, _) = wal_counts(&data);
-    let total: usize = all.values().sum();
-    eventually(Duration::from_secs(60), "the receiver has the rest", || {
-        let got: usize = vm_counts(vm_port).values().sum();
-        got + failed as usize >= total
-    });
-    let got: usize = vm_counts(vm_port).values().sum();
-    assert_eq!(
-        got + failed as usize,
-        total,
-        "the front answered {:?}",
-        log.lock().expect("log")
-    );
-    let vm = vm_counts(vm_port);
-    assert!(
-        all.iter().all(|(k, n)| vm.get(k).is_none_or(|m| m <= n)),
-        "no duplicates"
-    );
+    // The daemon logs the refusal (trawl-tokio's host decides where logs go).
     assert!(log_of(&d.0).contains("refused a batch for good"));
 }
 
@@ -393,36 +352,7 @@ fn three_instances_share_a_fleet_of_300_targets() {
 #[test]
 fn metadata_goes_out_in_metadata_only_requests() {
     let d = TempDir::new("rw-meta");
-    let (_nginx, addrs, _sd) = fleet(&d.0, 51..=52, 3);
-    let vm_port = free_port();
-    let _vm = victoria(&d.0.join("vm"), vm_port);
-    let (front, _log, bodies) = fault_front_capturing(vm_port, Vec::new());
-    let cfg = d.0.join("prometheus.yml");
-    let targets: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 500ms\nscrape_configs:\n  - job_name: fleet\n    static_configs: [{{targets: [{}]}}]\nremote_write:\n  - url: http://127.0.0.1:{front}/api/v1/write\n    name: r0\n    metadata_config: {{send_interval: 1s}}\n",
-            targets.join(", ")
-        ),
-    )
-    .expect("config");
-    let web = free_port();
-    let mut t = trawl(&d.0, &cfg, &d.0.join("data"), web);
-    // A metadata-only body: WriteRequest field 3 (tag 0x1a) first, with the family,
-    // its type (gauge = 2) and its help from the exposition.
-    let is_metadata = |b: &Vec<u8>| {
-        let Ok(pb) = snap::raw::Decoder::new().decompress_vec(b) else {
-            return false;
-        };
-        let has = |x: &[u8]| pb.windows(x.len()).any(|w| w == x);
-        pb.first() == Some(&0x1a) && has(b"\x08\x02\x12\x0ae2e_metric") && has(b"A test metric.")
-    };
-    eventually(Duration::from_secs(20), "a metadata request", || {
-        bodies.lock().expect("bodies").iter().any(is_metadata)
+    scenario::metadata_goes_out_in_metadata_only_requests(&d.0, &mut |dir, cfg, data| {
+        Box::new(Daemon::start(dir, cfg, data))
     });
-    eventually(Duration::from_secs(10), "metadata counted as sent", || {
-        queue_metric(web, "prometheus_remote_storage_metadata_total") >= 1.0
-    });
-    stop(&mut t);
 }

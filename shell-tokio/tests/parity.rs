@@ -138,3 +138,27 @@ fn every_sample_in_the_wal_reaches_victoriametrics_and_prometheus() {
         Box::new(Embedded::start(dir, cfg, data))
     });
 }
+
+#[test]
+fn errors_are_retried_and_a_refused_batch_is_the_only_loss() {
+    let d = TempDir::new("tokio-rw-faults");
+    scenario::errors_are_retried_and_a_refused_batch_is_the_only_loss(&d.0, &mut |dir: &Path,
+                                                                                  cfg: &Path,
+                                                                                  data: &Path|
+     -> Box<
+        dyn Shell,
+    > {
+        Box::new(Embedded::start(dir, cfg, data))
+    });
+}
+
+#[test]
+fn metadata_goes_out_in_metadata_only_requests() {
+    let d = TempDir::new("tokio-rw-meta");
+    scenario::metadata_goes_out_in_metadata_only_requests(&d.0, &mut |dir: &Path,
+                                                                      cfg: &Path,
+                                                                      data: &Path|
+     -> Box<dyn Shell> {
+        Box::new(Embedded::start(dir, cfg, data))
+    });
+}

@@ -277,3 +277,105 @@ pub(crate) fn remote_write_reaches_both_receivers(
         prom_counts(prom_port) == live
     });
 }
+
+/// A receiver behind a fault front: two 500s (retried), one 400 (that batch dropped for
+/// good, and counted), then the real receiver, which must end with everything else.
+pub(crate) fn errors_are_retried_and_a_refused_batch_is_the_only_loss(
+    dir: &Path,
+    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+) {
+    let (_nginx, addrs, _sd) = fleet(dir, 41..=42, 10);
+    let vm_port = free_port();
+    let _vm = victoria(&dir.join("vm"), vm_port);
+    // Two 500s (retried), then one 400 (dropped for good), then the real receiver.
+    let (front, log) = fault_front(vm_port, vec![500, 500, 400]);
+    let cfg = config(
+        dir,
+        &addrs,
+        &[format!("http://127.0.0.1:{front}/api/v1/write")],
+    );
+    let data = dir.join("data");
+    let mut t = start(dir, &cfg, &data);
+    eventually(Duration::from_secs(60), "the 400 came and went", || {
+        log.lock().expect("log").len() >= 5
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let failed = queue_metric_of(&*t, "prometheus_remote_storage_samples_failed_total");
+    let retried = queue_metric_of(&*t, "prometheus_remote_storage_samples_retried_total");
+    if let Err(e) = t.stop() {
+        panic!("{e}:\n{}", t.log());
+    }
+    assert_eq!(&log.lock().expect("log")[..3], &[500, 500, 400]);
+    assert!(failed > 0.0, "the refused batch is counted: {failed}");
+    assert!(retried > 0.0, "the 500s were retried: {retried}");
+    let (all, _) = wal_counts(&data);
+    let total: usize = all.values().sum();
+    eventually(Duration::from_secs(60), "the receiver has the rest", || {
+        let got: usize = vm_counts(vm_port).values().sum();
+        got + failed as usize >= total
+    });
+    let got: usize = vm_counts(vm_port).values().sum();
+    assert_eq!(
+        got + failed as usize,
+        total,
+        "the front answered {:?}",
+        log.lock().expect("log")
+    );
+    let vm = vm_counts(vm_port);
+    assert!(
+        all.iter().all(|(k, n)| vm.get(k).is_none_or(|m| m <= n)),
+        "no duplicates"
+    );
+}
+
+/// Metric metadata goes out in metadata-only requests every `send_interval`, read off
+/// the wire, and is counted.
+pub(crate) fn metadata_goes_out_in_metadata_only_requests(
+    dir: &Path,
+    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+) {
+    let (_nginx, addrs, _sd) = fleet(dir, 51..=52, 3);
+    let vm_port = free_port();
+    let _vm = victoria(&dir.join("vm"), vm_port);
+    let (front, _log, bodies) = fault_front_capturing(vm_port, Vec::new());
+    let cfg = dir.join("prometheus.yml");
+    let targets: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 500ms\nscrape_configs:\n  - job_name: fleet\n    static_configs: [{{targets: [{}]}}]\nremote_write:\n  - url: http://127.0.0.1:{front}/api/v1/write\n    name: r0\n    metadata_config: {{send_interval: 1s}}\n",
+            targets.join(", ")
+        ),
+    )
+    .expect("config");
+    let mut t = start(dir, &cfg, &dir.join("data"));
+    // A metadata-only body: WriteRequest field 3 (tag 0x1a) first, with the family,
+    // its type (gauge = 2) and its help from the exposition.
+    let is_metadata = |b: &Vec<u8>| {
+        let Ok(pb) = snap::raw::Decoder::new().decompress_vec(b) else {
+            return false;
+        };
+        let has = |x: &[u8]| pb.windows(x.len()).any(|w| w == x);
+        pb.first() == Some(&0x1a) && has(b"\x08\x02\x12\x0ae2e_metric") && has(b"A test metric.")
+    };
+    eventually(Duration::from_secs(20), "a metadata request", || {
+        bodies.lock().expect("bodies").iter().any(is_metadata)
+    });
+    eventually(Duration::from_secs(10), "metadata counted as sent", || {
+        queue_metric_of(&*t, "prometheus_remote_storage_metadata_total") >= 1.0
+    });
+    if let Err(e) = t.stop() {
+        panic!("{e}:\n{}", t.log());
+    }
+}
+
+/// A metric's value for the remote-write queue `r0` in the shell's metrics (-1 if
+/// absent).
+pub(crate) fn queue_metric_of(t: &dyn Shell, name: &str) -> f64 {
+    t.metrics()
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}{{remote_name=\"r0\"")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1.0)
+}
