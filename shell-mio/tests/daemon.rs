@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -192,133 +192,15 @@ fn sd_finds(cfg: &Path, url: &str, what: &str) {
 
 /// tinyproxy (Debian's `tinyproxy`, installed by `.ci/run`) on 127.0.0.1:`port`,
 /// requiring `user:pass`, logging each request to `tinyproxy.log`.
-fn tinyproxy(dir: &Path, port: u16, user: &str, pass: &str) -> Proc {
-    let conf = dir.join("tinyproxy.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogLevel Info\nMaxClients 50\nAllow 127.0.0.1\nBasicAuth {user} {pass}\nDisableViaHeader Yes\n"
-        ),
-    )
-    .expect("tinyproxy.conf");
-    let log = std::fs::File::create(dir.join("tinyproxy.log")).expect("log");
-    let p = Proc(
-        Command::new("tinyproxy")
-            .arg("-d")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(log)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tinyproxy (Debian package tinyproxy) is installed: .ci/run installs it"),
-    );
-    eventually(Duration::from_secs(10), "tinyproxy listening", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    p
-}
-
 #[test]
 fn targets_and_http_discovery_go_through_a_plain_http_proxy() {
     let d = TempDir::new("proxy");
-    certs(&d.0);
-    let (tls_port, plain_port) = (free_port(), free_port());
-    let tls_addr = format!("127.0.0.8:{tls_port}");
-    let plain_addr = format!("127.0.0.9:{plain_port}");
-    let www = d.0.join("www");
-    std::fs::create_dir_all(www.join("sd")).expect("www");
-    std::fs::write(www.join("metrics"), body(10)).expect("metrics");
-    std::fs::write(www.join("sd/t.json"), "[{\"targets\": [\"found:1\"]}]").expect("sd");
-    let _nginx = tls_nginx(&d.0, &tls_addr, Some(&plain_addr));
-    let pport = free_port();
-    let _proxy = tinyproxy(&d.0, pport, "trawl", "s3cret");
-    // A port nothing listens on: a job that used that proxy could not scrape.
-    let dead = free_port();
+    let (plain_addr, tls_addr, pport, _servers) =
+        scenario::targets_go_through_a_plain_http_proxy(&d.0, &mut |dir, cfg, data| {
+            Box::new(Daemon::start(dir, cfg, data))
+        });
     let ca = d.0.join("ca.crt");
     let ca = ca.display();
-    let proxy = format!("http://trawl:s3cret@127.0.0.1:{pport}");
-    let jobs = [
-        format!("job_name: forward\n    proxy_url: {proxy}"),
-        format!(
-            "job_name: tunnel\n    scheme: https\n    tls_config: {{ca_file: {ca}}}\n    proxy_url: {proxy}\n    proxy_connect_header: {{X-Trawl-Test: [tunnel]}}"
-        ),
-        format!("job_name: wrong_password\n    proxy_url: http://trawl:nope@127.0.0.1:{pport}"),
-        format!(
-            "job_name: bypassed\n    proxy_url: http://127.0.0.1:{dead}\n    no_proxy: example.invalid"
-        ),
-        format!("job_name: dead_proxy\n    proxy_url: http://127.0.0.1:{dead}"),
-        format!("job_name: socks\n    proxy_url: socks5://127.0.0.1:{pport}"),
-    ];
-    let mut yaml = String::from("global:\n  scrape_interval: 500ms\nscrape_configs:\n");
-    for j in &jobs {
-        let target = if j.contains("scheme: https") {
-            &tls_addr
-        } else {
-            &plain_addr
-        };
-        yaml.push_str(&format!(
-            "  - {j}\n    static_configs: [{{targets: [\"{target}\"]}}]\n"
-        ));
-    }
-    let cfg = d.0.join("prometheus.yml");
-    std::fs::write(&cfg, yaml).expect("config");
-    let web = free_port();
-    let mut t = trawl(&d.0, &cfg, &d.0.join("data"), web);
-    let pools = [
-        "forward",
-        "tunnel",
-        "wrong_password",
-        "bypassed",
-        "dead_proxy",
-        "socks",
-    ];
-    let health = |pool: &str| pool_health(web, pool);
-    eventually(Duration::from_secs(15), "proxied scrapes settled", || {
-        pools
-            .iter()
-            .all(|p| health(p) != "unknown" && !health(p).is_empty())
-    });
-    let error = |pool: &str| {
-        let (_, body) =
-            api(web, "GET", &format!("/api/v1/targets?scrapePool={pool}")).expect("targets");
-        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        v["data"]["activeTargets"][0]["lastError"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    assert_eq!(health("forward"), "up", "{}", error("forward"));
-    assert_eq!(health("tunnel"), "up", "{}", error("tunnel"));
-    assert_eq!(health("bypassed"), "up", "no_proxy: loopback goes direct");
-    assert_eq!(health("wrong_password"), "down");
-    assert!(
-        error("wrong_password").contains("server returned HTTP status 40"),
-        "{}",
-        error("wrong_password")
-    );
-    assert_eq!(health("dead_proxy"), "down");
-    assert!(
-        error("dead_proxy").contains("proxyconnect tcp: dial tcp 127.0.0.1:"),
-        "{}",
-        error("dead_proxy")
-    );
-    assert!(
-        error("socks").contains("only http:// proxies are supported"),
-        "{}",
-        error("socks")
-    );
-    // The proxy saw the forwarded request (absolute URL) and the tunnel.
-    let plog = std::fs::read_to_string(d.0.join("tinyproxy.log")).unwrap_or_default();
-    assert!(
-        plog.contains(&format!("GET http://{plain_addr}/metrics HTTP/1.1")),
-        "{plog}"
-    );
-    assert!(
-        plog.contains(&format!("CONNECT {tls_addr} HTTP/1.1")),
-        "{plog}"
-    );
-    signal(&t, "TERM");
-    assert!(wait_exit(&mut t, Duration::from_secs(10)).success());
     // HTTP discovery through the proxy, with `trawl sd`, for both kinds of target.
     for (scheme, addr, tls) in [
         ("http", &plain_addr, String::new()),

@@ -162,3 +162,14 @@ fn metadata_goes_out_in_metadata_only_requests() {
         Box::new(Embedded::start(dir, cfg, data))
     });
 }
+
+#[test]
+fn targets_go_through_a_plain_http_proxy() {
+    let d = TempDir::new("tokio-proxy");
+    let _ = scenario::targets_go_through_a_plain_http_proxy(&d.0, &mut |dir: &Path,
+                                                                        cfg: &Path,
+                                                                        data: &Path|
+     -> Box<dyn Shell> {
+        Box::new(Embedded::start(dir, cfg, data))
+    });
+}

@@ -554,3 +554,31 @@ pub(crate) fn tls_nginx(dir: &Path, tls_addr: &str, plain_addr: Option<&str>) ->
     let addrs: Vec<&str> = std::iter::once(tls_addr).chain(plain_addr).collect();
     start_nginx(dir, &conf, &addrs)
 }
+
+/// tinyproxy on 127.0.0.1:`port` with basic auth `user`/`pass`, logging to
+/// `dir/tinyproxy.log`.
+pub(crate) fn tinyproxy(dir: &Path, port: u16, user: &str, pass: &str) -> Proc {
+    let conf = dir.join("tinyproxy.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogLevel Info\nMaxClients 50\nAllow 127.0.0.1\nBasicAuth {user} {pass}\nDisableViaHeader Yes\n"
+        ),
+    )
+    .expect("tinyproxy.conf");
+    let log = std::fs::File::create(dir.join("tinyproxy.log")).expect("log");
+    let p = Proc(
+        Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tinyproxy (Debian package tinyproxy) is installed: .ci/run installs it"),
+    );
+    eventually(Duration::from_secs(10), "tinyproxy listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    p
+}

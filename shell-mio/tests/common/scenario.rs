@@ -379,3 +379,121 @@ pub(crate) fn queue_metric_of(t: &dyn Shell, name: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(-1.0)
 }
+
+/// Scrapes through tinyproxy: `http://` targets forwarded with the absolute URL,
+/// `https://` ones through a `CONNECT` tunnel (with `proxy_connect_header`), a wrong
+/// proxy password, `no_proxy` for loopback, a dead proxy and an unsupported scheme,
+/// each with Prometheus's error text. Returns the plain and TLS target addresses, the
+/// proxy's port, and the servers (kept running for the caller's own checks).
+pub(crate) fn targets_go_through_a_plain_http_proxy(
+    dir: &Path,
+    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+) -> (String, String, u16, (Proc, Proc)) {
+    certs(dir);
+    let (tls_port, plain_port) = (free_port(), free_port());
+    let tls_addr = format!("127.0.0.8:{tls_port}");
+    let plain_addr = format!("127.0.0.9:{plain_port}");
+    let www = dir.join("www");
+    std::fs::create_dir_all(www.join("sd")).expect("www");
+    std::fs::write(www.join("metrics"), body(10)).expect("metrics");
+    std::fs::write(www.join("sd/t.json"), "[{\"targets\": [\"found:1\"]}]").expect("sd");
+    let nginx = tls_nginx(dir, &tls_addr, Some(&plain_addr));
+    let pport = free_port();
+    let proxy_proc = tinyproxy(dir, pport, "trawl", "s3cret");
+    // A port nothing listens on: a job that used that proxy could not scrape.
+    let dead = free_port();
+    let ca = dir.join("ca.crt");
+    let ca = ca.display();
+    let proxy = format!("http://trawl:s3cret@127.0.0.1:{pport}");
+    let jobs = [
+        format!("job_name: forward\n    proxy_url: {proxy}"),
+        format!(
+            "job_name: tunnel\n    scheme: https\n    tls_config: {{ca_file: {ca}}}\n    proxy_url: {proxy}\n    proxy_connect_header: {{X-Trawl-Test: [tunnel]}}"
+        ),
+        format!("job_name: wrong_password\n    proxy_url: http://trawl:nope@127.0.0.1:{pport}"),
+        format!(
+            "job_name: bypassed\n    proxy_url: http://127.0.0.1:{dead}\n    no_proxy: example.invalid"
+        ),
+        format!("job_name: dead_proxy\n    proxy_url: http://127.0.0.1:{dead}"),
+        format!("job_name: socks\n    proxy_url: socks5://127.0.0.1:{pport}"),
+    ];
+    let mut yaml = String::from("global:\n  scrape_interval: 500ms\nscrape_configs:\n");
+    for j in &jobs {
+        let target = if j.contains("scheme: https") {
+            &tls_addr
+        } else {
+            &plain_addr
+        };
+        yaml.push_str(&format!(
+            "  - {j}\n    static_configs: [{{targets: [\"{target}\"]}}]\n"
+        ));
+    }
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, yaml).expect("config");
+    let mut t = start(dir, &cfg, &dir.join("data"));
+    let pools = [
+        "forward",
+        "tunnel",
+        "wrong_password",
+        "bypassed",
+        "dead_proxy",
+        "socks",
+    ];
+    let health = |pool: &str| {
+        t.active()
+            .into_iter()
+            .find(|x| x.0 == pool)
+            .map(|x| x.2)
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(15), "proxied scrapes settled", || {
+        pools
+            .iter()
+            .all(|p| health(p) != "unknown" && !health(p).is_empty())
+    });
+    let error = |pool: &str| {
+        let v: serde_json::Value = serde_json::from_str(&t.targets_json()).expect("JSON");
+        v["data"]["activeTargets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["scrapePool"] == pool)
+            .and_then(|x| x["lastError"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(health("forward"), "up", "{}", error("forward"));
+    assert_eq!(health("tunnel"), "up", "{}", error("tunnel"));
+    assert_eq!(health("bypassed"), "up", "no_proxy: loopback goes direct");
+    assert_eq!(health("wrong_password"), "down");
+    assert!(
+        error("wrong_password").contains("server returned HTTP status 40"),
+        "{}",
+        error("wrong_password")
+    );
+    assert_eq!(health("dead_proxy"), "down");
+    assert!(
+        error("dead_proxy").contains("proxyconnect tcp: dial tcp 127.0.0.1:"),
+        "{}",
+        error("dead_proxy")
+    );
+    assert!(
+        error("socks").contains("only http:// proxies are supported"),
+        "{}",
+        error("socks")
+    );
+    // The proxy saw the forwarded request (absolute URL) and the tunnel.
+    let plog = std::fs::read_to_string(dir.join("tinyproxy.log")).unwrap_or_default();
+    assert!(
+        plog.contains(&format!("GET http://{plain_addr}/metrics HTTP/1.1")),
+        "{plog}"
+    );
+    assert!(
+        plog.contains(&format!("CONNECT {tls_addr} HTTP/1.1")),
+        "{plog}"
+    );
+    if let Err(e) = t.stop() {
+        panic!("{e}:\n{}", t.log());
+    }
+    (plain_addr, tls_addr, pport, (nginx, proxy_proc))
+}
