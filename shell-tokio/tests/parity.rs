@@ -173,3 +173,25 @@ fn targets_go_through_a_plain_http_proxy() {
         Box::new(Embedded::start(dir, cfg, data))
     });
 }
+
+#[test]
+fn three_instances_share_a_fleet_of_300_targets() {
+    let d = TempDir::new("tokio-rw-scale");
+    scenario::three_instances_share_a_fleet_of_300_targets(&d.0, &mut |dir: &Path,
+                                                                       cfg: &Path,
+                                                                       data: &Path|
+     -> Box<dyn Shell> {
+        Box::new(Embedded::start(dir, cfg, data))
+    });
+}
+
+#[test]
+fn both_receivers_stopped_for_a_minute_get_everything_and_memory_stays_flat() {
+    let d = TempDir::new("tokio-rw-minute");
+    scenario::both_receivers_stopped_for_a_minute_get_everything_and_memory_stays_flat(
+        &d.0,
+        &mut |dir: &Path, cfg: &Path, data: &Path| -> Box<dyn Shell> {
+            Box::new(Embedded::start(dir, cfg, data))
+        },
+    );
+}

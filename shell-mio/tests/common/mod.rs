@@ -416,6 +416,10 @@ pub(crate) trait Shell {
     fn stop(&mut self) -> Result<(), String>;
     /// What the agent logged (for failure messages).
     fn log(&self) -> String;
+    /// The agent's resident memory, where it is a process of its own.
+    fn rss(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The daemon as a [`Shell`].
@@ -466,6 +470,20 @@ impl Shell for Daemon {
     fn log(&self) -> String {
         log_of(&self.dir)
     }
+    fn rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.proc.0.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    }
+}
+
+/// Stops a helper process (a receiver) gracefully.
+pub(crate) fn stop_proc(p: &mut Proc) {
+    signal(p, "TERM");
+    assert!(wait_exit(p, Duration::from_secs(30)).success());
 }
 
 /// A test CA and a server certificate for 127.0.0.8 and `trawl.test` in `dir`

@@ -142,3 +142,42 @@ pub(crate) fn config(dir: &Path, addrs: &[String], receivers: &[String]) -> std:
     std::fs::write(&p, yaml).expect("config");
     p
 }
+
+/// Asks `fetch` until `ok` holds or `max` has passed; the last answer.
+pub(crate) fn settle(
+    max: Duration,
+    fetch: impl Fn() -> BTreeMap<String, usize>,
+    ok: impl Fn(&BTreeMap<String, usize>) -> bool,
+) -> BTreeMap<String, usize> {
+    let end = std::time::Instant::now() + max;
+    loop {
+        let got = fetch();
+        if ok(&got) || std::time::Instant::now() >= end {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// How `got` differs from `want`: series missing, short or over, with examples.
+pub(crate) fn shortfall(want: &BTreeMap<String, usize>, got: &BTreeMap<String, usize>) -> String {
+    let missing: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+    let short: Vec<(&String, usize, usize)> = want
+        .iter()
+        .filter_map(|(k, &n)| got.get(k).filter(|&&m| m < n).map(|&m| (k, n, m)))
+        .collect();
+    let over: usize = want
+        .iter()
+        .filter_map(|(k, &n)| got.get(k).map(|&m| m.saturating_sub(n)))
+        .sum();
+    let unknown = got.keys().filter(|k| !want.contains_key(*k)).count();
+    format!(
+        "{} of {} series missing (e.g. {:?}); {} short by {} samples in all (e.g. {:?}); {over} samples over; {unknown} series not expected",
+        missing.len(),
+        want.len(),
+        missing.first(),
+        short.len(),
+        short.iter().map(|(_, n, m)| n - m).sum::<usize>(),
+        short.first()
+    )
+}

@@ -1,6 +1,7 @@
 //! End-to-end scenarios both shells run with the same assertions (the daemon's in
 //! `shell-mio/tests`, `trawl-tokio`'s in `shell-tokio/tests/parity.rs`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -372,9 +373,14 @@ pub(crate) fn metadata_goes_out_in_metadata_only_requests(
 /// A metric's value for the remote-write queue `r0` in the shell's metrics (-1 if
 /// absent).
 pub(crate) fn queue_metric_of(t: &dyn Shell, name: &str) -> f64 {
+    queue_metric_in(t, name, "r0")
+}
+
+/// A metric's value for the remote-write queue `queue` (-1 if absent).
+pub(crate) fn queue_metric_in(t: &dyn Shell, name: &str, queue: &str) -> f64 {
     t.metrics()
         .lines()
-        .find(|l| l.starts_with(&format!("{name}{{remote_name=\"r0\"")))
+        .find(|l| l.starts_with(&format!("{name}{{remote_name=\"{queue}\"")))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(-1.0)
@@ -496,4 +502,217 @@ pub(crate) fn targets_go_through_a_plain_http_proxy(
         panic!("{e}:\n{}", t.log());
     }
     (plain_addr, tls_addr, pport, (nginx, proxy_proc))
+}
+
+/// The scale-out recipe (`examples/scale-out/`): three instances share 300 targets by
+/// `hashmod`; every target is scraped by exactly one, and VictoriaMetrics gets every
+/// series from all three.
+pub(crate) fn three_instances_share_a_fleet_of_300_targets(
+    root: &Path,
+    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+) {
+    let port = free_port();
+    let addrs: Vec<String> = (0..300)
+        .map(|i| format!("127.2.{}.{}:{port}", i / 200, i % 200 + 1))
+        .collect();
+    let _nginx = nginx(root, &addrs);
+    std::fs::write(root.join("www/metrics"), body(2)).expect("metrics");
+    let vm_port = free_port();
+    let _vm = victoria(&root.join("vm"), vm_port);
+    std::fs::create_dir_all(root.join("targets")).expect("targets dir");
+    let list: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+    std::fs::write(
+        root.join("targets/fleet.json"),
+        format!("[{{\"targets\": [{}]}}]", list.join(",")),
+    )
+    .expect("targets");
+    // The recipe's file, as its README says to use it (receiver and interval adapted).
+    let recipe = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scale-out/trawl-shard.yml"),
+    )
+    .expect("examples/scale-out/trawl-shard.yml");
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let cfg = root.join(format!("shard-{i}.yml"));
+        let text = recipe
+            .replace("SHARD_INDEX", &i.to_string())
+            .replace("SHARD_COUNT", "3")
+            .replace("scrape_interval: 15s", "scrape_interval: 1s")
+            .replace("127.0.0.1:8428", &format!("127.0.0.1:{vm_port}"));
+        std::fs::write(&cfg, text).expect("shard config");
+        let dir = root.join(format!("i{i}"));
+        std::fs::create_dir_all(&dir).expect("instance dir");
+        instances.push(start(&dir, &cfg, &root.join(format!("data-{i}"))));
+    }
+    // Every target scraped by exactly one instance.
+    let mut owners: BTreeMap<String, usize> = BTreeMap::new();
+    eventually(
+        Duration::from_secs(30),
+        "300 targets up across 3 instances",
+        || {
+            owners.clear();
+            let mut up = 0;
+            for t in &instances {
+                for (_, instance, health) in t.active() {
+                    *owners.entry(instance).or_default() += 1;
+                    up += usize::from(health == "up");
+                }
+            }
+            up == 300
+        },
+    );
+    assert_eq!(owners.len(), 300);
+    assert!(owners.values().all(|&n| n == 1), "a target scraped twice");
+    for t in &instances {
+        let n = t.active().len();
+        assert!(
+            (60..=140).contains(&n),
+            "an instance has {n} of 300 targets"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for t in &mut instances {
+        if let Err(e) = t.stop() {
+            panic!("{e}:\n{}", t.log());
+        }
+    }
+    // The receiver has every series: 300 targets × (2 gauges + 5 report series).
+    eventually(
+        Duration::from_secs(30),
+        "VictoriaMetrics has every series",
+        || vm_counts(vm_port).len() == 300 * 7,
+    );
+    let vm = vm_counts(vm_port);
+    let shards: std::collections::BTreeSet<&str> = vm
+        .keys()
+        .filter_map(|k| k.split("trawl_shard=\"").nth(1))
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(shards.len(), 3, "series from every instance");
+}
+
+/// Both receivers stopped for a minute, then restarted on the same data: each ends with
+/// every sample, the queues never hold more than their capacity (the backlog waits in
+/// the WAL), and, where the agent is a process of its own, its RSS stays flat.
+pub(crate) fn both_receivers_stopped_for_a_minute_get_everything_and_memory_stays_flat(
+    dir: &Path,
+    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+) {
+    let (_nginx, addrs, _sd) = fleet(dir, 51..=58, 500);
+    let (vm_port, prom_port) = (free_port(), free_port());
+    let (vm_dir, prom_dir) = (dir.join("vm"), dir.join("prom"));
+    let mut vm = victoria(&vm_dir, vm_port);
+    let mut prom = prometheus_receiver(&prom_dir, prom_port);
+    let cfg = config(
+        dir,
+        &addrs,
+        &[
+            format!("http://127.0.0.1:{vm_port}/api/v1/write"),
+            format!("http://127.0.0.1:{prom_port}/api/v1/write"),
+        ],
+    );
+    // A small queue: what a minute of scraping brings (8 targets × 505 series × 2/s,
+    // about 480 000 samples) is many times what the queues may hold, so everything past
+    // their capacity has to wait in the WAL, not in memory.
+    let capacity = 1000;
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg).expect("cfg").replace(
+            "queue_config: {",
+            &format!(
+                "queue_config: {{capacity: {capacity}, max_samples_per_send: 200, max_shards: 2, "
+            ),
+        ),
+    )
+    .expect("config");
+    let data = dir.join("data");
+    let mut t = start(dir, &cfg, &data);
+    eventually(Duration::from_secs(15), "targets up", || {
+        let a = t.active();
+        a.len() == 8 && a.iter().all(|x| x.2 == "up")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    // Both receivers stop for a minute.
+    stop_proc(&mut vm);
+    stop_proc(&mut prom);
+    let mut samples = Vec::new();
+    let mut pending_max = 0.0f64;
+    for _ in 0..60 {
+        std::thread::sleep(Duration::from_secs(1));
+        samples.extend(t.rss());
+        for q in ["r0", "r1"] {
+            pending_max = pending_max.max(queue_metric_in(
+                &*t,
+                "prometheus_remote_storage_samples_pending",
+                q,
+            ));
+        }
+    }
+    let retried = queue_metric_in(&*t, "prometheus_remote_storage_samples_retried_total", "r1");
+    // They come back on the same data and ports.
+    let _vm = victoria(&vm_dir, vm_port);
+    let _prom = prometheus_receiver(&prom_dir, prom_port);
+    assert!(
+        retried > 0.0,
+        "the outage was seen: {retried} samples retried"
+    );
+    eventually(Duration::from_secs(90), "the queues caught up", || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        ["r0", "r1"].iter().all(|q| {
+            let sent = queue_metric_in(
+                &*t,
+                "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
+                q,
+            );
+            now - sent < 3.0
+        })
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    if let Err(e) = t.stop() {
+        panic!("{e}:\n{}", t.log());
+    }
+    let (all, live) = wal_counts(&data);
+    let total: usize = all.values().sum();
+    assert!(
+        total > 50 * capacity,
+        "the outage produced more than the queues hold: {total} samples"
+    );
+    // Memory: what the queues hold is bounded by their capacity, and the process does not
+    // grow with the backlog: the last 20 s of the outage against the 10 s after its start.
+    // A shard takes a whole WAL record (one scrape, 505 samples) while under capacity.
+    assert!(
+        pending_max <= (2 * (capacity + 505)) as f64,
+        "pending samples {pending_max} over the capacity of 2 shards × {capacity} and a scrape"
+    );
+    if samples.len() == 60 {
+        let early = samples[2..12].iter().copied().max().unwrap_or(0);
+        let late = samples[40..].iter().copied().max().unwrap_or(0);
+        assert!(
+            late <= early + early / 5 + (2 << 20),
+            "RSS grew with the backlog: {early} B early in the outage, {late} B at its end ({samples:?})"
+        );
+    }
+    let vm = settle(
+        Duration::from_secs(60),
+        || vm_counts(vm_port),
+        |vm| vm.len() == all.len() && all.iter().all(|(k, n)| vm.get(k).is_some_and(|m| m >= n)),
+    );
+    assert!(
+        vm.len() == all.len() && all.iter().all(|(k, n)| vm.get(k).is_some_and(|m| m >= n)),
+        "VictoriaMetrics lacks samples: {}",
+        shortfall(&all, &vm)
+    );
+    let extra: usize = vm.values().sum::<usize>() - total;
+    assert!(
+        extra <= 2 * 200,
+        "duplicates beyond the last retried batches: {extra}"
+    );
+    let prom = settle(
+        Duration::from_secs(60),
+        || prom_counts(prom_port),
+        |p| *p == live,
+    );
+    assert!(prom == live, "Prometheus: {}", shortfall(&live, &prom));
 }
