@@ -182,13 +182,7 @@ pub(crate) fn https_targets_are_verified(
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, yaml).expect("config");
     let mut t = start(dir, &cfg, &dir.join("data"));
-    let health = |pool: &str| {
-        t.active()
-            .into_iter()
-            .find(|x| x.0 == pool)
-            .map(|x| x.2)
-            .unwrap_or_default()
-    };
+    let health = |pool: &str| pool_health_of(&*t, pool);
     eventually(Duration::from_secs(15), "TLS scrapes settled", || {
         ["ca", "name", "system", "insecure"]
             .iter()
@@ -199,15 +193,7 @@ pub(crate) fn https_targets_are_verified(
     assert_eq!(health("insecure"), "up");
     assert_eq!(health("system"), "down", "the test CA is not a system root");
     let json = t.targets_json();
-    let v: serde_json::Value = serde_json::from_str(&json).expect("targets JSON");
-    let system_error = v["data"]["activeTargets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|x| x["scrapePool"] == "system")
-        .and_then(|x| x["lastError"].as_str())
-        .unwrap_or_default()
-        .to_owned();
+    let system_error = pool_error_of(&*t, "system");
     assert!(
         system_error.contains(": tls: invalid peer certificate: UnknownIssuer"),
         "{json}"
@@ -445,29 +431,13 @@ pub(crate) fn targets_go_through_a_plain_http_proxy(
         "dead_proxy",
         "socks",
     ];
-    let health = |pool: &str| {
-        t.active()
-            .into_iter()
-            .find(|x| x.0 == pool)
-            .map(|x| x.2)
-            .unwrap_or_default()
-    };
+    let health = |pool: &str| pool_health_of(&*t, pool);
     eventually(Duration::from_secs(15), "proxied scrapes settled", || {
         pools
             .iter()
             .all(|p| health(p) != "unknown" && !health(p).is_empty())
     });
-    let error = |pool: &str| {
-        let v: serde_json::Value = serde_json::from_str(&t.targets_json()).expect("JSON");
-        v["data"]["activeTargets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|x| x["scrapePool"] == pool)
-            .and_then(|x| x["lastError"].as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let error = |pool: &str| pool_error_of(&*t, pool);
     assert_eq!(health("forward"), "up", "{}", error("forward"));
     assert_eq!(health("tunnel"), "up", "{}", error("tunnel"));
     assert_eq!(health("bypassed"), "up", "no_proxy: loopback goes direct");
@@ -715,4 +685,26 @@ pub(crate) fn both_receivers_stopped_for_a_minute_get_everything_and_memory_stay
         |p| *p == live,
     );
     assert!(prom == live, "Prometheus: {}", shortfall(&live, &prom));
+}
+
+/// The health of the first active target of `pool` ("" while there is none).
+pub(crate) fn pool_health_of(t: &dyn Shell, pool: &str) -> String {
+    t.active()
+        .into_iter()
+        .find(|x| x.0 == pool)
+        .map(|x| x.2)
+        .unwrap_or_default()
+}
+
+/// The last error of the first active target of `pool`.
+pub(crate) fn pool_error_of(t: &dyn Shell, pool: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(&t.targets_json()).expect("targets JSON");
+    v["data"]["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|x| x["scrapePool"] == pool)
+        .and_then(|x| x["lastError"].as_str())
+        .unwrap_or_default()
+        .to_owned()
 }
