@@ -7,6 +7,11 @@
 //!
 //! Each request is a task; it reports the response as it arrives over the agent's
 //! channel, and aborting the task (the core's `Cancel`) closes its connection.
+//!
+//! Not hyper: hyper would bring its own connection pool, proxy handling and error
+//! wording, and the tokio shell would then scrape differently from the daemon (another
+//! keep-alive policy, other `lastError` texts). With the core's codec both shells send
+//! the same bytes and report the same errors; the parity tests compare them.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
