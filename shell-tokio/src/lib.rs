@@ -642,9 +642,15 @@ impl Agent {
                 agent.handle_input(now, Input::Timeout);
             }
         }
-        for (_, t) in std::mem::take(&mut tasks) {
-            t.abort();
-        }
+        // Discovery and scrapes are over (watches may still run: they go); remote
+        // write's requests in flight stay, their answers are needed for the flush.
+        tasks.retain(|id, t| {
+            let keep = id.0 >= trawl_mio::remote::ID_BASE;
+            if !keep {
+                t.abort();
+            }
+            keep
+        });
         // The sink takes the rest, then closes; its last reports are fed as they come.
         let Some(tx) = sink.tx.take() else {
             return Report {
