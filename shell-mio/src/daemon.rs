@@ -650,43 +650,7 @@ fn feed_ack(agent: &mut Core, now: Now, a: &Ack) {
 }
 
 fn feed_net(agent: &mut Core, now: Now, id: RequestId, e: NetEvent) {
-    match e {
-        NetEvent::Head(h) => {
-            let headers = h.header_refs();
-            agent.input(
-                now,
-                Input::Io {
-                    id,
-                    event: IoEvent::HttpHead {
-                        status: h.status,
-                        reason: &h.reason,
-                        headers: &headers,
-                    },
-                },
-            );
-        }
-        NetEvent::Body(b) => agent.input(
-            now,
-            Input::Io {
-                id,
-                event: IoEvent::HttpBody(&b),
-            },
-        ),
-        NetEvent::End => agent.input(
-            now,
-            Input::Io {
-                id,
-                event: IoEvent::HttpEnd,
-            },
-        ),
-        NetEvent::Failed(m) => agent.input(
-            now,
-            Input::Io {
-                id,
-                event: IoEvent::Failed(&m),
-            },
-        ),
-    }
+    e.with_event(|event| agent.input(now, Input::Io { id, event }));
 }
 
 /// Logs an agent event (with `tracing`), as the daemon does.

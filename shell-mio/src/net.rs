@@ -17,7 +17,7 @@ use trawl_core::http::proxy::{self, ProxyEnv, Route};
 use trawl_core::http::{
     ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get, write_post,
 };
-use trawl_core::io::{CredentialsFile, HttpRequest, RequestId};
+use trawl_core::io::{CredentialsFile, HttpRequest, IoEvent, RequestId};
 
 /// Tokens at and above this are connections.
 pub(crate) const CONN_BASE: usize = 1 << 20;
@@ -38,6 +38,30 @@ pub enum NetEvent {
     End,
     /// The request failed.
     Failed(String),
+}
+
+impl NetEvent {
+    /// Hands the event to `f` as the core's (borrowed) event.
+    pub fn with_event(&self, f: impl FnOnce(IoEvent<'_>)) {
+        match self {
+            NetEvent::Head(h) => {
+                let headers = h.header_refs();
+                f(IoEvent::HttpHead {
+                    status: h.status,
+                    reason: &h.reason,
+                    headers: &headers,
+                });
+            }
+            NetEvent::Body(b) => f(IoEvent::HttpBody(b)),
+            NetEvent::End => f(IoEvent::HttpEnd),
+            NetEvent::Failed(m) => f(IoEvent::Failed(m)),
+        }
+    }
+
+    /// True for the request's last event.
+    pub fn is_final(&self) -> bool {
+        matches!(self, NetEvent::End | NetEvent::Failed(_))
+    }
 }
 
 #[derive(Debug)]

@@ -157,9 +157,7 @@ fn a_recorded_run_replays_to_the_same_digest() {
 #[test]
 fn https_targets_are_verified_against_the_configured_ca() {
     let d = TempDir::new("tls");
-    let (addr, ca, _nginx) = scenario::https_targets_are_verified(&d.0, &mut |dir, cfg, data| {
-        Box::new(Daemon::start(dir, cfg, data))
-    });
+    let (addr, ca, _nginx) = scenario::https_targets_are_verified(&d.0, &mut daemon);
     let www = d.0.join("www");
     // HTTP discovery over TLS, through `trawl sd` (blocking client, same TLS settings).
     std::fs::create_dir_all(www.join("sd")).expect("sd dir");
@@ -196,9 +194,7 @@ fn sd_finds(cfg: &Path, url: &str, what: &str) {
 fn targets_and_http_discovery_go_through_a_plain_http_proxy() {
     let d = TempDir::new("proxy");
     let (plain_addr, tls_addr, pport, _servers) =
-        scenario::targets_go_through_a_plain_http_proxy(&d.0, &mut |dir, cfg, data| {
-            Box::new(Daemon::start(dir, cfg, data))
-        });
+        scenario::targets_go_through_a_plain_http_proxy(&d.0, &mut daemon);
     let ca = d.0.join("ca.crt");
     let ca = ca.display();
     // HTTP discovery through the proxy, with `trawl sd`, for both kinds of target.

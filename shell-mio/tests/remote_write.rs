@@ -10,17 +10,10 @@ use std::time::Duration;
 use common::receivers::*;
 use common::*;
 
-fn stop(t: &mut Proc) {
-    signal(t, "TERM");
-    assert!(wait_exit(t, Duration::from_secs(30)).success());
-}
-
 #[test]
 fn every_sample_in_the_wal_reaches_victoriametrics_and_prometheus() {
     let d = TempDir::new("rw");
-    scenario::remote_write_reaches_both_receivers(&d.0, &mut |dir, cfg, data| {
-        Box::new(Daemon::start(dir, cfg, data))
-    });
+    scenario::remote_write_reaches_both_receivers(&d.0, &mut daemon);
     assert!(
         log_of(&d.0).contains("remote write queue started"),
         "{}",
@@ -57,7 +50,7 @@ fn an_outage_and_a_kill_9_lose_nothing_the_wal_holds() {
     // The receiver comes up.
     let _vm = victoria(&d.0.join("vm"), vm_port);
     std::thread::sleep(Duration::from_secs(4));
-    stop(&mut t);
+    stop_proc(&mut t);
     let (all, _) = wal_counts(&data);
     eventually(
         Duration::from_secs(30),
@@ -79,17 +72,14 @@ fn both_receivers_stopped_for_a_minute_get_everything_and_memory_stays_flat() {
     let d = TempDir::new("rw-minute");
     scenario::both_receivers_stopped_for_a_minute_get_everything_and_memory_stays_flat(
         &d.0,
-        &mut |dir, cfg, data| Box::new(Daemon::start(dir, cfg, data)),
+        &mut daemon,
     );
 }
 
 #[test]
 fn errors_are_retried_and_a_refused_batch_is_the_only_loss() {
     let d = TempDir::new("rw-faults");
-    scenario::errors_are_retried_and_a_refused_batch_is_the_only_loss(
-        &d.0,
-        &mut |dir, cfg, data| Box::new(Daemon::start(dir, cfg, data)),
-    );
+    scenario::errors_are_retried_and_a_refused_batch_is_the_only_loss(&d.0, &mut daemon);
     // The daemon logs the refusal (trawl-tokio's host decides where logs go).
     assert!(log_of(&d.0).contains("refused a batch for good"));
 }
@@ -97,15 +87,11 @@ fn errors_are_retried_and_a_refused_batch_is_the_only_loss() {
 #[test]
 fn three_instances_share_a_fleet_of_300_targets() {
     let d = TempDir::new("rw-scale");
-    scenario::three_instances_share_a_fleet_of_300_targets(&d.0, &mut |dir, cfg, data| {
-        Box::new(Daemon::start(dir, cfg, data))
-    });
+    scenario::three_instances_share_a_fleet_of_300_targets(&d.0, &mut daemon);
 }
 
 #[test]
 fn metadata_goes_out_in_metadata_only_requests() {
     let d = TempDir::new("rw-meta");
-    scenario::metadata_goes_out_in_metadata_only_requests(&d.0, &mut |dir, cfg, data| {
-        Box::new(Daemon::start(dir, cfg, data))
-    });
+    scenario::metadata_goes_out_in_metadata_only_requests(&d.0, &mut daemon);
 }

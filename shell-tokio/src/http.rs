@@ -28,6 +28,8 @@ use trawl_core::http::{
 };
 use trawl_core::io::{CredentialsFile, HttpRequest, RequestId};
 
+use trawl_mio::remote::NetEvent;
+
 use crate::Done;
 
 /// Redirects followed before giving up (as Go's client).
@@ -123,7 +125,7 @@ impl Client {
                 follow: req.client.follow_redirects,
             };
             if let Err(msg) = inner.request(id, r, &tx).await {
-                let _ = tx.send((id, Done::Failed(msg)));
+                let _ = tx.send((id, Done::Net(NetEvent::Failed(msg))));
             }
         })
         .abort_handle()
@@ -154,7 +156,7 @@ impl Client {
                 follow: false,
             };
             if let Err(msg) = inner.request(id, r, &tx).await {
-                let _ = tx.send((id, Done::Failed(msg)));
+                let _ = tx.send((id, Done::Net(NetEvent::Failed(msg))));
             }
         })
         .abort_handle()
@@ -438,18 +440,18 @@ async fn exchange(
                         Err(e) => failed = Some(e),
                     },
                     None => {
-                        let _ = tx.send((id, Done::Head(h)));
+                        let _ = tx.send((id, Done::Net(NetEvent::Head(h))));
                     }
                 }
             }
             ResponseEvent::Body(b) => {
                 if redirect.is_none() {
-                    let _ = tx.send((id, Done::Body(b.to_vec())));
+                    let _ = tx.send((id, Done::Net(NetEvent::Body(b.to_vec()))));
                 }
             }
             ResponseEvent::End => {
                 if redirect.is_none() {
-                    let _ = tx.send((id, Done::End));
+                    let _ = tx.send((id, Done::Net(NetEvent::End)));
                 }
             }
         };

@@ -65,10 +65,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use trawl_core::agent::{AgentOptions, Input, Output};
 use trawl_core::config::Config;
-use trawl_core::http::ResponseHead;
 use trawl_core::io::{IoEvent, IoOp, RequestId};
 use trawl_core::scrape::TargetView;
 use trawl_core::time::{Instant, Now, UnixNanos};
+use trawl_mio::remote::NetEvent;
 
 pub use http::HttpOptions;
 pub use sink::{Acks, Batch, ChannelSink, Discard, Outcome, Sink, WalSink};
@@ -76,19 +76,16 @@ pub use trawl_core as core;
 pub use trawl_mio::storage::{Restored, SyncPolicy, WalOptions, WriterOptions};
 
 /// What an IO task, a sink or a watch reports to the agent's task.
+/// (The id of a `Stored` report is no operation's.)
 enum Done {
-    Head(ResponseHead),
-    Body(Vec<u8>),
-    End,
-    Failed(String),
+    /// An HTTP request's progress (scrapes, HTTP SD, remote write).
+    Net(NetEvent),
+    /// File work's outcome (a watch that fails ends with `FileDone::Failed`).
     File(trawl_mio::files::FileDone),
+    /// A change in a watched directory.
     Changed(Option<String>),
-    Stored {
-        batches: u64,
-        samples: u64,
-        lost: u64,
-        error: Option<String>,
-    },
+    /// The sink's report on batches.
+    Stored(trawl_mio::storage::Ack),
 }
 
 /// Where the agent's wall-clock time comes from.
@@ -161,13 +158,7 @@ fn runner<S: Sink>(mut s: S) -> SinkRunner {
                     Outcome::Failed(e) => (0, samples, Some(e)),
                     Outcome::Deferred => continue,
                 };
-                let done = Done::Stored {
-                    batches: 1,
-                    samples: stored,
-                    lost,
-                    error,
-                };
-                let _ = tx.send((RequestId(u64::MAX), done));
+                Acks { tx: tx.clone() }.report(1, stored, lost, error);
             }
             s.close().await;
         })
@@ -456,38 +447,29 @@ impl Clock {
 /// The sink side of the agent: a bounded queue, and the overflow that keeps series
 /// declarations in order once it is full (see [`sink`]'s docs).
 struct SinkQueue {
-    tx: Option<mpsc::Sender<Batch>>,
+    tx: mpsc::Sender<Batch>,
     overflow: trawl_mio::storage::Overflow,
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 const FULL: &str = "the sink's queue is full";
 
-fn try_send(tx: &mpsc::Sender<Batch>) -> impl FnMut(Batch) -> Result<(), Batch> + '_ {
-    |b| {
-        tx.try_send(b).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
-        })
-    }
-}
-
 impl SinkQueue {
+    fn try_send(tx: &mpsc::Sender<Batch>) -> impl FnMut(Batch) -> Result<(), Batch> + '_ {
+        |b| {
+            tx.try_send(b).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b) => b,
+            })
+        }
+    }
+
     /// Queues `b`; what it lost if the queue was full.
     fn push(&mut self, b: Batch) -> Option<trawl_mio::storage::Lost> {
-        let Some(tx) = &self.tx else {
-            return Some(trawl_mio::storage::Lost {
-                samples: b.samples.len() as u64,
-                batches: 1,
-            });
-        };
-        self.overflow.push(b, try_send(tx))
+        self.overflow.push(b, SinkQueue::try_send(&self.tx))
     }
 
     /// Moves what the queue has room for out of the overflow.
     fn flush(&mut self) {
-        if let Some(tx) = &self.tx {
-            self.overflow.flush(try_send(tx));
-        }
+        self.overflow.flush(SinkQueue::try_send(&self.tx));
     }
 }
 
@@ -531,11 +513,10 @@ impl Agent {
         };
         let (io_tx, mut io_rx) = mpsc::unbounded_channel::<(RequestId, Done)>();
         let (sink_tx, sink_rx) = mpsc::channel(b.max_pending);
-        let sink_task = tokio::spawn((b.sink)(sink_rx, io_tx.clone()));
+        let mut sink_task = tokio::spawn((b.sink)(sink_rx, io_tx.clone()));
         let mut sink = SinkQueue {
-            tx: Some(sink_tx),
+            tx: sink_tx,
             overflow: trawl_mio::storage::Overflow::default(),
-            task: Some(sink_task),
         };
         let client = http::Client::new(b.http.clone());
         let mut remote = b.remote;
@@ -652,31 +633,21 @@ impl Agent {
             keep
         });
         // The sink takes the rest, then closes; its last reports are fed as they come.
-        let Some(tx) = sink.tx.take() else {
-            return Report {
-                stats: agent.stats(),
-            };
-        };
-        for b in sink.overflow.drain() {
+        let SinkQueue { tx, mut overflow } = sink;
+        for b in overflow.drain() {
             if tx.send(b).await.is_err() {
                 break;
             }
         }
         drop(tx);
-        if let Some(task) = sink.task.take() {
-            let mut task = task;
-            loop {
-                tokio::select! {
-                    d = io_rx.recv() => match d {
-                        Some((id, d)) => feed(&mut agent, &mut remote, &clock, &mut tasks, id, d),
-                        None => break,
-                    },
-                    _ = &mut task => {
-                        while let Ok((id, d)) = io_rx.try_recv() {
-                            feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
-                        }
-                        break;
+        loop {
+            tokio::select! {
+                Some((id, d)) = io_rx.recv() => feed(&mut agent, &mut remote, &clock, &mut tasks, id, d),
+                _ = &mut sink_task => {
+                    while let Ok((id, d)) = io_rx.try_recv() {
+                        feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
                     }
+                    break;
                 }
             }
         }
@@ -749,18 +720,6 @@ fn command(agent: &mut trawl_core::Agent, remote: &Option<RemoteWrite>, clock: &
     }
 }
 
-/// A response event for remote write (`None` for what is not one).
-fn net_event(d: Done) -> Option<trawl_mio::remote::NetEvent> {
-    use trawl_mio::remote::NetEvent;
-    Some(match d {
-        Done::Head(h) => NetEvent::Head(h),
-        Done::Body(b) => NetEvent::Body(b),
-        Done::End => NetEvent::End,
-        Done::Failed(m) => NetEvent::Failed(m),
-        _ => return None,
-    })
-}
-
 fn feed(
     agent: &mut trawl_core::Agent,
     remote: &mut Option<RemoteWrite>,
@@ -771,42 +730,28 @@ fn feed(
 ) {
     let now = clock.now();
     let rw = remote.as_mut().and_then(|rw| rw.remote.as_mut());
-    if id.0 >= trawl_mio::remote::ID_BASE && id.0 != u64::MAX {
-        if matches!(d, Done::End | Done::Failed(_)) {
-            tasks.remove(&id);
-        }
-        if let (Some(r), Some(e)) = (rw, net_event(d)) {
-            r.on_net(now, id, e);
-        }
-        return;
-    }
-    if let (Some(r), Done::Stored { .. }) = (rw, &d) {
-        // The WAL grew: the queues read on.
-        r.wal_written(now);
-    }
     let io = |agent: &mut trawl_core::Agent, event: IoEvent<'_>| {
         agent.handle_input(now, Input::Io { id, event });
     };
     match d {
-        Done::Head(h) => {
-            let headers = h.header_refs();
-            io(
-                agent,
-                IoEvent::HttpHead {
-                    status: h.status,
-                    reason: &h.reason,
-                    headers: &headers,
-                },
-            );
+        Done::Stored(a) => {
+            agent.handle_input(now, Input::Stored(a.as_input()));
+            // The WAL grew: the queues read on.
+            if let Some(r) = rw {
+                r.wal_written(now);
+            }
         }
-        Done::Body(b) => io(agent, IoEvent::HttpBody(&b)),
-        Done::End => {
-            tasks.remove(&id);
-            io(agent, IoEvent::HttpEnd);
-        }
-        Done::Failed(m) => {
-            tasks.remove(&id);
-            io(agent, IoEvent::Failed(&m));
+        Done::Net(e) => {
+            if e.is_final() {
+                tasks.remove(&id);
+            }
+            if id.0 >= trawl_mio::remote::ID_BASE {
+                if let Some(r) = rw {
+                    r.on_net(now, id, e);
+                }
+            } else {
+                e.with_event(|event| io(agent, event));
+            }
         }
         Done::File(f) => {
             tasks.remove(&id);
@@ -817,20 +762,6 @@ fn feed(
             IoEvent::Changed {
                 name: name.as_deref(),
             },
-        ),
-        Done::Stored {
-            batches,
-            samples,
-            lost,
-            error,
-        } => agent.handle_input(
-            now,
-            Input::Stored(trawl_core::Stored {
-                batches,
-                samples,
-                lost_samples: lost,
-                error: error.as_deref(),
-            }),
         ),
     }
 }

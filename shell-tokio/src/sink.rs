@@ -78,15 +78,17 @@ impl Acks {
     /// The next `batches` deferred batches: `stored` samples stored and `lost` lost,
     /// with the error if any failed.
     pub fn report(&self, batches: u64, stored: u64, lost: u64, error: Option<String>) {
-        let _ = self.tx.send((
-            RequestId(u64::MAX),
-            Done::Stored {
-                batches,
-                samples: stored,
-                lost,
-                error,
-            },
-        ));
+        self.ack(trawl_mio::storage::Ack {
+            batches,
+            samples: stored,
+            lost_samples: lost,
+            error,
+        });
+    }
+
+    /// A report as the WAL writer makes it.
+    pub(crate) fn ack(&self, a: trawl_mio::storage::Ack) {
+        let _ = self.tx.send((RequestId(u64::MAX), Done::Stored(a)));
     }
 }
 
@@ -139,7 +141,7 @@ impl std::fmt::Debug for WalSink {
 
 fn forward(writer: &trawl_mio::storage::Writer, acks: &Acks) {
     while let Some(a) = writer.try_ack() {
-        acks.report(a.batches, a.samples, a.lost_samples, a.error);
+        acks.ack(a);
     }
 }
 

@@ -19,7 +19,7 @@ pub(crate) fn watch(
 ) -> AbortHandle {
     tokio::spawn(async move {
         if let Err(msg) = run(id, &path, &tx).await {
-            let _ = tx.send((id, Done::Failed(msg)));
+            let _ = tx.send((id, Done::File(trawl_mio::files::FileDone::Failed(msg))));
         }
     })
     .abort_handle()

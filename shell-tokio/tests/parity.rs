@@ -59,6 +59,11 @@ impl Embedded {
     }
 }
 
+/// Starts trawl-tokio as a [`Shell`] (the scenarios' `start`).
+fn embedded(dir: &Path, cfg: &Path, data: &Path) -> Box<dyn Shell> {
+    Box::new(Embedded::start(dir, cfg, data))
+}
+
 impl Shell for Embedded {
     fn active(&self) -> Vec<(String, String, String)> {
         match self.rt.block_on(self.handle.targets_json()) {
@@ -108,81 +113,43 @@ impl Shell for Embedded {
 #[test]
 fn static_and_file_targets_are_scraped_stored_and_marked_stale_after_a_reload() {
     let d = TempDir::new("tokio-sd");
-    scenario::discovery_reload_and_shutdown(
-        &d.0,
-        &mut |dir: &Path, cfg: &Path, data: &Path| -> Box<dyn Shell> {
-            Box::new(Embedded::start(dir, cfg, data))
-        },
-        &mut |_: &dyn Shell| {},
-    );
+    scenario::discovery_reload_and_shutdown(&d.0, &mut embedded, &mut |_: &dyn Shell| {});
 }
 
 #[test]
 fn https_targets_are_verified_against_the_configured_ca() {
     let d = TempDir::new("tokio-tls");
-    let _ = scenario::https_targets_are_verified(&d.0, &mut |dir: &Path,
-                                                             cfg: &Path,
-                                                             data: &Path|
-     -> Box<dyn Shell> {
-        Box::new(Embedded::start(dir, cfg, data))
-    });
+    let _ = scenario::https_targets_are_verified(&d.0, &mut embedded);
 }
 
 #[test]
 fn every_sample_in_the_wal_reaches_victoriametrics_and_prometheus() {
     let d = TempDir::new("tokio-rw");
-    scenario::remote_write_reaches_both_receivers(&d.0, &mut |dir: &Path,
-                                                              cfg: &Path,
-                                                              data: &Path|
-     -> Box<dyn Shell> {
-        Box::new(Embedded::start(dir, cfg, data))
-    });
+    scenario::remote_write_reaches_both_receivers(&d.0, &mut embedded);
 }
 
 #[test]
 fn errors_are_retried_and_a_refused_batch_is_the_only_loss() {
     let d = TempDir::new("tokio-rw-faults");
-    scenario::errors_are_retried_and_a_refused_batch_is_the_only_loss(&d.0, &mut |dir: &Path,
-                                                                                  cfg: &Path,
-                                                                                  data: &Path|
-     -> Box<
-        dyn Shell,
-    > {
-        Box::new(Embedded::start(dir, cfg, data))
-    });
+    scenario::errors_are_retried_and_a_refused_batch_is_the_only_loss(&d.0, &mut embedded);
 }
 
 #[test]
 fn metadata_goes_out_in_metadata_only_requests() {
     let d = TempDir::new("tokio-rw-meta");
-    scenario::metadata_goes_out_in_metadata_only_requests(&d.0, &mut |dir: &Path,
-                                                                      cfg: &Path,
-                                                                      data: &Path|
-     -> Box<dyn Shell> {
-        Box::new(Embedded::start(dir, cfg, data))
-    });
+    scenario::metadata_goes_out_in_metadata_only_requests(&d.0, &mut embedded);
 }
 
 #[test]
 fn targets_go_through_a_plain_http_proxy() {
     let d = TempDir::new("tokio-proxy");
-    let _ = scenario::targets_go_through_a_plain_http_proxy(&d.0, &mut |dir: &Path,
-                                                                        cfg: &Path,
-                                                                        data: &Path|
-     -> Box<dyn Shell> {
-        Box::new(Embedded::start(dir, cfg, data))
-    });
+    let _ = scenario::targets_go_through_a_plain_http_proxy(&d.0, &mut embedded);
 }
 
 #[test]
 fn three_instances_share_a_fleet_of_300_targets() {
     let d = TempDir::new("tokio-rw-scale");
-    scenario::three_instances_share_a_fleet_of_300_targets(&d.0, &mut |dir: &Path,
-                                                                       cfg: &Path,
-                                                                       data: &Path|
-     -> Box<dyn Shell> {
-        Box::new(Embedded::start(dir, cfg, data))
-    });
+    scenario::three_instances_share_a_fleet_of_300_targets(&d.0, &mut embedded);
 }
 
 #[test]
@@ -190,8 +157,6 @@ fn both_receivers_stopped_for_a_minute_get_everything_and_memory_stays_flat() {
     let d = TempDir::new("tokio-rw-minute");
     scenario::both_receivers_stopped_for_a_minute_get_everything_and_memory_stays_flat(
         &d.0,
-        &mut |dir: &Path, cfg: &Path, data: &Path| -> Box<dyn Shell> {
-            Box::new(Embedded::start(dir, cfg, data))
-        },
+        &mut embedded,
     );
 }

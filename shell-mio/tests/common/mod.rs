@@ -214,15 +214,6 @@ pub(crate) fn active_from_json(body: &str) -> Vec<(String, String, String)> {
     out
 }
 
-/// The health of the first active target of `pool` ("" while there is none).
-pub(crate) fn pool_health(web: u16, pool: &str) -> String {
-    active(web)
-        .into_iter()
-        .find(|x| x.0 == pool)
-        .map(|x| x.2)
-        .unwrap_or_default()
-}
-
 /// Polls until `f` holds (at most `max`).
 pub(crate) fn eventually(max: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + max;
@@ -420,6 +411,11 @@ pub(crate) trait Shell {
     fn rss(&self) -> Option<u64> {
         None
     }
+}
+
+/// Starts the daemon as a [`Shell`] (the scenarios' `start`).
+pub(crate) fn daemon(dir: &Path, config: &Path, data: &Path) -> Box<dyn Shell> {
+    Box::new(Daemon::start(dir, config, data))
 }
 
 /// The daemon as a [`Shell`].

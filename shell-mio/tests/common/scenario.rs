@@ -8,6 +8,10 @@ use std::time::Duration;
 use super::receivers::*;
 use super::*;
 
+/// How a scenario starts the agent under test on (dir, config, data): [`daemon`], or
+/// trawl-tokio's `embedded`.
+pub(crate) type Start<'a> = &'a mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>;
+
 /// Static, file and HTTP discovery against an nginx fleet; a target renamed into a
 /// watched directory; a reload that removes a static target (its series end in stale
 /// markers); a graceful shutdown; then the WAL as `promtool tsdb dump` reads it.
@@ -15,7 +19,7 @@ use super::*;
 /// has, once every target is up.
 pub(crate) fn discovery_reload_and_shutdown(
     dir: &Path,
-    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+    start: Start<'_>,
     extra: &mut dyn FnMut(&dyn Shell),
 ) {
     let (_nginx, addrs, sd) = fleet(dir, 2..=4, 50);
@@ -154,7 +158,7 @@ pub(crate) fn discovery_reload_and_shutdown(
 /// checks only a shell can make).
 pub(crate) fn https_targets_are_verified(
     dir: &Path,
-    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+    start: Start<'_>,
 ) -> (String, std::path::PathBuf, Proc) {
     certs(dir);
     let port = free_port();
@@ -208,10 +212,7 @@ pub(crate) fn https_targets_are_verified(
 /// once; a reload removes a target (its stale markers must arrive too); after a
 /// graceful shutdown each receiver holds exactly what the WAL holds (Prometheus: less
 /// the stale markers, which its queries do not return).
-pub(crate) fn remote_write_reaches_both_receivers(
-    dir: &Path,
-    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
-) {
+pub(crate) fn remote_write_reaches_both_receivers(dir: &Path, start: Start<'_>) {
     let (_nginx, addrs, _sd) = fleet(dir, 21..=25, 20);
     let (vm_port, prom_port) = (free_port(), free_port());
     let _vm = victoria(&dir.join("vm"), vm_port);
@@ -269,7 +270,7 @@ pub(crate) fn remote_write_reaches_both_receivers(
 /// good, and counted), then the real receiver, which must end with everything else.
 pub(crate) fn errors_are_retried_and_a_refused_batch_is_the_only_loss(
     dir: &Path,
-    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+    start: Start<'_>,
 ) {
     let (_nginx, addrs, _sd) = fleet(dir, 41..=42, 10);
     let vm_port = free_port();
@@ -317,10 +318,7 @@ pub(crate) fn errors_are_retried_and_a_refused_batch_is_the_only_loss(
 
 /// Metric metadata goes out in metadata-only requests every `send_interval`, read off
 /// the wire, and is counted.
-pub(crate) fn metadata_goes_out_in_metadata_only_requests(
-    dir: &Path,
-    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
-) {
+pub(crate) fn metadata_goes_out_in_metadata_only_requests(dir: &Path, start: Start<'_>) {
     let (_nginx, addrs, _sd) = fleet(dir, 51..=52, 3);
     let vm_port = free_port();
     let _vm = victoria(&dir.join("vm"), vm_port);
@@ -379,7 +377,7 @@ pub(crate) fn queue_metric_in(t: &dyn Shell, name: &str, queue: &str) -> f64 {
 /// proxy's port, and the servers (kept running for the caller's own checks).
 pub(crate) fn targets_go_through_a_plain_http_proxy(
     dir: &Path,
-    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+    start: Start<'_>,
 ) -> (String, String, u16, (Proc, Proc)) {
     certs(dir);
     let (tls_port, plain_port) = (free_port(), free_port());
@@ -477,10 +475,7 @@ pub(crate) fn targets_go_through_a_plain_http_proxy(
 /// The scale-out recipe (`examples/scale-out/`): three instances share 300 targets by
 /// `hashmod`; every target is scraped by exactly one, and VictoriaMetrics gets every
 /// series from all three.
-pub(crate) fn three_instances_share_a_fleet_of_300_targets(
-    root: &Path,
-    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
-) {
+pub(crate) fn three_instances_share_a_fleet_of_300_targets(root: &Path, start: Start<'_>) {
     let port = free_port();
     let addrs: Vec<String> = (0..300)
         .map(|i| format!("127.2.{}.{}:{port}", i / 200, i % 200 + 1))
@@ -566,7 +561,7 @@ pub(crate) fn three_instances_share_a_fleet_of_300_targets(
 /// the WAL), and, where the agent is a process of its own, its RSS stays flat.
 pub(crate) fn both_receivers_stopped_for_a_minute_get_everything_and_memory_stays_flat(
     dir: &Path,
-    start: &mut dyn FnMut(&Path, &Path, &Path) -> Box<dyn Shell>,
+    start: Start<'_>,
 ) {
     let (_nginx, addrs, _sd) = fleet(dir, 51..=58, 500);
     let (vm_port, prom_port) = (free_port(), free_port());
