@@ -395,12 +395,145 @@ fn go_wording(msg: String, path: &Path, type_name: &dyn Fn(&Path) -> &'static st
     msg
 }
 
+/// What aliases may expand a YAML document to, at least: scalar bytes plus one per node,
+/// counted as a deserializer would see them, every alias replayed in full. A document may
+/// always expand to twice its own size; past both bounds it is refused before anything
+/// is built from it (a 1 MiB string referenced 3,000 times would otherwise become 3 GiB
+/// of strings). serde_yaml's own guard counts replayed events, not bytes.
+pub const MAX_EXPANSION: usize = 16 << 20;
+
+const EXPANSION_MARK: &str = "YAML aliases expand the document to more than";
+
+/// Refuses a document whose aliases expand it past [`MAX_EXPANSION`] (or twice its size,
+/// if larger), with the position where the bound was crossed. Documents without aliases
+/// (no `*`) are not parsed at all; a document that does not parse passes, for the real
+/// parse to report. The walk allocates nothing and stops at the bound, so a "billion
+/// laughs" document costs at most the bound in time.
+pub fn check_expansion(text: &str) -> Result<(), YamlError> {
+    if !text.contains('*') {
+        return Ok(());
+    }
+    let limit = MAX_EXPANSION.max(text.len().saturating_mul(2));
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let mut left = limit;
+        if let Err(e) = (Expansion { left: &mut left }).deserialize(doc) {
+            if e.to_string().contains(EXPANSION_MARK) {
+                return Err(YamlError {
+                    path: Path::default(),
+                    position: e.location().map(|l| (l.line(), l.column())),
+                    message: format!("{EXPANSION_MARK} {limit} bytes"),
+                });
+            }
+            // A syntax error: the real parse reports it (with Prometheus's wording).
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Walks a YAML node, spending one unit a node and one a scalar byte.
+struct Expansion<'b> {
+    left: &'b mut usize,
+}
+
+impl Expansion<'_> {
+    fn spend<E: de::Error>(&mut self, n: usize) -> Result<(), E> {
+        match self.left.checked_sub(n.saturating_add(1)) {
+            Some(l) => {
+                *self.left = l;
+                Ok(())
+            }
+            None => Err(E::custom(EXPANSION_MARK)),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Expansion<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Expansion<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML node")
+    }
+    fn visit_bool<E: de::Error>(mut self, _: bool) -> Result<(), E> {
+        self.spend(1)
+    }
+    fn visit_i64<E: de::Error>(mut self, _: i64) -> Result<(), E> {
+        self.spend(8)
+    }
+    fn visit_u64<E: de::Error>(mut self, _: u64) -> Result<(), E> {
+        self.spend(8)
+    }
+    fn visit_f64<E: de::Error>(mut self, _: f64) -> Result<(), E> {
+        self.spend(8)
+    }
+    fn visit_str<E: de::Error>(mut self, v: &str) -> Result<(), E> {
+        self.spend(v.len())
+    }
+    fn visit_bytes<E: de::Error>(mut self, v: &[u8]) -> Result<(), E> {
+        self.spend(v.len())
+    }
+    fn visit_unit<E: de::Error>(mut self) -> Result<(), E> {
+        self.spend(0)
+    }
+    fn visit_none<E: de::Error>(mut self) -> Result<(), E> {
+        self.spend(0)
+    }
+    fn visit_some<D: Deserializer<'de>>(mut self, d: D) -> Result<(), D::Error> {
+        self.spend(0)?;
+        d.deserialize_any(self)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(mut self, d: D) -> Result<(), D::Error> {
+        self.spend(0)?;
+        d.deserialize_any(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.spend(0)?;
+        while map
+            .next_key_seed(Expansion {
+                left: &mut *self.left,
+            })?
+            .is_some()
+        {
+            map.next_value_seed(Expansion {
+                left: &mut *self.left,
+            })?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.spend(0)?;
+        while seq
+            .next_element_seed(Expansion {
+                left: &mut *self.left,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_enum<A: de::EnumAccess<'de>>(mut self, data: A) -> Result<(), A::Error> {
+        // A tagged node (`!tag value`): the tag, then the value.
+        use serde::de::VariantAccess;
+        self.spend(0)?;
+        let ((), v) = data.variant_seed(Expansion {
+            left: &mut *self.left,
+        })?;
+        v.newtype_variant_seed(self)
+    }
+}
+
 /// Deserializes `text` into `T`, applying merge keys (`<<`) when the document uses them.
 /// Errors carry the path and the position of the offending node.
 pub fn from_yaml<T: DeserializeOwned>(
     text: &str,
     type_name: &dyn Fn(&Path) -> &'static str,
 ) -> Result<T, YamlError> {
+    check_expansion(text)?;
     let mut merged = None;
     if text.contains("<<")
         && let Ok(mut v) = serde_yaml::from_str::<serde_yaml::Value>(text)
@@ -475,6 +608,47 @@ mod tests {
             ]),
             Some((2, 5))
         );
+    }
+
+    /// One large string referenced many times: refused with its position, whatever the
+    /// alias count serde_yaml would allow.
+    fn bomb(size: usize, refs: usize) -> String {
+        let mut t = format!("a: &big \"{}\"\nb:\n", "x".repeat(size));
+        for _ in 0..refs {
+            t.push_str("  - *big\n");
+        }
+        t
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_in_bytes() {
+        // 1 MiB referenced 3,000 times (3 GiB expanded): refused.
+        let e = check_expansion(&bomb(1 << 20, 3000)).unwrap_err();
+        assert!(e.message.contains(EXPANSION_MARK), "{}", e.message);
+        assert!(e.position.is_some_and(|(l, _)| l >= 1), "{e:?}");
+        // Through the typed parse too.
+        let r: Result<serde_yaml::Value, _> = from_yaml(&bomb(1 << 20, 3000), &|_| "x");
+        assert!(r.unwrap_err().message.contains(EXPANSION_MARK));
+        // Ordinary sharing passes: 1 KiB referenced 100 times.
+        check_expansion(&bomb(1024, 100)).unwrap();
+        let v: serde_yaml::Value = from_yaml(&bomb(1024, 100), &|_| "x").unwrap();
+        assert_eq!(v["b"].as_sequence().map(Vec::len), Some(100));
+        // Billion laughs: nested aliases, each level ten times the last.
+        let mut t = String::from(
+            "l0: &l0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n",
+        );
+        for i in 1..10 {
+            let p = i - 1;
+            t.push_str(&format!(
+                "l{i}: &l{i} [*l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}, *l{p}]\n"
+            ));
+        }
+        // (serde_yaml's own count of replayed events or this bound refuses it first.)
+        let r: Result<serde_yaml::Value, _> = from_yaml(&t, &|_| "x");
+        assert!(r.is_err());
+        // Not YAML: left to the real parse.
+        check_expansion("a: *nowhere\n").unwrap();
+        check_expansion("a: [*\n").unwrap();
     }
 
     #[test]

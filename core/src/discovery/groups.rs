@@ -52,6 +52,14 @@ pub fn parse_target_groups(data: &[u8], format: DocFormat) -> Result<Vec<TargetG
             if data.iter().all(u8::is_ascii_whitespace) {
                 Vec::new()
             } else {
+                // Aliases are bounded in the bytes they expand to before anything is
+                // built (a non-UTF-8 document fails in the parse below).
+                if let Ok(text) = std::str::from_utf8(data) {
+                    crate::config::yaml::check_expansion(text).map_err(|e| match e.position {
+                        Some((l, c)) => format!("{} at line {l} column {c}", e.message),
+                        None => e.message,
+                    })?;
+                }
                 serde_yaml::from_slice(data).map_err(|e| e.to_string())?
             }
         }
@@ -224,6 +232,25 @@ mod tests {
         assert_eq!(parse_target_groups(b"", DocFormat::Yaml).unwrap(), vec![]);
         let g = parse_target_groups(b"- targets: []\n", DocFormat::Yaml).unwrap();
         assert!(g[0].targets.is_empty());
+    }
+
+    #[test]
+    fn yaml_alias_bombs_are_refused_with_their_position() {
+        // One 1 MiB label value referenced 3,000 times (3 GiB if expanded).
+        let mut doc = format!("- labels: {{a: &big \"{}\"}}\n", "x".repeat(1 << 20));
+        for i in 0..3000 {
+            doc.push_str(&format!("- targets: [h{i}:80]\n  labels: {{a: *big}}\n"));
+        }
+        let e = parse_target_groups(doc.as_bytes(), DocFormat::Yaml).unwrap_err();
+        assert!(
+            e.starts_with("YAML aliases expand the document to more than")
+                && e.contains(" at line "),
+            "{e}"
+        );
+        // Aliases within the bound are fine.
+        let doc = "- labels: {a: &v x}\n  targets: [h:1]\n- labels: {a: *v}\n  targets: [h:2]\n";
+        let g = parse_target_groups(doc.as_bytes(), DocFormat::Yaml).unwrap();
+        assert_eq!(g[1].labels.get("a"), Some("x"));
     }
 
     #[test]
