@@ -444,13 +444,20 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let timeout = deadline.map(|d| wait_for(d, now.mono, opts.timer_slack));
+        let timeout = if net.has_backlog() {
+            // Connections have data left from the last turn: look for IO, never sleep.
+            Some(Duration::ZERO)
+        } else {
+            deadline.map(|d| wait_for(d, now.mono, opts.timer_slack))
+        };
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != std::io::ErrorKind::Interrupted
         {
             return Err(format!("poll: {e}"));
         }
-        // 3. Feed what happened.
+        // 3. Feed what happened. Reads are bounded per connection and per turn (see
+        // `net::READ_PER_TURN`): what a connection leaves unread waits in the backlog.
+        net.new_turn();
         for ev in events.iter() {
             match ev.token() {
                 WAKER => {}
@@ -517,6 +524,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 _ => {}
             }
         }
+        net.drain_backlog(poll.registry());
         while let Ok(r) = resolved.try_recv() {
             net.resolved(poll.registry(), r);
         }
@@ -603,9 +611,15 @@ fn flush_remote(
         let timeout = until
             .saturating_since(now.mono)
             .max(Duration::from_millis(1));
+        let timeout = if net.has_backlog() {
+            Duration::ZERO
+        } else {
+            timeout
+        };
         if poll.poll(events, Some(timeout)).is_err() {
             break;
         }
+        net.new_turn();
         for ev in events.iter() {
             if let Token(t) = ev.token()
                 && t >= CONN_BASE
@@ -618,6 +632,7 @@ fn flush_remote(
                 );
             }
         }
+        net.drain_backlog(poll.registry());
         while let Ok(r) = resolved.try_recv() {
             net.resolved(poll.registry(), r);
         }

@@ -25,6 +25,14 @@ pub(crate) const CONN_BASE: usize = 1 << 20;
 const MAX_IDLE_PER_HOST: usize = 2;
 /// Redirects followed before giving up (as Go's client).
 const MAX_REDIRECTS: u8 = 10;
+/// Bytes one connection may read in one turn of the loop. A target that streams without
+/// pause must not keep the loop reading: past this the connection waits in the backlog
+/// for the next turn, after the agent has seen what was read (and may have cancelled the
+/// request on a limit) and after due timers fired (a scrape timeout).
+pub(crate) const READ_PER_CONN: usize = 128 * 1024;
+/// Bytes all connections together may read in one turn: what the loop holds before the
+/// agent sees it. Connections past it wait in the backlog, in turn order.
+pub(crate) const READ_PER_TURN: usize = 4 << 20;
 
 /// What a connection reports, owned, for the loop to hand to the core (or to remote
 /// write).
@@ -145,6 +153,8 @@ struct Conn {
     opening: Option<Box<rustls::ClientConnection>>,
     /// Through a proxy (for error messages).
     proxied: bool,
+    /// In the backlog: readable data may be left unread.
+    queued: bool,
 }
 
 /// What makes a kept-alive connection reusable for a request: host, port and, for TLS,
@@ -290,6 +300,10 @@ pub(crate) struct Net {
     resolving: BTreeMap<RequestId, Request>,
     lookups: crossbeam_channel::Sender<Lookup>,
     buf: Vec<u8>,
+    /// Connections that stopped reading on a budget, oldest first.
+    backlog: VecDeque<usize>,
+    /// What the connections may still read this turn.
+    turn_left: usize,
     /// The proxy environment, read once (for `proxy_from_environment`).
     proxy_env: ProxyEnv,
     /// Events for the core, in order.
@@ -353,6 +367,8 @@ impl Net {
             resolving: BTreeMap::new(),
             lookups,
             buf: vec![0; 64 * 1024],
+            backlog: VecDeque::new(),
+            turn_left: READ_PER_TURN,
             proxy_env: ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
             events: VecDeque::new(),
         }
@@ -548,6 +564,7 @@ impl Net {
                 redirect: None,
                 opening,
                 proxied,
+                queued: false,
             }),
         );
         self.begin(reg, t, req);
@@ -677,12 +694,57 @@ impl Net {
         }
     }
 
+    /// A new turn of the loop: the read budget is full again.
+    pub(crate) fn new_turn(&mut self) {
+        self.turn_left = READ_PER_TURN;
+    }
+
+    /// True if some connection stopped reading on a budget: the loop must not sleep.
+    pub(crate) fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Reads on for the connections in the backlog, each once, oldest first (those that
+    /// stop on a budget again go to its end).
+    pub(crate) fn drain_backlog(&mut self, reg: &Registry) {
+        for _ in 0..self.backlog.len() {
+            if self.turn_left == 0 {
+                return;
+            }
+            let Some(t) = self.backlog.pop_front() else {
+                return;
+            };
+            let Some(c) = self.conns.get_mut(&t) else {
+                continue;
+            };
+            c.queued = false;
+            if c.req.is_some() && c.phase == Phase::Reading {
+                self.read(reg, t);
+            }
+        }
+    }
+
+    /// Puts a connection that still has data to read in the backlog.
+    fn defer(&mut self, t: usize) {
+        if let Some(c) = self.conns.get_mut(&t)
+            && !c.queued
+        {
+            c.queued = true;
+            self.backlog.push_back(t);
+        }
+    }
+
     fn read(&mut self, reg: &Registry, t: usize) {
+        let mut left = READ_PER_CONN;
         loop {
+            if left == 0 || self.turn_left == 0 {
+                return self.defer(t);
+            }
             let Some(c) = self.conns.get_mut(&t) else {
                 return;
             };
-            let n = match recv(c, &mut self.buf) {
+            let want = self.buf.len().min(left).min(self.turn_left);
+            let n = match recv(c, &mut self.buf[..want]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -697,6 +759,8 @@ impl Net {
             };
             if n > 0 {
                 c.got_bytes = true;
+                left -= n;
+                self.turn_left -= n;
             }
             if c.opening.is_some() {
                 match self.tunnel_answer(reg, t, n) {

@@ -35,6 +35,13 @@ use crate::Done;
 /// Redirects followed before giving up (as Go's client).
 const MAX_REDIRECTS: u8 = 10;
 
+/// Bytes read from all connections together that may wait for the agent, in KiB: a
+/// request task takes credit for what it read before handing it over and the agent
+/// gives it back once fed, so a target streaming faster than the agent parses waits on
+/// its socket instead of filling memory (the daemon's `READ_PER_TURN`). Tokio's
+/// semaphore is fair: every connection gets its turn.
+const READ_CREDIT_KIB: usize = 4 << 10;
+
 /// How the client keeps connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpOptions {
@@ -77,6 +84,8 @@ struct Inner {
     idle: Mutex<BTreeMap<PoolKey, Vec<Conn>>>,
     tls: Mutex<trawl_mio::tls::TlsConfigs>,
     proxy_env: ProxyEnv,
+    /// Credit for bytes read and not yet fed to the agent (see [`READ_CREDIT_KIB`]).
+    credit: Arc<tokio::sync::Semaphore>,
 }
 
 /// The shell's HTTP client; cheap to clone.
@@ -104,6 +113,7 @@ impl Client {
             idle: Mutex::new(BTreeMap::new()),
             tls: Mutex::new(Default::default()),
             proxy_env: ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
+            credit: Arc::new(tokio::sync::Semaphore::new(READ_CREDIT_KIB)),
         }))
     }
 
@@ -239,7 +249,16 @@ impl Inner {
                         false,
                     ),
                 };
-                match exchange(&mut conn, &out, follow, &url, id, tx, &self.options).await {
+                let ex = Call {
+                    out: &out,
+                    follow,
+                    base: &url,
+                    id,
+                    tx,
+                    options: &self.options,
+                    credit: &self.credit,
+                };
+                match exchange(&mut conn, ex).await {
                     Ok(e) => break (e, conn),
                     // A kept-alive connection the server had closed: once more, fresh.
                     Err(f) if reused && f.fresh => continue,
@@ -392,16 +411,29 @@ async fn tunnel(mut io: Box<dyn Io>, r: &Route, target: &Url) -> Result<Box<dyn 
     }
 }
 
-/// Sends `out` on `conn` and reports the response to `tx` as it arrives.
-async fn exchange(
-    conn: &mut Conn,
-    out: &[u8],
+/// One request's part in an exchange.
+struct Call<'a> {
+    out: &'a [u8],
     follow: bool,
-    base: &Url,
+    base: &'a Url,
     id: RequestId,
-    tx: &UnboundedSender<(RequestId, Done)>,
-    options: &HttpOptions,
-) -> Result<Exchange, Failed> {
+    tx: &'a UnboundedSender<(RequestId, Done)>,
+    options: &'a HttpOptions,
+    credit: &'a Arc<tokio::sync::Semaphore>,
+}
+
+/// Sends `out` on `conn` and reports the response to `tx` as it arrives, each read's
+/// body on credit (see [`READ_CREDIT_KIB`]).
+async fn exchange(conn: &mut Conn, ex: Call<'_>) -> Result<Exchange, Failed> {
+    let Call {
+        out,
+        follow,
+        base,
+        id,
+        tx,
+        options,
+        credit,
+    } = ex;
     let addr = conn.addr;
     let broken = |e: std::io::Error, fresh: bool| {
         let s = e.to_string();
@@ -428,6 +460,16 @@ async fn exchange(
             Ok(n) => n,
             Err(e) => return Err(broken(e, !got_bytes)),
         };
+        // Credit for what was read, before the agent is handed any of it. The
+        // semaphore is never closed, and a read is at most the buffer (64 KiB by
+        // default), far below the credit: a closed semaphore would only mean no
+        // waiting.
+        let kib = n.div_ceil(1024).min(READ_CREDIT_KIB) as u32;
+        let mut permit = if kib > 0 {
+            credit.clone().acquire_many_owned(kib).await.ok()
+        } else {
+            None
+        };
         let mut failed: Option<String> = None;
         let mut sink = |e: ResponseEvent<'_>| match e {
             ResponseEvent::Head(h) => {
@@ -446,7 +488,8 @@ async fn exchange(
             }
             ResponseEvent::Body(b) => {
                 if redirect.is_none() {
-                    let _ = tx.send((id, Done::Net(NetEvent::Body(b.to_vec()))));
+                    let ev = NetEvent::Body(b.to_vec());
+                    let _ = tx.send((id, Done::Read(ev, permit.take())));
                 }
             }
             ResponseEvent::End => {

@@ -80,6 +80,8 @@ pub use trawl_mio::storage::{Restored, SyncPolicy, WalOptions, WriterOptions};
 enum Done {
     /// An HTTP request's progress (scrapes, HTTP SD, remote write).
     Net(NetEvent),
+    /// A piece of a body with the read credit it holds, given back once fed.
+    Read(NetEvent, Option<tokio::sync::OwnedSemaphorePermit>),
     /// File work's outcome (a watch that fails ends with `FileDone::Failed`).
     File(trawl_mio::files::FileDone),
     /// A change in a watched directory.
@@ -87,6 +89,9 @@ enum Done {
     /// The sink's report on batches.
     Stored(trawl_mio::storage::Ack),
 }
+
+/// Completions fed to the agent in one turn of its loop before timers are looked at.
+const MAX_FED_PER_TURN: usize = 256;
 
 /// Where the agent's wall-clock time comes from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -601,7 +606,10 @@ impl Agent {
                     // The agent holds a sender: never closed while it runs.
                     if let Some((id, d)) = d {
                         feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
-                        while let Ok((id, d)) = io_rx.try_recv() {
+                        // What else is waiting, up to a bound: connections that stream
+                        // without pause must not keep the agent from its timers.
+                        for _ in 0..MAX_FED_PER_TURN {
+                            let Ok((id, d)) = io_rx.try_recv() else { break };
                             feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
                         }
                     }
@@ -740,6 +748,10 @@ fn feed(
             if let Some(r) = rw {
                 r.wal_written(now);
             }
+        }
+        Done::Read(e, credit) => {
+            feed(agent, remote, clock, tasks, id, Done::Net(e));
+            drop(credit);
         }
         Done::Net(e) => {
             if e.is_final() {

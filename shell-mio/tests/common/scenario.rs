@@ -703,3 +703,88 @@ pub(crate) fn pool_error_of(t: &dyn Shell, pool: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// Samples `t`'s resident memory every 100 ms for `d` while checking that its API
+/// answers; the highest reading (0 where the shell has no process of its own).
+pub(crate) fn watch_memory_and_api(t: &dyn Shell, d: Duration) -> u64 {
+    let end = std::time::Instant::now() + d;
+    let mut peak = 0;
+    while std::time::Instant::now() < end {
+        let asked = std::time::Instant::now();
+        let j = t.targets_json();
+        assert!(
+            j.contains("\"success\""),
+            "the API stopped answering: {j:?}\n{}",
+            t.log()
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "the API took {:?} to answer",
+            asked.elapsed()
+        );
+        peak = peak.max(t.rss().unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    peak
+}
+
+/// Issue 16, defect 1: targets that stream bodies without end, close-delimited and
+/// chunked, as fast as loopback carries them. Their scrapes fail on `body_size_limit`
+/// as the bytes arrive, memory stays bounded, the API answers throughout, and a healthy
+/// target beside them is scraped on schedule.
+pub(crate) fn endless_bodies_are_cut_at_their_limits(dir: &Path, start: Start<'_>) {
+    use super::hostile::{Misbehaviour, hostile};
+    let (_nginx, addrs, _) = fleet(dir, 20..=20, 50);
+    let close = hostile("127.0.0.21", Misbehaviour::EndlessClose);
+    let chunked = hostile("127.0.0.22", Misbehaviour::EndlessChunked);
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
+             - job_name: good\n  scrape_interval: 500ms\n  scrape_timeout: 500ms\n  static_configs: [{{targets: [\"{}\"]}}]\n\
+             - job_name: close\n  body_size_limit: 1MB\n  static_configs: [{{targets: [\"{}\"]}}]\n\
+             - job_name: chunked\n  body_size_limit: 1MB\n  static_configs: [{{targets: [\"{}\"]}}]\n",
+            addrs[0], close.addr, chunked.addr
+        ),
+    )
+    .expect("config");
+    let data = dir.join("data");
+    let mut t = start(dir, &cfg, &data);
+    eventually(
+        Duration::from_secs(10),
+        &format!("both hostile targets down: {}", t.log()),
+        || pool_health_of(&*t, "close") == "down" && pool_health_of(&*t, "chunked") == "down",
+    );
+    let begun = std::time::Instant::now();
+    let peak = watch_memory_and_api(&*t, Duration::from_secs(5));
+    assert!(
+        peak < 150 << 20,
+        "resident memory reached {} MiB",
+        peak >> 20
+    );
+    for pool in ["close", "chunked"] {
+        let e = pool_error_of(&*t, pool);
+        assert_eq!(e, "body size limit exceeded", "{pool}");
+    }
+    assert_eq!(pool_health_of(&*t, "good"), "up");
+    let sent = close.sent.load(std::sync::atomic::Ordering::Relaxed)
+        + chunked.sent.load(std::sync::atomic::Ordering::Relaxed);
+    let watched = begun.elapsed();
+    t.stop().expect("a clean stop");
+    // Every scrape of the healthy target in the window was stored: at 500 ms, none lost.
+    let d = dump(&data);
+    let ups = series(&d, "up", &addrs[0]);
+    let in_window = ups.len() as u128;
+    let expected = watched.as_millis() / 500;
+    assert!(
+        in_window >= expected,
+        "{in_window} scrapes of the healthy target, {expected} expected"
+    );
+    // The hostile targets did not get to push much past their limits.
+    eprintln!(
+        "hostile targets sent {} MiB in all; peak RSS {} MiB",
+        sent >> 20,
+        peak >> 20
+    );
+}

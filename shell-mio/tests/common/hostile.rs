@@ -1,0 +1,110 @@
+//! Misbehaving peers for the hostile-input suite: scrape targets that stream without end,
+//! trickle, or send decompression bombs. Each is a thread-per-connection server on a
+//! loopback address in the test's process, stopped when dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How a hostile target answers every request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Misbehaviour {
+    /// A head without a length, then metric lines as fast as the socket takes them,
+    /// until the scraper closes (a close-delimited body without end).
+    EndlessClose,
+    /// The same, chunked.
+    EndlessChunked,
+}
+
+/// A hostile target: its address and how many bytes it managed to send.
+pub(crate) struct Hostile {
+    pub(crate) addr: String,
+    pub(crate) sent: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(&self.addr);
+    }
+}
+
+/// Starts a hostile target on `ip` (a loopback address), on a free port.
+pub(crate) fn hostile(ip: &str, how: Misbehaviour) -> Hostile {
+    let listener = TcpListener::bind((ip, 0)).expect("bind a hostile target");
+    let addr = listener.local_addr().expect("address").to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let (s, n) = (stop.clone(), sent.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if s.load(Ordering::SeqCst) {
+                return;
+            }
+            let Ok(conn) = conn else { continue };
+            let (s, n) = (s.clone(), n.clone());
+            std::thread::spawn(move || serve(conn, how, &s, &n));
+        }
+    });
+    Hostile { addr, sent, stop }
+}
+
+/// Reads the request head (up to the blank line, at most 64 KiB).
+fn read_head(conn: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut b) {
+            Ok(0) | Err(_) => return false,
+            Ok(k) => head.extend_from_slice(&b[..k]),
+        }
+        if head.len() > 64 * 1024 {
+            return false;
+        }
+    }
+    true
+}
+
+fn serve(mut conn: TcpStream, how: Misbehaviour, stop: &AtomicBool, sent: &AtomicU64) {
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
+    if !read_head(&mut conn) {
+        return;
+    }
+    // 64 KiB of valid exposition lines, built once and sent again and again: the
+    // stream is as fast as loopback carries it.
+    let mut block = String::new();
+    let mut i = 0u64;
+    while block.len() < 64 * 1024 {
+        block.push_str(&format!("endless_metric{{i=\"{i}\"}} 1\n"));
+        i += 1;
+    }
+    let chunk_head = format!("{:x}\r\n", block.len());
+    let head: &[u8] = match how {
+        Misbehaviour::EndlessClose => {
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nConnection: close\r\n\r\n"
+        }
+        Misbehaviour::EndlessChunked => {
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        }
+    };
+    if conn.write_all(head).is_err() {
+        return;
+    }
+    while !stop.load(Ordering::SeqCst) {
+        let r = match how {
+            Misbehaviour::EndlessClose => conn.write_all(block.as_bytes()),
+            Misbehaviour::EndlessChunked => conn
+                .write_all(chunk_head.as_bytes())
+                .and_then(|()| conn.write_all(block.as_bytes()))
+                .and_then(|()| conn.write_all(b"\r\n")),
+        };
+        if r.is_err() {
+            return;
+        }
+        sent.fetch_add(block.len() as u64, Ordering::Relaxed);
+    }
+}
