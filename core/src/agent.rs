@@ -141,6 +141,9 @@ pub enum Event {
     Health(HealthChange),
     /// Shutdown finished: nothing is in flight any more.
     ShutdownComplete,
+    /// At shutdown, this many removed targets still had end-of-run stale markers due;
+    /// they are not written (as in Prometheus, which presumes a restart resumes them).
+    StaleMarkersDropped(usize),
     /// Storage refused batches (first failure after success): scraping goes on, and
     /// what is not stored is counted.
     StorageFailing(String),
@@ -611,6 +614,10 @@ impl Agent {
         for job in out.pools_stopped {
             self.outputs
                 .push_back(Output::Event(Event::PoolStopped(job)));
+        }
+        if out.stale_dropped > 0 {
+            self.outputs
+                .push_back(Output::Event(Event::StaleMarkersDropped(out.stale_dropped)));
         }
     }
 

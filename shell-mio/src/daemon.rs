@@ -324,6 +324,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     let mut events = Events::with_capacity(1024);
     let mut ibuf = vec![0u8; 64 * 1024];
     let mut shutting_down = false;
+    let mut forced = false;
     let mut overflow = crate::storage::Overflow::default();
     tracing::info!(config = %opts.config_file.display(), "trawl started");
 
@@ -435,7 +436,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         if !net.events.is_empty() {
             continue;
         }
-        if shutting_down && agent.agent.is_shut_down() {
+        if shutting_down && (forced || agent.agent.is_shut_down()) {
             break;
         }
         // 2. Wait for IO or the agent's deadline.
@@ -466,7 +467,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                         if s == SIGHUP {
                             reload(&mut agent, &clock, &opts.config_file);
                         } else {
-                            shutdown(&mut agent, &clock, &mut shutting_down);
+                            shutdown(&mut agent, &clock, &mut shutting_down, &mut forced);
                         }
                     }
                 }
@@ -475,7 +476,9 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                     let extra = || remote.metrics_text();
                     match api.ready(poll.registry(), t, &agent.agent, &agent.config_text, &extra) {
                         Action::Reload => reload(&mut agent, &clock, &opts.config_file),
-                        Action::Quit => shutdown(&mut agent, &clock, &mut shutting_down),
+                        Action::Quit => {
+                            shutdown(&mut agent, &clock, &mut shutting_down, &mut forced)
+                        }
                         Action::None => {}
                     }
                 }
@@ -538,6 +541,9 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         if agent.agent.poll_timeout().is_some_and(|d| d <= now.mono) {
             agent.input(now, Input::Timeout);
         }
+        if forced {
+            break;
+        }
     }
     // Flush storage: the series still waiting for room, then everything queued is
     // written and synced.
@@ -548,8 +554,9 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     }
     let stats = writer.close().map_err(|e| format!("close the WAL: {e}"))?;
     feed_ack(&mut agent, clock.now(), &writer.drain_acks());
-    // Remote write sends what the WAL holds, for up to the flush deadline.
-    if !remote.is_empty() {
+    // Remote write sends what the WAL holds, for up to the flush deadline (not after a
+    // second stop request: what is left goes after the next start).
+    if !remote.is_empty() && !forced {
         flush_remote(
             &mut remote,
             &mut net,
@@ -650,11 +657,24 @@ fn reload(agent: &mut Core, clock: &Clock, path: &Path) {
     }
 }
 
-fn shutdown(agent: &mut Core, clock: &Clock, shutting_down: &mut bool) {
+/// The first request to stop: discovery stops, scrapes in flight finish (each within its
+/// timeout), pending end-of-run stale markers are dropped as Prometheus drops them. A
+/// second one (signal or `/-/quit`) stops waiting: `forced` is set and the loop ends at
+/// once, storage still written and synced.
+fn shutdown(agent: &mut Core, clock: &Clock, shutting_down: &mut bool, forced: &mut bool) {
     if !*shutting_down {
-        tracing::info!("shutting down: finishing scrapes in flight");
+        tracing::info!(
+            "shutting down: finishing scrapes in flight (a second signal stops without waiting)"
+        );
         *shutting_down = true;
         agent.input(clock.now(), Input::Shutdown);
+    } else if !*forced {
+        let in_flight = agent.agent.in_flight();
+        tracing::warn!(
+            in_flight,
+            "second stop request: scrapes in flight are abandoned, remote write is not flushed"
+        );
+        *forced = true;
     }
 }
 
@@ -689,6 +709,10 @@ pub fn log_event(e: &Event) {
         }
         Event::StorageRecovered => tracing::info!("storage writes again"),
         Event::RestoreRefused => tracing::warn!("WAL series restored too late; new refs are used"),
+        Event::StaleMarkersDropped(targets) => tracing::info!(
+            targets,
+            "end-of-run stale markers of removed targets not written at shutdown (as Prometheus)"
+        ),
         other => tracing::debug!(event = ?other, "agent"),
     }
 }

@@ -261,6 +261,60 @@ fn stopping_a_loop_lets_its_scrape_finish() {
     assert!(stale[0].samples.iter().all(|p| p.is_stale()));
 }
 
+/// Issue 16, defect 3: a removed target's end-of-run stale markers are due one interval
+/// and a tenth later (an hour and six minutes at `1h`). A shutdown does not wait for
+/// them: they are dropped, as Prometheus 3.x drops them (`endOfRunStaleness` returns
+/// when the pool's context is cancelled), and reported; a scrape in flight still
+/// finishes first, and its own marker is dropped too.
+#[test]
+fn shutdown_drops_end_of_run_markers_instead_of_waiting_for_them() {
+    let yaml = "scrape_configs: [{job_name: j, scrape_interval: 1h, scrape_timeout: 10s, static_configs: [{targets: [\"h:1\", \"h:2\", \"h:3\"]}]}]";
+    let mut h = Harness::new(yaml, opts());
+    // Every target scraped once.
+    h.advance(secs(3600));
+    for (id, _) in h.pending_scrapes() {
+        h.respond(id, 200, "text/plain", b"a 1\n");
+    }
+    assert!(h.pending_scrapes().is_empty());
+    // h:1 and h:2 go; h:3 stays and its next scrape is in flight at shutdown.
+    h.input(Input::Config(Box::new(config(
+        "scrape_configs: [{job_name: j, scrape_interval: 1h, scrape_timeout: 10s, static_configs: [{targets: [\"h:3\"]}]}]",
+    ))));
+    assert_eq!(
+        h.agent.loops_alive(),
+        3,
+        "two loops wait to write their markers"
+    );
+    let in_flight = h.advance_until_scrape(secs(3600));
+    assert_eq!(in_flight.len(), 1, "{in_flight:?}");
+    let out = h.input(Input::Shutdown);
+    assert!(
+        !h.agent.is_shut_down(),
+        "the scrape in flight finishes first"
+    );
+    assert!(
+        out.contains(&Output::Event(Event::StaleMarkersDropped(2))),
+        "{out:?}"
+    );
+    h.respond(in_flight[0].0, 200, "text/plain", b"a 1\n");
+    assert!(h.agent.is_shut_down());
+    assert_eq!(h.agent.loops_alive(), 0);
+    // Nothing more is written: no stale marker, now or later.
+    let after_shutdown = h.advance(secs(3 * 3600));
+    let stale = h
+        .log
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Append(b) => Some(b),
+            _ => None,
+        })
+        .flat_map(|b| &b.samples)
+        .filter(|p| p.is_stale())
+        .count();
+    assert_eq!(stale, 0);
+    assert!(after_shutdown.is_empty(), "{after_shutdown:?}");
+}
+
 #[test]
 fn duplicate_targets_share_one_loop() {
     // §9.5 #57

@@ -128,6 +128,24 @@ impl Loops {
     fn len(&self) -> usize {
         self.live
     }
+
+    /// Every live loop, in slot order.
+    fn iter(&self) -> impl Iterator<Item = (LoopKey, &Loop)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, s)| match s {
+                // Slots are counted in u32 when they are made (see `reserve`).
+                SlabSlot::Live(id, l) => Some((
+                    LoopKey {
+                        id: *id,
+                        slot: slot as u32,
+                    },
+                    l,
+                )),
+                _ => None,
+            })
+    }
 }
 
 /// What one discovered entry of a source became.
@@ -422,6 +440,9 @@ pub(crate) struct ScrapeOut {
     pub(crate) pools_created: Vec<Arc<str>>,
     pub(crate) pools_stopped: Vec<Arc<str>>,
     pub(crate) batches: Vec<Batch>,
+    /// Stopped targets whose end-of-run stale markers were still due when shutdown came
+    /// (dropped, as Prometheus drops them).
+    pub(crate) stale_dropped: usize,
 }
 
 /// The fields a pool can change in place, keeping its loops (and, later, their series
@@ -1192,6 +1213,12 @@ impl ScrapeManager {
     }
 
     /// Stops every pool (shutdown): loops finish their in-flight scrapes.
+    /// Shutdown: every loop stops without end-of-run stale markers, and markers still
+    /// waiting for their time (targets removed in the last two intervals) are dropped.
+    /// This is Prometheus 3.x's `scrapeLoop.endOfRunStaleness`: once the pool's parent
+    /// context is cancelled it returns without appending, presuming the server restarts
+    /// where it was. Scrapes in flight still finish (bounded by their timeouts); a
+    /// marker due for such a loop is dropped too.
     pub(crate) fn stop_all(&mut self, out: &mut ScrapeOut) {
         let pools = std::mem::take(&mut self.pools);
         for (job, pool) in pools {
@@ -1201,6 +1228,23 @@ impl ScrapeManager {
             out.pools_stopped.push(job);
         }
         self.configs.clear();
+        let ending: Vec<LoopKey> = self
+            .loops
+            .iter()
+            .filter(|(_, l)| l.ending.is_some())
+            .map(|(k, _)| k)
+            .collect();
+        for id in ending {
+            if let Some(l) = self.loops.get_mut(&id) {
+                l.ending = None;
+                out.stale_dropped += 1;
+                if l.done() {
+                    self.remove_loop(id);
+                } else {
+                    self.refile(id);
+                }
+            }
+        }
     }
 
     /// Loops still alive (active or finishing a scrape).

@@ -16,11 +16,15 @@ pub(crate) enum Misbehaviour {
     EndlessClose,
     /// The same, chunked.
     EndlessChunked,
+    /// Reads the request and never answers (the scrape waits for its timeout).
+    Silent,
 }
 
-/// A hostile target: its address and how many bytes it managed to send.
+/// A hostile target: its address, the requests it read and how many bytes it managed
+/// to send.
 pub(crate) struct Hostile {
     pub(crate) addr: String,
+    pub(crate) requests: Arc<AtomicU64>,
     pub(crate) sent: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
@@ -39,18 +43,24 @@ pub(crate) fn hostile(ip: &str, how: Misbehaviour) -> Hostile {
     let addr = listener.local_addr().expect("address").to_string();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let (s, n) = (stop.clone(), sent.clone());
+    let requests = Arc::new(AtomicU64::new(0));
+    let (s, n, r) = (stop.clone(), sent.clone(), requests.clone());
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             if s.load(Ordering::SeqCst) {
                 return;
             }
             let Ok(conn) = conn else { continue };
-            let (s, n) = (s.clone(), n.clone());
-            std::thread::spawn(move || serve(conn, how, &s, &n));
+            let (s, n, r) = (s.clone(), n.clone(), r.clone());
+            std::thread::spawn(move || serve(conn, how, &s, &n, &r));
         }
     });
-    Hostile { addr, sent, stop }
+    Hostile {
+        addr,
+        requests,
+        sent,
+        stop,
+    }
 }
 
 /// Reads the request head (up to the blank line, at most 64 KiB).
@@ -69,11 +79,18 @@ fn read_head(conn: &mut TcpStream) -> bool {
     true
 }
 
-fn serve(mut conn: TcpStream, how: Misbehaviour, stop: &AtomicBool, sent: &AtomicU64) {
+fn serve(
+    mut conn: TcpStream,
+    how: Misbehaviour,
+    stop: &AtomicBool,
+    sent: &AtomicU64,
+    requests: &AtomicU64,
+) {
     let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
     if !read_head(&mut conn) {
         return;
     }
+    requests.fetch_add(1, Ordering::SeqCst);
     // 64 KiB of valid exposition lines, built once and sent again and again: the
     // stream is as fast as loopback carries it.
     let mut block = String::new();
@@ -83,6 +100,21 @@ fn serve(mut conn: TcpStream, how: Misbehaviour, stop: &AtomicBool, sent: &Atomi
         i += 1;
     }
     let chunk_head = format!("{:x}\r\n", block.len());
+    if matches!(how, Misbehaviour::Silent) {
+        // Hold the connection until the scraper gives up or the server stops.
+        let mut b = [0u8; 1024];
+        let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+        while !stop.load(Ordering::SeqCst) {
+            match conn.read(&mut b) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return,
+            }
+        }
+        return;
+    }
     let head: &[u8] = match how {
         Misbehaviour::EndlessClose => {
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nConnection: close\r\n\r\n"
@@ -90,6 +122,7 @@ fn serve(mut conn: TcpStream, how: Misbehaviour, stop: &AtomicBool, sent: &Atomi
         Misbehaviour::EndlessChunked => {
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nTransfer-Encoding: chunked\r\n\r\n"
         }
+        Misbehaviour::Silent => return,
     };
     if conn.write_all(head).is_err() {
         return;
@@ -101,6 +134,7 @@ fn serve(mut conn: TcpStream, how: Misbehaviour, stop: &AtomicBool, sent: &Atomi
                 .write_all(chunk_head.as_bytes())
                 .and_then(|()| conn.write_all(block.as_bytes()))
                 .and_then(|()| conn.write_all(b"\r\n")),
+            Misbehaviour::Silent => return,
         };
         if r.is_err() {
             return;
