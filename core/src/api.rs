@@ -160,21 +160,36 @@ const SECRET_KEYS: &[&str] = &[
     "proxy_connect_header",
 ];
 
-fn redact(v: &mut serde_yaml::Value) {
+/// Keys whose values are URLs (Prometheus's `config.URL`, shown `Redacted`: the
+/// password of `user:password@` as `xxxxx`), beside any key ending in `_url`.
+const URL_KEYS: &[&str] = &["url", "api_server", "server", "endpoint"];
+
+/// Hides secrets below `v`; `parent` is the key `v` is the value of.
+fn redact(v: &mut serde_yaml::Value, parent: &str) {
     use serde_yaml::Value as Y;
     match v {
         Y::Mapping(m) => {
             for (k, val) in m.iter_mut() {
-                let secret = k.as_str().is_some_and(|k| SECRET_KEYS.contains(&k));
+                let key = k.as_str().unwrap_or("");
+                // `tls_config.key` is an inline private key (a `Secret`); elsewhere a key
+                // named `key` is no secret (e.g. a header name).
+                let secret = SECRET_KEYS.contains(&key) || (key == "key" && parent == "tls_config");
                 if secret {
                     hide(val);
+                } else if URL_KEYS.contains(&key) || key.ends_with("_url") {
+                    if let Y::String(u) = val
+                        && let std::borrow::Cow::Owned(r) =
+                            crate::http::redact_url(u, crate::http::REDACTED)
+                    {
+                        *u = r;
+                    }
                 } else {
-                    redact(val);
+                    redact(val, key);
                 }
             }
         }
-        Y::Sequence(s) => s.iter_mut().for_each(redact),
-        Y::Tagged(t) => redact(&mut t.value),
+        Y::Sequence(s) => s.iter_mut().for_each(|x| redact(x, parent)),
+        Y::Tagged(t) => redact(&mut t.value, parent),
         _ => {}
     }
 }
@@ -195,7 +210,7 @@ fn hide(v: &mut serde_yaml::Value) {
 pub fn config_json(text: &str) -> String {
     let yaml = match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(mut v) => {
-            redact(&mut v);
+            redact(&mut v, "");
             serde_yaml::to_string(&v).unwrap_or_default()
         }
         // It parsed when it was loaded; never shown unredacted.
@@ -263,6 +278,26 @@ mod tests {
             assert!(out.contains(kept), "{kept} missing: {out}");
         }
         assert!(out.contains("<secret>"));
+    }
+
+    /// Issue 16, defect 4: an inline TLS key and the passwords in URLs (`proxy_url`,
+    /// HTTP SD's `url`, remote write's `url`) are shown as Prometheus shows them.
+    #[test]
+    fn the_config_shown_hides_inline_keys_and_url_passwords() {
+        let text = "scrape_configs:\n  - job_name: a\n    proxy_url: http://pu:proxypw@proxy:3128\n    tls_config: {cert_file: /c.pem, key: PRIVATEKEY}\n    http_headers:\n      key: {values: [visible]}\n    http_sd_configs:\n      - url: https://su:sdpw@sd.example/targets\nremote_write:\n  - url: https://ru:rwpw@rw.example/api/v1/write\n    tls_config: {key: RWKEY}\n";
+        let out = config_json(text);
+        for secret in ["PRIVATEKEY", "RWKEY", "proxypw", "sdpw", "rwpw"] {
+            assert!(!out.contains(secret), "{secret} shown: {out}");
+        }
+        for kept in [
+            "http://pu:xxxxx@proxy:3128",
+            "https://su:xxxxx@sd.example/targets",
+            "https://ru:xxxxx@rw.example/api/v1/write",
+            "cert_file: /c.pem",
+            "visible",
+        ] {
+            assert!(out.contains(kept), "{kept} missing: {out}");
+        }
     }
 
     #[test]

@@ -24,6 +24,57 @@ impl Scheme {
     }
 }
 
+/// What Go's `url.URL.Redacted` puts in place of a URL's password (Prometheus shows
+/// configured URLs this way: `/api/v1/status/config`, remote write's `url` label).
+pub const REDACTED: &str = "xxxxx";
+/// What Go's HTTP client puts in place of a URL's password in its errors (a scrape's
+/// `lastError`, discovery failures).
+pub const STRIPPED: &str = "***";
+
+/// `s` with the password of its `user:password@` part replaced by `mask` (the text as it
+/// was when it has none, or is not a URL).
+pub fn redact_url<'a>(s: &'a str, mask: &str) -> std::borrow::Cow<'a, str> {
+    let Some(start) = s.find("://").map(|i| i + 3) else {
+        return s.into();
+    };
+    let rest = &s[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return s.into();
+    };
+    let Some(colon) = rest[..at].find(':') else {
+        return s.into();
+    };
+    format!("{}{mask}{}", &s[..start + colon + 1], &rest[at..]).into()
+}
+
+/// `%XX` escapes decoded, as Go's `url.User` holds a URL's user name and password
+/// (an invalid escape is kept as written).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                // Two hex digits make at most 255.
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// An absolute `http(s)://` URL, split as a client needs it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Url {
@@ -63,6 +114,8 @@ impl Url {
             Some(i) => (Some(authority[..i].to_owned()), &authority[i + 1..]),
             None => (None, authority),
         };
+        // Errors name the URL as Go's client does: without its password.
+        let s = &*redact_url(s, STRIPPED);
         let (host, port) = if let Some(r) = hostport.strip_prefix('[') {
             let close = r
                 .find(']')
@@ -199,6 +252,19 @@ fn write_head(
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(url.authority().as_bytes());
     out.extend_from_slice(b"\r\n");
+    // Credentials in the URL (`http://user:pass@host/`) are sent as basic auth unless
+    // the request has its own `Authorization`, as Go's `http.Client.send` does.
+    if let Some(info) = &url.userinfo
+        && !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+    {
+        let (user, pass) = info.split_once(':').unwrap_or((info, ""));
+        let pair = format!("{}:{}", percent_decode(user), percent_decode(pass));
+        out.extend_from_slice(b"Authorization: Basic ");
+        out.extend_from_slice(crate::io::base64(pair.as_bytes()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     for (n, v) in headers {
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");

@@ -107,7 +107,19 @@ impl Core {
     ) -> Result<Core, String> {
         let rec = match record {
             Some(p) => {
-                let f = std::fs::File::create(p)
+                // The recording holds the configuration with its secrets, the
+                // environment and everything scraped: only the owner may read it.
+                use std::os::unix::fs::OpenOptionsExt as _;
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(p)
+                    .map_err(|e| format!("--debug.record={}: {e}", p.display()))?;
+                // An existing file keeps its mode on open: narrow it too.
+                use std::os::unix::fs::PermissionsExt as _;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))
                     .map_err(|e| format!("--debug.record={}: {e}", p.display()))?;
                 Some((std::io::BufWriter::new(f), Digest::default()))
             }
@@ -698,11 +710,13 @@ pub fn log_event(e: &Event) {
         Event::TargetSyncFailed { job, message } => {
             tracing::warn!(%job, err = %message, "target dropped")
         }
-        Event::Health(h) if !h.error.is_empty() => {
-            tracing::debug!(job = %h.job, url = %h.url, health = ?h.health, err = %h.error, "target health")
-        }
         Event::Health(h) => {
-            tracing::debug!(job = %h.job, url = %h.url, health = ?h.health, "target health")
+            let url = trawl_core::http::redact_url(&h.url, trawl_core::http::REDACTED);
+            if h.error.is_empty() {
+                tracing::debug!(job = %h.job, %url, health = ?h.health, "target health")
+            } else {
+                tracing::debug!(job = %h.job, %url, health = ?h.health, err = %h.error, "target health")
+            }
         }
         Event::StorageFailing(err) => {
             tracing::error!(%err, "storage failing; scraping goes on, unstored samples are counted")

@@ -55,6 +55,9 @@ struct Cli {
     #[arg(long = "web.enable-lifecycle")]
     lifecycle: bool,
     /// Record every input the agent is fed to this file (replay it with `trawl replay`).
+    /// The file holds the configuration as written, secrets included, the whole
+    /// environment, and every scraped body and discovery answer; it is created readable
+    /// by its owner only (mode 0600). Keep it as you would keep the secrets themselves.
     #[arg(long = "debug.record")]
     record: Option<PathBuf>,
     /// Log format: logfmt (as Prometheus) or json.

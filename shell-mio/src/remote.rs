@@ -363,7 +363,8 @@ impl Remote {
                 tracing::warn!(queue = %r.name, resume = p.segment, first = r.tail.segment, "WAL segments the queue had not sent were deleted while trawl was down");
                 r.lost_segments += u64::from(r.tail.segment - p.segment);
             }
-            tracing::info!(queue = %r.name, url = %r.cfg.url, resume = ?resume, "remote write queue started");
+            let url = trawl_core::http::redact_url(&r.cfg.url, trawl_core::http::REDACTED);
+            tracing::info!(queue = %r.name, %url, resume = ?resume, "remote write queue started");
             runners.push(r);
         }
         let remote = Remote {
@@ -713,7 +714,7 @@ impl Remote {
                     out,
                     "{name}{{remote_name={:?},url={:?}}} {}",
                     r.name,
-                    r.cfg.url,
+                    trawl_core::http::redact_url(&r.cfg.url, trawl_core::http::REDACTED),
                     get(r)
                 );
             }

@@ -517,7 +517,10 @@ impl HttpSd {
             self.in_flight = None;
             self.fail(
                 out,
-                format!("Get {:?}: context deadline exceeded", self.url),
+                format!(
+                    "Get {:?}: context deadline exceeded",
+                    crate::http::redact_url(&self.url, crate::http::STRIPPED)
+                ),
             );
         }
         if now >= self.next_refresh {
@@ -586,12 +589,16 @@ impl HttpSd {
                         self.prev_count = n;
                         out.updates.push(g);
                     }
-                    Err(e) => self.fail(out, format!("{}: {e}", self.url)),
+                    Err(e) => {
+                        let url = crate::http::redact_url(&self.url, crate::http::STRIPPED);
+                        self.fail(out, format!("{url}: {e}"))
+                    }
                 }
             }
             IoEvent::Failed(e) => {
                 self.in_flight = None;
-                self.fail(out, format!("Get {:?}: {e}", self.url));
+                let url = crate::http::redact_url(&self.url, crate::http::STRIPPED);
+                self.fail(out, format!("Get {url:?}: {e}"));
             }
             _ => {}
         }

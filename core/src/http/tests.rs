@@ -239,3 +239,59 @@ proptest! {
         let _ = read(&bytes, &cuts, true);
     }
 }
+
+#[test]
+fn url_passwords_are_masked_as_go_masks_them() {
+    assert_eq!(
+        redact_url("http://u:p@h:1/x", REDACTED),
+        "http://u:xxxxx@h:1/x"
+    );
+    assert_eq!(
+        redact_url("https://u:p%40q@h/", STRIPPED),
+        "https://u:***@h/"
+    );
+    // A user alone, no userinfo, an `@` in the path, not a URL: unchanged.
+    for s in ["http://u@h/", "http://h/a@b", "h:1", "http://h?x=a:b@c"] {
+        assert_eq!(redact_url(s, REDACTED), s);
+    }
+    // Parse errors never show the password.
+    let e = Url::parse("http://u:secret@h:port/").unwrap_err();
+    assert!(!e.contains("secret") && e.contains("u:***@"), "{e}");
+}
+
+/// Issue 16, defect 6: credentials in a target's URL go as basic auth, as Go's client
+/// sends them, unless the request has its own `Authorization`; the request line and
+/// `Host` never carry them.
+#[test]
+fn url_credentials_are_sent_as_basic_auth() {
+    let url = Url::parse("http://al%40ice:s3cr%3At@h:9100/metrics").unwrap();
+    let mut out = Vec::new();
+    write_get(&mut out, &url, &[], false).unwrap();
+    let head = String::from_utf8(out).unwrap();
+    // base64("al@ice:s3cr:t")
+    assert!(
+        head.contains("\r\nAuthorization: Basic YWxAaWNlOnMzY3I6dA==\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.starts_with("GET /metrics HTTP/1.1\r\nHost: h:9100\r\n"),
+        "{head}"
+    );
+    // Through a forwarding proxy the absolute URL has no credentials either.
+    let mut out = Vec::new();
+    write_get(&mut out, &url, &[], true).unwrap();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .starts_with("GET http://h:9100/metrics HTTP/1.1")
+    );
+    // The request's own Authorization wins.
+    let mut out = Vec::new();
+    let own = [("authorization".to_owned(), "Bearer t".to_owned())];
+    write_get(&mut out, &url, &own, false).unwrap();
+    let head = String::from_utf8(out).unwrap();
+    assert!(
+        !head.contains("Basic") && head.contains("authorization: Bearer t"),
+        "{head}"
+    );
+}

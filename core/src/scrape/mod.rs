@@ -973,7 +973,8 @@ impl ScrapeManager {
             io.cancel(rid);
             self.owners.remove(&rid);
             self.stats.scrapes_timed_out += 1;
-            let error = format!("Get {:?}: context deadline exceeded", &*l.target.url);
+            let url = crate::http::redact_url(&l.target.url, crate::http::STRIPPED);
+            let error = format!("Get {url:?}: context deadline exceeded");
             Self::finish(l, id.id.0, now, Err(error), out, &mut self.refs);
             if l.done() {
                 self.remove_loop(id);
@@ -1197,7 +1198,10 @@ impl ScrapeManager {
                 }
                 _ => Err("response ended before its status line".to_owned()),
             }),
-            IoEvent::Failed(e) => Some(Err(format!("Get {:?}: {e}", &*target.url))),
+            IoEvent::Failed(e) => {
+                let url = crate::http::redact_url(&target.url, crate::http::STRIPPED);
+                Some(Err(format!("Get {url:?}: {e}")))
+            }
             _ => Some(Err("unexpected answer to a scrape request".to_owned())),
         };
         if let Some(r) = result {
