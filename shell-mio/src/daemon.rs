@@ -43,8 +43,8 @@ pub struct DaemonOptions {
     pub agent: AgentOptions,
     /// `--web.listen-address`.
     pub listen: std::net::SocketAddr,
-    /// `--web.enable-lifecycle`: `POST /-/reload` and `/-/quit`.
-    pub lifecycle: bool,
+    /// The HTTP API's lifecycle endpoints and bounds.
+    pub web: web::WebOptions,
     /// `--debug.record`: record every input to this file.
     pub record: Option<PathBuf>,
     /// Timer slack: the loop wakes for the agent's deadlines on a grid of this step,
@@ -249,6 +249,13 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     let clock = Clock {
         start: std::time::Instant::now(),
     };
+    match crate::rlimit::raise_nofile() {
+        Some((before, after)) if after > before => {
+            tracing::info!(before, after, "raised the open files limit")
+        }
+        Some((_, now)) => tracing::debug!(limit = now, "open files limit"),
+        None => tracing::warn!("could not raise the open files limit"),
+    }
     let source = config_source(&opts.config_file)?;
     let mut poll = Poll::new().map_err(|e| format!("create poll: {e}"))?;
     let waker =
@@ -315,7 +322,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         .register(&mut SourceFd(&ifd), INOTIFY, Interest::READABLE)
         .map_err(|e| format!("register inotify: {e}"))?;
 
-    let mut api = Web::bind(poll.registry(), opts.listen, opts.lifecycle)
+    let mut api = Web::bind(poll.registry(), opts.listen, opts.web.clone())
         .map_err(|e| format!("listen on {} (--web.listen-address): {e}", opts.listen))?;
     let bound = api
         .local_addr()
@@ -461,7 +468,15 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
             // Connections have data left from the last turn: look for IO, never sleep.
             Some(Duration::ZERO)
         } else {
-            deadline.map(|d| wait_for(d, now.mono, opts.timer_slack))
+            let agent_wait = deadline.map(|d| wait_for(d, now.mono, opts.timer_slack));
+            let web_wait = api.poll_timeout().map(|d| {
+                d.saturating_duration_since(std::time::Instant::now())
+                    .max(Duration::from_millis(1))
+            });
+            match (agent_wait, web_wait) {
+                (Some(a), Some(w)) => Some(a.min(w)),
+                (a, w) => a.or(w),
+            }
         };
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != std::io::ErrorKind::Interrupted
@@ -477,7 +492,8 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 SIGNALS => {
                     for s in signals.pending() {
                         if s == SIGHUP {
-                            reload(&mut agent, &clock, &opts.config_file);
+                            let _ = reload(&mut agent, &clock, &opts.config_file);
+                            api.clear_cache();
                         } else {
                             shutdown(&mut agent, &clock, &mut shutting_down, &mut forced);
                         }
@@ -487,7 +503,10 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 Token(t) if (web::WEB_BASE..CONN_BASE).contains(&t) => {
                     let extra = || remote.metrics_text();
                     match api.ready(poll.registry(), t, &agent.agent, &agent.config_text, &extra) {
-                        Action::Reload => reload(&mut agent, &clock, &opts.config_file),
+                        Action::Reload(t) => {
+                            let r = reload(&mut agent, &clock, &opts.config_file);
+                            api.reloaded(poll.registry(), t, &r);
+                        }
                         Action::Quit => {
                             shutdown(&mut agent, &clock, &mut shutting_down, &mut forced)
                         }
@@ -540,6 +559,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
             }
         }
         net.drain_backlog(poll.registry());
+        api.timeouts(poll.registry(), std::time::Instant::now());
         while let Ok(r) = resolved.try_recv() {
             net.resolved(poll.registry(), r);
         }
@@ -662,11 +682,13 @@ fn flush_remote(
     });
 }
 
-fn reload(agent: &mut Core, clock: &Clock, path: &Path) {
-    match config_source(path).and_then(|src| agent.reload(clock.now(), &src)) {
+fn reload(agent: &mut Core, clock: &Clock, path: &Path) -> Result<(), String> {
+    let r = config_source(path).and_then(|src| agent.reload(clock.now(), &src));
+    match &r {
         Ok(()) => tracing::info!("configuration reloaded"),
         Err(e) => tracing::error!(err = %e, "reload failed; the running configuration stays"),
     }
+    r
 }
 
 /// The first request to stop: discovery stops, scrapes in flight finish (each within its

@@ -12,6 +12,8 @@
 //! * [`remote`]: remote write from the WAL (the core's queues, the WAL tail, progress
 //!   files, `prometheus_remote_storage_*`), over any [`remote::Transport`].
 //! * [`alloc`]: the daemon's malloc thresholds (less resident memory with glibc).
+//! * [`rlimit`]: the soft open-files limit raised to the hard one at start.
+//! * [`web`]: the daemon's HTTP API server and its bounds ([`web::WebOptions`]).
 //! * Shared with `trawl-tokio`, so both shells behave alike: [`files`] (discovery's
 //!   file reads and listings), [`tls`] (rustls client settings from `tls_config`),
 //!   [`credentials`] (credentials files) and [`log_event`] (how agent events are logged).
@@ -22,10 +24,11 @@ pub mod files;
 pub mod logfmt;
 mod net;
 pub mod remote;
+pub mod rlimit;
 pub mod sd_once;
 pub mod storage;
 pub mod tls;
-mod web;
+pub mod web;
 
 pub use daemon::log_event;
 pub use daemon::wait_for;

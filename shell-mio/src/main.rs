@@ -54,6 +54,15 @@ struct Cli {
     /// Enable `POST /-/reload` and `POST /-/quit`.
     #[arg(long = "web.enable-lifecycle")]
     lifecycle: bool,
+    /// The most time an API client may take to send its request (and so the longest
+    /// an idle connection stays open), as Prometheus's flag.
+    #[arg(long = "web.read-timeout", default_value = "5m")]
+    read_timeout: String,
+    /// API connections open at once. At the cap the connection that has been sending
+    /// its request the longest is closed to make room, so slow clients cannot lock the
+    /// API out (or take the file descriptors scrapes need).
+    #[arg(long = "web.max-connections", default_value_t = 512)]
+    max_connections: usize,
     /// Record every input the agent is fed to this file (replay it with `trawl replay`).
     /// The file holds the configuration as written, secrets included, the whole
     /// environment, and every scraped body and discovery answer; it is created readable
@@ -255,7 +264,13 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
         record: cli.record.clone(),
         timer_slack: daemon::TIMER_SLACK,
         listen,
-        lifecycle: cli.lifecycle,
+        web: trawl_mio::web::WebOptions {
+            lifecycle: cli.lifecycle,
+            read_timeout: trawl_core::PromDuration::parse(&cli.read_timeout)
+                .map_err(|e| format!("--web.read-timeout: {e}"))?
+                .to_std(),
+            max_connections: cli.max_connections,
+        },
         config_file: cli.config_file.clone(),
         storage_path: cli.storage_path.clone(),
         wal: WalOptions {

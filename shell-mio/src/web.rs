@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
@@ -19,12 +21,49 @@ pub(crate) const LISTENER: Token = Token(3);
 /// Tokens of API connections: from here up to the HTTP client's.
 pub(crate) const WEB_BASE: usize = 1 << 19;
 const MAX_REQUEST: usize = 16 * 1024;
+/// Response bytes all connections together may hold for clients that read slowly; a
+/// response that would pass it is answered 503 instead (100 clients that never read a
+/// large `/api/v1/targets` must not pin its size 100 times).
+pub const MAX_BUFFERED: usize = 64 << 20;
+/// Answers this small are never refused for [`MAX_BUFFERED`].
+const SMALL: usize = 64 << 10;
+const BUSY: &str = "too many responses waiting for slow clients; try again\n";
+
+/// How long a response may wait for its client to read any of it.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the API server bounds its clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebOptions {
+    /// `--web.enable-lifecycle`: `POST /-/reload` and `/-/quit`.
+    pub lifecycle: bool,
+    /// `--web.read-timeout`: the most a client may take to send its request (and so the
+    /// longest an idle connection stays open).
+    pub read_timeout: Duration,
+    /// `--web.max-connections`: connections open at once. At the cap, the connection
+    /// that has been sending its request longest is closed for the new one, so clients
+    /// that trickle their requests cannot lock the API out.
+    pub max_connections: usize,
+}
+
+impl Default for WebOptions {
+    /// Prometheus's defaults: lifecycle off, 5 m read timeout, 512 connections.
+    fn default() -> Self {
+        WebOptions {
+            lifecycle: false,
+            read_timeout: Duration::from_secs(300),
+            max_connections: 512,
+        }
+    }
+}
 
 /// What a request asks of the daemon beyond an answer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Action {
     None,
-    Reload,
+    /// Reload the configuration and answer connection `t` with the outcome
+    /// ([`Web::reloaded`]).
+    Reload(usize),
     Quit,
 }
 
@@ -32,8 +71,17 @@ pub(crate) enum Action {
 struct Conn {
     stream: mio::net::TcpStream,
     inbuf: Vec<u8>,
-    out: Vec<u8>,
+    /// The answer's head, then its body (shared with the cache and other connections).
+    head: Vec<u8>,
+    body: Option<Arc<[u8]>>,
+    /// Bytes of head and body written.
     written: usize,
+    /// Until when the request may arrive, then until when the client must read on.
+    deadline: Instant,
+    /// Accepted at (the oldest request still arriving goes first at the cap).
+    since: Instant,
+    /// The answer is being written.
+    answering: bool,
 }
 
 /// The API server.
@@ -42,8 +90,59 @@ pub(crate) struct Web {
     listener: TcpListener,
     conns: BTreeMap<usize, Conn>,
     next: usize,
-    lifecycle: bool,
+    options: WebOptions,
     started: f64,
+    /// Response bytes held for clients (see [`MAX_BUFFERED`]): heads, and each body
+    /// once however many connections and cache entries share it.
+    buffered: usize,
+    /// Bodies held, by address: (length, holders), the cache counting as one.
+    held: BTreeMap<usize, (usize, u32)>,
+    /// Recent answers of the expensive endpoints, shared by the requests that ask for
+    /// the same thing within [`CACHE_FOR`].
+    cache: Vec<Cached>,
+    /// When the expensive answers of the last second were built, and how long each
+    /// took.
+    builds: std::collections::VecDeque<(Instant, Duration)>,
+    /// Connections closed for the cap, on a timeout, or refused for buffering.
+    pub(crate) stats: WebStats,
+}
+
+/// An answer kept for requests asking the same within [`CACHE_FOR`].
+#[derive(Debug)]
+struct Cached {
+    /// Path and query.
+    key: String,
+    at: Instant,
+    status: u16,
+    ctype: &'static str,
+    body: Arc<[u8]>,
+}
+
+/// How long an expensive answer (`/api/v1/targets`: 100 ms for 20,000 targets) serves
+/// the requests that ask for the same thing (a burst of dashboards, or clients that
+/// never read, share one body).
+pub const CACHE_FOR: Duration = Duration::from_millis(250);
+/// The share of each second the event loop may spend building expensive answers; past
+/// it requests for them are answered 503 with `Retry-After` (the loop builds them, and
+/// scrapes wait meanwhile). At 1,000 targets an answer takes about 5 ms, so only
+/// clients far beyond any dashboard's polling meet the bound.
+pub const BUILD_TIME_PER_SECOND: Duration = Duration::from_millis(250);
+const CACHE_ENTRIES: usize = 8;
+
+/// Paths whose answers cost time to build (they grow with the number of targets).
+fn expensive(path: &str) -> bool {
+    path == "/api/v1/targets"
+}
+
+/// The API server's counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct WebStats {
+    /// Connections closed to make room at `--web.max-connections`.
+    pub(crate) evicted: u64,
+    /// Connections closed on a read or write timeout.
+    pub(crate) timed_out: u64,
+    /// Requests answered 503 because responses already held [`MAX_BUFFERED`].
+    pub(crate) refused: u64,
 }
 
 fn percent_decode(s: &str) -> String {
@@ -113,7 +212,7 @@ fn process_metrics(started: f64) -> Vec<MetricSample> {
 }
 
 impl Web {
-    pub(crate) fn bind(reg: &Registry, addr: SocketAddr, lifecycle: bool) -> io::Result<Web> {
+    pub(crate) fn bind(reg: &Registry, addr: SocketAddr, options: WebOptions) -> io::Result<Web> {
         let mut listener = TcpListener::bind(addr)?;
         reg.register(&mut listener, LISTENER, Interest::READABLE)?;
         let started = std::time::SystemTime::now()
@@ -123,8 +222,13 @@ impl Web {
             listener,
             conns: BTreeMap::new(),
             next: WEB_BASE,
-            lifecycle,
+            options,
             started,
+            buffered: 0,
+            held: BTreeMap::new(),
+            cache: Vec::new(),
+            builds: std::collections::VecDeque::new(),
+            stats: WebStats::default(),
         })
     }
 
@@ -133,8 +237,26 @@ impl Web {
         self.listener.local_addr()
     }
 
+    /// Accepts what is waiting. At the connection cap the connection that has been
+    /// sending its request longest makes room; if every connection is being answered,
+    /// the new one waits in the kernel's queue until one closes.
     pub(crate) fn accept(&mut self, reg: &Registry) {
         loop {
+            if self.conns.len() >= self.options.max_connections.max(1) {
+                let oldest = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| !c.answering)
+                    .min_by_key(|(_, c)| c.since)
+                    .map(|(t, _)| *t);
+                match oldest {
+                    Some(t) => {
+                        self.stats.evicted += 1;
+                        self.close(reg, t);
+                    }
+                    None => return,
+                }
+            }
             match self.listener.accept() {
                 Ok((mut stream, _)) => {
                     let t = self.next;
@@ -150,13 +272,18 @@ impl Web {
                         )
                         .is_ok()
                     {
+                        let now = Instant::now();
                         self.conns.insert(
                             t,
                             Conn {
                                 stream,
                                 inbuf: Vec::new(),
-                                out: Vec::new(),
+                                head: Vec::new(),
+                                body: None,
                                 written: 0,
+                                deadline: now + self.options.read_timeout,
+                                since: now,
+                                answering: false,
                             },
                         );
                     }
@@ -164,6 +291,28 @@ impl Web {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => return,
             }
+        }
+    }
+
+    /// The earliest deadline of a connection.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.conns.values().map(|c| c.deadline).min()
+    }
+
+    /// Closes the connections past their deadline; accepts again if that made room.
+    pub(crate) fn timeouts(&mut self, reg: &Registry, now: Instant) {
+        let late: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in &late {
+            self.stats.timed_out += 1;
+            self.close(reg, *t);
+        }
+        if !late.is_empty() {
+            self.accept(reg);
         }
     }
 
@@ -179,12 +328,13 @@ impl Web {
         let Some(c) = self.conns.get_mut(&t) else {
             return action;
         };
-        if c.out.is_empty() {
+        if !c.answering {
             let mut buf = [0u8; 4096];
             loop {
                 match c.stream.read(&mut buf) {
                     Ok(0) => {
                         self.close(reg, t);
+                        self.accept(reg);
                         return action;
                     }
                     Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
@@ -192,6 +342,7 @@ impl Web {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => {
                         self.close(reg, t);
+                        self.accept(reg);
                         return action;
                     }
                 }
@@ -199,10 +350,14 @@ impl Web {
                     break;
                 }
             }
+            let inbuf = std::mem::take(&mut c.inbuf);
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut req = httparse::Request::new(&mut headers);
-            let (status, ctype, body) = match req.parse(&c.inbuf) {
-                Ok(httparse::Status::Partial) if c.inbuf.len() <= MAX_REQUEST => return action,
+            let (status, ctype, body, head_only) = match req.parse(&inbuf) {
+                Ok(httparse::Status::Partial) if inbuf.len() <= MAX_REQUEST => {
+                    c.inbuf = inbuf;
+                    return action;
+                }
                 Ok(httparse::Status::Complete(_)) => {
                     let method = req.method.unwrap_or("GET");
                     let target = req.path.unwrap_or("/");
@@ -210,44 +365,291 @@ impl Web {
                     let ctx = Ctx {
                         agent,
                         config,
-                        lifecycle: self.lifecycle,
+                        lifecycle: self.options.lifecycle,
                         started: self.started,
                         extra_metrics,
+                        web: self.stats,
                     };
-                    let (s, ct, b, a) = route(method, path, &query(q), &ctx);
+                    // HEAD is GET without the body (as Go's server answers it).
+                    let get = if method == "HEAD" { "GET" } else { method };
+                    let head_only = method == "HEAD";
+                    let now = Instant::now();
+                    if get == "GET"
+                        && expensive(path)
+                        && let Some(hit) = self.cached(target, now)
+                    {
+                        let (status, ctype, body) = hit;
+                        self.answer_shared(reg, t, status, ctype, body, head_only);
+                        return action;
+                    }
+                    let busy = get == "GET"
+                        && expensive(path)
+                        && (self.buffered >= MAX_BUFFERED || !self.may_build(now));
+                    let (s, ct, b, a) = if busy {
+                        // Not even built: slow clients already hold all there is, or the
+                        // loop has built enough of these this second.
+                        self.stats.refused += 1;
+                        (
+                            503,
+                            "text/plain; charset=utf-8",
+                            BUSY.to_owned(),
+                            Action::None,
+                        )
+                    } else {
+                        let answer = route(get, path, &query(q), &ctx);
+                        if expensive(path) {
+                            self.builds.push_back((now, now.elapsed()));
+                        }
+                        answer
+                    };
+                    if a == Action::Reload(0) {
+                        // Answered once the reload is done.
+                        if let Some(c) = self.conns.get_mut(&t) {
+                            c.answering = true;
+                            c.deadline = now + WRITE_TIMEOUT;
+                        }
+                        // A new configuration: cached answers are out of date.
+                        self.clear_cache();
+                        return Action::Reload(t);
+                    }
                     action = a;
-                    (s, ct, b)
+                    if !busy && s == 200 && get == "GET" && expensive(path) {
+                        let body: Arc<[u8]> = Arc::from(b.into_bytes());
+                        self.remember(target, now, s, ct, body.clone());
+                        self.answer_shared(reg, t, s, ct, body, head_only);
+                        return action;
+                    }
+                    (s, ct, b, head_only)
                 }
-                _ => (400, "text/plain", "bad request\n".to_owned()),
+                _ => (400, "text/plain", "bad request\n".to_owned(), false),
             };
-            let reason = match status {
-                200 => "OK",
-                400 => "Bad Request",
-                403 => "Forbidden",
-                404 => "Not Found",
-                405 => "Method Not Allowed",
-                _ => "",
-            };
-            c.out = format!(
-                "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .into_bytes();
+            self.answer(reg, t, status, ctype, &body, head_only);
+            return action;
         }
-        while c.written < c.out.len() {
-            match c.stream.write(&c.out[c.written..]) {
+        self.write(reg, t);
+        action
+    }
+
+    /// A fresh cached answer for `key`.
+    fn cached(&self, key: &str, now: Instant) -> Option<(u16, &'static str, Arc<[u8]>)> {
+        self.cache
+            .iter()
+            .find(|c| c.key == key && now.duration_since(c.at) < CACHE_FOR)
+            .map(|c| (c.status, c.ctype, c.body.clone()))
+    }
+
+    /// True if the builds of the last second left time for another one.
+    fn may_build(&mut self, now: Instant) -> bool {
+        while self
+            .builds
+            .front()
+            .is_some_and(|b| now.duration_since(b.0) >= Duration::from_secs(1))
+        {
+            self.builds.pop_front();
+        }
+        self.builds.iter().map(|b| b.1).sum::<Duration>() < BUILD_TIME_PER_SECOND
+    }
+
+    /// Keeps an answer for [`CACHE_FOR`], in place of an older one for the same key or
+    /// of the oldest entry.
+    fn remember(
+        &mut self,
+        key: &str,
+        at: Instant,
+        status: u16,
+        ctype: &'static str,
+        body: Arc<[u8]>,
+    ) {
+        self.hold(&body);
+        let entry = Cached {
+            key: key.to_owned(),
+            at,
+            status,
+            ctype,
+            body,
+        };
+        let slot = self
+            .cache
+            .iter()
+            .position(|c| c.key == key || at.duration_since(c.at) >= CACHE_FOR);
+        let old = match slot {
+            Some(i) => std::mem::replace(&mut self.cache[i], entry),
+            None if self.cache.len() < CACHE_ENTRIES => {
+                self.cache.push(entry);
+                return;
+            }
+            None => {
+                let oldest = self
+                    .cache
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, c)| c.at)
+                    .map_or(0, |(i, _)| i);
+                std::mem::replace(&mut self.cache[oldest], entry)
+            }
+        };
+        self.release(&old.body);
+    }
+
+    /// Forgets the cached answers (after a reload: they describe the old targets).
+    pub(crate) fn clear_cache(&mut self) {
+        for c in std::mem::take(&mut self.cache) {
+            self.release(&c.body);
+        }
+    }
+
+    /// One more holder of `body`: its bytes count once, with the first.
+    fn hold(&mut self, body: &Arc<[u8]>) {
+        let e = self
+            .held
+            .entry(Arc::as_ptr(body) as *const u8 as usize)
+            .or_insert((body.len(), 0));
+        if e.1 == 0 {
+            self.buffered += body.len();
+        }
+        e.1 += 1;
+    }
+
+    /// One holder less: the bytes no longer count once nobody holds the body.
+    fn release(&mut self, body: &Arc<[u8]>) {
+        let key = Arc::as_ptr(body) as *const u8 as usize;
+        if let Some(e) = self.held.get_mut(&key) {
+            e.1 = e.1.saturating_sub(1);
+            if e.1 == 0 {
+                self.buffered = self.buffered.saturating_sub(e.0);
+                self.held.remove(&key);
+            }
+        }
+    }
+
+    /// Answers a `POST /-/reload` on `t` with the reload's outcome: 200, or 500 with the
+    /// error, as Prometheus answers.
+    pub(crate) fn reloaded(&mut self, reg: &Registry, t: usize, result: &Result<(), String>) {
+        let text = "text/plain; charset=utf-8";
+        match result {
+            Ok(()) => self.answer(reg, t, 200, text, "", false),
+            Err(e) => self.answer(
+                reg,
+                t,
+                500,
+                text,
+                &format!("failed to reload config: {e}\n"),
+                false,
+            ),
+        }
+    }
+
+    /// Queues an answer on `t` and starts writing it; a 503 instead if responses
+    /// already hold [`MAX_BUFFERED`].
+    fn answer(
+        &mut self,
+        reg: &Registry,
+        t: usize,
+        mut status: u16,
+        ctype: &'static str,
+        body: &str,
+        head_only: bool,
+    ) {
+        let mut body = body;
+        // Small answers (health checks, errors, a reload's outcome) always go.
+        if body.len() > SMALL && self.buffered + body.len() > MAX_BUFFERED {
+            self.stats.refused += 1;
+            status = 503;
+            body = BUSY;
+        }
+        let body: Arc<[u8]> = Arc::from(body.as_bytes());
+        self.answer_shared(reg, t, status, ctype, body, head_only);
+    }
+
+    /// Queues `body` (perhaps shared) on `t` and starts writing.
+    fn answer_shared(
+        &mut self,
+        reg: &Registry,
+        t: usize,
+        status: u16,
+        ctype: &'static str,
+        body: Arc<[u8]>,
+        head_only: bool,
+    ) {
+        if !self.conns.contains_key(&t) {
+            return;
+        }
+        let reason = match status {
+            200 => "OK",
+            400 => "Bad Request",
+            403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
+            _ => "",
+        };
+        let retry = if status == 503 {
+            "Retry-After: 1\r\n"
+        } else {
+            ""
+        };
+        let head = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        self.buffered += head.len();
+        let body = if head_only {
+            None
+        } else {
+            self.hold(&body);
+            Some(body)
+        };
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.head = head;
+            c.body = body;
+            c.written = 0;
+            c.answering = true;
+            c.deadline = Instant::now() + WRITE_TIMEOUT;
+        }
+        self.write(reg, t);
+    }
+
+    /// Writes what the client takes; closes the connection once all is written.
+    fn write(&mut self, reg: &Registry, t: usize) {
+        let Some(c) = self.conns.get_mut(&t) else {
+            return;
+        };
+        if c.head.is_empty() {
+            // A reload still under way.
+            return;
+        }
+        let before = c.written;
+        let total = c.head.len() + c.body.as_ref().map_or(0, |b| b.len());
+        while c.written < total {
+            let rest = match c.written.checked_sub(c.head.len()) {
+                None => &c.head[c.written..],
+                Some(at) => c.body.as_ref().map_or(&[][..], |b| &b[at..]),
+            };
+            match c.stream.write(rest) {
+                Ok(0) => break,
                 Ok(n) => c.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return action,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if c.written > before {
+                        c.deadline = Instant::now() + WRITE_TIMEOUT;
+                    }
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
         }
         self.close(reg, t);
-        action
+        self.accept(reg);
     }
 
     fn close(&mut self, reg: &Registry, t: usize) {
         if let Some(mut c) = self.conns.remove(&t) {
+            self.buffered = self.buffered.saturating_sub(c.head.len());
+            if let Some(b) = c.body.take() {
+                self.release(&b);
+            }
             let _ = reg.deregister(&mut c.stream);
         }
     }
@@ -261,6 +663,8 @@ struct Ctx<'a> {
     started: f64,
     /// More `/metrics` text (remote write's queues).
     extra_metrics: &'a dyn Fn() -> String,
+    /// The API server's own counters.
+    web: WebStats,
 }
 
 fn route(
@@ -273,15 +677,15 @@ fn route(
     let json = "application/json";
     let text = "text/plain; charset=utf-8";
     match (method, path) {
-        ("GET" | "HEAD", "/-/healthy") => (200, text, "trawl is Healthy.\n".into(), Action::None),
-        ("GET" | "HEAD", "/-/ready") => (200, text, "trawl is Ready.\n".into(), Action::None),
+        ("GET", "/-/healthy") => (200, text, "trawl is Healthy.\n".into(), Action::None),
+        ("GET", "/-/ready") => (200, text, "trawl is Ready.\n".into(), Action::None),
         ("POST" | "PUT", "/-/reload") | ("POST" | "PUT", "/-/quit") if !lifecycle => (
             403,
             text,
             "Lifecycle API is not enabled.\n".into(),
             Action::None,
         ),
-        ("POST" | "PUT", "/-/reload") => (200, text, String::new(), Action::Reload),
+        ("POST" | "PUT", "/-/reload") => (200, text, String::new(), Action::Reload(0)),
         ("POST" | "PUT", "/-/quit") => (
             200,
             text,
@@ -311,6 +715,17 @@ fn route(
         ("GET", "/metrics") => {
             let mut m = agent.metrics();
             m.extend(process_metrics(started));
+            for (name, value) in [
+                ("trawl_web_connections_evicted_total", ctx.web.evicted),
+                ("trawl_web_connections_timed_out_total", ctx.web.timed_out),
+                ("trawl_web_responses_refused_total", ctx.web.refused),
+            ] {
+                m.push(MetricSample {
+                    name,
+                    labels: Vec::new(),
+                    value: value as f64,
+                });
+            }
             let mut body = metrics_text(&m);
             body.push_str(&(ctx.extra_metrics)());
             (

@@ -203,3 +203,192 @@ fn secrets_stay_hidden_and_url_credentials_authenticate() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "the recording's mode is {mode:o}");
 }
+
+/// Issue 16, defect 5 and the HEAD fix: `POST /-/reload` answers 500 with the error
+/// when the new configuration is refused (and the running one stays), 200 when it is
+/// applied; a HEAD answer has the GET answer's length and no body.
+#[test]
+fn reload_answers_500_on_failure_and_head_has_no_body() {
+    use std::io::{Read, Write};
+    let d = TempDir::new("reload500");
+    let cfg = d.0.join("prometheus.yml");
+    let good = "scrape_configs:\n- job_name: a\n  static_configs: [{targets: [\"127.0.0.1:1\"]}]\n";
+    std::fs::write(&cfg, good).expect("config");
+    let web = free_port();
+    let mut t = trawl_with(
+        &d.0,
+        &cfg,
+        &d.0.join("data"),
+        web,
+        &["--web.enable-lifecycle".into()],
+    );
+    eventually(Duration::from_secs(10), "the API", || {
+        !active(web).is_empty()
+    });
+    std::fs::write(
+        &cfg,
+        "scrape_configs:\n- job_name: a\n  scrape_interval: 1x\n",
+    )
+    .expect("config");
+    let (status, body) = api(web, "POST", "/-/reload").expect("reload");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.starts_with("failed to reload config: ") && body.contains("1x"),
+        "{body}"
+    );
+    assert_eq!(active(web).len(), 1, "the running configuration stays");
+    std::fs::write(
+        &cfg,
+        good.replace("[\"127.0.0.1:1\"]", "[\"127.0.0.1:1\", \"127.0.0.1:2\"]"),
+    )
+    .expect("config");
+    assert_eq!(api(web, "POST", "/-/reload").map(|x| x.0), Some(200));
+    assert_eq!(active(web).len(), 2);
+    for path in ["/api/v1/targets", "/-/healthy", "/metrics"] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", web)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(s, "HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("read");
+        let text = String::from_utf8_lossy(&raw);
+        let (head, rest) = text.split_once("\r\n\r\n").expect("a head");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|v| v.parse().ok())
+            .expect("a length");
+        assert!(len > 0, "{path}");
+        assert!(
+            rest.is_empty(),
+            "HEAD {path} carried {} body bytes",
+            rest.len()
+        );
+    }
+    signal(&t, "TERM");
+    assert!(wait_exit(&mut t, Duration::from_secs(30)).success());
+}
+
+/// The API's bounds: 800 clients that connect and never finish their request, and 100
+/// that ask for a large `/api/v1/targets` (20,000 targets, 12 MB) and never read it.
+/// Connections stay at `--web.max-connections` (the oldest unfinished request makes
+/// room, so the API still answers); the same answer is built once and shared, other
+/// answers are built at most four times a second and held up to 64 MiB (the rest are
+/// answered 503); the daemon's memory stays bounded and the healthy target beside them
+/// is scraped on schedule.
+#[test]
+fn abusive_api_clients_cannot_starve_the_daemon() {
+    use std::io::Write;
+    let d = TempDir::new("webabuse");
+    let (_nginx, addrs, _) = fleet(&d.0, 28..=28, 20);
+    let cfg = d.0.join("prometheus.yml");
+    let mut y = format!(
+        "scrape_configs:\n- job_name: good\n  scrape_interval: 500ms\n  static_configs: [{{targets: [\"{}\"]}}]\n- job_name: many\n  scrape_interval: 1h\n  static_configs:\n  - targets:\n",
+        addrs[0]
+    );
+    for i in 0..20_000 {
+        y.push_str(&format!("    - 127.0.{}.{}:1\n", 1 + i / 250, 1 + i % 250));
+    }
+    std::fs::write(&cfg, y).expect("config");
+    let data = d.0.join("data");
+    let web = free_port();
+    let mut t = trawl_with(
+        &d.0,
+        &cfg,
+        &data,
+        web,
+        &["--web.max-connections=200".into()],
+    );
+    let pid = t.0.id();
+    eventually(Duration::from_secs(20), "the healthy target up", || {
+        active(web).iter().any(|x| x.0 == "good" && x.2 == "up")
+    });
+    let began = Instant::now();
+    // Slowloris: a request line, then nothing.
+    let mut idle = Vec::new();
+    for _ in 0..800 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", web)) {
+            let _ = s.write_all(b"GET /api/v1/targets HTTP/1.1\r\n");
+            idle.push(s);
+        }
+    }
+    // Clients that ask and never read: half of them the same answer (built once and
+    // shared), half each another one (built at most a few times a second).
+    let mut stuck = Vec::new();
+    for i in 0..100 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", web)).expect("connect");
+        let q = if i % 2 == 0 {
+            String::new()
+        } else {
+            format!("?x={i}")
+        };
+        s.write_all(format!("GET /api/v1/targets{q} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .expect("write");
+        stuck.push(s);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rss = || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+            * 1024
+    };
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let mut peak = (0, 0);
+    for _ in 0..30 {
+        assert_eq!(
+            api(web, "GET", "/-/healthy").map(|x| x.0),
+            Some(200),
+            "the API stopped answering"
+        );
+        peak = (peak.0.max(rss()), peak.1.max(fds()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        peak.0 < 250 << 20,
+        "resident memory reached {} MiB",
+        peak.0 >> 20
+    );
+    assert!(peak.1 < 200 + 100, "{} descriptors open", peak.1);
+    let (_, metrics) = api(web, "GET", "/metrics").expect("metrics");
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        value("trawl_web_connections_evicted_total") >= 600.0,
+        "{metrics}"
+    );
+    assert!(
+        value("trawl_web_responses_refused_total") >= 1.0,
+        "{metrics}"
+    );
+    drop(stuck);
+    drop(idle);
+    let (status, body) = api(web, "GET", "/api/v1/targets").expect("targets");
+    assert_eq!(status, 200);
+    assert!(body.len() > 5 << 20, "{} bytes", body.len());
+    let watched = began.elapsed();
+    signal(&t, "TERM");
+    assert!(wait_exit(&mut t, Duration::from_secs(30)).success());
+    let dump = dump(&data);
+    let ups = series(&dump, "up", &addrs[0]).len() as u128;
+    // Scrapes at 500 ms before, during and after the abuse: none lost in the window.
+    assert!(
+        ups >= watched.as_millis() / 500,
+        "{ups} scrapes in {watched:?}"
+    );
+}
