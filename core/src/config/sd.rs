@@ -165,8 +165,28 @@ pub(crate) fn check_http_url(url: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err("host is missing in URL".into());
     }
+    // Errors show the URL without its password.
+    let shown = || quote(&crate::http::redact_url(url, crate::http::REDACTED));
     if url.chars().any(|c| c.is_ascii_control() || c == ' ') {
-        return Err(format!("parse {}: invalid character in URL", quote(url)));
+        return Err(format!("parse {}: invalid character in URL", shown()));
+    }
+    // Go's `validOptionalPort`: after the host (an IPv6 address in brackets), an optional
+    // `:` and digits only.
+    let after_host = match host.strip_prefix('[') {
+        Some(r) => match r.find(']') {
+            Some(i) => &r[i + 1..],
+            None => return Err(format!("parse {}: missing ']' in host", shown())),
+        },
+        None => host.rfind(':').map_or("", |i| &host[i..]),
+    };
+    if !after_host.is_empty()
+        && !(after_host.starts_with(':') && after_host[1..].bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!(
+            "parse {}: invalid port {} after host",
+            shown(),
+            quote(after_host)
+        ));
     }
     Ok(())
 }

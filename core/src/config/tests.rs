@@ -582,3 +582,27 @@ fn join_dir_and_clean() {
     );
     assert_eq!(ParseOptions::for_path("p.yml").base_dir, ".");
 }
+
+/// Issue 16, defect 6: a URL whose port is not a number is refused as Go's `url.Parse`
+/// refuses it (Prometheus fails to load such a configuration), with the password
+/// hidden; ports that are numbers, empty, or follow an IPv6 address pass.
+#[test]
+fn urls_with_invalid_ports_are_refused() {
+    let (line, _, msg) = fail("remote_write:\n  - url: http://u:pw@rw:abc/api/v1/write\n");
+    assert_eq!(line, 2);
+    assert_eq!(
+        msg,
+        r#"parse "http://u:xxxxx@rw:abc/api/v1/write": invalid port ":abc" after host"#
+    );
+    let msg =
+        fail("scrape_configs:\n  - job_name: j\n    http_sd_configs: [{url: 'http://h:9x/'}]\n").2;
+    assert!(msg.contains(r#"invalid port ":9x" after host"#), "{msg}");
+    for ok in [
+        "http://rw:9201/w",
+        "http://rw/w",
+        "http://rw:/w",
+        "http://[::1]:9201/w",
+    ] {
+        parse(&format!("remote_write:\n  - url: '{ok}'\n")).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
