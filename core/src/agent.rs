@@ -35,7 +35,17 @@ pub struct AgentOptions {
     pub user_agent: String,
     /// Largest file SD file or HTTP SD response accepted (default 64 MiB).
     pub sd_body_limit: u64,
+    /// The body size limit of scrapes whose job sets no `body_size_limit` (Prometheus's
+    /// default there is none); 0 for none. Default [`DEFAULT_BODY_SIZE_LIMIT`]: a target
+    /// that streams without end, or a decompression bomb, is cut there instead of
+    /// taking a gigabyte per scrape. A job's own `body_size_limit` wins, larger or not.
+    pub body_size_limit: u64,
 }
+
+/// The default of [`AgentOptions::body_size_limit`]: 64 MiB decompressed, far above what
+/// exporters send (node_exporter about 0.1–1 MB, kube-state-metrics of a large cluster
+/// tens of MB); vmagent's `-promscrape.maxScrapeSize` is 16 MiB.
+pub const DEFAULT_BODY_SIZE_LIMIT: u64 = 64 << 20;
 
 impl Default for AgentOptions {
     fn default() -> Self {
@@ -46,6 +56,7 @@ impl Default for AgentOptions {
             updatert: Duration::from_secs(5),
             user_agent: concat!("trawl/", env!("CARGO_PKG_VERSION")).into(),
             sd_body_limit: 64 << 20,
+            body_size_limit: DEFAULT_BODY_SIZE_LIMIT,
         }
     }
 }
@@ -231,7 +242,7 @@ impl Agent {
         };
         let mut agent = Agent {
             discovery: Discovery::new(env),
-            scrape: ScrapeManager::new(options.user_agent.as_str().into()),
+            scrape: ScrapeManager::new(options.user_agent.as_str().into(), options.body_size_limit),
             options,
             io: IoQueue::default(),
             outputs: VecDeque::new(),

@@ -165,6 +165,8 @@ pub fn encode_start(out: &mut Vec<u8>, o: &AgentOptions, config: &ConfigSource, 
     w.u64(o.sd_body_limit);
     config_body(&mut w, config);
     w.now(now);
+    // Added after the first recordings: read only where present.
+    w.u64(o.body_size_limit);
     entry(out, START, &b);
 }
 
@@ -324,9 +326,16 @@ pub fn replay_with(
                     updatert: Duration::from_nanos(r.u64()?),
                     user_agent: r.str()?,
                     sd_body_limit: r.u64()?,
+                    body_size_limit: 0,
                 };
                 let c = read_config(&mut r)?.parse()?;
                 now = r.now()?;
+                // Recordings made before the option existed ran without a default
+                // limit.
+                let o = AgentOptions {
+                    body_size_limit: if r.at < r.b.len() { r.u64()? } else { 0 },
+                    ..o
+                };
                 let mut a = Agent::new(c, o, now);
                 drain(&mut a, now, &mut digest);
                 agent = Some(a);

@@ -51,6 +51,10 @@ struct Cli {
     /// Where the HTTP API listens.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
     listen: String,
+    /// The body size limit (decompressed) of scrapes whose job sets no
+    /// `body_size_limit`; 0 for none (Prometheus's default). A job's own limit wins.
+    #[arg(long = "scrape.body-size-limit", default_value = "64MB")]
+    body_size_limit: String,
     /// Enable `POST /-/reload` and `POST /-/quit`.
     #[arg(long = "web.enable-lifecycle")]
     lifecycle: bool,
@@ -286,6 +290,9 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
         },
         agent: AgentOptions {
             fqdn: hostname(),
+            body_size_limit: trawl_core::units::ByteSize::parse(&cli.body_size_limit)
+                .map_err(|e| format!("--scrape.body-size-limit: {e}"))?
+                .0,
             ..AgentOptions::default()
         },
     })

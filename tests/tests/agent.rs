@@ -944,3 +944,56 @@ scrape_configs:
     sorted.sort_by(|a, b| (a.name, &a.labels).cmp(&(b.name, &b.labels)));
     assert_eq!(m, sorted, "sorted, so /metrics output is stable");
 }
+
+/// Issue 16: a job without `body_size_limit` is cut at the agent's default ceiling (as
+/// the body streams in: the request is cancelled), a job's own limit wins over it, and
+/// 0 turns the ceiling off.
+#[test]
+fn jobs_without_a_body_limit_get_the_default_ceiling() {
+    let yaml = "scrape_configs:\n- job_name: plain\n  scrape_interval: 10s\n  static_configs: [{targets: [\"a:1\"]}]\n- job_name: own\n  scrape_interval: 10s\n  body_size_limit: 1MB\n  static_configs: [{targets: [\"b:1\"]}]\n";
+    let body: String = (0..200).map(|i| format!("m{{i=\"{i}\"}} 1\n")).collect();
+    for (ceiling, plain_ok) in [(1000, false), (0, true)] {
+        let mut h = Harness::new(
+            yaml,
+            AgentOptions {
+                body_size_limit: ceiling,
+                ..opts()
+            },
+        );
+        let pending = h.advance_until_scrape(secs(10));
+        h.advance(secs(10));
+        let pending: Vec<_> = h.pending_scrapes().into_iter().chain(pending).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for (id, url) in pending {
+            if !seen.insert(url.clone()) {
+                continue;
+            }
+            let head = IoEvent::HttpHead {
+                status: 200,
+                reason: "OK",
+                headers: &[("Content-Type", "text/plain")],
+            };
+            h.reply(id, head);
+            let out = h.reply(id, IoEvent::HttpBody(body.as_bytes()));
+            let cancelled = out.contains(&Output::Cancel(id));
+            if !cancelled {
+                h.reply(id, IoEvent::HttpEnd);
+            }
+            let plain = url.contains("a:1");
+            assert_eq!(cancelled, plain && !plain_ok, "{url} ceiling {ceiling}");
+        }
+        for t in h.agent.targets() {
+            let want_up = &*t.job == "own" || plain_ok;
+            assert_eq!(
+                t.health == Health::Up,
+                want_up,
+                "{} ceiling {ceiling}: {}",
+                t.job,
+                t.last_error
+            );
+            if !want_up {
+                assert_eq!(t.last_error, "body size limit exceeded");
+            }
+        }
+    }
+}

@@ -499,6 +499,8 @@ pub(crate) struct ScrapeManager {
     retire_batches: Vec<Batch>,
     seed: u64,
     user_agent: Arc<str>,
+    /// The body limit of jobs that set none ([`crate::agent::AgentOptions::body_size_limit`]).
+    default_body_limit: u64,
     /// The hash that picks a target's phase (Prometheus's target hash). A field so a
     /// test can force collisions and show identity does not depend on it.
     phase_hash: fn(&ScrapeTarget) -> u64,
@@ -506,7 +508,7 @@ pub(crate) struct ScrapeManager {
 }
 
 impl ScrapeManager {
-    pub(crate) fn new(user_agent: Arc<str>) -> ScrapeManager {
+    pub(crate) fn new(user_agent: Arc<str>, default_body_limit: u64) -> ScrapeManager {
         ScrapeManager {
             configs: BTreeMap::new(),
             pools: BTreeMap::new(),
@@ -518,6 +520,7 @@ impl ScrapeManager {
             retire_batches: Vec::new(),
             seed: 0,
             user_agent,
+            default_body_limit,
             phase_hash: ScrapeTarget::hash,
             stats: ScrapeStats::default(),
         }
@@ -573,7 +576,11 @@ impl ScrapeManager {
             return;
         };
         pool.stats.reloads += 1;
-        pool.template = Arc::new(RequestTemplate::new(&cfg, &self.user_agent));
+        pool.template = Arc::new(RequestTemplate::new(
+            &cfg,
+            &self.user_agent,
+            self.default_body_limit,
+        ));
         pool.config = cfg;
         for e in pool.active.values() {
             if let Some(l) = self.loops.get_mut(&e.loop_id) {
@@ -598,7 +605,11 @@ impl ScrapeManager {
         };
         pool.stats.reloads += 1;
         pool.config = cfg;
-        pool.template = Arc::new(RequestTemplate::new(&pool.config, &self.user_agent));
+        pool.template = Arc::new(RequestTemplate::new(
+            &pool.config,
+            &self.user_agent,
+            self.default_body_limit,
+        ));
         let mut old_active = std::mem::take(&mut pool.active);
         let sources = std::mem::take(&mut pool.sources);
         pool.dropped = 0;
@@ -702,7 +713,11 @@ impl ScrapeManager {
             self.pools.insert(
                 job.clone(),
                 Pool {
-                    template: Arc::new(RequestTemplate::new(&cfg, &self.user_agent)),
+                    template: Arc::new(RequestTemplate::new(
+                        &cfg,
+                        &self.user_agent,
+                        self.default_body_limit,
+                    )),
                     config: cfg,
                     seed: self.seed,
                     sources: BTreeMap::new(),

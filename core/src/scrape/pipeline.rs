@@ -623,7 +623,17 @@ impl ScrapeRun {
                 }
                 _ => (i, false),
             },
-            None => match self.new_series(cache, ctx, refs, s, key)? {
+            // Past `sample_limit` the scrape fails whatever follows: a series not seen
+            // before is relabeled only to be counted (Prometheus 3.x's `append` keeps
+            // parsing to report the total, `checkAddError`), never cached or given a
+            // ref, so a body of a million new series costs no memory past the limit.
+            None if self.limit_hit => {
+                if self.new_series(cache, ctx, refs, s, key, false)?.is_some() {
+                    self.added += 1;
+                }
+                return Ok(());
+            }
+            None => match self.new_series(cache, ctx, refs, s, key, true)? {
                 Some(found) => found,
                 None => return Ok(()),
             },
@@ -697,7 +707,9 @@ impl ScrapeRun {
     }
 
     /// A series not in the cache: its slot and whether the series is new (not another
-    /// spelling of a cached one), or `None` if relabeling drops it.
+    /// spelling of a cached one), or `None` if relabeling drops it. With `store` false
+    /// nothing is cached or allocated: `Some` only says the series survives relabeling
+    /// (its slot is then meaningless).
     fn new_series(
         &mut self,
         cache: &mut SeriesCache,
@@ -705,6 +717,7 @@ impl ScrapeRun {
         refs: &mut Refs,
         s: &Sample<'_>,
         key: Key128,
+        store: bool,
     ) -> Result<Option<(u32, bool)>, String> {
         let cfg = ctx.cfg;
         let mut lb = LabelsBuilder::new();
@@ -750,6 +763,9 @@ impl ScrapeRun {
         if !cfg.metric_relabel_configs.is_empty()
             && let Outcome::Dropped { .. } = relabel::process(&cfg.metric_relabel_configs, &mut lb)
         {
+            if !store {
+                return Ok(None);
+            }
             let i = cache.insert(Slot::Dropped {
                 key,
                 last_iter: cache.iter,
@@ -759,6 +775,9 @@ impl ScrapeRun {
         }
         let final_labels = lb.labels();
         if final_labels.is_empty() {
+            if !store {
+                return Ok(None);
+            }
             let i = cache.insert(Slot::Dropped {
                 key,
                 last_iter: cache.iter,
@@ -793,12 +812,18 @@ impl ScrapeRun {
                 .eq(ctx.target_labels.iter())
         {
             self.dup += 1;
+            if !store {
+                return Ok(None);
+            }
             let i = cache.insert(Slot::Dropped {
                 key,
                 last_iter: cache.iter,
             });
             self.new_slots.push(i);
             return Ok(None);
+        }
+        if !store {
+            return Ok(Some((u32::MAX, true)));
         }
         let labels_key = final_labels.key();
         if let Some(canon) = cache.find_labels(labels_key) {

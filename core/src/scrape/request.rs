@@ -51,7 +51,8 @@ pub(crate) struct RequestTemplate {
 }
 
 impl RequestTemplate {
-    pub(crate) fn new(cfg: &ScrapeConfig, user_agent: &str) -> RequestTemplate {
+    /// `default_limit` applies where the job sets no `body_size_limit` (0: none).
+    pub(crate) fn new(cfg: &ScrapeConfig, user_agent: &str, default_limit: u64) -> RequestTemplate {
         let mut headers = vec![
             (
                 "Accept".to_owned(),
@@ -73,7 +74,10 @@ impl RequestTemplate {
             headers,
             credentials_file,
             client: Arc::new(cfg.http_client.clone()),
-            body_limit: cfg.limits.body_size_limit.0,
+            body_limit: match cfg.limits.body_size_limit.0 {
+                0 => default_limit,
+                set => set,
+            },
         }
     }
 

@@ -13,7 +13,7 @@ fn manager(yaml: &str) -> (ScrapeManager, Arc<str>) {
         .iter()
         .map(|c| (Arc::from(c.job_name.as_str()), Arc::new(c.clone())))
         .collect();
-    let mut m = ScrapeManager::new("test".into());
+    let mut m = ScrapeManager::new("test".into(), 0);
     m.apply_config(Now::default(), configs, 7, &mut ScrapeOut::default());
     (m, job)
 }

@@ -333,3 +333,48 @@ fn series_leaving_the_cache_are_retired_once() {
     );
     assert!(cache.is_empty());
 }
+
+/// Issue 16: past `sample_limit`, new series are counted (the report says how many the
+/// target exposed, as Prometheus's does) but never cached or given a ref: 100,000 new
+/// series against a limit of 1,000 leave the cache at the limit's size, the scrape
+/// fails, and a scrape within the limit afterwards works.
+#[test]
+fn past_the_sample_limit_nothing_is_cached() {
+    let cfg = cfg(
+        "    sample_limit: 1000\n    metric_relabel_configs: [{source_labels: [i], regex: '.*7', action: drop}]\n",
+    );
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let mut body = String::new();
+    for i in 0..100_000 {
+        body.push_str(&format!("m{{i=\"{i}\"}} 1\n"));
+    }
+    let out = run(&mut cache, &cfg, &mut refs, 1_000, Some(&body));
+    assert_eq!(out.result, Err("sample limit exceeded".to_owned()));
+    assert!(cache.len() <= 1_200, "{} cache entries", cache.len());
+    let report = |out: &RunResult, name: &str| {
+        let r = out
+            .batch
+            .series
+            .iter()
+            .find(|(_, l)| l.get("__name__") == Some(name))
+            .map(|(r, _)| *r)
+            .unwrap_or_else(|| panic!("{name} declared"));
+        out.batch
+            .samples
+            .iter()
+            .find(|p| p.series == r)
+            .map(|p| p.value())
+            .unwrap_or_else(|| panic!("{name} sampled"))
+    };
+    assert_eq!(report(&out, "scrape_samples_scraped"), 100_000.0);
+    // One in ten is dropped by relabeling (`i` ending in 7), counted or not cached.
+    assert_eq!(
+        report(&out, "scrape_samples_post_metric_relabeling"),
+        90_000.0
+    );
+    assert_eq!(report(&out, "up"), 0.0);
+    let small: String = (0..10).map(|i| format!("m{{i=\"{i}\"}} 2\n")).collect();
+    let out = run(&mut cache, &cfg, &mut refs, 2_000, Some(&small));
+    assert_eq!(out.result, Ok(()));
+}
