@@ -179,9 +179,11 @@ pub(crate) fn check_http_url(url: &str) -> Result<(), String> {
         },
         None => host.rfind(':').map_or("", |i| &host[i..]),
     };
-    if !after_host.is_empty()
-        && !(after_host.starts_with(':') && after_host[1..].bytes().all(|b| b.is_ascii_digit()))
-    {
+    let valid_port = match after_host.strip_prefix(':') {
+        Some(digits) => digits.bytes().all(|b| b.is_ascii_digit()),
+        None => after_host.is_empty(),
+    };
+    if !valid_port {
         return Err(format!(
             "parse {}: invalid port {} after host",
             shown(),
