@@ -56,10 +56,22 @@ pub fn run(op: &IoOp) -> Option<FileDone> {
 }
 
 /// The file's contents, or `None` if it holds more than `limit` bytes (0: no limit).
-/// Never reads more than one byte past the limit, whatever the file's size.
+/// Never reads more than one byte past the limit, whatever the file's size. Only
+/// regular files are read: a FIFO, socket or device in a discovery directory is refused
+/// (a FIFO would block the reader until someone writes to it, and the worker with it).
+/// The file is opened without blocking and checked once open, so nothing swapped in
+/// between a check and the open can block either.
 fn read_limited(path: &str, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let f = std::fs::File::open(path)?;
-    let size = f.metadata().map_or(0, |m| m.len());
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(format!("{path}: not a regular file")));
+    }
+    let size = meta.len();
     if limit > 0 && size > limit {
         return Ok(None);
     }
@@ -138,6 +150,19 @@ mod tests {
             read_limited(&p, 0).expect("read").map(|d| d.len()),
             Some(1000)
         );
+        // A FIFO nobody writes to is refused at once instead of blocking the worker.
+        let fifo = dir.join("pipe.json");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo (coreutils)");
+        assert!(made.success());
+        let fifo = fifo.to_string_lossy().into_owned();
+        let started = std::time::Instant::now();
+        let e = read_limited(&fifo, 0).expect_err("a FIFO is refused");
+        assert_eq!(e.to_string(), format!("{fifo}: not a regular file"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(read_limited("/dev/zero", 0).is_err(), "devices are refused");
         let missing = dir.join("none").to_string_lossy().into_owned();
         assert!(matches!(
             run(&IoOp::ReadFile {
