@@ -8,7 +8,7 @@ mod embedded;
 
 use std::sync::Mutex;
 
-use common::{TempDir, scenario};
+use common::{Shell, TempDir, scenario};
 use embedded::embedded_alone;
 
 /// One agent at a time in this process.
@@ -19,4 +19,15 @@ fn endless_bodies_are_cut_at_their_limits() {
     let _one = ALONE.lock().unwrap_or_else(|p| p.into_inner());
     let d = TempDir::new("tokio-endless");
     scenario::endless_bodies_are_cut_at_their_limits(&d.0, &mut embedded_alone);
+}
+
+#[test]
+fn hostile_discovery_files_are_refused_and_the_rest_goes_on() {
+    let _one = ALONE.lock().unwrap_or_else(|p| p.into_inner());
+    let d = TempDir::new("tokio-sdfiles");
+    scenario::hostile_discovery_files_are_refused_and_the_rest_goes_on(
+        &d.0,
+        &mut embedded_alone,
+        &mut |_: &dyn Shell| {},
+    );
 }

@@ -788,3 +788,78 @@ pub(crate) fn endless_bodies_are_cut_at_their_limits(dir: &Path, start: Start<'_
         peak >> 20
     );
 }
+
+/// Discovery files that attack the agent: a YAML alias bomb (one 1 MiB string
+/// referenced 3,000 times: 3 GiB if expanded), a FIFO nobody writes to, binary garbage,
+/// beside a good file. The good file's target is discovered and scraped, memory stays
+/// bounded, the API answers, the three read errors are counted, and replacing the bomb
+/// with a good document is picked up (the provider was not stuck). `extra` checks what
+/// only that shell has, after the errors were counted.
+pub(crate) fn hostile_discovery_files_are_refused_and_the_rest_goes_on(
+    dir: &Path,
+    start: Start<'_>,
+    extra: &mut dyn FnMut(&dyn Shell),
+) {
+    let (_nginx, addrs, sd) = fleet(dir, 29..=30, 10);
+    std::fs::write(
+        sd.join("good.json"),
+        format!("[{{\"targets\": [\"{}\"]}}]", addrs[0]),
+    )
+    .expect("good");
+    let mut bomb = format!(
+        "- labels: {{a: &big \"{}\"}}\n  targets: []\n",
+        "x".repeat(1 << 20)
+    );
+    for _ in 0..3000 {
+        bomb.push_str("- targets: [\"h:1\"]\n  labels: {a: *big}\n");
+    }
+    std::fs::write(sd.join("bomb.yml"), &bomb).expect("bomb");
+    let fifo = sd.join("pipe.json");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    std::fs::write(sd.join("garbage.json"), [0xffu8, 0xfe, 0, 1, 2, 3]).expect("garbage");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "scrape_configs:\n- job_name: files\n  scrape_interval: 500ms\n  file_sd_configs: [{{files: [\"{d}/*.json\", \"{d}/*.yml\"], refresh_interval: 1s}}]\n",
+            d = sd.display()
+        ),
+    )
+    .expect("config");
+    let mut t = start(dir, &cfg, &dir.join("data"));
+    eventually(Duration::from_secs(15), "the good file's target up", || {
+        t.active().iter().any(|x| x.1 == addrs[0] && x.2 == "up")
+    });
+    let peak = watch_memory_and_api(&*t, Duration::from_secs(3));
+    assert!(
+        peak < 150 << 20,
+        "resident memory reached {} MiB",
+        peak >> 20
+    );
+    eventually(Duration::from_secs(10), "three read errors counted", || {
+        t.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix("prometheus_sd_file_read_errors_total "))
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|v| v >= 3.0)
+    });
+    extra(&*t);
+    // The bomb replaced by a good document: picked up.
+    std::fs::write(
+        sd.join("bomb.yml"),
+        format!("- targets: [\"{}\"]\n", addrs[1]),
+    )
+    .expect("fix");
+    eventually(
+        Duration::from_secs(15),
+        "the fixed file's target up",
+        || t.active().iter().any(|x| x.1 == addrs[1] && x.2 == "up"),
+    );
+    t.stop().expect("a clean stop");
+}
