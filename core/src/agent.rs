@@ -264,6 +264,9 @@ impl Agent {
         // The core's clock never goes backwards, whatever the shell passes.
         let now = Now::new(now.mono.max(self.now.mono), now.wall);
         self.now = now;
+        // Pending body work goes on only on timeouts, so a turn of the shell does a
+        // bounded amount of it however many inputs it feeds.
+        let timeout = matches!(input, Input::Timeout);
         match input {
             Input::Config(c) => {
                 if !self.shutting_down {
@@ -311,7 +314,7 @@ impl Agent {
                 }
             }
         }
-        self.run_timers(now);
+        self.run_timers(now, timeout);
         self.flush();
     }
 
@@ -375,6 +378,15 @@ impl Agent {
     /// Discovery providers and the jobs subscribed to each, in creation order.
     pub fn providers(&self) -> Vec<(Arc<str>, Vec<Arc<str>>)> {
         self.discovery.providers()
+    }
+
+    /// False while the scrape `id` has received body bytes the agent has not parsed yet
+    /// (a gzip body that inflates far is parsed in slices of
+    /// [`crate::scrape::BODY_SLICE`]): the shell should read no more of that response
+    /// until this turns true, which it does after enough [`Input::Timeout`]s. True for
+    /// any other request.
+    pub fn accepts_body(&self, id: RequestId) -> bool {
+        self.scrape.accepts_body(id)
     }
 
     /// Operations in flight (SD and scrapes), for bounds checks.
@@ -571,7 +583,7 @@ impl Agent {
         }
     }
 
-    fn run_timers(&mut self, now: Now) {
+    fn run_timers(&mut self, now: Now, timeout: bool) {
         if self.discovery.poll_timeout().is_some_and(|t| t <= now.mono) {
             self.discovery.handle_timeout(now.mono, &mut self.io);
             self.arm_coalescing(now.mono);
@@ -581,7 +593,8 @@ impl Agent {
             self.last_delivery = Some(now.mono);
             self.deliver(now, &mut out);
         }
-        self.scrape.handle_timeout(now, &mut self.io, &mut out);
+        self.scrape
+            .handle_timeout(now, timeout, &mut self.io, &mut out);
         self.report(out);
         if self.shutting_down && !self.shutdown_reported && self.scrape.loops_alive() == 0 {
             self.shutdown_reported = true;

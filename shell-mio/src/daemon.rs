@@ -411,7 +411,13 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 if id.0 >= crate::remote::ID_BASE {
                     remote.on_net(now, id, e);
                 } else {
+                    let body = matches!(e, NetEvent::Body(_));
                     feed_net(&mut agent, now, id, e);
+                    // A body that inflates far is parsed in slices: read no more of it
+                    // until the agent has caught up.
+                    if body && !agent.agent.accepts_body(id) {
+                        net.hold(id);
+                    }
                 }
                 fed = true;
             }
@@ -558,6 +564,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 _ => {}
             }
         }
+        net.release(|id| agent.agent.accepts_body(id));
         net.drain_backlog(poll.registry());
         api.timeouts(poll.registry(), std::time::Instant::now());
         while let Ok(r) = resolved.try_recv() {

@@ -302,6 +302,9 @@ pub(crate) struct Net {
     buf: Vec<u8>,
     /// Connections that stopped reading on a budget, oldest first.
     backlog: VecDeque<usize>,
+    /// Requests whose bodies the agent is not ready for (it has bytes of theirs left
+    /// to parse): their connections wait in the backlog.
+    held: std::collections::BTreeSet<RequestId>,
     /// What the connections may still read this turn.
     turn_left: usize,
     /// The proxy environment, read once (for `proxy_from_environment`).
@@ -368,6 +371,7 @@ impl Net {
             lookups,
             buf: vec![0; 64 * 1024],
             backlog: VecDeque::new(),
+            held: std::collections::BTreeSet::new(),
             turn_left: READ_PER_TURN,
             proxy_env: ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
             events: VecDeque::new(),
@@ -628,6 +632,7 @@ impl Net {
             let _ = reg.deregister(&mut c.stream);
             if let Some(r) = c.req.take() {
                 self.by_id.remove(&r.id);
+                self.held.remove(&r.id);
             }
             if let Some(v) = self.idle.get_mut(&c.key) {
                 v.retain(|&x| x != t);
@@ -724,6 +729,16 @@ impl Net {
         }
     }
 
+    /// Reads no more of request `id`'s response until [`Net::release`] lets it go.
+    pub(crate) fn hold(&mut self, id: RequestId) {
+        self.held.insert(id);
+    }
+
+    /// Lets go of the held requests for which `ready` holds.
+    pub(crate) fn release(&mut self, ready: impl Fn(RequestId) -> bool) {
+        self.held.retain(|id| !ready(*id));
+    }
+
     /// Puts a connection that still has data to read in the backlog.
     fn defer(&mut self, t: usize) {
         if let Some(c) = self.conns.get_mut(&t)
@@ -743,6 +758,9 @@ impl Net {
             let Some(c) = self.conns.get_mut(&t) else {
                 return;
             };
+            if c.req.as_ref().is_some_and(|r| self.held.contains(&r.id)) {
+                return self.defer(t);
+            }
             let want = self.buf.len().min(left).min(self.turn_left);
             let n = match recv(c, &mut self.buf[..want]) {
                 Ok(n) => n,

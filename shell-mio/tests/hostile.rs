@@ -417,3 +417,9 @@ fn hostile_discovery_files_are_refused_and_the_rest_goes_on() {
         },
     );
 }
+
+#[test]
+fn a_decompression_bomb_is_parsed_in_slices() {
+    let d = TempDir::new("bomb");
+    scenario::a_decompression_bomb_is_parsed_in_slices(&d.0, &mut daemon);
+}

@@ -41,6 +41,17 @@ const MAX_REDIRECTS: u8 = 10;
 /// its socket instead of filling memory (the daemon's `READ_PER_TURN`). Tokio's
 /// semaphore is fair: every connection gets its turn.
 const READ_CREDIT_KIB: usize = 4 << 10;
+/// Of that, what one request may have waiting: a body the agent parses in slices (a gzip
+/// body that inflates far) holds its credit until the agent caught up, and its task
+/// waits on this before reading more, without taking the others' share.
+const REQUEST_CREDIT_KIB: usize = 128;
+
+/// Read credit a body chunk carries to the agent: the shared part and the request's own.
+#[derive(Debug)]
+pub(crate) struct Credit {
+    _shared: Option<tokio::sync::OwnedSemaphorePermit>,
+    _own: Option<tokio::sync::OwnedSemaphorePermit>,
+}
 
 /// How the client keeps connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -455,6 +466,7 @@ async fn exchange(conn: &mut Conn, ex: Call<'_>) -> Result<Exchange, Failed> {
     let mut buf = vec![0u8; options.read_buffer.max(512)];
     let mut got_bytes = false;
     let mut redirect: Option<Url> = None;
+    let own = Arc::new(tokio::sync::Semaphore::new(REQUEST_CREDIT_KIB));
     loop {
         let n = match conn.io.read(&mut buf).await {
             Ok(n) => n,
@@ -464,9 +476,15 @@ async fn exchange(conn: &mut Conn, ex: Call<'_>) -> Result<Exchange, Failed> {
         // semaphore is never closed, and a read is at most the buffer (64 KiB by
         // default), far below the credit: a closed semaphore would only mean no
         // waiting.
-        let kib = n.div_ceil(1024).min(READ_CREDIT_KIB) as u32;
+        let kib = n.div_ceil(1024).min(REQUEST_CREDIT_KIB) as u32;
         let mut permit = if kib > 0 {
-            credit.clone().acquire_many_owned(kib).await.ok()
+            // The request's own credit first: a held body waits here, alone.
+            let own = own.clone().acquire_many_owned(kib).await.ok();
+            let shared = credit.clone().acquire_many_owned(kib).await.ok();
+            Some(Credit {
+                _shared: shared,
+                _own: own,
+            })
         } else {
             None
         };

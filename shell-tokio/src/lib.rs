@@ -80,8 +80,9 @@ pub use trawl_mio::storage::{Restored, SyncPolicy, WalOptions, WriterOptions};
 enum Done {
     /// An HTTP request's progress (scrapes, HTTP SD, remote write).
     Net(NetEvent),
-    /// A piece of a body with the read credit it holds, given back once fed.
-    Read(NetEvent, Option<tokio::sync::OwnedSemaphorePermit>),
+    /// A piece of a body with the read credit it holds, given back once the agent has
+    /// parsed it ([`trawl_core::Agent::accepts_body`]).
+    Read(NetEvent, Option<http::Credit>),
     /// File work's outcome (a watch that fails ends with `FileDone::Failed`).
     File(trawl_mio::files::FileDone),
     /// A change in a watched directory.
@@ -530,6 +531,7 @@ impl Agent {
             agent.handle_input(clock.now(), Input::Restore(Box::new(r)));
         }
         let mut tasks: BTreeMap<RequestId, AbortHandle> = BTreeMap::new();
+        let mut held: Vec<(RequestId, http::Credit)> = Vec::new();
         let mut shutting_down = false;
         let mut commands_open = true;
         tokio::pin!(shutdown);
@@ -605,12 +607,12 @@ impl Agent {
                 d = io_rx.recv() => {
                     // The agent holds a sender: never closed while it runs.
                     if let Some((id, d)) = d {
-                        feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
+                        feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d);
                         // What else is waiting, up to a bound: connections that stream
                         // without pause must not keep the agent from its timers.
                         for _ in 0..MAX_FED_PER_TURN {
                             let Ok((id, d)) = io_rx.try_recv() else { break };
-                            feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
+                            feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d);
                         }
                     }
                     sink.flush();
@@ -630,6 +632,7 @@ impl Agent {
             if agent.poll_timeout().is_some_and(|d| d <= now.mono) {
                 agent.handle_input(now, Input::Timeout);
             }
+            held.retain(|(id, _)| !agent.accepts_body(*id));
         }
         // Discovery and scrapes are over (watches may still run: they go); remote
         // write's requests in flight stay, their answers are needed for the flush.
@@ -650,10 +653,10 @@ impl Agent {
         drop(tx);
         loop {
             tokio::select! {
-                Some((id, d)) = io_rx.recv() => feed(&mut agent, &mut remote, &clock, &mut tasks, id, d),
+                Some((id, d)) = io_rx.recv() => feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d),
                 _ = &mut sink_task => {
                     while let Ok((id, d)) = io_rx.try_recv() {
-                        feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
+                        feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d);
                     }
                     break;
                 }
@@ -682,7 +685,7 @@ impl Agent {
             tokio::select! {
                 d = io_rx.recv() => {
                     if let Some((id, d)) = d {
-                        feed(&mut agent, &mut remote, &clock, &mut tasks, id, d);
+                        feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d);
                     }
                 }
                 () = tokio::time::sleep_until(sleep) => {}
@@ -733,6 +736,7 @@ fn feed(
     remote: &mut Option<RemoteWrite>,
     clock: &Clock,
     tasks: &mut BTreeMap<RequestId, AbortHandle>,
+    held: &mut Vec<(RequestId, http::Credit)>,
     id: RequestId,
     d: Done,
 ) {
@@ -750,8 +754,13 @@ fn feed(
             }
         }
         Done::Read(e, credit) => {
-            feed(agent, remote, clock, tasks, id, Done::Net(e));
-            drop(credit);
+            feed(agent, remote, clock, tasks, held, id, Done::Net(e));
+            // Bytes the agent left to parse later keep their credit until it has.
+            if let Some(c) = credit
+                && !agent.accepts_body(id)
+            {
+                held.push((id, c));
+            }
         }
         Done::Net(e) => {
             if e.is_final() {

@@ -31,3 +31,10 @@ fn hostile_discovery_files_are_refused_and_the_rest_goes_on() {
         &mut |_: &dyn Shell| {},
     );
 }
+
+#[test]
+fn a_decompression_bomb_is_parsed_in_slices() {
+    let _one = ALONE.lock().unwrap_or_else(|p| p.into_inner());
+    let d = TempDir::new("tokio-bomb");
+    scenario::a_decompression_bomb_is_parsed_in_slices(&d.0, &mut embedded_alone);
+}

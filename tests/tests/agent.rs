@@ -997,3 +997,72 @@ fn jobs_without_a_body_limit_get_the_default_ceiling() {
         }
     }
 }
+
+/// Issue 16: a gzip body that inflates far (32 KiB of gzip, 32 MiB of text) is parsed
+/// in slices of `BODY_SLICE` decompressed bytes: the chunk's input handles one slice,
+/// the agent asks for an immediate timeout and parses at most 16 slices per timeout,
+/// refusing more of that body (`accepts_body`) until it has caught up; the response's
+/// end waits for the rest, and the scrape then succeeds with every sample counted.
+#[test]
+fn a_body_that_inflates_far_is_parsed_in_slices() {
+    use std::io::Write;
+    let yaml = "scrape_configs:\n- job_name: bomb\n  scrape_interval: 1m\n  scrape_timeout: 50s\n  body_size_limit: 1GB\n  static_configs: [{targets: [\"b:1\"]}]\n";
+    let mut h = Harness::new(yaml, opts());
+    let (id, _) = h.advance_until_scrape(secs(60))[0].clone();
+    let line = b"bomb_metric 1\n";
+    let lines = (32usize << 20) / line.len();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..lines {
+        gz.write_all(line).expect("in memory");
+    }
+    let gz = gz.finish().expect("in memory");
+    assert!(gz.len() < 256 << 10, "{} bytes of gzip", gz.len());
+    h.reply(
+        id,
+        IoEvent::HttpHead {
+            status: 200,
+            reason: "OK",
+            headers: &[("Content-Type", "text/plain"), ("Content-Encoding", "gzip")],
+        },
+    );
+    h.reply(id, IoEvent::HttpBody(&gz));
+    assert!(!h.agent.accepts_body(id), "the rest waits");
+    let now = h.now.mono;
+    assert_eq!(
+        h.agent.poll_timeout(),
+        Some(now),
+        "an immediate timeout is asked for"
+    );
+    // The end arrives while most of the body is still compressed: it waits.
+    h.reply(id, IoEvent::HttpEnd);
+    assert!(
+        !h.log.iter().any(|(_, o)| matches!(o, Output::Append(_))),
+        "not finished yet"
+    );
+    let mut timeouts = 0;
+    while !h.agent.accepts_body(id) {
+        h.input(Input::Timeout);
+        timeouts += 1;
+        assert!(timeouts < 10_000);
+    }
+    // 32 MiB in slices of 256 KiB, at most 16 slices (4 MiB) per timeout.
+    assert!(timeouts >= 8, "{timeouts} timeouts");
+    let t = &h.agent.targets()[0];
+    assert_eq!(t.health, Health::Up, "{}", t.last_error);
+    let scraped = h
+        .log
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Append(b) => Some(b),
+            _ => None,
+        })
+        .flat_map(|b| b.samples.iter().map(move |p| (b, p)))
+        .filter(|(b, p)| {
+            b.series
+                .iter()
+                .any(|(r, l)| *r == p.series && l.get("__name__") == Some("scrape_samples_scraped"))
+        })
+        .map(|(_, p)| p.value())
+        .next();
+    assert_eq!(scraped, Some(lines as f64));
+}

@@ -65,6 +65,30 @@ impl Gunzip {
         Ok(())
     }
 
+    /// Like [`Gunzip::feed`], but stops once `budget` decompressed bytes came out (a
+    /// step more at most: about half a megabyte); the number of input bytes taken. The
+    /// caller keeps the rest for later, so a decompression bomb is inflated in slices.
+    pub fn feed_some<E>(
+        &mut self,
+        input: &[u8],
+        budget: u64,
+        sink: &mut impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<usize, GzipError<E>> {
+        let start = self.out;
+        let mut used = 0;
+        for piece in input.chunks(PIECE) {
+            if self.out - start >= budget {
+                break;
+            }
+            self.dec
+                .write_all(piece)
+                .map_err(|e| GzipError::Invalid(format!("decompressing gzip body: {e}")))?;
+            used += piece.len();
+            self.drain(sink)?;
+        }
+        Ok(used)
+    }
+
     /// Ends the body: the stream must be complete.
     pub fn finish<E>(
         &mut self,

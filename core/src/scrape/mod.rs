@@ -209,6 +209,16 @@ struct InFlight {
     body: Option<Body>,
 }
 
+/// Decompressed bytes one scrape parses per input at most: a gzip body that inflates
+/// far (a decompression bomb within the body limit) is parsed in slices, the agent
+/// asking for an immediate [`crate::Input::Timeout`] to go on, so other scrapes, timers
+/// and the shell's own work get their turns in between. Until a slice leaves nothing
+/// pending, [`crate::Agent::accepts_body`] tells the shell to read no more of that body.
+pub const BODY_SLICE: u64 = 256 << 10;
+/// Slices of pending body work done per [`crate::Input::Timeout`], over the scrapes
+/// that have some, in turn (4 MiB decompressed in all).
+const SLICES_PER_TIMEOUT: usize = 16;
+
 /// A response body being parsed into the scrape's batch.
 #[derive(Debug)]
 struct Body {
@@ -216,6 +226,13 @@ struct Body {
     gunzip: Option<Gunzip>,
     parser: Option<BodyParser>,
     decompressed: u64,
+    /// Compressed bytes received and not yet inflated (see [`BODY_SLICE`]).
+    pending: Vec<u8>,
+    /// The response ended while bytes were pending: the scrape finishes once they are
+    /// parsed.
+    ended: bool,
+    /// In the manager's queue of scrapes with pending body work.
+    queued: bool,
 }
 
 impl Body {
@@ -225,10 +242,14 @@ impl Body {
             gunzip: gzip.then(Gunzip::new),
             parser: None,
             decompressed: 0,
+            pending: Vec::new(),
+            ended: false,
+            queued: false,
         }
     }
 
-    /// Decompresses and parses one chunk into `run`.
+    /// Decompresses and parses one chunk into `run`, at most [`BODY_SLICE`] of it;
+    /// what is left waits in `pending` for [`Body::work`].
     fn feed(
         &mut self,
         chunk: &[u8],
@@ -238,11 +259,55 @@ impl Body {
         refs: &mut pipeline::Refs,
         limit: u64,
     ) -> Result<(), String> {
+        if !self.pending.is_empty() {
+            // Behind what is already waiting, in order.
+            self.pending.extend_from_slice(chunk);
+            return Ok(());
+        }
+        let used = self.slice(chunk, run, cache, ctx, refs, limit)?;
+        if used < chunk.len() {
+            self.pending.extend_from_slice(&chunk[used..]);
+        }
+        Ok(())
+    }
+
+    /// Parses the next slice of what is pending.
+    fn work(
+        &mut self,
+        run: &mut ScrapeRun,
+        cache: &mut SeriesCache,
+        ctx: &ScrapeContext<'_>,
+        refs: &mut pipeline::Refs,
+        limit: u64,
+    ) -> Result<(), String> {
+        let pending = std::mem::take(&mut self.pending);
+        let used = self.slice(&pending, run, cache, ctx, refs, limit)?;
+        self.pending = pending;
+        self.pending.drain(..used);
+        if self.pending.is_empty() {
+            // A bomb's backlog is not kept around.
+            self.pending = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Decompresses and parses from `input` until [`BODY_SLICE`] bytes came out (plain
+    /// bodies: all of it; a chunk is one read of the shell); the input bytes taken.
+    fn slice(
+        &mut self,
+        input: &[u8],
+        run: &mut ScrapeRun,
+        cache: &mut SeriesCache,
+        ctx: &ScrapeContext<'_>,
+        refs: &mut pipeline::Refs,
+        limit: u64,
+    ) -> Result<usize, String> {
         let Body {
             format,
             gunzip,
             parser,
             decompressed,
+            ..
         } = self;
         let mut on_bytes = |bytes: &[u8]| -> Result<(), String> {
             if bytes.is_empty() {
@@ -263,8 +328,10 @@ impl Body {
                 .map_err(feed_error)
         };
         match gunzip {
-            Some(g) => g.feed(chunk, &mut on_bytes).map_err(gzip_error),
-            None => on_bytes(chunk),
+            Some(g) => g
+                .feed_some(input, BODY_SLICE, &mut on_bytes)
+                .map_err(gzip_error),
+            None => on_bytes(input).map(|()| input.len()),
         }
     }
 
@@ -278,13 +345,14 @@ impl Body {
         limit: u64,
     ) -> Result<(), String> {
         if let Some(mut g) = self.gunzip.take() {
+            // What the decoder still holds is at most a step's output.
             let mut rest = Vec::new();
             g.finish(&mut |b: &[u8]| -> Result<(), String> {
                 rest.extend_from_slice(b);
                 Ok(())
             })
             .map_err(gzip_error)?;
-            self.feed(&rest, run, cache, ctx, refs, limit)?;
+            self.slice(&rest, run, cache, ctx, refs, limit)?;
         }
         run.body_bytes = self.decompressed as i64;
         match self.parser.as_mut() {
@@ -504,7 +572,17 @@ pub(crate) struct ScrapeManager {
     /// The hash that picks a target's phase (Prometheus's target hash). A field so a
     /// test can force collisions and show identity does not depend on it.
     phase_hash: fn(&ScrapeTarget) -> u64,
+    /// Scrapes whose body has bytes waiting to be parsed (see [`BODY_SLICE`]), served in
+    /// turn, and since when the queue has not been empty.
+    busy: std::collections::VecDeque<RequestId>,
+    busy_since: Option<Instant>,
     pub(crate) stats: ScrapeStats,
+}
+
+/// What moves a scrape's body on: an IO event, or a turn to parse what is pending.
+enum Step<'a> {
+    Io(IoEvent<'a>),
+    Work,
 }
 
 impl ScrapeManager {
@@ -522,6 +600,8 @@ impl ScrapeManager {
             user_agent,
             default_body_limit,
             phase_hash: ScrapeTarget::hash,
+            busy: std::collections::VecDeque::new(),
+            busy_since: None,
             stats: ScrapeStats::default(),
         }
     }
@@ -948,11 +1028,51 @@ impl ScrapeManager {
 
     /// The earliest loop deadline.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|(t, _)| *t)
+        let timer = self.timers.first().map(|(t, _)| *t);
+        match (timer, self.busy_since) {
+            (Some(t), Some(b)) => Some(t.min(b)),
+            (t, b) => t.or(b),
+        }
     }
 
-    /// Runs every loop whose deadline has passed.
-    pub(crate) fn handle_timeout(&mut self, now: Now, io: &mut IoQueue, out: &mut ScrapeOut) {
+    /// False while the scrape `id`'s body has received bytes not yet parsed: the shell
+    /// should read no more of it until this turns true (true for any other id).
+    pub(crate) fn accepts_body(&self, id: RequestId) -> bool {
+        let Some(lid) = self.owners.get(&id) else {
+            return true;
+        };
+        self.loops
+            .get(lid)
+            .and_then(|l| l.in_flight.as_ref())
+            .and_then(|f| f.body.as_ref())
+            .is_none_or(|b| b.pending.is_empty())
+    }
+
+    /// Parses a slice of each of the next scrapes with pending body work.
+    fn work_bodies(&mut self, now: Now, io: &mut IoQueue, out: &mut ScrapeOut) {
+        for _ in 0..SLICES_PER_TIMEOUT {
+            let Some(id) = self.busy.pop_front() else {
+                break;
+            };
+            self.step(now, id, Step::Work, io, out);
+        }
+        if self.busy.is_empty() {
+            self.busy_since = None;
+        }
+    }
+
+    /// Parses pending bodies a slice further, then runs every loop whose deadline has
+    /// passed.
+    pub(crate) fn handle_timeout(
+        &mut self,
+        now: Now,
+        timeout: bool,
+        io: &mut IoQueue,
+        out: &mut ScrapeOut,
+    ) {
+        if timeout && self.busy_since.is_some_and(|b| b <= now.mono) {
+            self.work_bodies(now, io, out);
+        }
         // Each due loop runs once per call: a loop can never spin the agent, whatever
         // its next wake-up is.
         let due: Vec<(Instant, LoopKey)> = self
@@ -1123,6 +1243,18 @@ impl ScrapeManager {
         io: &mut IoQueue,
         out: &mut ScrapeOut,
     ) -> bool {
+        self.step(now, id, Step::Io(ev), io, out)
+    }
+
+    /// Moves scrape `id` on by `step`; false if no loop owns `id`.
+    fn step(
+        &mut self,
+        now: Now,
+        id: RequestId,
+        step: Step<'_>,
+        io: &mut IoQueue,
+        out: &mut ScrapeOut,
+    ) -> bool {
         let Some(&lid) = self.owners.get(&id) else {
             return false;
         };
@@ -1162,12 +1294,12 @@ impl ScrapeManager {
             max_time: now.wall.as_millis().saturating_add(10 * 60 * 1000),
         };
         let refs = &mut self.refs;
-        let result = match ev {
-            IoEvent::HttpHead {
+        let result = match step {
+            Step::Io(IoEvent::HttpHead {
                 status,
                 reason,
                 headers,
-            } => {
+            }) => {
                 f.status = Some((status, reason.to_owned()));
                 if status != 200 {
                     // The body is of no use: stop reading it.
@@ -1189,7 +1321,7 @@ impl ScrapeManager {
                     None
                 }
             }
-            IoEvent::HttpBody(chunk) => {
+            Step::Io(IoEvent::HttpBody(chunk)) => {
                 f.bytes += chunk.len() as u64;
                 let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
                 match f.body.as_mut() {
@@ -1206,19 +1338,52 @@ impl ScrapeManager {
                     }
                 }
             }
-            IoEvent::HttpEnd => Some(match (f.status.as_ref(), f.body.as_mut()) {
+            Step::Io(IoEvent::HttpEnd) => match (f.status.as_ref(), f.body.as_mut()) {
+                // The rest is parsed first, slice by slice.
+                (Some((200, _)), Some(b)) if !b.pending.is_empty() => {
+                    b.ended = true;
+                    None
+                }
                 (Some((200, _)), Some(b)) => {
                     let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
-                    b.finish(r, cache, &ctx, refs, limit)
+                    Some(b.finish(r, cache, &ctx, refs, limit))
                 }
-                _ => Err("response ended before its status line".to_owned()),
-            }),
-            IoEvent::Failed(e) => {
+                _ => Some(Err("response ended before its status line".to_owned())),
+            },
+            Step::Work => match f.body.as_mut() {
+                Some(b) if !b.pending.is_empty() => {
+                    b.queued = false;
+                    let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
+                    match b.work(r, cache, &ctx, refs, limit) {
+                        Err(e) => {
+                            if !b.ended {
+                                io.cancel(id);
+                            }
+                            Some(Err(e))
+                        }
+                        Ok(()) if b.pending.is_empty() && b.ended => {
+                            Some(b.finish(r, cache, &ctx, refs, limit))
+                        }
+                        Ok(()) => None,
+                    }
+                }
+                _ => None,
+            },
+            Step::Io(IoEvent::Failed(e)) => {
                 let url = crate::http::redact_url(&target.url, crate::http::STRIPPED);
                 Some(Err(format!("Get {url:?}: {e}")))
             }
-            _ => Some(Err("unexpected answer to a scrape request".to_owned())),
+            Step::Io(_) => Some(Err("unexpected answer to a scrape request".to_owned())),
         };
+        // Bytes left to parse: the scrape waits its turn in the queue.
+        let wait = result.is_none()
+            && f.body
+                .as_mut()
+                .is_some_and(|b| !b.pending.is_empty() && !std::mem::replace(&mut b.queued, true));
+        if wait {
+            self.busy.push_back(id);
+            self.busy_since.get_or_insert(now.mono);
+        }
         if let Some(r) = result {
             self.owners.remove(&id);
             Self::finish(l, lid.id.0, now, r, out, &mut self.refs);
@@ -1231,7 +1396,6 @@ impl ScrapeManager {
         true
     }
 
-    /// Stops every pool (shutdown): loops finish their in-flight scrapes.
     /// Shutdown: every loop stops without end-of-run stale markers, and markers still
     /// waiting for their time (targets removed in the last two intervals) are dropped.
     /// This is Prometheus 3.x's `scrapeLoop.endOfRunStaleness`: once the pool's parent

@@ -60,6 +60,7 @@ fn colliding_target_hashes_still_make_two_targets_and_both_are_scraped() {
     let first = m.poll_timeout().expect("loops are scheduled");
     m.handle_timeout(
         Now::new(first, UnixNanos(first.0 as i64)),
+        true,
         &mut io,
         &mut out,
     );

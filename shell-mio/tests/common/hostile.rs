@@ -18,6 +18,33 @@ pub(crate) enum Misbehaviour {
     EndlessChunked,
     /// Reads the request and never answers (the scrape waits for its timeout).
     Silent,
+    /// Answers with this gzip body (`Content-Encoding: gzip`, with its length).
+    Gzip(&'static [u8]),
+}
+
+/// A decompression bomb: `mib` MiB of one metric line (whole lines), as a gzip body (best compression,
+/// about 1,000:1). Built once per process.
+pub(crate) fn gzip_bomb(mib: usize) -> &'static [u8] {
+    use std::io::Write;
+    static BOMB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BOMB.get_or_init(|| {
+        let line = b"bomb_metric 1\n";
+        let block: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(line.len() * 4096)
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        // Whole lines only.
+        let mut left = (mib << 20) / line.len() * line.len();
+        while left > 0 {
+            let n = left.min(block.len());
+            gz.write_all(&block[..n]).expect("in memory");
+            left -= n;
+        }
+        gz.finish().expect("in memory")
+    })
 }
 
 /// A hostile target: its address, the requests it read and how many bytes it managed
@@ -115,6 +142,19 @@ fn serve(
         }
         return;
     }
+    if let Misbehaviour::Gzip(body) = how {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        if conn.write_all(head.as_bytes()).is_ok() && conn.write_all(body).is_ok() {
+            sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+            // Keep the connection open for the next scrape (the scraper closes it).
+            let mut b = [0u8; 1024];
+            let _ = conn.read(&mut b);
+        }
+        return;
+    }
     let head: &[u8] = match how {
         Misbehaviour::EndlessClose => {
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nConnection: close\r\n\r\n"
@@ -122,7 +162,7 @@ fn serve(
         Misbehaviour::EndlessChunked => {
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nTransfer-Encoding: chunked\r\n\r\n"
         }
-        Misbehaviour::Silent => return,
+        Misbehaviour::Silent | Misbehaviour::Gzip(_) => return,
     };
     if conn.write_all(head).is_err() {
         return;
@@ -134,7 +174,7 @@ fn serve(
                 .write_all(chunk_head.as_bytes())
                 .and_then(|()| conn.write_all(block.as_bytes()))
                 .and_then(|()| conn.write_all(b"\r\n")),
-            Misbehaviour::Silent => return,
+            Misbehaviour::Silent | Misbehaviour::Gzip(_) => return,
         };
         if r.is_err() {
             return;

@@ -863,3 +863,67 @@ pub(crate) fn hostile_discovery_files_are_refused_and_the_rest_goes_on(
     );
     t.stop().expect("a clean stop");
 }
+
+/// Issue 16: a decompression bomb within its job's limit (256 MiB of text in about
+/// 256 KiB of gzip). The agent parses it in slices, so the API keeps answering and the
+/// healthy target beside it loses no scrape; memory stays bounded; the bomb's scrape
+/// succeeds and its `scrape_duration_seconds` includes the parsing.
+pub(crate) fn a_decompression_bomb_is_parsed_in_slices(dir: &Path, start: Start<'_>) {
+    use super::hostile::{Misbehaviour, gzip_bomb, hostile};
+    let (_nginx, addrs, _) = fleet(dir, 32..=32, 20);
+    let bomb = hostile("127.0.0.31", Misbehaviour::Gzip(gzip_bomb(256)));
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "scrape_configs:\n\
+             - job_name: good\n  scrape_interval: 500ms\n  static_configs: [{{targets: [\"{}\"]}}]\n\
+             - job_name: bomb\n  scrape_interval: 15s\n  scrape_timeout: 10s\n  body_size_limit: 1GB\n  static_configs: [{{targets: [\"{}\"]}}]\n",
+            addrs[0], bomb.addr
+        ),
+    )
+    .expect("config");
+    let data = dir.join("data");
+    let mut t = start(dir, &cfg, &data);
+    eventually(Duration::from_secs(20), "the bomb requested", || {
+        bomb.requests.load(std::sync::atomic::Ordering::SeqCst) > 0
+    });
+    let began = std::time::Instant::now();
+    let peak = watch_memory_and_api(&*t, Duration::from_secs(6));
+    assert!(
+        peak < 150 << 20,
+        "resident memory reached {} MiB",
+        peak >> 20
+    );
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while pool_health_of(&*t, "bomb") != "up" {
+        assert!(
+            std::time::Instant::now() < end,
+            "the bomb was not scraped: {:?} {:?}",
+            pool_health_of(&*t, "bomb"),
+            pool_error_of(&*t, "bomb")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let watched = began.elapsed();
+    t.stop().expect("a clean stop");
+    let d = dump(&data);
+    let ups = series(&d, "up", &addrs[0]).len() as u128;
+    assert!(
+        ups >= watched.as_millis() / 500,
+        "{ups} scrapes of the healthy target in {watched:?}"
+    );
+    let took = series(&d, "scrape_duration_seconds", &bomb.addr);
+    let took: f64 = took
+        .first()
+        .and_then(|x| x.0.parse().ok())
+        .expect("the bomb's scrape duration");
+    let scraped = series(&d, "scrape_samples_scraped", &bomb.addr);
+    assert_eq!(
+        scraped.first().and_then(|x| x.0.parse::<f64>().ok()),
+        Some(((256usize << 20) / 14) as f64),
+        "every line counted"
+    );
+    eprintln!("the bomb's scrape took {took} s");
+    assert!(took > 0.05, "a 256 MiB parse took {took} s");
+}
