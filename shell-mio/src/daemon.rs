@@ -344,6 +344,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     let mut ibuf = vec![0u8; 64 * 1024];
     let mut shutting_down = false;
     let mut forced = false;
+    let mut lost_dir: Option<String> = None;
     let mut overflow = crate::storage::Overflow::default();
     tracing::info!(config = %opts.config_file.display(), "trawl started");
 
@@ -576,6 +577,16 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
             remote.wal_written(clock.now());
         }
         overflow.flush(|b| writer.try_append(b));
+        if let Some(e) = writer.lost_dir()
+            && lost_dir.is_none()
+        {
+            // Nothing written from now on would survive: say so and stop, for a
+            // supervisor to restart the daemon on a fresh directory.
+            tracing::error!(err = %e, "the data directory is gone; stopping so that nothing more is lost");
+            lost_dir = Some(e.to_owned());
+            shutdown(&mut agent, &clock, &mut shutting_down, &mut forced);
+            forced = true;
+        }
         let now = clock.now();
         if agent.agent.poll_timeout().is_some_and(|d| d <= now.mono) {
             agent.input(now, Input::Timeout);
@@ -614,7 +625,10 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
         lost = stats.lost_samples,
         "WAL closed; bye"
     );
-    Ok(())
+    match lost_dir {
+        Some(e) => Err(format!("stopped: {e}")),
+        None => Ok(()),
+    }
 }
 
 /// How long a shutdown waits for remote write to send what the WAL holds (what is left

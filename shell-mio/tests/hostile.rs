@@ -423,3 +423,51 @@ fn a_decompression_bomb_is_parsed_in_slices() {
     let d = TempDir::new("bomb");
     scenario::a_decompression_bomb_is_parsed_in_slices(&d.0, &mut daemon);
 }
+
+/// The data directory removed while the daemon runs (as `rm -rf` of it would): the
+/// writer finds its lock file and segment gone within a second, the daemon logs why and
+/// stops with an error instead of writing on into unlinked files; started again, it
+/// makes the directory afresh and goes on. The same for a directory moved away.
+#[test]
+fn a_removed_data_directory_stops_the_daemon_loudly() {
+    let d = TempDir::new("rmdata");
+    let (_nginx, addrs, _) = fleet(&d.0, 33..=33, 10);
+    let cfg = d.0.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "scrape_configs:\n- job_name: j\n  scrape_interval: 500ms\n  static_configs: [{{targets: [\"{}\"]}}]\n",
+            addrs[0]
+        ),
+    )
+    .expect("config");
+    let data = d.0.join("data");
+    for how in ["remove", "move"] {
+        let mut t = Daemon::start(&d.0, &cfg, &data);
+        eventually(Duration::from_secs(10), "the target up", || {
+            active(t.web).iter().any(|x| x.2 == "up")
+        });
+        if how == "remove" {
+            std::fs::remove_dir_all(&data).expect("rm -rf data");
+        } else {
+            std::fs::rename(&data, d.0.join("moved")).expect("mv data");
+        }
+        let status = wait_exit(&mut t.proc, Duration::from_secs(10));
+        assert!(!status.success(), "{how}: the daemon went on");
+        let log = log_of(&d.0);
+        assert!(
+            log.contains("the data directory is gone; stopping")
+                && log.contains("removed or replaced while running"),
+            "{how}:\n{log}"
+        );
+        // Started again, it makes the directory afresh.
+        let mut t = Daemon::start(&d.0, &cfg, &data);
+        eventually(Duration::from_secs(10), "the target up again", || {
+            active(t.web).iter().any(|x| x.2 == "up")
+        });
+        assert!(t.stop().is_ok());
+        assert!(!series(&dump(&data), "up", &addrs[0]).is_empty());
+        let _ = std::fs::remove_dir_all(d.0.join("moved"));
+        std::fs::remove_dir_all(&data).expect("clean up");
+    }
+}

@@ -943,6 +943,39 @@ impl Wal {
         Ok(())
     }
 
+    /// Checks that the data directory is still the one opened: its lock file exists and
+    /// the current segment's path names the file being written. If the directory was
+    /// removed or replaced (`rm -rf` of the data directory while running), writes would
+    /// go on into unlinked files and be lost silently; this says so instead.
+    pub fn check_dir(&self) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt as _;
+        let lock = self.dir.join("lock");
+        if !lock.exists() {
+            return Err(format!(
+                "{} is gone: the data directory was removed or replaced while running",
+                lock.display()
+            ));
+        }
+        let path = self.wal_dir.join(segment_name(self.current));
+        let on_disk = fs::metadata(&path).map_err(|e| {
+            format!(
+                "{}: {e}: the data directory was removed or replaced while running",
+                path.display()
+            )
+        })?;
+        let open = self
+            .file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if (on_disk.dev(), on_disk.ino()) != (open.dev(), open.ino()) {
+            return Err(format!(
+                "{} is not the segment being written: the data directory was replaced while running",
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
     /// True if something was written since the last sync.
     pub fn unsynced(&self) -> bool {
         self.unsynced

@@ -95,7 +95,12 @@ pub struct Writer {
     tx: Option<Sender<Batch>>,
     acks: Receiver<Ack>,
     thread: Option<JoinHandle<io::Result<WalStats>>>,
+    /// Set once the data directory is found removed or replaced ([`Wal::check_dir`]).
+    lost: std::sync::Arc<std::sync::OnceLock<String>>,
 }
+
+/// How often the writer checks that its data directory is still there.
+const DIR_CHECK: Duration = Duration::from_secs(1);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -113,14 +118,24 @@ impl Writer {
     ) -> io::Result<Writer> {
         let (tx, rx) = crossbeam_channel::bounded(opts.queue.max(1));
         let (ack_tx, acks) = crossbeam_channel::unbounded();
+        let lost = std::sync::Arc::new(std::sync::OnceLock::new());
+        let l = lost.clone();
         let thread = std::thread::Builder::new()
             .name("trawl-wal".into())
-            .spawn(move || run(wal, opts, rx, ack_tx, wake))?;
+            .spawn(move || run(wal, opts, rx, ack_tx, wake, &l))?;
         Ok(Writer {
             tx: Some(tx),
             acks,
             thread: Some(thread),
+            lost,
         })
+    }
+
+    /// Why the data directory can no longer be written, once the writer found it
+    /// removed or replaced (checked every [`DIR_CHECK`]). From then on every batch is
+    /// reported lost with this error; the daemon stops.
+    pub fn lost_dir(&self) -> Option<&str> {
+        self.lost.get().map(String::as_str)
     }
 
     /// Queues a batch; gives it back if the queue is full (the caller counts it lost and
@@ -190,6 +205,7 @@ fn run(
     rx: Receiver<Batch>,
     acks: Sender<Ack>,
     wake: impl Fn(),
+    lost: &std::sync::OnceLock<String>,
 ) -> io::Result<WalStats> {
     let send = |a: Ack| {
         if a.batches > 0 {
@@ -199,14 +215,23 @@ fn run(
     };
     let mut held = Ack::default();
     let mut last_sync = Instant::now();
+    let mut last_check = Instant::now();
     let mut group: Vec<Batch> = Vec::new();
     loop {
+        if lost.get().is_none() && last_check.elapsed() >= DIR_CHECK {
+            last_check = Instant::now();
+            if let Err(e) = wal.check_dir() {
+                let _ = lost.set(e);
+                wake();
+            }
+        }
         let wait = match opts.sync {
             SyncPolicy::Interval(d) if held.batches > 0 || wal.unsynced() => {
                 d.saturating_sub(last_sync.elapsed())
             }
             _ => Duration::from_secs(3600),
-        };
+        }
+        .min(DIR_CHECK);
         let first = match rx.recv_timeout(wait) {
             Ok(b) => Some(b),
             Err(RecvTimeoutError::Timeout) => None,
@@ -229,14 +254,25 @@ fn run(
                     Err(_) => break,
                 }
             }
-            let r = wal.append(&group, now_ms());
-            let this = Ack {
-                batches: group.len() as u64,
-                samples: r.stored,
-                lost_samples: r.lost,
-                error: r
-                    .error
-                    .map(|e| format!("write {}: {e}", wal.dir().display())),
+            let this = match lost.get() {
+                // Written into unlinked files, they would be lost silently.
+                Some(e) => Ack {
+                    batches: group.len() as u64,
+                    samples: 0,
+                    lost_samples: group.iter().map(|b| b.samples.len() as u64).sum(),
+                    error: Some(e.clone()),
+                },
+                None => {
+                    let r = wal.append(&group, now_ms());
+                    Ack {
+                        batches: group.len() as u64,
+                        samples: r.stored,
+                        lost_samples: r.lost,
+                        error: r
+                            .error
+                            .map(|e| format!("write {}: {e}", wal.dir().display())),
+                    }
+                }
             };
             group.clear();
             // Failures and successes are reported apart, so the core sees the storage
