@@ -573,6 +573,13 @@ impl HttpSd {
                     let limit = self.limit;
                     self.fail(out, format!("response body exceeds {limit} bytes"));
                 } else {
+                    // Grow by doubling, but never past the limit: a body at the limit
+                    // holds the limit, not twice it.
+                    let need = x.body.len() + chunk.len();
+                    if need > x.body.capacity() && self.limit > 0 {
+                        let want = (x.body.capacity() * 2).max(need).min(self.limit as usize);
+                        x.body.reserve_exact(want - x.body.len());
+                    }
                     x.body.extend_from_slice(chunk);
                 }
             }

@@ -16,6 +16,8 @@ pub(crate) enum Misbehaviour {
     EndlessClose,
     /// The same, chunked.
     EndlessChunked,
+    /// An HTTP SD answer (`application/json`) that never ends: `[` then target groups.
+    EndlessJson,
     /// Reads the request and never answers (the scrape waits for its timeout).
     Silent,
     /// Answers with this gzip body (`Content-Encoding: gzip`, with its length).
@@ -118,12 +120,16 @@ fn serve(
         return;
     }
     requests.fetch_add(1, Ordering::SeqCst);
-    // 64 KiB of valid exposition lines, built once and sent again and again: the
-    // stream is as fast as loopback carries it.
+    // 64 KiB of valid exposition lines (or target groups), built once and sent again
+    // and again: the stream is as fast as loopback carries it.
     let mut block = String::new();
     let mut i = 0u64;
     while block.len() < 64 * 1024 {
-        block.push_str(&format!("endless_metric{{i=\"{i}\"}} 1\n"));
+        if matches!(how, Misbehaviour::EndlessJson) {
+            block.push_str("{\"targets\": [\"127.0.0.1:1\"]},");
+        } else {
+            block.push_str(&format!("endless_metric{{i=\"{i}\"}} 1\n"));
+        }
         i += 1;
     }
     let chunk_head = format!("{:x}\r\n", block.len());
@@ -162,6 +168,9 @@ fn serve(
         Misbehaviour::EndlessChunked => {
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nTransfer-Encoding: chunked\r\n\r\n"
         }
+        Misbehaviour::EndlessJson => {
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n["
+        }
         Misbehaviour::Silent | Misbehaviour::Gzip(_) => return,
     };
     if conn.write_all(head).is_err() {
@@ -169,7 +178,9 @@ fn serve(
     }
     while !stop.load(Ordering::SeqCst) {
         let r = match how {
-            Misbehaviour::EndlessClose => conn.write_all(block.as_bytes()),
+            Misbehaviour::EndlessClose | Misbehaviour::EndlessJson => {
+                conn.write_all(block.as_bytes())
+            }
             Misbehaviour::EndlessChunked => conn
                 .write_all(chunk_head.as_bytes())
                 .and_then(|()| conn.write_all(block.as_bytes()))

@@ -729,14 +729,16 @@ pub(crate) fn watch_memory_and_api(t: &dyn Shell, d: Duration) -> u64 {
 }
 
 /// Issue 16, defect 1: targets that stream bodies without end, close-delimited and
-/// chunked, as fast as loopback carries them. Their scrapes fail on `body_size_limit`
-/// as the bytes arrive, memory stays bounded, the API answers throughout, and a healthy
-/// target beside them is scraped on schedule.
+/// chunked, and an HTTP SD endpoint that does, as fast as loopback carries them. The
+/// scrapes fail on `body_size_limit` and discovery on its 64 MiB bound as the bytes
+/// arrive, memory stays bounded, the API answers throughout, and a healthy target
+/// beside them is scraped on schedule.
 pub(crate) fn endless_bodies_are_cut_at_their_limits(dir: &Path, start: Start<'_>) {
     use super::hostile::{Misbehaviour, hostile};
     let (_nginx, addrs, _) = fleet(dir, 20..=20, 50);
     let close = hostile("127.0.0.21", Misbehaviour::EndlessClose);
     let chunked = hostile("127.0.0.22", Misbehaviour::EndlessChunked);
+    let sd = hostile("127.0.0.19", Misbehaviour::EndlessJson);
     let cfg = dir.join("prometheus.yml");
     std::fs::write(
         &cfg,
@@ -744,8 +746,9 @@ pub(crate) fn endless_bodies_are_cut_at_their_limits(dir: &Path, start: Start<'_
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
              - job_name: good\n  scrape_interval: 500ms\n  scrape_timeout: 500ms\n  static_configs: [{{targets: [\"{}\"]}}]\n\
              - job_name: close\n  body_size_limit: 1MB\n  static_configs: [{{targets: [\"{}\"]}}]\n\
-             - job_name: chunked\n  body_size_limit: 1MB\n  static_configs: [{{targets: [\"{}\"]}}]\n",
-            addrs[0], close.addr, chunked.addr
+             - job_name: chunked\n  body_size_limit: 1MB\n  static_configs: [{{targets: [\"{}\"]}}]\n\
+             - job_name: sd\n  http_sd_configs: [{{url: \"http://{}/sd\", refresh_interval: 2s}}]\n",
+            addrs[0], close.addr, chunked.addr, sd.addr
         ),
     )
     .expect("config");
@@ -767,6 +770,16 @@ pub(crate) fn endless_bodies_are_cut_at_their_limits(dir: &Path, start: Start<'_
         let e = pool_error_of(&*t, pool);
         assert_eq!(e, "body size limit exceeded", "{pool}");
     }
+    let failures = t
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix("prometheus_sd_http_failures_total "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(
+        failures >= 1.0,
+        "the endless HTTP SD answer was not refused"
+    );
     assert_eq!(pool_health_of(&*t, "good"), "up");
     let sent = close.sent.load(std::sync::atomic::Ordering::Relaxed)
         + chunked.sent.load(std::sync::atomic::Ordering::Relaxed);
