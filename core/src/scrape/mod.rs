@@ -226,8 +226,10 @@ struct Body {
     gunzip: Option<Gunzip>,
     parser: Option<BodyParser>,
     decompressed: u64,
-    /// Compressed bytes received and not yet inflated (see [`BODY_SLICE`]).
+    /// Compressed bytes received and not yet inflated (see [`BODY_SLICE`]), from
+    /// `pending_at` on.
     pending: Vec<u8>,
+    pending_at: usize,
     /// The response ended while bytes were pending: the scrape finishes once they are
     /// parsed.
     ended: bool,
@@ -243,6 +245,7 @@ impl Body {
             parser: None,
             decompressed: 0,
             pending: Vec::new(),
+            pending_at: 0,
             ended: false,
             queued: false,
         }
@@ -281,12 +284,17 @@ impl Body {
         limit: u64,
     ) -> Result<(), String> {
         let pending = std::mem::take(&mut self.pending);
-        let used = self.slice(&pending, run, cache, ctx, refs, limit)?;
+        let used = self.slice(&pending[self.pending_at..], run, cache, ctx, refs, limit)?;
         self.pending = pending;
-        self.pending.drain(..used);
-        if self.pending.is_empty() {
-            // A bomb's backlog is not kept around.
+        self.pending_at += used;
+        if self.pending_at == self.pending.len() {
+            // Done: a bomb's backlog is not kept around.
             self.pending = Vec::new();
+            self.pending_at = 0;
+        } else if self.pending_at > self.pending.len() / 2 {
+            // Moved down only once half is parsed: linear in the body, not quadratic.
+            self.pending.drain(..self.pending_at);
+            self.pending_at = 0;
         }
         Ok(())
     }
