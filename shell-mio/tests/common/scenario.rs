@@ -731,14 +731,17 @@ pub(crate) fn watch_memory_and_api(t: &dyn Shell, d: Duration) -> u64 {
 /// Issue 16, defect 1: targets that stream bodies without end, close-delimited and
 /// chunked, and an HTTP SD endpoint that does, as fast as loopback carries them. The
 /// scrapes fail on `body_size_limit` and discovery on its 64 MiB bound as the bytes
-/// arrive, memory stays bounded, the API answers throughout, and a healthy target
-/// beside them is scraped on schedule.
+/// arrive; one with a limit it never reaches (10 GB, `sample_limit` keeping its memory
+/// small) fails on its `scrape_timeout` while its socket stays readable; memory stays
+/// bounded, the API answers throughout, and a healthy target beside them is scraped on
+/// schedule.
 pub(crate) fn endless_bodies_are_cut_at_their_limits(dir: &Path, start: Start<'_>) {
     use super::hostile::{Misbehaviour, hostile};
     let (_nginx, addrs, _) = fleet(dir, 20..=20, 50);
     let close = hostile("127.0.0.21", Misbehaviour::EndlessClose);
     let chunked = hostile("127.0.0.22", Misbehaviour::EndlessChunked);
     let sd = hostile("127.0.0.19", Misbehaviour::EndlessJson);
+    let slow = hostile("127.0.0.18", Misbehaviour::EndlessClose);
     let cfg = dir.join("prometheus.yml");
     std::fs::write(
         &cfg,
@@ -747,18 +750,19 @@ pub(crate) fn endless_bodies_are_cut_at_their_limits(dir: &Path, start: Start<'_
              - job_name: good\n  scrape_interval: 500ms\n  scrape_timeout: 500ms\n  static_configs: [{{targets: [\"{}\"]}}]\n\
              - job_name: close\n  body_size_limit: 1MB\n  static_configs: [{{targets: [\"{}\"]}}]\n\
              - job_name: chunked\n  body_size_limit: 1MB\n  static_configs: [{{targets: [\"{}\"]}}]\n\
-             - job_name: sd\n  http_sd_configs: [{{url: \"http://{}/sd\", refresh_interval: 2s}}]\n",
-            addrs[0], close.addr, chunked.addr, sd.addr
+             - job_name: sd\n  http_sd_configs: [{{url: \"http://{}/sd\", refresh_interval: 2s}}]\n\
+             - job_name: timeout\n  body_size_limit: 10GB\n  sample_limit: 1000\n  static_configs: [{{targets: [\"{}\"]}}]\n",
+            addrs[0], close.addr, chunked.addr, sd.addr, slow.addr
         ),
     )
     .expect("config");
     let data = dir.join("data");
     let mut t = start(dir, &cfg, &data);
-    eventually(
-        Duration::from_secs(10),
-        &format!("both hostile targets down: {}", t.log()),
-        || pool_health_of(&*t, "close") == "down" && pool_health_of(&*t, "chunked") == "down",
-    );
+    eventually(Duration::from_secs(10), "the hostile targets down", || {
+        ["close", "chunked", "timeout"]
+            .iter()
+            .all(|p| pool_health_of(&*t, p) == "down")
+    });
     let begun = std::time::Instant::now();
     let peak = watch_memory_and_api(&*t, Duration::from_secs(5));
     assert!(
@@ -770,6 +774,8 @@ pub(crate) fn endless_bodies_are_cut_at_their_limits(dir: &Path, start: Start<'_
         let e = pool_error_of(&*t, pool);
         assert_eq!(e, "body size limit exceeded", "{pool}");
     }
+    let e = pool_error_of(&*t, "timeout");
+    assert!(e.ends_with(": context deadline exceeded"), "{e}");
     let failures = t
         .metrics()
         .lines()
