@@ -121,3 +121,29 @@ fn sd_prints_active_and_dropped_targets_without_scraping() {
     assert_eq!(v["activeTargets"].as_array().map(Vec::len), Some(1));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Issue 16, defect 2: a configuration that is a YAML alias bomb (one 1 MiB string
+/// referenced 3,000 times) is refused by `check config` with its position, instead of
+/// taking gigabytes and aborting.
+#[test]
+fn check_config_refuses_an_alias_bomb() {
+    let d = dir("bomb");
+    let f = d.join("bomb.yml");
+    let mut text = format!(
+        "global:\n  external_labels: {{big: &big \"{}\"}}\nscrape_configs:\n  - job_name: a\n    params:\n      p:\n",
+        "x".repeat(1 << 20)
+    );
+    for _ in 0..3000 {
+        text.push_str("        - *big\n");
+    }
+    std::fs::write(&f, text).expect("write");
+    let out = trawl(&["check", "config", f.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bomb.yml:")
+            && stderr.contains("YAML aliases expand the document to more than"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
