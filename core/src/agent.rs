@@ -380,6 +380,13 @@ impl Agent {
         self.discovery.providers()
     }
 
+    /// A number that changes whenever the set of targets may have changed (a delivery of
+    /// discovery changes, a configuration), not when only scrape results did: for
+    /// caches of target listings.
+    pub fn targets_version(&self) -> u64 {
+        self.scrape.version
+    }
+
     /// False while the scrape `id` has received body bytes the agent has not parsed yet
     /// (a gzip body that inflates far is parsed in slices of
     /// [`crate::scrape::BODY_SLICE`]): the shell should read no more of that response

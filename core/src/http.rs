@@ -48,33 +48,6 @@ pub fn redact_url<'a>(s: &'a str, mask: &str) -> std::borrow::Cow<'a, str> {
     format!("{}{mask}{}", &s[..start + colon + 1], &rest[at..]).into()
 }
 
-/// `%XX` escapes decoded, as Go's `url.User` holds a URL's user name and password
-/// (an invalid escape is kept as written).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                // Two hex digits make at most 255.
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// An absolute `http(s)://` URL, split as a client needs it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Url {
@@ -260,7 +233,8 @@ fn write_head(
             .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
     {
         let (user, pass) = info.split_once(':').unwrap_or((info, ""));
-        let pair = format!("{}:{}", percent_decode(user), percent_decode(pass));
+        // Decoded as Go's `url.User` holds them.
+        let pair = format!("{}:{}", proxy::unescape(user), proxy::unescape(pass));
         out.extend_from_slice(b"Authorization: Basic ");
         out.extend_from_slice(crate::io::base64(pair.as_bytes()).as_bytes());
         out.extend_from_slice(b"\r\n");

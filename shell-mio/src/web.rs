@@ -112,6 +112,8 @@ pub(crate) struct Web {
 struct Cached {
     /// Path and query.
     key: String,
+    /// The agent's [`Agent::targets_version`] it was built at.
+    version: u64,
     at: Instant,
     status: u16,
     ctype: &'static str,
@@ -376,7 +378,7 @@ impl Web {
                     let now = Instant::now();
                     if get == "GET"
                         && expensive(path)
-                        && let Some(hit) = self.cached(target, now)
+                        && let Some(hit) = self.cached(target, agent.targets_version(), now)
                     {
                         let (status, ctype, body) = hit;
                         self.answer_shared(reg, t, status, ctype, body, head_only);
@@ -415,7 +417,7 @@ impl Web {
                     action = a;
                     if !busy && s == 200 && get == "GET" && expensive(path) {
                         let body: Arc<[u8]> = Arc::from(b.into_bytes());
-                        self.remember(target, now, s, ct, body.clone());
+                        self.remember(target, agent.targets_version(), now, s, ct, body.clone());
                         self.answer_shared(reg, t, s, ct, body, head_only);
                         return action;
                     }
@@ -431,10 +433,17 @@ impl Web {
     }
 
     /// A fresh cached answer for `key`.
-    fn cached(&self, key: &str, now: Instant) -> Option<(u16, &'static str, Arc<[u8]>)> {
+    /// (A new or removed target shows at once; health and last scrapes may be up to
+    /// [`CACHE_FOR`] old.)
+    fn cached(
+        &self,
+        key: &str,
+        version: u64,
+        now: Instant,
+    ) -> Option<(u16, &'static str, Arc<[u8]>)> {
         self.cache
             .iter()
-            .find(|c| c.key == key && now.duration_since(c.at) < CACHE_FOR)
+            .find(|c| c.key == key && c.version == version && now.duration_since(c.at) < CACHE_FOR)
             .map(|c| (c.status, c.ctype, c.body.clone()))
     }
 
@@ -455,6 +464,7 @@ impl Web {
     fn remember(
         &mut self,
         key: &str,
+        version: u64,
         at: Instant,
         status: u16,
         ctype: &'static str,
@@ -463,6 +473,7 @@ impl Web {
         self.hold(&body);
         let entry = Cached {
             key: key.to_owned(),
+            version,
             at,
             status,
             ctype,

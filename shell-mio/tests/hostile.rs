@@ -155,7 +155,6 @@ fn secrets_stay_hidden_and_url_credentials_authenticate() {
     // (A password in a static target's address is part of its labels: the config and
     // the targets API show it, as Prometheus's do.)
     let secrets = ["proxypw", "sdpw", "rwpw"];
-    let (_, targets) = api(web, "GET", "/api/v1/targets").expect("targets");
     let (_, config) = api(web, "GET", "/api/v1/status/config").expect("config");
     let (_, metrics) = api(web, "GET", "/metrics").expect("metrics");
     for s in secrets {
@@ -170,17 +169,12 @@ fn secrets_stay_hidden_and_url_credentials_authenticate() {
     assert!(metrics.contains("url=\"http://ru:xxxxx@"), "{metrics}");
     // lastError names the URL as Go's client does; the address label is the target's
     // own (Prometheus shows it too).
-    let v: serde_json::Value = serde_json::from_str(&targets).expect("JSON");
-    let err_of = |pool: &str| {
-        v["data"]["activeTargets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|x| x["scrapePool"] == pool)
-            .and_then(|x| x["lastError"].as_str())
-            .unwrap_or_default()
-            .to_owned()
+    let t = Daemon {
+        proc: t,
+        web,
+        dir: d.0.clone(),
     };
+    let err_of = |pool: &str| scenario::pool_error_of(&t, pool);
     let e = err_of("deadauth");
     assert!(e.contains("scraper:***@") && !e.contains("deadpw"), "{e}");
     assert!(err_of("noauth").contains("401"), "{}", err_of("noauth"));
@@ -190,9 +184,8 @@ fn secrets_stay_hidden_and_url_credentials_authenticate() {
         err_of("proxied")
     );
     std::thread::sleep(Duration::from_millis(1500));
-    signal(&t, "TERM");
     let mut t = t;
-    assert!(wait_exit(&mut t, Duration::from_secs(30)).success());
+    assert!(t.stop().is_ok());
     let log = log_of(&d.0);
     for s in secrets.iter().chain(&["tgtpw", "deadpw"]) {
         assert!(!log.contains(s), "{s} in the log:\n{log}");

@@ -195,7 +195,7 @@ fn redact(proxy: &str) -> String {
 }
 
 /// Percent-decoding of URL credentials (invalid escapes are kept as written).
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -584,6 +584,8 @@ pub(crate) struct ScrapeManager {
     /// turn, and since when the queue has not been empty.
     busy: std::collections::VecDeque<RequestId>,
     busy_since: Option<Instant>,
+    /// Bumped by every sync and configuration: the target set may have changed.
+    pub(crate) version: u64,
     pub(crate) stats: ScrapeStats,
 }
 
@@ -610,6 +612,7 @@ impl ScrapeManager {
             phase_hash: ScrapeTarget::hash,
             busy: std::collections::VecDeque::new(),
             busy_since: None,
+            version: 0,
             stats: ScrapeStats::default(),
         }
     }
@@ -624,6 +627,7 @@ impl ScrapeManager {
         seed: u64,
         out: &mut ScrapeOut,
     ) {
+        self.version += 1;
         self.seed = seed;
         let jobs: Vec<Arc<str>> = self.pools.keys().cloned().collect();
         for job in jobs {
@@ -787,6 +791,7 @@ impl ScrapeManager {
         changes: Vec<(SourceKey, Option<Arc<TargetGroup>>)>,
         out: &mut ScrapeOut,
     ) {
+        self.version += 1;
         if !self.pools.contains_key(job) {
             let Some(cfg) = self.configs.get(job).cloned() else {
                 // Discovery named a job the scrape configs do not have (cannot happen
