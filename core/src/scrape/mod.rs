@@ -219,6 +219,16 @@ pub const BODY_SLICE: u64 = 256 << 10;
 /// that have some, in turn (4 MiB decompressed in all).
 const SLICES_PER_TIMEOUT: usize = 16;
 
+/// Where a body's bytes go: the scrape's run, the loop's series cache and the scrape's
+/// context, and the body size limit.
+struct Dest<'a, 'c> {
+    run: &'a mut ScrapeRun,
+    cache: &'a mut SeriesCache,
+    ctx: &'a ScrapeContext<'c>,
+    refs: &'a mut pipeline::Refs,
+    limit: u64,
+}
+
 /// A response body being parsed into the scrape's batch.
 #[derive(Debug)]
 struct Body {
@@ -253,21 +263,13 @@ impl Body {
 
     /// Decompresses and parses one chunk into `run`, at most [`BODY_SLICE`] of it;
     /// what is left waits in `pending` for [`Body::work`].
-    fn feed(
-        &mut self,
-        chunk: &[u8],
-        run: &mut ScrapeRun,
-        cache: &mut SeriesCache,
-        ctx: &ScrapeContext<'_>,
-        refs: &mut pipeline::Refs,
-        limit: u64,
-    ) -> Result<(), String> {
+    fn feed(&mut self, chunk: &[u8], d: &mut Dest<'_, '_>) -> Result<(), String> {
         if !self.pending.is_empty() {
             // Behind what is already waiting, in order.
             self.pending.extend_from_slice(chunk);
             return Ok(());
         }
-        let used = self.slice(chunk, run, cache, ctx, refs, limit)?;
+        let used = self.slice(chunk, d)?;
         if used < chunk.len() {
             self.pending.extend_from_slice(&chunk[used..]);
         }
@@ -275,16 +277,9 @@ impl Body {
     }
 
     /// Parses the next slice of what is pending.
-    fn work(
-        &mut self,
-        run: &mut ScrapeRun,
-        cache: &mut SeriesCache,
-        ctx: &ScrapeContext<'_>,
-        refs: &mut pipeline::Refs,
-        limit: u64,
-    ) -> Result<(), String> {
+    fn work(&mut self, d: &mut Dest<'_, '_>) -> Result<(), String> {
         let pending = std::mem::take(&mut self.pending);
-        let used = self.slice(&pending[self.pending_at..], run, cache, ctx, refs, limit)?;
+        let used = self.slice(&pending[self.pending_at..], d)?;
         self.pending = pending;
         self.pending_at += used;
         if self.pending_at == self.pending.len() {
@@ -301,15 +296,7 @@ impl Body {
 
     /// Decompresses and parses from `input` until [`BODY_SLICE`] bytes came out (plain
     /// bodies: all of it; a chunk is one read of the shell); the input bytes taken.
-    fn slice(
-        &mut self,
-        input: &[u8],
-        run: &mut ScrapeRun,
-        cache: &mut SeriesCache,
-        ctx: &ScrapeContext<'_>,
-        refs: &mut pipeline::Refs,
-        limit: u64,
-    ) -> Result<usize, String> {
+    fn slice(&mut self, input: &[u8], d: &mut Dest<'_, '_>) -> Result<usize, String> {
         let Body {
             format,
             gunzip,
@@ -317,6 +304,14 @@ impl Body {
             decompressed,
             ..
         } = self;
+        let Dest {
+            run,
+            cache,
+            ctx,
+            refs,
+            limit,
+        } = d;
+        let limit = *limit;
         let mut on_bytes = |bytes: &[u8]| -> Result<(), String> {
             if bytes.is_empty() {
                 return Ok(());
@@ -344,14 +339,7 @@ impl Body {
     }
 
     /// The end of the body: the rest of the stream and the format's end rules.
-    fn finish(
-        &mut self,
-        run: &mut ScrapeRun,
-        cache: &mut SeriesCache,
-        ctx: &ScrapeContext<'_>,
-        refs: &mut pipeline::Refs,
-        limit: u64,
-    ) -> Result<(), String> {
+    fn finish(&mut self, d: &mut Dest<'_, '_>) -> Result<(), String> {
         if let Some(mut g) = self.gunzip.take() {
             // What the decoder still holds is at most a step's output.
             let mut rest = Vec::new();
@@ -360,9 +348,16 @@ impl Body {
                 Ok(())
             })
             .map_err(gzip_error)?;
-            self.slice(&rest, run, cache, ctx, refs, limit)?;
+            self.slice(&rest, d)?;
         }
-        run.body_bytes = self.decompressed as i64;
+        d.run.body_bytes = self.decompressed as i64;
+        let Dest {
+            run,
+            cache,
+            ctx,
+            refs,
+            ..
+        } = d;
         match self.parser.as_mut() {
             Some(p) => p
                 .finish(&mut |e| run.entry(cache, ctx, refs, e))
@@ -1336,9 +1331,16 @@ impl ScrapeManager {
             }
             Step::Io(IoEvent::HttpBody(chunk)) => {
                 f.bytes += chunk.len() as u64;
-                let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
+                let run = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
+                let mut d = Dest {
+                    run,
+                    cache,
+                    ctx: &ctx,
+                    refs,
+                    limit,
+                };
                 match f.body.as_mut() {
-                    Some(b) => match b.feed(chunk, r, cache, &ctx, refs, limit) {
+                    Some(b) => match b.feed(chunk, &mut d) {
                         Ok(()) => None,
                         Err(e) => {
                             io.cancel(id);
@@ -1358,25 +1360,37 @@ impl ScrapeManager {
                     None
                 }
                 (Some((200, _)), Some(b)) => {
-                    let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
-                    Some(b.finish(r, cache, &ctx, refs, limit))
+                    let run = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
+                    let mut d = Dest {
+                        run,
+                        cache,
+                        ctx: &ctx,
+                        refs,
+                        limit,
+                    };
+                    Some(b.finish(&mut d))
                 }
                 _ => Some(Err("response ended before its status line".to_owned())),
             },
             Step::Work => match f.body.as_mut() {
                 Some(b) if !b.pending.is_empty() => {
                     b.queued = false;
-                    let r = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
-                    match b.work(r, cache, &ctx, refs, limit) {
+                    let run = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
+                    let mut d = Dest {
+                        run,
+                        cache,
+                        ctx: &ctx,
+                        refs,
+                        limit,
+                    };
+                    match b.work(&mut d) {
                         Err(e) => {
                             if !b.ended {
                                 io.cancel(id);
                             }
                             Some(Err(e))
                         }
-                        Ok(()) if b.pending.is_empty() && b.ended => {
-                            Some(b.finish(r, cache, &ctx, refs, limit))
-                        }
+                        Ok(()) if b.pending.is_empty() && b.ended => Some(b.finish(&mut d)),
                         Ok(()) => None,
                     }
                 }
