@@ -229,6 +229,27 @@ struct Dest<'a, 'c> {
     limit: u64,
 }
 
+impl<'a, 'c> Dest<'a, 'c> {
+    /// The destination in `run`, which starts (stamped `append_time`) if it has not.
+    fn new(
+        run: &'a mut Option<ScrapeRun>,
+        cache: &'a mut SeriesCache,
+        ctx: &'a ScrapeContext<'c>,
+        refs: &'a mut pipeline::Refs,
+        limit: u64,
+        append_time: i64,
+    ) -> Dest<'a, 'c> {
+        let run = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
+        Dest {
+            run,
+            cache,
+            ctx,
+            refs,
+            limit,
+        }
+    }
+}
+
 /// A response body being parsed into the scrape's batch.
 #[derive(Debug)]
 struct Body {
@@ -1331,14 +1352,7 @@ impl ScrapeManager {
             }
             Step::Io(IoEvent::HttpBody(chunk)) => {
                 f.bytes += chunk.len() as u64;
-                let run = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
-                let mut d = Dest {
-                    run,
-                    cache,
-                    ctx: &ctx,
-                    refs,
-                    limit,
-                };
+                let mut d = Dest::new(run, cache, &ctx, refs, limit, append_time);
                 match f.body.as_mut() {
                     Some(b) => match b.feed(chunk, &mut d) {
                         Ok(()) => None,
@@ -1360,14 +1374,7 @@ impl ScrapeManager {
                     None
                 }
                 (Some((200, _)), Some(b)) => {
-                    let run = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
-                    let mut d = Dest {
-                        run,
-                        cache,
-                        ctx: &ctx,
-                        refs,
-                        limit,
-                    };
+                    let mut d = Dest::new(run, cache, &ctx, refs, limit, append_time);
                     Some(b.finish(&mut d))
                 }
                 _ => Some(Err("response ended before its status line".to_owned())),
@@ -1375,14 +1382,7 @@ impl ScrapeManager {
             Step::Work => match f.body.as_mut() {
                 Some(b) if !b.pending.is_empty() => {
                     b.queued = false;
-                    let run = run.get_or_insert_with(|| ScrapeRun::new(cache, append_time));
-                    let mut d = Dest {
-                        run,
-                        cache,
-                        ctx: &ctx,
-                        refs,
-                        limit,
-                    };
+                    let mut d = Dest::new(run, cache, &ctx, refs, limit, append_time);
                     match b.work(&mut d) {
                         Err(e) => {
                             if !b.ended {
