@@ -63,6 +63,10 @@ pub fn run(op: &IoOp) -> Option<FileDone> {
 /// between a check and the open can block either.
 fn read_limited(path: &str, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
     use std::os::unix::fs::OpenOptionsExt as _;
+    // Checked before opening too: opening some devices has effects of its own.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other(format!("{path}: not a regular file")));
+    }
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)

@@ -694,7 +694,9 @@ impl Net {
             }
             c.phase = Phase::Reading;
         }
-        if c.phase == Phase::Reading && (readable || writable) {
+        // A connection in the backlog is read there, in its turn: a stream of new
+        // events must not let it overtake the ones waiting before it.
+        if c.phase == Phase::Reading && (readable || writable) && !c.queued {
             self.read(reg, t);
         }
     }

@@ -243,29 +243,43 @@ impl Web {
     /// sending its request longest makes room; if every connection is being answered,
     /// the new one waits in the kernel's queue until one closes.
     pub(crate) fn accept(&mut self, reg: &Registry) {
+        // Connections accepted in this call are never the ones evicted for the next.
+        let mut fresh: Vec<usize> = Vec::new();
         loop {
-            if self.conns.len() >= self.options.max_connections.max(1) {
-                let oldest = self
-                    .conns
+            let full = self.conns.len() >= self.options.max_connections.max(1);
+            let oldest = || {
+                self.conns
                     .iter()
-                    .filter(|(_, c)| !c.answering)
+                    .filter(|(t, c)| !c.answering && !fresh.contains(t))
                     .min_by_key(|(_, c)| c.since)
-                    .map(|(t, _)| *t);
-                match oldest {
-                    Some(t) => {
-                        self.stats.evicted += 1;
-                        self.close(reg, t);
-                    }
-                    None => return,
-                }
+                    .map(|(t, _)| *t)
+            };
+            if full && oldest().is_none() {
+                // Every connection is being answered: new ones wait in the kernel's
+                // queue until one closes.
+                return;
             }
             match self.listener.accept() {
                 Ok((mut stream, _)) => {
-                    let t = self.next;
-                    self.next += 1;
-                    if self.next >= crate::net::CONN_BASE {
-                        self.next = WEB_BASE;
+                    if full && let Some(old) = oldest() {
+                        self.stats.evicted += 1;
+                        self.close(reg, old);
                     }
+                    // A token no live connection has (the counter wraps).
+                    let mut t = self.next;
+                    while self.conns.contains_key(&t) {
+                        t = if t + 1 >= crate::net::CONN_BASE {
+                            WEB_BASE
+                        } else {
+                            t + 1
+                        };
+                    }
+                    self.next = if t + 1 >= crate::net::CONN_BASE {
+                        WEB_BASE
+                    } else {
+                        t + 1
+                    };
+                    fresh.push(t);
                     if reg
                         .register(
                             &mut stream,
@@ -303,6 +317,11 @@ impl Web {
 
     /// Closes the connections past their deadline; accepts again if that made room.
     pub(crate) fn timeouts(&mut self, reg: &Registry, now: Instant) {
+        let fresh = |c: &Cached| now.duration_since(c.at) < CACHE_FOR;
+        if !self.cache.iter().all(fresh) {
+            let version = self.cache.iter().map(|c| c.version).max().unwrap_or(0);
+            self.purge(version, now);
+        }
         let late: Vec<usize> = self
             .conns
             .iter()
@@ -383,6 +402,10 @@ impl Web {
                         let (status, ctype, body) = hit;
                         self.answer_shared(reg, t, status, ctype, body, head_only);
                         return action;
+                    }
+                    if get == "GET" && expensive(path) {
+                        // Expired answers go before anything counts what they hold.
+                        self.purge(agent.targets_version(), now);
                     }
                     let busy = get == "GET"
                         && expensive(path)
@@ -502,6 +525,17 @@ impl Web {
         self.release(&old.body);
     }
 
+    /// Drops cached answers that are too old or describe another target set.
+    fn purge(&mut self, version: u64, now: Instant) {
+        let (keep, gone): (Vec<Cached>, Vec<Cached>) = std::mem::take(&mut self.cache)
+            .into_iter()
+            .partition(|c| c.version == version && now.duration_since(c.at) < CACHE_FOR);
+        self.cache = keep;
+        for c in gone {
+            self.release(&c.body);
+        }
+    }
+
     /// Forgets the cached answers (after a reload: they describe the old targets).
     pub(crate) fn clear_cache(&mut self) {
         for c in std::mem::take(&mut self.cache) {
@@ -562,8 +596,9 @@ impl Web {
         head_only: bool,
     ) {
         let mut body = body;
-        // Small answers (health checks, errors, a reload's outcome) always go.
-        if body.len() > SMALL && self.buffered + body.len() > MAX_BUFFERED {
+        // Small answers (health checks, errors, a reload's outcome) always go, and so
+        // does a HEAD answer, which holds no body.
+        if !head_only && body.len() > SMALL && self.buffered + body.len() > MAX_BUFFERED {
             self.stats.refused += 1;
             status = 503;
             body = BUSY;

@@ -417,14 +417,28 @@ pub fn check_expansion(text: &str) -> Result<(), YamlError> {
     for doc in serde_yaml::Deserializer::from_str(text) {
         let mut left = limit;
         if let Err(e) = (Expansion { left: &mut left }).deserialize(doc) {
+            let position = e.location().map(|l| (l.line(), l.column()));
             if e.to_string().contains(EXPANSION_MARK) {
                 return Err(YamlError {
                     path: Path::default(),
-                    position: e.location().map(|l| (l.line(), l.column())),
+                    position,
                     message: format!("{EXPANSION_MARK} {limit} bytes"),
                 });
             }
-            // A syntax error: the real parse reports it (with Prometheus's wording).
+            if text.contains('&') {
+                // With anchors, a document the walk cannot finish is not let through
+                // unchecked (whatever stopped the walk, the typed parse might accept).
+                return Err(YamlError {
+                    path: Path::default(),
+                    position,
+                    message: format!(
+                        "YAML with aliases that could not be checked for their expansion: {}",
+                        bare_message(&e)
+                    ),
+                });
+            }
+            // No anchor, so nothing can expand: the real parse reports the error (with
+            // Prometheus's wording).
             return Ok(());
         }
     }
@@ -468,6 +482,12 @@ impl<'de> Visitor<'de> for Expansion<'_> {
     }
     fn visit_u64<E: de::Error>(mut self, _: u64) -> Result<(), E> {
         self.spend(8)
+    }
+    fn visit_i128<E: de::Error>(mut self, _: i128) -> Result<(), E> {
+        self.spend(16)
+    }
+    fn visit_u128<E: de::Error>(mut self, _: u128) -> Result<(), E> {
+        self.spend(16)
     }
     fn visit_f64<E: de::Error>(mut self, _: f64) -> Result<(), E> {
         self.spend(8)
@@ -646,9 +666,13 @@ mod tests {
         // (serde_yaml's own count of replayed events or this bound refuses it first.)
         let r: Result<serde_yaml::Value, _> = from_yaml(&t, &|_| "x");
         assert!(r.is_err());
-        // Not YAML: left to the real parse.
+        // Not YAML, and no anchor: left to the real parse.
         check_expansion("a: *nowhere\n").unwrap();
         check_expansion("a: [*\n").unwrap();
+        // A 128-bit integer does not stop the walk short of the bomb behind it.
+        let big = bomb(1 << 20, 3000).replacen("b:\n", "n: 99999999999999999999\nb:\n", 1);
+        let e = check_expansion(&big).unwrap_err();
+        assert!(e.message.contains(EXPANSION_MARK), "{}", e.message);
     }
 
     #[test]

@@ -1073,6 +1073,7 @@ impl ScrapeManager {
         self.loops
             .get(lid)
             .and_then(|l| l.in_flight.as_ref())
+            .filter(|f| f.id == id)
             .and_then(|f| f.body.as_ref())
             .is_none_or(|b| b.pending.is_empty())
     }
