@@ -35,6 +35,33 @@ pub struct QueueConfig {
     pub sample_age_limit: PromDuration,
 }
 
+impl QueueConfig {
+    /// Prometheus 3.x's `QueueConfig.Validate` (`config/config.go`), with its messages.
+    /// (A negative number fails earlier, at parsing: the fields are unsigned.)
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let fail = |m: &str| Err(format!("remote write queue {m}"));
+        if self.max_shards == 0 {
+            return fail("max_shards must be positive");
+        }
+        if self.min_shards == 0 {
+            return fail("min_shards must be positive");
+        }
+        if self.min_shards > self.max_shards {
+            return fail("min_shards must not be greater than max_shards");
+        }
+        if self.max_samples_per_send == 0 {
+            return fail("max_samples_per_send must be positive");
+        }
+        if self.capacity == 0 {
+            return fail("capacity must be positive");
+        }
+        if self.max_backoff < self.min_backoff {
+            return fail("max_backoff must not be less than min_backoff");
+        }
+        Ok(())
+    }
+}
+
 impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
@@ -206,6 +233,8 @@ impl RawRemoteWrite {
             .take_http_client()
             .validate(paths)
             .map_err(|e| (None, e))?;
+        let queue_config = self.queue_config.unwrap_or_default();
+        queue_config.validate().map_err(|e| (None, e))?;
         Ok(RemoteWriteConfig {
             url: self.url,
             name: self.name,
@@ -215,7 +244,7 @@ impl RawRemoteWrite {
                 .unwrap_or(PromDuration::from_secs(30)),
             headers: self.headers,
             write_relabel_configs: rules,
-            queue_config: self.queue_config.unwrap_or_default(),
+            queue_config,
             metadata_config: self.metadata_config.unwrap_or_default(),
             send_exemplars: self.send_exemplars.0,
             send_native_histograms: self.send_native_histograms.0,

@@ -606,3 +606,45 @@ fn urls_with_invalid_ports_are_refused() {
         parse(&format!("remote_write:\n  - url: '{ok}'\n")).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
 }
+
+/// Issue 17 (§2): remote write's `queue_config` is checked as 3.x's
+/// `QueueConfig.Validate` checks it, with its messages.
+#[test]
+fn queue_config_limits_are_checked_as_in_3x() {
+    let q = |body: &str| {
+        fail(&format!(
+            "remote_write:\n  - url: http://rw:9201/w\n    queue_config: {{{body}}}\n"
+        ))
+    };
+    for (body, msg) in [
+        (
+            "max_shards: 0",
+            "remote write queue max_shards must be positive",
+        ),
+        (
+            "min_shards: 0",
+            "remote write queue min_shards must be positive",
+        ),
+        (
+            "min_shards: 5, max_shards: 4",
+            "remote write queue min_shards must not be greater than max_shards",
+        ),
+        (
+            "max_samples_per_send: 0",
+            "remote write queue max_samples_per_send must be positive",
+        ),
+        (
+            "capacity: 0",
+            "remote write queue capacity must be positive",
+        ),
+        (
+            "min_backoff: 10s, max_backoff: 1s",
+            "remote write queue max_backoff must not be less than min_backoff",
+        ),
+    ] {
+        let (line, _, m) = q(body);
+        assert_eq!((line, m.as_str()), (2, msg), "{body}");
+    }
+    parse("remote_write:\n  - url: http://rw:9201/w\n    queue_config: {min_shards: 4, max_shards: 4, capacity: 1}\n")
+        .expect("valid limits");
+}
