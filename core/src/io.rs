@@ -170,6 +170,41 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+/// Standard base64 decoded (Go's `base64.StdEncoding`, padding required where the
+/// length needs it), whitespace ignored as YAML folds it; `None` if it is not base64.
+pub fn base64_decode(input: &str) -> Option<Vec<u8>> {
+    let clean: Vec<u8> = input.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if !clean.len().is_multiple_of(4) {
+        return None;
+    }
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
+    let quads = clean.len() / 4;
+    for (i, q) in clean.chunks(4).enumerate() {
+        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && i + 1 != quads) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &q[..4 - pad] {
+            n = (n << 6) | val(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
 /// The value of the first header named `name` (case-insensitive).
 pub fn header<'a>(headers: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
     headers

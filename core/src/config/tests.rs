@@ -648,3 +648,26 @@ fn queue_config_limits_are_checked_as_in_3x() {
     parse("remote_write:\n  - url: http://rw:9201/w\n    queue_config: {min_shards: 4, max_shards: 4, capacity: 1}\n")
         .expect("valid limits");
 }
+
+/// Issue 17 (§2): a `!!binary` scalar is the text it encodes, as Go's yaml.v2 decodes it
+/// into a string (`/metrics` from `L21ldHJpY3M=`); one that is not base64 is refused.
+#[test]
+fn binary_scalars_decode_as_in_prometheus() {
+    let c = parse("scrape_configs:\n  - job_name: !!binary YQ==\n    metrics_path: !!binary |\n      L21l\n      dHJpY3M=\n").unwrap();
+    assert_eq!(&*c.scrape_configs[0].job_name, "a");
+    assert_eq!(c.scrape_configs[0].metrics_path, "/metrics");
+    let e = parse("scrape_configs:\n  - job_name: !!binary 'not base64!'\n").unwrap_err();
+    assert!(
+        e.message
+            .contains("!!binary value contains invalid base64 data"),
+        "{e}"
+    );
+    // The tag's name inside a string stays as written.
+    let c = parse(
+        "scrape_configs:\n  - job_name: '!!binary'\n    metrics_path: !!binary L21ldHJpY3M=\n",
+    )
+    .unwrap();
+    assert_eq!(&*c.scrape_configs[0].job_name, "!!binary");
+    assert_eq!(crate::io::base64_decode("aGk="), Some(b"hi".to_vec()));
+    assert_eq!(crate::io::base64_decode("aGk"), None);
+}

@@ -317,6 +317,46 @@ pub struct YamlError {
     pub message: String,
 }
 
+/// The local tag `!!binary` is renamed to before serde_yaml reads a document.
+const BINARY_TAG: &str = "!trawl.binary";
+
+/// Replaces every `!!binary` scalar (renamed [`BINARY_TAG`]) by the text it encodes, as
+/// Go's yaml.v2 decodes one into a string field (base64, whitespace ignored; bytes that
+/// are not UTF-8 are replaced), with yaml.v2's error for one that is not base64; the
+/// renaming is undone in every string.
+fn decode_binary(v: &mut serde_yaml::Value) -> Result<(), String> {
+    use serde_yaml::Value as Y;
+    let restore = |s: &str| s.replace(BINARY_TAG, "!!binary");
+    match v {
+        Y::String(s) if s.contains(BINARY_TAG) => {
+            *s = restore(s);
+            Ok(())
+        }
+        Y::Tagged(t) if t.tag == BINARY_TAG[1..] => {
+            let Y::String(s) = &t.value else {
+                return Err("!!binary value contains invalid base64 data".into());
+            };
+            let bytes =
+                crate::io::base64_decode(s).ok_or("!!binary value contains invalid base64 data")?;
+            *v = Y::String(String::from_utf8_lossy(&bytes).into_owned());
+            Ok(())
+        }
+        Y::Tagged(t) => decode_binary(&mut t.value),
+        Y::Mapping(m) => {
+            let mut out = serde_yaml::Mapping::with_capacity(m.len());
+            for (mut k, mut x) in std::mem::take(m) {
+                decode_binary(&mut k)?;
+                decode_binary(&mut x)?;
+                out.insert(k, x);
+            }
+            *m = out;
+            Ok(())
+        }
+        Y::Sequence(s) => s.iter_mut().try_for_each(decode_binary),
+        _ => Ok(()),
+    }
+}
+
 fn has_merge_keys(v: &serde_yaml::Value) -> bool {
     match v {
         serde_yaml::Value::Mapping(m) => m
@@ -555,10 +595,27 @@ pub fn from_yaml<T: DeserializeOwned>(
 ) -> Result<T, YamlError> {
     check_expansion(text)?;
     let mut merged = None;
-    if text.contains("<<")
-        && let Ok(mut v) = serde_yaml::from_str::<serde_yaml::Value>(text)
-        && has_merge_keys(&v)
+    // serde_yaml reads `!!binary` as a plain string: the tag is renamed to a local one
+    // it keeps, decoded, and any other occurrence (in a string) put back.
+    let binary = text.contains("!!binary") && !text.contains(BINARY_TAG);
+    let marked;
+    let source = if binary {
+        marked = text.replace("!!binary", BINARY_TAG);
+        marked.as_str()
+    } else {
+        text
+    };
+    if (text.contains("<<") || binary)
+        && let Ok(mut v) = serde_yaml::from_str::<serde_yaml::Value>(source)
+        && (has_merge_keys(&v) || binary)
     {
+        if binary && let Err(message) = decode_binary(&mut v) {
+            return Err(YamlError {
+                path: Path::default(),
+                position: None,
+                message,
+            });
+        }
         if let Err(e) = v.apply_merge() {
             return Err(YamlError {
                 path: Path::default(),
