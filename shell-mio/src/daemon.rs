@@ -500,7 +500,6 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                     for s in signals.pending() {
                         if s == SIGHUP {
                             let _ = reload(&mut agent, &clock, &opts.config_file);
-                            api.clear_cache();
                         } else {
                             shutdown(&mut agent, &clock, &mut shutting_down, &mut forced);
                         }
@@ -584,7 +583,10 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
             // supervisor to restart the daemon on a fresh directory.
             tracing::error!(err = %e, "the data directory is gone; stopping so that nothing more is lost");
             lost_dir = Some(e.to_owned());
-            shutdown(&mut agent, &clock, &mut shutting_down, &mut forced);
+            if !shutting_down {
+                shutting_down = true;
+                agent.input(clock.now(), Input::Shutdown);
+            }
             forced = true;
         }
         let now = clock.now();

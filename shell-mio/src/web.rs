@@ -266,19 +266,18 @@ impl Web {
                         self.close(reg, old);
                     }
                     // A token no live connection has (the counter wraps).
-                    let mut t = self.next;
-                    while self.conns.contains_key(&t) {
-                        t = if t + 1 >= crate::net::CONN_BASE {
+                    let after = |t: usize| {
+                        if t + 1 >= crate::net::CONN_BASE {
                             WEB_BASE
                         } else {
                             t + 1
-                        };
-                    }
-                    self.next = if t + 1 >= crate::net::CONN_BASE {
-                        WEB_BASE
-                    } else {
-                        t + 1
+                        }
                     };
+                    let mut t = self.next;
+                    while self.conns.contains_key(&t) {
+                        t = after(t);
+                    }
+                    self.next = after(t);
                     fresh.push(t);
                     if reg
                         .register(
@@ -317,11 +316,7 @@ impl Web {
 
     /// Closes the connections past their deadline; accepts again if that made room.
     pub(crate) fn timeouts(&mut self, reg: &Registry, now: Instant) {
-        let fresh = |c: &Cached| now.duration_since(c.at) < CACHE_FOR;
-        if !self.cache.iter().all(fresh) {
-            let version = self.cache.iter().map(|c| c.version).max().unwrap_or(0);
-            self.purge(version, now);
-        }
+        self.purge(now, None);
         let late: Vec<usize> = self
             .conns
             .iter()
@@ -394,22 +389,18 @@ impl Web {
                     // HEAD is GET without the body (as Go's server answers it).
                     let get = if method == "HEAD" { "GET" } else { method };
                     let head_only = method == "HEAD";
+                    let costly = get == "GET" && expensive(path);
                     let now = Instant::now();
-                    if get == "GET"
-                        && expensive(path)
-                        && let Some(hit) = self.cached(target, agent.targets_version(), now)
-                    {
-                        let (status, ctype, body) = hit;
-                        self.answer_shared(reg, t, status, ctype, body, head_only);
-                        return action;
+                    if costly {
+                        // Expired or outdated answers go before anything counts what
+                        // they hold; what is left may serve this request.
+                        self.purge(now, Some(agent.targets_version()));
+                        if let Some((status, ctype, body)) = self.cached(target) {
+                            self.answer_shared(reg, t, status, ctype, body, head_only);
+                            return action;
+                        }
                     }
-                    if get == "GET" && expensive(path) {
-                        // Expired answers go before anything counts what they hold.
-                        self.purge(agent.targets_version(), now);
-                    }
-                    let busy = get == "GET"
-                        && expensive(path)
-                        && (self.buffered >= MAX_BUFFERED || !self.may_build(now));
+                    let busy = costly && (self.buffered >= MAX_BUFFERED || !self.may_build(now));
                     let (s, ct, b, a) = if busy {
                         // Not even built: slow clients already hold all there is, or the
                         // loop has built enough of these this second.
@@ -422,7 +413,7 @@ impl Web {
                         )
                     } else {
                         let answer = route(get, path, &query(q), &ctx);
-                        if expensive(path) {
+                        if costly {
                             self.builds.push_back((now, now.elapsed()));
                         }
                         answer
@@ -433,12 +424,10 @@ impl Web {
                             c.answering = true;
                             c.deadline = now + WRITE_TIMEOUT;
                         }
-                        // A new configuration: cached answers are out of date.
-                        self.clear_cache();
                         return Action::Reload(t);
                     }
                     action = a;
-                    if !busy && s == 200 && get == "GET" && expensive(path) {
+                    if costly && !busy && s == 200 {
                         let body: Arc<[u8]> = Arc::from(b.into_bytes());
                         self.remember(target, agent.targets_version(), now, s, ct, body.clone());
                         self.answer_shared(reg, t, s, ct, body, head_only);
@@ -455,18 +444,13 @@ impl Web {
         action
     }
 
-    /// A fresh cached answer for `key`.
-    /// (A new or removed target shows at once; health and last scrapes may be up to
-    /// [`CACHE_FOR`] old.)
-    fn cached(
-        &self,
-        key: &str,
-        version: u64,
-        now: Instant,
-    ) -> Option<(u16, &'static str, Arc<[u8]>)> {
+    /// The cached answer for `key` (after [`Web::purge`], so fresh and of the current
+    /// target set: a new or removed target shows at once; health and last scrapes may be
+    /// up to [`CACHE_FOR`] old).
+    fn cached(&self, key: &str) -> Option<(u16, &'static str, Arc<[u8]>)> {
         self.cache
             .iter()
-            .find(|c| c.key == key && c.version == version && now.duration_since(c.at) < CACHE_FOR)
+            .find(|c| c.key == key)
             .map(|c| (c.status, c.ctype, c.body.clone()))
     }
 
@@ -482,8 +466,8 @@ impl Web {
         self.builds.iter().map(|b| b.1).sum::<Duration>() < BUILD_TIME_PER_SECOND
     }
 
-    /// Keeps an answer for [`CACHE_FOR`], in place of an older one for the same key or
-    /// of the oldest entry.
+    /// Keeps an answer for [`CACHE_FOR`] (after [`Web::purge`]), in place of the oldest
+    /// entry when the cache is full.
     fn remember(
         &mut self,
         key: &str,
@@ -502,43 +486,29 @@ impl Web {
             ctype,
             body,
         };
-        let slot = self
+        if self.cache.len() < CACHE_ENTRIES {
+            self.cache.push(entry);
+            return;
+        }
+        let oldest = self
             .cache
             .iter()
-            .position(|c| c.key == key || at.duration_since(c.at) >= CACHE_FOR);
-        let old = match slot {
-            Some(i) => std::mem::replace(&mut self.cache[i], entry),
-            None if self.cache.len() < CACHE_ENTRIES => {
-                self.cache.push(entry);
-                return;
-            }
-            None => {
-                let oldest = self
-                    .cache
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, c)| c.at)
-                    .map_or(0, |(i, _)| i);
-                std::mem::replace(&mut self.cache[oldest], entry)
-            }
-        };
+            .enumerate()
+            .min_by_key(|(_, c)| c.at)
+            .map_or(0, |(i, _)| i);
+        let old = std::mem::replace(&mut self.cache[oldest], entry);
         self.release(&old.body);
     }
 
-    /// Drops cached answers that are too old or describe another target set.
-    fn purge(&mut self, version: u64, now: Instant) {
-        let (keep, gone): (Vec<Cached>, Vec<Cached>) = std::mem::take(&mut self.cache)
-            .into_iter()
-            .partition(|c| c.version == version && now.duration_since(c.at) < CACHE_FOR);
+    /// Drops cached answers older than [`CACHE_FOR`] and, given the agent's targets
+    /// version, those built for another target set.
+    fn purge(&mut self, now: Instant, version: Option<u64>) {
+        let (keep, gone): (Vec<Cached>, Vec<Cached>) =
+            std::mem::take(&mut self.cache).into_iter().partition(|c| {
+                now.duration_since(c.at) < CACHE_FOR && version.is_none_or(|v| v == c.version)
+            });
         self.cache = keep;
         for c in gone {
-            self.release(&c.body);
-        }
-    }
-
-    /// Forgets the cached answers (after a reload: they describe the old targets).
-    pub(crate) fn clear_cache(&mut self) {
-        for c in std::mem::take(&mut self.cache) {
             self.release(&c.body);
         }
     }
