@@ -5,14 +5,14 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use trawl_benches::k8s::{CONFIG, naive, pod_labels};
-use trawl_core::config::{Config, ParseOptions, SdConfig};
+use trawl_core::config::{Config, ParseOptions};
 use trawl_core::labels::{Labels, LabelsBuilder};
 use trawl_core::target::{Populated, populate};
 
 fn bench(c: &mut Criterion) {
     let config = Config::parse(CONFIG, &ParseOptions::for_path("bench.yml")).expect("valid");
     let job = &config.scrape_configs[0];
-    assert!(matches!(job.sd_configs[0], SdConfig::Static(_)));
+    assert!(job.sd_configs[0].static_groups().is_some());
     let pairs = pod_labels();
     assert_eq!(
         pairs

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, ScrapeConfig, SdConfig};
-use crate::discovery::providers::SdEnv;
+use crate::discovery::mechanism::SdEnv;
 use crate::discovery::{Discovery, SdFailure, SdStats};
 use crate::io::{IoCommand, IoEvent, IoOp, IoQueue, RequestId};
 use crate::scrape::pipeline::Batch;
@@ -476,21 +476,9 @@ impl Agent {
             s.sd.received_updates,
         );
         push("prometheus_sd_updates_total", vec![], s.sd.updates);
-        push(
-            "prometheus_sd_file_read_errors_total",
-            vec![],
-            s.sd.file_read_errors,
-        );
-        push(
-            "prometheus_sd_file_watcher_errors_total",
-            vec![],
-            s.sd.file_watcher_errors,
-        );
-        push(
-            "prometheus_sd_http_failures_total",
-            vec![],
-            s.sd.http_failures,
-        );
+        for (name, v) in &s.sd.counters {
+            push(name, vec![], *v);
+        }
         for (job, n) in self.discovery.discovered_targets() {
             push(
                 "prometheus_sd_discovered_targets",

@@ -28,7 +28,7 @@
 //! ## Example: from configuration to scrape targets
 //!
 //! ```
-//! use trawl_core::config::{Config, ParseOptions, SdConfig};
+//! use trawl_core::config::{Config, ParseOptions};
 //! use trawl_core::target::{Populated, targets_from_group};
 //!
 //! let yaml = r#"
@@ -41,7 +41,7 @@
 //! let config = Config::parse(yaml, &ParseOptions::for_path("/etc/prometheus/prometheus.yml"))
 //!     .expect("valid config");
 //! let job = config.job("node").unwrap();
-//! let SdConfig::Static(groups) = &job.sd_configs[0] else { unreachable!() };
+//! let groups = job.sd_configs[0].static_groups().expect("static_configs");
 //! for result in targets_from_group(&groups[0], job) {
 //!     match result {
 //!         Ok(Populated::Active(t)) => {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trawl_core::config::{Config, ParseOptions, SdConfig};
+use trawl_core::config::{Config, ParseOptions};
 use trawl_core::target::targets_from_group;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(config) => {
             for job in &config.scrape_configs {
                 for sd in &job.sd_configs {
-                    if let SdConfig::Static(groups) = sd {
+                    if let Some(groups) = sd.static_groups() {
                         for g in groups {
                             let _ = targets_from_group(g, job);
                         }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use trawl_core::agent::AgentOptions;
-use trawl_core::config::SdConfig;
 use trawl_core::target::{Populated, targets_from_group};
 use trawl_mio::daemon::{self, DaemonOptions};
 use trawl_mio::storage::{SyncPolicy, WalOptions, WriterOptions};
@@ -148,7 +147,7 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
                 job.job_name, job.scrape_interval, job.scrape_timeout
             );
             for sd in &job.sd_configs {
-                if let SdConfig::Static(groups) = sd {
+                if let Some(groups) = sd.static_groups() {
                     for g in groups {
                         for r in targets_from_group(g, job) {
                             match r {

@@ -539,7 +539,13 @@ fn file_sd_reads_watches_and_keeps_last_good_state() {
     serve_files(&mut h, &[("/etc/trawl/sd/a.json", Some("[{\"targets\": "))]);
     h.advance(secs(6));
     assert_eq!(h.urls("files").len(), 3);
-    assert_eq!(h.agent.stats().sd.file_read_errors, 1);
+    assert_eq!(
+        h.agent
+            .stats()
+            .sd
+            .counter("prometheus_sd_file_read_errors_total"),
+        1
+    );
     assert!(
         h.events().iter().any(
             |e| matches!(e, Event::SdFailure(f) if f.message.contains("/etc/trawl/sd/a.json"))
@@ -662,7 +668,13 @@ fn http_sd_fetches_keeps_targets_on_failure_and_shrinks() {
     let (id, _) = sd_requests(&h).pop().expect("refresh");
     h.respond(id, 400, "text/plain", b"");
     assert_eq!(h.urls("web").len(), 2);
-    assert_eq!(h.agent.stats().sd.http_failures, 1);
+    assert_eq!(
+        h.agent
+            .stats()
+            .sd
+            .counter("prometheus_sd_http_failures_total"),
+        1
+    );
     assert!(h.events().iter().any(|e| matches!(e, Event::SdFailure(f)
         if f.message == "server returned HTTP status 400 Bad Request")));
 
@@ -671,7 +683,13 @@ fn http_sd_fetches_keeps_targets_on_failure_and_shrinks() {
     let (id, _) = sd_requests(&h).pop().expect("refresh");
     h.respond(id, 200, "application/json;", b"[]");
     assert_eq!(h.urls("web").len(), 2);
-    assert_eq!(h.agent.stats().sd.http_failures, 2);
+    assert_eq!(
+        h.agent
+            .stats()
+            .sd
+            .counter("prometheus_sd_http_failures_total"),
+        2
+    );
 
     // A shorter answer empties the vanished index (§9.2 #27).
     h.advance(secs(30));

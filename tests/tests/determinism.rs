@@ -1,7 +1,7 @@
 //! Same inputs ⇒ same outputs, byte for byte: configuration → targets → API JSON.
 
 use proptest::prelude::*;
-use trawl_core::config::{Config, ParseOptions, SdConfig};
+use trawl_core::config::{Config, ParseOptions};
 use trawl_core::labels::Labels;
 use trawl_core::target::{ActiveTargetJson, Populated, discovered_labels, targets_from_group};
 
@@ -17,7 +17,7 @@ fn render(text: &str) -> String {
     let mut out = format!("{config:?}\n");
     for job in &config.scrape_configs {
         for sd in &job.sd_configs {
-            let SdConfig::Static(groups) = sd else {
+            let Some(groups) = sd.static_groups() else {
                 continue;
             };
             for g in groups {

@@ -6,8 +6,9 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use super::paths::{PathResolver, join_dir};
 use super::yaml::{Bool11, lenient_string};
-use super::{PathResolver, join_dir};
+use crate::goquote::quote;
 
 /// A secret: never printed. `Debug`, `Display` and `Serialize` all show `<secret>`.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
@@ -461,4 +462,48 @@ impl RawHttpClient {
             enable_http2: self.enable_http2.is_none_or(|b| b.0),
         })
     }
+}
+
+/// Checks a URL the way Prometheus's HTTP SD does (scheme http/https, a host).
+pub(crate) fn check_http_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Err("URL is missing".into());
+    }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("http") | Some("https") => {}
+        _ => return Err("URL scheme must be 'http' or 'https'".into()),
+    }
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() {
+        return Err("host is missing in URL".into());
+    }
+    // Errors show the URL without its password.
+    let shown = || quote(&crate::http::redact_url(url, crate::http::REDACTED));
+    if url.chars().any(|c| c.is_ascii_control() || c == ' ') {
+        return Err(format!("parse {}: invalid character in URL", shown()));
+    }
+    // Go's `validOptionalPort`: after the host (an IPv6 address in brackets), an optional
+    // `:` and digits only.
+    let after_host = match host.strip_prefix('[') {
+        Some(r) => match r.find(']') {
+            Some(i) => &r[i + 1..],
+            None => return Err(format!("parse {}: missing ']' in host", shown())),
+        },
+        None => host.rfind(':').map_or("", |i| &host[i..]),
+    };
+    let valid_port = match after_host.strip_prefix(':') {
+        Some(digits) => digits.bytes().all(|b| b.is_ascii_digit()),
+        None => after_host.is_empty(),
+    };
+    if !valid_port {
+        return Err(format!(
+            "parse {}: invalid port {} after host",
+            shown(),
+            quote(after_host)
+        ));
+    }
+    Ok(())
 }

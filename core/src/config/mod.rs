@@ -10,8 +10,8 @@
 //! [`Config::ignored_sections`], so any existing `prometheus.yml` loads.
 
 pub(crate) mod http;
+pub mod paths;
 pub mod remote_write;
-pub mod sd;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,11 +21,19 @@ use serde::Deserialize;
 
 use self::http::with_http_client;
 pub use self::http::{Authorization, BasicAuth, HttpClientConfig, OAuth2, Secret, TlsConfig};
+pub(crate) use self::paths::PathResolver;
+pub use self::paths::{clean_path, join_dir};
 use self::remote_write::RawRemoteWrite;
 pub use self::remote_write::RemoteWriteConfig;
-pub use self::sd::{DnsRecordType, DnsSdConfig, FileSdConfig, HttpSdConfig, SdConfig, TargetGroup};
-use self::sd::{RawDnsSd, RawFileSd, RawHttpSd, RawStaticConfig};
 use self::yaml::{Bool11, LenientString, Nullable, Path, Seg};
+pub use crate::discovery::dns::{DnsRecordType, DnsSdConfig};
+pub use crate::discovery::file::FileSdConfig;
+pub use crate::discovery::groups::TargetGroup;
+pub use crate::discovery::http::HttpSdConfig;
+pub use crate::discovery::mechanism::SdConfig;
+use crate::discovery::mechanism::SdContext;
+use crate::discovery::registry::{sd_blocks_struct, with_mechanisms};
+pub use crate::discovery::statics::StaticConfigs;
 use crate::duration::PromDuration;
 use crate::goquote::quote;
 use crate::labels::{Labels, NameValidation};
@@ -93,46 +101,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// Resolves relative paths against the configuration's directory.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PathResolver<'a> {
-    pub(crate) dir: &'a str,
-}
-
-/// Go's `config.JoinDir`: empty and absolute paths are kept; relative ones are joined to
-/// `dir` and cleaned (`filepath.Join`).
-pub fn join_dir(dir: &str, path: &str) -> String {
-    if path.is_empty() || path.starts_with('/') {
-        return path.to_owned();
-    }
-    clean_path(&format!("{dir}/{path}"))
-}
-
-/// Go's `filepath.Clean` for `/`-separated paths.
-pub fn clean_path(p: &str) -> String {
-    let abs = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !abs {
-                    parts.push("..");
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let joined = parts.join("/");
-    match (abs, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_owned(),
-        (false, false) => joined,
-    }
-}
 
 /// A scrape protocol (`scrape_protocols`, `fallback_scrape_protocol`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -499,7 +467,9 @@ struct RawGlobal {
     metric_name_escaping_scheme: String,
 }
 
-with_http_client! {
+// The scrape config as written: its own fields, one per registered SD mechanism, and the
+// HTTP client options.
+with_mechanisms! { sd_blocks_struct { with_http_client {
     #[derive(Default, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct RawScrapeConfig {
@@ -563,107 +533,8 @@ with_http_client! {
         relabel_configs: Vec<Option<RawRelabelConfig>>,
         #[serde(default)]
         metric_relabel_configs: Vec<Option<RawRelabelConfig>>,
-        #[serde(default)]
-        static_configs: Vec<Option<RawStaticConfig>>,
-        #[serde(default)]
-        file_sd_configs: Vec<Option<RawFileSd>>,
-        #[serde(default)]
-        http_sd_configs: Vec<Option<RawHttpSd>>,
-        #[serde(default)]
-        dns_sd_configs: Vec<Option<RawDnsSd>>,
-        // Mechanisms Prometheus has that trawl does not implement yet: accepted so that
-        // the file loads, reported in `unsupported_sd`.
-        #[serde(default)]
-        azure_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        consul_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        digitalocean_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        docker_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        dockerswarm_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        ec2_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        eureka_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        gce_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        hetzner_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        ionos_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        kubernetes_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        kuma_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        lightsail_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        linode_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        marathon_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        nerve_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        nomad_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        openstack_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        ovhcloud_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        puppetdb_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        scaleway_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        serverset_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        stackit_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        triton_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        uyuni_sd_configs: Option<serde_yaml::Value>,
-        #[serde(default)]
-        vultr_sd_configs: Option<serde_yaml::Value>,
     }
-}
-
-impl RawScrapeConfig {
-    fn unsupported_sd(&self) -> Vec<String> {
-        let all: [(&str, &Option<serde_yaml::Value>); 26] = [
-            ("azure_sd_configs", &self.azure_sd_configs),
-            ("consul_sd_configs", &self.consul_sd_configs),
-            ("digitalocean_sd_configs", &self.digitalocean_sd_configs),
-            ("docker_sd_configs", &self.docker_sd_configs),
-            ("dockerswarm_sd_configs", &self.dockerswarm_sd_configs),
-            ("ec2_sd_configs", &self.ec2_sd_configs),
-            ("eureka_sd_configs", &self.eureka_sd_configs),
-            ("gce_sd_configs", &self.gce_sd_configs),
-            ("hetzner_sd_configs", &self.hetzner_sd_configs),
-            ("ionos_sd_configs", &self.ionos_sd_configs),
-            ("kubernetes_sd_configs", &self.kubernetes_sd_configs),
-            ("kuma_sd_configs", &self.kuma_sd_configs),
-            ("lightsail_sd_configs", &self.lightsail_sd_configs),
-            ("linode_sd_configs", &self.linode_sd_configs),
-            ("marathon_sd_configs", &self.marathon_sd_configs),
-            ("nerve_sd_configs", &self.nerve_sd_configs),
-            ("nomad_sd_configs", &self.nomad_sd_configs),
-            ("openstack_sd_configs", &self.openstack_sd_configs),
-            ("ovhcloud_sd_configs", &self.ovhcloud_sd_configs),
-            ("puppetdb_sd_configs", &self.puppetdb_sd_configs),
-            ("scaleway_sd_configs", &self.scaleway_sd_configs),
-            ("serverset_sd_configs", &self.serverset_sd_configs),
-            ("stackit_sd_configs", &self.stackit_sd_configs),
-            ("triton_sd_configs", &self.triton_sd_configs),
-            ("uyuni_sd_configs", &self.uyuni_sd_configs),
-            ("vultr_sd_configs", &self.vultr_sd_configs),
-        ];
-        all.iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(k, _)| (*k).to_owned())
-            .collect()
-    }
-}
+}}}
 
 /// The Go type yaml.v2 names in "field X not found in type T" for a node at `path`.
 fn go_type_name(path: &Path) -> &'static str {
@@ -675,16 +546,13 @@ fn go_type_name(path: &Path) -> &'static str {
             Seg::Index(_) => None,
         })
         .collect();
+    if let Some(t) = crate::discovery::registry::go_type(&keys) {
+        return t;
+    }
     match keys.last().copied() {
         Some("relabel_configs" | "metric_relabel_configs" | "write_relabel_configs") => {
             "relabel.plain"
         }
-        Some("static_configs") => {
-            "struct { Targets []string \"yaml:\\\"targets\\\"\"; Labels model.LabelSet \"yaml:\\\"labels\\\"\" }"
-        }
-        Some("file_sd_configs") => "file.plain",
-        Some("http_sd_configs") => "http.plain",
-        Some("dns_sd_configs") => "dns.plain",
         Some("basic_auth") => "config.BasicAuth",
         Some("authorization") => "config.Authorization",
         Some("queue_config") => "config.QueueConfig",
@@ -1030,7 +898,6 @@ fn scrape_config(
         return Err((p.clone(), "job_name is empty".into()));
     }
     let job = sc.job_name.clone();
-    let unsupported_sd = sc.unsupported_sd();
     let paths = PathResolver {
         dir: &ctx.options.base_dir,
     };
@@ -1043,12 +910,14 @@ fn scrape_config(
         .unwrap_or(global.metric_name_validation_scheme);
     check_escaping(&sc.metric_name_escaping_scheme, scheme)
         .map_err(|e| (p.key("metric_name_escaping_scheme"), e))?;
-    let interval = sc
-        .scrape_interval
+    let interval = std::mem::take(&mut sc.scrape_interval)
         .value()
         .filter(|d| !d.is_zero())
         .unwrap_or(global.scrape_interval);
-    let timeout = match sc.scrape_timeout.value().filter(|d| !d.is_zero()) {
+    let timeout = match std::mem::take(&mut sc.scrape_timeout)
+        .value()
+        .filter(|d| !d.is_zero())
+    {
         Some(t) if t > interval => {
             return Err((
                 p.key("scrape_timeout"),
@@ -1104,67 +973,19 @@ fn scrape_config(
     )?;
 
     // Service discovery, in Prometheus's order: keys alphabetically, static last.
-    let mut sd_configs = Vec::new();
-    for (i, d) in std::mem::take(&mut sc.dns_sd_configs)
+    let sd_cx = SdContext {
+        paths,
+        scheme,
+        no_relabeling: relabel_configs.is_empty(),
+    };
+    let sd_configs = sc.take_sd_configs(&sd_cx, p)?;
+    let unsupported_sd = sd_configs
+        .iter()
+        .filter(|c| !c.runs())
+        .map(|c| c.key().to_owned())
+        .collect::<BTreeSet<_>>()
         .into_iter()
-        .enumerate()
-    {
-        let ip = p.key("dns_sd_configs").index(i);
-        let d = d.ok_or_else(|| {
-            (
-                ip.clone(),
-                "empty or null section in dns_sd_configs".to_owned(),
-            )
-        })?;
-        sd_configs.push(SdConfig::Dns(d.validate().map_err(|e| (ip, e))?));
-    }
-    for (i, f) in std::mem::take(&mut sc.file_sd_configs)
-        .into_iter()
-        .enumerate()
-    {
-        let ip = p.key("file_sd_configs").index(i);
-        let f = f.ok_or_else(|| {
-            (
-                ip.clone(),
-                "empty or null section in file_sd_configs".to_owned(),
-            )
-        })?;
-        sd_configs.push(SdConfig::File(f.validate(&paths).map_err(|e| (ip, e))?));
-    }
-    for (i, h) in std::mem::take(&mut sc.http_sd_configs)
-        .into_iter()
-        .enumerate()
-    {
-        let ip = p.key("http_sd_configs").index(i);
-        let h = h.ok_or_else(|| {
-            (
-                ip.clone(),
-                "empty or null section in http_sd_configs".to_owned(),
-            )
-        })?;
-        sd_configs.push(SdConfig::Http(Box::new(
-            h.validate(&paths).map_err(|e| (ip, e))?,
-        )));
-    }
-    let statics = std::mem::take(&mut sc.static_configs);
-    if !statics.is_empty() {
-        let check_hostnames = relabel_configs.is_empty();
-        let mut groups = Vec::with_capacity(statics.len());
-        for (i, s) in statics.into_iter().enumerate() {
-            let ip = p.key("static_configs").index(i);
-            let s = s.ok_or_else(|| {
-                (
-                    ip.clone(),
-                    "empty or null section in static_configs".to_owned(),
-                )
-            })?;
-            groups.push(
-                s.into_group(i, scheme, check_hostnames)
-                    .map_err(|e| (ip, e))?,
-            );
-        }
-        sd_configs.push(SdConfig::Static(groups));
-    }
+        .collect();
     let mut config = ScrapeConfig {
         job_name: job,
         honor_labels: sc.honor_labels.0,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::PathResolver;
+use super::http::check_http_url;
 use super::http::{HttpClientConfig, with_http_client};
-use super::sd::check_http_url;
 use super::yaml::{Bool11, Nullable};
 use crate::duration::PromDuration;
 use crate::relabel::{RawRelabelConfig, RelabelConfig};

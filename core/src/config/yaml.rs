@@ -176,6 +176,12 @@ impl Path {
         p.0.push(Seg::Index(i));
         p
     }
+    /// This path extended by another (relative) one.
+    pub fn join(&self, rest: &Path) -> Path {
+        let mut p = self.clone();
+        p.0.extend(rest.0.iter().cloned());
+        p
+    }
 }
 
 impl fmt::Display for Path {

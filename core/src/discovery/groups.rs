@@ -7,9 +7,28 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::config::TargetGroup;
 use crate::goquote::quote;
 use crate::labels::{self, Labels};
+
+/// A target group: targets (each a label set, usually just `__address__`), labels common
+/// to all of them, and the source that identifies the group inside its provider.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetGroup {
+    /// One label set per target.
+    pub targets: Vec<Labels>,
+    /// Labels shared by every target of the group.
+    pub labels: Labels,
+    /// Identifies the group within its provider (`"0"`, `"<file>:<i>"`, `"<url>:<i>"`).
+    pub source: String,
+}
+
+/// An empty group: sent for a source that is gone, so downstream drops it.
+pub(crate) fn empty_group(source: String) -> TargetGroup {
+    TargetGroup {
+        source,
+        ..TargetGroup::default()
+    }
+}
 
 // Strings borrow from the document where the parser can (JSON without escapes): a
 // target address is then copied once, into its label set.

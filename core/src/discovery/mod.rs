@@ -9,16 +9,21 @@
 //! once. Deliberately better: only the sources that changed are handed downstream, and a
 //! refresh that re-sends identical groups changes nothing.
 
+pub mod dns;
+pub mod file;
 pub mod groups;
-pub(crate) mod providers;
+pub mod http;
+pub mod mechanism;
+pub mod registry;
+pub mod statics;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::config::{SdConfig, TargetGroup};
 use crate::io::{IoCommand, IoEvent, IoQueue, RequestId};
 use crate::time::Instant;
-use providers::{FileSd, HttpSd, Machine, SdEnv, SdOut};
+use groups::TargetGroup;
+use mechanism::{MachineContext, SdConfig, SdEnv, SdMachine, SdOut};
 
 /// Identifies a provider for the lifetime of the agent (the `n` of `file/n`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -37,7 +42,7 @@ struct Provider {
     config: SdConfig,
     subs: BTreeSet<Arc<str>>,
     new_subs: BTreeSet<Arc<str>>,
-    machine: Option<Machine>,
+    machine: Option<Box<dyn SdMachine>>,
 }
 
 /// A failure a provider reported, for logs.
@@ -50,7 +55,7 @@ pub struct SdFailure {
 }
 
 /// Discovery counters, under Prometheus's names.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SdStats {
     /// `prometheus_sd_failed_configs`.
     pub failed_configs: u64,
@@ -58,12 +63,26 @@ pub struct SdStats {
     pub received_updates: u64,
     /// `prometheus_sd_updates_total` (deliveries to the scrape manager).
     pub updates: u64,
-    /// `prometheus_sd_file_read_errors_total`.
-    pub file_read_errors: u64,
-    /// `prometheus_sd_file_watcher_errors_total`.
-    pub file_watcher_errors: u64,
-    /// `prometheus_sd_http_failures_total`.
-    pub http_failures: u64,
+    /// Every registered mechanism's counters, by name (all present from the start).
+    pub counters: BTreeMap<&'static str, u64>,
+}
+
+impl Default for SdStats {
+    fn default() -> SdStats {
+        SdStats {
+            failed_configs: 0,
+            received_updates: 0,
+            updates: 0,
+            counters: registry::counters().map(|c| (c.name, 0)).collect(),
+        }
+    }
+}
+
+impl SdStats {
+    /// The mechanism counter `name` (0 if no mechanism counts it).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
 }
 
 /// The discovery manager.
@@ -97,7 +116,9 @@ fn drop_targets(
 
 /// The empty static block a job without usable SD blocks subscribes to.
 fn fallback() -> SdConfig {
-    SdConfig::Static(vec![TargetGroup::default()])
+    SdConfig::new::<statics::Static>(statics::StaticConfigs {
+        groups: vec![TargetGroup::default()],
+    })
 }
 
 impl Discovery {
@@ -133,15 +154,17 @@ impl Discovery {
         for (job, cfgs) in jobs {
             let mut added = false;
             for cfg in cfgs.iter() {
-                if let SdConfig::Dns(_) = cfg {
-                    // The seam for DNS discovery, which lands later: counted as a
-                    // config that could not be turned into a provider, as Prometheus
-                    // counts a discoverer it cannot build.
+                if !cfg.runs() {
+                    // A block trawl validates but does not run: counted as a config
+                    // that could not be turned into a provider, as 3.x counts a
+                    // discoverer it cannot build (`Manager.registerProviders`); the
+                    // job keeps its other blocks.
                     failed += 1;
                     self.failures.push(SdFailure {
-                        provider: "dns".into(),
+                        provider: cfg.mechanism().into(),
                         message: format!(
-                            "Cannot create service discovery for job {job:?}: dns_sd_configs are not supported yet"
+                            "Cannot create service discovery for job {job:?}: trawl does not run {} yet",
+                            cfg.key()
                         ),
                     });
                     continue;
@@ -237,12 +260,14 @@ impl Discovery {
         let Some(p) = self.providers.get_mut(&id) else {
             return;
         };
-        let mut machine = match &p.config {
-            SdConfig::Static(groups) => Machine::Static(groups.clone()),
-            SdConfig::File(f) => Machine::File(FileSd::new(f, &self.env, now)),
-            SdConfig::Http(h) => Machine::Http(HttpSd::new(h, &self.env, p.name.clone(), now)),
-            // Filtered out in `apply_config`.
-            SdConfig::Dns(_) => return,
+        let cx = MachineContext {
+            env: &self.env,
+            name: &p.name,
+            now,
+        };
+        // Blocks without a machine are filtered out in `apply_config`.
+        let Some(mut machine) = p.config.machine(&cx) else {
+            return;
         };
         let mut out = SdOut::default();
         let mark = io.mark();
@@ -263,9 +288,9 @@ impl Discovery {
                 }
             }
         }
-        self.stats.file_read_errors += out.file_read_errors;
-        self.stats.file_watcher_errors += out.file_watcher_errors;
-        self.stats.http_failures += out.http_failures;
+        for (name, n) in out.counts {
+            *self.stats.counters.entry(name).or_default() += n;
+        }
         let name = self.providers.get(&id).map(|p| p.name.clone());
         if let Some(name) = &name {
             for message in out.failures {
@@ -367,7 +392,7 @@ impl Discovery {
             .filter(|(_, p)| {
                 p.machine
                     .as_ref()
-                    .and_then(Machine::poll_timeout)
+                    .and_then(|m| m.poll_timeout())
                     .is_some_and(|t| t <= now)
             })
             .map(|(id, _)| *id)
@@ -391,7 +416,7 @@ impl Discovery {
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.providers
             .values()
-            .filter_map(|p| p.machine.as_ref().and_then(Machine::poll_timeout))
+            .filter_map(|p| p.machine.as_ref().and_then(|m| m.poll_timeout()))
             .min()
     }
 
@@ -451,7 +476,7 @@ impl Discovery {
         self.providers
             .values()
             .filter_map(|p| p.machine.as_ref())
-            .map(Machine::in_flight)
+            .map(|m| m.in_flight())
             .sum()
     }
 }

@@ -341,7 +341,7 @@ fn worked_hash_example_from_semantics() {
     let text = "scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: [localhost:9100]\n";
     let c = Config::parse(text, &ParseOptions::for_path("p.yml")).unwrap();
     let job = &c.scrape_configs[0];
-    let crate::config::SdConfig::Static(groups) = &job.sd_configs[0] else {
+    let Some(groups) = job.sd_configs[0].static_groups() else {
         panic!()
     };
     let Ok(Populated::Active(t)) = targets_from_group(&groups[0], job).remove(0) else {
