@@ -153,12 +153,13 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
-    fn validate(&self) -> Result<(), String> {
+    /// The checks `prometheus/common` makes when it decodes a `tls_config` block.
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if !self.ca.is_empty() && !self.ca_file.is_empty() {
-            return Err("at most one of ca and ca_file must be configured".into());
+            return Err("at most one of ca, ca_file & ca_ref must be configured".into());
         }
         if !self.cert.is_empty() && !self.cert_file.is_empty() {
-            return Err("at most one of cert and cert_file must be configured".into());
+            return Err("at most one of cert, cert_file & cert_ref must be configured".into());
         }
         if !self.key.is_empty() && !self.key_file.is_empty() {
             return Err("at most one of key and key_file must be configured".into());
@@ -185,7 +186,8 @@ impl TlsConfig {
         Ok(())
     }
 
-    fn resolve(&mut self, dir: &str) {
+    /// Resolves the file paths against `dir` (`SetDirectory`).
+    pub(crate) fn resolve(&mut self, dir: &str) {
         for p in [&mut self.ca_file, &mut self.cert_file, &mut self.key_file] {
             *p = join_dir(dir, p);
         }
@@ -309,6 +311,26 @@ impl Default for HttpClientConfig {
     }
 }
 
+impl HttpClientConfig {
+    /// Resolves every file path against `dir`, as `HTTPClientConfig.SetDirectory` does.
+    pub(crate) fn set_directory(&mut self, dir: &str) {
+        self.tls_config.resolve(dir);
+        if let Some(b) = &mut self.basic_auth {
+            b.username_file = join_dir(dir, &b.username_file);
+            b.password_file = join_dir(dir, &b.password_file);
+        }
+        if let Some(a) = &mut self.authorization {
+            a.credentials_file = join_dir(dir, &a.credentials_file);
+        }
+        if let Some(o) = &mut self.oauth2 {
+            o.client_secret_file = join_dir(dir, &o.client_secret_file);
+            if let Some(t) = &mut o.tls_config {
+                t.resolve(dir);
+            }
+        }
+    }
+}
+
 fn count(flags: &[bool]) -> usize {
     flags.iter().filter(|b| **b).count()
 }
@@ -316,6 +338,64 @@ fn count(flags: &[bool]) -> usize {
 impl RawHttpClient {
     /// Validates with `prometheus/common`'s rules and resolves file paths.
     pub(crate) fn validate(self, paths: &PathResolver<'_>) -> Result<HttpClientConfig, String> {
+        let mut config = self.check()?;
+        config.set_directory(paths.dir);
+        Ok(config)
+    }
+
+    /// The checks `prometheus/common` makes while it decodes the options (each
+    /// `tls_config`), before the block around them is validated.
+    pub(crate) fn check_tls(&self) -> Result<(), String> {
+        if let Some(t) = &self.tls_config {
+            t.validate()?;
+        }
+        if let Some(t) = self.oauth2.as_ref().and_then(|o| o.tls_config.as_ref()) {
+            t.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The options as written, for a block that never calls `HTTPClientConfig.Validate`:
+    /// only the decoding checks apply ([`RawHttpClient::check_tls`]); a bearer token
+    /// still becomes an `authorization`. `go_zero` gives the unwritten booleans Go's zero
+    /// value (false) instead of `DefaultHTTPClientConfig`'s (true). Paths are not
+    /// resolved.
+    pub(crate) fn unchecked(self, go_zero: bool) -> Result<HttpClientConfig, String> {
+        self.check_tls()?;
+        let authorization = match self.authorization {
+            Some(a) => Some(a),
+            None if !self.bearer_token.is_empty() => Some(Authorization {
+                kind: "Bearer".into(),
+                credentials: self.bearer_token,
+                credentials_file: String::new(),
+            }),
+            None if !self.bearer_token_file.is_empty() => Some(Authorization {
+                kind: "Bearer".into(),
+                credentials: Secret::default(),
+                credentials_file: self.bearer_token_file,
+            }),
+            None => None,
+        };
+        let flag = |b: Option<Bool11>| b.map_or(!go_zero, |b| b.0);
+        Ok(HttpClientConfig {
+            basic_auth: self.basic_auth,
+            authorization,
+            oauth2: self.oauth2,
+            tls_config: self.tls_config.unwrap_or_default(),
+            proxy_url: self.proxy_url,
+            no_proxy: self.no_proxy,
+            proxy_from_environment: self.proxy_from_environment.0,
+            proxy_connect_header: self.proxy_connect_header,
+            follow_redirects: flag(self.follow_redirects),
+            enable_http2: flag(self.enable_http2),
+        })
+    }
+
+    /// `HTTPClientConfig.Validate`: checks the options and folds a bearer token into
+    /// `authorization`; paths are left as written.
+    pub(crate) fn check(self) -> Result<HttpClientConfig, String> {
+        // What decoding refuses comes first.
+        self.check_tls()?;
         let bearer = !self.bearer_token.is_empty();
         let bearer_file = !self.bearer_token_file.is_empty();
         if bearer && bearer_file {
@@ -398,30 +478,30 @@ impl RawHttpClient {
             }
             if !o.client_secret.is_empty() && !o.client_secret_file.is_empty() {
                 return Err(
-                    "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured"
+                    "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured using grant-type=client_credentials"
                         .into(),
                 );
             }
         }
-        if self.proxy_from_environment.0 {
-            if !self.proxy_url.is_empty() {
-                return Err(
-                    "if proxy_from_environment is configured, proxy_url must not be configured"
-                        .into(),
-                );
-            }
-            if !self.no_proxy.is_empty() {
-                return Err(
-                    "if proxy_from_environment is configured, no_proxy must not be configured"
-                        .into(),
-                );
-            }
+        // `ProxyConfig.Validate`, in its order.
+        if !self.proxy_connect_header.is_empty()
+            && !self.proxy_from_environment.0
+            && self.proxy_url.is_empty()
+        {
+            return Err("if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured".into());
+        }
+        if self.proxy_from_environment.0 && !self.proxy_url.is_empty() {
+            return Err(
+                "if proxy_from_environment is configured, proxy_url must not be configured".into(),
+            );
+        }
+        if self.proxy_from_environment.0 && !self.no_proxy.is_empty() {
+            return Err(
+                "if proxy_from_environment is configured, no_proxy must not be configured".into(),
+            );
         }
         if self.proxy_url.is_empty() && !self.no_proxy.is_empty() {
             return Err("if no_proxy is configured, proxy_url must also be configured".into());
-        }
-        if self.proxy_url.is_empty() && !self.proxy_connect_header.is_empty() {
-            return Err("if proxy_connect_header is configured, proxy_url or proxy_from_environment must also be configured".into());
         }
         if !self.proxy_url.is_empty() && !self.proxy_url.contains("://") {
             return Err(format!(
@@ -429,30 +509,11 @@ impl RawHttpClient {
                 self.proxy_url
             ));
         }
-        let mut tls = self.tls_config.unwrap_or_default();
-        tls.validate()?;
-        let dir = paths.dir;
-        tls.resolve(dir);
-        let mut basic_auth = self.basic_auth;
-        if let Some(b) = &mut basic_auth {
-            b.username_file = join_dir(dir, &b.username_file);
-            b.password_file = join_dir(dir, &b.password_file);
-        }
-        if let Some(a) = &mut authorization {
-            a.credentials_file = join_dir(dir, &a.credentials_file);
-        }
-        let mut oauth2 = self.oauth2;
-        if let Some(o) = &mut oauth2 {
-            o.client_secret_file = join_dir(dir, &o.client_secret_file);
-            if let Some(t) = &mut o.tls_config {
-                t.validate()?;
-                t.resolve(dir);
-            }
-        }
+        let tls = self.tls_config.unwrap_or_default();
         Ok(HttpClientConfig {
-            basic_auth,
+            basic_auth: self.basic_auth,
             authorization,
-            oauth2,
+            oauth2: self.oauth2,
             tls_config: tls,
             proxy_url: self.proxy_url,
             no_proxy: self.no_proxy,
@@ -464,7 +525,7 @@ impl RawHttpClient {
     }
 }
 
-/// Checks a URL the way Prometheus's HTTP SD does (scheme http/https, a host).
+/// Checks a remote-write URL (scheme http/https, a host, a numeric port).
 pub(crate) fn check_http_url(url: &str) -> Result<(), String> {
     if url.is_empty() {
         return Err("URL is missing".into());

@@ -975,7 +975,6 @@ fn scrape_config(
     // Service discovery, in Prometheus's order: keys alphabetically, static last.
     let sd_cx = SdContext {
         paths,
-        scheme,
         no_relabeling: relabel_configs.is_empty(),
     };
     let sd_configs = sc.take_sd_configs(&sd_cx, p)?;

@@ -188,11 +188,15 @@ fn bad_label_names_are_rejected() {
         fail("global:\n  external_labels:\n    '': x\n").2,
         r#""" is not a valid label name"#
     );
+    // Static label names are checked as `model.LabelName` decodes them, with the UTF-8
+    // scheme Prometheus 3.x sets process-wide: under a legacy job `bad-name` loads (the
+    // job's scheme applies to the scraped series), an empty name does not.
     let text = "global:\n  metric_name_validation_scheme: legacy\nscrape_configs:\n  - job_name: j\n    static_configs:\n      - targets: [a:1]\n        labels:\n          bad-name: x\n";
-    let (line, col, msg) = fail(text);
-    assert_eq!(msg, r#""bad-name" is not a valid label name"#);
+    parse(text).expect("bad-name is a valid UTF-8 label name");
+    let (line, col, msg) = fail(&text.replace("bad-name", "''"));
+    assert_eq!(msg, r#""" is not a valid label name"#);
     // The label's line (serde_yaml places the value).
-    assert_eq!((line, col), (8, 21));
+    assert_eq!((line, col), (8, 15));
     assert_eq!(
         fail(
             "scrape_configs:\n  - job_name: j\n    relabel_configs:\n      - source_labels: ['']\n"
@@ -475,6 +479,111 @@ scrape_configs:
     assert_eq!(groups[1].targets.len(), 2);
     assert_eq!(groups[1].labels.get("x"), Some("y"));
     assert_eq!(j.unsupported_sd, vec!["dns_sd_configs"]);
+}
+
+/// One minimal valid block of each of the 37 kinds Prometheus 3.x registers, written in
+/// no particular order: all load, the ones trawl does not run are reported, and the
+/// blocks come in Prometheus's order (keys sorted, the coalesced statics last).
+#[test]
+fn every_registered_sd_kind_loads_in_prometheus_order() {
+    let blocks = [
+        ("vultr_sd_configs", "{}"),
+        ("static_configs", "{targets: ['a:1']}"),
+        ("aws_sd_configs", "{role: ec2}"),
+        ("kubernetes_sd_configs", "{role: pod}"),
+        (
+            "azure_sd_configs",
+            "{subscription_id: s, authentication_method: ManagedIdentity}",
+        ),
+        ("consul_sd_configs", "{}"),
+        ("digitalocean_sd_configs", "{}"),
+        ("dns_sd_configs", "{names: [x]}"),
+        ("docker_sd_configs", "{host: 'unix:///var/run/docker.sock'}"),
+        (
+            "dockerswarm_sd_configs",
+            "{host: 'unix:///var/run/docker.sock', role: nodes}",
+        ),
+        ("ec2_sd_configs", "{}"),
+        ("ecs_sd_configs", "{}"),
+        ("elasticache_sd_configs", "{}"),
+        ("eureka_sd_configs", "{server: 'http://eureka:8761'}"),
+        ("file_sd_configs", "{files: [a.json]}"),
+        ("gce_sd_configs", "{project: p, zone: z}"),
+        ("hetzner_sd_configs", "{role: hcloud}"),
+        ("http_sd_configs", "{url: 'http://sd/targets'}"),
+        ("ionos_sd_configs", "{datacenter_id: d}"),
+        ("kuma_sd_configs", "{server: 'http://kuma:5676'}"),
+        ("lightsail_sd_configs", "{}"),
+        ("linode_sd_configs", "{}"),
+        ("marathon_sd_configs", "{servers: ['http://m:8080']}"),
+        ("msk_sd_configs", "{}"),
+        (
+            "nerve_sd_configs",
+            "{servers: ['zk:2181'], paths: [/nerve]}",
+        ),
+        ("nomad_sd_configs", "{}"),
+        ("oci_sd_configs", "{region: r, auth: instance_principal}"),
+        ("openstack_sd_configs", "{role: instance, region: r}"),
+        ("outscale_sd_configs", "{access_key: a, secret_key: s}"),
+        (
+            "ovhcloud_sd_configs",
+            "{application_key: k, application_secret: s, consumer_key: c, service: vps}",
+        ),
+        (
+            "puppetdb_sd_configs",
+            "{url: 'http://puppetdb:8080', query: q}",
+        ),
+        ("rds_sd_configs", "{}"),
+        (
+            "scaleway_sd_configs",
+            "{role: instance, project_id: 11111111-2222-3333-4444-555555555555, access_key: SCWABCDEFGHIJ0123456, secret_key: aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee}",
+        ),
+        (
+            "serverset_sd_configs",
+            "{servers: ['zk:2181'], paths: [/serverset]}",
+        ),
+        ("stackit_sd_configs", "{}"),
+        (
+            "triton_sd_configs",
+            "{account: a, dns_suffix: d, endpoint: e}",
+        ),
+        (
+            "uyuni_sd_configs",
+            "{server: 'https://uyuni', username: u, password: p}",
+        ),
+    ];
+    assert_eq!(blocks.len(), 37);
+    let mut text = String::from("scrape_configs:\n  - job_name: j\n");
+    for (key, block) in blocks {
+        text.push_str(&format!("    {key}:\n      - {block}\n"));
+    }
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let j = &c.scrape_configs[0];
+
+    let mut keys: Vec<&str> = blocks.iter().map(|(k, _)| *k).collect();
+    keys.sort_unstable();
+    let registered: Vec<&str> = crate::discovery::registry::MECHANISMS
+        .iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(registered, keys, "the 37 keys of Prometheus 3.x, sorted");
+
+    let mut order: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| *k != "static_configs")
+        .collect();
+    order.push("static_configs");
+    let got: Vec<&str> = j.sd_configs.iter().map(|s| s.key()).collect();
+    assert_eq!(got, order);
+
+    let not_run: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !matches!(*k, "file_sd_configs" | "http_sd_configs" | "static_configs"))
+        .collect();
+    assert_eq!(not_run.len(), 34);
+    assert_eq!(j.unsupported_sd, not_run);
 }
 
 #[test]

@@ -31,6 +31,19 @@ impl<T> Nullable<T> {
     }
 }
 
+impl<T: Default> Nullable<T> {
+    /// What Go's yaml.v2 leaves in a field that held `default` before the document was
+    /// decoded into it: `default` when the key is absent, the zero value when the key is
+    /// written as null (the field's own decoding is skipped), else the value.
+    pub fn onto(self, default: T) -> T {
+        match self {
+            Nullable::Absent => default,
+            Nullable::Null => T::default(),
+            Nullable::Value(v) => v,
+        }
+    }
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(match Option::<T>::deserialize(d)? {
@@ -103,6 +116,13 @@ impl<'de> Deserialize<'de> for Bool11 {
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Bool11, E> {
                 Ok(Bool11(v))
+            }
+            // Null leaves Go's zero value, false.
+            fn visit_unit<E: de::Error>(self) -> Result<Bool11, E> {
+                Ok(Bool11(false))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Bool11, E> {
+                Ok(Bool11(false))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Bool11, E> {
                 match v {

@@ -15,7 +15,7 @@ use super::groups::{
 };
 use super::mechanism::{Counter, Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut};
 use crate::config::join_dir;
-use crate::config::yaml::{Nullable, Path};
+use crate::config::yaml::{LenientString, Nullable, Path};
 use crate::duration::PromDuration;
 use crate::goquote::quote;
 use crate::io::{IoEvent, IoOp, IoQueue, RequestId};
@@ -62,7 +62,7 @@ impl Mechanism for File {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFileSd {
     #[serde(default)]
-    files: Vec<String>,
+    files: Option<Vec<LenientString>>,
     #[serde(default)]
     refresh_interval: Nullable<PromDuration>,
 }
@@ -97,11 +97,19 @@ fn valid_file_sd_pattern(p: &str) -> bool {
 
 impl RawFileSd {
     fn validate(self, cx: &SdContext<'_>) -> Result<FileSdConfig, String> {
-        if self.files.is_empty() {
+        // Null (the whole list or an entry) leaves Go's zero value: no list, an empty
+        // path.
+        let raw_files: Vec<String> = self
+            .files
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        if raw_files.is_empty() {
             return Err("file service discovery config must contain at least one path name".into());
         }
-        let mut files = Vec::with_capacity(self.files.len());
-        for f in self.files {
+        let mut files = Vec::with_capacity(raw_files.len());
+        for f in raw_files {
             if !valid_file_sd_pattern(&f) {
                 return Err(format!(
                     "path name {} is not valid for file discovery",
@@ -460,5 +468,27 @@ mod tests {
         for bad in ["a.txt", "*/a.json", "a*/b.yml", "json", "a*.b.c"] {
             assert!(!valid_file_sd_pattern(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn null_files_are_go_zero_values() {
+        use crate::discovery::mechanism::test_support::{error, error_at};
+        let key = "file_sd_configs";
+        assert_eq!(
+            error_at(key, "files: ~"),
+            (
+                4,
+                9,
+                "file service discovery config must contain at least one path name".into()
+            )
+        );
+        assert_eq!(
+            error(key, "files: [a.json, ~]"),
+            r#"path name "" is not valid for file discovery"#
+        );
+        assert_eq!(
+            error(key, "files: [a.json]\nno_such: 1"),
+            "field no_such not found in type file.plain"
+        );
     }
 }

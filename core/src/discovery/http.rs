@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::groups::{DocFormat, empty_group, name_groups, parse_target_groups};
 use super::mechanism::{Counter, Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut};
 use crate::config::HttpClientConfig;
-use crate::config::http::{check_http_url, with_http_client};
-use crate::config::yaml::{Nullable, Path};
+use crate::config::http::with_http_client;
+use crate::config::yaml::{LenientString, Nullable, Path};
 use crate::duration::PromDuration;
 use crate::io::{self, HttpRequest, IoEvent, IoOp, IoQueue, Origin, RequestId};
 use crate::time::Instant;
@@ -51,7 +51,7 @@ with_http_client! {
     #[serde(deny_unknown_fields)]
     pub(crate) struct RawHttpSd {
         #[serde(default)]
-        url: String,
+        url: LenientString,
         #[serde(default)]
         refresh_interval: Nullable<PromDuration>,
     }
@@ -68,12 +68,31 @@ pub struct HttpSdConfig {
     pub http_client: HttpClientConfig,
 }
 
+/// Checks a discovery URL as 3.x's HTTP and PuppetDB discovery do: present, accepted
+/// by Go's `url.Parse` (its message), scheme `http` or `https`, a host.
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Err("URL is missing".into());
+    }
+    let parsed = crate::gourl::parse(url)?;
+    if parsed.scheme != "http" && parsed.scheme != "https" {
+        return Err("URL scheme must be 'http' or 'https'".into());
+    }
+    if parsed.host.is_empty() {
+        return Err("host is missing in URL".into());
+    }
+    Ok(())
+}
+
 impl RawHttpSd {
     fn validate(mut self, cx: &SdContext<'_>) -> Result<HttpSdConfig, String> {
-        check_http_url(&self.url)?;
-        let http_client = self.take_http_client().validate(&cx.paths)?;
+        let client = self.take_http_client();
+        // The TLS blocks are checked while decoding, before the URL.
+        client.check_tls()?;
+        check_url(&self.url.0)?;
+        let http_client = client.validate(&cx.paths)?;
         Ok(HttpSdConfig {
-            url: self.url,
+            url: self.url.0,
             refresh_interval: self
                 .refresh_interval
                 .value()
@@ -318,20 +337,50 @@ mod tests {
 
     #[test]
     fn http_urls() {
-        assert_eq!(check_http_url(""), Err("URL is missing".into()));
+        assert_eq!(check_url(""), Err("URL is missing".into()));
         assert_eq!(
-            check_http_url("ftp://x/y"),
+            check_url("ftp://x/y"),
             Err("URL scheme must be 'http' or 'https'".into())
         );
         assert_eq!(
-            check_http_url("foo.com/sd"),
+            check_url("foo.com/sd"),
             Err("URL scheme must be 'http' or 'https'".into())
         );
         assert_eq!(
-            check_http_url("http:///sd"),
+            check_url("http:///sd"),
             Err("host is missing in URL".into())
         );
-        assert!(check_http_url("https://user@host:8080/sd?x=1").is_ok());
+        assert!(check_url("https://user@host:8080/sd?x=1").is_ok());
+        // Go's parser runs first, with its messages; it accepts a space in a path.
+        assert_eq!(
+            check_url("ftp://h:x/"),
+            Err(r#"parse "ftp://h:x/": invalid port ":x" after host"#.into())
+        );
+        assert_eq!(
+            check_url("http://a b/sd"),
+            Err(r#"parse "http://a b/sd": invalid character " " in host name"#.into())
+        );
+        assert!(check_url("HTTP://h/a b").is_ok());
+    }
+
+    #[test]
+    fn blocks_as_3x_checks_them() {
+        use crate::discovery::mechanism::test_support::{error, job, parse};
+        let key = "http_sd_configs";
+        // Null is no URL (not the text `~`).
+        assert_eq!(error(key, "url: ~"), "URL is missing");
+        // The TLS block is checked while decoding, before the URL.
+        assert_eq!(
+            error(key, "url: ftp://x\ntls_config: {ca: a, ca_file: b}"),
+            "at most one of ca, ca_file & ca_ref must be configured"
+        );
+        let text = job(key, &["url: http://sd/targets"]);
+        let c = parse(&text).expect("valid");
+        let j = c.job("j").expect("job");
+        // trawl runs HTTP SD.
+        assert!(j.unsupported_sd.is_empty());
+        let cfg = j.sd_configs[0].get::<HttpSdConfig>().expect("http block");
+        assert_eq!(cfg.refresh_interval, PromDuration::from_secs(60));
     }
 
     #[test]

@@ -15,9 +15,8 @@ use serde::de::DeserializeOwned;
 
 use super::groups::TargetGroup;
 use crate::config::PathResolver;
-use crate::config::yaml::Path;
+use crate::config::yaml::{Bool11, LenientString, Nullable, Path};
 use crate::io::{IoEvent, IoQueue, RequestId};
-use crate::labels::NameValidation;
 use crate::time::Instant;
 
 /// A validation error: where below the block (empty for the block itself) and what.
@@ -37,8 +36,6 @@ pub struct Counter {
 pub(crate) struct SdContext<'a> {
     /// Resolves file paths against the config file's directory.
     pub(crate) paths: PathResolver<'a>,
-    /// The job's label-name validation scheme.
-    pub(crate) scheme: NameValidation,
     /// The job has no `relabel_configs` (static targets must then be host names).
     pub(crate) no_relabeling: bool,
 }
@@ -271,4 +268,148 @@ pub(crate) fn take_blocks<M: Mechanism>(
     let dest = if M::COALESCED { tail } else { out };
     dest.extend(configs.into_iter().map(SdConfig::new::<M>));
     Ok(())
+}
+
+/// An error about the block as a whole.
+pub(crate) fn whole(message: String) -> Invalid {
+    (Path::default(), message)
+}
+
+/// The path of one field of a block, for errors about that field.
+pub(crate) fn at(field: &str) -> Path {
+    Path::default().key(field)
+}
+
+/// A Go `string` field whose default is `default` (null leaves it empty).
+pub(crate) fn text(v: Nullable<LenientString>, default: &str) -> String {
+    match v {
+        Nullable::Absent => default.to_owned(),
+        Nullable::Null => String::new(),
+        Nullable::Value(s) => s.0,
+    }
+}
+
+/// A Go `[]string` field (absent or null: empty; a null item: the empty string).
+pub(crate) fn texts(v: Option<Vec<LenientString>>) -> Vec<String> {
+    v.unwrap_or_default().into_iter().map(|s| s.0).collect()
+}
+
+/// A Go `bool` field whose default is `default` (null leaves it false).
+pub(crate) fn flag(v: Nullable<Bool11>, default: bool) -> bool {
+    v.onto(Bool11(default)).0
+}
+
+/// Declares a role-like string type that, like the Go types with their own
+/// `UnmarshalYAML`, refuses any other value while the document is decoded (a null value
+/// skips the check and leaves the empty string).
+macro_rules! go_enum {
+    (
+        $(#[$m:meta])*
+        $vis:vis struct $name:ident: [$($value:literal),+ $(,)?] else $fmt:literal;
+    ) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis struct $name(pub String);
+
+        impl $name {
+            /// The values the type accepts.
+            pub const VALUES: &'static [&'static str] = &[$($value),+];
+
+            /// The value as written.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = $crate::config::yaml::lenient_string(d)?;
+                if Self::VALUES.contains(&s.as_str()) {
+                    Ok($name(s))
+                } else {
+                    Err(serde::de::Error::custom(format!(
+                        $fmt,
+                        $crate::goquote::quote(&s)
+                    )))
+                }
+            }
+        }
+    };
+}
+pub(crate) use go_enum;
+
+/// Helpers for the mechanisms' tests: whole configurations parsed as `trawl` parses
+/// `/etc/prometheus/prometheus.yml`.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::config::{Config, ConfigError, ParseOptions};
+
+    /// The configuration file the tests pretend to read.
+    pub(crate) const FILE: &str = "/etc/prometheus/prometheus.yml";
+
+    /// Parses a whole configuration.
+    pub(crate) fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, &ParseOptions::for_path(FILE))
+    }
+
+    /// A configuration with one job `j` holding `blocks` under `key`; each block is the
+    /// body of one list item (its first line lands on line 4, column 9, the next ones
+    /// below it).
+    pub(crate) fn job(key: &str, blocks: &[&str]) -> String {
+        let mut t = format!("scrape_configs:\n  - job_name: j\n    {key}:\n");
+        for b in blocks {
+            for (i, line) in b.lines().enumerate() {
+                t.push_str(if i == 0 { "      - " } else { "        " });
+                t.push_str(line);
+                t.push('\n');
+            }
+        }
+        t
+    }
+
+    /// The validated config of the one block `body` under `key` (the block must pass).
+    pub(crate) fn block<C: Clone + 'static>(key: &str, body: &str) -> C {
+        let text = job(key, &[body]);
+        let config = parse(&text).unwrap_or_else(|e| panic!("{text}\n=> {e}"));
+        let job = config.job("j").expect("job j");
+        assert_eq!(job.sd_configs.len(), 1, "{text}");
+        assert_eq!(job.unsupported_sd, vec![key.to_owned()]);
+        job.sd_configs[0]
+            .get::<C>()
+            .cloned()
+            .unwrap_or_else(|| panic!("{key} is not the expected type"))
+    }
+
+    /// The error (line, column, message) of the one block `body` under `key`.
+    pub(crate) fn error_at(key: &str, body: &str) -> (usize, usize, String) {
+        let text = job(key, &[body]);
+        match parse(&text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => (e.line.unwrap_or(0), e.column.unwrap_or(0), e.message),
+        }
+    }
+
+    /// The message the one block `body` under `key` is refused with.
+    pub(crate) fn error(key: &str, body: &str) -> String {
+        error_at(key, body).2
+    }
+
+    /// Checks that a null entry is refused as 3.x's `readConfigs` refuses it.
+    pub(crate) fn null_entry_is_refused(key: &str) {
+        let text = job(key, &["~"]);
+        let e = parse(&text).expect_err("null entry");
+        assert_eq!(e.message, format!("empty or null section in {key}"));
+        assert_eq!((e.line, e.column), (Some(4), Some(9)));
+    }
+
+    /// Checks that an unknown field is refused naming the Go type `go_type`.
+    pub(crate) fn unknown_field_names(key: &str, valid_body: &str, go_type: &str) {
+        let body = format!("{valid_body}\nno_such_field: 1");
+        let (line, column, msg) = error_at(key, &body);
+        assert_eq!(
+            msg,
+            format!("field no_such_field not found in type {go_type}")
+        );
+        assert_eq!((line, column), (4 + valid_body.lines().count(), 9));
+    }
 }

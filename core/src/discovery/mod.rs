@@ -9,13 +9,38 @@
 //! once. Deliberately better: only the sources that changed are handed downstream, and a
 //! refresh that re-sends identical groups changes nothing.
 
+pub mod aws;
+pub mod azure;
+pub mod consul;
+pub mod digitalocean;
 pub mod dns;
+pub mod eureka;
 pub mod file;
+pub mod gce;
 pub mod groups;
+pub mod hetzner;
 pub mod http;
+pub mod ionos;
+pub mod kubernetes;
+pub mod kuma;
+pub mod linode;
+pub mod marathon;
 pub mod mechanism;
+pub mod moby;
+pub mod nomad;
+pub mod oci;
+pub mod openstack;
+pub mod outscale;
+pub mod ovhcloud;
+pub mod puppetdb;
 pub mod registry;
+pub mod scaleway;
+pub mod stackit;
 pub mod statics;
+pub mod triton;
+pub mod uyuni;
+pub mod vultr;
+pub mod zookeeper;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -11,7 +11,7 @@ use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine,
 use crate::config::yaml::{LenientString, Path};
 use crate::goquote::quote;
 use crate::io::{IoEvent, IoQueue, RequestId};
-use crate::labels::Labels;
+use crate::labels::{Labels, NameValidation};
 use crate::time::Instant;
 
 /// The mechanism.
@@ -39,8 +39,11 @@ impl RawStaticConfig {
     /// The group for this entry; `index` becomes its source.
     fn into_group(self, index: usize, cx: &SdContext<'_>) -> Result<TargetGroup, Invalid> {
         let labels = self.labels.unwrap_or_default();
+        // `model.LabelName`'s decoding checks names with the process-wide scheme, which
+        // Prometheus 3.x sets to UTF-8 whatever the job's: only the empty name is
+        // refused here (the job's scheme applies to the scraped series).
         for name in labels.keys() {
-            if !cx.scheme.is_valid_label_name(name) {
+            if !NameValidation::Utf8.is_valid_label_name(name) {
                 return Err((
                     Path::default().key("labels").key(name),
                     format!("{} is not a valid label name", quote(name)),
