@@ -428,7 +428,7 @@ pub mod fleet {
                                 self.pending.push((id, op))
                             }
                             // Scrapes are never answered: the clock stands still.
-                            IoOp::Http(_) => {}
+                            IoOp::Http(_) | IoOp::Dns(_) => {}
                         }
                     }
                 }

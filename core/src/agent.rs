@@ -40,6 +40,10 @@ pub struct AgentOptions {
     /// that streams without end, or a decompression bomb, is cut there instead of
     /// taking a gigabyte per scrape. A job's own `body_size_limit` wins, larger or not.
     pub body_size_limit: u64,
+    /// The resolver configuration DNS discovery reads (default `/etc/resolv.conf`).
+    pub resolv_conf: String,
+    /// The port name servers are asked on (default 53; resolv.conf cannot say another).
+    pub dns_port: u16,
 }
 
 /// The default of [`AgentOptions::body_size_limit`]: 64 MiB decompressed, far above what
@@ -57,6 +61,8 @@ impl Default for AgentOptions {
             user_agent: concat!("trawl/", env!("CARGO_PKG_VERSION")).into(),
             sd_body_limit: 64 << 20,
             body_size_limit: DEFAULT_BODY_SIZE_LIMIT,
+            resolv_conf: "/etc/resolv.conf".into(),
+            dns_port: 53,
         }
     }
 }
@@ -239,6 +245,9 @@ impl Agent {
         let env = SdEnv {
             user_agent: options.user_agent.as_str().into(),
             body_limit: options.sd_body_limit,
+            resolv_conf: options.resolv_conf.as_str().into(),
+            dns_port: options.dns_port,
+            seed: options.seed,
         };
         let mut agent = Agent {
             discovery: Discovery::new(env),

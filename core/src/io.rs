@@ -75,6 +75,24 @@ pub enum CredentialsFile {
     },
 }
 
+/// A DNS exchange with one server: the shell sends `message` and answers with the first
+/// reply that carries the same id (the message's first two bytes), or a failure. Over
+/// UDP the socket is connected to the server (replies from elsewhere are dropped); over
+/// TCP the message and the reply each go with a two-byte length prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsQuery {
+    /// The server: an IP literal (IPv6 possibly with a `%zone`), never a name.
+    pub server: String,
+    /// Its port (53).
+    pub port: u16,
+    /// Over TCP instead of UDP.
+    pub tcp: bool,
+    /// The query, as the core encoded it.
+    pub message: Vec<u8>,
+    /// The core gives up after this long (and cancels); the shell may enforce it too.
+    pub timeout: Duration,
+}
+
 /// An operation the shell carries out for the core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IoOp {
@@ -102,6 +120,8 @@ pub enum IoOp {
         /// The directory.
         path: String,
     },
+    /// One DNS exchange; answered by [`IoEvent::DnsReply`] or [`IoEvent::Failed`].
+    Dns(DnsQuery),
 }
 
 /// What happened to an operation, as the shell reports it. Borrowed from the shell's
@@ -134,6 +154,8 @@ pub enum IoEvent<'a> {
         /// Name of the changed entry inside the directory.
         name: Option<&'a str>,
     },
+    /// A DNS server's reply (the whole message, without a TCP length prefix).
+    DnsReply(&'a [u8]),
     /// The operation failed (connection refused, no such file, body too large…).
     Failed(&'a str),
 }

@@ -167,6 +167,8 @@ pub fn encode_start(out: &mut Vec<u8>, o: &AgentOptions, config: &ConfigSource, 
     w.now(now);
     // Added after the first recordings: read only where present.
     w.u64(o.body_size_limit);
+    w.str(&o.resolv_conf);
+    w.u64(u64::from(o.dns_port));
     entry(out, START, &b);
 }
 
@@ -270,6 +272,10 @@ pub fn encode_input(out: &mut Vec<u8>, now: Now, input: &Input<'_>) {
                     w.u8(7);
                     w.str(m);
                 }
+                IoEvent::DnsReply(d) => {
+                    w.u8(8);
+                    w.bytes(d);
+                }
             }
         }
     }
@@ -327,15 +333,20 @@ pub fn replay_with(
                     user_agent: r.str()?,
                     sd_body_limit: r.u64()?,
                     body_size_limit: 0,
+                    ..AgentOptions::default()
                 };
                 let c = read_config(&mut r)?.parse()?;
                 now = r.now()?;
                 // Recordings made before the option existed ran without a default
                 // limit.
-                let o = AgentOptions {
+                let mut o = AgentOptions {
                     body_size_limit: if r.at < r.b.len() { r.u64()? } else { 0 },
                     ..o
                 };
+                if r.at < r.b.len() {
+                    o.resolv_conf = r.str()?;
+                    o.dns_port = u16::try_from(r.u64()?).map_err(|_| "dns port")?;
+                }
                 let mut a = Agent::new(c, o, now);
                 drain(&mut a, now, &mut digest);
                 agent = Some(a);
@@ -504,6 +515,16 @@ fn feed(a: &mut Agent, now: Now, r: &mut R<'_>) -> Result<(), String> {
                         Input::Io {
                             id,
                             event: IoEvent::Failed(&m),
+                        },
+                    );
+                }
+                8 => {
+                    let d = r.bytes()?;
+                    a.handle_input(
+                        now,
+                        Input::Io {
+                            id,
+                            event: IoEvent::DnsReply(d),
                         },
                     );
                 }

@@ -337,6 +337,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
     )?;
     agent.input(clock.now(), Input::Restore(Box::new(restored)));
     let mut net = Net::new(lookups);
+    let mut dns = crate::dns::Dns::default();
     let mut done: VecDeque<Done> = VecDeque::new();
     let mut watches: BTreeMap<inotify::WatchDescriptor, RequestId> = BTreeMap::new();
     let mut watch_ids: BTreeMap<RequestId, inotify::WatchDescriptor> = BTreeMap::new();
@@ -355,6 +356,11 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                 match o {
                     Output::Start { id, op } => match op {
                         IoOp::Http(r) => net.start(poll.registry(), id, &r),
+                        IoOp::Dns(q) => {
+                            if let Err(e) = dns.start(poll.registry(), id, &q) {
+                                done.push_back((id, crate::files::FileDone::Failed(e)));
+                            }
+                        }
                         op @ (IoOp::ReadFile { .. } | IoOp::ListDir { .. }) => {
                             if file_work.send((id, op)).is_err() {
                                 let msg = "the file worker thread is gone".to_owned();
@@ -382,6 +388,7 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                     },
                     Output::Cancel(id) => {
                         net.cancel(poll.registry(), id);
+                        dns.cancel(poll.registry(), id);
                         if let Some(wd) = watch_ids.remove(&id) {
                             watches.remove(&wd);
                             let _ = inotify.watches().remove(wd);
@@ -506,6 +513,15 @@ pub fn run(opts: DaemonOptions) -> Result<(), String> {
                     }
                 }
                 web::LISTENER => api.accept(poll.registry()),
+                Token(t) if (crate::dns::DNS_BASE..crate::dns::DNS_END).contains(&t) => {
+                    if let Some((id, d)) = dns.ready(poll.registry(), t) {
+                        let event = match &d {
+                            crate::dns::DnsDone::Reply(b) => IoEvent::DnsReply(b),
+                            crate::dns::DnsDone::Failed(m) => IoEvent::Failed(m),
+                        };
+                        agent.input(clock.now(), Input::Io { id, event });
+                    }
+                }
                 Token(t) if (web::WEB_BASE..CONN_BASE).contains(&t) => {
                     let extra = || remote.metrics_text();
                     match api.ready(poll.registry(), t, &agent.agent, &agent.config_text, &extra) {

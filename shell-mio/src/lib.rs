@@ -20,6 +20,7 @@
 
 pub mod alloc;
 pub mod daemon;
+pub mod dns;
 pub mod files;
 pub mod logfmt;
 mod net;

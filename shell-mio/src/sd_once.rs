@@ -155,7 +155,7 @@ pub fn run(config_file: &Path, job: Option<&str>) -> Result<String, String> {
             // Discovery work starts: wait for its delivery again.
             if let Output::Start { op, .. } = &o
                 && match op {
-                    IoOp::ReadFile { .. } | IoOp::ListDir { .. } => true,
+                    IoOp::ReadFile { .. } | IoOp::ListDir { .. } | IoOp::Dns(_) => true,
                     IoOp::Http(r) => matches!(r.origin, Origin::Discovery { .. }),
                     IoOp::Watch { .. } => false,
                 }
@@ -225,6 +225,14 @@ pub fn run(config_file: &Path, job: Option<&str>) -> Result<String, String> {
                             ),
                         }
                         pending_sd.remove(&id);
+                    }
+                    IoOp::Dns(q) => {
+                        let r = crate::dns::exchange_blocking(&q);
+                        let event = match &r {
+                            Ok(b) => IoEvent::DnsReply(b),
+                            Err(e) => IoEvent::Failed(e),
+                        };
+                        agent.handle_input(now, Input::Io { id, event });
                     }
                     // Scrapes and watches: never answered (nothing is scraped).
                     _ => {}

@@ -52,6 +52,7 @@
 //!   `handle_input`, `poll_output` and `poll_timeout` (see its crate docs, and
 //!   `tests/examples/blocking_loop.rs` for a complete blocking loop over `std::net`).
 
+mod dns;
 mod http;
 mod sink;
 mod watch;
@@ -89,6 +90,8 @@ enum Done {
     Changed(Option<String>),
     /// The sink's report on batches.
     Stored(trawl_mio::storage::Ack),
+    /// A DNS exchange's answer, or why there is none.
+    Dns(Result<Vec<u8>, String>),
 }
 
 /// Completions fed to the agent in one turn of its loop before timers are looked at.
@@ -546,6 +549,9 @@ impl Agent {
                         IoOp::Watch { path } => {
                             tasks.insert(id, watch::watch(id, path, io_tx.clone()));
                         }
+                        IoOp::Dns(q) => {
+                            tasks.insert(id, dns::exchange(id, q, io_tx.clone()));
+                        }
                         op @ (IoOp::ReadFile { .. } | IoOp::ListDir { .. }) => {
                             let tx = io_tx.clone();
                             let h = tokio::task::spawn_blocking(move || {
@@ -784,5 +790,12 @@ fn feed(
                 name: name.as_deref(),
             },
         ),
+        Done::Dns(r) => {
+            tasks.remove(&id);
+            match &r {
+                Ok(b) => io(agent, IoEvent::DnsReply(b)),
+                Err(e) => io(agent, IoEvent::Failed(e)),
+            }
+        }
     }
 }

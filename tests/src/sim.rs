@@ -1066,6 +1066,9 @@ impl Sim {
     fn start(&mut self, id: RequestId, op: IoOp) -> Result<(), String> {
         self.open.insert(id, (op.clone(), self.now.mono));
         match op {
+            IoOp::Dns(q) => {
+                return Err(self.fail(format!("DNS query to {} in a world without DNS", q.server)));
+            }
             IoOp::Watch { path } => {
                 if path != SD_DIR {
                     return Err(self.fail(format!("watch on unexpected directory {path}")));

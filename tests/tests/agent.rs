@@ -105,12 +105,13 @@ fn emptied_static_config_empties_the_pool_but_keeps_it() {
 }
 
 #[test]
-fn unsupported_dns_blocks_count_as_failed_configs() {
-    // §9.1 #10 (DNS discovery lands later; until then its blocks are failed configs)
+fn blocks_of_mechanisms_not_run_count_as_failed_configs() {
+    // §9.1 #10: a block trawl validates but does not run yet is a failed config
     let yaml = r#"
 scrape_configs:
   - job_name: j
-    dns_sd_configs: [{names: [a.example]}, {names: [b.example]}, {names: [c.example]}]
+    consul_sd_configs: [{server: a.example}, {server: b.example}]
+    kubernetes_sd_configs: [{role: pod}]
 "#;
     let mut h = Harness::new(yaml, opts());
     assert_eq!(h.agent.stats().sd.failed_configs, 3);

@@ -6,6 +6,7 @@ use trawl_core::agent::{Agent, AgentOptions, Input, Output};
 use trawl_core::io::{IoEvent, IoOp};
 use trawl_core::labels::Labels;
 use trawl_core::recording::{self, ConfigSource, Digest};
+use trawl_core::resolver::wire;
 use trawl_core::scrape::pipeline::SeriesRef;
 use trawl_core::time::{Instant, Now, UnixNanos};
 use trawl_core::wal::replay::{Restored, RestoredSeries};
@@ -81,6 +82,17 @@ impl Run {
                     event: IoEvent::DirEntries(&["a.json"]),
                 }),
                 IoOp::Watch { .. } => {}
+                // A name server that knows one SRV record, whose port moves with time.
+                IoOp::Dns(q) => {
+                    let port = 9000 + (self.now.mono.0 / 30_000_000_000 % 3) as u16;
+                    let srv = wire::srv_rdata(0, 0, port, "d.rec.example.").expect("name");
+                    let reply = wire::response(&q.message, 0, false, &[(wire::TYPE_SRV, srv)])
+                        .expect("a query");
+                    self.input(Input::Io {
+                        id,
+                        event: IoEvent::DnsReply(&reply),
+                    });
+                }
             }
         }
     }
@@ -91,7 +103,7 @@ fn a_replayed_recording_gives_the_same_outputs() {
     let cfg = |targets: &str| ConfigSource {
         path: "/etc/trawl/prometheus.yml".into(),
         text: format!(
-            "global: {{scrape_interval: 10s}}\nscrape_configs:\n  - job_name: s\n    static_configs: [{{targets: [{targets}]}}]\n  - job_name: f\n    file_sd_configs: [{{files: ['/sd/*.json']}}]\n"
+            "global: {{scrape_interval: 10s}}\nscrape_configs:\n  - job_name: s\n    static_configs: [{{targets: [{targets}]}}]\n  - job_name: f\n    file_sd_configs: [{{files: ['/sd/*.json']}}]\n  - job_name: d\n    dns_sd_configs: [{{names: [_x._tcp.rec.example], refresh_interval: 30s}}]\n"
         ),
         env: vec![("HOME".into(), "/root".into())],
     };
@@ -121,7 +133,10 @@ fn a_replayed_recording_gives_the_same_outputs() {
             last_t: 5,
         }],
     })));
-    let files = [("/sd/a.json", "[{\"targets\": [\"f:1\"]}]")];
+    let files = [
+        ("/sd/a.json", "[{\"targets\": [\"f:1\"]}]"),
+        ("/etc/resolv.conf", "nameserver 127.0.0.53\n"),
+    ];
     for step in 0..200u64 {
         run.answer(&files);
         if step == 80 {
@@ -165,6 +180,11 @@ fn a_replayed_recording_gives_the_same_outputs() {
     assert_eq!(r.recorded, Some(run.digest));
     assert_eq!(r.digest, run.digest, "the replay's outputs differ");
     assert!(r.inputs > 300, "{} inputs", r.inputs);
+    // DNS discovery ran, and its answers are in the recording.
+    assert!(
+        run.seen.iter().any(|o| o.contains("d.rec.example:9001")),
+        "the DNS job's target was never scraped"
+    );
     // Cut anywhere: replays what is whole, never fails or panics.
     for cut in (0..run.log.len()).step_by(97) {
         let r = recording::replay(&run.log[..cut]).expect("a torn recording replays");

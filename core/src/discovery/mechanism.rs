@@ -47,6 +47,12 @@ pub(crate) struct SdEnv {
     pub(crate) user_agent: Arc<str>,
     /// Largest SD file or HTTP SD body accepted.
     pub(crate) body_limit: u64,
+    /// The resolver configuration file DNS discovery reads.
+    pub(crate) resolv_conf: Arc<str>,
+    /// The port DNS servers are asked on.
+    pub(crate) dns_port: u16,
+    /// The agent's seed (DNS query ids derive from it).
+    pub(crate) seed: u64,
 }
 
 /// One service-discovery mechanism (a `<name>_sd_configs` block kind).

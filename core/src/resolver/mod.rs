@@ -3,4 +3,5 @@
 //! ([`crate::io::IoOp::Dns`]) and keeps its own deadlines.
 
 pub mod conf;
+pub(crate) mod lookup;
 pub mod wire;

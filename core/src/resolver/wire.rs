@@ -369,35 +369,65 @@ pub fn same_name(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+/// A response to `query` (the question copied, the id echoed) with `rcode`, the TC bit
+/// if `truncated`, and answer records `(type, rdata)` owned by the question's name. For
+/// fake servers in tests and simulations; `None` if `query` is not a query.
+pub fn response(
+    query: &[u8],
+    rcode: u8,
+    truncated: bool,
+    answers: &[(u16, Vec<u8>)],
+) -> Option<Vec<u8>> {
+    let (_, qend) = read_name(query, 12).ok()?;
+    let question = query.get(12..qend + 4)?;
+    let mut m = query.get(..2)?.to_vec();
+    let flags: u16 = 0x8180 | u16::from(rcode & 0x0F) | if truncated { 0x0200 } else { 0 };
+    m.extend_from_slice(&flags.to_be_bytes());
+    m.extend_from_slice(&1u16.to_be_bytes());
+    m.extend_from_slice(&u16::try_from(answers.len()).ok()?.to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    m.extend_from_slice(question);
+    for (t, rd) in answers {
+        m.extend_from_slice(&[0xC0, 12]); // owner: the question's name
+        m.extend_from_slice(&t.to_be_bytes());
+        m.extend_from_slice(&CLASS_IN.to_be_bytes());
+        m.extend_from_slice(&300u32.to_be_bytes());
+        m.extend_from_slice(&u16::try_from(rd.len()).ok()?.to_be_bytes());
+        m.extend_from_slice(rd);
+    }
+    Some(m)
+}
+
+/// The question of a query: its name (fully qualified) and type.
+pub fn question(query: &[u8]) -> Option<(String, u16)> {
+    let (name, end) = read_name(query, 12).ok()?;
+    let t = query.get(end..end + 2)?;
+    Some((name, u16::from_be_bytes([t[0], t[1]])))
+}
+
+/// Record data of an SRV record (for fakes).
+pub fn srv_rdata(priority: u16, weight: u16, port: u16, target: &str) -> Result<Vec<u8>, String> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&priority.to_be_bytes());
+    v.extend_from_slice(&weight.to_be_bytes());
+    v.extend_from_slice(&port.to_be_bytes());
+    encode_name(target, &mut v)?;
+    Ok(v)
+}
+
+/// Record data that is one name (NS, CNAME; MX after its preference), for fakes.
+pub fn name_rdata(name: &str) -> Result<Vec<u8>, String> {
+    let mut v = Vec::new();
+    encode_name(name, &mut v)?;
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A response to `query` with the given rcode and answer records (type, rdata).
-    pub(crate) fn response(
-        query: &[u8],
-        rcode: u8,
-        tc: bool,
-        answers: &[(u16, Vec<u8>)],
-    ) -> Vec<u8> {
-        let mut m = query[..2].to_vec();
-        let flags: u16 = 0x8180 | u16::from(rcode) | if tc { 0x0200 } else { 0 };
-        m.extend_from_slice(&flags.to_be_bytes());
-        m.extend_from_slice(&1u16.to_be_bytes());
-        m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
-        m.extend_from_slice(&[0, 0, 0, 0]);
-        // The question, copied (its name starts at 12).
-        let (_, qend) = read_name(query, 12).unwrap();
-        m.extend_from_slice(&query[12..qend + 4]);
-        for (t, rd) in answers {
-            m.extend_from_slice(&[0xC0, 12]); // owner: the question's name
-            m.extend_from_slice(&t.to_be_bytes());
-            m.extend_from_slice(&CLASS_IN.to_be_bytes());
-            m.extend_from_slice(&300u32.to_be_bytes());
-            m.extend_from_slice(&(rd.len() as u16).to_be_bytes());
-            m.extend_from_slice(rd);
-        }
-        m
+    fn response_for(q: &[u8], rcode: u8, tc: bool, answers: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        response(q, rcode, tc, answers).unwrap()
     }
 
     fn name(n: &str) -> Vec<u8> {
@@ -436,7 +466,7 @@ mod tests {
         srv.extend(name("host.example.com."));
         let mut mx = vec![0, 10];
         mx.extend(name("mail.example.com."));
-        let r = response(
+        let r = response_for(
             &q,
             RCODE_NOERROR,
             false,
@@ -478,7 +508,7 @@ mod tests {
         assert_eq!(d.answers[4].data, RData::Ns("ns1.example.com.".into()));
         assert_eq!(d.answers[5].data, RData::Cname("alias.example.com.".into()));
         assert_eq!(d.answers[6].data, RData::Other(16));
-        let tc = decode(&response(&q, RCODE_SERVFAIL, true, &[])).unwrap();
+        let tc = decode(&response_for(&q, RCODE_SERVFAIL, true, &[])).unwrap();
         assert!(tc.truncated);
         assert_eq!(tc.rcode, RCODE_SERVFAIL);
     }
@@ -486,7 +516,7 @@ mod tests {
     #[test]
     fn hostile_messages_are_refused() {
         let q = encode_query(7, "a.example.", TYPE_A, false).unwrap();
-        let good = response(&q, 0, false, &[(TYPE_A, vec![1, 2, 3, 4])]);
+        let good = response_for(&q, 0, false, &[(TYPE_A, vec![1, 2, 3, 4])]);
         // Every truncation of a good message fails cleanly.
         for n in 0..good.len() {
             assert!(decode(&good[..n]).is_err(), "{n}");
