@@ -654,7 +654,8 @@ mod tests {
 
     #[test]
     fn other_record_types_take_the_configured_port() {
-        let cases: [(&str, u16, Vec<u8>, &str, Option<(&str, &str)>); 5] = [
+        type Case<'a> = (&'a str, u16, Vec<u8>, &'a str, Option<(&'a str, &'a str)>);
+        let cases: [Case<'_>; 5] = [
             ("A", wire::TYPE_A, vec![10, 1, 2, 3], "10.1.2.3:80", None),
             (
                 "AAAA",
