@@ -54,6 +54,18 @@ struct Cli {
     /// `body_size_limit`; 0 for none (Prometheus's default). A job's own limit wins.
     #[arg(long = "scrape.body-size-limit", default_value = "64MB")]
     body_size_limit: String,
+    /// The resolver configuration DNS discovery reads (name servers, search domains,
+    /// `options ndots: timeout: attempts: rotate`), again at every refresh.
+    #[arg(
+        long = "discovery.dns.resolv-conf",
+        default_value = "/etc/resolv.conf",
+        global = true
+    )]
+    resolv_conf: String,
+    /// The port DNS discovery asks name servers on (resolv.conf cannot name one; for a
+    /// server on another port, as in tests).
+    #[arg(long = "discovery.dns.port", default_value_t = 53, global = true)]
+    dns_port: u16,
     /// Enable `POST /-/reload` and `POST /-/quit`.
     #[arg(long = "web.enable-lifecycle")]
     lifecycle: bool,
@@ -107,8 +119,8 @@ enum Command {
         /// The recording.
         file: PathBuf,
     },
-    /// Run discovery once (static and file SD) and relabeling, and print the targets as
-    /// JSON, active and dropped (with the dropping rule), without scraping.
+    /// Run discovery once (static, file, HTTP and DNS SD) and relabeling, and print the
+    /// targets as JSON, active and dropped (with the dropping rule), without scraping.
     Sd {
         /// Only this job.
         #[arg(long)]
@@ -292,9 +304,18 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
             body_size_limit: trawl_core::units::ByteSize::parse(&cli.body_size_limit)
                 .map_err(|e| format!("--scrape.body-size-limit: {e}"))?
                 .0,
-            ..AgentOptions::default()
+            ..discovery_options(cli)
         },
     })
+}
+
+/// The agent options discovery takes from flags (the daemon and `trawl sd`).
+fn discovery_options(cli: &Cli) -> AgentOptions {
+    AgentOptions {
+        resolv_conf: cli.resolv_conf.clone(),
+        dns_port: cli.dns_port,
+        ..AgentOptions::default()
+    }
 }
 
 /// The host name, for the scrape-phase seed (as Prometheus's `os.Hostname`-based FQDN).
@@ -350,7 +371,8 @@ fn main() -> ExitCode {
             };
         }
         Some(Command::Sd { job }) => {
-            return match trawl_mio::sd_once::run(&cli.config_file, job.as_deref()) {
+            let options = discovery_options(&cli);
+            return match trawl_mio::sd_once::run(&cli.config_file, job.as_deref(), options) {
                 Ok(json) => {
                     println!("{json}");
                     ExitCode::SUCCESS

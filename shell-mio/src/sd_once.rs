@@ -1,8 +1,8 @@
 //! `trawl sd`: discovery and relabeling once, through the real agent, without scraping.
-//! Files are read inline and HTTP SD is fetched with a blocking request (the core's
-//! codec over `std::net`); time is virtual, so the answer comes as soon as discovery has
-//! delivered, with no waiting for coalescing windows. Proxies are used as the daemon
-//! uses them.
+//! Files are read inline, HTTP SD is fetched with a blocking request (the core's codec
+//! over `std::net`) and DNS exchanges block too; time is virtual, so the answer comes as
+//! soon as discovery has delivered, with no waiting for coalescing windows. Proxies are
+//! used as the daemon uses them.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -138,15 +138,18 @@ fn labels(l: &trawl_core::labels::Labels) -> Value {
 }
 
 /// Runs discovery once for `config_file` (only `job` if given) and renders the targets.
-pub fn run(config_file: &Path, job: Option<&str>) -> Result<String, String> {
+pub fn run(config_file: &Path, job: Option<&str>, options: AgentOptions) -> Result<String, String> {
     let config = crate::daemon::load_config(config_file)?;
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
     let mut now = Now::new(Instant(0), UnixNanos(wall));
-    let mut agent = Agent::new(config, AgentOptions::default(), now);
+    let mut agent = Agent::new(config, options, now);
     // Done once discovery has delivered after its last answer, or nothing changed for
-    // longer than a coalescing period would take.
+    // longer than a coalescing period would take. Only the first round counts: every
+    // provider starts at once and its IO is answered inline, so work started later is a
+    // periodic refresh (a DNS or HTTP provider that keeps failing would otherwise keep
+    // the command waiting for a delivery that never comes).
     let mut delivered = false;
     let mut last_answer = now.mono;
     let mut pending_sd: std::collections::BTreeSet<RequestId> = Default::default();
@@ -154,6 +157,7 @@ pub fn run(config_file: &Path, job: Option<&str>) -> Result<String, String> {
         while let Some(o) = agent.poll_output() {
             // Discovery work starts: wait for its delivery again.
             if let Output::Start { op, .. } = &o
+                && now.mono == Instant(0)
                 && match op {
                     IoOp::ReadFile { .. } | IoOp::ListDir { .. } | IoOp::Dns(_) => true,
                     IoOp::Http(r) => matches!(r.origin, Origin::Discovery { .. }),

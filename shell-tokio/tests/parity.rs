@@ -61,3 +61,21 @@ fn both_receivers_stopped_for_a_minute_get_everything_and_memory_stays_flat() {
         &mut embedded,
     );
 }
+
+#[test]
+fn dns_changes_reach_the_targets() {
+    let d = TempDir::new("tokio-dns");
+    scenario::dns_changes_reach_the_targets(&d.0, &mut |dir: &std::path::Path,
+                                                        cfg: &std::path::Path,
+                                                        data: &std::path::Path,
+                                                        resolv: &std::path::Path,
+                                                        port: u16|
+     -> Box<dyn Shell> {
+        let options = trawl_tokio::core::agent::AgentOptions {
+            resolv_conf: resolv.display().to_string(),
+            dns_port: port,
+            ..Default::default()
+        };
+        Box::new(embedded::Embedded::start_with(dir, cfg, data, options))
+    });
+}

@@ -37,6 +37,8 @@ struct Exchange {
 /// One lookup.
 #[derive(Debug)]
 pub(crate) struct Lookup {
+    /// The name as configured, for errors.
+    configured: String,
     qtype: u16,
     names: Vec<String>,
     servers: Vec<String>,
@@ -93,6 +95,7 @@ impl Lookup {
             rotation,
         } = ask;
         let mut l = Lookup {
+            configured: name.to_owned(),
             qtype,
             names: conf.name_list(name),
             servers: conf.servers.clone(),
@@ -199,14 +202,9 @@ impl Lookup {
         } else if self.all_answered {
             self.result = Some(Ok(Vec::new()));
         } else {
-            let configured = self
-                .names
-                .last()
-                .map(|n| n.trim_end_matches('.'))
-                .unwrap_or_default();
             self.result = Some(Err(format!(
-                "could not resolve {configured:?}: all servers responded with errors to at least one search domain (last: {})",
-                self.last_error
+                "could not resolve {:?}: all servers responded with errors to at least one search domain (last: {})",
+                self.configured, self.last_error
             )));
         }
     }

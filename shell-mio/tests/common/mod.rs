@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub(crate) mod dns;
 pub(crate) mod hostile;
 pub(crate) mod receivers;
 pub(crate) mod scenario;
@@ -429,9 +430,14 @@ pub(crate) struct Daemon {
 impl Daemon {
     /// `trawl` on `config`, data in `data`, its API on a free port.
     pub(crate) fn start(dir: &Path, config: &Path, data: &Path) -> Daemon {
+        Daemon::start_with(dir, config, data, &[])
+    }
+
+    /// As [`Daemon::start`], with more flags.
+    pub(crate) fn start_with(dir: &Path, config: &Path, data: &Path, flags: &[String]) -> Daemon {
         let web = free_port();
         Daemon {
-            proc: trawl(dir, config, data, web),
+            proc: trawl_with(dir, config, data, web, flags),
             web,
             dir: dir.to_owned(),
         }

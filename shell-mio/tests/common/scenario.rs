@@ -946,3 +946,113 @@ pub(crate) fn a_decompression_bomb_is_parsed_in_slices(dir: &Path, start: Start<
     eprintln!("the bomb's scrape took {took} s");
     assert!(took > 0.05, "a 256 MiB parse took {took} s");
 }
+
+/// How a DNS scenario starts the agent: (dir, config, data, resolv.conf, name servers'
+/// port).
+pub(crate) type StartDns<'a> = &'a mut dyn FnMut(&Path, &Path, &Path, &Path, u16) -> Box<dyn Shell>;
+
+fn instances_of(t: &dyn Shell, pool: &str) -> Vec<String> {
+    t.active()
+        .into_iter()
+        .filter(|x| x.0 == pool)
+        .map(|x| x.1)
+        .collect()
+}
+
+fn metric_value(t: &dyn Shell, name: &str) -> f64 {
+    t.metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(-1.0)
+}
+
+/// DNS discovery against BIND: SRV and A records (the A name through the search
+/// domain) become targets that are scraped; a record added with `nsupdate` shows within a
+/// refresh, one deleted goes; when the server stops answering, lookups fail, are counted,
+/// and the targets stay.
+pub(crate) fn dns_changes_reach_the_targets(dir: &Path, start: StartDns<'_>) {
+    let (_nginx, addrs, _) = fleet(dir, 20..=23, 5);
+    let host = |a: &str| a.split(':').next().unwrap_or_default().to_owned();
+    let port = addrs[0].rsplit(':').next().unwrap_or_default().to_owned();
+    let records = format!(
+        "_prom._tcp IN SRV 0 0 {port} {}.\n_prom._tcp IN SRV 0 0 {port} {}.\nweb IN A {}\n",
+        host(&addrs[0]),
+        host(&addrs[1]),
+        host(&addrs[2])
+    );
+    let mut named = dns::named(dir, &records);
+    let resolv = named.resolv_conf(
+        dir,
+        &["127.0.0.1"],
+        "search trawl.test\noptions timeout:1 attempts:1\n",
+    );
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: srv\n    dns_sd_configs: [{{names: [_prom._tcp.trawl.test], refresh_interval: 1s}}]\n  - job_name: a\n    dns_sd_configs: [{{names: [web], type: A, port: {port}, refresh_interval: 1s}}]\n"
+        ),
+    )
+    .expect("config");
+    let mut t = start(dir, &cfg, &dir.join("data"), &resolv, named.port);
+    eventually(Duration::from_secs(15), "SRV and A targets up", || {
+        let a = t.active();
+        a.len() == 3 && a.iter().all(|x| x.2 == "up")
+    });
+    assert_eq!(
+        instances_of(&*t, "srv"),
+        [addrs[0].clone(), addrs[1].clone()]
+    );
+    assert_eq!(instances_of(&*t, "a"), [addrs[2].clone()]);
+    // The labels 3.x gives, in the API.
+    let j = t.targets_json();
+    assert!(
+        j.contains("\"__meta_dns_srv_record_target\":\"127.0.0.20.\"")
+            && j.contains("\"__meta_dns_name\":\"_prom._tcp.trawl.test\"")
+            && j.contains(&format!("\"__meta_dns_srv_record_port\":\"{port}\"")),
+        "{j}"
+    );
+    // A record added while trawl runs.
+    named.update(&format!(
+        "update add _prom._tcp.{} 1 SRV 0 0 {port} {}.",
+        dns::ZONE,
+        host(&addrs[3])
+    ));
+    eventually(Duration::from_secs(5), "the added SRV target", || {
+        instances_of(&*t, "srv").contains(&addrs[3])
+    });
+    // And one deleted.
+    named.update(&format!(
+        "update delete _prom._tcp.{} SRV 0 0 {port} {}.",
+        dns::ZONE,
+        host(&addrs[0])
+    ));
+    eventually(
+        Duration::from_secs(5),
+        "the deleted SRV target gone",
+        || !instances_of(&*t, "srv").contains(&addrs[0]),
+    );
+    let lookups = metric_value(&*t, "prometheus_sd_dns_lookups_total");
+    assert!(lookups >= 4.0, "{lookups}\n{}", t.metrics());
+    assert_eq!(
+        metric_value(&*t, "prometheus_sd_dns_lookup_failures_total"),
+        0.0,
+        "{}",
+        t.log()
+            .lines()
+            .filter(|l| l.contains("discovery"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + &std::fs::read_to_string(named.dir.join("named.log")).unwrap_or_default()
+    );
+    // The server goes away: lookups fail and are counted; the targets stay.
+    stop_proc(&mut named.proc);
+    eventually(Duration::from_secs(10), "failed lookups counted", || {
+        metric_value(&*t, "prometheus_sd_dns_lookup_failures_total") >= 2.0
+    });
+    assert_eq!(instances_of(&*t, "srv").len(), 2, "{:?}", t.active());
+    assert_eq!(instances_of(&*t, "a"), [addrs[2].clone()]);
+    if let Err(e) = t.stop() {
+        panic!("{e}:\n{}", t.log());
+    }
+}

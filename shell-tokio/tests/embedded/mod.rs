@@ -24,7 +24,22 @@ pub(crate) struct Embedded {
 }
 
 impl Embedded {
-    pub(crate) fn start(_dir: &Path, cfg: &Path, data: &Path) -> Embedded {
+    pub(crate) fn start(dir: &Path, cfg: &Path, data: &Path) -> Embedded {
+        Embedded::start_with(
+            dir,
+            cfg,
+            data,
+            trawl_tokio::core::agent::AgentOptions::default(),
+        )
+    }
+
+    /// As [`Embedded::start`], with these agent options.
+    pub(crate) fn start_with(
+        _dir: &Path,
+        cfg: &Path,
+        data: &Path,
+        options: trawl_tokio::core::agent::AgentOptions,
+    ) -> Embedded {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -32,6 +47,7 @@ impl Embedded {
             .expect("runtime");
         let config = trawl_mio::daemon::load_config(cfg).expect("config");
         let agent = Agent::builder(config)
+            .options(options)
             .wal(data, WalOptions::default(), WriterOptions::default())
             .expect("WAL")
             .build();
