@@ -32,6 +32,9 @@ pub struct ConfigSource {
     pub text: String,
     /// The environment used for expansion.
     pub env: Vec<(String, String)>,
+    /// The files `scrape_config_files` named, as read: (absolute path, text), in the
+    /// order they are added.
+    pub files: Vec<(String, String)>,
 }
 
 impl ConfigSource {
@@ -39,7 +42,12 @@ impl ConfigSource {
     pub fn parse(&self) -> Result<Config, String> {
         let mut o = ParseOptions::for_path(&self.path);
         o.env = self.env.iter().cloned().collect();
-        Config::parse(&self.text, &o).map_err(|e| e.to_string())
+        let mut c = Config::parse(&self.text, &o).map_err(|e| e.to_string())?;
+        for (path, text) in &self.files {
+            c.add_scrape_config_file(path, text)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(c)
     }
 }
 
@@ -150,7 +158,32 @@ fn read_config(r: &mut R<'_>) -> Result<ConfigSource, String> {
     for _ in 0..n {
         env.push((r.str()?, r.str()?));
     }
-    Ok(ConfigSource { path, text, env })
+    Ok(ConfigSource {
+        path,
+        text,
+        env,
+        files: Vec::new(),
+    })
+}
+
+// The files of `scrape_config_files` go at the end of an entry (they came after the
+// first recordings, which are read without them).
+fn files_body(w: &mut W<'_>, c: &ConfigSource) {
+    w.u64(c.files.len() as u64);
+    for (p, t) in &c.files {
+        w.str(p);
+        w.str(t);
+    }
+}
+
+fn read_files(r: &mut R<'_>) -> Result<Vec<(String, String)>, String> {
+    let mut files = Vec::new();
+    if r.at < r.b.len() {
+        for _ in 0..r.u64()? {
+            files.push((r.str()?, r.str()?));
+        }
+    }
+    Ok(files)
 }
 
 /// Encodes the first entry: how the agent was created.
@@ -169,6 +202,7 @@ pub fn encode_start(out: &mut Vec<u8>, o: &AgentOptions, config: &ConfigSource, 
     w.u64(o.body_size_limit);
     w.str(&o.resolv_conf);
     w.u64(u64::from(o.dns_port));
+    files_body(&mut w, config);
     entry(out, START, &b);
 }
 
@@ -178,6 +212,7 @@ pub fn encode_config(out: &mut Vec<u8>, now: Now, config: &ConfigSource) {
     let mut w = W(&mut b);
     w.now(now);
     config_body(&mut w, config);
+    files_body(&mut w, config);
     entry(out, CONFIG, &b);
 }
 
@@ -335,7 +370,7 @@ pub fn replay_with(
                     body_size_limit: 0,
                     ..AgentOptions::default()
                 };
-                let c = read_config(&mut r)?.parse()?;
+                let mut c = read_config(&mut r)?;
                 now = r.now()?;
                 // Recordings made before the option existed ran without a default
                 // limit.
@@ -347,15 +382,17 @@ pub fn replay_with(
                     o.resolv_conf = r.str()?;
                     o.dns_port = u16::try_from(r.u64()?).map_err(|_| "dns port")?;
                 }
-                let mut a = Agent::new(c, o, now);
+                c.files = read_files(&mut r)?;
+                let mut a = Agent::new(c.parse()?, o, now);
                 drain(&mut a, now, &mut digest);
                 agent = Some(a);
             }
             CONFIG => {
                 let a = agent.as_mut().ok_or("a reload before the start")?;
                 now = r.now()?;
-                let c = read_config(&mut r)?.parse()?;
-                a.handle_input(now, Input::Config(Box::new(c)));
+                let mut c = read_config(&mut r)?;
+                c.files = read_files(&mut r)?;
+                a.handle_input(now, Input::Config(Box::new(c.parse()?)));
                 inputs += 1;
                 drain(a, now, &mut digest);
             }

@@ -61,7 +61,7 @@ pub fn run(op: &IoOp) -> Option<FileDone> {
 /// (a FIFO would block the reader until someone writes to it, and the worker with it).
 /// The file is opened without blocking and checked once open, so nothing swapped in
 /// between a check and the open can block either.
-fn read_limited(path: &str, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_limited(path: &str, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     // Checked before opening too: opening some devices has effects of its own.
     if !std::fs::metadata(path)?.is_file() {

@@ -154,8 +154,13 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
             println!("  note: section {s:?} is accepted and ignored by an agent");
         }
         for job in &config.scrape_configs {
+            let from = job
+                .file
+                .as_deref()
+                .map(|f| format!(" (from {f})"))
+                .unwrap_or_default();
             println!(
-                "job {:?}: every {}, timeout {}",
+                "job {:?}{from}: every {}, timeout {}",
                 job.job_name, job.scrape_interval, job.scrape_timeout
             );
             for sd in &job.sd_configs {
@@ -178,7 +183,9 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
                 }
             }
             for u in &job.unsupported_sd {
-                println!("  note: {u} is not supported yet; it discovers nothing");
+                println!(
+                    "  warning: trawl does not run {u} yet: validated, it discovers nothing (the job's other blocks run)"
+                );
             }
         }
     }

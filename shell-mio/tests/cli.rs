@@ -147,3 +147,96 @@ fn check_config_refuses_an_alias_bomb() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `scrape_config_files`: jobs from other files, found by glob relative to the main
+/// file, validated, merged, listed by `check config` with their file, discovered by
+/// `trawl sd`; a duplicate job name is refused naming both places; unsupported blocks are
+/// warned about per job.
+#[test]
+fn scrape_config_files_are_merged_and_checked() {
+    let d = dir("scfiles");
+    std::fs::create_dir_all(d.join("jobs/sd")).expect("dirs");
+    let cfg = d.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "global: {scrape_interval: 20s}\nscrape_config_files: ['jobs/*.yml', 'missing.yml']\nscrape_configs:\n  - job_name: main\n    static_configs: [{targets: ['m:1']}]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("jobs/b.yml"),
+        "scrape_configs:\n  - job_name: b\n    file_sd_configs: [{files: ['sd/*.json']}]\n    consul_sd_configs: [{server: 'c:8500'}]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        d.join("jobs/a.yml"),
+        "scrape_configs:\n  - job_name: a\n    static_configs: [{targets: ['a:1']}]\n",
+    )
+    .expect("write");
+    // Relative to the file that names it.
+    std::fs::write(d.join("jobs/sd/t.json"), "[{\"targets\": [\"f:1\"]}]").expect("write");
+    let out = trawl(&["check", "config", cfg.to_str().expect("utf-8")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = d.join("jobs/a.yml");
+    let b = d.join("jobs/b.yml");
+    assert!(text.contains("job \"main\": every 20s"), "{text}");
+    // Sorted within the pattern; the global section of the main file applies.
+    let pa = text.find(&format!("job \"a\" (from {}): every 20s", a.display()));
+    let pb = text.find(&format!("job \"b\" (from {})", b.display()));
+    assert!(pa.is_some() && pb.is_some() && pa < pb, "{text}");
+    assert!(
+        text.contains("warning: trawl does not run consul_sd_configs yet"),
+        "{text}"
+    );
+    let out = trawl(&["sd", &format!("--config.file={}", cfg.display())]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut urls: Vec<&str> = v["activeTargets"]
+        .as_array()
+        .expect("active")
+        .iter()
+        .filter_map(|t| t["scrapeUrl"].as_str())
+        .collect();
+    urls.sort();
+    assert_eq!(
+        urls,
+        [
+            "http://a:1/metrics",
+            "http://f:1/metrics",
+            "http://m:1/metrics"
+        ]
+    );
+    // A job name used twice: refused, naming the first place.
+    std::fs::write(
+        d.join("jobs/c.yml"),
+        "scrape_configs:\n  - job_name: main\n",
+    )
+    .expect("write");
+    let out = trawl(&["check", "config", cfg.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("{}:2", d.join("jobs/c.yml").display()))
+            && err.contains("found multiple scrape configs with job name \"main\", first found in main config file"),
+        "{err}"
+    );
+    // A file holding more than scrape_configs.
+    std::fs::write(d.join("jobs/c.yml"), "global: {}\n").expect("write");
+    let out = trawl(&["check", "config", cfg.to_str().expect("utf-8")]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("field global not found in type config.ScrapeConfigs")
+    );
+    // A pattern with `*` before the last element.
+    std::fs::remove_file(d.join("jobs/c.yml")).expect("rm");
+    std::fs::write(&cfg, "scrape_config_files: ['*/x.yml']\n").expect("write");
+    let out = trawl(&["check", "config", cfg.to_str().expect("utf-8")]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("invalid scrape config file path \"*/x.yml\"")
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -103,9 +103,13 @@ fn a_replayed_recording_gives_the_same_outputs() {
     let cfg = |targets: &str| ConfigSource {
         path: "/etc/trawl/prometheus.yml".into(),
         text: format!(
-            "global: {{scrape_interval: 10s}}\nscrape_configs:\n  - job_name: s\n    static_configs: [{{targets: [{targets}]}}]\n  - job_name: f\n    file_sd_configs: [{{files: ['/sd/*.json']}}]\n  - job_name: d\n    dns_sd_configs: [{{names: [_x._tcp.rec.example], refresh_interval: 30s}}]\n"
+            "global: {{scrape_interval: 10s}}\nscrape_config_files: [jobs/*.yml]\nscrape_configs:\n  - job_name: s\n    static_configs: [{{targets: [{targets}]}}]\n  - job_name: f\n    file_sd_configs: [{{files: ['/sd/*.json']}}]\n  - job_name: d\n    dns_sd_configs: [{{names: [_x._tcp.rec.example], refresh_interval: 30s}}]\n"
         ),
         env: vec![("HOME".into(), "/root".into())],
+        files: vec![(
+            "/etc/trawl/jobs/x.yml".into(),
+            "scrape_configs: [{job_name: x, static_configs: [{targets: ['x:1']}]}]".into(),
+        )],
     };
     let start = cfg("'a:1', 'b:1'");
     let now = Now::new(Instant(0), UnixNanos(1_700_000_000_000_000_000));
@@ -180,6 +184,8 @@ fn a_replayed_recording_gives_the_same_outputs() {
     assert_eq!(r.recorded, Some(run.digest));
     assert_eq!(r.digest, run.digest, "the replay's outputs differ");
     assert!(r.inputs > 300, "{} inputs", r.inputs);
+    // The job of the scrape config file ran (the recording holds the file).
+    assert!(run.seen.iter().any(|o| o.contains("http://x:1/metrics")));
     // DNS discovery ran, and its answers are in the recording.
     assert!(
         run.seen.iter().any(|o| o.contains("d.rec.example:9001")),

@@ -9,6 +9,7 @@
 //! `remote_read`, `storage`, `tracing`, `otlp`, `runtime`) are accepted and listed in
 //! [`Config::ignored_sections`], so any existing `prometheus.yml` loads.
 
+mod files;
 pub(crate) mod http;
 pub mod paths;
 pub mod remote_write;
@@ -322,6 +323,8 @@ pub struct ScrapeConfig {
     /// SD mechanisms present in the job that trawl does not implement yet (their targets
     /// are not discovered).
     pub unsupported_sd: Vec<String>,
+    /// The `scrape_config_files` file the job came from (`None`: the main file).
+    pub file: Option<String>,
     /// The default labels every discovered target gets when absent (job, interval,
     /// timeout, path, scheme, histogram flags, `__param_*`), rendered once, sorted by name.
     pub target_defaults: Vec<(String, String)>,
@@ -385,7 +388,8 @@ pub struct Config {
     pub global: GlobalConfig,
     /// `scrape_configs:`, in file order.
     pub scrape_configs: Vec<ScrapeConfig>,
-    /// `scrape_config_files:` patterns, resolved (not loaded by the core).
+    /// `scrape_config_files:` patterns, resolved against the file's directory. The shell
+    /// expands them and hands each file to [`Config::add_scrape_config_file`].
     pub scrape_config_files: Vec<String>,
     /// `remote_write:`.
     pub remote_write: Vec<RemoteWriteConfig>,
@@ -741,12 +745,21 @@ impl Config {
             }
             scrape_configs.push(sc);
         }
-        let scrape_config_files = raw
+        let mut scrape_config_files = Vec::new();
+        for (i, f) in raw
             .scrape_config_files
             .unwrap_or_default()
             .iter()
-            .map(|f| join_dir(paths.dir, f))
-            .collect();
+            .enumerate()
+        {
+            if !files::valid_file_pattern(f) {
+                return Err((
+                    root.key("scrape_config_files").index(i),
+                    format!("invalid scrape config file path {}", quote(f)),
+                ));
+            }
+            scrape_config_files.push(join_dir(paths.dir, f));
+        }
         let mut remote_write = Vec::new();
         let rw_path = root.key("remote_write");
         let mut rw_names = BTreeSet::new();
@@ -1036,6 +1049,7 @@ fn scrape_config(
         http_client,
         sd_configs,
         unsupported_sd,
+        file: None,
         target_defaults: Vec::new(),
     };
     config.target_defaults = config.compute_target_defaults();
