@@ -1,13 +1,51 @@
-//! The discovery manager: providers built from SD blocks (identical blocks shared across
-//! jobs), per-(job, provider, source) target groups, and the set of sources that changed
-//! since the last delivery to the scrape manager.
+//! Service discovery: the manager, and one module per mechanism.
 //!
-//! Semantics follow Prometheus 3.x (`prometheus-semantics.md` §1): provider names
+//! The manager holds providers built from SD blocks (identical blocks shared across
+//! jobs), per-(job, provider, source) target groups, and the set of sources that changed
+//! since the last delivery to the scrape manager. Semantics follow Prometheus 3.x
+//! (`prometheus-semantics.md` §1, `discovery/manager.go`): provider names
 //! `<mechanism>/<n>` with one counter that only grows, a job without usable SD blocks gets
 //! the shared empty static provider, an empty group deletes its source, a reload keeps
 //! providers whose block did not change and hands their groups to newly subscribed jobs at
 //! once. Deliberately better: only the sources that changed are handed downstream, and a
 //! refresh that re-sends identical groups changes nothing.
+//!
+//! # Mechanisms
+//!
+//! Every `*_sd_configs` key Prometheus 3.x knows (and `static_configs`) is one type
+//! implementing [`mechanism::Mechanism`] in one module here, listed once in
+//! [`registry`]. A mechanism trawl runs has a [`mechanism::SdMachine`]; the others are
+//! validated exactly as 3.x validates them and reported (a warning at load, `trawl check
+//! config`, `prometheus_sd_failed_configs`), their job keeping its other blocks.
+//!
+//! ## Adding a mechanism
+//!
+//! 1. **One module**, `core/src/discovery/<name>.rs`, holding:
+//!    - the block as written (`#[serde(deny_unknown_fields)]`, `Nullable` where a null
+//!      must take Go's zero value, `with_http_client!` if the block inlines Prometheus's
+//!      HTTP client options) and as validated (3.x's defaults applied), with 3.x's checks
+//!      in 3.x's order and words, each error at the field it is about;
+//!    - its `__meta_*` labels, built into [`groups::TargetGroup`]s, one per source;
+//!    - its counters ([`mechanism::Counter`]: exported from the start, incremented
+//!      through [`mechanism::SdOut::count`]);
+//!    - its machine: `start`, `handle_io`, `handle_timeout`, `poll_timeout`, `stop`,
+//!      asking for IO only through the generic operations of [`crate::io::IoOp`] — an
+//!      HTTP request (`Http`: the shells bring TLS, proxies, credentials files), file
+//!      reads, directory listings and watches, DNS exchanges. A mechanism that speaks
+//!      HTTP (Kubernetes, Consul, the clouds) needs no new operation and no shell change;
+//!    - its docs: which 3.x functions it follows, and where it deliberately differs.
+//! 2. **One line** in [`registry::with_mechanisms!`], kept sorted by key. From it the
+//!    scrape config gets the field (a misspelt key stays an error), the parser validates
+//!    the blocks in Prometheus's order, the manager runs the machines, the self-metrics
+//!    export the counters, and `trawl sd`, `trawl check config` and the recordings (which
+//!    hold the IO events, whatever the mechanism) work unchanged.
+//! 3. **One simulator fake**: a world answering the mechanism's requests in
+//!    `tests/src/sim.rs`, so the simulator's invariants cover it (and, if its answers
+//!    are a document of their own, a fuzz target under `fuzz/`).
+//!
+//! DNS took: `dns.rs` (block, machine, labels, counters, tests), the resolver it uses
+//! (`crate::resolver`, shared with everything else that resolves), and — as the first
+//! mechanism needing a new IO operation — `IoOp::Dns` in both shells.
 
 pub mod aws;
 pub mod azure;
