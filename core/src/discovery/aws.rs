@@ -10,7 +10,8 @@
 use serde::Deserialize;
 
 use super::mechanism::{
-    Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, go_enum, texts,
+    Invalid, MachineContext, Mechanism, RawFilter, SdContext, SdFilter, SdMachine, at, filters,
+    go_enum, texts,
 };
 use crate::config::HttpClientConfig;
 use crate::config::http::{Secret, with_http_client};
@@ -25,38 +26,6 @@ go_enum! {
     /// `role` of `aws_sd_configs`.
     pub struct AwsRole: ["ec2", "ecs", "elasticache", "lightsail", "msk", "rds"]
         else "unknown AWS SD role {}";
-}
-
-/// A `filters` entry as written.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawFilter {
-    #[serde(default)]
-    name: LenientString,
-    #[serde(default)]
-    values: Option<Vec<LenientString>>,
-}
-
-/// An API filter (`name` and the values it matches).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AwsFilter {
-    /// The filter's name.
-    pub name: String,
-    /// The values it accepts.
-    pub values: Vec<String>,
-}
-
-/// Converts `filters` as written; a null entry becomes an empty filter.
-fn filters(raw: Vec<Option<RawFilter>>) -> Vec<AwsFilter> {
-    raw.into_iter()
-        .map(|f| {
-            let f = f.unwrap_or_default();
-            AwsFilter {
-                name: f.name.0,
-                values: texts(f.values),
-            }
-        })
-        .collect()
 }
 
 /// What every AWS block holds: where and as whom to call the API, and how often.
@@ -190,7 +159,7 @@ pub struct Ec2SdConfig {
     /// Region, credentials, refresh, port and client options.
     pub aws: AwsSettings,
     /// `DescribeInstances` filters.
-    pub filters: Vec<AwsFilter>,
+    pub filters: Vec<SdFilter>,
 }
 
 /// ECS tasks, ElastiCache nodes or MSK brokers: a block with `clusters` and a request
@@ -227,7 +196,7 @@ pub struct RdsSdConfig {
     /// Clusters to list (all when empty).
     pub clusters: Vec<String>,
     /// `DescribeDBInstances` filters.
-    pub filters: Vec<AwsFilter>,
+    pub filters: Vec<SdFilter>,
     /// Most API requests in flight (default 10).
     pub request_concurrency: i64,
 }
@@ -316,7 +285,7 @@ impl Mechanism for Ec2 {
         let http_client = http(client, cx)?;
         Ok(Ec2SdConfig {
             aws: raw.settings(http_client),
-            filters: filters(raw.filters.take().unwrap_or_default()),
+            filters: filters(raw.filters.take()),
         })
     }
 
@@ -437,7 +406,7 @@ impl Mechanism for Rds {
         Ok(RdsSdConfig {
             aws: raw.settings(http_client),
             clusters: texts(raw.clusters.take()),
-            filters: filters(raw.filters.take().unwrap_or_default()),
+            filters: filters(raw.filters.take()),
             request_concurrency: std::mem::take(&mut raw.request_concurrency).onto(10),
         })
     }
@@ -489,7 +458,7 @@ impl Mechanism for Aws {
         Ok(match role.as_str() {
             "ec2" => AwsSdConfig::Ec2(Ec2SdConfig {
                 aws: aws.clone(),
-                filters: filters(raw.filters.clone().unwrap_or_default()),
+                filters: filters(raw.filters.clone()),
             }),
             "ecs" => AwsSdConfig::Ecs(clusters(20)),
             "elasticache" => AwsSdConfig::Elasticache(clusters(10)),
@@ -498,7 +467,7 @@ impl Mechanism for Aws {
             _ => AwsSdConfig::Rds(RdsSdConfig {
                 aws: aws.clone(),
                 clusters: texts(raw.clusters.clone()),
-                filters: filters(raw.filters.clone().unwrap_or_default()),
+                filters: filters(raw.filters.clone()),
                 request_concurrency: 10,
             }),
         })
@@ -582,7 +551,7 @@ mod tests {
         );
         assert_eq!(
             c.filters,
-            [AwsFilter {
+            [SdFilter {
                 name: "tag:env".into(),
                 values: vec!["prod".into(), "dev".into()]
             }]

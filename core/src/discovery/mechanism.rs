@@ -300,6 +300,40 @@ pub(crate) fn texts(v: Option<Vec<LenientString>>) -> Vec<String> {
     v.unwrap_or_default().into_iter().map(|s| s.0).collect()
 }
 
+/// A `filters` entry as written (EC2's and Docker's APIs take the same shape; each
+/// mechanism names its Go type for errors through `nested_go_type`).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFilter {
+    #[serde(default)]
+    pub(crate) name: LenientString,
+    #[serde(default)]
+    pub(crate) values: Option<Vec<LenientString>>,
+}
+
+/// An API filter: a name and the values it matches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SdFilter {
+    /// The filter's name.
+    pub name: String,
+    /// The values it accepts.
+    pub values: Vec<String>,
+}
+
+/// `filters` as written; a null entry is an empty filter (the Go list holds values).
+pub(crate) fn filters(raw: Option<Vec<Option<RawFilter>>>) -> Vec<SdFilter> {
+    raw.unwrap_or_default()
+        .into_iter()
+        .map(|f| {
+            let f = f.unwrap_or_default();
+            SdFilter {
+                name: f.name.0,
+                values: texts(f.values),
+            }
+        })
+        .collect()
+}
+
 /// A Go `bool` field whose default is `default` (null leaves it false).
 pub(crate) fn flag(v: Nullable<Bool11>, default: bool) -> bool {
     v.onto(Bool11(default)).0

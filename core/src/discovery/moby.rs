@@ -7,45 +7,13 @@
 use serde::Deserialize;
 
 use super::mechanism::{
-    Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, flag, text, texts, whole,
+    Invalid, MachineContext, Mechanism, RawFilter, SdContext, SdFilter, SdMachine, at, filters,
+    flag, text, whole,
 };
 use crate::config::HttpClientConfig;
 use crate::config::http::with_http_client;
 use crate::config::yaml::{Bool11, LenientString, Nullable};
 use crate::duration::PromDuration;
-
-/// A `filters` entry as written.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawFilter {
-    #[serde(default)]
-    name: LenientString,
-    #[serde(default)]
-    values: Option<Vec<LenientString>>,
-}
-
-/// An Engine API filter.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MobyFilter {
-    /// The filter's name.
-    pub name: String,
-    /// The values it accepts.
-    pub values: Vec<String>,
-}
-
-/// `filters` as written; a null entry is an empty filter (the Go list holds values).
-fn filters(raw: Option<Vec<Option<RawFilter>>>) -> Vec<MobyFilter> {
-    raw.unwrap_or_default()
-        .into_iter()
-        .map(|f| {
-            let f = f.unwrap_or_default();
-            MobyFilter {
-                name: f.name.0,
-                values: texts(f.values),
-            }
-        })
-        .collect()
-}
 
 /// `host missing`, or the host as Go's `url.Parse` refuses it.
 fn check_host(host: &str) -> Result<(), Invalid> {
@@ -84,7 +52,7 @@ pub struct DockerSdConfig {
     /// Port of containers without published ports (default 80).
     pub port: i64,
     /// Container list filters.
-    pub filters: Vec<MobyFilter>,
+    pub filters: Vec<SdFilter>,
     /// Address of containers in host networking mode (default `localhost`).
     pub host_networking_host: String,
     /// Refresh period (default 60s).
@@ -160,7 +128,7 @@ pub struct DockerSwarmSdConfig {
     /// Port of targets without published ports (default 80).
     pub port: i64,
     /// List filters.
-    pub filters: Vec<MobyFilter>,
+    pub filters: Vec<SdFilter>,
     /// Refresh period (default 60s).
     pub refresh_interval: PromDuration,
     /// Client options.
@@ -246,7 +214,7 @@ mod tests {
         );
         assert!(!c.match_first_network);
         assert_eq!(c.filters.len(), 2);
-        assert_eq!(c.filters[1], MobyFilter::default());
+        assert_eq!(c.filters[1], SdFilter::default());
     }
 
     #[test]
