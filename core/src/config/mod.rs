@@ -6,13 +6,15 @@
 //! resolve against it) and the environment used to expand `external_labels`.
 //!
 //! Sections Prometheus has but an agent does not use (`rule_files`, `alerting`,
-//! `remote_read`, `storage`, `tracing`, `otlp`, `runtime`) are accepted and listed in
-//! [`Config::ignored_sections`], so any existing `prometheus.yml` loads.
+//! `remote_read`, `storage`, `tracing`, `otlp`, `runtime`) are validated as a 3.x server
+//! validates them, then only listed in [`Config::ignored_sections`], so any
+//! `prometheus.yml` the server loads, trawl loads too.
 
 mod files;
 pub(crate) mod http;
 pub mod paths;
 pub mod remote_write;
+mod server;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -409,19 +411,19 @@ struct RawConfig {
     #[serde(default)]
     remote_write: Option<Vec<Option<RawRemoteWrite>>>,
     #[serde(default)]
-    rule_files: Option<serde_yaml::Value>,
+    rule_files: Option<Vec<LenientString>>,
     #[serde(default)]
-    alerting: Option<serde_yaml::Value>,
+    alerting: Nullable<server::RawAlerting>,
     #[serde(default)]
-    remote_read: Option<serde_yaml::Value>,
+    remote_read: Option<Vec<Option<server::RawRemoteRead>>>,
     #[serde(default)]
-    storage: Option<serde_yaml::Value>,
+    storage: Nullable<server::RawStorage>,
     #[serde(default)]
-    tracing: Option<serde_yaml::Value>,
+    tracing: Nullable<server::RawTracing>,
     #[serde(default)]
-    otlp: Option<serde_yaml::Value>,
+    otlp: Nullable<server::RawOtlp>,
     #[serde(default)]
-    runtime: Option<serde_yaml::Value>,
+    runtime: Nullable<server::RawRuntime>,
 }
 
 #[derive(Default, Deserialize)]
@@ -551,6 +553,9 @@ fn go_type_name(path: &Path) -> &'static str {
         })
         .collect();
     if let Some(t) = crate::discovery::registry::go_type(&keys) {
+        return t;
+    }
+    if let Some(t) = server::go_type(&keys) {
         return t;
     }
     match keys.last().copied() {
@@ -699,24 +704,22 @@ impl Config {
 
     fn from_raw(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config, Invalid> {
         let root = Path::default();
-        let mut ignored = Vec::new();
-        for (name, present) in [
-            ("rule_files", raw.rule_files.is_some()),
-            ("alerting", raw.alerting.is_some()),
-            ("remote_read", raw.remote_read.is_some()),
-            ("storage", raw.storage.is_some()),
-            ("tracing", raw.tracing.is_some()),
-            ("otlp", raw.otlp.is_some()),
-            ("runtime", raw.runtime.is_some()),
-        ] {
-            if present {
-                ignored.push(name.to_owned());
-            }
-        }
         let global = match raw.global {
             Nullable::Value(g) => global_config(g, &root.key("global"), ctx)?,
             _ => GlobalConfig::default(),
         };
+        // The sections only a server uses: what 3.x checks while decoding them now,
+        // the rest (`server::Pending::finish`) once everything else is validated.
+        let server = server::RawSections {
+            rule_files: raw.rule_files,
+            alerting: raw.alerting,
+            remote_read: raw.remote_read,
+            storage: raw.storage,
+            tracing: raw.tracing,
+            otlp: raw.otlp,
+            runtime: raw.runtime,
+        }
+        .decode(&global, ctx)?;
         let paths = PathResolver {
             dir: &ctx.options.base_dir,
         };
@@ -787,6 +790,7 @@ impl Config {
             }
             remote_write.push(rw);
         }
+        let ignored = server.finish(&global)?;
         Ok(Config {
             global,
             scrape_configs,
