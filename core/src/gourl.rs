@@ -122,29 +122,20 @@ fn parse_authority(scheme: &str, authority: &str) -> Result<String, String> {
 
 fn valid_userinfo_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b':'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b'%'
-                | b'@'
-        )
+        || sub_delim(b)
+        || matches!(b, b'-' | b'.' | b'_' | b':' | b'~' | b'%' | b'@')
 }
 
-fn valid_optional_port(port: &str) -> bool {
+/// RFC 3986's sub-delims, which Go's URL code allows in several places.
+fn sub_delim(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
+}
+
+/// Go's `validOptionalPort`: empty, or `:` followed by digits only.
+pub(crate) fn valid_optional_port(port: &str) -> bool {
     match port.strip_prefix(':') {
         Some(digits) => digits.bytes().all(|b| b.is_ascii_digit()),
         None => port.is_empty(),
@@ -247,29 +238,11 @@ fn host_byte_needs_escape(c: u8) -> bool {
     if c.is_ascii_alphanumeric() {
         return false;
     }
-    !matches!(
-        c,
-        b'!' | b'$'
-            | b'&'
-            | b'\''
-            | b'('
-            | b')'
-            | b'*'
-            | b'+'
-            | b','
-            | b';'
-            | b'='
-            | b':'
-            | b'['
-            | b']'
-            | b'<'
-            | b'>'
-            | b'"'
-            | b'-'
-            | b'_'
-            | b'.'
-            | b'~'
-    )
+    !(sub_delim(c)
+        || matches!(
+            c,
+            b':' | b'[' | b']' | b'<' | b'>' | b'"' | b'-' | b'_' | b'.' | b'~'
+        ))
 }
 
 /// Checks the `%` escapes (and, in a host, the characters) of one part; returns the

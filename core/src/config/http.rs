@@ -555,11 +555,7 @@ pub(crate) fn check_http_url(url: &str) -> Result<(), String> {
         },
         None => host.rfind(':').map_or("", |i| &host[i..]),
     };
-    let valid_port = match after_host.strip_prefix(':') {
-        Some(digits) => digits.bytes().all(|b| b.is_ascii_digit()),
-        None => after_host.is_empty(),
-    };
-    if !valid_port {
+    if !crate::gourl::valid_optional_port(after_host) {
         return Err(format!(
             "parse {}: invalid port {} after host",
             shown(),
