@@ -179,7 +179,7 @@ fn redact(v: &mut serde_yaml::Value, parent: &str) {
                 } else if URL_KEYS.contains(&key) || key.ends_with("_url") {
                     if let Y::String(u) = val
                         && let std::borrow::Cow::Owned(r) =
-                            crate::http::redact_url(u, crate::http::REDACTED)
+                            crate::gourl::redact_url(u, crate::gourl::REDACTED)
                     {
                         *u = r;
                     }

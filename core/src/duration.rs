@@ -252,7 +252,7 @@ impl std::str::FromStr for PromDuration {
 
 impl<'de> serde::Deserialize<'de> for PromDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = crate::config::yaml::lenient_string(d)?;
+        let s = crate::common::yaml::lenient_string(d)?;
         PromDuration::parse(&s).map_err(serde::de::Error::custom)
     }
 }

@@ -19,7 +19,7 @@ use std::fmt;
 
 use regex::Regex;
 
-use crate::labels::eq_bytes;
+use crate::bytes::eq_bytes;
 
 /// A pattern Go's `regexp` would reject. `Display` follows Go's
 /// ``error parsing regexp: <code>: `<expr>` ``.
@@ -921,6 +921,19 @@ impl Template {
             }
         }
     }
+}
+
+/// Buffers a rule that matches and expands a replacement reuses between calls: the
+/// joined input, the captures and the expansion (relabeling keeps them in the
+/// `LabelsBuilder`, so they are allocated once per builder).
+#[derive(Clone, Debug, Default)]
+pub struct ReplaceScratch {
+    /// The input value.
+    pub(crate) val: String,
+    /// The captures of the last match.
+    pub(crate) caps: Captures,
+    /// The expanded replacement.
+    pub(crate) out: String,
 }
 
 #[cfg(test)]

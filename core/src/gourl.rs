@@ -30,7 +30,7 @@ pub fn parse(raw: &str) -> Result<GoUrl, String> {
         None => (raw, None),
     };
     // As everywhere in trawl's errors, a password in the URL is shown as `xxxxx`.
-    let shown = |s: &str| quote(&crate::http::redact_url(s, crate::http::REDACTED));
+    let shown = |s: &str| quote(&crate::gourl::redact_url(s, crate::gourl::REDACTED));
     let url = parse_main(main).map_err(|e| format!("parse {}: {e}", shown(main)))?;
     if let Some(f) = fragment {
         unescape(f, Mode::Fragment).map_err(|e| format!("parse {}: {e}", shown(raw)))?;
@@ -195,7 +195,7 @@ fn check_ipv6(s: &str) -> Result<(), String> {
     let first = s.bytes().position(|b| matches!(b, b'.' | b':' | b'%'));
     match first.map(|i| s.as_bytes()[i]) {
         Some(b'.') => {
-            if crate::resolver::conf::is_ipv4(s) {
+            if crate::gourl::is_ipv4(s) {
                 Err("invalid IP-literal".into())
             } else {
                 fail("unable to parse IP")
@@ -209,7 +209,7 @@ fn check_ipv6(s: &str) -> Result<(), String> {
             if zone == Some("") {
                 return fail("zone must be a non-empty string");
             }
-            if crate::resolver::conf::is_ipv6(addr) {
+            if crate::gourl::is_ipv6(addr) {
                 Ok(())
             } else {
                 fail("unable to parse IP")
@@ -315,6 +315,97 @@ fn escape_error(seq: &[u8]) -> String {
 fn quote_inner(s: &str) -> String {
     let q = quote(s);
     q[1..q.len() - 1].to_owned()
+}
+
+/// What Go's `url.URL.Redacted` puts in place of a URL's password (Prometheus shows
+/// configured URLs this way: `/api/v1/status/config`, remote write's `url` label).
+pub const REDACTED: &str = "xxxxx";
+/// What Go's HTTP client puts in place of a URL's password in its errors (a scrape's
+/// `lastError`, discovery failures).
+pub const STRIPPED: &str = "***";
+
+/// `s` with the password of its `user:password@` part replaced by `mask` (the text as it
+/// was when it has none, or is not a URL).
+pub fn redact_url<'a>(s: &'a str, mask: &str) -> std::borrow::Cow<'a, str> {
+    let Some(start) = s.find("://").map(|i| i + 3) else {
+        return s.into();
+    };
+    let rest = &s[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..end].rfind('@') else {
+        return s.into();
+    };
+    let Some(colon) = rest[..at].find(':') else {
+        return s.into();
+    };
+    format!("{}{mask}{}", &s[..start + colon + 1], &rest[at..]).into()
+}
+
+/// True for an IPv4 address in dotted-quad form (`127.0.0.1`; no leading zeros beyond
+/// three digits, each part at most 255).
+pub fn is_ipv4(s: &str) -> bool {
+    let mut n = 0;
+    for p in s.split('.') {
+        n += 1;
+        if p.is_empty()
+            || p.len() > 3
+            || !p.bytes().all(|b| b.is_ascii_digit())
+            || p.parse::<u16>().map_or(true, |v| v > 255)
+        {
+            return false;
+        }
+    }
+    n == 4
+}
+
+/// True for an IPv6 address (`::1`, `2001:db8::1`, `::ffff:10.0.0.1`), without a zone.
+pub fn is_ipv6(addr: &str) -> bool {
+    if !addr.contains(':') || addr.len() > 45 {
+        return false;
+    }
+    // An IPv4 tail counts as two groups.
+    let owned;
+    let addr = match addr.rfind(':') {
+        Some(i) if addr[i + 1..].contains('.') => {
+            if !is_ipv4(&addr[i + 1..]) {
+                return false;
+            }
+            owned = format!("{}0:0", &addr[..=i]);
+            owned.as_str()
+        }
+        _ => addr,
+    };
+    let groups = |part: &str| -> Option<usize> {
+        if part.is_empty() {
+            return Some(0);
+        }
+        let mut n = 0;
+        for g in part.split(':') {
+            if g.is_empty() || g.len() > 4 || !g.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            n += 1;
+        }
+        Some(n)
+    };
+    match addr.split_once("::") {
+        Some((left, right)) => {
+            !right.contains("::")
+                && matches!((groups(left), groups(right)), (Some(l), Some(r)) if l + r <= 7)
+        }
+        None => groups(addr) == Some(8),
+    }
+}
+
+/// True for an IPv4 address or an IPv6 one with an optional non-empty `%zone`.
+pub fn is_ip_literal(s: &str) -> bool {
+    if is_ipv4(s) {
+        return true;
+    }
+    match s.split_once('%') {
+        Some((a, zone)) => !zone.is_empty() && is_ipv6(a),
+        None => is_ipv6(s),
+    }
 }
 
 #[cfg(test)]

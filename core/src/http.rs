@@ -24,29 +24,7 @@ impl Scheme {
     }
 }
 
-/// What Go's `url.URL.Redacted` puts in place of a URL's password (Prometheus shows
-/// configured URLs this way: `/api/v1/status/config`, remote write's `url` label).
-pub const REDACTED: &str = "xxxxx";
-/// What Go's HTTP client puts in place of a URL's password in its errors (a scrape's
-/// `lastError`, discovery failures).
-pub const STRIPPED: &str = "***";
-
-/// `s` with the password of its `user:password@` part replaced by `mask` (the text as it
-/// was when it has none, or is not a URL).
-pub fn redact_url<'a>(s: &'a str, mask: &str) -> std::borrow::Cow<'a, str> {
-    let Some(start) = s.find("://").map(|i| i + 3) else {
-        return s.into();
-    };
-    let rest = &s[start..];
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..end].rfind('@') else {
-        return s.into();
-    };
-    let Some(colon) = rest[..at].find(':') else {
-        return s.into();
-    };
-    format!("{}{mask}{}", &s[..start + colon + 1], &rest[at..]).into()
-}
+pub use crate::gourl::{REDACTED, STRIPPED, redact_url};
 
 /// An absolute `http(s)://` URL, split as a client needs it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -236,7 +214,7 @@ fn write_head(
         // Decoded as Go's `url.User` holds them.
         let pair = format!("{}:{}", proxy::unescape(user), proxy::unescape(pass));
         out.extend_from_slice(b"Authorization: Basic ");
-        out.extend_from_slice(crate::io::base64(pair.as_bytes()).as_bytes());
+        out.extend_from_slice(crate::bytes::base64_encode(pair.as_bytes()).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     for (n, v) in headers {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::HttpClientConfig;
+use crate::common::http::HttpClientConfig;
 
 /// Identifies one IO operation the core started. Ids only grow, never reused, so a
 /// completion that arrives after a cancel or a reload is recognised and ignored.
@@ -170,63 +170,6 @@ impl IoEvent<'_> {
     }
 }
 
-/// Standard base64 with padding (for `Authorization: Basic`).
-pub fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Standard base64 decoded (Go's `base64.StdEncoding`, padding required where the
-/// length needs it), whitespace ignored as YAML folds it; `None` if it is not base64.
-pub fn base64_decode(input: &str) -> Option<Vec<u8>> {
-    let clean: Vec<u8> = input.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if !clean.len().is_multiple_of(4) {
-        return None;
-    }
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(clean.len() / 4 * 3);
-    let quads = clean.len() / 4;
-    for (i, q) in clean.chunks(4).enumerate() {
-        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && i + 1 != quads) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &c in &q[..4 - pad] {
-            n = (n << 6) | val(c)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    Some(out)
-}
-
 /// The value of the first header named `name` (case-insensitive).
 pub fn header<'a>(headers: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
     headers
@@ -249,15 +192,6 @@ pub fn seconds_string(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_vectors() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
-    }
 
     #[test]
     fn seconds() {
@@ -318,7 +252,7 @@ pub(crate) fn add_auth(
         let raw = format!("{}:{}", b.username, b.password.expose());
         headers.push((
             "Authorization".into(),
-            format!("Basic {}", base64(raw.as_bytes())),
+            format!("Basic {}", crate::bytes::base64_encode(raw.as_bytes())),
         ));
         return None;
     }

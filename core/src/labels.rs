@@ -91,43 +91,7 @@ pub fn is_legacy_label_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
-/// Compares two strings byte-wise (the order of `str::cmp`), eight bytes at a time.
-/// Label names share long prefixes (`__meta_kubernetes_pod_…`); this avoids a call into
-/// `memcmp` for every comparison of a binary search.
-#[inline]
-pub fn cmp_bytes(a: &str, b: &str) -> Ordering {
-    cmp_slices(a.as_bytes(), b.as_bytes())
-}
-
-#[inline]
-fn cmp_slices(a: &[u8], b: &[u8]) -> Ordering {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let mut x = [0u8; 8];
-        let mut y = [0u8; 8];
-        x.copy_from_slice(&a[i..i + 8]);
-        y.copy_from_slice(&b[i..i + 8]);
-        let (x, y) = (u64::from_be_bytes(x), u64::from_be_bytes(y));
-        if x != y {
-            return x.cmp(&y);
-        }
-        i += 8;
-    }
-    while i < n {
-        if a[i] != b[i] {
-            return a[i].cmp(&b[i]);
-        }
-        i += 1;
-    }
-    a.len().cmp(&b.len())
-}
-
-/// String equality without a call into `memcmp` (see [`cmp_bytes`]).
-#[inline]
-pub fn eq_bytes(a: &str, b: &str) -> bool {
-    a.len() == b.len() && cmp_bytes(a, b) == Ordering::Equal
-}
+pub use crate::bytes::{cmp_bytes, eq_bytes};
 
 /// A 128-bit identity hash: two values are taken to be equal when their keys are.
 ///
@@ -521,7 +485,7 @@ pub struct LabelsBuilder<'a> {
     hints: [Cell<u32>; HINTS],
     hint_pos: Cell<usize>,
     /// Scratch buffers for relabeling, kept to reuse their allocations.
-    pub(crate) scratch: crate::relabel::Scratch,
+    pub(crate) scratch: crate::goregex::ReplaceScratch,
     // Encoding buffer for `labels()`.
     encode_buf: std::cell::RefCell<String>,
     // Pairs collected by a rule before they are set.
@@ -538,7 +502,7 @@ impl Default for LabelsBuilder<'_> {
             spare: Vec::new(),
             hints: std::array::from_fn(|_| Cell::new(0)),
             hint_pos: Cell::new(0),
-            scratch: crate::relabel::Scratch::default(),
+            scratch: crate::goregex::ReplaceScratch::default(),
             encode_buf: std::cell::RefCell::new(String::new()),
             batch: Vec::new(),
             url_buf: String::new(),

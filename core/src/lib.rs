@@ -128,6 +128,9 @@
 
 pub mod agent;
 pub mod api;
+pub mod batch;
+pub mod bytes;
+pub mod common;
 pub mod config;
 pub mod discovery;
 pub mod duration;

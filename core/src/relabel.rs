@@ -8,9 +8,9 @@ use std::fmt;
 use md5::{Digest, Md5};
 use serde::Deserialize;
 
-use crate::config::yaml::{LenientString, Nullable};
+use crate::common::yaml::{LenientString, Nullable};
 use crate::goquote::quote;
-use crate::goregex::{Captures, GoRegex, Template};
+use crate::goregex::{Captures, GoRegex, ReplaceScratch, Template};
 use crate::labels::{LabelsBuilder, META_PREFIX, NameValidation};
 
 /// A relabel action.
@@ -95,7 +95,7 @@ pub const DEFAULT_REPLACEMENT: &str = "$1";
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRelabelConfig {
-    #[serde(default, deserialize_with = "crate::config::yaml::label_names_opt")]
+    #[serde(default, deserialize_with = "crate::common::yaml::label_names_opt")]
     source_labels: Option<Vec<String>>,
     #[serde(default)]
     separator: Nullable<LenientString>,
@@ -464,14 +464,6 @@ pub fn hashmod(value: &str, modulus: u64) -> u64 {
     u64::from_be_bytes(tail) % modulus
 }
 
-/// Buffers [`process`] reuses between calls (kept in the [`LabelsBuilder`]).
-#[derive(Clone, Debug, Default)]
-pub struct Scratch {
-    val: String,
-    caps: Captures,
-    out: String,
-}
-
 /// Applies `rules` in order to `lb`. Stops at the first rule that drops.
 ///
 /// Target labels for `labelmap` are visited in name order, so when two labels map to the
@@ -506,7 +498,7 @@ pub(crate) fn apply_one<'a>(rule: &'a RelabelConfig, lb: &mut LabelsBuilder<'a>)
 
 fn with_scratch<'a, R>(
     lb: &mut LabelsBuilder<'a>,
-    f: impl FnOnce(&mut LabelsBuilder<'a>, &mut Scratch) -> R,
+    f: impl FnOnce(&mut LabelsBuilder<'a>, &mut ReplaceScratch) -> R,
 ) -> R {
     let mut scratch = std::mem::take(&mut lb.scratch);
     let r = f(lb, &mut scratch);
@@ -527,9 +519,9 @@ fn join_sources(rule: &RelabelConfig, lb: &LabelsBuilder<'_>, val: &mut String) 
 fn run_rules<'a>(
     rules: impl Iterator<Item = (usize, &'a RelabelConfig)>,
     lb: &mut LabelsBuilder<'a>,
-    s: &mut Scratch,
+    s: &mut ReplaceScratch,
 ) -> Outcome {
-    let Scratch {
+    let ReplaceScratch {
         val,
         caps,
         out: scratch,

@@ -86,7 +86,7 @@ impl fmt::Display for ByteSize {
 
 impl<'de> serde::Deserialize<'de> for ByteSize {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = crate::config::yaml::lenient_string(d)?;
+        let s = crate::common::yaml::lenient_string(d)?;
         ByteSize::parse(&s).map_err(serde::de::Error::custom)
     }
 }

@@ -349,7 +349,7 @@ pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
                 "Authorization".into(),
                 format!(
                     "Basic {}",
-                    trawl_core::io::base64(format!("{username}:{pw}").as_bytes())
+                    trawl_core::bytes::base64_encode(format!("{username}:{pw}").as_bytes())
                 ),
             )
         }

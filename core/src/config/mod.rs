@@ -11,11 +11,10 @@
 //! `prometheus.yml` the server loads, trawl loads too.
 
 mod files;
-pub(crate) mod http;
-pub mod paths;
+pub(crate) use crate::common::http;
+pub use crate::common::{paths, yaml};
 pub mod remote_write;
 mod server;
-pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -782,6 +782,6 @@ fn binary_scalars_decode_as_in_prometheus() {
     )
     .unwrap();
     assert_eq!(&*c.scrape_configs[0].job_name, "!!binary");
-    assert_eq!(crate::io::base64_decode("aGk="), Some(b"hi".to_vec()));
-    assert_eq!(crate::io::base64_decode("aGk"), None);
+    assert_eq!(crate::bytes::base64_decode("aGk="), Some(b"hi".to_vec()));
+    assert_eq!(crate::bytes::base64_decode("aGk"), None);
 }

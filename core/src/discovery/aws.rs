@@ -13,9 +13,9 @@ use super::mechanism::{
     Invalid, MachineContext, Mechanism, RawFilter, SdContext, SdFilter, SdMachine, at, filters,
     go_enum, texts,
 };
-use crate::config::HttpClientConfig;
-use crate::config::http::{Secret, with_http_client};
-use crate::config::yaml::{LenientString, Nullable, Path};
+use crate::common::http::HttpClientConfig;
+use crate::common::http::{Secret, with_http_client};
+use crate::common::yaml::{LenientString, Nullable, Path};
 use crate::duration::PromDuration;
 
 /// Port and refresh interval every role-specific block starts from.
@@ -239,13 +239,13 @@ fn check_ec2_filters(raw: &Option<Vec<Option<RawFilter>>>) -> Result<(), Invalid
 /// The HTTP client of a role-specific block: `HTTPClientConfig.Validate`, then
 /// `SetDirectory`.
 fn http(
-    raw: crate::config::http::RawHttpClient,
+    raw: crate::common::http::RawHttpClient,
     cx: &SdContext<'_>,
 ) -> Result<HttpClientConfig, Invalid> {
     raw.validate(&cx.paths).map_err(|e| (Path::default(), e))
 }
 
-fn tls(raw: &crate::config::http::RawHttpClient) -> Result<(), Invalid> {
+fn tls(raw: &crate::common::http::RawHttpClient) -> Result<(), Invalid> {
     raw.check_tls().map_err(|e| (Path::default(), e))
 }
 

@@ -6,9 +6,9 @@
 use serde::Deserialize;
 
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, text, whole};
-use crate::config::HttpClientConfig;
-use crate::config::http::{Secret, with_http_client};
-use crate::config::yaml::{LenientString, Nullable};
+use crate::common::http::HttpClientConfig;
+use crate::common::http::{Secret, with_http_client};
+use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
 use crate::goquote::quote;
 

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, flag, text, texts, whole,
 };
-use crate::config::HttpClientConfig;
-use crate::config::http::{BasicAuth, Secret, with_http_client};
-use crate::config::yaml::{Bool11, LenientString, Nullable};
+use crate::common::http::HttpClientConfig;
+use crate::common::http::{BasicAuth, Secret, with_http_client};
+use crate::common::yaml::{Bool11, LenientString, Nullable};
 use crate::duration::PromDuration;
 
 /// The mechanism.

@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 use super::groups::TargetGroup;
 use super::mechanism::{Counter, Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut};
-use crate::config::yaml::{Nullable, Path};
+use crate::common::yaml::{Nullable, Path};
 use crate::duration::PromDuration;
 use crate::io::{IoEvent, IoOp, IoQueue, RequestId};
 use crate::labels::{self, Labels};

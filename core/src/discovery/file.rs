@@ -14,8 +14,8 @@ use super::groups::{
     split_pattern,
 };
 use super::mechanism::{Counter, Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut};
-use crate::config::join_dir;
-use crate::config::yaml::{LenientString, Nullable, Path};
+use crate::common::paths::join_dir;
+use crate::common::yaml::{LenientString, Nullable, Path};
 use crate::duration::PromDuration;
 use crate::goquote::quote;
 use crate::io::{IoEvent, IoOp, IoQueue, RequestId};

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, text};
-use crate::config::yaml::{LenientString, Nullable};
+use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
 
 /// The mechanism.

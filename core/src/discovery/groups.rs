@@ -74,7 +74,7 @@ pub fn parse_target_groups(data: &[u8], format: DocFormat) -> Result<Vec<TargetG
                 // Aliases are bounded in the bytes they expand to before anything is
                 // built (a non-UTF-8 document fails in the parse below).
                 if let Ok(text) = std::str::from_utf8(data) {
-                    crate::config::yaml::check_expansion(text).map_err(|e| match e.position {
+                    crate::common::yaml::check_expansion(text).map_err(|e| match e.position {
                         Some((l, c)) => format!("{} at line {l} column {c}", e.message),
                         None => e.message,
                     })?;

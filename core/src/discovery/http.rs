@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::groups::{DocFormat, empty_group, name_groups, parse_target_groups};
 use super::mechanism::{Counter, Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut};
-use crate::config::HttpClientConfig;
-use crate::config::http::with_http_client;
-use crate::config::yaml::{LenientString, Nullable, Path};
+use crate::common::http::HttpClientConfig;
+use crate::common::http::with_http_client;
+use crate::common::yaml::{LenientString, Nullable, Path};
 use crate::duration::PromDuration;
 use crate::io::{self, HttpRequest, IoEvent, IoOp, IoQueue, Origin, RequestId};
 use crate::time::Instant;
@@ -196,7 +196,7 @@ impl HttpSd {
                 out,
                 format!(
                     "Get {:?}: context deadline exceeded",
-                    crate::http::redact_url(&self.url, crate::http::STRIPPED)
+                    crate::gourl::redact_url(&self.url, crate::gourl::STRIPPED)
                 ),
             );
         }
@@ -274,14 +274,14 @@ impl HttpSd {
                         out.updates.push(g);
                     }
                     Err(e) => {
-                        let url = crate::http::redact_url(&self.url, crate::http::STRIPPED);
+                        let url = crate::gourl::redact_url(&self.url, crate::gourl::STRIPPED);
                         self.fail(out, format!("{url}: {e}"))
                     }
                 }
             }
             IoEvent::Failed(e) => {
                 self.in_flight = None;
-                let url = crate::http::redact_url(&self.url, crate::http::STRIPPED);
+                let url = crate::gourl::redact_url(&self.url, crate::gourl::STRIPPED);
                 self.fail(out, format!("Get {url:?}: {e}"));
             }
             _ => {}

@@ -10,9 +10,10 @@ use serde::Deserialize;
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, flag, go_enum, texts, whole,
 };
-use crate::config::http::with_http_client;
-use crate::config::yaml::{Bool11, LenientString, Nullable};
-use crate::config::{HttpClientConfig, join_dir};
+use crate::common::http::HttpClientConfig;
+use crate::common::http::with_http_client;
+use crate::common::paths::join_dir;
+use crate::common::yaml::{Bool11, LenientString, Nullable};
 use crate::goquote::quote;
 
 /// The mechanism.
@@ -31,7 +32,7 @@ pub(crate) struct ApiServer(String);
 
 impl<'de> Deserialize<'de> for ApiServer {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = crate::config::yaml::lenient_string(d)?;
+        let s = crate::common::yaml::lenient_string(d)?;
         crate::gourl::parse(&s).map_err(serde::de::Error::custom)?;
         Ok(ApiServer(s))
     }

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::groups::TargetGroup;
-use crate::config::PathResolver;
-use crate::config::yaml::{Bool11, LenientString, Nullable, Path};
+use crate::common::paths::PathResolver;
+use crate::common::yaml::{Bool11, LenientString, Nullable, Path};
 use crate::io::{IoEvent, IoQueue, RequestId};
 use crate::time::Instant;
 
@@ -363,7 +363,7 @@ macro_rules! go_enum {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = $crate::config::yaml::lenient_string(d)?;
+                let s = $crate::common::yaml::lenient_string(d)?;
                 if Self::VALUES.contains(&s.as_str()) {
                     Ok($name(s))
                 } else {

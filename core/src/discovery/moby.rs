@@ -10,9 +10,9 @@ use super::mechanism::{
     Invalid, MachineContext, Mechanism, RawFilter, SdContext, SdFilter, SdMachine, at, filters,
     flag, text, whole,
 };
-use crate::config::HttpClientConfig;
-use crate::config::http::with_http_client;
-use crate::config::yaml::{Bool11, LenientString, Nullable};
+use crate::common::http::HttpClientConfig;
+use crate::common::http::with_http_client;
+use crate::common::yaml::{Bool11, LenientString, Nullable};
 use crate::duration::PromDuration;
 
 /// `host missing`, or the host as Go's `url.Parse` refuses it.

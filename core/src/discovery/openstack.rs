@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, flag, go_enum, text, whole,
 };
-use crate::config::http::{Secret, TlsConfig};
-use crate::config::yaml::{Bool11, LenientString, Nullable};
+use crate::common::http::{Secret, TlsConfig};
+use crate::common::yaml::{Bool11, LenientString, Nullable};
 use crate::duration::PromDuration;
 
 /// The mechanism.

@@ -7,9 +7,10 @@
 use serde::Deserialize;
 
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, text, whole};
-use crate::config::http::{Secret, with_http_client};
-use crate::config::yaml::{LenientString, Nullable};
-use crate::config::{HttpClientConfig, join_dir};
+use crate::common::http::HttpClientConfig;
+use crate::common::http::{Secret, with_http_client};
+use crate::common::paths::join_dir;
+use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
 
 /// The mechanism.

@@ -6,8 +6,8 @@
 use serde::Deserialize;
 
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, text};
-use crate::config::http::Secret;
-use crate::config::yaml::{LenientString, Nullable};
+use crate::common::http::Secret;
+use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
 
 /// The mechanism.

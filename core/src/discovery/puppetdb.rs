@@ -5,9 +5,9 @@
 use serde::Deserialize;
 
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, flag, whole};
-use crate::config::HttpClientConfig;
-use crate::config::http::with_http_client;
-use crate::config::yaml::{Bool11, LenientString, Nullable};
+use crate::common::http::HttpClientConfig;
+use crate::common::http::with_http_client;
+use crate::common::yaml::{Bool11, LenientString, Nullable};
 use crate::duration::PromDuration;
 
 /// The mechanism.

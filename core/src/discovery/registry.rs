@@ -82,8 +82,8 @@ macro_rules! sd_blocks_struct {
             fn take_sd_configs(
                 &mut self,
                 cx: &$crate::discovery::mechanism::SdContext<'_>,
-                at: &$crate::config::yaml::Path,
-            ) -> Result<Vec<$crate::config::SdConfig>, $crate::discovery::mechanism::Invalid> {
+                at: &$crate::common::yaml::Path,
+            ) -> Result<Vec<$crate::discovery::mechanism::SdConfig>, $crate::discovery::mechanism::Invalid> {
                 let mut out = Vec::new();
                 let mut tail = Vec::new();
                 $(

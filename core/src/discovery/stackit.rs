@@ -7,9 +7,9 @@
 use serde::Deserialize;
 
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, text, whole};
-use crate::config::HttpClientConfig;
-use crate::config::http::{Secret, with_http_client};
-use crate::config::yaml::{LenientString, Nullable};
+use crate::common::http::HttpClientConfig;
+use crate::common::http::{Secret, with_http_client};
+use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
 use crate::goquote::quote;
 
@@ -89,7 +89,7 @@ impl Mechanism for Stackit {
             return Err(whole("stackit_sd: endpoint and region missing".into()));
         }
         if let Err(e) = crate::gourl::parse(&endpoint) {
-            let shown = crate::http::redact_url(&endpoint, crate::http::REDACTED);
+            let shown = crate::gourl::redact_url(&endpoint, crate::gourl::REDACTED);
             return Err((
                 at("endpoint"),
                 format!("stackit_sd: invalid endpoint {}: {e}", quote(&shown)),

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::groups::TargetGroup;
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut};
-use crate::config::yaml::{LenientString, Path};
+use crate::common::yaml::{LenientString, Path};
 use crate::goquote::quote;
 use crate::io::{IoEvent, IoQueue, RequestId};
 use crate::labels::{Labels, NameValidation};

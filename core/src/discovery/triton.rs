@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, text, texts, whole,
 };
-use crate::config::http::TlsConfig;
-use crate::config::yaml::{LenientString, Nullable};
+use crate::common::http::TlsConfig;
+use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
 
 /// The mechanism.

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, texts};
-use crate::config::yaml::{LenientString, Nullable};
+use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
 
 /// A `serverset_sd_configs` or `nerve_sd_configs` entry as written.

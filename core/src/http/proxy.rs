@@ -17,7 +17,7 @@
 use core::net::IpAddr;
 
 use super::{Scheme, Url};
-use crate::config::HttpClientConfig;
+use crate::common::http::HttpClientConfig;
 
 /// The proxy settings a shell reads from its environment for `proxy_from_environment`
 /// (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`, or their lowercase forms; `HTTP_PROXY` is
@@ -161,7 +161,7 @@ pub fn route(
     let authorization = url.userinfo.as_deref().map(|u| {
         let (user, pass) = u.split_once(':').unwrap_or((u, ""));
         let plain = format!("{}:{}", unescape(user), unescape(pass));
-        format!("Basic {}", crate::io::base64(plain.as_bytes()))
+        format!("Basic {}", crate::bytes::base64_encode(plain.as_bytes()))
     });
     let tunnel = target.scheme == Scheme::Https;
     let connect_headers = if tunnel {
@@ -307,7 +307,7 @@ fn in_cidr(ip: IpAddr, net: IpAddr, bits: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::common::http::Secret;
 
     fn url(s: &str) -> Url {
         Url::parse(s).expect("test URL")

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::gourl::is_ip_literal;
+
 /// Most name servers kept (more lines are ignored, as glibc keeps `MAXNS` = 3; a bound,
 /// not glibc's number, so a generated file with many servers still works).
 pub const MAX_SERVERS: usize = 8;
@@ -37,73 +39,6 @@ impl Default for ResolvConf {
             attempts: 2,
             rotate: false,
         }
-    }
-}
-
-/// True for an IPv4 address in dotted-quad form (`127.0.0.1`; no leading zeros beyond
-/// three digits, each part at most 255).
-pub fn is_ipv4(s: &str) -> bool {
-    let mut n = 0;
-    for p in s.split('.') {
-        n += 1;
-        if p.is_empty()
-            || p.len() > 3
-            || !p.bytes().all(|b| b.is_ascii_digit())
-            || p.parse::<u16>().map_or(true, |v| v > 255)
-        {
-            return false;
-        }
-    }
-    n == 4
-}
-
-/// True for an IPv6 address (`::1`, `2001:db8::1`, `::ffff:10.0.0.1`), without a zone.
-pub fn is_ipv6(addr: &str) -> bool {
-    if !addr.contains(':') || addr.len() > 45 {
-        return false;
-    }
-    // An IPv4 tail counts as two groups.
-    let owned;
-    let addr = match addr.rfind(':') {
-        Some(i) if addr[i + 1..].contains('.') => {
-            if !is_ipv4(&addr[i + 1..]) {
-                return false;
-            }
-            owned = format!("{}0:0", &addr[..=i]);
-            owned.as_str()
-        }
-        _ => addr,
-    };
-    let groups = |part: &str| -> Option<usize> {
-        if part.is_empty() {
-            return Some(0);
-        }
-        let mut n = 0;
-        for g in part.split(':') {
-            if g.is_empty() || g.len() > 4 || !g.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            n += 1;
-        }
-        Some(n)
-    };
-    match addr.split_once("::") {
-        Some((left, right)) => {
-            !right.contains("::")
-                && matches!((groups(left), groups(right)), (Some(l), Some(r)) if l + r <= 7)
-        }
-        None => groups(addr) == Some(8),
-    }
-}
-
-/// True for an IPv4 address or an IPv6 one with an optional non-empty `%zone`.
-pub fn is_ip_literal(s: &str) -> bool {
-    if is_ipv4(s) {
-        return true;
-    }
-    match s.split_once('%') {
-        Some((a, zone)) => !zone.is_empty() && is_ipv6(a),
-        None => is_ipv6(s),
     }
 }
 

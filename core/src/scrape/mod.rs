@@ -1138,7 +1138,7 @@ impl ScrapeManager {
             io.cancel(rid);
             self.owners.remove(&rid);
             self.stats.scrapes_timed_out += 1;
-            let url = crate::http::redact_url(&l.target.url, crate::http::STRIPPED);
+            let url = crate::gourl::redact_url(&l.target.url, crate::gourl::STRIPPED);
             let error = format!("Get {url:?}: context deadline exceeded");
             Self::finish(l, id.id.0, now, Err(error), out, &mut self.refs);
             if l.done() {
@@ -1398,7 +1398,7 @@ impl ScrapeManager {
                 _ => None,
             },
             Step::Io(IoEvent::Failed(e)) => {
-                let url = crate::http::redact_url(&target.url, crate::http::STRIPPED);
+                let url = crate::gourl::redact_url(&target.url, crate::gourl::STRIPPED);
                 Some(Err(format!("Get {url:?}: {e}")))
             }
             Step::Io(_) => Some(Err("unexpected answer to a scrape request".to_owned())),

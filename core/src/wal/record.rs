@@ -2,8 +2,8 @@
 //! Encoders append to a caller's buffer (reused from batch to batch); decoders return
 //! `None` for malformed input and never panic.
 
+use crate::batch::{Point, SeriesRef};
 use crate::labels::Labels;
-use crate::scrape::pipeline::{Point, SeriesRef};
 
 /// Record type bytes.
 pub mod kind {

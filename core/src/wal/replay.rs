@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::batch::SeriesRef;
 use crate::labels::Labels;
-use crate::scrape::pipeline::SeriesRef;
 use crate::wal::record;
 
 /// The series a WAL holds, read back.

@@ -1,8 +1,8 @@
 use super::record;
 use super::segment::{PAGE, SegmentWriter};
+use crate::batch::{Point, SeriesRef};
 use crate::exposition::float::STALE_NAN;
 use crate::labels::Labels;
-use crate::scrape::pipeline::{Point, SeriesRef};
 
 #[test]
 fn crc32c_check_value() {

@@ -6,8 +6,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use super::paths::{PathResolver, join_dir};
-use super::yaml::{Bool11, lenient_string};
+use crate::common::paths::{PathResolver, join_dir};
+use crate::common::yaml::{Bool11, lenient_string};
 use crate::goquote::quote;
 
 /// A secret: never printed. `Debug`, `Display` and `Serialize` all show `<secret>`.
@@ -202,36 +202,36 @@ macro_rules! with_http_client {
         $vis struct $name {
             $($body)*
             #[serde(default)]
-            basic_auth: Option<$crate::config::http::BasicAuth>,
+            basic_auth: Option<$crate::common::http::BasicAuth>,
             #[serde(default)]
-            authorization: Option<$crate::config::http::Authorization>,
+            authorization: Option<$crate::common::http::Authorization>,
             #[serde(default)]
-            oauth2: Option<$crate::config::http::OAuth2>,
+            oauth2: Option<$crate::common::http::OAuth2>,
             #[serde(default)]
-            bearer_token: $crate::config::http::Secret,
+            bearer_token: $crate::common::http::Secret,
             #[serde(default)]
             bearer_token_file: String,
             #[serde(default)]
-            tls_config: Option<$crate::config::http::TlsConfig>,
+            tls_config: Option<$crate::common::http::TlsConfig>,
             #[serde(default)]
             proxy_url: String,
             #[serde(default)]
             no_proxy: String,
             #[serde(default)]
-            proxy_from_environment: $crate::config::yaml::Bool11,
+            proxy_from_environment: $crate::common::yaml::Bool11,
             #[serde(default)]
-            proxy_connect_header: std::collections::BTreeMap<String, Vec<$crate::config::http::Secret>>,
+            proxy_connect_header: std::collections::BTreeMap<String, Vec<$crate::common::http::Secret>>,
             #[serde(default)]
-            follow_redirects: Option<$crate::config::yaml::Bool11>,
+            follow_redirects: Option<$crate::common::yaml::Bool11>,
             #[serde(default)]
-            enable_http2: Option<$crate::config::yaml::Bool11>,
+            enable_http2: Option<$crate::common::yaml::Bool11>,
             #[serde(default, rename = "http_headers")]
             _http_headers: Option<serde_yaml::Value>,
         }
 
         impl $name {
-            fn take_http_client(&mut self) -> $crate::config::http::RawHttpClient {
-                $crate::config::http::RawHttpClient {
+            fn take_http_client(&mut self) -> $crate::common::http::RawHttpClient {
+                $crate::common::http::RawHttpClient {
                     basic_auth: self.basic_auth.take(),
                     authorization: self.authorization.take(),
                     oauth2: self.oauth2.take(),
@@ -542,7 +542,7 @@ pub(crate) fn check_http_url(url: &str) -> Result<(), String> {
         return Err("host is missing in URL".into());
     }
     // Errors show the URL without its password.
-    let shown = || quote(&crate::http::redact_url(url, crate::http::REDACTED));
+    let shown = || quote(&crate::gourl::redact_url(url, crate::gourl::REDACTED));
     if url.chars().any(|c| c.is_ascii_control() || c == ' ') {
         return Err(format!("parse {}: invalid character in URL", shown()));
     }

@@ -362,8 +362,8 @@ fn decode_binary(v: &mut serde_yaml::Value) -> Result<(), String> {
             let Y::String(s) = &t.value else {
                 return Err("!!binary value contains invalid base64 data".into());
             };
-            let bytes =
-                crate::io::base64_decode(s).ok_or("!!binary value contains invalid base64 data")?;
+            let bytes = crate::bytes::base64_decode(s)
+                .ok_or("!!binary value contains invalid base64 data")?;
             *v = Y::String(String::from_utf8_lossy(&bytes).into_owned());
             Ok(())
         }
