@@ -26,7 +26,7 @@ use trawl_core::labels::Labels;
 use trawl_core::scrape::pipeline::{Batch, Point, SeriesRef};
 use trawl_core::wal::record;
 use trawl_core::wal::segment::SegmentWriter;
-use trawl_mio::storage::{Wal, WalOptions};
+use trawl_io::storage::{Wal, WalOptions};
 
 const SERIES: usize = 1000;
 

@@ -71,6 +71,10 @@ struct TargetsData<'a> {
     active_targets: Vec<ActiveJson<'a>>,
     dropped_targets: Vec<DroppedJson<'a>>,
     dropped_target_counts: BTreeMap<&'a str, usize>,
+    /// trawl's addition: per job, the discovery blocks it validated but does not run
+    /// (absent when there are none, so the body is Prometheus's otherwise).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    discovery_not_run: BTreeMap<&'a str, &'a [String]>,
 }
 
 #[derive(serde::Serialize)]
@@ -137,6 +141,13 @@ pub fn targets_json(agent: &Agent, state: TargetState, pool: Option<&str>) -> St
                 .iter()
                 .filter(|p| in_pool(&p.job))
                 .map(|p| (&*p.job, p.dropped))
+                .collect(),
+            discovery_not_run: agent
+                .config()
+                .scrape_configs
+                .iter()
+                .filter(|j| !j.unsupported_sd.is_empty() && in_pool(&j.job_name))
+                .map(|j| (&*j.job_name, j.unsupported_sd.as_slice()))
                 .collect(),
         },
     };
@@ -266,6 +277,29 @@ pub fn metrics_text(samples: &[MetricSample]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17 (§2): a block whose mechanism does not run is visible per job in
+    /// `/api/v1/targets` (`discoveryNotRun`), and the body is Prometheus's without one.
+    #[test]
+    fn blocks_not_run_are_listed_per_job() {
+        let text = "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: pod}]\n    consul_sd_configs: [{server: 'localhost:8500'}]\n    static_configs: [{targets: ['127.0.0.1:9']}]\n  - job_name: s\n    static_configs: [{targets: ['127.0.0.1:9']}]\n";
+        let c = crate::config::Config::parse(text, &crate::config::ParseOptions::default())
+            .expect("valid");
+        let now = crate::time::Now::new(
+            crate::time::Instant(0),
+            crate::time::UnixNanos(1_700_000_000_000_000_000),
+        );
+        let agent = Agent::new(c, crate::agent::AgentOptions::default(), now);
+        let all: serde_json::Value =
+            serde_json::from_str(&targets_json(&agent, TargetState::Any, None)).expect("JSON");
+        assert_eq!(
+            all["data"]["discoveryNotRun"],
+            serde_json::json!({"k": ["consul_sd_configs", "kubernetes_sd_configs"]})
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&targets_json(&agent, TargetState::Any, Some("s"))).expect("JSON");
+        assert!(s["data"].get("discoveryNotRun").is_none(), "{s}");
+    }
 
     #[test]
     fn the_config_shown_hides_every_secret() {

@@ -49,7 +49,12 @@ impl Url {
         } else if let Some(r) = s.strip_prefix("https://") {
             (Scheme::Https, r)
         } else {
-            return Err(format!("unsupported protocol scheme in {s:?}"));
+            // Go's client: `unsupported protocol scheme "ftp"` (`""` for none).
+            let scheme = crate::gourl::parse(s).map(|u| u.scheme).unwrap_or_default();
+            return Err(format!(
+                "unsupported protocol scheme {}",
+                crate::goquote::quote(&scheme)
+            ));
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::http::HttpClientConfig;
+use crate::http::ResponseHead;
 
 /// Identifies one IO operation the core started. Ids only grow, never reused, so a
 /// completion that arrives after a cancel or a reload is recognised and ignored.
@@ -170,6 +171,99 @@ impl IoEvent<'_> {
     }
 }
 
+/// An [`IoEvent`] that owns its data: what a shell, the simulator or a recording's
+/// decoder holds between the moment IO finishes and the moment the agent is fed. Both
+/// shells queue completions as these; [`OwnedIoEvent::with_event`] lends the agent the
+/// borrowed form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnedIoEvent {
+    /// [`IoEvent::HttpHead`].
+    HttpHead(ResponseHead),
+    /// [`IoEvent::HttpBody`].
+    HttpBody(Vec<u8>),
+    /// [`IoEvent::HttpEnd`].
+    HttpEnd,
+    /// [`IoEvent::FileData`].
+    FileData(Vec<u8>),
+    /// [`IoEvent::NotFound`].
+    NotFound,
+    /// [`IoEvent::DirEntries`].
+    DirEntries(Vec<String>),
+    /// [`IoEvent::Changed`].
+    Changed(Option<String>),
+    /// [`IoEvent::DnsReply`].
+    DnsReply(Vec<u8>),
+    /// [`IoEvent::Failed`].
+    Failed(String),
+}
+
+impl OwnedIoEvent {
+    /// Hands the event to `f` in the borrowed form the agent takes.
+    pub fn with_event<R>(&self, f: impl FnOnce(IoEvent<'_>) -> R) -> R {
+        match self {
+            OwnedIoEvent::HttpHead(h) => {
+                let headers = h.header_refs();
+                f(IoEvent::HttpHead {
+                    status: h.status,
+                    reason: &h.reason,
+                    headers: &headers,
+                })
+            }
+            OwnedIoEvent::HttpBody(b) => f(IoEvent::HttpBody(b)),
+            OwnedIoEvent::HttpEnd => f(IoEvent::HttpEnd),
+            OwnedIoEvent::FileData(d) => f(IoEvent::FileData(d)),
+            OwnedIoEvent::NotFound => f(IoEvent::NotFound),
+            OwnedIoEvent::DirEntries(names) => {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                f(IoEvent::DirEntries(&refs))
+            }
+            OwnedIoEvent::Changed(name) => f(IoEvent::Changed {
+                name: name.as_deref(),
+            }),
+            OwnedIoEvent::DnsReply(m) => f(IoEvent::DnsReply(m)),
+            OwnedIoEvent::Failed(m) => f(IoEvent::Failed(m)),
+        }
+    }
+
+    /// A copy of a borrowed event (an HTTP head's minor version is taken to be 1: the
+    /// borrowed form does not carry it).
+    pub fn from_event(e: &IoEvent<'_>) -> OwnedIoEvent {
+        match *e {
+            IoEvent::HttpHead {
+                status,
+                reason,
+                headers,
+            } => OwnedIoEvent::HttpHead(ResponseHead {
+                minor: 1,
+                status,
+                reason: reason.to_owned(),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                    .collect(),
+            }),
+            IoEvent::HttpBody(b) => OwnedIoEvent::HttpBody(b.to_vec()),
+            IoEvent::HttpEnd => OwnedIoEvent::HttpEnd,
+            IoEvent::FileData(d) => OwnedIoEvent::FileData(d.to_vec()),
+            IoEvent::NotFound => OwnedIoEvent::NotFound,
+            IoEvent::DirEntries(names) => {
+                OwnedIoEvent::DirEntries(names.iter().map(|n| (*n).to_owned()).collect())
+            }
+            IoEvent::Changed { name } => OwnedIoEvent::Changed(name.map(str::to_owned)),
+            IoEvent::DnsReply(m) => OwnedIoEvent::DnsReply(m.to_vec()),
+            IoEvent::Failed(m) => OwnedIoEvent::Failed(m.to_owned()),
+        }
+    }
+
+    /// True for events after which the operation is over ([`IoEvent::is_final`]).
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            OwnedIoEvent::HttpHead(_) | OwnedIoEvent::HttpBody(_) | OwnedIoEvent::Changed(_)
+        )
+    }
+}
+
 /// The value of the first header named `name` (case-insensitive).
 pub fn header<'a>(headers: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
     headers
@@ -192,6 +286,35 @@ pub fn seconds_string(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owned_events_round_trip() {
+        let head = OwnedIoEvent::HttpHead(ResponseHead {
+            minor: 1,
+            status: 200,
+            reason: "OK".into(),
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+        });
+        let all = [
+            head,
+            OwnedIoEvent::HttpBody(b"a 1\n".to_vec()),
+            OwnedIoEvent::HttpEnd,
+            OwnedIoEvent::FileData(b"[]".to_vec()),
+            OwnedIoEvent::NotFound,
+            OwnedIoEvent::DirEntries(vec!["a.json".into(), "b.yml".into()]),
+            OwnedIoEvent::Changed(Some("a.json".into())),
+            OwnedIoEvent::Changed(None),
+            OwnedIoEvent::DnsReply(vec![0, 1, 2]),
+            OwnedIoEvent::Failed("refused".into()),
+        ];
+        for e in &all {
+            let back = e.with_event(|b| {
+                assert_eq!(b.is_final(), e.is_final());
+                OwnedIoEvent::from_event(&b)
+            });
+            assert_eq!(&back, e);
+        }
+    }
 
     #[test]
     fn seconds() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::agent::{Agent, AgentOptions, Input, Output, Stored};
 use crate::config::{Config, ParseOptions};
-use crate::io::{IoEvent, RequestId};
+use crate::io::{IoEvent, OwnedIoEvent, RequestId};
 use crate::labels::Labels;
 use crate::scrape::pipeline::SeriesRef;
 use crate::time::{Instant, Now, UnixNanos};
@@ -458,115 +458,44 @@ fn feed(a: &mut Agent, now: Now, r: &mut R<'_>) -> Result<(), String> {
         }
         4 => {
             let id = RequestId(r.u64()?);
-            match r.u8()? {
+            // Decoded into the owned event the shells and the simulator queue too.
+            let ev = match r.u8()? {
                 0 => {
                     let status = u16::try_from(r.u64()?).map_err(|_| "status")?;
                     let reason = r.str()?;
                     let n = r.u64()?;
-                    let mut h = Vec::new();
+                    let mut headers = Vec::new();
                     for _ in 0..n {
-                        h.push((r.str()?, r.str()?));
+                        headers.push((r.str()?, r.str()?));
                     }
-                    let refs: Vec<(&str, &str)> =
-                        h.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-                    a.handle_input(
-                        now,
-                        Input::Io {
-                            id,
-                            event: IoEvent::HttpHead {
-                                status,
-                                reason: &reason,
-                                headers: &refs,
-                            },
-                        },
-                    );
+                    OwnedIoEvent::HttpHead(crate::http::ResponseHead {
+                        minor: 1,
+                        status,
+                        reason,
+                        headers,
+                    })
                 }
-                1 => {
-                    let d = r.bytes()?;
-                    a.handle_input(
-                        now,
-                        Input::Io {
-                            id,
-                            event: IoEvent::HttpBody(d),
-                        },
-                    );
-                }
-                2 => a.handle_input(
-                    now,
-                    Input::Io {
-                        id,
-                        event: IoEvent::HttpEnd,
-                    },
-                ),
-                3 => {
-                    let d = r.bytes()?;
-                    a.handle_input(
-                        now,
-                        Input::Io {
-                            id,
-                            event: IoEvent::FileData(d),
-                        },
-                    );
-                }
-                4 => a.handle_input(
-                    now,
-                    Input::Io {
-                        id,
-                        event: IoEvent::NotFound,
-                    },
-                ),
+                1 => OwnedIoEvent::HttpBody(r.bytes()?.to_vec()),
+                2 => OwnedIoEvent::HttpEnd,
+                3 => OwnedIoEvent::FileData(r.bytes()?.to_vec()),
+                4 => OwnedIoEvent::NotFound,
                 5 => {
                     let n = r.u64()?;
                     let mut names = Vec::new();
                     for _ in 0..n {
                         names.push(r.str()?);
                     }
-                    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                    a.handle_input(
-                        now,
-                        Input::Io {
-                            id,
-                            event: IoEvent::DirEntries(&refs),
-                        },
-                    );
+                    OwnedIoEvent::DirEntries(names)
                 }
-                6 => {
-                    let name = match r.u8()? {
-                        1 => Some(r.str()?),
-                        _ => None,
-                    };
-                    a.handle_input(
-                        now,
-                        Input::Io {
-                            id,
-                            event: IoEvent::Changed {
-                                name: name.as_deref(),
-                            },
-                        },
-                    );
-                }
-                7 => {
-                    let m = r.str()?;
-                    a.handle_input(
-                        now,
-                        Input::Io {
-                            id,
-                            event: IoEvent::Failed(&m),
-                        },
-                    );
-                }
-                8 => {
-                    let d = r.bytes()?;
-                    a.handle_input(
-                        now,
-                        Input::Io {
-                            id,
-                            event: IoEvent::DnsReply(d),
-                        },
-                    );
-                }
+                6 => OwnedIoEvent::Changed(match r.u8()? {
+                    1 => Some(r.str()?),
+                    _ => None,
+                }),
+                7 => OwnedIoEvent::Failed(r.str()?),
+                8 => OwnedIoEvent::DnsReply(r.bytes()?.to_vec()),
                 k => return Err(format!("unknown IO event {k}")),
-            }
+            };
+            ev.with_event(|event| a.handle_input(now, Input::Io { id, event }));
         }
         k => return Err(format!("unknown input {k}")),
     }

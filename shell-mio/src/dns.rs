@@ -10,24 +10,20 @@
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::{Ipv6Addr, SocketAddr};
 
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
-use trawl_core::io::{DnsQuery, RequestId};
+use trawl_core::io::{DnsQuery, OwnedIoEvent, RequestId};
+use trawl_io::dns::server_addr;
 
-/// First token of DNS sockets (below the web server's).
+/// First token of the agent's DNS sockets (DNS discovery).
 pub(crate) const DNS_BASE: usize = 1 << 18;
-/// One past the last.
+/// First token of the HTTP client's DNS sockets (names of targets, endpoints, proxies),
+/// one past the agent's last.
+pub(crate) const DNS_MID: usize = DNS_BASE + (DNS_END - DNS_BASE) / 2;
+/// One past the last (below the web server's tokens).
 pub(crate) const DNS_END: usize = crate::web::WEB_BASE;
-
-/// How an exchange ended.
-pub(crate) enum DnsDone {
-    /// The answer message (without the TCP length prefix).
-    Reply(Vec<u8>),
-    /// What went wrong.
-    Failed(String),
-}
 
 enum Sock {
     Udp {
@@ -45,61 +41,50 @@ enum Sock {
     },
 }
 
-struct Exchange {
-    id: RequestId,
+struct Exchange<K> {
+    id: K,
     qid: [u8; 2],
     sock: Sock,
 }
 
-/// The DNS exchanges in flight.
-#[derive(Default)]
-pub(crate) struct Dns {
-    by_token: BTreeMap<usize, Exchange>,
-    by_id: BTreeMap<RequestId, usize>,
+/// The DNS exchanges in flight, keyed by `K` (the agent's request ids, or the HTTP
+/// client's lookups), on the tokens of one range.
+pub(crate) struct Dns<K = RequestId> {
+    by_token: BTreeMap<usize, Exchange<K>>,
+    by_id: BTreeMap<K, usize>,
     next: usize,
+    tokens: std::ops::Range<usize>,
 }
 
-/// The server's socket address: an IP literal, an IPv6 one possibly with a numeric
-/// `%zone` or an interface name.
-pub fn server_addr(server: &str, port: u16) -> Result<SocketAddr, String> {
-    let (ip, zone) = match server.split_once('%') {
-        Some((ip, zone)) => (ip, Some(zone)),
-        None => (server, None),
-    };
-    let ip: IpAddr = ip
-        .parse()
-        .map_err(|_| format!("invalid name server address {server:?}"))?;
-    match (ip, zone) {
-        (ip, None) => Ok(SocketAddr::new(ip, port)),
-        (IpAddr::V6(v6), Some(zone)) => {
-            let scope = match zone.parse::<u32>() {
-                Ok(n) => n,
-                Err(_) => if_index(zone)
-                    .ok_or_else(|| format!("unknown interface in name server {server:?}"))?,
-            };
-            Ok(SocketAddr::V6(SocketAddrV6::new(v6, port, 0, scope)))
+impl<K> std::fmt::Debug for Dns<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dns")
+            .field("in_flight", &self.by_token.len())
+            .field("tokens", &self.tokens)
+            .finish()
+    }
+}
+
+impl<K: Ord + Copy> Dns<K> {
+    /// No exchanges; sockets get tokens from `tokens`.
+    pub(crate) fn new(tokens: std::ops::Range<usize>) -> Dns<K> {
+        Dns {
+            by_token: BTreeMap::new(),
+            by_id: BTreeMap::new(),
+            next: tokens.start,
+            tokens,
         }
-        (IpAddr::V4(_), Some(_)) => Err(format!("invalid name server address {server:?}")),
     }
-}
 
-/// An interface's index, from sysfs (no libc call needed).
-fn if_index(name: &str) -> Option<u32> {
-    if name.contains('/') || name.starts_with('.') {
-        return None;
+    /// True if `t` is one of this set's tokens.
+    pub(crate) fn owns_token(&self, t: usize) -> bool {
+        self.tokens.contains(&t)
     }
-    std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
 
-impl Dns {
     fn token(&mut self) -> usize {
         loop {
-            if !(DNS_BASE..DNS_END).contains(&self.next) {
-                self.next = DNS_BASE;
+            if !self.tokens.contains(&self.next) {
+                self.next = self.tokens.start;
             }
             let t = self.next;
             self.next += 1;
@@ -110,16 +95,11 @@ impl Dns {
     }
 
     /// Starts an exchange; `Err` if it failed at once.
-    pub(crate) fn start(
-        &mut self,
-        reg: &Registry,
-        id: RequestId,
-        q: &DnsQuery,
-    ) -> Result<(), String> {
+    pub(crate) fn start(&mut self, reg: &Registry, id: K, q: &DnsQuery) -> Result<(), String> {
         if q.message.len() < 2 || q.message.len() > usize::from(u16::MAX) {
             return Err("query of an invalid length".into());
         }
-        if self.by_token.len() >= DNS_END - DNS_BASE {
+        if self.by_token.len() >= self.tokens.len() {
             return Err("too many DNS exchanges in flight".into());
         }
         let addr = server_addr(&q.server, q.port)?;
@@ -180,7 +160,7 @@ impl Dns {
     }
 
     /// Drops an exchange (the core cancelled it or its answer was fed).
-    pub(crate) fn cancel(&mut self, reg: &Registry, id: RequestId) {
+    pub(crate) fn cancel(&mut self, reg: &Registry, id: K) {
         if let Some(t) = self.by_id.remove(&id) {
             self.close(reg, t);
         }
@@ -197,13 +177,13 @@ impl Dns {
     }
 
     /// A socket is ready: the exchange's end, if this was it.
-    pub(crate) fn ready(&mut self, reg: &Registry, t: usize) -> Option<(RequestId, DnsDone)> {
+    pub(crate) fn ready(&mut self, reg: &Registry, t: usize) -> Option<(K, OwnedIoEvent)> {
         let ex = self.by_token.get_mut(&t)?;
         let id = ex.id;
         let done = match step(ex) {
             Ok(None) => return None,
-            Ok(Some(reply)) => DnsDone::Reply(reply),
-            Err(e) => DnsDone::Failed(e),
+            Ok(Some(reply)) => OwnedIoEvent::DnsReply(reply),
+            Err(e) => OwnedIoEvent::Failed(e),
         };
         self.close(reg, t);
         Some((id, done))
@@ -211,7 +191,7 @@ impl Dns {
 }
 
 /// Moves the bytes that can move now; the answer once it is whole.
-fn step(ex: &mut Exchange) -> Result<Option<Vec<u8>>, String> {
+fn step<K>(ex: &mut Exchange<K>) -> Result<Option<Vec<u8>>, String> {
     match &mut ex.sock {
         Sock::Udp { sock, query, sent } => {
             if !*sent {
@@ -278,83 +258,5 @@ fn step(ex: &mut Exchange) -> Result<Option<Vec<u8>>, String> {
                 }
             }
         }
-    }
-}
-
-/// One exchange, blocking, for `trawl sd`: waits at most the query's timeout.
-pub fn exchange_blocking(q: &DnsQuery) -> Result<Vec<u8>, String> {
-    use std::time::Instant;
-    if q.message.len() < 2 || q.message.len() > usize::from(u16::MAX) {
-        return Err("query of an invalid length".into());
-    }
-    let addr = server_addr(&q.server, q.port)?;
-    let qid = [q.message[0], q.message[1]];
-    let deadline = Instant::now() + q.timeout;
-    let left = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| "i/o timeout".to_owned())
-    };
-    let io = |e: std::io::Error| match e.kind() {
-        ErrorKind::WouldBlock | ErrorKind::TimedOut => "i/o timeout".to_owned(),
-        ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-        _ => e.to_string(),
-    };
-    if q.tcp {
-        let mut s = std::net::TcpStream::connect_timeout(&addr, left()?).map_err(io)?;
-        let mut out = Vec::with_capacity(q.message.len() + 2);
-        out.extend_from_slice(&(q.message.len() as u16).to_be_bytes());
-        out.extend_from_slice(&q.message);
-        s.set_write_timeout(Some(left()?)).map_err(io)?;
-        s.write_all(&out).map_err(io)?;
-        s.set_read_timeout(Some(left()?)).map_err(io)?;
-        let mut len = [0u8; 2];
-        s.read_exact(&mut len).map_err(io)?;
-        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        s.set_read_timeout(Some(left()?)).map_err(io)?;
-        s.read_exact(&mut reply).map_err(io)?;
-        if reply.len() < 2 || reply[..2] != qid {
-            return Err("answer does not match the query".into());
-        }
-        Ok(reply)
-    } else {
-        let local: SocketAddr = match addr {
-            SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-        };
-        let s = std::net::UdpSocket::bind(local).map_err(io)?;
-        s.connect(addr).map_err(io)?;
-        s.send(&q.message).map_err(io)?;
-        let mut buf = vec![0u8; 65536];
-        loop {
-            s.set_read_timeout(Some(left()?)).map_err(io)?;
-            let n = s.recv(&mut buf).map_err(io)?;
-            if n >= 2 && buf[..2] == qid {
-                buf.truncate(n);
-                return Ok(buf);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_addresses() {
-        assert_eq!(
-            server_addr("127.0.0.1", 53).unwrap(),
-            SocketAddr::from(([127, 0, 0, 1], 53))
-        );
-        assert_eq!(server_addr("::1", 5353).unwrap().port(), 5353);
-        match server_addr("fe80::1%7", 53).unwrap() {
-            SocketAddr::V6(a) => assert_eq!(a.scope_id(), 7),
-            other => panic!("{other}"),
-        }
-        assert!(server_addr("fe80::1%lo", 53).is_ok());
-        assert!(server_addr("localhost", 53).is_err());
-        assert!(server_addr("1.2.3.4%x", 53).is_err());
     }
 }

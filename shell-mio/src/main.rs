@@ -13,8 +13,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use trawl_core::agent::AgentOptions;
 use trawl_core::target::{Populated, targets_from_group};
+use trawl_io::storage::{SyncPolicy, WalOptions, WriterOptions};
 use trawl_mio::daemon::{self, DaemonOptions};
-use trawl_mio::storage::{SyncPolicy, WalOptions, WriterOptions};
 
 /// A Prometheus-compatible service-discovery and scrape agent.
 #[derive(Parser, Debug)]
@@ -54,18 +54,28 @@ struct Cli {
     /// `body_size_limit`; 0 for none (Prometheus's default). A job's own limit wins.
     #[arg(long = "scrape.body-size-limit", default_value = "64MB")]
     body_size_limit: String,
-    /// The resolver configuration DNS discovery reads (name servers, search domains,
-    /// `options ndots: timeout: attempts: rotate`), again at every refresh.
+    /// The resolver configuration (name servers, search domains, `options ndots:
+    /// timeout: attempts: rotate`) for DNS discovery (read at every refresh) and for the
+    /// name of every connection (targets, HTTP SD endpoints, proxies, remote write;
+    /// read again after 5 s).
     #[arg(
         long = "discovery.dns.resolv-conf",
         default_value = "/etc/resolv.conf",
         global = true
     )]
     resolv_conf: String,
-    /// The port DNS discovery asks name servers on (resolv.conf cannot name one; for a
-    /// server on another port, as in tests).
+    /// The port name servers are asked on (resolv.conf cannot name one; for a server on
+    /// another port, as in tests).
     #[arg(long = "discovery.dns.port", default_value_t = 53, global = true)]
     dns_port: u16,
+    /// The hosts file the name of every connection is looked up in before DNS
+    /// (read again after 5 s).
+    #[arg(
+        long = "discovery.dns.hosts-file",
+        default_value = "/etc/hosts",
+        global = true
+    )]
+    hosts_file: String,
     /// Enable `POST /-/reload` and `POST /-/quit`.
     #[arg(long = "web.enable-lifecycle")]
     lifecycle: bool,
@@ -141,7 +151,7 @@ enum Check {
 fn check_config(files: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for f in files {
-        let config = match daemon::load_config(f) {
+        let config = match trawl_io::source::load_config(f) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("FAILED: {e}");
@@ -152,6 +162,9 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
         println!("{}: configuration is valid", f.display());
         for s in &config.ignored_sections {
             println!("  note: section {s:?} is accepted and ignored by an agent");
+        }
+        for w in config.warnings() {
+            println!("  warning: {w}");
         }
         for job in &config.scrape_configs {
             let from = job
@@ -283,8 +296,9 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
         .parse()
         .map_err(|e| format!("--web.listen-address={}: {e}", cli.listen))?;
     Ok(DaemonOptions {
+        hosts_file: cli.hosts_file.clone(),
         record: cli.record.clone(),
-        timer_slack: daemon::TIMER_SLACK,
+        timer_slack: trawl_io::drive::TIMER_SLACK,
         listen,
         web: trawl_mio::web::WebOptions {
             lifecycle: cli.lifecycle,
@@ -379,7 +393,12 @@ fn main() -> ExitCode {
         }
         Some(Command::Sd { job }) => {
             let options = discovery_options(&cli);
-            return match trawl_mio::sd_once::run(&cli.config_file, job.as_deref(), options) {
+            return match trawl_mio::sd_once::run(
+                &cli.config_file,
+                job.as_deref(),
+                options,
+                &cli.hosts_file,
+            ) {
                 Ok(json) => {
                     println!("{json}");
                     ExitCode::SUCCESS

@@ -1,14 +1,16 @@
 //! HTTP/1.1 over mio sockets, with the core's codec: one connection per request in
 //! flight, idle keep-alive connections kept per host and port for the next request,
 //! redirects followed in the shell (the core sees only the final response), and names
-//! resolved on a worker thread so the loop never blocks. Plain-HTTP proxies: requests
+//! resolved by the core's stub resolver on the loop's own DNS sockets
+//! ([`trawl_io::resolve`]: `/etc/hosts`, then A and AAAA; every address tried in order
+//! until one connects), so a slow lookup holds up only its own connection. Plain-HTTP proxies: requests
 //! for `http://` targets go to the proxy with the absolute URL (one kept-alive
 //! connection serves every target), `https://` targets through a `CONNECT` tunnel; which
 //! proxy, if any, is the core's decision ([`trawl_core::http::proxy`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
@@ -17,7 +19,12 @@ use trawl_core::http::proxy::{self, ProxyEnv, Route};
 use trawl_core::http::{
     ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get, write_post,
 };
-use trawl_core::io::{CredentialsFile, HttpRequest, IoEvent, RequestId};
+use trawl_core::io::{HttpRequest, OwnedIoEvent};
+use trawl_core::resolver::host::{DnsIo, HostLookup};
+use trawl_io::client::{Caller, Post, RemoteId, credentials, dial_error};
+use trawl_io::resolve::{ResolverFiles, ResolverOptions};
+
+use crate::dns::Dns;
 
 /// Tokens at and above this are connections.
 pub(crate) const CONN_BASE: usize = 1 << 20;
@@ -34,47 +41,9 @@ pub(crate) const READ_PER_CONN: usize = 128 * 1024;
 /// agent sees it. Connections past it wait in the backlog, in turn order.
 pub(crate) const READ_PER_TURN: usize = 4 << 20;
 
-/// What a connection reports, owned, for the loop to hand to the core (or to remote
-/// write).
-#[derive(Debug)]
-pub enum NetEvent {
-    /// The response's status line and headers.
-    Head(ResponseHead),
-    /// A piece of the body.
-    Body(Vec<u8>),
-    /// The response is complete.
-    End,
-    /// The request failed.
-    Failed(String),
-}
-
-impl NetEvent {
-    /// Hands the event to `f` as the core's (borrowed) event.
-    pub fn with_event(&self, f: impl FnOnce(IoEvent<'_>)) {
-        match self {
-            NetEvent::Head(h) => {
-                let headers = h.header_refs();
-                f(IoEvent::HttpHead {
-                    status: h.status,
-                    reason: &h.reason,
-                    headers: &headers,
-                });
-            }
-            NetEvent::Body(b) => f(IoEvent::HttpBody(b)),
-            NetEvent::End => f(IoEvent::HttpEnd),
-            NetEvent::Failed(m) => f(IoEvent::Failed(m)),
-        }
-    }
-
-    /// True for the request's last event.
-    pub fn is_final(&self) -> bool {
-        matches!(self, NetEvent::End | NetEvent::Failed(_))
-    }
-}
-
 #[derive(Debug)]
 struct Request {
-    id: RequestId,
+    id: Caller,
     url: Url,
     headers: Vec<(String, String)>,
     follow: bool,
@@ -86,6 +55,11 @@ struct Request {
     route: Option<Route>,
     /// A POST's body (`None`: a GET).
     body: Option<Arc<[u8]>>,
+    /// The addresses left to try if the connection being opened fails, in order.
+    next_addrs: Vec<SocketAddr>,
+    /// The first address's failure (what the request fails with if none connects, as
+    /// Go's serial dialer reports).
+    dial_error: Option<String>,
 }
 
 impl Request {
@@ -184,46 +158,6 @@ fn pool_key(req: &Request) -> PoolKey {
     (req.url.host.clone(), req.url.port, tls, via)
 }
 
-/// A name to resolve on the worker thread.
-#[derive(Debug)]
-pub(crate) struct Lookup {
-    pub(crate) id: RequestId,
-    pub(crate) host: String,
-    pub(crate) port: u16,
-}
-
-/// The resolver's answer.
-#[derive(Debug)]
-pub(crate) struct Resolved {
-    pub(crate) id: RequestId,
-    pub(crate) addrs: io::Result<Vec<SocketAddr>>,
-}
-
-/// Resolves names with the system resolver (`/etc/hosts`, DNS) on its own thread.
-pub(crate) fn spawn_resolver(
-    wake: impl Fn() + Send + 'static,
-) -> io::Result<(
-    crossbeam_channel::Sender<Lookup>,
-    crossbeam_channel::Receiver<Resolved>,
-)> {
-    let (tx, rx) = crossbeam_channel::unbounded::<Lookup>();
-    let (atx, arx) = crossbeam_channel::unbounded();
-    std::thread::Builder::new()
-        .name("trawl-dns".into())
-        .spawn(move || {
-            for l in rx {
-                let addrs = (l.host.as_str(), l.port)
-                    .to_socket_addrs()
-                    .map(|a| a.collect::<Vec<_>>());
-                if atx.send(Resolved { id: l.id, addrs }).is_err() {
-                    return;
-                }
-                wake();
-            }
-        })?;
-    Ok((tx, arx))
-}
-
 /// Sends what TLS has to send (handshake or records); `WouldBlock` waits for the next
 /// writable event.
 fn flush_tls(c: &mut Conn) -> io::Result<()> {
@@ -273,44 +207,35 @@ fn recv(c: &mut Conn, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// A request to start: a POST ([`Net::post`]), or a GET's parts.
-pub struct Post<'a> {
-    /// The URL.
-    pub url: &'a str,
-    /// Headers after `Host` (`Content-Length` is added).
-    pub headers: Vec<(String, String)>,
-    /// An `Authorization` header to read from a file first.
-    pub credentials_file: Option<&'a CredentialsFile>,
-    /// The body.
-    pub body: Arc<[u8]>,
-    /// TLS and proxy settings.
-    pub client: Arc<trawl_core::config::HttpClientConfig>,
-}
-
 /// Every HTTP request in flight and every idle connection.
 #[derive(Debug)]
 pub(crate) struct Net {
     /// Boxed: a connection is about a kilobyte, and a map node holds eleven slots.
     conns: BTreeMap<usize, Box<Conn>>,
     next_token: usize,
-    by_id: BTreeMap<RequestId, usize>,
+    by_id: BTreeMap<Caller, usize>,
     idle: BTreeMap<PoolKey, Vec<usize>>,
-    tls: crate::tls::TlsConfigs,
-    /// Requests waiting for their name.
-    resolving: BTreeMap<RequestId, Request>,
-    lookups: crossbeam_channel::Sender<Lookup>,
+    tls: trawl_io::tls::TlsConfigs,
+    /// Requests waiting for their name, with its lookup.
+    resolving: BTreeMap<Caller, (HostLookup, Request)>,
+    /// The lookups' DNS exchanges.
+    dns: Dns<(Caller, trawl_core::io::RequestId)>,
+    /// `/etc/hosts` and `/etc/resolv.conf` as last read.
+    files: ResolverFiles,
+    /// The lookups' clock.
+    start: std::time::Instant,
     buf: Vec<u8>,
     /// Connections that stopped reading on a budget, oldest first.
     backlog: VecDeque<usize>,
     /// Requests whose bodies the agent is not ready for (it has bytes of theirs left
     /// to parse): their connections wait in the backlog.
-    held: std::collections::BTreeSet<RequestId>,
+    held: std::collections::BTreeSet<Caller>,
     /// What the connections may still read this turn.
     turn_left: usize,
     /// The proxy environment, read once (for `proxy_from_environment`).
     proxy_env: ProxyEnv,
     /// Events for the core, in order.
-    pub(crate) events: VecDeque<(RequestId, NetEvent)>,
+    pub(crate) events: VecDeque<(Caller, OwnedIoEvent)>,
 }
 
 /// Go's prefix for a failed dial: `proxyconnect tcp: dial tcp …` through a proxy.
@@ -322,45 +247,8 @@ fn dial_op(req: &Request) -> &'static str {
     }
 }
 
-/// A failed connection as Go words it (`dial tcp ADDR: connect: connection refused`;
-/// `proxyconnect tcp: ` first when dialing a proxy).
-pub fn dial_error(proxied: bool, addr: &str, e: &io::Error) -> String {
-    let what = match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connect: connection refused".to_owned(),
-        io::ErrorKind::TimedOut => "i/o timeout".to_owned(),
-        _ => e.to_string(),
-    };
-    let via = if proxied { "proxyconnect tcp: " } else { "" };
-    format!("{via}dial tcp {addr}: {what}")
-}
-
-/// The `Authorization` header for a credentials file, read now (as Prometheus reads it
-/// before each request).
-pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| format!("unable to read credentials file {p}: {e}"))
-    };
-    Ok(match f {
-        CredentialsFile::BasicPassword { username, path } => {
-            let pw = read(path)?;
-            (
-                "Authorization".into(),
-                format!(
-                    "Basic {}",
-                    trawl_core::bytes::base64_encode(format!("{username}:{pw}").as_bytes())
-                ),
-            )
-        }
-        CredentialsFile::Credentials { kind, path } => {
-            ("Authorization".into(), format!("{kind} {}", read(path)?))
-        }
-    })
-}
-
 impl Net {
-    pub(crate) fn new(lookups: crossbeam_channel::Sender<Lookup>) -> Net {
+    pub(crate) fn new(resolver: ResolverOptions) -> Net {
         Net {
             conns: BTreeMap::new(),
             next_token: CONN_BASE,
@@ -368,7 +256,9 @@ impl Net {
             idle: BTreeMap::new(),
             tls: Default::default(),
             resolving: BTreeMap::new(),
-            lookups,
+            dns: Dns::new(crate::dns::DNS_MID..crate::dns::DNS_END),
+            files: ResolverFiles::new(resolver),
+            start: std::time::Instant::now(),
             buf: vec![0; 64 * 1024],
             backlog: VecDeque::new(),
             held: std::collections::BTreeSet::new(),
@@ -378,12 +268,12 @@ impl Net {
         }
     }
 
-    fn fail(&mut self, id: RequestId, msg: String) {
-        self.events.push_back((id, NetEvent::Failed(msg)));
+    fn fail(&mut self, id: Caller, msg: String) {
+        self.events.push_back((id, OwnedIoEvent::Failed(msg)));
     }
 
     /// Starts a GET.
-    pub(crate) fn start(&mut self, reg: &Registry, id: RequestId, r: &HttpRequest) {
+    pub(crate) fn start(&mut self, reg: &Registry, id: Caller, r: &HttpRequest) {
         let p = Post {
             url: &r.url,
             headers: r.headers.clone(),
@@ -395,7 +285,7 @@ impl Net {
     }
 
     /// Starts a POST (remote write). Redirects are not followed.
-    pub(crate) fn post(&mut self, reg: &Registry, id: RequestId, p: Post<'_>) {
+    pub(crate) fn post(&mut self, reg: &Registry, id: Caller, p: Post<'_>) {
         let body = p.body.clone();
         self.begin_request(reg, id, p, Some(body), false);
     }
@@ -403,7 +293,7 @@ impl Net {
     fn begin_request(
         &mut self,
         reg: &Registry,
-        id: RequestId,
+        id: Caller,
         p: Post<'_>,
         body: Option<Arc<[u8]>>,
         follow: bool,
@@ -429,6 +319,8 @@ impl Net {
             tls_config: p.client,
             route: None,
             body,
+            next_addrs: Vec::new(),
+            dial_error: None,
         };
         self.send(reg, req);
     }
@@ -469,56 +361,151 @@ impl Net {
     }
 
     /// Connects afresh to the target or its proxy, resolving the name first if needed.
-    fn dial(&mut self, reg: &Registry, req: Request) {
+    fn dial(&mut self, reg: &Registry, mut req: Request) {
+        req.next_addrs.clear();
+        req.dial_error = None;
         let (host, port) = req.dial();
-        match host.parse::<IpAddr>() {
-            Ok(ip) => {
-                let addr = SocketAddr::new(ip, port);
-                self.connect(reg, addr, req);
-            }
-            Err(_) => {
-                let l = Lookup {
-                    id: req.id,
-                    host: host.to_owned(),
-                    port,
-                };
-                let id = req.id;
-                self.resolving.insert(id, req);
-                if self.lookups.send(l).is_err() {
-                    self.resolving.remove(&id);
-                    self.fail(id, "the resolver thread is gone".into());
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            let addr = SocketAddr::new(ip, port);
+            return self.connect(reg, addr, req);
+        }
+        let now = self.now();
+        let l = self.files.lookup(host, now);
+        let id = req.id;
+        self.resolving.insert(id, (l, req));
+        self.pump_lookup(reg, id);
+    }
+
+    /// The lookups' clock, as the core counts time.
+    fn now(&self) -> trawl_core::time::Instant {
+        trawl_core::time::Instant(self.start.elapsed().as_nanos() as u64)
+    }
+
+    /// Carries out what lookup `id` asks (its exchanges), and connects once it has an
+    /// answer.
+    fn pump_lookup(&mut self, reg: &Registry, id: Caller) {
+        loop {
+            let Some((l, _)) = self.resolving.get_mut(&id) else {
+                return;
+            };
+            let Some(io) = l.poll_io() else { break };
+            match io {
+                DnsIo::Start(x, q) => {
+                    if let Err(e) = self.dns.start(reg, (id, x), &q) {
+                        let now = self.now();
+                        if let Some((l, _)) = self.resolving.get_mut(&id) {
+                            l.handle_reply(now, x, Err(&e));
+                        }
+                    }
                 }
+                DnsIo::Cancel(x) => self.dns.cancel(reg, (id, x)),
             }
+        }
+        let done = self
+            .resolving
+            .get(&id)
+            .is_some_and(|(l, _)| l.result().is_some());
+        if !done {
+            return;
+        }
+        let Some((l, mut req)) = self.resolving.remove(&id) else {
+            return;
+        };
+        match l.result() {
+            Some(Ok(addrs)) => {
+                let port = req.dial().1;
+                let mut addrs: Vec<SocketAddr> = addrs
+                    .iter()
+                    .filter_map(|a| a.parse::<IpAddr>().ok())
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect();
+                if addrs.is_empty() {
+                    let msg = format!(
+                        "{}lookup {}: no usable address",
+                        dial_op(&req),
+                        req.dial().0
+                    );
+                    return self.fail(id, msg);
+                }
+                let first = addrs.remove(0);
+                req.next_addrs = addrs;
+                self.connect(reg, first, req);
+            }
+            Some(Err(e)) => {
+                let msg = format!("{}{e}", dial_op(&req));
+                self.fail(id, msg);
+            }
+            None => {}
         }
     }
 
-    /// A name resolved (or not).
-    pub(crate) fn resolved(&mut self, reg: &Registry, r: Resolved) {
-        let Some(req) = self.resolving.remove(&r.id) else {
-            return; // cancelled meanwhile
-        };
-        match r.addrs {
-            Ok(a) if !a.is_empty() => {
-                // Prefer IPv4, as Go's dialer effectively does on most hosts.
-                let addr = a.iter().find(|a| a.is_ipv4()).copied().unwrap_or(a[0]);
-                self.connect(reg, addr, req);
+    /// A lookup's DNS socket is ready.
+    pub(crate) fn dns_ready(&mut self, reg: &Registry, t: usize) {
+        if let Some(((id, x), ev)) = self.dns.ready(reg, t) {
+            let now = self.now();
+            if let Some((l, _)) = self.resolving.get_mut(&id) {
+                let reply = match &ev {
+                    OwnedIoEvent::DnsReply(m) => Ok(m.as_slice()),
+                    OwnedIoEvent::Failed(e) => Err(e.as_str()),
+                    _ => Err("unexpected answer"),
+                };
+                l.handle_reply(now, x, reply);
             }
-            Ok(_) => {
-                let msg = format!("{}lookup {}: no such host", dial_op(&req), req.dial().0);
-                self.fail(req.id, msg);
-            }
-            Err(e) => {
-                let msg = format!("{}lookup {}: {e}", dial_op(&req), req.dial().0);
-                self.fail(req.id, msg);
-            }
+            self.pump_lookup(reg, id);
         }
+    }
+
+    /// True if `t` is one of the lookups' DNS sockets.
+    pub(crate) fn owns_dns_token(&self, t: usize) -> bool {
+        self.dns.owns_token(t)
+    }
+
+    /// When the next lookup exchange times out.
+    pub(crate) fn poll_timeout(&self) -> Option<std::time::Instant> {
+        let t = self
+            .resolving
+            .values()
+            .filter_map(|(l, _)| l.poll_timeout())
+            .min()?;
+        Some(self.start + std::time::Duration::from_nanos(t.0))
+    }
+
+    /// Moves the lookups whose exchanges timed out on.
+    pub(crate) fn timeouts(&mut self, reg: &Registry) {
+        let now = self.now();
+        let due: Vec<Caller> = self
+            .resolving
+            .iter()
+            .filter(|(_, (l, _))| l.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some((l, _)) = self.resolving.get_mut(&id) {
+                l.handle_timeout(now);
+            }
+            self.pump_lookup(reg, id);
+        }
+    }
+
+    /// The connection being opened for `req` failed with `err`: the next address, or
+    /// the request fails with the first address's error.
+    fn connect_next(&mut self, reg: &Registry, mut req: Request, err: String) {
+        let first = req.dial_error.get_or_insert(err).clone();
+        if req.next_addrs.is_empty() {
+            return self.fail(req.id, first);
+        }
+        let addr = req.next_addrs.remove(0);
+        self.connect(reg, addr, req);
     }
 
     fn connect(&mut self, reg: &Registry, addr: SocketAddr, req: Request) {
         let proxied = req.route.is_some();
         let mut stream = match TcpStream::connect(addr) {
             Ok(s) => s,
-            Err(e) => return self.fail(req.id, dial_error(proxied, &addr.to_string(), &e)),
+            Err(e) => {
+                let msg = dial_error(proxied, &addr.to_string(), &e);
+                return self.connect_next(reg, req, msg);
+            }
         };
         let t = self.next_token;
         self.next_token += 1;
@@ -620,8 +607,15 @@ impl Net {
     }
 
     /// Abandons a request.
-    pub(crate) fn cancel(&mut self, reg: &Registry, id: RequestId) {
-        self.resolving.remove(&id);
+    pub(crate) fn cancel(&mut self, reg: &Registry, id: Caller) {
+        if let Some((mut l, _)) = self.resolving.remove(&id) {
+            l.cancel();
+            while let Some(io) = l.poll_io() {
+                if let DnsIo::Cancel(x) = io {
+                    self.dns.cancel(reg, (id, x));
+                }
+            }
+        }
         if let Some(t) = self.by_id.remove(&id) {
             self.close(reg, t);
         }
@@ -653,20 +647,29 @@ impl Net {
             return;
         }
         if c.phase == Phase::Connecting && writable {
-            match c.stream.take_error() {
-                Ok(None) => {}
-                Ok(Some(e)) | Err(e) => {
-                    let msg = dial_error(c.proxied, &c.addr.to_string(), &e);
-                    return self.broken(reg, t, msg);
+            let failed = match c.stream.take_error() {
+                Ok(None) => match c.stream.peer_addr() {
+                    Ok(_) => {
+                        c.phase = Phase::Writing;
+                        None
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                    Err(e) => Some(e),
+                },
+                Ok(Some(e)) | Err(e) => Some(e),
+            };
+            if let Some(e) = failed {
+                // This address refused: the next one, if the name had more.
+                let msg = dial_error(c.proxied, &c.addr.to_string(), &e);
+                let req = c.req.take();
+                if let Some(r) = &req {
+                    self.by_id.remove(&r.id);
                 }
-            }
-            match c.stream.peer_addr() {
-                Ok(_) => c.phase = Phase::Writing,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(e) => {
-                    let msg = dial_error(c.proxied, &c.addr.to_string(), &e);
-                    return self.broken(reg, t, msg);
+                self.close(reg, t);
+                if let Some(r) = req {
+                    self.connect_next(reg, r, msg);
                 }
+                return;
             }
         }
         if c.phase == Phase::Writing
@@ -732,12 +735,12 @@ impl Net {
     }
 
     /// Reads no more of request `id`'s response until [`Net::release`] lets it go.
-    pub(crate) fn hold(&mut self, id: RequestId) {
+    pub(crate) fn hold(&mut self, id: Caller) {
         self.held.insert(id);
     }
 
     /// Lets go of the held requests for which `ready` holds.
-    pub(crate) fn release(&mut self, ready: impl Fn(RequestId) -> bool) {
+    pub(crate) fn release(&mut self, ready: impl Fn(Caller) -> bool) {
         self.held.retain(|id| !ready(*id));
     }
 
@@ -791,7 +794,7 @@ impl Net {
             let Some(id) = c.req.as_ref().map(|r| r.id) else {
                 return;
             };
-            let mut evs: Vec<NetEvent> = Vec::new();
+            let mut evs: Vec<OwnedIoEvent> = Vec::new();
             let follow = c.req.as_ref().is_some_and(|r| r.follow);
             // Borrowed, not cloned: only a redirect's head needs it.
             let base = c.req.as_ref().map(|r| &r.url);
@@ -804,17 +807,17 @@ impl Net {
                     match (to, base) {
                         (Some(loc), Some(b)) => match b.join(loc) {
                             Ok(u) => *redirect = Some(u),
-                            Err(e) => evs.push(NetEvent::Failed(e)),
+                            Err(e) => evs.push(OwnedIoEvent::Failed(e)),
                         },
-                        _ => evs.push(NetEvent::Head(h)),
+                        _ => evs.push(OwnedIoEvent::HttpHead(h)),
                     }
                 }
                 ResponseEvent::Body(b) => {
                     if redirect.is_none() {
-                        evs.push(NetEvent::Body(b.to_vec()));
+                        evs.push(OwnedIoEvent::HttpBody(b.to_vec()));
                     }
                 }
-                ResponseEvent::End => evs.push(NetEvent::End),
+                ResponseEvent::End => evs.push(OwnedIoEvent::HttpEnd),
             };
             let r = if n == 0 {
                 c.reader.eof(&mut sink)
@@ -841,7 +844,7 @@ impl Net {
                 }
             }
             for e in evs {
-                let end = matches!(e, NetEvent::End | NetEvent::Failed(_));
+                let end = matches!(e, OwnedIoEvent::HttpEnd | OwnedIoEvent::Failed(_));
                 self.events.push_back((id, e));
                 if end {
                     self.by_id.remove(&id);
@@ -989,11 +992,11 @@ pub(crate) struct MioTransport<'a> {
     pub(crate) reg: &'a Registry,
 }
 
-impl crate::remote::Transport for MioTransport<'_> {
-    fn post(&mut self, id: RequestId, p: Post<'_>) {
-        self.net.post(self.reg, id, p);
+impl trawl_io::remote::Transport for MioTransport<'_> {
+    fn post(&mut self, id: RemoteId, p: Post<'_>) {
+        self.net.post(self.reg, Caller::Remote(id), p);
     }
-    fn cancel(&mut self, id: RequestId) {
-        self.net.cancel(self.reg, id);
+    fn cancel(&mut self, id: RemoteId) {
+        self.net.cancel(self.reg, Caller::Remote(id));
     }
 }

@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
+use trawl_io::resolve::{ResolverFiles, ResolverOptions, resolve_blocking};
 
 use serde_json::{Value, json};
 use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
@@ -27,6 +28,7 @@ fn get(
     headers: &[(String, String)],
     timeout: Duration,
     client: &trawl_core::config::HttpClientConfig,
+    resolver: &mut ResolverFiles,
 ) -> Result<Response, String> {
     let u = Url::parse(url)?;
     let env = ProxyEnv::from_lookup(|k| std::env::var(k).ok());
@@ -39,19 +41,35 @@ fn get(
     } else {
         ""
     };
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
-        .map_err(|e| format!("{via}dial tcp: lookup {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{via}dial tcp: lookup {host}: no such host"))?;
-    let mut tcp = std::net::TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("{via}dial tcp {addr}: {e}"))?;
+    // Every address in turn, as the daemon dials; the first failure is the error.
+    let addrs = resolve_blocking(resolver, host).map_err(|e| format!("{via}dial tcp: {e}"))?;
+    let mut first_error = None;
+    let mut connected = None;
+    for a in addrs {
+        let Ok(ip) = a.parse::<std::net::IpAddr>() else {
+            continue;
+        };
+        let addr = std::net::SocketAddr::new(ip, port);
+        match std::net::TcpStream::connect_timeout(&addr, timeout) {
+            Ok(t) => {
+                connected = Some(t);
+                break;
+            }
+            Err(e) => {
+                first_error.get_or_insert_with(|| format!("{via}dial tcp {addr}: {e}"));
+            }
+        }
+    }
+    let mut tcp = connected.ok_or_else(|| {
+        first_error.unwrap_or_else(|| format!("{via}dial tcp: lookup {host}: no usable address"))
+    })?;
     let _ = tcp.set_read_timeout(Some(timeout));
     if let Some(r) = route.as_ref().filter(|r| r.tunnel) {
         open_tunnel(&mut tcp, r, &u)?;
     }
     let mut s: Box<dyn ReadWrite> = if u.scheme == trawl_core::http::Scheme::Https {
         let t = &client.tls_config;
-        let config = crate::tls::client_config(t)?;
+        let config = trawl_io::tls::client_config(t)?;
         let name = if t.server_name.is_empty() {
             u.host.clone()
         } else {
@@ -138,8 +156,19 @@ fn labels(l: &trawl_core::labels::Labels) -> Value {
 }
 
 /// Runs discovery once for `config_file` (only `job` if given) and renders the targets.
-pub fn run(config_file: &Path, job: Option<&str>, options: AgentOptions) -> Result<String, String> {
-    let config = crate::daemon::load_config(config_file)?;
+pub fn run(
+    config_file: &Path,
+    job: Option<&str>,
+    options: AgentOptions,
+    hosts_file: &str,
+) -> Result<String, String> {
+    let mut resolver = ResolverFiles::new(ResolverOptions {
+        resolv_conf: options.resolv_conf.clone(),
+        hosts: hosts_file.to_owned(),
+        port: options.dns_port,
+        seed: options.seed,
+    });
+    let config = trawl_io::source::load_config(config_file)?;
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
@@ -170,7 +199,7 @@ pub fn run(config_file: &Path, job: Option<&str>, options: AgentOptions) -> Resu
             match o {
                 Output::Start { id, op } => match op {
                     IoOp::ReadFile { .. } | IoOp::ListDir { .. } => {
-                        if let Some(done) = crate::files::run(&op) {
+                        if let Some(done) = trawl_io::files::run(&op) {
                             done.with_event(|event| {
                                 agent.handle_input(now, Input::Io { id, event })
                             });
@@ -179,14 +208,13 @@ pub fn run(config_file: &Path, job: Option<&str>, options: AgentOptions) -> Resu
                     IoOp::Http(r) if matches!(r.origin, Origin::Discovery { .. }) => {
                         pending_sd.insert(id);
                         let mut headers = r.headers.clone();
-                        let fetched = match r.credentials_file.as_ref().map(crate::net::credentials)
-                        {
+                        let fetched = match r.credentials_file.as_ref().map(trawl_io::credentials) {
                             Some(Err(e)) => Err(e),
                             Some(Ok(h)) => {
                                 headers.push(h);
-                                get(&r.url, &headers, r.timeout, &r.client)
+                                get(&r.url, &headers, r.timeout, &r.client, &mut resolver)
                             }
-                            None => get(&r.url, &headers, r.timeout, &r.client),
+                            None => get(&r.url, &headers, r.timeout, &r.client, &mut resolver),
                         };
                         match fetched {
                             Ok((status, reason, headers, body)) => {
@@ -231,7 +259,7 @@ pub fn run(config_file: &Path, job: Option<&str>, options: AgentOptions) -> Resu
                         pending_sd.remove(&id);
                     }
                     IoOp::Dns(q) => {
-                        let r = crate::dns::exchange_blocking(&q);
+                        let r = trawl_io::dns::exchange_blocking(&q);
                         let event = match &r {
                             Ok(b) => IoEvent::DnsReply(b),
                             Err(e) => IoEvent::Failed(e),

@@ -161,3 +161,141 @@ fn dns_changes_reach_the_daemons_targets() {
         ))
     });
 }
+
+#[test]
+fn scrape_targets_resolve_through_the_cores_resolver() {
+    let d = TempDir::new("dns-names");
+    scenario::names_resolve_through_the_resolver(&d.0, &mut |dir: &Path,
+                                                             cfg: &Path,
+                                                             data: &Path,
+                                                             resolv: &Path,
+                                                             port: u16,
+                                                             hosts: &Path|
+     -> Box<dyn Shell> {
+        Box::new(Daemon::start_with(
+            dir,
+            cfg,
+            data,
+            &[
+                format!("--discovery.dns.resolv-conf={}", resolv.display()),
+                format!("--discovery.dns.port={port}"),
+                format!("--discovery.dns.hosts-file={}", hosts.display()),
+            ],
+        ))
+    });
+}
+
+/// The environment variable that marks the run inside the namespaces.
+const IN_NAMESPACE: &str = "TRAWL_TEST_IN_NAMESPACE";
+
+/// Issue 17 (§4): the real paths (`/etc/resolv.conf`, `/etc/hosts`, port 53) without
+/// touching the host: this test runs [`real_resolver_paths_inside_the_namespace`] again
+/// in a network and mount namespace of its own (`unshare -mn`: loopback only, the test's
+/// files mounted over the real ones), and asserts it passed there.
+#[test]
+fn the_real_resolver_paths_in_a_namespace_of_their_own() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = Command::new("unshare")
+        .args(["-mn", "--"])
+        .arg(exe)
+        .args([
+            "--exact",
+            "real_resolver_paths_inside_the_namespace",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(IN_NAMESPACE, "1")
+        .output()
+        .expect("unshare (util-linux) runs; the tests run as root");
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("test real_resolver_paths_inside_the_namespace ... ok"),
+        "{all}"
+    );
+}
+
+#[test]
+#[ignore = "runs inside its own namespaces, started by the_real_resolver_paths_in_a_namespace_of_their_own"]
+fn real_resolver_paths_inside_the_namespace() {
+    assert_eq!(
+        std::env::var(IN_NAMESPACE).as_deref(),
+        Ok("1"),
+        "only inside `unshare -mn` (it mounts over /etc/resolv.conf and /etc/hosts)"
+    );
+    let run = |cmd: &str, args: &[&str]| {
+        let st = Command::new(cmd).args(args).status().expect(cmd);
+        assert!(st.success(), "{cmd} {args:?}");
+    };
+    run("ip", &["link", "set", "lo", "up"]);
+    let d = TempDir::new("dns-namespace");
+    let (_nginx, addrs, _) = fleet(&d.0, 26..=27, 3);
+    let port = addrs[0].rsplit(':').next().unwrap_or_default().to_owned();
+    let host = |a: &str| a.split(':').next().unwrap_or_default().to_owned();
+    let named = dns::named_at(
+        &d.0,
+        &format!(
+            "_prom._tcp IN SRV 0 0 {port} {}.\nweb IN A 127.0.0.32\nweb IN A {}\n",
+            host(&addrs[0]),
+            host(&addrs[1])
+        ),
+        53,
+    );
+    assert_eq!(named.port, 53);
+    let resolv = d.0.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\nsearch trawl.test\noptions timeout:1 attempts:1\n",
+    )
+    .expect("resolv.conf");
+    let hosts = d.0.join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1 localhost\n{} pinned.local\n", host(&addrs[0])),
+    )
+    .expect("hosts");
+    for (file, over) in [(&resolv, "/etc/resolv.conf"), (&hosts, "/etc/hosts")] {
+        run("mount", &["--bind", &file.display().to_string(), over]);
+    }
+    let cfg = d.0.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: srv\n    dns_sd_configs: [{{names: [_prom._tcp], refresh_interval: 1s}}]\n  - job_name: names\n    static_configs: [{{targets: ['pinned.local:{port}', 'web:{port}']}}]\n"
+        ),
+    )
+    .expect("config");
+    // `trawl sd` with every default: /etc/resolv.conf, port 53, the search domain.
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .arg("sd")
+        .arg(format!("--config.file={}", cfg.display()))
+        .output()
+        .expect("trawl sd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(addresses(&v, "srv"), [addrs[0].clone()]);
+    // The daemon with every default: DNS discovery, and targets named in /etc/hosts and
+    // in DNS (whose first address refuses).
+    let t = Daemon::start(&d.0, &cfg, &d.0.join("data"));
+    let want = vec![
+        (
+            "names".to_owned(),
+            format!("pinned.local:{port}"),
+            "up".to_owned(),
+        ),
+        ("names".to_owned(), format!("web:{port}"), "up".to_owned()),
+        ("srv".to_owned(), addrs[0].clone(), "up".to_owned()),
+    ];
+    eventually(Duration::from_secs(15), "every target up", || {
+        t.active() == want
+    });
+}

@@ -6,28 +6,29 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
-use trawl_core::io::{DnsQuery, RequestId};
+use trawl_core::io::{DnsQuery, OwnedIoEvent, RequestId};
+use trawl_io::client::Caller;
 
 use crate::Done;
 
-/// Runs one exchange; its end is reported as [`Done::Dns`].
-pub(crate) fn exchange(
-    id: RequestId,
-    q: DnsQuery,
-    tx: mpsc::UnboundedSender<(RequestId, Done)>,
-) -> AbortHandle {
+/// Runs one exchange; its end is reported as a `DnsReply` or a failure.
+pub(crate) fn exchange(id: RequestId, q: DnsQuery, tx: mpsc::UnboundedSender<Done>) -> AbortHandle {
     tokio::spawn(async move {
-        let r = run(&q).await;
-        let _ = tx.send((id, Done::Dns(r)));
+        let e = match run(&q).await {
+            Ok(m) => OwnedIoEvent::DnsReply(m),
+            Err(e) => OwnedIoEvent::Failed(e),
+        };
+        let _ = tx.send(Done::Io(Caller::Agent(id), e));
     })
     .abort_handle()
 }
 
-async fn run(q: &DnsQuery) -> Result<Vec<u8>, String> {
+/// One exchange, to its end (its timeout is the caller's).
+pub(crate) async fn run(q: &DnsQuery) -> Result<Vec<u8>, String> {
     if q.message.len() < 2 || q.message.len() > usize::from(u16::MAX) {
         return Err("query of an invalid length".into());
     }
-    let addr = trawl_mio::dns::server_addr(&q.server, q.port)?;
+    let addr = trawl_io::dns::server_addr(&q.server, q.port)?;
     let qid = [q.message[0], q.message[1]];
     if q.tcp {
         let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;

@@ -1,7 +1,7 @@
 //! Scrapes and HTTP SD requests over tokio: the core's HTTP/1.1 codec (request heads,
 //! the response reader) on `tokio::net::TcpStream`, with `tokio-rustls` for `https`.
 //! It behaves as the mio daemon's client does: the same proxy routing (the core's
-//! `http::proxy`), the same TLS settings (`trawl_mio::tls`), keep-alive connections per
+//! `http::proxy`), the same TLS settings (`trawl_io::tls`), keep-alive connections per
 //! host, port, TLS configuration and proxy, one retry when a kept-alive connection
 //! turns out closed, redirects, and Go's wording for dial errors.
 //!
@@ -26,9 +26,11 @@ use trawl_core::http::proxy::{self, ProxyEnv, Route};
 use trawl_core::http::{
     ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get, write_post,
 };
-use trawl_core::io::{CredentialsFile, HttpRequest, RequestId};
+use trawl_core::io::{CredentialsFile, HttpRequest, OwnedIoEvent, RequestId};
 
-use trawl_mio::remote::NetEvent;
+use trawl_core::resolver::host::DnsIo;
+use trawl_io::client::{Caller, RemoteId};
+use trawl_io::resolve::{ResolverFiles, ResolverOptions};
 
 use crate::Done;
 
@@ -61,6 +63,9 @@ pub struct HttpOptions {
     pub max_idle_per_host: usize,
     /// Bytes read from a connection at a time.
     pub read_buffer: usize,
+    /// The hosts file every connection's name is looked up in before DNS (name
+    /// servers come from `AgentOptions::resolv_conf` and `dns_port`).
+    pub hosts_file: String,
 }
 
 impl Default for HttpOptions {
@@ -68,6 +73,7 @@ impl Default for HttpOptions {
         HttpOptions {
             max_idle_per_host: 2,
             read_buffer: 64 << 10,
+            hosts_file: "/etc/hosts".into(),
         }
     }
 }
@@ -93,10 +99,14 @@ type PoolKey = (
 struct Inner {
     options: HttpOptions,
     idle: Mutex<BTreeMap<PoolKey, Vec<Conn>>>,
-    tls: Mutex<trawl_mio::tls::TlsConfigs>,
+    tls: Mutex<trawl_io::tls::TlsConfigs>,
     proxy_env: ProxyEnv,
     /// Credit for bytes read and not yet fed to the agent (see [`READ_CREDIT_KIB`]).
     credit: Arc<tokio::sync::Semaphore>,
+    /// `/etc/hosts` and `/etc/resolv.conf` as last read, for every connection's name.
+    resolver: Mutex<ResolverFiles>,
+    /// The lookups' clock.
+    epoch: tokio::time::Instant,
 }
 
 /// The shell's HTTP client; cheap to clone.
@@ -118,9 +128,11 @@ struct Failed {
 }
 
 impl Client {
-    pub(crate) fn new(options: HttpOptions) -> Client {
+    pub(crate) fn new(options: HttpOptions, resolver: ResolverOptions) -> Client {
         Client(Arc::new(Inner {
             options,
+            resolver: Mutex::new(ResolverFiles::new(resolver)),
+            epoch: tokio::time::Instant::now(),
             idle: Mutex::new(BTreeMap::new()),
             tls: Mutex::new(Default::default()),
             proxy_env: ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
@@ -133,8 +145,9 @@ impl Client {
         &self,
         id: RequestId,
         req: HttpRequest,
-        tx: UnboundedSender<(RequestId, Done)>,
+        tx: UnboundedSender<Done>,
     ) -> AbortHandle {
+        let caller = Caller::Agent(id);
         let inner = self.0.clone();
         tokio::spawn(async move {
             let r = Req {
@@ -145,8 +158,8 @@ impl Client {
                 body: None,
                 follow: req.client.follow_redirects,
             };
-            if let Err(msg) = inner.request(id, r, &tx).await {
-                let _ = tx.send((id, Done::Net(NetEvent::Failed(msg))));
+            if let Err(msg) = inner.request(caller, r, &tx).await {
+                let _ = tx.send(Done::Io(caller, OwnedIoEvent::Failed(msg)));
             }
         })
         .abort_handle()
@@ -155,10 +168,11 @@ impl Client {
     /// Starts a POST (remote write; redirects are not followed) as a task.
     pub(crate) fn post(
         &self,
-        id: RequestId,
-        p: trawl_mio::remote::Post<'_>,
-        tx: UnboundedSender<(RequestId, Done)>,
+        id: RemoteId,
+        p: trawl_io::remote::Post<'_>,
+        tx: UnboundedSender<Done>,
     ) -> AbortHandle {
+        let caller = Caller::Remote(id);
         let inner = self.0.clone();
         let (url, headers, creds, client, body) = (
             p.url.to_owned(),
@@ -176,8 +190,8 @@ impl Client {
                 body: Some(&body),
                 follow: false,
             };
-            if let Err(msg) = inner.request(id, r, &tx).await {
-                let _ = tx.send((id, Done::Net(NetEvent::Failed(msg))));
+            if let Err(msg) = inner.request(caller, r, &tx).await {
+                let _ = tx.send(Done::Io(caller, OwnedIoEvent::Failed(msg)));
             }
         })
         .abort_handle()
@@ -198,14 +212,14 @@ struct Req<'a> {
 impl Inner {
     async fn request(
         &self,
-        id: RequestId,
+        caller: Caller,
         req: Req<'_>,
-        tx: &UnboundedSender<(RequestId, Done)>,
+        tx: &UnboundedSender<Done>,
     ) -> Result<(), String> {
         let mut url = Url::parse(req.url)?;
         let mut headers = req.headers.to_vec();
         if let Some(f) = req.credentials_file {
-            headers.push(trawl_mio::credentials(f)?);
+            headers.push(trawl_io::credentials(f)?);
         }
         let follow = req.follow;
         for _ in 0..=MAX_REDIRECTS {
@@ -264,7 +278,7 @@ impl Inner {
                     out: &out,
                     follow,
                     base: &url,
-                    id,
+                    caller,
                     tx,
                     options: &self.options,
                     credit: &self.credit,
@@ -311,6 +325,74 @@ impl Inner {
         }
     }
 
+    /// The addresses of `host`, through the core's stub resolver (the same as DNS
+    /// discovery's): `/etc/hosts`, then A and AAAA at once over this crate's DNS
+    /// exchanges; IPv4 first.
+    async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        proxied: bool,
+    ) -> Result<Vec<SocketAddr>, String> {
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let op = if proxied {
+            "proxyconnect tcp: dial tcp: "
+        } else {
+            "dial tcp: "
+        };
+        let now = || trawl_core::time::Instant(self.epoch.elapsed().as_nanos() as u64);
+        let mut l = match self.resolver.lock() {
+            Ok(mut f) => f.lookup(host, now()),
+            Err(_) => return Err(format!("{op}lookup {host}: resolver unavailable")),
+        };
+        let mut exchanges = tokio::task::JoinSet::new();
+        let mut handles: BTreeMap<RequestId, tokio::task::AbortHandle> = BTreeMap::new();
+        loop {
+            while let Some(io) = l.poll_io() {
+                match io {
+                    DnsIo::Start(id, q) => {
+                        let h = exchanges.spawn(async move { (id, crate::dns::run(&q).await) });
+                        handles.insert(id, h);
+                    }
+                    DnsIo::Cancel(id) => {
+                        if let Some(h) = handles.remove(&id) {
+                            h.abort();
+                        }
+                    }
+                }
+            }
+            if let Some(r) = l.result() {
+                exchanges.abort_all();
+                return match r {
+                    Ok(addrs) => Ok(addrs
+                        .iter()
+                        .filter_map(|a| a.parse::<std::net::IpAddr>().ok())
+                        .map(|ip| SocketAddr::new(ip, port))
+                        .collect()),
+                    Err(e) => Err(format!("{op}{e}")),
+                };
+            }
+            let deadline = l
+                .poll_timeout()
+                .map(|t| self.epoch + std::time::Duration::from_nanos(t.0));
+            if exchanges.is_empty() && deadline.is_none() {
+                return Err(format!("{op}lookup {host}: no answer"));
+            }
+            let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+            tokio::select! {
+                Some(j) = exchanges.join_next() => {
+                    if let Ok((id, r)) = j {
+                        handles.remove(&id);
+                        l.handle_reply(now(), id, r.as_deref().map_err(String::as_str));
+                    }
+                }
+                () = tokio::time::sleep_until(deadline.unwrap_or(far)) => l.handle_timeout(now()),
+            }
+        }
+    }
+
     /// A new connection to the target, or through the proxy (a `CONNECT` tunnel for
     /// `https`), with TLS on top for `https`.
     async fn connect(
@@ -324,10 +406,26 @@ impl Inner {
             Some(r) => (r.host.as_str(), r.port),
             None => (url.host.as_str(), url.port),
         };
-        let addr = resolve(host, port, proxied).await?;
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|e| trawl_mio::dial_error(proxied, &addr.to_string(), &e))?;
+        let addrs = self.resolve(host, port, proxied).await?;
+        // Every address in turn (as Go's serial dialer); the first failure is the error.
+        let mut first_error = None;
+        let mut connected = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    connected = Some((s, addr));
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert_with(|| {
+                        trawl_io::dial_error(proxied, &addr.to_string(), &e)
+                    });
+                }
+            }
+        }
+        let Some((stream, addr)) = connected else {
+            return Err(first_error.unwrap_or_else(|| "dial tcp: no address".to_owned()));
+        };
         let _ = stream.set_nodelay(true);
         let mut io: Box<dyn Io> = Box::new(stream);
         if let Some(r) = route.filter(|r| r.tunnel) {
@@ -362,27 +460,6 @@ fn pool_key(
 
 /// The address to dial for `host`: an IP as is, a name through the system resolver
 /// (IPv4 first, as Go's dialer effectively prefers on most hosts).
-async fn resolve(host: &str, port: u16, proxied: bool) -> Result<SocketAddr, String> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    let op = if proxied {
-        "proxyconnect tcp: dial tcp: "
-    } else {
-        "dial tcp: "
-    };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("{op}lookup {host}: {e}"))?
-        .collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(addrs.first())
-        .copied()
-        .ok_or_else(|| format!("{op}lookup {host}: no such host"))
-}
-
 /// Opens a `CONNECT` tunnel through the proxy for `target`.
 async fn tunnel(mut io: Box<dyn Io>, r: &Route, target: &Url) -> Result<Box<dyn Io>, String> {
     let authority = target.authority();
@@ -427,8 +504,8 @@ struct Call<'a> {
     out: &'a [u8],
     follow: bool,
     base: &'a Url,
-    id: RequestId,
-    tx: &'a UnboundedSender<(RequestId, Done)>,
+    caller: Caller,
+    tx: &'a UnboundedSender<Done>,
     options: &'a HttpOptions,
     credit: &'a Arc<tokio::sync::Semaphore>,
 }
@@ -440,7 +517,7 @@ async fn exchange(conn: &mut Conn, ex: Call<'_>) -> Result<Exchange, Failed> {
         out,
         follow,
         base,
-        id,
+        caller,
         tx,
         options,
         credit,
@@ -500,19 +577,19 @@ async fn exchange(conn: &mut Conn, ex: Call<'_>) -> Result<Exchange, Failed> {
                         Err(e) => failed = Some(e),
                     },
                     None => {
-                        let _ = tx.send((id, Done::Net(NetEvent::Head(h))));
+                        let _ = tx.send(Done::Io(caller, OwnedIoEvent::HttpHead(h)));
                     }
                 }
             }
             ResponseEvent::Body(b) => {
                 if redirect.is_none() {
-                    let ev = NetEvent::Body(b.to_vec());
-                    let _ = tx.send((id, Done::Read(ev, permit.take())));
+                    let ev = OwnedIoEvent::HttpBody(b.to_vec());
+                    let _ = tx.send(Done::Read(caller, ev, permit.take()));
                 }
             }
             ResponseEvent::End => {
                 if redirect.is_none() {
-                    let _ = tx.send((id, Done::Net(NetEvent::End)));
+                    let _ = tx.send(Done::Io(caller, OwnedIoEvent::HttpEnd));
                 }
             }
         };

@@ -66,32 +66,28 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use trawl_core::agent::{AgentOptions, Input, Output};
 use trawl_core::config::Config;
-use trawl_core::io::{IoEvent, IoOp, RequestId};
+use trawl_core::io::{DnsQuery, HttpRequest, IoOp, OwnedIoEvent, RequestId};
 use trawl_core::scrape::TargetView;
 use trawl_core::time::{Instant, Now, UnixNanos};
-use trawl_mio::remote::NetEvent;
+use trawl_io::client::{Caller, RemoteId};
+use trawl_io::drive::carry_out;
 
 pub use http::HttpOptions;
 pub use sink::{Acks, Batch, ChannelSink, Discard, Outcome, Sink, WalSink};
 pub use trawl_core as core;
-pub use trawl_mio::storage::{Restored, SyncPolicy, WalOptions, WriterOptions};
+pub use trawl_io::source::load_config;
+pub use trawl_io::storage::{Restored, SyncPolicy, WalOptions, WriterOptions};
 
 /// What an IO task, a sink or a watch reports to the agent's task.
-/// (The id of a `Stored` report is no operation's.)
 enum Done {
-    /// An HTTP request's progress (scrapes, HTTP SD, remote write).
-    Net(NetEvent),
+    /// Progress or the end of an operation: the agent's (HTTP, DNS, files, watches) or
+    /// remote write's (HTTP).
+    Io(Caller, OwnedIoEvent),
     /// A piece of a body with the read credit it holds, given back once the agent has
     /// parsed it ([`trawl_core::Agent::accepts_body`]).
-    Read(NetEvent, Option<http::Credit>),
-    /// File work's outcome (a watch that fails ends with `FileDone::Failed`).
-    File(trawl_mio::files::FileDone),
-    /// A change in a watched directory.
-    Changed(Option<String>),
+    Read(Caller, OwnedIoEvent, Option<http::Credit>),
     /// The sink's report on batches.
-    Stored(trawl_mio::storage::Ack),
-    /// A DNS exchange's answer, or why there is none.
-    Dns(Result<Vec<u8>, String>),
+    Stored(trawl_io::storage::Ack),
 }
 
 /// Completions fed to the agent in one turn of its loop before timers are looked at.
@@ -114,7 +110,7 @@ pub enum WallClock {
 type SinkRunner = Box<
     dyn FnOnce(
             mpsc::Receiver<Batch>,
-            mpsc::UnboundedSender<(RequestId, Done)>,
+            mpsc::UnboundedSender<Done>,
         ) -> Pin<Box<dyn Future<Output = ()> + Send>>
         + Send,
 >;
@@ -136,7 +132,7 @@ pub struct Builder {
 /// (`trawl_mio::remote`) over this crate's HTTP client.
 struct RemoteWrite {
     /// `None` while the configuration has no `remote_write`.
-    remote: Option<trawl_mio::remote::Remote>,
+    remote: Option<trawl_io::remote::Remote>,
     dir: std::path::PathBuf,
     keep_from: std::sync::Arc<std::sync::atomic::AtomicU32>,
     /// The configuration's part it was built from (rebuilt when a reload changes it).
@@ -379,7 +375,7 @@ impl RemoteWrite {
         self.remote = if self.from.1.is_empty() {
             None
         } else {
-            Some(trawl_mio::remote::Remote::new(
+            Some(trawl_io::remote::Remote::new(
                 &self.from.1,
                 &self.from.0,
                 &self.dir,
@@ -414,19 +410,64 @@ impl RemoteWrite {
 /// Remote write's requests as tasks of this crate's client.
 struct TokioTransport<'a> {
     client: &'a http::Client,
-    tx: &'a mpsc::UnboundedSender<(RequestId, Done)>,
-    tasks: &'a mut BTreeMap<RequestId, AbortHandle>,
+    tx: &'a mpsc::UnboundedSender<Done>,
+    tasks: &'a mut BTreeMap<Caller, AbortHandle>,
 }
 
-impl trawl_mio::remote::Transport for TokioTransport<'_> {
-    fn post(&mut self, id: RequestId, p: trawl_mio::remote::Post<'_>) {
-        self.tasks
-            .insert(id, self.client.post(id, p, self.tx.clone()));
+impl trawl_io::remote::Transport for TokioTransport<'_> {
+    fn post(&mut self, id: RemoteId, p: trawl_io::remote::Post<'_>) {
+        let task = self.client.post(id, p, self.tx.clone());
+        self.tasks.insert(Caller::Remote(id), task);
     }
-    fn cancel(&mut self, id: RequestId) {
-        if let Some(t) = self.tasks.remove(&id) {
+    fn cancel(&mut self, id: RemoteId) {
+        if let Some(t) = self.tasks.remove(&Caller::Remote(id)) {
             t.abort();
         }
+    }
+}
+
+/// The agent's IO as tasks ([`trawl_io::drive::Io`]).
+struct TokioIo<'a> {
+    client: &'a http::Client,
+    tx: &'a mpsc::UnboundedSender<Done>,
+    tasks: &'a mut BTreeMap<Caller, AbortHandle>,
+    sink: &'a mut SinkQueue,
+}
+
+impl trawl_io::drive::Io for TokioIo<'_> {
+    fn http(&mut self, id: RequestId, r: HttpRequest) {
+        let task = self.client.get(id, r, self.tx.clone());
+        self.tasks.insert(Caller::Agent(id), task);
+    }
+
+    fn dns(&mut self, id: RequestId, q: DnsQuery) {
+        let task = dns::exchange(id, q, self.tx.clone());
+        self.tasks.insert(Caller::Agent(id), task);
+    }
+
+    fn file(&mut self, id: RequestId, op: IoOp) {
+        let tx = self.tx.clone();
+        let h = tokio::task::spawn_blocking(move || {
+            if let Some(e) = trawl_io::files::run(&op) {
+                let _ = tx.send(Done::Io(Caller::Agent(id), e));
+            }
+        });
+        self.tasks.insert(Caller::Agent(id), h.abort_handle());
+    }
+
+    fn watch(&mut self, id: RequestId, path: String) {
+        let task = watch::watch(id, path, self.tx.clone());
+        self.tasks.insert(Caller::Agent(id), task);
+    }
+
+    fn cancel(&mut self, id: RequestId) {
+        if let Some(t) = self.tasks.remove(&Caller::Agent(id)) {
+            t.abort();
+        }
+    }
+
+    fn append(&mut self, b: Batch) -> Option<trawl_io::storage::Lost> {
+        self.sink.push(b)
     }
 }
 
@@ -457,7 +498,7 @@ impl Clock {
 /// declarations in order once it is full (see [`sink`]'s docs).
 struct SinkQueue {
     tx: mpsc::Sender<Batch>,
-    overflow: trawl_mio::storage::Overflow,
+    overflow: trawl_io::storage::Overflow,
 }
 
 const FULL: &str = "the sink's queue is full";
@@ -472,7 +513,7 @@ impl SinkQueue {
     }
 
     /// Queues `b`; what it lost if the queue was full.
-    fn push(&mut self, b: Batch) -> Option<trawl_mio::storage::Lost> {
+    fn push(&mut self, b: Batch) -> Option<trawl_io::storage::Lost> {
         self.overflow.push(b, SinkQueue::try_send(&self.tx))
     }
 
@@ -493,7 +534,7 @@ impl Agent {
             max_pending: 64,
             restore: None,
             wall: WallClock::System,
-            timer_slack: trawl_mio::daemon::TIMER_SLACK,
+            timer_slack: trawl_io::drive::TIMER_SLACK,
             remote: None,
         }
     }
@@ -520,20 +561,31 @@ impl Agent {
             start: tokio::time::Instant::now(),
             wall: b.wall,
         };
-        let (io_tx, mut io_rx) = mpsc::unbounded_channel::<(RequestId, Done)>();
+        let (io_tx, mut io_rx) = mpsc::unbounded_channel::<Done>();
         let (sink_tx, sink_rx) = mpsc::channel(b.max_pending);
         let mut sink_task = tokio::spawn((b.sink)(sink_rx, io_tx.clone()));
         let mut sink = SinkQueue {
             tx: sink_tx,
-            overflow: trawl_mio::storage::Overflow::default(),
+            overflow: trawl_io::storage::Overflow::default(),
         };
-        let client = http::Client::new(b.http.clone());
+        let client = http::Client::new(
+            b.http.clone(),
+            trawl_io::resolve::ResolverOptions {
+                resolv_conf: b.options.resolv_conf.clone(),
+                hosts: b.http.hosts_file.clone(),
+                port: b.options.dns_port,
+                seed: b.options.seed,
+            },
+        );
         let mut remote = b.remote;
+        for w in b.config.warnings() {
+            tracing::warn!("{w}");
+        }
         let mut agent = trawl_core::Agent::new(b.config, b.options, clock.now());
         if let Some(r) = b.restore {
             agent.handle_input(clock.now(), Input::Restore(Box::new(r)));
         }
-        let mut tasks: BTreeMap<RequestId, AbortHandle> = BTreeMap::new();
+        let mut tasks: BTreeMap<Caller, AbortHandle> = BTreeMap::new();
         let mut held: Vec<(RequestId, http::Credit)> = Vec::new();
         let mut shutting_down = false;
         let mut commands_open = true;
@@ -541,44 +593,14 @@ impl Agent {
         loop {
             // 1. Carry out what the agent asks.
             while let Some(o) = agent.poll_output() {
-                match o {
-                    Output::Start { id, op } => match op {
-                        IoOp::Http(r) => {
-                            tasks.insert(id, client.get(id, r, io_tx.clone()));
-                        }
-                        IoOp::Watch { path } => {
-                            tasks.insert(id, watch::watch(id, path, io_tx.clone()));
-                        }
-                        IoOp::Dns(q) => {
-                            tasks.insert(id, dns::exchange(id, q, io_tx.clone()));
-                        }
-                        op @ (IoOp::ReadFile { .. } | IoOp::ListDir { .. }) => {
-                            let tx = io_tx.clone();
-                            let h = tokio::task::spawn_blocking(move || {
-                                if let Some(d) = trawl_mio::files::run(&op) {
-                                    let _ = tx.send((id, Done::File(d)));
-                                }
-                            });
-                            tasks.insert(id, h.abort_handle());
-                        }
-                    },
-                    Output::Cancel(id) => {
-                        if let Some(t) = tasks.remove(&id) {
-                            t.abort();
-                        }
-                    }
-                    Output::Append(batch) => {
-                        if let Some(lost) = sink.push(batch) {
-                            let st = trawl_core::Stored {
-                                batches: lost.batches,
-                                samples: 0,
-                                lost_samples: lost.samples,
-                                error: Some(FULL),
-                            };
-                            agent.handle_input(clock.now(), Input::Stored(st));
-                        }
-                    }
-                    Output::Event(e) => trawl_mio::log_event(&e),
+                let mut io = TokioIo {
+                    client: &client,
+                    tx: &io_tx,
+                    tasks: &mut tasks,
+                    sink: &mut sink,
+                };
+                if let Some(lost) = carry_out(o, &mut io) {
+                    agent.handle_input(clock.now(), Input::Stored(lost.as_input(FULL)));
                 }
             }
             if let Some(rw) = remote.as_mut() {
@@ -606,19 +628,19 @@ impl Agent {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             }
-            .map(|d| clock.at(now.mono) + trawl_mio::wait_for(d, now.mono, b.timer_slack));
+            .map(|d| clock.at(now.mono) + trawl_io::wait_for(d, now.mono, b.timer_slack));
             let far = clock.at(now.mono) + Duration::from_secs(3600);
             tokio::select! {
                 biased;
                 d = io_rx.recv() => {
                     // The agent holds a sender: never closed while it runs.
-                    if let Some((id, d)) = d {
-                        feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d);
+                    if let Some(d) = d {
+                        feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, d);
                         // What else is waiting, up to a bound: connections that stream
                         // without pause must not keep the agent from its timers.
                         for _ in 0..MAX_FED_PER_TURN {
-                            let Ok((id, d)) = io_rx.try_recv() else { break };
-                            feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d);
+                            let Ok(d) = io_rx.try_recv() else { break };
+                            feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, d);
                         }
                     }
                     sink.flush();
@@ -642,8 +664,8 @@ impl Agent {
         }
         // Discovery and scrapes are over (watches may still run: they go); remote
         // write's requests in flight stay, their answers are needed for the flush.
-        tasks.retain(|id, t| {
-            let keep = id.0 >= trawl_mio::remote::ID_BASE;
+        tasks.retain(|caller, t| {
+            let keep = matches!(caller, Caller::Remote(_));
             if !keep {
                 t.abort();
             }
@@ -659,10 +681,10 @@ impl Agent {
         drop(tx);
         loop {
             tokio::select! {
-                Some((id, d)) = io_rx.recv() => feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d),
+                Some(d) = io_rx.recv() => feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, d),
                 _ = &mut sink_task => {
-                    while let Ok((id, d)) = io_rx.try_recv() {
-                        feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d);
+                    while let Ok(d) = io_rx.try_recv() {
+                        feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, d);
                     }
                     break;
                 }
@@ -670,7 +692,7 @@ impl Agent {
         }
         // Remote write sends what the WAL holds, for up to the daemon's flush deadline
         // (the rest goes after the next start: progress is on disk).
-        let end = clock.now().mono + trawl_mio::daemon::FLUSH_DEADLINE;
+        let end = clock.now().mono + trawl_io::drive::FLUSH_DEADLINE;
         if let Some(r) = remote.as_mut().and_then(|rw| rw.remote.as_mut()) {
             r.close(clock.now());
         }
@@ -687,11 +709,11 @@ impl Agent {
                 break;
             }
             let until = r.poll_timeout().map_or(end, |x| x.min(end));
-            let sleep = clock.at(now.mono) + trawl_mio::wait_for(until, now.mono, Duration::ZERO);
+            let sleep = clock.at(now.mono) + trawl_io::wait_for(until, now.mono, Duration::ZERO);
             tokio::select! {
                 d = io_rx.recv() => {
-                    if let Some((id, d)) = d {
-                        feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, id, d);
+                    if let Some(d) = d {
+                        feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, d);
                     }
                 }
                 () = tokio::time::sleep_until(sleep) => {}
@@ -702,7 +724,7 @@ impl Agent {
         }
         while let Some(o) = agent.poll_output() {
             if let Output::Event(e) = o {
-                trawl_mio::log_event(&e);
+                trawl_io::log_event(&e);
             }
         }
         Report {
@@ -714,6 +736,9 @@ impl Agent {
 fn command(agent: &mut trawl_core::Agent, remote: &Option<RemoteWrite>, clock: &Clock, c: Command) {
     match c {
         Command::Reload(config, done) => {
+            for w in config.warnings() {
+                tracing::warn!("{w}");
+            }
             agent.handle_input(clock.now(), Input::Config(config));
             let _ = done.send(());
         }
@@ -741,16 +766,12 @@ fn feed(
     agent: &mut trawl_core::Agent,
     remote: &mut Option<RemoteWrite>,
     clock: &Clock,
-    tasks: &mut BTreeMap<RequestId, AbortHandle>,
+    tasks: &mut BTreeMap<Caller, AbortHandle>,
     held: &mut Vec<(RequestId, http::Credit)>,
-    id: RequestId,
     d: Done,
 ) {
     let now = clock.now();
     let rw = remote.as_mut().and_then(|rw| rw.remote.as_mut());
-    let io = |agent: &mut trawl_core::Agent, event: IoEvent<'_>| {
-        agent.handle_input(now, Input::Io { id, event });
-    };
     match d {
         Done::Stored(a) => {
             agent.handle_input(now, Input::Stored(a.as_input()));
@@ -759,42 +780,28 @@ fn feed(
                 r.wal_written(now);
             }
         }
-        Done::Read(e, credit) => {
-            feed(agent, remote, clock, tasks, held, id, Done::Net(e));
+        Done::Read(caller, e, credit) => {
+            feed(agent, remote, clock, tasks, held, Done::Io(caller, e));
             // Bytes the agent left to parse later keep their credit until it has.
-            if let Some(c) = credit
+            if let (Caller::Agent(id), Some(c)) = (caller, credit)
                 && !agent.accepts_body(id)
             {
                 held.push((id, c));
             }
         }
-        Done::Net(e) => {
+        Done::Io(caller, e) => {
             if e.is_final() {
-                tasks.remove(&id);
+                tasks.remove(&caller);
             }
-            if id.0 >= trawl_mio::remote::ID_BASE {
-                if let Some(r) = rw {
-                    r.on_net(now, id, e);
+            match caller {
+                Caller::Remote(id) => {
+                    if let Some(r) = rw {
+                        r.on_net(now, id, e);
+                    }
                 }
-            } else {
-                e.with_event(|event| io(agent, event));
-            }
-        }
-        Done::File(f) => {
-            tasks.remove(&id);
-            f.with_event(|event| io(agent, event));
-        }
-        Done::Changed(name) => io(
-            agent,
-            IoEvent::Changed {
-                name: name.as_deref(),
-            },
-        ),
-        Done::Dns(r) => {
-            tasks.remove(&id);
-            match &r {
-                Ok(b) => io(agent, IoEvent::DnsReply(b)),
-                Err(e) => io(agent, IoEvent::Failed(e)),
+                Caller::Agent(id) => {
+                    e.with_event(|event| agent.handle_input(now, Input::Io { id, event }))
+                }
             }
         }
     }

@@ -18,7 +18,6 @@
 use std::future::Future;
 
 use tokio::sync::mpsc::UnboundedSender;
-use trawl_core::io::RequestId;
 pub use trawl_core::scrape::pipeline::Batch;
 
 use crate::Done;
@@ -71,14 +70,14 @@ pub trait Sink: Send + 'static {
 /// Reports on batches a sink took with [`Outcome::Deferred`]; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Acks {
-    pub(crate) tx: UnboundedSender<(RequestId, Done)>,
+    pub(crate) tx: UnboundedSender<Done>,
 }
 
 impl Acks {
     /// The next `batches` deferred batches: `stored` samples stored and `lost` lost,
     /// with the error if any failed.
     pub fn report(&self, batches: u64, stored: u64, lost: u64, error: Option<String>) {
-        self.ack(trawl_mio::storage::Ack {
+        self.ack(trawl_io::storage::Ack {
             batches,
             samples: stored,
             lost_samples: lost,
@@ -87,8 +86,8 @@ impl Acks {
     }
 
     /// A report as the WAL writer makes it.
-    pub(crate) fn ack(&self, a: trawl_mio::storage::Ack) {
-        let _ = self.tx.send((RequestId(u64::MAX), Done::Stored(a)));
+    pub(crate) fn ack(&self, a: trawl_io::storage::Ack) {
+        let _ = self.tx.send(Done::Stored(a));
     }
 }
 
@@ -124,7 +123,7 @@ impl Sink for ChannelSink {
 /// reported as the writer acknowledges them, so a group of batches shares one write
 /// and one fsync.
 pub struct WalSink {
-    writer: Option<std::sync::Arc<trawl_mio::storage::Writer>>,
+    writer: Option<std::sync::Arc<trawl_io::storage::Writer>>,
     /// Woken by the writer after each acknowledgement: one for the forwarder, one for
     /// an `append` waiting for room.
     acked: std::sync::Arc<tokio::sync::Notify>,
@@ -139,7 +138,7 @@ impl std::fmt::Debug for WalSink {
     }
 }
 
-fn forward(writer: &trawl_mio::storage::Writer, acks: &Acks) {
+fn forward(writer: &trawl_io::storage::Writer, acks: &Acks) {
     while let Some(a) = writer.try_ack() {
         acks.ack(a);
     }
@@ -147,14 +146,14 @@ fn forward(writer: &trawl_mio::storage::Writer, acks: &Acks) {
 
 impl WalSink {
     /// Opens (replaying, repairing a torn tail) the WAL in `dir/wal` and starts its
-    /// writer thread. Hand the returned [`trawl_mio::storage::Restored`] to
+    /// writer thread. Hand the returned [`trawl_io::storage::Restored`] to
     /// [`crate::Builder::restore`] so series scraped again keep their refs
     /// ([`crate::Builder::wal`] does both).
     pub fn open(
         dir: &std::path::Path,
-        wal: trawl_mio::storage::WalOptions,
-        writer: trawl_mio::storage::WriterOptions,
-    ) -> Result<(WalSink, trawl_mio::storage::Restored), String> {
+        wal: trawl_io::storage::WalOptions,
+        writer: trawl_io::storage::WriterOptions,
+    ) -> Result<(WalSink, trawl_io::storage::Restored), String> {
         WalSink::open_marked(dir, wal, writer, None)
     }
 
@@ -162,12 +161,12 @@ impl WalSink {
     /// (the oldest segment a remote-write queue still needs).
     pub(crate) fn open_marked(
         dir: &std::path::Path,
-        wal: trawl_mio::storage::WalOptions,
-        writer: trawl_mio::storage::WriterOptions,
+        wal: trawl_io::storage::WalOptions,
+        writer: trawl_io::storage::WriterOptions,
         keep_from: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
-    ) -> Result<(WalSink, trawl_mio::storage::Restored), String> {
+    ) -> Result<(WalSink, trawl_io::storage::Restored), String> {
         let (mut w, restored, report) =
-            trawl_mio::storage::Wal::open(dir, wal).map_err(|e| e.to_string())?;
+            trawl_io::storage::Wal::open(dir, wal).map_err(|e| e.to_string())?;
         if let Some(m) = keep_from {
             w.keep_segments_from(m);
         }
@@ -177,7 +176,7 @@ impl WalSink {
         let acked = std::sync::Arc::new(tokio::sync::Notify::new());
         let room = std::sync::Arc::new(tokio::sync::Notify::new());
         let (a, r) = (acked.clone(), room.clone());
-        let writer = trawl_mio::storage::Writer::spawn(w, writer, move || {
+        let writer = trawl_io::storage::Writer::spawn(w, writer, move || {
             a.notify_one();
             r.notify_one();
         })

@@ -79,3 +79,28 @@ fn dns_changes_reach_the_targets() {
         Box::new(embedded::Embedded::start_with(dir, cfg, data, options))
     });
 }
+
+#[test]
+fn names_resolve_through_the_resolver() {
+    let d = TempDir::new("tokio-names");
+    scenario::names_resolve_through_the_resolver(&d.0, &mut |dir: &std::path::Path,
+                                                             cfg: &std::path::Path,
+                                                             data: &std::path::Path,
+                                                             resolv: &std::path::Path,
+                                                             port: u16,
+                                                             hosts: &std::path::Path|
+     -> Box<dyn Shell> {
+        let options = trawl_tokio::core::agent::AgentOptions {
+            resolv_conf: resolv.display().to_string(),
+            dns_port: port,
+            ..Default::default()
+        };
+        let http = trawl_tokio::HttpOptions {
+            hosts_file: hosts.display().to_string(),
+            ..Default::default()
+        };
+        Box::new(embedded::Embedded::start_full(
+            dir, cfg, data, options, http,
+        ))
+    });
+}

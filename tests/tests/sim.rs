@@ -77,3 +77,25 @@ fn sim_binary_prints_a_reproducible_digest() {
         "{first}"
     );
 }
+
+/// Every mechanism that runs has a fake world in the simulator (static configurations
+/// need none): adding a mechanism means adding its world.
+#[test]
+fn every_running_mechanism_has_a_world() {
+    let mut running: Vec<&str> = trawl_core::discovery::registry::MECHANISMS
+        .iter()
+        .filter(|m| m.runs && m.key != "static_configs")
+        .map(|m| m.key)
+        .collect();
+    running.sort_unstable();
+    assert_eq!(running, sim::worlds::world_keys());
+    // ...and every world is in play: in an hour each answers its mechanism's requests.
+    let r = sim::run(11, 1.0).expect("seed 11 passes");
+    for k in sim::worlds::world_keys() {
+        assert!(
+            r.sd_answers.get(k).is_some_and(|n| *n > 10),
+            "{k} answered {:?}",
+            r.sd_answers
+        );
+    }
+}

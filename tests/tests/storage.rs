@@ -14,7 +14,7 @@ use trawl_core::scrape::pipeline::{Batch, SeriesRef};
 use trawl_core::wal::record;
 use trawl_core::wal::replay::Replay;
 use trawl_core::wal::segment::read_segment;
-use trawl_mio::storage::{OpenError, SyncPolicy, Wal, WalOptions, Writer, WriterOptions};
+use trawl_io::storage::{OpenError, SyncPolicy, Wal, WalOptions, Writer, WriterOptions};
 use trawl_tests::load::{self, LoadSpec, dump_lines, go_value};
 
 /// A fresh directory under the system temp dir, removed when dropped.
@@ -1017,7 +1017,7 @@ fn acknowledgements_reach_the_agent_as_storage_reports() {
     );
     w.close().expect("close");
     // A failing report and a good one: the agent says so, once each.
-    let bad = trawl_mio::storage::Ack {
+    let bad = trawl_io::storage::Ack {
         batches: 1,
         samples: 0,
         lost_samples: 7,
@@ -1034,7 +1034,7 @@ fn acknowledgements_reach_the_agent_as_storage_reports() {
             .iter()
             .all(|o| !matches!(o, Output::Event(Event::StorageFailing(_))))
     );
-    let good = trawl_mio::storage::Ack {
+    let good = trawl_io::storage::Ack {
         batches: 1,
         samples: 5,
         ..Default::default()

@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use crate::common::paths::{PathResolver, join_dir};
 use crate::common::yaml::{Bool11, lenient_string};
-use crate::goquote::quote;
 
 /// A secret: never printed. `Debug`, `Display` and `Serialize` all show `<secret>`.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
@@ -53,6 +52,9 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// The JWT bearer grant type of `oauth2.grant_type` (RFC 7523).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// `basic_auth`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,12 +65,18 @@ pub struct BasicAuth {
     /// File holding the user name.
     #[serde(default)]
     pub username_file: String,
+    /// The user name's secret in a secret manager (see [`HttpClientConfig::secret_refs`]).
+    #[serde(default)]
+    pub username_ref: String,
     /// Password.
     #[serde(default)]
     pub password: Secret,
     /// File holding the password.
     #[serde(default)]
     pub password_file: String,
+    /// The password's secret in a secret manager.
+    #[serde(default)]
+    pub password_ref: String,
 }
 
 /// `authorization` (an `Authorization:` header).
@@ -84,9 +92,14 @@ pub struct Authorization {
     /// File holding the credentials.
     #[serde(default)]
     pub credentials_file: String,
+    /// The credentials' secret in a secret manager.
+    #[serde(default)]
+    pub credentials_ref: String,
 }
 
-/// `oauth2` (client credentials). Parsed and validated; not yet used for requests.
+/// `oauth2` (client credentials, or a JWT bearer grant), as prometheus/common v0.70
+/// has it. Parsed and validated; trawl does not fetch tokens yet, and says so
+/// ([`HttpClientConfig::not_acted_on`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2 {
@@ -99,6 +112,36 @@ pub struct OAuth2 {
     /// File holding the client secret.
     #[serde(default)]
     pub client_secret_file: String,
+    /// The client secret in a secret manager.
+    #[serde(default)]
+    pub client_secret_ref: String,
+    /// The key id of the JWT bearer grant's signing key.
+    #[serde(default)]
+    pub client_certificate_key_id: String,
+    /// The JWT bearer grant's signing key (PEM).
+    #[serde(default)]
+    pub client_certificate_key: Secret,
+    /// File holding the signing key.
+    #[serde(default)]
+    pub client_certificate_key_file: String,
+    /// The signing key in a secret manager.
+    #[serde(default)]
+    pub client_certificate_key_ref: String,
+    /// `client_credentials` (the default) or `urn:ietf:params:oauth:grant-type:jwt-bearer`.
+    #[serde(default)]
+    pub grant_type: String,
+    /// RS256 (default), RS384 or RS512, for the JWT bearer grant.
+    #[serde(default)]
+    pub signature_algorithm: String,
+    /// The JWT's issuer (default: the client id).
+    #[serde(default)]
+    pub iss: String,
+    /// The JWT's audience (default: the token URL).
+    #[serde(default)]
+    pub audience: String,
+    /// Extra JWT claims.
+    #[serde(default)]
+    pub claims: BTreeMap<String, serde_yaml::Value>,
     /// Scopes.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -126,18 +169,27 @@ pub struct TlsConfig {
     /// CA certificate file.
     #[serde(default)]
     pub ca_file: String,
+    /// CA certificate in a secret manager.
+    #[serde(default)]
+    pub ca_ref: String,
     /// Client certificate (PEM text).
     #[serde(default)]
     pub cert: String,
     /// Client certificate file.
     #[serde(default)]
     pub cert_file: String,
+    /// Client certificate in a secret manager.
+    #[serde(default)]
+    pub cert_ref: String,
     /// Client key (PEM text).
     #[serde(default)]
     pub key: Secret,
     /// Client key file.
     #[serde(default)]
     pub key_file: String,
+    /// Client key in a secret manager.
+    #[serde(default)]
+    pub key_ref: String,
     /// Server name for SNI and verification.
     #[serde(default)]
     pub server_name: String,
@@ -155,17 +207,34 @@ pub struct TlsConfig {
 impl TlsConfig {
     /// The checks `prometheus/common` makes when it decodes a `tls_config` block.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if !self.ca.is_empty() && !self.ca_file.is_empty() {
+        // prometheus/common's `TLSConfig.Validate`.
+        if count(&[
+            !self.ca.is_empty(),
+            !self.ca_file.is_empty(),
+            !self.ca_ref.is_empty(),
+        ]) > 1
+        {
             return Err("at most one of ca, ca_file & ca_ref must be configured".into());
         }
-        if !self.cert.is_empty() && !self.cert_file.is_empty() {
+        if count(&[
+            !self.cert.is_empty(),
+            !self.cert_file.is_empty(),
+            !self.cert_ref.is_empty(),
+        ]) > 1
+        {
             return Err("at most one of cert, cert_file & cert_ref must be configured".into());
         }
-        if !self.key.is_empty() && !self.key_file.is_empty() {
+        if count(&[
+            !self.key.is_empty(),
+            !self.key_file.is_empty(),
+            !self.key_ref.is_empty(),
+        ]) > 1
+        {
             return Err("at most one of key and key_file must be configured".into());
         }
-        let has_cert = !self.cert.is_empty() || !self.cert_file.is_empty();
-        let has_key = !self.key.is_empty() || !self.key_file.is_empty();
+        let has_cert =
+            !self.cert.is_empty() || !self.cert_file.is_empty() || !self.cert_ref.is_empty();
+        let has_key = !self.key.is_empty() || !self.key_file.is_empty() || !self.key_ref.is_empty();
         if has_cert && !has_key {
             return Err(
                 "exactly one of key or key_file must be configured when a client certificate is configured"
@@ -312,6 +381,68 @@ impl Default for HttpClientConfig {
 }
 
 impl HttpClientConfig {
+    /// What the block asks for that trawl does not do, one sentence each (empty when
+    /// trawl does everything it says): an operator sees these at load and in
+    /// `trawl check config`, never silence.
+    pub fn not_acted_on(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.oauth2.is_some() {
+            out.push("oauth2 is validated, but trawl does not fetch OAuth 2 tokens yet: requests go without one".to_owned());
+        }
+        let refs = self.secret_refs();
+        if !refs.is_empty() {
+            out.push(format!(
+                "{} name secrets in a secret manager, which Prometheus does not configure either (it fails to build this client: \"cannot use secret ref without manager\"); trawl sends without them",
+                refs.join(", ")
+            ));
+        }
+        out
+    }
+
+    /// The `*_ref` fields set (secrets to fetch from a secret manager).
+    pub fn secret_refs(&self) -> Vec<&'static str> {
+        let mut refs = Vec::new();
+        let tls = |t: &TlsConfig, refs: &mut Vec<&'static str>| {
+            for (name, v) in [
+                ("ca_ref", &t.ca_ref),
+                ("cert_ref", &t.cert_ref),
+                ("key_ref", &t.key_ref),
+            ] {
+                if !v.is_empty() {
+                    refs.push(name);
+                }
+            }
+        };
+        if let Some(b) = &self.basic_auth {
+            if !b.username_ref.is_empty() {
+                refs.push("username_ref");
+            }
+            if !b.password_ref.is_empty() {
+                refs.push("password_ref");
+            }
+        }
+        if self
+            .authorization
+            .as_ref()
+            .is_some_and(|a| !a.credentials_ref.is_empty())
+        {
+            refs.push("credentials_ref");
+        }
+        if let Some(o) = &self.oauth2 {
+            if !o.client_secret_ref.is_empty() {
+                refs.push("client_secret_ref");
+            }
+            if !o.client_certificate_key_ref.is_empty() {
+                refs.push("client_certificate_key_ref");
+            }
+            if let Some(t) = &o.tls_config {
+                tls(t, &mut refs);
+            }
+        }
+        tls(&self.tls_config, &mut refs);
+        refs
+    }
+
     /// Resolves every file path against `dir`, as `HTTPClientConfig.SetDirectory` does.
     pub(crate) fn set_directory(&mut self, dir: &str) {
         self.tls_config.resolve(dir);
@@ -324,6 +455,7 @@ impl HttpClientConfig {
         }
         if let Some(o) = &mut self.oauth2 {
             o.client_secret_file = join_dir(dir, &o.client_secret_file);
+            o.client_certificate_key_file = join_dir(dir, &o.client_certificate_key_file);
             if let Some(t) = &mut o.tls_config {
                 t.resolve(dir);
             }
@@ -368,11 +500,13 @@ impl RawHttpClient {
                 kind: "Bearer".into(),
                 credentials: self.bearer_token,
                 credentials_file: String::new(),
+                credentials_ref: String::new(),
             }),
             None if !self.bearer_token_file.is_empty() => Some(Authorization {
                 kind: "Bearer".into(),
                 credentials: Secret::default(),
                 credentials_file: self.bearer_token_file,
+                credentials_ref: String::new(),
             }),
             None => None,
         };
@@ -410,13 +544,23 @@ impl RawHttpClient {
             );
         }
         if let Some(b) = &self.basic_auth {
-            if count(&[!b.username.is_empty(), !b.username_file.is_empty()]) > 1 {
+            if count(&[
+                !b.username.is_empty(),
+                !b.username_file.is_empty(),
+                !b.username_ref.is_empty(),
+            ]) > 1
+            {
                 return Err(
                     "at most one of basic_auth username, username_file & username_ref must be configured"
                         .into(),
                 );
             }
-            if count(&[!b.password.is_empty(), !b.password_file.is_empty()]) > 1 {
+            if count(&[
+                !b.password.is_empty(),
+                !b.password_file.is_empty(),
+                !b.password_ref.is_empty(),
+            ]) > 1
+            {
                 return Err(
                     "at most one of basic_auth password, password_file & password_ref must be configured"
                         .into(),
@@ -430,7 +574,12 @@ impl RawHttpClient {
                     "authorization is not compatible with bearer_token & bearer_token_file".into(),
                 );
             }
-            if !a.credentials.is_empty() && !a.credentials_file.is_empty() {
+            if count(&[
+                !a.credentials.is_empty(),
+                !a.credentials_file.is_empty(),
+                !a.credentials_ref.is_empty(),
+            ]) > 1
+            {
                 return Err(
                     "at most one of authorization credentials & credentials_file must be configured"
                         .into(),
@@ -456,12 +605,14 @@ impl RawHttpClient {
                 kind: "Bearer".into(),
                 credentials: self.bearer_token,
                 credentials_file: String::new(),
+                credentials_ref: String::new(),
             });
         } else if bearer_file {
             authorization = Some(Authorization {
                 kind: "Bearer".into(),
                 credentials: Secret::default(),
                 credentials_file: self.bearer_token_file,
+                credentials_ref: String::new(),
             });
         }
         if let Some(o) = &self.oauth2 {
@@ -476,7 +627,26 @@ impl RawHttpClient {
             if o.token_url.is_empty() {
                 return Err("oauth2 token_url must be configured".into());
             }
-            if !o.client_secret.is_empty() && !o.client_secret_file.is_empty() {
+            if o.grant_type == JWT_BEARER {
+                let keys = [
+                    !o.client_certificate_key.is_empty(),
+                    !o.client_certificate_key_file.is_empty(),
+                    !o.client_certificate_key_ref.is_empty(),
+                ];
+                if count(&keys) > 1 {
+                    return Err("at most one of oauth2 client_certificate_key, client_certificate_key_file & client_certificate_key_ref must be configured using grant-type=urn:ietf:params:oauth:grant-type:jwt-bearer".into());
+                }
+                if !o.signature_algorithm.is_empty()
+                    && !["RS256", "RS384", "RS512"].contains(&o.signature_algorithm.as_str())
+                {
+                    return Err("valid signature algorithms are RS256, RS384 and RS512".into());
+                }
+            } else if count(&[
+                !o.client_secret.is_empty(),
+                !o.client_secret_file.is_empty(),
+                !o.client_secret_ref.is_empty(),
+            ]) > 1
+            {
                 return Err(
                     "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured using grant-type=client_credentials"
                         .into(),
@@ -523,44 +693,4 @@ impl RawHttpClient {
             enable_http2: self.enable_http2.is_none_or(|b| b.0),
         })
     }
-}
-
-/// Checks a remote-write URL (scheme http/https, a host, a numeric port).
-pub(crate) fn check_http_url(url: &str) -> Result<(), String> {
-    if url.is_empty() {
-        return Err("URL is missing".into());
-    }
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("http") | Some("https") => {}
-        _ => return Err("URL scheme must be 'http' or 'https'".into()),
-    }
-    let rest = url.split_once("://").map_or("", |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.is_empty() {
-        return Err("host is missing in URL".into());
-    }
-    // Errors show the URL without its password.
-    let shown = || quote(&crate::gourl::redact_url(url, crate::gourl::REDACTED));
-    if url.chars().any(|c| c.is_ascii_control() || c == ' ') {
-        return Err(format!("parse {}: invalid character in URL", shown()));
-    }
-    // Go's `validOptionalPort`: after the host (an IPv6 address in brackets), an optional
-    // `:` and digits only.
-    let after_host = match host.strip_prefix('[') {
-        Some(r) => match r.find(']') {
-            Some(i) => &r[i + 1..],
-            None => return Err(format!("parse {}: missing ']' in host", shown())),
-        },
-        None => host.rfind(':').map_or("", |i| &host[i..]),
-    };
-    if !crate::gourl::valid_optional_port(after_host) {
-        return Err(format!(
-            "parse {}: invalid port {} after host",
-            shown(),
-            quote(after_host)
-        ));
-    }
-    Ok(())
 }

@@ -346,9 +346,24 @@ pub struct YamlError {
 /// The local tag `!!binary` is renamed to before serde_yaml reads a document.
 const BINARY_TAG: &str = "!trawl.binary";
 
+/// `b` as Go's `%q` shows a string holding these bytes: UTF-8 text quoted as usual,
+/// every byte that is not part of valid UTF-8 as `\xNN`.
+fn go_quote_bytes(b: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for chunk in b.utf8_chunks() {
+        let q = crate::goquote::quote(chunk.valid());
+        out.push_str(&q[1..q.len() - 1]);
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Replaces every `!!binary` scalar (renamed [`BINARY_TAG`]) by the text it encodes, as
 /// Go's yaml.v2 decodes one into a string field (base64, whitespace ignored; bytes that
-/// are not UTF-8 are replaced), with yaml.v2's error for one that is not base64; the
+/// are not UTF-8 are refused), with yaml.v2's error for one that is not base64; the
 /// renaming is undone in every string.
 fn decode_binary(v: &mut serde_yaml::Value) -> Result<(), String> {
     use serde_yaml::Value as Y;
@@ -364,7 +379,16 @@ fn decode_binary(v: &mut serde_yaml::Value) -> Result<(), String> {
             };
             let bytes = crate::bytes::base64_decode(s)
                 .ok_or("!!binary value contains invalid base64 data")?;
-            *v = Y::String(String::from_utf8_lossy(&bytes).into_owned());
+            // Go keeps the bytes as they are, and refuses them wherever text must be
+            // UTF-8 (label names and values: `"\xff" is not a valid label name`); trawl
+            // holds text as UTF-8, so it refuses them everywhere.
+            let text = String::from_utf8(bytes).map_err(|e| {
+                format!(
+                    "!!binary value {} is not valid UTF-8",
+                    go_quote_bytes(e.as_bytes())
+                )
+            })?;
+            *v = Y::String(text);
             Ok(())
         }
         Y::Tagged(t) => decode_binary(&mut t.value),

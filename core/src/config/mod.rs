@@ -676,6 +676,40 @@ struct Ctx<'a> {
 }
 
 impl Config {
+    /// Everything the configuration asks for that trawl loads but does not act on, or
+    /// that will fail at run time as it does in Prometheus, one line each with its
+    /// place: remote-write URLs no request can go to, HTTP client settings trawl does
+    /// not carry out (`oauth2`, secret references). `trawl check config` prints them; the
+    /// daemon logs them at every load. (Validate-only discovery blocks are reported per
+    /// job by the agent, and ignored server sections in [`Config::ignored_sections`].)
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for job in &self.scrape_configs {
+            for w in job.http_client.not_acted_on() {
+                out.push(format!("job {}: {w}", quote(&job.job_name)));
+            }
+            for sd in &job.sd_configs {
+                if let Some(h) = sd.get::<HttpSdConfig>() {
+                    for w in h.http_client.not_acted_on() {
+                        out.push(format!(
+                            "job {}: http_sd_configs: {w}",
+                            quote(&job.job_name)
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, rw) in self.remote_write.iter().enumerate() {
+            if let Some(w) = rw.warning() {
+                out.push(format!("remote_write[{i}]: {w}"));
+            }
+            for w in rw.http_client.not_acted_on() {
+                out.push(format!("remote_write[{i}]: {w}"));
+            }
+        }
+        out
+    }
+
     /// Parses and validates a configuration. Never reads files or the environment.
     pub fn parse(text: &str, options: &ParseOptions) -> Result<Config, ConfigError> {
         let raw: RawConfig = yaml::from_yaml(text, &go_type_name).map_err(|e| ConfigError {

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::PathResolver;
-use super::http::check_http_url;
 use super::http::{HttpClientConfig, with_http_client};
 use super::yaml::{Bool11, Nullable};
 use crate::duration::PromDuration;
@@ -169,6 +168,23 @@ const RESERVED_HEADERS: [&str; 5] = [
     "content-type",
 ];
 
+impl RemoteWriteConfig {
+    /// Why every send will fail although the configuration loads (as in 3.x): a URL
+    /// without an `http` or `https` scheme (`localhost:9090`).
+    pub fn warning(&self) -> Option<String> {
+        let scheme = crate::gourl::parse(&self.url)
+            .map(|u| u.scheme)
+            .unwrap_or_default();
+        (scheme != "http" && scheme != "https").then(|| {
+            format!(
+                "url {} has no http or https scheme: every send fails (unsupported protocol scheme {}), as in Prometheus",
+                crate::goquote::quote(&crate::gourl::redact_url(&self.url, crate::gourl::REDACTED)),
+                crate::goquote::quote(&scheme)
+            )
+        })
+    }
+}
+
 impl RawRemoteWrite {
     /// Validates; `relabel` validates one write relabel rule (errors with their index).
     pub(crate) fn validate(
@@ -191,7 +207,10 @@ impl RawRemoteWrite {
                 ));
             }
         }
-        check_http_url(&self.url).map_err(|e| (None, e))?;
+        // 3.x (`config.URL.UnmarshalYAML`) only asks Go's `url.Parse`: a URL without an
+        // http(s) scheme loads, and every send then fails with "unsupported protocol
+        // scheme" (`trawl check config` and the daemon warn about it).
+        crate::gourl::parse(&self.url).map_err(|e| (None, e))?;
         for h in self.headers.keys() {
             let lower = h.to_ascii_lowercase();
             if RESERVED_HEADERS.contains(&lower.as_str())

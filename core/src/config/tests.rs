@@ -784,4 +784,107 @@ fn binary_scalars_decode_as_in_prometheus() {
     assert_eq!(&*c.scrape_configs[0].job_name, "!!binary");
     assert_eq!(crate::bytes::base64_decode("aGk="), Some(b"hi".to_vec()));
     assert_eq!(crate::bytes::base64_decode("aGk"), None);
+    // Bytes that are not UTF-8: 3.x refuses them as a label name or value
+    // (config/testdata/labelname.bad.yml, labelvalue.bad.yml); trawl everywhere.
+    for yaml in [
+        "global:\n  external_labels:\n    !!binary \"/w==\": a\n",
+        "global:\n  external_labels:\n    a: !!binary \"Yf8=\"\n",
+    ] {
+        let e = parse(yaml).unwrap_err();
+        assert!(e.message.contains("is not valid UTF-8"), "{e}");
+    }
+    let e = parse("global:\n  external_labels:\n    a: !!binary \"Yf8=\"\n").unwrap_err();
+    assert!(e.message.contains(r#""a\xff""#), "{e}");
+}
+
+/// Issue 17 (§2): `oauth2` and the secret references as prometheus/common v0.70 has
+/// them (`HTTPClientConfig.Validate`, `TLSConfig.Validate`), loaded like 3.x loads
+/// them and reported as not acted on.
+#[test]
+fn oauth2_and_secret_refs_as_common_v0_70() {
+    let job = |http: &str| format!("scrape_configs:\n  - job_name: j\n    {http}\n");
+    let jwt = "oauth2: {client_id: i, token_url: 'http://t/', grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', client_certificate_key_id: k, client_certificate_key_file: key.pem, signature_algorithm: RS384, iss: me, audience: you, claims: {a: 1, b: [x]}}";
+    let c = parse(&job(jwt)).unwrap();
+    let o = c.scrape_configs[0].http_client.oauth2.as_ref().unwrap();
+    assert_eq!(o.client_certificate_key_file, "/etc/prometheus/key.pem");
+    assert_eq!(o.claims.len(), 2);
+    let w = c.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("job \"j\": oauth2 is validated"), "{w:?}");
+    for (http, msg) in [
+        (
+            "oauth2: {client_id: i, token_url: u, grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', client_certificate_key: k, client_certificate_key_ref: r}",
+            "at most one of oauth2 client_certificate_key, client_certificate_key_file & client_certificate_key_ref must be configured using grant-type=urn:ietf:params:oauth:grant-type:jwt-bearer",
+        ),
+        (
+            "oauth2: {client_id: i, token_url: u, grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', signature_algorithm: HS256}",
+            "valid signature algorithms are RS256, RS384 and RS512",
+        ),
+        (
+            "oauth2: {client_id: i, token_url: u, client_secret: s, client_secret_ref: r}",
+            "at most one of oauth2 client_secret, client_secret_file & client_secret_ref must be configured using grant-type=client_credentials",
+        ),
+        (
+            "basic_auth: {username: u, password: p, password_ref: r}",
+            "at most one of basic_auth password, password_file & password_ref must be configured",
+        ),
+        (
+            "authorization: {credentials: c, credentials_ref: r}",
+            "at most one of authorization credentials & credentials_file must be configured",
+        ),
+        (
+            "tls_config: {ca_file: a, ca_ref: r}",
+            "at most one of ca, ca_file & ca_ref must be configured",
+        ),
+        (
+            "tls_config: {cert_ref: c}",
+            "exactly one of key or key_file must be configured when a client certificate is configured",
+        ),
+    ] {
+        let e = parse(&job(http)).unwrap_err();
+        assert!(e.message.contains(msg), "{http}: {e}");
+    }
+    // A signature algorithm only matters for the JWT grant (3.x checks it only there).
+    parse(&job(
+        "oauth2: {client_id: i, token_url: u, signature_algorithm: HS256}",
+    ))
+    .unwrap();
+    let c = parse(&job(
+        "basic_auth: {username: u, password_ref: r}\n    tls_config: {cert_ref: c, key_ref: k}",
+    ))
+    .unwrap();
+    let w = c.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("password_ref, cert_ref, key_ref name secrets in a secret manager"),
+        "{w:?}"
+    );
+}
+
+/// Issue 17 (§2): a remote-write URL is checked as Go's `url.Parse` checks it, no more
+/// (3.x's `config.URL`): `localhost:9090` loads
+/// (config/testdata/remote_write_retry_on_rate_limit.good.yml), with a warning that no
+/// request can go there; what `url.Parse` refuses is refused.
+#[test]
+fn remote_write_urls_as_3x() {
+    let c = parse("remote_write:\n  - url: localhost:9090\n").unwrap();
+    assert_eq!(c.remote_write[0].url, "localhost:9090");
+    let w = c.warnings();
+    assert_eq!(w.len(), 1);
+    assert!(
+        w[0].starts_with("remote_write[0]: url \"localhost:9090\" has no http or https scheme")
+            && w[0].contains(r#"(unsupported protocol scheme "localhost")"#),
+        "{w:?}"
+    );
+    assert!(
+        parse("remote_write:\n  - url: http://h:9090/api/v1/write\n")
+            .unwrap()
+            .warnings()
+            .is_empty()
+    );
+    let e = parse("remote_write:\n  - url: 'http://h:port/'\n").unwrap_err();
+    assert!(
+        e.message.contains("invalid port \":port\" after host"),
+        "{e}"
+    );
 }

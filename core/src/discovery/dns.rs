@@ -48,6 +48,8 @@ pub(crate) struct Dns;
 
 impl Mechanism for Dns {
     const KEY: &'static str = "dns_sd_configs";
+    const EXAMPLE: Option<&'static str> =
+        Some("{names: [_x._tcp.example.com, web], refresh_interval: 5s}");
     const NAME: &'static str = "dns";
     const GO_TYPE: &'static str = "dns.plain";
     const RUNS: bool = true;
@@ -311,7 +313,7 @@ fn group(name: &str, records: &[Record], port: i64) -> TargetGroup {
                 "",
             ),
             RData::Aaaa(a) => (
-                join_host_port(&ipv6_string(a), port),
+                join_host_port(&wire::ipv6_text(a), port),
                 "",
                 String::new(),
                 "",
@@ -343,52 +345,6 @@ fn join_host_port(host: &str, port: impl std::fmt::Display) -> String {
     } else {
         format!("{host}:{port}")
     }
-}
-
-/// An IPv6 address as Go's `net.IP.String` writes it: an IPv4-mapped address in dotted
-/// form, else RFC 5952 (lower case, the longest run of two or more zero groups as `::`).
-fn ipv6_string(a: &[u8; 16]) -> String {
-    if a[..10].iter().all(|b| *b == 0) && a[10] == 0xFF && a[11] == 0xFF {
-        return format!("{}.{}.{}.{}", a[12], a[13], a[14], a[15]);
-    }
-    let g: Vec<u16> = a
-        .chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
-    let (mut best, mut best_len) = (8, 0);
-    let mut i = 0;
-    while i < 8 {
-        if g[i] == 0 {
-            let start = i;
-            while i < 8 && g[i] == 0 {
-                i += 1;
-            }
-            if i - start > best_len {
-                best = start;
-                best_len = i - start;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    if best_len < 2 {
-        best = 8;
-    }
-    let mut s = String::new();
-    let mut i = 0;
-    while i < 8 {
-        if i == best {
-            s.push_str("::");
-            i += best_len;
-            continue;
-        }
-        if !s.is_empty() && !s.ends_with(':') {
-            s.push(':');
-        }
-        s.push_str(&format!("{:x}", g[i]));
-        i += 1;
-    }
-    s
 }
 
 impl SdMachine for DnsSd {
@@ -860,13 +816,13 @@ mod tests {
     #[test]
     fn ipv6_text_is_gos() {
         let mut a = [0u8; 16];
-        assert_eq!(ipv6_string(&a), "::");
+        assert_eq!(wire::ipv6_text(&a), "::");
         a[15] = 1;
-        assert_eq!(ipv6_string(&a), "::1");
+        assert_eq!(wire::ipv6_text(&a), "::1");
         let b = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
         // One zero group is not compressed; the longest run is.
-        assert_eq!(ipv6_string(&b), "2001:db8:1:0:1::1");
+        assert_eq!(wire::ipv6_text(&b), "2001:db8:1:0:1::1");
         let c = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0xab, 0xcd, 0, 0, 0, 0, 0, 0];
-        assert_eq!(ipv6_string(&c), "fe80::abcd:0:0:0");
+        assert_eq!(wire::ipv6_text(&c), "fe80::abcd:0:0:0");
     }
 }

@@ -32,6 +32,7 @@ pub(crate) struct File;
 
 impl Mechanism for File {
     const KEY: &'static str = "file_sd_configs";
+    const EXAMPLE: Option<&'static str> = Some("{files: ['/sd/*.json', '/sd/*.yml']}");
     const NAME: &'static str = "file";
     const GO_TYPE: &'static str = "file.plain";
     const RUNS: bool = true;

@@ -26,6 +26,7 @@ pub(crate) struct Http;
 
 impl Mechanism for Http {
     const KEY: &'static str = "http_sd_configs";
+    const EXAMPLE: Option<&'static str> = Some("{url: 'http://127.0.0.1:9000/sd'}");
     const NAME: &'static str = "http";
     const GO_TYPE: &'static str = "http.plain";
     const RUNS: bool = true;

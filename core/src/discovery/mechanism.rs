@@ -70,6 +70,10 @@ pub(crate) trait Mechanism: 'static {
     const RUNS: bool;
     /// Counters the mechanism keeps (in [`SdOut::count`]).
     const COUNTERS: &'static [Counter] = &[];
+    /// A small valid block, as YAML flow (`{names: [x.example.com]}`): the fuzz target
+    /// for discovery documents runs every mechanism that has one, and tests check it
+    /// validates. Required of every mechanism that runs.
+    const EXAMPLE: Option<&'static str> = None;
     /// The block as written (`deny_unknown_fields`: a misspelt field is an error).
     type Raw: DeserializeOwned;
     /// The validated block. Equal blocks share one provider across jobs.

@@ -30,22 +30,30 @@
 //!      through [`mechanism::SdOut::count`]);
 //!    - its machine: `start`, `handle_io`, `handle_timeout`, `poll_timeout`, `stop`,
 //!      asking for IO only through the generic operations of [`crate::io::IoOp`] — an
-//!      HTTP request (`Http`: the shells bring TLS, proxies, credentials files), file
-//!      reads, directory listings and watches, DNS exchanges. A mechanism that speaks
-//!      HTTP (Kubernetes, Consul, the clouds) needs no new operation and no shell change;
+//!      HTTP request (`Http`: the shells bring TLS, proxies, credentials files and name
+//!      resolution), file reads, directory listings and watches, DNS exchanges. A
+//!      mechanism that speaks HTTP (Kubernetes, Consul, the clouds) needs no new
+//!      operation and no shell change;
+//!    - `EXAMPLE`, a small valid block: a test checks it validates, and the fuzz target
+//!      `sd_documents` runs the mechanism on fuzzed documents through it;
 //!    - its docs: which 3.x functions it follows, and where it deliberately differs.
 //! 2. **One line** in [`registry::with_mechanisms!`], kept sorted by key. From it the
 //!    scrape config gets the field (a misspelt key stays an error), the parser validates
 //!    the blocks in Prometheus's order, the manager runs the machines, the self-metrics
-//!    export the counters, and `trawl sd`, `trawl check config` and the recordings (which
-//!    hold the IO events, whatever the mechanism) work unchanged.
-//! 3. **One simulator fake**: a world answering the mechanism's requests in
-//!    `tests/src/sim.rs`, so the simulator's invariants cover it (and, if its answers
-//!    are a document of their own, a fuzz target under `fuzz/`).
+//!    export the counters, the fuzz target covers it, and `trawl sd`, `trawl check
+//!    config` and the recordings (which hold the IO events, whatever the mechanism) work
+//!    unchanged.
+//! 3. **One simulator fake**: a world in `tests/src/sim/worlds/<name>.rs` (the
+//!    `SdWorld` trait: the jobs it wants, its answers to the mechanism's requests, its
+//!    changes, the addresses its jobs should end up scraping) and its line in
+//!    `worlds()`; a test fails while a running mechanism has no world.
 //!
-//! DNS took: `dns.rs` (block, machine, labels, counters, tests), the resolver it uses
-//! (`crate::resolver`, shared with everything else that resolves), and — as the first
-//! mechanism needing a new IO operation — `IoOp::Dns` in both shells.
+//! DNS took, as the first mechanism needing a new IO operation: its module (`dns.rs`:
+//! block, machine, labels, counters, tests) and the resolver it uses
+//! (`crate::resolver`); `IoOp::Dns`/`IoEvent::DnsReply` in `io.rs` and the recording;
+//! one DNS exchange module per shell (`shell-mio/src/dns.rs`, `shell-tokio/src/dns.rs`)
+//! and their dispatch; its simulator world. A mechanism that speaks HTTP touches none of
+//! the shell files.
 
 pub mod aws;
 pub mod azure;

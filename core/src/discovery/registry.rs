@@ -114,6 +114,8 @@ pub struct MechanismInfo {
     pub runs: bool,
     /// Its counters.
     pub counters: &'static [Counter],
+    /// A small valid block as YAML flow (every mechanism that runs has one).
+    pub example: Option<&'static str>,
     pub(crate) go_type: &'static str,
     pub(crate) nested_go_type: fn(&str) -> Option<&'static str>,
 }
@@ -128,6 +130,7 @@ macro_rules! registry_items {
                     name: <$ty as Mechanism>::NAME,
                     runs: <$ty as Mechanism>::RUNS,
                     counters: <$ty as Mechanism>::COUNTERS,
+                    example: <$ty as Mechanism>::EXAMPLE,
                     go_type: <$ty as Mechanism>::GO_TYPE,
                     nested_go_type: <$ty as Mechanism>::nested_go_type,
                 },
@@ -187,5 +190,25 @@ mod tests {
         }
         let names: std::collections::BTreeSet<_> = MECHANISMS.iter().map(|m| m.name).collect();
         assert_eq!(names.len(), MECHANISMS.len(), "names are unique");
+    }
+
+    #[test]
+    fn every_running_mechanism_has_an_example_that_validates() {
+        use crate::config::{Config, ParseOptions};
+        for m in MECHANISMS {
+            let Some(example) = m.example else {
+                assert!(!m.runs, "{} runs but has no EXAMPLE", m.key);
+                continue;
+            };
+            let yaml = format!(
+                "scrape_configs:\n- {{job_name: j, {}: [{example}]}}\n",
+                m.key
+            );
+            let c = Config::parse(&yaml, &ParseOptions::for_path("/etc/prometheus/p.yml"))
+                .unwrap_or_else(|e| panic!("{}'s example: {e}", m.key));
+            let sd = &c.scrape_configs[0].sd_configs;
+            assert_eq!(sd.len(), 1, "{}", m.key);
+            assert_eq!(sd[0].key(), m.key);
+        }
     }
 }

@@ -71,6 +71,8 @@ impl RawStaticConfig {
 
 impl Mechanism for Static {
     const KEY: &'static str = "static_configs";
+    const EXAMPLE: Option<&'static str> =
+        Some("{targets: ['127.0.0.1:9100'], labels: {env: test}}");
     const NAME: &'static str = "static";
     const GO_TYPE: &'static str = "struct { Targets []string \"yaml:\\\"targets\\\"\"; Labels model.LabelSet \"yaml:\\\"labels\\\"\" }";
     const COALESCED: bool = true;

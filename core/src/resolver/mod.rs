@@ -3,5 +3,7 @@
 //! ([`crate::io::IoOp::Dns`]) and keeps its own deadlines.
 
 pub mod conf;
+pub mod host;
+pub mod hosts;
 pub(crate) mod lookup;
 pub mod wire;

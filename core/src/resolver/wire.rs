@@ -422,6 +422,52 @@ pub fn name_rdata(name: &str) -> Result<Vec<u8>, String> {
     Ok(v)
 }
 
+/// An IPv6 address as Go's `net.IP.String` writes it: an IPv4-mapped address in dotted
+/// form, else RFC 5952 (lower case, the longest run of two or more zero groups as `::`).
+pub fn ipv6_text(a: &[u8; 16]) -> String {
+    if a[..10].iter().all(|b| *b == 0) && a[10] == 0xFF && a[11] == 0xFF {
+        return format!("{}.{}.{}.{}", a[12], a[13], a[14], a[15]);
+    }
+    let g: Vec<u16> = a
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    let (mut best, mut best_len) = (8, 0);
+    let mut i = 0;
+    while i < 8 {
+        if g[i] == 0 {
+            let start = i;
+            while i < 8 && g[i] == 0 {
+                i += 1;
+            }
+            if i - start > best_len {
+                best = start;
+                best_len = i - start;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    if best_len < 2 {
+        best = 8;
+    }
+    let mut s = String::new();
+    let mut i = 0;
+    while i < 8 {
+        if i == best {
+            s.push_str("::");
+            i += best_len;
+            continue;
+        }
+        if !s.is_empty() && !s.ends_with(':') {
+            s.push(':');
+        }
+        s.push_str(&format!("{:x}", g[i]));
+        i += 1;
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,8 +24,6 @@ pub(crate) struct Named {
 /// `named` on 127.0.0.1:`port` (a free one) with `records` (zone-file lines, relative to
 /// the zone) in `trawl.test`, once it answers.
 pub(crate) fn named(dir: &Path, records: &str) -> Named {
-    let d = dir.join("named");
-    std::fs::create_dir_all(&d).expect("named dir");
     // A port free for both TCP and UDP.
     let port = loop {
         let p = free_port();
@@ -35,6 +33,13 @@ pub(crate) fn named(dir: &Path, records: &str) -> Named {
             break p;
         }
     };
+    named_at(dir, records, port)
+}
+
+/// [`named`] on a given port (53 inside a network namespace of the test's own).
+pub(crate) fn named_at(dir: &Path, records: &str, port: u16) -> Named {
+    let d = dir.join("named");
+    std::fs::create_dir_all(&d).expect("named dir");
     let zone = format!(
         "$TTL 1\n@ IN SOA ns.{ZONE}. admin.{ZONE}. 1 60 60 3600 1\n@ IN NS ns.{ZONE}.\nns IN A 127.0.0.1\n{records}\n"
     );

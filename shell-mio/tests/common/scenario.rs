@@ -1056,3 +1056,83 @@ pub(crate) fn dns_changes_reach_the_targets(dir: &Path, start: StartDns<'_>) {
         panic!("{e}:\n{}", t.log());
     }
 }
+
+/// Starts a shell for [`names_resolve_through_the_resolver`]: configuration, data
+/// directory, resolv.conf, name servers' port and hosts file.
+pub(crate) type StartResolving<'a> =
+    &'a mut dyn FnMut(&Path, &Path, &Path, &Path, u16, &Path) -> Box<dyn Shell>;
+
+/// Issue 17 (§4): scrape targets' names go through the core's resolver, as DNS
+/// discovery's do: the hosts file first (it wins over DNS), then A records from a real
+/// BIND, every address tried in order (the first one refuses, the second serves: in the
+/// hosts file, whose order is fixed, and in DNS, whose order BIND may rotate), and a
+/// name nobody knows is Go's "no such host" naming the server asked.
+pub(crate) fn names_resolve_through_the_resolver(dir: &Path, start: StartResolving<'_>) {
+    let (_nginx, addrs, _) = fleet(dir, 24..=25, 3);
+    let host = |a: &str| a.split(':').next().unwrap_or_default().to_owned();
+    let port = addrs[0].rsplit(':').next().unwrap_or_default().to_owned();
+    // 127.0.0.30 and .31 have nothing on the port: connections there are refused.
+    let records = format!(
+        "multi IN A 127.0.0.30\nmulti IN A {}\nboth IN A 127.0.0.31\n",
+        host(&addrs[0])
+    );
+    let named = dns::named(dir, &records);
+    let resolv = named.resolv_conf(dir, &["127.0.0.1"], "options timeout:1 attempts:1\n");
+    let hosts = dir.join("hosts");
+    std::fs::write(
+        &hosts,
+        format!(
+            "# test hosts\n{h} pinned.local\n{h} both.trawl.test\n127.0.0.30 twice.local\n{h} twice.local\n",
+            h = host(&addrs[1])
+        ),
+    )
+    .expect("hosts");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\nscrape_configs:\n  - job_name: names\n    static_configs: [{{targets: ['multi.trawl.test:{port}', 'pinned.local:{port}', 'both.trawl.test:{port}', 'nowhere.trawl.test:{port}', 'twice.local:{port}']}}]\n"
+        ),
+    )
+    .expect("config");
+    let mut t = start(dir, &cfg, &dir.join("data"), &resolv, named.port, &hosts);
+    let want = |name: &str, health: &str| {
+        (
+            "names".to_owned(),
+            format!("{name}:{port}"),
+            health.to_owned(),
+        )
+    };
+    let expected = vec![
+        want("both.trawl.test", "up"),
+        want("multi.trawl.test", "up"),
+        want("nowhere.trawl.test", "down"),
+        want("pinned.local", "up"),
+        want("twice.local", "up"),
+    ];
+    eventually(
+        Duration::from_secs(15),
+        "names resolved and scraped",
+        || t.active() == expected,
+    );
+    let v: serde_json::Value = serde_json::from_str(&t.targets_json()).expect("JSON");
+    let nowhere = v["data"]["activeTargets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .find(|x| x["labels"]["instance"] == format!("nowhere.trawl.test:{port}"))
+        .expect("nowhere target")["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        nowhere,
+        format!(
+            "Get \"http://nowhere.trawl.test:{port}/metrics\": dial tcp: lookup nowhere.trawl.test on 127.0.0.1:{}: no such host",
+            named.port
+        ),
+        "{}",
+        t.log()
+    );
+    t.stop().expect("clean stop");
+}

@@ -35,19 +35,31 @@ impl Embedded {
 
     /// As [`Embedded::start`], with these agent options.
     pub(crate) fn start_with(
+        dir: &Path,
+        cfg: &Path,
+        data: &Path,
+        options: trawl_tokio::core::agent::AgentOptions,
+    ) -> Embedded {
+        Embedded::start_full(dir, cfg, data, options, trawl_tokio::HttpOptions::default())
+    }
+
+    /// [`Embedded::start_with`] with the HTTP client's options too.
+    pub(crate) fn start_full(
         _dir: &Path,
         cfg: &Path,
         data: &Path,
         options: trawl_tokio::core::agent::AgentOptions,
+        http: trawl_tokio::HttpOptions,
     ) -> Embedded {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
-        let config = trawl_mio::daemon::load_config(cfg).expect("config");
+        let config = trawl_tokio::load_config(cfg).expect("config");
         let agent = Agent::builder(config)
             .options(options)
+            .http(http)
             .wal(data, WalOptions::default(), WriterOptions::default())
             .expect("WAL")
             .build();
@@ -98,7 +110,7 @@ impl Shell for Embedded {
         self.rt.block_on(self.handle.metrics()).unwrap_or_default()
     }
     fn reload(&mut self) {
-        match trawl_mio::daemon::load_config(&self.cfg) {
+        match trawl_tokio::load_config(&self.cfg) {
             Ok(c) => {
                 if let Err(e) = self.rt.block_on(self.handle.reload(c)) {
                     self.note(e.to_string());

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             #[allow(clippy::print_stdout)]
             {
                 println!(
-                    "seed {seed} hours {hours}: digest {:016x} steps {} scrapes {} deliveries {} reloads {} world changes {} batches {} stale markers {} failed scrapes {}",
+                    "seed {seed} hours {hours}: digest {:016x} steps {} scrapes {} deliveries {} reloads {} world changes {} batches {} stale markers {} failed scrapes {} discovery answers {:?}",
                     r.digest,
                     r.steps,
                     r.scrapes,
@@ -34,7 +34,8 @@ fn main() -> ExitCode {
                     r.world_changes,
                     r.batches,
                     r.stale_markers,
-                    r.failed_scrapes
+                    r.failed_scrapes,
+                    r.sd_answers
                 );
             }
             ExitCode::SUCCESS

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use trawl_core::io::{IoEvent, IoOp, RequestId};
+use trawl_core::io::{IoOp, OwnedIoEvent, RequestId};
 
 /// What a file SD directory watch listens for: every change of an entry but chmod, and
 /// the directory itself going away. Both shells watch with it.
@@ -19,26 +19,14 @@ pub fn watch_mask() -> inotify::WatchMask {
         | WatchMask::MOVE_SELF
 }
 
-/// The outcome of a file operation, owned until it is fed to the agent.
-pub enum FileDone {
-    /// The file's contents.
-    Data(Vec<u8>),
-    /// No such file.
-    NotFound,
-    /// A directory's entry names, sorted.
-    Entries(Vec<String>),
-    /// What went wrong.
-    Failed(String),
-}
-
 /// Carries out `op` if it is file work (`None` for any other operation).
-pub fn run(op: &IoOp) -> Option<FileDone> {
+pub fn run(op: &IoOp) -> Option<OwnedIoEvent> {
     Some(match op {
         IoOp::ReadFile { path, limit } => match read_limited(path, *limit) {
-            Ok(Some(d)) => FileDone::Data(d),
-            Ok(None) => FileDone::Failed(format!("file larger than {limit} bytes")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileDone::NotFound,
-            Err(e) => FileDone::Failed(e.to_string()),
+            Ok(Some(d)) => OwnedIoEvent::FileData(d),
+            Ok(None) => OwnedIoEvent::Failed(format!("file larger than {limit} bytes")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => OwnedIoEvent::NotFound,
+            Err(e) => OwnedIoEvent::Failed(e.to_string()),
         },
         IoOp::ListDir { path } => match std::fs::read_dir(path) {
             Ok(it) => {
@@ -47,9 +35,9 @@ pub fn run(op: &IoOp) -> Option<FileDone> {
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect();
                 names.sort();
-                FileDone::Entries(names)
+                OwnedIoEvent::DirEntries(names)
             }
-            Err(e) => FileDone::Failed(e.to_string()),
+            Err(e) => OwnedIoEvent::Failed(e.to_string()),
         },
         _ => return None,
     })
@@ -61,7 +49,7 @@ pub fn run(op: &IoOp) -> Option<FileDone> {
 /// (a FIFO would block the reader until someone writes to it, and the worker with it).
 /// The file is opened without blocking and checked once open, so nothing swapped in
 /// between a check and the open can block either.
-pub(crate) fn read_limited(path: &str, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+pub fn read_limited(path: &str, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
     use std::os::unix::fs::OpenOptionsExt as _;
     // Checked before opening too: opening some devices has effects of its own.
     if !std::fs::metadata(path)?.is_file() {
@@ -95,13 +83,13 @@ pub(crate) fn read_limited(path: &str, limit: u64) -> std::io::Result<Option<Vec
 
 /// The daemon's file worker: file operations in, outcomes out; `wake` after each (the
 /// loop's `mio::Waker`). The thread ends when the sender is dropped.
-pub(crate) type Worker = (
+pub type Worker = (
     crossbeam_channel::Sender<(RequestId, IoOp)>,
-    crossbeam_channel::Receiver<(RequestId, FileDone)>,
+    crossbeam_channel::Receiver<(RequestId, OwnedIoEvent)>,
 );
 
 /// Starts the file worker thread.
-pub(crate) fn spawn_worker(wake: impl Fn() + Send + 'static) -> std::io::Result<Worker> {
+pub fn spawn_worker(wake: impl Fn() + Send + 'static) -> std::io::Result<Worker> {
     let (tx, rx) = crossbeam_channel::unbounded::<(RequestId, IoOp)>();
     let (dtx, drx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
@@ -117,21 +105,6 @@ pub(crate) fn spawn_worker(wake: impl Fn() + Send + 'static) -> std::io::Result<
             }
         })?;
     Ok((tx, drx))
-}
-
-impl FileDone {
-    /// Hands the outcome to `f` as the core's event.
-    pub fn with_event(&self, f: impl FnOnce(IoEvent<'_>)) {
-        match self {
-            FileDone::Data(d) => f(IoEvent::FileData(d)),
-            FileDone::NotFound => f(IoEvent::NotFound),
-            FileDone::Entries(names) => {
-                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                f(IoEvent::DirEntries(&refs));
-            }
-            FileDone::Failed(m) => f(IoEvent::Failed(m)),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -173,7 +146,7 @@ mod tests {
                 path: missing,
                 limit: 0
             }),
-            Some(FileDone::NotFound)
+            Some(OwnedIoEvent::NotFound)
         ));
         // Through the worker: the outcome comes back with its request id.
         let woke = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -188,7 +161,7 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("answer");
         assert_eq!(id, RequestId(7));
-        assert!(matches!(d, FileDone::Failed(m) if m == "file larger than 10 bytes"));
+        assert!(matches!(d, OwnedIoEvent::Failed(m) if m == "file larger than 10 bytes"));
         drop(tx);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -21,13 +21,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use trawl_core::config::{HttpClientConfig, RemoteWriteConfig};
-use trawl_core::io::{CredentialsFile, RequestId};
+use trawl_core::io::CredentialsFile;
 use trawl_core::remote::encode::{RwMetadata, metadata_body};
 use trawl_core::remote::queue::{Queue, QueueEvent, SendOutcome, WalPos};
 use trawl_core::time::{Instant, Now};
 use trawl_core::wal::segment;
 
-pub use crate::net::{NetEvent, Post};
+pub use crate::client::{Post, RemoteId};
+use trawl_core::io::OwnedIoEvent;
 
 /// A finished request: status, `Retry-After` and the start of the body; or the error.
 type Answer = Result<(u16, Option<Duration>, String), String>;
@@ -35,17 +36,14 @@ type Answer = Result<(u16, Option<Duration>, String), String>;
 /// A metric family of the queues: name, type, help, value.
 type Family = (&'static str, &'static str, &'static str, fn(&Runner) -> f64);
 
-/// Request ids at and above this are remote write's (the agent's are below).
-pub const ID_BASE: u64 = 1 << 62;
-
 /// How remote write's requests go out: the daemon's mio client, or trawl-tokio's.
-/// Answers come back through [`Remote::on_net`] under the same ids (all at or above
-/// [`ID_BASE`]).
+/// Answers come back through [`Remote::on_net`] under the same [`RemoteId`]s (a
+/// sequence of remote write's own, apart from the agent's request ids).
 pub trait Transport {
     /// Starts a POST.
-    fn post(&mut self, id: RequestId, p: Post<'_>);
+    fn post(&mut self, id: RemoteId, p: Post<'_>);
     /// Abandons a request (its answer, if any comes, is ignored).
-    fn cancel(&mut self, id: RequestId);
+    fn cancel(&mut self, id: RemoteId);
 }
 
 /// How often the tail looks for new WAL data without being told.
@@ -105,7 +103,7 @@ pub struct Remote {
     runners: Vec<Runner>,
     wal_dir: PathBuf,
     next_id: u64,
-    inflight: BTreeMap<RequestId, InFlight>,
+    inflight: BTreeMap<RemoteId, InFlight>,
     keep_from: Arc<AtomicU32>,
 }
 
@@ -370,7 +368,7 @@ impl Remote {
         let remote = Remote {
             runners,
             wal_dir,
-            next_id: ID_BASE,
+            next_id: 1,
             inflight: BTreeMap::new(),
             keep_from,
         };
@@ -403,7 +401,7 @@ impl Remote {
     /// Reads, sends and times out what is due at `now`.
     pub fn pump(&mut self, now: Now, net: &mut dyn Transport, metadata: &dyn Fn() -> Metadata) {
         // Requests past `remote_timeout`.
-        let expired: Vec<RequestId> = self
+        let expired: Vec<RemoteId> = self
             .inflight
             .iter()
             .filter(|(_, f)| now.mono >= f.deadline)
@@ -433,7 +431,7 @@ impl Remote {
                 r.q.handle_timeout(now);
             }
             while let Some(t) = r.q.poll_transmit() {
-                let id = RequestId(self.next_id);
+                let id = RemoteId(self.next_id);
                 self.next_id += 1;
                 self.inflight.insert(
                     id,
@@ -475,7 +473,7 @@ impl Remote {
                     let Ok(z) = metadata_body(&entries) else {
                         continue;
                     };
-                    let id = RequestId(self.next_id);
+                    let id = RemoteId(self.next_id);
                     self.next_id += 1;
                     self.inflight.insert(
                         id,
@@ -508,12 +506,12 @@ impl Remote {
     }
 
     /// A network event for one of remote write's requests.
-    pub fn on_net(&mut self, now: Now, id: RequestId, e: NetEvent) {
+    pub fn on_net(&mut self, now: Now, id: RemoteId, e: OwnedIoEvent) {
         let Some(f) = self.inflight.get_mut(&id) else {
             return;
         };
         let outcome_owned: Option<Answer> = match e {
-            NetEvent::Head(h) => {
+            OwnedIoEvent::HttpHead(h) => {
                 let retry = h
                     .header("Retry-After")
                     .and_then(|v| v.trim().parse::<u64>().ok())
@@ -521,12 +519,12 @@ impl Remote {
                 f.status = Some((h.status, retry));
                 None
             }
-            NetEvent::Body(b) => {
+            OwnedIoEvent::HttpBody(b) => {
                 let room = 1024usize.saturating_sub(f.body.len());
                 f.body.extend_from_slice(&b[..b.len().min(room)]);
                 None
             }
-            NetEvent::End => {
+            OwnedIoEvent::HttpEnd => {
                 let (code, retry) = f.status.unwrap_or((0, None));
                 Some(Ok((
                     code,
@@ -534,7 +532,9 @@ impl Remote {
                     String::from_utf8_lossy(&f.body).into_owned(),
                 )))
             }
-            NetEvent::Failed(m) => Some(Err(m)),
+            OwnedIoEvent::Failed(m) => Some(Err(m)),
+            // Not an HTTP event: never sent for a POST.
+            _ => None,
         };
         let Some(done) = outcome_owned else { return };
         let Some(f) = self.inflight.remove(&id) else {

@@ -22,6 +22,18 @@ pub struct Lost {
     pub batches: u64,
 }
 
+impl Lost {
+    /// The report the agent takes for it, with `error` naming the full queue.
+    pub fn as_input(self, error: &str) -> trawl_core::Stored<'_> {
+        trawl_core::Stored {
+            batches: self.batches,
+            samples: 0,
+            lost_samples: self.samples,
+            error: Some(error),
+        }
+    }
+}
+
 /// Series-only batches waiting for room in a storage queue (both shells use it: the
 /// daemon in front of the WAL writer, `trawl-tokio` in front of its sink).
 #[derive(Debug, Default)]

@@ -1,6 +1,7 @@
-//! The deterministic simulator: an [`Agent`], a virtual clock, a fake world (SD files in a
-//! directory, an HTTP SD endpoint, scrape targets with latency, hangs, resets and errors,
-//! config reloads) and a seeded RNG. Events are delivered earliest first, ties broken by
+//! The deterministic simulator: an [`Agent`], a virtual clock, a fake world (one fake per
+//! discovery mechanism that runs, see [`worlds`]: SD files in a directory, an HTTP SD
+//! endpoint, a DNS server; scrape targets with latency, hangs, resets and errors; config
+//! reloads) and a seeded RNG. Events are delivered earliest first, ties broken by
 //! the order they were scheduled. After every step the invariants are checked; a broken
 //! one ends the run with an error naming the seed and the command that replays it.
 //!
@@ -30,13 +31,17 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
-use trawl_core::io::{IoEvent, IoOp, Origin, RequestId};
+use trawl_core::io::{IoOp, Origin, OwnedIoEvent, RequestId};
 use trawl_core::scrape::pipeline::REPORT_SERIES;
 use trawl_core::time::{Instant, Now, UnixNanos};
 
 use trawl_core::hash::{FNV1A64_START, fnv1a64_extend};
 
 use crate::{T0_WALL, config};
+
+pub mod worlds;
+
+use worlds::{Answer, Reply, SdWorld};
 
 /// A small, fast, seedable RNG (SplitMix64).
 #[derive(Clone, Debug)]
@@ -83,9 +88,6 @@ enum Behaviour {
     Resets,
 }
 
-const SD_DIR: &str = "/sim/sd";
-const SD_URL: &str = "http://127.0.0.1:9000/sd";
-
 /// Parameters of one run.
 #[derive(Clone, Debug)]
 pub struct SimParams {
@@ -116,6 +118,8 @@ pub struct SimReport {
     pub stale_markers: u64,
     /// Batches of failed scrapes (`up` 0).
     pub failed_scrapes: u64,
+    /// Operations each discovery world answered, by mechanism key.
+    pub sd_answers: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,37 +134,13 @@ enum Scheduled {
     Converged { since_change: u64 },
 }
 
-#[derive(Debug, Clone)]
-enum Reply {
-    /// Status, reason, content type, gzip-encoded.
-    Head(u16, &'static str, &'static str, bool),
-    /// Deliver the rest later.
-    Wait(u64),
-    Body(Vec<u8>),
-    End,
-    Failed(&'static str),
-    Dir(Vec<String>),
-    File(Vec<u8>),
-    NotFound,
-}
-
-/// The fake world.
+/// The scrape targets' side of the world (discovery's is in [`worlds`]).
 #[derive(Debug, Default)]
 struct World {
-    /// Files in `SD_DIR`: name → content.
-    files: BTreeMap<String, String>,
-    /// What the HTTP SD endpoint answers (`None`: 500), with the addresses it declares.
-    http_doc: Option<(String, Vec<String>)>,
     /// Behaviour of each target address.
     targets: BTreeMap<String, Behaviour>,
     /// Latency of each address.
     latency: BTreeMap<String, Duration>,
-    /// The watch on `SD_DIR`, if the agent holds one.
-    watch: Option<RequestId>,
-    /// Addresses the files declare, per file, when the files are valid.
-    file_addrs: BTreeMap<String, Option<Vec<String>>>,
-    /// Addresses of the last successful HTTP SD answer served.
-    http_addrs: Vec<String>,
     /// The series each target exposes (changing now and then).
     series: BTreeMap<String, BTreeSet<u32>>,
 }
@@ -169,9 +149,8 @@ struct World {
 struct Variant {
     yaml: String,
     drop_9xxx: bool,
-    /// Some job uses the file SD block (so its provider, and its memory of the last
-    /// good content of each file, lives on).
-    file_sd: bool,
+    /// Job → (the index of its world, whether the variant's relabel rule applies).
+    jobs: BTreeMap<&'static str, (usize, bool)>,
 }
 
 /// One simulation run.
@@ -184,6 +163,8 @@ pub struct Sim {
     items: BTreeMap<u64, Scheduled>,
     seq: u64,
     world: World,
+    /// The discovery worlds, as [`worlds::worlds`] lists them.
+    sd: Vec<Box<dyn SdWorld>>,
     digest: u64,
     /// Open operations: id → (op, started at).
     open: BTreeMap<RequestId, (IoOp, Instant)>,
@@ -202,6 +183,8 @@ pub struct Sim {
     store: Store,
     /// Loops alive after the previous step.
     prev_loops: usize,
+    /// The most discovery jobs a configuration of this run had.
+    most_jobs: usize,
 }
 
 /// What storage holds, as far as the invariants need it.
@@ -374,57 +357,59 @@ fn gen_body(rng: &mut Rng, set: &mut BTreeSet<u32>, big: bool) -> GenBody {
     } else {
         body.into_bytes()
     };
-    let mut events = vec![Reply::Head(200, "OK", ct, gz)];
+    let mut events = vec![Reply::head(200, "OK", ct, gz)];
     if slow {
         // Chunks with pauses; the total sometimes exceeds the shortest timeout.
         for c in bytes.chunks(bytes.len().div_ceil(5).max(1)) {
-            events.push(Reply::Body(c.to_vec()));
+            events.push(Reply::body(c.to_vec()));
             events.push(Reply::Wait(1 + rng.below(400)));
         }
     } else {
         for c in bytes.chunks(if big { 512 } else { bytes.len().max(1) }) {
-            events.push(Reply::Body(c.to_vec()));
+            events.push(Reply::body(c.to_vec()));
         }
     }
-    events.push(Reply::End);
+    events.push(Reply::end());
     GenBody {
         events,
         names: (!broken).then_some(names),
     }
 }
 
-fn variant(rng: &mut Rng) -> Variant {
+/// A configuration: each world's jobs (with the variant's interval, timeout and relabel
+/// rule where they follow it), then a static job. Worlds are told whether they are in
+/// use.
+fn variant(rng: &mut Rng, sd: &mut [Box<dyn SdWorld>]) -> Variant {
     let interval_s = [10, 15, 30, 60][rng.below(4) as usize];
     let timeout_s = [1, 3, interval_s][rng.below(3) as usize].min(interval_s);
     let drop_9xxx = rng.chance(50);
-    let files_job = rng.chance(80);
-    let shared = rng.chance(50);
     let mut y = String::from("scrape_configs:\n");
     let relabel = if drop_9xxx {
         "    relabel_configs: [{source_labels: [__address__], regex: '.*:9[0-9]{3}', action: drop}]\n"
     } else {
         ""
     };
-    let file_sd = format!(
-        "    file_sd_configs: [{{files: ['{SD_DIR}/*.json', '{SD_DIR}/*.yml'], refresh_interval: 5m}}]\n"
-    );
-    if files_job {
-        let _ = write!(
-            y,
-            "  - job_name: files\n    scrape_interval: {interval_s}s\n    scrape_timeout: {timeout_s}s\n{relabel}{file_sd}"
-        );
+    let mut jobs = BTreeMap::new();
+    for (i, w) in sd.iter_mut().enumerate() {
+        let wj = w.jobs(rng);
+        w.reloaded(!wj.is_empty());
+        for j in wj {
+            if j.follows_variant {
+                let _ = write!(
+                    y,
+                    "  - job_name: {}\n    scrape_interval: {interval_s}s\n    scrape_timeout: {timeout_s}s\n{relabel}{}",
+                    j.name, j.sd
+                );
+            } else {
+                let _ = write!(
+                    y,
+                    "  - job_name: {}\n    scrape_interval: 60s\n{}",
+                    j.name, j.sd
+                );
+            }
+            jobs.insert(j.name, (i, j.follows_variant));
+        }
     }
-    if shared {
-        // A second job on the identical block: one provider, two subscribers.
-        let _ = write!(
-            y,
-            "  - job_name: files-copy\n    scrape_interval: 60s\n{file_sd}"
-        );
-    }
-    let _ = write!(
-        y,
-        "  - job_name: web\n    scrape_interval: {interval_s}s\n    scrape_timeout: {timeout_s}s\n{relabel}    http_sd_configs: [{{url: '{SD_URL}', refresh_interval: 1m}}]\n"
-    );
     let _ = write!(
         y,
         "  - job_name: static\n    scrape_interval: 30s\n    static_configs: [{{targets: ['127.0.0.200:80', '127.0.0.201:80']}}]\n"
@@ -432,7 +417,7 @@ fn variant(rng: &mut Rng) -> Variant {
     Variant {
         yaml: y,
         drop_9xxx,
-        file_sd: files_job || shared,
+        jobs,
     }
 }
 
@@ -466,11 +451,16 @@ impl Sim {
                 .insert(a.clone(), Duration::from_millis(1 + rng.below(300)));
             world.targets.insert(a, b);
         }
-        let variant = variant(&mut rng);
+        let mut sd = worlds::worlds();
+        for w in &mut sd {
+            w.init(&mut rng, &addr_pool());
+        }
+        let variant = variant(&mut rng, &mut sd);
         let now = Now::new(Instant(0), UnixNanos(T0_WALL));
         let options = AgentOptions {
             seed: params.seed,
             fqdn: "sim.example".into(),
+            resolv_conf: worlds::dns::RESOLV_CONF.into(),
             ..AgentOptions::default()
         };
         let agent = Agent::new(config(&variant.yaml), options, now);
@@ -483,6 +473,7 @@ impl Sim {
             items: BTreeMap::new(),
             seq: 0,
             world,
+            sd,
             digest: FNV1A64_START,
             open: BTreeMap::new(),
             last_id: 0,
@@ -502,14 +493,13 @@ impl Sim {
                 batches: 0,
                 stale_markers: 0,
                 failed_scrapes: 0,
+                sd_answers: BTreeMap::new(),
             },
             shutting_down: false,
             store: Store::default(),
             prev_loops: 0,
+            most_jobs: 0,
         };
-        // The world starts with some files and an HTTP SD answer.
-        let _ = sim.rewrite_files(true);
-        sim.world.http_doc = Some(sim.http_doc());
         let first_change = Duration::from_secs(60 + sim.rng.below(600));
         sim.schedule(first_change, Scheduled::World);
         let first_reload = Duration::from_secs(600 + sim.rng.below(1800));
@@ -524,100 +514,17 @@ impl Sim {
         self.items.insert(self.seq, what);
     }
 
-    fn http_doc(&mut self) -> (String, Vec<String>) {
-        let pool = addr_pool();
-        let mut groups = Vec::new();
-        let mut addrs = Vec::new();
-        for g in 0..(1 + self.rng.below(3)) {
-            let picked: Vec<String> = pool
-                .iter()
-                .filter(|_| self.rng.chance(20))
-                .cloned()
-                .collect();
-            addrs.extend(picked.iter().cloned());
-            let targets: Vec<String> = picked.iter().map(|a| format!("\"{a}\"")).collect();
-            groups.push(format!(
-                "{{\"targets\": [{}], \"labels\": {{\"group\": \"{g}\"}}}}",
-                targets.join(", ")
-            ));
-        }
-        (format!("[{}]", groups.join(", ")), addrs)
-    }
-
-    /// Rewrites some SD files (valid JSON/YAML, garbage, or deleted); returns their names.
-    fn rewrite_files(&mut self, all_valid: bool) -> Vec<&'static str> {
-        let mut changed = Vec::new();
-        let pool = addr_pool();
-        for name in ["a.json", "b.json", "c.yml"] {
-            if !all_valid && !self.rng.chance(50) {
-                continue;
-            }
-            changed.push(name);
-            let roll = if all_valid { 99 } else { self.rng.below(100) };
-            if roll < 10 {
-                self.world.files.remove(name);
-                self.world.file_addrs.remove(name);
-            } else if roll < 20 {
-                // Garbage: the agent must keep the file's previous targets.
-                self.world
-                    .files
-                    .insert(name.into(), "[{\"targets\": [".into());
-                if self.variant.file_sd {
-                    self.world.file_addrs.entry(name.into()).or_insert(None);
-                } else {
-                    // No provider remembers an earlier good version.
-                    self.world.file_addrs.insert(name.into(), None);
-                }
-            } else {
-                let picked: Vec<String> = pool
-                    .iter()
-                    .filter(|_| self.rng.chance(25))
-                    .cloned()
-                    .collect();
-                let content = if name.ends_with(".yml") {
-                    let mut s = String::new();
-                    for chunk in picked.chunks(3) {
-                        let quoted: Vec<String> = chunk.iter().map(|a| format!("'{a}'")).collect();
-                        let _ = writeln!(s, "- targets: [{}]", quoted.join(", "));
-                        let _ = writeln!(s, "  labels: {{source: yaml}}");
-                    }
-                    if s.is_empty() {
-                        s = "[]\n".into();
-                    }
-                    s
-                } else {
-                    let groups: Vec<String> = picked
-                        .chunks(2)
-                        .map(|c| {
-                            let t: Vec<String> = c.iter().map(|a| format!("\"{a}\"")).collect();
-                            format!("{{\"targets\": [{}]}}", t.join(","))
-                        })
-                        .collect();
-                    format!("[{}]", groups.join(","))
-                };
-                self.world.files.insert(name.into(), content);
-                self.world.file_addrs.insert(name.into(), Some(picked));
-            }
-        }
-        changed
-    }
-
     /// The URLs the world implies for a job, after the job's relabel rule.
     fn expected_urls(&self, job: &str) -> BTreeSet<String> {
-        let addrs: Vec<String> = match job {
-            "files" | "files-copy" => self
-                .world
-                .file_addrs
-                .values()
-                .flatten()
-                .flatten()
-                .cloned()
-                .collect(),
-            "web" => self.world.http_addrs.clone(),
-            "static" => vec!["127.0.0.200:80".into(), "127.0.0.201:80".into()],
-            _ => vec![],
+        let (addrs, relabeled): (Vec<String>, bool) = match self.variant.jobs.get(job) {
+            Some(&(w, follows)) => (self.sd[w].addresses(), follows),
+            None if job == "static" => (
+                vec!["127.0.0.200:80".into(), "127.0.0.201:80".into()],
+                false,
+            ),
+            None => (vec![], false),
         };
-        let drops = self.variant.drop_9xxx && job != "static" && job != "files-copy";
+        let drops = self.variant.drop_9xxx && relabeled;
         addrs
             .into_iter()
             .filter(|a| {
@@ -716,8 +623,11 @@ impl Sim {
         if !open.is_empty() {
             return Err(self.fail(format!("requests never completed nor cancelled: {open:?}")));
         }
-        if self.world.watch.is_some_and(|w| self.open.contains_key(&w)) {
-            return Err(self.fail("the directory watch was not cancelled at shutdown".into()));
+        let open = self.open_ops();
+        for w in &self.sd {
+            if let Err(e) = w.check_end(&open) {
+                return Err(self.fail(format!("{}: {e}", w.key())));
+            }
         }
         // Every series the agent declared was retired by the time every loop ended.
         let unretired: Vec<u64> = self
@@ -792,7 +702,7 @@ impl Sim {
                     return Ok(());
                 }
                 // A completed valid body: the scrape should succeed.
-                if matches!(ev, Reply::End)
+                if matches!(ev, Reply::Io(OwnedIoEvent::HttpEnd))
                     && let Some((key, Some(names))) = self.store.expect.remove(&id)
                 {
                     self.store.outcome.insert(key, (1.0, Some(names)));
@@ -800,14 +710,7 @@ impl Sim {
                 // After a final event the operation is over for both sides; after a
                 // head without a body the agent must cancel (or it stays open and the
                 // end-of-run check reports it).
-                let final_event = matches!(
-                    ev,
-                    Reply::End
-                        | Reply::Failed(_)
-                        | Reply::File(_)
-                        | Reply::Dir(_)
-                        | Reply::NotFound
-                );
+                let final_event = ev.is_final();
                 if final_event {
                     self.open.remove(&id);
                 }
@@ -823,31 +726,13 @@ impl Sim {
                 self.changes += 1;
                 self.report.world_changes += 1;
                 self.last_change = self.now.mono;
-                if self.rng.chance(70) {
-                    let changed = self.rewrite_files(false);
-                    if let Some(w) = self.world.watch.filter(|w| self.open.contains_key(w)) {
-                        // inotify names each entry; sometimes the shell only knows
-                        // "something changed".
-                        let names: Vec<Option<&str>> = if self.rng.chance(30) {
-                            vec![None]
-                        } else {
-                            changed.iter().map(|n| Some(*n)).collect()
-                        };
-                        for name in names {
-                            self.agent.handle_input(
-                                self.now,
-                                Input::Io {
-                                    id: w,
-                                    event: IoEvent::Changed { name },
-                                },
-                            );
-                        }
-                    }
-                } else if self.rng.chance(80) {
-                    let d = self.http_doc();
-                    self.world.http_doc = Some(d);
-                } else {
-                    self.world.http_doc = None;
+                let w = self.rng.below(self.sd.len() as u64) as usize;
+                let open = self.open_ops();
+                let tell = self.sd[w].change(&mut self.rng, &addr_pool(), &open);
+                for (id, e) in tell {
+                    e.with_event(|event| {
+                        self.agent.handle_input(self.now, Input::Io { id, event })
+                    });
                 }
                 // Flip a target's behaviour now and then.
                 if self.rng.chance(30) {
@@ -861,17 +746,15 @@ impl Sim {
                     self.world.targets.insert(a.clone(), b);
                 }
                 let since_change = self.changes;
-                // Quiet long enough: file reads (ms), the HTTP SD refresh (≤ 1 min + 300 ms)
-                // and the coalescing bound (5 s).
-                self.schedule(
-                    Duration::from_secs(67),
-                    Scheduled::Converged { since_change },
-                );
+                // Quiet long enough: the slowest world's refresh and latency, and the
+                // coalescing bound (5 s).
+                let quiet = self.settle();
+                self.schedule(quiet, Scheduled::Converged { since_change });
                 let next = Duration::from_secs(30 + self.rng.below(900));
                 self.schedule(next, Scheduled::World);
             }
             Scheduled::Reload => {
-                self.variant = variant(&mut self.rng);
+                self.variant = variant(&mut self.rng, &mut self.sd);
                 self.report.reloads += 1;
                 self.changes += 1;
                 self.last_change = self.now.mono;
@@ -879,22 +762,11 @@ impl Sim {
                     self.now,
                     Input::Config(Box::new(config(&self.variant.yaml))),
                 );
-                if !self.variant.file_sd {
-                    // The file provider stopped: a new one starts with no memory of the
-                    // last good content of a file that is garbage now.
-                    for (name, content) in &self.world.files {
-                        if content.starts_with("[{\"targets\": [") && !content.ends_with(']') {
-                            self.world.file_addrs.insert(name.clone(), None);
-                        }
-                    }
-                }
                 // Intervals may have changed without a discovery delivery.
                 self.refresh_intervals();
                 let since_change = self.changes;
-                self.schedule(
-                    Duration::from_secs(67),
-                    Scheduled::Converged { since_change },
-                );
+                let quiet = self.settle();
+                self.schedule(quiet, Scheduled::Converged { since_change });
                 let next = Duration::from_secs(600 + self.rng.below(3600));
                 self.schedule(next, Scheduled::Reload);
             }
@@ -908,48 +780,25 @@ impl Sim {
     }
 
     fn feed(&mut self, id: RequestId, ev: &Reply) {
-        let headers_ct: [(&str, &str); 1];
-        let event = match ev {
-            Reply::Head(status, reason, ct, gzip) => {
-                let headers_gz = [("Content-Type", *ct), ("Content-Encoding", "gzip")];
-                let headers: &[(&str, &str)] = if *gzip {
-                    &headers_gz
-                } else {
-                    headers_ct = [("Content-Type", ct)];
-                    &headers_ct
-                };
-                self.agent.handle_input(
-                    self.now,
-                    Input::Io {
-                        id,
-                        event: IoEvent::HttpHead {
-                            status: *status,
-                            reason,
-                            headers,
-                        },
-                    },
-                );
-                return;
-            }
-            Reply::Wait(_) => return,
-            Reply::Body(b) => IoEvent::HttpBody(b),
-            Reply::End => IoEvent::HttpEnd,
-            Reply::Failed(e) => IoEvent::Failed(e),
-            Reply::File(b) => IoEvent::FileData(b),
-            Reply::NotFound => IoEvent::NotFound,
-            Reply::Dir(names) => {
-                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                self.agent.handle_input(
-                    self.now,
-                    Input::Io {
-                        id,
-                        event: IoEvent::DirEntries(&refs),
-                    },
-                );
-                return;
-            }
-        };
-        self.agent.handle_input(self.now, Input::Io { id, event });
+        if let Reply::Io(e) = ev {
+            let now = self.now;
+            e.with_event(|event| self.agent.handle_input(now, Input::Io { id, event }));
+        }
+    }
+
+    /// The operations open now.
+    fn open_ops(&self) -> BTreeMap<RequestId, IoOp> {
+        self.open
+            .iter()
+            .map(|(id, (op, _))| (*id, op.clone()))
+            .collect()
+    }
+
+    /// How long after a change the pools surely match the world: the slowest world's
+    /// settling time, the coalescing bound (5 s) and a second of margin.
+    fn settle(&self) -> Duration {
+        let worst = self.sd.iter().map(|w| w.settle()).max().unwrap_or_default();
+        worst + Duration::from_secs(6)
     }
 
     fn check_scrape_end(&mut self, id: RequestId) {
@@ -1044,7 +893,12 @@ impl Sim {
                 return Err(self.fail("a storage report produced more than an event".into()));
             }
         }
-        if loops > 4 * ADDRS + 8 {
+        // Each job has at most one loop per address, and while a reload replaces a
+        // job's loops the old ones finish their scrape: twice that, for the most jobs
+        // any configuration of the run had (the static job included).
+        let most_jobs = self.variant.jobs.len().max(self.most_jobs) + 1;
+        self.most_jobs = most_jobs - 1;
+        if loops > 2 * most_jobs * ADDRS + 8 {
             return Err(self.fail(format!("{loops} loops alive")));
         }
         if self.agent.in_flight() > loops + 16 {
@@ -1065,62 +919,29 @@ impl Sim {
 
     fn start(&mut self, id: RequestId, op: IoOp) -> Result<(), String> {
         self.open.insert(id, (op.clone(), self.now.mono));
-        match op {
-            IoOp::Dns(q) => {
-                return Err(self.fail(format!("DNS query to {} in a world without DNS", q.server)));
-            }
-            IoOp::Watch { path } => {
-                if path != SD_DIR {
-                    return Err(self.fail(format!("watch on unexpected directory {path}")));
+        if !matches!(&op, IoOp::Http(r) if matches!(r.origin, Origin::Scrape { .. })) {
+            let mut answered = None;
+            for w in &mut self.sd {
+                if let Some(a) = w.answer(id, &op, &mut self.rng) {
+                    *self.report.sd_answers.entry(w.key()).or_default() += 1;
+                    answered = Some(a);
+                    break;
                 }
-                self.world.watch = Some(id);
             }
-            IoOp::ListDir { .. } => {
-                let names: Vec<String> = self.world.files.keys().cloned().collect();
-                let ms = 1 + self.rng.below(5);
-                self.schedule(
-                    Duration::from_millis(ms),
-                    Scheduled::Reply {
-                        id,
-                        events: vec![Reply::Dir(names)],
-                    },
-                );
+            match answered {
+                None => return Err(self.fail(format!("no world answers {op:?}"))),
+                Some(Err(e)) => return Err(self.fail(e)),
+                Some(Ok(Answer::Hold)) => {}
+                Some(Ok(Answer::After(after, events))) => {
+                    self.schedule(after, Scheduled::Reply { id, events });
+                }
             }
-            IoOp::ReadFile { path, .. } => {
-                let name = path.rsplit('/').next().unwrap_or("").to_owned();
-                let ev = match self.world.files.get(&name) {
-                    Some(c) => Reply::File(c.clone().into_bytes()),
-                    None => Reply::NotFound,
-                };
-                let ms = 1 + self.rng.below(5);
-                self.schedule(
-                    Duration::from_millis(ms),
-                    Scheduled::Reply {
-                        id,
-                        events: vec![ev],
-                    },
-                );
-            }
-            IoOp::Http(r) => match &r.origin {
+            return Ok(());
+        }
+        if let IoOp::Http(r) = op {
+            match &r.origin {
                 Origin::Discovery { .. } => {
-                    let events = match &self.world.http_doc {
-                        Some((d, addrs)) => {
-                            self.world.http_addrs = addrs.clone();
-                            vec![
-                                Reply::Head(200, "OK", "application/json", false),
-                                Reply::Body(d.clone().into_bytes()),
-                                Reply::End,
-                            ]
-                        }
-                        None => vec![Reply::Head(
-                            500,
-                            "Internal Server Error",
-                            "text/plain",
-                            false,
-                        )],
-                    };
-                    let ms = 1 + self.rng.below(300);
-                    self.schedule(Duration::from_millis(ms), Scheduled::Reply { id, events });
+                    return Err(self.fail("a discovery request no world answered".into()));
                 }
                 Origin::Scrape { loop_id, job } => {
                     self.report.scrapes += 1;
@@ -1165,21 +986,21 @@ impl Sim {
                             g.events
                         }
                         Behaviour::Hangs => vec![],
-                        Behaviour::Refuses => vec![Reply::Failed("connection refused")],
+                        Behaviour::Refuses => vec![Reply::failed("connection refused")],
                         Behaviour::Errors => {
-                            vec![Reply::Head(503, "Service Unavailable", "text/plain", false)]
+                            vec![Reply::head(503, "Service Unavailable", "text/plain", false)]
                         }
                         Behaviour::Resets => vec![
-                            Reply::Head(200, "OK", "text/plain; version=0.0.4", false),
-                            Reply::Body(body),
-                            Reply::Failed("connection reset by peer"),
+                            Reply::head(200, "OK", "text/plain; version=0.0.4", false),
+                            Reply::body(body),
+                            Reply::failed("connection reset by peer"),
                         ],
                     };
                     if !events.is_empty() {
                         self.schedule(latency, Scheduled::Reply { id, events });
                     }
                 }
-            },
+            }
         }
         Ok(())
     }
@@ -1258,8 +1079,9 @@ impl Sim {
             let want = self.expected_urls(&job);
             if got != want {
                 return Err(self.fail(format!(
-                    "job {job} has {got:?}, the world says {want:?} (quiet since {}); files {:?}",
-                    self.last_change, self.world.files
+                    "job {job} has {got:?}, the world says {want:?} (quiet since {}); worlds {:?}",
+                    self.last_change,
+                    self.sd.iter().map(|w| w.describe()).collect::<Vec<_>>()
                 )));
             }
         }

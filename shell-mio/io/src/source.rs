@@ -1,0 +1,93 @@
+//! A configuration read from its files, as both shells load it: the main file, the
+//! environment (for `external_labels` expansion) and the files `scrape_config_files`
+//! names, all held in a [`ConfigSource`] the core parses (and a recording keeps).
+
+use std::path::Path;
+
+use trawl_core::config::Config;
+use trawl_core::recording::ConfigSource;
+
+/// Loads and validates a configuration file.
+pub fn load_config(path: &Path) -> Result<Config, String> {
+    config_source(path)?.parse().map_err(|e| {
+        format!(
+            "couldn't load configuration (--config.file={}): {e}",
+            path.display()
+        )
+    })
+}
+
+/// Reads a configuration file as its source (text and environment), for the agent
+/// and the recording.
+pub fn config_source(path: &Path) -> Result<ConfigSource, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "couldn't load configuration (--config.file={}): {e}",
+            path.display()
+        )
+    })?;
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    env.sort();
+    let mut src = ConfigSource {
+        path: path.to_string_lossy().into_owned(),
+        text,
+        env,
+        files: Vec::new(),
+    };
+    // The patterns come from a first parse; a configuration that does not parse fails
+    // with its own error later.
+    if let Ok(c) = src.parse() {
+        src.files = scrape_config_files(&c.scrape_config_files).map_err(|e| {
+            format!(
+                "couldn't load configuration (--config.file={}): error loading scrape configs: {e}",
+                path.display()
+            )
+        })?;
+    }
+    Ok(src)
+}
+
+/// Expands `scrape_config_files` patterns (already resolved against the configuration's
+/// directory) and reads the files, as 3.x's `Config.GetScrapeConfigs` does: patterns in
+/// order, each one's matches sorted; a pattern that matches nothing, or a file that does
+/// not exist, adds nothing; a match that cannot be read (a directory, no permission) is
+/// an error naming it. Paths are made absolute (the files' own relative paths resolve
+/// against their directories).
+pub fn scrape_config_files(patterns: &[String]) -> Result<Vec<(String, String)>, String> {
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for p in patterns {
+        let abs = if p.starts_with('/') {
+            p.clone()
+        } else {
+            trawl_core::config::clean_path(&format!("{}/{p}", cwd.display()))
+        };
+        let (dir, base) = match abs.rfind('/') {
+            Some(i) => (&abs[..i.max(1)], &abs[i + 1..]),
+            None => (".", abs.as_str()),
+        };
+        let mut matches = Vec::new();
+        if base.contains(['*', '?', '[']) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if trawl_core::discovery::groups::glob_match(base, &name) {
+                        matches.push(format!("{}/{name}", dir.trim_end_matches('/')));
+                    }
+                }
+            }
+            matches.sort();
+        } else if std::fs::symlink_metadata(&abs).is_ok() {
+            matches.push(abs.clone());
+        }
+        for m in matches {
+            // Bounded as discovery files are: a configuration is never this large.
+            let text = crate::files::read_limited(&m, 64 << 20)
+                .map_err(|e| format!("{m:?}: {e}"))?
+                .ok_or_else(|| format!("{m:?}: larger than 64 MiB"))?;
+            let text = String::from_utf8(text).map_err(|_| format!("{m:?}: not UTF-8"))?;
+            out.push((m, text));
+        }
+    }
+    Ok(out)
+}
