@@ -160,14 +160,6 @@ pub struct RemoteWriteConfig {
     pub http_client: HttpClientConfig,
 }
 
-const RESERVED_HEADERS: [&str; 5] = [
-    "authorization",
-    "host",
-    "content-encoding",
-    "content-length",
-    "content-type",
-];
-
 impl RemoteWriteConfig {
     /// Why every send will fail although the configuration loads (as in 3.x): a URL
     /// without an `http` or `https` scheme (`localhost:9090`).
@@ -211,12 +203,14 @@ impl RawRemoteWrite {
         // http(s) scheme loads, and every send then fails with "unsupported protocol
         // scheme" (`trawl check config` and the daemon warn about it).
         crate::gourl::parse(&self.url).map_err(|e| (None, e))?;
+        // 3.x's `validateHeaders` (Go walks the map in random order; trawl reports the
+        // first offending header in name order).
         for h in self.headers.keys() {
             let lower = h.to_ascii_lowercase();
-            if RESERVED_HEADERS.contains(&lower.as_str())
-                || lower.starts_with("x-prometheus-remote-write-")
-                || lower == "user-agent"
-            {
+            if lower == "authorization" {
+                return Err((None, "authorization header must be changed via the basic_auth, authorization, oauth2, sigv4, azuread or google_iam parameter".into()));
+            }
+            if super::server::RESERVED_HEADERS.contains(&lower.as_str()) {
                 return Err((
                     None,
                     format!("{h} is a reserved header. It must not be changed"),
@@ -230,7 +224,7 @@ impl RawRemoteWrite {
             return Err((
                 None,
                 format!(
-                    "unknown remote write protobuf message {}",
+                    "invalid protobuf_message value: unknown type for remote write protobuf message {}, supported: prometheus.WriteRequest, io.prometheus.write.v2.Request",
                     self.protobuf_message
                 ),
             ));

@@ -518,7 +518,7 @@ impl<'de> Deserialize<'de> for GoUrlText {
 
 /// The header names 3.x reserves (`reservedHeaders`), lower-cased; `authorization` is
 /// refused separately, with its own message.
-const RESERVED_HEADERS: [&str; 16] = [
+pub(crate) const RESERVED_HEADERS: [&str; 16] = [
     "host",
     "content-encoding",
     "content-length",

@@ -888,3 +888,41 @@ fn remote_write_urls_as_3x() {
         "{e}"
     );
 }
+
+/// Issue 17 (§2): remote-write headers as 3.14's `validateHeaders` checks them (its
+/// reserved list, `Authorization` with its own message), and the protobuf message with
+/// 3.x's words (config/testdata/remote_write_*.bad.yml).
+#[test]
+fn remote_write_headers_and_message_as_3_14() {
+    let rw = |extra: &str| format!("remote_write:\n  - url: http://h/w\n    {extra}\n");
+    for (extra, msg) in [
+        (
+            "headers: {Authorization: x}",
+            "authorization header must be changed via the basic_auth, authorization, oauth2, sigv4, azuread or google_iam parameter",
+        ),
+        (
+            "headers: {X-Prometheus-Remote-Write-Version: '2'}",
+            "X-Prometheus-Remote-Write-Version is a reserved header. It must not be changed",
+        ),
+        (
+            "headers: {Connection: close}",
+            "Connection is a reserved header. It must not be changed",
+        ),
+        (
+            "headers: {X-Amz-Date: x}",
+            "X-Amz-Date is a reserved header. It must not be changed",
+        ),
+        (
+            "protobuf_message: io.prometheus.writet.v2.Request",
+            "invalid protobuf_message value: unknown type for remote write protobuf message io.prometheus.writet.v2.Request, supported: prometheus.WriteRequest, io.prometheus.write.v2.Request",
+        ),
+    ] {
+        let e = parse(&rw(extra)).unwrap_err();
+        assert!(e.message.contains(msg), "{extra}: {e}");
+    }
+    // Not reserved in 3.14.
+    parse(&rw(
+        "headers: {X-Prometheus-Remote-Write-Tenant: a, X-Scope-OrgID: b}",
+    ))
+    .unwrap();
+}
