@@ -7,7 +7,7 @@
 //! ```
 //!
 //! With no addresses it serves two tiny exporters of its own on loopback (ports the
-//! system picks) and scrapes those. It stops after 6 batches, or on Ctrl-C.
+//! system picks) and scrapes those. It stops after 6 batches.
 
 // An example prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -83,7 +83,7 @@ async fn exporter(body: &'static str) -> std::io::Result<String> {
     Ok(addr)
 }
 
-/// Runs the service until `batches` batches were printed (or Ctrl-C); returns every
+/// Runs the service until `batches` batches were printed; returns every
 /// sample printed, as `series value`.
 pub async fn serve(targets: Vec<String>, batches: usize) -> Result<Vec<String>, String> {
     let targets = if targets.is_empty() {
@@ -113,11 +113,10 @@ pub async fn serve(targets: Vec<String>, batches: usize) -> Result<Vec<String>, 
     let seen = sink.seen.clone();
     let agent = Agent::builder(config).sink(sink).build();
     let handle = agent.handle();
+    // The host decides when the agent stops (here: once the sink has seen enough; a
+    // service would also wait for its own shutdown signal).
     let run = tokio::spawn(agent.run(async move {
-        tokio::select! {
-            _ = finished => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        let _ = finished.await;
     }));
     tokio::time::sleep(Duration::from_millis(500)).await;
     if let Ok(t) = handle.targets().await {
