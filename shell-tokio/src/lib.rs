@@ -29,10 +29,14 @@
 //! let config = Config::parse(yaml, &ParseOptions::default()).expect("valid config");
 //! let agent = Agent::builder(config).seed(7).sink(Print).build();
 //! let handle = agent.handle();
-//! let run = tokio::spawn(agent.run(async { let _ = tokio::signal::ctrl_c().await; }));
+//! // The agent runs until the future given to `run` resolves: the host's own shutdown
+//! // signal (here a channel; a service would use its ctrl-c or SIGTERM handling).
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let run = tokio::spawn(agent.run(async { let _ = stopped.await; }));
 //! // Later, from anywhere: no lock, a message to the agent's task.
 //! let targets = handle.targets().await.expect("agent running");
 //! println!("{} targets", targets.len());
+//! let _ = stop.send(());
 //! run.await.expect("agent task");
 //! # }
 //! ```
