@@ -3,7 +3,10 @@
 //! Validation follows 3.x's `discovery/kubernetes` (`Role.UnmarshalYAML`,
 //! `SDConfig.UnmarshalYAML`, `SetDirectory`), with the selectors checked by the
 //! apimachinery parsers it calls (`fields.ParseSelector`, `labels.Parse`), reimplemented
-//! here with their messages. trawl validates the block but does not run it yet.
+//! here with their messages. trawl validates the block but does not run it yet; the
+//! pieces of the machine land here as they are built ([`watch`]: list and watch bodies).
+
+pub mod watch;
 
 use serde::Deserialize;
 
