@@ -93,6 +93,10 @@ impl WatchDecoder {
             let (line, after) = rest.split_at(i);
             rest = &after[1..];
             if self.partial.is_empty() {
+                // The same bound whether a line came in one piece or in many.
+                if line.len() > MAX_EVENT_BYTES {
+                    return Err(format!("watch event longer than {MAX_EVENT_BYTES} bytes"));
+                }
                 Self::line(line, out)?;
             } else {
                 self.grow(line)?;
