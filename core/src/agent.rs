@@ -44,7 +44,17 @@ pub struct AgentOptions {
     pub resolv_conf: String,
     /// The port name servers are asked on (default 53; resolv.conf cannot say another).
     pub dns_port: u16,
+    /// The in-cluster Kubernetes API server as the shell found it in
+    /// `KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT` (the core reads no
+    /// environment); empty when not running in a cluster.
+    pub kubernetes_service: Option<(String, String)>,
+    /// Where a pod's service account is mounted (token, `ca.crt`, `namespace`): default
+    /// `/var/run/secrets/kubernetes.io/serviceaccount`.
+    pub kubernetes_service_account_dir: String,
 }
+
+/// The default of [`AgentOptions::kubernetes_service_account_dir`].
+pub const DEFAULT_SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// The default of [`AgentOptions::body_size_limit`]: 64 MiB decompressed, far above what
 /// exporters send (node_exporter about 0.1–1 MB, kube-state-metrics of a large cluster
@@ -63,6 +73,8 @@ impl Default for AgentOptions {
             body_size_limit: DEFAULT_BODY_SIZE_LIMIT,
             resolv_conf: "/etc/resolv.conf".into(),
             dns_port: 53,
+            kubernetes_service: None,
+            kubernetes_service_account_dir: DEFAULT_SERVICE_ACCOUNT_DIR.into(),
         }
     }
 }
@@ -248,6 +260,8 @@ impl Agent {
             resolv_conf: options.resolv_conf.as_str().into(),
             dns_port: options.dns_port,
             seed: options.seed,
+            kubernetes_service: options.kubernetes_service.clone(),
+            service_account_dir: options.kubernetes_service_account_dir.as_str().into(),
         };
         let mut agent = Agent {
             discovery: Discovery::new(env),
@@ -485,8 +499,9 @@ impl Agent {
             s.sd.received_updates,
         );
         push("prometheus_sd_updates_total", vec![], s.sd.updates);
-        for (name, v) in &s.sd.counters {
-            push(name, vec![], *v);
+        for ((name, labels), v) in &s.sd.counters {
+            let labels = labels.iter().map(|(n, v)| (*n, (*v).to_owned())).collect();
+            push(name, labels, *v);
         }
         for (job, n) in self.discovery.discovered_targets() {
             push(

@@ -294,7 +294,7 @@ mod tests {
             serde_json::from_str(&targets_json(&agent, TargetState::Any, None)).expect("JSON");
         assert_eq!(
             all["data"]["discoveryNotRun"],
-            serde_json::json!({"k": ["consul_sd_configs", "kubernetes_sd_configs"]})
+            serde_json::json!({"k": ["consul_sd_configs"]})
         );
         let s: serde_json::Value =
             serde_json::from_str(&targets_json(&agent, TargetState::Any, Some("s"))).expect("JSON");

@@ -341,6 +341,27 @@ pub fn redact_url<'a>(s: &'a str, mask: &str) -> std::borrow::Cow<'a, str> {
     format!("{}{mask}{}", &s[..start + colon + 1], &rest[at..]).into()
 }
 
+/// Go's `url.QueryEscape`: letters, digits and `-_.~` stay, a space becomes `+`, every
+/// other byte `%XX` (upper-case hex).
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
+    out
+}
+
 /// True for an IPv4 address in dotted-quad form (`127.0.0.1`; no leading zeros beyond
 /// three digits, each part at most 255).
 pub fn is_ipv4(s: &str) -> bool {
@@ -410,6 +431,15 @@ pub fn is_ip_literal(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn query_escaping_as_go() {
+        assert_eq!(
+            super::query_escape("app in (a, b),x!=y"),
+            "app+in+%28a%2C+b%29%2Cx%21%3Dy"
+        );
+        assert_eq!(super::query_escape("a-b_c.d~é"), "a-b_c.d~%C3%A9");
+    }
+
     use super::*;
 
     #[test]

@@ -56,10 +56,12 @@ impl Mechanism for Dns {
     const COUNTERS: &'static [Counter] = &[
         Counter {
             name: LOOKUPS,
+            labels: &[],
             help: "The number of DNS-SD lookups.",
         },
         Counter {
             name: LOOKUP_FAILURES,
+            labels: &[],
             help: "The number of DNS-SD lookup failures.",
         },
     ];
@@ -481,6 +483,8 @@ mod tests {
                 resolv_conf: "/etc/resolv.conf".into(),
                 dns_port: 53,
                 seed: 1,
+                kubernetes_service: None,
+                service_account_dir: "/sa".into(),
             };
             let name: Arc<str> = "dns/0".into();
             let cx = MachineContext {
@@ -552,7 +556,7 @@ mod tests {
             self.out
                 .counts
                 .iter()
-                .filter(|(n, _)| *n == name)
+                .filter(|((n, _), _)| *n == name)
                 .map(|(_, v)| v)
                 .sum()
         }

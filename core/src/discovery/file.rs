@@ -39,10 +39,12 @@ impl Mechanism for File {
     const COUNTERS: &'static [Counter] = &[
         Counter {
             name: READ_ERRORS,
+            labels: &[],
             help: "The number of File-SD read errors.",
         },
         Counter {
             name: WATCHER_ERRORS,
+            labels: &[],
             help: "The number of File-SD errors caused by filesystem watch failures.",
         },
     ];

@@ -32,6 +32,7 @@ impl Mechanism for Http {
     const RUNS: bool = true;
     const COUNTERS: &'static [Counter] = &[Counter {
         name: FAILURES,
+        labels: &[],
         help: "Number of HTTP service discovery refresh failures.",
     }];
     type Raw = RawHttpSd;

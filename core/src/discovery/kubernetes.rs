@@ -3,15 +3,25 @@
 //! Validation follows 3.x's `discovery/kubernetes` (`Role.UnmarshalYAML`,
 //! `SDConfig.UnmarshalYAML`, `SetDirectory`), with the selectors checked by the
 //! apimachinery parsers it calls (`fields.ParseSelector`, `labels.Parse`), reimplemented
-//! here with their messages. trawl validates the block but does not run it yet; the
-//! pieces of the machine land here as they are built ([`watch`]: list and watch bodies).
+//! here with their messages.
+//!
+//! The running provider is built from: [`watch`] (list and watch bodies decoded as they
+//! arrive), [`objects`] (the compact records kept per object), `informer` (one
+//! resource listed and watched), `build` (the groups of each role, with 3.x's labels),
+//! [`kubeconfig`] and `machine` (the provider: client settings, informers, joins).
 
+mod build;
+pub(crate) mod informer;
+pub mod kubeconfig;
+mod machine;
+pub mod objects;
 pub mod watch;
 
 use serde::Deserialize;
 
 use super::mechanism::{
-    Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, flag, go_enum, texts, whole,
+    Counter, Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, flag, go_enum, texts,
+    whole,
 };
 use crate::common::http::HttpClientConfig;
 use crate::common::http::with_http_client;
@@ -165,11 +175,50 @@ fn allowed_selectors(role: &str) -> &'static [&'static str] {
     }
 }
 
+/// One `prometheus_sd_kubernetes_events_total` series per (role, event), all exported
+/// from the start at 0, as 3.x initialises them.
+macro_rules! event_counters {
+    ($($role:literal),*) => {
+        [
+            Counter {
+                name: machine::FAILURES,
+                labels: &[],
+                help: "The number of failed WATCH/LIST requests.",
+            },
+            $(
+                event_counters!(@one $role, "add"),
+                event_counters!(@one $role, "delete"),
+                event_counters!(@one $role, "update"),
+            )*
+        ]
+    };
+    (@one $role:literal, $event:literal) => {
+        Counter {
+            name: machine::EVENTS,
+            labels: &[("event", $event), ("role", $role)],
+            help: "The number of Kubernetes events handled.",
+        }
+    };
+}
+
+const KUBERNETES_COUNTERS: [Counter; 19] = event_counters!(
+    "endpointslice",
+    "endpoints",
+    "node",
+    "pod",
+    "service",
+    "ingress"
+);
+
 impl Mechanism for Kubernetes {
     const KEY: &'static str = "kubernetes_sd_configs";
     const NAME: &'static str = "kubernetes";
     const GO_TYPE: &'static str = "kubernetes.plain";
-    const RUNS: bool = false;
+    const RUNS: bool = true;
+    const EXAMPLE: Option<&'static str> = Some(
+        "{role: endpointslice, api_server: 'http://127.0.0.1:6443', namespaces: {names: [default]}, selectors: [{role: pod, label: 'app=web'}], attach_metadata: {node: true}}",
+    );
+    const COUNTERS: &'static [Counter] = &KUBERNETES_COUNTERS;
     type Raw = RawKubernetesSd;
     type Config = KubernetesSdConfig;
 
@@ -286,8 +335,8 @@ impl Mechanism for Kubernetes {
         })
     }
 
-    fn machine(_: &KubernetesSdConfig, _: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
-        None
+    fn machine(cfg: &KubernetesSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
+        Some(Box::new(machine::KubernetesSd::new(cfg, cx)))
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) type Invalid = (Path, String);
 pub struct Counter {
     /// Prometheus's metric name.
     pub name: &'static str,
+    /// The series' labels, sorted by name (empty for most counters).
+    pub labels: &'static [(&'static str, &'static str)],
     /// Its help text.
     pub help: &'static str,
 }
@@ -53,6 +55,10 @@ pub(crate) struct SdEnv {
     pub(crate) dns_port: u16,
     /// The agent's seed (DNS query ids derive from it).
     pub(crate) seed: u64,
+    /// The in-cluster API server (host, port), from the shell's environment.
+    pub(crate) kubernetes_service: Option<(String, String)>,
+    /// The service account's directory (token, CA, namespace).
+    pub(crate) service_account_dir: Arc<str>,
 }
 
 /// One service-discovery mechanism (a `<name>_sd_configs` block kind).
@@ -151,14 +157,25 @@ pub(crate) struct SdOut {
     pub(crate) updates: Vec<Vec<TargetGroup>>,
     /// Failures to report (the provider keeps its previous groups).
     pub(crate) failures: Vec<String>,
-    /// Counter increments, by metric name (one of the mechanism's [`Counter`]s).
-    pub(crate) counts: Vec<(&'static str, u64)>,
+    /// Counter increments, by series (one of the mechanism's [`Counter`]s).
+    pub(crate) counts: Vec<(CounterKey, u64)>,
+    /// The provider could not be created (3.x's "Cannot create service discovery"):
+    /// counted in `prometheus_sd_failed_configs` until it is replaced.
+    pub(crate) creation_failed: bool,
 }
 
+/// A counter series: the metric name and its labels.
+pub type CounterKey = (&'static str, &'static [(&'static str, &'static str)]);
+
 impl SdOut {
-    /// Adds `n` to the counter `name`.
+    /// Adds `n` to the unlabelled counter `name`.
     pub(crate) fn count(&mut self, name: &'static str, n: u64) {
-        self.counts.push((name, n));
+        self.counts.push(((name, &[]), n));
+    }
+
+    /// Adds `n` to the series `key` of a labelled counter.
+    pub(crate) fn count_series(&mut self, key: CounterKey, n: u64) {
+        self.counts.push((key, n));
     }
 }
 
@@ -417,7 +434,9 @@ pub(crate) mod test_support {
         let config = parse(&text).unwrap_or_else(|e| panic!("{text}\n=> {e}"));
         let job = config.job("j").expect("job j");
         assert_eq!(job.sd_configs.len(), 1, "{text}");
-        assert_eq!(job.unsupported_sd, vec![key.to_owned()]);
+        let runs = crate::discovery::registry::by_key(key).is_some_and(|m| m.runs);
+        let unsupported: &[String] = if runs { &[] } else { &[key.to_owned()] };
+        assert_eq!(job.unsupported_sd, unsupported);
         job.sd_configs[0]
             .get::<C>()
             .cloned()

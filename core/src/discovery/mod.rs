@@ -94,7 +94,7 @@ use std::sync::Arc;
 use crate::io::{IoCommand, IoEvent, IoQueue, RequestId};
 use crate::time::Instant;
 use groups::TargetGroup;
-use mechanism::{MachineContext, SdConfig, SdEnv, SdMachine, SdOut};
+use mechanism::{CounterKey, MachineContext, SdConfig, SdEnv, SdMachine, SdOut};
 
 /// Identifies a provider for the lifetime of the agent (the `n` of `file/n`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,6 +114,8 @@ struct Provider {
     subs: BTreeSet<Arc<str>>,
     new_subs: BTreeSet<Arc<str>>,
     machine: Option<Box<dyn SdMachine>>,
+    /// Its machine could not be created (counted in `failed_configs`).
+    failed: bool,
 }
 
 /// A failure a provider reported, for logs.
@@ -134,8 +136,8 @@ pub struct SdStats {
     pub received_updates: u64,
     /// `prometheus_sd_updates_total` (deliveries to the scrape manager).
     pub updates: u64,
-    /// Every registered mechanism's counters, by name (all present from the start).
-    pub counters: BTreeMap<&'static str, u64>,
+    /// Every registered mechanism's counter series (all present from the start).
+    pub counters: BTreeMap<CounterKey, u64>,
 }
 
 impl Default for SdStats {
@@ -144,15 +146,30 @@ impl Default for SdStats {
             failed_configs: 0,
             received_updates: 0,
             updates: 0,
-            counters: registry::counters().map(|c| (c.name, 0)).collect(),
+            counters: registry::counters()
+                .map(|c| ((c.name, c.labels), 0))
+                .collect(),
         }
     }
 }
 
 impl SdStats {
-    /// The mechanism counter `name` (0 if no mechanism counts it).
+    /// The mechanism counter `name`, summed over its series (0 if no mechanism counts
+    /// it).
     pub fn counter(&self, name: &str) -> u64 {
-        self.counters.get(name).copied().unwrap_or(0)
+        self.counters
+            .iter()
+            .filter(|((n, _), _)| *n == name)
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// One series of a labelled mechanism counter (`labels` sorted by name).
+    pub fn counter_series(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.counters
+            .iter()
+            .find(|((n, l), _)| *n == name && *l == labels)
+            .map_or(0, |(_, v)| *v)
     }
 }
 
@@ -165,6 +182,8 @@ pub(crate) struct Discovery {
     dirty: BTreeMap<Arc<str>, BTreeSet<SourceKey>>,
     owners: BTreeMap<RequestId, ProviderId>,
     env: SdEnv,
+    /// Blocks of mechanisms trawl does not run, at the last config.
+    unsupported: u64,
     pub(crate) stats: SdStats,
     pub(crate) failures: Vec<SdFailure>,
 }
@@ -201,6 +220,7 @@ impl Discovery {
             dirty: BTreeMap::new(),
             owners: BTreeMap::new(),
             env,
+            unsupported: 0,
             stats: SdStats::default(),
             failures: Vec::new(),
         }
@@ -247,7 +267,7 @@ impl Discovery {
                 self.subscribe(job, &fallback());
             }
         }
-        self.stats.failed_configs = failed;
+        self.unsupported = failed;
 
         let before: BTreeSet<Arc<str>> = self.jobs();
         let Discovery {
@@ -301,11 +321,19 @@ impl Discovery {
         for id in to_start {
             self.start_provider(now, id, io);
         }
+        self.count_failed();
         // A job that is newly subscribed is named downstream even with no targets, so
         // that its pool exists (and is emptied when its groups go).
         for job in self.jobs().difference(&before) {
             self.dirty.entry(job.clone()).or_default();
         }
+    }
+
+    /// `prometheus_sd_failed_configs`: blocks trawl does not run, and providers that
+    /// could not be created.
+    fn count_failed(&mut self) {
+        let created = self.providers.values().filter(|p| p.failed).count() as u64;
+        self.stats.failed_configs = self.unsupported + created;
     }
 
     fn subscribe(&mut self, job: &Arc<str>, cfg: &SdConfig) {
@@ -323,6 +351,7 @@ impl Discovery {
                 subs: BTreeSet::new(),
                 new_subs: BTreeSet::from([job.clone()]),
                 machine: None,
+                failed: false,
             },
         );
     }
@@ -359,8 +388,15 @@ impl Discovery {
                 }
             }
         }
-        for (name, n) in out.counts {
-            *self.stats.counters.entry(name).or_default() += n;
+        for (key, n) in out.counts {
+            *self.stats.counters.entry(key).or_default() += n;
+        }
+        if out.creation_failed
+            && let Some(p) = self.providers.get_mut(&id)
+            && !p.failed
+        {
+            p.failed = true;
+            self.count_failed();
         }
         let name = self.providers.get(&id).map(|p| p.name.clone());
         if let Some(name) = &name {

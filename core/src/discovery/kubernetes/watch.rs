@@ -12,6 +12,7 @@
 //! `Status`; code 410 means the version is too old and the caller lists again).
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// Most bytes one event may take (the API server refuses objects over about 1.5 MB;
 /// this leaves room for large annotations). A longer line fails the watch.
@@ -33,42 +34,57 @@ pub enum EventType {
     Error,
 }
 
-/// One watch event.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WatchEvent {
+/// One watch event: its type and the object's JSON text, borrowed from the decoder's
+/// buffer (the caller decodes what it needs, once).
+#[derive(Clone, Copy, Debug)]
+pub struct WatchEvent<'a> {
     /// What happened.
     pub kind: EventType,
     /// The object (a `Status` for [`EventType::Error`]).
-    pub object: serde_json::Value,
+    pub object: &'a RawValue,
 }
 
-impl WatchEvent {
+impl WatchEvent<'_> {
     /// The object's `metadata.resourceVersion` (empty if it has none).
-    pub fn resource_version(&self) -> &str {
-        resource_version(&self.object)
+    pub fn resource_version(&self) -> String {
+        resource_version(self.object)
     }
 
     /// For an [`EventType::Error`]: the status code (410 when the version is too old).
     pub fn status_code(&self) -> Option<u64> {
+        #[derive(Deserialize)]
+        struct Code {
+            code: Option<u64>,
+        }
         (self.kind == EventType::Error)
-            .then(|| self.object.get("code").and_then(serde_json::Value::as_u64))
+            .then(|| serde_json::from_str::<Code>(self.object.get()).ok()?.code)
             .flatten()
     }
 }
 
-fn resource_version(object: &serde_json::Value) -> &str {
-    object
-        .get("metadata")
-        .and_then(|m| m.get("resourceVersion"))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("")
+/// An object's `metadata.resourceVersion` (empty if it has none or is not an object).
+pub fn resource_version(object: &RawValue) -> String {
+    #[derive(Deserialize)]
+    struct Meta {
+        #[serde(rename = "resourceVersion")]
+        resource_version: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Obj {
+        metadata: Option<Meta>,
+    }
+    serde_json::from_str::<Obj>(object.get())
+        .ok()
+        .and_then(|o| o.metadata?.resource_version)
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
-struct RawEvent {
-    #[serde(rename = "type")]
-    kind: String,
-    object: serde_json::Value,
+struct RawEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    object: &'a RawValue,
 }
 
 /// Decodes a watch body as it arrives.
@@ -84,10 +100,10 @@ impl WatchDecoder {
         WatchDecoder::default()
     }
 
-    /// Takes the next piece of the body; `out` gets each event completed by it, in
-    /// order. An error (a line that is not an event, or one longer than
-    /// [`MAX_EVENT_BYTES`]) ends the watch: the caller starts a new one.
-    pub fn feed(&mut self, piece: &[u8], out: &mut Vec<WatchEvent>) -> Result<(), String> {
+    /// Takes the next piece of the body; `on` gets each event completed by it, in order.
+    /// An error (a line that is not an event, or one longer than [`MAX_EVENT_BYTES`])
+    /// ends the watch: the caller starts a new one.
+    pub fn feed(&mut self, piece: &[u8], on: &mut dyn FnMut(WatchEvent<'_>)) -> Result<(), String> {
         let mut rest = piece;
         while let Some(i) = memchr::memchr(b'\n', rest) {
             let (line, after) = rest.split_at(i);
@@ -97,20 +113,25 @@ impl WatchDecoder {
                 if line.len() > MAX_EVENT_BYTES {
                     return Err(format!("watch event longer than {MAX_EVENT_BYTES} bytes"));
                 }
-                Self::line(line, out)?;
+                Self::line(line, on)?;
             } else {
                 self.grow(line)?;
                 let whole = std::mem::take(&mut self.partial);
-                Self::line(&whole, out)?;
+                Self::line(&whole, on)?;
             }
         }
         self.grow(rest)
     }
 
     /// The body ended: a last line without its newline is an event too.
-    pub fn finish(&mut self, out: &mut Vec<WatchEvent>) -> Result<(), String> {
+    pub fn finish(&mut self, on: &mut dyn FnMut(WatchEvent<'_>)) -> Result<(), String> {
         let last = std::mem::take(&mut self.partial);
-        Self::line(&last, out)
+        Self::line(&last, on)
+    }
+
+    /// Bytes held for an incomplete line.
+    pub fn pending(&self) -> usize {
+        self.partial.len()
     }
 
     fn grow(&mut self, bytes: &[u8]) -> Result<(), String> {
@@ -122,13 +143,13 @@ impl WatchDecoder {
         Ok(())
     }
 
-    fn line(line: &[u8], out: &mut Vec<WatchEvent>) -> Result<(), String> {
+    fn line(line: &[u8], on: &mut dyn FnMut(WatchEvent<'_>)) -> Result<(), String> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let raw: RawEvent = serde_json::from_slice(line)
+        let raw: RawEvent<'_> = serde_json::from_slice(line)
             .map_err(|e| format!("unable to decode a watch event: {e}"))?;
-        let kind = match raw.kind.as_str() {
+        let kind = match &*raw.kind {
             "ADDED" => EventType::Added,
             "MODIFIED" => EventType::Modified,
             "DELETED" => EventType::Deleted,
@@ -136,10 +157,10 @@ impl WatchDecoder {
             "ERROR" => EventType::Error,
             other => return Err(format!("unknown watch event type {other:?}")),
         };
-        if !raw.object.is_object() {
+        if !raw.object.get().starts_with('{') {
             return Err("watch event without an object".into());
         }
-        out.push(WatchEvent {
+        on(WatchEvent {
             kind,
             object: raw.object,
         });
@@ -147,12 +168,12 @@ impl WatchDecoder {
     }
 }
 
-/// A list response: its items, the version to watch from, and the token for the next
-/// page (empty on the last).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ListPage {
+/// A list response: its items (JSON text borrowed from the body), the version to watch
+/// from, and the token for the next page (empty on the last).
+#[derive(Clone, Debug)]
+pub struct ListPage<'a> {
     /// The objects.
-    pub items: Vec<serde_json::Value>,
+    pub items: Vec<&'a RawValue>,
     /// `metadata.resourceVersion`.
     pub resource_version: String,
     /// `metadata.continue`.
@@ -160,31 +181,31 @@ pub struct ListPage {
 }
 
 /// Decodes a whole list response body.
-pub fn decode_list(body: &[u8]) -> Result<ListPage, String> {
+pub fn decode_list(body: &[u8]) -> Result<ListPage<'_>, String> {
     #[derive(Deserialize)]
     struct Meta {
         #[serde(default, rename = "resourceVersion")]
-        resource_version: String,
+        resource_version: Option<String>,
         #[serde(default, rename = "continue")]
-        continue_token: String,
+        continue_token: Option<String>,
     }
     #[derive(Deserialize)]
-    struct Raw {
+    struct Raw<'a> {
         metadata: Option<Meta>,
-        #[serde(default)]
-        items: Option<Vec<serde_json::Value>>,
+        #[serde(default, borrow)]
+        items: Option<Vec<&'a RawValue>>,
     }
-    let raw: Raw =
+    let raw: Raw<'_> =
         serde_json::from_slice(body).map_err(|e| format!("unable to decode a list: {e}"))?;
     let meta = raw.metadata.ok_or("list without metadata")?;
     let items = raw.items.unwrap_or_default();
-    if let Some(bad) = items.iter().position(|i| !i.is_object()) {
+    if let Some(bad) = items.iter().position(|i| !i.get().starts_with('{')) {
         return Err(format!("list item {bad} is not an object"));
     }
     Ok(ListPage {
         items,
-        resource_version: meta.resource_version,
-        continue_token: meta.continue_token,
+        resource_version: meta.resource_version.unwrap_or_default(),
+        continue_token: meta.continue_token.unwrap_or_default(),
     })
 }
 
@@ -205,10 +226,11 @@ mod tests {
         "\n"
     );
 
-    fn kinds(evs: &[WatchEvent]) -> Vec<(EventType, String)> {
-        evs.iter()
-            .map(|e| (e.kind, e.resource_version().to_owned()))
-            .collect()
+    /// Decoded events as (type, version, status code).
+    type Seen = Vec<(EventType, String, Option<u64>)>;
+
+    fn collect(out: &mut Seen) -> impl FnMut(WatchEvent<'_>) + '_ {
+        |e| out.push((e.kind, e.resource_version(), e.status_code()))
     }
 
     #[test]
@@ -222,27 +244,32 @@ mod tests {
         ];
         for size in [1, 2, 7, 64, 1000, STREAM.len()] {
             let mut d = WatchDecoder::new();
-            let mut out = Vec::new();
+            let mut out = Seen::new();
             for piece in STREAM.as_bytes().chunks(size) {
-                d.feed(piece, &mut out).expect("valid stream");
+                d.feed(piece, &mut collect(&mut out)).expect("valid stream");
             }
-            d.finish(&mut out).expect("ends on a newline");
-            assert_eq!(kinds(&out), want, "pieces of {size}");
-            assert_eq!(out[4].status_code(), Some(410));
-            assert_eq!(out[0].status_code(), None);
+            d.finish(&mut collect(&mut out)).expect("ends on a newline");
+            let kinds: Vec<_> = out.iter().map(|(k, v, _)| (*k, v.clone())).collect();
+            assert_eq!(kinds, want, "pieces of {size}");
+            assert_eq!(out[4].2, Some(410));
+            assert_eq!(out[0].2, None);
         }
     }
 
     #[test]
     fn a_last_line_without_newline_and_blank_lines() {
         let mut d = WatchDecoder::new();
-        let mut out = Vec::new();
-        d.feed(b"\n  \n{\"type\":\"ADDED\",\"object\":{}}", &mut out)
-            .expect("valid");
+        let mut out = Seen::new();
+        d.feed(
+            b"\n  \n{\"type\":\"ADDED\",\"object\":{}}",
+            &mut collect(&mut out),
+        )
+        .expect("valid");
         assert!(out.is_empty(), "not complete yet");
-        d.finish(&mut out).expect("valid");
+        assert_eq!(d.pending(), 28);
+        d.finish(&mut collect(&mut out)).expect("valid");
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].resource_version(), "");
+        assert_eq!(out[0].1, "");
     }
 
     #[test]
@@ -260,7 +287,7 @@ mod tests {
             ("{\"object\":{}}\n", "unable to decode a watch event"),
         ] {
             let e = WatchDecoder::new()
-                .feed(line.as_bytes(), &mut Vec::new())
+                .feed(line.as_bytes(), &mut |_| {})
                 .expect_err(line);
             assert!(e.contains(why), "{line}: {e}");
         }
@@ -272,7 +299,7 @@ mod tests {
         let chunk = vec![b'x'; 1 << 20];
         let mut failed = None;
         for i in 0..8 {
-            if let Err(e) = d.feed(&chunk, &mut Vec::new()) {
+            if let Err(e) = d.feed(&chunk, &mut |_| {}) {
                 failed = Some((i, e));
                 break;
             }
