@@ -203,6 +203,12 @@ pub fn encode_start(out: &mut Vec<u8>, o: &AgentOptions, config: &ConfigSource, 
     w.str(&o.resolv_conf);
     w.u64(u64::from(o.dns_port));
     files_body(&mut w, config);
+    // Added with Kubernetes discovery.
+    let (host, port) = o.kubernetes_service.clone().unwrap_or_default();
+    w.u64(u64::from(o.kubernetes_service.is_some()));
+    w.str(&host);
+    w.str(&port);
+    w.str(&o.kubernetes_service_account_dir);
     entry(out, START, &b);
 }
 
@@ -383,6 +389,12 @@ pub fn replay_with(
                     o.dns_port = u16::try_from(r.u64()?).map_err(|_| "dns port")?;
                 }
                 c.files = read_files(&mut r)?;
+                if r.at < r.b.len() {
+                    let set = r.u64()? != 0;
+                    let (host, port) = (r.str()?, r.str()?);
+                    o.kubernetes_service = set.then_some((host, port));
+                    o.kubernetes_service_account_dir = r.str()?;
+                }
                 let mut a = Agent::new(c.parse()?, o, now);
                 drain(&mut a, now, &mut digest);
                 agent = Some(a);

@@ -76,6 +76,14 @@ struct Cli {
         global = true
     )]
     hosts_file: String,
+    /// Where the pod's service account is mounted, for Kubernetes discovery in a
+    /// cluster (the token, read again for every request, `ca.crt` and `namespace`).
+    #[arg(
+        long = "discovery.kubernetes.service-account-dir",
+        default_value = trawl_core::agent::DEFAULT_SERVICE_ACCOUNT_DIR,
+        global = true
+    )]
+    service_account_dir: String,
     /// Enable `POST /-/reload` and `POST /-/quit`.
     #[arg(long = "web.enable-lifecycle")]
     lifecycle: bool,
@@ -129,8 +137,9 @@ enum Command {
         /// The recording.
         file: PathBuf,
     },
-    /// Run discovery once (static, file, HTTP and DNS SD) and relabeling, and print the
-    /// targets as JSON, active and dropped (with the dropping rule), without scraping.
+    /// Run discovery once (static, file, HTTP, DNS and Kubernetes SD: Kubernetes lists
+    /// once) and relabeling, and print the targets as JSON, active and dropped (with the
+    /// dropping rule), without scraping.
     Sd {
         /// Only this job.
         #[arg(long)]
@@ -335,6 +344,8 @@ fn discovery_options(cli: &Cli) -> AgentOptions {
     AgentOptions {
         resolv_conf: cli.resolv_conf.clone(),
         dns_port: cli.dns_port,
+        kubernetes_service: trawl_io::source::kubernetes_service_from_env(),
+        kubernetes_service_account_dir: cli.service_account_dir.clone(),
         ..AgentOptions::default()
     }
 }

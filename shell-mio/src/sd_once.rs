@@ -2,7 +2,8 @@
 //! Files are read inline, HTTP SD is fetched with a blocking request (the core's codec
 //! over `std::net`) and DNS exchanges block too; time is virtual, so the answer comes as
 //! soon as discovery has delivered, with no waiting for coalescing windows. Proxies are
-//! used as the daemon uses them.
+//! used as the daemon uses them. Kubernetes discovery lists once: its watches are left
+//! unanswered.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -205,6 +206,10 @@ pub fn run(
                             });
                         }
                     }
+                    // A Kubernetes watch streams for minutes: `trawl sd` lists once and
+                    // leaves watches unanswered, as scrapes.
+                    IoOp::Http(r)
+                        if matches!(r.origin, Origin::Discovery { .. }) && is_watch(&r.url) => {}
                     IoOp::Http(r) if matches!(r.origin, Origin::Discovery { .. }) => {
                         pending_sd.insert(id);
                         let mut headers = r.headers.clone();
@@ -316,6 +321,12 @@ pub fn run(
         .collect();
     serde_json::to_string_pretty(&json!({"activeTargets": active, "droppedTargets": dropped}))
         .map_err(|e| e.to_string())
+}
+
+/// True for a Kubernetes watch request (`watch=true` in the query).
+fn is_watch(url: &str) -> bool {
+    url.split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| p == "watch=true"))
 }
 
 fn eprintln_failure(provider: &str, message: &str) {

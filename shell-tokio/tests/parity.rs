@@ -104,3 +104,9 @@ fn names_resolve_through_the_resolver() {
         ))
     });
 }
+
+#[test]
+fn kubernetes_roles_discover_and_follow_changes() {
+    let d = TempDir::new("tokio-k8s");
+    common::kube::kubernetes_roles_follow_the_api(&d.0, &mut embedded);
+}

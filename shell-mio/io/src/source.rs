@@ -91,3 +91,12 @@ pub fn scrape_config_files(patterns: &[String]) -> Result<Vec<(String, String)>,
     }
     Ok(out)
 }
+
+/// The in-cluster Kubernetes API server from `KUBERNETES_SERVICE_HOST` and
+/// `KUBERNETES_SERVICE_PORT` (both set, as `rest.InClusterConfig` requires), for
+/// [`trawl_core::agent::AgentOptions::kubernetes_service`].
+pub fn kubernetes_service_from_env() -> Option<(String, String)> {
+    let host = std::env::var("KUBERNETES_SERVICE_HOST").ok()?;
+    let port = std::env::var("KUBERNETES_SERVICE_PORT").ok()?;
+    (!host.is_empty() && !port.is_empty()).then_some((host, port))
+}

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub(crate) mod dns;
 pub(crate) mod hostile;
+pub(crate) mod kube;
 pub(crate) mod receivers;
 pub(crate) mod scenario;
 

@@ -127,7 +127,11 @@ struct Listing {
 #[derive(Debug)]
 struct Watching {
     id: RequestId,
+    /// Until the response's head: [`LIST_TIMEOUT`]; then the end of the server's timeout
+    /// plus [`WATCH_GRACE`].
     deadline: Instant,
+    /// When the stream must have ended.
+    end_by: Instant,
     started: Instant,
     status: u16,
     error_body: Vec<u8>,
@@ -306,7 +310,8 @@ impl Informer {
         let id = io.start(self.request(ep, q, 0, timeout));
         self.phase = Phase::Watching(Watching {
             id,
-            deadline: now + timeout,
+            deadline: now + LIST_TIMEOUT.min(timeout),
+            end_by: now + timeout,
             started: now,
             status: 0,
             error_body: Vec::new(),
@@ -401,10 +406,12 @@ impl Informer {
             }
             Phase::Watching(w) if now >= w.deadline => {
                 io.cancel(w.id);
-                out.fail(format!(
-                    "watch {}: no end past the server's timeout; watching again",
-                    self.what()
-                ));
+                let why = if w.deadline == w.end_by {
+                    "no end past the server's timeout".to_owned()
+                } else {
+                    format!("no answer within {LIST_TIMEOUT:?}")
+                };
+                out.fail(format!("watch {}: {why}; watching again", self.what()));
                 self.back_off(now, false);
             }
             _ => {}
@@ -559,7 +566,10 @@ impl Informer {
             return;
         };
         match ev {
-            IoEvent::HttpHead { status, .. } => w.status = status,
+            IoEvent::HttpHead { status, .. } => {
+                w.status = status;
+                w.deadline = w.end_by;
+            }
             IoEvent::HttpBody(chunk) => {
                 if w.status != 200 {
                     let room = ERROR_BODY.saturating_sub(w.error_body.len());
@@ -1027,15 +1037,24 @@ mod tests {
     fn a_silent_watch_is_abandoned_after_its_timeout() {
         let mut d = Drive::new("");
         d.answer(200, &[&list(5, "", &[])], true);
+        // No head within a minute: a hung server.
+        d.advance(LIST_TIMEOUT);
+        assert_eq!(d.out.failure_count, 1);
+        assert!(
+            d.out.failures[0].contains("no answer within 60s"),
+            "{:?}",
+            d.out.failures
+        );
+        d.advance(Duration::from_secs(2));
         d.answer(200, &[], false);
         d.advance(Duration::from_secs(600) + WATCH_GRACE);
-        assert_eq!(d.out.failure_count, 1);
+        assert_eq!(d.out.failure_count, 2);
         assert_eq!(d.inf.in_flight(), 0);
         // A watch ending at once without an event is an error too.
         d.advance(Duration::from_secs(2));
         d.answer(200, &[], true);
-        assert_eq!(d.out.failure_count, 2);
-        assert!(d.out.failures[1].contains("very short watch"));
+        assert_eq!(d.out.failure_count, 3);
+        assert!(d.out.failures[2].contains("very short watch"));
     }
 
     #[test]
