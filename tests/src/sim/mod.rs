@@ -730,9 +730,20 @@ impl Sim {
                 let open = self.open_ops();
                 let tell = self.sd[w].change(&mut self.rng, &addr_pool(), &open);
                 for (id, e) in tell {
+                    // The agent may have cancelled it after an earlier event of this
+                    // change (a watch's 410): a real shell drops the rest.
+                    if !self.open.contains_key(&id) {
+                        continue;
+                    }
+                    // A final event (a watch's end) closes the operation for both sides.
+                    if e.is_final() {
+                        self.open.remove(&id);
+                    }
                     e.with_event(|event| {
                         self.agent.handle_input(self.now, Input::Io { id, event })
                     });
+                    // What the agent did about it (a cancel) before the next event.
+                    self.drain()?;
                 }
                 // Flip a target's behaviour now and then.
                 if self.rng.chance(30) {
@@ -908,7 +919,10 @@ impl Sim {
             if let IoOp::Http(r) = op
                 && self.now.mono - *started > r.timeout
             {
-                return Err(self.fail(format!("request {id} open past its timeout")));
+                return Err(self.fail(format!(
+                    "request {id} ({}, timeout {:?}, started {}) open past its timeout",
+                    r.url, r.timeout, started
+                )));
             }
         }
         if delivered {

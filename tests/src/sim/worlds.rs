@@ -17,6 +17,7 @@ use super::Rng;
 pub(crate) mod dns;
 pub(crate) mod file;
 pub(crate) mod http;
+pub(crate) mod kube;
 
 /// One scripted event of an answer.
 #[derive(Debug, Clone)]
@@ -136,6 +137,7 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(dns::DnsWorld::default()),
         Box::new(file::FileWorld::default()),
         Box::new(http::HttpWorld::default()),
+        Box::new(kube::KubeWorld::default()),
     ]
 }
 
