@@ -311,6 +311,8 @@ pub mod k8s {
     }
 }
 
+pub mod kube_sd;
+
 pub mod fleet {
     //! A fleet of 100 000 targets in 1 000 file SD groups: each group one JSON file with
     //! 100 pod addresses and the ~39 Kubernetes `__meta_*` labels of the [`super::k8s`]

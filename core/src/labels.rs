@@ -214,6 +214,16 @@ impl Labels {
         b.labels()
     }
 
+    /// Builds a label set from pairs already sorted by name, without duplicates;
+    /// pairs with an empty value are left out (an empty value means "absent").
+    /// `buf` is scratch space, reused across calls.
+    pub(crate) fn from_sorted<'s>(
+        pairs: impl Iterator<Item = (&'s str, &'s str)>,
+        buf: &mut String,
+    ) -> Labels {
+        Labels::encode_into(pairs.filter(|(_, v)| !v.is_empty()), buf)
+    }
+
     fn encode_sorted<'s>(pairs: impl Iterator<Item = (&'s str, &'s str)> + Clone) -> Labels {
         let mut buf = String::new();
         Labels::encode_into(pairs, &mut buf)

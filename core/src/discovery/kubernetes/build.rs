@@ -6,6 +6,7 @@
 //! iteration (two label keys sanitising to one name; the extra targets of pods behind
 //! an endpoint), trawl takes keys in sorted order, so the result is reproducible.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::KubernetesAttachMetadata;
@@ -13,8 +14,15 @@ use super::objects::{EndpointPort, Meta, Node, Object, Pod, Resource, Service, S
 use crate::discovery::groups::TargetGroup;
 use crate::labels::Labels;
 
+/// `__meta_kubernetes_<suffix>` as a static name.
+macro_rules! m {
+    ($s:literal) => {
+        concat!("__meta_kubernetes_", $s)
+    };
+}
+
 /// `__meta_kubernetes_`.
-const P: &str = "__meta_kubernetes_";
+const P: &str = m!("");
 
 /// Finds objects of the other informers (joins).
 pub(crate) trait Lookup {
@@ -22,28 +30,60 @@ pub(crate) trait Lookup {
     fn get(&self, resource: Resource, key: &str) -> Option<&Object>;
 }
 
-/// A label set being built; a later value for a name replaces an earlier one, as with
-/// Go's `model.LabelSet` map.
-#[derive(Debug, Default)]
-struct Set(BTreeMap<String, String>);
+/// A label set being built: names static where 3.x's are constants, values borrowed
+/// from the objects where they are copied as they are. A later value for a name
+/// replaces an earlier one, as with Go's `model.LabelSet` map.
+#[derive(Clone, Debug)]
+struct Set<'a>(Vec<(Cow<'static, str>, Cow<'a, str>)>);
 
-impl Set {
-    fn put(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.insert(name.into(), value.into());
+/// A label value: borrowed from an object, or made.
+trait Val<'a> {
+    fn cow(self) -> Cow<'a, str>;
+}
+
+impl<'a> Val<'a> for &'a str {
+    fn cow(self) -> Cow<'a, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<'a> Val<'a> for &'a Box<str> {
+    fn cow(self) -> Cow<'a, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<'a> Val<'a> for String {
+    fn cow(self) -> Cow<'a, str> {
+        Cow::Owned(self)
+    }
+}
+
+impl<'a> Set<'a> {
+    /// Room for a pod's group labels without growing.
+    fn new() -> Set<'a> {
+        Set(Vec::with_capacity(32))
     }
 
-    fn meta(&mut self, name: &str, value: &str) {
-        self.put(format!("{P}{name}"), value);
+    fn put(&mut self, name: impl Into<Cow<'static, str>>, value: impl Val<'a>) {
+        self.0.push((name.into(), value.cow()));
     }
 
-    fn merge(&mut self, other: &Set) {
-        for (n, v) in &other.0 {
-            self.0.insert(n.clone(), v.clone());
-        }
+    fn merge(&mut self, other: &Set<'a>) {
+        self.0.extend(other.0.iter().cloned());
     }
 
-    fn labels(&self) -> Labels {
-        Labels::from_pairs(self.0.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+    /// The label set (empty values left out, as absent); `buf` is scratch space.
+    fn labels(&mut self, buf: &mut String) -> Labels {
+        // Stable: among equal names the last put stays last, and wins.
+        self.0.sort_by(|a, b| a.0.cmp(&b.0));
+        let v = &self.0;
+        let pairs = v
+            .iter()
+            .enumerate()
+            .filter(|(i, (n, _))| v.get(i + 1).is_none_or(|next| next.0 != *n))
+            .map(|(_, (n, val))| (&**n, &**val));
+        Labels::from_sorted(pairs, buf)
     }
 }
 
@@ -74,35 +114,49 @@ fn port_text(p: i32) -> String {
     (i64::from(p) as u64).to_string()
 }
 
+/// `__meta_kubernetes_<role><kind><sanitised key>`, in one allocation.
+fn meta_name(role: &str, kind: &str, key: &str) -> String {
+    let mut n = String::with_capacity(P.len() + role.len() + kind.len() + key.len());
+    n.push_str(P);
+    n.push_str(role);
+    n.push_str(kind);
+    n.extend(key.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    n
+}
+
 /// `addObjectAnnotationsAndLabels`.
-fn labels_and_annotations(s: &mut Set, meta: &Meta, role: &str) {
+fn labels_and_annotations<'a>(s: &mut Set<'a>, meta: &'a Meta, role: &str) {
     for (k, v) in meta.labels.0.iter() {
-        let n = sanitize(k);
-        s.put(format!("{P}{role}_label_{n}"), &**v);
-        s.put(format!("{P}{role}_labelpresent_{n}"), "true");
+        s.put(meta_name(role, "_label_", k), &**v);
+        s.put(meta_name(role, "_labelpresent_", k), "true");
     }
     for (k, v) in meta.annotations.0.iter() {
-        let n = sanitize(k);
-        s.put(format!("{P}{role}_annotation_{n}"), &**v);
-        s.put(format!("{P}{role}_annotationpresent_{n}"), "true");
+        s.put(meta_name(role, "_annotation_", k), &**v);
+        s.put(meta_name(role, "_annotationpresent_", k), "true");
     }
 }
 
 /// `addObjectMetaLabels`.
-fn object_meta(s: &mut Set, meta: &Meta, role: &str) {
-    s.put(format!("{P}{role}_name"), &*meta.name);
+fn object_meta<'a>(s: &mut Set<'a>, meta: &'a Meta, role: &str) {
+    s.put(meta_name(role, "_name", ""), &*meta.name);
     labels_and_annotations(s, meta, role);
 }
 
 /// `addNodeLabels`: a known node's name, labels and annotations.
-fn node_meta(s: &mut Set, lk: &dyn Lookup, name: &str) {
+fn node_meta<'a>(s: &mut Set<'a>, lk: &'a dyn Lookup, name: &str) {
     if let Some(Object::Node(n)) = lk.get(Resource::Nodes, name) {
         object_meta(s, &n.meta, "node");
     }
 }
 
 /// `addNamespaceLabels`: a known namespace's labels and annotations.
-fn namespace_meta(s: &mut Set, lk: &dyn Lookup, ns: &str) {
+fn namespace_meta<'a>(s: &mut Set<'a>, lk: &'a dyn Lookup, ns: &str) {
     if let Some(Object::Meta(m)) = lk.get(Resource::Namespaces, ns) {
         labels_and_annotations(s, m, "namespace");
     }
@@ -124,10 +178,11 @@ pub(crate) fn source(resource: Resource, key: &str) -> String {
     format!("{prefix}/{key}")
 }
 
-fn group(source: String, labels: &Set, targets: Vec<Set>) -> TargetGroup {
+fn group(source: String, labels: &mut Set<'_>, mut targets: Vec<Set<'_>>) -> TargetGroup {
+    let mut buf = String::with_capacity(2048);
     TargetGroup {
-        targets: targets.iter().map(Set::labels).collect(),
-        labels: labels.labels(),
+        targets: targets.iter_mut().map(|t| t.labels(&mut buf)).collect(),
+        labels: labels.labels(&mut buf),
         source,
     }
 }
@@ -176,8 +231,8 @@ fn node_address(n: &Node) -> Option<&str> {
 }
 
 fn build_node(src: String, n: &Node) -> Option<TargetGroup> {
-    let mut g = Set::default();
-    g.meta("node_provider_id", &n.provider_id);
+    let mut g = Set::new();
+    g.put(m!("node_provider_id"), &n.provider_id);
     for (t, status) in n.conditions.iter() {
         g.put(
             format!("{P}node_condition_{}", sanitize(&t.to_lowercase())),
@@ -187,7 +242,7 @@ fn build_node(src: String, n: &Node) -> Option<TargetGroup> {
     object_meta(&mut g, &n.meta, "node");
     // No address: 3.x logs and sends nothing (the previous group stays).
     let addr = node_address(n)?;
-    let mut t = Set::default();
+    let mut t = Set::new();
     t.put(
         "__address__",
         join_host_port(addr, &port_text(n.kubelet_port)),
@@ -199,22 +254,22 @@ fn build_node(src: String, n: &Node) -> Option<TargetGroup> {
             t.put(sanitize(&format!("{P}node_address_{kind}")), &**a);
         }
     }
-    Some(group(src, &g, vec![t]))
+    Some(group(src, &mut g, vec![t]))
 }
 
 /// `service.go:serviceLabels`.
-fn service_labels(s: &mut Set, svc: &Service) {
-    s.meta("namespace", &svc.meta.namespace);
+fn service_labels<'a>(s: &mut Set<'a>, svc: &'a Service) {
+    s.put(m!("namespace"), &svc.meta.namespace);
     object_meta(s, &svc.meta, "service");
 }
 
-fn build_service(
+fn build_service<'a>(
     src: String,
-    svc: &Service,
-    lk: &dyn Lookup,
+    svc: &'a Service,
+    lk: &'a dyn Lookup,
     attach: &KubernetesAttachMetadata,
 ) -> TargetGroup {
-    let mut g = Set::default();
+    let mut g = Set::new();
     service_labels(&mut g, svc);
     if attach.namespace {
         namespace_meta(&mut g, lk, &svc.meta.namespace);
@@ -224,42 +279,42 @@ fn build_service(
         .ports
         .iter()
         .map(|p| {
-            let mut t = Set::default();
+            let mut t = Set::new();
             t.put("__address__", join_host_port(&host, &port_text(p.port)));
-            t.meta("service_port_name", &p.name);
-            t.meta("service_port_number", &port_text(p.port));
-            t.meta("service_port_protocol", &p.protocol);
-            t.meta("service_type", &svc.kind);
+            t.put(m!("service_port_name"), &p.name);
+            t.put(m!("service_port_number"), port_text(p.port));
+            t.put(m!("service_port_protocol"), &p.protocol);
+            t.put(m!("service_type"), &svc.kind);
             if &*svc.kind == "ExternalName" {
-                t.meta("service_external_name", &svc.external_name);
+                t.put(m!("service_external_name"), &svc.external_name);
             } else {
-                t.meta("service_cluster_ip", &svc.cluster_ip);
+                t.put(m!("service_cluster_ip"), &svc.cluster_ip);
             }
             if &*svc.kind == "LoadBalancer" {
-                t.meta("service_loadbalancer_ip", &svc.load_balancer_ip);
+                t.put(m!("service_loadbalancer_ip"), &svc.load_balancer_ip);
             }
             t
         })
         .collect();
-    group(src, &g, targets)
+    group(src, &mut g, targets)
 }
 
 /// `pod.go:podLabels`.
-fn pod_labels(pod: &Pod, lk: &dyn Lookup, attach: &KubernetesAttachMetadata) -> Set {
-    let mut s = Set::default();
-    s.meta("pod_ip", &pod.pod_ip);
-    s.meta("pod_ready", &pod.ready);
-    s.meta("pod_phase", &pod.phase);
-    s.meta("pod_node_name", &pod.node_name);
-    s.meta("pod_host_ip", &pod.host_ip);
-    s.meta("pod_uid", &pod.meta.uid);
+fn pod_labels<'a>(pod: &'a Pod, lk: &'a dyn Lookup, attach: &KubernetesAttachMetadata) -> Set<'a> {
+    let mut s = Set::new();
+    s.put(m!("pod_ip"), &pod.pod_ip);
+    s.put(m!("pod_ready"), &pod.ready);
+    s.put(m!("pod_phase"), &pod.phase);
+    s.put(m!("pod_node_name"), &pod.node_name);
+    s.put(m!("pod_host_ip"), &pod.host_ip);
+    s.put(m!("pod_uid"), &pod.meta.uid);
     object_meta(&mut s, &pod.meta, "pod");
     if let Some(c) = &pod.meta.controller {
         if !c.kind.is_empty() {
-            s.meta("pod_controller_kind", &c.kind);
+            s.put(m!("pod_controller_kind"), &c.kind);
         }
         if !c.name.is_empty() {
-            s.meta("pod_controller_name", &c.name);
+            s.put(m!("pod_controller_name"), &c.name);
         }
         let key = format!("{}/{}", pod.meta.namespace, c.name);
         match &*c.kind {
@@ -267,18 +322,18 @@ fn pod_labels(pod: &Pod, lk: &dyn Lookup, attach: &KubernetesAttachMetadata) -> 
                 if let Some(Object::Meta(rs)) = lk.get(Resource::ReplicaSets, &key)
                     && let Some(owner) = rs.controller.as_ref().filter(|o| &*o.kind == "Deployment")
                 {
-                    s.meta("pod_deployment_name", &owner.name);
+                    s.put(m!("pod_deployment_name"), &owner.name);
                 }
             }
             "Job" => {
                 if attach.job {
-                    s.meta("pod_job_name", &c.name);
+                    s.put(m!("pod_job_name"), &c.name);
                 }
                 if attach.cronjob
                     && let Some(Object::Meta(job)) = lk.get(Resource::Jobs, &key)
                     && let Some(owner) = job.controller.as_ref().filter(|o| &*o.kind == "CronJob")
                 {
-                    s.meta("pod_cronjob_name", &owner.name);
+                    s.put(m!("pod_cronjob_name"), &owner.name);
                 }
             }
             _ => {}
@@ -287,10 +342,10 @@ fn pod_labels(pod: &Pod, lk: &dyn Lookup, attach: &KubernetesAttachMetadata) -> 
     s
 }
 
-fn build_pod(
+fn build_pod<'a>(
     src: String,
-    pod: &Pod,
-    lk: &dyn Lookup,
+    pod: &'a Pod,
+    lk: &'a dyn Lookup,
     attach: &KubernetesAttachMetadata,
 ) -> TargetGroup {
     let empty = || TargetGroup {
@@ -306,7 +361,7 @@ fn build_pod(
         return empty();
     }
     let mut g = pod_labels(pod, lk, attach);
-    g.meta("namespace", &pod.meta.namespace);
+    g.put(m!("namespace"), &pod.meta.namespace);
     if attach.node {
         node_meta(&mut g, lk, &pod.node_name);
     }
@@ -315,14 +370,17 @@ fn build_pod(
     }
     let mut targets = Vec::new();
     for (c, init) in pod.all_containers() {
-        let base = |t: &mut Set| {
-            t.meta("pod_container_name", &c.name);
-            t.meta("pod_container_id", &c.id);
-            t.meta("pod_container_image", &c.image);
-            t.meta("pod_container_init", if init { "true" } else { "false" });
+        let base = |t: &mut Set<'a>| {
+            t.put(m!("pod_container_name"), &c.name);
+            t.put(m!("pod_container_id"), &c.id);
+            t.put(m!("pod_container_image"), &c.image);
+            t.put(
+                m!("pod_container_init"),
+                if init { "true" } else { "false" },
+            );
         };
         if c.ports.is_empty() {
-            let mut t = Set::default();
+            let mut t = Set::new();
             t.put("__address__", &*pod.pod_ip);
             base(&mut t);
             targets.push(t);
@@ -330,16 +388,16 @@ fn build_pod(
         }
         for p in c.ports.iter() {
             let port = port_text(p.container_port);
-            let mut t = Set::default();
+            let mut t = Set::new();
             t.put("__address__", join_host_port(&pod.pod_ip, &port));
             base(&mut t);
-            t.meta("pod_container_port_number", &port);
-            t.meta("pod_container_port_name", &p.name);
-            t.meta("pod_container_port_protocol", &p.protocol);
+            t.put(m!("pod_container_port_number"), port.clone());
+            t.put(m!("pod_container_port_name"), &p.name);
+            t.put(m!("pod_container_port_protocol"), &p.protocol);
             targets.push(t);
         }
     }
-    group(src, &g, targets)
+    group(src, &mut g, targets)
 }
 
 /// The pod a target reference names, if it is a pod in the store.
@@ -357,11 +415,11 @@ type SeenPods<'a> = BTreeMap<String, (&'a Pod, Vec<Option<i32>>)>;
 
 /// The targets for container ports no endpoint port covered (3.x: "For all seen pods,
 /// check all container ports").
-fn extra_pod_targets(
-    seen: &SeenPods<'_>,
-    lk: &dyn Lookup,
+fn extra_pod_targets<'a>(
+    seen: &SeenPods<'a>,
+    lk: &'a dyn Lookup,
     attach: &KubernetesAttachMetadata,
-    targets: &mut Vec<Set>,
+    targets: &mut Vec<Set<'a>>,
 ) {
     for (pod, ports) in seen.values() {
         if pod.pod_ip.is_empty() {
@@ -374,14 +432,17 @@ fn extra_pod_targets(
                     continue;
                 }
                 let port = port_text(cp.container_port);
-                let mut t = Set::default();
+                let mut t = Set::new();
                 t.put("__address__", join_host_port(&pod.pod_ip, &port));
-                t.meta("pod_container_name", &c.name);
-                t.meta("pod_container_image", &c.image);
-                t.meta("pod_container_port_name", &cp.name);
-                t.meta("pod_container_port_number", &port);
-                t.meta("pod_container_port_protocol", &cp.protocol);
-                t.meta("pod_container_init", if init { "true" } else { "false" });
+                t.put(m!("pod_container_name"), &c.name);
+                t.put(m!("pod_container_image"), &c.image);
+                t.put(m!("pod_container_port_name"), &cp.name);
+                t.put(m!("pod_container_port_number"), port.clone());
+                t.put(m!("pod_container_port_protocol"), &cp.protocol);
+                t.put(
+                    m!("pod_container_init"),
+                    if init { "true" } else { "false" },
+                );
                 t.merge(&labels);
                 targets.push(t);
             }
@@ -391,30 +452,33 @@ fn extra_pod_targets(
 
 /// The container port labels of the (last) container with a port numbered `port`;
 /// `protocol` is the endpoint's for Endpoints, `None` for the container's own.
-fn container_port_labels(t: &mut Set, pod: &Pod, port: i32, protocol: Option<&str>) {
+fn container_port_labels<'a>(t: &mut Set<'a>, pod: &'a Pod, port: i32, protocol: Option<&'a str>) {
     for (c, init) in pod.all_containers() {
         if let Some(cp) = c.ports.iter().find(|cp| cp.container_port == port) {
-            t.meta("pod_container_name", &c.name);
-            t.meta("pod_container_image", &c.image);
-            t.meta("pod_container_port_name", &cp.name);
-            t.meta("pod_container_port_number", &port_text(port));
-            t.meta(
-                "pod_container_port_protocol",
+            t.put(m!("pod_container_name"), &c.name);
+            t.put(m!("pod_container_image"), &c.image);
+            t.put(m!("pod_container_port_name"), &cp.name);
+            t.put(m!("pod_container_port_number"), port_text(port));
+            t.put(
+                m!("pod_container_port_protocol"),
                 protocol.unwrap_or(&cp.protocol),
             );
-            t.meta("pod_container_init", if init { "true" } else { "false" });
+            t.put(
+                m!("pod_container_init"),
+                if init { "true" } else { "false" },
+            );
         }
     }
 }
 
-fn build_endpoints(
+fn build_endpoints<'a>(
     src: String,
-    eps: &super::objects::Endpoints,
-    lk: &dyn Lookup,
+    eps: &'a super::objects::Endpoints,
+    lk: &'a dyn Lookup,
     attach: &KubernetesAttachMetadata,
 ) -> TargetGroup {
-    let mut g = Set::default();
-    g.meta("namespace", &eps.meta.namespace);
+    let mut g = Set::new();
+    g.put(m!("namespace"), &eps.meta.namespace);
     let svc_key = eps.meta.key();
     if let Some(Object::Service(svc)) = lk.get(Resource::Services, &svc_key) {
         service_labels(&mut g, svc);
@@ -425,42 +489,43 @@ fn build_endpoints(
     }
     let mut seen: SeenPods<'_> = BTreeMap::new();
     let mut targets = Vec::new();
-    let mut add = |addr: &super::objects::EndpointAddress, port: &EndpointPort, ready: &str| {
-        let mut t = Set::default();
-        t.put(
-            "__address__",
-            join_host_port(&addr.ip, &port_text(port.port)),
-        );
-        t.meta("endpoint_port_name", &port.name);
-        t.meta("endpoint_port_protocol", &port.protocol);
-        t.meta("endpoint_ready", ready);
-        if let Some(r) = &addr.target_ref {
-            t.meta("endpoint_address_target_kind", &r.kind);
-            t.meta("endpoint_address_target_name", &r.name);
-        }
-        if let Some(n) = &addr.node_name {
-            t.meta("endpoint_node_name", n);
-        }
-        if !addr.hostname.is_empty() {
-            t.meta("endpoint_hostname", &addr.hostname);
-        }
-        if attach.node {
-            if let Some(n) = &addr.node_name {
-                node_meta(&mut t, lk, n);
-            } else if let Some(r) = addr.target_ref.as_ref().filter(|r| &*r.kind == "Node") {
-                node_meta(&mut t, lk, &r.name);
+    let mut add =
+        |addr: &'a super::objects::EndpointAddress, port: &'a EndpointPort, ready: &'static str| {
+            let mut t = Set::new();
+            t.put(
+                "__address__",
+                join_host_port(&addr.ip, &port_text(port.port)),
+            );
+            t.put(m!("endpoint_port_name"), &port.name);
+            t.put(m!("endpoint_port_protocol"), &port.protocol);
+            t.put(m!("endpoint_ready"), ready);
+            if let Some(r) = &addr.target_ref {
+                t.put(m!("endpoint_address_target_kind"), &r.kind);
+                t.put(m!("endpoint_address_target_name"), &r.name);
             }
-        }
-        if let Some((key, pod)) = pod_ref(lk, addr.target_ref.as_ref()) {
-            t.merge(&pod_labels(pod, lk, attach));
-            container_port_labels(&mut t, pod, port.port, Some(&port.protocol));
-            seen.entry(key)
-                .or_insert((pod, Vec::new()))
-                .1
-                .push(Some(port.port));
-        }
-        targets.push(t);
-    };
+            if let Some(n) = &addr.node_name {
+                t.put(m!("endpoint_node_name"), n);
+            }
+            if !addr.hostname.is_empty() {
+                t.put(m!("endpoint_hostname"), &addr.hostname);
+            }
+            if attach.node {
+                if let Some(n) = &addr.node_name {
+                    node_meta(&mut t, lk, n);
+                } else if let Some(r) = addr.target_ref.as_ref().filter(|r| &*r.kind == "Node") {
+                    node_meta(&mut t, lk, &r.name);
+                }
+            }
+            if let Some((key, pod)) = pod_ref(lk, addr.target_ref.as_ref()) {
+                t.merge(&pod_labels(pod, lk, attach));
+                container_port_labels(&mut t, pod, port.port, Some(&port.protocol));
+                seen.entry(key)
+                    .or_insert((pod, Vec::new()))
+                    .1
+                    .push(Some(port.port));
+            }
+            targets.push(t);
+        };
     for ss in &eps.subsets {
         for port in &ss.ports {
             for a in &ss.addresses {
@@ -472,18 +537,18 @@ fn build_endpoints(
         }
     }
     extra_pod_targets(&seen, lk, attach, &mut targets);
-    group(src, &g, targets)
+    group(src, &mut g, targets)
 }
 
-fn build_endpoint_slice(
+fn build_endpoint_slice<'a>(
     src: String,
-    eps: &super::objects::EndpointSlice,
-    lk: &dyn Lookup,
+    eps: &'a super::objects::EndpointSlice,
+    lk: &'a dyn Lookup,
     attach: &KubernetesAttachMetadata,
 ) -> TargetGroup {
-    let mut g = Set::default();
-    g.meta("namespace", &eps.meta.namespace);
-    g.meta("endpointslice_address_type", &eps.address_type);
+    let mut g = Set::new();
+    g.put(m!("namespace"), &eps.meta.namespace);
+    g.put(m!("endpointslice_address_type"), &eps.address_type);
     object_meta(&mut g, &eps.meta, "endpointslice");
     let svc = eps.service_name().and_then(|name| {
         match lk.get(
@@ -509,7 +574,7 @@ fn build_endpoint_slice(
         && let Some(first) = svc.ip_families.first()
         && *eps.address_type != **first
     {
-        return group(src, &g, Vec::new());
+        return group(src, &mut g, Vec::new());
     }
     let mut seen: SeenPods<'_> = BTreeMap::new();
     let mut targets = Vec::new();
@@ -521,18 +586,18 @@ fn build_endpoint_slice(
         }
     }
     extra_pod_targets(&seen, lk, attach, &mut targets);
-    group(src, &g, targets)
+    group(src, &mut g, targets)
 }
 
 fn slice_target<'a>(
-    addr: &str,
-    ep: &super::objects::SliceEndpoint,
-    port: &SlicePort,
+    addr: &'a str,
+    ep: &'a super::objects::SliceEndpoint,
+    port: &'a SlicePort,
     lk: &'a dyn Lookup,
     attach: &KubernetesAttachMetadata,
     seen: &mut SeenPods<'a>,
-) -> Set {
-    let mut t = Set::default();
+) -> Set<'a> {
+    let mut t = Set::new();
     t.put(
         "__address__",
         match port.port {
@@ -541,39 +606,39 @@ fn slice_target<'a>(
         },
     );
     if let Some(n) = &port.name {
-        t.meta("endpointslice_port_name", n);
+        t.put(m!("endpointslice_port_name"), n);
     }
     if let Some(p) = &port.protocol {
-        t.meta("endpointslice_port_protocol", p);
+        t.put(m!("endpointslice_port_protocol"), p);
     }
     if let Some(p) = port.port {
-        t.meta("endpointslice_port", &port_text(p));
+        t.put(m!("endpointslice_port"), port_text(p));
     }
     if let Some(p) = &port.app_protocol {
-        t.meta("endpointslice_port_app_protocol", p);
+        t.put(m!("endpointslice_port_app_protocol"), p);
     }
     let tf = |b: bool| if b { "true" } else { "false" };
     if let Some(b) = ep.conditions.ready {
-        t.meta("endpointslice_endpoint_conditions_ready", tf(b));
+        t.put(m!("endpointslice_endpoint_conditions_ready"), tf(b));
     }
     if let Some(b) = ep.conditions.serving {
-        t.meta("endpointslice_endpoint_conditions_serving", tf(b));
+        t.put(m!("endpointslice_endpoint_conditions_serving"), tf(b));
     }
     if let Some(b) = ep.conditions.terminating {
-        t.meta("endpointslice_endpoint_conditions_terminating", tf(b));
+        t.put(m!("endpointslice_endpoint_conditions_terminating"), tf(b));
     }
     if let Some(h) = &ep.hostname {
-        t.meta("endpointslice_endpoint_hostname", h);
+        t.put(m!("endpointslice_endpoint_hostname"), h);
     }
     if let Some(r) = &ep.target_ref {
-        t.meta("endpointslice_address_target_kind", &r.kind);
-        t.meta("endpointslice_address_target_name", &r.name);
+        t.put(m!("endpointslice_address_target_kind"), &r.kind);
+        t.put(m!("endpointslice_address_target_name"), &r.name);
     }
     if let Some(n) = &ep.node_name {
-        t.meta("endpointslice_endpoint_node_name", n);
+        t.put(m!("endpointslice_endpoint_node_name"), n);
     }
     if let Some(z) = &ep.zone {
-        t.meta("endpointslice_endpoint_zone", z);
+        t.put(m!("endpointslice_endpoint_zone"), z);
     }
     for (k, v) in ep.deprecated_topology.0.iter() {
         let n = sanitize(k);
@@ -619,17 +684,17 @@ fn host_matches(pattern: &str, host: &str) -> bool {
     p[1..] == h[1..]
 }
 
-fn build_ingress(
+fn build_ingress<'a>(
     src: String,
-    ing: &super::objects::Ingress,
-    lk: &dyn Lookup,
+    ing: &'a super::objects::Ingress,
+    lk: &'a dyn Lookup,
     attach: &KubernetesAttachMetadata,
 ) -> TargetGroup {
-    let mut g = Set::default();
-    g.meta("namespace", &ing.meta.namespace);
+    let mut g = Set::new();
+    g.put(m!("namespace"), &ing.meta.namespace);
     object_meta(&mut g, &ing.meta, "ingress");
     if let Some(c) = &ing.class_name {
-        g.meta("ingress_class_name", c);
+        g.put(m!("ingress_class_name"), c);
     }
     if attach.namespace {
         namespace_meta(&mut g, lk, &ing.meta.namespace);
@@ -641,21 +706,20 @@ fn build_ingress(
         } else {
             "http"
         };
-        let root: [super::objects::Text; 1] = ["/".into()];
-        let paths: &[super::objects::Text] = match &rule.paths {
-            None => &root,
-            Some(p) => p,
+        let paths: Vec<&str> = match &rule.paths {
+            None => vec!["/"],
+            Some(p) => p.iter().map(|p| &**p).collect(),
         };
         for path in paths {
-            let mut t = Set::default();
+            let mut t = Set::new();
             t.put("__address__", &*rule.host);
-            t.meta("ingress_scheme", scheme);
-            t.meta("ingress_host", &rule.host);
-            t.meta("ingress_path", if path.is_empty() { "/" } else { path });
+            t.put(m!("ingress_scheme"), scheme);
+            t.put(m!("ingress_host"), &rule.host);
+            t.put(m!("ingress_path"), if path.is_empty() { "/" } else { path });
             targets.push(t);
         }
     }
-    group(src, &g, targets)
+    group(src, &mut g, targets)
 }
 
 #[cfg(test)]

@@ -577,13 +577,17 @@ impl Informer {
                         .extend_from_slice(&chunk[..chunk.len().min(room)]);
                     return;
                 }
-                let mut events = Vec::new();
-                let r = w.decoder.feed(chunk, &mut |e| {
-                    events.push((e.kind, e.object.get().to_owned()))
+                // Events are applied as the decoder completes them, straight from its
+                // buffer; it is put back while the watch goes on.
+                let mut decoder = std::mem::take(&mut w.decoder);
+                let r = decoder.feed(chunk, &mut |e| {
+                    self.apply_event(now, e.kind, e.object, &what, io, out)
                 });
-                self.apply_events(now, events, &what, io, out);
-                if let Err(e) = r {
-                    self.stream_broke(now, io, out, format!("watch {what}: {e}"));
+                if let Phase::Watching(w) = &mut self.phase {
+                    w.decoder = decoder;
+                    if let Err(e) = r {
+                        self.stream_broke(now, io, out, format!("watch {what}: {e}"));
+                    }
                 }
             }
             IoEvent::HttpEnd => {
@@ -594,12 +598,10 @@ impl Informer {
                     self.back_off(now, true);
                     return;
                 }
-                let mut events = Vec::new();
-                let r = w
-                    .decoder
-                    .finish(&mut |e| events.push((e.kind, e.object.get().to_owned())));
+                let mut decoder = std::mem::take(&mut w.decoder);
                 let short = now.saturating_since(w.started) < SHORT_WATCH && w.events == 0;
-                self.apply_events(now, events, &what, io, out);
+                let r = decoder
+                    .finish(&mut |e| self.apply_event(now, e.kind, e.object, &what, io, out));
                 if !matches!(self.phase, Phase::Watching(_)) {
                     return;
                 }
@@ -639,28 +641,24 @@ impl Informer {
         self.back_off(now, true);
     }
 
-    fn apply_events(
+    /// Applies one watch event (nothing once the watch has ended: a 410 before it).
+    fn apply_event(
         &mut self,
         now: Instant,
-        events: Vec<(EventType, String)>,
+        kind: EventType,
+        raw: &serde_json::value::RawValue,
         what: &str,
         io: &mut IoQueue,
         out: &mut InformerOut,
     ) {
-        for (kind, text) in events {
-            if !matches!(self.phase, Phase::Watching(_)) {
+        {
+            let Phase::Watching(w) = &mut self.phase else {
                 return;
-            }
-            if let Phase::Watching(w) = &mut self.phase {
-                w.events += 1;
-            }
-            // The text came out of a JSON parser as one value.
-            let Ok(raw) = serde_json::value::RawValue::from_string(text) else {
-                continue;
             };
+            w.events += 1;
             match kind {
                 EventType::Bookmark => {
-                    let rv = super::watch::resource_version(&raw);
+                    let rv = super::watch::resource_version(raw);
                     if !rv.is_empty() {
                         self.rv = rv;
                     }
@@ -686,17 +684,17 @@ impl Informer {
                     }
                 }
                 EventType::Added | EventType::Modified | EventType::Deleted => {
-                    let obj = match self.resource.decode(&raw) {
+                    let obj = match self.resource.decode(raw) {
                         Ok(o) => o,
                         Err(e) => {
                             // Skipped, the old state kept; the version moves on.
                             let key = key_of(raw.get());
                             out.fail(format!("watch {what}: {}: {e}", key_or(&key)));
-                            let rv = super::watch::resource_version(&raw);
+                            let rv = super::watch::resource_version(raw);
                             if !rv.is_empty() {
                                 self.rv = rv;
                             }
-                            continue;
+                            return;
                         }
                     };
                     let key = obj.meta().key();
