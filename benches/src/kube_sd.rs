@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
 use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
 use trawl_core::config::{Config, ParseOptions};
 use trawl_core::io::{IoEvent, IoOp, RequestId};
@@ -16,24 +15,11 @@ use trawl_tests::kube::{Cluster, Reply};
 /// The API server in the configuration (answered inline, never dialled).
 pub const API: &str = "http://127.0.0.1:6443";
 
-/// A pod as a controller makes them: labels, a few annotations, an owner, one
-/// container with `ports` ports.
+/// A pod as a controller makes them (`trawl_tests::kube::fleet_pod`), at a 10.x address
+/// (the benchmarks answer inline; nothing is dialled).
 pub fn pod(i: usize, namespaces: usize, ports: usize, version: &str) -> serde_json::Value {
-    let ns = format!("ns-{}", i % namespaces);
     let ip = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
-    let ports: Vec<serde_json::Value> = (0..ports)
-        .map(|p| json!({"name": format!("p{p}"), "containerPort": 8000 + p}))
-        .collect();
-    json!({"kind": "Pod",
-        "metadata": {"name": format!("app-{i}"), "namespace": ns,
-            "labels": {"app": format!("app-{}", i % 50), "pod-template-hash": "7d4b9c8f6", "version": version},
-            "annotations": {"prometheus.io/scrape": "true", "kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("app-{}-7d4b9c8f6", i % 50), "controller": true}]},
-        "spec": {"nodeName": format!("node-{}", i % 100), "containers": [
-            {"name": "app", "image": "registry.example.com/app:1.2.3", "ports": ports}]},
-        "status": {"podIP": ip, "hostIP": format!("192.168.0.{}", i % 100), "phase": "Running",
-            "conditions": [{"type": "Ready", "status": "True"}],
-            "containerStatuses": [{"name": "app", "containerID": format!("containerd://{i:064x}")}]}})
+    trawl_tests::kube::fleet_pod(i, namespaces, ports, version, &ip)
 }
 
 /// A cluster of `pods` pods with `ports` ports each across `namespaces` namespaces.
@@ -62,8 +48,13 @@ impl Run {
     /// An agent whose job discovers `role: pod` from the whole cluster (coalescing off:
     /// the core's work only).
     pub fn new(c: &Cluster) -> Run {
+        Run::with_job(c, "")
+    }
+
+    /// As [`Run::new`], with more lines for the job (indented two spaces).
+    pub fn with_job(c: &Cluster, extra: &str) -> Run {
         let yaml = format!(
-            "scrape_configs:\n- job_name: pods\n  scrape_interval: 1h\n  kubernetes_sd_configs: [{{role: pod, api_server: '{API}'}}]\n"
+            "scrape_configs:\n- job_name: pods\n  scrape_interval: 1h\n  kubernetes_sd_configs: [{{role: pod, api_server: '{API}'}}]\n{extra}"
         );
         let config = Config::parse(&yaml, &ParseOptions::for_path("/p.yml")).expect("config");
         let now = Now::new(Instant(1), UnixNanos(1_700_000_000_000_000_000));
@@ -141,7 +132,7 @@ impl Run {
                 }
             }
             self.run_due();
-            if delivered && self.watch.is_some() && !self.agent.targets().is_empty() {
+            if delivered && self.watch.is_some() && self.agent.stats().sd.received_updates > 0 {
                 return self.agent.targets().len();
             }
             if !any {

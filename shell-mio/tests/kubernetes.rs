@@ -169,107 +169,27 @@ fn kubectl_lists_and_watches_the_fake() {
     assert!(String::from_utf8_lossy(&raw.stdout).contains("\"type\":\"ADDED\""));
 }
 
-/// In a pod: `KUBERNETES_SERVICE_HOST`/`PORT`, the service account's CA (a test CA,
-/// nginx terminating TLS in front of the fake), its token (rotated: the new one is read
-/// for the next request) and its namespace (`own_namespace`).
+/// In a pod: `KUBERNETES_SERVICE_HOST`/`PORT` in the environment, the service account
+/// directory moved by its flag (the scenario trawl-tokio runs too, with options).
 #[test]
 fn in_cluster_over_tls_with_a_rotating_token() {
     let d = TempDir::new("k8s-incluster");
-    let (_nginx, addrs, _) = fleet(&d.0, 2..=4, 5);
-    let port: u16 = addrs[0]
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    let k = KubeServer::start();
-    populate(&k, port);
-    k.require_token(Some("token-1"));
-    let tls = d.0.join("tls");
-    std::fs::create_dir_all(&tls).expect("tls dir");
-    certs(&tls);
-    let front = format!("127.0.0.8:{}", free_port());
-    let conf = format!(
-        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  server {{ listen {front} ssl; ssl_certificate {d}/srv.crt; ssl_certificate_key {d}/srv.key;\n    location / {{ proxy_pass {url}; proxy_http_version 1.1; proxy_buffering off; proxy_read_timeout 1h; }} }}\n}}\n",
-        d = tls.display(),
-        url = k.url()
-    );
-    let _front = start_nginx(&tls, &conf, &[&front]);
-    let sa = d.0.join("sa");
-    std::fs::create_dir_all(&sa).expect("sa");
-    std::fs::copy(tls.join("ca.crt"), sa.join("ca.crt")).expect("ca");
-    std::fs::write(sa.join("token"), "token-1\n").expect("token");
-    std::fs::write(sa.join("namespace"), "shop").expect("namespace");
-    let cfg = d.0.join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: pods\n    kubernetes_sd_configs: [{role: pod, namespaces: {own_namespace: true}}]\n",
-    )
-    .expect("config");
-    let (host, svc_port) = front.split_once(':').expect("host:port");
-    let web = free_port();
-    let log = std::fs::File::create(d.0.join("trawl.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .env("KUBERNETES_SERVICE_HOST", host)
-        .env("KUBERNETES_SERVICE_PORT", svc_port)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.path={}", d.0.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{web}"))
-        .arg(format!(
+    in_cluster_over_tls(&d.0, &mut |dir, cfg, data, (host, port), sa| {
+        let web = free_port();
+        let flags = [format!(
             "--discovery.kubernetes.service-account-dir={}",
             sa.display()
-        ))
-        .arg("--log.level=debug")
-        .stderr(log)
-        .spawn()
-        .expect("trawl");
-    let _p = Proc(child);
-    let a = |i: u8| format!("127.0.0.{i}:{port}");
-    let pods = || -> Vec<String> {
-        active(web)
-            .into_iter()
-            .filter(|x| x.2 == "up")
-            .map(|x| x.1)
-            .collect()
-    };
-    eventually(Duration::from_secs(30), "the shop's pods up", || {
-        pods() == [a(3), a(4)]
+        )];
+        let env = [
+            ("KUBERNETES_SERVICE_HOST", host),
+            ("KUBERNETES_SERVICE_PORT", port),
+        ];
+        Box::new(Daemon {
+            proc: trawl_with_env(dir, cfg, data, web, &flags, &env),
+            web,
+            dir: dir.to_owned(),
+        })
     });
-    // Only the own namespace was listed, over TLS, with the token.
-    let reqs = k.requests();
-    assert!(
-        reqs.iter()
-            .all(|r| r.target.starts_with("/api/v1/namespaces/shop/pods")),
-        "{reqs:?}"
-    );
-    assert!(
-        reqs.iter()
-            .all(|r| r.header("authorization") == Some("Bearer token-1"))
-    );
-    // The token rotates; the server refuses the old one from now on; the next request
-    // (after the watch is cut) carries the new one.
-    std::fs::write(sa.join("token"), "token-2").expect("token");
-    k.require_token(Some("token-2"));
-    k.drop_watches();
-    k.apply(pod(
-        "web-3",
-        "shop",
-        "127.0.0.4",
-        port,
-        json!({"app": "web"}),
-    ));
-    k.delete("Pod", "shop", "web-2");
-    eventually(
-        Duration::from_secs(30),
-        "the change seen with the new token",
-        || {
-            let r = k.requests();
-            r.iter()
-                .any(|x| x.header("authorization") == Some("Bearer token-2"))
-                && api(web, "GET", "/api/v1/targets").is_some_and(|(_, b)| b.contains("web-3"))
-        },
-    );
-    let m = api(web, "GET", "/metrics").map(|x| x.1).unwrap_or_default();
-    assert!(m.contains("prometheus_sd_failed_configs 0"), "{m}");
 }
 
 /// Hostile or broken answers: 401, 500, a hung server, a malformed event. The targets

@@ -110,3 +110,16 @@ fn kubernetes_roles_discover_and_follow_changes() {
     let d = TempDir::new("tokio-k8s");
     common::kube::kubernetes_roles_follow_the_api(&d.0, &mut embedded);
 }
+
+#[test]
+fn kubernetes_in_cluster_over_tls_with_a_rotating_token() {
+    let d = TempDir::new("tokio-k8s-incluster");
+    common::kube::in_cluster_over_tls(&d.0, &mut |dir, cfg, data, (host, port), sa| {
+        let options = trawl_tokio::core::agent::AgentOptions {
+            kubernetes_service: Some((host.to_owned(), port.to_owned())),
+            kubernetes_service_account_dir: sa.display().to_string(),
+            ..Default::default()
+        };
+        Box::new(embedded::Embedded::start_with(dir, cfg, data, options))
+    });
+}

@@ -272,3 +272,98 @@ pub(crate) fn kubernetes_roles_follow_the_api(dir: &Path, start: Start<'_>) {
     );
     drop(t);
 }
+
+/// How the in-cluster scenario starts an agent: on (dir, config, data), told the API
+/// server (host, port) as `KUBERNETES_SERVICE_HOST`/`PORT` would, and where the service
+/// account is mounted.
+pub(crate) type StartInCluster<'a> =
+    &'a mut dyn FnMut(&Path, &Path, &Path, (&str, &str), &Path) -> Box<dyn Shell>;
+
+/// In a pod: the API server from the service's host and port, over TLS (nginx with the
+/// test CA in front of the fake), the service account's CA, token (rotated: the new one
+/// is read for the next request) and namespace (`own_namespace`).
+pub(crate) fn in_cluster_over_tls(dir: &Path, start: StartInCluster<'_>) {
+    let (_nginx, addrs, _) = fleet(dir, 2..=4, 5);
+    let port: u16 = addrs[0]
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let k = KubeServer::start();
+    populate(&k, port);
+    k.require_token(Some("token-1"));
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls).expect("tls dir");
+    certs(&tls);
+    let front = format!("127.0.0.8:{}", free_port());
+    let conf = format!(
+        "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  server {{ listen {front} ssl; ssl_certificate {d}/srv.crt; ssl_certificate_key {d}/srv.key;\n    location / {{ proxy_pass {url}; proxy_http_version 1.1; proxy_buffering off; proxy_read_timeout 1h; }} }}\n}}\n",
+        d = tls.display(),
+        url = k.url()
+    );
+    let _front = start_nginx(&tls, &conf, &[&front]);
+    let sa = dir.join("sa");
+    std::fs::create_dir_all(&sa).expect("sa");
+    std::fs::copy(tls.join("ca.crt"), sa.join("ca.crt")).expect("ca");
+    std::fs::write(sa.join("token"), "token-1\n").expect("token");
+    std::fs::write(sa.join("namespace"), "shop").expect("namespace");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: pods\n    kubernetes_sd_configs: [{role: pod, namespaces: {own_namespace: true}}]\n",
+    )
+    .expect("config");
+    let (host, svc_port) = front.split_once(':').expect("host:port");
+    let t = start(dir, &cfg, &dir.join("data"), (host, svc_port), &sa);
+    let a = |i: u8| format!("127.0.0.{i}:{port}");
+    let up = |t: &dyn Shell| -> Vec<String> {
+        t.active()
+            .into_iter()
+            .filter(|x| x.2 == "up")
+            .map(|x| x.1)
+            .collect()
+    };
+    eventually(Duration::from_secs(30), "the shop's pods up", || {
+        up(&*t) == [a(3), a(4)]
+    });
+    // Only the own namespace was listed, over TLS, with the token.
+    let reqs = k.requests();
+    assert!(
+        reqs.iter()
+            .all(|r| r.target.starts_with("/api/v1/namespaces/shop/pods")),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| r.header("authorization") == Some("Bearer token-1"))
+    );
+    // The token rotates; the server refuses the old one from now on; the next request
+    // (after the watch is cut) carries the new one.
+    std::fs::write(sa.join("token"), "token-2").expect("token");
+    k.require_token(Some("token-2"));
+    k.drop_watches();
+    k.apply(pod(
+        "web-3",
+        "shop",
+        "127.0.0.4",
+        port,
+        json!({"app": "web"}),
+    ));
+    k.delete("Pod", "shop", "web-2");
+    eventually(
+        Duration::from_secs(30),
+        "the change seen with the new token",
+        || {
+            k.requests()
+                .iter()
+                .any(|x| x.header("authorization") == Some("Bearer token-2"))
+                && t.targets_json().contains("web-3")
+        },
+    );
+    assert_eq!(
+        sample(&*t, "prometheus_sd_failed_configs"),
+        Some(0.0),
+        "{}",
+        t.metrics()
+    );
+}

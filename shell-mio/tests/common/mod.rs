@@ -134,12 +134,25 @@ pub(crate) fn trawl_with(
     web: u16,
     extra: &[String],
 ) -> Proc {
+    trawl_with_env(dir, config, data, web, extra, &[])
+}
+
+/// [`trawl_with`] with environment variables set for the process.
+pub(crate) fn trawl_with_env(
+    dir: &Path,
+    config: &Path,
+    data: &Path,
+    web: u16,
+    extra: &[String],
+    env: &[(&str, &str)],
+) -> Proc {
     let log = std::fs::File::create(dir.join("trawl.log")).expect("log");
     // Only the daemon's own tests start it (trawl-tokio's include these helpers too).
     let Some(bin) = option_env!("CARGO_BIN_EXE_trawl") else {
         panic!("the trawl binary is only known to shell-mio's own tests");
     };
     let child = Command::new(bin)
+        .envs(env.iter().copied())
         .args(extra)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.path={}", data.display()))

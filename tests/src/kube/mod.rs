@@ -775,6 +775,26 @@ impl Cluster {
     }
 }
 
+/// Pod `i` of a fleet as a controller makes them: labels (`version` among them), two
+/// annotations, a ReplicaSet owner, one container with `ports` ports (8000 and up),
+/// Ready, at `ip`, in namespace `ns-<i mod namespaces>` on node `node-<i mod 100>`.
+pub fn fleet_pod(i: usize, namespaces: usize, ports: usize, version: &str, ip: &str) -> Value {
+    let ns = format!("ns-{}", i % namespaces);
+    let ports: Vec<Value> = (0..ports)
+        .map(|p| json!({"name": format!("p{p}"), "containerPort": 8000 + p}))
+        .collect();
+    json!({"kind": "Pod",
+        "metadata": {"name": format!("app-{i}"), "namespace": ns,
+            "labels": {"app": format!("app-{}", i % 50), "pod-template-hash": "7d4b9c8f6", "version": version},
+            "annotations": {"prometheus.io/scrape": "true", "kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("app-{}-7d4b9c8f6", i % 50), "controller": true}]},
+        "spec": {"nodeName": format!("node-{}", i % 100), "containers": [
+            {"name": "app", "image": "registry.example.com/app:1.2.3", "ports": ports}]},
+        "status": {"podIP": ip, "hostIP": format!("192.168.0.{}", i % 100), "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "app", "containerID": format!("containerd://{i:064x}")}]}})
+}
+
 fn event_line(kind: &str, obj: &Value) -> String {
     format!("{{\"type\":\"{kind}\",\"object\":{obj}}}\n")
 }
