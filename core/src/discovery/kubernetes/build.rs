@@ -89,15 +89,16 @@ impl<'a> Set<'a> {
 
 /// 3.x's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes `_`.
 pub(crate) fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    name.chars().map(sanitize_char).collect()
+}
+
+/// One character of [`sanitize`].
+fn sanitize_char(c: char) -> char {
+    if c.is_ascii_alphanumeric() || c == '_' {
+        c
+    } else {
+        '_'
+    }
 }
 
 /// Go's `net.JoinHostPort`.
@@ -120,13 +121,7 @@ fn meta_name(role: &str, kind: &str, key: &str) -> String {
     n.push_str(P);
     n.push_str(role);
     n.push_str(kind);
-    n.extend(key.chars().map(|c| {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            c
-        } else {
-            '_'
-        }
-    }));
+    n.extend(key.chars().map(sanitize_char));
     n
 }
 

@@ -52,13 +52,10 @@ impl WatchEvent<'_> {
 
     /// For an [`EventType::Error`]: the status code (410 when the version is too old).
     pub fn status_code(&self) -> Option<u64> {
-        #[derive(Deserialize)]
-        struct Code {
-            code: Option<u64>,
-        }
         (self.kind == EventType::Error)
-            .then(|| serde_json::from_str::<Code>(self.object.get()).ok()?.code)
-            .flatten()
+            .then(|| super::objects::Status::decode(self.object.get()).code)
+            .filter(|c| *c != 0)
+            .map(u64::from)
     }
 }
 
