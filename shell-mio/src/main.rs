@@ -256,8 +256,8 @@ fn parse_body(content_type: &str, strict: bool, file: &std::path::Path) -> ExitC
             n += 1;
             let labels = trawl_core::labels::Labels::from_pairs(
                 s.labels()
-                    .map(|(k, v)| (k.to_owned(), v.into_owned()))
-                    .chain([("__name__".to_owned(), s.name.to_owned())])
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .chain([("__name__".to_owned(), s.name.clone().into_owned())])
                     .collect::<Vec<_>>(),
             );
             out.push_str(&labels.to_go_string());

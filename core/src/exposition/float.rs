@@ -91,6 +91,140 @@ pub fn parse_go_float(s: &[u8]) -> Result<f64, NumberError> {
     Ok(v)
 }
 
+/// Go's `strconv.ParseFloat(s, 64)` itself, without the exposition parsers' refusals:
+/// decimal literals as [`parse_go_float`] reads them, and hexadecimal ones
+/// (`0x1p-3`, `0x1.8P+1`, `_` between digits) as Go reads them. `None` where Go
+/// reports an error (syntax or range).
+pub fn parse_strconv_float(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let (neg, unsigned) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if unsigned.len() > 2 && unsigned[0] == b'0' && matches!(unsigned[1], b'x' | b'X') {
+        let v = parse_hex_float(&unsigned[2..])?;
+        return Some(if neg { -v } else { v });
+    }
+    parse_go_float(b).ok()
+}
+
+/// The part of a hexadecimal float after `0x`: hex digits with at most one point, `_`
+/// only between digits (or right after the prefix), and the `p` exponent Go requires.
+fn parse_hex_float(s: &[u8]) -> Option<f64> {
+    let p = s.iter().position(|&c| matches!(c, b'p' | b'P'))?;
+    let (mant, exp) = (&s[..p], &s[p + 1..]);
+    // Underscores: each must sit between two digits, or after the `0x` prefix.
+    for (i, &c) in mant.iter().enumerate() {
+        if c == b'_' {
+            let before = if i == 0 {
+                true
+            } else {
+                mant[i - 1].is_ascii_hexdigit()
+            };
+            let after = mant.get(i + 1).is_some_and(u8::is_ascii_hexdigit);
+            if !before || !after {
+                return None;
+            }
+        }
+    }
+    let mut m: u128 = 0;
+    let mut sticky = false;
+    let mut scale: i64 = 0; // binary exponent adjustment
+    let mut digits = 0;
+    let mut point = false;
+    for &c in mant {
+        match c {
+            b'_' => {}
+            b'.' if !point => point = true,
+            c if c.is_ascii_hexdigit() => {
+                digits += 1;
+                let d = (c as char).to_digit(16).unwrap_or(0) as u128;
+                if m >> 120 == 0 {
+                    m = (m << 4) | d;
+                    if point {
+                        scale -= 4;
+                    }
+                } else {
+                    sticky |= d != 0;
+                    if !point {
+                        scale += 4;
+                    }
+                }
+            }
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let (eneg, edigits) = match exp.first() {
+        Some(b'-') => (true, &exp[1..]),
+        Some(b'+') => (false, &exp[1..]),
+        _ => (false, exp),
+    };
+    if edigits.is_empty() || !edigits.iter().all(|c| c.is_ascii_digit() || *c == b'_') {
+        return None;
+    }
+    let mut e: i64 = 0;
+    for &c in edigits {
+        if c != b'_' {
+            e = (e * 10 + i64::from(c - b'0')).min(100_000);
+        }
+    }
+    let e = if eneg { -e } else { e } + scale;
+    if m == 0 {
+        return Some(0.0);
+    }
+    // Keep a sticky bit below the significant ones so the rounding to 53 bits is right.
+    let m = m | u128::from(sticky);
+    // m * 2^e, rounded once: shift the mantissa to 64 significant bits first.
+    let lz = m.leading_zeros() as i64;
+    let shift = 128 - lz - 64;
+    let (top, e) = if shift > 0 {
+        let lost = m & ((1u128 << shift) - 1);
+        ((m >> shift) as u64 | u64::from(lost != 0), e + shift)
+    } else {
+        (m as u64, e)
+    };
+    // `top as f64` rounds to nearest even (the sticky bit keeps ties honest); scaling by
+    // a power of two is then exact unless the result leaves the normal range.
+    let v = top as f64;
+    let v = scale_pow2(v, e);
+    if v.is_infinite() {
+        return None; // Go: value out of range.
+    }
+    Some(v)
+}
+
+fn scale_pow2(mut v: f64, mut e: i64) -> f64 {
+    while e > 1000 {
+        v *= 2f64.powi(1000);
+        e -= 1000;
+    }
+    while e < -1000 {
+        v *= 2f64.powi(-1000);
+        e += 1000;
+    }
+    v * 2f64.powi(e as i32)
+}
+
+pub use crate::goquote::format_go_float;
+
+/// Prometheus's `labels.FormatOpenMetricsFloat`: [`format_go_float`] with `.0`
+/// appended when the text has neither a point nor an exponent; zero of either sign is
+/// `0.0`.
+pub fn format_openmetrics_float(v: f64) -> String {
+    if v == 0.0 {
+        return "0.0".into();
+    }
+    let mut s = format_go_float(v);
+    if v.is_finite() && !s.contains(['.', 'e']) {
+        s.push_str(".0");
+    }
+    s
+}
+
 /// Powers of ten exactly representable as `f64`.
 const POW10: [f64; 16] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
@@ -216,6 +350,69 @@ mod tests {
             let want: f64 = text.parse().unwrap();
             let got = parse_go_float(text.as_bytes()).unwrap();
             proptest::prop_assert_eq!(got.to_bits(), want.to_bits(), "{}", text);
+        }
+    }
+
+    #[test]
+    fn strconv_reads_hex_floats_as_go_does() {
+        for (s, want) in [
+            ("0x1p-3", Some(0.125)),
+            ("0x1P-3", Some(0.125)),
+            ("-0X1.8p1", Some(-3.0)),
+            ("0x_1p0", Some(1.0)),
+            ("0x1_0p0", Some(16.0)),
+            ("0x.8p1", Some(1.0)),
+            ("0x1p", None),
+            ("0x1", None),
+            ("0x1__0p0", None),
+            ("0x1_p0", None),
+            ("0xp1", None),
+            ("0x1p99999", None),
+            ("0x1p-99999", Some(0.0)),
+            ("1_000", None),
+            ("1", Some(1.0)),
+            ("+Inf", Some(f64::INFINITY)),
+        ] {
+            assert_eq!(parse_strconv_float(s), want, "{s}");
+        }
+        // Rounding of a long mantissa: 2^53 + 1 is a tie, rounded to even.
+        assert_eq!(
+            parse_strconv_float("0x20000000000001p0"),
+            Some(9007199254740992.0)
+        );
+        assert_eq!(
+            parse_strconv_float("0x20000000000003p0"),
+            Some(9007199254740996.0)
+        );
+        // Past 120 bits the digits only say whether anything was cut: just above a tie
+        // rounds up.
+        let long = format!("0x20000000000001{}1p0", "0".repeat(19));
+        assert_eq!(
+            parse_strconv_float(&long),
+            Some((2f64.powi(53) + 2.0) * 2f64.powi(80))
+        );
+        let tie = format!("0x20000000000001{}p0", "0".repeat(20));
+        assert_eq!(parse_strconv_float(&tie), Some(2f64.powi(133)));
+    }
+
+    #[test]
+    fn openmetrics_floats_as_prometheus_formats_them() {
+        for (v, want) in [
+            (1.0, "1.0"),
+            (0.0, "0.0"),
+            (-0.0, "0.0"),
+            (-1.0, "-1.0"),
+            (0.125, "0.125"),
+            (10.0, "10.0"),
+            (100000.0, "100000.0"),
+            (1e6, "1e+06"),
+            (2.5e-5, "2.5e-05"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ] {
+            assert_eq!(format_openmetrics_float(v), want, "{v}");
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use flate2::write::GzDecoder;
+use flate2::write::MultiGzDecoder;
 
 /// Compressed bytes handed to the decoder per step: deflate expands at most about
 /// 1 032:1, so one step yields at most about half a megabyte.
@@ -18,9 +18,11 @@ pub enum GzipError<E> {
     Sink(E),
 }
 
-/// A streaming gzip decoder for one body.
+/// A streaming gzip decoder for one body: every member of a multi-member stream, one
+/// after another, as Go's `gzip.Reader` (multistream by default) gives them to
+/// Prometheus.
 pub struct Gunzip {
-    dec: GzDecoder<Vec<u8>>,
+    dec: MultiGzDecoder<Vec<u8>>,
     out: u64,
 }
 
@@ -40,7 +42,7 @@ impl Gunzip {
     /// A decoder at the start of a body.
     pub fn new() -> Gunzip {
         Gunzip {
-            dec: GzDecoder::new(Vec::new()),
+            dec: MultiGzDecoder::new(Vec::new()),
             out: 0,
         }
     }
@@ -150,6 +152,36 @@ mod tests {
         for chunk in [1, 7, 512, 4096, z.len()] {
             assert_eq!(gunzip_in_chunks(&z, chunk).unwrap(), body, "chunk {chunk}");
         }
+    }
+
+    #[test]
+    fn every_member_of_a_multi_member_body_decodes() {
+        let mut z = gz(b"a 1\nb 2\n");
+        z.extend(gz(b"c 3\n"));
+        z.extend(gz(b""));
+        z.extend(gz(b"d 4\n"));
+        for chunk in [1, 3, 10, z.len()] {
+            assert_eq!(
+                gunzip_in_chunks(&z, chunk).unwrap(),
+                b"a 1\nb 2\nc 3\nd 4\n",
+                "chunk {chunk}"
+            );
+        }
+        // Garbage after a member is an error (Go: invalid header), and so is a second
+        // member cut short.
+        let mut bad = gz(b"a 1\n");
+        bad.extend_from_slice(b"junk");
+        assert!(matches!(
+            gunzip_in_chunks(&bad, 5),
+            Err(GzipError::Invalid(_))
+        ));
+        let mut cut = gz(b"a 1\n");
+        let second = gz(b"b 2\n");
+        cut.extend_from_slice(&second[..second.len() - 4]);
+        assert!(matches!(
+            gunzip_in_chunks(&cut, 5),
+            Err(GzipError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -200,11 +200,12 @@ pub enum Entry<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sample<'a> {
     /// The series as written: the metric name and its label block with braces
-    /// (`a{b="c"}`); the series cache's key.
+    /// (`a{b="c"}`, `{"a.b",c="d"}`); the series cache's key.
     pub series: &'a str,
-    /// The metric name.
-    pub name: &'a str,
-    /// The label block between the braces, checked, not yet decoded.
+    /// The metric name, unescaped if it was quoted (`{"a.b"}` names `a.b`).
+    pub name: Cow<'a, str>,
+    /// The label block between the braces, checked, not yet decoded (it may hold the
+    /// quoted metric name).
     label_block: &'a str,
     /// The value (a NaN carries Prometheus's bits).
     pub value: f64,
@@ -212,13 +213,30 @@ pub struct Sample<'a> {
     pub timestamp: Option<i64>,
     /// The exemplar (OpenMetrics).
     pub exemplar: Option<Exemplar<'a>>,
+    /// The type the last `# TYPE` line before this sample gave, whatever family it
+    /// named: Prometheus's parsers keep it as state, and it decides whether `le` and
+    /// `quantile` values are normalised ([`Sample::labels`]).
+    pub kind: MetricType,
 }
 
 impl<'a> Sample<'a> {
-    /// The sample's labels in the order written (without `__name__`), values unescaped.
+    /// The sample's labels in the order written (without `__name__`), names and values
+    /// unescaped, as Prometheus 3.x's parsers give them: after a `histogram` TYPE an
+    /// `le` value, after a `summary` TYPE a `quantile` value that parses as a float is
+    /// rewritten in the OpenMetrics form (`1` → `1.0`, `0x1p-3` → `0.125`;
+    /// `normalizeFloatsInLabelValues`).
     pub fn labels(&self) -> LabelPairs<'a> {
         LabelPairs {
             rest: self.label_block,
+            kind: self.kind,
+        }
+    }
+
+    /// The labels exactly as written (unescaped, never normalised).
+    pub fn raw_labels(&self) -> LabelPairs<'a> {
+        LabelPairs {
+            rest: self.label_block,
+            kind: MetricType::Unknown,
         }
     }
 }
@@ -238,6 +256,7 @@ impl<'a> Exemplar<'a> {
     pub fn labels(&self) -> LabelPairs<'a> {
         LabelPairs {
             rest: self.label_block,
+            kind: MetricType::Unknown,
         }
     }
 }
@@ -246,41 +265,90 @@ impl<'a> Exemplar<'a> {
 #[derive(Clone, Debug)]
 pub struct LabelPairs<'a> {
     rest: &'a str,
+    kind: MetricType,
+}
+
+/// The text of a quoted name (between its quotes), unescaped only if it has escapes.
+pub(crate) fn quoted_text(raw: &str) -> Cow<'_, str> {
+    if raw.contains('\\') {
+        Cow::Owned(unescape(raw, true))
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+/// The index of the closing quote of a checked quoted string (`s` starts after the
+/// opening one).
+fn closing_quote(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 impl<'a> Iterator for LabelPairs<'a> {
-    type Item = (&'a str, Cow<'a, str>);
+    type Item = (Cow<'a, str>, Cow<'a, str>);
     fn next(&mut self) -> Option<Self::Item> {
-        // The block was checked when the sample was parsed: names are ASCII words,
-        // values are quoted with backslash escapes; blanks and commas separate pairs.
-        let s = self.rest.trim_start_matches([' ', '\t', ',']);
-        if s.is_empty() {
-            self.rest = s;
-            return None;
-        }
-        let name_end = s.find(['=', ' ', '\t'])?;
-        let name = &s[..name_end];
-        let after = s[name_end..].trim_start_matches([' ', '\t']);
-        let after = after.strip_prefix('=')?.trim_start_matches([' ', '\t']);
-        let body = after.strip_prefix('"')?;
-        let b = body.as_bytes();
-        let mut i = 0;
-        let mut escaped = false;
-        while i < b.len() && b[i] != b'"' {
-            if b[i] == b'\\' {
-                escaped = true;
-                i += 1;
+        // The block was checked when the sample was parsed: names are ASCII words or
+        // quoted strings, values are quoted with backslash escapes; blanks and commas
+        // separate pairs; a quoted string not followed by `=` is the metric name.
+        loop {
+            let s = self.rest.trim_start_matches([' ', '\t', ',']);
+            if s.is_empty() {
+                self.rest = s;
+                return None;
             }
-            i += 1;
+            let (name, after) = if let Some(q) = s.strip_prefix('"') {
+                let end = closing_quote(q)?;
+                let after = q[end + 1..].trim_start_matches([' ', '\t']);
+                if !after.starts_with('=') {
+                    // The metric name.
+                    self.rest = after;
+                    continue;
+                }
+                (quoted_text(&q[..end]), after)
+            } else {
+                let name_end = s.find(['=', ' ', '\t'])?;
+                (
+                    Cow::Borrowed(&s[..name_end]),
+                    s[name_end..].trim_start_matches([' ', '\t']),
+                )
+            };
+            let after = after.strip_prefix('=')?.trim_start_matches([' ', '\t']);
+            let body = after.strip_prefix('"')?;
+            let end = closing_quote(body)?;
+            let raw = &body[..end];
+            self.rest = &body[end + 1..];
+            let value = quoted_text(raw);
+            let value = match self.kind {
+                MetricType::Histogram if name == "le" => normalize_float(value),
+                MetricType::Summary if name == "quantile" => normalize_float(value),
+                _ => value,
+            };
+            return Some((name, value));
         }
-        let raw = body.get(..i)?;
-        self.rest = body.get(i + 1..).unwrap_or("");
-        let value = if escaped {
-            Cow::Owned(unescape(raw, true))
-        } else {
-            Cow::Borrowed(raw)
-        };
-        Some((name, value))
+    }
+}
+
+/// A label value that Go's `strconv.ParseFloat` reads, in the OpenMetrics form
+/// (Prometheus's `labels.FormatOpenMetricsFloat`); anything else unchanged.
+fn normalize_float(v: Cow<'_, str>) -> Cow<'_, str> {
+    match float::parse_strconv_float(&v) {
+        Some(f) => {
+            let canonical = float::format_openmetrics_float(f);
+            if canonical == *v {
+                v
+            } else {
+                Cow::Owned(canonical)
+            }
+        }
+        None => v,
     }
 }
 

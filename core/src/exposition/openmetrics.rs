@@ -14,7 +14,10 @@ use std::collections::BTreeSet;
 
 use super::float::parse_go_float;
 use super::text::{is_label_char, is_label_start, is_name_char, is_name_start};
-use super::{Entry, Exemplar, MetricType, Sample, Step, SyntaxError, quoted_end, syntax, unescape};
+use super::{
+    Entry, Exemplar, MetricType, Sample, Step, SyntaxError, quoted_end, quoted_text, syntax,
+    unescape,
+};
 
 /// `b` as text; an error names the first invalid byte (`offset` is where `b` starts).
 fn as_str<'a>(b: &'a [u8], offset: usize, what: &str) -> Result<&'a str, SyntaxError> {
@@ -77,11 +80,25 @@ fn metadata(line: &[u8]) -> Result<Entry<'_>, SyntaxError> {
             );
         }
     };
-    let n = metric_name(line, 7);
+    // A metric-name word or (3.x) a quoted string, kept as written between its quotes.
+    let (n, name_start, name_end) = if line.get(7) == Some(&b'"') {
+        let mut nl = 0;
+        match quoted_end(line, 8, &mut nl) {
+            Some(close) => (close + 1, 8, close),
+            None => (7, 7, 7),
+        }
+    } else {
+        let n = metric_name(line, 7);
+        (n, 7, n)
+    };
     if n == 7 {
         return syntax(7, "expected metric name");
     }
-    let name = as_str(&line[7..n], 7, "invalid metric name")?;
+    let name = as_str(
+        &line[name_start..name_end],
+        name_start,
+        "invalid metric name",
+    )?;
     let text = match line.get(n) {
         None => {
             return syntax(
@@ -147,35 +164,69 @@ fn metadata(line: &[u8]) -> Result<Entry<'_>, SyntaxError> {
     }
 }
 
-/// A strict label block starting at the `{` at `open`: `(end of block, index after `}`)`.
-fn label_block(line: &[u8], open: usize) -> Result<(usize, usize), SyntaxError> {
+/// A byte range of a line.
+type Span = (usize, usize);
+
+/// A strict label block starting at the `{` at `open`: (end of block, index after `}`,
+/// the quoted metric name's bytes if the block holds one). Label names are words or
+/// (3.x) quoted strings; a quoted string followed by a comma or `}` is the metric name,
+/// which an exemplar's block may not hold. A trailing comma is accepted, as 3.x's
+/// `parseLVals` does.
+fn label_block(
+    line: &[u8],
+    open: usize,
+    exemplar: bool,
+) -> Result<(usize, usize, Option<Span>), SyntaxError> {
     let mut i = open + 1;
-    if line.get(i) == Some(&b'}') {
-        return Ok((i, i + 1));
-    }
+    let mut qname = None;
+    let mut newlines = 0;
     loop {
         let n0 = i;
-        if !line.get(i).is_some_and(|&c| is_label_start(c)) {
-            return syntax(i, "expected label name");
+        match line.get(i) {
+            Some(b'}') => return Ok((i, i + 1, qname)),
+            Some(b'"') => {
+                let Some(close) = quoted_end(line, i + 1, &mut newlines) else {
+                    return syntax(i, "unterminated quoted string");
+                };
+                i = close + 1;
+                match line.get(i) {
+                    Some(b',' | b'}') if !exemplar => {
+                        if qname.is_some() {
+                            return syntax(n0, "metric name already set");
+                        }
+                        qname = Some((n0 + 1, close));
+                        if line[i] == b',' {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    Some(b'=') => {}
+                    _ if exemplar => return syntax(n0, "expected label name"),
+                    _ => return syntax(i, "expected equal"),
+                }
+            }
+            Some(&c) if is_label_start(c) => {
+                while i < line.len() && is_label_char(line[i]) {
+                    i += 1;
+                }
+                if line.get(i) != Some(&b'=') {
+                    return syntax(
+                        i,
+                        format!(
+                            "expected \"=\" after label name {}",
+                            String::from_utf8_lossy(&line[n0..i])
+                        ),
+                    );
+                }
+            }
+            _ => return syntax(i, "expected label name"),
         }
-        while i < line.len() && is_label_char(line[i]) {
-            i += 1;
-        }
-        if line.get(i) != Some(&b'=') {
-            return syntax(
-                i,
-                format!(
-                    "expected \"=\" after label name {}",
-                    String::from_utf8_lossy(&line[n0..i])
-                ),
-            );
-        }
+        // `i` is at the `=`.
         i += 1;
         if line.get(i) != Some(&b'"') {
             return syntax(i, "expected label value");
         }
         let v0 = i + 1;
-        let mut newlines = 0;
         let Some(close) = quoted_end(line, v0, &mut newlines) else {
             return syntax(v0, "unterminated label value");
         };
@@ -183,7 +234,7 @@ fn label_block(line: &[u8], open: usize) -> Result<(usize, usize), SyntaxError> 
         i = close + 1;
         match line.get(i) {
             Some(b',') => i += 1,
-            Some(b'}') => return Ok((i, i + 1)),
+            Some(b'}') => return Ok((i, i + 1, qname)),
             _ => return syntax(i, "expected \",\" or \"}\" after a label value"),
         }
     }
@@ -219,7 +270,7 @@ fn timestamp(line: &[u8], i: usize, j: usize) -> Result<i64, SyntaxError> {
 
 fn sample(line: &[u8]) -> Result<Entry<'_>, SyntaxError> {
     let name_end = metric_name(line, 0);
-    if name_end == 0 {
+    if name_end == 0 && line.first() != Some(&b'{') {
         return syntax(
             0,
             format!(
@@ -228,11 +279,19 @@ fn sample(line: &[u8]) -> Result<Entry<'_>, SyntaxError> {
             ),
         );
     }
-    let (block, series_end) = if line.get(name_end) == Some(&b'{') {
-        let (end, after) = label_block(line, name_end)?;
-        ((name_end + 1, end), after)
+    let (block, series_end, qname) = if line.get(name_end) == Some(&b'{') {
+        let (end, after, qname) = label_block(line, name_end, false)?;
+        if qname.is_some() && name_end > 0 {
+            return syntax(name_end + 1, "metric name already set");
+        }
+        ((name_end + 1, end), after, qname)
     } else {
-        ((name_end, name_end), name_end)
+        ((name_end, name_end), name_end, None)
+    };
+    let (name_start, name_stop) = match qname {
+        Some(q) => q,
+        None if name_end == 0 => return syntax(0, "metric name not set"),
+        None => (0, name_end),
     };
     if line.get(series_end) != Some(&b' ') {
         return syntax(series_end, "expected value after metric");
@@ -261,16 +320,20 @@ fn sample(line: &[u8]) -> Result<Entry<'_>, SyntaxError> {
         }
     }
     let series = as_str(&line[..series_end], 0, "invalid UTF-8 label value")?;
-    let name = &series[..name_end];
+    let raw_name = &series[name_start..name_stop];
+    let name = if qname.is_some() {
+        quoted_text(raw_name)
+    } else {
+        Cow::Borrowed(raw_name)
+    };
     let mut exemplar = None;
     if let Some(e0) = exemplar_at {
-        if !(name.ends_with("_total") || name.ends_with("_bucket")) {
-            return syntax(e0, format!("metric name {name} does not support exemplars"));
-        }
+        // Any series may carry an exemplar (Prometheus >= 2.43; the specification's
+        // restriction to counters and buckets is the `Validator`'s).
         if line.get(e0) != Some(&b'{') {
             return syntax(e0, "expected label set for the exemplar");
         }
-        let (end, after) = label_block(line, e0)?;
+        let (end, after, _) = label_block(line, e0, true)?;
         if line.get(after) != Some(&b' ') {
             return syntax(after, "expected a value after the exemplar's labels");
         }
@@ -300,6 +363,7 @@ fn sample(line: &[u8]) -> Result<Entry<'_>, SyntaxError> {
         value,
         timestamp: ts,
         exemplar,
+        kind: MetricType::Unknown,
     }))
 }
 
@@ -474,9 +538,13 @@ impl Validator {
 
     fn sample(&mut self, s: &Sample<'_>) -> Result<(), String> {
         let labels: Vec<(String, String)> = s
-            .labels()
-            .map(|(n, v)| (n.to_owned(), v.into_owned()))
+            .raw_labels()
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
             .collect();
+        let sname: &str = &s.name;
+        if s.label_block.ends_with(',') {
+            return Err(format!("trailing comma in the label set: {}", s.series));
+        }
         let mut names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
         names.sort_unstable();
         if names.windows(2).any(|w| w[0] == w[1]) {
@@ -485,10 +553,10 @@ impl Validator {
         let in_family = self
             .family
             .as_ref()
-            .is_some_and(|f| f.allowed.iter().any(|a| a == s.name));
+            .is_some_and(|f| f.allowed.iter().any(|a| a == sname));
         if !in_family {
             self.close()?;
-            self.family = Some(Family::new(s.name, Some(MetricType::Unknown)));
+            self.family = Some(Family::new(sname, Some(MetricType::Unknown)));
         }
         let Some(fam) = self.family.as_mut() else {
             return Ok(());
@@ -497,12 +565,12 @@ impl Validator {
         let kind = fam.kind.unwrap_or(MetricType::Unknown);
         let name = fam.name.clone();
         let get = |k: &str| labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let suffix = &s.name[name.len().min(s.name.len())..];
+        let suffix = &sname[name.len().min(sname.len())..];
         let line = s.series;
         if kind == MetricType::StateSet && get(&name).is_none() {
             return Err(format!("stateset missing label: {line}"));
         }
-        let is_bucket = s.name.len() == name.len() + 7 && suffix == "_bucket";
+        let is_bucket = sname.len() == name.len() + 7 && suffix == "_bucket";
         if is_bucket {
             match get("le") {
                 None | Some("NaN") => return Err(format!("invalid le label: {line}")),
@@ -518,7 +586,7 @@ impl Validator {
         if matches!(suffix, "_count" | "_gcount") && s.value.fract() != 0.0 {
             return Err(format!("count value must be an integer: {line}"));
         }
-        if kind == MetricType::Summary && s.name == name {
+        if kind == MetricType::Summary && sname == name {
             let ok = get("quantile").is_some_and(|q| {
                 uncanonical(q) == Some(false)
                     && label_float(q).is_some_and(|f| (0.0..=1.0).contains(&f))
@@ -531,7 +599,7 @@ impl Validator {
         let group: Vec<(String, String)> = {
             let mut g: Vec<(String, String)> = match kind {
                 MetricType::Info => Vec::new(),
-                MetricType::Summary if s.name == name => labels
+                MetricType::Summary if sname == name => labels
                     .iter()
                     .filter(|(n, _)| n != "quantile")
                     .cloned()
@@ -615,7 +683,7 @@ impl Validator {
         if kind == MetricType::Info && v != 1.0 {
             return Err(format!("info samples can only have value one: {line}"));
         }
-        if kind == MetricType::Summary && s.name == name && v < 0.0 {
+        if kind == MetricType::Summary && sname == name && v < 0.0 {
             return Err(format!("quantile values cannot be negative: {line}"));
         }
         let counter_like = ["_total", "_sum", "_count", "_bucket", "_gcount", "_gsum"];
@@ -627,8 +695,8 @@ impl Validator {
         }
         if let Some(x) = &s.exemplar {
             let allowed = (matches!(kind, MetricType::Histogram | MetricType::GaugeHistogram)
-                && s.name.ends_with("_bucket"))
-                || (kind == MetricType::Counter && s.name.ends_with("_total"));
+                && sname.ends_with("_bucket"))
+                || (kind == MetricType::Counter && sname.ends_with("_total"));
             if !allowed {
                 return Err(format!(
                     "only histogram/gaugehistogram buckets and counters can have exemplars: {line}"

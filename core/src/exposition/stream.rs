@@ -4,7 +4,7 @@
 //! the longest line (and `max_line`), not by the body.
 
 use super::openmetrics::Validator;
-use super::{Entry, Format, ParseError, Step, SyntaxError, openmetrics, text};
+use super::{Entry, Format, MetricType, ParseError, Step, SyntaxError, openmetrics, text};
 
 /// What stopped a feed: the body, or the consumer of its entries.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub struct BodyParser {
     seen_eof: bool,
     validator: Option<Validator>,
     failed: bool,
+    /// The type the last `# TYPE` line gave (Prometheus's parser state `mtype`).
+    kind: MetricType,
 }
 
 /// The default bound on one entry (line) of a body.
@@ -42,6 +44,7 @@ impl BodyParser {
             seen_eof: false,
             validator: None,
             failed: false,
+            kind: MetricType::Unknown,
         }
     }
 
@@ -174,12 +177,15 @@ impl BodyParser {
             match step {
                 Ok(Step::Incomplete) => break,
                 Ok(Step::Entry {
-                    entry,
+                    mut entry,
                     len,
                     newlines,
                 }) => {
-                    if matches!(entry, Entry::Eof) {
-                        self.seen_eof = true;
+                    match &mut entry {
+                        Entry::Eof => self.seen_eof = true,
+                        Entry::Type { kind, .. } => self.kind = *kind,
+                        Entry::Sample(s) => s.kind = self.kind,
+                        _ => {}
                     }
                     if let Some(v) = self.validator.as_mut()
                         && !matches!(entry, Entry::Eof)

@@ -48,7 +48,7 @@ fn samples(body: &str, format: Format) -> Vec<Parsed> {
             out.push((
                 s.series.to_owned(),
                 s.labels()
-                    .map(|(n, v)| (n.to_owned(), v.into_owned()))
+                    .map(|(n, v)| (n.into_owned(), v.into_owned()))
                     .collect(),
                 s.value.to_bits(),
                 s.timestamp,
@@ -155,11 +155,152 @@ fn errors_name_line_and_column() {
         (e.line, e.message.as_str()),
         (3, "unexpected data after # EOF")
     );
-    let e = error(
-        "# TYPE a gauge\na 1 # {x=\"y\"} 1\n# EOF\n",
+    // Prometheus >= 2.43 takes an exemplar on any series.
+    let got = samples(
+        "# TYPE a gauge\na 1 # {x=\"y\"} 1\na_count 2 # {x=\"z\"} 1 5\n# EOF\n",
         Format::OpenMetrics,
     );
-    assert_eq!(e.message, "metric name a does not support exemplars");
+    assert_eq!(got.len(), 2);
+}
+
+/// Names as a parse gives them: (metric name, labels).
+fn names(body: &str, format: Format) -> Vec<(String, Vec<(String, String)>)> {
+    let mut p = BodyParser::new(format);
+    let mut out = Vec::new();
+    let mut sink = |e: Entry<'_>| -> Result<(), ()> {
+        if let Entry::Sample(s) = e {
+            out.push((
+                s.name.clone().into_owned(),
+                s.labels()
+                    .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                    .collect(),
+            ));
+        }
+        Ok(())
+    };
+    p.feed(body.as_bytes(), &mut sink)
+        .and_then(|()| p.finish(&mut sink))
+        .unwrap_or_else(|e| panic!("{body:?}: {e:?}"));
+    out
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+#[test]
+fn quoted_utf8_names_in_both_formats() {
+    let text = concat!(
+        "# HELP \"go.gc\" help text\n",
+        "# TYPE \"go.gc\" gauge\n",
+        "{\"go.gc\",a=\"b\"} 1\n",
+        "{ \"go.gc\" , \"label.name\" = \"v\" , } 2\n",
+        "{a=\"b\",\"after.labels\"} 3\n",
+        "{\"esc\\\"aped\\\\name\", \"l\\nn\"=\"x\"} 4\n",
+        "plain{\"quoted.label\"=\"1\"} 5\n",
+    );
+    let got = names(text, Format::PromText);
+    assert_eq!(
+        got,
+        vec![
+            ("go.gc".into(), pairs(&[("a", "b")])),
+            ("go.gc".into(), pairs(&[("label.name", "v")])),
+            ("after.labels".into(), pairs(&[("a", "b")])),
+            ("esc\"aped\\name".into(), pairs(&[("l\nn", "x")])),
+            ("plain".into(), pairs(&[("quoted.label", "1")])),
+        ]
+    );
+    let all = entries(text.as_bytes(), Format::PromText, &[]).unwrap();
+    assert!(all[0].contains("name: \"go.gc\""), "{all:?}");
+    assert!(all[1].contains("name: \"go.gc\", kind: Gauge"), "{all:?}");
+
+    let om = concat!(
+        "# TYPE \"a.b\" counter\n",
+        "# UNIT \"a.b_seconds\" seconds\n",
+        "{\"a.b_total\",\"c.d\"=\"e\"} 1 # {\"trace.id\"=\"t\"} 1\n",
+        "{\"a.b_total\",x=\"y\",} 2\n",
+        "# EOF\n",
+    );
+    assert_eq!(
+        names(om, Format::OpenMetrics),
+        vec![
+            ("a.b_total".into(), pairs(&[("c.d", "e")])),
+            ("a.b_total".into(), pairs(&[("x", "y")])),
+        ]
+    );
+    for (body, format, message) in [
+        ("{a=\"ok\"} 1\n", Format::PromText, "metric name not set"),
+        ("a{\"b\"} 1\n", Format::PromText, "metric name already set"),
+        (
+            "{\"a\",\"b\"} 1\n",
+            Format::PromText,
+            "metric name already set",
+        ),
+        (
+            "{\"a\" \"b\"=\"c\"} 1\n",
+            Format::PromText,
+            "expected equal",
+        ),
+        (
+            "{a=\"ok\"} 1\n# EOF\n",
+            Format::OpenMetrics,
+            "metric name not set",
+        ),
+        (
+            "a{\"b\"} 1\n# EOF\n",
+            Format::OpenMetrics,
+            "metric name already set",
+        ),
+        (
+            "a_total 1 # {\"x\"} 1\n# EOF\n",
+            Format::OpenMetrics,
+            "expected label name",
+        ),
+    ] {
+        assert_eq!(error(body, format).message, message, "{body:?}");
+    }
+}
+
+#[test]
+fn le_and_quantile_values_are_normalised_after_their_type() {
+    let text = concat!(
+        "# TYPE h histogram\n",
+        "h_bucket{le=\"1\"} 1\n",
+        "h_bucket{le=\"0x1p-3\"} 1\n",
+        "h_bucket{le=\"+inf\"} 1\n",
+        "h_bucket{le=\"1e6\"} 1\n",
+        "h_bucket{le=\"x\"} 1\n",
+        "h_bucket{quantile=\"1\"} 1\n",
+        "# TYPE s summary\n",
+        "s{quantile=\"0\"} 1\n",
+        "s{quantile=\"0.50\",le=\"1\"} 1\n",
+        "# TYPE c counter\n",
+        "c{le=\"10\"} 1\n",
+    );
+    let got: Vec<Vec<(String, String)>> = names(text, Format::PromText)
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            pairs(&[("le", "1.0")]),
+            pairs(&[("le", "0.125")]),
+            pairs(&[("le", "+Inf")]),
+            pairs(&[("le", "1e+06")]),
+            pairs(&[("le", "x")]),
+            pairs(&[("quantile", "1")]),
+            pairs(&[("quantile", "0.0")]),
+            pairs(&[("quantile", "0.5"), ("le", "1")]),
+            pairs(&[("le", "10")]),
+        ]
+    );
+    // The same in OpenMetrics; the series text (the cache key) stays as written.
+    let om = "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\n# EOF\n";
+    assert_eq!(names(om, Format::OpenMetrics)[0].1, pairs(&[("le", "1.0")]));
+    assert_eq!(samples(om, Format::OpenMetrics)[0].0, "h_bucket{le=\"1\"}");
 }
 
 #[test]

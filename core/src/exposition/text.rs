@@ -6,14 +6,17 @@
 //! Accepted as Prometheus does: blanks and tabs between tokens, a missing or trailing
 //! comma in a label block, raw line ends inside label values, any escaped character
 //! (only `\\`, `\"`, `\n` are decoded), comments of any form, `# HELP` with no text, a
-//! missing final line end. Rejected as Prometheus does: `{` before the metric name,
-//! `p`/`P`/`_` in numbers, a fractional timestamp, an unknown `# TYPE`, invalid UTF-8 in
+//! missing final line end, and (3.x) quoted UTF-8 names: `{"my.metric","label.name"="v"}`,
+//! `# HELP "my.metric" text`. Rejected as Prometheus does: a series without a metric
+//! name, two metric names, `p`/`P`/`_` in numbers, a fractional timestamp, an unknown `# TYPE`, invalid UTF-8 in
 //! label values and help texts.
 
 use std::borrow::Cow;
 
 use super::float::{parse_go_float, parse_go_int};
-use super::{Entry, MetricType, Sample, Step, SyntaxError, quoted_end, syntax, unescape};
+use super::{
+    Entry, MetricType, Sample, Step, SyntaxError, quoted_end, quoted_text, syntax, unescape,
+};
 
 fn is_blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
@@ -129,7 +132,7 @@ pub(crate) fn next_entry(b: &[u8], eof: bool) -> Result<Step<'_>, SyntaxError> {
                 newlines: u64::from(next > end),
             })
         }
-        c if is_name_start(c) => sample(b, i, eof),
+        c if is_name_start(c) || c == b'{' => sample(b, i, eof),
         c => syntax(
             i,
             format!(
@@ -154,12 +157,26 @@ fn comment(line: &[u8], base: usize) -> Result<Entry<'_>, SyntaxError> {
     }
     let n0 = skip_blanks(line, k + 4);
     let mut n = n0;
-    if n < line.len() && is_name_start(line[n]) {
-        n += 1;
-        while n < line.len() && is_name_char(line[n]) {
-            n += 1;
+    // The name is a metric-name word or (3.x) a quoted string, kept as written between
+    // its quotes, as Prometheus's `Help()`/`Type()` give it.
+    let (name_start, name_end) = if line.get(n) == Some(&b'"') {
+        let mut nl = 0;
+        match quoted_end(line, n + 1, &mut nl) {
+            Some(close) => {
+                n = close + 1;
+                (n0 + 1, close)
+            }
+            None => (n0, n0),
         }
-    }
+    } else {
+        if n < line.len() && is_name_start(line[n]) {
+            n += 1;
+            while n < line.len() && is_name_char(line[n]) {
+                n += 1;
+            }
+        }
+        (n0, n)
+    };
     if n == n0 {
         return syntax(
             base + n0,
@@ -170,7 +187,11 @@ fn comment(line: &[u8], base: usize) -> Result<Entry<'_>, SyntaxError> {
             },
         );
     }
-    let name = as_str(&line[n0..n], base + n0, "invalid metric name")?;
+    let name = as_str(
+        &line[name_start..name_end],
+        base + name_start,
+        "invalid metric name",
+    )?;
     // The byte after the name (normally the separating blank) is dropped; the rest of
     // the line is the text.
     let text = line.get(n + 1..).unwrap_or(b"");
@@ -211,28 +232,36 @@ fn sample(b: &[u8], start: usize, eof: bool) -> Result<Step<'_>, SyntaxError> {
         }
     };
     let mut newlines = 0u64;
-    let mut i = start + 1;
-    while i < b.len() && is_name_char(b[i]) {
+    let mut i = start;
+    // The metric name's bytes (between the quotes if it was quoted in the braces).
+    let mut name: Option<(usize, usize)> = None;
+    let mut quoted_name = false;
+    if is_name_start(b[start]) {
         i += 1;
+        while i < b.len() && is_name_char(b[i]) {
+            i += 1;
+        }
+        name = Some((start, i));
+        i = skip_blanks(b, i);
+        if i == b.len() && !eof {
+            return Ok(Step::Incomplete);
+        }
     }
-    let name_end = i;
-    let mut series_end = name_end;
-    let mut block = (name_end, name_end);
-    i = skip_blanks(b, i);
-    if i == b.len() && !eof {
-        return Ok(Step::Incomplete);
-    }
+    let mut series_end = name.map_or(start, |n| n.1);
+    let mut block = (series_end, series_end);
     if b.get(i) == Some(&b'{') {
         let open = i;
         i += 1;
         // After `{` or a comma a label name (or `}`) must come; after a pair, a comma,
-        // `}` or (tolerated) the next name.
+        // `}` or (tolerated) the next name. A quoted string followed by a comma or `}`
+        // is the metric name (3.x, `parseLVals`); followed by `=`, a label name.
         let mut after_comma = true;
         loop {
             i = skip_blanks(b, i);
             let Some(&c) = b.get(i) else {
                 return more(i);
             };
+            let n0 = i;
             match c {
                 b'}' => {
                     block = (open + 1, i);
@@ -242,10 +271,33 @@ fn sample(b: &[u8], start: usize, eof: bool) -> Result<Step<'_>, SyntaxError> {
                 b',' if !after_comma => {
                     after_comma = true;
                     i += 1;
+                    continue;
                 }
                 b',' => return syntax(i, "expected label name, got \",\""),
+                b'"' => {
+                    let Some(close) = quoted_end(b, i + 1, &mut newlines) else {
+                        return more(b.len());
+                    };
+                    i = skip_blanks(b, close + 1);
+                    match b.get(i) {
+                        None => return more(i),
+                        Some(b',' | b'}') => {
+                            if name.is_some() {
+                                return syntax(n0, "metric name already set");
+                            }
+                            name = Some((n0 + 1, close));
+                            quoted_name = true;
+                            if b[i] == b',' {
+                                i += 1;
+                                after_comma = true;
+                            }
+                            continue;
+                        }
+                        Some(b'=') => {}
+                        Some(_) => return syntax(i, "expected equal"),
+                    }
+                }
                 c if is_label_start(c) => {
-                    let n0 = i;
                     while i < b.len() && is_label_char(b[i]) {
                         i += 1;
                     }
@@ -253,7 +305,7 @@ fn sample(b: &[u8], start: usize, eof: bool) -> Result<Step<'_>, SyntaxError> {
                     i = skip_blanks(b, i);
                     match b.get(i) {
                         None => return more(i),
-                        Some(b'=') => i += 1,
+                        Some(b'=') => {}
                         Some(_) => {
                             return syntax(
                                 i,
@@ -264,25 +316,29 @@ fn sample(b: &[u8], start: usize, eof: bool) -> Result<Step<'_>, SyntaxError> {
                             );
                         }
                     }
-                    i = skip_blanks(b, i);
-                    match b.get(i) {
-                        None => return more(i),
-                        Some(b'"') => i += 1,
-                        Some(_) => return syntax(i, "expected label value"),
-                    }
-                    // UTF-8 is checked once for the whole series, below.
-                    let Some(close) = quoted_end(b, i, &mut newlines) else {
-                        return more(b.len());
-                    };
-                    i = close + 1;
-                    after_comma = false;
                 }
                 _ => return syntax(i, "expected label name"),
             }
+            // `i` is at the `=`.
+            i = skip_blanks(b, i + 1);
+            match b.get(i) {
+                None => return more(i),
+                Some(b'"') => i += 1,
+                Some(_) => return syntax(i, "expected label value"),
+            }
+            // UTF-8 is checked once for the whole series, below.
+            let Some(close) = quoted_end(b, i, &mut newlines) else {
+                return more(b.len());
+            };
+            i = close + 1;
+            after_comma = false;
         }
         series_end = i;
         i = skip_blanks(b, i);
     }
+    let Some((name_start, name_end)) = name else {
+        return syntax(start, "metric name not set");
+    };
     // The value: a run up to a blank or the line end.
     let v0 = i;
     loop {
@@ -358,7 +414,12 @@ fn sample(b: &[u8], start: usize, eof: bool) -> Result<Step<'_>, SyntaxError> {
         _ => return Ok(Step::Incomplete),
     };
     let series = as_str(&b[start..series_end], start, "invalid UTF-8 label value")?;
-    let name = &series[..name_end - start];
+    let raw_name = &series[name_start - start..name_end - start];
+    let name = if quoted_name {
+        quoted_text(raw_name)
+    } else {
+        Cow::Borrowed(raw_name)
+    };
     let label_block = &series[block.0 - start..block.1 - start];
     Ok(Step::Entry {
         entry: Entry::Sample(Sample {
@@ -368,6 +429,7 @@ fn sample(b: &[u8], start: usize, eof: bool) -> Result<Step<'_>, SyntaxError> {
             value,
             timestamp,
             exemplar: None,
+            kind: MetricType::Unknown,
         }),
         len,
         newlines,

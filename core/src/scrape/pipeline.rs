@@ -676,19 +676,20 @@ impl ScrapeRun {
     ) -> Result<Option<(u32, bool)>, String> {
         let cfg = ctx.cfg;
         let mut lb = LabelsBuilder::new();
-        let mut exposed: Vec<(&str, std::borrow::Cow<'_, str>)> = s.labels().collect();
-        exposed.push((labels::METRIC_NAME, std::borrow::Cow::Borrowed(s.name)));
-        exposed.sort_by(|a, b| a.0.cmp(b.0));
+        let mut exposed: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> =
+            s.labels().collect();
+        exposed.push((labels::METRIC_NAME.into(), s.name.clone()));
+        exposed.sort_by(|a, b| a.0.cmp(&b.0));
         if let Some(w) = exposed.windows(2).find(|w| w[0].0 == w[1].0) {
             return Err(format!(
                 "label name {} is not unique: invalid sample",
-                crate::goquote::quote(w[0].0)
+                crate::goquote::quote(&w[0].0)
             ));
         }
         for (n, v) in &exposed {
-            lb.set(*n, v.clone());
+            lb.set(n.clone(), v.clone());
         }
-        let has = |n: &str| exposed.binary_search_by(|p| p.0.cmp(n)).is_ok();
+        let has = |n: &str| exposed.binary_search_by(|p| (*p.0).cmp(n)).is_ok();
         if cfg.honor_labels {
             for (n, v) in ctx.target_labels.iter() {
                 if !has(n) {
