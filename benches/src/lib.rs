@@ -734,6 +734,7 @@ pub mod scrape {
                 target_labels: &self.labels,
                 append_time: self.t,
                 max_time: self.t + 600_000,
+                start_timestamps: false,
             };
             let cache = &mut self.cache;
             let refs = &mut self.refs;

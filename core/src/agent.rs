@@ -51,6 +51,10 @@ pub struct AgentOptions {
     /// Where a pod's service account is mounted (token, `ca.crt`, `namespace`): default
     /// `/var/run/secrets/kubernetes.io/serviceaccount`.
     pub kubernetes_service_account_dir: String,
+    /// `--enable-feature=created-timestamp-zero-ingestion` (Prometheus 3.x): OpenMetrics
+    /// `_created` lines of counters, summaries and histograms give their series a start
+    /// timestamp, stored as a 0 sample, instead of being samples themselves.
+    pub start_timestamps: bool,
 }
 
 /// The default of [`AgentOptions::kubernetes_service_account_dir`].
@@ -75,6 +79,7 @@ impl Default for AgentOptions {
             dns_port: 53,
             kubernetes_service: None,
             kubernetes_service_account_dir: DEFAULT_SERVICE_ACCOUNT_DIR.into(),
+            start_timestamps: false,
         }
     }
 }
@@ -265,7 +270,12 @@ impl Agent {
         };
         let mut agent = Agent {
             discovery: Discovery::new(env),
-            scrape: ScrapeManager::new(options.user_agent.as_str().into(), options.body_size_limit),
+            scrape: {
+                let mut m =
+                    ScrapeManager::new(options.user_agent.as_str().into(), options.body_size_limit);
+                m.start_timestamps = options.start_timestamps;
+                m
+            },
             options,
             io: IoQueue::default(),
             outputs: VecDeque::new(),

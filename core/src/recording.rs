@@ -209,6 +209,8 @@ pub fn encode_start(out: &mut Vec<u8>, o: &AgentOptions, config: &ConfigSource, 
     w.str(&host);
     w.str(&port);
     w.str(&o.kubernetes_service_account_dir);
+    // Added with start timestamps.
+    w.u64(u64::from(o.start_timestamps));
     entry(out, START, &b);
 }
 
@@ -394,6 +396,9 @@ pub fn replay_with(
                     let (host, port) = (r.str()?, r.str()?);
                     o.kubernetes_service = set.then_some((host, port));
                     o.kubernetes_service_account_dir = r.str()?;
+                }
+                if r.at < r.b.len() {
+                    o.start_timestamps = r.u64()? != 0;
                 }
                 let mut a = Agent::new(c.parse()?, o, now);
                 drain(&mut a, now, &mut digest);

@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
             target_labels: &target,
             append_time: t,
             max_time: t + 600_000,
+            start_timestamps: false,
         };
         let mut run = ScrapeRun::new(&mut cache, t);
         let result = if body.is_empty() {

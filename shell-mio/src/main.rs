@@ -102,6 +102,13 @@ struct Cli {
     /// by its owner only (mode 0600). Keep it as you would keep the secrets themselves.
     #[arg(long = "debug.record")]
     record: Option<PathBuf>,
+    /// Prometheus's experimental features, comma-separated (repeatable). Applied:
+    /// `created-timestamp-zero-ingestion`. Accepted with nothing to change:
+    /// `exemplar-storage` (exemplars are always stored, as Prometheus's agent mode
+    /// does), `native-histograms` (a no-op in 3.x too). Anything else is reported at
+    /// start and not applied.
+    #[arg(long = "enable-feature", value_delimiter = ',')]
+    enable_feature: Vec<String>,
     /// Log format: logfmt (as Prometheus) or json.
     #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
     log_format: String,
@@ -128,6 +135,15 @@ enum Command {
         /// Check OpenMetrics bodies against the specification's semantic rules too.
         #[arg(long)]
         strict: bool,
+        /// Print every entry (metadata, samples with labels and exemplars) and the
+        /// result as JSON lines.
+        #[arg(long)]
+        json: bool,
+        /// Parse as `--enable-feature=created-timestamp-zero-ingestion` scrapes do:
+        /// OpenMetrics `_created` lines of counters, summaries and histograms are start
+        /// timestamps, printed with the samples they start (`st`, ms), not samples.
+        #[arg(long = "created-timestamps")]
+        created_timestamps: bool,
         /// The file (`-` for standard input).
         file: PathBuf,
     },
@@ -218,8 +234,16 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn parse_body(content_type: &str, strict: bool, file: &std::path::Path) -> ExitCode {
-    use trawl_core::exposition::{BodyParser, Entry, FeedError, select_format};
+fn parse_body(
+    content_type: &str,
+    strict: bool,
+    json: bool,
+    created_timestamps: bool,
+    file: &std::path::Path,
+) -> ExitCode {
+    use trawl_core::exposition::created::{Disposition, StartTimes};
+    use trawl_core::exposition::{BodyParser, Entry, FeedError, exposed_labels, select_format};
+    use trawl_core::goquote::format_go_float;
     let body = if file.as_os_str() == "-" {
         let mut b = Vec::new();
         match std::io::Read::read_to_end(&mut std::io::stdin(), &mut b) {
@@ -250,28 +274,132 @@ fn parse_body(content_type: &str, strict: bool, file: &std::path::Path) -> ExitC
         p = p.strict();
     }
     let mut n = 0u64;
-    let mut out = String::new();
-    let mut sink = |e: Entry<'_>| -> Result<(), ()> {
-        if let Entry::Sample(s) = e {
-            n += 1;
-            let labels = trawl_core::labels::Labels::from_pairs(
-                s.labels()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .chain([("__name__".to_owned(), s.name.clone().into_owned())])
+    // Lines out, in order; a sample's start timestamp may come later (a `_created` line
+    // after it), so nothing is printed before the end.
+    let mut out: Vec<String> = Vec::new();
+    let mut st_of: std::collections::BTreeMap<usize, Option<i64>> = Default::default();
+    let mut starts = created_timestamps.then(StartTimes::new);
+    let pairs =
+        |l: &mut dyn Iterator<Item = (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)>| {
+            serde_json::Value::Array(
+                l.map(|(k, v)| serde_json::json!([k, v]))
                     .collect::<Vec<_>>(),
-            );
-            out.push_str(&labels.to_go_string());
-            out.push(' ');
-            out.push_str(&format!("{}", s.value));
-            if let Some(t) = s.timestamp {
-                out.push_str(&format!(" {t}"));
+            )
+        };
+    // The sink refuses what a scrape refuses after parsing (a repeated label name), with
+    // the sample that did it: the scrape would fail there.
+    let mut sink = |e: Entry<'_>| -> Result<(), String> {
+        let token = out.len();
+        let mut st_here: Option<Option<i64>> = None;
+        if let Some(st) = starts.as_mut() {
+            let mut resolved = |t: u64, v: Option<i64>| {
+                st_of.insert(t as usize, v);
+            };
+            match &e {
+                Entry::Help { name, .. } | Entry::Type { name, .. } | Entry::Unit { name, .. } => {
+                    st.metadata(name, &mut resolved)
+                }
+                Entry::Eof => st.end(&mut resolved),
+                Entry::Sample(s) => match st.sample(s, token as u64, &mut resolved) {
+                    Disposition::Created => return Ok(()),
+                    Disposition::Known(v) => st_here = Some(v),
+                    Disposition::Pending => st_here = Some(None),
+                },
+                Entry::Comment => {}
             }
-            out.push('\n');
         }
+        if let Some(v) = st_here {
+            st_of.entry(token).or_insert(v);
+        }
+        let line = match e {
+            Entry::Sample(s) => {
+                n += 1;
+                let labels = exposed_labels(&s).map_err(|e| format!("{e}: {}", s.series))?;
+                if json {
+                    let exemplar = s.exemplar.as_ref().map(|x| {
+                        serde_json::json!({
+                            "labels": pairs(&mut x.labels()),
+                            "value": format_go_float(x.value),
+                            "timestamp": x.timestamp,
+                        })
+                    });
+                    serde_json::json!({
+                        "entry": "series",
+                        "series": s.series,
+                        "labels": pairs(&mut labels.into_iter()),
+                        "value": format_go_float(s.value),
+                        "timestamp": s.timestamp,
+                        "exemplar": exemplar,
+                    })
+                    .to_string()
+                } else {
+                    let labels = trawl_core::labels::Labels::from_pairs(
+                        labels
+                            .into_iter()
+                            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                            .collect::<Vec<_>>(),
+                    );
+                    let mut l = format!("{} {}", labels.to_go_string(), format_go_float(s.value));
+                    if let Some(t) = s.timestamp {
+                        l.push_str(&format!(" {t}"));
+                    }
+                    l
+                }
+            }
+            _ if !json => return Ok(()),
+            Entry::Help { name, text } => {
+                serde_json::json!({"entry": "help", "name": name, "text": text}).to_string()
+            }
+            Entry::Type { name, kind } => {
+                serde_json::json!({"entry": "type", "name": name, "kind": kind.as_str()})
+                    .to_string()
+            }
+            Entry::Unit { name, unit } => {
+                serde_json::json!({"entry": "unit", "name": name, "unit": unit}).to_string()
+            }
+            Entry::Comment => serde_json::json!({"entry": "comment"}).to_string(),
+            Entry::Eof => serde_json::json!({"entry": "eof"}).to_string(),
+        };
+        out.push(line);
         Ok(())
     };
     let r = p.feed(&body, &mut sink).and_then(|()| p.finish(&mut sink));
-    print!("{out}");
+    if let Some(st) = starts.as_mut() {
+        st.end(&mut |t: u64, v: Option<i64>| {
+            st_of.insert(t as usize, v);
+        });
+    }
+    for (i, line) in out.iter().enumerate() {
+        match st_of.get(&i) {
+            // The start timestamp joins the sample's line.
+            Some(st) if json => match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(serde_json::Value::Object(mut m)) => {
+                    m.insert("st".into(), serde_json::json!(st));
+                    println!("{}", serde_json::Value::Object(m));
+                }
+                _ => println!("{line}"),
+            },
+            Some(Some(st)) => println!("{line} st={st}"),
+            _ => println!("{line}"),
+        }
+    }
+    let (error, line, column) = match &r {
+        Ok(()) => (None, None, None),
+        Err(FeedError::Parse(e)) => (Some(e.message.clone()), Some(e.line), Some(e.column)),
+        Err(FeedError::Sink(e)) => (Some(e.clone()), None, None),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "result": if error.is_some() { "error" } else { "ok" },
+                "samples": n,
+                "error": error,
+                "line": line,
+                "column": column,
+            })
+        );
+    }
     match r {
         Ok(()) => {
             eprintln!("{}: {n} samples", file.display());
@@ -281,7 +409,10 @@ fn parse_body(content_type: &str, strict: bool, file: &std::path::Path) -> ExitC
             eprintln!("{}: {e}", file.display());
             ExitCode::FAILURE
         }
-        Err(FeedError::Sink(())) => ExitCode::FAILURE,
+        Err(FeedError::Sink(e)) => {
+            eprintln!("{}: {e} (the scrape would fail here)", file.display());
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -331,12 +462,50 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
         },
         agent: AgentOptions {
             fqdn: hostname(),
+            start_timestamps: features(cli).0,
             body_size_limit: trawl_core::units::ByteSize::parse(&cli.body_size_limit)
                 .map_err(|e| format!("--scrape.body-size-limit: {e}"))?
                 .0,
             ..discovery_options(cli)
         },
     })
+}
+
+/// What `--enable-feature` asks for: whether start timestamps are on, and one line per
+/// feature saying what trawl makes of it (logged at start).
+fn features(cli: &Cli) -> (bool, Vec<(tracing::Level, String)>) {
+    let mut start_timestamps = false;
+    let mut notes = Vec::new();
+    for f in cli
+        .enable_feature
+        .iter()
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+    {
+        let note = match f {
+            "created-timestamp-zero-ingestion" => {
+                start_timestamps = true;
+                (
+                    tracing::Level::INFO,
+                    "start timestamp zero ingestion enabled: OpenMetrics _created lines of counters, summaries and histograms are start timestamps, stored as 0 samples (the default scrape_protocols stay text-first until trawl parses protobuf)".to_owned(),
+                )
+            }
+            "exemplar-storage" => (
+                tracing::Level::INFO,
+                "exemplar-storage: nothing to change, exemplars are always stored in the WAL (as in Prometheus's agent mode)".to_owned(),
+            ),
+            "native-histograms" => (
+                tracing::Level::WARN,
+                "native-histograms is a no-op (as in Prometheus 3.x): set scrape_native_histograms in the scrape config".to_owned(),
+            ),
+            other => (
+                tracing::Level::WARN,
+                format!("--enable-feature={other} is not applied: trawl does not know it or has nothing it changes"),
+            ),
+        };
+        notes.push(note);
+    }
+    (start_timestamps, notes)
 }
 
 /// The agent options discovery takes from flags (the daemon and `trawl sd`).
@@ -367,8 +536,10 @@ fn main() -> ExitCode {
         Some(Command::Parse {
             content_type,
             strict,
+            json,
+            created_timestamps,
             file,
-        }) => return parse_body(content_type, *strict, file),
+        }) => return parse_body(content_type, *strict, *json, *created_timestamps, file),
         Some(Command::Replay { file }) => {
             let bytes = match std::fs::read(file) {
                 Ok(b) => b,
@@ -435,6 +606,13 @@ fn main() -> ExitCode {
         logs.json().init();
     } else {
         logs.event_format(trawl_mio::logfmt::Logfmt).init();
+    }
+    for (level, note) in features(&cli).1 {
+        if level == tracing::Level::WARN {
+            tracing::warn!(feature = %note, "--enable-feature");
+        } else {
+            tracing::info!(feature = %note, "--enable-feature");
+        }
     }
     let opts = match options(&cli) {
         Ok(o) => o,

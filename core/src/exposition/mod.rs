@@ -13,6 +13,7 @@ use std::fmt;
 
 use crate::config::ScrapeProtocol;
 
+pub mod created;
 pub mod float;
 pub mod gzip;
 pub mod openmetrics;
@@ -239,6 +240,26 @@ impl<'a> Sample<'a> {
             kind: MetricType::Unknown,
         }
     }
+}
+
+/// A label name and value, borrowed from the body where no escape had to be decoded.
+pub type LabelPair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// A sample's labels as a scrape builds them before the target's: its pairs and
+/// `__name__`, sorted by name; an error, with Prometheus's message, if a name repeats
+/// (a `__name__` pair beside the metric name counts: 3.x's `scrapeLoop.append` refuses
+/// the sample and fails the scrape).
+pub fn exposed_labels<'a>(s: &Sample<'a>) -> Result<Vec<LabelPair<'a>>, String> {
+    let mut exposed: Vec<LabelPair<'a>> = s.labels().collect();
+    exposed.push((Cow::Borrowed(crate::labels::METRIC_NAME), s.name.clone()));
+    exposed.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(w) = exposed.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!(
+            "label name {} is not unique: invalid sample",
+            crate::goquote::quote(&w[0].0)
+        ));
+    }
+    Ok(exposed)
 }
 
 /// An exemplar attached to a sample (OpenMetrics).

@@ -348,8 +348,8 @@ impl Body {
                 Some(p) => p,
                 None => parser.insert(BodyParser::new(format.clone()?)),
             };
-            p.feed(bytes, &mut |e| run.entry(cache, ctx, refs, e))
-                .map_err(feed_error)
+            let r = p.feed(bytes, &mut |e| run.entry(cache, ctx, refs, e));
+            r.map_err(|e| body_error(run, e))
         };
         match gunzip {
             Some(g) => g
@@ -380,12 +380,21 @@ impl Body {
             ..
         } = d;
         match self.parser.as_mut() {
-            Some(p) => p
-                .finish(&mut |e| run.entry(cache, ctx, refs, e))
-                .map_err(feed_error),
+            Some(p) => {
+                let r = p.finish(&mut |e| run.entry(cache, ctx, refs, e));
+                r.map_err(|e| body_error(run, e))
+            }
             None => Ok(()),
         }
     }
+}
+
+/// A body that does not parse fails the scrape as an append error (recorded in the
+/// run, unlike a transport error).
+fn body_error(run: &mut ScrapeRun, e: FeedError<String>) -> String {
+    let m = feed_error(e);
+    run.fail(m.clone());
+    m
 }
 
 fn gzip_error(e: GzipError<String>) -> String {
@@ -593,6 +602,8 @@ pub(crate) struct ScrapeManager {
     user_agent: Arc<str>,
     /// The body limit of jobs that set none ([`crate::agent::AgentOptions::body_size_limit`]).
     default_body_limit: u64,
+    /// [`crate::agent::AgentOptions::start_timestamps`].
+    pub(crate) start_timestamps: bool,
     /// The hash that picks a target's phase (Prometheus's target hash). A field so a
     /// test can force collisions and show identity does not depend on it.
     phase_hash: fn(&ScrapeTarget) -> u64,
@@ -625,6 +636,7 @@ impl ScrapeManager {
             seed: 0,
             user_agent,
             default_body_limit,
+            start_timestamps: false,
             phase_hash: ScrapeTarget::hash,
             busy: std::collections::VecDeque::new(),
             busy_since: None,
@@ -1245,6 +1257,7 @@ impl ScrapeManager {
             target_labels: &public,
             append_time,
             max_time: now.wall.as_millis().saturating_add(10 * 60 * 1000),
+            start_timestamps: false, // nothing is parsed here,
         };
         let done = run.finish(&mut l.cache, &ctx, refs, l.last_duration, result);
         out.batches.push(done.batch);
@@ -1322,6 +1335,7 @@ impl ScrapeManager {
             target_labels: public,
             append_time,
             max_time: now.wall.as_millis().saturating_add(10 * 60 * 1000),
+            start_timestamps: self.start_timestamps,
         };
         let refs = &mut self.refs;
         let result = match step {

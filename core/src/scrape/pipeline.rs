@@ -19,6 +19,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::config::ScrapeConfig;
+use crate::exposition::created::{Disposition, StartTimes};
 use crate::exposition::float::{NORMAL_NAN, STALE_NAN};
 use crate::exposition::{Entry, MetricType, Sample};
 use crate::labels::{self, Key128, Labels, LabelsBuilder};
@@ -436,6 +437,10 @@ pub struct ScrapeContext<'a> {
     pub append_time: i64,
     /// Samples stamped later than this (ms) are out of bounds (now + 10 min).
     pub max_time: i64,
+    /// `created-timestamp-zero-ingestion`: `_created` lines of OpenMetrics counters,
+    /// summaries and histograms are start timestamps, not samples, and a series' start
+    /// is stored as a 0 sample before its first sample after it.
+    pub start_timestamps: bool,
 }
 
 /// One scrape in progress.
@@ -461,6 +466,63 @@ pub struct ScrapeRun {
     oob: u64,
     ooo: u64,
     dup: u64,
+    /// Start timestamps, when the scrape takes them.
+    st: Option<Box<StState>>,
+}
+
+/// A scrape's start-timestamp bookkeeping (3.x `AppendSTZeroSample`).
+#[derive(Debug, Default)]
+struct StState {
+    times: StartTimes,
+    /// By token: the stored sample waiting for its start timestamp (series, its time,
+    /// the series' last time before this scrape); `None` if it was not stored.
+    waiting: Vec<Option<(SeriesRef, i64, i64)>>,
+    /// The 0 samples, stored before the scrape's samples.
+    zeros: Vec<Point>,
+}
+
+impl StState {
+    /// A sample at `t` of `series` (last stored at `prev`) starts at `st`: a 0 sample
+    /// at `st` if it is before the sample and after anything stored (else Prometheus's
+    /// agent refuses it as out of order, silently).
+    fn zero(zeros: &mut Vec<Point>, series: SeriesRef, t: i64, prev: i64, st: i64) {
+        if st < t && st > prev {
+            zeros.push(Point {
+                series,
+                t: st,
+                v: 0,
+            });
+        }
+    }
+
+    fn resolver<'a>(
+        waiting: &'a [Option<(SeriesRef, i64, i64)>],
+        zeros: &'a mut Vec<Point>,
+    ) -> impl FnMut(u64, Option<i64>) + 'a {
+        move |token, st| {
+            if let (Some(st), Some(Some((series, t, prev)))) = (st, waiting.get(token as usize)) {
+                StState::zero(zeros, *series, *t, *prev, st);
+            }
+        }
+    }
+
+    fn metadata(&mut self, family: &str) {
+        let StState {
+            times,
+            waiting,
+            zeros,
+        } = self;
+        times.metadata(family, &mut StState::resolver(waiting, zeros));
+    }
+
+    fn end(&mut self) {
+        let StState {
+            times,
+            waiting,
+            zeros,
+        } = self;
+        times.end(&mut StState::resolver(waiting, zeros));
+    }
 }
 
 /// The outcome of a scrape, for the target's health.
@@ -495,6 +557,7 @@ impl ScrapeRun {
             oob: 0,
             ooo: 0,
             dup: 0,
+            st: None,
         }
     }
 
@@ -520,6 +583,18 @@ impl ScrapeRun {
     ) -> Result<(), String> {
         if let Some(err) = &self.error {
             return Err(err.clone());
+        }
+        if ctx.start_timestamps && self.st.is_none() {
+            self.st = Some(Box::default());
+        }
+        if let Some(st) = self.st.as_mut() {
+            match &e {
+                Entry::Help { name, .. } | Entry::Type { name, .. } | Entry::Unit { name, .. } => {
+                    st.metadata(name)
+                }
+                Entry::Eof => st.end(),
+                _ => {}
+            }
         }
         let r = match e {
             Entry::Sample(s) => self.sample(cache, ctx, refs, &s),
@@ -558,6 +633,27 @@ impl ScrapeRun {
         refs: &mut Refs,
         s: &Sample<'_>,
     ) -> Result<(), String> {
+        // The start timestamp, or the token under which it will come.
+        let mut st_token = None;
+        let mut st_known = None;
+        if let Some(st) = self.st.as_mut() {
+            let token = st.waiting.len() as u64;
+            let StState {
+                times,
+                waiting,
+                zeros,
+            } = &mut **st;
+            let d = times.sample(s, token, &mut StState::resolver(waiting, zeros));
+            match d {
+                // Not a sample (3.x skips it in the parser: not even counted).
+                Disposition::Created => return Ok(()),
+                Disposition::Known(v) => st_known = v,
+                Disposition::Pending => {
+                    waiting.push(None);
+                    st_token = Some(token as usize);
+                }
+            }
+        }
         self.total += 1;
         let cfg = ctx.cfg;
         let explicit = if cfg.honor_timestamps {
@@ -615,8 +711,13 @@ impl ScrapeRun {
         // refuses (Prometheus reports the number the target exposed).
         self.added += 1;
         if !first && explicit.is_none() {
-            // The same series twice in one scrape: the first value stands.
+            // The same series twice in one scrape: the first value stands. A second
+            // spelling that relabeling merged into one series still counts as added,
+            // as Prometheus (whose storage takes both samples) counts it.
             self.dup += 1;
+            if fresh {
+                self.series_added += 1;
+            }
             return Ok(());
         }
         if first {
@@ -646,15 +747,26 @@ impl ScrapeRun {
             if v != *last_v {
                 self.dup += 1;
             }
+            if fresh && !first {
+                // A merged second spelling (see above).
+                self.series_added += 1;
+            }
             return Ok(());
         }
-        *last_t = t;
+        let prev_t = std::mem::replace(last_t, t);
         *last_v = v;
         if explicit.is_none() || cfg.track_timestamps_staleness {
             *seen_iter = iter;
             self.seen.push(slot);
         }
         self.samples.push(Point { series, t, v });
+        if let Some(st) = self.st.as_mut() {
+            if let Some(start) = st_known {
+                StState::zero(&mut st.zeros, series, t, prev_t, start);
+            } else if let Some(w) = st_token.and_then(|k| st.waiting.get_mut(k)) {
+                *w = Some((series, t, prev_t));
+            }
+        }
         if fresh {
             self.series_added += 1;
         }
@@ -676,16 +788,7 @@ impl ScrapeRun {
     ) -> Result<Option<(u32, bool)>, String> {
         let cfg = ctx.cfg;
         let mut lb = LabelsBuilder::new();
-        let mut exposed: Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> =
-            s.labels().collect();
-        exposed.push((labels::METRIC_NAME.into(), s.name.clone()));
-        exposed.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(w) = exposed.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(format!(
-                "label name {} is not unique: invalid sample",
-                crate::goquote::quote(&w[0].0)
-            ));
-        }
+        let exposed = crate::exposition::exposed_labels(s)?;
         for (n, v) in &exposed {
             lb.set(n.clone(), v.clone());
         }
@@ -790,7 +893,9 @@ impl ScrapeRun {
                 last_iter: cache.iter,
             });
             self.new_slots.push(i);
-            return Ok(Some((canon, false)));
+            // A new spelling is a new entry of Prometheus's scrape cache: it counts in
+            // `scrape_series_added` (3.x `scrapeLoop.append`, `seriesAdded`).
+            return Ok(Some((canon, true)));
         }
         let (series, last_t) = refs.alloc(&final_labels, ctx.append_time);
         let i = cache.insert(Slot::Series {
@@ -817,8 +922,19 @@ impl ScrapeRun {
         duration: std::time::Duration,
         result: Result<(), String>,
     ) -> RunResult {
+        // Prometheus reads the whole body before it parses (3.x `scrapeAndReport`): a
+        // scrape that failed in transport (connection, timeout, body size, gzip,
+        // status) parsed nothing, reports 0 samples and leaves no series behind. One
+        // that failed while appending (a body that does not parse, a limit) reports
+        // what it appended until then, and the series it created stay in the cache.
+        let transport_failed = result.is_err() && self.error.is_none();
         if let Err(e) = result {
             self.fail(e);
+        }
+        if transport_failed {
+            self.total = 0;
+            self.added = 0;
+            self.series_added = 0;
         }
         if self.limit_hit {
             cache.stats.exceeded_sample_limit += 1;
@@ -836,11 +952,22 @@ impl ScrapeRun {
             samples: Vec::new(),
             retired: Vec::new(),
         };
+        if let Some(st) = self.st.as_mut() {
+            st.end();
+        }
         let ok = self.error.is_none();
         cache.last_samples = self.samples.len();
         if ok {
             batch.series = std::mem::take(&mut self.new_series);
-            batch.samples = std::mem::take(&mut self.samples);
+            batch.samples = match self.st.as_mut() {
+                // The start samples go first: each is older than its series' sample.
+                Some(st) if !st.zeros.is_empty() => {
+                    let mut all = std::mem::take(&mut st.zeros);
+                    all.append(&mut self.samples);
+                    all
+                }
+                _ => std::mem::take(&mut self.samples),
+            };
         } else {
             // Roll back: the samples are not stored, and the series this scrape created
             // never were (their refs go unused). As in Prometheus, the live series it did
@@ -864,8 +991,16 @@ impl ScrapeRun {
             live.sort_unstable();
             self.seen
                 .retain(|i| created.binary_search(i).is_err() && live.binary_search(i).is_ok());
-            for i in created {
-                cache.remove(i, false);
+            if transport_failed {
+                for i in created {
+                    cache.remove(i, false);
+                }
+            } else {
+                // As in Prometheus, the series an append created stay cached (they count
+                // as added once, not again on the next failing scrape), and their labels
+                // are stored without samples, as the head logs its series on rollback
+                // (`headAppenderBase.Rollback`).
+                batch.series = std::mem::take(&mut self.new_series);
             }
         }
         // Stale markers for what the previous scrape saw and this one did not.

@@ -31,18 +31,26 @@ fn run(
         target_labels: &target,
         append_time: t,
         max_time: t + 600_000,
+        start_timestamps: false,
     };
     let mut r = ScrapeRun::new(cache, t);
     let result = match body {
         None => Err("connection refused".to_owned()),
         Some(b) => {
             let mut p = BodyParser::new(Format::PromText);
-            let mut sink = |e: Entry<'_>| r.entry(cache, &ctx, refs, e);
-            let fed = p
-                .feed(b.as_bytes(), &mut sink)
-                .and_then(|()| p.finish(&mut sink));
+            let fed = {
+                let mut sink = |e: Entry<'_>| r.entry(cache, &ctx, refs, e);
+                p.feed(b.as_bytes(), &mut sink)
+                    .and_then(|()| p.finish(&mut sink))
+            };
             r.body_bytes = b.len() as i64;
-            fed.map_err(|e| format!("{e:?}"))
+            // A body that does not parse is an append error, recorded in the run (as
+            // the scrape loop's body feeder does).
+            fed.map_err(|e| {
+                let m = format!("{e:?}");
+                r.fail(m.clone());
+                m
+            })
         }
     };
     r.finish(cache, &ctx, refs, std::time::Duration::ZERO, result)
@@ -167,8 +175,164 @@ fn cache_growth_during_failures_is_bounded() {
         assert!(out.result.is_err());
         assert!(cache.len() <= 2000, "{}", cache.len());
     }
-    // The series of failed scrapes are never stored, so none stays cached.
-    assert_eq!(cache.len(), 0);
+    // The series of failed scrapes stay cached (as in Prometheus) until the cache has
+    // grown past twice its last good size plus 1000: then it is flushed.
+    assert!(cache.stats.cache_flush_forced >= 1);
+    assert!(cache.len() <= 1000, "{}", cache.len());
+}
+
+/// Report series values across scrapes (report refs are declared on the first).
+#[derive(Default)]
+struct Reports {
+    names: BTreeMap<SeriesRef, String>,
+}
+
+impl Reports {
+    fn get(&mut self, out: &RunResult, name: &str) -> f64 {
+        for (r, l) in &out.batch.series {
+            self.names
+                .insert(*r, l.get("__name__").unwrap_or("").to_owned());
+        }
+        out.batch
+            .samples
+            .iter()
+            .find(|p| self.names.get(&p.series).map(String::as_str) == Some(name))
+            .map(|p| p.value())
+            .unwrap_or_else(|| panic!("no {name} in the batch"))
+    }
+}
+
+/// A scrape whose body broke off after `body` (the connection failed mid-body):
+/// entries parsed, then a transport error.
+fn run_broken(
+    cache: &mut SeriesCache,
+    cfg: &ScrapeConfig,
+    refs: &mut Refs,
+    t: i64,
+    body: &str,
+) -> RunResult {
+    let job: Arc<str> = "j".into();
+    let url: Arc<str> = "http://h:1/metrics".into();
+    let target = Labels::from_pairs([("instance", "h:1"), ("job", "j")]);
+    let ctx = ScrapeContext {
+        job: &job,
+        url: &url,
+        loop_id: 1,
+        cfg,
+        target_labels: &target,
+        append_time: t,
+        max_time: t + 600_000,
+        start_timestamps: false,
+    };
+    let mut r = ScrapeRun::new(cache, t);
+    let mut p = BodyParser::new(Format::PromText);
+    p.feed(body.as_bytes(), &mut |e| r.entry(cache, &ctx, refs, e))
+        .unwrap();
+    r.finish(
+        cache,
+        &ctx,
+        refs,
+        std::time::Duration::ZERO,
+        Err("read: connection reset by peer".into()),
+    )
+}
+
+#[test]
+fn series_of_a_failed_append_count_as_added_once() {
+    // 3.x `scrapeLoop.append`: a series appended before the body failed to parse stays
+    // in the scrape cache, so the next scrape does not count it again; the head logs
+    // its labels on rollback.
+    let cfg = cfg("");
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let mut rep = Reports::default();
+    let bad = "a 1\nb 1\nbroken{ 1\n";
+    let out = run(&mut cache, &cfg, &mut refs, 1_000, Some(bad));
+    assert!(out.result.is_err());
+    assert_eq!(rep.get(&out, "scrape_samples_scraped"), 2.0);
+    assert_eq!(rep.get(&out, "scrape_samples_post_metric_relabeling"), 2.0);
+    assert_eq!(rep.get(&out, "scrape_series_added"), 2.0);
+    let declared: BTreeSet<String> = out
+        .batch
+        .series
+        .iter()
+        .map(|(_, l)| l.get("__name__").unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        declared.contains("a") && declared.contains("b"),
+        "{declared:?}"
+    );
+    // No sample of a failed scrape is stored but the report's.
+    assert!(out.batch.samples.iter().all(|p| {
+        rep.names
+            .get(&p.series)
+            .is_some_and(|n| n == "up" || n.starts_with("scrape_"))
+    }));
+    let out = run(&mut cache, &cfg, &mut refs, 2_000, Some(bad));
+    assert_eq!(rep.get(&out, "scrape_series_added"), 0.0);
+    assert!(out.batch.series.is_empty(), "{:?}", out.batch.series);
+    let out = run(&mut cache, &cfg, &mut refs, 3_000, Some("a 1\nb 1\nc 1\n"));
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(rep.get(&out, "scrape_series_added"), 1.0);
+    assert_eq!(out.batch.series.len(), 1, "only c is new");
+}
+
+#[test]
+fn a_body_broken_off_reports_nothing_scraped() {
+    // Prometheus reads the whole body before parsing: a transport failure means
+    // nothing was parsed (0 scraped, 0 post-relabeling, 0 added), and no series stays.
+    let cfg = cfg("");
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let mut rep = Reports::default();
+    let out = run_broken(&mut cache, &cfg, &mut refs, 1_000, "a 1\nb 1\n");
+    assert!(out.result.is_err());
+    for name in [
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ] {
+        assert_eq!(rep.get(&out, name), 0.0, "{name}");
+    }
+    assert_eq!(rep.get(&out, "up"), 0.0);
+    assert!(
+        out.batch
+            .series
+            .iter()
+            .all(|(_, l)| l.get("__name__") != Some("a")),
+        "a series of a broken body is not stored"
+    );
+    let out = run(&mut cache, &cfg, &mut refs, 2_000, Some("a 1\nb 1\n"));
+    assert_eq!(rep.get(&out, "scrape_series_added"), 2.0);
+}
+
+#[test]
+fn series_merged_by_metric_relabeling_count_as_prometheus_counts_them() {
+    // Two exposed series that `labeldrop` makes one: Prometheus counts each exposed
+    // series (two scrape-cache entries) in post-relabeling and in series added; trawl
+    // stores the first value only (the second is a duplicate for the same timestamp).
+    let cfg = cfg("    metric_relabel_configs: [{regex: x, action: labeldrop}]\n");
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let mut rep = Reports::default();
+    let body = "a{x=\"1\"} 1\na{x=\"2\"} 2\n";
+    let out = run(&mut cache, &cfg, &mut refs, 1_000, Some(body));
+    assert_eq!(out.result, Ok(()));
+    assert_eq!(rep.get(&out, "scrape_samples_scraped"), 2.0);
+    assert_eq!(rep.get(&out, "scrape_samples_post_metric_relabeling"), 2.0);
+    assert_eq!(rep.get(&out, "scrape_series_added"), 2.0);
+    let a: Vec<f64> = out
+        .batch
+        .samples
+        .iter()
+        .filter(|p| rep.names.get(&p.series).is_some_and(|n| n == "a"))
+        .map(|p| p.value())
+        .collect();
+    assert_eq!(a, vec![1.0]);
+    assert_eq!(cache.stats.duplicate_timestamp, 1);
+    let out = run(&mut cache, &cfg, &mut refs, 2_000, Some(body));
+    assert_eq!(rep.get(&out, "scrape_samples_post_metric_relabeling"), 2.0);
+    assert_eq!(rep.get(&out, "scrape_series_added"), 0.0);
 }
 
 #[test]
@@ -204,6 +368,7 @@ fn metadata_is_kept_per_family() {
         target_labels: &target,
         append_time: 1000,
         max_time: 1_000_000,
+        start_timestamps: false,
     };
     let body = "# TYPE test_metric counter\n# HELP test_metric some help text\n# UNIT test_metric metric\ntest_metric_total 1\n# TYPE test_metric_no_help gauge\n# HELP test_metric_no_type other help text\n# EOF\n";
     let mut r = ScrapeRun::new(&mut cache, 1000);
@@ -377,4 +542,109 @@ fn past_the_sample_limit_nothing_is_cached() {
     let small: String = (0..10).map(|i| format!("m{{i=\"{i}\"}} 2\n")).collect();
     let out = run(&mut cache, &cfg, &mut refs, 2_000, Some(&small));
     assert_eq!(out.result, Ok(()));
+}
+
+/// One scrape of an OpenMetrics body, with start timestamps on or off.
+fn run_om(
+    cache: &mut SeriesCache,
+    cfg: &ScrapeConfig,
+    refs: &mut Refs,
+    t: i64,
+    body: &str,
+    start_timestamps: bool,
+) -> RunResult {
+    let job: Arc<str> = "j".into();
+    let url: Arc<str> = "http://h:1/metrics".into();
+    let target = Labels::from_pairs([("instance", "h:1"), ("job", "j")]);
+    let ctx = ScrapeContext {
+        job: &job,
+        url: &url,
+        loop_id: 1,
+        cfg,
+        target_labels: &target,
+        append_time: t,
+        max_time: t + 600_000,
+        start_timestamps,
+    };
+    let mut r = ScrapeRun::new(cache, t);
+    let mut p = BodyParser::new(Format::OpenMetrics);
+    let fed = {
+        let mut sink = |e: Entry<'_>| r.entry(cache, &ctx, refs, e);
+        p.feed(body.as_bytes(), &mut sink)
+            .and_then(|()| p.finish(&mut sink))
+    };
+    r.body_bytes = body.len() as i64;
+    let result = fed.map_err(|e| format!("{e:?}"));
+    r.finish(cache, &ctx, refs, std::time::Duration::ZERO, result)
+}
+
+#[test]
+fn created_lines_become_start_samples_with_the_feature() {
+    // 3.x with `created-timestamp-zero-ingestion`: `_created` lines of a counter and a
+    // histogram are not samples; each series they start gets a 0 sample at the start
+    // time, before its sample, once (a later scrape finds it stored).
+    let cfg = cfg("");
+    let body = concat!(
+        "# TYPE c counter\n",
+        "c_total 5\n",
+        "c_created 100.5\n",
+        "# TYPE h histogram\n",
+        "h_bucket{le=\"1\"} 1\n",
+        "h_bucket{le=\"+Inf\"} 2\n",
+        "h_count 2\n",
+        "h_sum 3\n",
+        "h_created 200\n",
+        "# TYPE g gauge\n",
+        "g_created 7\n",
+        "# EOF\n",
+    );
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let mut rep = Reports::default();
+    let out = run_om(&mut cache, &cfg, &mut refs, 1_000_000, body, true);
+    assert_eq!(out.result, Ok(()));
+    let names: BTreeMap<SeriesRef, String> = out
+        .batch
+        .series
+        .iter()
+        .map(|(r, l)| (*r, l.to_string()))
+        .collect();
+    let points: Vec<(String, i64, f64)> = out
+        .batch
+        .samples
+        .iter()
+        .filter_map(|p| {
+            let n = &names[&p.series];
+            (!n.contains("\"up\"") && !n.contains("scrape_")).then(|| (n.clone(), p.t, p.value()))
+        })
+        .collect();
+    let name = |n: &str| format!("{{__name__=\"{n}\", instance=\"h:1\", job=\"j\"}}");
+    let bucket =
+        |le: &str| format!("{{__name__=\"h_bucket\", instance=\"h:1\", job=\"j\", le=\"{le}\"}}");
+    let want = vec![
+        (name("c_total"), 100_500, 0.0),
+        (bucket("1.0"), 200_000, 0.0),
+        (bucket("+Inf"), 200_000, 0.0),
+        (name("h_count"), 200_000, 0.0),
+        (name("h_sum"), 200_000, 0.0),
+        (name("c_total"), 1_000_000, 5.0),
+        (bucket("1.0"), 1_000_000, 1.0),
+        (bucket("+Inf"), 1_000_000, 2.0),
+        (name("h_count"), 1_000_000, 2.0),
+        (name("h_sum"), 1_000_000, 3.0),
+        (name("g_created"), 1_000_000, 7.0),
+    ];
+    assert_eq!(points, want);
+    // The `_created` lines are not counted as scraped.
+    assert_eq!(rep.get(&out, "scrape_samples_scraped"), 6.0);
+    let out = run_om(&mut cache, &cfg, &mut refs, 1_015_000, body, true);
+    let zeros = out.batch.samples.iter().filter(|p| p.t < 1_015_000).count();
+    assert_eq!(zeros, 0, "the start is stored once");
+    // Without the feature `_created` lines are ordinary samples.
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let mut rep = Reports::default();
+    let out = run_om(&mut cache, &cfg, &mut refs, 1_000_000, body, false);
+    assert_eq!(rep.get(&out, "scrape_samples_scraped"), 8.0);
+    assert!(out.batch.samples.iter().all(|p| p.t == 1_000_000));
 }
