@@ -72,6 +72,7 @@ fn batch(target: u64, k: i64, with_series: bool) -> Batch {
             Vec::new()
         },
         samples: points(target, k),
+        exemplars: Default::default(),
         retired: Vec::new(),
     }
 }

@@ -45,6 +45,18 @@ struct TimeSeries {
     labels: Vec<Label>,
     #[prost(message, repeated, tag = "2")]
     samples: Vec<Sample>,
+    #[prost(message, repeated, tag = "3")]
+    exemplars: Vec<Exemplar>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Exemplar {
+    #[prost(message, repeated, tag = "1")]
+    labels: Vec<Label>,
+    #[prost(double, tag = "2")]
+    value: f64,
+    #[prost(int64, tag = "3")]
+    timestamp: i64,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -362,6 +374,83 @@ mod queue {
             code,
             retry_after: None,
             body: "no",
+        }
+    }
+
+    #[test]
+    fn exemplars_travel_with_their_series_only_when_asked_for() {
+        let ex = |r: u64, t: i64, v: f64, trace: &str| trawl_core::batch::ExemplarPoint {
+            series: SeriesRef(r),
+            t,
+            v: v.to_bits(),
+            labels: Labels::from_pairs([("trace_id", trace)]),
+        };
+        let mut xrec = Vec::new();
+        record::exemplars(
+            &mut xrec,
+            &[
+                ex(1, 1000, 0.5, "abc"),
+                ex(2, 990, 7.0, "def"),
+                ex(9, 1000, 1.0, "x"),
+            ],
+        );
+        // The record decodes to what was encoded.
+        let back = record::decode_exemplars(&xrec).expect("decodes");
+        assert_eq!(back.len(), 3);
+        assert_eq!((back[1].series, back[1].t), (SeriesRef(2), 990));
+        for (send, want_ex) in [(true, 2usize), (false, 0)] {
+            let cfg = config(&format!(
+                "    send_exemplars: {send}\n    queue_config: {{batch_send_deadline: 1s, max_samples_per_send: 100}}\n"
+            ));
+            let mut q = Queue::new(cfg, Labels::from_pairs([("dc", "one")]), None, 7);
+            q.handle_record(at(0), pos(0, 10), &series_rec(&[(1, "a"), (2, "b")]));
+            q.handle_record(
+                at(0),
+                pos(0, 20),
+                &samples_rec(&[(1, 1000, 1.0), (2, 1000, 2.0)]),
+            );
+            q.handle_record(at(0), pos(0, 30), &xrec);
+            q.handle_timeout(at(1000));
+            let s = q.poll_transmit().expect("a request");
+            let req = WriteRequest::decode(unsnappy(&s.body).as_slice()).expect("a WriteRequest");
+            let mut got = Vec::new();
+            for ts in &req.timeseries {
+                assert_eq!(ts.samples.len(), 1, "each series' sample");
+                for e in &ts.exemplars {
+                    let l: Vec<String> = e
+                        .labels
+                        .iter()
+                        .map(|l| format!("{}={}", l.name, l.value))
+                        .collect();
+                    got.push((
+                        ts.labels[0].value.clone(),
+                        l.join(","),
+                        e.timestamp,
+                        e.value,
+                    ));
+                }
+            }
+            let want: Vec<(String, String, i64, f64)> = if send {
+                vec![
+                    ("a".into(), "trace_id=abc".into(), 1000, 0.5),
+                    ("b".into(), "trace_id=def".into(), 990, 7.0),
+                ]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(got, want);
+            assert_eq!(q.stats().exemplars_in as usize, if send { 3 } else { 0 });
+            // The exemplar of the unknown series 9 is dropped and counted.
+            assert_eq!(q.stats().exemplars_dropped, u64::from(send));
+            assert_eq!(q.stats().exemplars_pending as usize, want_ex);
+            q.handle_response(at(1010), s.id, ok());
+            // Acknowledged: sent and counted apart from samples; the WAL position moves
+            // past the exemplar record.
+            assert_eq!(q.stats().samples_sent, 2);
+            assert_eq!(q.stats().exemplars_sent as usize, want_ex);
+            assert_eq!(q.stats().exemplars_pending, 0);
+            assert_eq!(q.progress(), Some(pos(0, 30)));
+            assert!(q.is_idle());
         }
     }
 

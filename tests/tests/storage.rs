@@ -277,6 +277,7 @@ fn a_crash_anywhere_in_the_last_record_loses_exactly_that_record() {
             if name == "spanning" && std::ptr::eq(b, &batches[huge]) {
                 let only = Batch {
                     samples: Vec::new(),
+                    exemplars: Default::default(),
                     retired: Vec::new(),
                     ..b.clone()
                 };
@@ -856,6 +857,7 @@ proptest::proptest! {
                 loop_id: 0,
                 series: Vec::new(),
                 samples: Vec::new(),
+                exemplars: Default::default(),
                 retired: Vec::new(),
             };
             match *step {

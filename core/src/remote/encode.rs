@@ -123,11 +123,46 @@ pub fn encode_labels<'a>(out: &mut Vec<u8>, labels: impl Iterator<Item = (&'a st
     }
 }
 
+/// One exemplar (`prometheus.Exemplar`): its labels encoded by [`encode_labels`], time
+/// (ms) and value bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RwExemplar<'a> {
+    /// The encoded `Label` fields.
+    pub labels: &'a [u8],
+    /// Milliseconds since the epoch.
+    pub t: i64,
+    /// The value's bits.
+    pub v: u64,
+}
+
+fn exemplar_len(e: &RwExemplar<'_>) -> usize {
+    let mut l = e.labels.len();
+    if f64::from_bits(e.v) != 0.0 {
+        l += 9;
+    }
+    if e.t != 0 {
+        l += 1 + varint_len(e.t as u64);
+    }
+    l
+}
+
 /// [`put_timeseries`] with the labels already encoded by [`encode_labels`].
 pub fn put_timeseries_encoded(out: &mut Vec<u8>, labels: &[u8], samples: &[RwSample]) {
+    put_timeseries_with_exemplars(out, labels, samples, &[]);
+}
+
+/// [`put_timeseries_encoded`] with exemplars (`TimeSeries.exemplars`, field 3, after
+/// the samples).
+pub fn put_timeseries_with_exemplars(
+    out: &mut Vec<u8>,
+    labels: &[u8],
+    samples: &[RwSample],
+    exemplars: &[RwExemplar<'_>],
+) {
     let samples_len: usize = samples.iter().map(|s| field_len(sample_len(s))).sum();
+    let exemplars_len: usize = exemplars.iter().map(|e| field_len(exemplar_len(e))).sum();
     out.push(0x0a);
-    put_varint(out, (labels.len() + samples_len) as u64);
+    put_varint(out, (labels.len() + samples_len + exemplars_len) as u64);
     out.extend_from_slice(labels);
     for s in samples {
         out.push(0x12);
@@ -140,6 +175,19 @@ pub fn put_timeseries_encoded(out: &mut Vec<u8>, labels: &[u8], samples: &[RwSam
             out.push(0x10);
             // int64: two's complement varint (not zigzag).
             put_varint(out, s.t as u64);
+        }
+    }
+    for e in exemplars {
+        out.push(0x1a);
+        put_varint(out, exemplar_len(e) as u64);
+        out.extend_from_slice(e.labels);
+        if f64::from_bits(e.v) != 0.0 {
+            out.push(0x11);
+            out.extend_from_slice(&e.v.to_le_bytes());
+        }
+        if e.t != 0 {
+            out.push(0x18);
+            put_varint(out, e.t as u64);
         }
     }
 }

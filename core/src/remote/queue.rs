@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use hashbrown::HashTable;
 
-use super::encode::{RwSample, compress, encode_labels, put_timeseries_encoded};
+use super::encode::{RwExemplar, RwSample, compress, encode_labels, put_timeseries_with_exemplars};
 use crate::config::RemoteWriteConfig;
 use crate::labels::Labels;
 use crate::relabel::{self, Outcome};
@@ -153,6 +153,16 @@ pub struct QueueStats {
     pub failed_requests: u64,
     /// Series records ignored because their ref lies too far from all others.
     pub series_out_of_range: u64,
+    /// `exemplars_in_total`: exemplars read from the WAL (with `send_exemplars`).
+    pub exemplars_in: u64,
+    /// `exemplars_total`: exemplars sent and acknowledged.
+    pub exemplars_sent: u64,
+    /// `exemplars_failed_total`: exemplars refused for good.
+    pub exemplars_failed: u64,
+    /// `exemplars_dropped_total`: exemplars of dropped or unknown series, or too old.
+    pub exemplars_dropped: u64,
+    /// `exemplars_pending`: exemplars held (queued or in flight).
+    pub exemplars_pending: u64,
 }
 
 /// 12 bytes a ref: the series' label ids live in the table's arena.
@@ -389,11 +399,36 @@ impl SeriesTable {
     }
 }
 
+/// A sample (or an exemplar) waiting in a shard. An exemplar keeps its time and value
+/// in `s` and its labels in the shard's `ex_labels`, in the same order; the top bit of
+/// `seq` marks it, so a sample costs no more for exemplars existing.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     series: u64,
     s: RwSample,
     seq: u64,
+}
+
+const EXEMPLAR: u64 = 1 << 63;
+
+/// An exemplar's encoded labels beside its [`Pending`] (`None` for a sample).
+type ExLabels = Option<Box<[u8]>>;
+
+impl Pending {
+    fn is_exemplar(&self) -> bool {
+        self.seq & EXEMPLAR != 0
+    }
+
+    /// The sequence number of the record it came from.
+    fn seq(&self) -> u64 {
+        self.seq & !EXEMPLAR
+    }
+}
+
+/// (samples, exemplars) among `ps`.
+fn kinds(ps: &[Pending]) -> (u64, u64) {
+    let x = ps.iter().filter(|p| p.is_exemplar()).count() as u64;
+    (ps.len() as u64 - x, x)
 }
 
 #[derive(Debug)]
@@ -410,6 +445,8 @@ struct InFlight {
 #[derive(Debug, Default)]
 struct Shard {
     pending: VecDeque<Pending>,
+    /// The encoded labels of the exemplars in `pending`, in their order.
+    ex_labels: VecDeque<Box<[u8]>>,
     /// When the oldest pending sample arrived.
     since: Option<Instant>,
     flight: Option<InFlight>,
@@ -670,6 +707,44 @@ impl Queue {
                     None => self.events.push_back(QueueEvent::BadRecord { pos }),
                 }
             }
+            Some(&record::kind::EXEMPLARS)
+                if self.cfg.send_exemplars && self.resume.is_none_or(|r| pos > r) =>
+            {
+                match record::decode_exemplars(payload) {
+                    Some(xs) => {
+                        self.stats.exemplars_in += xs.len() as u64;
+                        let n = self.shards.len() as u64;
+                        for e in xs {
+                            let known = match self.series.get_mut(e.series.0) {
+                                Some(s) => {
+                                    s.segment = pos.segment;
+                                    s.kept
+                                }
+                                None => false,
+                            };
+                            if !known {
+                                self.stats.exemplars_dropped += 1;
+                                continue;
+                            }
+                            let mut labels = Vec::new();
+                            encode_labels(&mut labels, e.labels.iter());
+                            let shard = &mut self.shards[(e.series.0 % n) as usize];
+                            if shard.pending.is_empty() {
+                                shard.since = Some(now.mono);
+                            }
+                            shard.pending.push_back(Pending {
+                                series: e.series.0,
+                                s: RwSample { t: e.t, v: e.v },
+                                seq: seq | EXEMPLAR,
+                            });
+                            shard.ex_labels.push_back(labels.into_boxed_slice());
+                            queued += 1;
+                            self.stats.exemplars_pending += 1;
+                        }
+                    }
+                    None => self.events.push_back(QueueEvent::BadRecord { pos }),
+                }
+            }
             _ => {}
         }
         self.outstanding.push_back((seq, pos, queued));
@@ -684,17 +759,16 @@ impl Queue {
         };
         for p in samples {
             if let Some(e) = p
-                .seq
+                .seq()
                 .checked_sub(first)
                 .and_then(|i| self.outstanding.get_mut(i as usize))
             {
                 e.2 = e.2.saturating_sub(1);
             }
         }
-        self.stats.samples_pending = self
-            .stats
-            .samples_pending
-            .saturating_sub(samples.len() as u64);
+        let (n, x) = kinds(samples);
+        self.stats.samples_pending = self.stats.samples_pending.saturating_sub(n);
+        self.stats.exemplars_pending = self.stats.exemplars_pending.saturating_sub(x);
         self.advance();
     }
 
@@ -734,7 +808,15 @@ impl Queue {
         let age_limit = self.cfg.queue_config.sample_age_limit.to_std();
         let shard = &mut self.shards[i];
         let n = shard.pending.len().min(max);
-        let mut batch: Vec<Pending> = shard.pending.drain(..n).collect();
+        let mut batch: Vec<(Pending, ExLabels)> = Vec::with_capacity(n);
+        for p in shard.pending.drain(..n) {
+            let labels = if p.is_exemplar() {
+                shard.ex_labels.pop_front()
+            } else {
+                None
+            };
+            batch.push((p, labels));
+        }
         shard.since = if shard.pending.is_empty() {
             None
         } else {
@@ -744,35 +826,53 @@ impl Queue {
             // Samples older than `sample_age_limit` are not worth sending: dropped,
             // counted, and done for the progress.
             let oldest = now.wall.as_millis() - age_limit.as_millis() as i64;
-            let (keep, old): (Vec<Pending>, Vec<Pending>) =
-                batch.into_iter().partition(|p| p.s.t >= oldest);
+            let (keep, old): (Vec<_>, Vec<_>) =
+                batch.into_iter().partition(|(p, _)| p.s.t >= oldest);
             batch = keep;
             if !old.is_empty() {
-                self.stats.samples_dropped += old.len() as u64;
+                let old: Vec<Pending> = old.into_iter().map(|(p, _)| p).collect();
+                let (n, x) = kinds(&old);
+                self.stats.samples_dropped += n;
+                self.stats.exemplars_dropped += x;
                 self.release(&old);
             }
             if batch.is_empty() {
                 return;
             }
         }
-        // One TimeSeries per series, its samples in arrival (= time) order.
-        batch.sort_by_key(|p| p.series);
+        // One TimeSeries per series, its samples (and exemplars) in arrival (= time)
+        // order.
+        batch.sort_by_key(|(p, _)| p.series);
         self.body.clear();
         let mut j = 0;
         let mut samples: Vec<RwSample> = Vec::new();
         while j < batch.len() {
-            let r = batch[j].series;
+            let r = batch[j].0.series;
             samples.clear();
-            while j < batch.len() && batch[j].series == r {
-                samples.push(batch[j].s);
+            let from = j;
+            while j < batch.len() && batch[j].0.series == r {
+                if !batch[j].0.is_exemplar() {
+                    samples.push(batch[j].0.s);
+                }
                 j += 1;
             }
+            let exemplars: Vec<RwExemplar<'_>> = batch[from..j]
+                .iter()
+                .filter_map(|(p, l)| {
+                    l.as_deref().map(|labels| RwExemplar {
+                        labels,
+                        t: p.s.t,
+                        v: p.s.v,
+                    })
+                })
+                .collect();
             if let Some(l) = self.series.get(r).and_then(|e| self.series.ids(e)) {
                 self.scratch.clear();
                 self.pairs.write(l, &mut self.scratch);
-                put_timeseries_encoded(&mut self.body, &self.scratch, &samples);
+                put_timeseries_with_exemplars(&mut self.body, &self.scratch, &samples, &exemplars);
             }
         }
+        let batch: Vec<Pending> = batch.into_iter().map(|(p, _)| p).collect();
         let body: Arc<[u8]> = match compress(&mut self.enc, &self.body, &mut self.z) {
             Ok(()) => Arc::from(&self.z[..]),
             // snappy refuses only inputs above 4 GiB, which a batch never reaches.
@@ -831,7 +931,9 @@ impl Queue {
                 let Some(f) = self.shards[i].flight.take() else {
                     return;
                 };
-                self.stats.samples_failed += f.samples.len() as u64;
+                let (n, x) = kinds(&f.samples);
+                self.stats.samples_failed += n;
+                self.stats.exemplars_failed += x;
                 self.events.push_back(QueueEvent::Dropped {
                     status: code,
                     samples: f.samples.len(),
@@ -848,11 +950,19 @@ impl Queue {
                 return;
             };
             let took = now.mono.saturating_since(f.started).as_secs_f64();
-            self.stats.samples_sent += f.samples.len() as u64;
+            let (n, x) = kinds(&f.samples);
+            self.stats.samples_sent += n;
+            self.stats.exemplars_sent += x;
             self.stats.bytes_sent += f.body.len() as u64;
             self.stats.requests += 1;
             self.stats.send_seconds += took;
-            if let Some(m) = f.samples.iter().map(|p| p.s.t).max() {
+            if let Some(m) = f
+                .samples
+                .iter()
+                .filter(|p| !p.is_exemplar())
+                .map(|p| p.s.t)
+                .max()
+            {
                 self.stats.highest_sent_ms = self.stats.highest_sent_ms.max(m);
             }
             self.last_ok = Some(now.mono);
@@ -997,20 +1107,30 @@ impl Queue {
             return;
         }
         let from = self.shards.len();
-        let mut all: Vec<(Option<Instant>, Pending)> = Vec::new();
-        for s in self.shards.drain(..) {
+        let mut all: Vec<(Option<Instant>, Pending, ExLabels)> = Vec::new();
+        for mut s in self.shards.drain(..) {
             let since = s.since;
-            all.extend(s.pending.into_iter().map(|p| (since, p)));
+            for p in s.pending {
+                let labels = if p.is_exemplar() {
+                    s.ex_labels.pop_front()
+                } else {
+                    None
+                };
+                all.push((since, p, labels));
+            }
         }
         // Back in arrival order (sequence, then position within the shard's queue).
-        all.sort_by_key(|(_, p)| p.seq);
+        all.sort_by_key(|(_, p, _)| p.seq());
         self.shards = (0..n).map(|_| Shard::default()).collect();
-        for (since, p) in all {
+        for (since, p, labels) in all {
             let s = &mut self.shards[(p.series % n as u64) as usize];
             if s.pending.is_empty() {
                 s.since = since;
             }
             s.pending.push_back(p);
+            if let Some(l) = labels {
+                s.ex_labels.push_back(l);
+            }
         }
         self.reshard_to = None;
         self.stats.shards = n as u64;

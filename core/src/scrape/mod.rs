@@ -1041,6 +1041,7 @@ impl ScrapeManager {
                     loop_id: id.id.0,
                     series: Vec::new(),
                     samples: Vec::new(),
+                    exemplars: Default::default(),
                     retired,
                 });
             }

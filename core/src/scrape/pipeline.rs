@@ -21,11 +21,11 @@ use hashbrown::HashTable;
 use crate::config::ScrapeConfig;
 use crate::exposition::created::{Disposition, StartTimes};
 use crate::exposition::float::{NORMAL_NAN, STALE_NAN};
-use crate::exposition::{Entry, MetricType, Sample};
+use crate::exposition::{Entry, Exemplar, MetricType, Sample};
 use crate::labels::{self, Key128, Labels, LabelsBuilder};
 use crate::relabel::{self, Outcome};
 
-pub use crate::batch::{Batch, Point, SeriesRef};
+pub use crate::batch::{Batch, ExemplarPoint, Point, SeriesRef};
 
 /// Hands out series refs: each one once, never reused; after a restart
 /// ([`Refs::restore`]), a label set the WAL already holds gets its ref back, with the time
@@ -205,6 +205,10 @@ pub struct SeriesCache {
     last_samples: usize,
     /// Stored series removed since the last batch took them.
     retired: Vec<SeriesRef>,
+    /// The last exemplar stored per series slot (a hash of labels, value and time), to
+    /// drop repeats as Prometheus's agent does (`validateExemplar`); only series that
+    /// had one are here.
+    last_exemplar: std::collections::BTreeMap<u32, u64>,
     /// Counters for the agent's metrics.
     pub stats: CacheStats,
 }
@@ -227,6 +231,11 @@ pub struct CacheStats {
     pub exceeded_body_size_limit: u64,
     /// Flushes forced by a cache grown during failing scrapes.
     pub cache_flush_forced: u64,
+    /// Exemplars stored.
+    pub exemplars_appended: u64,
+    /// Exemplars refused: a repeated label name, or labels longer than 128 characters
+    /// (Prometheus logs these at debug level and goes on).
+    pub exemplars_invalid: u64,
 }
 
 fn slot_labels_hash(slots: &[Slot], j: u32) -> u64 {
@@ -340,6 +349,9 @@ impl SeriesCache {
             && let Ok(e) = self.by_labels.find_entry(labels.0, |&j| j == i)
         {
             e.remove();
+        }
+        if !self.last_exemplar.is_empty() {
+            self.last_exemplar.remove(&i);
         }
         self.slots[i as usize] = Slot::Free;
         self.free.push(i);
@@ -468,6 +480,8 @@ pub struct ScrapeRun {
     dup: u64,
     /// Start timestamps, when the scrape takes them.
     st: Option<Box<StState>>,
+    /// Exemplars of stored samples.
+    exemplars: Vec<ExemplarPoint>,
 }
 
 /// A scrape's start-timestamp bookkeeping (3.x `AppendSTZeroSample`).
@@ -558,6 +572,7 @@ impl ScrapeRun {
             ooo: 0,
             dup: 0,
             st: None,
+            exemplars: Vec::new(),
         }
     }
 
@@ -760,6 +775,9 @@ impl ScrapeRun {
             self.seen.push(slot);
         }
         self.samples.push(Point { series, t, v });
+        if let Some(x) = &s.exemplar {
+            self.exemplar(cache, slot, series, t, x);
+        }
         if let Some(st) = self.st.as_mut() {
             if let Some(start) = st_known {
                 StState::zero(&mut st.zeros, series, t, prev_t, start);
@@ -771,6 +789,52 @@ impl ScrapeRun {
             self.series_added += 1;
         }
         Ok(())
+    }
+
+    /// The exemplar of a sample stored at `t` (3.x `scrapeLoop.append` and the agent's
+    /// `AppendExemplar`): empty labels left out, labels sorted, the sample's time if it
+    /// has none; refused (and counted) for a repeated label name or more than 128
+    /// characters of names and values; dropped if it repeats the series' last one.
+    fn exemplar(
+        &mut self,
+        cache: &mut SeriesCache,
+        slot: u32,
+        series: SeriesRef,
+        t: i64,
+        x: &Exemplar<'_>,
+    ) {
+        let mut pairs: Vec<crate::exposition::LabelPair<'_>> =
+            x.labels().filter(|(_, v)| !v.is_empty()).collect();
+        pairs.sort();
+        let chars: usize = pairs
+            .iter()
+            .map(|(n, v)| n.chars().count() + v.chars().count())
+            .sum();
+        if pairs.windows(2).any(|w| w[0].0 == w[1].0) || chars > 128 {
+            cache.stats.exemplars_invalid += 1;
+            return;
+        }
+        let labels = Labels::from_pairs(pairs);
+        let ts = x.timestamp.unwrap_or(t);
+        let v = x.value.to_bits();
+        let h = {
+            let k = labels.key();
+            let mut b = [0u8; 40];
+            b[..8].copy_from_slice(&k.0.to_le_bytes());
+            b[8..16].copy_from_slice(&k.1.to_le_bytes());
+            b[16..24].copy_from_slice(&v.to_le_bytes());
+            b[24..32].copy_from_slice(&ts.to_le_bytes());
+            xxhash_rust::xxh3::xxh3_64(&b)
+        };
+        if cache.last_exemplar.insert(slot, h) == Some(h) {
+            return;
+        }
+        self.exemplars.push(ExemplarPoint {
+            series,
+            t: ts,
+            v,
+            labels,
+        });
     }
 
     /// A series not in the cache: its slot and whether the series is new (not another
@@ -950,6 +1014,7 @@ impl ScrapeRun {
             loop_id: ctx.loop_id,
             series: Vec::new(),
             samples: Vec::new(),
+            exemplars: Default::default(),
             retired: Vec::new(),
         };
         if let Some(st) = self.st.as_mut() {
@@ -958,6 +1023,8 @@ impl ScrapeRun {
         let ok = self.error.is_none();
         cache.last_samples = self.samples.len();
         if ok {
+            cache.stats.exemplars_appended += self.exemplars.len() as u64;
+            batch.exemplars = crate::batch::Exemplars::new(std::mem::take(&mut self.exemplars));
             batch.series = std::mem::take(&mut self.new_series);
             batch.samples = match self.st.as_mut() {
                 // The start samples go first: each is older than its series' sample.
@@ -1172,6 +1239,7 @@ pub fn end_of_run(
         loop_id,
         series: Vec::new(),
         samples,
+        exemplars: Default::default(),
         retired: cache.retire_all(),
     }
 }

@@ -1,8 +1,8 @@
-//! WAL record payloads: series (type 1), samples (type 2) and metadata (type 6).
+//! WAL record payloads: series (type 1), samples (type 2), exemplars (type 4) and metadata (type 6).
 //! Encoders append to a caller's buffer (reused from batch to batch); decoders return
 //! `None` for malformed input and never panic.
 
-use crate::batch::{Point, SeriesRef};
+use crate::batch::{ExemplarPoint, Point, SeriesRef};
 use crate::labels::Labels;
 
 /// Record type bytes.
@@ -11,6 +11,8 @@ pub mod kind {
     pub const SERIES: u8 = 1;
     /// Float samples records.
     pub const SAMPLES: u8 = 2;
+    /// Exemplar records.
+    pub const EXEMPLARS: u8 = 4;
     /// Metadata records.
     pub const METADATA: u8 = 6;
 }
@@ -70,6 +72,29 @@ pub fn samples_iter(out: &mut Vec<u8>, samples: impl IntoIterator<Item = Point>)
         put_varint(out, p.series.0.wrapping_sub(first.series.0) as i64);
         put_varint(out, p.t.wrapping_sub(first.t));
         out.extend_from_slice(&p.v.to_be_bytes());
+    }
+}
+
+/// An exemplars record (Prometheus's `Encoder.Exemplars`): the first exemplar's ref and
+/// time as the base, then each as signed deltas, the value's bits and its labels. No
+/// exemplars: just the type byte.
+pub fn exemplars<'a>(out: &mut Vec<u8>, exemplars: impl IntoIterator<Item = &'a ExemplarPoint>) {
+    out.push(kind::EXEMPLARS);
+    let mut first: Option<(u64, i64)> = None;
+    for e in exemplars {
+        let (r0, t0) = *first.get_or_insert_with(|| {
+            out.extend_from_slice(&e.series.0.to_be_bytes());
+            out.extend_from_slice(&e.t.to_be_bytes());
+            (e.series.0, e.t)
+        });
+        put_varint(out, e.series.0.wrapping_sub(r0) as i64);
+        put_varint(out, e.t.wrapping_sub(t0));
+        out.extend_from_slice(&e.v.to_be_bytes());
+        put_uvarint(out, e.labels.len() as u64);
+        for (n, v) in e.labels.iter() {
+            put_str(out, n);
+            put_str(out, v);
+        }
     }
 }
 
@@ -188,6 +213,39 @@ pub fn decode_series(b: &[u8]) -> Option<Vec<(SeriesRef, Labels)>> {
             pairs.push((name, value));
         }
         out.push((SeriesRef(r), Labels::from_pairs(pairs)));
+    }
+    Some(out)
+}
+
+/// Decodes an exemplars record; `None` if it is malformed.
+pub fn decode_exemplars(b: &[u8]) -> Option<Vec<ExemplarPoint>> {
+    if b.first() != Some(&kind::EXEMPLARS) {
+        return None;
+    }
+    let mut pos = 1;
+    let mut out = Vec::new();
+    if pos == b.len() {
+        return Some(out);
+    }
+    let r0 = be64(b, &mut pos)?;
+    let t0 = be64(b, &mut pos)? as i64;
+    while pos < b.len() {
+        let dr = varint(b, &mut pos)?;
+        let dt = varint(b, &mut pos)?;
+        let v = be64(b, &mut pos)?;
+        let n = uvarint(b, &mut pos)?;
+        let mut pairs = Vec::new();
+        for _ in 0..n {
+            let name = string(b, &mut pos)?;
+            let value = string(b, &mut pos)?;
+            pairs.push((name, value));
+        }
+        out.push(ExemplarPoint {
+            series: SeriesRef(r0.wrapping_add(dr as u64)),
+            t: t0.wrapping_add(dt),
+            v,
+            labels: Labels::from_pairs(pairs),
+        });
     }
     Some(out)
 }

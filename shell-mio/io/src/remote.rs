@@ -615,7 +615,7 @@ impl Remote {
     pub fn metrics_text(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
-        let families: [Family; 15] = [
+        let families: [Family; 20] = [
             (
                 "prometheus_remote_storage_samples_in_total",
                 "counter",
@@ -651,6 +651,36 @@ impl Remote {
                 "gauge",
                 "Samples queued or in flight.",
                 |r| r.q.stats().samples_pending as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_in_total",
+                "counter",
+                "Exemplars read from the WAL (with send_exemplars).",
+                |r| r.q.stats().exemplars_in as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_total",
+                "counter",
+                "Exemplars sent and acknowledged.",
+                |r| r.q.stats().exemplars_sent as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_failed_total",
+                "counter",
+                "Exemplars refused for good by the receiver.",
+                |r| r.q.stats().exemplars_failed as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_dropped_total",
+                "counter",
+                "Exemplars of dropped or unknown series, or too old.",
+                |r| r.q.stats().exemplars_dropped as f64,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_pending",
+                "gauge",
+                "Exemplars queued or in flight.",
+                |r| r.q.stats().exemplars_pending as f64,
             ),
             (
                 "prometheus_remote_storage_bytes_total",

@@ -648,3 +648,60 @@ fn created_lines_become_start_samples_with_the_feature() {
     assert_eq!(rep.get(&out, "scrape_samples_scraped"), 8.0);
     assert!(out.batch.samples.iter().all(|p| p.t == 1_000_000));
 }
+
+#[test]
+fn exemplars_are_stored_with_their_samples_once() {
+    // Agent mode (`appender.AppendExemplar`): any series may carry one; empty labels
+    // are left out; without a timestamp it takes the sample's; a repeat of the series'
+    // last exemplar is dropped; too long or repeated label names are refused; a failed
+    // scrape stores none.
+    let cfg = cfg("");
+    let body = concat!(
+        "# TYPE c counter\n",
+        "c_total 1 # {trace_id=\"a\",span=\"\"} 0.5 1.5\n",
+        "# TYPE g gauge\n",
+        "g 2 # {trace_id=\"b\"} 2\n",
+        "h 3 # {a=\"1\",a=\"2\"} 1\n",
+        "# EOF\n",
+    );
+    let long = format!("l 1 # {{trace_id=\"{}\"}} 1\n# EOF\n", "x".repeat(121));
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let out = run_om(&mut cache, &cfg, &mut refs, 10_000, body, false);
+    assert_eq!(out.result, Ok(()));
+    let got: Vec<(i64, f64, String)> = out
+        .batch
+        .exemplars
+        .iter()
+        .map(|e| (e.t, f64::from_bits(e.v), e.labels.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1_500, 0.5, "{trace_id=\"a\"}".to_owned()),
+            (10_000, 2.0, "{trace_id=\"b\"}".to_owned()),
+        ]
+    );
+    assert_eq!(cache.stats.exemplars_invalid, 1);
+    // The exemplar refers to its sample's series.
+    let c = out
+        .batch
+        .series
+        .iter()
+        .find(|(_, l)| l.get("__name__") == Some("c_total"))
+        .map(|(r, _)| *r);
+    assert_eq!(Some(out.batch.exemplars[0].series), c);
+    // Next scrape: the timestamped one repeats (dropped), the other takes the new time.
+    let out = run_om(&mut cache, &cfg, &mut refs, 20_000, body, false);
+    let times: Vec<i64> = out.batch.exemplars.iter().map(|e| e.t).collect();
+    assert_eq!(times, vec![20_000]);
+    let out = run_om(&mut cache, &cfg, &mut refs, 30_000, &long, false);
+    assert!(out.batch.exemplars.is_empty());
+    // The repeated name of the second scrape, then the long one.
+    assert_eq!(cache.stats.exemplars_invalid, 3);
+    // A failing body stores none.
+    let bad = "# TYPE g gauge\ng 2 # {trace_id=\"z\"} 2\nbroken{\n";
+    let out = run_om(&mut cache, &cfg, &mut refs, 40_000, bad, false);
+    assert!(out.result.is_err());
+    assert!(out.batch.exemplars.is_empty());
+}

@@ -122,6 +122,7 @@ mod tests {
                     v: 1f64.to_bits(),
                 })
                 .collect(),
+            exemplars: Default::default(),
             retired: Vec::new(),
         }
     }

@@ -162,6 +162,8 @@ pub struct WalStats {
     pub series: u64,
     /// Samples written.
     pub samples: u64,
+    /// Exemplars written.
+    pub exemplars: u64,
     /// Samples lost to write errors.
     pub lost_samples: u64,
     /// Writes that failed.
@@ -682,6 +684,38 @@ impl Wal {
                 Err(e) => {
                     out.error = Some(e);
                     failed = true;
+                }
+            }
+        }
+        // The exemplars, after their samples (as Prometheus's agent logs them).
+        let exemplars: u64 = batches.iter().map(|b| b.exemplars.len() as u64).sum();
+        if exemplars > 0 && !failed {
+            self.rec.clear();
+            let remap = &self.remap;
+            let mapped: Vec<trawl_core::batch::ExemplarPoint>;
+            let all: Vec<&trawl_core::batch::ExemplarPoint> = if remap.is_empty() {
+                batches.iter().flat_map(|b| b.exemplars.iter()).collect()
+            } else {
+                mapped = batches
+                    .iter()
+                    .flat_map(|b| b.exemplars.iter())
+                    .map(|e| match remap.get(&e.series.0) {
+                        Some(&w) => trawl_core::batch::ExemplarPoint {
+                            series: SeriesRef(w),
+                            ..e.clone()
+                        },
+                        None => e.clone(),
+                    })
+                    .collect();
+                mapped.iter().collect()
+            };
+            record::exemplars(&mut self.rec, all);
+            match self.put(now_ms) {
+                Ok(()) => self.stats.exemplars += exemplars,
+                Err(e) => {
+                    // The samples are stored; only the exemplars are lost.
+                    out.error = Some(e);
+                    self.stats.write_errors += 1;
                 }
             }
         }
