@@ -1,8 +1,9 @@
 //! What Prometheus 3.x scrapes, end to end through the daemon: OpenMetrics exemplars
 //! into the WAL and through remote write (checked by Prometheus 2.42 with exemplar
 //! storage, as a receiver and as a server replaying trawl's WAL), UTF-8 names
-//! negotiated with `escaping=allow-utf-8`, `le` values stored as 3.x stores them, and
-//! gzip bodies of several members. Targets are nginx on loopback serving fixed files.
+//! negotiated with `escaping=allow-utf-8`, `le` values stored as 3.x stores them, gzip
+//! bodies of several members, and the protobuf format (bodies built here with prost from
+//! `metrics.proto`). Targets are nginx on loopback serving fixed files.
 
 mod common;
 
@@ -26,6 +27,7 @@ fn targets(dir: &Path, addr: &str) -> Proc {
          location = /om {{ default_type \"application/openmetrics-text; version=1.0.0; charset=utf-8\"; }}\n\
          location = /utf8 {{ default_type \"text/plain; version=1.0.0; escaping=allow-utf-8; charset=utf-8\"; }}\n\
          location = /gz {{ add_header Content-Encoding gzip; }}\n\
+         location = /pb {{ default_type \"application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited\"; }}\n\
          }}\n}}\n",
         d = dir.display(),
         w = www.display(),
@@ -249,4 +251,191 @@ fn utf8_names_normalised_buckets_and_multi_member_gzip_are_scraped() {
     );
     assert!(!dump.keys().any(|l| l.contains("le=\"1\"")));
     assert!(has("{__name__=\"first_part\"") && has("{__name__=\"second_part\""));
+}
+
+// `io.prometheus.client` (metrics.proto): what the protobuf test target serves.
+#[derive(Clone, PartialEq, prost::Message)]
+struct LabelPair {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    value: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct PbExemplar {
+    #[prost(message, repeated, tag = "1")]
+    label: Vec<LabelPair>,
+    #[prost(double, tag = "2")]
+    value: f64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Value {
+    #[prost(double, tag = "1")]
+    value: f64,
+    #[prost(message, optional, tag = "2")]
+    exemplar: Option<PbExemplar>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Bucket {
+    #[prost(uint64, tag = "1")]
+    cumulative_count: u64,
+    #[prost(double, tag = "2")]
+    upper_bound: f64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Histogram {
+    #[prost(uint64, tag = "1")]
+    sample_count: u64,
+    #[prost(double, tag = "2")]
+    sample_sum: f64,
+    #[prost(message, repeated, tag = "3")]
+    bucket: Vec<Bucket>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Metric {
+    #[prost(message, repeated, tag = "1")]
+    label: Vec<LabelPair>,
+    #[prost(message, optional, tag = "2")]
+    gauge: Option<Value>,
+    #[prost(message, optional, tag = "3")]
+    counter: Option<Value>,
+    #[prost(message, optional, tag = "7")]
+    histogram: Option<Histogram>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct MetricFamily {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    help: String,
+    #[prost(int32, tag = "3")]
+    r#type: i32,
+    #[prost(message, repeated, tag = "4")]
+    metric: Vec<Metric>,
+}
+
+#[test]
+fn a_protobuf_target_is_scraped_into_the_wal() {
+    use prost::Message as _;
+    let d = TempDir::new("protobuf");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let www = d.0.join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    let lp = |n: &str, v: &str| LabelPair {
+        name: n.into(),
+        value: v.into(),
+    };
+    let fams = [
+        MetricFamily {
+            name: "pb_requests_total".into(),
+            help: "Requests.".into(),
+            r#type: 0,
+            metric: vec![Metric {
+                label: vec![lp("code", "200")],
+                counter: Some(Value {
+                    value: 12.0,
+                    exemplar: Some(PbExemplar {
+                        label: vec![lp("trace_id", "pb1")],
+                        value: 0.25,
+                    }),
+                }),
+                ..Default::default()
+            }],
+        },
+        MetricFamily {
+            name: "pb.temperature".into(),
+            help: String::new(),
+            r#type: 1,
+            metric: vec![Metric {
+                gauge: Some(Value {
+                    value: 21.5,
+                    exemplar: None,
+                }),
+                ..Default::default()
+            }],
+        },
+        MetricFamily {
+            name: "pb_latency".into(),
+            help: String::new(),
+            r#type: 4,
+            metric: vec![Metric {
+                histogram: Some(Histogram {
+                    sample_count: 3,
+                    sample_sum: 1.5,
+                    bucket: vec![Bucket {
+                        cumulative_count: 2,
+                        upper_bound: 1.0,
+                    }],
+                }),
+                ..Default::default()
+            }],
+        },
+    ];
+    let mut pb = Vec::new();
+    for f in &fams {
+        f.encode_length_delimited(&mut pb).expect("encode");
+    }
+    std::fs::write(www.join("pb"), pb).expect("body");
+    let _nginx = targets(&d.0, &addr);
+    let rport = free_port();
+    let _receiver = prometheus_with_exemplars(&d.0.join("receiver"), rport, None);
+    let cfg = d.0.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
+             remote_write: [{{url: 'http://127.0.0.1:{rport}/api/v1/write', send_exemplars: true}}]\n\
+             scrape_configs:\n  - job_name: pb\n    metrics_path: /pb\n    scrape_protocols: [PrometheusProto]\n\
+             \x20   static_configs: [{{targets: ['{addr}']}}]\n"
+        ),
+    )
+    .expect("config");
+    let web = free_port();
+    let data = d.0.join("data");
+    let mut t = trawl(&d.0, &cfg, &data, web);
+    eventually(Duration::from_secs(20), "the target up", || {
+        active(web).iter().any(|x| x.2 == "up")
+    });
+    eventually(
+        Duration::from_secs(30),
+        "the protobuf exemplar at the receiver",
+        || {
+            exemplars(rport, "pb_requests_total")
+                .first()
+                .is_some_and(|e| e.1 == "trace_id=pb1" && e.2 == 0.25)
+        },
+    );
+    stop_proc(&mut t);
+    let dump = dump(&data);
+    let keys: Vec<&String> = dump.keys().collect();
+    for want in [
+        "{__name__=\"pb_requests_total\", code=\"200\"",
+        "{__name__=\"pb.temperature\"",
+        "{__name__=\"pb_latency_count\"",
+        "{__name__=\"pb_latency_sum\"",
+    ] {
+        assert!(
+            keys.iter().any(|k| k.starts_with(want)),
+            "{want} in {keys:?}"
+        );
+    }
+    for le in ["1.0", "+Inf"] {
+        assert!(
+            keys.iter()
+                .any(|k| k.starts_with("{__name__=\"pb_latency_bucket\"")
+                    && k.contains(&format!("le=\"{le}\""))),
+            "le {le} in {keys:?}"
+        );
+    }
+    let temp = dump
+        .iter()
+        .find(|(k, _)| k.starts_with("{__name__=\"pb.temperature\""))
+        .map(|(_, v)| v[0].0.clone());
+    assert_eq!(temp.as_deref(), Some("21.5"));
 }

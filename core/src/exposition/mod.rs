@@ -17,10 +17,11 @@ pub mod created;
 pub mod float;
 pub mod gzip;
 pub mod openmetrics;
+pub mod protobuf;
 mod stream;
 pub mod text;
 
-pub use stream::{BodyParser, DEFAULT_MAX_LINE, FeedError};
+pub use stream::{BodyParser, DEFAULT_MAX_FAMILY, DEFAULT_MAX_LINE, FeedError};
 
 /// Which parser a body needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,11 +30,12 @@ pub enum Format {
     PromText,
     /// OpenMetrics 1.0 (and 0.0.1, the same syntax).
     OpenMetrics,
+    /// Delimited `io.prometheus.client.MetricFamily` protobuf messages.
+    Protobuf,
 }
 
 impl Format {
-    /// The format a configured protocol names; `None` for the protobuf format, which
-    /// trawl does not parse.
+    /// The format a configured protocol names.
     pub fn for_protocol(p: ScrapeProtocol) -> Option<Format> {
         match p {
             ScrapeProtocol::PrometheusText0_0_4 | ScrapeProtocol::PrometheusText1_0_0 => {
@@ -42,7 +44,7 @@ impl Format {
             ScrapeProtocol::OpenMetricsText0_0_1 | ScrapeProtocol::OpenMetricsText1_0_0 => {
                 Some(Format::OpenMetrics)
             }
-            ScrapeProtocol::PrometheusProto => None,
+            ScrapeProtocol::PrometheusProto => Some(Format::Protobuf),
         }
     }
 }
@@ -93,8 +95,9 @@ pub fn media_type(content_type: &str) -> Option<String> {
     Some(main.to_ascii_lowercase())
 }
 
-/// Chooses the parser for a response (Prometheus 3.x): `application/openmetrics-text` →
-/// OpenMetrics, `text/plain` → text; a missing, unparsable or other type uses
+/// Chooses the parser for a response (Prometheus 3.x `extractMediaType`):
+/// `application/openmetrics-text` → OpenMetrics, `application/vnd.google.protobuf` →
+/// protobuf, `text/plain` → text; a missing, unparsable or other type uses
 /// `fallback_scrape_protocol` if configured and fails the scrape otherwise, with
 /// Prometheus's messages.
 pub fn select_format(
@@ -118,6 +121,7 @@ pub fn select_format(
     };
     match mt.as_str() {
         "application/openmetrics-text" => Ok(Format::OpenMetrics),
+        "application/vnd.google.protobuf" => Ok(Format::Protobuf),
         "text/plain" => Ok(Format::PromText),
         _ => fallback.ok_or_else(|| {
             format!(
@@ -218,6 +222,10 @@ pub struct Sample<'a> {
     /// named: Prometheus's parsers keep it as state, and it decides whether `le` and
     /// `quantile` values are normalised ([`Sample::labels`]).
     pub kind: MetricType,
+    /// The start timestamp (ms) the exposition gives with the sample (protobuf's
+    /// `start_timestamp`); OpenMetrics `_created` lines are read apart
+    /// ([`created::StartTimes`]).
+    pub start: Option<i64>,
 }
 
 impl<'a> Sample<'a> {
@@ -398,7 +406,7 @@ pub(crate) fn unescape(raw: &str, quote: bool) -> String {
 }
 
 /// A parse error with its position in the body (1-based line and column, the column
-/// counted in bytes).
+/// counted in bytes; for protobuf bodies line 0 and the byte offset from 1 as column).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
     /// Line number, from 1.
@@ -411,6 +419,10 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            // A binary body has no lines: the column is the byte offset from 1.
+            return write!(f, "{} (byte {})", self.message, self.column);
+        }
         write!(
             f,
             "{} (line {}, column {})",

@@ -364,6 +364,7 @@ fn sample(line: &[u8]) -> Result<Entry<'_>, SyntaxError> {
         timestamp: ts,
         exemplar,
         kind: MetricType::Unknown,
+        start: None,
     }))
 }
 

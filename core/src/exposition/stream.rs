@@ -4,6 +4,7 @@
 //! the longest line (and `max_line`), not by the body.
 
 use super::openmetrics::Validator;
+use super::protobuf::{self, ProtoError};
 use super::{Entry, Format, MetricType, ParseError, Step, SyntaxError, openmetrics, text};
 
 /// What stopped a feed: the body, or the consumer of its entries.
@@ -28,7 +29,16 @@ pub struct BodyParser {
     failed: bool,
     /// The type the last `# TYPE` line gave (Prometheus's parser state `mtype`).
     kind: MetricType,
+    /// Bytes of the body consumed before the current chunk's first entry (protobuf
+    /// errors name byte offsets).
+    offset: u64,
+    /// Text the protobuf decoder writes its entries into.
+    scratch: protobuf::Scratch,
 }
+
+/// The default bound on one metric family of a protobuf body (a family is one message,
+/// so a family of many series is one large entry).
+pub const DEFAULT_MAX_FAMILY: usize = 64 << 20;
 
 /// The default bound on one entry (line) of a body.
 pub const DEFAULT_MAX_LINE: usize = 16 << 20;
@@ -45,7 +55,17 @@ impl BodyParser {
             validator: None,
             failed: false,
             kind: MetricType::Unknown,
+            offset: 0,
+            scratch: protobuf::Scratch::default(),
         }
+        .bounded_for(format)
+    }
+
+    fn bounded_for(mut self, format: Format) -> BodyParser {
+        if format == Format::Protobuf {
+            self.max_line = DEFAULT_MAX_FAMILY;
+        }
+        self
     }
 
     /// Also checks the OpenMetrics specification's semantic rules
@@ -57,7 +77,8 @@ impl BodyParser {
         self
     }
 
-    /// Bounds the length of one entry (default [`DEFAULT_MAX_LINE`]).
+    /// Bounds the length of one entry (default [`DEFAULT_MAX_LINE`]; for protobuf, one
+    /// metric family, default [`DEFAULT_MAX_FAMILY`]).
     pub fn max_line(mut self, bytes: usize) -> BodyParser {
         self.max_line = bytes;
         self
@@ -157,6 +178,40 @@ impl BodyParser {
         Ok(())
     }
 
+    /// Parses whole metric families from a protobuf `buf`; returns the bytes used.
+    fn run_protobuf<E>(
+        &mut self,
+        buf: &[u8],
+        eof: bool,
+        sink: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
+    ) -> Result<usize, FeedError<E>> {
+        let mut pos = 0;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let result = loop {
+            if pos >= buf.len() {
+                break Ok(pos);
+            }
+            let max = self.max_line;
+            match protobuf::next_family(&buf[pos..], eof, max, &mut scratch, &mut |e| sink(e)) {
+                Ok(None) => break Ok(pos),
+                Ok(Some(len)) => pos += len,
+                Err(ProtoError::Syntax(SyntaxError { offset, message })) => {
+                    let at = self.offset + (pos + offset) as u64 + 1;
+                    break Err(self.fail(0, at, message));
+                }
+                Err(ProtoError::Sink(e)) => {
+                    self.failed = true;
+                    break Err(FeedError::Sink(e));
+                }
+            }
+        };
+        self.scratch = scratch;
+        if let Ok(used) = result {
+            self.offset += used as u64;
+        }
+        result
+    }
+
     /// Parses whole entries from `buf`; returns the bytes used.
     fn run<E>(
         &mut self,
@@ -164,6 +219,9 @@ impl BodyParser {
         eof: bool,
         sink: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
     ) -> Result<usize, FeedError<E>> {
+        if self.format == Format::Protobuf {
+            return self.run_protobuf(buf, eof, sink);
+        }
         let mut pos = 0;
         while pos < buf.len() {
             let rest = &buf[pos..];
@@ -173,6 +231,8 @@ impl BodyParser {
             let step = match self.format {
                 Format::PromText => text::next_entry(rest, eof),
                 Format::OpenMetrics => openmetrics::next_entry(rest, eof),
+                // Protobuf bodies are parsed by `run_protobuf`, never here.
+                Format::Protobuf => break,
             };
             match step {
                 Ok(Step::Incomplete) => break,

@@ -430,6 +430,7 @@ fn sample(b: &[u8], start: usize, eof: bool) -> Result<Step<'_>, SyntaxError> {
             timestamp,
             exemplar: None,
             kind: MetricType::Unknown,
+            start: None,
         }),
         len,
         newlines,

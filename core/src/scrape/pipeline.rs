@@ -651,7 +651,10 @@ impl ScrapeRun {
         // The start timestamp, or the token under which it will come.
         let mut st_token = None;
         let mut st_known = None;
-        if let Some(st) = self.st.as_mut() {
+        if self.st.is_some() && s.start.is_some() {
+            // Protobuf gives the start with the sample (3.x: 0 means none).
+            st_known = s.start.filter(|&t| t != 0);
+        } else if let Some(st) = self.st.as_mut() {
             let token = st.waiting.len() as u64;
             let StState {
                 times,

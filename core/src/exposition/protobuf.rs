@@ -1,0 +1,633 @@
+//! The Prometheus protobuf exposition format: a body of length-delimited
+//! `io.prometheus.client.MetricFamily` messages (`scrape_protocols: [PrometheusProto]`,
+//! `Content-Type: application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+//! encoding=delimited`), decoded by hand from the wire format.
+//!
+//! Each family becomes the entries the text parsers give, in the order Prometheus 3.x's
+//! `ProtobufParser.Next` gives them: `Help` (always), `Unit` (if set), `Type`, then the
+//! samples of each metric. A summary is `_count`, `_sum`, then one sample per quantile;
+//! a classic histogram `_count`, `_sum`, then one `_bucket` per bucket and a `+Inf`
+//! bucket (the count) if the last bucket is not `+Inf`. `quantile` and `le` values are
+//! formatted as 3.x formats them. Native-histogram parts are ignored (3.x with
+//! `scrape_native_histograms: false`, the default): a histogram with no classic bucket
+//! is its count, sum and `+Inf` bucket.
+//!
+//! A sample's series text (the series cache's key) is written as the text format would
+//! write it, `name{label="value",…}` (quoted where a name needs it), so everything after
+//! the parser treats protobuf and text alike. Timestamps of 0 mean none, as in 3.x
+//! (proto3 cannot tell unset from 0); a counter's, summary's or histogram's
+//! `start_timestamp` is the sample's start timestamp.
+
+use std::borrow::Cow;
+
+use super::{Entry, Exemplar, MetricType, Sample, SyntaxError, syntax};
+
+/// The protobuf wire types this format uses.
+const VARINT: u8 = 0;
+const I64: u8 = 1;
+const LEN: u8 = 2;
+const I32: u8 = 5;
+
+/// A read position in one message.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+    /// Where `b` starts in the family message, for error offsets.
+    base: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(b: &'a [u8], base: usize) -> Reader<'a> {
+        Reader { b, at: 0, base }
+    }
+
+    fn done(&self) -> bool {
+        self.at >= self.b.len()
+    }
+
+    fn err<T>(&self, what: &str) -> Result<T, SyntaxError> {
+        syntax(self.base + self.at, format!("protobuf: {what}"))
+    }
+
+    fn varint(&mut self) -> Result<u64, SyntaxError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let Some(&byte) = self.b.get(self.at) else {
+                return self.err("truncated varint");
+            };
+            self.at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        self.err("varint longer than 10 bytes")
+    }
+
+    fn fixed64(&mut self) -> Result<u64, SyntaxError> {
+        let Some(s) = self.b.get(self.at..self.at + 8) else {
+            return self.err("truncated fixed64");
+        };
+        self.at += 8;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn bytes(&mut self) -> Result<(&'a [u8], usize), SyntaxError> {
+        let n = self.varint()?;
+        let start = self.at;
+        let Some(end) = usize::try_from(n).ok().and_then(|n| start.checked_add(n)) else {
+            return self.err("length out of range");
+        };
+        let Some(s) = self.b.get(start..end) else {
+            return self.err("truncated length-delimited field");
+        };
+        self.at = end;
+        Ok((s, self.base + start))
+    }
+
+    fn string(&mut self) -> Result<&'a str, SyntaxError> {
+        let (s, at) = self.bytes()?;
+        std::str::from_utf8(s)
+            .or_else(|e| syntax(at + e.valid_up_to(), "protobuf: invalid UTF-8 in a string"))
+    }
+
+    /// The next field's number and wire type; `None` at the end.
+    fn field(&mut self) -> Result<Option<(u64, u8)>, SyntaxError> {
+        if self.done() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let wire = (key & 7) as u8;
+        let n = key >> 3;
+        if n == 0 {
+            return self.err("field number 0");
+        }
+        Ok(Some((n, wire)))
+    }
+
+    fn skip(&mut self, wire: u8) -> Result<(), SyntaxError> {
+        match wire {
+            VARINT => self.varint().map(|_| ()),
+            I64 => self.fixed64().map(|_| ()),
+            LEN => self.bytes().map(|_| ()),
+            I32 => {
+                if self.at + 4 > self.b.len() {
+                    return self.err("truncated fixed32");
+                }
+                self.at += 4;
+                Ok(())
+            }
+            _ => self.err("unsupported wire type (groups are not used by this format)"),
+        }
+    }
+
+    /// A field of wire type `want`, or an error naming it.
+    fn expect(&self, wire: u8, want: u8, what: &str) -> Result<(), SyntaxError> {
+        if wire == want {
+            Ok(())
+        } else {
+            self.err(&format!("{what} has wire type {wire}, want {want}"))
+        }
+    }
+
+    fn double(&mut self, wire: u8, what: &str) -> Result<f64, SyntaxError> {
+        self.expect(wire, I64, what)?;
+        Ok(f64::from_bits(self.fixed64()?))
+    }
+}
+
+/// A `google.protobuf.Timestamp` as milliseconds (`seconds*1000 + nanos/1e6`, as 3.x).
+fn timestamp(b: &[u8], base: usize) -> Result<i64, SyntaxError> {
+    let mut r = Reader::new(b, base);
+    let (mut secs, mut nanos) = (0i64, 0i64);
+    while let Some((n, wire)) = r.field()? {
+        match n {
+            1 => {
+                r.expect(wire, VARINT, "Timestamp.seconds")?;
+                secs = r.varint()? as i64;
+            }
+            2 => {
+                r.expect(wire, VARINT, "Timestamp.nanos")?;
+                nanos = i64::from(r.varint()? as i32);
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(secs.wrapping_mul(1000).wrapping_add(nanos / 1_000_000))
+}
+
+/// An exemplar as decoded: labels, value, timestamp.
+#[derive(Default)]
+struct RawExemplar<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    value: f64,
+    ts: Option<i64>,
+}
+
+fn label_pair(b: &[u8], base: usize) -> Result<(&str, &str), SyntaxError> {
+    let mut r = Reader::new(b, base);
+    let (mut name, mut value) = ("", "");
+    while let Some((n, wire)) = r.field()? {
+        match n {
+            1 => {
+                r.expect(wire, LEN, "LabelPair.name")?;
+                name = r.string()?;
+            }
+            2 => {
+                r.expect(wire, LEN, "LabelPair.value")?;
+                value = r.string()?;
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok((name, value))
+}
+
+fn exemplar<'a>(b: &'a [u8], base: usize) -> Result<RawExemplar<'a>, SyntaxError> {
+    let mut r = Reader::new(b, base);
+    let mut e = RawExemplar::default();
+    while let Some((n, wire)) = r.field()? {
+        match n {
+            1 => {
+                r.expect(wire, LEN, "Exemplar.label")?;
+                let (s, at) = r.bytes()?;
+                e.labels.push(label_pair(s, at)?);
+            }
+            2 => e.value = r.double(wire, "Exemplar.value")?,
+            3 => {
+                r.expect(wire, LEN, "Exemplar.timestamp")?;
+                let (s, at) = r.bytes()?;
+                e.ts = Some(timestamp(s, at)?);
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(e)
+}
+
+/// One `Metric`, with the parts of every type (only the family's type is read).
+#[derive(Default)]
+struct RawMetric<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    /// gauge, counter or untyped value.
+    value: f64,
+    counter_exemplar: Option<RawExemplar<'a>>,
+    start: Option<i64>,
+    count: f64,
+    count_float: f64,
+    sum: f64,
+    quantiles: Vec<(f64, f64)>,
+    /// (upper bound, cumulative count, count float, exemplar).
+    buckets: Vec<(f64, f64, f64, Option<RawExemplar<'a>>)>,
+    timestamp_ms: i64,
+}
+
+fn metric<'a>(b: &'a [u8], base: usize, kind: i64) -> Result<RawMetric<'a>, SyntaxError> {
+    let mut r = Reader::new(b, base);
+    let mut m = RawMetric::default();
+    while let Some((n, wire)) = r.field()? {
+        match n {
+            1 => {
+                r.expect(wire, LEN, "Metric.label")?;
+                let (s, at) = r.bytes()?;
+                m.labels.push(label_pair(s, at)?);
+            }
+            // The value of the family's type only (3.x reads `GetCounter()` for a
+            // counter, and so on).
+            2 | 5 if (n == 2 && kind == 1) || (n == 5 && kind == 3) => {
+                r.expect(wire, LEN, "Metric value")?;
+                let (s, at) = r.bytes()?;
+                let mut v = Reader::new(s, at);
+                while let Some((f, w)) = v.field()? {
+                    match f {
+                        1 => m.value = v.double(w, "value")?,
+                        _ => v.skip(w)?,
+                    }
+                }
+            }
+            3 if kind == 0 => {
+                r.expect(wire, LEN, "Metric.counter")?;
+                let (s, at) = r.bytes()?;
+                let mut v = Reader::new(s, at);
+                while let Some((f, w)) = v.field()? {
+                    match f {
+                        1 => m.value = v.double(w, "Counter.value")?,
+                        2 => {
+                            v.expect(w, LEN, "Counter.exemplar")?;
+                            let (e, at) = v.bytes()?;
+                            m.counter_exemplar = Some(exemplar(e, at)?);
+                        }
+                        3 => {
+                            v.expect(w, LEN, "Counter.start_timestamp")?;
+                            let (t, at) = v.bytes()?;
+                            m.start = Some(timestamp(t, at)?);
+                        }
+                        _ => v.skip(w)?,
+                    }
+                }
+            }
+            4 if kind == 2 => {
+                r.expect(wire, LEN, "Metric.summary")?;
+                let (s, at) = r.bytes()?;
+                let mut v = Reader::new(s, at);
+                while let Some((f, w)) = v.field()? {
+                    match f {
+                        1 => {
+                            v.expect(w, VARINT, "Summary.sample_count")?;
+                            m.count = v.varint()? as f64;
+                        }
+                        2 => m.sum = v.double(w, "Summary.sample_sum")?,
+                        3 => {
+                            v.expect(w, LEN, "Summary.quantile")?;
+                            let (q, at) = v.bytes()?;
+                            let mut qr = Reader::new(q, at);
+                            let (mut quantile, mut value) = (0.0, 0.0);
+                            while let Some((g, w2)) = qr.field()? {
+                                match g {
+                                    1 => quantile = qr.double(w2, "Quantile.quantile")?,
+                                    2 => value = qr.double(w2, "Quantile.value")?,
+                                    _ => qr.skip(w2)?,
+                                }
+                            }
+                            m.quantiles.push((quantile, value));
+                        }
+                        4 => {
+                            v.expect(w, LEN, "Summary.start_timestamp")?;
+                            let (t, at) = v.bytes()?;
+                            m.start = Some(timestamp(t, at)?);
+                        }
+                        _ => v.skip(w)?,
+                    }
+                }
+            }
+            7 if kind == 4 || kind == 5 => {
+                r.expect(wire, LEN, "Metric.histogram")?;
+                let (s, at) = r.bytes()?;
+                let mut v = Reader::new(s, at);
+                while let Some((f, w)) = v.field()? {
+                    match f {
+                        1 => {
+                            v.expect(w, VARINT, "Histogram.sample_count")?;
+                            m.count = v.varint()? as f64;
+                        }
+                        4 => m.count_float = v.double(w, "Histogram.sample_count_float")?,
+                        2 => m.sum = v.double(w, "Histogram.sample_sum")?,
+                        3 => {
+                            v.expect(w, LEN, "Histogram.bucket")?;
+                            let (bb, at) = v.bytes()?;
+                            let mut br = Reader::new(bb, at);
+                            let (mut upper, mut cum, mut cumf, mut ex) = (0.0, 0.0, 0.0, None);
+                            while let Some((g, w2)) = br.field()? {
+                                match g {
+                                    1 => {
+                                        br.expect(w2, VARINT, "Bucket.cumulative_count")?;
+                                        cum = br.varint()? as f64;
+                                    }
+                                    4 => cumf = br.double(w2, "Bucket.cumulative_count_float")?,
+                                    2 => upper = br.double(w2, "Bucket.upper_bound")?,
+                                    3 => {
+                                        br.expect(w2, LEN, "Bucket.exemplar")?;
+                                        let (e, at) = br.bytes()?;
+                                        ex = Some(exemplar(e, at)?);
+                                    }
+                                    _ => br.skip(w2)?,
+                                }
+                            }
+                            m.buckets.push((upper, cum, cumf, ex));
+                        }
+                        15 => {
+                            v.expect(w, LEN, "Histogram.start_timestamp")?;
+                            let (t, at) = v.bytes()?;
+                            m.start = Some(timestamp(t, at)?);
+                        }
+                        // The native parts (schema, spans, deltas, counts, exemplars)
+                        // are checked for their wire form and otherwise ignored.
+                        _ => v.skip(w)?,
+                    }
+                }
+            }
+            6 => {
+                r.expect(wire, VARINT, "Metric.timestamp_ms")?;
+                m.timestamp_ms = r.varint()? as i64;
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(m)
+}
+
+/// Reused text for the entries of one family.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    series: String,
+    name: String,
+    exemplar: String,
+}
+
+fn is_legacy_name(s: &str, metric: bool) -> bool {
+    let mut b = s.bytes();
+    let Some(first) = b.next() else {
+        return false;
+    };
+    let ok = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || (metric && c == b':');
+    !first.is_ascii_digit() && ok(first) && b.all(ok)
+}
+
+/// Appends `s` quoted with the text format's escapes.
+fn push_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends `name="value",…` for `labels` (names quoted where needed).
+fn push_pairs<'x>(out: &mut String, labels: impl Iterator<Item = (&'x str, &'x str)>) {
+    let mut first = true;
+    for (n, v) in labels {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        if is_legacy_name(n, false) {
+            out.push_str(n);
+        } else {
+            push_quoted(out, n);
+        }
+        out.push('=');
+        push_quoted(out, v);
+    }
+}
+
+/// What [`next_family`] stopped on.
+#[derive(Debug)]
+pub(crate) enum ProtoError<E> {
+    /// The body is malformed.
+    Syntax(SyntaxError),
+    /// The consumer refused an entry.
+    Sink(E),
+}
+
+impl<E> From<SyntaxError> for ProtoError<E> {
+    fn from(e: SyntaxError) -> Self {
+        ProtoError::Syntax(e)
+    }
+}
+
+/// The delimited family at the start of `b`: its entries go to `sink`, and the bytes it
+/// took are returned; `None` if `b` ends inside it (more bytes may come unless `eof`).
+/// A family longer than `max` bytes is an error (bounded memory).
+pub(crate) fn next_family<E>(
+    b: &[u8],
+    eof: bool,
+    max: usize,
+    scratch: &mut Scratch,
+    sink: &mut dyn FnMut(Entry<'_>) -> Result<(), E>,
+) -> Result<Option<usize>, ProtoError<E>> {
+    let mut r = Reader::new(b, 0);
+    let len = match r.varint() {
+        Ok(n) => n,
+        Err(_) if !eof && b.len() < 10 => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let start = r.at;
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    if len > max {
+        return Err(syntax(
+            0,
+            format!("protobuf: a metric family of {len} bytes is longer than {max}"),
+        )?);
+    }
+    let Some(msg) = b.get(start..start + len) else {
+        if eof {
+            return Err(syntax(
+                b.len(),
+                "protobuf: the body ends inside a metric family",
+            )?);
+        }
+        return Ok(None);
+    };
+    family(msg, start, scratch, sink)?;
+    Ok(Some(start + len))
+}
+
+fn family<E>(
+    msg: &[u8],
+    base: usize,
+    scratch: &mut Scratch,
+    sink: &mut dyn FnMut(Entry<'_>) -> Result<(), E>,
+) -> Result<(), ProtoError<E>> {
+    let mut r = Reader::new(msg, base);
+    let (mut name, mut help, mut unit, mut kind) = ("", "", "", 0i64);
+    let mut metrics: Vec<(&[u8], usize)> = Vec::new();
+    while let Some((n, wire)) = r.field()? {
+        match n {
+            1 => {
+                r.expect(wire, LEN, "MetricFamily.name")?;
+                name = r.string()?;
+            }
+            2 => {
+                r.expect(wire, LEN, "MetricFamily.help")?;
+                help = r.string()?;
+            }
+            3 => {
+                r.expect(wire, VARINT, "MetricFamily.type")?;
+                kind = r.varint()? as i64;
+            }
+            4 => {
+                r.expect(wire, LEN, "MetricFamily.metric")?;
+                metrics.push(r.bytes()?);
+            }
+            5 => {
+                r.expect(wire, LEN, "MetricFamily.unit")?;
+                unit = r.string()?;
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    // 3.x skips a family without metrics entirely.
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    if name.is_empty() {
+        return Err(syntax(base, "protobuf: invalid metric name: (empty)")?);
+    }
+    let mtype = match kind {
+        0 => MetricType::Counter,
+        1 => MetricType::Gauge,
+        2 => MetricType::Summary,
+        3 => MetricType::Unknown,
+        4 => MetricType::Histogram,
+        5 => MetricType::GaugeHistogram,
+        other => {
+            return Err(syntax(
+                base,
+                format!("protobuf: unknown metric type for metric {name:?}: {other}"),
+            )?);
+        }
+    };
+    sink(Entry::Help {
+        name,
+        text: Cow::Borrowed(help),
+    })
+    .map_err(ProtoError::Sink)?;
+    if !unit.is_empty() {
+        sink(Entry::Unit { name, unit }).map_err(ProtoError::Sink)?;
+    }
+    sink(Entry::Type { name, kind: mtype }).map_err(ProtoError::Sink)?;
+    for (m, at) in metrics {
+        let m = metric(m, at, kind)?;
+        let ts = (m.timestamp_ms != 0).then_some(m.timestamp_ms);
+        let mut emit = |suffix: &str,
+                        magic: Option<(&str, String)>,
+                        value: f64,
+                        ex: Option<&RawExemplar<'_>>|
+         -> Result<(), ProtoError<E>> {
+            let Scratch {
+                series,
+                name: full,
+                exemplar: ex_text,
+            } = &mut *scratch;
+            full.clear();
+            full.push_str(name);
+            full.push_str(suffix);
+            series.clear();
+            let legacy = is_legacy_name(full, true);
+            if legacy {
+                series.push_str(full);
+                series.push('{');
+            } else {
+                series.push('{');
+                push_quoted(series, full);
+                if !m.labels.is_empty() || magic.is_some() {
+                    series.push(',');
+                }
+            }
+            let block_start = series.len();
+            push_pairs(series, m.labels.iter().copied());
+            if let Some((n, v)) = &magic {
+                if !m.labels.is_empty() {
+                    series.push(',');
+                }
+                push_pairs(series, std::iter::once((*n, v.as_str())));
+            }
+            let block_end = series.len();
+            series.push('}');
+            ex_text.clear();
+            if let Some(e) = ex {
+                push_pairs(ex_text, e.labels.iter().copied());
+            }
+            let exemplar = ex.map(|e| Exemplar {
+                label_block: ex_text.as_str(),
+                value: e.value,
+                timestamp: e.ts,
+            });
+            let series: &str = series.as_str();
+            let label_block = if legacy {
+                &series[block_start..block_end]
+            } else {
+                // The quoted name is part of the block, as a text parser sees it.
+                &series[1..block_end]
+            };
+            let value = if value.is_nan() {
+                f64::from_bits(super::float::NORMAL_NAN)
+            } else {
+                value
+            };
+            sink(Entry::Sample(Sample {
+                series,
+                name: Cow::Borrowed(full.as_str()),
+                label_block,
+                value,
+                timestamp: ts,
+                exemplar,
+                kind: mtype,
+                start: m.start,
+            }))
+            .map_err(ProtoError::Sink)
+        };
+        match mtype {
+            MetricType::Counter => emit("", None, m.value, m.counter_exemplar.as_ref())?,
+            MetricType::Gauge | MetricType::Unknown => emit("", None, m.value, None)?,
+            MetricType::Summary => {
+                emit("_count", None, m.count, None)?;
+                emit("_sum", None, m.sum, None)?;
+                for &(q, v) in &m.quantiles {
+                    let q = super::float::format_openmetrics_float(q);
+                    emit("", Some(("quantile", q)), v, None)?;
+                }
+            }
+            _ => {
+                let count = if m.count_float > 0.0 {
+                    m.count_float
+                } else {
+                    m.count
+                };
+                emit("_count", None, count, None)?;
+                emit("_sum", None, m.sum, None)?;
+                let mut inf = false;
+                for (upper, cum, cumf, ex) in &m.buckets {
+                    let v = if *cumf > 0.0 { *cumf } else { *cum };
+                    inf = upper.is_infinite() && *upper > 0.0;
+                    let le = super::float::format_openmetrics_float(*upper);
+                    emit("_bucket", Some(("le", le)), v, ex.as_ref())?;
+                    if inf {
+                        break;
+                    }
+                }
+                if !inf {
+                    emit("_bucket", Some(("le", "+Inf".to_owned())), count, None)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
