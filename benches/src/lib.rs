@@ -673,6 +673,117 @@ pub mod bodies {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .count()
     }
+
+    /// The same body with UTF-8 metric names (the first `_` of each name a `.`), quoted
+    /// in the braces and in `# HELP`/`# TYPE` as 3.x's text format 1.0.0 writes them.
+    pub fn utf8_names(body: &str) -> String {
+        let dotted = |n: &str| n.replacen('_', ".", 1);
+        let mut out = String::with_capacity(body.len() + body.len() / 8);
+        for line in body.lines() {
+            if let Some(rest) = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+            {
+                let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                let _ = writeln!(out, "{} \"{}\" {text}", &line[..6], dotted(name));
+            } else if line.is_empty() || line.starts_with('#') {
+                let _ = writeln!(out, "{line}");
+            } else {
+                let end = line.find(['{', ' ']).unwrap_or(line.len());
+                let (name, rest) = line.split_at(end);
+                match rest.strip_prefix('{') {
+                    Some(labels) if !labels.starts_with('}') => {
+                        let _ = writeln!(out, "{{\"{}\",{labels}", dotted(name));
+                    }
+                    Some(labels) => {
+                        let _ = writeln!(out, "{{\"{}\"{labels}", dotted(name));
+                    }
+                    None => {
+                        let _ = writeln!(out, "{{\"{}\"}}{rest}", dotted(name));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The same body as OpenMetrics (`unknown` for `untyped`, and `# EOF`).
+    pub fn openmetrics(body: &str) -> String {
+        let mut b = String::with_capacity(body.len() + 6);
+        for line in body.lines() {
+            // OpenMetrics says `unknown` where the text format says `untyped`.
+            match line.strip_suffix(" untyped") {
+                Some(head) if line.starts_with("# TYPE ") => {
+                    b.push_str(head);
+                    b.push_str(" unknown");
+                }
+                _ => b.push_str(line),
+            }
+            b.push('\n');
+        }
+        b.push_str("# EOF\n");
+        b
+    }
+
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    fn field(out: &mut Vec<u8>, tag: u64, payload: &[u8]) {
+        varint(out, tag << 3 | 2);
+        varint(out, payload.len() as u64);
+        out.extend_from_slice(payload);
+    }
+
+    /// The same samples as a protobuf body (delimited `MetricFamily` messages): each
+    /// sample name one family of gauges (its counters as counters), one metric per
+    /// sample with its labels, as an exporter that writes no summaries or histograms
+    /// would send them.
+    pub fn protobuf(body: &str) -> Vec<u8> {
+        use trawl_core::exposition::{BodyParser, Entry, Format};
+        let mut families: Vec<(String, bool, Vec<Vec<u8>>)> = Vec::new();
+        let mut p = BodyParser::new(Format::PromText);
+        let mut sink = |e: Entry<'_>| -> Result<(), ()> {
+            if let Entry::Sample(s) = e {
+                let mut m = Vec::new();
+                for (n, v) in s.labels() {
+                    let mut pair = Vec::new();
+                    field(&mut pair, 1, n.as_bytes());
+                    field(&mut pair, 2, v.as_bytes());
+                    field(&mut m, 1, &pair);
+                }
+                let counter = s.name.ends_with("_total");
+                let mut value = vec![0x09];
+                value.extend_from_slice(&s.value.to_le_bytes());
+                field(&mut m, if counter { 3 } else { 2 }, &value);
+                match families.last_mut() {
+                    Some((name, _, ms)) if *name == *s.name => ms.push(m),
+                    _ => families.push((s.name.clone().into_owned(), counter, vec![m])),
+                }
+            }
+            Ok(())
+        };
+        let _ = p.feed(body.as_bytes(), &mut sink);
+        let _ = p.finish(&mut sink);
+        let mut out = Vec::new();
+        for (name, counter, metrics) in families {
+            let mut f = Vec::new();
+            field(&mut f, 1, name.as_bytes());
+            field(&mut f, 2, b"A metric.");
+            f.push(3 << 3);
+            f.push(if counter { 0 } else { 1 });
+            for m in metrics {
+                field(&mut f, 4, &m);
+            }
+            varint(&mut out, f.len() as u64);
+            out.extend_from_slice(&f);
+        }
+        out
+    }
 }
 
 pub mod scrape {

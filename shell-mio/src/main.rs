@@ -132,7 +132,10 @@ enum Command {
         /// The body's Content-Type (default: Prometheus text 0.0.4).
         #[arg(long = "content-type", default_value = "text/plain; version=0.0.4")]
         content_type: String,
-        /// Check OpenMetrics bodies against the specification's semantic rules too.
+        /// Refuse OpenMetrics bodies that break the specification's semantic rules.
+        /// Without it the first such rule is printed as a warning: a scrape accepts
+        /// these bodies, as Prometheus does (client_golang writes a `_sum` beside
+        /// negative buckets, which the specification forbids).
         #[arg(long)]
         strict: bool,
         /// Print every entry (metadata, samples with labels and exemplars) and the
@@ -270,9 +273,7 @@ fn parse_body(
         }
     };
     let mut p = BodyParser::new(format);
-    if strict {
-        p = p.strict();
-    }
+    p = if strict { p.strict() } else { p.advisory() };
     let mut n = 0u64;
     // Lines out, in order; a sample's start timestamp may come later (a `_created` line
     // after it), so nothing is printed before the end.
@@ -323,9 +324,17 @@ fn parse_body(
                             "timestamp": x.timestamp,
                         })
                     });
+                    // A protobuf sample's series text is the decoder's compact key, not
+                    // text: show its labels instead.
+                    let series = if format == trawl_core::exposition::Format::Protobuf {
+                        trawl_core::labels::Labels::from_pairs(labels.iter().cloned())
+                            .to_go_string()
+                    } else {
+                        s.series.to_owned()
+                    };
                     serde_json::json!({
                         "entry": "series",
-                        "series": s.series,
+                        "series": series,
                         "labels": pairs(&mut labels.into_iter()),
                         "value": format_go_float(s.value),
                         "timestamp": s.timestamp,
@@ -398,6 +407,12 @@ fn parse_body(
                 "line": line,
                 "column": column,
             })
+        );
+    }
+    if let Some(a) = p.advice() {
+        eprintln!(
+            "{}: warning: {a}: the OpenMetrics specification forbids this; a scrape accepts it (as Prometheus does), --strict refuses it",
+            file.display()
         );
     }
     match r {

@@ -683,3 +683,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn long_names_and_values_take_the_text_form_and_read_the_same() {
+    // Past 127 bytes a length is no longer one byte: the series is written as text.
+    let long_value = "v".repeat(200);
+    let long_name = format!("n{}", "x".repeat(130));
+    let fams = vec![MetricFamily {
+        name: long_name.clone(),
+        help: String::new(),
+        r#type: 1,
+        unit: String::new(),
+        metric: vec![
+            Metric {
+                label: vec![lp("a", &long_value), lp("b.c", "q\"uote")],
+                gauge: Some(Gauge { value: 1.0 }),
+                ..Default::default()
+            },
+            Metric {
+                label: vec![lp("a", "short")],
+                gauge: Some(Gauge { value: 2.0 }),
+                ..Default::default()
+            },
+        ],
+    }];
+    let got = sample_lines(&entries(&body(&fams), Format::Protobuf, 7).expect("parses"));
+    assert_eq!(
+        got,
+        vec![
+            format!("__name__={long_name},a={long_value},b.c=q\"uote 1"),
+            format!("__name__={long_name},a=short 2"),
+        ]
+    );
+}

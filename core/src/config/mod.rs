@@ -688,6 +688,19 @@ impl Config {
             for w in job.http_client.not_acted_on() {
                 out.push(format!("job {}: {w}", quote(&job.job_name)));
             }
+            // Native histograms are not stored yet: say what happens instead.
+            if job.scrape_native_histograms {
+                out.push(format!(
+                    "job {}: scrape_native_histograms: trawl does not store native histograms yet; histograms are scraped as classic ones (count, sum, buckets)",
+                    quote(&job.job_name)
+                ));
+            }
+            if job.convert_classic_histograms_to_nhcb {
+                out.push(format!(
+                    "job {}: convert_classic_histograms_to_nhcb: not done yet; classic histograms are stored as they are",
+                    quote(&job.job_name)
+                ));
+            }
             for sd in &job.sd_configs {
                 if let Some(h) = sd.get::<HttpSdConfig>() {
                     for w in h.http_client.not_acted_on() {

@@ -930,3 +930,22 @@ fn remote_write_headers_and_message_as_3_14() {
     ))
     .unwrap();
 }
+
+/// Native-histogram settings trawl cannot act on yet are said, not dropped silently.
+#[test]
+fn native_histogram_settings_not_acted_on_are_reported() {
+    let c = parse(
+        "global: {scrape_native_histograms: true}\nscrape_configs:\n  - job_name: j\n    convert_classic_histograms_to_nhcb: true\n  - job_name: k\n    scrape_native_histograms: false\n",
+    )
+    .unwrap();
+    let w = c.warnings();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with("job \"j\": scrape_native_histograms"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].starts_with("job \"j\": convert_classic_histograms_to_nhcb"),
+        "{w:?}"
+    );
+}

@@ -226,6 +226,8 @@ pub struct Sample<'a> {
     /// `start_timestamp`); OpenMetrics `_created` lines are read apart
     /// ([`created::StartTimes`]).
     pub start: Option<i64>,
+    /// The label block is protobuf `LabelPair` fields (see [`protobuf`]), not text.
+    proto: bool,
 }
 
 impl<'a> Sample<'a> {
@@ -238,6 +240,7 @@ impl<'a> Sample<'a> {
         LabelPairs {
             rest: self.label_block,
             kind: self.kind,
+            proto: self.proto,
         }
     }
 
@@ -246,6 +249,7 @@ impl<'a> Sample<'a> {
         LabelPairs {
             rest: self.label_block,
             kind: MetricType::Unknown,
+            proto: self.proto,
         }
     }
 }
@@ -286,6 +290,7 @@ impl<'a> Exemplar<'a> {
         LabelPairs {
             rest: self.label_block,
             kind: MetricType::Unknown,
+            proto: false,
         }
     }
 }
@@ -295,6 +300,7 @@ impl<'a> Exemplar<'a> {
 pub struct LabelPairs<'a> {
     rest: &'a str,
     kind: MetricType,
+    proto: bool,
 }
 
 /// The text of a quoted name (between its quotes), unescaped only if it has escapes.
@@ -324,6 +330,9 @@ fn closing_quote(s: &str) -> Option<usize> {
 impl<'a> Iterator for LabelPairs<'a> {
     type Item = (Cow<'a, str>, Cow<'a, str>);
     fn next(&mut self) -> Option<Self::Item> {
+        if self.proto {
+            return self.next_proto();
+        }
         // The block was checked when the sample was parsed: names are ASCII words or
         // quoted strings, values are quoted with backslash escapes; blanks and commas
         // separate pairs; a quoted string not followed by `=` is the metric name.
@@ -362,6 +371,30 @@ impl<'a> Iterator for LabelPairs<'a> {
             };
             return Some((name, value));
         }
+    }
+}
+
+impl<'a> LabelPairs<'a> {
+    /// The next pair of a protobuf block: `0x0a len (0x0a n name 0x12 v value)`, every
+    /// length one byte (the decoder only writes such blocks; see [`protobuf`]).
+    fn next_proto(&mut self) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
+        let b = self.rest.as_bytes();
+        let (&[0x0a, len], _) = b.split_first_chunk::<2>()? else {
+            return None;
+        };
+        let pair = self.rest.get(2..2 + usize::from(len))?;
+        self.rest = self.rest.get(2 + usize::from(len)..)?;
+        let p = pair.as_bytes();
+        let n = usize::from(*p.get(1)?);
+        let name = pair.get(2..2 + n)?;
+        let v = usize::from(*p.get(3 + n)?);
+        let value = Cow::Borrowed(pair.get(4 + n..4 + n + v)?);
+        let value = match self.kind {
+            MetricType::Histogram if name == "le" => normalize_float(value),
+            MetricType::Summary if name == "quantile" => normalize_float(value),
+            _ => value,
+        };
+        Some((Cow::Borrowed(name), value))
     }
 }
 
@@ -466,14 +499,15 @@ pub(crate) fn syntax<T>(offset: usize, message: impl Into<String>) -> Result<T, 
 pub(crate) fn quoted_end(b: &[u8], start: usize, newlines: &mut u64) -> Option<usize> {
     let mut i = start;
     while i < b.len() {
+        // Only a quote, a backslash or a line end matters: jump to the next one.
+        i += memchr::memchr3(b'"', b'\\', b'\n', b.get(i..)?)?;
         match b[i] {
             b'"' => return Some(i),
             b'\\' => i += 2,
-            b'\n' => {
+            _ => {
                 *newlines += 1;
                 i += 1;
             }
-            _ => i += 1,
         }
     }
     None

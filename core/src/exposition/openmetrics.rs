@@ -365,6 +365,7 @@ fn sample(line: &[u8]) -> Result<Entry<'_>, SyntaxError> {
         exemplar,
         kind: MetricType::Unknown,
         start: None,
+        proto: false,
     }))
 }
 

@@ -37,19 +37,31 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline(always)]
     fn new(b: &'a [u8], base: usize) -> Reader<'a> {
         Reader { b, at: 0, base }
     }
 
+    #[inline(always)]
     fn done(&self) -> bool {
         self.at >= self.b.len()
     }
 
+    #[cold]
+    #[inline(never)]
     fn err<T>(&self, what: &str) -> Result<T, SyntaxError> {
         syntax(self.base + self.at, format!("protobuf: {what}"))
     }
 
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, SyntaxError> {
+        // Most varints here (keys, lengths of names and values) are one byte.
+        if let Some(&byte) = self.b.get(self.at)
+            && byte < 0x80
+        {
+            self.at += 1;
+            return Ok(u64::from(byte));
+        }
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let Some(&byte) = self.b.get(self.at) else {
@@ -64,6 +76,7 @@ impl<'a> Reader<'a> {
         self.err("varint longer than 10 bytes")
     }
 
+    #[inline(always)]
     fn fixed64(&mut self) -> Result<u64, SyntaxError> {
         let Some(s) = self.b.get(self.at..self.at + 8) else {
             return self.err("truncated fixed64");
@@ -74,6 +87,7 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(a))
     }
 
+    #[inline(always)]
     fn bytes(&mut self) -> Result<(&'a [u8], usize), SyntaxError> {
         let n = self.varint()?;
         let start = self.at;
@@ -94,6 +108,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field's number and wire type; `None` at the end.
+    #[inline(always)]
     fn field(&mut self) -> Result<Option<(u64, u8)>, SyntaxError> {
         if self.done() {
             return Ok(None);
@@ -124,14 +139,22 @@ impl<'a> Reader<'a> {
     }
 
     /// A field of wire type `want`, or an error naming it.
+    #[inline(always)]
     fn expect(&self, wire: u8, want: u8, what: &str) -> Result<(), SyntaxError> {
         if wire == want {
             Ok(())
         } else {
-            self.err(&format!("{what} has wire type {wire}, want {want}"))
+            self.wrong_wire(wire, want, what)
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn wrong_wire(&self, wire: u8, want: u8, what: &str) -> Result<(), SyntaxError> {
+        self.err(&format!("{what} has wire type {wire}, want {want}"))
+    }
+
+    #[inline]
     fn double(&mut self, wire: u8, what: &str) -> Result<f64, SyntaxError> {
         self.expect(wire, I64, what)?;
         Ok(f64::from_bits(self.fixed64()?))
@@ -161,23 +184,36 @@ fn timestamp(b: &[u8], base: usize) -> Result<i64, SyntaxError> {
 /// An exemplar as decoded: labels, value, timestamp.
 #[derive(Default)]
 struct RawExemplar<'a> {
-    labels: Vec<(&'a str, &'a str)>,
+    labels: Vec<Pair<'a>>,
     value: f64,
     ts: Option<i64>,
 }
 
-fn label_pair(b: &[u8], base: usize) -> Result<(&str, &str), SyntaxError> {
+/// A label pair's name and value, not yet checked for UTF-8: the series text they go
+/// into is checked once, whole.
+type Pair<'a> = (&'a [u8], &'a [u8]);
+
+fn label_pair(b: &[u8], base: usize) -> Result<Pair<'_>, SyntaxError> {
+    // The usual encoding, name then value, each shorter than 128 bytes, read directly.
+    if let [0x0a, n, rest @ ..] = b
+        && *n < 0x80
+        && let Some((name, rest)) = rest.split_at_checked(usize::from(*n))
+        && let [0x12, v, value @ ..] = rest
+        && usize::from(*v) == value.len()
+    {
+        return Ok((name, value));
+    }
     let mut r = Reader::new(b, base);
-    let (mut name, mut value) = ("", "");
+    let (mut name, mut value): Pair<'_> = (b"", b"");
     while let Some((n, wire)) = r.field()? {
         match n {
             1 => {
                 r.expect(wire, LEN, "LabelPair.name")?;
-                name = r.string()?;
+                name = r.bytes()?.0;
             }
             2 => {
                 r.expect(wire, LEN, "LabelPair.value")?;
-                value = r.string()?;
+                value = r.bytes()?.0;
             }
             _ => r.skip(wire)?,
         }
@@ -210,7 +246,7 @@ fn exemplar<'a>(b: &'a [u8], base: usize) -> Result<RawExemplar<'a>, SyntaxError
 /// One `Metric`, with the parts of every type (only the family's type is read).
 #[derive(Default)]
 struct RawMetric<'a> {
-    labels: Vec<(&'a str, &'a str)>,
+    labels: Vec<Pair<'a>>,
     /// gauge, counter or untyped value.
     value: f64,
     counter_exemplar: Option<RawExemplar<'a>>,
@@ -224,9 +260,18 @@ struct RawMetric<'a> {
     timestamp_ms: i64,
 }
 
-fn metric<'a>(b: &'a [u8], base: usize, kind: i64) -> Result<RawMetric<'a>, SyntaxError> {
+fn metric<'a>(
+    b: &'a [u8],
+    base: usize,
+    kind: i64,
+    labels: Vec<Pair<'a>>,
+) -> Result<RawMetric<'a>, SyntaxError> {
     let mut r = Reader::new(b, base);
-    let mut m = RawMetric::default();
+    let mut m = RawMetric {
+        labels,
+        ..RawMetric::default()
+    };
+    m.labels.clear();
     while let Some((n, wire)) = r.field()? {
         match n {
             1 => {
@@ -361,48 +406,63 @@ fn metric<'a>(b: &'a [u8], base: usize, kind: i64) -> Result<RawMetric<'a>, Synt
 /// Reused text for the entries of one family.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
-    series: String,
+    series: Vec<u8>,
     name: String,
-    exemplar: String,
+    exemplar: Vec<u8>,
 }
 
-fn is_legacy_name(s: &str, metric: bool) -> bool {
-    let mut b = s.bytes();
-    let Some(first) = b.next() else {
-        return false;
-    };
-    let ok = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || (metric && c == b':');
-    !first.is_ascii_digit() && ok(first) && b.all(ok)
+/// A name that needs no quotes in the text format (a label name, or with `metric` a
+/// metric name, which may also hold `:`).
+fn is_legacy_name(s: &[u8], metric: bool) -> bool {
+    use super::text::{is_label_char, is_label_start, is_name_char, is_name_start};
+    match s.split_first() {
+        None => false,
+        Some((&first, rest)) if metric => {
+            is_name_start(first) && rest.iter().all(|&c| is_name_char(c))
+        }
+        Some((&first, rest)) => is_label_start(first) && rest.iter().all(|&c| is_label_char(c)),
+    }
 }
 
 /// Appends `s` quoted with the text format's escapes.
-fn push_quoted(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
+fn push_quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    let plain = if s.len() < 32 {
+        // Short strings (most names and values): a loop beats setting up a search.
+        !s.iter().any(|&c| matches!(c, b'\\' | b'"' | b'\n'))
+    } else {
+        memchr::memchr3(b'\\', b'"', b'\n', s).is_none()
+    };
+    if plain {
+        out.extend_from_slice(s);
+        out.push(b'"');
+        return;
+    }
+    for &c in s {
         match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
             c => out.push(c),
         }
     }
-    out.push('"');
+    out.push(b'"');
 }
 
 /// Appends `name="value",…` for `labels` (names quoted where needed).
-fn push_pairs<'x>(out: &mut String, labels: impl Iterator<Item = (&'x str, &'x str)>) {
+fn push_pairs<'x>(out: &mut Vec<u8>, labels: impl Iterator<Item = Pair<'x>>) {
     let mut first = true;
     for (n, v) in labels {
         if !first {
-            out.push(',');
+            out.push(b',');
         }
         first = false;
         if is_legacy_name(n, false) {
-            out.push_str(n);
+            out.extend_from_slice(n);
         } else {
             push_quoted(out, n);
         }
-        out.push('=');
+        out.push(b'=');
         push_quoted(out, v);
     }
 }
@@ -523,8 +583,10 @@ fn family<E>(
         sink(Entry::Unit { name, unit }).map_err(ProtoError::Sink)?;
     }
     sink(Entry::Type { name, kind: mtype }).map_err(ProtoError::Sink)?;
+    // One label vector for the family's metrics.
+    let mut labels = Vec::new();
     for (m, at) in metrics {
-        let m = metric(m, at, kind)?;
+        let m = metric(m, at, kind, std::mem::take(&mut labels))?;
         let ts = (m.timestamp_ms != 0).then_some(m.timestamp_ms);
         let mut emit = |suffix: &str,
                         magic: Option<(&str, String)>,
@@ -540,37 +602,103 @@ fn family<E>(
             full.push_str(name);
             full.push_str(suffix);
             series.clear();
-            let legacy = is_legacy_name(full, true);
+            // The compact form, when every length fits a byte: the labels as protobuf
+            // `LabelPair` fields (no escaping, one copy), then the name. Lengths under
+            // 128 are single ASCII bytes, so the text is UTF-8 exactly when the names
+            // and values are; one check covers them all.
+            let short = |n: &[u8], v: &[u8]| n.len() + v.len() + 4 < 0x80;
+            let compact = full.len() < 0x80
+                && m.labels.iter().all(|(n, v)| short(n, v))
+                && magic
+                    .as_ref()
+                    .is_none_or(|(n, v)| short(n.as_bytes(), v.as_bytes()));
+            if compact {
+                let mut put = |n: &[u8], v: &[u8]| {
+                    series.extend_from_slice(&[
+                        0x0a,
+                        (n.len() + v.len() + 4) as u8,
+                        0x0a,
+                        n.len() as u8,
+                    ]);
+                    series.extend_from_slice(n);
+                    series.extend_from_slice(&[0x12, v.len() as u8]);
+                    series.extend_from_slice(v);
+                };
+                for (n, v) in &m.labels {
+                    put(n, v);
+                }
+                if let Some((n, v)) = &magic {
+                    put(n.as_bytes(), v.as_bytes());
+                }
+                let block_end = series.len();
+                series.extend_from_slice(&[0x1a, full.len() as u8]);
+                series.extend_from_slice(full.as_bytes());
+                let series = std::str::from_utf8(series)
+                    .or_else(|_| syntax(at, "protobuf: invalid UTF-8 in a label name or value"))?;
+                ex_text.clear();
+                if let Some(e) = ex {
+                    push_pairs(ex_text, e.labels.iter().copied());
+                }
+                let ex_text = std::str::from_utf8(ex_text)
+                    .or_else(|_| syntax(at, "protobuf: invalid UTF-8 in an exemplar label"))?;
+                let value = if value.is_nan() {
+                    f64::from_bits(super::float::NORMAL_NAN)
+                } else {
+                    value
+                };
+                return sink(Entry::Sample(Sample {
+                    series,
+                    name: Cow::Borrowed(full.as_str()),
+                    label_block: &series[..block_end],
+                    value,
+                    timestamp: ts,
+                    exemplar: ex.map(|e| Exemplar {
+                        label_block: ex_text,
+                        value: e.value,
+                        timestamp: e.ts,
+                    }),
+                    kind: mtype,
+                    start: m.start,
+                    proto: true,
+                }))
+                .map_err(ProtoError::Sink);
+            }
+            // Otherwise the text form, as the text format writes it.
+            let legacy = is_legacy_name(full.as_bytes(), true);
             if legacy {
-                series.push_str(full);
-                series.push('{');
+                series.extend_from_slice(full.as_bytes());
+                series.push(b'{');
             } else {
-                series.push('{');
-                push_quoted(series, full);
+                series.push(b'{');
+                push_quoted(series, full.as_bytes());
                 if !m.labels.is_empty() || magic.is_some() {
-                    series.push(',');
+                    series.push(b',');
                 }
             }
             let block_start = series.len();
             push_pairs(series, m.labels.iter().copied());
             if let Some((n, v)) = &magic {
                 if !m.labels.is_empty() {
-                    series.push(',');
+                    series.push(b',');
                 }
-                push_pairs(series, std::iter::once((*n, v.as_str())));
+                push_pairs(series, std::iter::once((n.as_bytes(), v.as_bytes())));
             }
             let block_end = series.len();
-            series.push('}');
+            series.push(b'}');
+            // Every name and value of the series is checked here, once.
+            let series = std::str::from_utf8(series)
+                .or_else(|_| syntax(at, "protobuf: invalid UTF-8 in a label name or value"))?;
             ex_text.clear();
             if let Some(e) = ex {
                 push_pairs(ex_text, e.labels.iter().copied());
             }
+            let ex_text = std::str::from_utf8(ex_text)
+                .or_else(|_| syntax(at, "protobuf: invalid UTF-8 in an exemplar label"))?;
             let exemplar = ex.map(|e| Exemplar {
-                label_block: ex_text.as_str(),
+                label_block: ex_text,
                 value: e.value,
                 timestamp: e.ts,
             });
-            let series: &str = series.as_str();
             let label_block = if legacy {
                 &series[block_start..block_end]
             } else {
@@ -591,6 +719,7 @@ fn family<E>(
                 exemplar,
                 kind: mtype,
                 start: m.start,
+                proto: false,
             }))
             .map_err(ProtoError::Sink)
         };
@@ -628,6 +757,7 @@ fn family<E>(
                 }
             }
         }
+        labels = m.labels;
     }
     Ok(())
 }

@@ -34,6 +34,9 @@ pub struct BodyParser {
     offset: u64,
     /// Text the protobuf decoder writes its entries into.
     scratch: protobuf::Scratch,
+    /// The validator's first objection when it only advises ([`BodyParser::advisory`]).
+    advice: Option<ParseError>,
+    advisory: bool,
 }
 
 /// The default bound on one metric family of a protobuf body (a family is one message,
@@ -57,6 +60,8 @@ impl BodyParser {
             kind: MetricType::Unknown,
             offset: 0,
             scratch: protobuf::Scratch::default(),
+            advice: None,
+            advisory: false,
         }
         .bounded_for(format)
     }
@@ -75,6 +80,24 @@ impl BodyParser {
             self.validator = Some(Validator::new());
         }
         self
+    }
+
+    /// Runs the OpenMetrics specification's rules ([`Validator`]) without failing on
+    /// them: the first rule an exposition breaks is kept ([`BodyParser::advice`]) and
+    /// parsing goes on as a scrape's does. Real exporters break some of these rules
+    /// (client_golang writes a `_sum` beside negative buckets), and Prometheus and trawl
+    /// accept them.
+    pub fn advisory(mut self) -> BodyParser {
+        if self.format == Format::OpenMetrics {
+            self.validator = Some(Validator::new());
+            self.advisory = true;
+        }
+        self
+    }
+
+    /// The first rule of the specification the body broke, in advisory mode.
+    pub fn advice(&self) -> Option<&ParseError> {
+        self.advice.as_ref()
     }
 
     /// Bounds the length of one entry (default [`DEFAULT_MAX_LINE`]; for protobuf, one
@@ -156,9 +179,24 @@ impl BodyParser {
         if let Some(v) = self.validator.as_mut()
             && let Err(e) = v.entry(&Entry::Eof)
         {
+            if self.advisory {
+                self.advise(self.line, e);
+                return Ok(());
+            }
             return Err(self.fail(self.line, 1, e));
         }
         Ok(())
+    }
+
+    /// Keeps the first objection; the validator stops there (its state after an
+    /// objection would only produce echoes of it).
+    fn advise(&mut self, line: u64, message: String) {
+        self.validator = None;
+        self.advice.get_or_insert(ParseError {
+            line,
+            column: 1,
+            message,
+        });
     }
 
     fn fail<E>(&mut self, line: u64, column: u64, message: String) -> FeedError<E> {
@@ -252,7 +290,10 @@ impl BodyParser {
                         && let Err(e) = v.entry(&entry)
                     {
                         let line = self.line;
-                        return Err(self.fail(line, 1, e));
+                        if !self.advisory {
+                            return Err(self.fail(line, 1, e));
+                        }
+                        self.advise(line, e);
                     }
                     if let Err(e) = sink(entry) {
                         self.failed = true;

@@ -505,3 +505,37 @@ fn a_carriage_return_cut_by_a_chunk_boundary_waits_for_the_next_byte() {
         );
     }
 }
+
+#[test]
+fn advisory_mode_keeps_the_first_objection_and_parses_on() {
+    // client_golang writes a `_sum` beside negative buckets: the specification forbids
+    // it, Prometheus scrapes it. Strict refuses; advisory parses every sample and says
+    // what a strict parser would refuse.
+    let body = "# TYPE h histogram\nh_bucket{le=\"-1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum -3\n# EOF\n";
+    let mut p = BodyParser::new(Format::OpenMetrics).advisory();
+    let mut n = 0;
+    let mut sink = |e: Entry<'_>| -> Result<(), ()> {
+        if matches!(e, Entry::Sample(_)) {
+            n += 1;
+        }
+        Ok(())
+    };
+    p.feed(body.as_bytes(), &mut sink).unwrap();
+    p.finish(&mut sink).unwrap();
+    assert_eq!(n, 4);
+    let a = p.advice().expect("an objection");
+    assert_eq!(a.line, 5);
+    assert!(a.message.contains("h_sum"), "{a}");
+    let mut strict = BodyParser::new(Format::OpenMetrics).strict();
+    let mut ignore = |_: Entry<'_>| -> Result<(), ()> { Ok(()) };
+    let r = strict
+        .feed(body.as_bytes(), &mut ignore)
+        .and_then(|()| strict.finish(&mut ignore));
+    assert!(matches!(r, Err(FeedError::Parse(_))));
+    // A body within the specification draws no objection.
+    let mut p = BodyParser::new(Format::OpenMetrics).advisory();
+    p.feed(b"# TYPE g gauge\ng 1\n# EOF\n", &mut ignore)
+        .unwrap();
+    p.finish(&mut ignore).unwrap();
+    assert!(p.advice().is_none());
+}

@@ -431,6 +431,7 @@ fn sample(b: &[u8], start: usize, eof: bool) -> Result<Step<'_>, SyntaxError> {
             exemplar: None,
             kind: MetricType::Unknown,
             start: None,
+            proto: false,
         }),
         len,
         newlines,
