@@ -193,15 +193,17 @@ struct RawExemplar<'a> {
 /// into is checked once, whole.
 type Pair<'a> = (&'a [u8], &'a [u8]);
 
-fn label_pair(b: &[u8], base: usize) -> Result<Pair<'_>, SyntaxError> {
-    // The usual encoding, name then value, each shorter than 128 bytes, read directly.
+/// A label pair, and whether it was written in the usual form (name then value, each
+/// shorter than 128 bytes), which is read directly.
+fn label_pair(b: &[u8], base: usize) -> Result<(Pair<'_>, bool), SyntaxError> {
     if let [0x0a, n, rest @ ..] = b
         && *n < 0x80
         && let Some((name, rest)) = rest.split_at_checked(usize::from(*n))
         && let [0x12, v, value @ ..] = rest
+        && *v < 0x80
         && usize::from(*v) == value.len()
     {
-        return Ok((name, value));
+        return Ok(((name, value), true));
     }
     let mut r = Reader::new(b, base);
     let (mut name, mut value): Pair<'_> = (b"", b"");
@@ -218,7 +220,7 @@ fn label_pair(b: &[u8], base: usize) -> Result<Pair<'_>, SyntaxError> {
             _ => r.skip(wire)?,
         }
     }
-    Ok((name, value))
+    Ok(((name, value), false))
 }
 
 fn exemplar<'a>(b: &'a [u8], base: usize) -> Result<RawExemplar<'a>, SyntaxError> {
@@ -229,7 +231,7 @@ fn exemplar<'a>(b: &'a [u8], base: usize) -> Result<RawExemplar<'a>, SyntaxError
             1 => {
                 r.expect(wire, LEN, "Exemplar.label")?;
                 let (s, at) = r.bytes()?;
-                e.labels.push(label_pair(s, at)?);
+                e.labels.push(label_pair(s, at)?.0);
             }
             2 => e.value = r.double(wire, "Exemplar.value")?,
             3 => {
@@ -247,6 +249,8 @@ fn exemplar<'a>(b: &'a [u8], base: usize) -> Result<RawExemplar<'a>, SyntaxError
 #[derive(Default)]
 struct RawMetric<'a> {
     labels: Vec<Pair<'a>>,
+    /// The label fields as written, when already in the compact form.
+    label_raw: Option<&'a [u8]>,
     /// gauge, counter or untyped value.
     value: f64,
     counter_exemplar: Option<RawExemplar<'a>>,
@@ -272,12 +276,30 @@ fn metric<'a>(
         ..RawMetric::default()
     };
     m.labels.clear();
-    while let Some((n, wire)) = r.field()? {
+    // The label fields as one slice of the message, when they are adjacent and each is
+    // written `0x0a len 0x0a n name 0x12 v value` with one-byte lengths: the compact
+    // block the decoder would write, ready to copy whole.
+    let mut raw: Option<(usize, usize)> = None;
+    let mut raw_ok = true;
+    loop {
+        let field_start = r.at;
+        let Some((n, wire)) = r.field()? else { break };
         match n {
             1 => {
                 r.expect(wire, LEN, "Metric.label")?;
                 let (s, at) = r.bytes()?;
-                m.labels.push(label_pair(s, at)?);
+                let (pair, usual) = label_pair(s, at)?;
+                // One byte of key, one of length, then the usual pair.
+                raw_ok &= usual && r.at - field_start == s.len() + 2;
+                raw = match raw {
+                    None => Some((field_start, r.at)),
+                    Some((a, e)) if e == field_start => Some((a, r.at)),
+                    Some(_) => {
+                        raw_ok = false;
+                        raw
+                    }
+                };
+                m.labels.push(pair);
             }
             // The value of the family's type only (3.x reads `GetCounter()` for a
             // counter, and so on).
@@ -400,6 +422,11 @@ fn metric<'a>(
             _ => r.skip(wire)?,
         }
     }
+    m.label_raw = match raw {
+        Some((a, e)) if raw_ok => b.get(a..e),
+        None => Some(&[]),
+        Some(_) => None,
+    };
     Ok(m)
 }
 
@@ -447,6 +474,15 @@ fn push_quoted(out: &mut Vec<u8>, s: &[u8]) {
         }
     }
     out.push(b'"');
+}
+
+/// Appends one label pair in the compact form (`0x0a len 0x0a n name 0x12 v value`);
+/// every length must be below 128.
+fn put_compact(series: &mut Vec<u8>, n: &[u8], v: &[u8]) {
+    series.extend_from_slice(&[0x0a, (n.len() + v.len() + 4) as u8, 0x0a, n.len() as u8]);
+    series.extend_from_slice(n);
+    series.extend_from_slice(&[0x12, v.len() as u8]);
+    series.extend_from_slice(v);
 }
 
 /// Appends `name="value",…` for `labels` (names quoted where needed).
@@ -613,22 +649,17 @@ fn family<E>(
                     .as_ref()
                     .is_none_or(|(n, v)| short(n.as_bytes(), v.as_bytes()));
             if compact {
-                let mut put = |n: &[u8], v: &[u8]| {
-                    series.extend_from_slice(&[
-                        0x0a,
-                        (n.len() + v.len() + 4) as u8,
-                        0x0a,
-                        n.len() as u8,
-                    ]);
-                    series.extend_from_slice(n);
-                    series.extend_from_slice(&[0x12, v.len() as u8]);
-                    series.extend_from_slice(v);
-                };
-                for (n, v) in &m.labels {
-                    put(n, v);
+                match m.label_raw {
+                    // Written in the compact form already: one copy.
+                    Some(raw) => series.extend_from_slice(raw),
+                    None => {
+                        for (n, v) in &m.labels {
+                            put_compact(series, n, v);
+                        }
+                    }
                 }
                 if let Some((n, v)) = &magic {
-                    put(n.as_bytes(), v.as_bytes());
+                    put_compact(series, n.as_bytes(), v.as_bytes());
                 }
                 let block_end = series.len();
                 series.extend_from_slice(&[0x1a, full.len() as u8]);
