@@ -502,7 +502,7 @@ fn features(cli: &Cli) -> (bool, Vec<(tracing::Level, String)>) {
                 start_timestamps = true;
                 (
                     tracing::Level::INFO,
-                    "start timestamp zero ingestion enabled: OpenMetrics _created lines of counters, summaries and histograms are start timestamps, stored as 0 samples (the default scrape_protocols stay text-first until trawl parses protobuf)".to_owned(),
+                    "start timestamp zero ingestion enabled: OpenMetrics _created lines of counters, summaries and histograms are start timestamps, stored as 0 samples (the default scrape_protocols stay text-first: list PrometheusProto first to get start timestamps from protobuf targets)".to_owned(),
                 )
             }
             "exemplar-storage" => (

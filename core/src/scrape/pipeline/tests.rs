@@ -12,13 +12,23 @@ fn cfg(extra: &str) -> ScrapeConfig {
         .remove(0)
 }
 
-/// One scrape of `body` (or a transport failure for `None`) at `t` ms.
-fn run(
+/// How a test scrape's body arrives.
+struct Feed<'b> {
+    format: Format,
+    /// `None`: the connection failed before any body.
+    body: Option<&'b str>,
+    start_timestamps: bool,
+    /// The connection breaks after the body (a transport error mid-body).
+    broken: bool,
+}
+
+/// One scrape at `t` ms, as the scrape loop drives it.
+fn scrape(
     cache: &mut SeriesCache,
     cfg: &ScrapeConfig,
     refs: &mut Refs,
     t: i64,
-    body: Option<&str>,
+    f: Feed<'_>,
 ) -> RunResult {
     let job: Arc<str> = "j".into();
     let url: Arc<str> = "http://h:1/metrics".into();
@@ -31,29 +41,54 @@ fn run(
         target_labels: &target,
         append_time: t,
         max_time: t + 600_000,
-        start_timestamps: false,
+        start_timestamps: f.start_timestamps,
     };
     let mut r = ScrapeRun::new(cache, t);
-    let result = match body {
+    let result = match f.body {
         None => Err("connection refused".to_owned()),
         Some(b) => {
-            let mut p = BodyParser::new(Format::PromText);
+            let mut p = BodyParser::new(f.format);
             let fed = {
                 let mut sink = |e: Entry<'_>| r.entry(cache, &ctx, refs, e);
-                p.feed(b.as_bytes(), &mut sink)
-                    .and_then(|()| p.finish(&mut sink))
+                let fed = p.feed(b.as_bytes(), &mut sink);
+                if f.broken {
+                    fed
+                } else {
+                    fed.and_then(|()| p.finish(&mut sink))
+                }
             };
             r.body_bytes = b.len() as i64;
-            // A body that does not parse is an append error, recorded in the run (as
-            // the scrape loop's body feeder does).
-            fed.map_err(|e| {
-                let m = format!("{e:?}");
-                r.fail(m.clone());
-                m
-            })
+            match fed {
+                // A body that does not parse is an append error, recorded in the run
+                // (as the scrape loop's body feeder does).
+                Err(e) => {
+                    let m = format!("{e:?}");
+                    r.fail(m.clone());
+                    Err(m)
+                }
+                Ok(()) if f.broken => Err("read: connection reset by peer".to_owned()),
+                Ok(()) => Ok(()),
+            }
         }
     };
     r.finish(cache, &ctx, refs, std::time::Duration::ZERO, result)
+}
+
+/// One scrape of a text `body` (or a transport failure for `None`) at `t` ms.
+fn run(
+    cache: &mut SeriesCache,
+    cfg: &ScrapeConfig,
+    refs: &mut Refs,
+    t: i64,
+    body: Option<&str>,
+) -> RunResult {
+    let f = Feed {
+        format: Format::PromText,
+        body,
+        start_timestamps: false,
+        broken: false,
+    };
+    scrape(cache, cfg, refs, t, f)
 }
 
 #[derive(Clone, Debug)]
@@ -211,30 +246,13 @@ fn run_broken(
     t: i64,
     body: &str,
 ) -> RunResult {
-    let job: Arc<str> = "j".into();
-    let url: Arc<str> = "http://h:1/metrics".into();
-    let target = Labels::from_pairs([("instance", "h:1"), ("job", "j")]);
-    let ctx = ScrapeContext {
-        job: &job,
-        url: &url,
-        loop_id: 1,
-        cfg,
-        target_labels: &target,
-        append_time: t,
-        max_time: t + 600_000,
+    let f = Feed {
+        format: Format::PromText,
+        body: Some(body),
         start_timestamps: false,
+        broken: true,
     };
-    let mut r = ScrapeRun::new(cache, t);
-    let mut p = BodyParser::new(Format::PromText);
-    p.feed(body.as_bytes(), &mut |e| r.entry(cache, &ctx, refs, e))
-        .unwrap();
-    r.finish(
-        cache,
-        &ctx,
-        refs,
-        std::time::Duration::ZERO,
-        Err("read: connection reset by peer".into()),
-    )
+    scrape(cache, cfg, refs, t, f)
 }
 
 #[test]
@@ -553,29 +571,13 @@ fn run_om(
     body: &str,
     start_timestamps: bool,
 ) -> RunResult {
-    let job: Arc<str> = "j".into();
-    let url: Arc<str> = "http://h:1/metrics".into();
-    let target = Labels::from_pairs([("instance", "h:1"), ("job", "j")]);
-    let ctx = ScrapeContext {
-        job: &job,
-        url: &url,
-        loop_id: 1,
-        cfg,
-        target_labels: &target,
-        append_time: t,
-        max_time: t + 600_000,
+    let f = Feed {
+        format: Format::OpenMetrics,
+        body: Some(body),
         start_timestamps,
+        broken: false,
     };
-    let mut r = ScrapeRun::new(cache, t);
-    let mut p = BodyParser::new(Format::OpenMetrics);
-    let fed = {
-        let mut sink = |e: Entry<'_>| r.entry(cache, &ctx, refs, e);
-        p.feed(body.as_bytes(), &mut sink)
-            .and_then(|()| p.finish(&mut sink))
-    };
-    r.body_bytes = body.len() as i64;
-    let result = fed.map_err(|e| format!("{e:?}"));
-    r.finish(cache, &ctx, refs, std::time::Duration::ZERO, result)
+    scrape(cache, cfg, refs, t, f)
 }
 
 #[test]
@@ -704,4 +706,39 @@ fn exemplars_are_stored_with_their_samples_once() {
     let out = run_om(&mut cache, &cfg, &mut refs, 40_000, bad, false);
     assert!(out.result.is_err());
     assert!(out.batch.exemplars.is_empty());
+}
+
+#[test]
+fn utf8_names_follow_the_jobs_validation_scheme() {
+    // 3.x `scrapeLoop.append`: `lset.IsValid(validationScheme)`. With `legacy` a target
+    // that sends a UTF-8 name anyway fails the scrape; with `utf8` (the default) it is
+    // stored.
+    let body = "{\"my.metric\",\"label.name\"=\"v\"} 1\nok 2\n";
+    let utf8 = cfg("");
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let out = run(&mut cache, &utf8, &mut refs, 1_000, Some(body));
+    assert_eq!(out.result, Ok(()));
+    assert!(
+        out.batch.series.iter().any(
+            |(_, l)| l.get("__name__") == Some("my.metric") && l.get("label.name") == Some("v")
+        )
+    );
+    let legacy = cfg(
+        "    metric_name_validation_scheme: legacy\n    metric_name_escaping_scheme: underscores\n",
+    );
+    let mut cache = SeriesCache::new();
+    let mut refs = Refs::new();
+    let out = run(&mut cache, &legacy, &mut refs, 1_000, Some(body));
+    let err = out.result.expect_err("a legacy job refuses UTF-8 names");
+    assert!(
+        err.starts_with("invalid metric name or label names"),
+        "{err}"
+    );
+    // And the request asks the target to escape them.
+    let accept = crate::scrape::request::accept_header(
+        &legacy.scrape_protocols,
+        &legacy.metric_name_escaping_scheme,
+    );
+    assert!(accept.contains("escaping=underscores"), "{accept}");
 }
