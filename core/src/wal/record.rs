@@ -205,72 +205,68 @@ pub fn decode_series(b: &[u8]) -> Option<Vec<(SeriesRef, Labels)>> {
     let mut out = Vec::new();
     while pos < b.len() {
         let r = be64(b, &mut pos)?;
-        let n = uvarint(b, &mut pos)?;
-        let mut pairs = Vec::new();
-        for _ in 0..n {
-            let name = string(b, &mut pos)?;
-            let value = string(b, &mut pos)?;
-            pairs.push((name, value));
-        }
-        out.push((SeriesRef(r), Labels::from_pairs(pairs)));
+        out.push((SeriesRef(r), labels(b, &mut pos)?));
+    }
+    Some(out)
+}
+
+/// A label set as records write it: a count, then each name and value.
+fn labels(b: &[u8], pos: &mut usize) -> Option<Labels> {
+    let n = uvarint(b, pos)?;
+    let mut pairs = Vec::new();
+    for _ in 0..n {
+        let name = string(b, pos)?;
+        let value = string(b, pos)?;
+        pairs.push((name, value));
+    }
+    Some(Labels::from_pairs(pairs))
+}
+
+/// The entries of a record of type `kind` written as a base ref and time, then per
+/// entry signed deltas and a value's bits (samples, exemplars); `rest` reads what an
+/// entry carries after its value.
+fn delta_entries<T>(
+    b: &[u8],
+    kind: u8,
+    mut rest: impl FnMut(Point, &[u8], &mut usize) -> Option<T>,
+) -> Option<Vec<T>> {
+    if b.first() != Some(&kind) {
+        return None;
+    }
+    let mut pos = 1;
+    let mut out = Vec::new();
+    if pos == b.len() {
+        return Some(out);
+    }
+    let r0 = be64(b, &mut pos)?;
+    let t0 = be64(b, &mut pos)? as i64;
+    while pos < b.len() {
+        let dr = varint(b, &mut pos)?;
+        let dt = varint(b, &mut pos)?;
+        let v = be64(b, &mut pos)?;
+        let p = Point {
+            series: SeriesRef(r0.wrapping_add(dr as u64)),
+            t: t0.wrapping_add(dt),
+            v,
+        };
+        out.push(rest(p, b, &mut pos)?);
     }
     Some(out)
 }
 
 /// Decodes an exemplars record; `None` if it is malformed.
 pub fn decode_exemplars(b: &[u8]) -> Option<Vec<ExemplarPoint>> {
-    if b.first() != Some(&kind::EXEMPLARS) {
-        return None;
-    }
-    let mut pos = 1;
-    let mut out = Vec::new();
-    if pos == b.len() {
-        return Some(out);
-    }
-    let r0 = be64(b, &mut pos)?;
-    let t0 = be64(b, &mut pos)? as i64;
-    while pos < b.len() {
-        let dr = varint(b, &mut pos)?;
-        let dt = varint(b, &mut pos)?;
-        let v = be64(b, &mut pos)?;
-        let n = uvarint(b, &mut pos)?;
-        let mut pairs = Vec::new();
-        for _ in 0..n {
-            let name = string(b, &mut pos)?;
-            let value = string(b, &mut pos)?;
-            pairs.push((name, value));
-        }
-        out.push(ExemplarPoint {
-            series: SeriesRef(r0.wrapping_add(dr as u64)),
-            t: t0.wrapping_add(dt),
-            v,
-            labels: Labels::from_pairs(pairs),
-        });
-    }
-    Some(out)
+    delta_entries(b, kind::EXEMPLARS, |p, b, pos| {
+        Some(ExemplarPoint {
+            series: p.series,
+            t: p.t,
+            v: p.v,
+            labels: labels(b, pos)?,
+        })
+    })
 }
 
 /// Decodes a samples record; `None` if it is malformed.
 pub fn decode_samples(b: &[u8]) -> Option<Vec<Point>> {
-    if b.first() != Some(&kind::SAMPLES) {
-        return None;
-    }
-    let mut pos = 1;
-    let mut out = Vec::new();
-    if pos == b.len() {
-        return Some(out);
-    }
-    let r0 = be64(b, &mut pos)?;
-    let t0 = be64(b, &mut pos)? as i64;
-    while pos < b.len() {
-        let dr = varint(b, &mut pos)?;
-        let dt = varint(b, &mut pos)?;
-        let v = be64(b, &mut pos)?;
-        out.push(Point {
-            series: SeriesRef(r0.wrapping_add(dr as u64)),
-            t: t0.wrapping_add(dt),
-            v,
-        });
-    }
-    Some(out)
+    delta_entries(b, kind::SAMPLES, |p, _, _| Some(p))
 }
