@@ -137,6 +137,7 @@ pub mod duration;
 pub mod exposition;
 pub mod goquote;
 pub mod goregex;
+pub mod histogram;
 pub mod gourl;
 pub mod hash;
 pub mod http;
