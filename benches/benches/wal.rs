@@ -72,8 +72,9 @@ fn batch(target: u64, k: i64, with_series: bool) -> Batch {
             Vec::new()
         },
         samples: points(target, k),
+        histograms: Default::default(),
         exemplars: Default::default(),
-        retired: Vec::new(),
+        retired: Default::default(),
     }
 }
 

@@ -150,13 +150,78 @@ impl PartialEq for Histogram {
                         positive: g,
                         negative: h,
                     },
-                ) => a.to_bits() == e.to_bits() && b.to_bits() == f.to_bits() && bits(c, g) && bits(d, h),
+                ) => {
+                    a.to_bits() == e.to_bits()
+                        && b.to_bits() == f.to_bits()
+                        && bits(c, g)
+                        && bits(d, h)
+                }
                 _ => false,
             }
     }
 }
 
 impl Eq for Histogram {}
+
+/// A compact one-line rendering for tools (`trawl parse`): counts, sum, schema, zero
+/// bucket, spans as `offset:length`, bucket counts (absolute), custom bounds.
+impl std::fmt::Display for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let spans = |s: &[Span]| {
+            s.iter()
+                .map(|s| format!("{}:{}", s.offset, s.length))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let list = |v: Vec<String>| v.join(" ");
+        let (count, zero, pos, neg) = match &self.counts {
+            Counts::Int {
+                count,
+                zero_count,
+                positive,
+                negative,
+            } => (
+                count.to_string(),
+                zero_count.to_string(),
+                list(positive.iter().map(i64::to_string).collect()),
+                list(negative.iter().map(i64::to_string).collect()),
+            ),
+            Counts::Float {
+                count,
+                zero_count,
+                positive,
+                negative,
+            } => (
+                go_v(*count),
+                go_v(*zero_count),
+                list(positive.iter().map(|v| go_v(*v)).collect()),
+                list(negative.iter().map(|v| go_v(*v)).collect()),
+            ),
+        };
+        write!(
+            f,
+            "{{{}count:{count}, sum:{}, schema:{}",
+            if self.is_float() { "float " } else { "" },
+            go_v(self.sum),
+            self.schema
+        )?;
+        if self.hint != ResetHint::Unknown {
+            write!(f, ", hint:{:?}", self.hint)?;
+        }
+        if !self.uses_custom_buckets() {
+            write!(f, ", zero:{zero}@{}", go_v(self.zero_threshold))?;
+        }
+        write!(f, ", positive:[{}] {{{pos}}}", spans(&self.positive_spans))?;
+        if !self.negative_spans.is_empty() {
+            write!(f, ", negative:[{}] {{{neg}}}", spans(&self.negative_spans))?;
+        }
+        if !self.custom_values.is_empty() {
+            let b: Vec<String> = self.custom_values.iter().map(|v| go_v(*v)).collect();
+            write!(f, ", bounds:[{}]", b.join(" "))?;
+        }
+        write!(f, "}}")
+    }
+}
 
 /// A bucket count: `i64` for integer histograms, `f64` for float ones.
 trait Count: Copy + PartialEq + std::ops::Add<Output = Self> {
@@ -349,6 +414,57 @@ impl Histogram {
         h
     }
 
+    /// A 64-bit digest of everything in the histogram (to tell a changed value from a
+    /// repeated one, as the series cache does with a float's bits).
+    pub fn fingerprint(&self) -> u64 {
+        let mut b: Vec<u8> = Vec::with_capacity(64 + 8 * self.bucket_count());
+        b.push(self.hint as u8);
+        b.extend_from_slice(&self.schema.to_le_bytes());
+        b.extend_from_slice(&self.zero_threshold.to_bits().to_le_bytes());
+        b.extend_from_slice(&self.sum.to_bits().to_le_bytes());
+        for (mark, spans) in [(b'p', &self.positive_spans), (b'n', &self.negative_spans)] {
+            b.push(mark);
+            for s in spans {
+                b.extend_from_slice(&s.offset.to_le_bytes());
+                b.extend_from_slice(&s.length.to_le_bytes());
+            }
+        }
+        match &self.counts {
+            Counts::Int {
+                count,
+                zero_count,
+                positive,
+                negative,
+            } => {
+                b.push(b'i');
+                b.extend_from_slice(&count.to_le_bytes());
+                b.extend_from_slice(&zero_count.to_le_bytes());
+                // The spans above say where the positive buckets end.
+                for v in positive.iter().chain(negative) {
+                    b.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Counts::Float {
+                count,
+                zero_count,
+                positive,
+                negative,
+            } => {
+                b.push(b'f');
+                b.extend_from_slice(&count.to_bits().to_le_bytes());
+                b.extend_from_slice(&zero_count.to_bits().to_le_bytes());
+                for v in positive.iter().chain(negative) {
+                    b.extend_from_slice(&v.to_bits().to_le_bytes());
+                }
+            }
+        }
+        b.push(b'c');
+        for v in &self.custom_values {
+            b.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        xxhash_rust::xxh3::xxh3_64(&b)
+    }
+
     /// True for a staleness marker.
     pub fn is_stale(&self) -> bool {
         self.sum.to_bits() == STALE_NAN
@@ -465,17 +581,25 @@ impl Histogram {
                 let mut n_count = 0u64;
                 for (i, &c) in negative.iter().enumerate() {
                     if c < 0 {
-                        return Err(format!("negative side: {}", negative_bucket(i, c.to_string())));
+                        return Err(format!(
+                            "negative side: {}",
+                            negative_bucket(i, c.to_string())
+                        ));
                     }
                     n_count = n_count.wrapping_add(c as u64);
                 }
                 if !self.uses_custom_buckets() && !self.custom_values.is_empty() {
-                    return Err("histogram with exponential schema must not have custom bounds".into());
+                    return Err(
+                        "histogram with exponential schema must not have custom bounds".into(),
+                    );
                 }
                 let mut p_count = 0u64;
                 for (i, &c) in positive.iter().enumerate() {
                     if c < 0 {
-                        return Err(format!("positive side: {}", negative_bucket(i, c.to_string())));
+                        return Err(format!(
+                            "positive side: {}",
+                            negative_bucket(i, c.to_string())
+                        ));
                     }
                     p_count = p_count.wrapping_add(c as u64);
                 }
@@ -509,7 +633,9 @@ impl Histogram {
                         ));
                     }
                     if !self.custom_values.is_empty() {
-                        return Err("histogram with exponential schema must not have custom bounds".into());
+                        return Err(
+                            "histogram with exponential schema must not have custom bounds".into(),
+                        );
                     }
                 }
                 if *count < 0.0 {
@@ -761,8 +887,12 @@ impl ClassicHistogram {
         if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
             buckets.push((f64::INFINITY, count));
         }
-        let whole = |v: f64| v == v.round() && v.round() >= i64::MIN as f64 && v.round() < i64::MAX as f64;
-        let int = buckets.iter().all(|b| whole(b.1)) && count == count.round() && count >= 0.0 && count < u64::MAX as f64;
+        let whole =
+            |v: f64| v == v.round() && v.round() >= i64::MIN as f64 && v.round() < i64::MAX as f64;
+        let int = buckets.iter().all(|b| whole(b.1))
+            && count == count.round()
+            && count >= 0.0
+            && count < u64::MAX as f64;
         let custom_values: Vec<f64> = buckets
             .iter()
             .filter(|b| b.0 != f64::INFINITY)

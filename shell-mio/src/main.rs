@@ -147,6 +147,18 @@ enum Command {
         /// timestamps, printed with the samples they start (`st`, ms), not samples.
         #[arg(long = "created-timestamps")]
         created_timestamps: bool,
+        /// Take native histograms as `scrape_native_histograms: true` does (protobuf
+        /// bodies); without it their native parts are ignored.
+        #[arg(long = "native-histograms")]
+        native_histograms: bool,
+        /// Convert classic histograms to native histograms with custom buckets
+        /// (`convert_classic_histograms_to_nhcb: true`).
+        #[arg(long = "convert-classic-histograms-to-nhcb")]
+        nhcb: bool,
+        /// Keep the classic series of histograms taken as native or converted
+        /// (`always_scrape_classic_histograms: true`).
+        #[arg(long = "always-scrape-classic-histograms")]
+        keep_classic: bool,
         /// The file (`-` for standard input).
         file: PathBuf,
     },
@@ -242,6 +254,7 @@ fn parse_body(
     strict: bool,
     json: bool,
     created_timestamps: bool,
+    hist: trawl_core::exposition::HistogramOptions,
     file: &std::path::Path,
 ) -> ExitCode {
     use trawl_core::exposition::created::{Disposition, StartTimes};
@@ -272,7 +285,7 @@ fn parse_body(
             return ExitCode::FAILURE;
         }
     };
-    let mut p = BodyParser::new(format);
+    let mut p = BodyParser::new(format).histograms(hist);
     p = if strict { p.strict() } else { p.advisory() };
     let mut n = 0u64;
     // Lines out, in order; a sample's start timestamp may come later (a `_created` line
@@ -306,7 +319,7 @@ fn parse_body(
                     Disposition::Known(v) => st_here = Some(v),
                     Disposition::Pending => st_here = Some(None),
                 },
-                Entry::Comment => {}
+                Entry::Comment | Entry::Histogram(_) => {}
             }
         }
         if let Some(v) = st_here {
@@ -349,6 +362,40 @@ fn parse_body(
                             .collect::<Vec<_>>(),
                     );
                     let mut l = format!("{} {}", labels.to_go_string(), format_go_float(s.value));
+                    if let Some(t) = s.timestamp {
+                        l.push_str(&format!(" {t}"));
+                    }
+                    l
+                }
+            }
+            Entry::Histogram(h) => {
+                n += 1;
+                let s = &h.sample;
+                let labels = exposed_labels(s).map_err(|e| format!("{e}: {}", s.series))?;
+                let labels = trawl_core::labels::Labels::from_pairs(labels);
+                let exemplars: Vec<serde_json::Value> = h
+                    .exemplars
+                    .iter()
+                    .map(|x| {
+                        serde_json::json!({
+                            "labels": pairs(&mut x.labels()),
+                            "value": format_go_float(x.value),
+                            "timestamp": x.timestamp,
+                        })
+                    })
+                    .collect();
+                if json {
+                    serde_json::json!({
+                        "entry": "histogram",
+                        "series": labels.to_go_string(),
+                        "labels": pairs(&mut labels.iter().map(|(k, v)| (k.into(), v.into()))),
+                        "histogram": h.histogram.to_string(),
+                        "timestamp": s.timestamp,
+                        "exemplars": exemplars,
+                    })
+                    .to_string()
+                } else {
+                    let mut l = format!("{} {}", labels.to_go_string(), h.histogram);
                     if let Some(t) = s.timestamp {
                         l.push_str(&format!(" {t}"));
                     }
@@ -553,8 +600,25 @@ fn main() -> ExitCode {
             strict,
             json,
             created_timestamps,
+            native_histograms,
+            nhcb,
+            keep_classic,
             file,
-        }) => return parse_body(content_type, *strict, *json, *created_timestamps, file),
+        }) => {
+            let hist = trawl_core::exposition::HistogramOptions {
+                native: *native_histograms,
+                keep_classic: *keep_classic,
+                nhcb: *nhcb,
+            };
+            return parse_body(
+                content_type,
+                *strict,
+                *json,
+                *created_timestamps,
+                hist,
+                file,
+            );
+        }
         Some(Command::Replay { file }) => {
             let bytes = match std::fs::read(file) {
                 Ok(b) => b,

@@ -6,177 +6,29 @@
 //! byte offset instead of panicking.
 
 use proptest::prelude::*;
-use prost::Message;
-use trawl_core::exposition::{BodyParser, Entry, FeedError, Format, select_format};
+use trawl_core::exposition::{
+    BodyParser, Entry, FeedError, Format, HistogramOptions, select_format,
+};
 
-// `io.prometheus.client` (metrics.proto), the parts a scrape reads.
-#[derive(Clone, PartialEq, Message)]
-struct LabelPair {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    value: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Timestamp {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Gauge {
-    #[prost(double, tag = "1")]
-    value: f64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Exemplar {
-    #[prost(message, repeated, tag = "1")]
-    label: Vec<LabelPair>,
-    #[prost(double, tag = "2")]
-    value: f64,
-    #[prost(message, optional, tag = "3")]
-    timestamp: Option<Timestamp>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Counter {
-    #[prost(double, tag = "1")]
-    value: f64,
-    #[prost(message, optional, tag = "2")]
-    exemplar: Option<Exemplar>,
-    #[prost(message, optional, tag = "3")]
-    start_timestamp: Option<Timestamp>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Quantile {
-    #[prost(double, tag = "1")]
-    quantile: f64,
-    #[prost(double, tag = "2")]
-    value: f64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Summary {
-    #[prost(uint64, tag = "1")]
-    sample_count: u64,
-    #[prost(double, tag = "2")]
-    sample_sum: f64,
-    #[prost(message, repeated, tag = "3")]
-    quantile: Vec<Quantile>,
-    #[prost(message, optional, tag = "4")]
-    start_timestamp: Option<Timestamp>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Bucket {
-    #[prost(uint64, tag = "1")]
-    cumulative_count: u64,
-    #[prost(double, tag = "4")]
-    cumulative_count_float: f64,
-    #[prost(double, tag = "2")]
-    upper_bound: f64,
-    #[prost(message, optional, tag = "3")]
-    exemplar: Option<Exemplar>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct BucketSpan {
-    #[prost(sint32, tag = "1")]
-    offset: i32,
-    #[prost(uint32, tag = "2")]
-    length: u32,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Histogram {
-    #[prost(uint64, tag = "1")]
-    sample_count: u64,
-    #[prost(double, tag = "4")]
-    sample_count_float: f64,
-    #[prost(double, tag = "2")]
-    sample_sum: f64,
-    #[prost(message, repeated, tag = "3")]
-    bucket: Vec<Bucket>,
-    #[prost(message, optional, tag = "15")]
-    start_timestamp: Option<Timestamp>,
-    #[prost(sint32, tag = "5")]
-    schema: i32,
-    #[prost(double, tag = "6")]
-    zero_threshold: f64,
-    #[prost(uint64, tag = "7")]
-    zero_count: u64,
-    #[prost(message, repeated, tag = "12")]
-    positive_span: Vec<BucketSpan>,
-    #[prost(sint64, repeated, tag = "13")]
-    positive_delta: Vec<i64>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Metric {
-    #[prost(message, repeated, tag = "1")]
-    label: Vec<LabelPair>,
-    #[prost(message, optional, tag = "2")]
-    gauge: Option<Gauge>,
-    #[prost(message, optional, tag = "3")]
-    counter: Option<Counter>,
-    #[prost(message, optional, tag = "4")]
-    summary: Option<Summary>,
-    #[prost(message, optional, tag = "5")]
-    untyped: Option<Gauge>,
-    #[prost(message, optional, tag = "7")]
-    histogram: Option<Histogram>,
-    #[prost(int64, tag = "6")]
-    timestamp_ms: i64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct MetricFamily {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    help: String,
-    #[prost(int32, tag = "3")]
-    r#type: i32,
-    #[prost(message, repeated, tag = "4")]
-    metric: Vec<Metric>,
-    #[prost(string, tag = "5")]
-    unit: String,
-}
-
-const CT: &str =
-    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
-
-fn body(families: &[MetricFamily]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for f in families {
-        f.encode_length_delimited(&mut out).expect("encode");
-    }
-    out
-}
-
-fn lp(n: &str, v: &str) -> LabelPair {
-    LabelPair {
-        name: n.into(),
-        value: v.into(),
-    }
-}
-
-fn ts(ms: i64) -> Option<Timestamp> {
-    Some(Timestamp {
-        seconds: ms.div_euclid(1000),
-        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
-    })
-}
+#[path = "support/metrics_proto.rs"]
+mod metrics_proto;
+use metrics_proto::*;
 
 /// Every entry of a parse, as text: metadata, and samples as `labels value [ts]
 /// [st=…] [# exemplar]` with labels sorted (the pipeline's view).
 fn entries(body: &[u8], format: Format, chunk: usize) -> Result<Vec<String>, String> {
-    let mut p = BodyParser::new(format);
+    entries_with(body, format, chunk, HistogramOptions::default())
+}
+
+/// [`entries`] with histograms taken as `opts` says; a native histogram is shown as
+/// `labels {histogram} [@ts] [# exemplar …]`.
+fn entries_with(
+    body: &[u8],
+    format: Format,
+    chunk: usize,
+    opts: HistogramOptions,
+) -> Result<Vec<String>, String> {
+    let mut p = BodyParser::new(format).histograms(opts);
     let mut out = Vec::new();
     let mut sink = |e: Entry<'_>| -> Result<(), ()> {
         out.push(match e {
@@ -195,6 +47,28 @@ fn entries(body: &[u8], format: Format, chunk: usize) -> Result<Vec<String>, Str
                     line.push_str(&format!(" st={st}"));
                 }
                 if let Some(x) = &s.exemplar {
+                    let xl: Vec<String> = x.labels().map(|(n, v)| format!("{n}={v}")).collect();
+                    line.push_str(&format!(
+                        " # {} {} {:?}",
+                        xl.join(","),
+                        x.value,
+                        x.timestamp
+                    ));
+                }
+                line
+            }
+            Entry::Histogram(h) => {
+                let mut l: Vec<String> = trawl_core::exposition::exposed_labels(&h.sample)
+                    .map_err(|_| ())?
+                    .iter()
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect();
+                l.sort();
+                let mut line = format!("{} {}", l.join(","), h.histogram);
+                if let Some(t) = h.sample.timestamp {
+                    line.push_str(&format!(" @{t}"));
+                }
+                for x in &h.exemplars {
                     let xl: Vec<String> = x.labels().map(|(n, v)| format!("{n}={v}")).collect();
                     line.push_str(&format!(
                         " # {} {} {:?}",
@@ -715,4 +589,325 @@ fn long_names_and_values_take_the_text_form_and_read_the_same() {
             format!("__name__={long_name},a=short 2"),
         ]
     );
+}
+
+const NATIVE: HistogramOptions = HistogramOptions {
+    native: true,
+    keep_classic: false,
+    nhcb: false,
+};
+
+/// A family of one histogram metric with labels `a="b"`.
+fn hist_family(kind: i32, h: Histogram) -> Vec<MetricFamily> {
+    vec![MetricFamily {
+        name: "nh".into(),
+        help: String::new(),
+        r#type: kind,
+        unit: String::new(),
+        metric: vec![Metric {
+            label: vec![lp("a", "b")],
+            histogram: Some(h),
+            ..Default::default()
+        }],
+    }]
+}
+
+fn native_int() -> Histogram {
+    Histogram {
+        sample_count: 7,
+        sample_sum: 12.5,
+        schema: 1,
+        zero_threshold: 0.001,
+        zero_count: 1,
+        // Buckets 0..3 (one of them empty) and -2; deltas 2,-2,+1,+2 → 2,0,1,3.
+        positive_span: vec![BucketSpan {
+            offset: 0,
+            length: 4,
+        }],
+        positive_delta: vec![2, -2, 1, 2],
+        negative_span: vec![BucketSpan {
+            offset: -2,
+            length: 1,
+        }],
+        negative_delta: vec![0],
+        bucket: vec![
+            Bucket {
+                cumulative_count: 3,
+                upper_bound: 1.0,
+                ..Default::default()
+            },
+            Bucket {
+                cumulative_count: 6,
+                upper_bound: 2.0,
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn native_histograms_come_whole_and_compacted_when_scraped() {
+    let got = sample_lines(
+        &entries_with(
+            &body(&hist_family(4, native_int())),
+            Format::Protobuf,
+            usize::MAX,
+            NATIVE,
+        )
+        .expect("parses"),
+    );
+    // The empty bucket 1 is compacted away (Compact(0)); the negative span had only an
+    // empty bucket, so it is gone.
+    assert_eq!(
+        got,
+        vec![
+            "__name__=nh,a=b {count:7, sum:12.5, schema:1, zero:1@0.001, positive:[0:1 1:2] {2 1 3}}"
+        ]
+    );
+    // Without scrape_native_histograms the classic series, as before.
+    let classic = sample_lines(
+        &entries(
+            &body(&hist_family(4, native_int())),
+            Format::Protobuf,
+            usize::MAX,
+        )
+        .unwrap(),
+    );
+    assert_eq!(classic.len(), 5, "{classic:?}");
+}
+
+#[test]
+fn classic_series_follow_the_native_histogram_when_asked_for() {
+    let opts = HistogramOptions {
+        keep_classic: true,
+        ..NATIVE
+    };
+    let got = sample_lines(
+        &entries_with(
+            &body(&hist_family(4, native_int())),
+            Format::Protobuf,
+            7,
+            opts,
+        )
+        .unwrap(),
+    );
+    assert_eq!(got.len(), 6, "{got:?}");
+    assert!(got[0].starts_with("__name__=nh,a=b {count:7"), "{got:?}");
+    assert_eq!(
+        &got[1..],
+        [
+            "__name__=nh_count,a=b 7",
+            "__name__=nh_sum,a=b 12.5",
+            "__name__=nh_bucket,a=b,le=1.0 3",
+            "__name__=nh_bucket,a=b,le=2.0 6",
+            "__name__=nh_bucket,a=b,le=+Inf 7",
+        ]
+    );
+    // A native histogram without classic buckets has no classic series to add.
+    let mut h = native_int();
+    h.bucket.clear();
+    let got = sample_lines(
+        &entries_with(
+            &body(&hist_family(4, h)),
+            Format::Protobuf,
+            usize::MAX,
+            opts,
+        )
+        .unwrap(),
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+}
+
+#[test]
+fn float_and_gauge_histograms() {
+    let h = Histogram {
+        sample_count_float: 2.5,
+        sample_sum: 1.0,
+        schema: 0,
+        zero_threshold: 0.5,
+        zero_count_float: 0.5,
+        positive_span: vec![BucketSpan {
+            offset: 1,
+            length: 2,
+        }],
+        positive_count: vec![1.5, 0.5],
+        ..Default::default()
+    };
+    let got = sample_lines(
+        &entries_with(
+            &body(&hist_family(5, h)),
+            Format::Protobuf,
+            usize::MAX,
+            NATIVE,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        got,
+        vec![
+            "__name__=nh,a=b {float count:2.5, sum:1, schema:0, hint:Gauge, zero:0.5@0.5, positive:[1:2] {1.5 0.5}}"
+        ]
+    );
+}
+
+#[test]
+fn classic_protobuf_histograms_convert_to_custom_buckets() {
+    let mut h = native_int();
+    // Classic only: no native parts.
+    h.positive_span.clear();
+    h.positive_delta.clear();
+    h.negative_span.clear();
+    h.negative_delta.clear();
+    h.zero_count = 0;
+    h.zero_threshold = 0.0;
+    h.bucket[0].exemplar = Some(Exemplar {
+        label: vec![lp("trace", "x")],
+        value: 0.5,
+        timestamp: ts(1000),
+    });
+    let opts = HistogramOptions {
+        native: true,
+        keep_classic: false,
+        nhcb: true,
+    };
+    let fams = hist_family(4, h);
+    let got = sample_lines(&entries_with(&body(&fams), Format::Protobuf, 5, opts).unwrap());
+    assert_eq!(
+        got,
+        vec![
+            "__name__=nh,a=b {count:7, sum:12.5, schema:-53, positive:[0:3] {3 3 1}, bounds:[1 2]} # trace=x 0.5 Some(1000)"
+        ]
+    );
+    // Kept classic series come first, then the converted histogram (3.x order).
+    let keep = HistogramOptions {
+        keep_classic: true,
+        ..opts
+    };
+    let got = sample_lines(&entries_with(&body(&fams), Format::Protobuf, 5, keep).unwrap());
+    assert_eq!(got.len(), 6, "{got:?}");
+    assert!(got[0].starts_with("__name__=nh_count"), "{got:?}");
+    assert!(got[5].contains("schema:-53"), "{got:?}");
+}
+
+#[test]
+fn native_exemplars_need_a_timestamp() {
+    let mut h = native_int();
+    h.exemplars = vec![
+        Exemplar {
+            label: vec![lp("trace", "1")],
+            value: 1.0,
+            timestamp: ts(5),
+        },
+        Exemplar {
+            label: vec![lp("trace", "2")],
+            value: 2.0,
+            timestamp: None,
+        },
+    ];
+    let got = sample_lines(
+        &entries_with(
+            &body(&hist_family(4, h)),
+            Format::Protobuf,
+            usize::MAX,
+            NATIVE,
+        )
+        .unwrap(),
+    );
+    assert!(got[0].ends_with("# trace=1 1 Some(5)"), "{got:?}");
+    assert!(!got[0].contains("trace=2"), "{got:?}");
+}
+
+#[test]
+fn inconsistent_spans_fail_the_body_as_prometheus_words_it() {
+    let mut h = native_int();
+    h.positive_delta.pop();
+    let err = entries_with(
+        &body(&hist_family(4, h)),
+        Format::Protobuf,
+        usize::MAX,
+        NATIVE,
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("histogram \"nh\": positive side: spans require 4 buckets, have 3"),
+        "{err}"
+    );
+}
+
+fn arb_native() -> impl Strategy<Value = Histogram> {
+    (
+        -4i32..9,
+        prop::collection::vec((0i32..3, 0u32..4), 0..4),
+        prop::collection::vec(0u64..6, 0..16),
+        any::<bool>(),
+    )
+        .prop_map(|(schema, spans, pool, float)| {
+            let mut h = Histogram {
+                schema,
+                sample_sum: 1.5,
+                zero_threshold: 1e-3,
+                ..Default::default()
+            };
+            let mut counts = Vec::new();
+            for (i, (offset, length)) in spans.into_iter().enumerate() {
+                h.positive_span.push(BucketSpan {
+                    offset: if i == 0 { offset - 1 } else { offset },
+                    length,
+                });
+                for _ in 0..length {
+                    counts.push(pool.get(counts.len()).copied().unwrap_or(1));
+                }
+            }
+            let total: u64 = counts.iter().sum();
+            if float {
+                h.sample_count_float = total as f64 + 0.5;
+                h.zero_count_float = 0.5;
+                h.positive_count = counts.iter().map(|&c| c as f64).collect();
+            } else {
+                h.sample_count = total;
+                let mut prev = 0i64;
+                h.positive_delta = counts
+                    .iter()
+                    .map(|&c| {
+                        let d = c as i64 - prev;
+                        prev = c as i64;
+                        d
+                    })
+                    .collect();
+            }
+            h
+        })
+}
+
+proptest! {
+    /// Any native histogram parses the same in any chunking, and keeps its non-empty
+    /// buckets at their indices.
+    #[test]
+    fn native_histograms_parse_the_same_in_any_chunking(h in arb_native(), chunk in 1usize..64) {
+        let b = body(&hist_family(4, h.clone()));
+        let whole = entries_with(&b, Format::Protobuf, usize::MAX, NATIVE).unwrap();
+        let pieces = entries_with(&b, Format::Protobuf, chunk, NATIVE).unwrap();
+        prop_assert_eq!(&whole, &pieces);
+        let line = sample_lines(&whole).pop().unwrap();
+        // The non-empty buckets, as the model sees them.
+        let mut model = Vec::new();
+        let mut k = 0;
+        for s in &h.positive_span {
+            for _ in 0..s.length {
+                let c = if h.positive_count.is_empty() {
+                    h.positive_delta[..=k].iter().sum::<i64>() as f64
+                } else {
+                    h.positive_count[k]
+                };
+                if c != 0.0 { model.push(c); }
+                k += 1;
+            }
+        }
+        let shown: Vec<String> = model.iter().map(|c| format!("{c}")).collect();
+        let has_native = !h.positive_span.is_empty();
+        if has_native {
+            prop_assert!(line.contains(&format!("{{{}}}", shown.join(" "))), "{} vs {:?}", line, shown);
+        }
+    }
 }

@@ -277,8 +277,9 @@ fn a_crash_anywhere_in_the_last_record_loses_exactly_that_record() {
             if name == "spanning" && std::ptr::eq(b, &batches[huge]) {
                 let only = Batch {
                     samples: Vec::new(),
+                    histograms: Default::default(),
                     exemplars: Default::default(),
-                    retired: Vec::new(),
+                    retired: Default::default(),
                     ..b.clone()
                 };
                 assert!(wal.append(&[only], 0).error.is_none());
@@ -857,8 +858,9 @@ proptest::proptest! {
                 loop_id: 0,
                 series: Vec::new(),
                 samples: Vec::new(),
+                histograms: Default::default(),
                 exemplars: Default::default(),
-                retired: Vec::new(),
+                retired: Default::default(),
             };
             match *step {
                 Step::Scrape(l, mask) => {

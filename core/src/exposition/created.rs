@@ -173,7 +173,7 @@ mod tests {
                         Disposition::Pending => out.push((s.series.to_owned(), None)),
                     }
                 }
-                Entry::Comment => {}
+                Entry::Comment | Entry::Histogram(_) => {}
             }
             Ok(())
         };

@@ -197,8 +197,37 @@ pub enum Entry<'a> {
     Comment,
     /// A sample.
     Sample(Sample<'a>),
+    /// A native histogram sample (protobuf bodies with `scrape_native_histograms`, and
+    /// classic histograms converted to custom buckets).
+    Histogram(Box<HistogramSample<'a>>),
     /// `# EOF` (OpenMetrics).
     Eof,
+}
+
+/// A native histogram sample: its series (as a [`Sample`] whose `value` is unused),
+/// its histogram, and its exemplars (those with a timestamp; 3.x drops the others).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramSample<'a> {
+    /// The series, timestamp, type and start timestamp.
+    pub sample: Sample<'a>,
+    /// The histogram, compacted as Prometheus's parsers leave it.
+    pub histogram: crate::histogram::Histogram,
+    /// Its exemplars.
+    pub exemplars: Vec<Exemplar<'a>>,
+}
+
+/// How a scrape takes histograms (3.x `ParserOptions`, from the job's
+/// `scrape_native_histograms`, `always_scrape_classic_histograms` and
+/// `convert_classic_histograms_to_nhcb`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistogramOptions {
+    /// Native histograms are taken (`scrape_native_histograms`); otherwise their
+    /// native parts are ignored.
+    pub native: bool,
+    /// A histogram taken as native or converted also gives its classic series.
+    pub keep_classic: bool,
+    /// Classic histograms are converted to native histograms with custom buckets.
+    pub nhcb: bool,
 }
 
 /// One sample line.

@@ -480,6 +480,8 @@ impl Validator {
                 Ok(())
             }),
             Entry::Sample(s) => self.sample(s),
+            // Never from an OpenMetrics body (conversions come after validation).
+            Entry::Histogram(_) => Ok(()),
             Entry::Comment => Ok(()),
             Entry::Eof => self.close(),
         }

@@ -20,7 +20,10 @@
 
 use std::borrow::Cow;
 
-use super::{Entry, Exemplar, MetricType, Sample, SyntaxError, syntax};
+use super::{
+    Entry, Exemplar, HistogramOptions, HistogramSample, MetricType, Sample, SyntaxError, syntax,
+};
+use crate::histogram::{ClassicHistogram, Counts, Histogram, ResetHint};
 
 /// The protobuf wire types this format uses.
 const VARINT: u8 = 0;
@@ -256,12 +259,96 @@ struct RawMetric<'a> {
     counter_exemplar: Option<RawExemplar<'a>>,
     start: Option<i64>,
     count: f64,
+    /// A histogram's `sample_count` as written.
+    count_int: u64,
     count_float: f64,
     sum: f64,
     quantiles: Vec<(f64, f64)>,
     /// (upper bound, cumulative count, count float, exemplar).
     buckets: Vec<(f64, f64, f64, Option<RawExemplar<'a>>)>,
     timestamp_ms: i64,
+    /// The native parts of a histogram.
+    native: Native<'a>,
+}
+
+/// The native parts of a `Histogram` message, as written.
+#[derive(Default)]
+struct Native<'a> {
+    schema: i32,
+    zero_threshold: f64,
+    zero_count: u64,
+    zero_count_float: f64,
+    negative_spans: Vec<crate::histogram::Span>,
+    negative_deltas: Vec<i64>,
+    negative_counts: Vec<f64>,
+    positive_spans: Vec<crate::histogram::Span>,
+    positive_deltas: Vec<i64>,
+    positive_counts: Vec<f64>,
+    exemplars: Vec<RawExemplar<'a>>,
+}
+
+impl Native<'_> {
+    /// 3.x `isNativeHistogram`: spans, a zero threshold or an (integer) zero count.
+    fn present(&self) -> bool {
+        !self.positive_spans.is_empty()
+            || !self.negative_spans.is_empty()
+            || self.zero_threshold > 0.0
+            || self.zero_count > 0
+    }
+}
+
+/// Zigzag decoding (`sint32`, `sint64`).
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// A `BucketSpan`.
+fn span(b: &[u8], base: usize) -> Result<crate::histogram::Span, SyntaxError> {
+    let mut r = Reader::new(b, base);
+    let mut s = crate::histogram::Span::default();
+    while let Some((n, wire)) = r.field()? {
+        match n {
+            1 => {
+                r.expect(wire, VARINT, "BucketSpan.offset")?;
+                s.offset = unzigzag(r.varint()?) as i32;
+            }
+            2 => {
+                r.expect(wire, VARINT, "BucketSpan.length")?;
+                s.length = r.varint()? as u32;
+            }
+            _ => r.skip(wire)?,
+        }
+    }
+    Ok(s)
+}
+
+/// A repeated `sint64`, packed or not.
+fn sint64s(r: &mut Reader<'_>, wire: u8, out: &mut Vec<i64>) -> Result<(), SyntaxError> {
+    if wire == LEN {
+        let (b, at) = r.bytes()?;
+        let mut p = Reader::new(b, at);
+        while !p.done() {
+            out.push(unzigzag(p.varint()?));
+        }
+        return Ok(());
+    }
+    r.expect(wire, VARINT, "a repeated sint64")?;
+    out.push(unzigzag(r.varint()?));
+    Ok(())
+}
+
+/// A repeated `double`, packed or not.
+fn doubles(r: &mut Reader<'_>, wire: u8, out: &mut Vec<f64>) -> Result<(), SyntaxError> {
+    if wire == LEN {
+        let (b, at) = r.bytes()?;
+        let mut p = Reader::new(b, at);
+        while !p.done() {
+            out.push(f64::from_bits(p.fixed64()?));
+        }
+        return Ok(());
+    }
+    out.push(r.double(wire, "a repeated double")?);
+    Ok(())
 }
 
 fn metric<'a>(
@@ -377,7 +464,8 @@ fn metric<'a>(
                     match f {
                         1 => {
                             v.expect(w, VARINT, "Histogram.sample_count")?;
-                            m.count = v.varint()? as f64;
+                            m.count_int = v.varint()?;
+                            m.count = m.count_int as f64;
                         }
                         4 => m.count_float = v.double(w, "Histogram.sample_count_float")?,
                         2 => m.sum = v.double(w, "Histogram.sample_sum")?,
@@ -409,8 +497,37 @@ fn metric<'a>(
                             let (t, at) = v.bytes()?;
                             m.start = Some(timestamp(t, at)?);
                         }
-                        // The native parts (schema, spans, deltas, counts, exemplars)
-                        // are checked for their wire form and otherwise ignored.
+                        5 => {
+                            v.expect(w, VARINT, "Histogram.schema")?;
+                            m.native.schema = unzigzag(v.varint()?) as i32;
+                        }
+                        6 => m.native.zero_threshold = v.double(w, "Histogram.zero_threshold")?,
+                        7 => {
+                            v.expect(w, VARINT, "Histogram.zero_count")?;
+                            m.native.zero_count = v.varint()?;
+                        }
+                        8 => {
+                            m.native.zero_count_float = v.double(w, "Histogram.zero_count_float")?
+                        }
+                        9 | 12 => {
+                            v.expect(w, LEN, "Histogram span")?;
+                            let (b, at) = v.bytes()?;
+                            let sp = span(b, at)?;
+                            if f == 9 {
+                                m.native.negative_spans.push(sp);
+                            } else {
+                                m.native.positive_spans.push(sp);
+                            }
+                        }
+                        10 => sint64s(&mut v, w, &mut m.native.negative_deltas)?,
+                        13 => sint64s(&mut v, w, &mut m.native.positive_deltas)?,
+                        11 => doubles(&mut v, w, &mut m.native.negative_counts)?,
+                        14 => doubles(&mut v, w, &mut m.native.positive_counts)?,
+                        16 => {
+                            v.expect(w, LEN, "Histogram.exemplars")?;
+                            let (e, at) = v.bytes()?;
+                            m.native.exemplars.push(exemplar(e, at)?);
+                        }
                         _ => v.skip(w)?,
                     }
                 }
@@ -525,6 +642,7 @@ pub(crate) fn next_family<E>(
     b: &[u8],
     eof: bool,
     max: usize,
+    opts: HistogramOptions,
     scratch: &mut Scratch,
     sink: &mut dyn FnMut(Entry<'_>) -> Result<(), E>,
 ) -> Result<Option<usize>, ProtoError<E>> {
@@ -551,13 +669,14 @@ pub(crate) fn next_family<E>(
         }
         return Ok(None);
     };
-    family(msg, start, scratch, sink)?;
+    family(msg, start, opts, scratch, sink)?;
     Ok(Some(start + len))
 }
 
 fn family<E>(
     msg: &[u8],
     base: usize,
+    opts: HistogramOptions,
     scratch: &mut Scratch,
     sink: &mut dyn FnMut(Entry<'_>) -> Result<(), E>,
 ) -> Result<(), ProtoError<E>> {
@@ -627,7 +746,8 @@ fn family<E>(
         let mut emit = |suffix: &str,
                         magic: Option<(&str, String)>,
                         value: f64,
-                        ex: Option<&RawExemplar<'_>>|
+                        exs: &[&RawExemplar<'_>],
+                        hist: Option<Histogram>|
          -> Result<(), ProtoError<E>> {
             let Scratch {
                 series,
@@ -648,7 +768,7 @@ fn family<E>(
                 && magic
                     .as_ref()
                     .is_none_or(|(n, v)| short(n.as_bytes(), v.as_bytes()));
-            if compact {
+            let (block, proto) = if compact {
                 match m.label_raw {
                     // Written in the compact form already: one copy.
                     Some(raw) => series.extend_from_slice(raw),
@@ -664,131 +784,264 @@ fn family<E>(
                 let block_end = series.len();
                 series.extend_from_slice(&[0x1a, full.len() as u8]);
                 series.extend_from_slice(full.as_bytes());
-                let series = std::str::from_utf8(series)
-                    .or_else(|_| syntax(at, "protobuf: invalid UTF-8 in a label name or value"))?;
-                ex_text.clear();
-                if let Some(e) = ex {
-                    push_pairs(ex_text, e.labels.iter().copied());
-                }
-                let ex_text = std::str::from_utf8(ex_text)
-                    .or_else(|_| syntax(at, "protobuf: invalid UTF-8 in an exemplar label"))?;
-                let value = if value.is_nan() {
-                    f64::from_bits(super::float::NORMAL_NAN)
-                } else {
-                    value
-                };
-                return sink(Entry::Sample(Sample {
-                    series,
-                    name: Cow::Borrowed(full.as_str()),
-                    label_block: &series[..block_end],
-                    value,
-                    timestamp: ts,
-                    exemplar: ex.map(|e| Exemplar {
-                        label_block: ex_text,
-                        value: e.value,
-                        timestamp: e.ts,
-                    }),
-                    kind: mtype,
-                    start: m.start,
-                    proto: true,
-                }))
-                .map_err(ProtoError::Sink);
-            }
-            // Otherwise the text form, as the text format writes it.
-            let legacy = is_legacy_name(full.as_bytes(), true);
-            if legacy {
-                series.extend_from_slice(full.as_bytes());
-                series.push(b'{');
+                (0..block_end, true)
             } else {
-                series.push(b'{');
-                push_quoted(series, full.as_bytes());
-                if !m.labels.is_empty() || magic.is_some() {
-                    series.push(b',');
+                // Otherwise the text form, as the text format writes it.
+                let legacy = is_legacy_name(full.as_bytes(), true);
+                if legacy {
+                    series.extend_from_slice(full.as_bytes());
+                    series.push(b'{');
+                } else {
+                    series.push(b'{');
+                    push_quoted(series, full.as_bytes());
+                    if !m.labels.is_empty() || magic.is_some() {
+                        series.push(b',');
+                    }
                 }
-            }
-            let block_start = series.len();
-            push_pairs(series, m.labels.iter().copied());
-            if let Some((n, v)) = &magic {
-                if !m.labels.is_empty() {
-                    series.push(b',');
+                let block_start = series.len();
+                push_pairs(series, m.labels.iter().copied());
+                if let Some((n, v)) = &magic {
+                    if !m.labels.is_empty() {
+                        series.push(b',');
+                    }
+                    push_pairs(series, std::iter::once((n.as_bytes(), v.as_bytes())));
                 }
-                push_pairs(series, std::iter::once((n.as_bytes(), v.as_bytes())));
-            }
-            let block_end = series.len();
-            series.push(b'}');
+                let block_end = series.len();
+                series.push(b'}');
+                // The quoted name is part of the block, as a text parser sees it.
+                (if legacy { block_start } else { 1 }..block_end, false)
+            };
             // Every name and value of the series is checked here, once.
             let series = std::str::from_utf8(series)
                 .or_else(|_| syntax(at, "protobuf: invalid UTF-8 in a label name or value"))?;
             ex_text.clear();
-            if let Some(e) = ex {
+            let mut ranges = Vec::with_capacity(exs.len());
+            for e in exs {
+                let a = ex_text.len();
                 push_pairs(ex_text, e.labels.iter().copied());
+                ranges.push(a..ex_text.len());
             }
             let ex_text = std::str::from_utf8(ex_text)
                 .or_else(|_| syntax(at, "protobuf: invalid UTF-8 in an exemplar label"))?;
-            let exemplar = ex.map(|e| Exemplar {
-                label_block: ex_text,
-                value: e.value,
-                timestamp: e.ts,
-            });
-            let label_block = if legacy {
-                &series[block_start..block_end]
-            } else {
-                // The quoted name is part of the block, as a text parser sees it.
-                &series[1..block_end]
-            };
+            let mut exemplars = Vec::with_capacity(exs.len());
+            for (e, r) in exs.iter().zip(ranges) {
+                let Some(label_block) = ex_text.get(r) else {
+                    return Err(syntax(at, "protobuf: invalid UTF-8 in an exemplar label")?);
+                };
+                exemplars.push(Exemplar {
+                    label_block,
+                    value: e.value,
+                    timestamp: e.ts,
+                });
+            }
             let value = if value.is_nan() {
                 f64::from_bits(super::float::NORMAL_NAN)
             } else {
                 value
             };
-            sink(Entry::Sample(Sample {
+            let mut sample = Sample {
                 series,
                 name: Cow::Borrowed(full.as_str()),
-                label_block,
+                label_block: &series[block],
                 value,
                 timestamp: ts,
-                exemplar,
+                exemplar: None,
                 kind: mtype,
                 start: m.start,
-                proto: false,
-            }))
-            .map_err(ProtoError::Sink)
+                proto,
+            };
+            let entry = match hist {
+                None => {
+                    sample.exemplar = exemplars.pop();
+                    Entry::Sample(sample)
+                }
+                Some(histogram) => Entry::Histogram(Box::new(HistogramSample {
+                    sample,
+                    histogram,
+                    exemplars,
+                })),
+            };
+            sink(entry).map_err(ProtoError::Sink)
         };
         match mtype {
-            MetricType::Counter => emit("", None, m.value, m.counter_exemplar.as_ref())?,
-            MetricType::Gauge | MetricType::Unknown => emit("", None, m.value, None)?,
+            MetricType::Counter => {
+                let ex: Vec<&RawExemplar<'_>> = m.counter_exemplar.iter().collect();
+                emit("", None, m.value, &ex, None)?
+            }
+            MetricType::Gauge | MetricType::Unknown => emit("", None, m.value, &[], None)?,
             MetricType::Summary => {
-                emit("_count", None, m.count, None)?;
-                emit("_sum", None, m.sum, None)?;
+                emit("_count", None, m.count, &[], None)?;
+                emit("_sum", None, m.sum, &[], None)?;
                 for &(q, v) in &m.quantiles {
                     let q = super::float::format_openmetrics_float(q);
-                    emit("", Some(("quantile", q)), v, None)?;
+                    emit("", Some(("quantile", q)), v, &[], None)?;
                 }
             }
             _ => {
-                let count = if m.count_float > 0.0 {
-                    m.count_float
+                let native = opts.native && m.native.present();
+                if native {
+                    // 3.x `Next`, state EntryType: the native histogram first.
+                    let h = native_histogram(&m, mtype, name, at)?;
+                    emit("", None, 0.0, &histogram_exemplars(&m), Some(h))?;
+                }
+                // Its classic series: when it is not native, unless only the converted
+                // form is wanted; after a native one only if asked for and present.
+                let classic = if native {
+                    opts.keep_classic && !m.buckets.is_empty()
                 } else {
-                    m.count
+                    !opts.nhcb || opts.keep_classic
                 };
-                emit("_count", None, count, None)?;
-                emit("_sum", None, m.sum, None)?;
-                let mut inf = false;
-                for (upper, cum, cumf, ex) in &m.buckets {
-                    let v = if *cumf > 0.0 { *cumf } else { *cum };
-                    inf = upper.is_infinite() && *upper > 0.0;
-                    let le = super::float::format_openmetrics_float(*upper);
-                    emit("_bucket", Some(("le", le)), v, ex.as_ref())?;
-                    if inf {
-                        break;
+                if classic {
+                    let count = if m.count_float > 0.0 {
+                        m.count_float
+                    } else {
+                        m.count
+                    };
+                    emit("_count", None, count, &[], None)?;
+                    emit("_sum", None, m.sum, &[], None)?;
+                    let mut inf = false;
+                    for (upper, cum, cumf, ex) in &m.buckets {
+                        let v = if *cumf > 0.0 { *cumf } else { *cum };
+                        inf = upper.is_infinite() && *upper > 0.0;
+                        let le = super::float::format_openmetrics_float(*upper);
+                        let ex: Vec<&RawExemplar<'_>> = ex.iter().collect();
+                        emit("_bucket", Some(("le", le)), v, &ex, None)?;
+                        if inf {
+                            break;
+                        }
+                    }
+                    if !inf {
+                        emit("_bucket", Some(("le", "+Inf".to_owned())), count, &[], None)?;
                     }
                 }
-                if !inf {
-                    emit("_bucket", Some(("le", "+Inf".to_owned())), count, None)?;
+                if !native && opts.nhcb {
+                    // 3.x `convertToNHCB`, after the classic series if they are kept.
+                    let h = nhcb(&m, mtype).map_err(|message| SyntaxError {
+                        offset: at,
+                        message: format!(
+                            "protobuf: histogram {}: {message}",
+                            crate::goquote::quote(name)
+                        ),
+                    })?;
+                    emit("", None, 0.0, &histogram_exemplars(&m), Some(h))?;
                 }
             }
         }
         labels = m.labels;
     }
     Ok(())
+}
+
+/// The exemplars a native histogram (or one converted from its classic buckets)
+/// carries in 3.x's `ProtobufParser.Exemplar`: those of its `exemplars` field if it
+/// has any, else those of its classic buckets; only ones with a timestamp.
+fn histogram_exemplars<'x, 'a>(m: &'x RawMetric<'a>) -> Vec<&'x RawExemplar<'a>> {
+    if !m.native.exemplars.is_empty() {
+        m.native
+            .exemplars
+            .iter()
+            .filter(|e| e.ts.is_some())
+            .collect()
+    } else {
+        m.buckets
+            .iter()
+            .filter_map(|b| b.3.as_ref())
+            .filter(|e| e.ts.is_some())
+            .collect()
+    }
+}
+
+/// The native histogram of a metric (3.x `ProtobufParser.Histogram`): float if it has
+/// a float count or float zero count, integer otherwise; spans checked against the
+/// buckets first (`checkNativeHistogramConsistency`), then compacted.
+fn native_histogram(
+    m: &RawMetric<'_>,
+    mtype: MetricType,
+    name: &str,
+    at: usize,
+) -> Result<Histogram, SyntaxError> {
+    let n = &m.native;
+    let float = m.count_float > 0.0 || n.zero_count_float > 0.0;
+    let (np, nn) = if float {
+        (n.positive_counts.len(), n.negative_counts.len())
+    } else {
+        (n.positive_deltas.len(), n.negative_deltas.len())
+    };
+    for (side, spans, have) in [
+        ("positive", &n.positive_spans, np),
+        ("negative", &n.negative_spans, nn),
+    ] {
+        let need: u64 = spans.iter().map(|s| u64::from(s.length)).sum();
+        if need != have as u64 {
+            return syntax(
+                at,
+                format!(
+                    "histogram {}: {side} side: spans require {need} buckets, have {have}",
+                    crate::goquote::quote(name)
+                ),
+            );
+        }
+        // A span going backwards cannot be compacted as Prometheus does it; refuse it
+        // with the message validation would give.
+        if let Some((i, s)) = spans.iter().enumerate().skip(1).find(|(_, s)| s.offset < 0) {
+            return syntax(
+                at,
+                format!(
+                    "{side} side: span number {} with offset {}: histogram has a span whose offset is negative",
+                    i + 1,
+                    s.offset
+                ),
+            );
+        }
+    }
+    let counts = if float {
+        Counts::Float {
+            count: m.count_float,
+            zero_count: n.zero_count_float,
+            positive: n.positive_counts.clone(),
+            negative: n.negative_counts.clone(),
+        }
+    } else {
+        Counts::Int {
+            count: m.count_int,
+            zero_count: n.zero_count,
+            positive: Histogram::absolute(n.positive_deltas.iter().copied()),
+            negative: Histogram::absolute(n.negative_deltas.iter().copied()),
+        }
+    };
+    let mut h = Histogram {
+        hint: if mtype == MetricType::GaugeHistogram {
+            ResetHint::Gauge
+        } else {
+            ResetHint::Unknown
+        },
+        schema: n.schema,
+        zero_threshold: n.zero_threshold,
+        sum: m.sum,
+        positive_spans: n.positive_spans.clone(),
+        negative_spans: n.negative_spans.clone(),
+        counts,
+        custom_values: Vec::new(),
+    };
+    h.compact(0);
+    Ok(h)
+}
+
+/// A classic protobuf histogram converted to custom buckets (3.x `convertToNHCB`).
+fn nhcb(m: &RawMetric<'_>, mtype: MetricType) -> Result<Histogram, String> {
+    let mut c = ClassicHistogram::new();
+    c.set_count(if m.count_float != 0.0 {
+        m.count_float
+    } else {
+        m.count
+    });
+    c.set_sum(m.sum);
+    for (upper, cum, cumf, _) in &m.buckets {
+        c.set_bucket(*upper, if *cumf != 0.0 { *cumf } else { *cum });
+    }
+    let mut h = c.convert()?;
+    if mtype == MetricType::GaugeHistogram {
+        h.hint = ResetHint::Gauge;
+    }
+    Ok(h)
 }

@@ -5,7 +5,9 @@
 
 use super::openmetrics::Validator;
 use super::protobuf::{self, ProtoError};
-use super::{Entry, Format, MetricType, ParseError, Step, SyntaxError, openmetrics, text};
+use super::{
+    Entry, Format, HistogramOptions, MetricType, ParseError, Step, SyntaxError, openmetrics, text,
+};
 
 /// What stopped a feed: the body, or the consumer of its entries.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct BodyParser {
     /// The validator's first objection when it only advises ([`BodyParser::advisory`]).
     advice: Option<ParseError>,
     advisory: bool,
+    /// How histograms are taken.
+    histograms: HistogramOptions,
 }
 
 /// The default bound on one metric family of a protobuf body (a family is one message,
@@ -62,6 +66,7 @@ impl BodyParser {
             scratch: protobuf::Scratch::default(),
             advice: None,
             advisory: false,
+            histograms: HistogramOptions::default(),
         }
         .bounded_for(format)
     }
@@ -92,6 +97,12 @@ impl BodyParser {
             self.validator = Some(Validator::new());
             self.advisory = true;
         }
+        self
+    }
+
+    /// Takes histograms as `opts` says (default: classic only, native parts ignored).
+    pub fn histograms(mut self, opts: HistogramOptions) -> BodyParser {
+        self.histograms = opts;
         self
     }
 
@@ -230,7 +241,9 @@ impl BodyParser {
                 break Ok(pos);
             }
             let max = self.max_line;
-            match protobuf::next_family(&buf[pos..], eof, max, &mut scratch, &mut |e| sink(e)) {
+            let opts = self.histograms;
+            match protobuf::next_family(&buf[pos..], eof, max, opts, &mut scratch, &mut |e| sink(e))
+            {
                 Ok(None) => break Ok(pos),
                 Ok(Some(len)) => pos += len,
                 Err(ProtoError::Syntax(SyntaxError { offset, message })) => {

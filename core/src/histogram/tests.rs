@@ -51,10 +51,7 @@ fn compact_cuts_empty_buckets_at_span_ends_and_long_runs_inside() {
     // Spans closer than max+1 merge, filled with empty buckets; zero-length ones go.
     let mut h = int(&[(-2, 1), (0, 0), (2, 1), (5, 1)], &[4, 5, 6], 15);
     h.compact(2);
-    assert_eq!(
-        positive(&h),
-        (vec![(-2, 4), (5, 1)], vec![4, 0, 0, 5, 6])
-    );
+    assert_eq!(positive(&h), (vec![(-2, 4), (5, 1)], vec![4, 0, 0, 5, 6]));
 }
 
 #[test]
@@ -166,7 +163,13 @@ fn classic_histograms_convert_to_custom_buckets() {
         panic!("a float histogram")
     };
     assert_eq!((*count, p.clone()), (1.5, vec![1.5]));
-    assert_eq!(h.positive_spans, vec![Span { offset: 1, length: 1 }]);
+    assert_eq!(
+        h.positive_spans,
+        vec![Span {
+            offset: 1,
+            length: 1
+        }]
+    );
 
     // Errors stick and name the problem as Prometheus does.
     let mut c = ClassicHistogram::new();

@@ -8,6 +8,7 @@
 //! patterns.
 
 use crate::exposition::MetricType;
+use crate::histogram::{Counts, Histogram, Span};
 
 /// One sample: timestamp (ms) and value bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,10 +160,26 @@ pub fn put_timeseries_with_exemplars(
     samples: &[RwSample],
     exemplars: &[RwExemplar<'_>],
 ) {
+    put_timeseries_full(out, labels, samples, exemplars, &[]);
+}
+
+/// One `TimeSeries` with samples, exemplars and native histograms (field 4, each a
+/// `Histogram` message from [`encode_histogram`]).
+pub fn put_timeseries_full(
+    out: &mut Vec<u8>,
+    labels: &[u8],
+    samples: &[RwSample],
+    exemplars: &[RwExemplar<'_>],
+    histograms: &[&[u8]],
+) {
     let samples_len: usize = samples.iter().map(|s| field_len(sample_len(s))).sum();
     let exemplars_len: usize = exemplars.iter().map(|e| field_len(exemplar_len(e))).sum();
+    let histograms_len: usize = histograms.iter().map(|h| field_len(h.len())).sum();
     out.push(0x0a);
-    put_varint(out, (labels.len() + samples_len + exemplars_len) as u64);
+    put_varint(
+        out,
+        (labels.len() + samples_len + exemplars_len + histograms_len) as u64,
+    );
     out.extend_from_slice(labels);
     for s in samples {
         out.push(0x12);
@@ -189,6 +206,129 @@ pub fn put_timeseries_with_exemplars(
             out.push(0x18);
             put_varint(out, e.t as u64);
         }
+    }
+    for h in histograms {
+        out.push(0x22);
+        put_varint(out, h.len() as u64);
+        out.extend_from_slice(h);
+    }
+}
+
+/// Zigzag (`sint32`, `sint64`).
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// A `BucketSpan` list (`offset` sint32, `length` uint32), each under `tag`.
+fn put_spans(out: &mut Vec<u8>, tag: u8, spans: &[Span]) {
+    for s in spans {
+        let mut m = Vec::with_capacity(12);
+        if s.offset != 0 {
+            m.push(0x08);
+            put_varint(&mut m, zigzag(i64::from(s.offset)));
+        }
+        if s.length != 0 {
+            m.push(0x10);
+            put_varint(&mut m, u64::from(s.length));
+        }
+        put_bytes(out, tag, &m);
+    }
+}
+
+/// A packed repeated field under `tag`, left out when empty.
+fn put_packed(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+    if !body.is_empty() {
+        put_bytes(out, tag, body);
+    }
+}
+
+/// The packed buckets of one side: zigzag deltas or doubles.
+fn side(out: &mut Vec<u8>, counts: &Counts, positive_side: bool) {
+    out.clear();
+    match counts {
+        Counts::Int {
+            positive, negative, ..
+        } => {
+            let b = if positive_side { positive } else { negative };
+            for d in Histogram::deltas(b) {
+                put_varint(out, zigzag(d));
+            }
+        }
+        Counts::Float {
+            positive, negative, ..
+        } => {
+            let b = if positive_side { positive } else { negative };
+            for v in b {
+                out.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+        }
+    }
+}
+
+/// A remote-write 1.0 `Histogram` message at time `t` (3.x `FromIntHistogram` and
+/// `FromFloatHistogram`), fields in number order as gogo writes them: the count and
+/// zero count always (they are `oneof` members), integer buckets as zigzag deltas,
+/// float buckets as doubles, `custom_values` for custom buckets.
+pub fn encode_histogram(out: &mut Vec<u8>, t: i64, h: &Histogram) {
+    let mut packed = Vec::new();
+    match &h.counts {
+        Counts::Int { count, .. } => {
+            out.push(0x08);
+            put_varint(out, *count);
+        }
+        Counts::Float { count, .. } => {
+            out.push(0x11);
+            out.extend_from_slice(&count.to_bits().to_le_bytes());
+        }
+    }
+    if h.sum.to_bits() != 0 {
+        out.push(0x19);
+        out.extend_from_slice(&h.sum.to_bits().to_le_bytes());
+    }
+    if h.schema != 0 {
+        out.push(0x20);
+        put_varint(out, zigzag(i64::from(h.schema)));
+    }
+    if h.zero_threshold.to_bits() != 0 {
+        out.push(0x29);
+        out.extend_from_slice(&h.zero_threshold.to_bits().to_le_bytes());
+    }
+    match &h.counts {
+        Counts::Int { zero_count, .. } => {
+            out.push(0x30);
+            put_varint(out, *zero_count);
+        }
+        Counts::Float { zero_count, .. } => {
+            out.push(0x39);
+            out.extend_from_slice(&zero_count.to_bits().to_le_bytes());
+        }
+    }
+    let float = h.is_float();
+    put_spans(out, 0x42, &h.negative_spans);
+    side(&mut packed, &h.counts, false);
+    // negative_deltas (9) or negative_counts (10).
+    put_packed(out, if float { 0x52 } else { 0x4a }, &packed);
+    put_spans(out, 0x5a, &h.positive_spans);
+    side(&mut packed, &h.counts, true);
+    // positive_deltas (12) or positive_counts (13).
+    put_packed(out, if float { 0x6a } else { 0x62 }, &packed);
+    if h.hint as u8 != 0 {
+        out.push(0x70);
+        put_varint(out, h.hint as u64);
+    }
+    if t != 0 {
+        out.push(0x78);
+        put_varint(out, t as u64);
+    }
+    packed.clear();
+    for v in &h.custom_values {
+        packed.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+    if !packed.is_empty() {
+        // custom_values (16): a two-byte key.
+        out.extend_from_slice(&[0x82, 0x01]);
+        put_varint(out, packed.len() as u64);
+        out.extend_from_slice(&packed);
     }
 }
 

@@ -41,7 +41,9 @@ use std::time::Duration;
 
 use hashbrown::HashTable;
 
-use super::encode::{RwExemplar, RwSample, compress, encode_labels, put_timeseries_with_exemplars};
+use super::encode::{
+    RwExemplar, RwSample, compress, encode_histogram, encode_labels, put_timeseries_full,
+};
 use crate::config::RemoteWriteConfig;
 use crate::labels::Labels;
 use crate::relabel::{self, Outcome};
@@ -163,6 +165,18 @@ pub struct QueueStats {
     pub exemplars_dropped: u64,
     /// `exemplars_pending`: exemplars held (queued or in flight).
     pub exemplars_pending: u64,
+    /// `histograms_in_total`: native histograms read from the WAL (with
+    /// `send_native_histograms`).
+    pub histograms_in: u64,
+    /// `histograms_total`: native histograms sent and acknowledged.
+    pub histograms_sent: u64,
+    /// `histograms_failed_total`: native histograms refused for good.
+    pub histograms_failed: u64,
+    /// `histograms_dropped_total`: native histograms of dropped or unknown series, or
+    /// too old.
+    pub histograms_dropped: u64,
+    /// `histograms_pending`: native histograms held (queued or in flight).
+    pub histograms_pending: u64,
 }
 
 /// 12 bytes a ref: the series' label ids live in the table's arena.
@@ -410,6 +424,9 @@ struct Pending {
 }
 
 const EXEMPLAR: u64 = 1 << 63;
+/// Marks a native histogram: its encoded `Histogram` message waits in the shard's
+/// `ex_labels` in its place.
+const HISTOGRAM: u64 = 1 << 62;
 
 /// An exemplar's encoded labels beside its [`Pending`] (`None` for a sample).
 type ExLabels = Option<Box<[u8]>>;
@@ -419,16 +436,26 @@ impl Pending {
         self.seq & EXEMPLAR != 0
     }
 
+    fn is_histogram(&self) -> bool {
+        self.seq & HISTOGRAM != 0
+    }
+
+    /// True if its bytes wait in the shard's `ex_labels`.
+    fn has_extra(&self) -> bool {
+        self.seq & (EXEMPLAR | HISTOGRAM) != 0
+    }
+
     /// The sequence number of the record it came from.
     fn seq(&self) -> u64 {
-        self.seq & !EXEMPLAR
+        self.seq & !(EXEMPLAR | HISTOGRAM)
     }
 }
 
-/// (samples, exemplars) among `ps`.
-fn kinds(ps: &[Pending]) -> (u64, u64) {
+/// (samples, exemplars, histograms) among `ps`.
+fn kinds(ps: &[Pending]) -> (u64, u64, u64) {
     let x = ps.iter().filter(|p| p.is_exemplar()).count() as u64;
-    (ps.len() as u64 - x, x)
+    let h = ps.iter().filter(|p| p.is_histogram()).count() as u64;
+    (ps.len() as u64 - x - h, x, h)
 }
 
 #[derive(Debug)]
@@ -745,6 +772,49 @@ impl Queue {
                     None => self.events.push_back(QueueEvent::BadRecord { pos }),
                 }
             }
+            Some(
+                &(record::kind::HISTOGRAM_SAMPLES
+                | record::kind::FLOAT_HISTOGRAM_SAMPLES
+                | record::kind::CUSTOM_BUCKETS_HISTOGRAM_SAMPLES
+                | record::kind::CUSTOM_BUCKETS_FLOAT_HISTOGRAM_SAMPLES),
+            ) if self.cfg.send_native_histograms && self.resume.is_none_or(|r| pos > r) => {
+                // 3.x `QueueManager.AppendHistograms`: sent only with
+                // `send_native_histograms`, else skipped.
+                match record::decode_histograms(payload) {
+                    Some(hs) => {
+                        self.stats.histograms_in += hs.len() as u64;
+                        let n = self.shards.len() as u64;
+                        for h in hs {
+                            let known = match self.series.get_mut(h.series.0) {
+                                Some(s) => {
+                                    s.segment = pos.segment;
+                                    s.kept
+                                }
+                                None => false,
+                            };
+                            if !known {
+                                self.stats.histograms_dropped += 1;
+                                continue;
+                            }
+                            let mut msg = Vec::new();
+                            encode_histogram(&mut msg, h.t, &h.h);
+                            let shard = &mut self.shards[(h.series.0 % n) as usize];
+                            if shard.pending.is_empty() {
+                                shard.since = Some(now.mono);
+                            }
+                            shard.pending.push_back(Pending {
+                                series: h.series.0,
+                                s: RwSample { t: h.t, v: 0 },
+                                seq: seq | HISTOGRAM,
+                            });
+                            shard.ex_labels.push_back(msg.into_boxed_slice());
+                            queued += 1;
+                            self.stats.histograms_pending += 1;
+                        }
+                    }
+                    None => self.events.push_back(QueueEvent::BadRecord { pos }),
+                }
+            }
             _ => {}
         }
         self.outstanding.push_back((seq, pos, queued));
@@ -766,9 +836,10 @@ impl Queue {
                 e.2 = e.2.saturating_sub(1);
             }
         }
-        let (n, x) = kinds(samples);
+        let (n, x, h) = kinds(samples);
         self.stats.samples_pending = self.stats.samples_pending.saturating_sub(n);
         self.stats.exemplars_pending = self.stats.exemplars_pending.saturating_sub(x);
+        self.stats.histograms_pending = self.stats.histograms_pending.saturating_sub(h);
         self.advance();
     }
 
@@ -810,7 +881,7 @@ impl Queue {
         let n = shard.pending.len().min(max);
         let mut batch: Vec<(Pending, ExLabels)> = Vec::with_capacity(n);
         for p in shard.pending.drain(..n) {
-            let labels = if p.is_exemplar() {
+            let labels = if p.has_extra() {
                 shard.ex_labels.pop_front()
             } else {
                 None
@@ -831,9 +902,10 @@ impl Queue {
             batch = keep;
             if !old.is_empty() {
                 let old: Vec<Pending> = old.into_iter().map(|(p, _)| p).collect();
-                let (n, x) = kinds(&old);
+                let (n, x, h) = kinds(&old);
                 self.stats.samples_dropped += n;
                 self.stats.exemplars_dropped += x;
+                self.stats.histograms_dropped += h;
                 self.release(&old);
             }
             if batch.is_empty() {
@@ -851,13 +923,14 @@ impl Queue {
             samples.clear();
             let from = j;
             while j < batch.len() && batch[j].0.series == r {
-                if !batch[j].0.is_exemplar() {
+                if !batch[j].0.has_extra() {
                     samples.push(batch[j].0.s);
                 }
                 j += 1;
             }
             let exemplars: Vec<RwExemplar<'_>> = batch[from..j]
                 .iter()
+                .filter(|(p, _)| p.is_exemplar())
                 .filter_map(|(p, l)| {
                     l.as_deref().map(|labels| RwExemplar {
                         labels,
@@ -866,10 +939,21 @@ impl Queue {
                     })
                 })
                 .collect();
+            let histograms: Vec<&[u8]> = batch[from..j]
+                .iter()
+                .filter(|(p, _)| p.is_histogram())
+                .filter_map(|(_, l)| l.as_deref())
+                .collect();
             if let Some(l) = self.series.get(r).and_then(|e| self.series.ids(e)) {
                 self.scratch.clear();
                 self.pairs.write(l, &mut self.scratch);
-                put_timeseries_with_exemplars(&mut self.body, &self.scratch, &samples, &exemplars);
+                put_timeseries_full(
+                    &mut self.body,
+                    &self.scratch,
+                    &samples,
+                    &exemplars,
+                    &histograms,
+                );
             }
         }
         let batch: Vec<Pending> = batch.into_iter().map(|(p, _)| p).collect();
@@ -931,9 +1015,10 @@ impl Queue {
                 let Some(f) = self.shards[i].flight.take() else {
                     return;
                 };
-                let (n, x) = kinds(&f.samples);
+                let (n, x, h) = kinds(&f.samples);
                 self.stats.samples_failed += n;
                 self.stats.exemplars_failed += x;
+                self.stats.histograms_failed += h;
                 self.events.push_back(QueueEvent::Dropped {
                     status: code,
                     samples: f.samples.len(),
@@ -950,9 +1035,10 @@ impl Queue {
                 return;
             };
             let took = now.mono.saturating_since(f.started).as_secs_f64();
-            let (n, x) = kinds(&f.samples);
+            let (n, x, h) = kinds(&f.samples);
             self.stats.samples_sent += n;
             self.stats.exemplars_sent += x;
+            self.stats.histograms_sent += h;
             self.stats.bytes_sent += f.body.len() as u64;
             self.stats.requests += 1;
             self.stats.send_seconds += took;
@@ -1111,7 +1197,7 @@ impl Queue {
         for mut s in self.shards.drain(..) {
             let since = s.since;
             for p in s.pending {
-                let labels = if p.is_exemplar() {
+                let labels = if p.has_extra() {
                     s.ex_labels.pop_front()
                 } else {
                     None

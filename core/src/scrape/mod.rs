@@ -22,7 +22,9 @@ use std::time::Duration;
 use crate::config::{ScrapeConfig, TargetGroup};
 use crate::discovery::SourceKey;
 use crate::exposition::gzip::{Gunzip, GzipError};
-use crate::exposition::{BodyParser, FeedError, Format, MetricType, select_format};
+use crate::exposition::{
+    BodyParser, FeedError, Format, HistogramOptions, MetricType, select_format,
+};
 use crate::io::{IoEvent, IoOp, IoQueue, Origin, RequestId};
 use crate::labels::{self, Labels, LabelsBuilder};
 use crate::target::{self, Health, Populated, ScrapeTarget};
@@ -346,7 +348,15 @@ impl Body {
             // An empty body is never parsed, so its Content-Type does not matter.
             let p = match parser {
                 Some(p) => p,
-                None => parser.insert(BodyParser::new(format.clone()?)),
+                None => {
+                    let cfg = ctx.cfg;
+                    let hist = HistogramOptions {
+                        native: cfg.scrape_native_histograms,
+                        keep_classic: cfg.always_scrape_classic_histograms,
+                        nhcb: cfg.convert_classic_histograms_to_nhcb,
+                    };
+                    parser.insert(BodyParser::new(format.clone()?).histograms(hist))
+                }
             };
             let r = p.feed(bytes, &mut |e| run.entry(cache, ctx, refs, e));
             r.map_err(|e| body_error(run, e))
@@ -1041,8 +1051,9 @@ impl ScrapeManager {
                     loop_id: id.id.0,
                     series: Vec::new(),
                     samples: Vec::new(),
+                    histograms: Default::default(),
                     exemplars: Default::default(),
-                    retired,
+                    retired: retired.into(),
                 });
             }
             self.timers.remove(&(l.wake, id));

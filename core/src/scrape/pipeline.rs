@@ -21,11 +21,27 @@ use hashbrown::HashTable;
 use crate::config::ScrapeConfig;
 use crate::exposition::created::{Disposition, StartTimes};
 use crate::exposition::float::{NORMAL_NAN, STALE_NAN};
-use crate::exposition::{Entry, Exemplar, MetricType, Sample};
+use crate::exposition::{Entry, Exemplar, HistogramSample, MetricType, Sample};
+use crate::histogram::{self, Histogram};
 use crate::labels::{self, Key128, Labels, LabelsBuilder};
 use crate::relabel::{self, Outcome};
 
-pub use crate::batch::{Batch, ExemplarPoint, Point, SeriesRef};
+pub use crate::batch::{Batch, ExemplarPoint, HistogramPoint, Point, SeriesRef};
+
+/// What a series' last stored sample was (its stale marker is of the same kind).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Stored {
+    #[default]
+    Float,
+    IntHistogram,
+    FloatHistogram,
+}
+
+/// A sample's value: a float or a native histogram.
+enum Val {
+    Float(f64),
+    Hist(Histogram),
+}
 
 /// Hands out series refs: each one once, never reused; after a restart
 /// ([`Refs::restore`]), a label set the WAL already holds gets its ref back, with the time
@@ -146,7 +162,10 @@ enum Slot {
         /// The last scrape in which it counts as seen for staleness.
         seen_iter: u64,
         last_t: i64,
+        /// The last value's bits (a histogram's [`Histogram::fingerprint`]).
         last_v: u64,
+        /// What the last value was.
+        stored: Stored,
     },
     Dropped {
         key: Key128,
@@ -225,6 +244,8 @@ pub struct CacheStats {
     pub out_of_bounds: u64,
     /// Scrapes failed on `sample_limit`.
     pub exceeded_sample_limit: u64,
+    /// Scrapes failed on `native_histogram_bucket_limit`.
+    pub exceeded_bucket_limit: u64,
     /// Scrapes failed on a label limit.
     pub exceeded_label_limits: u64,
     /// Scrapes failed on `body_size_limit`.
@@ -359,23 +380,40 @@ impl SeriesCache {
 
     /// Appends a stale marker at `t` for every series the last committed scrape saw,
     /// except those seen again by scrape `fresh`, and records it as their last sample.
-    fn mark_stale(&mut self, t: i64, fresh: Option<u64>, out: &mut Vec<Point>) {
+    fn mark_stale(
+        &mut self,
+        t: i64,
+        fresh: Option<u64>,
+        out: &mut Vec<Point>,
+        hout: &mut crate::batch::Histograms,
+    ) {
         for &i in &self.prev_seen {
             if let Some(Slot::Series {
                 series,
                 seen_iter,
                 last_t,
+                stored,
                 ..
             }) = self.slots.get_mut(i as usize)
                 && fresh != Some(*seen_iter)
                 && t > *last_t
             {
                 *last_t = t;
-                out.push(Point {
-                    series: *series,
-                    t,
-                    v: STALE_NAN,
-                });
+                match stored {
+                    Stored::Float => out.push(Point {
+                        series: *series,
+                        t,
+                        v: STALE_NAN,
+                    }),
+                    // A histogram series gets a histogram marker, as Prometheus's head
+                    // turns a scrape's stale NaN into one (`headAppender.Append`); its
+                    // readers of any version see the series end either way.
+                    Stored::IntHistogram | Stored::FloatHistogram => hout.push(HistogramPoint {
+                        series: *series,
+                        t,
+                        h: Histogram::stale_marker(*stored == Stored::FloatHistogram),
+                    }),
+                }
             }
         }
     }
@@ -468,9 +506,10 @@ pub struct ScrapeRun {
     seen: Vec<u32>,
     limit_hit: bool,
     error: Option<String>,
-    /// Series state before this scrape touched it: (slot, last_iter, last_t, last_v),
+    /// Series state before this scrape touched it: (slot, last_iter, last_t, last_v,
+    /// stored),
     /// restored if the scrape fails.
-    undo: Vec<(u32, u64, i64, u64)>,
+    undo: Vec<(u32, u64, i64, u64, Stored)>,
     /// Samples that reached the sample limit's count.
     appended: u64,
     /// Decompressed body bytes (−1 when the body limit was hit).
@@ -482,6 +521,12 @@ pub struct ScrapeRun {
     st: Option<Box<StState>>,
     /// Exemplars of stored samples.
     exemplars: Vec<ExemplarPoint>,
+    /// Native histogram samples, after the zero histograms of their start timestamps.
+    histograms: Vec<HistogramPoint>,
+    /// Zero histograms at start timestamps.
+    hist_zeros: Vec<HistogramPoint>,
+    /// `native_histogram_bucket_limit` was hit.
+    bucket_limit_hit: bool,
 }
 
 /// A scrape's start-timestamp bookkeeping (3.x `AppendSTZeroSample`).
@@ -573,6 +618,9 @@ impl ScrapeRun {
             dup: 0,
             st: None,
             exemplars: Vec::new(),
+            histograms: Vec::new(),
+            hist_zeros: Vec::new(),
+            bucket_limit_hit: false,
         }
     }
 
@@ -612,7 +660,20 @@ impl ScrapeRun {
             }
         }
         let r = match e {
-            Entry::Sample(s) => self.sample(cache, ctx, refs, &s),
+            Entry::Sample(s) => {
+                let v = Val::Float(s.value);
+                self.sample(cache, ctx, refs, &s, v, s.exemplar.as_slice())
+            }
+            Entry::Histogram(h) => {
+                let HistogramSample {
+                    sample,
+                    histogram,
+                    mut exemplars,
+                } = *h;
+                // 3.x sorts a sample's exemplars before appending them.
+                exemplars.sort_by_key(|e| e.timestamp);
+                self.sample(cache, ctx, refs, &sample, Val::Hist(histogram), &exemplars)
+            }
             Entry::Help { name, text } => {
                 meta(cache, name, |m| {
                     if m.help != text {
@@ -647,11 +708,14 @@ impl ScrapeRun {
         ctx: &ScrapeContext<'_>,
         refs: &mut Refs,
         s: &Sample<'_>,
+        val: Val,
+        exemplars: &[Exemplar<'_>],
     ) -> Result<(), String> {
         // The start timestamp, or the token under which it will come.
         let mut st_token = None;
         let mut st_known = None;
-        if self.st.is_some() && s.start.is_some() {
+        let mut val = val;
+        if self.st.is_some() && (s.start.is_some() || matches!(val, Val::Hist(_))) {
             // Protobuf gives the start with the sample (3.x: 0 means none).
             st_known = s.start.filter(|&t| t != 0);
         } else if let Some(st) = self.st.as_mut() {
@@ -707,7 +771,7 @@ impl ScrapeRun {
                 None => return Ok(()),
             },
         };
-        let (series, last_iter, seen_iter, last_t, last_v) =
+        let (series, last_iter, seen_iter, last_t, last_v, stored) =
             match cache.slots.get_mut(slot as usize) {
                 Some(Slot::Series {
                     series,
@@ -715,8 +779,9 @@ impl ScrapeRun {
                     seen_iter,
                     last_t,
                     last_v,
+                    stored,
                     ..
-                }) => (*series, last_iter, seen_iter, last_t, last_v),
+                }) => (*series, last_iter, seen_iter, last_t, last_v, stored),
                 Some(Slot::Dropped { last_iter, .. }) => {
                     // Dropped by relabeling (now or in an earlier scrape).
                     *last_iter = iter;
@@ -739,9 +804,39 @@ impl ScrapeRun {
             return Ok(());
         }
         if first {
-            self.undo.push((slot, *last_iter, *last_t, *last_v));
+            self.undo
+                .push((slot, *last_iter, *last_t, *last_v, *stored));
         }
         *last_iter = iter;
+        if let Val::Hist(h) = &mut val {
+            // 3.x `maxSchemaAppender` then `bucketLimitAppender`, before the sample limit.
+            let max_schema = histogram::pick_schema(cfg.native_histogram_min_bucket_factor);
+            if max_schema < histogram::EXPONENTIAL_SCHEMA_MAX
+                && (histogram::EXPONENTIAL_SCHEMA_MIN_RESERVED
+                    ..=histogram::EXPONENTIAL_SCHEMA_MAX_RESERVED)
+                    .contains(&h.schema)
+                && h.schema > max_schema
+            {
+                h.reduce_resolution(max_schema)?;
+            }
+            let limit = usize::try_from(cfg.native_histogram_bucket_limit).unwrap_or(usize::MAX);
+            if limit > 0 && h.bucket_count() > limit {
+                let exponential = (histogram::EXPONENTIAL_SCHEMA_MIN
+                    ..=histogram::EXPONENTIAL_SCHEMA_MAX)
+                    .contains(&h.schema);
+                while exponential
+                    && h.bucket_count() > limit
+                    && h.schema > histogram::EXPONENTIAL_SCHEMA_MIN
+                {
+                    h.reduce_resolution(h.schema - 1)?;
+                }
+                if h.bucket_count() > limit {
+                    // The scrape fails at its end; parsing goes on to count.
+                    self.bucket_limit_hit = true;
+                    return Ok(());
+                }
+            }
+        }
         // `sample_limit` counts what reaches storage.
         self.appended += 1;
         if cfg.limits.sample_limit > 0 && self.appended > cfg.limits.sample_limit {
@@ -752,10 +847,18 @@ impl ScrapeRun {
             self.oob += 1;
             return Ok(());
         }
-        let v = if s.value.is_nan() {
-            NORMAL_NAN
-        } else {
-            s.value.to_bits()
+        let v = match &val {
+            Val::Float(x) if x.is_nan() => NORMAL_NAN,
+            Val::Float(x) => x.to_bits(),
+            Val::Hist(h) => {
+                // The agent's `AppendHistogram` validates, and a refusal fails the
+                // scrape (the sample is not counted as added).
+                if let Err(e) = h.validate() {
+                    self.added -= 1;
+                    return Err(e);
+                }
+                h.fingerprint()
+            }
         };
         if t < *last_t {
             self.ooo += 1;
@@ -777,8 +880,33 @@ impl ScrapeRun {
             *seen_iter = iter;
             self.seen.push(slot);
         }
-        self.samples.push(Point { series, t, v });
-        if let Some(x) = &s.exemplar {
+        match val {
+            Val::Float(_) => {
+                *stored = Stored::Float;
+                self.samples.push(Point { series, t, v });
+            }
+            Val::Hist(h) => {
+                *stored = if h.is_float() {
+                    Stored::FloatHistogram
+                } else {
+                    Stored::IntHistogram
+                };
+                // 3.x `AppendHistogramSTZeroSample`: an empty histogram at the start.
+                if let (Some(_), Some(start)) = (self.st.as_ref(), st_known)
+                    && start < t
+                    && start > prev_t
+                {
+                    self.hist_zeros.push(HistogramPoint {
+                        series,
+                        t: start,
+                        h: h.zero_like(),
+                    });
+                }
+                self.histograms.push(HistogramPoint { series, t, h });
+                st_known = None;
+            }
+        }
+        for x in exemplars {
             self.exemplar(cache, slot, series, t, x);
         }
         if let Some(st) = self.st.as_mut() {
@@ -788,7 +916,7 @@ impl ScrapeRun {
                 *w = Some((series, t, prev_t));
             }
         }
-        if fresh {
+        if fresh && !self.bucket_limit_hit {
             self.series_added += 1;
         }
         Ok(())
@@ -973,6 +1101,7 @@ impl ScrapeRun {
             seen_iter: 0,
             last_t,
             last_v: 0,
+            stored: Stored::Float,
         });
         self.new_slots.push(i);
         self.new_series.push((series, final_labels));
@@ -1007,6 +1136,10 @@ impl ScrapeRun {
             cache.stats.exceeded_sample_limit += 1;
             self.fail("sample limit exceeded");
         }
+        if self.bucket_limit_hit {
+            cache.stats.exceeded_bucket_limit += 1;
+            self.fail("histogram bucket limit exceeded");
+        }
         cache.stats.out_of_bounds += self.oob;
         cache.stats.out_of_order += self.ooo;
         cache.stats.duplicate_timestamp += self.dup;
@@ -1017,8 +1150,9 @@ impl ScrapeRun {
             loop_id: ctx.loop_id,
             series: Vec::new(),
             samples: Vec::new(),
+            histograms: Default::default(),
             exemplars: Default::default(),
-            retired: Vec::new(),
+            retired: Default::default(),
         };
         if let Some(st) = self.st.as_mut() {
             st.end();
@@ -1028,6 +1162,9 @@ impl ScrapeRun {
         if ok {
             cache.stats.exemplars_appended += self.exemplars.len() as u64;
             batch.exemplars = crate::batch::Exemplars::new(std::mem::take(&mut self.exemplars));
+            let mut hs = std::mem::take(&mut self.hist_zeros);
+            hs.append(&mut self.histograms);
+            batch.histograms = crate::batch::Histograms::new(hs);
             batch.series = std::mem::take(&mut self.new_series);
             batch.samples = match self.st.as_mut() {
                 // The start samples go first: each is older than its series' sample.
@@ -1042,15 +1179,16 @@ impl ScrapeRun {
             // Roll back: the samples are not stored, and the series this scrape created
             // never were (their refs go unused). As in Prometheus, the live series it did
             // append before failing still count as seen: they get no stale marker now.
-            for (i, li, lt, lv) in self.undo.drain(..).rev() {
+            for (i, li, lt, lv, ls) in self.undo.drain(..).rev() {
                 if let Some(Slot::Series {
                     last_iter,
                     last_t,
                     last_v,
+                    stored,
                     ..
                 }) = cache.slots.get_mut(i as usize)
                 {
-                    (*last_iter, *last_t, *last_v) = (li, lt, lv);
+                    (*last_iter, *last_t, *last_v, *stored) = (li, lt, lv, ls);
                 }
             }
             let mut created = std::mem::take(&mut self.new_slots);
@@ -1074,7 +1212,12 @@ impl ScrapeRun {
             }
         }
         // Stale markers for what the previous scrape saw and this one did not.
-        cache.mark_stale(t, Some(cache.iter), &mut batch.samples);
+        cache.mark_stale(
+            t,
+            Some(cache.iter),
+            &mut batch.samples,
+            &mut batch.histograms,
+        );
         cache.prev_seen = std::mem::take(&mut self.seen);
         if ok && self.body_bytes > 0 {
             // An empty body advances the cache without flushing it.
@@ -1129,7 +1272,7 @@ impl ScrapeRun {
                 });
             }
         }
-        batch.retired = std::mem::take(&mut cache.retired);
+        batch.retired = std::mem::take(&mut cache.retired).into();
         refs.expire(t);
         RunResult {
             batch,
@@ -1224,7 +1367,8 @@ pub fn end_of_run(
     t: i64,
 ) -> Batch {
     let mut samples = Vec::new();
-    cache.mark_stale(t, None, &mut samples);
+    let mut histograms = Default::default();
+    cache.mark_stale(t, None, &mut samples, &mut histograms);
     cache.prev_seen.clear();
     for (r, last) in cache.report.iter_mut().flatten() {
         if t > *last {
@@ -1242,8 +1386,9 @@ pub fn end_of_run(
         loop_id,
         series: Vec::new(),
         samples,
+        histograms,
         exemplars: Default::default(),
-        retired: cache.retire_all(),
+        retired: cache.retire_all().into(),
     }
 }
 

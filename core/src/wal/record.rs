@@ -1,8 +1,10 @@
-//! WAL record payloads: series (type 1), samples (type 2), exemplars (type 4) and metadata (type 6).
+//! WAL record payloads: series (type 1), samples (type 2), exemplars (type 4), metadata
+//! (type 6) and native histograms (types 7–10).
 //! Encoders append to a caller's buffer (reused from batch to batch); decoders return
 //! `None` for malformed input and never panic.
 
-use crate::batch::{ExemplarPoint, Point, SeriesRef};
+use crate::batch::{ExemplarPoint, HistogramPoint, Point, SeriesRef};
+use crate::histogram::{CUSTOM_BUCKETS_SCHEMA, Counts, Histogram, ResetHint, Span};
 use crate::labels::Labels;
 
 /// Record type bytes.
@@ -15,6 +17,230 @@ pub mod kind {
     pub const EXEMPLARS: u8 = 4;
     /// Metadata records.
     pub const METADATA: u8 = 6;
+    /// Integer histogram samples (exponential schemas).
+    pub const HISTOGRAM_SAMPLES: u8 = 7;
+    /// Float histogram samples (exponential schemas).
+    pub const FLOAT_HISTOGRAM_SAMPLES: u8 = 8;
+    /// Integer histogram samples with custom buckets.
+    pub const CUSTOM_BUCKETS_HISTOGRAM_SAMPLES: u8 = 9;
+    /// Float histogram samples with custom buckets.
+    pub const CUSTOM_BUCKETS_FLOAT_HISTOGRAM_SAMPLES: u8 = 10;
+}
+
+/// The record type a histogram goes in (Prometheus's agent splits integer and float,
+/// exponential and custom-bucket histograms into four records).
+pub fn histogram_kind(h: &Histogram) -> u8 {
+    match (h.is_float(), h.uses_custom_buckets()) {
+        (false, false) => kind::HISTOGRAM_SAMPLES,
+        (true, false) => kind::FLOAT_HISTOGRAM_SAMPLES,
+        (false, true) => kind::CUSTOM_BUCKETS_HISTOGRAM_SAMPLES,
+        (true, true) => kind::CUSTOM_BUCKETS_FLOAT_HISTOGRAM_SAMPLES,
+    }
+}
+
+/// A histogram samples record of type `kind` (Prometheus's `histogramSamplesV1`,
+/// `floatHistogramSamplesV1` and their custom-bucket twins): the first histogram's ref
+/// and time as big-endian words, then per histogram signed deltas of ref and time and
+/// the histogram (`EncodeHistogram` / `EncodeFloatHistogram`). Histograms of another
+/// kind are skipped, so one list of a batch's histograms feeds all four records.
+pub fn histograms<'a>(
+    out: &mut Vec<u8>,
+    record_kind: u8,
+    points: impl IntoIterator<Item = &'a HistogramPoint>,
+) {
+    out.push(record_kind);
+    let mut first: Option<(u64, i64)> = None;
+    for p in points {
+        if histogram_kind(&p.h) != record_kind {
+            continue;
+        }
+        let (r0, t0) = *first.get_or_insert_with(|| {
+            out.extend_from_slice(&p.series.0.to_be_bytes());
+            out.extend_from_slice(&p.t.to_be_bytes());
+            (p.series.0, p.t)
+        });
+        put_varint(out, p.series.0.wrapping_sub(r0) as i64);
+        put_varint(out, p.t.wrapping_sub(t0));
+        histogram(out, &p.h);
+    }
+}
+
+fn put_spans(out: &mut Vec<u8>, spans: &[Span]) {
+    put_uvarint(out, spans.len() as u64);
+    for s in spans {
+        put_varint(out, i64::from(s.offset));
+        put_uvarint(out, u64::from(s.length));
+    }
+}
+
+/// One histogram as the WAL holds it: integer buckets as deltas, float ones as bits.
+fn histogram(out: &mut Vec<u8>, h: &Histogram) {
+    out.push(h.hint as u8);
+    put_varint(out, i64::from(h.schema));
+    out.extend_from_slice(&h.zero_threshold.to_bits().to_be_bytes());
+    match &h.counts {
+        Counts::Int {
+            count,
+            zero_count,
+            positive,
+            negative,
+        } => {
+            put_uvarint(out, *zero_count);
+            put_uvarint(out, *count);
+            out.extend_from_slice(&h.sum.to_bits().to_be_bytes());
+            put_spans(out, &h.positive_spans);
+            put_spans(out, &h.negative_spans);
+            for side in [positive, negative] {
+                put_uvarint(out, side.len() as u64);
+                for d in Histogram::deltas(side) {
+                    put_varint(out, d);
+                }
+            }
+        }
+        Counts::Float {
+            count,
+            zero_count,
+            positive,
+            negative,
+        } => {
+            out.extend_from_slice(&zero_count.to_bits().to_be_bytes());
+            out.extend_from_slice(&count.to_bits().to_be_bytes());
+            out.extend_from_slice(&h.sum.to_bits().to_be_bytes());
+            put_spans(out, &h.positive_spans);
+            put_spans(out, &h.negative_spans);
+            for side in [positive, negative] {
+                put_uvarint(out, side.len() as u64);
+                for v in side {
+                    out.extend_from_slice(&v.to_bits().to_be_bytes());
+                }
+            }
+        }
+    }
+    if h.schema == CUSTOM_BUCKETS_SCHEMA {
+        put_uvarint(out, h.custom_values.len() as u64);
+        for v in &h.custom_values {
+            out.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+    }
+}
+
+/// Decodes a histogram samples record (types 7–10); `None` if it is malformed. Every
+/// length is checked against the bytes left before anything is allocated.
+pub fn decode_histograms(b: &[u8]) -> Option<Vec<HistogramPoint>> {
+    let &k = b.first()?;
+    let float = match k {
+        kind::HISTOGRAM_SAMPLES | kind::CUSTOM_BUCKETS_HISTOGRAM_SAMPLES => false,
+        kind::FLOAT_HISTOGRAM_SAMPLES | kind::CUSTOM_BUCKETS_FLOAT_HISTOGRAM_SAMPLES => true,
+        _ => return None,
+    };
+    let mut pos = 1;
+    let mut out = Vec::new();
+    if pos == b.len() {
+        return Some(out);
+    }
+    let r0 = be64(b, &mut pos)?;
+    let t0 = be64(b, &mut pos)? as i64;
+    while pos < b.len() {
+        let dr = varint(b, &mut pos)?;
+        let dt = varint(b, &mut pos)?;
+        out.push(HistogramPoint {
+            series: SeriesRef(r0.wrapping_add(dr as u64)),
+            t: t0.wrapping_add(dt),
+            h: decode_histogram(b, &mut pos, float)?,
+        });
+    }
+    Some(out)
+}
+
+/// A count read from a record, refused if more items than bytes left could hold.
+fn items(b: &[u8], pos: &mut usize) -> Option<usize> {
+    let n = usize::try_from(uvarint(b, pos)?).ok()?;
+    (n <= b.len().saturating_sub(*pos)).then_some(n)
+}
+
+fn spans(b: &[u8], pos: &mut usize) -> Option<Vec<Span>> {
+    let n = items(b, pos)?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let offset = i32::try_from(varint(b, pos)?).ok()?;
+        let length = u32::try_from(uvarint(b, pos)?).ok()?;
+        v.push(Span { offset, length });
+    }
+    Some(v)
+}
+
+fn floats(b: &[u8], pos: &mut usize) -> Option<Vec<f64>> {
+    let n = items(b, pos)?;
+    (0..n).map(|_| be64(b, pos).map(f64::from_bits)).collect()
+}
+
+fn decode_histogram(b: &[u8], pos: &mut usize, float: bool) -> Option<Histogram> {
+    let hint = ResetHint::from_u8(*b.get(*pos)?);
+    *pos += 1;
+    let schema = i32::try_from(varint(b, pos)?).ok()?;
+    let zero_threshold = f64::from_bits(be64(b, pos)?);
+    let (counts, sum, positive_spans, negative_spans) = if float {
+        let zero_count = f64::from_bits(be64(b, pos)?);
+        let count = f64::from_bits(be64(b, pos)?);
+        let sum = f64::from_bits(be64(b, pos)?);
+        let ps = spans(b, pos)?;
+        let ns = spans(b, pos)?;
+        let positive = floats(b, pos)?;
+        let negative = floats(b, pos)?;
+        (
+            Counts::Float {
+                count,
+                zero_count,
+                positive,
+                negative,
+            },
+            sum,
+            ps,
+            ns,
+        )
+    } else {
+        let zero_count = uvarint(b, pos)?;
+        let count = uvarint(b, pos)?;
+        let sum = f64::from_bits(be64(b, pos)?);
+        let ps = spans(b, pos)?;
+        let ns = spans(b, pos)?;
+        let mut sides = [Vec::new(), Vec::new()];
+        for side in &mut sides {
+            let n = items(b, pos)?;
+            let mut deltas = Vec::with_capacity(n);
+            for _ in 0..n {
+                deltas.push(varint(b, pos)?);
+            }
+            *side = Histogram::absolute(deltas);
+        }
+        let [positive, negative] = sides;
+        (
+            Counts::Int {
+                count,
+                zero_count,
+                positive,
+                negative,
+            },
+            sum,
+            ps,
+            ns,
+        )
+    };
+    let custom_values = if schema == CUSTOM_BUCKETS_SCHEMA {
+        floats(b, pos)?
+    } else {
+        Vec::new()
+    };
+    Some(Histogram {
+        hint,
+        schema,
+        zero_threshold,
+        sum,
+        positive_spans,
+        negative_spans,
+        counts,
+        custom_values,
+    })
 }
 
 /// Go's `binary.PutUvarint`.

@@ -96,20 +96,39 @@ impl Replay {
                 Some(s) => {
                     self.stats.samples += s.len() as u64;
                     for p in s {
-                        self.max_t = self.max_t.max(p.t);
-                        match self.refs.get(&p.series.0).map(|e| e.canonical) {
-                            Some(c) => {
-                                if let Some(e) = self.refs.get_mut(&c) {
-                                    e.last_t = e.last_t.max(p.t);
-                                }
-                            }
-                            None => self.stats.unknown_refs += 1,
-                        }
+                        self.sample_at(p.series.0, p.t);
+                    }
+                }
+                None => self.stats.malformed += 1,
+            },
+            Some(
+                &(record::kind::HISTOGRAM_SAMPLES
+                | record::kind::FLOAT_HISTOGRAM_SAMPLES
+                | record::kind::CUSTOM_BUCKETS_HISTOGRAM_SAMPLES
+                | record::kind::CUSTOM_BUCKETS_FLOAT_HISTOGRAM_SAMPLES),
+            ) => match record::decode_histograms(payload) {
+                Some(h) => {
+                    self.stats.samples += h.len() as u64;
+                    for p in h {
+                        self.sample_at(p.series.0, p.t);
                     }
                 }
                 None => self.stats.malformed += 1,
             },
             _ => {}
+        }
+    }
+
+    /// A stored sample (float or histogram) of series `r` at `t`.
+    fn sample_at(&mut self, r: u64, t: i64) {
+        self.max_t = self.max_t.max(t);
+        match self.refs.get(&r).map(|e| e.canonical) {
+            Some(c) => {
+                if let Some(e) = self.refs.get_mut(&c) {
+                    e.last_t = e.last_t.max(t);
+                }
+            }
+            None => self.stats.unknown_refs += 1,
         }
     }
 

@@ -615,7 +615,7 @@ impl Remote {
     pub fn metrics_text(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
-        let families: [Family; 20] = [
+        let families: [Family; 25] = [
             (
                 "prometheus_remote_storage_samples_in_total",
                 "counter",
@@ -681,6 +681,36 @@ impl Remote {
                 "gauge",
                 "Exemplars queued or in flight.",
                 |r| r.q.stats().exemplars_pending as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_in_total",
+                "counter",
+                "Native histograms read from the WAL (with send_native_histograms).",
+                |r| r.q.stats().histograms_in as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_total",
+                "counter",
+                "Native histograms sent and acknowledged.",
+                |r| r.q.stats().histograms_sent as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_failed_total",
+                "counter",
+                "Native histograms refused for good by the receiver.",
+                |r| r.q.stats().histograms_failed as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_dropped_total",
+                "counter",
+                "Native histograms of dropped or unknown series, or too old.",
+                |r| r.q.stats().histograms_dropped as f64,
+            ),
+            (
+                "prometheus_remote_storage_histograms_pending",
+                "gauge",
+                "Native histograms queued or in flight.",
+                |r| r.q.stats().histograms_pending as f64,
             ),
             (
                 "prometheus_remote_storage_bytes_total",

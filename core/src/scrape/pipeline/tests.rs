@@ -497,7 +497,7 @@ fn series_leaving_the_cache_are_retired_once() {
             .iter()
             .any(|p| p.series == b && p.is_stale())
     );
-    assert_eq!(second.batch.retired, vec![b]);
+    assert_eq!(&*second.batch.retired, &[b]);
     // A failed scrape retires nothing (and its new series were never stored).
     let third = run(&mut cache, &cfg, &mut refs, 3000, None);
     assert!(third.batch.retired.is_empty());
@@ -506,7 +506,7 @@ fn series_leaving_the_cache_are_retired_once() {
     let b2 = r(&fourth.batch, "b").unwrap();
     assert_ne!(b2, b);
     let end = end_of_run(&mut cache, &"j".into(), &"u".into(), 1, 5000);
-    let mut retired = end.retired.clone();
+    let mut retired = end.retired.to_vec();
     retired.sort();
     assert!(retired.contains(&a) && retired.contains(&b2));
     assert_eq!(

@@ -122,8 +122,9 @@ mod tests {
                     v: 1f64.to_bits(),
                 })
                 .collect(),
+            histograms: Default::default(),
             exemplars: Default::default(),
-            retired: Vec::new(),
+            retired: Default::default(),
         }
     }
 

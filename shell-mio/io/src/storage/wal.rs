@@ -164,6 +164,8 @@ pub struct WalStats {
     pub samples: u64,
     /// Exemplars written.
     pub exemplars: u64,
+    /// Native histogram samples written.
+    pub histograms: u64,
     /// Samples lost to write errors.
     pub lost_samples: u64,
     /// Writes that failed.
@@ -582,11 +584,17 @@ impl Wal {
         let mut again: Vec<(SeriesRef, Labels)> = Vec::new();
         if !self.pending.is_empty() {
             let mut seen = BTreeSet::new();
-            for p in batches.iter().flat_map(|b| &b.samples) {
-                if let Some(l) = self.pending.get(&p.series.0)
-                    && seen.insert(p.series.0)
+            let used = batches.iter().flat_map(|b| {
+                b.samples
+                    .iter()
+                    .map(|p| p.series)
+                    .chain(b.histograms.iter().map(|h| h.series))
+            });
+            for r in used {
+                if let Some(l) = self.pending.get(&r.0)
+                    && seen.insert(r.0)
                 {
-                    again.push((p.series, l.clone()));
+                    again.push((r, l.clone()));
                 }
             }
         }
@@ -685,6 +693,46 @@ impl Wal {
                     out.error = Some(e);
                     failed = true;
                 }
+            }
+        }
+        // Native histograms, after the float samples, one record per kind (integer and
+        // float, exponential and custom buckets), as Prometheus's agent logs them.
+        let histograms: u64 = batches.iter().map(|b| b.histograms.len() as u64).sum();
+        if histograms > 0 && !failed {
+            let remap = &self.remap;
+            let mapped: Vec<trawl_core::batch::HistogramPoint>;
+            let all: Vec<&trawl_core::batch::HistogramPoint> = if remap.is_empty() {
+                batches.iter().flat_map(|b| b.histograms.iter()).collect()
+            } else {
+                mapped = batches
+                    .iter()
+                    .flat_map(|b| b.histograms.iter())
+                    .map(|h| match remap.get(&h.series.0) {
+                        Some(&w) => trawl_core::batch::HistogramPoint {
+                            series: SeriesRef(w),
+                            ..h.clone()
+                        },
+                        None => h.clone(),
+                    })
+                    .collect();
+                mapped.iter().collect()
+            };
+            let mut kinds: Vec<u8> = all.iter().map(|h| record::histogram_kind(&h.h)).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            for k in kinds {
+                self.rec.clear();
+                record::histograms(&mut self.rec, k, all.iter().copied());
+                if let Err(e) = self.put(now_ms) {
+                    out.error = Some(e);
+                    failed = true;
+                    break;
+                }
+            }
+            if !failed {
+                self.stats.histograms += histograms;
+                let max_t = all.iter().map(|h| h.t).max().unwrap_or(i64::MIN);
+                self.current_max_t = self.current_max_t.max(max_t);
             }
         }
         // The exemplars, after their samples (as Prometheus's agent logs them).
