@@ -249,6 +249,56 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     }
 }
 
+/// A histogram as Prometheus's `histogram.Histogram` / `FloatHistogram` hold it:
+/// integer buckets as deltas, float buckets as counts, floats as Go formats them.
+fn histogram_json(h: &trawl_core::histogram::Histogram) -> serde_json::Value {
+    use trawl_core::goquote::format_go_float as g;
+    use trawl_core::histogram::{Counts, Histogram};
+    let spans = |s: &[trawl_core::histogram::Span]| {
+        s.iter()
+            .map(|s| serde_json::json!([s.offset, s.length]))
+            .collect::<Vec<_>>()
+    };
+    let (count, zero_count, positive, negative) = match &h.counts {
+        Counts::Int {
+            count,
+            zero_count,
+            positive,
+            negative,
+        } => (
+            serde_json::json!(count),
+            serde_json::json!(zero_count),
+            serde_json::json!(Histogram::deltas(positive).collect::<Vec<_>>()),
+            serde_json::json!(Histogram::deltas(negative).collect::<Vec<_>>()),
+        ),
+        Counts::Float {
+            count,
+            zero_count,
+            positive,
+            negative,
+        } => (
+            serde_json::json!(g(*count)),
+            serde_json::json!(g(*zero_count)),
+            serde_json::json!(positive.iter().map(|v| g(*v)).collect::<Vec<_>>()),
+            serde_json::json!(negative.iter().map(|v| g(*v)).collect::<Vec<_>>()),
+        ),
+    };
+    serde_json::json!({
+        "float": h.is_float(),
+        "hint": h.hint as u8,
+        "schema": h.schema,
+        "count": count,
+        "sum": g(h.sum),
+        "zero_threshold": g(h.zero_threshold),
+        "zero_count": zero_count,
+        "positive_spans": spans(&h.positive_spans),
+        "negative_spans": spans(&h.negative_spans),
+        "positive_buckets": positive,
+        "negative_buckets": negative,
+        "custom_values": h.custom_values.iter().map(|v| g(*v)).collect::<Vec<_>>(),
+    })
+}
+
 fn parse_body(
     content_type: &str,
     strict: bool,
@@ -387,9 +437,15 @@ fn parse_body(
                 if json {
                     serde_json::json!({
                         "entry": "histogram",
-                        "series": labels.to_go_string(),
+                        // A protobuf series text is the decoder's compact key; a
+                        // converted one is written as the text format writes it.
+                        "series": if format == trawl_core::exposition::Format::Protobuf {
+                            labels.to_go_string()
+                        } else {
+                            s.series.to_owned()
+                        },
                         "labels": pairs(&mut labels.iter().map(|(k, v)| (k.into(), v.into()))),
-                        "histogram": h.histogram.to_string(),
+                        "histogram": histogram_json(&h.histogram),
                         "timestamp": s.timestamp,
                         "exemplars": exemplars,
                     })

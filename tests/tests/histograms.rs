@@ -343,3 +343,98 @@ fn remote_write_histograms_decode_as_prompb_defines_them() {
     assert_eq!(d.schema, -53);
     assert_eq!(d.custom_values, vec![0.1]);
 }
+
+const OM: &str = "application/openmetrics-text; version=1.0.0";
+
+fn scrape_text(h: &mut Harness, ct: &str, body: &str) -> Batch {
+    let (id, _) = h.advance_until_scrape(Duration::from_secs(60))[0].clone();
+    let before = h.log.len();
+    h.respond(id, 200, ct, body.as_bytes());
+    let b: Vec<Batch> = h.log[before..]
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Append(b) => Some(b.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(b.len(), 1, "one batch per scrape");
+    b[0].clone()
+}
+
+/// The names of the series a batch declares, report series left out.
+fn names(b: &Batch) -> Vec<String> {
+    let mut v: Vec<String> = b
+        .series
+        .iter()
+        .map(|(_, l)| l.to_string())
+        .filter(|l| {
+            !trawl_core::scrape::pipeline::REPORT_SERIES
+                .iter()
+                .any(|r| l.starts_with(&format!("{{__name__=\"{r}\"")))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const CLASSIC: &str = "# TYPE rt histogram\n\
+    rt_bucket{path=\"/a\",le=\"0.1\"} 2 # {trace=\"t1\"} 0.05 1.5\n\
+    rt_bucket{path=\"/a\",le=\"1\"} 5 # {trace=\"t2\"} 0.5\n\
+    rt_bucket{path=\"/a\",le=\"+Inf\"} 6\n\
+    rt_count{path=\"/a\"} 6\n\
+    rt_sum{path=\"/a\"} 3.5\n\
+    # TYPE up_time gauge\n\
+    up_time 7\n\
+    # EOF\n";
+
+#[test]
+fn text_classic_histograms_convert_to_custom_buckets() {
+    let mut h = harness("    convert_classic_histograms_to_nhcb: true\n");
+    let b = scrape_text(&mut h, OM, CLASSIC);
+    assert_eq!(
+        names(&b),
+        vec![
+            "{__name__=\"rt\", instance=\"h:1\", job=\"j\", path=\"/a\"}",
+            "{__name__=\"up_time\", instance=\"h:1\", job=\"j\"}",
+        ]
+    );
+    assert_eq!(b.histograms.len(), 1);
+    let x = &b.histograms[0].h;
+    assert_eq!(x.schema, trawl_core::histogram::CUSTOM_BUCKETS_SCHEMA);
+    assert_eq!(x.custom_values, vec![0.1, 1.0]);
+    let Counts::Int {
+        count, positive, ..
+    } = &x.counts
+    else {
+        panic!("integer counts")
+    };
+    assert_eq!((*count, positive.clone()), (6, vec![2, 3, 1]));
+    // Only the exemplar with a timestamp is kept (3.x drops the others for histograms).
+    assert_eq!(b.exemplars.len(), 1);
+    assert_eq!(b.exemplars[0].t, 1500);
+    assert_eq!(h.agent.targets()[0].last_error, "");
+}
+
+#[test]
+fn kept_classic_series_come_with_the_conversion() {
+    let mut h = harness(
+        "    convert_classic_histograms_to_nhcb: true\n    always_scrape_classic_histograms: true\n",
+    );
+    let b = scrape_text(&mut h, OM, CLASSIC);
+    let n = names(&b);
+    assert_eq!(n.len(), 7, "{n:?}");
+    assert!(n.iter().any(|l| l.starts_with("{__name__=\"rt_bucket\"")));
+    assert_eq!(b.histograms.len(), 1);
+}
+
+#[test]
+fn a_classic_histogram_that_does_not_convert_is_lost_as_in_prometheus() {
+    // Not cumulative: 3.x's converter refuses it, and without
+    // always_scrape_classic_histograms its classic series were already dropped.
+    let body = "# TYPE bad histogram\nbad_bucket{le=\"1\"} 5\nbad_bucket{le=\"2\"} 3\nbad_count 5\nbad_sum 1\n";
+    let mut h = harness("    convert_classic_histograms_to_nhcb: true\n");
+    let b = scrape_text(&mut h, "text/plain; version=0.0.4", body);
+    assert!(b.histograms.is_empty());
+    assert!(names(&b).is_empty());
+    assert_eq!(h.agent.targets()[0].last_error, "");
+}

@@ -169,6 +169,29 @@ NAMED_STRUCTS = {
     "exemplar.Exemplar": {
         "Labels": "labels.Labels", "Value": "float64", "Ts": "int64", "HasTs": "bool",
     },
+    # model/histogram: integer histograms count in int64 deltas, float ones in absolute floats.
+    "histogram.Histogram": {
+        "CounterResetHint": "histogram.CounterResetHint", "Schema": "int32",
+        "ZeroThreshold": "float64", "ZeroCount": "uint64", "Count": "uint64", "Sum": "float64",
+        "PositiveSpans": ("slice", "histogram.Span"), "NegativeSpans": ("slice", "histogram.Span"),
+        "PositiveBuckets": ("slice", "int64"), "NegativeBuckets": ("slice", "int64"),
+        "CustomValues": ("slice", "float64"),
+    },
+    "histogram.FloatHistogram": {
+        "CounterResetHint": "histogram.CounterResetHint", "Schema": "int32",
+        "ZeroThreshold": "float64", "ZeroCount": "float64", "Count": "float64", "Sum": "float64",
+        "PositiveSpans": ("slice", "histogram.Span"), "NegativeSpans": ("slice", "histogram.Span"),
+        "PositiveBuckets": ("slice", "float64"), "NegativeBuckets": ("slice", "float64"),
+        "CustomValues": ("slice", "float64"),
+    },
+    "histogram.Span": {"Offset": "int32", "Length": "uint32"},
+    # interface.go. Each option is mapped to trawl's flags in nhcb_flags(); a field
+    # missing here stops the script.
+    "ParserOptions": {
+        "EnableTypeAndUnitLabels": "bool", "IgnoreNativeHistograms": "bool",
+        "ConvertClassicHistogramsToNHCB": "bool", "KeepClassicOnClassicAndNativeHistograms": "bool",
+        "OpenMetricsSkipSTSeries": "bool", "FallbackContentType": "string",
+    },
 }
 
 METRIC_TYPES = {
@@ -190,6 +213,12 @@ CONSTANTS.update({
     "typeAndUnitEnabled": False,
     "value.NormalNaN": 0x7FF8000000000001,
     "value.StaleNaN": 0x7FF0000000000002,
+    # model/histogram
+    "histogram.CustomBucketsSchema": -53,
+    "histogram.UnknownCounterReset": 0,
+    "histogram.CounterReset": 1,
+    "histogram.NotCounterReset": 2,
+    "histogram.GaugeType": 3,
 })
 
 
@@ -265,6 +294,13 @@ class Evaluator:
             if not isinstance(val, (int, float)):
                 self.fail(i, "unary minus on a non-number")
             return -val, i
+        if self.is_op(i, "&"):  # &histogram.Histogram{...}: the pointer is the value
+            if not (i + 1 < len(self.toks) and self.toks[i + 1].kind == "ident"):
+                self.fail(i, "'&' of something other than a composite literal")
+            val, j = self.primary(i + 1, hint)
+            if not isinstance(val, dict):
+                self.fail(i, "'&' of something other than a composite literal")
+            return val, j
         return self.primary(i, hint)
 
     def qualified(self, i):
@@ -385,8 +421,6 @@ class Evaluator:
                 self.fail(i, f"positional element in a {name} literal not handled")
             if tok.text not in fields:
                 self.fail(i, f"unknown field {tok.text} of {name}")
-            if tok.text in ("shs", "fhs"):
-                self.fail(i, f"field {tok.text} (native histograms) not handled")
             val, i = self.expr(i + 2, hint=fields[tok.text])
             out[tok.text] = val
             if self.is_op(i, ","):

@@ -688,18 +688,20 @@ impl Config {
             for w in job.http_client.not_acted_on() {
                 out.push(format!("job {}: {w}", quote(&job.job_name)));
             }
-            // Native histograms are not stored yet: say what happens instead.
-            if job.scrape_native_histograms {
-                out.push(format!(
-                    "job {}: scrape_native_histograms: trawl does not store native histograms yet; histograms are scraped as classic ones (count, sum, buckets)",
-                    quote(&job.job_name)
-                ));
-            }
-            if job.convert_classic_histograms_to_nhcb {
-                out.push(format!(
-                    "job {}: convert_classic_histograms_to_nhcb: not done yet; classic histograms are stored as they are",
-                    quote(&job.job_name)
-                ));
+            // Native histograms go to the WAL; a remote write that does not send them
+            // leaves them there (3.x drops them without a word).
+            if job.scrape_native_histograms || job.convert_classic_histograms_to_nhcb {
+                for rw in self
+                    .remote_write
+                    .iter()
+                    .filter(|rw| !rw.send_native_histograms)
+                {
+                    out.push(format!(
+                        "job {}: native histograms are scraped, but remote_write {} has send_native_histograms: false and will not send them",
+                        quote(&job.job_name),
+                        quote(if rw.name.is_empty() { &rw.url } else { &rw.name })
+                    ));
+                }
             }
             for sd in &job.sd_configs {
                 if let Some(h) = sd.get::<HttpSdConfig>() {

@@ -931,21 +931,22 @@ fn remote_write_headers_and_message_as_3_14() {
     .unwrap();
 }
 
-/// Native-histogram settings trawl cannot act on yet are said, not dropped silently.
+/// Native histograms scraped by a job but not sent by a remote write are said (3.x
+/// drops them silently); the settings themselves are acted on.
 #[test]
-fn native_histogram_settings_not_acted_on_are_reported() {
+fn native_histograms_a_remote_write_will_not_send_are_reported() {
     let c = parse(
-        "global: {scrape_native_histograms: true}\nscrape_configs:\n  - job_name: j\n    convert_classic_histograms_to_nhcb: true\n  - job_name: k\n    scrape_native_histograms: false\n",
+        "global: {scrape_native_histograms: true}\nremote_write:\n  - url: http://127.0.0.1:1/w\n  - url: http://127.0.0.1:2/w\n    send_native_histograms: true\nscrape_configs:\n  - job_name: j\n    convert_classic_histograms_to_nhcb: true\n  - job_name: k\n    scrape_native_histograms: false\n",
     )
     .unwrap();
     let w = c.warnings();
-    assert_eq!(w.len(), 2, "{w:?}");
-    assert!(
-        w[0].starts_with("job \"j\": scrape_native_histograms"),
-        "{w:?}"
+    assert_eq!(
+        w,
+        vec![
+            "job \"j\": native histograms are scraped, but remote_write \"http://127.0.0.1:1/w\" has send_native_histograms: false and will not send them"
+        ]
     );
-    assert!(
-        w[1].starts_with("job \"j\": convert_classic_histograms_to_nhcb"),
-        "{w:?}"
-    );
+    assert!(c.scrape_configs[0].scrape_native_histograms);
+    assert!(c.scrape_configs[0].convert_classic_histograms_to_nhcb);
+    assert!(!c.scrape_configs[1].scrape_native_histograms);
 }

@@ -16,6 +16,7 @@ use crate::config::ScrapeProtocol;
 pub mod created;
 pub mod float;
 pub mod gzip;
+mod nhcb;
 pub mod openmetrics;
 pub mod protobuf;
 mod stream;

@@ -557,7 +557,7 @@ pub(crate) struct Scratch {
 
 /// A name that needs no quotes in the text format (a label name, or with `metric` a
 /// metric name, which may also hold `:`).
-fn is_legacy_name(s: &[u8], metric: bool) -> bool {
+pub(crate) fn is_legacy_name(s: &[u8], metric: bool) -> bool {
     use super::text::{is_label_char, is_label_start, is_name_char, is_name_start};
     match s.split_first() {
         None => false,
@@ -569,7 +569,7 @@ fn is_legacy_name(s: &[u8], metric: bool) -> bool {
 }
 
 /// Appends `s` quoted with the text format's escapes.
-fn push_quoted(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn push_quoted(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
     let plain = if s.len() < 32 {
         // Short strings (most names and values): a loop beats setting up a search.
@@ -603,7 +603,7 @@ fn put_compact(series: &mut Vec<u8>, n: &[u8], v: &[u8]) {
 }
 
 /// Appends `name="value",…` for `labels` (names quoted where needed).
-fn push_pairs<'x>(out: &mut Vec<u8>, labels: impl Iterator<Item = Pair<'x>>) {
+pub(crate) fn push_pairs<'x>(out: &mut Vec<u8>, labels: impl Iterator<Item = Pair<'x>>) {
     let mut first = true;
     for (n, v) in labels {
         if !first {

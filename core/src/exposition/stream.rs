@@ -3,6 +3,7 @@
 //! that never holds more than one entry plus the rest of one chunk. Memory is bounded by
 //! the longest line (and `max_line`), not by the body.
 
+use super::nhcb::Nhcb;
 use super::openmetrics::Validator;
 use super::protobuf::{self, ProtoError};
 use super::{
@@ -41,6 +42,8 @@ pub struct BodyParser {
     advisory: bool,
     /// How histograms are taken.
     histograms: HistogramOptions,
+    /// The conversion of text and OpenMetrics classic histograms, when asked for.
+    nhcb: Option<Nhcb>,
 }
 
 /// The default bound on one metric family of a protobuf body (a family is one message,
@@ -67,6 +70,7 @@ impl BodyParser {
             advice: None,
             advisory: false,
             histograms: HistogramOptions::default(),
+            nhcb: None,
         }
         .bounded_for(format)
     }
@@ -103,6 +107,9 @@ impl BodyParser {
     /// Takes histograms as `opts` says (default: classic only, native parts ignored).
     pub fn histograms(mut self, opts: HistogramOptions) -> BodyParser {
         self.histograms = opts;
+        // Protobuf bodies convert inside their decoder (3.x does the same).
+        self.nhcb =
+            (opts.nhcb && self.format != Format::Protobuf).then(|| Nhcb::new(opts.keep_classic));
         self
     }
 
@@ -184,6 +191,12 @@ impl BodyParser {
         self.carry = carry;
         let used = used?;
         self.carry.drain(..used);
+        if let Some(n) = self.nhcb.as_mut()
+            && let Err(e) = n.flush(sink)
+        {
+            self.failed = true;
+            return Err(FeedError::Sink(e));
+        }
         if self.format == Format::OpenMetrics && !self.seen_eof {
             return Err(self.fail(self.line, 1, "data does not end with # EOF".into()));
         }
@@ -308,7 +321,15 @@ impl BodyParser {
                         }
                         self.advise(line, e);
                     }
-                    if let Err(e) = sink(entry) {
+                    let delivered = match self.nhcb.as_mut() {
+                        Some(n) => {
+                            let blank = matches!(entry, Entry::Comment)
+                                && !rest[..len.min(rest.len())].contains(&b'#');
+                            n.push(entry, blank, sink)
+                        }
+                        None => sink(entry),
+                    };
+                    if let Err(e) = delivered {
                         self.failed = true;
                         return Err(FeedError::Sink(e));
                     }

@@ -880,6 +880,7 @@ impl ScrapeRun {
             *seen_iter = iter;
             self.seen.push(slot);
         }
+        let histogram = matches!(val, Val::Hist(_));
         match val {
             Val::Float(_) => {
                 *stored = Stored::Float;
@@ -907,6 +908,11 @@ impl ScrapeRun {
             }
         }
         for x in exemplars {
+            // 3.x drops a histogram's exemplars without a timestamp (they cannot be
+            // told apart from repeats).
+            if histogram && x.timestamp.is_none() {
+                continue;
+            }
             self.exemplar(cache, slot, series, t, x);
         }
         if let Some(st) = self.st.as_mut() {

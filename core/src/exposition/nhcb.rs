@@ -1,0 +1,239 @@
+//! Classic histograms of text and OpenMetrics bodies converted to native histograms
+//! with custom buckets as they stream past (`convert_classic_histograms_to_nhcb`),
+//! following Prometheus 3.x's `NHCBParser`, which wraps those two parsers:
+//!
+//! - after a `# TYPE x histogram`, the series `x_bucket` (with a `le` that reads as a
+//!   float), `x_count` and `x_sum` are collected while they share their other labels;
+//! - a series of another metric or label set, any metadata or comment line, `# EOF`
+//!   and the end of the body close the collection: the converted histogram is given
+//!   then, before the entry that closed it, named `x` with the other labels;
+//! - a conversion that fails, or a histogram that `Validate` refuses, gives nothing
+//!   (the classic series are still there if kept);
+//! - the classic series are dropped unless `always_scrape_classic_histograms`.
+//!
+//! Blank lines do not close a collection (3.x's lexer skips them). The converted
+//! histogram carries the timestamp of the last series the parser read, as 3.x's does
+//! (which is the series that closed the collection when one did). Start timestamps
+//! are not attached to converted histograms.
+
+use std::borrow::Cow;
+
+use super::{Entry, Exemplar, HistogramSample, MetricType, Sample};
+use crate::histogram::ClassicHistogram;
+
+/// The converter's state between entries of one body.
+#[derive(Debug, Default)]
+pub(crate) struct Nhcb {
+    keep_classic: bool,
+    /// The family and type of the last `# TYPE` line.
+    family: String,
+    kind: Option<MetricType>,
+    collecting: bool,
+    /// The collected histogram's base name and its labels without `le` (sorted, as
+    /// the key that decides whether a series belongs to it).
+    name: String,
+    labels: Vec<(String, String)>,
+    hist: ClassicHistogram,
+    /// Exemplars of the collected series: (label block text, value, timestamp).
+    exemplars: Vec<(String, f64, Option<i64>)>,
+    /// The timestamp of the last series read.
+    last_ts: Option<i64>,
+    /// Text the converted histogram's entry borrows.
+    series: String,
+}
+
+/// `x_bucket`, `x_count`, `x_sum` → (suffix, `x`).
+fn base_name(name: &str) -> (&'static str, &str) {
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = name.strip_suffix(suffix) {
+            return (suffix, base);
+        }
+    }
+    ("", name)
+}
+
+/// A sample's labels without `le`, sorted by name.
+fn key_labels(s: &Sample<'_>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = s
+        .labels()
+        .filter(|(n, _)| n != "le")
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+impl Nhcb {
+    pub(crate) fn new(keep_classic: bool) -> Nhcb {
+        Nhcb {
+            keep_classic,
+            ..Nhcb::default()
+        }
+    }
+
+    /// Passes `e` on, with a converted histogram before it if `e` closes one; a sample
+    /// that went into a conversion is dropped unless classic series are kept. `blank`
+    /// says a `Comment` entry is a blank line.
+    pub(crate) fn push<E>(
+        &mut self,
+        e: Entry<'_>,
+        blank: bool,
+        sink: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match &e {
+            Entry::Sample(s) => {
+                self.last_ts = s.timestamp;
+                if self.collecting && self.different_metric(s) {
+                    self.flush(sink)?;
+                }
+                if self.take(s) && !self.keep_classic {
+                    return Ok(());
+                }
+            }
+            Entry::Comment if blank => {}
+            Entry::Type { name, kind } => {
+                self.family.clear();
+                self.family.push_str(name);
+                self.kind = Some(*kind);
+                self.flush(sink)?;
+            }
+            _ => self.flush(sink)?,
+        }
+        sink(e)
+    }
+
+    /// `differentMetric`: not a histogram family any more, another base name, or other
+    /// labels.
+    fn different_metric(&self, s: &Sample<'_>) -> bool {
+        if self.kind != Some(MetricType::Histogram) {
+            return true;
+        }
+        let (_, base) = base_name(&s.name);
+        base != self.name || key_labels(s) != self.labels
+    }
+
+    /// `handleClassicHistogramSeries`: collects `s` if it is part of the current
+    /// histogram family; true if it was.
+    fn take(&mut self, s: &Sample<'_>) -> bool {
+        if self.kind != Some(MetricType::Histogram) {
+            return false;
+        }
+        let (suffix, base) = base_name(&s.name);
+        if base != self.family {
+            return false;
+        }
+        match suffix {
+            "_bucket" => {
+                let le = s
+                    .labels()
+                    .find(|(n, _)| n == "le")
+                    .and_then(|(_, v)| super::float::parse_strconv_float(&v))
+                    .filter(|f| !f.is_nan());
+                let Some(le) = le else { return false };
+                self.start(s, base);
+                self.hist.set_bucket(le, s.value);
+            }
+            "_count" => {
+                self.start(s, base);
+                self.hist.set_count(s.value);
+            }
+            "_sum" => {
+                self.start(s, base);
+                self.hist.set_sum(s.value);
+            }
+            _ => return false,
+        }
+        if let Some(x) = &s.exemplar {
+            let text: Vec<String> = x
+                .labels()
+                .map(|(n, v)| {
+                    let mut out = Vec::new();
+                    super::protobuf::push_pairs(
+                        &mut out,
+                        std::iter::once((n.as_bytes(), v.as_bytes())),
+                    );
+                    String::from_utf8_lossy(&out).into_owned()
+                })
+                .collect();
+            self.exemplars.push((text.join(","), x.value, x.timestamp));
+        }
+        true
+    }
+
+    /// `processClassicHistogramSeries`: the first series of a histogram sets its name
+    /// and labels.
+    fn start(&mut self, s: &Sample<'_>, base: &str) {
+        if !self.collecting {
+            self.collecting = true;
+            self.name.clear();
+            self.name.push_str(base);
+            self.labels = key_labels(s);
+        }
+    }
+
+    /// `processNHCB`: gives the converted histogram, if there is one and it is valid,
+    /// and starts over.
+    pub(crate) fn flush<E>(
+        &mut self,
+        sink: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if !self.collecting {
+            return Ok(());
+        }
+        self.collecting = false;
+        let converted = self.hist.convert().ok().filter(|h| h.validate().is_ok());
+        self.hist.reset();
+        let exemplars = std::mem::take(&mut self.exemplars);
+        let Some(histogram) = converted else {
+            return Ok(());
+        };
+        // The series as the text format writes it: `name{labels}`, quoted where needed.
+        let mut b: Vec<u8> = Vec::new();
+        let legacy = super::protobuf::is_legacy_name(self.name.as_bytes(), true);
+        if legacy {
+            b.extend_from_slice(self.name.as_bytes());
+            b.push(b'{');
+        } else {
+            b.push(b'{');
+            super::protobuf::push_quoted(&mut b, self.name.as_bytes());
+            if !self.labels.is_empty() {
+                b.push(b',');
+            }
+        }
+        let block_start = if legacy { b.len() } else { 1 };
+        super::protobuf::push_pairs(
+            &mut b,
+            self.labels
+                .iter()
+                .map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+        );
+        let block_end = b.len();
+        b.push(b'}');
+        self.series = String::from_utf8_lossy(&b).into_owned();
+        let series = self.series.as_str();
+        let sample = Sample {
+            series,
+            name: Cow::Borrowed(self.name.as_str()),
+            label_block: series.get(block_start..block_end).unwrap_or(""),
+            value: 0.0,
+            timestamp: self.last_ts,
+            exemplar: None,
+            kind: MetricType::Histogram,
+            start: None,
+            proto: false,
+        };
+        let exemplars = exemplars
+            .iter()
+            .map(|(block, value, timestamp)| Exemplar {
+                label_block: block,
+                value: *value,
+                timestamp: *timestamp,
+            })
+            .collect();
+        sink(Entry::Histogram(Box::new(HistogramSample {
+            sample,
+            histogram,
+            exemplars,
+        })))
+    }
+}
