@@ -786,6 +786,157 @@ pub mod bodies {
     }
 }
 
+pub mod histograms {
+    //! One set of observations per series, exposed two ways: as classic histograms
+    //! (Prometheus's default buckets, `_count`, `_sum`, 12 `_bucket` series) and as
+    //! native histograms (schema 3, the buckets the same observations fill), both as
+    //! delimited protobuf bodies, so the pipeline and the WAL can be compared on the
+    //! same data.
+
+    /// Prometheus's default classic buckets (`prometheus.DefBuckets`).
+    const BOUNDS: [f64; 11] = [
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    fn zigzag(v: i64) -> u64 {
+        ((v << 1) ^ (v >> 63)) as u64
+    }
+
+    fn field(out: &mut Vec<u8>, tag: u64, payload: &[u8]) {
+        varint(out, tag << 3 | 2);
+        varint(out, payload.len() as u64);
+        out.extend_from_slice(payload);
+    }
+
+    fn double(out: &mut Vec<u8>, tag: u64, v: f64) {
+        varint(out, tag << 3 | 1);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn uint(out: &mut Vec<u8>, tag: u64, v: u64) {
+        varint(out, tag << 3);
+        varint(out, v);
+    }
+
+    /// `n` latency-like observations of series `k` (deterministic, spread over four
+    /// decades).
+    fn observations(k: usize, n: usize) -> Vec<f64> {
+        let mut x = (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                0.001 * 10f64.powf(4.0 * u)
+            })
+            .collect()
+    }
+
+    fn family(name: &str, metrics: Vec<Vec<u8>>, out: &mut Vec<u8>) {
+        let mut f = Vec::new();
+        field(&mut f, 1, name.as_bytes());
+        field(&mut f, 2, b"Request latency.");
+        uint(&mut f, 3, 4);
+        for m in metrics {
+            field(&mut f, 4, &m);
+        }
+        varint(out, f.len() as u64);
+        out.extend_from_slice(&f);
+    }
+
+    fn metric(k: usize, histogram: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        let mut pair = Vec::new();
+        field(&mut pair, 1, b"path");
+        field(&mut pair, 2, format!("/api/v1/item/{k}").as_bytes());
+        field(&mut m, 1, &pair);
+        field(&mut m, 7, histogram);
+        m
+    }
+
+    /// `series` histograms of 1,000 observations each, as classic histograms.
+    pub fn classic(series: usize) -> Vec<u8> {
+        let metrics = (0..series)
+            .map(|k| {
+                let obs = observations(k, 1000);
+                let mut h = Vec::new();
+                uint(&mut h, 1, obs.len() as u64);
+                double(&mut h, 2, obs.iter().sum());
+                for b in BOUNDS {
+                    let mut bucket = Vec::new();
+                    uint(
+                        &mut bucket,
+                        1,
+                        obs.iter().filter(|&&v| v <= b).count() as u64,
+                    );
+                    double(&mut bucket, 2, b);
+                    field(&mut h, 3, &bucket);
+                }
+                metric(k, &h)
+            })
+            .collect();
+        let mut out = Vec::new();
+        family("http_request_duration_seconds", metrics, &mut out);
+        out
+    }
+
+    /// The same observations as native histograms of schema 3.
+    pub fn native(series: usize) -> Vec<u8> {
+        let metrics = (0..series)
+            .map(|k| {
+                let obs = observations(k, 1000);
+                // Bucket index at schema 3: the smallest i with v <= 2^(i/8).
+                let mut counts = std::collections::BTreeMap::<i32, u64>::new();
+                for v in &obs {
+                    *counts.entry((v.log2() * 8.0).ceil() as i32).or_default() += 1;
+                }
+                let mut h = Vec::new();
+                uint(&mut h, 1, obs.len() as u64);
+                double(&mut h, 2, obs.iter().sum());
+                varint(&mut h, 5 << 3);
+                varint(&mut h, zigzag(3));
+                double(&mut h, 6, 1e-128);
+                // Spans over runs of adjacent indices, deltas between counts.
+                let mut spans: Vec<(i32, u32)> = Vec::new();
+                let mut next = i32::MIN;
+                let mut deltas = Vec::new();
+                let mut prev = 0i64;
+                for (&i, &c) in &counts {
+                    match spans.last_mut() {
+                        Some(s) if i == next => s.1 += 1,
+                        Some(_) => spans.push((i - next, 1)),
+                        None => spans.push((i, 1)),
+                    }
+                    next = i + 1;
+                    varint(&mut deltas, zigzag(c as i64 - prev));
+                    prev = c as i64;
+                }
+                for (o, l) in spans {
+                    let mut s = Vec::new();
+                    varint(&mut s, 1 << 3);
+                    varint(&mut s, zigzag(i64::from(o)));
+                    uint(&mut s, 2, u64::from(l));
+                    field(&mut h, 12, &s);
+                }
+                field(&mut h, 13, &deltas);
+                metric(k, &h)
+            })
+            .collect();
+        let mut out = Vec::new();
+        family("http_request_duration_seconds", metrics, &mut out);
+        out
+    }
+}
+
 pub mod scrape {
     //! One target's pipeline, driven directly (no Agent around it): what the exposition
     //! benches and the allocation count share.
@@ -793,7 +944,7 @@ pub mod scrape {
     use std::sync::Arc;
 
     use trawl_core::config::{Config, ParseOptions, ScrapeConfig};
-    use trawl_core::exposition::{BodyParser, Entry, Format};
+    use trawl_core::exposition::{BodyParser, Entry, Format, HistogramOptions};
     use trawl_core::labels::Labels;
     use trawl_core::scrape::pipeline::{Refs, RunResult, ScrapeContext, ScrapeRun, SeriesCache};
 
@@ -817,8 +968,13 @@ pub mod scrape {
     impl Target {
         /// A target of a default job.
         pub fn new() -> Target {
+            Target::with_job("")
+        }
+
+        /// A target of a job with `extra` settings (YAML lines indented for the job).
+        pub fn with_job(extra: &str) -> Target {
             let cfg = Config::parse(
-                "scrape_configs:\n  - job_name: j\n",
+                &format!("scrape_configs:\n  - job_name: j\n{extra}"),
                 &ParseOptions::for_path("b.yml"),
             )
             .map(|mut c| c.scrape_configs.remove(0))
@@ -836,6 +992,11 @@ pub mod scrape {
 
         /// One scrape of a text body, ten seconds after the last.
         pub fn scrape(&mut self, body: &[u8]) -> RunResult {
+            self.scrape_as(Format::PromText, body)
+        }
+
+        /// One scrape of a body in `format`, histograms taken as the job says.
+        pub fn scrape_as(&mut self, format: Format, body: &[u8]) -> RunResult {
             self.t += 10_000;
             let ctx = ScrapeContext {
                 job: &self.job,
@@ -850,7 +1011,13 @@ pub mod scrape {
             let cache = &mut self.cache;
             let refs = &mut self.refs;
             let mut run = ScrapeRun::new(cache, self.t);
-            let mut p = BodyParser::new(Format::PromText);
+            let hist = HistogramOptions {
+                native: self.cfg.scrape_native_histograms,
+                keep_classic: self.cfg.always_scrape_classic_histograms,
+                nhcb: self.cfg.convert_classic_histograms_to_nhcb,
+                start_timestamps: false,
+            };
+            let mut p = BodyParser::new(format).histograms(hist);
             let mut sink = |e: Entry<'_>| run.entry(cache, &ctx, refs, e);
             let r = p
                 .feed(body, &mut sink)

@@ -53,7 +53,9 @@ pub struct AgentOptions {
     pub kubernetes_service_account_dir: String,
     /// `--enable-feature=created-timestamp-zero-ingestion` (Prometheus 3.x): OpenMetrics
     /// `_created` lines of counters, summaries and histograms give their series a start
-    /// timestamp, stored as a 0 sample, instead of being samples themselves.
+    /// timestamp, stored as a 0 sample, instead of being samples themselves; and jobs
+    /// whose `scrape_protocols` are the default ask for protobuf first, which carries
+    /// start timestamps (3.x changes the global default the same way).
     pub start_timestamps: bool,
 }
 
@@ -565,10 +567,19 @@ impl Agent {
     fn apply_config(&mut self, now: Now, config: Config) {
         self.stats.config_reloads += 1;
         let seed = crate::hash::offset_seed(&self.options.fqdn, &config.global.external_labels);
+        let proto_first = self.options.start_timestamps;
         let configs: BTreeMap<Arc<str>, Arc<ScrapeConfig>> = config
             .scrape_configs
             .iter()
-            .map(|c| (Arc::from(c.job_name.as_str()), Arc::new(c.clone())))
+            .map(|c| {
+                let mut c = c.clone();
+                // 3.x's `created-timestamp-zero-ingestion` makes the default
+                // scrape_protocols protobuf first (protobuf carries start timestamps).
+                if proto_first && c.scrape_protocols_defaulted {
+                    c.scrape_protocols = crate::config::ScrapeProtocol::PROTO_FIRST.to_vec();
+                }
+                (Arc::from(c.job_name.as_str()), Arc::new(c))
+            })
             .collect();
         let mut out = ScrapeOut::default();
         self.scrape.apply_config(now, configs, seed, &mut out);

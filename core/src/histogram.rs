@@ -406,10 +406,10 @@ impl Histogram {
         }
     }
 
-    /// The zero histogram of a start timestamp (3.x `AppendHistogramSTZeroSample`
-    /// stores an empty histogram of the sample's kind).
-    pub fn zero_like(&self) -> Histogram {
-        let mut h = Histogram::stale_marker(self.is_float());
+    /// An empty histogram (schema 0, no observations), integer or float: what 3.x's
+    /// agent stores at a start timestamp (`AppendHistogramSTZeroSample`).
+    pub fn empty(float: bool) -> Histogram {
+        let mut h = Histogram::stale_marker(float);
         h.sum = 0.0;
         h
     }

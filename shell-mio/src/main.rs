@@ -369,7 +369,17 @@ fn parse_body(
                     Disposition::Known(v) => st_here = Some(v),
                     Disposition::Pending => st_here = Some(None),
                 },
-                Entry::Comment | Entry::Histogram(_) => {}
+                // A protobuf histogram carries its start; a converted one is found as
+                // a sample's is.
+                Entry::Histogram(h) if h.sample.start.is_some() => {
+                    st_here = Some(h.sample.start.filter(|&t| t != 0));
+                }
+                Entry::Histogram(h) => match st.sample(&h.sample, token as u64, &mut resolved) {
+                    Disposition::Created => return Ok(()),
+                    Disposition::Known(v) => st_here = Some(v),
+                    Disposition::Pending => st_here = Some(None),
+                },
+                Entry::Comment => {}
             }
         }
         if let Some(v) = st_here {
@@ -605,7 +615,7 @@ fn features(cli: &Cli) -> (bool, Vec<(tracing::Level, String)>) {
                 start_timestamps = true;
                 (
                     tracing::Level::INFO,
-                    "start timestamp zero ingestion enabled: OpenMetrics _created lines of counters, summaries and histograms are start timestamps, stored as 0 samples (the default scrape_protocols stay text-first: list PrometheusProto first to get start timestamps from protobuf targets)".to_owned(),
+                    "start timestamp zero ingestion enabled: OpenMetrics _created lines of counters, summaries and histograms are start timestamps, stored as 0 samples; jobs that do not list scrape_protocols prefer PrometheusProto (as in Prometheus 3.x)".to_owned(),
                 )
             }
             "exemplar-storage" => (
@@ -665,6 +675,7 @@ fn main() -> ExitCode {
                 native: *native_histograms,
                 keep_classic: *keep_classic,
                 nhcb: *nhcb,
+                start_timestamps: *created_timestamps,
             };
             return parse_body(
                 content_type,

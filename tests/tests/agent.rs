@@ -1085,3 +1085,32 @@ fn a_body_that_inflates_far_is_parsed_in_slices() {
         .next();
     assert_eq!(scraped, Some(lines as f64));
 }
+
+/// `--enable-feature=created-timestamp-zero-ingestion` makes the default scrape
+/// protocols protobuf first (3.x changes the global default); a job or global section
+/// that lists its protocols keeps them.
+#[test]
+fn start_timestamps_put_protobuf_first_unless_protocols_are_listed() {
+    let accept = |yaml: &str, st: bool| -> String {
+        let mut o = opts();
+        o.start_timestamps = st;
+        let mut h = Harness::new(yaml, o);
+        h.advance_until_scrape(secs(60));
+        let (_, op) = h.pending_where(|_| true).pop().expect("a scrape");
+        let IoOp::Http(r) = op else {
+            panic!("not HTTP")
+        };
+        r.headers
+            .iter()
+            .find(|(k, _)| k == "Accept")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let plain = "scrape_configs:\n  - job_name: j\n    static_configs: [{targets: [\"h:1\"]}]\n";
+    assert!(accept(plain, true).starts_with("application/vnd.google.protobuf"));
+    assert!(!accept(plain, false).starts_with("application/vnd.google.protobuf"));
+    let listed = "scrape_configs:\n  - job_name: j\n    scrape_protocols: [OpenMetricsText1.0.0]\n    static_configs: [{targets: [\"h:1\"]}]\n";
+    assert!(accept(listed, true).starts_with("application/openmetrics-text"));
+    let global = "global: {scrape_protocols: [PrometheusText0.0.4]}\nscrape_configs:\n  - job_name: j\n    static_configs: [{targets: [\"h:1\"]}]\n";
+    assert!(accept(global, true).starts_with("text/plain"));
+}

@@ -595,6 +595,7 @@ const NATIVE: HistogramOptions = HistogramOptions {
     native: true,
     keep_classic: false,
     nhcb: false,
+    start_timestamps: false,
 };
 
 /// A family of one histogram metric with labels `a="b"`.
@@ -770,6 +771,7 @@ fn classic_protobuf_histograms_convert_to_custom_buckets() {
         native: true,
         keep_classic: false,
         nhcb: true,
+        start_timestamps: false,
     };
     let fams = hist_family(4, h);
     let got = sample_lines(&entries_with(&body(&fams), Format::Protobuf, 5, opts).unwrap());

@@ -9,14 +9,15 @@ usage: run.py TRAWL_BIN PROMETHEUS_CHECKOUT_DIR [-v]
                                archive HEAD model/textparse | tar -x -C /tmp/prom
 
 Nothing of Prometheus's test content lives in this repository: the Go test files
-(model/textparse/promparse_test.go and openmetricsparse_test.go) are read at run
-time, their table literals are evaluated by the small Go-literal evaluator below,
-each input is written to a file and handed to `TRAWL_BIN parse --json`, and
-trawl's entries are compared with the expected ones.
+(model/textparse/promparse_test.go, openmetricsparse_test.go and nhcbparse_test.go)
+are read at run time, their table literals are evaluated by the small Go-literal
+evaluator below, each input is written to a file and handed to `TRAWL_BIN parse
+--json`, and trawl's entries are compared with the expected ones.
 
-Three shapes of test are recognised (any other test function of those files that
-builds a parser makes the script stop, naming the function, so that a new upstream
-test is noticed instead of silently skipped):
+In promparse_test.go and openmetricsparse_test.go three shapes of test are recognised
+(any other test function of those files that builds a parser makes the script stop,
+naming the function, so that a new upstream test is noticed instead of silently
+skipped):
 
   entries   one input and a []parsedEntry of what the parser yields (or a table of
             {name, input, expected []parsedEntry}); one case per expected entry
@@ -25,8 +26,17 @@ test is noticed instead of silently skipped):
             per row, comparing only fail vs succeed
   no-crash  require.NotPanics around one input; one case, trawl must end normally
 
+The tests of nhcbparse_test.go build their parser with New(..., ParserOptions{...}),
+and some generate their expectations with loops and closures, so their bodies are
+run by a small Go interpreter (see "nhcbparse_test.go" below): testParse plus
+requireEntries gives one case per expected entry, native histograms included; a
+parser read with p.Next() is one case decided by the require.* calls that follow.
+Parsers of protobuf bodies are skipped and printed as SKIP with the reason. A
+statement, call or option the interpreter does not know stops the script.
+
 Standard library only (Python 3.11). Exit status 0 when every case agrees and
-trawl reports no entry that Prometheus does not.
+trawl reports no entry that Prometheus does not; 2 when the Go source cannot be
+read or followed.
 """
 
 import argparse
@@ -582,17 +592,1168 @@ def read_test(name, fmt, body, ev, options, ignored, where):
 
 
 # --------------------------------------------------------------------------------------
+# nhcbparse_test.go: test bodies run by a small Go interpreter
+# --------------------------------------------------------------------------------------
+# These tests build their parser with New(input, contentType, symbols, ParserOptions{...})
+# and some generate their expectations with loops and closures
+# (TestNHCBParser_NoNHCBWhenExponential) or read the parser step by step
+# (TestNHCBNotCorruptMetricNameAfterRead). So their bodies are run, statement by
+# statement, by the interpreter below: only the statements and calls these tests use,
+# anything else stops the script (exit status 2) naming the test. The calls that touch a
+# parser are modelled on trawl:
+#
+#   New(...)                 a parser: its body, media type and options (nhcb_flags);
+#                            trawl runs on the first read
+#   testParse + requireEntries  trawl's entries compared with the expected ones, one case
+#                            per expected entry (as for the entry tables above)
+#   p.Next(), p.Help(), ...  trawl's entries one at a time; the require.* calls after the
+#                            first p.Next() decide the case (one per parser)
+#   t.Run(name, f)           a subtest, labelled TestName/name (spaces become _)
+
+NHCB_TEST_FILE = "model/textparse/nhcbparse_test.go"
+
+# New's media types (the part before ';') trawl is run on, and the format it is told.
+MEDIA_TYPES = {"application/openmetrics-text": "om", "text/plain": "prom"}
+
+# Media types whose runs are not compared, and why; each such run is printed as SKIP.
+SKIPPED_MEDIA_TYPES = {
+    "application/vnd.google.protobuf":
+        "protobuf body: the test encodes it with metricFamiliesToProtobuf (protobufparse_test.go) "
+        "from text-format MetricFamily messages, which run.py does not do",
+}
+
+ENTRY_KINDS = {"help": "EntryHelp", "type": "EntryType", "unit": "EntryUnit",
+               "comment": "EntryComment", "series": "EntrySeries", "histogram": "EntryHistogram"}
+
+INTERP_CONSTANTS = {k: k for k in ("EntryInvalid", "EntryType", "EntryHelp", "EntrySeries",
+                                   "EntryComment", "EntryUnit", "EntryHistogram")}
+
+INT_TYPES = {"int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32",
+             "uint64", "byte", "rune", "histogram.CounterResetHint"}
+
+
+def nhcb_flags(opts, media_type):
+    """trawl's flags for New's ParserOptions; (flags, None) or (None, why not)."""
+    if opts.get("EnableTypeAndUnitLabels"):
+        return None, "ParserOptions.EnableTypeAndUnitLabels: trawl parse has no such option"
+    if opts.get("FallbackContentType"):
+        return None, "ParserOptions.FallbackContentType: not handled"
+    flags = []
+    if opts.get("ConvertClassicHistogramsToNHCB"):
+        flags.append("--convert-classic-histograms-to-nhcb")
+    if opts.get("KeepClassicOnClassicAndNativeHistograms"):
+        flags.append("--always-scrape-classic-histograms")
+    if opts.get("OpenMetricsSkipSTSeries"):
+        flags.append("--created-timestamps")
+    if media_type == "application/vnd.google.protobuf" and not opts.get("IgnoreNativeHistograms"):
+        flags.append("--native-histograms")  # only protobuf bodies carry native histograms
+    return flags, None
+
+
+def insert_semicolons(toks):
+    """Go's automatic semicolons: at a line end after an identifier, a literal, ')', ']',
+    '}', '++' or '--' (the tokenizer drops newlines; statements need them back)."""
+    out = []
+    for k, t in enumerate(toks):
+        out.append(t)
+        end_line = t.line + t.text.count("\n")
+        if k + 1 < len(toks) and toks[k + 1].line <= end_line:
+            continue
+        if t.kind in ("ident", "num", "str", "raw", "rune") or (
+                t.kind == "op" and t.text in (")", "]", "}", "++", "--")):
+            out.append(Tok("op", ";", end_line))
+    return out
+
+
+def function_decls(toks):
+    """{name: (index of the parameters' '(', index of the body's '{', line)}."""
+    out, i = {}, 0
+    while i < len(toks):
+        t = toks[i]
+        if t.kind == "ident" and t.text == "func" and i + 1 < len(toks) and toks[i + 1].kind == "ident":
+            k = matching(toks, i + 2, "(", ")")
+            while not (toks[k].kind == "op" and toks[k].text == "{"):
+                k += 1
+            out[toks[i + 1].text] = (i + 2, k, t.line)
+            i = matching(toks, k, "{", "}")
+        else:
+            i += 1
+    return out
+
+
+class Multi(tuple):
+    """The results of a call that returns more than one value."""
+
+
+class GoMap(dict):
+    def __init__(self, vtype):
+        super().__init__()
+        self.vtype = vtype
+
+
+class Opaque:
+    """A value the interpreter only passes along (a symbol table, a protobuf body)."""
+
+    def __init__(self, what, media_type=None):
+        self.what, self.media_type = what, media_type
+
+    def __repr__(self):
+        return f"<{self.what}>"
+
+
+class GoErr:
+    """An error value returned by a parser (io.EOF or trawl's error)."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+
+GO_EOF = GoErr("EOF")
+
+
+class Closure:
+    def __init__(self, name, params, body, scopes):
+        self.name, self.params, self.body, self.scopes = name, params, body, scopes
+
+
+class ReturnSignal(Exception):
+    def __init__(self, values):
+        super().__init__()
+        self.values = values
+
+
+class SubtestStop(Exception):
+    """A require.* call failed (t.FailNow), or a skipped parser was read: the (sub)test ends."""
+
+
+class Frame:
+    """A test or subtest: its label and the parsers built in it."""
+
+    def __init__(self, label):
+        self.label, self.specs = label, []
+
+
+class TestingT:
+    def __init__(self, frame):
+        self.frame = frame
+
+
+class Got:
+    """What testParse returns: the parser, read to the end."""
+
+    def __init__(self, spec):
+        self.spec = spec
+
+
+class ParserSpec:
+    """A parser built by New: trawl runs on its body when it is first read."""
+
+    def __init__(self, ctx, label, media_type, opts, data, flags, skip):
+        self.ctx, self.label, self.media_type, self.data = ctx, label, media_type, data
+        self.opts = sorted(k for k, v in opts.items() if not k.startswith("__") and v)
+        self.flags, self.skip = flags, skip
+        self.fmt = MEDIA_TYPES.get(media_type)
+        self.read_all = self.recorded = self.stepped = False
+        self.failure = None      # the first failing require.* after a step read
+        self.trace = []          # the step reads, for -v
+        self.pos, self.cur = 0, None
+        self._run = None
+
+    def run(self):
+        if self._run is None:
+            self._run = run_trawl(self.ctx.trawl, self.ctx.tmpdir, self.fmt, self.data, self.flags)
+        return self._run
+
+    def describe(self):
+        return f'New("{self.media_type}", ParserOptions{{{", ".join(self.opts)}}})'
+
+    def command(self):
+        if self.skip:
+            return "not run"
+        return f"trawl parse {' '.join(self.flags + ['--json'])} --content-type '{CONTENT_TYPES[self.fmt]}'"
+
+
+class NhcbRecord:
+    """One parser's outcome: kind "entries" (exp: Entry list, run), "steps" (spec.failure)
+    or "skip" (reason, n_expected: expected entries not compared, if known)."""
+
+    def __init__(self, kind, spec, **kw):
+        self.kind, self.spec = kind, spec
+        self.exp, self.run = kw.get("exp"), kw.get("run")
+        self.reason, self.n_expected = kw.get("reason"), kw.get("n_expected")
+
+
+class NhcbContext:
+    def __init__(self, trawl, tmpdir):
+        self.trawl, self.tmpdir = trawl, tmpdir
+        self.records, self.frames = [], []
+
+
+def copy_value(v):
+    """Go value semantics for structs: assigning or appending one copies it."""
+    if isinstance(v, dict) and not isinstance(v, GoMap):
+        return dict(v)
+    return v
+
+
+def is_num(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def go_equal(a, b):
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    return a == b
+
+
+def show_go(v):
+    if isinstance(v, bytes):
+        return q(v)
+    if v is None:
+        return "nil"
+    if isinstance(v, float):
+        return fmt_float(v)
+    if isinstance(v, Hist):
+        return "histogram " + v.show()
+    return repr(v) if not isinstance(v, str) else v
+
+
+class Interp(Evaluator):
+    """Runs Go statements over the token list of nhcbparse_test.go (semicolons inserted).
+    Scopes are dicts; a local type T is stored under the key ("type", T)."""
+
+    BINARY = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=": 3,
+              "+": 4, "-": 4, "*": 5, "/": 5, "%": 5}
+
+    def __init__(self, toks, decls, ctx, where):
+        super().__init__(toks, where)
+        self.decls, self.ctx = decls, ctx
+        self.scopes = [{}]
+        self.comma_ok_end = None
+
+    # ---- names and types
+
+    def lookup(self, name):
+        for sc in reversed(self.scopes):
+            if name in sc:
+                return True, sc[name]
+        return False, None
+
+    def resolve(self, typ):
+        for _ in range(20):
+            if not isinstance(typ, str):
+                return typ
+            found, t = self.lookup(("type", typ))
+            if not found:
+                return typ
+            typ = t
+        return typ
+
+    def is_type(self, name):
+        return name in NAMED_STRUCTS or self.lookup(("type", name))[0]
+
+    def zero(self, typ, i):
+        r = self.resolve(typ)
+        if isinstance(r, tuple):
+            if r[0] in ("slice", "map", "ptr", "func"):
+                return None
+            if r[0] == "struct":
+                return {"__type__": "struct", "__fields__": r[1]}
+        elif r == "string" or r == "model.MetricType":
+            return b""
+        elif r == "bool":
+            return False
+        elif r in INT_TYPES:
+            return 0
+        elif r in ("float64", "float32"):
+            return 0.0
+        elif r == "labels.Labels":
+            return ()
+        elif r.startswith("*") or r in ("error", "any", "Parser"):
+            return None
+        elif r in NAMED_STRUCTS:
+            return {"__type__": r, "__fields__": NAMED_STRUCTS[r]}
+        self.fail(i, f"zero value of {typ} not handled")
+
+    def struct_fields(self, typ, i):
+        r = self.resolve(typ)
+        if isinstance(r, tuple) and r[0] == "struct":
+            return r[1], typ if isinstance(typ, str) else "struct"
+        if isinstance(r, str) and r in NAMED_STRUCTS:
+            return NAMED_STRUCTS[r], r
+        self.fail(i, f"composite literal of type {typ} not handled")
+
+    def parse_type(self, i):
+        tok = self.toks[i]
+        if tok.kind == "ident" and tok.text == "map":
+            i = self.expect(i + 1, "[")
+            k, i = self.parse_type(i)
+            i = self.expect(i, "]")
+            v, i = self.parse_type(i)
+            return ("map", k, v), i
+        if tok.kind == "ident" and tok.text == "func":
+            _, i = self.signature(i + 1)
+            return ("func",), i
+        if tok.kind == "ident" and tok.text == "interface":
+            self.fail(i, "interface types not handled")
+        return super().parse_type(i)
+
+    def signature(self, i):
+        """Parameter names of the list at toks[i] == '(' and the index after the results."""
+        end = matching(self.toks, i, "(", ")")
+        groups, cur, depth = [], [], 0
+        for t in self.toks[i + 1:end - 1]:
+            if t.kind == "op" and t.text in ("(", "[", "{"):
+                depth += 1
+            elif t.kind == "op" and t.text in (")", "]", "}"):
+                depth -= 1
+            if depth == 0 and t.kind == "op" and t.text == ",":
+                groups.append(cur)
+                cur = []
+            else:
+                if t.kind == "op" and t.text == "...":
+                    self.fail(i, "variadic parameters not handled")
+                cur.append(t)
+        if cur:
+            groups.append(cur)
+        named = any(len(g) > 1 and g[0].kind == "ident" and g[1].text != "." for g in groups)
+        names = [g[0].text for g in groups] if named else ["_"] * len(groups)
+        j = end
+        if self.is_op(j, "("):
+            j = matching(self.toks, j, "(", ")")
+        elif j < len(self.toks) and (self.toks[j].kind == "ident" or self.is_op(j, "[") or self.is_op(j, "*")):
+            _, j = self.parse_type(j)
+        return names, j
+
+    # ---- expressions
+
+    def expr(self, i, hint=None):
+        return self.binary(i, 1, hint)
+
+    def binary(self, i, min_prec, hint):
+        val, i = self.unary(i, hint)
+        while (i < len(self.toks) and self.toks[i].kind == "op" and self.toks[i].text in self.BINARY
+               and self.BINARY[self.toks[i].text] >= min_prec):
+            op = self.toks[i].text
+            rhs, j = self.binary(i + 1, self.BINARY[op] + 1, None)
+            val, i = self.binop(op, val, rhs, i), j
+        return val, i
+
+    def binop(self, op, a, b, i):
+        if op == "+" and isinstance(a, bytes) and isinstance(b, bytes):
+            return a + b
+        if op in ("==", "!="):
+            return go_equal(a, b) == (op == "==")
+        if op in ("&&", "||") and isinstance(a, bool) and isinstance(b, bool):
+            return (a and b) if op == "&&" else (a or b)
+        if is_num(a) and is_num(b):
+            if op == "+":
+                return a + b
+            if op == "-":
+                return a - b
+            if op == "*":
+                return a * b
+            if op in ("/", "%") and isinstance(a, int) and isinstance(b, int):
+                if b == 0:
+                    self.fail(i, "integer division by zero")
+                quot = abs(a) // abs(b) * (1 if (a >= 0) == (b >= 0) else -1)  # Go truncates
+                return quot if op == "/" else a - b * quot
+            if op == "/":
+                return a / b
+            if op in ("<", "<=", ">", ">="):
+                return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+        if op in ("<", "<=", ">", ">=") and isinstance(a, bytes) and isinstance(b, bytes):
+            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+        self.fail(i, f"operator {op!r} on {type(a).__name__} and {type(b).__name__} not handled")
+
+    def unary(self, i, hint):
+        if self.is_op(i, "-"):
+            val, j = self.unary(i + 1, hint)
+            if not is_num(val):
+                self.fail(i, "unary minus on a non-number")
+            return -val, j
+        if self.is_op(i, "!"):
+            val, j = self.unary(i + 1, hint)
+            if not isinstance(val, bool):
+                self.fail(i, "'!' on a non-bool")
+            return not val, j
+        if self.is_op(i, "&"):
+            val, j = self.unary(i + 1, hint)
+            if not isinstance(val, dict):
+                self.fail(i, "'&' of something other than a composite literal")
+            return val, j
+        if self.is_op(i, "*") or self.is_op(i, "<-"):
+            self.fail(i, f"operator {self.toks[i].text!r} not handled")
+        return self.primary(i, hint)
+
+    def primary(self, i, hint):
+        if i >= len(self.toks):
+            self.fail(i, "unexpected end of input")
+        tok = self.toks[i]
+        if tok.kind == "ident":
+            found, val = self.lookup(tok.text)
+            if tok.text == "func":
+                val, i = self.func_literal(i)
+            elif tok.text in ("map", "struct"):
+                typ, j = self.parse_type(i)
+                val, i = self.composite(j, typ)
+            elif tok.text == "nil":
+                val, i = None, i + 1
+            elif found:
+                i += 1
+            else:
+                name, j = self.qualified(i)
+                if self.is_op(j, "{") and self.is_type(name):
+                    val, i = self.composite(j, name)
+                elif self.is_op(j, "("):
+                    val, i = self.call_named(name, i, j)
+                elif name in INTERP_CONSTANTS:
+                    val, i = INTERP_CONSTANTS[name], j
+                elif name == "io.EOF":
+                    val, i = GO_EOF, j
+                elif name in CONSTANTS:
+                    val, i = CONSTANTS[name], j
+                else:
+                    self.fail(i, f"identifier {name} not handled")
+        elif self.is_op(i, "("):
+            val, i = self.expr(i + 1)
+            i = self.expect(i, ")")
+        else:
+            val, i = super().primary(i, hint)
+        return self.postfix(val, i)
+
+    def func_literal(self, i):
+        if not self.is_op(i + 1, "("):
+            self.fail(i, "func literal without parameters")
+        names, j = self.signature(i + 1)
+        if not self.is_op(j, "{"):
+            self.fail(j, "expected a function body")
+        return Closure("func literal", names, j, list(self.scopes)), matching(self.toks, j, "{", "}")
+
+    def composite(self, i, typ):
+        r = self.resolve(typ)
+        if isinstance(r, tuple) and r[0] == "map":
+            i = self.expect(i, "{")
+            out = GoMap(r[2])
+            while not self.is_op(i, "}"):
+                k, i = self.expr(i, hint=r[1])
+                i = self.expect(i, ":")
+                v, i = self.expr(i, hint=r[2])
+                out[k] = v
+                if self.is_op(i, ","):
+                    i += 1
+                elif not self.is_op(i, "}"):
+                    self.fail(i, "expected ',' or '}' in map literal")
+            return out, i + 1
+        if isinstance(r, tuple) and r[0] == "slice":
+            return super().composite(i, r)
+        val, j = super().composite(i, typ)
+        val["__fields__"] = self.struct_fields(typ, i)[0]
+        return val, j
+
+    def call_args_spread(self, i):
+        i = self.expect(i, "(")
+        args, spread = [], False
+        while not self.is_op(i, ")"):
+            if spread:
+                self.fail(i, "'...' before the last argument")
+            val, i = self.expr(i)
+            args.append(val)
+            if self.is_op(i, "..."):
+                spread = True
+                i += 1
+            if self.is_op(i, ","):
+                i += 1
+            elif not self.is_op(i, ")"):
+                self.fail(i, "expected ',' or ')' in call")
+        return args, spread, i + 1
+
+    def postfix(self, val, i):
+        while True:
+            if self.is_op(i, "."):
+                if i + 1 >= len(self.toks) or self.toks[i + 1].kind != "ident":
+                    self.fail(i, "type assertions not handled")
+                name = self.toks[i + 1].text
+                if self.is_op(i + 2, "("):
+                    args, spread, j = self.call_args_spread(i + 2)
+                    if spread:
+                        self.fail(i, "'...' in a method call not handled")
+                    val, i = self.method(val, name, args, i), j
+                else:
+                    val, i = self.field(val, name, i), i + 2
+            elif self.is_op(i, "["):
+                idx, j = self.expr(i + 1)
+                j = self.expect(j, "]")
+                if isinstance(val, GoMap):
+                    found = idx in val
+                    v = val[idx] if found else self.zero(val.vtype, i)
+                    if self.comma_ok_end == j:  # v, ok := m[k]
+                        self.comma_ok_end = None
+                        v = Multi((v, found))
+                    val = v
+                elif isinstance(val, list) and isinstance(idx, int) and not isinstance(idx, bool):
+                    if not 0 <= idx < len(val):
+                        self.fail(i, f"index {idx} out of range (Go panics)")
+                    val = val[idx]
+                else:
+                    self.fail(i, f"indexing a {type(val).__name__} not handled")
+                i = j
+            elif self.is_op(i, "(") and isinstance(val, Closure):
+                args, spread, j = self.call_args_spread(i)
+                if spread:
+                    self.fail(i, "'...' in a call not handled")
+                val, i = self.call_closure(val, args, i), j
+            else:
+                return val, i
+
+    def field(self, val, name, i):
+        if isinstance(val, dict) and not isinstance(val, GoMap) and not name.startswith("__"):
+            if name in val:
+                return val[name]
+            fields = val.get("__fields__") or NAMED_STRUCTS.get(val.get("__type__"))
+            if fields and name in fields:
+                return self.zero(fields[name], i)
+        self.fail(i, f"field {name} of {show_go(val)} not handled")
+
+    # ---- calls
+
+    def call_closure(self, fn, args, i):
+        if len(args) != len(fn.params):
+            self.fail(i, f"{fn.name}: {len(args)} arguments for {len(fn.params)} parameters")
+        saved = self.scopes
+        self.scopes = fn.scopes + [{n: copy_value(a) for n, a in zip(fn.params, args) if n != "_"}]
+        values = []
+        try:
+            self.stmts(fn.body + 1, matching(self.toks, fn.body, "{", "}") - 1)
+        except ReturnSignal as r:
+            values = r.values
+        finally:
+            self.scopes = saved
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else Multi(values)
+
+    def call_named(self, name, i, j):
+        args, spread, k = self.call_args_spread(j)
+        if name == "append":
+            if not args or not (args[0] is None or isinstance(args[0], list)):
+                self.fail(i, "append to a non-slice")
+            more = args[1:]
+            if spread:
+                if len(more) != 1 or not (more[0] is None or isinstance(more[0], list)):
+                    self.fail(i, "append(s, x...) with x not a slice")
+                more = more[0] or []
+            return list(args[0] or []) + [copy_value(x) for x in more], k
+        if spread:
+            self.fail(i, f"'...' in a call of {name} not handled")
+        if any(isinstance(a, Multi) for a in args):
+            self.fail(i, f"{name}: a multi-value argument not handled")
+        builtin = {
+            "New": self.fn_new,
+            "testParse": self.fn_test_parse,
+            "requireEntries": self.fn_require_entries,
+            "labels.NewSymbolTable": lambda a, _: Opaque("symbol table"),
+            "metricFamiliesToProtobuf": lambda a, _: Opaque("protobuf body (metricFamiliesToProtobuf)",
+                                                            "application/vnd.google.protobuf"),
+            "strconv.Itoa": lambda a, _: str(int(a[0])).encode(),
+            "strconv.FormatBool": lambda a, _: b"true" if a[0] else b"false",
+            "len": lambda a, _: len(a[0] or []),
+            "int": lambda a, _: int(a[0]), "int64": lambda a, _: int(a[0]),
+            "uint64": lambda a, _: int(a[0]), "float64": lambda a, _: float(a[0]),
+        }
+        if name in builtin:
+            try:
+                return builtin[name](args, i), k
+            except (TypeError, ValueError, IndexError) as e:
+                self.fail(i, f"{name}: {e}")
+        if name.startswith("require."):
+            return self.assertion(name, args, i), k
+        if name in FUNCTIONS:
+            try:
+                return FUNCTIONS[name](*args), k
+            except (TypeError, struct.error) as e:
+                self.fail(i, f"{name}: {e}")
+        if name in self.decls:
+            paren, body, _ = self.decls[name]
+            params, _ = self.signature(paren)
+            return self.call_closure(Closure(name, params, body, [{}]), args, i), k
+        self.fail(i, f"function {name} not handled")
+
+    def method(self, val, name, args, i):
+        if isinstance(val, dict) and isinstance(val.get(name), Closure):  # tc.parser(...)
+            return self.call_closure(val[name], args, i)
+        if isinstance(val, Opaque) and val.media_type and name == "Bytes" and not args:
+            return val
+        if isinstance(val, TestingT):
+            if name == "Helper":
+                return None
+            if name == "Run":
+                return self.subtest(val, args, i)
+        if isinstance(val, ParserSpec):
+            return self.parser_method(val, name, args, i)
+        self.fail(i, f"method {name} of {show_go(val)} not handled")
+
+    # ---- the parser under test
+
+    def fn_new(self, args, i):
+        if len(args) != 4:
+            self.fail(i, "New with other than 4 arguments")
+        data, ct, _, opts = args
+        if not (isinstance(opts, dict) and opts.get("__type__") == "ParserOptions"):
+            self.fail(i, "New without a ParserOptions literal")
+        if not isinstance(ct, bytes):
+            self.fail(i, "New with a content type that is not a string")
+        media = ct.decode().split(";")[0].strip().lower()
+        skip = SKIPPED_MEDIA_TYPES.get(media)
+        if media in MEDIA_TYPES:
+            if not isinstance(data, bytes):
+                self.fail(i, f"New({show_go(data)}, {ct.decode()!r}): body not handled")
+        elif skip is None:
+            self.fail(i, f"New with content type {ct.decode()!r} not handled")
+        flags, why = nhcb_flags(opts, media)
+        if why:
+            self.fail(i, why)
+        frame = self.ctx.frames[-1]
+        label = frame.label if not frame.specs else f"{frame.label}#{len(frame.specs) + 1}"
+        spec = ParserSpec(self.ctx, label, media, opts, data, flags, skip)
+        frame.specs.append(spec)
+        return Multi((spec, None))
+
+    def fn_test_parse(self, args, i):
+        if len(args) != 2 or not isinstance(args[1], ParserSpec):
+            self.fail(i, "testParse(t, p) with p not a parser from New")
+        args[1].read_all = True
+        return Got(args[1])
+
+    def fn_require_entries(self, args, i):
+        if len(args) != 3 or not isinstance(args[2], Got) or not (args[1] is None or isinstance(args[1], list)):
+            self.fail(i, "requireEntries(t, exp, got) with got not from testParse")
+        spec = args[2].spec
+        if spec.recorded:
+            self.fail(i, "requireEntries twice on one parser")
+        spec.recorded = True
+        try:
+            exp = expected_entries(args[1] or [])
+        except (KeyError, TypeError) as e:
+            self.fail(i, f"cannot read an expected entry: {e}")
+        if spec.skip:
+            self.ctx.records.append(NhcbRecord("skip", spec, reason=spec.skip, n_expected=len(exp)))
+        else:
+            self.ctx.records.append(NhcbRecord("entries", spec, exp=exp, run=spec.run()))
+        return None
+
+    def parser_method(self, spec, name, args, i):
+        if args:
+            self.fail(i, f"p.{name} with arguments not handled")
+        if name not in ("Next", "Help", "Type", "Unit", "Series", "Histogram"):
+            self.fail(i, f"parser method {name} not handled")
+        spec.stepped = True
+        if spec.skip:
+            raise SubtestStop()
+        if name == "Next":
+            run = spec.run()
+            if run.crashed:
+                spec.cur = None
+                spec.trace.append(f"Next() = EntryInvalid, trawl did not finish: {run.error}")
+                return Multi(("EntryInvalid", GoErr(f"trawl did not finish: {run.error}")))
+            if spec.pos < len(run.stream):
+                d = spec.cur = run.stream[spec.pos]
+                spec.pos += 1
+                kind = ENTRY_KINDS.get(d.get("entry"))
+                if kind is None:
+                    raise TrawlOutputError(f"trawl printed an entry of unknown kind {d.get('entry')!r}")
+                spec.trace.append(f"Next() = {kind}: {json.dumps(d, sort_keys=True)}")
+                return Multi((kind, None))
+            spec.cur = None
+            err = GO_EOF if run.ok else GoErr(run.error)
+            spec.trace.append(f"Next() = EntryInvalid, {err}")
+            return Multi(("EntryInvalid", err))
+        d = spec.cur or {}
+        kind = d.get("entry")
+        if name == "Help":
+            out = (utf8(d["name"]), utf8(d["text"])) if kind == "help" else (b"", b"")
+        elif name == "Type":
+            out = (utf8(d["name"]), utf8(d["kind"])) if kind == "type" else (b"", b"")
+        elif name == "Unit":
+            out = (utf8(d["name"]), utf8(d["unit"])) if kind == "unit" else (b"", b"")
+        elif name == "Series":
+            out = (utf8(d["series"]), d.get("timestamp"), float(d["value"])) if kind == "series" else (b"", None, 0.0)
+        else:  # Histogram: m, t, *Histogram, *FloatHistogram
+            if kind == "histogram":
+                h = Hist.from_trawl(d["histogram"])
+                out = (utf8(d["series"]), d.get("timestamp"), None if h.is_float else h, h if h.is_float else None)
+            else:
+                out = (b"", None, None, None)
+        spec.trace.append(f"{name}() = " + ", ".join(show_go(x) for x in out))
+        return Multi(out)
+
+    def assertion(self, name, args, i):
+        if not args or not isinstance(args[0], TestingT):
+            self.fail(i, f"{name} without t as first argument")
+        a = args[1:]
+        checks = {
+            "require.NoError": (1, lambda: a[0] is None, lambda: f"unexpected error {show_go(a[0])}"),
+            "require.Error": (1, lambda: a[0] is not None, lambda: "no error"),
+            "require.NotNil": (1, lambda: a[0] is not None, lambda: "nil"),
+            "require.Nil": (1, lambda: a[0] is None, lambda: f"{show_go(a[0])}, not nil"),
+            "require.True": (1, lambda: a[0] is True, lambda: "false"),
+            "require.False": (1, lambda: a[0] is False, lambda: "true"),
+            "require.Equal": (2, lambda: go_equal(a[0], a[1]),
+                              lambda: f"expected {show_go(a[0])}, got {show_go(a[1])}"),
+        }
+        if name not in checks:
+            self.fail(i, f"function {name} not handled")
+        n, ok, what = checks[name]
+        if len(a) < n:
+            self.fail(i, f"{name} with too few arguments")
+        if ok():
+            return None
+        msg = f"{name} (line {self.toks[i].line}): {what()}"
+        stepped = [s for s in args[0].frame.specs if s.stepped]
+        if not stepped:
+            self.fail(i, f"the test's own assertion fails, before any parser is read: {msg}")
+        stepped[-1].failure = msg
+        stepped[-1].trace.append("FAIL " + msg)
+        raise SubtestStop()
+
+    def subtest(self, t, args, i):
+        if len(args) != 2 or not isinstance(args[0], bytes) or not isinstance(args[1], Closure):
+            self.fail(i, "t.Run(name, func) not handled")
+        frame = Frame(f"{t.frame.label}/{args[0].decode('utf-8', 'replace').replace(' ', '_')}")
+        self.ctx.frames.append(frame)
+        try:
+            self.call_closure(args[1], [TestingT(frame)], i)
+        except SubtestStop:
+            pass
+        finally:
+            self.ctx.frames.pop()
+        self.finish_frame(frame, i)
+        return True
+
+    def finish_frame(self, frame, i):
+        for spec in frame.specs:
+            if spec.recorded:
+                continue
+            if spec.skip:
+                self.ctx.records.append(NhcbRecord("skip", spec, reason=spec.skip))
+            elif spec.stepped:
+                self.ctx.records.append(NhcbRecord("steps", spec))
+            elif spec.read_all:
+                self.fail(i, "testParse without requireEntries not handled")
+            else:
+                self.fail(i, "a parser is built but never read")
+
+    # ---- statements
+
+    def stmts(self, i, stop):
+        while i < stop:
+            i = self.stmt(i, stop)
+
+    def block(self, j):
+        end = matching(self.toks, j, "{", "}")
+        self.scopes.append({})
+        try:
+            self.stmts(j + 1, end - 1)
+        finally:
+            self.scopes.pop()
+        return end
+
+    def stmt_end(self, i, stop):
+        depth = 0
+        for k in range(i, stop):
+            t = self.toks[k]
+            if t.kind == "op":
+                if t.text in ("(", "[", "{"):
+                    depth += 1
+                elif t.text in (")", "]", "}"):
+                    depth -= 1
+                elif t.text == ";" and depth == 0:
+                    return k
+        return stop
+
+    def after(self, end):
+        return end + 1 if self.is_op(end, ";") else end
+
+    def exprs_to(self, i, end):
+        vals = []
+        while True:
+            v, i = self.expr(i)
+            vals.append(v)
+            if i < end and self.is_op(i, ","):
+                i += 1
+                continue
+            break
+        if i != end:
+            self.fail(i, f"unexpected {self.toks[i].text!r}")
+        return vals
+
+    def rhs(self, i, end, n):
+        self.comma_ok_end = end if n == 2 else None
+        try:
+            vals = self.exprs_to(i, end)
+        finally:
+            self.comma_ok_end = None
+        if len(vals) == 1 and n > 1:
+            if not (isinstance(vals[0], Multi) and len(vals[0]) == n):
+                self.fail(i, f"{n} variables for {show_go(vals[0])}")
+            vals = list(vals[0])
+        if len(vals) != n or any(isinstance(v, Multi) for v in vals):
+            self.fail(i, f"{n} variables for {len(vals)} values")
+        return [copy_value(v) for v in vals]
+
+    def stmt(self, i, stop):
+        t = self.toks[i]
+        if self.is_op(i, ";"):
+            return i + 1
+        if self.is_op(i, "{"):
+            return self.after(self.block(i))
+        if t.kind == "ident":
+            if t.text == "type":
+                typ, j = self.parse_type(i + 2)
+                self.scopes[-1][("type", self.toks[i + 1].text)] = typ
+                return self.after(j)
+            if t.text == "var":
+                return self.var_stmt(i, stop)
+            if t.text == "if":
+                return self.after(self.if_stmt(i))
+            if t.text == "for":
+                return self.after(self.for_stmt(i))
+            if t.text == "return":
+                end = self.stmt_end(i + 1, stop)
+                raise ReturnSignal(self.exprs_to(i + 1, end) if end > i + 1 else [])
+            if t.text in ("switch", "select", "go", "defer", "goto", "break", "continue",
+                          "fallthrough", "const"):
+                self.fail(i, f"statement {t.text} not handled")
+        end = self.stmt_end(i, stop)
+        return self.after(self.simple(i, end))
+
+    def var_stmt(self, i, stop):
+        if self.is_op(i + 1, "("):
+            self.fail(i, "grouped var declaration not handled")
+        names, j = [self.toks[i + 1].text], i + 2
+        while self.is_op(j, ","):
+            names.append(self.toks[j + 1].text)
+            j += 2
+        typ = None
+        if not self.is_op(j, "="):
+            typ, j = self.parse_type(j)
+        if self.is_op(j, "="):
+            end = self.stmt_end(j + 1, stop)
+            vals = self.rhs(j + 1, end, len(names))
+        else:
+            end, vals = j, [self.zero(typ, i) for _ in names]
+        for n, v in zip(names, vals):
+            if n != "_":
+                self.scopes[-1][n] = v
+        return self.after(end)
+
+    def simple(self, i, end):
+        depth, k = 0, None
+        for m in range(i, end):
+            t = self.toks[m]
+            if t.kind == "op":
+                if t.text in ("(", "[", "{"):
+                    depth += 1
+                elif t.text in (")", "]", "}"):
+                    depth -= 1
+                elif depth == 0 and t.text in (":=", "=", "+=", "-=", "++", "--"):
+                    k = m
+                    break
+        if k is None:
+            _, j = self.expr(i)
+            if j != end:
+                self.fail(j, f"unexpected {self.toks[j].text!r}")
+            return end
+        op = self.toks[k].text
+        targets, cur = [], []
+        for m in range(i, k):
+            if self.is_op(m, ",") and cur:
+                targets.append(cur)
+                cur = []
+            else:
+                cur.append(m)
+        targets.append(cur)
+        if op == ":=":
+            if any(len(tg) != 1 or self.toks[tg[0]].kind != "ident" for tg in targets):
+                self.fail(i, "':=' to something other than names")
+            vals = self.rhs(k + 1, end, len(targets))
+            for tg, v in zip(targets, vals):
+                n = self.toks[tg[0]].text
+                if n != "_":
+                    self.scopes[-1][n] = v
+            return end
+        if op in ("++", "--"):
+            if k + 1 != end or len(targets) != 1:
+                self.fail(i, f"{op} statement not handled")
+            old = self.get_target(targets[0])
+            self.set_target(targets[0], self.binop("+" if op == "++" else "-", old, 1, k))
+            return end
+        vals = self.rhs(k + 1, end, len(targets))
+        for tg, v in zip(targets, vals):
+            if op != "=":
+                if len(targets) != 1:
+                    self.fail(i, f"{op} with several targets")
+                v = self.binop(op[0], self.get_target(tg), v, k)
+            self.set_target(tg, v)
+        return end
+
+    def get_target(self, tg):
+        v, j = self.expr(tg[0])
+        if j != tg[-1] + 1:
+            self.fail(tg[0], "assignment target not handled")
+        return v
+
+    def set_target(self, tg, value):
+        first = self.toks[tg[0]]
+        if len(tg) == 1 and first.kind == "ident":
+            if first.text == "_":
+                return
+            for sc in reversed(self.scopes):
+                if first.text in sc:
+                    sc[first.text] = value
+                    return
+            self.fail(tg[0], f"assignment to undeclared {first.text}")
+        # a.b.c = value: a is a variable, b and c fields
+        names = [self.toks[m] for m in tg[0::2]]
+        if (len(tg) >= 3 and len(tg) % 2 and all(t.kind == "ident" for t in names)
+                and all(self.is_op(m, ".") for m in tg[1::2])):
+            found, obj = self.lookup(names[0].text)
+            if not found:
+                self.fail(tg[0], f"assignment to a field of undeclared {names[0].text}")
+            for t in names[1:-1]:
+                obj = self.field(obj, t.text, tg[0])
+            if not isinstance(obj, dict) or isinstance(obj, GoMap):
+                self.fail(tg[0], "assignment to a field of something other than a struct")
+            obj[names[-1].text] = value
+            return
+        self.fail(tg[0], "assignment target not handled")
+
+    def if_stmt(self, i):
+        cond, b = self.expr(i + 1)
+        if not self.is_op(b, "{"):
+            self.fail(b, "if header not handled (only `if cond {`)")
+        if not isinstance(cond, bool):
+            self.fail(i, "if condition is not a bool")
+        end = matching(self.toks, b, "{", "}")
+        if cond:
+            self.block(b)
+        k = end
+        while k < len(self.toks) and self.toks[k].kind == "ident" and self.toks[k].text == "else":
+            if self.toks[k + 1].text == "if":
+                if not cond:
+                    return self.if_stmt(k + 1)
+                b2 = k + 2
+                depth = 0
+                while not (depth == 0 and self.is_op(b2, "{")):  # skip the untaken condition
+                    if self.toks[b2].kind == "op" and self.toks[b2].text in ("(", "["):
+                        depth += 1
+                    elif self.toks[b2].kind == "op" and self.toks[b2].text in (")", "]"):
+                        depth -= 1
+                    b2 += 1
+                k = matching(self.toks, b2, "{", "}")
+                continue
+            if not self.is_op(k + 1, "{"):
+                self.fail(k, "else without a block")
+            if not cond:
+                return self.block(k + 1)
+            return matching(self.toks, k + 1, "{", "}")
+        return k
+
+    def for_stmt(self, i):
+        names, k = [], i + 1
+        while self.toks[k].kind == "ident" and self.toks[k].text != "range":
+            names.append(self.toks[k].text)
+            k += 1
+            if self.is_op(k, ","):
+                k += 1
+            else:
+                break
+        if names:
+            if not self.is_op(k, ":="):
+                self.fail(k, "for loop form not handled (only `for k, v := range x {`)")
+            k += 1
+        if not (self.toks[k].kind == "ident" and self.toks[k].text == "range") or len(names) > 2:
+            self.fail(k, "for loop form not handled (only `for k, v := range x {`)")
+        coll, b = self.expr(k + 1)
+        if not self.is_op(b, "{"):
+            self.fail(b, "for header not handled")
+        if not (coll is None or isinstance(coll, list)):
+            self.fail(k, f"range over {type(coll).__name__} not handled")
+        end = matching(self.toks, b, "{", "}")
+        for idx, v in enumerate(coll or []):
+            scope = {}
+            if names and names[0] != "_":
+                scope[names[0]] = idx
+            if len(names) > 1 and names[1] != "_":
+                scope[names[1]] = copy_value(v)
+            self.scopes.append(scope)
+            try:
+                self.block(b)
+            finally:
+                self.scopes.pop()
+        return end
+
+
+class NhcbTest:
+    def __init__(self, name, where, records):
+        self.name, self.where, self.records = name, where, records
+
+
+PARSER_BUILDERS = {"New", "NewNHCBParser", "NewPromParser", "NewOpenMetricsParser", "NewProtobufParser"}
+
+
+def load_nhcb(prom_dir):
+    """Tokens and function declarations of nhcbparse_test.go, and the tests that build a parser."""
+    with open(os.path.join(prom_dir, NHCB_TEST_FILE), "rb") as f:
+        src = f.read().decode("utf-8")
+    toks = insert_semicolons(tokenize(src, NHCB_TEST_FILE))
+    decls = function_decls(toks)
+    names = []
+    for name, (_, body, _) in decls.items():
+        if not name.startswith("Test"):
+            continue
+        end = matching(toks, body, "{", "}")
+        if any(t.kind == "ident" and t.text in PARSER_BUILDERS for t in toks[body:end]):
+            names.append(name)
+    return toks, decls, names
+
+
+def run_nhcb(toks, decls, names, trawl, tmpdir):
+    """Run each test body; trawl runs as its parsers are read."""
+    tests = []
+    for name in names:
+        paren, body, line = decls[name]
+        where = f"{NHCB_TEST_FILE}:{line} {name}"
+        ctx = NhcbContext(trawl, tmpdir)
+        interp = Interp(toks, decls, ctx, where)
+        frame = Frame(name)
+        ctx.frames.append(frame)
+        params, _ = interp.signature(paren)
+        try:
+            interp.call_closure(Closure(name, params, body, [{}]), [TestingT(frame)], paren)
+        except SubtestStop:
+            pass
+        interp.finish_frame(frame, body)
+        if not ctx.records:
+            raise GoError(f"{where}: builds no parser that run.py can follow")
+        tests.append(NhcbTest(name, where, ctx.records))
+    return tests
+
+
+# --------------------------------------------------------------------------------------
 # Entries: what Prometheus expects and what trawl reports, in one common form
 # --------------------------------------------------------------------------------------
 
+HINTS = {0: "unknown", 1: "reset", 2: "not-reset", 3: "gauge"}
+
+
+class Hist:
+    """A native histogram in one common form: Go's *histogram.Histogram (is_float False,
+    counts int, buckets int64 deltas) or *histogram.FloatHistogram (is_float True,
+    counts and buckets absolute floats)."""
+
+    FIELDS = ("schema", "count", "sum", "zero_threshold", "zero_count", "positive_spans",
+              "positive_buckets", "negative_spans", "negative_buckets", "custom_values", "hint")
+
+    def __init__(self, is_float, **kw):
+        self.is_float = is_float
+        for f in self.FIELDS:
+            setattr(self, f, kw[f])
+
+    @classmethod
+    def from_go(cls, d, is_float):
+        """From an evaluated &histogram.Histogram{...} / &histogram.FloatHistogram{...}
+        literal; a field left out is Go's zero value (hint 0 = UnknownCounterReset)."""
+        num = float if is_float else int
+
+        def spans(name):
+            return [(int(x.get("Offset", 0)), int(x.get("Length", 0))) for x in d.get(name) or []]
+        return cls(is_float, schema=int(d.get("Schema", 0)), count=num(d.get("Count", 0)),
+                   sum=float(d.get("Sum", 0)), zero_threshold=float(d.get("ZeroThreshold", 0)),
+                   zero_count=num(d.get("ZeroCount", 0)),
+                   positive_spans=spans("PositiveSpans"), negative_spans=spans("NegativeSpans"),
+                   positive_buckets=[num(x) for x in d.get("PositiveBuckets") or []],
+                   negative_buckets=[num(x) for x in d.get("NegativeBuckets") or []],
+                   custom_values=[float(x) for x in d.get("CustomValues") or []],
+                   hint=int(d.get("CounterResetHint", 0)))
+
+    @classmethod
+    def from_trawl(cls, d):
+        """From the "histogram" object of a trawl JSON line: float fields are Go-formatted
+        strings; an integer histogram's counts and bucket deltas are JSON numbers."""
+        is_float = d["float"]
+        if not isinstance(is_float, bool):
+            raise TrawlOutputError(f"histogram field float is {is_float!r}")
+
+        def num(x):
+            if is_float:
+                return float(x)
+            if not isinstance(x, int) or isinstance(x, bool):
+                raise TrawlOutputError(f"integer histogram count {x!r} is not an integer")
+            return x
+        return cls(is_float, schema=int(d["schema"]), count=num(d["count"]), sum=float(d["sum"]),
+                   zero_threshold=float(d["zero_threshold"]), zero_count=num(d["zero_count"]),
+                   positive_spans=[(int(o), int(n)) for o, n in d["positive_spans"]],
+                   negative_spans=[(int(o), int(n)) for o, n in d["negative_spans"]],
+                   positive_buckets=[num(x) for x in d["positive_buckets"]],
+                   negative_buckets=[num(x) for x in d["negative_buckets"]],
+                   custom_values=[float(x) for x in d["custom_values"]], hint=int(d["hint"]))
+
+    def show(self):
+        def nums(xs):
+            return "[" + ",".join(fmt_num(x) for x in xs) + "]"
+
+        def spans(xs):
+            return "[" + ",".join(f"{o}:{n}" for o, n in xs) + "]"
+        s = (f"{'float' if self.is_float else 'int'} schema={self.schema} count={fmt_num(self.count)} "
+             f"sum={fmt_num(self.sum)}")
+        if self.zero_threshold or self.zero_count:
+            s += f" zero_threshold={fmt_num(self.zero_threshold)} zero_count={fmt_num(self.zero_count)}"
+        s += f" positive={spans(self.positive_spans)}{nums(self.positive_buckets)}"
+        if self.negative_spans or self.negative_buckets:
+            s += f" negative={spans(self.negative_spans)}{nums(self.negative_buckets)}"
+        if self.custom_values:
+            s += f" custom_values={nums(self.custom_values)}"
+        return s + f" hint={HINTS.get(self.hint, self.hint)}"
+
+
+def compare_hist(exp, got):
+    """The histogram fields that differ (NaN equals NaN, as cmpopts.EquateNaNs)."""
+    if exp.is_float != got.is_float:
+        kind = {False: "integer (shs)", True: "float (fhs)"}
+        return [f"histogram kind: {kind[exp.is_float]} vs trawl {kind[got.is_float]}"]
+    diffs = []
+    for f in Hist.FIELDS:
+        x, y = getattr(exp, f), getattr(got, f)
+        if isinstance(x, list):
+            same = len(x) == len(y) and all(
+                a == b if isinstance(a, tuple) else same_float(float(a), float(b)) for a, b in zip(x, y))
+        else:
+            same = same_float(float(x), float(y))
+        if not same:
+            if f == "hint":
+                x, y = HINTS.get(x, x), HINTS.get(y, y)
+            elif isinstance(x, list):
+                x = "[" + ", ".join(str(a) if isinstance(a, tuple) else fmt_num(a) for a in x) + "]"
+                y = "[" + ", ".join(str(a) if isinstance(a, tuple) else fmt_num(a) for a in y) + "]"
+            else:
+                x, y = fmt_num(x), fmt_num(y)
+            diffs.append(f"histogram {f}: {x} vs trawl {y}")
+    return diffs
+
+
 class Entry:
-    """kind: help/type/unit/series; name: m; the rest as in parsedEntry."""
+    """kind: help/type/unit/series/histogram; name: m; the rest as in parsedEntry."""
 
     def __init__(self, kind, name, **kw):
         self.kind, self.name = kind, name
         self.text = kw.get("text")          # help text, type kind or unit
         self.labels = kw.get("labels")      # tuple of (bytes, bytes)
-        self.value = kw.get("value")        # float
+        self.value = kw.get("value")        # float (series)
+        self.hist = kw.get("hist")          # Hist (histogram)
         self.ts = kw.get("ts")              # int or None
         self.exemplars = kw.get("exemplars", [])  # [(labels, value, ts or None)]
         self.st = kw.get("st", 0)           # start timestamp, 0 = none
@@ -601,9 +1762,12 @@ class Entry:
         return (self.kind, self.name)
 
     def show(self):
-        if self.kind != "series":
+        if self.kind not in ("series", "histogram"):
             return f"{self.kind} {q(self.name)} {q(self.text)}"
-        s = f"series {q(self.name)} labels={show_labels(self.labels)} value={fmt_float(self.value)}"
+        if self.kind == "histogram":
+            s = f"histogram {q(self.name)} labels={show_labels(self.labels)} {self.hist.show()}"
+        else:
+            s = f"series {q(self.name)} labels={show_labels(self.labels)} value={fmt_float(self.value)}"
         if self.ts is not None:
             s += f" t={self.ts}"
         for lbls, v, ts in self.exemplars:
@@ -629,9 +1793,16 @@ def expected_entries(parsed):
         else:
             exemplars = [(x.get("Labels", ()), float(x.get("Value", 0)),
                           int(x.get("Ts", 0)) if x.get("HasTs", False) else None)
-                         for x in e.get("es", [])]
-            out.append(Entry("series", m, labels=e.get("lset", ()), value=float(e.get("v", 0)),
-                             ts=e.get("t"), exemplars=exemplars, st=int(e.get("st", 0))))
+                         for x in e.get("es") or []]
+            common = dict(labels=e.get("lset", ()), ts=e.get("t"), exemplars=exemplars, st=int(e.get("st", 0)))
+            if e.get("shs") is not None and e.get("fhs") is not None:
+                raise TypeError("an expected entry with both shs and fhs")
+            if e.get("shs") is not None or e.get("fhs") is not None:
+                is_float = e.get("shs") is None
+                out.append(Entry("histogram", m, hist=Hist.from_go(e["fhs" if is_float else "shs"], is_float),
+                                 **common))
+            else:
+                out.append(Entry("series", m, value=float(e.get("v", 0)), **common))
     return out
 
 
@@ -662,6 +1833,14 @@ def trawl_entries(lines):
                              value=float(d["value"]), ts=d.get("timestamp"), exemplars=exemplars,
                              # Not printed by trawl yet; read it once it is (ms, null = none).
                              st=d.get("st") or 0))
+        elif kind == "histogram":
+            exemplars = [(labels_from((utf8(n), utf8(v)) for n, v in ex["labels"]),
+                          float(ex["value"]), ex.get("timestamp"))
+                         for ex in d.get("exemplars") or []]
+            out.append(Entry("histogram", utf8(d["series"]),
+                             labels=labels_from((utf8(n), utf8(v)) for n, v in d["labels"]),
+                             hist=Hist.from_trawl(d["histogram"]), ts=d.get("timestamp"),
+                             exemplars=exemplars, st=d.get("st") or 0))
         else:
             raise TrawlOutputError(f"trawl printed an entry of unknown kind {kind!r}")
     return out
@@ -676,16 +1855,19 @@ def compare_entry(exp, got, ignored):
     diffs = []
     if exp.kind != got.kind:
         return [f"Prometheus reports {exp.kind}, trawl {got.kind}"]
+    sample = exp.kind in ("series", "histogram")
     if exp.name != got.name:
-        diffs.append(f"{'series' if exp.kind == 'series' else 'name'}: {q(exp.name)} vs trawl {q(got.name)}")
-    if exp.kind != "series":
+        diffs.append(f"{'series' if sample else 'name'}: {q(exp.name)} vs trawl {q(got.name)}")
+    if not sample:
         if exp.text != got.text:
             diffs.append(f"{exp.kind}: {q(exp.text)} vs trawl {q(got.text)}")
         return diffs
     if "lset" not in ignored and set(exp.labels) != set(got.labels):
         diffs.append(f"labels: {show_labels(exp.labels)} vs trawl {show_labels(got.labels)}")
-    if "v" not in ignored and not same_float(exp.value, got.value):
+    if exp.kind == "series" and "v" not in ignored and not same_float(exp.value, got.value):
         diffs.append(f"value: {fmt_float(exp.value)} vs trawl {fmt_float(got.value)}")
+    if exp.kind == "histogram" and "shs" not in ignored and "fhs" not in ignored:
+        diffs += compare_hist(exp.hist, got.hist)
     if "t" not in ignored and exp.ts != got.ts:
         diffs.append(f"timestamp: {exp.ts} vs trawl {got.ts}")
     if "es" not in ignored:
@@ -739,26 +1921,36 @@ def fmt_float(x):
     return repr(x) if not math.isnan(x) else "NaN"
 
 
+def fmt_num(x):
+    """An int as is, a float as fmt_float, with a whole float shown without '.0'."""
+    if isinstance(x, int):
+        return str(x)
+    if math.isfinite(x) and x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    return fmt_float(x)
+
+
 # --------------------------------------------------------------------------------------
 # Running trawl
 # --------------------------------------------------------------------------------------
 
 class Run:
-    """The outcome of one `trawl parse --json` run."""
+    """The outcome of one `trawl parse --json` run. entries: the compared Entry list;
+    stream: every entry line as printed (comments included, eof and result not)."""
 
-    def __init__(self, entries, ok, error, crashed):
+    def __init__(self, entries, ok, error, crashed, stream=()):
         self.entries, self.ok, self.error, self.crashed = entries, ok, error, crashed
+        self.stream = list(stream)
 
 
-def run_trawl(trawl, tmpdir, fmt, data, created_timestamps=False):
+def run_trawl(trawl, tmpdir, fmt, data, flags=()):
+    """flags: trawl's options for the parser under test, e.g. --created-timestamps for
+    WithOMParserSTSeriesSkipped (_created lines of counters, summaries and histograms
+    are start timestamps, not series)."""
     path = os.path.join(tmpdir, "input.txt")
     with open(path, "wb") as f:
         f.write(data)
-    cmd = [trawl, "parse", "--json", "--content-type", CONTENT_TYPES[fmt], path]
-    if created_timestamps:
-        # As the parser under test with WithOMParserSTSeriesSkipped: _created lines of
-        # counters, summaries and histograms are start timestamps, not series.
-        cmd.insert(2, "--created-timestamps")
+    cmd = [trawl, "parse", *flags, "--json", "--content-type", CONTENT_TYPES[fmt], path]
     try:
         p = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -779,7 +1971,8 @@ def run_trawl(trawl, tmpdir, fmt, data, created_timestamps=False):
         raise TrawlOutputError(f"unknown result {result['result']!r}")
     if result["result"] != "ok":
         msg = f"{result.get('error')} (line {result.get('line')}, column {result.get('column')})"
-    return Run(trawl_entries(lines[:-1]), result["result"] == "ok", msg, False)
+    return Run(trawl_entries(lines[:-1]), result["result"] == "ok", msg, False,
+               [d for d in lines[:-1] if d.get("entry") != "eof"])
 
 
 # --------------------------------------------------------------------------------------
@@ -788,7 +1981,7 @@ def run_trawl(trawl, tmpdir, fmt, data, created_timestamps=False):
 
 class Tally:
     def __init__(self):
-        self.cases = self.agree = self.extra = 0
+        self.cases = self.agree = self.extra = self.skipped = 0
 
 
 def out_line(s):
@@ -834,9 +2027,18 @@ def compare_entries(label, exp, run, ignored, verbose, tally, skips_created):
         if op == "equal":
             pairs, lone_exp, lone_got = list(zip(range(a0, a1), range(b0, b1))), [], []
         elif op == "replace":
-            n = min(a1 - a0, b1 - b0)
-            pairs = list(zip(range(a0, a0 + n), range(b0, b0 + n)))
-            lone_exp, lone_got = list(range(a0 + n, a1)), list(range(b0 + n, b1))
+            # Pair entries of the same kind, in order (a histogram with a histogram, not
+            # with the classic series trawl reports in its place); the rest are lone.
+            pairs, lone_exp, bi = [], [], b0
+            for ai in range(a0, a1):
+                bj = next((b for b in range(bi, b1) if got[b].kind == exp[ai].kind), None)
+                if bj is None:
+                    lone_exp.append(ai)
+                else:
+                    pairs.append((ai, bj))
+                    bi = bj + 1
+            paired = {b for _, b in pairs}
+            lone_got = [b for b in range(b0, b1) if b not in paired]
         elif op == "delete":
             pairs, lone_exp, lone_got = [], list(range(a0, a1)), []
         else:
@@ -851,7 +2053,8 @@ def compare_entries(label, exp, run, ignored, verbose, tally, skips_created):
         for ai in lone_exp:
             missing(ai, exp[ai])
         for bi in lone_got:
-            extra(a0 + len(pairs) - 1, got[bi])  # the expected entry it follows
+            before = [ai for ai, bj in pairs if bj < bi]
+            extra(before[-1] if before else a0 - 1, got[bi])  # the expected entry it follows
     # testParse requires every Next() up to io.EOF to succeed: an error after the
     # last expected entry is a disagreement of that entry.
     if not run.ok and exp and not any_missing:
@@ -876,6 +2079,37 @@ def compare_verdict(label, data, err, run, verbose, tally):
         out_line(f"    trawl:      {run.error if run.error else 'ok'}")
 
 
+def print_nhcb_test(t, verbose, tally, skipped):
+    """Print one nhcbparse test's parsers and their cases; fill tally and skipped."""
+    names = {"entries": "entries", "steps": "read step by step", "skip": "some parsers skipped"}
+    kinds = [names[k] for k in ("entries", "steps", "skip") if any(r.kind == k for r in t.records)]
+    out_line(f"== {t.name} (nhcbparse_test.go; parser built by New; {', '.join(kinds)})")
+    for r in t.records:
+        spec = r.spec
+        if r.kind == "skip":
+            tally.skipped += 1
+            n = f"; {r.n_expected} expected entries not compared" if r.n_expected is not None else ""
+            skipped.append((spec.label, f"{spec.describe()}: {r.reason}{n}"))
+            out_line(f"SKIP     {spec.label}: {spec.describe()}: {r.reason}{n}")
+            continue
+        out_line(f"   {spec.label}: {spec.describe()} -> {spec.command()}")
+        if r.kind == "entries":
+            skips_created = "--created-timestamps" in spec.flags
+            compare_entries(spec.label, r.exp, r.run, set(), verbose, tally, skips_created)
+            continue
+        # steps: the require.* calls after p.Next() decide; one case
+        tally.cases += 1
+        if spec.failure is None:
+            tally.agree += 1
+            if verbose:
+                out_line(f"agree    {spec.label}: every require.* after the parser's reads holds")
+        else:
+            out_line(f"DISAGREE {spec.label}: {spec.failure}")
+        if verbose or spec.failure is not None:
+            for line in spec.trace:
+                out_line(f"    {line}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("trawl")
@@ -886,13 +2120,25 @@ def main():
 
     try:
         tests = load_tests(args.prometheus)
+        nhcb_toks, nhcb_decls, nhcb_names = load_nhcb(args.prometheus)
     except (GoError, OSError) as e:
         print(f"run.py: {e}", file=sys.stderr)
         return 2
 
     summary = []
+    skipped = []
     total = Tally()
     with tempfile.TemporaryDirectory(prefix="trawl-textparse-") as tmpdir:
+        # The nhcbparse tests run trawl while their bodies are interpreted, before anything
+        # is printed, so that a body the interpreter cannot follow stops the script first.
+        try:
+            nhcb_tests = run_nhcb(nhcb_toks, nhcb_decls, nhcb_names, trawl, tmpdir)
+        except GoError as e:
+            print(f"run.py: {e}", file=sys.stderr)
+            return 2
+        except (TrawlOutputError, KeyError, TypeError, ValueError) as e:
+            print(f"run.py: {NHCB_TEST_FILE}: cannot read trawl's output: {e!r}", file=sys.stderr)
+            return 2
         for t in tests:
             tally = Tally()
             fmt_name = "Prometheus text" if t.fmt == "prom" else "OpenMetrics"
@@ -902,7 +2148,8 @@ def main():
             skips_created = "WithOMParserSTSeriesSkipped" in t.options
             for label, data, expected in t.inputs:
                 try:
-                    run = run_trawl(trawl, tmpdir, t.fmt, data, created_timestamps=skips_created)
+                    run = run_trawl(trawl, tmpdir, t.fmt, data,
+                                    flags=["--created-timestamps"] if skips_created else [])
                 except (TrawlOutputError, KeyError, TypeError, ValueError) as e:
                     print(f"run.py: {label}: cannot read trawl's output: {e!r}", file=sys.stderr)
                     return 2
@@ -924,22 +2171,34 @@ def main():
                         if args.verbose:
                             out_line(f"agree    {label}: input {q(data)}: trawl "
                                      + (f"fails: {run.error}" if not run.ok else "succeeds"))
-            summary.append((t, tally))
+            summary.append((t.name, tally, {"entries": "case = expected entry", "errors": "case = input",
+                                            "no-crash": "case = input"}[t.shape]))
+        for t in nhcb_tests:
+            tally = Tally()
+            print_nhcb_test(t, args.verbose, tally, skipped)
+            units = {"entries": "expected entry", "steps": "parser read step by step"}
+            kinds = [units[k] for k in sorted({r.kind for r in t.records}) if k in units]
+            summary.append((t.name, tally, "case = " + " or ".join(kinds) if kinds else "nothing compared"))
+        for _, tally, _ in summary:
             total.cases += tally.cases
             total.agree += tally.agree
             total.extra += tally.extra
+            total.skipped += tally.skipped
 
-    units = {"entries": "case = expected entry", "errors": "case = input", "no-crash": "case = input"}
     print()
     print("Summary. A case is one expected entry of an entry table (comments not counted), "
-          "one input of an error table or no-crash test.")
-    width = max(len(t.name) for t, _ in summary)
-    for t, tally in summary:
+          "one input of an error table or no-crash test, one parser of a test that reads it step by step.")
+    width = max(len(name) for name, _, _ in summary)
+    for name, tally, unit in summary:
         extra = f", {tally.extra} extra trawl entries" if tally.extra else ""
-        print(f"  {t.name:<{width}} {tally.cases:4d} cases, {tally.agree:4d} agree"
-              f"  ({units[t.shape]}{extra})")
+        skip = f", {tally.skipped} parser{'s' if tally.skipped != 1 else ''} skipped" if tally.skipped else ""
+        print(f"  {name:<{width}} {tally.cases:4d} cases, {tally.agree:4d} agree  ({unit}{extra}{skip})")
     extra = f"; trawl reports {total.extra} entries Prometheus does not (EXTRA lines)" if total.extra else ""
     print(f"overall: {total.cases} cases, {total.agree} agree{extra}")
+    if skipped:
+        print(f"skipped, not compared ({len(skipped)} parsers):")
+        for label, why in skipped:
+            print(f"  {label}: {why}")
     return 0 if total.cases == total.agree and total.extra == 0 else 1
 
 

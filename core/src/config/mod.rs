@@ -229,6 +229,8 @@ pub struct GlobalConfig {
     pub limits: Limits,
     /// Default scrape protocols.
     pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// `scrape_protocols` is the built-in default (the section did not list them).
+    pub scrape_protocols_defaulted: bool,
     /// Default for scraping native histograms.
     pub scrape_native_histograms: bool,
     /// Default for always scraping classic histograms.
@@ -254,6 +256,7 @@ impl Default for GlobalConfig {
             external_labels: Labels::empty(),
             limits: Limits::default(),
             scrape_protocols: ScrapeProtocol::DEFAULT.to_vec(),
+            scrape_protocols_defaulted: true,
             scrape_native_histograms: false,
             always_scrape_classic_histograms: false,
             convert_classic_histograms_to_nhcb: false,
@@ -284,6 +287,11 @@ pub struct ScrapeConfig {
     pub scrape_timeout: PromDuration,
     /// Accepted protocols, in preference order.
     pub scrape_protocols: Vec<ScrapeProtocol>,
+    /// `scrape_protocols` is the built-in default: neither the job nor the global
+    /// section listed them, and native histograms did not put protobuf first.
+    /// `--enable-feature=created-timestamp-zero-ingestion` makes that default protobuf
+    /// first, as 3.x does (the agent applies it: [`crate::agent::AgentOptions`]).
+    pub scrape_protocols_defaulted: bool,
     /// Protocol assumed for a missing or unknown Content-Type.
     pub fallback_scrape_protocol: Option<ScrapeProtocol>,
     /// Scrape native histograms.
@@ -890,6 +898,8 @@ fn global_config(g: RawGlobal, p: &Path, ctx: &mut Ctx<'_>) -> Result<GlobalConf
         let v = expand_env(&value.0, &ctx.options.env);
         external.push((name, v));
     }
+    let scrape_protocols_defaulted =
+        g.scrape_protocols.is_none() && !g.scrape_native_histograms.is_some_and(|b| b.0);
     let scrape_protocols = match &g.scrape_protocols {
         Some(list) => protocols(list, None).map_err(|e| (p.key("scrape_protocols"), e))?,
         None if g.scrape_native_histograms.is_some_and(|b| b.0) => {
@@ -898,6 +908,7 @@ fn global_config(g: RawGlobal, p: &Path, ctx: &mut Ctx<'_>) -> Result<GlobalConf
         None => d.scrape_protocols.clone(),
     };
     Ok(GlobalConfig {
+        scrape_protocols_defaulted,
         scrape_interval: interval,
         scrape_timeout: timeout,
         evaluation_interval: g
@@ -998,6 +1009,9 @@ fn scrape_config(
     let native = sc
         .scrape_native_histograms
         .map_or(global.scrape_native_histograms, |b| b.0);
+    let scrape_protocols_defaulted = sc.scrape_protocols.is_none()
+        && !(native && sc.scrape_native_histograms.is_some())
+        && global.scrape_protocols_defaulted;
     let scrape_protocols = match &sc.scrape_protocols {
         Some(list) => protocols(list, Some(&job)).map_err(|e| (p.key("scrape_protocols"), e))?,
         None if native && sc.scrape_native_histograms.is_some() => {
@@ -1059,6 +1073,7 @@ fn scrape_config(
         scrape_interval: interval,
         scrape_timeout: timeout,
         scrape_protocols,
+        scrape_protocols_defaulted,
         fallback_scrape_protocol,
         scrape_native_histograms: native,
         always_scrape_classic_histograms: sc

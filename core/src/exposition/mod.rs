@@ -229,6 +229,10 @@ pub struct HistogramOptions {
     pub keep_classic: bool,
     /// Classic histograms are converted to native histograms with custom buckets.
     pub nhcb: bool,
+    /// `_created` lines are start timestamps, not series
+    /// (`created-timestamp-zero-ingestion`, 3.x's `OpenMetricsSkipSTSeries`): they do
+    /// not end a histogram being converted.
+    pub start_timestamps: bool,
 }
 
 /// One sample line.

@@ -11,10 +11,13 @@
 //!   (the classic series are still there if kept);
 //! - the classic series are dropped unless `always_scrape_classic_histograms`.
 //!
-//! Blank lines do not close a collection (3.x's lexer skips them). The converted
+//! Blank lines do not close a collection (3.x's lexer skips them), nor do `_created`
+//! lines when they are start timestamps (3.x's parser skips those). The converted
 //! histogram carries the timestamp of the last series the parser read, as 3.x's does
-//! (which is the series that closed the collection when one did). Start timestamps
-//! are not attached to converted histograms.
+//! (which is the series that closed the collection when one did), and, with start
+//! timestamps on, the start its first series had: the first `_created` line read
+//! while collecting decides it (its own gives the start, another's none), as 3.x's
+//! read-ahead from that series does while the collection is open.
 
 use std::borrow::Cow;
 
@@ -25,6 +28,8 @@ use crate::histogram::ClassicHistogram;
 #[derive(Debug, Default)]
 pub(crate) struct Nhcb {
     keep_classic: bool,
+    /// `_created` lines are not series (3.x's parser skips them before this sees them).
+    skip_created: bool,
     /// The family and type of the last `# TYPE` line.
     family: String,
     kind: Option<MetricType>,
@@ -38,6 +43,10 @@ pub(crate) struct Nhcb {
     exemplars: Vec<(String, f64, Option<i64>)>,
     /// The timestamp of the last series read.
     last_ts: Option<i64>,
+    /// The start timestamp of the histogram being collected, once a `_created` line
+    /// decided it (3.x reads ahead from its first series to the first `_created` line:
+    /// its own gives the start, another's none).
+    start: Option<Option<i64>>,
     /// Text the converted histogram's entry borrows.
     series: String,
 }
@@ -64,9 +73,10 @@ fn key_labels(s: &Sample<'_>) -> Vec<(String, String)> {
 }
 
 impl Nhcb {
-    pub(crate) fn new(keep_classic: bool) -> Nhcb {
+    pub(crate) fn new(opts: super::HistogramOptions) -> Nhcb {
         Nhcb {
-            keep_classic,
+            keep_classic: opts.keep_classic,
+            skip_created: opts.start_timestamps,
             ..Nhcb::default()
         }
     }
@@ -81,6 +91,22 @@ impl Nhcb {
         sink: &mut impl FnMut(Entry<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         match &e {
+            // A start-timestamp line, which 3.x's parser never hands to its converter.
+            Entry::Sample(s)
+                if self.skip_created
+                    && matches!(
+                        s.kind,
+                        MetricType::Counter | MetricType::Summary | MetricType::Histogram
+                    )
+                    && s.name.ends_with("_created") =>
+            {
+                if self.collecting && self.start.is_none() {
+                    let own = s.name.strip_suffix("_created") == Some(self.name.as_str())
+                        && key_labels(s) == self.labels;
+                    let st = (s.value * 1000.0) as i64;
+                    self.start = Some((own && st != 0).then_some(st));
+                }
+            }
             Entry::Sample(s) => {
                 self.last_ts = s.timestamp;
                 if self.collecting && self.different_metric(s) {
@@ -165,6 +191,7 @@ impl Nhcb {
     fn start(&mut self, s: &Sample<'_>, base: &str) {
         if !self.collecting {
             self.collecting = true;
+            self.start = None;
             self.name.clear();
             self.name.push_str(base);
             self.labels = key_labels(s);
@@ -187,10 +214,13 @@ impl Nhcb {
         let Some(histogram) = converted else {
             return Ok(());
         };
-        // The series as the text format writes it: `name{labels}`, quoted where needed.
+        // The series as the text format writes it: `name{labels}` (just `name` without
+        // labels, as 3.x writes it), quoted where needed.
         let mut b: Vec<u8> = Vec::new();
         let legacy = super::protobuf::is_legacy_name(self.name.as_bytes(), true);
-        if legacy {
+        if legacy && self.labels.is_empty() {
+            b.extend_from_slice(self.name.as_bytes());
+        } else if legacy {
             b.extend_from_slice(self.name.as_bytes());
             b.push(b'{');
         } else {
@@ -208,7 +238,9 @@ impl Nhcb {
                 .map(|(n, v)| (n.as_bytes(), v.as_bytes())),
         );
         let block_end = b.len();
-        b.push(b'}');
+        if !(legacy && self.labels.is_empty()) {
+            b.push(b'}');
+        }
         self.series = String::from_utf8_lossy(&b).into_owned();
         let series = self.series.as_str();
         let sample = Sample {
@@ -219,7 +251,9 @@ impl Nhcb {
             timestamp: self.last_ts,
             exemplar: None,
             kind: MetricType::Histogram,
-            start: None,
+            // With start timestamps on, the histogram carries its own (0: none), as a
+            // protobuf sample does.
+            start: self.skip_created.then(|| self.start.flatten().unwrap_or(0)),
             proto: false,
         };
         let exemplars = exemplars

@@ -108,8 +108,7 @@ impl BodyParser {
     pub fn histograms(mut self, opts: HistogramOptions) -> BodyParser {
         self.histograms = opts;
         // Protobuf bodies convert inside their decoder (3.x does the same).
-        self.nhcb =
-            (opts.nhcb && self.format != Format::Protobuf).then(|| Nhcb::new(opts.keep_classic));
+        self.nhcb = (opts.nhcb && self.format != Format::Protobuf).then(|| Nhcb::new(opts));
         self
     }
 

@@ -354,6 +354,7 @@ impl Body {
                         native: cfg.scrape_native_histograms,
                         keep_classic: cfg.always_scrape_classic_histograms,
                         nhcb: cfg.convert_classic_histograms_to_nhcb,
+                        start_timestamps: ctx.start_timestamps,
                     };
                     parser.insert(BodyParser::new(format.clone()?).histograms(hist))
                 }

@@ -521,46 +521,62 @@ pub struct ScrapeRun {
     st: Option<Box<StState>>,
     /// Exemplars of stored samples.
     exemplars: Vec<ExemplarPoint>,
-    /// Native histogram samples, after the zero histograms of their start timestamps.
+    /// Native histogram samples.
     histograms: Vec<HistogramPoint>,
-    /// Zero histograms at start timestamps.
-    hist_zeros: Vec<HistogramPoint>,
     /// `native_histogram_bucket_limit` was hit.
     bucket_limit_hit: bool,
+}
+
+/// A stored sample waiting for its start timestamp: its series, its time, the series'
+/// last time before this scrape, and for a histogram whether it is a float one.
+type Wait = (SeriesRef, i64, i64, Option<bool>);
+
+/// The zero samples of start timestamps, stored before the scrape's samples.
+#[derive(Debug, Default)]
+struct Zeros {
+    floats: Vec<Point>,
+    histograms: Vec<HistogramPoint>,
 }
 
 /// A scrape's start-timestamp bookkeeping (3.x `AppendSTZeroSample`).
 #[derive(Debug, Default)]
 struct StState {
     times: StartTimes,
-    /// By token: the stored sample waiting for its start timestamp (series, its time,
-    /// the series' last time before this scrape); `None` if it was not stored.
-    waiting: Vec<Option<(SeriesRef, i64, i64)>>,
-    /// The 0 samples, stored before the scrape's samples.
-    zeros: Vec<Point>,
+    /// By token: the stored sample waiting for its start timestamp; `None` if it was
+    /// not stored.
+    waiting: Vec<Option<Wait>>,
+    zeros: Zeros,
 }
 
 impl StState {
     /// A sample at `t` of `series` (last stored at `prev`) starts at `st`: a 0 sample
-    /// at `st` if it is before the sample and after anything stored (else Prometheus's
-    /// agent refuses it as out of order, silently).
-    fn zero(zeros: &mut Vec<Point>, series: SeriesRef, t: i64, prev: i64, st: i64) {
+    /// (an empty histogram of the sample's kind for a histogram, 3.x
+    /// `AppendHistogramSTZeroSample`) at `st` if it is before the sample and after
+    /// anything stored (else Prometheus's agent refuses it as out of order, silently).
+    fn zero(zeros: &mut Zeros, (series, t, prev, hist): Wait, st: i64) {
         if st < t && st > prev {
-            zeros.push(Point {
-                series,
-                t: st,
-                v: 0,
-            });
+            match hist {
+                None => zeros.floats.push(Point {
+                    series,
+                    t: st,
+                    v: 0,
+                }),
+                Some(float) => zeros.histograms.push(HistogramPoint {
+                    series,
+                    t: st,
+                    h: Histogram::empty(float),
+                }),
+            }
         }
     }
 
     fn resolver<'a>(
-        waiting: &'a [Option<(SeriesRef, i64, i64)>],
-        zeros: &'a mut Vec<Point>,
+        waiting: &'a [Option<Wait>],
+        zeros: &'a mut Zeros,
     ) -> impl FnMut(u64, Option<i64>) + 'a {
         move |token, st| {
-            if let (Some(st), Some(Some((series, t, prev)))) = (st, waiting.get(token as usize)) {
-                StState::zero(zeros, *series, *t, *prev, st);
+            if let (Some(st), Some(Some(w))) = (st, waiting.get(token as usize)) {
+                StState::zero(zeros, *w, st);
             }
         }
     }
@@ -619,7 +635,6 @@ impl ScrapeRun {
             st: None,
             exemplars: Vec::new(),
             histograms: Vec::new(),
-            hist_zeros: Vec::new(),
             bucket_limit_hit: false,
         }
     }
@@ -715,7 +730,7 @@ impl ScrapeRun {
         let mut st_token = None;
         let mut st_known = None;
         let mut val = val;
-        if self.st.is_some() && (s.start.is_some() || matches!(val, Val::Hist(_))) {
+        if self.st.is_some() && s.start.is_some() {
             // Protobuf gives the start with the sample (3.x: 0 means none).
             st_known = s.start.filter(|&t| t != 0);
         } else if let Some(st) = self.st.as_mut() {
@@ -881,6 +896,7 @@ impl ScrapeRun {
             self.seen.push(slot);
         }
         let histogram = matches!(val, Val::Hist(_));
+        let mut hist_kind = None;
         match val {
             Val::Float(_) => {
                 *stored = Stored::Float;
@@ -892,19 +908,8 @@ impl ScrapeRun {
                 } else {
                     Stored::IntHistogram
                 };
-                // 3.x `AppendHistogramSTZeroSample`: an empty histogram at the start.
-                if let (Some(_), Some(start)) = (self.st.as_ref(), st_known)
-                    && start < t
-                    && start > prev_t
-                {
-                    self.hist_zeros.push(HistogramPoint {
-                        series,
-                        t: start,
-                        h: h.zero_like(),
-                    });
-                }
+                hist_kind = Some(h.is_float());
                 self.histograms.push(HistogramPoint { series, t, h });
-                st_known = None;
             }
         }
         for x in exemplars {
@@ -916,10 +921,11 @@ impl ScrapeRun {
             self.exemplar(cache, slot, series, t, x);
         }
         if let Some(st) = self.st.as_mut() {
+            let w = (series, t, prev_t, hist_kind);
             if let Some(start) = st_known {
-                StState::zero(&mut st.zeros, series, t, prev_t, start);
-            } else if let Some(w) = st_token.and_then(|k| st.waiting.get_mut(k)) {
-                *w = Some((series, t, prev_t));
+                StState::zero(&mut st.zeros, w, start);
+            } else if let Some(slot) = st_token.and_then(|k| st.waiting.get_mut(k)) {
+                *slot = Some(w);
             }
         }
         if fresh && !self.bucket_limit_hit {
@@ -1168,14 +1174,17 @@ impl ScrapeRun {
         if ok {
             cache.stats.exemplars_appended += self.exemplars.len() as u64;
             batch.exemplars = crate::batch::Exemplars::new(std::mem::take(&mut self.exemplars));
-            let mut hs = std::mem::take(&mut self.hist_zeros);
+            let mut hs = match self.st.as_mut() {
+                Some(st) => std::mem::take(&mut st.zeros.histograms),
+                None => Vec::new(),
+            };
             hs.append(&mut self.histograms);
             batch.histograms = crate::batch::Histograms::new(hs);
             batch.series = std::mem::take(&mut self.new_series);
             batch.samples = match self.st.as_mut() {
                 // The start samples go first: each is older than its series' sample.
-                Some(st) if !st.zeros.is_empty() => {
-                    let mut all = std::mem::take(&mut st.zeros);
+                Some(st) if !st.zeros.floats.is_empty() => {
+                    let mut all = std::mem::take(&mut st.zeros.floats);
                     all.append(&mut self.samples);
                     all
                 }
