@@ -9,7 +9,10 @@
 //! which is how the functions below are written and tested: each is checked against
 //! a naive model by property tests.
 
-use crate::exposition::float::STALE_NAN;
+/// Prometheus's staleness marker NaN (`value.StaleNaN`; the same bits as
+/// `exposition::float::STALE_NAN`, repeated here so that this module depends on nothing
+/// above it).
+const STALE_NAN: u64 = 0x7FF0_0000_0000_0002;
 
 /// The schema of histograms with custom bucket bounds (`CustomBucketsSchema`).
 pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;

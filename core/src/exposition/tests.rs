@@ -539,3 +539,9 @@ fn advisory_mode_keeps_the_first_objection_and_parses_on() {
     p.finish(&mut ignore).unwrap();
     assert!(p.advice().is_none());
 }
+
+#[test]
+fn histogram_stale_markers_carry_the_same_stale_nan() {
+    let h = crate::histogram::Histogram::stale_marker(false);
+    assert_eq!(h.sum.to_bits(), super::float::STALE_NAN);
+}

@@ -125,6 +125,14 @@ fn validate_speaks_prometheus() {
 }
 
 #[test]
+fn the_stale_marker_is_prometheus_stale_nan() {
+    // `value.StaleNaN` (exposition's tests check that `float::STALE_NAN` agrees).
+    assert_eq!(STALE_NAN, 0x7FF0_0000_0000_0002);
+    assert!(Histogram::stale_marker(false).is_stale());
+    assert!(Histogram::stale_marker(true).is_float());
+}
+
+#[test]
 fn pick_schema_follows_the_bucket_factor() {
     assert_eq!(pick_schema(0.0), 8);
     assert_eq!(pick_schema(1.1), 2);
