@@ -364,6 +364,10 @@ fn parse_body(
                     st.metadata(name, &mut resolved)
                 }
                 Entry::Eof => st.end(&mut resolved),
+                // A protobuf sample carries its start (0: none).
+                Entry::Sample(s) if s.start.is_some() => {
+                    st_here = Some(s.start.filter(|&t| t != 0));
+                }
                 Entry::Sample(s) => match st.sample(s, token as u64, &mut resolved) {
                     Disposition::Created => return Ok(()),
                     Disposition::Known(v) => st_here = Some(v),

@@ -438,3 +438,48 @@ fn a_classic_histogram_that_does_not_convert_is_lost_as_in_prometheus() {
     assert!(names(&b).is_empty());
     assert_eq!(h.agent.targets()[0].last_error, "");
 }
+
+/// Under `created-timestamp-zero-ingestion`, protobuf starts come with the samples: a
+/// native histogram's start is stored as an empty histogram of its kind just before
+/// it, and a protobuf counter whose name ends in `_created` is a counter (only
+/// OpenMetrics text has `_created` lines).
+#[test]
+fn protobuf_start_timestamps_give_zero_histograms_and_no_created_lines() {
+    let yaml = "scrape_configs:\n  - job_name: j\n    scrape_interval: 10s\n    scrape_native_histograms: true\n    static_configs:\n      - targets: [\"h:1\"]\n";
+    let mut o = AgentOptions::default();
+    o.start_timestamps = true;
+    let mut h = Harness::new(yaml, o);
+    let mut nh = fine();
+    nh.start_timestamp = ts(1_000);
+    let mut fams = family(4, nh);
+    fams.push(MetricFamily {
+        name: "jobs_created".into(),
+        help: String::new(),
+        r#type: 0,
+        unit: String::new(),
+        metric: vec![Metric {
+            counter: Some(Counter {
+                value: 3.0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+    });
+    let b = scrape(&mut h, &body(&fams));
+    assert_eq!(b.histograms.len(), 2, "{:?}", b.histograms);
+    let (zero, sample) = (&b.histograms[0], &b.histograms[1]);
+    assert_eq!(zero.series, sample.series);
+    assert_eq!(zero.t, 1_000);
+    assert_eq!(zero.h, trawl_core::histogram::Histogram::empty(false));
+    let created = b
+        .series
+        .iter()
+        .find(|(_, l)| l.get("__name__") == Some("jobs_created"))
+        .map(|(r, _)| *r)
+        .expect("the counter is a series");
+    assert!(
+        b.samples
+            .iter()
+            .any(|p| p.series == created && p.value() == 3.0)
+    );
+}

@@ -43,7 +43,7 @@ fn entries_with(
                 if let Some(t) = s.timestamp {
                     line.push_str(&format!(" @{t}"));
                 }
-                if let Some(st) = s.start {
+                if let Some(st) = s.start.filter(|&t| t != 0) {
                     line.push_str(&format!(" st={st}"));
                 }
                 if let Some(x) = &s.exemplar {

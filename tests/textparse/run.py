@@ -9,8 +9,8 @@ usage: run.py TRAWL_BIN PROMETHEUS_CHECKOUT_DIR [-v]
                                archive HEAD model/textparse | tar -x -C /tmp/prom
 
 Nothing of Prometheus's test content lives in this repository: the Go test files
-(model/textparse/promparse_test.go, openmetricsparse_test.go and nhcbparse_test.go)
-are read at run time, their table literals are evaluated by the small Go-literal
+(model/textparse/promparse_test.go, openmetricsparse_test.go, nhcbparse_test.go and
+protobufparse_test.go) are read at run time, their table literals are evaluated by the small Go-literal
 evaluator below, each input is written to a file and handed to `TRAWL_BIN parse
 --json`, and trawl's entries are compared with the expected ones.
 
@@ -26,13 +26,16 @@ skipped):
             per row, comparing only fail vs succeed
   no-crash  require.NotPanics around one input; one case, trawl must end normally
 
-The tests of nhcbparse_test.go build their parser with New(..., ParserOptions{...}),
-and some generate their expectations with loops and closures, so their bodies are
-run by a small Go interpreter (see "nhcbparse_test.go" below): testParse plus
-requireEntries gives one case per expected entry, native histograms included; a
-parser read with p.Next() is one case decided by the require.* calls that follow.
-Parsers of protobuf bodies are skipped and printed as SKIP with the reason. A
-statement, call or option the interpreter does not know stops the script.
+The tests of nhcbparse_test.go and protobufparse_test.go build their parser with
+New(..., ParserOptions{...}) or NewProtobufParser(...), and some generate their
+expectations with loops and closures, so their bodies are run by a small Go
+interpreter (see "nhcbparse_test.go" below): testParse plus requireEntries gives one
+case per expected entry, native histograms included; a parser read with p.Next() is
+one case decided by the require.* calls that follow. Protobuf bodies, which the tests
+write in protobuf text format and encode with metricFamiliesToProtobuf, are encoded
+the same way by the script (see "Protobuf" below). Parsers with type-and-unit labels
+and fuzz tests are skipped and printed as SKIP with the reason. A statement, call or
+option the interpreter does not know stops the script.
 
 Standard library only (Python 3.11). Exit status 0 when every case agrees and
 trawl reports no entry that Prometheus does not; 2 when the Go source cannot be
@@ -55,6 +58,7 @@ TEST_FILES = ["model/textparse/promparse_test.go", "model/textparse/openmetricsp
 CONTENT_TYPES = {
     "prom": "text/plain; version=0.0.4",
     "om": "application/openmetrics-text; version=1.0.0",
+    "proto": "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
 }
 
 TIMEOUT = 20  # seconds per trawl run
@@ -592,9 +596,320 @@ def read_test(name, fmt, body, ev, options, ignored, where):
 
 
 # --------------------------------------------------------------------------------------
-# nhcbparse_test.go: test bodies run by a small Go interpreter
+# Protobuf: the text format of the tests' MetricFamily messages, and the wire format
+# --------------------------------------------------------------------------------------
+# metricFamiliesToProtobuf (protobufparse_test.go) reads each string with gogo's
+# proto.UnmarshalText into a dto.MetricFamily, marshals it with proto.Marshal and writes
+# it after its length as a uvarint. The same is done here from the schema below, which
+# is io.prometheus.client's prompb/io/prometheus/client/metrics.proto (proto3) at
+# d15adb9a: message -> {field name: (number, type, repeated)}. A scalar type is a proto
+# type name, "enum" (MetricType) or another message of this table. When the checkout
+# holds metrics.proto, the table is checked against it (check_proto_schema).
+
+PROTO_SCHEMA = {
+    "MetricFamily": {"name": (1, "string", False), "help": (2, "string", False),
+                     "type": (3, "enum", False), "metric": (4, "Metric", True),
+                     "unit": (5, "string", False)},
+    "Metric": {"label": (1, "LabelPair", True), "gauge": (2, "Gauge", False),
+               "counter": (3, "Counter", False), "summary": (4, "Summary", False),
+               "untyped": (5, "Untyped", False), "timestamp_ms": (6, "int64", False),
+               "histogram": (7, "Histogram", False)},
+    "LabelPair": {"name": (1, "string", False), "value": (2, "string", False)},
+    "Gauge": {"value": (1, "double", False)},
+    "Untyped": {"value": (1, "double", False)},
+    "Counter": {"value": (1, "double", False), "exemplar": (2, "Exemplar", False),
+                "start_timestamp": (3, "Timestamp", False)},
+    "Quantile": {"quantile": (1, "double", False), "value": (2, "double", False)},
+    "Summary": {"sample_count": (1, "uint64", False), "sample_sum": (2, "double", False),
+                "quantile": (3, "Quantile", True), "start_timestamp": (4, "Timestamp", False)},
+    "Histogram": {"sample_count": (1, "uint64", False), "sample_count_float": (4, "double", False),
+                  "sample_sum": (2, "double", False), "bucket": (3, "Bucket", True),
+                  "start_timestamp": (15, "Timestamp", False), "schema": (5, "sint32", False),
+                  "zero_threshold": (6, "double", False), "zero_count": (7, "uint64", False),
+                  "zero_count_float": (8, "double", False), "negative_span": (9, "BucketSpan", True),
+                  "negative_delta": (10, "sint64", True), "negative_count": (11, "double", True),
+                  "positive_span": (12, "BucketSpan", True), "positive_delta": (13, "sint64", True),
+                  "positive_count": (14, "double", True), "exemplars": (16, "Exemplar", True)},
+    "Bucket": {"cumulative_count": (1, "uint64", False), "cumulative_count_float": (4, "double", False),
+               "upper_bound": (2, "double", False), "exemplar": (3, "Exemplar", False)},
+    "BucketSpan": {"offset": (1, "sint32", False), "length": (2, "uint32", False)},
+    "Exemplar": {"label": (1, "LabelPair", True), "value": (2, "double", False),
+                 "timestamp": (3, "Timestamp", False)},
+    # google.protobuf.Timestamp
+    "Timestamp": {"seconds": (1, "int64", False), "nanos": (2, "int32", False)},
+}
+
+# Before the field was renamed start_timestamp (same numbers), metrics.proto called it
+# created_timestamp; an older checkout's test strings use that name.
+PROTO_ALIASES = {("Counter", "created_timestamp"): "start_timestamp",
+                 ("Summary", "created_timestamp"): "start_timestamp",
+                 ("Histogram", "created_timestamp"): "start_timestamp"}
+
+PROTO_ENUM = {"COUNTER": 0, "GAUGE": 1, "SUMMARY": 2, "UNTYPED": 3, "HISTOGRAM": 4, "GAUGE_HISTOGRAM": 5}
+
+PROTO_INT_RANGES = {"int64": (-1 << 63, (1 << 63) - 1), "uint64": (0, (1 << 64) - 1),
+                    "int32": (-1 << 31, (1 << 31) - 1), "uint32": (0, (1 << 32) - 1),
+                    "sint32": (-1 << 31, (1 << 31) - 1), "sint64": (-1 << 63, (1 << 63) - 1),
+                    "enum": (-1 << 31, (1 << 31) - 1)}
+
+PROTO_FILE = "prompb/io/prometheus/client/metrics.proto"
+
+_PB_TOKEN_RE = re.compile(
+    r"""
+     (?P<ws>[ \t\r\n\f\v]+)
+    |(?P<comment>\#[^\n]*)
+    |(?P<str>"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')
+    |(?P<num>[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)[fF]?)
+    |(?P<ident>-?[A-Za-z_][A-Za-z0-9_.]*)
+    |(?P<op>[:<>{}\[\],;])
+    """,
+    re.X,
+)
+
+
+class ProtoTextError(Exception):
+    """A text-format MetricFamily that gogo's proto.UnmarshalText would refuse (or that
+    this script does not read); the message names the line within the string."""
+
+
+def _pb_tokens(text):
+    toks, pos, line = [], 0, 1
+    while pos < len(text):
+        m = _PB_TOKEN_RE.match(text, pos)
+        if not m:
+            raise ProtoTextError(f"line {line}: cannot read {text[pos:pos + 20]!r}")
+        if m.lastgroup not in ("ws", "comment"):
+            toks.append((m.lastgroup, m.group(), line))
+        line += m.group().count("\n")
+        pos = m.end()
+    return toks
+
+
+def _pb_unquote(lit):
+    """A text-format string literal (C-style escapes) as bytes."""
+    body, out, i = lit[1:-1], bytearray(), 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out += c.encode()
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in _SIMPLE_ESCAPES or e == "?":
+            out.append(_SIMPLE_ESCAPES.get(e, 63))
+            i += 2
+        elif e in "xX":
+            m = re.match(r"[0-9a-fA-F]{1,2}", body[i + 2:])
+            if not m:
+                raise ProtoTextError(f"bad escape in {lit!r}")
+            out.append(int(m.group(), 16))
+            i += 2 + len(m.group())
+        elif e in "01234567":
+            m = re.match(r"[0-7]{1,3}", body[i + 1:])
+            out.append(int(m.group(), 8) & 0xFF)
+            i += 1 + len(m.group())
+        else:
+            raise ProtoTextError(f"escape \\{e} in {lit!r} not handled")
+    return bytes(out)
+
+
+def parse_proto_text(text, msg="MetricFamily"):
+    """The message written in protobuf text format: {field: value}, repeated fields as
+    lists, messages as dicts (with "__msg__"), strings as bytes."""
+    toks = _pb_tokens(text)
+    val, i = _pb_message(toks, 0, msg, None)
+    if i != len(toks):
+        raise ProtoTextError(f"line {toks[i][2]}: unexpected {toks[i][1]!r}")
+    return val
+
+
+def _pb_message(toks, i, msg, close):
+    schema, out = PROTO_SCHEMA[msg], {"__msg__": msg}
+    while True:
+        if i >= len(toks):
+            if close is None:
+                return out, i
+            raise ProtoTextError(f"{msg}: missing {close!r}")
+        kind, text, line = toks[i]
+        if close is not None and kind == "op" and text == close:
+            return out, i + 1
+        if kind != "ident":
+            raise ProtoTextError(f"line {line}: expected a field name of {msg}, got {text!r}")
+        name = PROTO_ALIASES.get((msg, text), text)
+        if name not in schema:
+            raise ProtoTextError(f"line {line}: unknown field {text!r} of {msg}")
+        _, ftype, repeated = schema[name]
+        i += 1
+        colon = i < len(toks) and toks[i][1] == ":"
+        if colon:
+            i += 1
+        if i >= len(toks):
+            raise ProtoTextError(f"line {line}: {text}: missing value")
+        if toks[i][1] == "[":
+            raise ProtoTextError(f"line {line}: {text}: list syntax [..] not handled")
+        if ftype in PROTO_SCHEMA:
+            if toks[i][1] not in ("<", "{"):
+                raise ProtoTextError(f"line {line}: {text}: expected '<' or '{{'")
+            val, i = _pb_message(toks, i + 1, ftype, ">" if toks[i][1] == "<" else "}")
+        else:
+            if not colon:
+                raise ProtoTextError(f"line {line}: {text}: expected ':'")
+            val, i = _pb_scalar(toks, i, ftype, text)
+            # a string value may be several literals in a row, concatenated
+            while ftype == "string" and i < len(toks) and toks[i][0] == "str":
+                val += _pb_unquote(toks[i][1])
+                i += 1
+        if repeated:
+            out.setdefault(name, []).append(val)
+        elif name in out:
+            raise ProtoTextError(f"line {line}: non-repeated field {text!r} of {msg} was repeated")
+        else:
+            out[name] = val
+        if i < len(toks) and toks[i][1] in (",", ";"):
+            i += 1
+
+
+def _pb_scalar(toks, i, ftype, field):
+    kind, text, line = toks[i]
+    where = f"line {line}: {field}"
+    if ftype == "string":
+        if kind != "str":
+            raise ProtoTextError(f"{where}: expected a string, got {text!r}")
+        return _pb_unquote(text), i + 1
+    if ftype == "enum":
+        if kind == "ident" and text in PROTO_ENUM:
+            return PROTO_ENUM[text], i + 1
+        if kind != "num":
+            raise ProtoTextError(f"{where}: unknown MetricType {text!r}")
+    if ftype == "double":
+        low = text.lower().lstrip("+")
+        if kind == "ident" and low in ("inf", "-inf", "infinity", "-infinity", "nan"):
+            return float(low.replace("infinity", "inf")), i + 1
+        if kind != "num":
+            raise ProtoTextError(f"{where}: expected a number, got {text!r}")
+        t = text.rstrip("fF") if not text.lower().startswith(("0x", "-0x", "+0x")) else text
+        try:
+            return (float(int(t, 16)) if "x" in t.lower() else float(t)), i + 1
+        except ValueError:
+            raise ProtoTextError(f"{where}: bad number {text!r}") from None
+    # integer types: strconv.ParseInt/ParseUint with base 0
+    if kind != "num":
+        raise ProtoTextError(f"{where}: expected an integer, got {text!r}")
+    try:
+        v = int(text, 0) if not re.fullmatch(r"[-+]?0[0-7]+", text) else int(text.replace("0", "0o", 1), 8)
+    except ValueError:
+        raise ProtoTextError(f"{where}: {text!r} is not an integer (Go's text parser refuses it)") from None
+    lo, hi = PROTO_INT_RANGES[ftype]
+    if not lo <= v <= hi:
+        raise ProtoTextError(f"{where}: {text} out of range for {ftype}")
+    return v, i + 1
+
+
+def _varint(n):
+    n &= (1 << 64) - 1  # negative int32/int64: ten bytes, two's complement
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _zigzag(n):
+    return (n << 1) ^ (n >> 63)
+
+
+def _pb_key(num, wire):
+    return _varint(num << 3 | wire)
+
+
+def _pb_scalar_bytes(ftype, v):
+    if ftype == "double":
+        return struct.pack("<d", v)
+    if ftype in ("sint32", "sint64"):
+        return _varint(_zigzag(v))
+    return _varint(v)
+
+
+def encode_proto(msg):
+    """proto.Marshal of a proto3 message as gogo's generated code does: fields in field
+    number order; scalars, strings and enums left out when zero/empty (proto3); message
+    fields written when set, even empty; repeated scalars packed."""
+    out = bytearray()
+    schema = PROTO_SCHEMA[msg["__msg__"]]
+    for name, (num, ftype, repeated) in sorted(schema.items(), key=lambda kv: kv[1][0]):
+        if name not in msg:
+            continue
+        v = msg[name]
+        if ftype in PROTO_SCHEMA:
+            for sub in (v if repeated else [v]):
+                b = encode_proto(sub)
+                out += _pb_key(num, 2) + _varint(len(b)) + b
+        elif repeated:
+            b = b"".join(_pb_scalar_bytes(ftype, x) for x in v)
+            if v:
+                out += _pb_key(num, 2) + _varint(len(b)) + b
+        elif ftype == "string":
+            if v:
+                out += _pb_key(num, 2) + _varint(len(v)) + v
+        elif v != 0:  # NaN != 0 is written; -0.0 == 0 is not, as in Go
+            out += _pb_key(num, 1 if ftype == "double" else 0) + _pb_scalar_bytes(ftype, v)
+    return bytes(out)
+
+
+def metric_families_to_protobuf(texts):
+    """metricFamiliesToProtobuf: each text-format MetricFamily, marshalled, after its
+    length as a uvarint."""
+    out = bytearray()
+    for k, text in enumerate(texts):
+        try:
+            b = encode_proto(parse_proto_text(text.decode("utf-8")))
+        except ProtoTextError as e:
+            first = text.decode("utf-8", "replace").strip().splitlines()[0][:60] if text.strip() else ""
+            raise ProtoTextError(f"MetricFamily #{k + 1} ({first}): {e}") from None
+        out += _varint(len(b)) + b
+    return bytes(out)
+
+
+def check_proto_schema(prom_dir):
+    """Compare PROTO_SCHEMA with the checkout's metrics.proto, if it holds one. Returns a
+    note for the output; raises GoError on a difference."""
+    path = os.path.join(prom_dir, PROTO_FILE)
+    if not os.path.exists(path):
+        return f"{PROTO_FILE} not in the checkout: the built-in schema (d15adb9a) is used unchecked"
+    with open(path, encoding="utf-8") as f:
+        src = re.sub(r"//[^\n]*", "", f.read())
+    found = {}
+    for m in re.finditer(r"message\s+(\w+)\s*\{(.*?)\}", src, re.S):
+        fields = {}
+        for fm in re.finditer(r"(repeated\s+)?([\w.]+)\s+(\w+)\s*=\s*(\d+)", m.group(2)):
+            typ = fm.group(2).split(".")[-1]
+            typ = {"MetricType": "enum"}.get(typ, typ)
+            name = PROTO_ALIASES.get((m.group(1), fm.group(3)), fm.group(3))
+            fields[name] = (int(fm.group(4)), typ, bool(fm.group(1)))
+        found[m.group(1)] = fields
+    for msg, fields in PROTO_SCHEMA.items():
+        if msg == "Timestamp":
+            continue
+        got = found.get(msg)
+        if got is None:
+            raise GoError(f"{PROTO_FILE}: no message {msg}; update PROTO_SCHEMA")
+        if got != fields:
+            diff = [f"{n}: {got.get(n)} there, {fields.get(n)} here" for n in sorted(set(got) | set(fields))
+                    if got.get(n) != fields.get(n)]
+            raise GoError(f"{PROTO_FILE}: message {msg} differs from run.py's PROTO_SCHEMA "
+                          f"(number, type, repeated): {'; '.join(diff)}")
+    enum = re.search(r"enum\s+MetricType\s*\{(.*?)\}", src, re.S)
+    if not enum or dict((k, int(v)) for k, v in re.findall(r"(\w+)\s*=\s*(\d+)", enum.group(1))) != PROTO_ENUM:
+        raise GoError(f"{PROTO_FILE}: enum MetricType differs from run.py's PROTO_ENUM")
+    return f"schema checked against {PROTO_FILE}"
+
+
+# --------------------------------------------------------------------------------------
+# nhcbparse_test.go and protobufparse_test.go: test bodies run by a small Go interpreter
 # --------------------------------------------------------------------------------------
 # These tests build their parser with New(input, contentType, symbols, ParserOptions{...})
+# or NewProtobufParser(b, ignoreNative, parseClassic, convertNHCB, typeAndUnit, st),
 # and some generate their expectations with loops and closures
 # (TestNHCBParser_NoNHCBWhenExponential) or read the parser step by step
 # (TestNHCBNotCorruptMetricNameAfterRead). So their bodies are run, statement by
@@ -609,18 +924,31 @@ def read_test(name, fmt, body, ev, options, ignored, where):
 #   p.Next(), p.Help(), ...  trawl's entries one at a time; the require.* calls after the
 #                            first p.Next() decide the case (one per parser)
 #   t.Run(name, f)           a subtest, labelled TestName/name (spaces become _)
+#   NewProtobufParser(...)   as New with the matching options; a parser built outside the
+#                            subtest that reads it belongs to that subtest
+#   metricFamiliesToProtobuf the body, encoded by metric_families_to_protobuf
+#   require.NotPanics(t, f)  f runs; it fails if trawl did not end normally
+#   require.ErrorContains    as require.Error: trawl's wording is not compared
 
 NHCB_TEST_FILE = "model/textparse/nhcbparse_test.go"
 
+PROTO_TEST_FILE = "model/textparse/protobufparse_test.go"
+
+# The files whose Test functions are run by the interpreter.
+INTERP_TEST_FILES = [NHCB_TEST_FILE, PROTO_TEST_FILE]
+
+PROTO_MEDIA_TYPE = "application/vnd.google.protobuf"
+
 # New's media types (the part before ';') trawl is run on, and the format it is told.
-MEDIA_TYPES = {"application/openmetrics-text": "om", "text/plain": "prom"}
+MEDIA_TYPES = {"application/openmetrics-text": "om", "text/plain": "prom", PROTO_MEDIA_TYPE: "proto"}
 
 # Media types whose runs are not compared, and why; each such run is printed as SKIP.
-SKIPPED_MEDIA_TYPES = {
-    "application/vnd.google.protobuf":
-        "protobuf body: the test encodes it with metricFamiliesToProtobuf (protobufparse_test.go) "
-        "from text-format MetricFamily messages, which run.py does not do",
-}
+# (None today: protobuf bodies are encoded by metric_families_to_protobuf.)
+SKIPPED_MEDIA_TYPES = {}
+
+# Why a parser built with type-and-unit labels is not compared.
+TYPE_AND_UNIT_SKIP = ("enableTypeAndUnitLabels: trawl parse has no such option (the "
+                      "type-and-unit-label variants are not compared, as for the text tables)")
 
 ENTRY_KINDS = {"help": "EntryHelp", "type": "EntryType", "unit": "EntryUnit",
                "comment": "EntryComment", "series": "EntrySeries", "histogram": "EntryHistogram"}
@@ -645,8 +973,14 @@ def nhcb_flags(opts, media_type):
         flags.append("--always-scrape-classic-histograms")
     if opts.get("OpenMetricsSkipSTSeries"):
         flags.append("--created-timestamps")
-    if media_type == "application/vnd.google.protobuf" and not opts.get("IgnoreNativeHistograms"):
-        flags.append("--native-histograms")  # only protobuf bodies carry native histograms
+    if media_type == PROTO_MEDIA_TYPE:
+        if not opts.get("IgnoreNativeHistograms"):
+            flags.append("--native-histograms")  # only protobuf bodies carry native histograms
+        # ProtobufParser.StartTimestamp always answers (from start_timestamp); trawl parse
+        # prints `st` only with --created-timestamps, which changes nothing else for
+        # protobuf bodies (it is about OpenMetrics _created lines).
+        if "--created-timestamps" not in flags:
+            flags.append("--created-timestamps")
     return flags, None
 
 
@@ -692,13 +1026,23 @@ class GoMap(dict):
 
 
 class Opaque:
-    """A value the interpreter only passes along (a symbol table, a protobuf body)."""
+    """A value the interpreter only passes along (a symbol table)."""
 
-    def __init__(self, what, media_type=None):
-        self.what, self.media_type = what, media_type
+    def __init__(self, what):
+        self.what = what
 
     def __repr__(self):
         return f"<{self.what}>"
+
+
+class ProtoBody:
+    """What metricFamiliesToProtobuf returns (a *bytes.Buffer): the encoded body."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __repr__(self):
+        return f"<protobuf body, {len(self.data)} bytes>"
 
 
 class GoErr:
@@ -717,6 +1061,10 @@ GO_EOF = GoErr("EOF")
 class Closure:
     def __init__(self, name, params, body, scopes):
         self.name, self.params, self.body, self.scopes = name, params, body, scopes
+
+
+class BreakSignal(Exception):
+    """A `break` statement: ends the innermost for loop."""
 
 
 class ReturnSignal(Exception):
@@ -751,8 +1099,10 @@ class Got:
 class ParserSpec:
     """A parser built by New: trawl runs on its body when it is first read."""
 
-    def __init__(self, ctx, label, media_type, opts, data, flags, skip):
+    def __init__(self, ctx, label, media_type, opts, data, flags, skip, call=None):
         self.ctx, self.label, self.media_type, self.data = ctx, label, media_type, data
+        self.call = call         # how the test builds it, when not New(...)
+        self.frame = None        # the (sub)test it belongs to
         self.opts = sorted(k for k, v in opts.items() if not k.startswith("__") and v)
         self.flags, self.skip = flags, skip
         self.fmt = MEDIA_TYPES.get(media_type)
@@ -768,6 +1118,8 @@ class ParserSpec:
         return self._run
 
     def describe(self):
+        if self.call:
+            return self.call
         return f'New("{self.media_type}", ParserOptions{{{", ".join(self.opts)}}})'
 
     def command(self):
@@ -1130,6 +1482,8 @@ class Interp(Evaluator):
             self.stmts(fn.body + 1, matching(self.toks, fn.body, "{", "}") - 1)
         except ReturnSignal as r:
             values = r.values
+        except BreakSignal:
+            self.fail(i, "break outside a for loop")
         finally:
             self.scopes = saved
         if not values:
@@ -1156,8 +1510,10 @@ class Interp(Evaluator):
             "testParse": self.fn_test_parse,
             "requireEntries": self.fn_require_entries,
             "labels.NewSymbolTable": lambda a, _: Opaque("symbol table"),
-            "metricFamiliesToProtobuf": lambda a, _: Opaque("protobuf body (metricFamiliesToProtobuf)",
-                                                            "application/vnd.google.protobuf"),
+            "metricFamiliesToProtobuf": self.fn_metric_families_to_protobuf,
+            "NewProtobufParser": self.fn_new_protobuf,
+            "errors.Is": self.fn_errors_is,
+            "fmt.Sprintf": self.fn_sprintf,
             "strconv.Itoa": lambda a, _: str(int(a[0])).encode(),
             "strconv.FormatBool": lambda a, _: b"true" if a[0] else b"false",
             "len": lambda a, _: len(a[0] or []),
@@ -1169,6 +1525,8 @@ class Interp(Evaluator):
                 return builtin[name](args, i), k
             except (TypeError, ValueError, IndexError) as e:
                 self.fail(i, f"{name}: {e}")
+        if name == "require.NotPanics":
+            return self.not_panics(args, i), k
         if name.startswith("require."):
             return self.assertion(name, args, i), k
         if name in FUNCTIONS:
@@ -1185,8 +1543,8 @@ class Interp(Evaluator):
     def method(self, val, name, args, i):
         if isinstance(val, dict) and isinstance(val.get(name), Closure):  # tc.parser(...)
             return self.call_closure(val[name], args, i)
-        if isinstance(val, Opaque) and val.media_type and name == "Bytes" and not args:
-            return val
+        if isinstance(val, ProtoBody) and name == "Bytes" and not args:
+            return val.data
         if isinstance(val, TestingT):
             if name == "Helper":
                 return None
@@ -1216,15 +1574,103 @@ class Interp(Evaluator):
         flags, why = nhcb_flags(opts, media)
         if why:
             self.fail(i, why)
-        frame = self.ctx.frames[-1]
-        label = frame.label if not frame.specs else f"{frame.label}#{len(frame.specs) + 1}"
-        spec = ParserSpec(self.ctx, label, media, opts, data, flags, skip)
+        return Multi((self.add_spec(ParserSpec(self.ctx, None, media, opts, data, flags, skip)), None))
+
+    def add_spec(self, spec, frame=None):
+        frame = frame or self.ctx.frames[-1]
+        spec.label = frame.label if not frame.specs else f"{frame.label}#{len(frame.specs) + 1}"
+        spec.frame = frame
         frame.specs.append(spec)
-        return Multi((spec, None))
+        return spec
+
+    def adopt(self, spec):
+        """A parser built outside the (sub)test that reads it (TestProtobufParse builds
+        its parsers in the scenarios table, then reads each in its t.Run) belongs to
+        the (sub)test that reads it, and takes its label."""
+        frame = self.ctx.frames[-1]
+        if spec.frame is frame:
+            return
+        if spec.stepped or spec.read_all:
+            self.fail(0, "a parser read in two (sub)tests not handled")
+        spec.frame.specs.remove(spec)
+        self.add_spec(spec, frame)
+
+    # NewProtobufParser(b, ignoreNativeHistograms, parseClassicHistograms,
+    #                   convertClassicHistogramsToNHCB, enableTypeAndUnitLabels, st)
+    PROTO_PARSER_ARGS = ("IgnoreNativeHistograms", "KeepClassicOnClassicAndNativeHistograms",
+                         "ConvertClassicHistogramsToNHCB", "EnableTypeAndUnitLabels")
+
+    def fn_new_protobuf(self, args, i):
+        if len(args) != 6 or not isinstance(args[0], bytes) or not all(isinstance(a, bool) for a in args[1:5]):
+            self.fail(i, "NewProtobufParser(b, bool, bool, bool, bool, st) not handled")
+        opts = dict(zip(self.PROTO_PARSER_ARGS, args[1:5]))
+        skip = TYPE_AND_UNIT_SKIP if opts["EnableTypeAndUnitLabels"] else None
+        flags, why = nhcb_flags({k: v for k, v in opts.items() if k != "EnableTypeAndUnitLabels"}, PROTO_MEDIA_TYPE)
+        if why:
+            self.fail(i, why)
+        names = ("ignoreNativeHistograms", "parseClassicHistograms", "convertClassicHistogramsToNHCB",
+                 "enableTypeAndUnitLabels")
+        call = "NewProtobufParser(" + ", ".join(f"{n}={str(v).lower()}" for n, v in zip(names, args[1:5])) + ")"
+        return self.add_spec(ParserSpec(self.ctx, None, PROTO_MEDIA_TYPE, opts, args[0], flags, skip, call))
+
+    def fn_metric_families_to_protobuf(self, args, i):
+        if len(args) != 2 or not isinstance(args[1], list) or not all(isinstance(x, bytes) for x in args[1]):
+            self.fail(i, "metricFamiliesToProtobuf(t, []string) not handled")
+        try:
+            return ProtoBody(metric_families_to_protobuf(args[1]))
+        except (ProtoTextError, UnicodeDecodeError) as e:
+            # Go's test would fail here (require.NoError on proto.UnmarshalText).
+            self.fail(i, f"metricFamiliesToProtobuf: a MetricFamily in text format not read: {e}")
+
+    def fn_errors_is(self, args, i):
+        if len(args) != 2 or args[1] is not GO_EOF or not (args[0] is None or isinstance(args[0], GoErr)):
+            self.fail(i, "errors.Is(err, io.EOF) is the only form handled")
+        return args[0] is GO_EOF
+
+    def fn_sprintf(self, args, i):
+        if not args or not isinstance(args[0], bytes):
+            self.fail(i, "fmt.Sprintf without a format string")
+        rest = list(args[1:])
+
+        def verb(m):
+            if m.group() == "%%":
+                return "%"
+            if not rest:
+                self.fail(i, "fmt.Sprintf: too few arguments")
+            v = rest.pop(0)
+            if m.group() in ("%v", "%t") and isinstance(v, bool):
+                return "true" if v else "false"
+            if m.group() in ("%v", "%d") and isinstance(v, int) and not isinstance(v, bool):
+                return str(v)
+            if m.group() in ("%v", "%s") and isinstance(v, bytes):
+                return v.decode("utf-8", "surrogateescape")
+            self.fail(i, f"fmt.Sprintf: {m.group()} of {show_go(v)} not handled")
+        out = re.sub(r"%[^a-zA-Z%]*[a-zA-Z%]", verb, args[0].decode("utf-8", "surrogateescape"))
+        if rest:
+            self.fail(i, "fmt.Sprintf: too many arguments")
+        return out.encode("utf-8", "surrogateescape")
+
+    def not_panics(self, args, i):
+        """require.NotPanics(t, f): f runs; a Go panic is trawl not ending normally
+        (killed, timed out, exit status other than 0 and 1, no result line)."""
+        if len(args) != 2 or not isinstance(args[0], TestingT) or not isinstance(args[1], Closure):
+            self.fail(i, "require.NotPanics(t, func) not handled")
+        self.call_closure(args[1], [], i)
+        stepped = [s for s in args[0].frame.specs if s.stepped]
+        if not stepped:
+            self.fail(i, "require.NotPanics around a function that reads no parser")
+        for spec in stepped:
+            if not spec.skip and spec.run().crashed:
+                msg = f"require.NotPanics (line {self.toks[i].line}): trawl did not end normally: {spec.run().error}"
+                spec.failure = msg
+                spec.trace.append("FAIL " + msg)
+                raise SubtestStop()
+        return None
 
     def fn_test_parse(self, args, i):
         if len(args) != 2 or not isinstance(args[1], ParserSpec):
             self.fail(i, "testParse(t, p) with p not a parser from New")
+        self.adopt(args[1])
         args[1].read_all = True
         return Got(args[1])
 
@@ -1250,6 +1696,7 @@ class Interp(Evaluator):
             self.fail(i, f"p.{name} with arguments not handled")
         if name not in ("Next", "Help", "Type", "Unit", "Series", "Histogram"):
             self.fail(i, f"parser method {name} not handled")
+        self.adopt(spec)
         spec.stepped = True
         if spec.skip:
             raise SubtestStop()
@@ -1280,15 +1727,22 @@ class Interp(Evaluator):
         elif name == "Unit":
             out = (utf8(d["name"]), utf8(d["unit"])) if kind == "unit" else (b"", b"")
         elif name == "Series":
-            out = (utf8(d["series"]), d.get("timestamp"), float(d["value"])) if kind == "series" else (b"", None, 0.0)
+            out = (self.series_text(spec, d), d.get("timestamp"), float(d["value"])) if kind == "series" else (b"", None, 0.0)
         else:  # Histogram: m, t, *Histogram, *FloatHistogram
             if kind == "histogram":
                 h = Hist.from_trawl(d["histogram"])
-                out = (utf8(d["series"]), d.get("timestamp"), None if h.is_float else h, h if h.is_float else None)
+                out = (self.series_text(spec, d), d.get("timestamp"), None if h.is_float else h, h if h.is_float else None)
             else:
                 out = (b"", None, None, None)
         spec.trace.append(f"{name}() = " + ", ".join(show_go(x) for x in out))
         return Multi(out)
+
+    @staticmethod
+    def series_text(spec, d):
+        """m of a trawl series or histogram line (for protobuf, rebuilt from its labels)."""
+        if spec.fmt == "proto":
+            return proto_entry_bytes(labels_from((utf8(n), utf8(v)) for n, v in d["labels"]))
+        return utf8(d["series"])
 
     def assertion(self, name, args, i):
         if not args or not isinstance(args[0], TestingT):
@@ -1297,6 +1751,9 @@ class Interp(Evaluator):
         checks = {
             "require.NoError": (1, lambda: a[0] is None, lambda: f"unexpected error {show_go(a[0])}"),
             "require.Error": (1, lambda: a[0] is not None, lambda: "no error"),
+            # The wording of trawl's errors is not compared, only that there is one.
+            "require.ErrorContains": (2, lambda: a[0] is not None,
+                                      lambda: f"no error (one containing {show_go(a[1])} expected)"),
             "require.NotNil": (1, lambda: a[0] is not None, lambda: "nil"),
             "require.Nil": (1, lambda: a[0] is None, lambda: f"{show_go(a[0])}, not nil"),
             "require.True": (1, lambda: a[0] is True, lambda: "false"),
@@ -1309,10 +1766,15 @@ class Interp(Evaluator):
         n, ok, what = checks[name]
         if len(a) < n:
             self.fail(i, f"{name} with too few arguments")
+        stepped = [s for s in args[0].frame.specs if s.stepped]
         if ok():
+            if name == "require.ErrorContains" and stepped:
+                has = isinstance(a[1], bytes) and a[1].decode("utf-8", "replace") in str(a[0])
+                stepped[-1].trace.append(f"{name} (line {self.toks[i].line}): holds: trawl fails (Go wants "
+                                         f"{show_go(a[1])} in the message; trawl's {'has' if has else 'lacks'} "
+                                         "it; the wording is not compared)")
             return None
         msg = f"{name} (line {self.toks[i].line}): {what()}"
-        stepped = [s for s in args[0].frame.specs if s.stepped]
         if not stepped:
             self.fail(i, f"the test's own assertion fails, before any parser is read: {msg}")
         stepped[-1].failure = msg
@@ -1424,6 +1886,8 @@ class Interp(Evaluator):
             if t.text == "return":
                 end = self.stmt_end(i + 1, stop)
                 raise ReturnSignal(self.exprs_to(i + 1, end) if end > i + 1 else [])
+            if t.text == "break" and self.is_op(i + 1, ";"):
+                raise BreakSignal()
             if t.text in ("switch", "select", "go", "defer", "goto", "break", "continue",
                           "fallthrough", "const"):
                 self.fail(i, f"statement {t.text} not handled")
@@ -1431,8 +1895,20 @@ class Interp(Evaluator):
         return self.after(self.simple(i, end))
 
     def var_stmt(self, i, stop):
-        if self.is_op(i + 1, "("):
-            self.fail(i, "grouped var declaration not handled")
+        if self.is_op(i + 1, "("):  # var ( a = x; b T ): one spec a line
+            end = matching(self.toks, i + 1, "(", ")")
+            k = i + 2
+            while k < end - 1:
+                if self.is_op(k, ";"):
+                    k += 1
+                    continue
+                k = self.var_spec(k, self.stmt_end(k, end - 1))
+            return self.after(end)
+        return self.var_spec(i + 1, stop)
+
+    def var_spec(self, start, stop):
+        """One `a, b [T] [= x, y]` starting at toks[start]; the index after it."""
+        i = start - 1
         names, j = [self.toks[i + 1].text], i + 2
         while self.is_op(j, ","):
             names.append(self.toks[j + 1].text)
@@ -1562,7 +2038,16 @@ class Interp(Evaluator):
             return matching(self.toks, k + 1, "{", "}")
         return k
 
+    FOR_LIMIT = 100000  # iterations of a `for {` loop before the script gives up
+
     def for_stmt(self, i):
+        if self.is_op(i + 1, "{"):  # for { ... }, left by break (or return)
+            for _ in range(self.FOR_LIMIT):
+                try:
+                    self.block(i + 1)
+                except BreakSignal:
+                    return matching(self.toks, i + 1, "{", "}")
+            self.fail(i, f"`for {{` loop still running after {self.FOR_LIMIT} iterations")
         names, k = [], i + 1
         while self.toks[k].kind == "ident" and self.toks[k].text != "range":
             names.append(self.toks[k].text)
@@ -1592,41 +2077,71 @@ class Interp(Evaluator):
             self.scopes.append(scope)
             try:
                 self.block(b)
+            except BreakSignal:
+                break
             finally:
                 self.scopes.pop()
         return end
 
 
 class NhcbTest:
-    def __init__(self, name, where, records):
-        self.name, self.where, self.records = name, where, records
+    """One interpreted test function: its parsers' records, or skip (why the whole
+    function is not run)."""
+
+    def __init__(self, name, where, records, file, skip=None):
+        self.name, self.where, self.records, self.file, self.skip = name, where, records, file, skip
 
 
 PARSER_BUILDERS = {"New", "NewNHCBParser", "NewPromParser", "NewOpenMetricsParser", "NewProtobufParser"}
 
-
-def load_nhcb(prom_dir):
-    """Tokens and function declarations of nhcbparse_test.go, and the tests that build a parser."""
-    with open(os.path.join(prom_dir, NHCB_TEST_FILE), "rb") as f:
-        src = f.read().decode("utf-8")
-    toks = insert_semicolons(tokenize(src, NHCB_TEST_FILE))
-    decls = function_decls(toks)
-    names = []
-    for name, (_, body, _) in decls.items():
-        if not name.startswith("Test"):
-            continue
-        end = matching(toks, body, "{", "}")
-        if any(t.kind == "ident" and t.text in PARSER_BUILDERS for t in toks[body:end]):
-            names.append(name)
-    return toks, decls, names
+# Fuzz functions run their seed corpus in `go test` too; they are not followed.
+FUZZ_SKIP = ("fuzz test: its inputs are generated with Go's math/rand from seeds, which "
+             "run.py does not reproduce")
 
 
-def run_nhcb(toks, decls, names, trawl, tmpdir):
-    """Run each test body; trawl runs as its parsers are read."""
+class InterpFile:
+    def __init__(self, rel, toks, decls, names, fuzz):
+        self.rel, self.toks, self.decls, self.names, self.fuzz = rel, toks, decls, names, fuzz
+
+
+def load_interp_files(prom_dir):
+    """Tokens and function declarations of each of INTERP_TEST_FILES, with its Test (and
+    Fuzz) functions that build a parser."""
+    out = []
+    for rel in INTERP_TEST_FILES:
+        with open(os.path.join(prom_dir, rel), "rb") as f:
+            src = f.read().decode("utf-8")
+        toks = insert_semicolons(tokenize(src, rel))
+        decls = function_decls(toks)
+        names, fuzz = [], []
+        for name, (_, body, _) in decls.items():
+            if not name.startswith(("Test", "Fuzz")):
+                continue
+            end = matching(toks, body, "{", "}")
+            if any(t.kind == "ident" and t.text in PARSER_BUILDERS for t in toks[body:end]):
+                (names if name.startswith("Test") else fuzz).append(name)
+        out.append(InterpFile(rel, toks, decls, names, fuzz))
+    return out
+
+
+def run_interp_files(files, trawl, tmpdir):
     tests = []
-    for name in names:
+    for f in files:
+        tests += run_nhcb(f, trawl, tmpdir)
+    return tests
+
+
+def run_nhcb(f, trawl, tmpdir):
+    """Run each test body of one file; trawl runs as its parsers are read."""
+    tests = []
+    toks, decls = f.toks, f.decls
+    file = os.path.basename(f.rel)
+    for name in f.names + f.fuzz:
         paren, body, line = decls[name]
-        where = f"{NHCB_TEST_FILE}:{line} {name}"
+        where = f"{f.rel}:{line} {name}"
+        if name in f.fuzz:
+            tests.append(NhcbTest(name, where, [], file, skip=FUZZ_SKIP))
+            continue
         ctx = NhcbContext(trawl, tmpdir)
         interp = Interp(toks, decls, ctx, where)
         frame = Frame(name)
@@ -1639,7 +2154,7 @@ def run_nhcb(toks, decls, names, trawl, tmpdir):
         interp.finish_frame(frame, body)
         if not ctx.records:
             raise GoError(f"{where}: builds no parser that run.py can follow")
-        tests.append(NhcbTest(name, where, ctx.records))
+        tests.append(NhcbTest(name, where, ctx.records, file))
     return tests
 
 
@@ -1810,8 +2325,20 @@ def utf8(s):
     return s.encode("utf-8", "surrogateescape")
 
 
-def trawl_entries(lines):
-    """trawl's JSON lines -> Entry list (comment and eof entries dropped)."""
+def proto_entry_bytes(lbls):
+    """The series text `m` Prometheus's ProtobufParser gives a series or histogram
+    (onSeriesOrHistogramUpdate): over the labels sorted by name, the value of __name__,
+    and 0xff name 0xff value for each other label."""
+    out = b""
+    for n, v in sorted(lbls):
+        out += v if n == b"__name__" else b"\xff" + n + b"\xff" + v
+    return out
+
+
+def trawl_entries(lines, proto=False):
+    """trawl's JSON lines -> Entry list (comment and eof entries dropped). For a protobuf
+    body (proto), trawl prints a series' labels as its series text; the series text
+    compared is rebuilt from its labels as ProtobufParser builds it (proto_entry_bytes)."""
     out = []
     for d in lines:
         kind = d.get("entry")
@@ -1829,7 +2356,8 @@ def trawl_entries(lines):
             if ex is not None:
                 exemplars.append((labels_from((utf8(n), utf8(v)) for n, v in ex["labels"]),
                                   float(ex["value"]), ex.get("timestamp")))
-            out.append(Entry("series", utf8(d["series"]), labels=labels_from((utf8(n), utf8(v)) for n, v in d["labels"]),
+            lbls = labels_from((utf8(n), utf8(v)) for n, v in d["labels"])
+            out.append(Entry("series", proto_entry_bytes(lbls) if proto else utf8(d["series"]), labels=lbls,
                              value=float(d["value"]), ts=d.get("timestamp"), exemplars=exemplars,
                              # Not printed by trawl yet; read it once it is (ms, null = none).
                              st=d.get("st") or 0))
@@ -1837,8 +2365,9 @@ def trawl_entries(lines):
             exemplars = [(labels_from((utf8(n), utf8(v)) for n, v in ex["labels"]),
                           float(ex["value"]), ex.get("timestamp"))
                          for ex in d.get("exemplars") or []]
-            out.append(Entry("histogram", utf8(d["series"]),
-                             labels=labels_from((utf8(n), utf8(v)) for n, v in d["labels"]),
+            lbls = labels_from((utf8(n), utf8(v)) for n, v in d["labels"])
+            out.append(Entry("histogram", proto_entry_bytes(lbls) if proto else utf8(d["series"]),
+                             labels=lbls,
                              hist=Hist.from_trawl(d["histogram"]), ts=d.get("timestamp"),
                              exemplars=exemplars, st=d.get("st") or 0))
         else:
@@ -1971,7 +2500,7 @@ def run_trawl(trawl, tmpdir, fmt, data, flags=()):
         raise TrawlOutputError(f"unknown result {result['result']!r}")
     if result["result"] != "ok":
         msg = f"{result.get('error')} (line {result.get('line')}, column {result.get('column')})"
-    return Run(trawl_entries(lines[:-1]), result["result"] == "ok", msg, False,
+    return Run(trawl_entries(lines[:-1], proto=fmt == "proto"), result["result"] == "ok", msg, False,
                [d for d in lines[:-1] if d.get("entry") != "eof"])
 
 
@@ -2080,10 +2609,17 @@ def compare_verdict(label, data, err, run, verbose, tally):
 
 
 def print_nhcb_test(t, verbose, tally, skipped):
-    """Print one nhcbparse test's parsers and their cases; fill tally and skipped."""
+    """Print one interpreted test's parsers and their cases; fill tally and skipped."""
+    if t.skip:
+        out_line(f"== {t.name} ({t.file}; not run)")
+        tally.skipped += 1
+        skipped.append((t.name, t.skip))
+        out_line(f"SKIP     {t.name}: {t.skip}")
+        return
     names = {"entries": "entries", "steps": "read step by step", "skip": "some parsers skipped"}
     kinds = [names[k] for k in ("entries", "steps", "skip") if any(r.kind == k for r in t.records)]
-    out_line(f"== {t.name} (nhcbparse_test.go; parser built by New; {', '.join(kinds)})")
+    builders = sorted({"NewProtobufParser" if r.spec.call else "New" for r in t.records})
+    out_line(f"== {t.name} ({t.file}; parser built by {' and '.join(builders)}; {', '.join(kinds)})")
     for r in t.records:
         spec = r.spec
         if r.kind == "skip":
@@ -2120,7 +2656,8 @@ def main():
 
     try:
         tests = load_tests(args.prometheus)
-        nhcb_toks, nhcb_decls, nhcb_names = load_nhcb(args.prometheus)
+        interp_files = load_interp_files(args.prometheus)
+        schema_note = check_proto_schema(args.prometheus)
     except (GoError, OSError) as e:
         print(f"run.py: {e}", file=sys.stderr)
         return 2
@@ -2132,12 +2669,12 @@ def main():
         # The nhcbparse tests run trawl while their bodies are interpreted, before anything
         # is printed, so that a body the interpreter cannot follow stops the script first.
         try:
-            nhcb_tests = run_nhcb(nhcb_toks, nhcb_decls, nhcb_names, trawl, tmpdir)
+            nhcb_tests = run_interp_files(interp_files, trawl, tmpdir)
         except GoError as e:
             print(f"run.py: {e}", file=sys.stderr)
             return 2
         except (TrawlOutputError, KeyError, TypeError, ValueError) as e:
-            print(f"run.py: {NHCB_TEST_FILE}: cannot read trawl's output: {e!r}", file=sys.stderr)
+            print(f"run.py: {' / '.join(INTERP_TEST_FILES)}: cannot read trawl's output: {e!r}", file=sys.stderr)
             return 2
         for t in tests:
             tally = Tally()
@@ -2195,6 +2732,7 @@ def main():
         print(f"  {name:<{width}} {tally.cases:4d} cases, {tally.agree:4d} agree  ({unit}{extra}{skip})")
     extra = f"; trawl reports {total.extra} entries Prometheus does not (EXTRA lines)" if total.extra else ""
     print(f"overall: {total.cases} cases, {total.agree} agree{extra}")
+    print(f"protobuf bodies: metricFamiliesToProtobuf done by run.py; {schema_note}")
     if skipped:
         print(f"skipped, not compared ({len(skipped)} parsers):")
         for label, why in skipped:

@@ -256,8 +256,9 @@ pub struct Sample<'a> {
     /// named: Prometheus's parsers keep it as state, and it decides whether `le` and
     /// `quantile` values are normalised ([`Sample::labels`]).
     pub kind: MetricType,
-    /// The start timestamp (ms) the exposition gives with the sample (protobuf's
-    /// `start_timestamp`); OpenMetrics `_created` lines are read apart
+    /// The start timestamp (ms) the exposition gives with the sample: always `Some` for
+    /// protobuf (`start_timestamp`, 0 when absent, as 3.x reads it), `None` for the text
+    /// formats, whose OpenMetrics `_created` lines are read apart
     /// ([`created::StartTimes`]).
     pub start: Option<i64>,
     /// The label block is protobuf `LabelPair` fields (see [`protobuf`]), not text.

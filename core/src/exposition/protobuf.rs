@@ -267,8 +267,9 @@ struct RawMetric<'a> {
     /// (upper bound, cumulative count, count float, exemplar).
     buckets: Vec<(f64, f64, f64, Option<RawExemplar<'a>>)>,
     timestamp_ms: i64,
-    /// The native parts of a histogram.
-    native: Native<'a>,
+    /// The native parts of a histogram, if it has any (boxed: most metrics have none,
+    /// and a `RawMetric` is built and moved once per metric).
+    native: Option<Box<Native<'a>>>,
 }
 
 /// The native parts of a `Histogram` message, as written.
@@ -499,34 +500,57 @@ fn metric<'a>(
                         }
                         5 => {
                             v.expect(w, VARINT, "Histogram.schema")?;
-                            m.native.schema = unzigzag(v.varint()?) as i32;
+                            m.native.get_or_insert_default().schema = unzigzag(v.varint()?) as i32;
                         }
-                        6 => m.native.zero_threshold = v.double(w, "Histogram.zero_threshold")?,
+                        6 => {
+                            m.native.get_or_insert_default().zero_threshold =
+                                v.double(w, "Histogram.zero_threshold")?
+                        }
                         7 => {
                             v.expect(w, VARINT, "Histogram.zero_count")?;
-                            m.native.zero_count = v.varint()?;
+                            m.native.get_or_insert_default().zero_count = v.varint()?;
                         }
                         8 => {
-                            m.native.zero_count_float = v.double(w, "Histogram.zero_count_float")?
+                            m.native.get_or_insert_default().zero_count_float =
+                                v.double(w, "Histogram.zero_count_float")?
                         }
                         9 | 12 => {
                             v.expect(w, LEN, "Histogram span")?;
                             let (b, at) = v.bytes()?;
                             let sp = span(b, at)?;
                             if f == 9 {
-                                m.native.negative_spans.push(sp);
+                                m.native.get_or_insert_default().negative_spans.push(sp);
                             } else {
-                                m.native.positive_spans.push(sp);
+                                m.native.get_or_insert_default().positive_spans.push(sp);
                             }
                         }
-                        10 => sint64s(&mut v, w, &mut m.native.negative_deltas)?,
-                        13 => sint64s(&mut v, w, &mut m.native.positive_deltas)?,
-                        11 => doubles(&mut v, w, &mut m.native.negative_counts)?,
-                        14 => doubles(&mut v, w, &mut m.native.positive_counts)?,
+                        10 => sint64s(
+                            &mut v,
+                            w,
+                            &mut m.native.get_or_insert_default().negative_deltas,
+                        )?,
+                        13 => sint64s(
+                            &mut v,
+                            w,
+                            &mut m.native.get_or_insert_default().positive_deltas,
+                        )?,
+                        11 => doubles(
+                            &mut v,
+                            w,
+                            &mut m.native.get_or_insert_default().negative_counts,
+                        )?,
+                        14 => doubles(
+                            &mut v,
+                            w,
+                            &mut m.native.get_or_insert_default().positive_counts,
+                        )?,
                         16 => {
                             v.expect(w, LEN, "Histogram.exemplars")?;
                             let (e, at) = v.bytes()?;
-                            m.native.exemplars.push(exemplar(e, at)?);
+                            m.native
+                                .get_or_insert_default()
+                                .exemplars
+                                .push(exemplar(e, at)?);
                         }
                         _ => v.skip(w)?,
                     }
@@ -847,7 +871,9 @@ fn family<E>(
                 timestamp: ts,
                 exemplar: None,
                 kind: mtype,
-                start: m.start,
+                // Always set for protobuf (0: none, as 3.x reads an absent field), so
+                // that nothing downstream looks for `_created` lines in a protobuf body.
+                start: Some(m.start.unwrap_or(0)),
                 proto,
             };
             let entry = match hist {
@@ -878,7 +904,7 @@ fn family<E>(
                 }
             }
             _ => {
-                let native = opts.native && m.native.present();
+                let native = opts.native && m.native.as_ref().is_some_and(|n| n.present());
                 if native {
                     // 3.x `Next`, state EntryType: the native histogram first.
                     let h = native_histogram(&m, mtype, name, at)?;
@@ -936,12 +962,8 @@ fn family<E>(
 /// carries in 3.x's `ProtobufParser.Exemplar`: those of its `exemplars` field if it
 /// has any, else those of its classic buckets; only ones with a timestamp.
 fn histogram_exemplars<'x, 'a>(m: &'x RawMetric<'a>) -> Vec<&'x RawExemplar<'a>> {
-    if !m.native.exemplars.is_empty() {
-        m.native
-            .exemplars
-            .iter()
-            .filter(|e| e.ts.is_some())
-            .collect()
+    if let Some(n) = m.native.as_ref().filter(|n| !n.exemplars.is_empty()) {
+        n.exemplars.iter().filter(|e| e.ts.is_some()).collect()
     } else {
         m.buckets
             .iter()
@@ -960,7 +982,8 @@ fn native_histogram(
     name: &str,
     at: usize,
 ) -> Result<Histogram, SyntaxError> {
-    let n = &m.native;
+    let none = Native::default();
+    let n = m.native.as_deref().unwrap_or(&none);
     let float = m.count_float > 0.0 || n.zero_count_float > 0.0;
     let (np, nn) = if float {
         (n.positive_counts.len(), n.negative_counts.len())
