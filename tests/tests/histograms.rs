@@ -446,8 +446,10 @@ fn a_classic_histogram_that_does_not_convert_is_lost_as_in_prometheus() {
 #[test]
 fn protobuf_start_timestamps_give_zero_histograms_and_no_created_lines() {
     let yaml = "scrape_configs:\n  - job_name: j\n    scrape_interval: 10s\n    scrape_native_histograms: true\n    static_configs:\n      - targets: [\"h:1\"]\n";
-    let mut o = AgentOptions::default();
-    o.start_timestamps = true;
+    let o = AgentOptions {
+        start_timestamps: true,
+        ..Default::default()
+    };
     let mut h = Harness::new(yaml, o);
     let mut nh = fine();
     nh.start_timestamp = ts(1_000);
