@@ -1114,3 +1114,33 @@ fn start_timestamps_put_protobuf_first_unless_protocols_are_listed() {
     let global = "global: {scrape_protocols: [PrometheusText0.0.4]}\nscrape_configs:\n  - job_name: j\n    static_configs: [{targets: [\"h:1\"]}]\n";
     assert!(accept(global, true).starts_with("text/plain"));
 }
+
+/// The job's `metric_name_escaping_scheme` is what the `Accept` header asks targets for
+/// (3.x `acceptHeader`); a legacy-validated job without one asks for underscores.
+#[test]
+fn the_accept_header_asks_for_the_jobs_escaping_scheme() {
+    let accept = |extra: &str| -> String {
+        let yaml = format!(
+            "scrape_configs:\n  - job_name: j\n    scrape_protocols: [PrometheusText1.0.0]\n{extra}    static_configs: [{{targets: [\"h:1\"]}}]\n"
+        );
+        let mut h = Harness::new(&yaml, opts());
+        h.advance_until_scrape(secs(60));
+        let (_, op) = h.pending_where(|_| true).pop().expect("a scrape");
+        let IoOp::Http(r) = op else {
+            panic!("not HTTP")
+        };
+        r.headers
+            .iter()
+            .find(|(k, _)| k == "Accept")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert!(accept("").contains("escaping=allow-utf-8"));
+    for scheme in ["dots", "values", "underscores"] {
+        let a = accept(&format!(
+            "    metric_name_validation_scheme: legacy\n    metric_name_escaping_scheme: {scheme}\n"
+        ));
+        assert!(a.contains(&format!("escaping={scheme}")), "{scheme}: {a}");
+    }
+    assert!(accept("    metric_name_validation_scheme: legacy\n").contains("escaping=underscores"));
+}

@@ -1101,10 +1101,17 @@ fn scrape_config(
         native_histogram_bucket_limit: sc.native_histogram_bucket_limit,
         native_histogram_min_bucket_factor: sc.native_histogram_min_bucket_factor,
         metric_name_validation_scheme: scheme,
-        metric_name_escaping_scheme: if sc.metric_name_escaping_scheme.is_empty() {
-            global.metric_name_escaping_scheme.clone()
-        } else {
-            sc.metric_name_escaping_scheme
+        // 3.x `ScrapeConfig.Validate`: a blank escaping scheme follows the job's own
+        // validation scheme if it set one (legacy → underscores, utf8 → allow-utf-8),
+        // else the global escaping scheme.
+        metric_name_escaping_scheme: match (
+            sc.metric_name_escaping_scheme.is_empty(),
+            sc.metric_name_validation_scheme.is_empty(),
+        ) {
+            (false, _) => sc.metric_name_escaping_scheme,
+            (true, true) => global.metric_name_escaping_scheme.clone(),
+            (true, false) if scheme == NameValidation::Legacy => "underscores".into(),
+            (true, false) => "allow-utf-8".into(),
         },
         scrape_failure_log_file: if sc.scrape_failure_log_file.is_empty() {
             global.scrape_failure_log_file.clone()
