@@ -906,7 +906,7 @@ impl ClassicHistogram {
             length: buckets.len() as u32,
         }];
         let last = buckets[buckets.len() - 1];
-        if int {
+        let (counts, max_empty) = if int {
             let mut prev = 0i64;
             let positive: Vec<i64> = buckets
                 .iter()
@@ -925,23 +925,13 @@ impl ClassicHistogram {
                     go_g(last.1)
                 ));
             }
-            let mut h = Histogram {
-                hint: ResetHint::Unknown,
-                schema: CUSTOM_BUCKETS_SCHEMA,
-                zero_threshold: 0.0,
-                sum: self.sum,
-                positive_spans: spans,
-                negative_spans: Vec::new(),
-                counts: Counts::Int {
-                    count: icount,
-                    zero_count: 0,
-                    positive,
-                    negative: Vec::new(),
-                },
-                custom_values,
+            let counts = Counts::Int {
+                count: icount,
+                zero_count: 0,
+                positive,
+                negative: Vec::new(),
             };
-            h.compact(2);
-            Ok(h)
+            (counts, 2)
         } else {
             let mut prev = 0.0;
             let positive: Vec<f64> = buckets
@@ -960,24 +950,28 @@ impl ClassicHistogram {
                     go_g(last.1)
                 ));
             }
-            let mut h = Histogram {
-                hint: ResetHint::Unknown,
-                schema: CUSTOM_BUCKETS_SCHEMA,
-                zero_threshold: 0.0,
-                sum: self.sum,
-                positive_spans: spans,
-                negative_spans: Vec::new(),
-                counts: Counts::Float {
-                    count,
-                    zero_count: 0.0,
-                    positive,
-                    negative: Vec::new(),
-                },
-                custom_values,
+            let counts = Counts::Float {
+                count,
+                zero_count: 0.0,
+                positive,
+                negative: Vec::new(),
             };
-            h.compact(0);
-            Ok(h)
-        }
+            (counts, 0)
+        };
+        let mut h = Histogram {
+            hint: ResetHint::Unknown,
+            schema: CUSTOM_BUCKETS_SCHEMA,
+            zero_threshold: 0.0,
+            sum: self.sum,
+            positive_spans: spans,
+            negative_spans: Vec::new(),
+            counts,
+            custom_values,
+        };
+        // 3.x compacts integer conversions keeping runs of two empty buckets, float
+        // ones fully.
+        h.compact(max_empty);
+        Ok(h)
     }
 }
 

@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::receivers::*;
@@ -50,38 +49,7 @@ fn config(dir: &Path, addr: &str, path: &str, extra: &str) -> std::path::PathBuf
 /// Prometheus 2.42 with exemplar storage: a remote-write receiver, or (with `data`) a
 /// server on a copy of a data directory.
 fn prometheus_with_exemplars(dir: &Path, port: u16, data: Option<&Path>) -> Proc {
-    std::fs::create_dir_all(dir).expect("dir");
-    let cfg = dir.join("p.yml");
-    std::fs::write(&cfg, "global: {scrape_interval: 1h}\n").expect("config");
-    let tsdb = dir.join("tsdb");
-    if let Some(d) = data {
-        let out = Command::new("cp")
-            .arg("-r")
-            .arg(d)
-            .arg(&tsdb)
-            .status()
-            .expect("cp");
-        assert!(out.success());
-        let _ = std::fs::remove_file(tsdb.join("lock"));
-    }
-    let p = Proc(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .arg("--enable-feature=exemplar-storage")
-            .arg("--storage.tsdb.retention.time=10y")
-            .arg("--log.level=error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian package prometheus) is installed: .ci/run installs it"),
-    );
-    eventually(Duration::from_secs(60), "Prometheus ready", || {
-        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
-    });
-    p
+    prometheus_server(dir, port, data, "exemplar-storage")
 }
 
 /// `/api/v1/query_exemplars` for `query` over all time: (series name, exemplar labels

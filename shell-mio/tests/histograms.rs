@@ -11,7 +11,6 @@ mod common;
 mod metrics_proto;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::receivers::*;
@@ -39,38 +38,7 @@ fn target(dir: &Path, addr: &str) -> Proc {
 /// Prometheus 2.42 with native histograms: a remote-write receiver, or (with `data`) a
 /// server on a copy of a data directory.
 fn prometheus(dir: &Path, port: u16, data: Option<&Path>) -> Proc {
-    std::fs::create_dir_all(dir).expect("dir");
-    let cfg = dir.join("p.yml");
-    std::fs::write(&cfg, "global: {scrape_interval: 1h}\n").expect("config");
-    let tsdb = dir.join("tsdb");
-    if let Some(d) = data {
-        let ok = Command::new("cp")
-            .arg("-r")
-            .arg(d)
-            .arg(&tsdb)
-            .status()
-            .expect("cp");
-        assert!(ok.success());
-        let _ = std::fs::remove_file(tsdb.join("lock"));
-    }
-    let p = Proc(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .arg("--enable-feature=native-histograms")
-            .arg("--storage.tsdb.retention.time=10y")
-            .arg("--log.level=error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian package prometheus) is installed: .ci/run installs it"),
-    );
-    eventually(Duration::from_secs(60), "Prometheus ready", || {
-        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
-    });
-    p
+    prometheus_server(dir, port, data, "native-histograms")
 }
 
 /// The histograms of `name` over the last hour, by series: (time s, count, sum,

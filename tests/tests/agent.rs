@@ -1086,25 +1086,30 @@ fn a_body_that_inflates_far_is_parsed_in_slices() {
     assert_eq!(scraped, Some(lines as f64));
 }
 
+/// The `Accept` header of the first scrape of an agent on `yaml`.
+fn first_accept(yaml: &str, o: AgentOptions) -> String {
+    let mut h = Harness::new(yaml, o);
+    h.advance_until_scrape(secs(60));
+    let (_, op) = h.pending_where(|_| true).pop().expect("a scrape");
+    let IoOp::Http(r) = op else {
+        panic!("not HTTP")
+    };
+    r.headers
+        .iter()
+        .find(|(k, _)| k == "Accept")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
 /// `--enable-feature=created-timestamp-zero-ingestion` makes the default scrape
 /// protocols protobuf first (3.x changes the global default); a job or global section
 /// that lists its protocols keeps them.
 #[test]
 fn start_timestamps_put_protobuf_first_unless_protocols_are_listed() {
-    let accept = |yaml: &str, st: bool| -> String {
+    let accept = |yaml: &str, st: bool| {
         let mut o = opts();
         o.start_timestamps = st;
-        let mut h = Harness::new(yaml, o);
-        h.advance_until_scrape(secs(60));
-        let (_, op) = h.pending_where(|_| true).pop().expect("a scrape");
-        let IoOp::Http(r) = op else {
-            panic!("not HTTP")
-        };
-        r.headers
-            .iter()
-            .find(|(k, _)| k == "Accept")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+        first_accept(yaml, o)
     };
     let plain = "scrape_configs:\n  - job_name: j\n    static_configs: [{targets: [\"h:1\"]}]\n";
     assert!(accept(plain, true).starts_with("application/vnd.google.protobuf"));
@@ -1123,17 +1128,7 @@ fn the_accept_header_asks_for_the_jobs_escaping_scheme() {
         let yaml = format!(
             "scrape_configs:\n  - job_name: j\n    scrape_protocols: [PrometheusText1.0.0]\n{extra}    static_configs: [{{targets: [\"h:1\"]}}]\n"
         );
-        let mut h = Harness::new(&yaml, opts());
-        h.advance_until_scrape(secs(60));
-        let (_, op) = h.pending_where(|_| true).pop().expect("a scrape");
-        let IoOp::Http(r) = op else {
-            panic!("not HTTP")
-        };
-        r.headers
-            .iter()
-            .find(|(k, _)| k == "Accept")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+        first_accept(&yaml, opts())
     };
     assert!(accept("").contains("escaping=allow-utf-8"));
     for scheme in ["dots", "values", "underscores"] {

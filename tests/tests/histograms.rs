@@ -24,9 +24,14 @@ fn harness(extra: &str) -> Harness {
 }
 
 fn scrape(h: &mut Harness, body: &[u8]) -> Batch {
+    scrape_as(h, CT, body)
+}
+
+/// Waits for the next scrape and answers it with `body` of type `ct`; the batch.
+fn scrape_as(h: &mut Harness, ct: &str, body: &[u8]) -> Batch {
     let (id, _) = h.advance_until_scrape(Duration::from_secs(60))[0].clone();
     let before = h.log.len();
-    h.respond(id, 200, CT, body);
+    h.respond(id, 200, ct, body);
     let b: Vec<Batch> = h.log[before..]
         .iter()
         .filter_map(|(_, o)| match o {
@@ -347,18 +352,7 @@ fn remote_write_histograms_decode_as_prompb_defines_them() {
 const OM: &str = "application/openmetrics-text; version=1.0.0";
 
 fn scrape_text(h: &mut Harness, ct: &str, body: &str) -> Batch {
-    let (id, _) = h.advance_until_scrape(Duration::from_secs(60))[0].clone();
-    let before = h.log.len();
-    h.respond(id, 200, ct, body.as_bytes());
-    let b: Vec<Batch> = h.log[before..]
-        .iter()
-        .filter_map(|(_, o)| match o {
-            Output::Append(b) => Some(b.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(b.len(), 1, "one batch per scrape");
-    b[0].clone()
+    scrape_as(h, ct, body.as_bytes())
 }
 
 /// The names of the series a batch declares, report series left out.

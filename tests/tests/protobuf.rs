@@ -20,6 +20,23 @@ fn entries(body: &[u8], format: Format, chunk: usize) -> Result<Vec<String>, Str
     entries_with(body, format, chunk, HistogramOptions::default())
 }
 
+/// A sample's labels as `name=value` pairs, sorted, joined by commas.
+fn sorted_labels(s: &trawl_core::exposition::Sample<'_>) -> Result<String, ()> {
+    let mut l: Vec<String> = trawl_core::exposition::exposed_labels(s)
+        .map_err(|_| ())?
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    l.sort();
+    Ok(l.join(","))
+}
+
+/// ` # labels value timestamp` of an exemplar.
+fn show_exemplar(x: &trawl_core::exposition::Exemplar<'_>) -> String {
+    let xl: Vec<String> = x.labels().map(|(n, v)| format!("{n}={v}")).collect();
+    format!(" # {} {} {:?}", xl.join(","), x.value, x.timestamp)
+}
+
 /// [`entries`] with histograms taken as `opts` says; a native histogram is shown as
 /// `labels {histogram} [@ts] [# exemplar …]`.
 fn entries_with(
@@ -33,13 +50,7 @@ fn entries_with(
     let mut sink = |e: Entry<'_>| -> Result<(), ()> {
         out.push(match e {
             Entry::Sample(s) => {
-                let mut l: Vec<String> = trawl_core::exposition::exposed_labels(&s)
-                    .map_err(|_| ())?
-                    .iter()
-                    .map(|(n, v)| format!("{n}={v}"))
-                    .collect();
-                l.sort();
-                let mut line = format!("{} {}", l.join(","), s.value);
+                let mut line = format!("{} {}", sorted_labels(&s)?, s.value);
                 if let Some(t) = s.timestamp {
                     line.push_str(&format!(" @{t}"));
                 }
@@ -47,35 +58,17 @@ fn entries_with(
                     line.push_str(&format!(" st={st}"));
                 }
                 if let Some(x) = &s.exemplar {
-                    let xl: Vec<String> = x.labels().map(|(n, v)| format!("{n}={v}")).collect();
-                    line.push_str(&format!(
-                        " # {} {} {:?}",
-                        xl.join(","),
-                        x.value,
-                        x.timestamp
-                    ));
+                    line.push_str(&show_exemplar(x));
                 }
                 line
             }
             Entry::Histogram(h) => {
-                let mut l: Vec<String> = trawl_core::exposition::exposed_labels(&h.sample)
-                    .map_err(|_| ())?
-                    .iter()
-                    .map(|(n, v)| format!("{n}={v}"))
-                    .collect();
-                l.sort();
-                let mut line = format!("{} {}", l.join(","), h.histogram);
+                let mut line = format!("{} {}", sorted_labels(&h.sample)?, h.histogram);
                 if let Some(t) = h.sample.timestamp {
                     line.push_str(&format!(" @{t}"));
                 }
                 for x in &h.exemplars {
-                    let xl: Vec<String> = x.labels().map(|(n, v)| format!("{n}={v}")).collect();
-                    line.push_str(&format!(
-                        " # {} {} {:?}",
-                        xl.join(","),
-                        x.value,
-                        x.timestamp
-                    ));
+                    line.push_str(&show_exemplar(x));
                 }
                 line
             }

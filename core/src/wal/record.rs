@@ -133,23 +133,13 @@ pub fn decode_histograms(b: &[u8]) -> Option<Vec<HistogramPoint>> {
         kind::FLOAT_HISTOGRAM_SAMPLES | kind::CUSTOM_BUCKETS_FLOAT_HISTOGRAM_SAMPLES => true,
         _ => return None,
     };
-    let mut pos = 1;
-    let mut out = Vec::new();
-    if pos == b.len() {
-        return Some(out);
-    }
-    let r0 = be64(b, &mut pos)?;
-    let t0 = be64(b, &mut pos)? as i64;
-    while pos < b.len() {
-        let dr = varint(b, &mut pos)?;
-        let dt = varint(b, &mut pos)?;
-        out.push(HistogramPoint {
-            series: SeriesRef(r0.wrapping_add(dr as u64)),
-            t: t0.wrapping_add(dt),
-            h: decode_histogram(b, &mut pos, float)?,
-        });
-    }
-    Some(out)
+    based_entries(b, k, |series, t, b, pos| {
+        Some(HistogramPoint {
+            series,
+            t,
+            h: decode_histogram(b, pos, float)?,
+        })
+    })
 }
 
 /// A count read from a record, refused if more items than bytes left could hold.
@@ -456,6 +446,20 @@ fn delta_entries<T>(
     kind: u8,
     mut rest: impl FnMut(Point, &[u8], &mut usize) -> Option<T>,
 ) -> Option<Vec<T>> {
+    based_entries(b, kind, |series, t, b, pos| {
+        let v = be64(b, pos)?;
+        rest(Point { series, t, v }, b, pos)
+    })
+}
+
+/// The walk every delta-encoded record shares: the type byte, the first entry's ref
+/// and time as big-endian words, then per entry signed deltas of both, and what
+/// `entry` reads after them.
+fn based_entries<T>(
+    b: &[u8],
+    kind: u8,
+    mut entry: impl FnMut(SeriesRef, i64, &[u8], &mut usize) -> Option<T>,
+) -> Option<Vec<T>> {
     if b.first() != Some(&kind) {
         return None;
     }
@@ -469,13 +473,8 @@ fn delta_entries<T>(
     while pos < b.len() {
         let dr = varint(b, &mut pos)?;
         let dt = varint(b, &mut pos)?;
-        let v = be64(b, &mut pos)?;
-        let p = Point {
-            series: SeriesRef(r0.wrapping_add(dr as u64)),
-            t: t0.wrapping_add(dt),
-            v,
-        };
-        out.push(rest(p, b, &mut pos)?);
+        let series = SeriesRef(r0.wrapping_add(dr as u64));
+        out.push(entry(series, t0.wrapping_add(dt), b, &mut pos)?);
     }
     Some(out)
 }

@@ -54,6 +54,44 @@ pub(crate) fn prometheus_receiver(dir: &Path, port: u16) -> Proc {
     p
 }
 
+/// Prometheus 2.42 with `--enable-feature=<feature>` and a ten-year retention: a
+/// remote-write receiver on 127.0.0.1:`port`, or (with `data`) a server on a copy of a
+/// data directory (trawl's WAL, replayed as Prometheus's head replays its own).
+pub(crate) fn prometheus_server(dir: &Path, port: u16, data: Option<&Path>, feature: &str) -> Proc {
+    std::fs::create_dir_all(dir).expect("dir");
+    let cfg = dir.join("p.yml");
+    std::fs::write(&cfg, "global: {scrape_interval: 1h}\n").expect("config");
+    let tsdb = dir.join("tsdb");
+    if let Some(d) = data {
+        let ok = Command::new("cp")
+            .arg("-r")
+            .arg(d)
+            .arg(&tsdb)
+            .status()
+            .expect("cp");
+        assert!(ok.success());
+        let _ = std::fs::remove_file(tsdb.join("lock"));
+    }
+    let p = Proc(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .arg(format!("--enable-feature={feature}"))
+            .arg("--storage.tsdb.retention.time=10y")
+            .arg("--log.level=error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package prometheus) is installed: .ci/run installs it"),
+    );
+    eventually(Duration::from_secs(60), "Prometheus ready", || {
+        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
+    });
+    p
+}
+
 pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     api(port, "GET", path)
 }
