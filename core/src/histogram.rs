@@ -311,7 +311,10 @@ fn reduce_side<T: Count>(
     to: i32,
 ) -> Result<(), String> {
     let Some(pairs) = indexed(spans, buckets) else {
-        return Err(span_error(spans, buckets.len()));
+        // `indexed` refuses exactly what `checkHistogramSpans` refuses.
+        return Err(check_spans(spans, buckets.len())
+            .err()
+            .unwrap_or_else(|| "spans do not fit their buckets".into()));
     };
     let shift = (from - to) as u32;
     let mut merged: Vec<(i32, T)> = Vec::with_capacity(pairs.len());
@@ -324,21 +327,6 @@ fn reduce_side<T: Count>(
     }
     (*spans, *buckets) = regroup(&merged, 0);
     Ok(())
-}
-
-/// Prometheus's message for spans that do not fit their buckets.
-fn span_error(spans: &[Span], buckets: usize) -> String {
-    if let Some((n, s)) = spans.iter().enumerate().skip(1).find(|(_, s)| s.offset < 0) {
-        return format!(
-            "span number {} with offset {}: histogram has a span whose offset is negative",
-            n + 1,
-            s.offset
-        );
-    }
-    let need: u64 = spans.iter().map(|s| u64::from(s.length)).sum();
-    format!(
-        "spans need {need} buckets, have {buckets} buckets: histogram spans specify different number of buckets than provided"
-    )
 }
 
 /// Go's `%f`.
@@ -581,31 +569,27 @@ impl Histogram {
                 positive,
                 negative,
             } => {
-                let mut n_count = 0u64;
-                for (i, &c) in negative.iter().enumerate() {
-                    if c < 0 {
-                        return Err(format!(
-                            "negative side: {}",
-                            negative_bucket(i, c.to_string())
-                        ));
+                // `checkHistogramBuckets`: no negative bucket, and the side's total.
+                let total = |side: &str, buckets: &[i64]| -> Result<u64, String> {
+                    let mut sum = 0u64;
+                    for (i, &c) in buckets.iter().enumerate() {
+                        if c < 0 {
+                            return Err(format!(
+                                "{side} side: {}",
+                                negative_bucket(i, c.to_string())
+                            ));
+                        }
+                        sum = sum.wrapping_add(c as u64);
                     }
-                    n_count = n_count.wrapping_add(c as u64);
-                }
+                    Ok(sum)
+                };
+                let n_count = total("negative", negative)?;
                 if !self.uses_custom_buckets() && !self.custom_values.is_empty() {
                     return Err(
                         "histogram with exponential schema must not have custom bounds".into(),
                     );
                 }
-                let mut p_count = 0u64;
-                for (i, &c) in positive.iter().enumerate() {
-                    if c < 0 {
-                        return Err(format!(
-                            "positive side: {}",
-                            negative_bucket(i, c.to_string())
-                        ));
-                    }
-                    p_count = p_count.wrapping_add(c as u64);
-                }
+                let p_count = total("positive", positive)?;
                 let in_buckets = n_count.wrapping_add(p_count).wrapping_add(*zero_count);
                 if self.sum.is_nan() {
                     if in_buckets > *count {
@@ -728,7 +712,7 @@ impl Histogram {
 }
 
 /// `checkHistogramSpans`.
-fn check_spans(spans: &[Span], buckets: usize) -> Result<(), String> {
+pub(crate) fn check_spans(spans: &[Span], buckets: usize) -> Result<(), String> {
     for (n, s) in spans.iter().enumerate() {
         if n > 0 && s.offset < 0 {
             return Err(format!(

@@ -170,18 +170,14 @@ impl Nhcb {
             _ => return false,
         }
         if let Some(x) = &s.exemplar {
-            let text: Vec<String> = x
-                .labels()
-                .map(|(n, v)| {
-                    let mut out = Vec::new();
-                    super::protobuf::push_pairs(
-                        &mut out,
-                        std::iter::once((n.as_bytes(), v.as_bytes())),
-                    );
-                    String::from_utf8_lossy(&out).into_owned()
-                })
-                .collect();
-            self.exemplars.push((text.join(","), x.value, x.timestamp));
+            let pairs: Vec<super::LabelPair<'_>> = x.labels().collect();
+            let mut text = Vec::new();
+            super::protobuf::push_pairs(
+                &mut text,
+                pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+            );
+            let text = String::from_utf8_lossy(&text).into_owned();
+            self.exemplars.push((text, x.value, x.timestamp));
         }
         true
     }

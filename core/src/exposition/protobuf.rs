@@ -1006,15 +1006,8 @@ fn native_histogram(
         }
         // A span going backwards cannot be compacted as Prometheus does it; refuse it
         // with the message validation would give.
-        if let Some((i, s)) = spans.iter().enumerate().skip(1).find(|(_, s)| s.offset < 0) {
-            return syntax(
-                at,
-                format!(
-                    "{side} side: span number {} with offset {}: histogram has a span whose offset is negative",
-                    i + 1,
-                    s.offset
-                ),
-            );
+        if let Err(e) = crate::histogram::check_spans(spans, have) {
+            return syntax(at, format!("{side} side: {e}"));
         }
     }
     let counts = if float {

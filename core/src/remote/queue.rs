@@ -284,6 +284,18 @@ struct SeriesTable {
 }
 
 impl SeriesTable {
+    /// A record at `segment` uses series `r`: true if it is known and kept by
+    /// relabeling (its samples are sent), and its last segment moves on.
+    fn touch(&mut self, r: u64, segment: u32) -> bool {
+        match self.get_mut(r) {
+            Some(e) => {
+                e.segment = segment;
+                e.kept
+            }
+            None => false,
+        }
+    }
+
     fn get(&self, r: u64) -> Option<&SeriesEntry> {
         let i = r.checked_sub(self.base)?;
         self.slots.get(usize::try_from(i).ok()?).filter(|e| e.known)
@@ -477,6 +489,20 @@ struct Shard {
     /// When the oldest pending sample arrived.
     since: Option<Instant>,
     flight: Option<InFlight>,
+}
+
+impl Shard {
+    /// Queues `p`, with its exemplar labels or histogram message (`extra`, which must
+    /// be given exactly when `p.has_extra()`); `since` is when it arrived.
+    fn push(&mut self, p: Pending, extra: ExLabels, since: Option<Instant>) {
+        if self.pending.is_empty() {
+            self.since = since;
+        }
+        self.pending.push_back(p);
+        if let Some(x) = extra {
+            self.ex_labels.push_back(x);
+        }
+    }
 }
 
 /// Exponentially weighted rate, updated every resharding tick (weight 0.2).
@@ -707,26 +733,19 @@ impl Queue {
                         self.stats.samples_in += points.len() as u64;
                         let n = self.shards.len() as u64;
                         for p in points {
-                            let known = match self.series.get_mut(p.series.0) {
-                                Some(e) => {
-                                    e.segment = pos.segment;
-                                    e.kept
-                                }
-                                None => false,
-                            };
-                            if !known {
+                            if !self.series.touch(p.series.0, pos.segment) {
                                 self.stats.samples_dropped += 1;
                                 continue;
                             }
-                            let shard = &mut self.shards[(p.series.0 % n) as usize];
-                            if shard.pending.is_empty() {
-                                shard.since = Some(now.mono);
-                            }
-                            shard.pending.push_back(Pending {
-                                series: p.series.0,
-                                s: RwSample { t: p.t, v: p.v },
-                                seq,
-                            });
+                            self.shards[(p.series.0 % n) as usize].push(
+                                Pending {
+                                    series: p.series.0,
+                                    s: RwSample { t: p.t, v: p.v },
+                                    seq,
+                                },
+                                None,
+                                Some(now.mono),
+                            );
                             queued += 1;
                         }
                         self.stats.samples_pending += queued;
@@ -742,29 +761,21 @@ impl Queue {
                         self.stats.exemplars_in += xs.len() as u64;
                         let n = self.shards.len() as u64;
                         for e in xs {
-                            let known = match self.series.get_mut(e.series.0) {
-                                Some(s) => {
-                                    s.segment = pos.segment;
-                                    s.kept
-                                }
-                                None => false,
-                            };
-                            if !known {
+                            if !self.series.touch(e.series.0, pos.segment) {
                                 self.stats.exemplars_dropped += 1;
                                 continue;
                             }
                             let mut labels = Vec::new();
                             encode_labels(&mut labels, e.labels.iter());
-                            let shard = &mut self.shards[(e.series.0 % n) as usize];
-                            if shard.pending.is_empty() {
-                                shard.since = Some(now.mono);
-                            }
-                            shard.pending.push_back(Pending {
-                                series: e.series.0,
-                                s: RwSample { t: e.t, v: e.v },
-                                seq: seq | EXEMPLAR,
-                            });
-                            shard.ex_labels.push_back(labels.into_boxed_slice());
+                            self.shards[(e.series.0 % n) as usize].push(
+                                Pending {
+                                    series: e.series.0,
+                                    s: RwSample { t: e.t, v: e.v },
+                                    seq: seq | EXEMPLAR,
+                                },
+                                Some(labels.into_boxed_slice()),
+                                Some(now.mono),
+                            );
                             queued += 1;
                             self.stats.exemplars_pending += 1;
                         }
@@ -785,29 +796,21 @@ impl Queue {
                         self.stats.histograms_in += hs.len() as u64;
                         let n = self.shards.len() as u64;
                         for h in hs {
-                            let known = match self.series.get_mut(h.series.0) {
-                                Some(s) => {
-                                    s.segment = pos.segment;
-                                    s.kept
-                                }
-                                None => false,
-                            };
-                            if !known {
+                            if !self.series.touch(h.series.0, pos.segment) {
                                 self.stats.histograms_dropped += 1;
                                 continue;
                             }
                             let mut msg = Vec::new();
                             encode_histogram(&mut msg, h.t, &h.h);
-                            let shard = &mut self.shards[(h.series.0 % n) as usize];
-                            if shard.pending.is_empty() {
-                                shard.since = Some(now.mono);
-                            }
-                            shard.pending.push_back(Pending {
-                                series: h.series.0,
-                                s: RwSample { t: h.t, v: 0 },
-                                seq: seq | HISTOGRAM,
-                            });
-                            shard.ex_labels.push_back(msg.into_boxed_slice());
+                            self.shards[(h.series.0 % n) as usize].push(
+                                Pending {
+                                    series: h.series.0,
+                                    s: RwSample { t: h.t, v: 0 },
+                                    seq: seq | HISTOGRAM,
+                                },
+                                Some(msg.into_boxed_slice()),
+                                Some(now.mono),
+                            );
                             queued += 1;
                             self.stats.histograms_pending += 1;
                         }
@@ -1209,14 +1212,7 @@ impl Queue {
         all.sort_by_key(|(_, p, _)| p.seq());
         self.shards = (0..n).map(|_| Shard::default()).collect();
         for (since, p, labels) in all {
-            let s = &mut self.shards[(p.series % n as u64) as usize];
-            if s.pending.is_empty() {
-                s.since = since;
-            }
-            s.pending.push_back(p);
-            if let Some(l) = labels {
-                s.ex_labels.push_back(l);
-            }
+            self.shards[(p.series % n as u64) as usize].push(p, labels, since);
         }
         self.reshard_to = None;
         self.stats.shards = n as u64;
