@@ -138,8 +138,8 @@ fn bench(c: &mut Criterion) {
         r.agent.stats().sd,
         r.agent
             .metrics()
-            .iter()
-            .filter(|m| m.name.contains("discovered") || m.name.contains("pool"))
+            .names()
+            .filter(|n| n.contains("discovered") || n.contains("pool"))
             .collect::<Vec<_>>(),
         r.agent.dropped_targets().len()
     );

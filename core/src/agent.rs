@@ -9,11 +9,12 @@ use crate::config::{Config, ScrapeConfig, SdConfig};
 use crate::discovery::mechanism::SdEnv;
 use crate::discovery::{Discovery, SdFailure, SdStats};
 use crate::io::{IoCommand, IoEvent, IoOp, IoQueue, RequestId};
+use crate::metrics::Metrics;
 use crate::scrape::pipeline::Batch;
 use crate::scrape::{
     DroppedView, HealthChange, PoolView, ScrapeManager, ScrapeOut, ScrapeStats, TargetView,
 };
-use crate::time::{Instant, Now};
+use crate::time::{Instant, Now, UnixNanos};
 
 /// Options of an [`Agent`] that do not come from `prometheus.yml`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,17 +231,6 @@ pub struct AgentStats {
     pub storage: StorageStats,
 }
 
-/// One self-metric sample: name, labels, value.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MetricSample {
-    /// Prometheus's metric name.
-    pub name: &'static str,
-    /// Labels, sorted by name.
-    pub labels: Vec<(&'static str, String)>,
-    /// Value.
-    pub value: f64,
-}
-
 /// The agent. See the crate docs for how a shell drives it.
 #[derive(Debug)]
 pub struct Agent {
@@ -256,6 +246,10 @@ pub struct Agent {
     shutting_down: bool,
     shutdown_reported: bool,
     stats: AgentStats,
+    /// The last configuration attempt succeeded.
+    config_ok: bool,
+    /// When the configuration in force was applied.
+    config_at: UnixNanos,
 }
 
 impl Agent {
@@ -288,6 +282,8 @@ impl Agent {
             shutting_down: false,
             shutdown_reported: false,
             stats: AgentStats::default(),
+            config_ok: true,
+            config_at: now.wall,
         };
         agent.apply_config(now, config);
         agent.flush();
@@ -477,95 +473,64 @@ impl Agent {
         self.discovery.has_changes()
     }
 
-    /// Self-metrics with Prometheus's names and labels, sorted.
-    pub fn metrics(&self) -> Vec<MetricSample> {
-        let mut m = Vec::new();
-        let s = self.stats();
-        let mut push = |name: &'static str, labels: Vec<(&'static str, String)>, v: u64| {
-            m.push(MetricSample {
-                name,
-                labels,
-                value: v as f64,
-            });
-        };
-        push("prometheus_sd_failed_configs", vec![], s.sd.failed_configs);
-        // Storage, as its reports told the agent (no Prometheus name covers these).
-        push(
+    /// The agent's self-metrics (discovery, scrape pools and loops, configuration,
+    /// storage reports) under Prometheus 3.x's names, with help and type; the shells add
+    /// theirs and render [`Metrics::render`]. Summaries are as of the last input.
+    pub fn metrics(&self) -> Metrics {
+        let mut m = Metrics::new();
+        self.discovery.metrics(&mut m);
+        self.scrape.metrics(self.now.mono, &mut m);
+        m.gauge(
+            "prometheus_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+            vec![],
+            if self.config_ok { 1.0 } else { 0.0 },
+        );
+        m.gauge(
+            "prometheus_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload.",
+            vec![],
+            self.config_at.0 as f64 / 1e9,
+        );
+        let st = &self.stats.storage;
+        m.counter(
             "trawl_storage_samples_stored_total",
+            "Samples the storage reported stored.",
             vec![],
-            s.storage.stored_samples,
+            st.stored_samples as f64,
         );
-        push(
+        m.counter(
             "trawl_storage_samples_lost_total",
+            "Samples the storage reported lost (write errors, a full queue).",
             vec![],
-            s.storage.lost_samples,
+            st.lost_samples as f64,
         );
-        push(
+        m.gauge(
             "trawl_storage_pending_batches",
+            "Batches handed to the storage and not reported on yet.",
             vec![],
-            s.storage.pending_batches(),
+            st.pending_batches() as f64,
         );
-        push(
-            "prometheus_sd_received_updates_total",
+        m.counter(
+            "trawl_config_reloads_total",
+            "Configurations applied (the first included).",
             vec![],
-            s.sd.received_updates,
+            self.stats.config_reloads as f64,
         );
-        push("prometheus_sd_updates_total", vec![], s.sd.updates);
-        for ((name, labels), v) in &s.sd.counters {
-            let labels = labels.iter().map(|(n, v)| (*n, (*v).to_owned())).collect();
-            push(name, labels, *v);
-        }
-        for (job, n) in self.discovery.discovered_targets() {
-            push(
-                "prometheus_sd_discovered_targets",
-                vec![("config", job.to_string()), ("name", "scrape".into())],
-                n as u64,
-            );
-        }
-        push(
-            "prometheus_target_scrape_pools_total",
-            vec![],
-            s.scrape.pools_created,
-        );
-        push(
-            "prometheus_target_scrape_pools_failed_total",
-            vec![],
-            s.scrape.pools_failed,
-        );
-        for p in self.scrape.pools() {
-            let l = || vec![("scrape_job", p.job.to_string())];
-            push(
-                "prometheus_target_scrape_pool_targets",
-                l(),
-                p.active as u64,
-            );
-            push(
-                "prometheus_target_scrape_pool_sync_total",
-                l(),
-                p.stats.syncs,
-            );
-            push(
-                "prometheus_target_sync_failed_total",
-                l(),
-                p.stats.sync_failed,
-            );
-            push(
-                "prometheus_target_scrape_pool_exceeded_target_limit_total",
-                l(),
-                p.stats.exceeded_target_limit,
-            );
-            push(
-                "prometheus_target_scrape_pool_reloads_total",
-                l(),
-                p.stats.reloads,
-            );
-        }
-        m.sort_by(|a, b| (a.name, &a.labels).cmp(&(b.name, &b.labels)));
         m
+    }
+
+    /// Records that a configuration could not be loaded (the shell failed to read or
+    /// parse it): `prometheus_config_last_reload_successful` turns 0 until one applies.
+    /// The running configuration stays.
+    pub fn config_rejected(&mut self) {
+        self.config_ok = false;
     }
 
     fn apply_config(&mut self, now: Now, config: Config) {
         self.stats.config_reloads += 1;
+        self.config_ok = true;
+        self.config_at = now.wall;
         let seed = crate::hash::offset_seed(&self.options.fqdn, &config.global.external_labels);
         let proto_first = self.options.start_timestamps;
         let configs: BTreeMap<Arc<str>, Arc<ScrapeConfig>> = config

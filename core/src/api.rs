@@ -1,13 +1,12 @@
 //! What the shells' HTTP APIs serve, rendered from the agent's views (pure, so both
 //! shells and the tests render the same bytes): `/api/v1/targets` in Prometheus's JSON
-//! shape and `/metrics` in the text format.
+//! shape, the configuration shown; `/metrics` is [`crate::metrics`].
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde_json::json;
 
-use crate::agent::{Agent, MetricSample};
+use crate::agent::Agent;
 use crate::target::Health;
 use crate::time::UnixNanos;
 
@@ -230,50 +229,6 @@ pub fn config_json(text: &str) -> String {
     json!({"status": "success", "data": {"yaml": yaml}}).to_string()
 }
 
-/// Go's `%g`-like rendering of a metric value (integers without a fraction).
-fn value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else if v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
-}
-
-/// Samples in the text exposition format, grouped by metric name (each name once, with
-/// its samples together, as the format requires), names in order.
-pub fn metrics_text(samples: &[MetricSample]) -> String {
-    let mut by_name: BTreeMap<&str, Vec<&MetricSample>> = BTreeMap::new();
-    for s in samples {
-        by_name.entry(s.name).or_default().push(s);
-    }
-    let mut out = String::new();
-    for (name, v) in by_name {
-        for s in v {
-            out.push_str(name);
-            if !s.labels.is_empty() {
-                out.push('{');
-                for (i, (k, val)) in s.labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(out, "{k}={}", crate::goquote::quote(val));
-                }
-                out.push('}');
-            }
-            let _ = writeln!(out, " {}", value(s.value));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,35 +287,5 @@ mod tests {
         ] {
             assert!(out.contains(kept), "{kept} missing: {out}");
         }
-    }
-
-    #[test]
-    fn metrics_text_groups_names_and_quotes_values() {
-        let s = |name, labels: Vec<(&'static str, String)>, value| MetricSample {
-            name,
-            labels,
-            value,
-        };
-        let text = metrics_text(&[
-            s("b_total", vec![("job", "x\"y".into())], 3.0),
-            s("a", vec![], 0.5),
-            s("b_total", vec![("job", "z".into())], 1e20),
-        ]);
-        assert_eq!(
-            text,
-            "a 0.5\nb_total{job=\"x\\\"y\"} 3\nb_total{job=\"z\"} 100000000000000000000\n"
-        );
-        // What it renders parses as Prometheus text.
-        let mut p = crate::exposition::BodyParser::new(crate::exposition::Format::PromText);
-        let mut n = 0;
-        let mut sink = |e: crate::exposition::Entry<'_>| -> Result<(), ()> {
-            if matches!(e, crate::exposition::Entry::Sample(_)) {
-                n += 1;
-            }
-            Ok(())
-        };
-        assert!(p.feed(text.as_bytes(), &mut sink).is_ok());
-        assert!(p.finish(&mut sink).is_ok());
-        assert_eq!(n, 3);
     }
 }

@@ -143,6 +143,7 @@ pub mod histogram;
 pub mod http;
 pub mod io;
 pub mod labels;
+pub mod metrics;
 pub mod recording;
 pub mod relabel;
 pub mod remote;

@@ -14,10 +14,11 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
-use trawl_core::agent::{Agent, AgentOptions, Input, Output};
+use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
 use trawl_core::batch::Batch;
 use trawl_core::config::{Config, RemoteWriteConfig};
 use trawl_core::io::{DnsQuery, HttpRequest, IoOp, OwnedIoEvent, RequestId};
+use trawl_core::metrics::{Buckets, Metrics, Summary};
 use trawl_core::recording::{self, ConfigSource, Digest};
 use trawl_core::time::{Now, UnixNanos};
 use trawl_io::client::Caller;
@@ -75,6 +76,73 @@ struct Core {
     queue: VecDeque<Output>,
     rec: Option<(std::io::BufWriter<std::fs::File>, Digest)>,
     buf: Vec<u8>,
+    /// `prometheus_target_sync_length_seconds` and `_histogram_seconds` per job: the
+    /// time of the agent's turn that synced the pool (pools synced in one turn share
+    /// it; the core keeps no clock, so the shell times it).
+    sync: SyncTimes,
+}
+
+struct SyncTimes {
+    /// The origin of the summaries' clock.
+    origin: std::time::Instant,
+    /// Each pool's sync count when last looked at.
+    seen: BTreeMap<std::sync::Arc<str>, u64>,
+    by_job: BTreeMap<std::sync::Arc<str>, (Summary, Buckets)>,
+}
+
+impl SyncTimes {
+    fn new() -> SyncTimes {
+        SyncTimes {
+            origin: std::time::Instant::now(),
+            seen: BTreeMap::new(),
+            by_job: BTreeMap::new(),
+        }
+    }
+
+    fn now(&self) -> trawl_core::time::Instant {
+        trawl_core::time::Instant(self.origin.elapsed().as_nanos() as u64)
+    }
+
+    /// After a turn that delivered discovery changes and took `took`: observes it for
+    /// every pool whose sync count moved.
+    fn delivered(&mut self, agent: &Agent, took: Duration) {
+        let now = self.now();
+        for p in agent.pools() {
+            let before = self.seen.insert(p.job.clone(), p.stats.syncs);
+            if before.is_none_or(|b| b < p.stats.syncs) {
+                let (summary, buckets) = self.by_job.entry(p.job.clone()).or_insert_with(|| {
+                    (
+                        Summary::new(),
+                        Buckets::new(trawl_core::metrics::INTERVAL_BUCKETS),
+                    )
+                });
+                summary.observe(now, took.as_secs_f64());
+                buckets.observe(took.as_secs_f64());
+            }
+        }
+    }
+
+    fn metrics(&self, agent: &Agent, m: &mut Metrics) {
+        let now = self.now();
+        let live: std::collections::BTreeSet<_> =
+            agent.pools().into_iter().map(|p| p.job).collect();
+        for (job, (summary, buckets)) in self.by_job.iter().filter(|(j, _)| live.contains(*j)) {
+            let l = || vec![("scrape_job", job.to_string())];
+            m.summary(
+                "prometheus_target_sync_length_seconds",
+                "Actual interval to sync the scrape pool.",
+                l(),
+                summary,
+                now,
+            );
+            m.histogram(
+                "prometheus_target_sync_length_histogram_seconds",
+                "Actual interval to sync the scrape pool.",
+                l(),
+                buckets,
+            );
+        }
+    }
 }
 
 impl Core {
@@ -118,12 +186,13 @@ impl Core {
             queue: VecDeque::new(),
             rec,
             buf: Vec::new(),
+            sync: SyncTimes::new(),
         };
         if core.rec.is_some() {
             recording::encode_start(&mut core.buf, &options, src, now);
             core.write();
         }
-        core.collect(now);
+        core.collect(now, Duration::ZERO);
         Ok(core)
     }
 
@@ -138,12 +207,18 @@ impl Core {
         self.buf.clear();
     }
 
-    fn collect(&mut self, now: Now) {
+    /// Takes the outputs of a turn that took `took`.
+    fn collect(&mut self, now: Now, took: Duration) {
+        let mut delivered = false;
         while let Some(o) = self.agent.poll_output() {
             if let Some((_, d)) = self.rec.as_mut() {
                 d.add(now, &o);
             }
+            delivered |= matches!(o, Output::Event(Event::Delivered { .. }));
             self.queue.push_back(o);
+        }
+        if delivered {
+            self.sync.delivered(&self.agent, took);
         }
     }
 
@@ -152,8 +227,9 @@ impl Core {
             recording::encode_input(&mut self.buf, now, &input);
             self.write();
         }
+        let t = std::time::Instant::now();
         self.agent.handle_input(now, input);
-        self.collect(now);
+        self.collect(now, t.elapsed());
     }
 
     fn reload(&mut self, now: Now, src: &ConfigSource) -> Result<(), String> {
@@ -168,9 +244,10 @@ impl Core {
             recording::encode_config(&mut self.buf, now, src);
             self.write();
         }
+        let t = std::time::Instant::now();
         self.agent.handle_input(now, Input::Config(Box::new(c)));
         self.config_text = src.text.clone();
-        self.collect(now);
+        self.collect(now, t.elapsed());
         Ok(())
     }
 
@@ -651,7 +728,13 @@ impl Shell {
 
     /// An API connection is ready.
     fn web(&mut self, agent: &mut Core, t: usize) {
-        let extra = || self.remote.metrics_text();
+        let (writer, remote, sync, a) = (&self.writer, &self.remote, &agent.sync, &agent.agent);
+        let extra = || {
+            let mut m = writer.metrics();
+            remote.metrics(&mut m);
+            sync.metrics(a, &mut m);
+            m
+        };
         let action = self.api.ready(
             self.poll.registry(),
             t,
@@ -829,7 +912,10 @@ fn reload(agent: &mut Core, clock: &Clock, path: &Path) -> Result<(), String> {
     let r = config_source(path).and_then(|src| agent.reload(clock.now(), &src));
     match &r {
         Ok(()) => tracing::info!("configuration reloaded"),
-        Err(e) => tracing::error!(err = %e, "reload failed; the running configuration stays"),
+        Err(e) => {
+            agent.agent.config_rejected();
+            tracing::error!(err = %e, "reload failed; the running configuration stays")
+        }
     }
     r
 }

@@ -12,8 +12,10 @@
 //! * [`alloc`]: the daemon's malloc thresholds (less resident memory with glibc).
 //! * [`rlimit`]: the soft open-files limit raised to the hard one at start.
 //! * [`logfmt`]: Prometheus's logfmt log lines.
+//! * [`build_info`]: version, commit and compiler of this build.
 
 pub mod alloc;
+pub mod build_info;
 pub mod daemon;
 pub mod dns;
 pub mod logfmt;

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
-use trawl_core::agent::{Agent, MetricSample};
-use trawl_core::api::{TargetState, metrics_text, targets_json};
+use trawl_core::agent::Agent;
+use trawl_core::api::{TargetState, targets_json};
+use trawl_core::metrics::Metrics;
 
 /// The listener's token.
 pub(crate) const LISTENER: Token = Token(3);
@@ -180,37 +181,106 @@ fn query(q: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The process's own metrics, from `/proc/self` (Linux).
-fn process_metrics(started: f64) -> Vec<MetricSample> {
-    let mut m = Vec::new();
-    let mut push = |name: &'static str, value: f64| {
-        m.push(MetricSample {
-            name,
-            labels: Vec::new(),
-            value,
-        })
-    };
+/// The process's own metrics, as client_golang's process collector reports them, from
+/// `/proc/self` (Linux).
+pub(crate) fn process_metrics(started: f64, m: &mut Metrics) {
+    // The kernel's clock ticks and page size: 100 and 4096 on the Linux platforms
+    // trawl builds for (reading them needs `sysconf`, unsafe code the workspace denies).
+    const TICKS: f64 = 100.0;
+    const PAGE: f64 = 4096.0;
     if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
         // Fields after the command name (which may hold spaces) in parentheses.
         let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
         let f: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
-        let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-        push("process_cpu_seconds_total", (ticks(11) + ticks(12)) / 100.0);
-    }
-    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
-        let pages = statm
-            .split_whitespace()
-            .nth(1)
-            .and_then(|x| x.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        push("process_resident_memory_bytes", pages * 4096.0);
+        let field = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+        // utime, stime, vsize and rss are fields 14, 15, 23 and 24 of the line: 11,
+        // 12, 20 and 21 after the name.
+        m.counter(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            vec![],
+            (field(11) + field(12)) / TICKS,
+        );
+        m.gauge(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            vec![],
+            field(20),
+        );
+        m.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            vec![],
+            field(21) * PAGE,
+        );
     }
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        push("process_open_fds", fds.count() as f64);
+        m.gauge(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            vec![],
+            fds.count() as f64,
+        );
     }
-    push("process_start_time_seconds", started);
-    m
+    if let Ok(limits) = std::fs::read_to_string("/proc/self/limits") {
+        // `Max open files  1024  1048576  files`: the soft limit; "unlimited" is Go's
+        // largest uint64 as client_golang reports it.
+        let soft = |prefix: &str| {
+            limits
+                .lines()
+                .find(|l| l.starts_with(prefix))
+                .and_then(|l| {
+                    let v = l[prefix.len()..].split_whitespace().next()?;
+                    Some(if v == "unlimited" {
+                        u64::MAX as f64
+                    } else {
+                        v.parse::<f64>().ok()?
+                    })
+                })
+        };
+        if let Some(v) = soft("Max open files") {
+            m.gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                vec![],
+                v,
+            );
+        }
+        if let Some(v) = soft("Max address space") {
+            m.gauge(
+                "process_virtual_memory_max_bytes",
+                "Maximum amount of virtual memory available in bytes.",
+                vec![],
+                v,
+            );
+        }
+    }
+    m.gauge(
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        vec![],
+        started,
+    );
+}
+
+/// `prometheus_build_info` with Prometheus's labels (`goversion` holds the Rust
+/// compiler's version).
+pub(crate) fn build_metrics(m: &mut Metrics) {
+    use crate::build_info as b;
+    m.gauge(
+        "prometheus_build_info",
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which prometheus was built, and the goos and goarch for the build.",
+        vec![
+            ("branch", b::BRANCH.into()),
+            ("goarch", crate::build_info::GOARCH.into()),
+            ("goos", std::env::consts::OS.into()),
+            ("goversion", b::RUSTC.into()),
+            ("revision", b::REVISION.into()),
+            ("tags", b::TAGS.into()),
+            ("version", b::VERSION.into()),
+        ],
+        1.0,
+    );
 }
 
 impl Web {
@@ -338,7 +408,7 @@ impl Web {
         t: usize,
         agent: &Agent,
         config: &str,
-        extra_metrics: &dyn Fn() -> String,
+        extra_metrics: &dyn Fn() -> Metrics,
     ) -> Action {
         let mut action = Action::None;
         let Some(c) = self.conns.get_mut(&t) else {
@@ -678,7 +748,7 @@ struct Ctx<'a> {
     lifecycle: bool,
     started: f64,
     /// More `/metrics` text (remote write's queues).
-    extra_metrics: &'a dyn Fn() -> String,
+    extra_metrics: &'a dyn Fn() -> Metrics,
     /// The API server's own counters.
     web: WebStats,
 }
@@ -730,24 +800,38 @@ fn route(
         ),
         ("GET", "/metrics") => {
             let mut m = agent.metrics();
-            m.extend(process_metrics(started));
-            for (name, value) in [
-                ("trawl_web_connections_evicted_total", ctx.web.evicted),
-                ("trawl_web_connections_timed_out_total", ctx.web.timed_out),
-                ("trawl_web_responses_refused_total", ctx.web.refused),
+            process_metrics(started, &mut m);
+            build_metrics(&mut m);
+            for (name, help, value) in [
+                (
+                    "trawl_web_connections_evicted_total",
+                    "API connections closed to make room at --web.max-connections.",
+                    ctx.web.evicted,
+                ),
+                (
+                    "trawl_web_connections_timed_out_total",
+                    "API connections closed on a read or write timeout.",
+                    ctx.web.timed_out,
+                ),
+                (
+                    "trawl_web_responses_refused_total",
+                    "API requests answered 503 because responses held for slow clients reached their bound.",
+                    ctx.web.refused,
+                ),
             ] {
-                m.push(MetricSample {
-                    name,
-                    labels: Vec::new(),
-                    value: value as f64,
-                });
+                m.counter(name, help, vec![], value as f64);
             }
-            let mut body = metrics_text(&m);
-            body.push_str(&(ctx.extra_metrics)());
+            m.gauge(
+                "prometheus_ready",
+                "Whether Prometheus startup was fully completed and the server is ready for normal operation.",
+                vec![],
+                1.0,
+            );
+            m.extend((ctx.extra_metrics)());
             (
                 200,
                 "text/plain; version=0.0.4; charset=utf-8",
-                body,
+                m.render(),
                 Action::None,
             )
         }

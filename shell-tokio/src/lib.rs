@@ -757,11 +757,11 @@ fn command(agent: &mut trawl_core::Agent, remote: &Option<RemoteWrite>, clock: &
             ));
         }
         Command::Metrics(tx) => {
-            let mut text = trawl_core::api::metrics_text(&agent.metrics());
+            let mut m = agent.metrics();
             if let Some(r) = remote.as_ref().and_then(|rw| rw.remote.as_ref()) {
-                text.push_str(&r.metrics_text());
+                r.metrics(&mut m);
             }
-            let _ = tx.send(text);
+            let _ = tx.send(m.render());
         }
     }
 }

@@ -127,6 +127,17 @@ pub struct SdFailure {
     pub message: String,
 }
 
+/// Mechanisms that watch rather than refresh in Prometheus (they have no
+/// `prometheus_sd_refresh_*` series).
+const WATCHERS: &[&str] = &[
+    "consul",
+    "file",
+    "kubernetes",
+    "nerve",
+    "serverset",
+    "static",
+];
+
 /// Discovery counters, under Prometheus's names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SdStats {
@@ -138,6 +149,9 @@ pub struct SdStats {
     pub updates: u64,
     /// Every registered mechanism's counter series (all present from the start).
     pub counters: BTreeMap<CounterKey, u64>,
+    /// `prometheus_sd_refresh_failures_total{mechanism, config}`: failures of the
+    /// mechanisms Prometheus runs through its refresh loop, per job subscribed.
+    pub refresh_failures: BTreeMap<(&'static str, Arc<str>), u64>,
 }
 
 impl Default for SdStats {
@@ -149,6 +163,7 @@ impl Default for SdStats {
             counters: registry::counters()
                 .map(|c| ((c.name, c.labels), 0))
                 .collect(),
+            refresh_failures: BTreeMap::new(),
         }
     }
 }
@@ -399,6 +414,21 @@ impl Discovery {
             self.count_failed();
         }
         let name = self.providers.get(&id).map(|p| p.name.clone());
+        if let Some(p) = self.providers.get(&id)
+            && !out.failures.is_empty()
+        {
+            let mechanism = p.config.mechanism();
+            // 3.x's `refresh.Discovery` counts its failures; watchers count their own.
+            if !WATCHERS.contains(&mechanism) {
+                for job in &p.subs {
+                    *self
+                        .stats
+                        .refresh_failures
+                        .entry((mechanism, job.clone()))
+                        .or_default() += out.failures.len() as u64;
+                }
+            }
+        }
         if let Some(name) = &name {
             for message in out.failures {
                 self.failures.push(SdFailure {
@@ -568,6 +598,70 @@ impl Discovery {
                 m.values().map(|g| g.targets.len()).sum::<usize>();
         }
         out
+    }
+
+    /// The discovery manager's self-metrics, under 3.x's names (`discovery/metrics.go`,
+    /// `metrics_refresh.go`) and each mechanism's counters.
+    pub(crate) fn metrics(&self, m: &mut crate::metrics::Metrics) {
+        let s = &self.stats;
+        let scrape = || vec![("name", "scrape".to_owned())];
+        m.gauge(
+            "prometheus_sd_failed_configs",
+            "Current number of service discovery configurations that failed to load.",
+            scrape(),
+            s.failed_configs as f64,
+        );
+        m.counter(
+            "prometheus_sd_received_updates_total",
+            "Total number of update events received from the SD providers.",
+            scrape(),
+            s.received_updates as f64,
+        );
+        m.counter(
+            "prometheus_sd_updates_total",
+            "Total number of update events sent to the SD consumers.",
+            scrape(),
+            s.updates as f64,
+        );
+        for (job, n) in self.discovered_targets() {
+            m.gauge(
+                "prometheus_sd_discovered_targets",
+                "Current number of discovered targets.",
+                vec![("config", job.to_string()), ("name", "scrape".into())],
+                n as f64,
+            );
+        }
+        for c in registry::counters() {
+            let v = s.counters.get(&(c.name, c.labels)).copied().unwrap_or(0);
+            let labels = c
+                .labels
+                .iter()
+                .map(|(k, v)| (*k, (*v).to_owned()))
+                .collect();
+            m.counter(c.name, c.help, labels, v as f64);
+        }
+        // Every refreshing provider's series, from 0 (as 3.x creates them with the
+        // provider), so `increase()` sees the first failure.
+        let mut refresh = s.refresh_failures.clone();
+        for p in self.providers.values() {
+            let mechanism = p.config.mechanism();
+            if !WATCHERS.contains(&mechanism) {
+                for job in &p.subs {
+                    refresh.entry((mechanism, job.clone())).or_default();
+                }
+            }
+        }
+        for ((mechanism, job), v) in refresh {
+            m.counter(
+                "prometheus_sd_refresh_failures_total",
+                "Number of refresh failures for the given SD mechanism.",
+                vec![
+                    ("config", job.to_string()),
+                    ("mechanism", mechanism.to_owned()),
+                ],
+                v as f64,
+            );
+        }
     }
 
     /// `(provider name, subscribed jobs)` in provider order.

@@ -151,6 +151,13 @@ pub struct QueueStats {
     pub shards_desired: f64,
     /// `queue_highest_sent_timestamp_seconds`, in ms.
     pub highest_sent_ms: i64,
+    /// `queue_highest_timestamp_seconds` (3.x): the newest sample or histogram
+    /// timestamp enqueued, in ms.
+    pub highest_enqueued_ms: i64,
+    /// `exemplars_retried_total`.
+    pub exemplars_retried: u64,
+    /// `histograms_retried_total`.
+    pub histograms_retried: u64,
     /// `samples_retried` requests' failures by kind: status 5xx/429 or network.
     pub failed_requests: u64,
     /// Series records ignored because their ref lies too far from all others.
@@ -523,6 +530,12 @@ impl Ewma {
     }
 }
 
+/// The buckets of `sent_batch_duration_seconds` (3.x: client_golang's defaults and
+/// 25, 60, 120 and 300 s).
+pub const SEND_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 60.0, 120.0, 300.0,
+];
+
 const RESHARD_EVERY: Duration = Duration::from_secs(10);
 
 /// One `remote_write` queue.
@@ -553,6 +566,8 @@ pub struct Queue {
     last_in: u64,
     last_out: u64,
     last_send_seconds: f64,
+    /// `sent_batch_duration_seconds`.
+    durations: crate::metrics::Buckets,
     rate_in: Ewma,
     rate_out: Ewma,
     last_ok: Option<Instant>,
@@ -599,6 +614,7 @@ impl Queue {
             last_in: 0,
             last_out: 0,
             last_send_seconds: 0.0,
+            durations: crate::metrics::Buckets::new(SEND_BUCKETS),
             rate_in: Ewma::default(),
             rate_out: Ewma::default(),
             last_ok: None,
@@ -614,7 +630,12 @@ impl Queue {
         &self.cfg
     }
 
-    /// Counters.
+    /// The durations of acknowledged requests (`sent_batch_duration_seconds`).
+    pub fn send_durations(&self) -> &crate::metrics::Buckets {
+        &self.durations
+    }
+
+    /// The queue's counters.
     pub fn stats(&self) -> &QueueStats {
         &self.stats
     }
@@ -746,6 +767,8 @@ impl Queue {
                                 None,
                                 Some(now.mono),
                             );
+                            self.stats.highest_enqueued_ms =
+                                self.stats.highest_enqueued_ms.max(p.t);
                             queued += 1;
                         }
                         self.stats.samples_pending += queued;
@@ -811,6 +834,8 @@ impl Queue {
                                 Some(msg.into_boxed_slice()),
                                 Some(now.mono),
                             );
+                            self.stats.highest_enqueued_ms =
+                                self.stats.highest_enqueued_ms.max(h.t);
                             queued += 1;
                             self.stats.histograms_pending += 1;
                         }
@@ -1045,6 +1070,7 @@ impl Queue {
             self.stats.bytes_sent += f.body.len() as u64;
             self.stats.requests += 1;
             self.stats.send_seconds += took;
+            self.durations.observe(took);
             if let Some(m) = f
                 .samples
                 .iter()
@@ -1083,7 +1109,10 @@ impl Queue {
         if let Some(f) = self.shards[i].flight.as_mut() {
             f.attempts = attempt;
             f.retry_at = Some(now.mono + wait);
-            self.stats.samples_retried += f.samples.len() as u64;
+            let (n, x, h) = kinds(&f.samples);
+            self.stats.samples_retried += n;
+            self.stats.exemplars_retried += x;
+            self.stats.histograms_retried += h;
         }
         self.events.push_back(QueueEvent::Retrying {
             error: error.unwrap_or_default(),

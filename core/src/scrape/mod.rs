@@ -27,9 +27,10 @@ use crate::exposition::{
 };
 use crate::io::{IoEvent, IoOp, IoQueue, Origin, RequestId};
 use crate::labels::{self, Labels, LabelsBuilder};
+use crate::metrics::{Buckets, Metrics, Summary};
 use crate::target::{self, Health, Populated, ScrapeTarget};
 use crate::time::{Instant, Now, UnixNanos};
-use pipeline::{Batch, ScrapeContext, ScrapeRun, SeriesCache};
+use pipeline::{Batch, CacheStats, ScrapeContext, ScrapeRun, SeriesCache};
 use request::RequestTemplate;
 
 /// Identifies a scrape loop for the lifetime of the agent.
@@ -98,6 +99,14 @@ impl Loops {
             *s = SlabSlot::Live(key.id, l);
             self.live += 1;
         }
+    }
+
+    /// Every live loop, in slot order.
+    fn values(&self) -> impl Iterator<Item = &Loop> {
+        self.slots.iter().filter_map(|s| match s {
+            SlabSlot::Live(_, l) => Some(l),
+            _ => None,
+        })
     }
 
     fn get(&self, key: &LoopKey) -> Option<&Loop> {
@@ -443,6 +452,8 @@ struct Loop {
     last_error: String,
     last_scrape: Option<UnixNanos>,
     last_duration: Duration,
+    /// When the last scrape request began (for `prometheus_target_interval_length_seconds`).
+    last_start: Option<Instant>,
     /// The instant this loop's timer entry is filed under.
     wake: Instant,
 }
@@ -478,6 +489,29 @@ pub struct ScrapeStats {
     /// Ticks that found the previous scrape still running (cannot happen while
     /// timeout ≤ interval; counted to prove it).
     pub ticks_skipped_busy: u64,
+    /// `prometheus_target_scrape_pool_reloads_total` (all pools).
+    pub reloads: u64,
+    /// `prometheus_target_scrape_pool_exceeded_target_limit_total` (all pools).
+    pub exceeded_target_limit: u64,
+}
+
+/// The scrape manager's duration estimators (3.x's `scrapeMetrics` summaries and
+/// histograms).
+#[derive(Clone, Debug)]
+pub(crate) struct Timings {
+    /// `prometheus_target_interval_length_seconds` and `_histogram_seconds`, by interval.
+    interval: BTreeMap<Duration, (Summary, Buckets)>,
+    /// `prometheus_target_scrape_duration_seconds`.
+    duration: Buckets,
+}
+
+impl Default for Timings {
+    fn default() -> Timings {
+        Timings {
+            interval: BTreeMap::new(),
+            duration: Buckets::new(crate::metrics::DEFAULT_BUCKETS),
+        }
+    }
 }
 
 /// A change of a target's health, for logs and the shells' views.
@@ -625,6 +659,11 @@ pub(crate) struct ScrapeManager {
     /// Bumped by every sync and configuration: the target set may have changed.
     pub(crate) version: u64,
     pub(crate) stats: ScrapeStats,
+    /// Duration estimators for the self-metrics.
+    timings: Timings,
+    /// The per-loop counters of loops that have ended (the `prometheus_target_scrapes_*`
+    /// counters must not go back when a target leaves).
+    ended: CacheStats,
 }
 
 /// What moves a scrape's body on: an IO event, or a turn to parse what is pending.
@@ -653,6 +692,8 @@ impl ScrapeManager {
             busy_since: None,
             version: 0,
             stats: ScrapeStats::default(),
+            timings: Timings::default(),
+            ended: CacheStats::default(),
         }
     }
 
@@ -707,6 +748,7 @@ impl ScrapeManager {
             return;
         };
         pool.stats.reloads += 1;
+        self.stats.reloads += 1;
         pool.template = Arc::new(RequestTemplate::new(
             &cfg,
             &self.user_agent,
@@ -735,6 +777,7 @@ impl ScrapeManager {
             return;
         };
         pool.stats.reloads += 1;
+        self.stats.reloads += 1;
         pool.config = cfg;
         pool.template = Arc::new(RequestTemplate::new(
             &pool.config,
@@ -979,6 +1022,7 @@ impl ScrapeManager {
         let n = pool.active.len() as u64;
         if limit > 0 && n > limit {
             pool.stats.exceeded_target_limit += 1;
+            self.stats.exceeded_target_limit += 1;
             pool.limit_error = Some(
                 format!("target_limit exceeded (number of targets: {n}, limit: {limit})").into(),
             );
@@ -1015,6 +1059,7 @@ impl ScrapeManager {
             last_error: String::new(),
             last_scrape: None,
             last_duration: Duration::ZERO,
+            last_start: None,
             wake: Instant::ZERO,
         };
         l.wake = l.wake_at();
@@ -1044,6 +1089,7 @@ impl ScrapeManager {
 
     fn remove_loop(&mut self, id: LoopKey) {
         if let Some(mut l) = self.loops.remove(&id) {
+            self.ended.add(&l.cache.stats);
             let retired = l.cache.retire_all();
             if !retired.is_empty() {
                 self.retire_batches.push(Batch {
@@ -1165,7 +1211,15 @@ impl ScrapeManager {
             self.stats.scrapes_timed_out += 1;
             let url = crate::gourl::redact_url(&l.target.url, crate::gourl::STRIPPED);
             let error = format!("Get {url:?}: context deadline exceeded");
-            Self::finish(l, id.id.0, now, Err(error), out, &mut self.refs);
+            Self::finish(
+                l,
+                id.id.0,
+                now,
+                Err(error),
+                out,
+                &mut self.refs,
+                &mut self.timings,
+            );
             if l.done() {
                 self.remove_loop(id);
                 return;
@@ -1216,6 +1270,7 @@ impl ScrapeManager {
                     Err(e.to_string()),
                     out,
                     &mut self.refs,
+                    &mut self.timings,
                 );
             } else {
                 let req = l.template.request(
@@ -1228,6 +1283,21 @@ impl ScrapeManager {
                 );
                 let rid = io.start(IoOp::Http(req));
                 self.stats.scrapes_started += 1;
+                // 3.x's `scrapeLoop.scrapeAndReport`: the time since the last scrape
+                // began, under the loop's interval.
+                if let Some(last) = l.last_start {
+                    let (summary, buckets) =
+                        self.timings.interval.entry(interval).or_insert_with(|| {
+                            (
+                                Summary::new(),
+                                Buckets::new(crate::metrics::INTERVAL_BUCKETS),
+                            )
+                        });
+                    let seconds = now.mono.saturating_since(last).as_secs_f64();
+                    summary.observe(now.mono, seconds);
+                    buckets.observe(seconds);
+                }
+                l.last_start = Some(now.mono);
                 self.owners.insert(rid, id);
                 l.in_flight = Some(InFlight {
                     id: rid,
@@ -1252,9 +1322,12 @@ impl ScrapeManager {
         result: Result<(), String>,
         out: &mut ScrapeOut,
         refs: &mut pipeline::Refs,
+        timings: &mut Timings,
     ) {
         let started = l.in_flight.take().map_or(now, |f| f.started);
         l.last_duration = now.mono.saturating_since(started.mono);
+        // 3.x's `prometheus_target_scrape_duration_seconds` (`scrapeAndReport`).
+        timings.duration.observe(l.last_duration.as_secs_f64());
         let append_time = started.wall.as_millis();
         let run = match l.run.take() {
             Some(r) => r,
@@ -1441,7 +1514,7 @@ impl ScrapeManager {
         }
         if let Some(r) = result {
             self.owners.remove(&id);
-            Self::finish(l, lid.id.0, now, r, out, &mut self.refs);
+            Self::finish(l, lid.id.0, now, r, out, &mut self.refs, &mut self.timings);
             if l.done() {
                 self.remove_loop(lid);
             } else {
@@ -1561,6 +1634,169 @@ impl ScrapeManager {
             }
         }
         out
+    }
+
+    /// The scrape manager's self-metrics, under 3.x's names (`scrape/metrics.go`,
+    /// `newScrapeMetrics`), as of `now`.
+    pub(crate) fn metrics(&self, now: Instant, m: &mut Metrics) {
+        let mut totals = self.ended.clone();
+        let mut meta: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        for l in self.loops.values() {
+            totals.add(&l.cache.stats);
+            let e = meta.entry(&l.job).or_default();
+            for (name, f) in l.cache.metadata() {
+                // 3.x's `metaEntry.size`: the strings' lengths.
+                e.0 += 1;
+                e.1 += (name.len() + f.help.len() + f.unit.len() + f.kind.as_str().len()) as u64;
+            }
+        }
+        m.gauge(
+            "prometheus_agent_active_series",
+            "Number of active series being tracked by the WAL storage",
+            vec![],
+            self.loops
+                .values()
+                .map(|l| l.cache.stored_len())
+                .sum::<usize>() as f64,
+        );
+        let s = &self.stats;
+        let counters: [(&'static str, &'static str, u64); 13] = [
+            (
+                "prometheus_target_scrape_pools_total",
+                "Total number of scrape pool creation attempts.",
+                s.pools_created,
+            ),
+            (
+                "prometheus_target_scrape_pools_failed_total",
+                "Total number of scrape pool creations that failed.",
+                s.pools_failed,
+            ),
+            (
+                "prometheus_target_scrape_pool_reloads_total",
+                "Total number of scrape pool reloads.",
+                s.reloads,
+            ),
+            // Rebuilding a pool's HTTP client from a validated config cannot fail in
+            // trawl; the counter is kept for dashboards.
+            (
+                "prometheus_target_scrape_pool_reloads_failed_total",
+                "Total number of failed scrape pool reloads.",
+                0,
+            ),
+            (
+                "prometheus_target_scrape_pool_exceeded_target_limit_total",
+                "Total number of times scrape pools hit the target limit, during sync or config reload.",
+                s.exceeded_target_limit,
+            ),
+            (
+                "prometheus_target_scrape_pool_exceeded_label_limits_total",
+                "Total number of times scrape pools hit the label limits, during sync or config reload.",
+                totals.exceeded_label_limits,
+            ),
+            (
+                "prometheus_target_scrapes_exceeded_body_size_limit_total",
+                "Total number of scrapes that hit the body size limit",
+                totals.exceeded_body_size_limit,
+            ),
+            (
+                "prometheus_target_scrapes_cache_flush_forced_total",
+                "How many times a scrape cache was flushed due to getting big while scrapes are failing.",
+                totals.cache_flush_forced,
+            ),
+            (
+                "prometheus_target_scrapes_exceeded_sample_limit_total",
+                "Total number of scrapes that hit the sample limit and were rejected.",
+                totals.exceeded_sample_limit,
+            ),
+            (
+                "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+                "Total number of samples rejected due to duplicate timestamps but different values.",
+                totals.duplicate_timestamp,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_order_total",
+                "Total number of samples rejected due to not being out of the expected order.",
+                totals.out_of_order,
+            ),
+            (
+                "prometheus_target_scrapes_sample_out_of_bounds_total",
+                "Total number of samples rejected due to timestamp falling outside of the time bounds.",
+                totals.out_of_bounds,
+            ),
+            (
+                "prometheus_target_scrapes_exceeded_native_histogram_bucket_limit_total",
+                "Total number of scrapes that hit the native histogram bucket limit and were rejected.",
+                totals.exceeded_bucket_limit,
+            ),
+        ];
+        for (name, help, v) in counters {
+            m.counter(name, help, vec![], v as f64);
+        }
+        // As in 3.x's agent storage, which drops only a repeat of a series' last
+        // exemplar, no exemplar is refused for its order.
+        m.counter(
+            "prometheus_target_scrapes_exemplar_out_of_order_total",
+            "Total number of exemplar rejected due to not being out of the expected order.",
+            vec![],
+            0.0,
+        );
+        for (job, p) in &self.pools {
+            let l = || vec![("scrape_job", job.to_string())];
+            m.gauge(
+                "prometheus_target_scrape_pool_targets",
+                "Current number of targets in this scrape pool.",
+                l(),
+                p.active.len() as f64,
+            );
+            m.gauge(
+                "prometheus_target_scrape_pool_target_limit",
+                "Maximum number of targets allowed in this scrape pool.",
+                l(),
+                p.config.limits.target_limit as f64,
+            );
+            m.counter(
+                "prometheus_target_scrape_pool_sync_total",
+                "Total number of syncs that were executed on a scrape pool.",
+                l(),
+                p.stats.syncs as f64,
+            );
+            m.counter(
+                "prometheus_target_sync_failed_total",
+                "Total number of target sync failures.",
+                l(),
+                p.stats.sync_failed as f64,
+            );
+            let (entries, bytes) = meta.get(&**job).copied().unwrap_or_default();
+            m.gauge(
+                "prometheus_target_metadata_cache_entries",
+                "Total number of metric metadata entries in the cache",
+                l(),
+                entries as f64,
+            );
+            m.gauge("prometheus_target_metadata_cache_bytes", "The number of bytes that are currently used for storing metric metadata in the cache", l(), bytes as f64);
+        }
+        for (interval, (summary, buckets)) in &self.timings.interval {
+            let l = || vec![("interval", crate::metrics::go_duration(*interval))];
+            m.summary(
+                "prometheus_target_interval_length_seconds",
+                "Actual intervals between scrapes.",
+                l(),
+                summary,
+                now,
+            );
+            m.histogram(
+                "prometheus_target_interval_length_histogram_seconds",
+                "Actual intervals between scrapes.",
+                l(),
+                buckets,
+            );
+        }
+        m.histogram(
+            "prometheus_target_scrape_duration_seconds",
+            "Total duration of the scrape from start to commit completion in seconds.",
+            vec![],
+            &self.timings.duration,
+        );
     }
 
     pub(crate) fn pools(&self) -> Vec<PoolView> {

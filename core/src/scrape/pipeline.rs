@@ -259,6 +259,22 @@ pub struct CacheStats {
     pub exemplars_invalid: u64,
 }
 
+impl CacheStats {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &CacheStats) {
+        self.out_of_order += other.out_of_order;
+        self.duplicate_timestamp += other.duplicate_timestamp;
+        self.out_of_bounds += other.out_of_bounds;
+        self.exceeded_sample_limit += other.exceeded_sample_limit;
+        self.exceeded_bucket_limit += other.exceeded_bucket_limit;
+        self.exceeded_label_limits += other.exceeded_label_limits;
+        self.exceeded_body_size_limit += other.exceeded_body_size_limit;
+        self.cache_flush_forced += other.cache_flush_forced;
+        self.exemplars_appended += other.exemplars_appended;
+        self.exemplars_invalid += other.exemplars_invalid;
+    }
+}
+
 fn slot_labels_hash(slots: &[Slot], j: u32) -> u64 {
     match &slots[j as usize] {
         Slot::Series { labels, .. } => labels.0,
@@ -274,6 +290,14 @@ impl SeriesCache {
     /// An empty cache.
     pub fn new() -> SeriesCache {
         SeriesCache::default()
+    }
+
+    /// Series kept (stored), without dropped series and other spellings.
+    pub fn stored_len(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Series { .. }))
+            .count()
     }
 
     /// Series currently cached (kept and dropped).

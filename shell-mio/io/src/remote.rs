@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use trawl_core::config::{HttpClientConfig, RemoteWriteConfig};
 use trawl_core::io::CredentialsFile;
+use trawl_core::metrics::{Kind, Metrics, Series, Value};
 use trawl_core::remote::encode::{RwMetadata, metadata_body};
 use trawl_core::remote::queue::{Queue, QueueEvent, SendOutcome, WalPos};
 use trawl_core::time::{Instant, Now};
@@ -34,7 +35,7 @@ use trawl_core::io::OwnedIoEvent;
 type Answer = Result<(u16, Option<Duration>, String), String>;
 
 /// A metric family of the queues: name, type, help, value.
-type Family = (&'static str, &'static str, &'static str, fn(&Runner) -> f64);
+type Family = (&'static str, Kind, &'static str, fn(&Runner) -> f64);
 
 /// How remote write's requests go out: the daemon's mio client, or trawl-tokio's.
 /// Answers come back through [`Remote::on_net`] under the same [`RemoteId`]s (a
@@ -92,6 +93,8 @@ struct Runner {
     /// Metadata requests acknowledged, and failed.
     metadata_sent: u64,
     metadata_failed: u64,
+    /// Reads stopped because the queue was full.
+    full_stops: u64,
 }
 
 /// The agent's metric metadata: family, type, help, unit.
@@ -284,6 +287,9 @@ impl Runner {
                 self.read_checkpoint(wal_dir, c);
             }
         }
+        // The queue is full: reading waits for it (3.x's shards refuse the enqueue and
+        // the WAL watcher retries).
+        self.full_stops += 1;
     }
 
     fn persist(&mut self) {
@@ -349,6 +355,7 @@ impl Remote {
                 next_metadata: now.mono + cfg_interval(&rw.metadata_config),
                 metadata_sent: 0,
                 metadata_failed: 0,
+                full_stops: 0,
             };
             if let Some(&c) = cps.last() {
                 r.read_checkpoint(&wal_dir, c);
@@ -611,175 +618,248 @@ impl Remote {
         self.runners.iter().all(|r| !r.behind && r.q.is_idle())
     }
 
-    /// `prometheus_remote_storage_*` lines for `/metrics`.
-    pub fn metrics_text(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        let families: [Family; 25] = [
+    /// The `prometheus_remote_storage_*` families (3.x's `newQueueManagerMetrics`),
+    /// one series per queue (`remote_name`, `url`).
+    pub fn metrics(&self, m: &mut Metrics) {
+        let families: [Family; 31] = [
             (
                 "prometheus_remote_storage_samples_in_total",
-                "counter",
+                Kind::Counter,
                 "Samples read from the WAL.",
                 |r| r.q.stats().samples_in as f64,
             ),
             (
                 "prometheus_remote_storage_samples_total",
-                "counter",
+                Kind::Counter,
                 "Samples sent and acknowledged.",
                 |r| r.q.stats().samples_sent as f64,
             ),
             (
                 "prometheus_remote_storage_samples_failed_total",
-                "counter",
+                Kind::Counter,
                 "Samples refused for good by the receiver.",
                 |r| r.q.stats().samples_failed as f64,
             ),
             (
                 "prometheus_remote_storage_samples_retried_total",
-                "counter",
+                Kind::Counter,
                 "Samples in requests that were retried.",
                 |r| r.q.stats().samples_retried as f64,
             ),
             (
                 "prometheus_remote_storage_samples_dropped_total",
-                "counter",
+                Kind::Counter,
                 "Samples dropped by write relabeling, of unknown series, or too old.",
                 |r| r.q.stats().samples_dropped as f64,
             ),
             (
                 "prometheus_remote_storage_samples_pending",
-                "gauge",
+                Kind::Gauge,
                 "Samples queued or in flight.",
                 |r| r.q.stats().samples_pending as f64,
             ),
             (
                 "prometheus_remote_storage_exemplars_in_total",
-                "counter",
+                Kind::Counter,
                 "Exemplars read from the WAL (with send_exemplars).",
                 |r| r.q.stats().exemplars_in as f64,
             ),
             (
                 "prometheus_remote_storage_exemplars_total",
-                "counter",
+                Kind::Counter,
                 "Exemplars sent and acknowledged.",
                 |r| r.q.stats().exemplars_sent as f64,
             ),
             (
                 "prometheus_remote_storage_exemplars_failed_total",
-                "counter",
+                Kind::Counter,
                 "Exemplars refused for good by the receiver.",
                 |r| r.q.stats().exemplars_failed as f64,
             ),
             (
                 "prometheus_remote_storage_exemplars_dropped_total",
-                "counter",
+                Kind::Counter,
                 "Exemplars of dropped or unknown series, or too old.",
                 |r| r.q.stats().exemplars_dropped as f64,
             ),
             (
                 "prometheus_remote_storage_exemplars_pending",
-                "gauge",
+                Kind::Gauge,
                 "Exemplars queued or in flight.",
                 |r| r.q.stats().exemplars_pending as f64,
             ),
             (
                 "prometheus_remote_storage_histograms_in_total",
-                "counter",
+                Kind::Counter,
                 "Native histograms read from the WAL (with send_native_histograms).",
                 |r| r.q.stats().histograms_in as f64,
             ),
             (
                 "prometheus_remote_storage_histograms_total",
-                "counter",
+                Kind::Counter,
                 "Native histograms sent and acknowledged.",
                 |r| r.q.stats().histograms_sent as f64,
             ),
             (
                 "prometheus_remote_storage_histograms_failed_total",
-                "counter",
+                Kind::Counter,
                 "Native histograms refused for good by the receiver.",
                 |r| r.q.stats().histograms_failed as f64,
             ),
             (
                 "prometheus_remote_storage_histograms_dropped_total",
-                "counter",
+                Kind::Counter,
                 "Native histograms of dropped or unknown series, or too old.",
                 |r| r.q.stats().histograms_dropped as f64,
             ),
             (
                 "prometheus_remote_storage_histograms_pending",
-                "gauge",
+                Kind::Gauge,
                 "Native histograms queued or in flight.",
                 |r| r.q.stats().histograms_pending as f64,
             ),
             (
                 "prometheus_remote_storage_bytes_total",
-                "counter",
+                Kind::Counter,
                 "Compressed bytes acknowledged.",
                 |r| r.q.stats().bytes_sent as f64,
             ),
             (
-                "prometheus_remote_storage_sent_batch_duration_seconds_sum",
-                "counter",
-                "Time spent in acknowledged requests.",
-                |r| r.q.stats().send_seconds,
+                "prometheus_remote_storage_exemplars_retried_total",
+                Kind::Counter,
+                "Exemplars in requests that were retried.",
+                |r| r.q.stats().exemplars_retried as f64,
             ),
             (
-                "prometheus_remote_storage_sent_batch_duration_seconds_count",
-                "counter",
-                "Acknowledged requests.",
-                |r| r.q.stats().requests as f64,
+                "prometheus_remote_storage_histograms_retried_total",
+                Kind::Counter,
+                "Native histograms in requests that were retried.",
+                |r| r.q.stats().histograms_retried as f64,
+            ),
+            (
+                "prometheus_remote_storage_enqueue_retries_total",
+                Kind::Counter,
+                "Total number of times enqueue has failed because a shards queue was full.",
+                |r| r.full_stops as f64,
+            ),
+            (
+                "prometheus_remote_storage_shards_max",
+                Kind::Gauge,
+                "The maximum number of shards that the queue is allowed to run.",
+                |r| r.cfg.queue_config.max_shards as f64,
+            ),
+            (
+                "prometheus_remote_storage_shards_min",
+                Kind::Gauge,
+                "The minimum number of shards that the queue is allowed to run.",
+                |r| r.cfg.queue_config.min_shards as f64,
+            ),
+            (
+                "prometheus_remote_storage_shard_capacity",
+                Kind::Gauge,
+                "The capacity of each shard of the queue used for parallel sending to the remote storage.",
+                |r| r.cfg.queue_config.capacity as f64,
+            ),
+            (
+                "prometheus_remote_storage_max_samples_per_send",
+                Kind::Gauge,
+                "The maximum number of samples to be sent, in a single request, to the remote storage.",
+                |r| r.cfg.queue_config.max_samples_per_send as f64,
+            ),
+            (
+                "prometheus_remote_storage_queue_highest_timestamp_seconds",
+                Kind::Gauge,
+                "Highest timestamp that was enqueued, in seconds since epoch.",
+                |r| (r.q.stats().highest_enqueued_ms / 1000) as f64,
             ),
             (
                 "prometheus_remote_storage_shards",
-                "gauge",
+                Kind::Gauge,
                 "Shards in use.",
                 |r| r.q.stats().shards as f64,
             ),
             (
                 "prometheus_remote_storage_shards_desired",
-                "gauge",
+                Kind::Gauge,
                 "Shards the rate calls for.",
                 |r| r.q.stats().shards_desired,
             ),
             (
                 "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
-                "gauge",
+                Kind::Gauge,
                 "Newest sample timestamp acknowledged.",
                 |r| r.q.stats().highest_sent_ms as f64 / 1000.0,
             ),
             (
                 "prometheus_remote_storage_metadata_total",
-                "counter",
+                Kind::Counter,
                 "Metadata requests acknowledged.",
                 |r| r.metadata_sent as f64,
             ),
             (
                 "prometheus_remote_storage_metadata_failed_total",
-                "counter",
+                Kind::Counter,
                 "Metadata requests that failed.",
                 |r| r.metadata_failed as f64,
             ),
             (
                 "trawl_remote_storage_wal_segments_lost_total",
-                "counter",
+                Kind::Counter,
                 "WAL segments deleted (size bound) before this queue sent them.",
                 |r| r.lost_segments as f64,
             ),
         ];
         for (name, kind, help, get) in families {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            let f = m.family(name, help, kind);
             for r in &self.runners {
-                let _ = writeln!(
-                    out,
-                    "{name}{{remote_name={:?},url={:?}}} {}",
-                    r.name,
-                    trawl_core::http::redact_url(&r.cfg.url, trawl_core::http::REDACTED),
-                    get(r)
-                );
+                f.series.push(Series {
+                    labels: self.queue_labels(r),
+                    value: Value::Number(get(r)),
+                });
             }
         }
-        out
+        for r in &self.runners {
+            m.histogram(
+                "prometheus_remote_storage_sent_batch_duration_seconds",
+                "Duration of send calls to the remote storage.",
+                self.queue_labels(r),
+                r.q.send_durations(),
+            );
+        }
+        for r in &self.runners {
+            m.gauge(
+                "prometheus_wal_watcher_current_segment",
+                "Current segment the WAL watcher is reading records from.",
+                vec![("consumer", r.name.clone())],
+                r.tail.segment as f64,
+            );
+        }
+        if !self.runners.is_empty() {
+            // What remote storage received last: trawl's queues read the WAL, so this
+            // is the newest timestamp any queue enqueued.
+            let highest = self
+                .runners
+                .iter()
+                .map(|r| r.q.stats().highest_enqueued_ms)
+                .max()
+                .unwrap_or(0);
+            m.gauge(
+                "prometheus_remote_storage_highest_timestamp_in_seconds",
+                "Highest timestamp that has come into the remote storage via the Appender interface, in seconds since epoch. Initialized to 0 when no data has been received yet.",
+                vec![],
+                (highest / 1000) as f64,
+            );
+        }
+    }
+
+    fn queue_labels(&self, r: &Runner) -> Vec<(&'static str, String)> {
+        vec![
+            ("remote_name", r.name.clone()),
+            (
+                "url",
+                trawl_core::http::redact_url(&r.cfg.url, trawl_core::http::REDACTED).into_owned(),
+            ),
+        ]
     }
 }
 

@@ -253,7 +253,7 @@ pub(crate) fn kubernetes_roles_follow_the_api(dir: &Path, start: Start<'_>) {
     );
     assert!(m("prometheus_sd_kubernetes_events_total{event=\"delete\",role=\"pod\"}") >= 1.0);
     assert!(m("prometheus_sd_kubernetes_events_total{event=\"add\",role=\"ingress\"}") >= 1.0);
-    assert_eq!(m("prometheus_sd_failed_configs"), 0.0);
+    assert_eq!(m("prometheus_sd_failed_configs{name=\"scrape\"}"), 0.0);
     assert_eq!(
         m("prometheus_sd_kubernetes_failures_total"),
         0.0,
@@ -361,7 +361,7 @@ pub(crate) fn in_cluster_over_tls(dir: &Path, start: StartInCluster<'_>) {
         },
     );
     assert_eq!(
-        sample(&*t, "prometheus_sd_failed_configs"),
+        sample(&*t, "prometheus_sd_failed_configs{name=\"scrape\"}"),
         Some(0.0),
         "{}",
         t.metrics()

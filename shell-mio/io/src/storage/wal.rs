@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use trawl_core::labels::{Key128, Labels};
+use trawl_core::metrics::{Metrics, Summary};
 use trawl_core::scrape::pipeline::{Batch, Point, SeriesRef};
 use trawl_core::wal::record;
 use trawl_core::wal::replay::{Replay, ReplayStats, Restored};
@@ -274,6 +275,10 @@ pub struct Wal {
     stats: WalStats,
     /// The oldest segment remote-write queues still need (`None`: no queue).
     keep_from: Option<std::sync::Arc<std::sync::atomic::AtomicU32>>,
+    /// The origin of the fsync summary's clock.
+    origin: std::time::Instant,
+    /// `prometheus_tsdb_wal_fsync_duration_seconds`.
+    fsync: Summary,
 }
 
 fn segment_name(i: u32) -> String {
@@ -462,6 +467,8 @@ impl Wal {
                 ..WalStats::default()
             },
             keep_from: None,
+            origin: std::time::Instant::now(),
+            fsync: Summary::new(),
         };
         Ok((wal, restored, report))
     }
@@ -843,8 +850,7 @@ impl Wal {
     fn rotate(&mut self, now_ms: i64) -> io::Result<()> {
         self.seg.pad_page();
         self.write_out()?;
-        self.file.sync_data()?;
-        self.stats.syncs += 1;
+        self.timed_sync()?;
         let next = self.current + 1;
         let file = Self::create_segment(&self.wal_dir, next).map_err(|e| match e {
             OpenError::Io { error, .. } => error,
@@ -1073,11 +1079,92 @@ impl Wal {
     /// Syncs the current segment to disk.
     pub fn sync(&mut self) -> io::Result<()> {
         if self.unsynced {
-            self.file.sync_data()?;
-            self.stats.syncs += 1;
+            self.timed_sync()?;
             self.unsynced = false;
         }
         Ok(())
+    }
+
+    /// `fdatasync`s the current segment, timing it.
+    fn timed_sync(&mut self) -> io::Result<()> {
+        let t = std::time::Instant::now();
+        self.file.sync_data()?;
+        let now = trawl_core::time::Instant(self.origin.elapsed().as_nanos() as u64);
+        self.fsync.observe(now, t.elapsed().as_secs_f64());
+        self.stats.syncs += 1;
+        Ok(())
+    }
+
+    /// The WAL's self-metrics under Prometheus's names (3.x's `wlog` metrics and the
+    /// agent storage's), as of now.
+    pub fn metrics(&self) -> Metrics {
+        let mut m = Metrics::new();
+        let s = &self.stats;
+        let now = trawl_core::time::Instant(self.origin.elapsed().as_nanos() as u64);
+        m.summary(
+            "prometheus_tsdb_wal_fsync_duration_seconds",
+            "Duration of write log fsync.",
+            vec![],
+            &self.fsync,
+            now,
+        );
+        let counters: [(&'static str, &'static str, u64); 5] = [
+            (
+                "prometheus_tsdb_wal_writes_failed_total",
+                "Total number of write log writes that failed.",
+                s.write_errors,
+            ),
+            (
+                "prometheus_tsdb_wal_truncations_total",
+                "Total number of write log truncations attempted.",
+                s.checkpoints + s.retention_errors,
+            ),
+            (
+                "prometheus_tsdb_wal_truncations_failed_total",
+                "Total number of write log truncations that failed.",
+                s.retention_errors,
+            ),
+            (
+                "prometheus_agent_checkpoint_creations_total",
+                "Number of WAL checkpoint creations",
+                s.checkpoints,
+            ),
+            (
+                "prometheus_agent_checkpoint_creations_failed_total",
+                "Number of WAL checkpoint creations that failed",
+                s.retention_errors,
+            ),
+        ];
+        for (name, help, v) in counters {
+            m.counter(name, help, vec![], v as f64);
+        }
+        for (kind, v) in [("float", s.samples), ("histogram", s.histograms)] {
+            m.counter(
+                "prometheus_agent_samples_appended_total",
+                "Total number of samples appended to the storage",
+                vec![("type", kind.to_owned())],
+                v as f64,
+            );
+        }
+        m.counter(
+            "prometheus_agent_exemplars_appended_total",
+            "Total number of exemplars appended to the storage",
+            vec![],
+            s.exemplars as f64,
+        );
+        m.gauge(
+            "prometheus_tsdb_wal_segment_current",
+            "Write log segment index that TSDB is currently writing to.",
+            vec![],
+            self.current as f64,
+        );
+        m.gauge(
+            "prometheus_tsdb_wal_storage_size_bytes",
+            "Size of the write log directory.",
+            vec![],
+            self.disk_size() as f64,
+        );
+        m
     }
 
     /// Pads the last page (as Prometheus does at a clean shutdown) and syncs.

@@ -97,6 +97,7 @@ pub struct Writer {
     thread: Option<JoinHandle<io::Result<WalStats>>>,
     /// Set once the data directory is found removed or replaced ([`Wal::check_dir`]).
     lost: std::sync::Arc<std::sync::OnceLock<String>>,
+    metrics: std::sync::Arc<std::sync::Mutex<trawl_core::metrics::Metrics>>,
 }
 
 /// How often the writer checks that its data directory is still there.
@@ -120,15 +121,27 @@ impl Writer {
         let (ack_tx, acks) = crossbeam_channel::unbounded();
         let lost = std::sync::Arc::new(std::sync::OnceLock::new());
         let l = lost.clone();
+        let metrics = std::sync::Arc::new(std::sync::Mutex::new(wal.metrics()));
+        let m = metrics.clone();
         let thread = std::thread::Builder::new()
             .name("trawl-wal".into())
-            .spawn(move || run(wal, opts, rx, ack_tx, wake, &l))?;
+            .spawn(move || run(wal, opts, rx, ack_tx, wake, &l, &m))?;
         Ok(Writer {
             tx: Some(tx),
             acks,
             thread: Some(thread),
             lost,
+            metrics,
         })
+    }
+
+    /// The WAL's self-metrics as the writer last saw them (after its last write or
+    /// sync, at most [`DIR_CHECK`] old).
+    pub fn metrics(&self) -> trawl_core::metrics::Metrics {
+        self.metrics
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// Why the data directory can no longer be written, once the writer found it
@@ -206,6 +219,7 @@ fn run(
     acks: Sender<Ack>,
     wake: impl Fn(),
     lost: &std::sync::OnceLock<String>,
+    metrics: &std::sync::Mutex<trawl_core::metrics::Metrics>,
 ) -> io::Result<WalStats> {
     let send = |a: Ack| {
         if a.batches > 0 {
@@ -218,6 +232,12 @@ fn run(
     let mut last_check = Instant::now();
     let mut group: Vec<Batch> = Vec::new();
     loop {
+        // What the loop wrote or synced last turn, for `/metrics`.
+        let snapshot = wal.metrics();
+        match metrics.lock() {
+            Ok(mut m) => *m = snapshot,
+            Err(p) => *p.into_inner() = snapshot,
+        }
         if lost.get().is_none() && last_check.elapsed() >= DIR_CHECK {
             last_check = Instant::now();
             if let Err(e) = wal.check_dir() {
