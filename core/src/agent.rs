@@ -387,6 +387,21 @@ impl Agent {
         self.scrape.metadata()
     }
 
+    /// Each active target's metric metadata from its last scrape (family, type, help,
+    /// unit), with the target's labels, in the order of [`Agent::targets`]: what
+    /// `/api/v1/targets/metadata` serves.
+    pub fn target_metadata(
+        &self,
+    ) -> Vec<(crate::labels::Labels, Vec<crate::scrape::FamilyMetadata>)> {
+        self.scrape.target_metadata()
+    }
+
+    /// Whether the last configuration attempt succeeded, and when the configuration in
+    /// force was applied (`/api/v1/status/runtimeinfo`).
+    pub fn config_status(&self) -> (bool, UnixNanos) {
+        (self.config_ok, self.config_at)
+    }
+
     /// Dropped targets (up to `keep_dropped_targets` per job), with the dropping rule.
     pub fn dropped_targets(&self) -> Vec<DroppedView> {
         self.scrape.dropped_targets()

@@ -124,8 +124,17 @@ pub fn targets_json(agent: &Agent, state: TargetState, pool: Option<&str>) -> St
                         Health::Up => "up",
                         Health::Down => "down",
                     },
-                    scrape_interval: t.target.interval.to_string(),
-                    scrape_timeout: t.target.timeout.to_string(),
+                    // 3.x shows the labels' values as written (`90s`, not `1m30s`).
+                    scrape_interval: t
+                        .target
+                        .labels
+                        .get("__scrape_interval__")
+                        .map_or_else(|| t.target.interval.to_string(), str::to_owned),
+                    scrape_timeout: t
+                        .target
+                        .labels
+                        .get("__scrape_timeout__")
+                        .map_or_else(|| t.target.timeout.to_string(), str::to_owned),
                 })
                 .collect(),
             dropped_targets: dropped
@@ -153,6 +162,186 @@ pub fn targets_json(agent: &Agent, state: TargetState, pool: Option<&str>) -> St
     // Serializing plain structs, string-keyed maps and finite or non-finite floats
     // (serde_json writes those as null) cannot fail.
     serde_json::to_string(&body).unwrap_or_default()
+}
+
+/// An API error: the HTTP status and Prometheus's JSON body
+/// (`{"status":"error","errorType":…,"error":…}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status (400 for `bad_data`).
+    pub status: u16,
+    /// The body.
+    pub body: String,
+}
+
+/// A `bad_data` error (HTTP 400), as 3.x's `errorBadData`.
+pub fn bad_data(message: &str) -> ApiError {
+    ApiError {
+        status: 400,
+        body: json!({"status": "error", "errorType": "bad_data", "error": message}).to_string(),
+    }
+}
+
+/// A successful answer holding `data`.
+pub fn success(data: serde_json::Value) -> String {
+    json!({"status": "success", "data": data}).to_string()
+}
+
+/// The body of `/api/v1/scrape_pools` (3.x's `scrapePools`): the jobs, sorted.
+pub fn scrape_pools_json(agent: &Agent) -> String {
+    let mut names: Vec<&str> = agent
+        .config()
+        .scrape_configs
+        .iter()
+        .map(|c| c.job_name.as_str())
+        .collect();
+    names.sort_unstable();
+    success(json!({ "scrapePools": names }))
+}
+
+/// The body of `/api/v1/targets/metadata?match_target=…&metric=…&limit=…` (3.x's
+/// `targetMetadata`): the metadata of the active targets' last scrapes, per target,
+/// for one metric or all.
+pub fn target_metadata_json(
+    agent: &Agent,
+    match_target: Option<&str>,
+    metric: Option<&str>,
+    limit: Option<&str>,
+) -> Result<String, ApiError> {
+    let limit: Option<usize> = match limit.filter(|l| !l.is_empty()) {
+        None => None,
+        Some(l) => match l.parse::<i64>() {
+            // A negative limit is no limit, as in 3.x.
+            Ok(n) => usize::try_from(n).ok(),
+            Err(_) => return Err(bad_data("limit must be a number")),
+        },
+    };
+    let matchers = match match_target.filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => Some(
+            crate::selector::parse(m)
+                .map_err(|e| bad_data(&format!("invalid parameter \"match_target\": {e}")))?,
+        ),
+    };
+    let metric = metric.filter(|m| !m.is_empty());
+    let mut out = Vec::new();
+    'targets: for (labels, meta) in agent.target_metadata() {
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        if let Some(m) = &matchers
+            && !crate::selector::matches_all(m, &labels)
+        {
+            continue;
+        }
+        let target = serde_json::to_value(LabelsJson(&labels)).unwrap_or_default();
+        for (family, kind, help, unit) in meta {
+            match metric {
+                Some(want) if want != family => continue,
+                Some(_) => {
+                    out.push(json!({"target": target, "type": kind.as_str(), "help": help, "unit": unit}));
+                    continue 'targets;
+                }
+                None => out.push(json!({
+                    "target": target,
+                    "metric": family,
+                    "type": kind.as_str(),
+                    "help": help,
+                    "unit": unit,
+                })),
+            }
+        }
+    }
+    Ok(success(serde_json::Value::Array(out)))
+}
+
+/// One relabel rule as 3.x's `relabel.Config` marshals to JSON.
+#[derive(serde::Serialize)]
+struct RuleJson<'a> {
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    source_labels: &'a [String],
+    separator: &'a str,
+    regex: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    modulus: u64,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    target_label: &'a str,
+    replacement: &'a str,
+    action: &'static str,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// The body of `/api/v1/targets/relabel_steps?scrapePool=…&labels=…` (3.x's
+/// `targetRelabelSteps`): the pool's `relabel_configs` applied one by one to `labels`
+/// (a JSON object), each with its output and whether the target is still kept.
+pub fn relabel_steps_json(
+    agent: &Agent,
+    pool: Option<&str>,
+    labels: Option<&str>,
+) -> Result<String, ApiError> {
+    let pool = pool
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| bad_data("no scrapePool parameter provided"))?;
+    let labels = labels
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| bad_data("no labels parameter provided"))?;
+    let map: BTreeMap<String, String> = serde_json::from_str(labels)
+        .map_err(|e| bad_data(&format!("error parsing labels: {e}")))?;
+    let labels =
+        crate::labels::Labels::from_pairs(map.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let config = agent.config();
+    let job = config
+        .scrape_configs
+        .iter()
+        .find(|c| c.job_name == pool)
+        .ok_or_else(|| {
+            bad_data(&format!(
+                "error retrieving scrape config: scrape pool {pool:?} not found"
+            ))
+        })?;
+    Ok(success(
+        json!({ "steps": relabel_steps(&job.relabel_configs, &labels) }),
+    ))
+}
+
+/// Each rule of `rules` applied in turn to `labels`: the rule, the labels after it
+/// (empty once dropped) and whether the target is still kept.
+pub fn relabel_steps(
+    rules: &[crate::relabel::RelabelConfig],
+    labels: &crate::labels::Labels,
+) -> Vec<serde_json::Value> {
+    let mut lb = crate::labels::LabelsBuilder::new();
+    lb.reset_from(labels);
+    let mut keep = true;
+    rules
+        .iter()
+        .map(|rule| {
+            if keep {
+                keep = crate::relabel::apply_one(rule, &mut lb);
+            }
+            let out = if keep {
+                lb.labels()
+            } else {
+                crate::labels::Labels::default()
+            };
+            json!({
+                "rule": RuleJson {
+                    source_labels: &rule.source_labels,
+                    separator: &rule.separator,
+                    regex: rule.regex.as_str(),
+                    modulus: rule.modulus,
+                    target_label: &rule.target_label,
+                    replacement: &rule.replacement,
+                    action: rule.action.as_str(),
+                },
+                "output": serde_json::to_value(LabelsJson(&out)).unwrap_or_default(),
+                "keep": keep,
+            })
+        })
+        .collect()
 }
 
 /// Keys whose values are secrets in a Prometheus configuration (Prometheus's `Secret`

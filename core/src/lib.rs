@@ -149,6 +149,7 @@ pub mod relabel;
 pub mod remote;
 pub mod resolver;
 pub mod scrape;
+pub mod selector;
 pub mod target;
 pub mod time;
 pub mod units;

@@ -25,7 +25,9 @@ use trawl_io::client::Caller;
 use trawl_io::drive::{FLUSH_DEADLINE, carry_out, wait_for};
 use trawl_io::remote::Remote;
 use trawl_io::source::config_source;
-use trawl_io::storage::{Ack, Lost, Overflow, Wal, WalOptions, Writer, WriterOptions};
+use trawl_io::storage::{
+    Ack, Lost, Overflow, ReplayProgress, Wal, WalOptions, Writer, WriterOptions,
+};
 
 use crate::net::{self, CONN_BASE, Net};
 use crate::web::{self, Action, Web};
@@ -268,6 +270,14 @@ impl Core {
     }
 }
 
+/// The host name, for the scrape-phase seed (as Prometheus's `os.Hostname`-based FQDN)
+/// and `/api/v1/status/runtimeinfo`.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
 struct Clock {
     start: std::time::Instant,
 }
@@ -288,7 +298,10 @@ const QUEUE_FULL: &str = "the WAL writer's queue is full";
 /// Runs the daemon until SIGTERM or SIGINT and a graceful shutdown: the core's loop, in
 /// three named steps per turn, then the shutdown's flush.
 pub fn run(opts: DaemonOptions) -> Result<(), String> {
-    let (mut shell, mut agent) = Shell::start(opts)?;
+    let Some((mut shell, mut agent)) = Shell::start(opts)? else {
+        tracing::info!("stopped during start-up");
+        return Ok(());
+    };
     loop {
         // 1. Carry out what the agent asks; feed what finished at once.
         shell.execute(&mut agent);
@@ -400,9 +413,12 @@ impl trawl_io::drive::Io for LoopIo<'_> {
 }
 
 impl Shell {
-    /// Reads the configuration, replays the WAL, starts the threads, binds the API and
-    /// builds the agent on the replayed series.
-    fn start(opts: DaemonOptions) -> Result<(Shell, Core), String> {
+    /// Reads and parses the configuration (a mistake fails here, before the data
+    /// directory is locked), binds the API, replays the WAL on another thread while the
+    /// API answers (`/-/ready` is 503 and `/api/v1/status/walreplay` shows the
+    /// progress), starts the threads and builds the agent on the replayed series.
+    /// `None` if SIGTERM or SIGINT came during the replay.
+    fn start(opts: DaemonOptions) -> Result<Option<(Shell, Core)>, String> {
         let clock = Clock {
             start: std::time::Instant::now(),
         };
@@ -414,6 +430,13 @@ impl Shell {
             None => tracing::warn!("could not raise the open files limit"),
         }
         let source = config_source(&opts.config_file)?;
+        let config = source.parse().map_err(|e| {
+            format!(
+                "couldn't load configuration (--config.file={}): {e}",
+                source.path
+            )
+        })?;
+        log_warnings(&config);
         let poll = Poll::new().map_err(|e| format!("create poll: {e}"))?;
         let waker =
             Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| format!("create waker: {e}"))?);
@@ -423,8 +446,25 @@ impl Shell {
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(|e| format!("register signals: {e}"))?;
 
-        let (mut wal, restored, report) =
-            Wal::open(&opts.storage_path, opts.wal.clone()).map_err(|e| e.to_string())?;
+        let progress = Arc::new(ReplayProgress::default());
+        let mut api = Web::bind(
+            poll.registry(),
+            opts.listen,
+            opts.web.clone(),
+            progress.clone(),
+        )
+        .map_err(|e| format!("listen on {} (--web.listen-address): {e}", opts.listen))?;
+        let bound = api
+            .local_addr()
+            .map_or_else(|_| opts.listen.to_string(), |a| a.to_string());
+        tracing::info!(address = %bound, "listening");
+
+        let mut poll = poll;
+        let Some(opened) = replay(&mut poll, &waker, &mut signals, &mut api, &opts, progress)?
+        else {
+            return Ok(None);
+        };
+        let (mut wal, restored, report) = opened.map_err(|e| e.to_string())?;
         tracing::info!(
             dir = %opts.storage_path.display(),
             segments = report.segments.len(),
@@ -434,15 +474,9 @@ impl Shell {
             "WAL replayed"
         );
         if let Some(r) = &report.repair {
+            api.corruptions = 1;
             tracing::warn!(segment = r.segment, reason = %r.reason, from = r.from, to = r.to, removed = ?r.removed, "WAL repaired");
         }
-        let config = source.parse().map_err(|e| {
-            format!(
-                "couldn't load configuration (--config.file={}): {e}",
-                source.path
-            )
-        })?;
-        log_warnings(&config);
         let keep_from = Arc::new(AtomicU32::new(u32::MAX));
         let remote = Remote::new(
             &config.remote_write,
@@ -471,12 +505,6 @@ impl Shell {
             .register(&mut SourceFd(&ifd), INOTIFY, Interest::READABLE)
             .map_err(|e| format!("register inotify: {e}"))?;
 
-        let api = Web::bind(poll.registry(), opts.listen, opts.web.clone())
-            .map_err(|e| format!("listen on {} (--web.listen-address): {e}", opts.listen))?;
-        let bound = api
-            .local_addr()
-            .map_or_else(|_| opts.listen.to_string(), |a| a.to_string());
-        tracing::info!(address = %bound, "listening");
         let mut agent = Core::new(
             &source,
             config,
@@ -516,7 +544,7 @@ impl Shell {
             forced: false,
             lost_dir: None,
         };
-        Ok((shell, agent))
+        Ok(Some((shell, agent)))
     }
 
     /// Step 1: carries out the agent's outputs and feeds what finished without waiting
@@ -738,7 +766,7 @@ impl Shell {
         let action = self.api.ready(
             self.poll.registry(),
             t,
-            &agent.agent,
+            Some(&agent.agent),
             &agent.config_text,
             &extra,
         );
@@ -795,6 +823,7 @@ impl Shell {
                 "shutting down: finishing scrapes in flight (a second signal stops without waiting)"
             );
             self.shutting_down = true;
+            self.api.stopping = true;
             agent.input(self.clock.now(), Input::Shutdown);
         } else if !self.forced {
             let in_flight = agent.agent.in_flight();
@@ -918,6 +947,80 @@ fn reload(agent: &mut Core, clock: &Clock, path: &Path) -> Result<(), String> {
         }
     }
     r
+}
+
+/// What opening the WAL gave.
+type Opened = Result<
+    (
+        Wal,
+        trawl_io::storage::Restored,
+        trawl_io::storage::OpenReport,
+    ),
+    trawl_io::storage::OpenError,
+>;
+
+/// Opens and replays the WAL on a thread of its own while the API answers on this one
+/// (not ready yet); `None` if SIGTERM or SIGINT came meanwhile (the replay is finished
+/// first, then dropped: it holds the directory's lock until then).
+fn replay(
+    poll: &mut Poll,
+    waker: &Arc<Waker>,
+    signals: &mut Signals,
+    api: &mut Web,
+    opts: &DaemonOptions,
+    progress: Arc<ReplayProgress>,
+) -> Result<Option<Opened>, String> {
+    let (tx, rx) = crossbeam_channel::bounded::<Opened>(1);
+    let (dir, wal_opts, w) = (opts.storage_path.clone(), opts.wal.clone(), waker.clone());
+    let thread = std::thread::Builder::new()
+        .name("trawl-replay".into())
+        .spawn(move || {
+            let _ = tx.send(Wal::open_with_progress(&dir, wal_opts, &progress));
+            let _ = w.wake();
+        })
+        .map_err(|e| format!("start the WAL replay: {e}"))?;
+    let mut poll_events = Events::with_capacity(256);
+    let mut stop = false;
+    let opened = loop {
+        if let Ok(r) = rx.try_recv() {
+            break r;
+        }
+        let timeout = api
+            .poll_timeout()
+            .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1));
+        match poll.poll(&mut poll_events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+        let p = &*poll;
+        for e in poll_events.iter() {
+            match e.token() {
+                web::LISTENER => api.accept(p.registry()),
+                SIGNALS => {
+                    for sig in signals.pending() {
+                        if sig == SIGINT || sig == SIGTERM {
+                            tracing::info!(
+                                "stop requested during the WAL replay; stopping once it is done"
+                            );
+                            stop = true;
+                        }
+                    }
+                }
+                Token(t) if (web::WEB_BASE..CONN_BASE).contains(&t) => {
+                    // Not ready: nothing a request asks may change anything.
+                    let none = Metrics::new;
+                    let _ = api.ready(p.registry(), t, None, "", &none);
+                }
+                _ => {}
+            }
+        }
+        api.timeouts(p.registry(), std::time::Instant::now());
+    };
+    let _ = thread.join();
+    Ok((!stop).then_some(opened))
 }
 
 /// Logs what the configuration asks for that trawl does not act on

@@ -548,7 +548,40 @@ fn parse_body(
     }
 }
 
-fn options(cli: &Cli) -> Result<DaemonOptions, String> {
+/// Every flag of the command line with its value, given or default, as
+/// `/api/v1/status/flags` shows Prometheus's (names without the dashes; switches
+/// `true`/`false`; repeated values joined by commas).
+fn flags_map(matches: &clap::ArgMatches) -> std::collections::BTreeMap<String, String> {
+    use clap::CommandFactory as _;
+    let mut out = std::collections::BTreeMap::new();
+    for arg in Cli::command().get_arguments() {
+        let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
+            continue;
+        };
+        if long == "help" || long == "version" {
+            continue;
+        }
+        let value = match arg.get_action() {
+            clap::ArgAction::SetTrue | clap::ArgAction::SetFalse => matches
+                .get_one::<bool>(id)
+                .copied()
+                .unwrap_or(false)
+                .to_string(),
+            _ => matches
+                .get_raw(id)
+                .map(|v| {
+                    v.map(|x| x.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default(),
+        };
+        out.insert(long.to_owned(), value);
+    }
+    out
+}
+
+fn options(cli: &Cli, matches: &clap::ArgMatches) -> Result<DaemonOptions, String> {
     let size = trawl_core::units::ByteSize::parse(&cli.retention_size)
         .map_err(|e| format!("--storage.retention.size: {e}"))?;
     let time = trawl_core::PromDuration::parse(&cli.retention_time)
@@ -578,6 +611,22 @@ fn options(cli: &Cli) -> Result<DaemonOptions, String> {
                 .map_err(|e| format!("--web.read-timeout: {e}"))?
                 .to_std(),
             max_connections: cli.max_connections,
+            flags: flags_map(matches),
+            retention: {
+                // 3.x's runtime info: `<time> or <size>`, each only when set.
+                let mut parts = Vec::new();
+                if time > Duration::ZERO {
+                    parts.push(
+                        trawl_core::PromDuration::parse(&cli.retention_time)
+                            .map(|d| d.to_string())
+                            .unwrap_or_default(),
+                    );
+                }
+                if size.0 > 0 {
+                    parts.push(size.to_string());
+                }
+                parts.join(" or ")
+            },
         },
         config_file: cli.config_file.clone(),
         storage_path: cli.storage_path.clone(),
@@ -651,16 +700,18 @@ fn discovery_options(cli: &Cli) -> AgentOptions {
     }
 }
 
-/// The host name, for the scrape-phase seed (as Prometheus's `os.Hostname`-based FQDN).
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
-}
+use trawl_mio::daemon::hostname;
 
 fn main() -> ExitCode {
     trawl_mio::alloc::tune();
-    let cli = Cli::parse();
+    let matches = {
+        use clap::CommandFactory as _;
+        Cli::command().get_matches()
+    };
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match &cli.command {
         Some(Command::Check {
             what: Check::Config { files },
@@ -764,7 +815,7 @@ fn main() -> ExitCode {
             tracing::info!(feature = %note, "--enable-feature");
         }
     }
-    let opts = match options(&cli) {
+    let opts = match options(&cli, &matches) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");

@@ -16,6 +16,7 @@ use mio::{Interest, Registry, Token};
 use trawl_core::agent::Agent;
 use trawl_core::api::{TargetState, targets_json};
 use trawl_core::metrics::Metrics;
+use trawl_io::storage::ReplayProgress;
 
 /// The listener's token.
 pub(crate) const LISTENER: Token = Token(3);
@@ -45,6 +46,10 @@ pub struct WebOptions {
     /// that has been sending its request longest is closed for the new one, so clients
     /// that trickle their requests cannot lock the API out.
     pub max_connections: usize,
+    /// Every command-line flag with its value (`/api/v1/status/flags`).
+    pub flags: BTreeMap<String, String>,
+    /// The storage retention as Prometheus words it (`15d or 10GiB`), empty for none.
+    pub retention: String,
 }
 
 impl Default for WebOptions {
@@ -54,6 +59,8 @@ impl Default for WebOptions {
             lifecycle: false,
             read_timeout: Duration::from_secs(300),
             max_connections: 512,
+            flags: BTreeMap::new(),
+            retention: String::new(),
         }
     }
 }
@@ -106,6 +113,12 @@ pub(crate) struct Web {
     builds: std::collections::VecDeque<(Instant, Duration)>,
     /// Connections closed for the cap, on a timeout, or refused for buffering.
     pub(crate) stats: WebStats,
+    /// The WAL replay's progress (`/api/v1/status/walreplay`).
+    progress: Arc<ReplayProgress>,
+    /// The daemon is shutting down: `/-/ready` answers 503.
+    pub(crate) stopping: bool,
+    /// WAL corruptions repaired at start (`prometheus_tsdb_wal_corruptions_total`).
+    pub(crate) corruptions: u64,
 }
 
 /// An answer kept for requests asking the same within [`CACHE_FOR`].
@@ -134,7 +147,7 @@ const CACHE_ENTRIES: usize = 8;
 
 /// Paths whose answers cost time to build (they grow with the number of targets).
 fn expensive(path: &str) -> bool {
-    path == "/api/v1/targets"
+    matches!(path, "/api/v1/targets" | "/api/v1/targets/metadata")
 }
 
 /// The API server's counters.
@@ -284,7 +297,12 @@ pub(crate) fn build_metrics(m: &mut Metrics) {
 }
 
 impl Web {
-    pub(crate) fn bind(reg: &Registry, addr: SocketAddr, options: WebOptions) -> io::Result<Web> {
+    pub(crate) fn bind(
+        reg: &Registry,
+        addr: SocketAddr,
+        options: WebOptions,
+        progress: Arc<ReplayProgress>,
+    ) -> io::Result<Web> {
         let mut listener = TcpListener::bind(addr)?;
         reg.register(&mut listener, LISTENER, Interest::READABLE)?;
         let started = std::time::SystemTime::now()
@@ -301,6 +319,9 @@ impl Web {
             cache: Vec::new(),
             builds: std::collections::VecDeque::new(),
             stats: WebStats::default(),
+            progress,
+            stopping: false,
+            corruptions: 0,
         })
     }
 
@@ -406,7 +427,7 @@ impl Web {
         &mut self,
         reg: &Registry,
         t: usize,
-        agent: &Agent,
+        agent: Option<&Agent>,
         config: &str,
         extra_metrics: &dyn Fn() -> Metrics,
     ) -> Action {
@@ -448,23 +469,16 @@ impl Web {
                     let method = req.method.unwrap_or("GET");
                     let target = req.path.unwrap_or("/");
                     let (path, q) = target.split_once('?').unwrap_or((target, ""));
-                    let ctx = Ctx {
-                        agent,
-                        config,
-                        lifecycle: self.options.lifecycle,
-                        started: self.started,
-                        extra_metrics,
-                        web: self.stats,
-                    };
                     // HEAD is GET without the body (as Go's server answers it).
                     let get = if method == "HEAD" { "GET" } else { method };
                     let head_only = method == "HEAD";
-                    let costly = get == "GET" && expensive(path);
+                    let costly = get == "GET" && expensive(path) && agent.is_some();
+                    let version = agent.map_or(0, Agent::targets_version);
                     let now = Instant::now();
                     if costly {
                         // Expired or outdated answers go before anything counts what
                         // they hold; what is left may serve this request.
-                        self.purge(now, Some(agent.targets_version()));
+                        self.purge(now, Some(version));
                         if let Some((status, ctype, body)) = self.cached(target) {
                             self.answer_shared(reg, t, status, ctype, body, head_only);
                             return action;
@@ -482,6 +496,17 @@ impl Web {
                             Action::None,
                         )
                     } else {
+                        let ctx = Ctx {
+                            agent,
+                            config,
+                            options: &self.options,
+                            started: self.started,
+                            extra_metrics,
+                            web: self.stats,
+                            progress: &self.progress,
+                            stopping: self.stopping,
+                            corruptions: self.corruptions,
+                        };
                         let answer = route(get, path, &query(q), &ctx);
                         if costly {
                             self.builds.push_back((now, now.elapsed()));
@@ -499,7 +524,7 @@ impl Web {
                     action = a;
                     if costly && !busy && s == 200 {
                         let body: Arc<[u8]> = Arc::from(b.into_bytes());
-                        self.remember(target, agent.targets_version(), now, s, ct, body.clone());
+                        self.remember(target, version, now, s, ct, body.clone());
                         self.answer_shared(reg, t, s, ct, body, head_only);
                         return action;
                     }
@@ -743,27 +768,113 @@ impl Web {
 
 /// What a request may look at.
 struct Ctx<'a> {
-    agent: &'a Agent,
+    /// The agent, once the WAL is replayed and the configuration applied.
+    agent: Option<&'a Agent>,
     config: &'a str,
-    lifecycle: bool,
+    options: &'a WebOptions,
     started: f64,
-    /// More `/metrics` text (remote write's queues).
+    /// More `/metrics` families (WAL, remote write, sync times).
     extra_metrics: &'a dyn Fn() -> Metrics,
     /// The API server's own counters.
     web: WebStats,
+    progress: &'a ReplayProgress,
+    stopping: bool,
+    corruptions: u64,
 }
 
-fn route(
-    method: &str,
-    path: &str,
-    q: &BTreeMap<String, String>,
-    ctx: &Ctx<'_>,
-) -> (u16, &'static str, String, Action) {
-    let (agent, lifecycle, started) = (ctx.agent, ctx.lifecycle, ctx.started);
+/// Seconds since the epoch as Go's JSON writes a `time.Time` (UTC, RFC 3339 with
+/// nanoseconds trimmed).
+fn go_time(secs: f64) -> String {
+    trawl_core::time::UnixNanos((secs * 1e9) as i64).to_rfc3339()
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The answer to a request: status, content type, body, what the daemon must do.
+type Answer = (u16, &'static str, String, Action);
+
+fn route(method: &str, path: &str, q: &BTreeMap<String, String>, ctx: &Ctx<'_>) -> Answer {
     let json = "application/json";
     let text = "text/plain; charset=utf-8";
+    let param = |k: &str| q.get(k).map(String::as_str);
+    let api = |r: Result<String, trawl_core::api::ApiError>| match r {
+        Ok(b) => (200, json, b, Action::None),
+        Err(e) => (e.status, json, e.body, Action::None),
+    };
+    // Always served, also while starting and stopping (3.x serves these unwrapped by
+    // its readiness check).
     match (method, path) {
-        ("GET", "/-/healthy") => (200, text, "trawl is Healthy.\n".into(), Action::None),
+        ("GET", "/-/healthy") => {
+            return (200, text, "trawl is Healthy.\n".into(), Action::None);
+        }
+        ("GET", "/api/v1/status/walreplay") => {
+            use std::sync::atomic::Ordering::Relaxed;
+            let p = ctx.progress;
+            let body = trawl_core::api::success(serde_json::json!({
+                "min": p.min.load(Relaxed),
+                "max": p.max.load(Relaxed),
+                "current": p.current.load(Relaxed),
+            }));
+            return (200, json, body, Action::None);
+        }
+        ("GET", "/metrics") => {
+            let mut m = ctx.agent.map(Agent::metrics).unwrap_or_default();
+            process_metrics(ctx.started, &mut m);
+            build_metrics(&mut m);
+            for (name, help, value) in [
+                (
+                    "trawl_web_connections_evicted_total",
+                    "API connections closed to make room at --web.max-connections.",
+                    ctx.web.evicted,
+                ),
+                (
+                    "trawl_web_connections_timed_out_total",
+                    "API connections closed on a read or write timeout.",
+                    ctx.web.timed_out,
+                ),
+                (
+                    "trawl_web_responses_refused_total",
+                    "API requests answered 503 because responses held for slow clients reached their bound.",
+                    ctx.web.refused,
+                ),
+            ] {
+                m.counter(name, help, vec![], value as f64);
+            }
+            m.counter(
+                "prometheus_tsdb_wal_corruptions_total",
+                "Total number of WAL corruptions.",
+                vec![],
+                ctx.corruptions as f64,
+            );
+            m.gauge(
+                "prometheus_ready",
+                "Whether Prometheus startup was fully completed and the server is ready for normal operation.",
+                vec![],
+                if ctx.agent.is_some() && !ctx.stopping { 1.0 } else { 0.0 },
+            );
+            if ctx.agent.is_some() {
+                m.extend((ctx.extra_metrics)());
+            }
+            return (
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                m.render(),
+                Action::None,
+            );
+        }
+        _ => {}
+    }
+    // Everything else waits for readiness, as 3.x's `testReady`.
+    let agent = match ctx.agent {
+        Some(a) if !ctx.stopping || !matches!(path, "/-/ready") => a,
+        _ => return (503, text, "Service Unavailable".into(), Action::None),
+    };
+    let lifecycle = ctx.options.lifecycle;
+    match (method, path) {
         ("GET", "/-/ready") => (200, text, "trawl is Ready.\n".into(), Action::None),
         ("POST" | "PUT", "/-/reload") | ("POST" | "PUT", "/-/quit") if !lifecycle => (
             403,
@@ -785,55 +896,80 @@ fn route(
             Action::None,
         ),
         ("GET", "/api/v1/targets") => {
-            let state = TargetState::parse(q.get("state").map_or("any", String::as_str));
-            let pool = q
-                .get("scrapePool")
-                .map(String::as_str)
-                .filter(|p| !p.is_empty());
+            let state = TargetState::parse(param("state").unwrap_or("any"));
+            let pool = param("scrapePool").filter(|p| !p.is_empty());
             (200, json, targets_json(agent, state, pool), Action::None)
         }
+        ("GET", "/api/v1/targets/metadata") => api(trawl_core::api::target_metadata_json(
+            agent,
+            param("match_target"),
+            param("metric"),
+            param("limit"),
+        )),
+        ("GET", "/api/v1/targets/relabel_steps") => api(trawl_core::api::relabel_steps_json(
+            agent,
+            param("scrapePool"),
+            param("labels"),
+        )),
+        ("GET", "/api/v1/scrape_pools") => (
+            200,
+            json,
+            trawl_core::api::scrape_pools_json(agent),
+            Action::None,
+        ),
         ("GET", "/api/v1/status/config") => (
             200,
             json,
             trawl_core::api::config_json(ctx.config),
             Action::None,
         ),
-        ("GET", "/metrics") => {
-            let mut m = agent.metrics();
-            process_metrics(started, &mut m);
-            build_metrics(&mut m);
-            for (name, help, value) in [
-                (
-                    "trawl_web_connections_evicted_total",
-                    "API connections closed to make room at --web.max-connections.",
-                    ctx.web.evicted,
-                ),
-                (
-                    "trawl_web_connections_timed_out_total",
-                    "API connections closed on a read or write timeout.",
-                    ctx.web.timed_out,
-                ),
-                (
-                    "trawl_web_responses_refused_total",
-                    "API requests answered 503 because responses held for slow clients reached their bound.",
-                    ctx.web.refused,
-                ),
-            ] {
-                m.counter(name, help, vec![], value as f64);
-            }
-            m.gauge(
-                "prometheus_ready",
-                "Whether Prometheus startup was fully completed and the server is ready for normal operation.",
-                vec![],
-                1.0,
-            );
-            m.extend((ctx.extra_metrics)());
-            (
-                200,
-                "text/plain; version=0.0.4; charset=utf-8",
-                m.render(),
-                Action::None,
-            )
+        ("GET", "/api/v1/status/flags") => (
+            200,
+            json,
+            trawl_core::api::success(serde_json::json!(ctx.options.flags)),
+            Action::None,
+        ),
+        ("GET", "/api/v1/status/buildinfo") => {
+            use crate::build_info as b;
+            let body = trawl_core::api::success(serde_json::json!({
+                "version": b::VERSION,
+                "revision": b::REVISION,
+                "branch": b::BRANCH,
+                "buildUser": "",
+                "buildDate": b::BUILD_DATE,
+                "goVersion": b::RUSTC,
+            }));
+            (200, json, body, Action::None)
+        }
+        ("GET", "/api/v1/status/runtimeinfo") => {
+            let (ok, at) = agent.config_status();
+            let threads = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Threads:"))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                })
+                .unwrap_or(0);
+            let body = trawl_core::api::success(serde_json::json!({
+                "startTime": go_time(ctx.started),
+                "CWD": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+                "hostname": crate::daemon::hostname(),
+                "serverTime": go_time(now_secs()),
+                "reloadConfigSuccess": ok,
+                // Whole seconds, as 3.x reads it back from its metric.
+                "lastConfigTime": trawl_core::time::UnixNanos(at.0 - at.0.rem_euclid(1_000_000_000)).to_rfc3339(),
+                "corruptionCount": ctx.corruptions,
+                // Go's runtime figures, in trawl's terms: threads, CPUs to use, no
+                // memory limit (Go's default is the largest int64), no GC settings.
+                "goroutineCount": threads,
+                "GOMAXPROCS": std::thread::available_parallelism().map_or(1, |n| n.get()),
+                "GOMEMLIMIT": i64::MAX,
+                "GOGC": "",
+                "GODEBUG": "",
+                "storageRetention": ctx.options.retention,
+            }));
+            (200, json, body, Action::None)
         }
         _ => (404, text, "404 page not found\n".into(), Action::None),
     }

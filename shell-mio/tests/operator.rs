@@ -253,3 +253,304 @@ const PROMETHEUS_3_NAMES: &[&str] = &[
     "prometheus_target_sync_length_histogram_seconds",
     "prometheus_target_scrapes_exceeded_native_histogram_bucket_limit_total",
 ];
+
+/// Writes a WAL of `scrapes` × `series` samples into `data` (1 MiB segments), as a
+/// previous run would have left it.
+fn write_wal(data: &Path, series: usize, scrapes: usize) -> u32 {
+    use trawl_core::labels::Labels;
+    use trawl_core::scrape::pipeline::{Batch, Point, SeriesRef};
+    use trawl_io::storage::{Wal, WalOptions};
+    let opts = WalOptions {
+        segment_size: 1 << 20,
+        ..WalOptions::default()
+    };
+    let (mut wal, _, _) = Wal::open(data, opts).expect("open");
+    for s in 0..scrapes {
+        let t = 1_700_000_000_000 + s as i64 * 15_000;
+        let mut b = Batch {
+            job: "j".into(),
+            target: "u".into(),
+            loop_id: 0,
+            series: Vec::new(),
+            samples: Vec::with_capacity(series),
+            histograms: Default::default(),
+            exemplars: Default::default(),
+            retired: Default::default(),
+        };
+        for i in 0..series {
+            if s == 0 {
+                let l = Labels::from_pairs([("__name__", "m"), ("i", &*i.to_string())]);
+                b.series.push((SeriesRef(i as u64 + 1), l));
+            }
+            b.samples.push(Point {
+                series: SeriesRef(i as u64 + 1),
+                t,
+                v: (s as f64).to_bits(),
+            });
+        }
+        assert!(wal.append(&[b], t).error.is_none());
+    }
+    let last = wal.current_segment();
+    wal.close().expect("close");
+    last
+}
+
+/// The API listens before the WAL is replayed: meanwhile `/-/ready` and the other API
+/// endpoints answer 503, `/-/healthy` 200 and `/api/v1/status/walreplay` the progress;
+/// once replayed and configured, ready.
+#[test]
+fn the_api_answers_while_the_wal_replays_and_is_ready_after() {
+    let d = TempDir::new("replay-ready");
+    let data = d.0.join("data");
+    let last = write_wal(&data, 20_000, 150);
+    let config = d.0.join("prometheus.yml");
+    std::fs::write(&config, "scrape_configs: []\n").expect("config");
+    let t = Daemon::start(&d.0, &config, &data);
+    let mut seen = Vec::new();
+    let mut replay = None;
+    eventually(Duration::from_secs(120), "ready", || {
+        let Some((status, _)) = api(t.web, "GET", "/-/ready") else {
+            return false;
+        };
+        seen.push(status);
+        if status == 503 {
+            assert_eq!(api(t.web, "GET", "/-/healthy").map(|x| x.0), Some(200));
+            assert_eq!(
+                api(t.web, "GET", "/api/v1/targets").map(|x| x.0),
+                Some(503),
+                "not ready: the API waits"
+            );
+            if let Some((200, b)) = api(t.web, "GET", "/api/v1/status/walreplay") {
+                replay = Some(b);
+            }
+        }
+        status == 200
+    });
+    eprintln!("ready after {} polls", seen.len());
+    assert_eq!(seen.first(), Some(&503), "{seen:?}\n{}", t.log());
+    let replay: serde_json::Value =
+        serde_json::from_str(&replay.expect("walreplay answered")).expect("JSON");
+    assert_eq!(replay["status"], "success");
+    assert_eq!(replay["data"]["min"], 0);
+    assert_eq!(replay["data"]["max"], u64::from(last), "{replay}");
+    let metrics = t.metrics();
+    assert!(metrics.contains("prometheus_ready 1"), "{metrics}");
+}
+
+/// Prometheus 2.42 as a server on `config`, its API on `port`.
+fn prometheus_on(dir: &Path, config: &Path, port: u16) -> Proc {
+    let p = Proc(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package prometheus) is installed: .ci/run installs it"),
+    );
+    eventually(Duration::from_secs(60), "Prometheus ready", || {
+        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
+    });
+    p
+}
+
+fn get_json(port: u16, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = http_get(port, path).unwrap_or((0, String::new()));
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")),
+    )
+}
+
+fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The rest of Prometheus's API, in its shapes: scrape pools, target metadata (checked
+/// entry for entry against Prometheus 2.42 scraping the same target), relabel steps of
+/// a dropped target, flags, build and runtime information (2.42's fields all present),
+/// `scrapeInterval` as the label's value, a failed reload in `runtimeinfo` and the
+/// reload metric.
+#[test]
+fn the_api_answers_in_prometheus_shapes() {
+    let d = TempDir::new("api-shapes");
+    let (_nginx, addrs, _) = fleet(&d.0, 1..=1, 3);
+    let config = d.0.join("prometheus.yml");
+    let good = format!(
+        "global: {{scrape_interval: 1s, scrape_timeout: 900ms}}\n\
+         scrape_configs:\n\
+         - job_name: e2e\n  relabel_configs:\n\
+         \x20 - {{source_labels: [__address__], regex: 'drop\\..*', action: drop}}\n\
+         \x20 - {{target_label: __scrape_interval__, replacement: 1000ms}}\n\
+         \x20 static_configs: [{{targets: ['{}', 'drop.me:1']}}]\n",
+        addrs[0]
+    );
+    std::fs::write(&config, &good).expect("config");
+    let mut t = Daemon::start(&d.0, &config, &d.0.join("data"));
+    let prom_port = free_port();
+    let _prom = prometheus_on(&d.0.join("prom"), &config, prom_port);
+    let metadata = "/api/v1/targets/metadata?metric=e2e_metric";
+    eventually(Duration::from_secs(30), "metadata from a scrape", || {
+        [t.web, prom_port].iter().all(|&p| {
+            get_json(p, metadata).1["data"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+    });
+
+    let (s, pools) = get_json(t.web, "/api/v1/scrape_pools");
+    assert_eq!(
+        (s, &pools["data"]["scrapePools"]),
+        (200, &serde_json::json!(["e2e"]))
+    );
+
+    // Metadata: the same entries as Prometheus's, for one metric and for all.
+    let (_, ours) = get_json(t.web, metadata);
+    let (_, theirs) = get_json(prom_port, metadata);
+    assert_eq!(ours, theirs);
+    assert_eq!(ours["data"][0]["help"], "A test metric.");
+    let all = "/api/v1/targets/metadata?match_target=%7Bjob%3D%22e2e%22%7D";
+    let e2e = |v: &serde_json::Value| {
+        v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["metric"] == "e2e_metric")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        e2e(&get_json(t.web, all).1),
+        e2e(&get_json(prom_port, all).1)
+    );
+    assert_eq!(e2e(&get_json(t.web, all).1).len(), 1);
+    let none = get_json(
+        t.web,
+        "/api/v1/targets/metadata?match_target=%7Bjob%3D%22x%22%7D",
+    )
+    .1;
+    assert_eq!(none["data"], serde_json::json!([]));
+    let (s, bad) = get_json(t.web, "/api/v1/targets/metadata?limit=x");
+    assert_eq!((s, bad["errorType"].as_str()), (400, Some("bad_data")));
+    assert_eq!(bad["error"], "limit must be a number");
+
+    // scrapeInterval is the label's value as written.
+    let (_, targets) = get_json(t.web, "/api/v1/targets");
+    let active = &targets["data"]["activeTargets"][0];
+    assert_eq!(active["scrapeInterval"], "1000ms");
+    assert_eq!(
+        active["scrapeInterval"],
+        get_json(prom_port, "/api/v1/targets").1["data"]["activeTargets"][0]["scrapeInterval"]
+    );
+
+    // The relabel steps of the dropped target: kept by nothing, dropped by rule 0.
+    let dropped = targets["data"]["droppedTargets"][0]["discoveredLabels"].to_string();
+    let q = query_escape(&dropped);
+    let (s, steps) = get_json(
+        t.web,
+        &format!("/api/v1/targets/relabel_steps?scrapePool=e2e&labels={q}"),
+    );
+    assert_eq!(s, 200, "{steps}");
+    let steps = steps["data"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["keep"], false);
+    assert_eq!(steps[0]["rule"]["action"], "drop");
+    assert_eq!(steps[0]["rule"]["regex"], "drop\\..*");
+    assert_eq!(steps[0]["output"], serde_json::json!({}));
+    assert_eq!(steps[1]["keep"], false);
+    let (s, e) = get_json(t.web, "/api/v1/targets/relabel_steps?scrapePool=e2e");
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("no labels parameter provided"))
+    );
+
+    // Status: Prometheus's fields (2.42's all present), trawl's values.
+    for path in [
+        "/api/v1/status/buildinfo",
+        "/api/v1/status/runtimeinfo",
+        "/api/v1/status/walreplay",
+    ] {
+        let (s, ours) = get_json(t.web, path);
+        let theirs = get_json(prom_port, path).1;
+        assert_eq!(s, 200, "{path}");
+        let missing: Vec<_> = keys(&theirs["data"])
+            .difference(&keys(&ours["data"]))
+            .cloned()
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{path}: {missing:?} missing from {ours}"
+        );
+    }
+    let (_, build) = get_json(t.web, "/api/v1/status/buildinfo");
+    assert_eq!(build["data"]["version"], env!("CARGO_PKG_VERSION"));
+    let (_, flags) = get_json(t.web, "/api/v1/status/flags");
+    assert_eq!(
+        flags["data"]["web.listen-address"],
+        format!("127.0.0.1:{}", t.web)
+    );
+    assert_eq!(flags["data"]["web.enable-lifecycle"], "false");
+    let (_, rt) = get_json(t.web, "/api/v1/status/runtimeinfo");
+    assert_eq!(rt["data"]["reloadConfigSuccess"], true);
+
+    // A failed reload shows, and the configuration in force stays.
+    std::fs::write(&config, "scrape_configs: [{job_name: e2e, bogus: 1}]\n").expect("config");
+    t.reload();
+    eventually(Duration::from_secs(10), "the failed reload", || {
+        get_json(t.web, "/api/v1/status/runtimeinfo").1["data"]["reloadConfigSuccess"] == false
+    });
+    assert!(
+        t.metrics()
+            .contains("\nprometheus_config_last_reload_successful 0\n")
+    );
+    assert_eq!(
+        get_json(t.web, "/api/v1/scrape_pools").1["data"]["scrapePools"],
+        serde_json::json!(["e2e"])
+    );
+    std::fs::write(&config, &good).expect("config");
+    t.reload();
+    eventually(Duration::from_secs(10), "the good reload", || {
+        t.metrics()
+            .contains("\nprometheus_config_last_reload_successful 1\n")
+    });
+}
+
+/// A configuration mistake stops trawl before it touches the data directory: a second
+/// trawl on a directory the first one holds reports the configuration, not the lock.
+#[test]
+fn a_bad_configuration_fails_before_the_data_directory_is_locked() {
+    let d = TempDir::new("config-first");
+    let data = d.0.join("data");
+    let good = d.0.join("good.yml");
+    std::fs::write(&good, "scrape_configs: []\n").expect("config");
+    let first = Daemon::start(&d.0, &good, &data);
+    eventually(Duration::from_secs(30), "the first trawl ready", || {
+        api(first.web, "GET", "/-/ready").is_some_and(|x| x.0 == 200)
+    });
+    let bad = d.0.join("bad.yml");
+    std::fs::write(
+        &bad,
+        "scrape_configs:\n  - job_name: a\n    scrape_interval: 5x\n",
+    )
+    .expect("bad");
+    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .arg(format!("--config.file={}", bad.display()))
+        .arg(format!("--storage.path={}", data.display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .output()
+        .expect("run trawl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("bad.yml") && err.contains("5x"), "{err}");
+    assert!(!err.contains("lock"), "{err}");
+}

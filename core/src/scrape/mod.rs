@@ -550,6 +550,9 @@ pub struct TargetView {
     pub loop_id: LoopId,
 }
 
+/// A metric family's metadata as a target exposed it: family, type, help, unit.
+pub type FamilyMetadata = (String, MetricType, String, String);
+
 /// One dropped target as the views show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DroppedView {
@@ -1583,6 +1586,31 @@ impl ScrapeManager {
             }
         }
         set.into_iter().collect()
+    }
+
+    /// The metadata of each active target's last scrape, by target (public labels), in
+    /// the order of [`ScrapeManager::targets`]: family, type, help, unit.
+    pub(crate) fn target_metadata(&self) -> Vec<(Labels, Vec<FamilyMetadata>)> {
+        let mut out = Vec::new();
+        for pool in self.pools.values() {
+            let mut active: Vec<(&ScrapeTarget, &ActiveEntry)> = pool.active.iter().collect();
+            active.sort_by(|a, b| {
+                (&*a.0.url, a.0.labels.encoded()).cmp(&(&*b.0.url, b.0.labels.encoded()))
+            });
+            for (t, e) in active {
+                let Some(l) = self.loops.get(&e.loop_id) else {
+                    continue;
+                };
+                let meta = l
+                    .cache
+                    .metadata()
+                    .into_iter()
+                    .map(|(name, m)| (name.to_owned(), m.kind, m.help.clone(), m.unit.clone()))
+                    .collect();
+                out.push((t.public_labels(), meta));
+            }
+        }
+        out
     }
 
     pub(crate) fn targets(&self) -> Vec<TargetView> {

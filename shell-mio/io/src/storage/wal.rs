@@ -289,10 +289,32 @@ fn sync_dir(p: &Path) -> io::Result<()> {
     File::open(p)?.sync_all()
 }
 
+/// How far a replay has come, for `/api/v1/status/walreplay` while it runs (another
+/// thread reads it): the first and last segment to replay and the one being read.
+#[derive(Debug, Default)]
+pub struct ReplayProgress {
+    /// The first segment (or the checkpoint's number).
+    pub min: std::sync::atomic::AtomicU32,
+    /// The last segment.
+    pub max: std::sync::atomic::AtomicU32,
+    /// The segment being replayed (`max` once done).
+    pub current: std::sync::atomic::AtomicU32,
+}
+
 impl Wal {
     /// Opens (creating it if needed) the data directory `dir`: takes its lock, replays
     /// and repairs the WAL, and starts a new segment.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Restored, OpenReport), OpenError> {
+        Self::open_with_progress(dir, opts, &ReplayProgress::default())
+    }
+
+    /// [`Wal::open`], telling `progress` which segment it replays.
+    pub fn open_with_progress(
+        dir: &Path,
+        opts: WalOptions,
+        progress: &ReplayProgress,
+    ) -> Result<(Wal, Restored, OpenReport), OpenError> {
+        use std::sync::atomic::Ordering::Relaxed;
         if opts.segment_size == 0 || !opts.segment_size.is_multiple_of(PAGE as u64) {
             return Err(OpenError::Options(format!(
                 "segment size {} is not a positive multiple of 32 KiB",
@@ -353,6 +375,11 @@ impl Wal {
         }
 
         // Replay.
+        let first = cp.or(segments.first().copied()).unwrap_or(0);
+        let last = segments.last().copied().or(cp).unwrap_or(0);
+        progress.min.store(first, Relaxed);
+        progress.max.store(last, Relaxed);
+        progress.current.store(first, Relaxed);
         let mut rp = Replay::new();
         let mut checkpoint = None;
         if let Some(c) = cp {
@@ -367,6 +394,7 @@ impl Wal {
         let mut newest = i64::MIN;
         while k < segments.len() {
             let s = segments[k];
+            progress.current.store(s, Relaxed);
             let p = wal_dir.join(segment_name(s));
             let bytes = fs::read(&p).map_err(io_err(|| format!("read {}", p.display())))?;
             let (recs, err) = segment::read_segment(&bytes);
@@ -422,6 +450,7 @@ impl Wal {
             k += 1;
         }
         report.replay = rp.stats();
+        progress.current.store(last, Relaxed);
         let current = closed
             .keys()
             .next_back()
