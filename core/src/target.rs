@@ -388,6 +388,17 @@ pub enum Health {
     Down,
 }
 
+impl Health {
+    /// Prometheus's word for it (`up`, `down`, `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
 /// One active target in `/api/v1/targets`, in Prometheus's JSON shape.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

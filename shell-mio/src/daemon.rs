@@ -22,7 +22,7 @@ use trawl_core::metrics::{Buckets, Metrics, Summary};
 use trawl_core::recording::{self, ConfigSource, Digest};
 use trawl_core::time::{Now, UnixNanos};
 use trawl_io::client::Caller;
-use trawl_io::drive::{FLUSH_DEADLINE, carry_out, wait_for};
+use trawl_io::drive::{carry_out, wait_for};
 use trawl_io::remote::Remote;
 use trawl_io::source::config_source;
 use trawl_io::storage::{
@@ -49,8 +49,13 @@ pub struct DaemonOptions {
     pub writer: WriterOptions,
     /// Agent options (seed, coalescing, user agent...).
     pub agent: AgentOptions,
-    /// `--web.listen-address`.
-    pub listen: std::net::SocketAddr,
+    /// `--web.listen-address`es.
+    pub listen: Vec<std::net::SocketAddr>,
+    /// `--storage.remote.flush-deadline`: how long a shutdown waits for remote write.
+    pub flush_deadline: Duration,
+    /// `--config.auto-reload` with its interval: the configuration file is looked at
+    /// this often and reloaded when its content changed.
+    pub auto_reload: Option<Duration>,
     /// The HTTP API's lifecycle endpoints and bounds.
     pub web: web::WebOptions,
     /// The hosts file every connection's name is looked up in first (`/etc/hosts`).
@@ -344,6 +349,8 @@ struct Shell {
     api: Web,
     shutting_down: bool,
     forced: bool,
+    /// When `--config.auto-reload` looks at the file next.
+    auto_reload_at: Option<std::time::Instant>,
     lost_dir: Option<String>,
 }
 
@@ -449,15 +456,13 @@ impl Shell {
         let progress = Arc::new(ReplayProgress::default());
         let mut api = Web::bind(
             poll.registry(),
-            opts.listen,
+            &opts.listen,
             opts.web.clone(),
             progress.clone(),
-        )
-        .map_err(|e| format!("listen on {} (--web.listen-address): {e}", opts.listen))?;
-        let bound = api
-            .local_addr()
-            .map_or_else(|_| opts.listen.to_string(), |a| a.to_string());
-        tracing::info!(address = %bound, "listening");
+        )?;
+        for a in api.local_addrs() {
+            tracing::info!(address = %a, "listening");
+        }
 
         let mut poll = poll;
         let Some(opened) = replay(&mut poll, &waker, &mut signals, &mut api, &opts, progress)?
@@ -475,7 +480,7 @@ impl Shell {
         );
         if let Some(r) = &report.repair {
             api.corruptions = 1;
-            tracing::warn!(segment = r.segment, reason = %r.reason, from = r.from, to = r.to, removed = ?r.removed, "WAL repaired");
+            tracing::warn!(segment = r.segment, reason = %r.reason, from = r.from, to = r.to, removed = %r.removed.iter().map(u32::to_string).collect::<Vec<_>>().join(","), "WAL repaired");
         }
         let keep_from = Arc::new(AtomicU32::new(u32::MAX));
         let remote = Remote::new(
@@ -543,7 +548,13 @@ impl Shell {
             shutting_down: false,
             forced: false,
             lost_dir: None,
+            auto_reload_at: None,
         };
+        let mut shell = shell;
+        shell.auto_reload_at = shell
+            .opts
+            .auto_reload
+            .map(|d| std::time::Instant::now() + d);
         Ok(Some((shell, agent)))
     }
 
@@ -657,10 +668,14 @@ impl Shell {
             let agent_wait = deadline.map(|d| wait_for(d, now.mono, self.opts.timer_slack));
             // The web server's and the HTTP client's lookups' deadlines are real
             // instants.
-            let real = match (self.api.poll_timeout(), self.net.poll_timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let real = [
+                self.api.poll_timeout(),
+                self.net.poll_timeout(),
+                self.auto_reload_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let real_wait = real.map(|d| {
                 d.saturating_duration_since(std::time::Instant::now())
                     .max(Duration::from_millis(1))
@@ -681,6 +696,7 @@ impl Shell {
     /// `net::READ_PER_TURN`), the threads' results, storage acknowledgements, and the
     /// agent's timer if it is due.
     fn feed(&mut self, agent: &mut Core) {
+        self.auto_reload(agent);
         self.net.new_turn();
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for ev in events.iter() {
@@ -696,7 +712,7 @@ impl Shell {
                         }
                     }
                 }
-                web::LISTENER => self.api.accept(self.poll.registry()),
+                t if web::is_listener(t) => self.api.accept(self.poll.registry()),
                 Token(t) if self.net.owns_dns_token(t) => {
                     self.net.dns_ready(self.poll.registry(), t)
                 }
@@ -751,6 +767,28 @@ impl Shell {
         let now = self.clock.now();
         if agent.agent.poll_timeout().is_some_and(|d| d <= now.mono) {
             agent.input(now, Input::Timeout);
+        }
+    }
+
+    /// `--config.auto-reload`: when due, reloads the configuration if its file's
+    /// content differs from the configuration in force (3.x compares checksums).
+    fn auto_reload(&mut self, agent: &mut Core) {
+        let (Some(at), Some(every)) = (self.auto_reload_at, self.opts.auto_reload) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if now < at || self.shutting_down {
+            return;
+        }
+        self.auto_reload_at = Some(now + every);
+        match config_source(&self.opts.config_file) {
+            Ok(src) if src.text != agent.config_text => {
+                tracing::info!(config = %self.opts.config_file.display(), "configuration file changed; reloading");
+                // Remote write follows in the next turn's `execute`.
+                let _ = reload(agent, &self.clock, &self.opts.config_file);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(err = %e, "auto-reload: could not read the configuration"),
         }
     }
 
@@ -871,7 +909,7 @@ impl Shell {
 
     /// After the agent and the WAL writer stopped: remote write sends the rest.
     fn flush_remote(&mut self) {
-        let end = self.clock.now().mono + FLUSH_DEADLINE;
+        let end = self.clock.now().mono + self.opts.flush_deadline;
         self.remote.close(self.clock.now());
         loop {
             let now = self.clock.now();
@@ -998,7 +1036,7 @@ fn replay(
         let p = &*poll;
         for e in poll_events.iter() {
             match e.token() {
-                web::LISTENER => api.accept(p.registry()),
+                t if web::is_listener(t) => api.accept(p.registry()),
                 SIGNALS => {
                     for sig in signals.pending() {
                         if sig == SIGINT || sig == SIGTERM {

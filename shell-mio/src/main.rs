@@ -18,23 +18,80 @@ use trawl_mio::daemon::{self, DaemonOptions};
 
 /// A Prometheus-compatible service-discovery and scrape agent.
 #[derive(Parser, Debug)]
-#[command(name = "trawl", version, about)]
+#[command(name = "trawl", about, disable_version_flag = true)]
 struct Cli {
+    /// Print the version and build information (Prometheus's layout) and exit.
+    #[arg(long = "version")]
+    version: bool,
+    /// Accepted for Prometheus's command lines: trawl always runs as an agent.
+    #[arg(long = "agent")]
+    agent: bool,
     /// The Prometheus configuration file.
     #[arg(long = "config.file", default_value = "prometheus.yml", global = true)]
     config_file: PathBuf,
     /// The data directory: the WAL (Prometheus's format) goes to <path>/wal.
-    #[arg(long = "storage.path", default_value = "data")]
+    #[arg(
+        long = "storage.path",
+        alias = "storage.agent.path",
+        default_value = "data"
+    )]
     storage_path: PathBuf,
     /// Delete the oldest WAL segments beyond this size (e.g. 10GB; 0 = no bound).
     #[arg(long = "storage.retention.size", default_value = "0")]
     retention_size: String,
     /// Delete WAL segments whose newest sample is older than this (e.g. 1d; 0 = no bound).
-    #[arg(long = "storage.retention.time", default_value = "0s")]
+    /// (`--storage.agent.retention.max-time` is the same bound.)
+    #[arg(
+        long = "storage.retention.time",
+        alias = "storage.agent.retention.max-time",
+        default_value = "0s"
+    )]
     retention_time: String,
-    /// Snappy-compress WAL records (as Prometheus does by default).
-    #[arg(long = "storage.wal-compression", default_value_t = true, action = clap::ArgAction::Set)]
+    /// Snappy-compress WAL records (as Prometheus does by default); `=false` or
+    /// `--no-storage.wal-compression` turns it off.
+    #[arg(
+        long = "storage.wal-compression",
+        alias = "storage.agent.wal-compression",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
     wal_compression: bool,
+    /// Do not compress WAL records (Prometheus's negated switch).
+    #[arg(
+        long = "no-storage.wal-compression",
+        alias = "no-storage.agent.wal-compression"
+    )]
+    no_wal_compression: bool,
+    /// WAL segment size (a multiple of 32KiB; Prometheus's default 128MB).
+    #[arg(
+        long = "storage.wal-segment-size",
+        alias = "storage.agent.wal-segment-size",
+        default_value = "128MiB"
+    )]
+    wal_segment_size: String,
+    /// Prometheus agent flags trawl accepts and does not act on (a warning at start
+    /// says so): trawl truncates the WAL when a segment completes, keeps no samples
+    /// back for a minimum time, and always locks its data directory.
+    #[arg(long = "storage.agent.wal-truncate-frequency", hide = true)]
+    agent_truncate_frequency: Option<String>,
+    #[arg(long = "storage.agent.retention.min-time", hide = true)]
+    agent_min_time: Option<String>,
+    #[arg(long = "storage.agent.no-lockfile", hide = true)]
+    agent_no_lockfile: bool,
+    /// How long a shutdown waits for remote write to send what the WAL still holds
+    /// (what is left goes after the next start: each queue's progress is on disk, so
+    /// the default is shorter than Prometheus's 1m).
+    #[arg(long = "storage.remote.flush-deadline", default_value = "5s")]
+    flush_deadline: String,
+    /// Reload the configuration when its file changes (checked every
+    /// --config.auto-reload-interval), as Prometheus 3.x's switch.
+    #[arg(long = "config.auto-reload")]
+    auto_reload: bool,
+    /// How often --config.auto-reload looks at the configuration file.
+    #[arg(long = "config.auto-reload-interval", default_value = "30s")]
+    auto_reload_interval: String,
     /// Storage: `wal`, the local WAL in Prometheus's format, sent on to every
     /// `remote_write` receiver of the configuration (the only mode so far).
     #[arg(long = "storage.mode", default_value = "wal", value_parser = ["wal"])]
@@ -47,9 +104,17 @@ struct Cli {
     /// complete, like Prometheus), or an interval such as `1s`.
     #[arg(long = "storage.sync", default_value = "1s")]
     sync: String,
-    /// Where the HTTP API listens.
-    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090")]
-    listen: String,
+    /// Where the HTTP API listens: `host:port`, `:port` (every interface), a name;
+    /// repeat the flag for more than one.
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9090", action = clap::ArgAction::Append)]
+    listen: Vec<String>,
+    /// The URL trawl is reached at from outside (behind a reverse proxy); its path
+    /// prefixes every endpoint unless --web.route-prefix says otherwise.
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
+    /// The prefix of every endpoint (default: the path of --web.external-url, else /).
+    #[arg(long = "web.route-prefix")]
+    route_prefix: Option<String>,
     /// The body size limit (decompressed) of scrapes whose job sets no
     /// `body_size_limit`; 0 for none (Prometheus's default). A job's own limit wins.
     #[arg(long = "scrape.body-size-limit", default_value = "64MB")]
@@ -113,7 +178,7 @@ struct Cli {
     #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
     log_format: String,
     /// Log level: debug, info, warn or error.
-    #[arg(long = "log.level", default_value = "info")]
+    #[arg(long = "log.level", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     log_level: String,
     #[command(subcommand)]
     command: Option<Command>,
@@ -581,6 +646,80 @@ fn flags_map(matches: &clap::ArgMatches) -> std::collections::BTreeMap<String, S
     out
 }
 
+/// A `--web.listen-address`: `host:port`, `[v6]:port`, `:port` (every interface, as
+/// Go listens on `:port`) or `name:port` (its first address).
+fn listen_address(a: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    if let Ok(addr) = a.parse() {
+        return Ok(addr);
+    }
+    let (host, port) = a
+        .rsplit_once(':')
+        .ok_or_else(|| "missing port in address".to_owned())?;
+    let port: u16 = port.parse().map_err(|_| format!("invalid port {port:?}"))?;
+    if host.is_empty() {
+        // IPv6's any address takes IPv4 too; without IPv6 the listener falls back to
+        // IPv4's.
+        return Ok(std::net::SocketAddr::from(([0u16; 8], port)));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("lookup {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("lookup {host}: no address"))
+}
+
+/// The external URL and the route prefix, as 3.x's `computeExternalURL` and its use:
+/// without `--web.external-url`, `http://<hostname>:<port>/` of the first listener; the
+/// prefix is the URL's path unless `--web.route-prefix` is given; both without a
+/// trailing `/` (the prefix `/` alone for none).
+fn web_paths(
+    external: Option<&str>,
+    prefix: Option<&str>,
+    listen: &[std::net::SocketAddr],
+) -> Result<(String, String), String> {
+    let url = match external.filter(|u| !u.is_empty()) {
+        Some(u) => {
+            if u.starts_with(['"', '\'']) || u.ends_with(['"', '\'']) {
+                return Err(format!(
+                    "--web.external-url={u}: URL must not begin or end with quotes"
+                ));
+            }
+            let parsed =
+                trawl_core::gourl::parse(u).map_err(|e| format!("--web.external-url: {e}"))?;
+            // The path: after `scheme://host`, up to a query or fragment.
+            let after = u.split_once("://").map_or("", |(_, r)| r);
+            let path = after
+                .find('/')
+                .map_or("", |i| &after[i..])
+                .split(['?', '#'])
+                .next()
+                .unwrap_or("");
+            let path = path.trim_end_matches('/');
+            let path = if path.is_empty() || path.starts_with('/') {
+                path.to_owned()
+            } else {
+                format!("/{path}")
+            };
+            format!("{}://{}{path}", parsed.scheme, parsed.host,)
+        }
+        None => {
+            let port = listen.first().map_or(9090, std::net::SocketAddr::port);
+            format!("http://{}:{port}", hostname())
+        }
+    };
+    let prefix = match prefix {
+        Some(p) => p.to_owned(),
+        None => url
+            .splitn(4, '/')
+            .nth(3)
+            .map(|p| format!("/{p}"))
+            .unwrap_or_default(),
+    };
+    let prefix = format!("/{}", prefix.trim_matches('/'));
+    Ok((url, prefix))
+}
+
 fn options(cli: &Cli, matches: &clap::ArgMatches) -> Result<DaemonOptions, String> {
     let size = trawl_core::units::ByteSize::parse(&cli.retention_size)
         .map_err(|e| format!("--storage.retention.size: {e}"))?;
@@ -598,8 +737,14 @@ fn options(cli: &Cli, matches: &clap::ArgMatches) -> Result<DaemonOptions, Strin
     };
     let listen = cli
         .listen
-        .parse()
-        .map_err(|e| format!("--web.listen-address={}: {e}", cli.listen))?;
+        .iter()
+        .map(|a| listen_address(a).map_err(|e| format!("--web.listen-address={a}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (external_url, route_prefix) = web_paths(
+        cli.external_url.as_deref(),
+        cli.route_prefix.as_deref(),
+        &listen,
+    )?;
     Ok(DaemonOptions {
         hosts_file: cli.hosts_file.clone(),
         record: cli.record.clone(),
@@ -611,6 +756,8 @@ fn options(cli: &Cli, matches: &clap::ArgMatches) -> Result<DaemonOptions, Strin
                 .map_err(|e| format!("--web.read-timeout: {e}"))?
                 .to_std(),
             max_connections: cli.max_connections,
+            external_url,
+            route_prefix,
             flags: flags_map(matches),
             retention: {
                 // 3.x's runtime info: `<time> or <size>`, each only when set.
@@ -631,11 +778,35 @@ fn options(cli: &Cli, matches: &clap::ArgMatches) -> Result<DaemonOptions, Strin
         config_file: cli.config_file.clone(),
         storage_path: cli.storage_path.clone(),
         wal: WalOptions {
-            compress: cli.wal_compression,
+            compress: cli.wal_compression && !cli.no_wal_compression,
+            segment_size: {
+                let b = trawl_core::units::ByteSize::parse(&cli.wal_segment_size)
+                    .map_err(|e| format!("--storage.wal-segment-size: {e}"))?
+                    .0;
+                if b == 0 || b % (32 << 10) != 0 {
+                    return Err(format!(
+                        "--storage.wal-segment-size={}: must be a positive multiple of 32KiB",
+                        cli.wal_segment_size
+                    ));
+                }
+                b
+            },
             retention_size: size.0,
             retention_time: (time > Duration::ZERO).then_some(time),
             delete_sent: cli.delete_sent,
-            ..WalOptions::default()
+        },
+        flush_deadline: trawl_core::PromDuration::parse(&cli.flush_deadline)
+            .map_err(|e| format!("--storage.remote.flush-deadline: {e}"))?
+            .to_std(),
+        auto_reload: if cli.auto_reload {
+            Some(
+                trawl_core::PromDuration::parse(&cli.auto_reload_interval)
+                    .map_err(|e| format!("--config.auto-reload-interval: {e}"))?
+                    .to_std()
+                    .max(Duration::from_secs(1)),
+            )
+        } else {
+            None
         },
         writer: WriterOptions {
             sync,
@@ -712,6 +883,10 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    if cli.version {
+        print!("{}", trawl_mio::build_info::version_text());
+        return ExitCode::SUCCESS;
+    }
     match &cli.command {
         Some(Command::Check {
             what: Check::Config { files },
@@ -800,13 +975,44 @@ fn main() -> ExitCode {
         "error" => tracing::Level::ERROR,
         _ => tracing::Level::INFO,
     };
-    let logs = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr);
-    if cli.log_format == "json" {
-        logs.json().init();
+    let format = if cli.log_format == "json" {
+        trawl_mio::logfmt::Format::Json
     } else {
-        logs.event_format(trawl_mio::logfmt::Logfmt).init();
+        trawl_mio::logfmt::Format::Logfmt
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .event_format(trawl_mio::logfmt::Logfmt(format))
+        .init();
+    {
+        use trawl_mio::build_info as b;
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        tracing::info!(
+            mode = "agent",
+            version = %format!("(version={}, branch={}, revision={})", b::VERSION, b::BRANCH, b::REVISION),
+            build_context = %format!("(rust={}, platform={}/{}, date={})", b::RUSTC, std::env::consts::OS, b::GOARCH, b::BUILD_DATE),
+            flags = %args.join(" "),
+            "Starting trawl"
+        );
+    }
+    for (flag, given) in [
+        (
+            "--storage.agent.wal-truncate-frequency",
+            cli.agent_truncate_frequency.is_some(),
+        ),
+        (
+            "--storage.agent.retention.min-time",
+            cli.agent_min_time.is_some(),
+        ),
+        ("--storage.agent.no-lockfile", cli.agent_no_lockfile),
+    ] {
+        if given {
+            tracing::warn!(
+                flag,
+                "accepted and not applied: trawl truncates the WAL when a segment completes (--storage.retention.time bounds its age) and always locks its data directory"
+            );
+        }
     }
     for (level, note) in features(&cli).1 {
         if level == tracing::Level::WARN {
@@ -825,8 +1031,8 @@ fn main() -> ExitCode {
     match daemon::run(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // One line, in the log's format.
             tracing::error!(err = %e, "trawl stopped");
-            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }

@@ -18,8 +18,15 @@ use trawl_core::api::{TargetState, targets_json};
 use trawl_core::metrics::Metrics;
 use trawl_io::storage::ReplayProgress;
 
-/// The listener's token.
-pub(crate) const LISTENER: Token = Token(3);
+/// The first listener's token; listener `i` has `LISTENER_BASE + i`.
+pub(crate) const LISTENER_BASE: usize = 3;
+/// Most `--web.listen-address`es.
+pub const MAX_LISTENERS: usize = 32;
+
+/// True if `t` is a listener's token.
+pub(crate) fn is_listener(t: Token) -> bool {
+    (LISTENER_BASE..LISTENER_BASE + MAX_LISTENERS).contains(&t.0)
+}
 /// Tokens of API connections: from here up to the HTTP client's.
 pub(crate) const WEB_BASE: usize = 1 << 19;
 const MAX_REQUEST: usize = 16 * 1024;
@@ -46,6 +53,10 @@ pub struct WebOptions {
     /// that has been sending its request longest is closed for the new one, so clients
     /// that trickle their requests cannot lock the API out.
     pub max_connections: usize,
+    /// `--web.external-url` (or the one derived from the host name and port).
+    pub external_url: String,
+    /// `--web.route-prefix`: every endpoint is under it (`/` for none).
+    pub route_prefix: String,
     /// Every command-line flag with its value (`/api/v1/status/flags`).
     pub flags: BTreeMap<String, String>,
     /// The storage retention as Prometheus words it (`15d or 10GiB`), empty for none.
@@ -59,6 +70,8 @@ impl Default for WebOptions {
             lifecycle: false,
             read_timeout: Duration::from_secs(300),
             max_connections: 512,
+            external_url: String::new(),
+            route_prefix: "/".into(),
             flags: BTreeMap::new(),
             retention: String::new(),
         }
@@ -95,7 +108,7 @@ struct Conn {
 /// The API server.
 #[derive(Debug)]
 pub(crate) struct Web {
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     conns: BTreeMap<usize, Conn>,
     next: usize,
     options: WebOptions,
@@ -297,19 +310,40 @@ pub(crate) fn build_metrics(m: &mut Metrics) {
 }
 
 impl Web {
+    /// Listens on every address (the first failure is the error, naming its address).
     pub(crate) fn bind(
         reg: &Registry,
-        addr: SocketAddr,
+        addrs: &[SocketAddr],
         options: WebOptions,
         progress: Arc<ReplayProgress>,
-    ) -> io::Result<Web> {
-        let mut listener = TcpListener::bind(addr)?;
-        reg.register(&mut listener, LISTENER, Interest::READABLE)?;
+    ) -> Result<Web, String> {
+        if addrs.len() > MAX_LISTENERS {
+            return Err(format!(
+                "--web.listen-address: at most {MAX_LISTENERS} addresses"
+            ));
+        }
+        let mut listeners = Vec::new();
+        for (i, &addr) in addrs.iter().enumerate() {
+            let bound = TcpListener::bind(addr).or_else(|e| {
+                // `:port` means every interface: IPv4's if the host has no IPv6.
+                match addr {
+                    SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+                        TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], addr.port())))
+                    }
+                    _ => Err(e),
+                }
+            });
+            let mut listener =
+                bound.map_err(|e| format!("listen on {addr} (--web.listen-address): {e}"))?;
+            reg.register(&mut listener, Token(LISTENER_BASE + i), Interest::READABLE)
+                .map_err(|e| format!("listen on {addr}: {e}"))?;
+            listeners.push(listener);
+        }
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         Ok(Web {
-            listener,
+            listeners,
             conns: BTreeMap::new(),
             next: WEB_BASE,
             options,
@@ -325,15 +359,24 @@ impl Web {
         })
     }
 
-    /// The address bound (the port when 0 was asked for).
-    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+    /// The addresses bound (the ports when 0 was asked for).
+    pub(crate) fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// Accepts what is waiting. At the connection cap the connection that has been
     /// sending its request longest makes room; if every connection is being answered,
     /// the new one waits in the kernel's queue until one closes.
     pub(crate) fn accept(&mut self, reg: &Registry) {
+        for i in 0..self.listeners.len() {
+            self.accept_on(reg, i);
+        }
+    }
+
+    fn accept_on(&mut self, reg: &Registry, i: usize) {
         // Connections accepted in this call are never the ones evicted for the next.
         let mut fresh: Vec<usize> = Vec::new();
         loop {
@@ -350,7 +393,10 @@ impl Web {
                 // queue until one closes.
                 return;
             }
-            match self.listener.accept() {
+            let Some(listener) = self.listeners.get(i) else {
+                return;
+            };
+            match listener.accept() {
                 Ok((mut stream, _)) => {
                     if full && let Some(old) = oldest() {
                         self.stats.evicted += 1;
@@ -469,6 +515,31 @@ impl Web {
                     let method = req.method.unwrap_or("GET");
                     let target = req.path.unwrap_or("/");
                     let (path, q) = target.split_once('?').unwrap_or((target, ""));
+                    // `--web.route-prefix`: `/` leads to it, anything outside is not
+                    // found, as 3.x's router with a prefix.
+                    let prefix = self.options.route_prefix.clone();
+                    let path = if prefix == "/" {
+                        path
+                    } else if path == "/" {
+                        let body: Arc<[u8]> = Arc::from(&b""[..]);
+                        let loc = format!("Location: {prefix}/\r\n");
+                        self.answer_with(
+                            reg,
+                            t,
+                            302,
+                            "text/html; charset=utf-8",
+                            body,
+                            false,
+                            &loc,
+                        );
+                        return action;
+                    } else {
+                        match path.strip_prefix(prefix.as_str()) {
+                            Some("") => "/",
+                            Some(rest) if rest.starts_with('/') => rest,
+                            _ => "/404",
+                        }
+                    };
                     // HEAD is GET without the body (as Go's server answers it).
                     let get = if method == "HEAD" { "GET" } else { method };
                     let head_only = method == "HEAD";
@@ -682,11 +753,27 @@ impl Web {
         body: Arc<[u8]>,
         head_only: bool,
     ) {
+        self.answer_with(reg, t, status, ctype, body, head_only, "");
+    }
+
+    /// [`Web::answer_shared`] with more header lines (each ending in CRLF).
+    #[allow(clippy::too_many_arguments)]
+    fn answer_with(
+        &mut self,
+        reg: &Registry,
+        t: usize,
+        status: u16,
+        ctype: &'static str,
+        body: Arc<[u8]>,
+        head_only: bool,
+        extra: &str,
+    ) {
         if !self.conns.contains_key(&t) {
             return;
         }
         let reason = match status {
             200 => "OK",
+            302 => "Found",
             400 => "Bad Request",
             403 => "Forbidden",
             404 => "Not Found",
@@ -701,7 +788,7 @@ impl Web {
             ""
         };
         let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{retry}Connection: close\r\n\r\n",
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{retry}{extra}Connection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();

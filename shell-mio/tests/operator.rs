@@ -554,3 +554,155 @@ fn a_bad_configuration_fails_before_the_data_directory_is_locked() {
     assert!(err.contains("bad.yml") && err.contains("5x"), "{err}");
     assert!(!err.contains("lock"), "{err}");
 }
+
+/// Prometheus's flags as an operator passes them: `--version` in Prometheus's layout,
+/// unknown log levels refused, `:port` and repeated `--web.listen-address`, the route
+/// prefix of `--web.external-url` (`/` redirects to it, nothing answers outside it),
+/// `--storage.agent.*` aliases, `--no-storage.wal-compression`, `--config.auto-reload`,
+/// and log lines in 3.x's shape (logfmt and flat JSON) without Rust's debug notation.
+#[test]
+fn flags_paths_and_logs_as_prometheus_has_them() {
+    let bin = env!("CARGO_BIN_EXE_trawl");
+    let out = Command::new(bin).arg("--version").output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.starts_with(&format!(
+            "trawl, version {} (branch: ",
+            env!("CARGO_PKG_VERSION")
+        )) && text.contains(", revision: ")
+            && text.contains("build date:")
+            && text.contains("platform:"),
+        "{text}"
+    );
+    let out = Command::new(bin)
+        .arg("--log.level=verbose")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("verbose"));
+
+    let d = TempDir::new("flags");
+    let (_nginx, addrs, _) = fleet(&d.0, 1..=1, 3);
+    let recv_port = free_port();
+    let _recv = prometheus_server(&d.0.join("recv"), recv_port, None, "native-histograms");
+    let config = d.0.join("prometheus.yml");
+    let write = |interval: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{scrape_interval: {interval}}}\nscrape_configs:\n- job_name: e2e\n  static_configs: [{{targets: ['{}']}}]\nremote_write: [{{url: 'http://127.0.0.1:{recv_port}/api/v1/write'}}]\n",
+                addrs[0]
+            ),
+        )
+        .expect("config")
+    };
+    write("1s");
+    let (a, b) = (free_port(), free_port());
+    let data = d.0.join("data");
+    for format in ["logfmt", "json"] {
+        let _ = std::fs::remove_dir_all(&data);
+        let log = std::fs::File::create(d.0.join(format!("{format}.log"))).expect("log");
+        let mut p = Proc(
+            Command::new(bin)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.agent.path={}", data.display()))
+                .arg(format!("--web.listen-address=:{a}"))
+                .arg(format!("--web.listen-address=127.0.0.1:{b}"))
+                .arg("--web.external-url=http://proxy.example:8080/trawl/")
+                .arg("--no-storage.wal-compression")
+                .arg("--storage.agent.wal-segment-size=1MiB")
+                .arg("--config.auto-reload")
+                .arg("--config.auto-reload-interval=1s")
+                .arg("--storage.agent.retention.min-time=5m")
+                .arg(format!("--log.format={format}"))
+                .stderr(log)
+                .spawn()
+                .expect("start"),
+        );
+        eventually(Duration::from_secs(30), "ready under the prefix", || {
+            api(a, "GET", "/trawl/-/ready").is_some_and(|x| x.0 == 200)
+        });
+        // Both listeners, the prefix, the redirect, nothing outside.
+        assert_eq!(api(b, "GET", "/trawl/-/healthy").map(|x| x.0), Some(200));
+        assert_eq!(api(a, "GET", "/-/ready").map(|x| x.0), Some(404));
+        assert_eq!(api(a, "GET", "/").map(|x| x.0), Some(302));
+        let flags = get_json(b, "/trawl/api/v1/status/flags").1;
+        assert_eq!(
+            flags["data"]["web.listen-address"],
+            format!(":{a},127.0.0.1:{b}")
+        );
+        // Auto-reload: a new interval shows without a signal.
+        write("2s");
+        eventually(Duration::from_secs(20), "the changed file reloaded", || {
+            get_json(a, "/trawl/api/v1/targets").1["data"]["activeTargets"][0]["scrapeInterval"]
+                == "2s"
+        });
+        eventually(Duration::from_secs(30), "samples sent", || {
+            http_get(a, "/trawl/metrics")
+                .and_then(|(_, m)| sample(&m, "prometheus_remote_storage_samples_total"))
+                .unwrap_or(0.0)
+                > 0.0
+        });
+        write("1s");
+        signal(&p, "TERM");
+        assert!(wait_exit(&mut p, Duration::from_secs(30)).success());
+        // Records written uncompressed, in 1 MiB segments.
+        let wal = data.join("wal");
+        let mut records = 0;
+        for e in std::fs::read_dir(&wal).expect("wal").flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.bytes().all(|c| c.is_ascii_digit()) {
+                let bytes = std::fs::read(e.path()).expect("segment");
+                assert!(bytes.len() as u64 <= 1 << 20);
+                let (recs, _) = trawl_core::wal::segment::read_segment(&bytes);
+                records += recs.len();
+                assert!(
+                    recs.iter().all(|r| !r.snappy),
+                    "compressed record in {name}"
+                );
+            }
+        }
+        assert!(records > 0);
+        // The log: 3.x's keys first on every line, values without debug notation.
+        let log = std::fs::read_to_string(d.0.join(format!("{format}.log"))).expect("log");
+        assert!(log.contains("Starting trawl"), "{log}");
+        assert!(
+            log.contains("--storage.agent.retention.min-time"),
+            "the ignored flag is warned about: {log}"
+        );
+        for line in log.lines() {
+            match format {
+                "json" => {
+                    let v: serde_json::Value =
+                        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                    let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
+                    assert!(keys.len() >= 4, "{line}");
+                    assert!(line.starts_with("{\"time\":"), "{line}");
+                    assert!(
+                        v["level"]
+                            .as_str()
+                            .is_some_and(|l| ["DEBUG", "INFO", "WARN", "ERROR"].contains(&l)),
+                        "{line}"
+                    );
+                }
+                _ => {
+                    let mut parts = line.split(' ');
+                    for key in ["time=", "level=", "source="] {
+                        assert!(
+                            parts.next().is_some_and(|p| p.starts_with(key)),
+                            "{key} in {line}"
+                        );
+                    }
+                    assert!(
+                        parts.next().is_some_and(|p| p.starts_with("msg=")),
+                        "{line}"
+                    );
+                }
+            }
+            for debug in ["Some(", "None", "[\"", "Duration"] {
+                assert!(!line.contains(debug), "debug notation {debug:?} in {line}");
+            }
+        }
+    }
+}

@@ -214,6 +214,21 @@ pub enum ReadError {
     },
 }
 
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Checksum { offset } => write!(f, "checksum mismatch at offset {offset}"),
+            ReadError::Sequence { offset } => {
+                write!(f, "unexpected fragment type at offset {offset}")
+            }
+            ReadError::Padding { offset } => write!(f, "non-zero padding at offset {offset}"),
+            ReadError::Torn { offset } => {
+                write!(f, "the segment ends inside the record at offset {offset}")
+            }
+        }
+    }
+}
+
 impl ReadRecord {
     /// The record's payload, decompressed if it was compressed.
     pub fn payload(&self) -> Option<Vec<u8>> {

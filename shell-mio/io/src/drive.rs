@@ -81,9 +81,9 @@ pub fn log_event(e: &Event) {
         Event::Health(h) => {
             let url = trawl_core::http::redact_url(&h.url, trawl_core::http::REDACTED);
             if h.error.is_empty() {
-                tracing::debug!(job = %h.job, %url, health = ?h.health, "target health")
+                tracing::debug!(job = %h.job, %url, health = h.health.as_str(), "target health")
             } else {
-                tracing::debug!(job = %h.job, %url, health = ?h.health, err = %h.error, "target health")
+                tracing::debug!(job = %h.job, %url, health = h.health.as_str(), err = %h.error, "target health")
             }
         }
         Event::StorageFailing(err) => {
@@ -95,7 +95,13 @@ pub fn log_event(e: &Event) {
             targets,
             "end-of-run stale markers of removed targets not written at shutdown (as Prometheus)"
         ),
-        other => tracing::debug!(event = ?other, "agent"),
+        Event::Delivered { jobs, sources } => {
+            tracing::debug!(jobs, sources, "discovery changes delivered to the pools")
+        }
+        Event::PoolCreated(job) => tracing::debug!(%job, "scrape pool created"),
+        Event::PoolStopped(job) => tracing::debug!(%job, "scrape pool stopped"),
+        Event::ShutdownComplete => tracing::debug!("nothing in flight any more"),
+        Event::Restored(series) => tracing::debug!(series, "series restored from the WAL"),
     }
 }
 

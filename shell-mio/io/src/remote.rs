@@ -369,7 +369,14 @@ impl Remote {
                 r.lost_segments += u64::from(r.tail.segment - p.segment);
             }
             let url = trawl_core::http::redact_url(&r.cfg.url, trawl_core::http::REDACTED);
-            tracing::info!(queue = %r.name, %url, resume = ?resume, "remote write queue started");
+            match resume {
+                Some(p) => {
+                    tracing::info!(queue = %r.name, %url, segment = p.segment, offset = p.offset, "remote write queue started, resuming")
+                }
+                None => {
+                    tracing::info!(queue = %r.name, %url, "remote write queue started from the WAL's start")
+                }
+            }
             runners.push(r);
         }
         let remote = Remote {
@@ -877,7 +884,7 @@ fn log_event(queue: &str, e: &QueueEvent) {
             attempt,
             after,
         } => {
-            tracing::warn!(queue, err = %error, attempt, after = ?after, "remote write failed; retrying")
+            tracing::warn!(queue, err = %error, attempt, after = %trawl_core::metrics::go_duration(*after), "remote write failed; retrying")
         }
         QueueEvent::Recovered => tracing::info!(queue, "remote write succeeds again"),
         QueueEvent::Resharded { from, to } => {

@@ -428,7 +428,7 @@ impl Wal {
                 }
                 report.repair = Some(Repair {
                     segment: s,
-                    reason: format!("{err:?}"),
+                    reason: err.to_string(),
                     from: size,
                     to,
                     removed,
