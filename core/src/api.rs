@@ -407,15 +407,20 @@ fn hide(v: &mut serde_yaml::Value) {
 /// secret replaced by `<secret>`, as Prometheus shows it. (Prometheus shows its parsed
 /// configuration with defaults filled in; this is the file as written.)
 pub fn config_json(text: &str) -> String {
-    let yaml = match serde_yaml::from_str::<serde_yaml::Value>(text) {
+    json!({"status": "success", "data": {"yaml": redacted_yaml(text)}}).to_string()
+}
+
+/// The configuration file `text` as YAML with every secret hidden (what
+/// `/api/v1/status/config` and the configuration page show).
+pub fn redacted_yaml(text: &str) -> String {
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
         Ok(mut v) => {
             redact(&mut v, "");
             serde_yaml::to_string(&v).unwrap_or_default()
         }
         // It parsed when it was loaded; never shown unredacted.
         Err(_) => String::new(),
-    };
-    json!({"status": "success", "data": {"yaml": yaml}}).to_string()
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //!   with inotify, storage through the writer thread, SIGHUP reloads and a graceful
 //!   shutdown on SIGTERM/SIGINT.
 //! * [`web`]: the daemon's HTTP API server and its bounds ([`web::WebOptions`]).
+//! * [`pages`]: the pages it serves (targets, service discovery, configuration, flags,
+//!   status).
 //! * [`sd_once`]: `trawl sd`: discovery once, blocking, printed.
 //! * [`dns`]: DNS exchanges on the loop's sockets.
 //! * [`alloc`]: the daemon's malloc thresholds (less resident memory with glibc).
@@ -20,6 +22,7 @@ pub mod daemon;
 pub mod dns;
 pub mod logfmt;
 mod net;
+pub mod pages;
 pub mod rlimit;
 pub mod sd_once;
 pub mod web;

@@ -233,6 +233,15 @@ enum Command {
         /// The recording.
         file: PathBuf,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell), made from
+    /// this command line's own definition.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), made from this command line's own definition
+    /// (`trawl man > trawl.1; man -l trawl.1`).
+    Man,
     /// Run discovery once (static, file, HTTP, DNS and Kubernetes SD: Kubernetes lists
     /// once) and relabeling, and print the targets as JSON, active and dropped (with the
     /// dropping rule), without scraping.
@@ -915,6 +924,22 @@ fn main() -> ExitCode {
                 hist,
                 file,
             );
+        }
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(*shell, &mut Cli::command(), "trawl", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory as _;
+            let cmd = Cli::command().version(trawl_mio::build_info::VERSION);
+            return match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Some(Command::Replay { file }) => {
             let bytes = match std::fs::read(file) {

@@ -160,7 +160,10 @@ const CACHE_ENTRIES: usize = 8;
 
 /// Paths whose answers cost time to build (they grow with the number of targets).
 fn expensive(path: &str) -> bool {
-    matches!(path, "/api/v1/targets" | "/api/v1/targets/metadata")
+    matches!(
+        path,
+        "/api/v1/targets" | "/api/v1/targets/metadata" | "/targets" | "/service-discovery"
+    )
 }
 
 /// The API server's counters.
@@ -540,6 +543,22 @@ impl Web {
                             _ => "/404",
                         }
                     };
+                    if path == "/" {
+                        // The targets page is the home page.
+                        let body: Arc<[u8]> = Arc::from(&b""[..]);
+                        let p = if prefix == "/" { "" } else { prefix.as_str() };
+                        let loc = format!("Location: {p}/targets\r\n");
+                        self.answer_with(
+                            reg,
+                            t,
+                            302,
+                            "text/html; charset=utf-8",
+                            body,
+                            false,
+                            &loc,
+                        );
+                        return action;
+                    }
                     // HEAD is GET without the body (as Go's server answers it).
                     let get = if method == "HEAD" { "GET" } else { method };
                     let head_only = method == "HEAD";
@@ -881,6 +900,110 @@ fn now_secs() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// Every self-metric: the agent's, the process's, the build's, the API server's and the
+/// shell's (WAL, remote write, sync times).
+fn all_metrics(ctx: &Ctx<'_>) -> Metrics {
+    let mut m = ctx.agent.map(Agent::metrics).unwrap_or_default();
+    process_metrics(ctx.started, &mut m);
+    build_metrics(&mut m);
+    for (name, help, value) in [
+        (
+            "trawl_web_connections_evicted_total",
+            "API connections closed to make room at --web.max-connections.",
+            ctx.web.evicted,
+        ),
+        (
+            "trawl_web_connections_timed_out_total",
+            "API connections closed on a read or write timeout.",
+            ctx.web.timed_out,
+        ),
+        (
+            "trawl_web_responses_refused_total",
+            "API requests answered 503 because responses held for slow clients reached their bound.",
+            ctx.web.refused,
+        ),
+    ] {
+        m.counter(name, help, vec![], value as f64);
+    }
+    m.counter(
+        "prometheus_tsdb_wal_corruptions_total",
+        "Total number of WAL corruptions.",
+        vec![],
+        ctx.corruptions as f64,
+    );
+    m.gauge(
+        "prometheus_ready",
+        "Whether Prometheus startup was fully completed and the server is ready for normal operation.",
+        vec![],
+        if ctx.agent.is_some() && !ctx.stopping { 1.0 } else { 0.0 },
+    );
+    if ctx.agent.is_some() {
+        m.extend((ctx.extra_metrics)());
+    }
+    m
+}
+
+/// `/api/v1/status/buildinfo`'s data (3.x's `PrometheusVersion`).
+fn build_info() -> serde_json::Value {
+    use crate::build_info as b;
+    serde_json::json!({
+        "version": b::VERSION,
+        "revision": b::REVISION,
+        "branch": b::BRANCH,
+        "buildUser": "",
+        "buildDate": b::BUILD_DATE,
+        "goVersion": b::RUSTC,
+    })
+}
+
+/// `/api/v1/status/runtimeinfo`'s data (3.x's `RuntimeInfo`).
+fn runtime_info(ctx: &Ctx<'_>, agent: &Agent) -> serde_json::Value {
+    let (ok, at) = agent.config_status();
+    let threads = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    serde_json::json!({
+        "startTime": go_time(ctx.started),
+        "CWD": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+        "hostname": crate::daemon::hostname(),
+        "serverTime": go_time(now_secs()),
+        "reloadConfigSuccess": ok,
+        // Whole seconds, as 3.x reads it back from its metric.
+        "lastConfigTime": trawl_core::time::UnixNanos(at.0 - at.0.rem_euclid(1_000_000_000)).to_rfc3339(),
+        "corruptionCount": ctx.corruptions,
+        // Go's runtime figures, in trawl's terms: threads, CPUs to use, no memory
+        // limit (Go's default is the largest int64), no GC settings.
+        "goroutineCount": threads,
+        "GOMAXPROCS": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "GOMEMLIMIT": i64::MAX,
+        "GOGC": "",
+        "GODEBUG": "",
+        "storageRetention": ctx.options.retention,
+    })
+}
+
+/// A JSON object's fields as rows of text.
+fn rows(v: &serde_json::Value) -> Vec<(String, String)> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The answer to a request: status, content type, body, what the daemon must do.
 type Answer = (u16, &'static str, String, Action);
 
@@ -909,43 +1032,7 @@ fn route(method: &str, path: &str, q: &BTreeMap<String, String>, ctx: &Ctx<'_>) 
             return (200, json, body, Action::None);
         }
         ("GET", "/metrics") => {
-            let mut m = ctx.agent.map(Agent::metrics).unwrap_or_default();
-            process_metrics(ctx.started, &mut m);
-            build_metrics(&mut m);
-            for (name, help, value) in [
-                (
-                    "trawl_web_connections_evicted_total",
-                    "API connections closed to make room at --web.max-connections.",
-                    ctx.web.evicted,
-                ),
-                (
-                    "trawl_web_connections_timed_out_total",
-                    "API connections closed on a read or write timeout.",
-                    ctx.web.timed_out,
-                ),
-                (
-                    "trawl_web_responses_refused_total",
-                    "API requests answered 503 because responses held for slow clients reached their bound.",
-                    ctx.web.refused,
-                ),
-            ] {
-                m.counter(name, help, vec![], value as f64);
-            }
-            m.counter(
-                "prometheus_tsdb_wal_corruptions_total",
-                "Total number of WAL corruptions.",
-                vec![],
-                ctx.corruptions as f64,
-            );
-            m.gauge(
-                "prometheus_ready",
-                "Whether Prometheus startup was fully completed and the server is ready for normal operation.",
-                vec![],
-                if ctx.agent.is_some() && !ctx.stopping { 1.0 } else { 0.0 },
-            );
-            if ctx.agent.is_some() {
-                m.extend((ctx.extra_metrics)());
-            }
+            let m = all_metrics(ctx);
             return (
                 200,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -961,6 +1048,8 @@ fn route(method: &str, path: &str, q: &BTreeMap<String, String>, ctx: &Ctx<'_>) 
         _ => return (503, text, "Service Unavailable".into(), Action::None),
     };
     let lifecycle = ctx.options.lifecycle;
+    let html = "text/html; charset=utf-8";
+    let prefix = ctx.options.route_prefix.as_str();
     match (method, path) {
         ("GET", "/-/ready") => (200, text, "trawl is Ready.\n".into(), Action::None),
         ("POST" | "PUT", "/-/reload") | ("POST" | "PUT", "/-/quit") if !lifecycle => (
@@ -1016,47 +1105,51 @@ fn route(method: &str, path: &str, q: &BTreeMap<String, String>, ctx: &Ctx<'_>) 
             trawl_core::api::success(serde_json::json!(ctx.options.flags)),
             Action::None,
         ),
-        ("GET", "/api/v1/status/buildinfo") => {
-            use crate::build_info as b;
-            let body = trawl_core::api::success(serde_json::json!({
-                "version": b::VERSION,
-                "revision": b::REVISION,
-                "branch": b::BRANCH,
-                "buildUser": "",
-                "buildDate": b::BUILD_DATE,
-                "goVersion": b::RUSTC,
-            }));
-            (200, json, body, Action::None)
-        }
-        ("GET", "/api/v1/status/runtimeinfo") => {
-            let (ok, at) = agent.config_status();
-            let threads = std::fs::read_to_string("/proc/self/status")
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("Threads:"))
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                })
-                .unwrap_or(0);
-            let body = trawl_core::api::success(serde_json::json!({
-                "startTime": go_time(ctx.started),
-                "CWD": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
-                "hostname": crate::daemon::hostname(),
-                "serverTime": go_time(now_secs()),
-                "reloadConfigSuccess": ok,
-                // Whole seconds, as 3.x reads it back from its metric.
-                "lastConfigTime": trawl_core::time::UnixNanos(at.0 - at.0.rem_euclid(1_000_000_000)).to_rfc3339(),
-                "corruptionCount": ctx.corruptions,
-                // Go's runtime figures, in trawl's terms: threads, CPUs to use, no
-                // memory limit (Go's default is the largest int64), no GC settings.
-                "goroutineCount": threads,
-                "GOMAXPROCS": std::thread::available_parallelism().map_or(1, |n| n.get()),
-                "GOMEMLIMIT": i64::MAX,
-                "GOGC": "",
-                "GODEBUG": "",
-                "storageRetention": ctx.options.retention,
-            }));
-            (200, json, body, Action::None)
+        ("GET", "/api/v1/status/buildinfo") => (
+            200,
+            json,
+            trawl_core::api::success(build_info()),
+            Action::None,
+        ),
+        ("GET", "/api/v1/status/runtimeinfo") => (
+            200,
+            json,
+            trawl_core::api::success(runtime_info(ctx, agent)),
+            Action::None,
+        ),
+        ("GET", "/targets") => (
+            200,
+            html,
+            crate::pages::targets(agent, q, prefix, (now_secs() * 1e9) as i64),
+            Action::None,
+        ),
+        ("GET", "/service-discovery") => (
+            200,
+            html,
+            crate::pages::service_discovery(agent, q, prefix),
+            Action::None,
+        ),
+        ("GET", "/config") => (
+            200,
+            html,
+            crate::pages::config(ctx.config, prefix),
+            Action::None,
+        ),
+        ("GET", "/flags") => (
+            200,
+            html,
+            crate::pages::flags(&ctx.options.flags, prefix),
+            Action::None,
+        ),
+        ("GET", "/status") => {
+            let m = all_metrics(ctx);
+            let body = crate::pages::status(
+                &rows(&build_info()),
+                &rows(&runtime_info(ctx, agent)),
+                &m,
+                prefix,
+            );
+            (200, html, body, Action::None)
         }
         _ => (404, text, "404 page not found\n".into(), Action::None),
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub(crate) mod browser;
 pub(crate) mod dns;
 pub(crate) mod hostile;
 pub(crate) mod kube;
