@@ -706,3 +706,43 @@ fn flags_paths_and_logs_as_prometheus_has_them() {
         }
     }
 }
+
+/// A `ca_file` replaced on disk takes effect at the next connection, without a reload:
+/// the scrape fails against a CA that did not sign the target, then succeeds once the
+/// file holds the right one (as Prometheus re-reads its TLS files).
+#[test]
+fn tls_files_are_read_again_when_they_change() {
+    let d = TempDir::new("tls-rotate");
+    certs(&d.0);
+    let other = d.0.join("other");
+    std::fs::create_dir_all(&other).expect("dir");
+    certs(&other);
+    std::fs::create_dir_all(d.0.join("www")).expect("www");
+    std::fs::write(d.0.join("www/metrics"), body(3)).expect("body");
+    let port = free_port();
+    let addr = format!("127.0.0.8:{port}");
+    let _nginx = tls_nginx(&d.0, &addr, None);
+    let ca = d.0.join("trust.pem");
+    std::fs::copy(other.join("ca.crt"), &ca).expect("wrong CA");
+    let config = d.0.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 900ms}}\nscrape_configs:\n- job_name: tls\n  scheme: https\n  tls_config: {{ca_file: {}}}\n  static_configs: [{{targets: ['{addr}']}}]\n",
+            ca.display()
+        ),
+    )
+    .expect("config");
+    let t = Daemon::start(&d.0, &config, &d.0.join("data"));
+    eventually(Duration::from_secs(20), "the scrape refused", || {
+        let j = t.targets_json();
+        j.contains("\"health\":\"down\"") && j.contains("certificate")
+    });
+    // The right CA, written in place (a new file renamed over the old, as tools do).
+    let tmp = d.0.join("trust.pem.new");
+    std::fs::copy(d.0.join("ca.crt"), &tmp).expect("right CA");
+    std::fs::rename(&tmp, &ca).expect("rename");
+    eventually(Duration::from_secs(20), "the scrape succeeds", || {
+        t.targets_json().contains("\"health\":\"up\"")
+    });
+}

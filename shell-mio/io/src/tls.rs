@@ -110,21 +110,42 @@ pub fn client_config(t: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
     Ok(Arc::new(config))
 }
 
-/// Client configurations by `tls_config` (a handful per daemon).
+/// Client configurations by `tls_config` (a handful per daemon), each rebuilt when one
+/// of its files (`ca_file`, `cert_file`, `key_file`) changes, as Prometheus's TLS round
+/// tripper re-reads them: rotated certificates take effect without a reload.
 #[derive(Debug, Default)]
 pub struct TlsConfigs {
-    by_config: BTreeMap<String, Arc<ClientConfig>>,
+    by_config: BTreeMap<String, (Arc<ClientConfig>, Vec<Stamp>)>,
+}
+
+/// What identifies a file's content without reading it: size, modification time, inode.
+type Stamp = Option<(u64, std::time::SystemTime, u64)>;
+
+fn stamps(t: &TlsConfig) -> Vec<Stamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    [&t.ca_file, &t.cert_file, &t.key_file]
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            std::fs::metadata(f)
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?, m.ino())))
+        })
+        .collect()
 }
 
 impl TlsConfigs {
     /// The client configuration for `t`, built on first use.
     pub fn get(&mut self, t: &TlsConfig) -> Result<Arc<ClientConfig>, String> {
         let key = format!("{t:?}");
-        if let Some(c) = self.by_config.get(&key) {
+        let now = stamps(t);
+        if let Some((c, seen)) = self.by_config.get(&key)
+            && *seen == now
+        {
             return Ok(c.clone());
         }
         let c = client_config(t)?;
-        self.by_config.insert(key, c.clone());
+        self.by_config.insert(key, (c.clone(), now));
         Ok(c)
     }
 }
