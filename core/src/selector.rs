@@ -255,7 +255,8 @@ mod tests {
         let l = labels(&[("job", "node"), ("instance", "a:9100")]);
         for (sel, want) in [
             (r#"{job="node"}"#, true),
-            (r#"{job!="node"}"#, false),
+            (r#"{job!="node", instance=~".+"}"#, false),
+            (r#"{job!="other", instance=~".+"}"#, true),
             (r#"{instance=~"a:.*"}"#, true),
             (r#"{instance=~"a"}"#, false),
             (r#"{job="node", instance!~'b.*',}"#, true),

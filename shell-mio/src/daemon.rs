@@ -707,6 +707,8 @@ impl Shell {
                     for s in pending {
                         if s == SIGHUP {
                             let _ = reload(agent, &self.clock, &self.opts.config_file);
+                            // TLS certificates and keys are read again on reload too.
+                            self.api.refresh_config(true);
                         } else {
                             self.shutdown(agent);
                         }

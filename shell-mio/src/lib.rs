@@ -7,6 +7,7 @@
 //!   with inotify, storage through the writer thread, SIGHUP reloads and a graceful
 //!   shutdown on SIGTERM/SIGINT.
 //! * [`web`]: the daemon's HTTP API server and its bounds ([`web::WebOptions`]).
+//! * [`webconfig`]: `--web.config.file` (TLS and basic auth on that server).
 //! * [`pages`]: the pages it serves (targets, service discovery, configuration, flags,
 //!   status).
 //! * [`sd_once`]: `trawl sd`: discovery once, blocking, printed.
@@ -26,3 +27,4 @@ pub mod pages;
 pub mod rlimit;
 pub mod sd_once;
 pub mod web;
+pub mod webconfig;

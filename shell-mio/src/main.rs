@@ -115,6 +115,11 @@ struct Cli {
     /// The prefix of every endpoint (default: the path of --web.external-url, else /).
     #[arg(long = "web.route-prefix")]
     route_prefix: Option<String>,
+    /// TLS and basic authentication for the web server, in Prometheus's web
+    /// configuration format (`tls_server_config`, `basic_auth_users`,
+    /// `http_server_config.headers`); its files are read again when they change.
+    #[arg(long = "web.config.file")]
+    web_config_file: Option<PathBuf>,
     /// The body size limit (decompressed) of scrapes whose job sets no
     /// `body_size_limit`; 0 for none (Prometheus's default). A job's own limit wins.
     #[arg(long = "scrape.body-size-limit", default_value = "64MB")]
@@ -767,6 +772,10 @@ fn options(cli: &Cli, matches: &clap::ArgMatches) -> Result<DaemonOptions, Strin
             max_connections: cli.max_connections,
             external_url,
             route_prefix,
+            config_file: cli
+                .web_config_file
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
             flags: flags_map(matches),
             retention: {
                 // 3.x's runtime info: `<time> or <size>`, each only when set.

@@ -18,6 +18,8 @@ use trawl_core::api::{TargetState, targets_json};
 use trawl_core::metrics::Metrics;
 use trawl_io::storage::ReplayProgress;
 
+use crate::webconfig::{Verdict, WebConfig};
+
 /// The first listener's token; listener `i` has `LISTENER_BASE + i`.
 pub(crate) const LISTENER_BASE: usize = 3;
 /// Most `--web.listen-address`es.
@@ -57,6 +59,8 @@ pub struct WebOptions {
     pub external_url: String,
     /// `--web.route-prefix`: every endpoint is under it (`/` for none).
     pub route_prefix: String,
+    /// `--web.config.file`: TLS and basic auth (`crate::webconfig`).
+    pub config_file: Option<std::path::PathBuf>,
     /// Every command-line flag with its value (`/api/v1/status/flags`).
     pub flags: BTreeMap<String, String>,
     /// The storage retention as Prometheus words it (`15d or 10GiB`), empty for none.
@@ -72,6 +76,7 @@ impl Default for WebOptions {
             max_connections: 512,
             external_url: String::new(),
             route_prefix: "/".into(),
+            config_file: None,
             flags: BTreeMap::new(),
             retention: String::new(),
         }
@@ -103,6 +108,71 @@ struct Conn {
     since: Instant,
     /// The answer is being written.
     answering: bool,
+    /// TLS, with `--web.config.file`'s `tls_server_config`.
+    tls: Option<Box<rustls::ServerConnection>>,
+}
+
+/// Sends what rustls has ready for the client (until the socket would block).
+fn flush_tls(
+    tls: &mut rustls::ServerConnection,
+    stream: &mut mio::net::TcpStream,
+) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads request bytes: plain, or decrypted (driving the handshake as bytes come).
+fn conn_read(
+    stream: &mut mio::net::TcpStream,
+    tls: Option<&mut rustls::ServerConnection>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    let Some(tls) = tls else {
+        return stream.read(buf);
+    };
+    loop {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        match tls.read_tls(stream) {
+            Ok(0) => return Ok(0),
+            Ok(_) => {
+                let r = tls.process_new_packets();
+                // The handshake's answers, or the alert saying why it failed.
+                flush_tls(tls, stream)?;
+                r.map_err(io::Error::other)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes answer bytes: plain, or through rustls (at most 16 KiB of plaintext held
+/// there at once).
+fn conn_write(
+    stream: &mut mio::net::TcpStream,
+    tls: Option<&mut rustls::ServerConnection>,
+    data: &[u8],
+) -> io::Result<usize> {
+    let Some(tls) = tls else {
+        return stream.write(data);
+    };
+    flush_tls(tls, stream)?;
+    if tls.wants_write() {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    let n = tls.writer().write(&data[..data.len().min(16 << 10)])?;
+    flush_tls(tls, stream)?;
+    Ok(n)
 }
 
 /// The API server.
@@ -132,6 +202,10 @@ pub(crate) struct Web {
     pub(crate) stopping: bool,
     /// WAL corruptions repaired at start (`prometheus_tsdb_wal_corruptions_total`).
     pub(crate) corruptions: u64,
+    /// `--web.config.file` as last loaded, and when its files were last looked at.
+    web_config: Option<WebConfig>,
+    config_checked: Instant,
+    auth: crate::webconfig::Auth,
 }
 
 /// An answer kept for requests asking the same within [`CACHE_FOR`].
@@ -320,6 +394,16 @@ impl Web {
         options: WebOptions,
         progress: Arc<ReplayProgress>,
     ) -> Result<Web, String> {
+        let web_config = match &options.config_file {
+            Some(p) => {
+                let c = WebConfig::load(p).map_err(|e| format!("--web.config.file: {e}"))?;
+                for n in &c.not_applied {
+                    tracing::warn!(file = %p.display(), setting = %n, "--web.config.file: accepted and not applied");
+                }
+                Some(c)
+            }
+            None => None,
+        };
         if addrs.len() > MAX_LISTENERS {
             return Err(format!(
                 "--web.listen-address: at most {MAX_LISTENERS} addresses"
@@ -359,7 +443,39 @@ impl Web {
             progress,
             stopping: false,
             corruptions: 0,
+            web_config,
+            config_checked: Instant::now(),
+            auth: crate::webconfig::Auth::default(),
         })
+    }
+
+    /// Reads `--web.config.file` again if it or a file it names changed (looked at once
+    /// a second at most; `force` on SIGHUP). A file that no longer loads leaves the last
+    /// good settings in force.
+    pub(crate) fn refresh_config(&mut self, force: bool) {
+        let (Some(path), Some(current)) = (&self.options.config_file, &self.web_config) else {
+            return;
+        };
+        let now = Instant::now();
+        if !force && now.duration_since(self.config_checked) < Duration::from_secs(1) {
+            return;
+        }
+        self.config_checked = now;
+        if !force && !current.changed() {
+            return;
+        }
+        match WebConfig::load(path) {
+            Ok(c) => {
+                for n in &c.not_applied {
+                    tracing::warn!(file = %path.display(), setting = %n, "--web.config.file: accepted and not applied");
+                }
+                tracing::info!(file = %path.display(), "web configuration loaded");
+                self.web_config = Some(c);
+            }
+            Err(e) => {
+                tracing::error!(err = %e, "web configuration not reloaded; the last good one stays")
+            }
+        }
     }
 
     /// The addresses bound (the ports when 0 was asked for).
@@ -380,6 +496,8 @@ impl Web {
     }
 
     fn accept_on(&mut self, reg: &Registry, i: usize) {
+        self.refresh_config(false);
+        let tls_config = self.web_config.as_ref().and_then(|w| w.tls.clone());
         // Connections accepted in this call are never the ones evicted for the next.
         let mut fresh: Vec<usize> = Vec::new();
         loop {
@@ -439,6 +557,10 @@ impl Web {
                                 deadline: now + self.options.read_timeout,
                                 since: now,
                                 answering: false,
+                                tls: tls_config
+                                    .as_ref()
+                                    .and_then(|c| rustls::ServerConnection::new(c.clone()).ok())
+                                    .map(Box::new),
                             },
                         );
                     }
@@ -485,9 +607,16 @@ impl Web {
             return action;
         };
         if !c.answering {
+            if let Some(tls) = c.tls.as_deref_mut()
+                && flush_tls(tls, &mut c.stream).is_err()
+            {
+                self.close(reg, t);
+                self.accept(reg);
+                return action;
+            }
             let mut buf = [0u8; 4096];
             loop {
-                match c.stream.read(&mut buf) {
+                match conn_read(&mut c.stream, c.tls.as_deref_mut(), &mut buf) {
                     Ok(0) => {
                         self.close(reg, t);
                         self.accept(reg);
@@ -515,6 +644,48 @@ impl Web {
                     return action;
                 }
                 Ok(httparse::Status::Complete(_)) => {
+                    // `basic_auth_users`: every path, as exporter-toolkit guards them.
+                    if let Some(users) = self.web_config.as_ref().map(|w| &w.users)
+                        && !users.is_empty()
+                    {
+                        let header = req
+                            .headers
+                            .iter()
+                            .find(|h| h.name.eq_ignore_ascii_case("authorization"))
+                            .map(|h| h.value);
+                        let users = users.clone();
+                        match self.auth.check(&users, header) {
+                            Verdict::Ok => {}
+                            Verdict::Denied => {
+                                let body: Arc<[u8]> = Arc::from(&b"Unauthorized\n"[..]);
+                                self.answer_with(
+                                    reg,
+                                    t,
+                                    401,
+                                    "text/plain; charset=utf-8",
+                                    body,
+                                    false,
+                                    "WWW-Authenticate: Basic\r\n",
+                                );
+                                return action;
+                            }
+                            Verdict::Busy => {
+                                self.stats.refused += 1;
+                                let body: Arc<[u8]> =
+                                    Arc::from(&b"too many password checks; try again\n"[..]);
+                                self.answer_with(
+                                    reg,
+                                    t,
+                                    503,
+                                    "text/plain; charset=utf-8",
+                                    body,
+                                    false,
+                                    "",
+                                );
+                                return action;
+                            }
+                        }
+                    }
                     let method = req.method.unwrap_or("GET");
                     let target = req.path.unwrap_or("/");
                     let (path, q) = target.split_once('?').unwrap_or((target, ""));
@@ -794,6 +965,7 @@ impl Web {
             200 => "OK",
             302 => "Found",
             400 => "Bad Request",
+            401 => "Unauthorized",
             403 => "Forbidden",
             404 => "Not Found",
             405 => "Method Not Allowed",
@@ -806,8 +978,18 @@ impl Web {
         } else {
             ""
         };
+        let configured: String = self
+            .web_config
+            .as_ref()
+            .map(|w| {
+                w.headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}\r\n"))
+                    .collect()
+            })
+            .unwrap_or_default();
         let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{retry}{extra}Connection: close\r\n\r\n",
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{retry}{extra}{configured}Connection: close\r\n\r\n",
             body.len()
         )
         .into_bytes();
@@ -844,7 +1026,7 @@ impl Web {
                 None => &c.head[c.written..],
                 Some(at) => c.body.as_ref().map_or(&[][..], |b| &b[at..]),
             };
-            match c.stream.write(rest) {
+            match conn_write(&mut c.stream, c.tls.as_deref_mut(), rest) {
                 Ok(0) => break,
                 Ok(n) => c.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -855,6 +1037,13 @@ impl Web {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
+            }
+        }
+        if let Some(tls) = c.tls.as_deref_mut() {
+            // The end of the answer, then the closing alert, before the socket closes.
+            tls.send_close_notify();
+            if flush_tls(tls, &mut c.stream).is_ok() && tls.wants_write() {
+                return;
             }
         }
         self.close(reg, t);
