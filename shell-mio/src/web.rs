@@ -397,9 +397,7 @@ impl Web {
         let web_config = match &options.config_file {
             Some(p) => {
                 let c = WebConfig::load(p).map_err(|e| format!("--web.config.file: {e}"))?;
-                for n in &c.not_applied {
-                    tracing::warn!(file = %p.display(), setting = %n, "--web.config.file: accepted and not applied");
-                }
+                c.warn_not_applied(p);
                 Some(c)
             }
             None => None,
@@ -466,9 +464,7 @@ impl Web {
         }
         match WebConfig::load(path) {
             Ok(c) => {
-                for n in &c.not_applied {
-                    tracing::warn!(file = %path.display(), setting = %n, "--web.config.file: accepted and not applied");
-                }
+                c.warn_not_applied(path);
                 tracing::info!(file = %path.display(), "web configuration loaded");
                 self.web_config = Some(c);
             }

@@ -194,6 +194,13 @@ impl WebConfig {
         })
     }
 
+    /// Logs each setting of the file (`path`) trawl accepts and does not act on.
+    pub fn warn_not_applied(&self, path: &Path) {
+        for n in &self.not_applied {
+            tracing::warn!(file = %path.display(), setting = %n, "--web.config.file: accepted and not applied");
+        }
+    }
+
     /// True if the file or a file it names changed since it was read.
     pub fn changed(&self) -> bool {
         self.stamps.iter().any(|(p, s)| stamp(p) != *s)

@@ -114,25 +114,14 @@ fn excluded(name: &str) -> bool {
 
 /// Prometheus 2.42 in agent mode on `config`, its API on `port`.
 fn prometheus_agent(dir: &Path, config: &Path, port: u16) -> Proc {
-    let p = Proc(
-        Command::new("prometheus")
-            .arg("--enable-feature=agent")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.agent.path={}",
-                dir.join("agent").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian package prometheus) is installed: .ci/run installs it"),
-    );
-    eventually(Duration::from_secs(60), "Prometheus agent ready", || {
-        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
-    });
-    p
+    prometheus(
+        port,
+        &[
+            "--enable-feature=agent".into(),
+            format!("--config.file={}", config.display()),
+            format!("--storage.agent.path={}", dir.join("agent").display()),
+        ],
+    )
 }
 
 /// trawl exports every series the prometheus-mixin's alerts and dashboards use that
@@ -339,24 +328,13 @@ fn the_api_answers_while_the_wal_replays_and_is_ready_after() {
 
 /// Prometheus 2.42 as a server on `config`, its API on `port`.
 fn prometheus_on(dir: &Path, config: &Path, port: u16) -> Proc {
-    let p = Proc(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian package prometheus) is installed: .ci/run installs it"),
-    );
-    eventually(Duration::from_secs(60), "Prometheus ready", || {
-        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
-    });
-    p
+    prometheus(
+        port,
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+        ],
+    )
 }
 
 fn get_json(port: u16, path: &str) -> (u16, serde_json::Value) {

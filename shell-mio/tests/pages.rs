@@ -139,6 +139,24 @@ fn pages_load_filter_and_explain_dropped_targets_in_a_browser() {
     b.screenshot("status");
 }
 
+/// A configuration of 10 pools × 1,000 static targets that are never answered (1h
+/// interval, ports on 127.1.x.y where nothing listens), in `dir`.
+fn ten_thousand_targets(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("prometheus.yml");
+    let mut yaml = String::from("global: {scrape_interval: 1h}\nscrape_configs:\n");
+    for job in 0..10 {
+        yaml.push_str(&format!(
+            "- job_name: pool{job}\n  static_configs: [{{targets: ["
+        ));
+        for i in 0..1000 {
+            yaml.push_str(&format!("'127.1.{job}.{}:{}',", i % 250, 9000 + i / 250));
+        }
+        yaml.push_str("]}]\n");
+    }
+    std::fs::write(&config, yaml).expect("config");
+    config
+}
+
 /// 10,000 targets: the page comes closed per pool, and opening one shows its targets.
 /// (How long the page takes is measured by `benches/pages.sh`, not asserted here.)
 #[test]
@@ -147,19 +165,7 @@ fn ten_thousand_targets_come_in_closed_pools() {
     let Some(b) = browser(&d.0.join("chromium")) else {
         return;
     };
-    let config = d.0.join("prometheus.yml");
-    let mut yaml = String::from("global: {scrape_interval: 1h}\nscrape_configs:\n");
-    for job in 0..10 {
-        yaml.push_str(&format!(
-            "- job_name: pool{job}\n  static_configs: [{{targets: ["
-        ));
-        for i in 0..1000 {
-            // Never answered: 1h interval, and port 9 of 127.1.x.y.
-            yaml.push_str(&format!("'127.1.{job}.{}:{}',", i % 250, 9000 + i / 250));
-        }
-        yaml.push_str("]}]\n");
-    }
-    std::fs::write(&config, yaml).expect("config");
+    let config = ten_thousand_targets(&d.0);
     let t = Daemon::start(&d.0, &config, &d.0.join("data"));
     eventually(Duration::from_secs(60), "10,000 targets", || {
         t.targets_json().matches("\"scrapePool\"").count() >= 10_000
@@ -195,32 +201,15 @@ fn measure_ten_thousand_target_pages() {
     let Some(b) = browser(&d.0.join("chromium")) else {
         return;
     };
-    let config = d.0.join("prometheus.yml");
-    let mut yaml = String::from("global: {scrape_interval: 1h}\nscrape_configs:\n");
-    for job in 0..10 {
-        yaml.push_str(&format!(
-            "- job_name: pool{job}\n  static_configs: [{{targets: ["
-        ));
-        for i in 0..1000 {
-            yaml.push_str(&format!("'127.1.{job}.{}:{}',", i % 250, 9000 + i / 250));
-        }
-        yaml.push_str("]}]\n");
-    }
-    std::fs::write(&config, yaml).expect("config");
+    let config = ten_thousand_targets(&d.0);
     let t = Daemon::start(&d.0, &config, &d.0.join("data"));
     let prom = free_port();
-    let _p = Proc(
-        std::process::Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                d.0.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("prometheus"),
+    let _p = prometheus(
+        prom,
+        &[
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", d.0.join("tsdb").display()),
+        ],
     );
     eventually(Duration::from_secs(60), "both have 10,000 targets", || {
         t.targets_json().matches("\"scrapePool\"").count() >= 10_000

@@ -504,19 +504,22 @@ pub(crate) fn stop_proc(p: &mut Proc) {
     assert!(wait_exit(p, Duration::from_secs(30)).success());
 }
 
+/// Runs `openssl` with `args` in `dir` (it must succeed).
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
+    let ok = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "openssl {args:?}");
+}
+
 /// A test CA and a server certificate for 127.0.0.8 and `trawl.test` in `dir`
 /// (`ca.crt`, `srv.crt`, `srv.key`), with openssl.
 pub(crate) fn certs(dir: &Path) {
-    let run = |args: &[&str]| {
-        let ok = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "openssl {args:?}");
-    };
+    let run = |args: &[&str]| openssl(dir, args);
     run(&[
         "req",
         "-x509",

@@ -28,30 +28,37 @@ pub(crate) fn victoria(dir: &Path, port: u16) -> Proc {
     p
 }
 
-/// Prometheus 2.42 as a remote-write receiver on 127.0.0.1:`port`.
-pub(crate) fn prometheus_receiver(dir: &Path, port: u16) -> Proc {
-    std::fs::create_dir_all(dir).expect("receiver dir");
-    let cfg = dir.join("receiver.yml");
-    std::fs::write(&cfg, "global: {}\n").expect("receiver config");
+/// Prometheus 2.42 on 127.0.0.1:`port` with `args` (and errors-only logs), once ready.
+pub(crate) fn prometheus(port: u16, args: &[String]) -> Proc {
     let p = Proc(
         Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
+            .args(args)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
             .arg("--log.level=error")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("prometheus (Debian package prometheus) is installed: .ci/run installs it"),
     );
-    eventually(Duration::from_secs(30), "Prometheus receiver ready", || {
+    eventually(Duration::from_secs(60), "Prometheus ready", || {
         http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
     });
     p
+}
+
+/// Prometheus 2.42 as a remote-write receiver on 127.0.0.1:`port`.
+pub(crate) fn prometheus_receiver(dir: &Path, port: u16) -> Proc {
+    std::fs::create_dir_all(dir).expect("receiver dir");
+    let cfg = dir.join("receiver.yml");
+    std::fs::write(&cfg, "global: {}\n").expect("receiver config");
+    prometheus(
+        port,
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            "--web.enable-remote-write-receiver".into(),
+        ],
+    )
 }
 
 /// Prometheus 2.42 with `--enable-feature=<feature>` and a ten-year retention: a
@@ -72,24 +79,16 @@ pub(crate) fn prometheus_server(dir: &Path, port: u16, data: Option<&Path>, feat
         assert!(ok.success());
         let _ = std::fs::remove_file(tsdb.join("lock"));
     }
-    let p = Proc(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .arg(format!("--enable-feature={feature}"))
-            .arg("--storage.tsdb.retention.time=10y")
-            .arg("--log.level=error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus (Debian package prometheus) is installed: .ci/run installs it"),
-    );
-    eventually(Duration::from_secs(60), "Prometheus ready", || {
-        http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200)
-    });
-    p
+    prometheus(
+        port,
+        &[
+            format!("--config.file={}", cfg.display()),
+            format!("--storage.tsdb.path={}", tsdb.display()),
+            "--web.enable-remote-write-receiver".into(),
+            format!("--enable-feature={feature}"),
+            "--storage.tsdb.retention.time=10y".into(),
+        ],
+    )
 }
 
 pub(crate) fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
