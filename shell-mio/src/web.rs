@@ -691,17 +691,7 @@ impl Web {
                     let path = if prefix == "/" {
                         path
                     } else if path == "/" {
-                        let body: Arc<[u8]> = Arc::from(&b""[..]);
-                        let loc = format!("Location: {prefix}/\r\n");
-                        self.answer_with(
-                            reg,
-                            t,
-                            302,
-                            "text/html; charset=utf-8",
-                            body,
-                            false,
-                            &loc,
-                        );
+                        self.redirect(reg, t, &format!("{prefix}/"));
                         return action;
                     } else {
                         match path.strip_prefix(prefix.as_str()) {
@@ -712,18 +702,8 @@ impl Web {
                     };
                     if path == "/" {
                         // The targets page is the home page.
-                        let body: Arc<[u8]> = Arc::from(&b""[..]);
                         let p = if prefix == "/" { "" } else { prefix.as_str() };
-                        let loc = format!("Location: {p}/targets\r\n");
-                        self.answer_with(
-                            reg,
-                            t,
-                            302,
-                            "text/html; charset=utf-8",
-                            body,
-                            false,
-                            &loc,
-                        );
+                        self.redirect(reg, t, &format!("{p}/targets"));
                         return action;
                     }
                     // HEAD is GET without the body (as Go's server answers it).
@@ -940,6 +920,13 @@ impl Web {
         head_only: bool,
     ) {
         self.answer_with(reg, t, status, ctype, body, head_only, "");
+    }
+
+    /// A `302 Found` to `location` on `t`.
+    fn redirect(&mut self, reg: &Registry, t: usize, location: &str) {
+        let body: Arc<[u8]> = Arc::from(&b""[..]);
+        let head = format!("Location: {location}\r\n");
+        self.answer_with(reg, t, 302, "text/html; charset=utf-8", body, false, &head);
     }
 
     /// [`Web::answer_shared`] with more header lines (each ending in CRLF).

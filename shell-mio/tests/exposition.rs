@@ -367,9 +367,16 @@ fn a_protobuf_target_is_scraped_into_the_wal() {
     let web = free_port();
     let data = d.0.join("data");
     let mut t = trawl(&d.0, &cfg, &data, web);
-    eventually(Duration::from_secs(20), "the target up", || {
-        active(web).iter().any(|x| x.2 == "up")
-    });
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while !active(web).iter().any(|x| x.2 == "up") {
+        assert!(
+            std::time::Instant::now() < end,
+            "the target is not up: {:?}\n{}",
+            api(web, "GET", "/api/v1/targets"),
+            log_of(&d.0)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     eventually(
         Duration::from_secs(30),
         "the protobuf exemplar at the receiver",
