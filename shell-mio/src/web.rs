@@ -649,8 +649,7 @@ impl Web {
                             .iter()
                             .find(|h| h.name.eq_ignore_ascii_case("authorization"))
                             .map(|h| h.value);
-                        let users = users.clone();
-                        match self.auth.check(&users, header) {
+                        match self.auth.check(users, header) {
                             Verdict::Ok => {}
                             Verdict::Denied => {
                                 let body: Arc<[u8]> = Arc::from(&b"Unauthorized\n"[..]);

@@ -1593,11 +1593,7 @@ impl ScrapeManager {
     pub(crate) fn target_metadata(&self) -> Vec<(Labels, Vec<FamilyMetadata>)> {
         let mut out = Vec::new();
         for pool in self.pools.values() {
-            let mut active: Vec<(&ScrapeTarget, &ActiveEntry)> = pool.active.iter().collect();
-            active.sort_by(|a, b| {
-                (&*a.0.url, a.0.labels.encoded()).cmp(&(&*b.0.url, b.0.labels.encoded()))
-            });
-            for (t, e) in active {
+            for (t, e) in pool.in_view_order() {
                 let Some(l) = self.loops.get(&e.loop_id) else {
                     continue;
                 };
@@ -1616,11 +1612,7 @@ impl ScrapeManager {
     pub(crate) fn targets(&self) -> Vec<TargetView> {
         let mut out = Vec::new();
         for (job, pool) in &self.pools {
-            let mut active: Vec<(&ScrapeTarget, &ActiveEntry)> = pool.active.iter().collect();
-            active.sort_by(|a, b| {
-                (&*a.0.url, a.0.labels.encoded()).cmp(&(&*b.0.url, b.0.labels.encoded()))
-            });
-            for (t, e) in active {
+            for (t, e) in pool.in_view_order() {
                 let Some(l) = self.loops.get(&e.loop_id) else {
                     continue;
                 };
@@ -1856,6 +1848,15 @@ impl ScrapeManager {
 }
 
 impl Pool {
+    /// The active targets in the order the views list them: by URL, then labels.
+    fn in_view_order(&self) -> Vec<(&ScrapeTarget, &ActiveEntry)> {
+        let mut active: Vec<(&ScrapeTarget, &ActiveEntry)> = self.active.iter().collect();
+        active.sort_by(|a, b| {
+            (&*a.0.url, a.0.labels.encoded()).cmp(&(&*b.0.url, b.0.labels.encoded()))
+        });
+        active
+    }
+
     fn discovered(&self, producer: &(SourceKey, u32)) -> Labels {
         self.sources
             .get(&producer.0)

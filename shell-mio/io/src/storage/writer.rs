@@ -135,8 +135,8 @@ impl Writer {
         })
     }
 
-    /// The WAL's self-metrics as the writer last saw them (after its last write or
-    /// sync, at most [`DIR_CHECK`] old).
+    /// The WAL's self-metrics as the writer last published them (it does once a
+    /// second, [`DIR_CHECK`], when it wakes).
     pub fn metrics(&self) -> trawl_core::metrics::Metrics {
         self.metrics
             .lock()
@@ -231,12 +231,16 @@ fn run(
     let mut last_sync = Instant::now();
     let mut last_check = Instant::now();
     let mut group: Vec<Batch> = Vec::new();
+    let mut published = Instant::now();
     loop {
-        // What the loop wrote or synced last turn, for `/metrics`.
-        let snapshot = wal.metrics();
-        match metrics.lock() {
-            Ok(mut m) => *m = snapshot,
-            Err(p) => *p.into_inner() = snapshot,
+        // What the loop wrote or synced, for `/metrics`: once a second, not per group.
+        if published.elapsed() >= DIR_CHECK {
+            published = Instant::now();
+            let snapshot = wal.metrics();
+            match metrics.lock() {
+                Ok(mut m) => *m = snapshot,
+                Err(p) => *p.into_inner() = snapshot,
+            }
         }
         if lost.get().is_none() && last_check.elapsed() >= DIR_CHECK {
             last_check = Instant::now();
