@@ -311,6 +311,7 @@ pub mod k8s {
     }
 }
 
+pub mod consul_sd;
 pub mod kube_sd;
 
 pub mod fleet {

@@ -288,7 +288,7 @@ pub fn query_escape(s: &str, out: &mut String) {
 }
 
 /// Go's path escaping in `url.URL.EscapedPath`.
-fn path_escape(s: &str, out: &mut String) {
+pub(crate) fn path_escape(s: &str, out: &mut String) {
     for &b in s.as_bytes() {
         if is_unreserved(b)
             || matches!(

@@ -3,7 +3,8 @@
 //! over `std::net`) and DNS exchanges block too; time is virtual, so the answer comes as
 //! soon as discovery has delivered, with no waiting for coalescing windows. Proxies are
 //! used as the daemon uses them. Kubernetes discovery lists once: its watches are left
-//! unanswered.
+//! unanswered, as are the blocking queries Consul discovery makes after its first
+//! answers.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -206,8 +207,9 @@ pub fn run(
                             });
                         }
                     }
-                    // A Kubernetes watch streams for minutes: `trawl sd` lists once and
-                    // leaves watches unanswered, as scrapes.
+                    // A Kubernetes watch streams for minutes, a blocking query waits for
+                    // a change: `trawl sd` lists once and leaves them unanswered, as
+                    // scrapes.
                     IoOp::Http(r)
                         if matches!(r.origin, Origin::Discovery { .. }) && is_watch(&r.url) => {}
                     IoOp::Http(r) if matches!(r.origin, Origin::Discovery { .. }) => {
@@ -323,10 +325,16 @@ pub fn run(
         .map_err(|e| e.to_string())
 }
 
-/// True for a Kubernetes watch request (`watch=true` in the query).
+/// True for a request that waits for a change: a Kubernetes watch (`watch=true`) or a
+/// blocking query from an index (Consul's and Nomad's `index=N`, N > 0).
 fn is_watch(url: &str) -> bool {
-    url.split_once('?')
-        .is_some_and(|(_, q)| q.split('&').any(|p| p == "watch=true"))
+    url.split_once('?').is_some_and(|(_, q)| {
+        q.split('&').any(|p| {
+            p == "watch=true"
+                || p.strip_prefix("index=")
+                    .is_some_and(|i| i.parse::<u64>().is_ok_and(|i| i > 0))
+        })
+    })
 }
 
 fn eprintln_failure(provider: &str, message: &str) {

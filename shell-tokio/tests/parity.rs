@@ -106,6 +106,12 @@ fn names_resolve_through_the_resolver() {
 }
 
 #[test]
+fn consul_services_follow_the_catalog() {
+    let d = TempDir::new("tokio-consul");
+    common::consul::consul_services_follow_the_catalog(&d.0, &mut embedded);
+}
+
+#[test]
 fn kubernetes_roles_discover_and_follow_changes() {
     let d = TempDir::new("tokio-k8s");
     common::kube::kubernetes_roles_follow_the_api(&d.0, &mut embedded);

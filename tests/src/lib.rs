@@ -1,6 +1,7 @@
 //! Test support for trawl: a scripted shell ([`Harness`]) for scenario tests, and the
 //! deterministic simulator ([`sim`]).
 
+pub mod consul;
 pub mod kube;
 pub mod load;
 pub mod sim;

@@ -110,7 +110,7 @@ fn blocks_of_mechanisms_not_run_count_as_failed_configs() {
     let yaml = r#"
 scrape_configs:
   - job_name: j
-    consul_sd_configs: [{server: a.example}, {server: b.example}]
+    eureka_sd_configs: [{server: 'http://a.example/eureka'}, {server: 'http://b.example/eureka'}]
     kubernetes_sd_configs: [{role: pod}]
 "#;
     let mut h = Harness::new(yaml, opts());

@@ -22,6 +22,29 @@ pub struct TargetGroup {
     pub source: String,
 }
 
+/// 3.x's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes `_`.
+pub(crate) fn sanitize(name: &str) -> String {
+    name.chars().map(sanitize_char).collect()
+}
+
+/// One character of [`sanitize`].
+pub(crate) fn sanitize_char(c: char) -> char {
+    if c.is_ascii_alphanumeric() || c == '_' {
+        c
+    } else {
+        '_'
+    }
+}
+
+/// Go's `net.JoinHostPort`: a host holding a colon (IPv6) goes in brackets.
+pub(crate) fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// An empty group: sent for a source that is gone, so downstream drops it.
 pub(crate) fn empty_group(source: String) -> TargetGroup {
     TargetGroup {

@@ -123,6 +123,8 @@ struct Provider {
 pub struct SdFailure {
     /// The provider (`file/2`).
     pub provider: Arc<str>,
+    /// The jobs it discovers for, comma-separated (`node,blackbox`).
+    pub jobs: String,
     /// What went wrong, naming the file or URL.
     pub message: String,
 }
@@ -268,6 +270,7 @@ impl Discovery {
                     failed += 1;
                     self.failures.push(SdFailure {
                         provider: cfg.mechanism().into(),
+                        jobs: job.to_string(),
                         message: format!(
                             "Cannot create service discovery for job {job:?}: trawl does not run {} yet",
                             cfg.key()
@@ -413,7 +416,11 @@ impl Discovery {
             p.failed = true;
             self.count_failed();
         }
-        let name = self.providers.get(&id).map(|p| p.name.clone());
+        let name = self.providers.get(&id).map(|p| {
+            let jobs: BTreeSet<&str> = p.subs.iter().chain(&p.new_subs).map(|j| &**j).collect();
+            let jobs: Vec<&str> = jobs.into_iter().collect();
+            (p.name.clone(), jobs.join(","))
+        });
         if let Some(p) = self.providers.get(&id)
             && !out.failures.is_empty()
         {
@@ -429,10 +436,11 @@ impl Discovery {
                 }
             }
         }
-        if let Some(name) = &name {
+        if let Some((name, jobs)) = &name {
             for message in out.failures {
                 self.failures.push(SdFailure {
                     provider: name.clone(),
+                    jobs: jobs.clone(),
                     message,
                 });
             }

@@ -73,7 +73,7 @@ pub fn log_event(e: &Event) {
     match e {
         Event::ConfigApplied { jobs } => tracing::info!(jobs, "configuration applied"),
         Event::SdFailure(f) => {
-            tracing::warn!(provider = %f.provider, err = %f.message, "discovery failed; its last targets stay")
+            tracing::warn!(provider = %f.provider, jobs = %f.jobs, err = %f.message, "discovery failed; its last targets stay")
         }
         Event::TargetSyncFailed { job, message } => {
             tracing::warn!(%job, err = %message, "target dropped")

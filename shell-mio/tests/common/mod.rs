@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub(crate) mod browser;
+pub(crate) mod consul;
 pub(crate) mod dns;
 pub(crate) mod hostile;
 pub(crate) mod kube;

@@ -14,6 +14,7 @@ use trawl_core::io::{IoOp, OwnedIoEvent, RequestId};
 
 use super::Rng;
 
+pub(crate) mod consul;
 pub(crate) mod dns;
 pub(crate) mod file;
 pub(crate) mod http;
@@ -134,6 +135,7 @@ pub(crate) trait SdWorld {
 /// Every world, one per running mechanism (static configurations need none).
 pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
     vec![
+        Box::new(consul::ConsulWorld::default()),
         Box::new(dns::DnsWorld::default()),
         Box::new(file::FileWorld::default()),
         Box::new(http::HttpWorld::default()),

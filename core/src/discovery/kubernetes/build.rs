@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::KubernetesAttachMetadata;
 use super::objects::{EndpointPort, Meta, Node, Object, Pod, Resource, Service, SlicePort};
-use crate::discovery::groups::TargetGroup;
+use crate::discovery::groups::{TargetGroup, join_host_port, sanitize, sanitize_char};
 use crate::labels::Labels;
 
 /// `__meta_kubernetes_<suffix>` as a static name.
@@ -84,29 +84,6 @@ impl<'a> Set<'a> {
             .filter(|(i, (n, _))| v.get(i + 1).is_none_or(|next| next.0 != *n))
             .map(|(_, (n, val))| (&**n, &**val));
         Labels::from_sorted(pairs, buf)
-    }
-}
-
-/// 3.x's `strutil.SanitizeLabelName`: every character outside `[a-zA-Z0-9_]` becomes `_`.
-pub(crate) fn sanitize(name: &str) -> String {
-    name.chars().map(sanitize_char).collect()
-}
-
-/// One character of [`sanitize`].
-fn sanitize_char(c: char) -> char {
-    if c.is_ascii_alphanumeric() || c == '_' {
-        c
-    } else {
-        '_'
-    }
-}
-
-/// Go's `net.JoinHostPort`.
-fn join_host_port(host: &str, port: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 
