@@ -493,7 +493,7 @@ impl Agent {
     /// theirs and render [`Metrics::render`]. Summaries are as of the last input.
     pub fn metrics(&self) -> Metrics {
         let mut m = Metrics::new();
-        self.discovery.metrics(&mut m);
+        self.discovery.metrics(self.now.mono, &mut m);
         self.scrape.metrics(self.now.mono, &mut m);
         m.gauge(
             "prometheus_config_last_reload_successful",

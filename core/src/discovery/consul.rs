@@ -33,8 +33,8 @@ use serde::Deserialize;
 
 use super::groups::{TargetGroup, empty_group, join_host_port, sanitize};
 use super::mechanism::{
-    Counter, Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut, at, flag, text,
-    texts, whole,
+    Counter, CounterKey, Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut, at, flag,
+    text, texts, whole,
 };
 use crate::common::http::HttpClientConfig;
 use crate::common::http::{BasicAuth, Secret, with_http_client};
@@ -137,6 +137,18 @@ impl Mechanism for Consul {
         labels: &[],
         help: "The number of Consul RPC call failures.",
     }];
+    const SUMMARIES: &'static [Counter] = &[
+        Counter {
+            name: RPC_DURATION,
+            labels: SERVICES_RPC.1,
+            help: "The duration of a Consul RPC call in seconds.",
+        },
+        Counter {
+            name: RPC_DURATION,
+            labels: SERVICE_RPC.1,
+            help: "The duration of a Consul RPC call in seconds.",
+        },
+    ];
     const EXAMPLE: Option<&'static str> = Some("{server: '127.0.0.1:8500', services: [web]}");
     type Raw = RawConsulSd;
     type Config = ConsulSdConfig;
@@ -205,6 +217,18 @@ impl Mechanism for Consul {
 
 /// `prometheus_sd_consul_rpc_failures_total`.
 const RPC_FAILURES: &str = "prometheus_sd_consul_rpc_failures_total";
+/// `prometheus_sd_consul_rpc_duration_seconds`: the catalog's list of services.
+const SERVICES_RPC: CounterKey = (
+    RPC_DURATION,
+    &[("call", "services"), ("endpoint", "catalog")],
+);
+/// `prometheus_sd_consul_rpc_duration_seconds`: one service's instances.
+const SERVICE_RPC: CounterKey = (
+    RPC_DURATION,
+    &[("call", "service"), ("endpoint", "catalog")],
+);
+/// The summary's name.
+const RPC_DURATION: &str = "prometheus_sd_consul_rpc_duration_seconds";
 /// How long Consul holds a blocking query (3.x's `watchTimeout`).
 const WATCH_WAIT: Duration = Duration::from_secs(120);
 /// The client's timeout for one request (3.x: `watchTimeout + 15s`).
@@ -643,10 +667,19 @@ impl ConsulSd {
         self.set_at(who, at);
     }
 
-    /// Takes `who`'s finished query out of its watch.
-    fn take_query(&mut self, who: &Who) -> Option<Query> {
-        let q = self.watch_mut(who)?.query.take()?;
+    /// Takes `who`'s finished query out of its watch, observing how long it took in
+    /// `prometheus_sd_consul_rpc_duration_seconds` (3.x observes every catalog call,
+    /// whatever its outcome; the agent's is not observed).
+    fn take_query(&mut self, now: Instant, who: &Who, out: &mut SdOut) -> Option<Query> {
+        let w = self.watch_mut(who)?;
+        let q = w.query.take()?;
+        let took = now.saturating_since(w.started);
         self.ids.remove(&q.id);
+        match who {
+            Who::Agent => {}
+            Who::Catalog => out.observe(SERVICES_RPC, took),
+            Who::Service(_) => out.observe(SERVICE_RPC, took),
+        }
         Some(q)
     }
 
@@ -699,7 +732,7 @@ impl ConsulSd {
 
     /// A whole answer arrived.
     fn finish(&mut self, now: Instant, who: Who, io: &mut IoQueue, out: &mut SdOut) {
-        let Some(q) = self.take_query(&who) else {
+        let Some(q) = self.take_query(now, &who, out) else {
             return;
         };
         if q.status != 200 {
@@ -853,7 +886,7 @@ impl SdMachine for ConsulSd {
                     q.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 } else if limit > 0 && (q.body.len() + chunk.len()) as u64 > limit {
                     io.cancel(id);
-                    self.take_query(&who);
+                    self.take_query(now, &who, out);
                     let e = format!("response body exceeds {limit} bytes");
                     self.fail(now, &who, e, true, out);
                 } else {
@@ -862,7 +895,7 @@ impl SdMachine for ConsulSd {
             }
             IoEvent::HttpEnd => self.finish(now, who, io, out),
             IoEvent::Failed(e) => {
-                if let Some(q) = self.take_query(&who) {
+                if let Some(q) = self.take_query(now, &who, out) {
                     let url = crate::gourl::redact_url(&q.url, crate::gourl::STRIPPED);
                     self.fail(now, &who, format!("Get {url:?}: {e}"), true, out);
                 }
@@ -877,7 +910,7 @@ impl SdMachine for ConsulSd {
                 break;
             }
             self.timers.remove(&(at, who.clone()));
-            match self.take_query(&who) {
+            match self.take_query(now, &who, out) {
                 Some(q) => {
                     io.cancel(q.id);
                     let url = crate::gourl::redact_url(&q.url, crate::gourl::STRIPPED);
@@ -1239,6 +1272,15 @@ mod tests {
         assert!(b[0].iter().all(|g| g.targets.is_empty()));
         assert!(d.m.services.is_empty());
         assert_eq!(d.rpc_failures(), 0);
+        // Every catalog call is timed, the agent's is not: two catalog answers, two
+        // watches of web.
+        let calls: Vec<&str> = d
+            .out
+            .observations
+            .iter()
+            .map(|((_, l), _)| l[0].1)
+            .collect();
+        assert_eq!(calls, ["services", "service", "service", "services"]);
     }
 
     #[test]

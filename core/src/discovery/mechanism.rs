@@ -22,7 +22,8 @@ use crate::time::Instant;
 /// A validation error: where below the block (empty for the block itself) and what.
 pub(crate) type Invalid = (Path, String);
 
-/// A counter a mechanism keeps, under Prometheus's name; exported from the start at 0.
+/// A counter (or summary) series a mechanism keeps, under Prometheus's name; exported
+/// from the start at 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counter {
     /// Prometheus's metric name.
@@ -76,6 +77,9 @@ pub(crate) trait Mechanism: 'static {
     const RUNS: bool;
     /// Counters the mechanism keeps (in [`SdOut::count`]).
     const COUNTERS: &'static [Counter] = &[];
+    /// Summaries of durations in seconds the mechanism observes (in [`SdOut::observe`]),
+    /// exported from the start with no observations.
+    const SUMMARIES: &'static [Counter] = &[];
     /// A small valid block, as YAML flow (`{names: [x.example.com]}`): the fuzz target
     /// for discovery documents runs every mechanism that has one, and tests check it
     /// validates. Required of every mechanism that runs.
@@ -159,6 +163,8 @@ pub(crate) struct SdOut {
     pub(crate) failures: Vec<String>,
     /// Counter increments, by series (one of the mechanism's [`Counter`]s).
     pub(crate) counts: Vec<(CounterKey, u64)>,
+    /// Durations observed, by series (one of the mechanism's summaries).
+    pub(crate) observations: Vec<(CounterKey, std::time::Duration)>,
     /// The provider could not be created (3.x's "Cannot create service discovery"):
     /// counted in `prometheus_sd_failed_configs` until it is replaced.
     pub(crate) creation_failed: bool,
@@ -176,6 +182,11 @@ impl SdOut {
     /// Adds `n` to the series `key` of a labelled counter.
     pub(crate) fn count_series(&mut self, key: CounterKey, n: u64) {
         self.counts.push((key, n));
+    }
+
+    /// Observes a duration into the series `key` of one of the mechanism's summaries.
+    pub(crate) fn observe(&mut self, key: CounterKey, d: std::time::Duration) {
+        self.observations.push((key, d));
     }
 }
 

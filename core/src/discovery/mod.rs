@@ -202,6 +202,8 @@ pub(crate) struct Discovery {
     /// Blocks of mechanisms trawl does not run, at the last config.
     unsupported: u64,
     pub(crate) stats: SdStats,
+    /// Every registered mechanism's summary series (all present from the start).
+    durations: BTreeMap<CounterKey, crate::metrics::Summary>,
     pub(crate) failures: Vec<SdFailure>,
 }
 
@@ -239,6 +241,9 @@ impl Discovery {
             env,
             unsupported: 0,
             stats: SdStats::default(),
+            durations: registry::summaries()
+                .map(|c| ((c.name, c.labels), crate::metrics::Summary::new()))
+                .collect(),
             failures: Vec::new(),
         }
     }
@@ -391,11 +396,11 @@ impl Discovery {
         let mark = io.mark();
         machine.start(now, io, &mut out);
         p.machine = Some(machine);
-        self.after_call(id, mark, io, out);
+        self.after_call(now, id, mark, io, out);
     }
 
     /// Registers the operations a provider call started and applies what it reported.
-    fn after_call(&mut self, id: ProviderId, mark: usize, io: &IoQueue, out: SdOut) {
+    fn after_call(&mut self, now: Instant, id: ProviderId, mark: usize, io: &IoQueue, out: SdOut) {
         for cmd in &io.queue[mark..] {
             match cmd {
                 IoCommand::Start(rid, _) => {
@@ -408,6 +413,12 @@ impl Discovery {
         }
         for (key, n) in out.counts {
             *self.stats.counters.entry(key).or_default() += n;
+        }
+        for (key, d) in out.observations {
+            self.durations
+                .entry(key)
+                .or_default()
+                .observe(now, d.as_secs_f64());
         }
         if out.creation_failed
             && let Some(p) = self.providers.get_mut(&id)
@@ -525,7 +536,7 @@ impl Discovery {
         if !machine.owns(id) {
             self.owners.remove(&id);
         }
-        self.after_call(pid, mark, io, out);
+        self.after_call(now, pid, mark, io, out);
         true
     }
 
@@ -553,7 +564,7 @@ impl Discovery {
             let mut out = SdOut::default();
             let mark = io.mark();
             machine.handle_timeout(now, io, &mut out);
-            self.after_call(pid, mark, io, out);
+            self.after_call(now, pid, mark, io, out);
         }
     }
 
@@ -610,7 +621,7 @@ impl Discovery {
 
     /// The discovery manager's self-metrics, under 3.x's names (`discovery/metrics.go`,
     /// `metrics_refresh.go`) and each mechanism's counters.
-    pub(crate) fn metrics(&self, m: &mut crate::metrics::Metrics) {
+    pub(crate) fn metrics(&self, now: Instant, m: &mut crate::metrics::Metrics) {
         let s = &self.stats;
         let scrape = || vec![("name", "scrape".to_owned())];
         m.gauge(
@@ -647,6 +658,16 @@ impl Discovery {
                 .map(|(k, v)| (*k, (*v).to_owned()))
                 .collect();
             m.counter(c.name, c.help, labels, v as f64);
+        }
+        for c in registry::summaries() {
+            if let Some(s) = self.durations.get(&(c.name, c.labels)) {
+                let labels = c
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (*k, (*v).to_owned()))
+                    .collect();
+                m.summary(c.name, c.help, labels, s, now);
+            }
         }
         // Every refreshing provider's series, from 0 (as 3.x creates them with the
         // provider), so `increase()` sees the first failure.

@@ -114,6 +114,8 @@ pub struct MechanismInfo {
     pub runs: bool,
     /// Its counters.
     pub counters: &'static [Counter],
+    /// Its summaries of durations (seconds).
+    pub summaries: &'static [Counter],
     /// A small valid block as YAML flow (every mechanism that runs has one).
     pub example: Option<&'static str>,
     pub(crate) go_type: &'static str,
@@ -130,6 +132,7 @@ macro_rules! registry_items {
                     name: <$ty as Mechanism>::NAME,
                     runs: <$ty as Mechanism>::RUNS,
                     counters: <$ty as Mechanism>::COUNTERS,
+                    summaries: <$ty as Mechanism>::SUMMARIES,
                     example: <$ty as Mechanism>::EXAMPLE,
                     go_type: <$ty as Mechanism>::GO_TYPE,
                     nested_go_type: <$ty as Mechanism>::nested_go_type,
@@ -152,6 +155,11 @@ pub fn by_key(key: &str) -> Option<&'static MechanismInfo> {
 /// Every counter of every mechanism, in registry order.
 pub fn counters() -> impl Iterator<Item = &'static Counter> {
     MECHANISMS.iter().flat_map(|m| m.counters.iter())
+}
+
+/// Every summary of every mechanism, in registry order.
+pub fn summaries() -> impl Iterator<Item = &'static Counter> {
+    MECHANISMS.iter().flat_map(|m| m.summaries.iter())
 }
 
 /// The Go type yaml.v2 names for an unknown field at the end of `keys` (the mapping keys

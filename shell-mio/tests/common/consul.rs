@@ -96,6 +96,15 @@ pub(crate) fn consul_services_follow_the_catalog(dir: &Path, start: Start<'_>) {
     assert_eq!(web[0]["tags"], ",prod,v1,");
     assert_eq!(web[1]["version"], "2");
     assert_eq!(web[2]["service"], "db");
+    for call in ["service", "services"] {
+        let n = sample(
+            &*t,
+            &format!(
+                "prometheus_sd_consul_rpc_duration_seconds_count{{call=\"{call}\",endpoint=\"catalog\"}}"
+            ),
+        );
+        assert!(n.unwrap_or(0.0) >= 1.0, "{call} calls timed: {n:?}");
+    }
 
     // A new instance, a check going critical, an instance leaving.
     consul.with(|c| {
