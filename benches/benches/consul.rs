@@ -6,9 +6,10 @@
 //! * `one_service_check_flips` — one instance's check changes: its service's blocking
 //!   query answers, the 10-instance group is decoded and rebuilt, diffed and delivered,
 //!   one target replaced (goal: under 1 ms of core time);
-//! * `one_instance_registered` — a new instance of one service: the catalog's and the
-//!   service's queries answer (the catalog's whole list of 1,000 services is decoded
-//!   and compared), one target added.
+//! * `one_instance_comes_or_goes` — an instance of one service registered, or
+//!   deregistered again (alternately): the catalog's and the service's queries answer
+//!   (the catalog's whole list of 1,000 services is decoded and compared), one target
+//!   added or removed.
 
 use std::time::{Duration, Instant};
 
@@ -47,36 +48,43 @@ fn bench(c: &mut Criterion) {
                 r.tick(2);
                 flip = !flip;
                 let status = if flip { "critical" } else { "passing" };
-                let t = Instant::now();
-                let n = r.change(|c| {
+                let answers = r.wake(|c| {
                     c.set_check("node-0", "svc-0-0", "service:svc-0-0", status);
                 });
+                assert_eq!(answers.len(), 1);
+                let t = Instant::now();
+                let n = r.deliver(&answers);
                 total += t.elapsed();
                 assert_eq!(n, SERVICES * PER + 1);
             }
             total
         })
     });
-    let mut next = 0u64;
-    g.bench_function("one_instance_registered", |b| {
+    let mut present = false;
+    g.bench_function("one_instance_comes_or_goes", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 r.tick(2);
-                next += 1;
-                let before = r.agent.targets().len();
-                let t = Instant::now();
-                let n = r.change(|c| {
-                    c.register(Instance::new(
-                        "node-1",
-                        "svc-1",
-                        &format!("extra-{next}"),
-                        "127.200.0.1",
-                        (next % 60_000) as u16 + 1,
-                    ));
+                present = !present;
+                let answers = r.wake(|c| {
+                    if present {
+                        c.register(Instance::new(
+                            "node-1",
+                            "svc-1",
+                            "extra",
+                            "127.200.0.1",
+                            9100,
+                        ));
+                    } else {
+                        c.deregister("node-1", "extra");
+                    }
                 });
+                assert_eq!(answers.len(), 2, "the catalog's and svc-1's");
+                let t = Instant::now();
+                let n = r.deliver(&answers);
                 total += t.elapsed();
-                assert_eq!(n, before + 1);
+                assert_eq!(n, SERVICES * PER + 1 + usize::from(present));
             }
             total
         })

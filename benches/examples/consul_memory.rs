@@ -5,38 +5,11 @@
 //! `targets` keeps every target (one scrape loop each), `discovery only` drops them all
 //! by relabeling (the provider's watches and the groups, nothing downstream).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use trawl_benches::consul_sd::{Run, catalog};
-
-/// Tracks live heap bytes.
-struct Counting;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts bytes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as i64, Ordering::Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as i64, Ordering::Relaxed);
-        // SAFETY: `p` came from `alloc` with this layout.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as i64 - l.size() as i64, Ordering::Relaxed);
-        // SAFETY: `p` came from `alloc` with layout `l`.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+use trawl_benches::live_heap::{LiveHeap, live};
 
 #[global_allocator]
-static A: Counting = Counting;
+static A: LiveHeap = LiveHeap;
 
 const SERVICES: usize = 1_000;
 const PER: usize = 10;
@@ -53,11 +26,11 @@ fn main() {
     ] {
         let mut r = Run::new(c.clone(), extra);
         // The catalog model is the fake server's, not the agent's: counted out.
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = live();
         let n = r.settle();
         // Watches blocked on their indexes, as in steady state.
         r.tick(2);
-        let after = LIVE.load(Ordering::Relaxed);
+        let after = live();
         let per = (after - before) as f64 / (SERVICES * PER) as f64;
         println!("{label}: {n} targets, {per:.0} bytes of heap per instance");
         drop(r);

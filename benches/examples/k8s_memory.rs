@@ -6,39 +6,12 @@
 //! by relabeling (the informer's store and the groups, nothing downstream); `store` is
 //! the informer's store alone: the same pods decoded into the same map of records.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use trawl_benches::kube_sd::{Run, cluster};
+use trawl_benches::live_heap::{LiveHeap, live};
 use trawl_core::discovery::kubernetes::objects::Resource;
 
-/// Tracks live heap bytes.
-struct Counting;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts bytes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as i64, Ordering::Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as i64, Ordering::Relaxed);
-        // SAFETY: `p` came from `alloc` with this layout.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as i64 - l.size() as i64, Ordering::Relaxed);
-        // SAFETY: `p` came from `alloc` with layout `l`.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
-
 #[global_allocator]
-static A: Counting = Counting;
+static A: LiveHeap = LiveHeap;
 
 const PODS: usize = 10_000;
 
@@ -53,22 +26,22 @@ fn main() {
         ),
     ] {
         let mut r = Run::with_job(&c, extra);
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = live();
         let n = r.sync();
-        let after = LIVE.load(Ordering::Relaxed);
+        let after = live();
         let per = (after - before) as f64 / PODS as f64;
         println!("{label}: {n} targets, {per:.0} bytes of heap per pod");
         drop(r);
     }
     let pages: Vec<String> = c.objects_of("Pod").iter().map(|p| p.to_string()).collect();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     let mut store = std::collections::BTreeMap::new();
     for p in &pages {
         let raw = serde_json::value::RawValue::from_string(p.clone()).expect("json");
         let o = Resource::Pods.decode(&raw).expect("a pod");
         store.insert(o.meta().key(), o);
     }
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = live();
     println!(
         "store: {} pods, {:.0} bytes of heap per pod",
         store.len(),

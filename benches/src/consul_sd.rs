@@ -9,7 +9,7 @@ use trawl_core::agent::{Agent, AgentOptions, Input, Output};
 use trawl_core::config::{Config, ParseOptions};
 use trawl_core::io::{IoEvent, IoOp, RequestId};
 use trawl_core::time::{Instant, Now, UnixNanos};
-use trawl_tests::consul::{Catalog, Instance, Node, Query, Resource};
+use trawl_tests::consul::{Answer, Catalog, Instance, Node, Query, Resource};
 
 /// The server in the job's block (never dialled: the answers are inline).
 const SERVER: &str = "consul.bench:8500";
@@ -55,8 +55,8 @@ pub struct Run {
     pub now: Now,
     /// The catalog.
     pub catalog: Catalog,
-    /// Blocking queries held: (query, index asked from).
-    held: BTreeMap<RequestId, (Query, u64)>,
+    /// Blocking queries held: (query, index asked from, since when).
+    held: BTreeMap<RequestId, (Query, u64, Instant)>,
 }
 
 impl Run {
@@ -83,6 +83,10 @@ impl Run {
 
     fn answer(&mut self, id: RequestId, q: &Query) {
         let a = self.catalog.answer(q);
+        self.feed(id, &a);
+    }
+
+    fn feed(&mut self, id: RequestId, a: &Answer) {
         let index = a.index.unwrap_or(1).to_string();
         let headers = [("X-Consul-Index", index.as_str())];
         for event in [
@@ -117,7 +121,7 @@ impl Run {
                     let index = q.index();
                     if index > 0 && r != Resource::None && self.catalog.resource_index(&r) <= index
                     {
-                        self.held.insert(id, (q, index));
+                        self.held.insert(id, (q, index, self.now.mono));
                     } else {
                         self.answer(id, &q);
                     }
@@ -126,35 +130,63 @@ impl Run {
             match self.agent.poll_timeout() {
                 Some(t) if t <= self.now.mono => self.agent.handle_input(self.now, Input::Timeout),
                 _ if any => {}
-                _ => return self.agent.targets().len(),
+                _ => return self.agent.pools().iter().map(|p| p.active).sum(),
             }
         }
     }
 
-    /// Moves the clock on (the watches' refresh interval) and settles.
+    /// Moves the clock on (the watches' refresh interval) and settles; queries held
+    /// for Consul's wait (2 minutes) answer unchanged, as Consul does.
     pub fn tick(&mut self, secs: u64) -> usize {
         let ns = secs * 1_000_000_000;
         self.now = Now::new(
             Instant(self.now.mono.0 + ns),
             UnixNanos(self.now.wall.0 + ns as i64),
         );
+        let expired: Vec<RequestId> = self
+            .held
+            .iter()
+            .filter(|(_, (_, _, since))| self.now.mono.saturating_since(*since).as_secs() >= 120)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some((q, _, _)) = self.held.remove(&id) {
+                self.answer(id, &q);
+            }
+        }
         self.agent.handle_input(self.now, Input::Timeout);
         self.settle()
     }
 
-    /// Applies `f` to the catalog, answers the held queries whose resource moved, and
-    /// settles: the change is in the pools when this returns.
-    pub fn change(&mut self, f: impl FnOnce(&mut Catalog)) -> usize {
+    /// Applies `f` to the catalog and renders the answers of the held queries whose
+    /// resource moved (the fake's work, kept apart from the agent's).
+    pub fn wake(&mut self, f: impl FnOnce(&mut Catalog)) -> Vec<(RequestId, Answer)> {
         f(&mut self.catalog);
         let held = std::mem::take(&mut self.held);
-        for (id, (q, index)) in held {
+        let mut out = Vec::new();
+        for (id, (q, index, since)) in held {
             if self.catalog.resource_index(&Catalog::resource(&q)) > index {
-                self.answer(id, &q);
+                out.push((id, self.catalog.answer(&q)));
             } else {
-                self.held.insert(id, (q, index));
+                self.held.insert(id, (q, index, since));
             }
         }
+        out
+    }
+
+    /// Feeds the answers [`Run::wake`] rendered and settles: the change is in the
+    /// pools when this returns; the active targets.
+    pub fn deliver(&mut self, answers: &[(RequestId, Answer)]) -> usize {
+        for (id, a) in answers {
+            self.feed(*id, a);
+        }
         self.settle()
+    }
+
+    /// [`Run::wake`] and [`Run::deliver`].
+    pub fn change(&mut self, f: impl FnOnce(&mut Catalog)) -> usize {
+        let a = self.wake(f);
+        self.deliver(&a)
     }
 
     /// Blocking queries held now.

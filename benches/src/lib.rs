@@ -1,5 +1,43 @@
 //! Shared fixtures for trawl's benchmarks.
 
+pub mod live_heap {
+    //! A global allocator that tracks the live heap in bytes, for the memory examples
+    //! (`#[global_allocator] static A: LiveHeap = LiveHeap;`, then [`live`]).
+
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// Forwards to the system allocator, counting live bytes.
+    pub struct LiveHeap;
+
+    static LIVE: AtomicI64 = AtomicI64::new(0);
+
+    /// Live heap bytes now.
+    pub fn live() -> i64 {
+        LIVE.load(Ordering::Relaxed)
+    }
+
+    // SAFETY: forwards to the system allocator unchanged; only counts bytes.
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for LiveHeap {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            LIVE.fetch_add(l.size() as i64, Ordering::Relaxed);
+            // SAFETY: same layout contract as the caller's.
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            LIVE.fetch_sub(l.size() as i64, Ordering::Relaxed);
+            // SAFETY: `p` came from `alloc` with this layout.
+            unsafe { System.dealloc(p, l) }
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+            LIVE.fetch_add(new as i64 - l.size() as i64, Ordering::Relaxed);
+            // SAFETY: `p` came from `alloc` with layout `l`.
+            unsafe { System.realloc(p, l, new) }
+        }
+    }
+}
+
 pub mod k8s {
     //! One Kubernetes-style pod target: about 40 `__meta_*` labels and ten typical
     //! rules (keep on annotation, address from annotation port, path and scheme from

@@ -14,6 +14,50 @@ use trawl_core::config::{Config, ParseOptions};
 use trawl_core::io::{IoEvent, IoOp, RequestId};
 use trawl_core::time::{Instant, Now, UnixNanos};
 
+/// Reads one HTTP/1.1 request head for the fake servers: the request target and the
+/// headers (names lower-cased); `None` at the end of the connection or for a head that
+/// is not HTTP or is larger than 64 KiB.
+pub fn read_request_head(
+    r: &mut std::io::BufReader<std::net::TcpStream>,
+) -> Option<(String, Vec<(String, String)>)> {
+    use std::io::{BufRead, Read};
+    const HEAD_LIMIT: usize = 64 << 10;
+    let mut head = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let n = r
+            .by_ref()
+            .take(HEAD_LIMIT as u64)
+            .read_until(b'\n', &mut line)
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        head.extend_from_slice(&line);
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        if head.len() > HEAD_LIMIT {
+            return None;
+        }
+    }
+    let mut hs = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut hs);
+    req.parse(&head).ok()?;
+    let target = req.path?.to_owned();
+    let headers = req
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+    Some((target, headers))
+}
+
 /// Parses a config as if read from `/etc/trawl/prometheus.yml`.
 pub fn config(yaml: &str) -> Config {
     match Config::parse(yaml, &ParseOptions::for_path("/etc/trawl/prometheus.yml")) {

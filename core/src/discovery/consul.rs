@@ -1048,15 +1048,7 @@ mod tests {
 
     impl Drive {
         fn new(yaml: &str) -> Drive {
-            let env = SdEnv {
-                user_agent: "trawl/test".into(),
-                body_limit: 1 << 20,
-                resolv_conf: "/etc/resolv.conf".into(),
-                dns_port: 53,
-                seed: 3,
-                kubernetes_service: None,
-                service_account_dir: "/sa".into(),
-            };
+            let env = SdEnv::for_tests(3);
             let name: Arc<str> = "consul/0".into();
             let cx = MachineContext {
                 env: &env,

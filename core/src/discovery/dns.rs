@@ -477,15 +477,7 @@ mod tests {
             )
             .unwrap();
             let cfg = c.scrape_configs[0].sd_configs[0].clone();
-            let env = SdEnv {
-                user_agent: "t".into(),
-                body_limit: 1 << 20,
-                resolv_conf: "/etc/resolv.conf".into(),
-                dns_port: 53,
-                seed: 1,
-                kubernetes_service: None,
-                service_account_dir: "/sa".into(),
-            };
+            let env = SdEnv::for_tests(1);
             let name: Arc<str> = "dns/0".into();
             let cx = MachineContext {
                 env: &env,

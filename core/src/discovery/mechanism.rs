@@ -62,6 +62,23 @@ pub(crate) struct SdEnv {
     pub(crate) service_account_dir: Arc<str>,
 }
 
+#[cfg(test)]
+impl SdEnv {
+    /// The environment the machines' unit tests run in: a 1 MiB body limit, the
+    /// standard resolv.conf and port, no in-cluster API server.
+    pub(crate) fn for_tests(seed: u64) -> SdEnv {
+        SdEnv {
+            user_agent: "trawl/test".into(),
+            body_limit: 1 << 20,
+            resolv_conf: "/etc/resolv.conf".into(),
+            dns_port: 53,
+            seed,
+            kubernetes_service: None,
+            service_account_dir: "/sa".into(),
+        }
+    }
+}
+
 /// One service-discovery mechanism (a `<name>_sd_configs` block kind).
 pub(crate) trait Mechanism: 'static {
     /// The key in a scrape config (`dns_sd_configs`).

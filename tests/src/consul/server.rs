@@ -3,16 +3,13 @@
 //! passes the one asked for or the wait ends. Tests change the catalog and inject faults
 //! through [`ConsulServer`] while clients (trawl, a Python Consul client) are connected.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Answer, Catalog, Query};
-
-/// Most bytes of a request head.
-const HEAD_LIMIT: usize = 64 << 10;
 
 /// Fault knobs.
 #[derive(Debug, Default)]
@@ -156,44 +153,6 @@ impl Drop for ConsulServer {
     }
 }
 
-/// Reads one request head: target and headers; `None` at the end of the connection.
-fn read_head(r: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, String)>)> {
-    let mut head = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        let n = r
-            .by_ref()
-            .take(HEAD_LIMIT as u64)
-            .read_until(b'\n', &mut line)
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        head.extend_from_slice(&line);
-        if line == b"\r\n" || line == b"\n" {
-            break;
-        }
-        if head.len() > HEAD_LIMIT {
-            return None;
-        }
-    }
-    let mut hs = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut hs);
-    req.parse(&head).ok()?;
-    let target = req.path?.to_owned();
-    let headers = req
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_ascii_lowercase(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
-    Some((target, headers))
-}
-
 fn write_answer(w: &mut TcpStream, a: &Answer, with_index: bool) -> std::io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nVary: Accept-Encoding\r\n",
@@ -248,7 +207,7 @@ fn serve(conn: TcpStream, s: &Shared) {
     let Ok(write) = conn.try_clone() else { return };
     let mut w = write;
     let mut r = BufReader::new(conn);
-    while let Some((target, headers)) = read_head(&mut r) {
+    while let Some((target, headers)) = crate::read_request_head(&mut r) {
         if s.stop.load(Ordering::SeqCst) {
             return;
         }

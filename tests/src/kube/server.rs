@@ -3,7 +3,7 @@
 //! Tests change the cluster and inject faults through [`KubeServer`] while clients
 //! (trawl, kubectl) are connected.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -12,9 +12,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::{Cluster, Reply, status};
-
-/// Most bytes of a request head.
-const HEAD_LIMIT: usize = 64 << 10;
 
 /// Fault knobs.
 #[derive(Debug, Default)]
@@ -223,40 +220,7 @@ impl Drop for KubeServer {
 
 /// Reads one request head; `None` at the end of the connection.
 fn read_head(r: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut head = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        let n = r
-            .by_ref()
-            .take(HEAD_LIMIT as u64)
-            .read_until(b'\n', &mut line)
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        head.extend_from_slice(&line);
-        if line == b"\r\n" || line == b"\n" {
-            break;
-        }
-        if head.len() > HEAD_LIMIT {
-            return None;
-        }
-    }
-    let mut hs = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut hs);
-    req.parse(&head).ok()?;
-    let target = req.path?.to_owned();
-    let headers = req
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_ascii_lowercase(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
-    Some(Request { target, headers })
+    crate::read_request_head(r).map(|(target, headers)| Request { target, headers })
 }
 
 fn write_whole(w: &mut TcpStream, status: u16, body: &[u8]) -> std::io::Result<()> {

@@ -717,13 +717,8 @@ mod tests {
     impl Drive {
         fn new(yaml: &str, service: Option<(&str, &str)>) -> Drive {
             let env = SdEnv {
-                user_agent: "trawl/test".into(),
-                body_limit: 1 << 20,
-                resolv_conf: "/etc/resolv.conf".into(),
-                dns_port: 53,
-                seed: 3,
                 kubernetes_service: service.map(|(h, p)| (h.to_owned(), p.to_owned())),
-                service_account_dir: "/sa".into(),
+                ..SdEnv::for_tests(3)
             };
             let name: Arc<str> = "kubernetes/0".into();
             let cx = MachineContext {
