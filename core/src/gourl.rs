@@ -341,6 +341,37 @@ pub fn redact_url<'a>(s: &'a str, mask: &str) -> std::borrow::Cow<'a, str> {
     format!("{}{mask}{}", &s[..start + colon + 1], &rest[at..]).into()
 }
 
+/// Go's path escaping in `url.URL.EscapedPath`, appended to `out`: letters, digits,
+/// `-_.~` and `$&+,/:;=@` stay, every other byte `%XX` (upper-case hex).
+pub fn path_escape(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'$'
+            | b'&'
+            | b'+'
+            | b','
+            | b'/'
+            | b':'
+            | b';'
+            | b'='
+            | b'@' => out.push(b as char),
+            _ => {
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
+}
+
 /// Go's `url.QueryEscape`: letters, digits and `-_.~` stay, a space becomes `+`, every
 /// other byte `%XX` (upper-case hex).
 pub fn query_escape(s: &str) -> String {

@@ -287,22 +287,6 @@ pub fn query_escape(s: &str, out: &mut String) {
     }
 }
 
-/// Go's path escaping in `url.URL.EscapedPath`.
-pub(crate) fn path_escape(s: &str, out: &mut String) {
-    for &b in s.as_bytes() {
-        if is_unreserved(b)
-            || matches!(
-                b,
-                b'$' | b'&' | b'+' | b',' | b'/' | b':' | b';' | b'=' | b'@'
-            )
-        {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-}
-
 /// The target URL: `__scheme__://__address__` + `__metrics_path__` + the query built
 /// from the config's `params` where each `__param_<k>` label replaces the first value of
 /// `k` (or adds it); keys sorted, as Go's `url.Values.Encode`.
@@ -344,7 +328,7 @@ fn url_from<'s>(
     if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
         url.push('/');
     }
-    path_escape(path, url);
+    crate::gourl::path_escape(path, url);
 
     let overrides: Vec<(&str, &str)> = param_labels
         .filter_map(|(n, v)| n.strip_prefix(labels::PARAM_PREFIX).map(|k| (k, v)))

@@ -112,6 +112,12 @@ fn consul_services_follow_the_catalog() {
 }
 
 #[test]
+fn nomad_services_follow_the_registry() {
+    let d = TempDir::new("tokio-nomad");
+    common::nomad::nomad_services_follow_the_registry(&d.0, &mut embedded);
+}
+
+#[test]
 fn kubernetes_roles_discover_and_follow_changes() {
     let d = TempDir::new("tokio-k8s");
     common::kube::kubernetes_roles_follow_the_api(&d.0, &mut embedded);

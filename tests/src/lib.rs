@@ -4,6 +4,7 @@
 pub mod consul;
 pub mod kube;
 pub mod load;
+pub mod nomad;
 pub mod sim;
 
 use std::collections::BTreeMap;

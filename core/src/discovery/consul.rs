@@ -621,7 +621,7 @@ impl ConsulSd {
             Who::Catalog => url.push_str("/v1/catalog/services"),
             Who::Service(n) => {
                 url.push_str("/v1/health/service/");
-                crate::target::path_escape(n, &mut url);
+                crate::gourl::path_escape(n, &mut url);
             }
         }
         let q = self.query_string(&who, index);

@@ -19,6 +19,7 @@ pub(crate) mod dns;
 pub(crate) mod file;
 pub(crate) mod http;
 pub(crate) mod kube;
+pub(crate) mod nomad;
 
 /// One scripted event of an answer.
 #[derive(Debug, Clone)]
@@ -140,6 +141,7 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(file::FileWorld::default()),
         Box::new(http::HttpWorld::default()),
         Box::new(kube::KubeWorld::default()),
+        Box::new(nomad::NomadWorld::default()),
     ]
 }
 
