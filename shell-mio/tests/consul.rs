@@ -75,11 +75,7 @@ fn trawl_sd_answers_from_the_first_answers() {
 fn garbage_answers_are_counted_and_the_last_targets_kept() {
     let d = TempDir::new("consul-garbage");
     let (_nginx, addrs, _) = fleet(&d.0, 2..=4, 3);
-    let port: u16 = addrs[0]
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
+    let port = port_of(&addrs[0]);
     let consul = ConsulServer::start(catalog(port));
     let cfg = d.0.join("prometheus.yml");
     std::fs::write(

@@ -198,11 +198,7 @@ fn in_cluster_over_tls_with_a_rotating_token() {
 fn bad_answers_keep_the_last_targets_and_recover() {
     let d = TempDir::new("k8s-hostile");
     let (_nginx, addrs, _) = fleet(&d.0, 2..=5, 5);
-    let port: u16 = addrs[0]
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
+    let port = port_of(&addrs[0]);
     let k = KubeServer::start();
     populate(&k, port);
     let cfg = d.0.join("prometheus.yml");

@@ -15,6 +15,27 @@ use trawl_core::config::{Config, ParseOptions};
 use trawl_core::io::{IoEvent, IoOp, RequestId};
 use trawl_core::time::{Instant, Now, UnixNanos};
 
+/// The fake servers' accept loop: each connection served by `serve` on a thread of its
+/// own, until `stopped` (checked at each connection; the server's `Drop` sets it and
+/// connects once to wake the loop).
+pub fn accept_loop<S: Send + Sync + 'static>(
+    listener: std::net::TcpListener,
+    shared: std::sync::Arc<S>,
+    stopped: fn(&S) -> bool,
+    serve: fn(std::net::TcpStream, &S),
+) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if stopped(&shared) {
+                break;
+            }
+            let Ok(conn) = conn else { continue };
+            let s = shared.clone();
+            std::thread::spawn(move || serve(conn, &s));
+        }
+    });
+}
+
 /// Reads one HTTP/1.1 request head for the fake servers: the request target and the
 /// headers (names lower-cased); `None` at the end of the connection or for a head that
 /// is not HTTP or is larger than 64 KiB.

@@ -1027,101 +1027,25 @@ mod tests {
 
     // ---- the running provider ----
 
-    use crate::discovery::mechanism::SdEnv;
-    use crate::io::IoCommand;
+    use crate::discovery::mechanism::test_support::Drive;
 
-    fn config(yaml: &str) -> ConsulSdConfig {
-        block(KEY, yaml)
+    fn drive(yaml: &str) -> Drive<ConsulSd> {
+        Drive::start("consul/0", 3, |cx| ConsulSd::new(&block(KEY, yaml), cx))
     }
 
-    /// A request the provider started: id, URL, headers.
-    type Started = (RequestId, String, Vec<(String, String)>);
-
-    /// Drives one provider by hand: the tests answer its requests.
-    struct Drive {
-        m: ConsulSd,
-        io: IoQueue,
-        out: SdOut,
-        now: Instant,
-        seen: usize,
+    /// What these tests need on top of the generic driver.
+    trait ConsulDrive {
+        /// A whole answer, with `X-Consul-Index` when `index` is given.
+        fn answer(&mut self, id: RequestId, status: u16, index: Option<&str>, body: &str);
+        fn batches(&mut self) -> Vec<Vec<TargetGroup>>;
+        fn failures(&mut self) -> Vec<String>;
+        fn rpc_failures(&self) -> u64;
     }
 
-    impl Drive {
-        fn new(yaml: &str) -> Drive {
-            let env = SdEnv::for_tests(3);
-            let name: Arc<str> = "consul/0".into();
-            let cx = MachineContext {
-                env: &env,
-                name: &name,
-                now: Instant(0),
-            };
-            let mut d = Drive {
-                m: ConsulSd::new(&config(yaml), &cx),
-                io: IoQueue::default(),
-                out: SdOut::default(),
-                now: Instant(0),
-                seen: 0,
-            };
-            d.m.start(d.now, &mut d.io, &mut d.out);
-            d
-        }
-
-        /// Requests started since the last call: (id, url, headers).
-        fn started(&mut self) -> Vec<Started> {
-            let new = self.io.queue[self.seen..]
-                .iter()
-                .filter_map(|c| match c {
-                    IoCommand::Start(id, IoOp::Http(r)) => {
-                        Some((*id, r.url.clone(), r.headers.clone()))
-                    }
-                    _ => None,
-                })
-                .collect();
-            self.seen = self.io.queue.len();
-            new
-        }
-
-        /// Requests cancelled since the start.
-        fn cancelled(&self) -> Vec<RequestId> {
-            self.io
-                .queue
-                .iter()
-                .filter_map(|c| match c {
-                    IoCommand::Cancel(id) => Some(*id),
-                    IoCommand::Start(..) => None,
-                })
-                .collect()
-        }
-
-        /// The one request started since the last call.
-        fn one(&mut self) -> (RequestId, String) {
-            let s = self.started();
-            assert_eq!(s.len(), 1, "{s:?}");
-            (s[0].0, s[0].1.clone())
-        }
-
+    impl ConsulDrive for Drive<ConsulSd> {
         fn answer(&mut self, id: RequestId, status: u16, index: Option<&str>, body: &str) {
             let h: Vec<(&str, &str)> = index.map(|i| ("X-Consul-Index", i)).into_iter().collect();
-            let ev = IoEvent::HttpHead {
-                status,
-                reason: "",
-                headers: &h,
-            };
-            self.m
-                .handle_io(self.now, id, ev, &mut self.io, &mut self.out);
-            for ev in [IoEvent::HttpBody(body.as_bytes()), IoEvent::HttpEnd] {
-                self.m
-                    .handle_io(self.now, id, ev, &mut self.io, &mut self.out);
-            }
-        }
-
-        /// Moves the clock to the provider's next deadline and lets it act.
-        fn advance(&mut self) -> Instant {
-            let t = self.m.poll_timeout().expect("a deadline");
-            assert!(t >= self.now);
-            self.now = t;
-            self.m.handle_timeout(t, &mut self.io, &mut self.out);
-            t
+            self.respond(id, status, &h, body);
         }
 
         fn batches(&mut self) -> Vec<Vec<TargetGroup>> {
@@ -1133,12 +1057,7 @@ mod tests {
         }
 
         fn rpc_failures(&self) -> u64 {
-            self.out
-                .counts
-                .iter()
-                .filter(|((n, _), _)| *n == RPC_FAILURES)
-                .map(|(_, v)| v)
-                .sum()
+            self.count(RPC_FAILURES)
         }
     }
 
@@ -1163,7 +1082,7 @@ mod tests {
 
     #[test]
     fn the_catalog_is_watched_and_each_service_gets_its_group_with_3x_labels() {
-        let mut d = Drive::new("server: 'c:8500'\ntags: [prod]\nrefresh_interval: 10s");
+        let mut d = drive("server: 'c:8500'\ntags: [prod]\nrefresh_interval: 10s");
         // No datacenter: the agent is asked first.
         let (id, url) = d.one();
         assert_eq!(url, "http://c:8500/v1/agent/self");
@@ -1277,7 +1196,7 @@ mod tests {
 
     #[test]
     fn listed_services_are_watched_directly_with_the_query_options() {
-        let mut d = Drive::new(
+        let mut d = drive(
             "server: 'https://c:8501'\npath_prefix: /consul\ndatacenter: east\nnamespace: ns1\n\
              partition: p1\ntoken: sekrit\nallow_stale: false\nservices: [web, 'a b', web]\n\
              node_meta: {rack: 'r 1', az: a}\nfilter: 'x'\nhealth_filter: 'Service.Port == 80'",
@@ -1294,7 +1213,7 @@ mod tests {
         );
         assert!(s[0].2.contains(&("X-Consul-Token".into(), "sekrit".into())));
 
-        let mut d = Drive::new(
+        let mut d = drive(
             "server: c\ndatacenter: east\nservices: [web, 'a b/c', web]\nhealth_filter: 'Service.Port == 80'",
         );
         let s = d.started();
@@ -1315,7 +1234,7 @@ mod tests {
 
     #[test]
     fn failures_are_counted_and_retried_and_keep_the_last_groups() {
-        let mut d = Drive::new("server: c\ndatacenter: dc\nservices: [web]\nrefresh_interval: 1s");
+        let mut d = drive("server: c\ndatacenter: dc\nservices: [web]\nrefresh_interval: 1s");
         let (id, _) = d.one();
         d.answer(id, 200, Some("5"), WEB);
         assert_eq!(d.batches().len(), 1);
@@ -1376,7 +1295,7 @@ mod tests {
 
     #[test]
     fn an_index_that_goes_backwards_is_a_new_state() {
-        let mut d = Drive::new("server: c\ndatacenter: dc\nservices: [web]\nrefresh_interval: 1s");
+        let mut d = drive("server: c\ndatacenter: dc\nservices: [web]\nrefresh_interval: 1s");
         let (id, _) = d.one();
         d.answer(id, 200, Some("100"), WEB);
         assert_eq!(d.batches()[0][0].targets.len(), 2);
@@ -1392,7 +1311,7 @@ mod tests {
 
     #[test]
     fn the_agent_is_asked_again_until_it_names_the_datacenter() {
-        let mut d = Drive::new("server: c\nservices: [web]");
+        let mut d = drive("server: c\nservices: [web]");
         let (id, _) = d.one();
         d.answer(id, 403, None, "ACL not found");
         assert_eq!(d.rpc_failures(), 1);
@@ -1420,7 +1339,7 @@ mod tests {
 
     #[test]
     fn an_unknown_protocol_cannot_be_created_and_stop_cancels_everything() {
-        let d = Drive::new("server: 'unix:///run/consul.sock'");
+        let d = drive("server: 'unix:///run/consul.sock'");
         assert!(d.out.creation_failed);
         assert_eq!(
             d.out.failures,
@@ -1429,7 +1348,7 @@ mod tests {
         assert_eq!(d.m.in_flight(), 0);
         assert_eq!(d.m.poll_timeout(), None);
 
-        let mut d = Drive::new("server: c\ndatacenter: dc\nservices: [a, b]");
+        let mut d = drive("server: c\ndatacenter: dc\nservices: [a, b]");
         let ids: Vec<RequestId> = d.started().iter().map(|s| s.0).collect();
         d.m.stop(&mut d.io);
         assert_eq!(d.cancelled(), ids);

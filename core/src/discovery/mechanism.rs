@@ -431,7 +431,131 @@ pub(crate) use go_enum;
 /// `/etc/prometheus/prometheus.yml`.
 #[cfg(test)]
 pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use super::{MachineContext, SdEnv, SdMachine, SdOut};
     use crate::config::{Config, ConfigError, ParseOptions};
+    use crate::io::{IoCommand, IoEvent, IoOp, IoQueue, RequestId};
+    use crate::time::Instant;
+
+    /// A request a provider started: id, URL, headers.
+    pub(crate) type Started = (RequestId, String, Vec<(String, String)>);
+
+    /// Drives one provider by hand in its unit tests: the test answers its requests and
+    /// moves its clock.
+    pub(crate) struct Drive<M> {
+        pub(crate) m: M,
+        pub(crate) io: IoQueue,
+        pub(crate) out: SdOut,
+        pub(crate) now: Instant,
+        seen: usize,
+    }
+
+    impl<M: SdMachine> Drive<M> {
+        /// Builds the provider `name` with `make` in [`SdEnv::for_tests`]`(seed)` at time
+        /// 0, and starts it.
+        pub(crate) fn start(
+            name: &str,
+            seed: u64,
+            make: impl FnOnce(&MachineContext<'_>) -> M,
+        ) -> Drive<M> {
+            let env = SdEnv::for_tests(seed);
+            let name: Arc<str> = name.into();
+            let cx = MachineContext {
+                env: &env,
+                name: &name,
+                now: Instant(0),
+            };
+            let mut d = Drive {
+                m: make(&cx),
+                io: IoQueue::default(),
+                out: SdOut::default(),
+                now: Instant(0),
+                seen: 0,
+            };
+            d.m.start(d.now, &mut d.io, &mut d.out);
+            d
+        }
+
+        /// HTTP requests started since the last call.
+        pub(crate) fn started(&mut self) -> Vec<Started> {
+            let new = self.io.queue[self.seen..]
+                .iter()
+                .filter_map(|c| match c {
+                    IoCommand::Start(id, IoOp::Http(r)) => {
+                        Some((*id, r.url.clone(), r.headers.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            self.seen = self.io.queue.len();
+            new
+        }
+
+        /// The one request started since the last call: (id, URL).
+        pub(crate) fn one(&mut self) -> (RequestId, String) {
+            let s = self.started();
+            assert_eq!(s.len(), 1, "{s:?}");
+            (s[0].0, s[0].1.clone())
+        }
+
+        /// Requests cancelled since the start.
+        pub(crate) fn cancelled(&self) -> Vec<RequestId> {
+            self.io
+                .queue
+                .iter()
+                .filter_map(|c| match c {
+                    IoCommand::Cancel(id) => Some(*id),
+                    IoCommand::Start(..) => None,
+                })
+                .collect()
+        }
+
+        /// One IO event for the provider now.
+        pub(crate) fn feed(&mut self, id: RequestId, ev: IoEvent<'_>) {
+            self.m
+                .handle_io(self.now, id, ev, &mut self.io, &mut self.out);
+        }
+
+        /// A whole HTTP answer.
+        pub(crate) fn respond(
+            &mut self,
+            id: RequestId,
+            status: u16,
+            headers: &[(&str, &str)],
+            body: &str,
+        ) {
+            self.feed(
+                id,
+                IoEvent::HttpHead {
+                    status,
+                    reason: "",
+                    headers,
+                },
+            );
+            self.feed(id, IoEvent::HttpBody(body.as_bytes()));
+            self.feed(id, IoEvent::HttpEnd);
+        }
+
+        /// Moves the clock to the provider's next deadline and lets it act.
+        pub(crate) fn advance(&mut self) -> Instant {
+            let t = self.m.poll_timeout().expect("a deadline");
+            assert!(t >= self.now);
+            self.now = t;
+            self.m.handle_timeout(t, &mut self.io, &mut self.out);
+            t
+        }
+
+        /// The counter `name`, summed over its series.
+        pub(crate) fn count(&self, name: &str) -> u64 {
+            self.out
+                .counts
+                .iter()
+                .filter(|((n, _), _)| *n == name)
+                .map(|(_, v)| v)
+                .sum()
+        }
+    }
 
     /// The configuration file the tests pretend to read.
     pub(crate) const FILE: &str = "/etc/prometheus/prometheus.yml";

@@ -503,79 +503,25 @@ mod tests {
 
     // ---- the running provider ----
 
-    use crate::discovery::mechanism::SdEnv;
-    use crate::io::IoCommand;
+    use crate::discovery::mechanism::test_support::Drive;
 
-    struct Drive {
-        m: NomadSd,
-        io: IoQueue,
-        out: SdOut,
-        now: Instant,
-        seen: usize,
+    fn drive(yaml: &str) -> Drive<NomadSd> {
+        Drive::start("nomad/0", 1, |cx| NomadSd::new(&block(KEY, yaml), cx))
     }
 
-    impl Drive {
-        fn new(yaml: &str) -> Drive {
-            let env = SdEnv::for_tests(1);
-            let name: Arc<str> = "nomad/0".into();
-            let cx = MachineContext {
-                env: &env,
-                name: &name,
-                now: Instant(0),
-            };
-            let mut d = Drive {
-                m: NomadSd::new(&block(KEY, yaml), &cx),
-                io: IoQueue::default(),
-                out: SdOut::default(),
-                now: Instant(0),
-                seen: 0,
-            };
-            d.m.start(d.now, &mut d.io, &mut d.out);
-            d
-        }
+    /// What these tests need on top of the generic driver.
+    trait NomadDrive {
+        fn answer(&mut self, id: RequestId, status: u16, body: &str);
+        fn failures(&self) -> u64;
+    }
 
-        /// The one request started since the last call: (id, URL).
-        fn one(&mut self) -> (RequestId, String) {
-            let s: Vec<(RequestId, String)> = self.io.queue[self.seen..]
-                .iter()
-                .filter_map(|c| match c {
-                    IoCommand::Start(id, IoOp::Http(r)) => Some((*id, r.url.clone())),
-                    _ => None,
-                })
-                .collect();
-            self.seen = self.io.queue.len();
-            assert_eq!(s.len(), 1, "{s:?}");
-            s[0].clone()
-        }
-
+    impl NomadDrive for Drive<NomadSd> {
         fn answer(&mut self, id: RequestId, status: u16, body: &str) {
-            let ev = IoEvent::HttpHead {
-                status,
-                reason: "",
-                headers: &[],
-            };
-            self.m
-                .handle_io(self.now, id, ev, &mut self.io, &mut self.out);
-            for ev in [IoEvent::HttpBody(body.as_bytes()), IoEvent::HttpEnd] {
-                self.m
-                    .handle_io(self.now, id, ev, &mut self.io, &mut self.out);
-            }
-        }
-
-        fn advance(&mut self) -> Instant {
-            let t = self.m.poll_timeout().expect("a deadline");
-            self.now = t;
-            self.m.handle_timeout(t, &mut self.io, &mut self.out);
-            t
+            self.respond(id, status, &[], body);
         }
 
         fn failures(&self) -> u64 {
-            self.out
-                .counts
-                .iter()
-                .filter(|((n, _), _)| *n == FAILURES)
-                .map(|(_, v)| v)
-                .sum()
+            self.count(FAILURES)
         }
     }
 
@@ -590,7 +536,7 @@ mod tests {
 
     #[test]
     fn a_refresh_lists_then_asks_each_service_and_makes_3x_labels() {
-        let mut d = Drive::new("server: 'http://n:4646/'\nrefresh_interval: 10s");
+        let mut d = drive("server: 'http://n:4646/'\nrefresh_interval: 10s");
         let (id, url) = d.one();
         assert_eq!(
             url,
@@ -646,7 +592,7 @@ mod tests {
 
     #[test]
     fn a_failure_ends_the_refresh_and_keeps_the_last_group() {
-        let mut d = Drive::new(
+        let mut d = drive(
             "server: 'http://n:4646'\nnamespace: ops\nregion: eu\nallow_stale: false\nrefresh_interval: 10s",
         );
         let (id, url) = d.one();
@@ -684,23 +630,19 @@ mod tests {
         let t = d.advance();
         let (id, _) = d.one();
         assert_eq!(d.advance(), t + Duration::from_secs(10));
-        assert!(
-            d.io.queue
-                .iter()
-                .any(|c| matches!(c, IoCommand::Cancel(x) if *x == id))
-        );
+        assert!(d.cancelled().contains(&id));
         assert_eq!(d.failures(), 4);
         assert!(d.out.updates.is_empty());
     }
 
     #[test]
     fn an_address_go_refuses_cannot_be_created() {
-        let d = Drive::new("server: '172.30.29.23:4646'");
+        let d = drive("server: '172.30.29.23:4646'");
         assert!(d.out.creation_failed);
         assert!(d.out.failures[0].starts_with("Cannot create service discovery: "));
         assert_eq!(d.m.poll_timeout(), None);
         // 3.x's TestConfiguredService: accepted by parsing, fails when used.
-        let d = Drive::new("server: 'foo.bar:4646'");
+        let d = drive("server: 'foo.bar:4646'");
         assert!(!d.out.creation_failed);
         assert_eq!(d.m.in_flight(), 1);
     }

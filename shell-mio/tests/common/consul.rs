@@ -51,28 +51,13 @@ pub(crate) fn config(server: &str, token: &str) -> String {
     .replace("scrape_configs:\n- job", "scrape_configs:\n  - job")
 }
 
-fn instances(t: &dyn Shell, pool: &str) -> Vec<String> {
-    let mut v: Vec<String> = t
-        .active()
-        .into_iter()
-        .filter(|x| x.0 == pool && x.2 == "up")
-        .map(|x| x.1)
-        .collect();
-    v.sort();
-    v
-}
-
 /// Every job discovers through the fake and its targets are scraped; registrations,
 /// a failing check, deregistrations, a Consul that fails and a snapshot restore (the
 /// index goes backwards) follow within seconds; the last good targets stay through
 /// the failures; the RPC failures are counted.
 pub(crate) fn consul_services_follow_the_catalog(dir: &Path, start: Start<'_>) {
     let (_nginx, addrs, _) = fleet(dir, 2..=6, 5);
-    let port: u16 = addrs[0]
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
+    let port = port_of(&addrs[0]);
     let a = |i: u8| format!("127.0.0.{i}:{port}");
     let consul = ConsulServer::start(catalog(port));
     consul.require_token(Some("s3cret"));
@@ -84,9 +69,9 @@ pub(crate) fn consul_services_follow_the_catalog(dir: &Path, start: Start<'_>) {
         eventually(Duration::from_secs(20), what, || f(t));
     };
     wait("every job's targets up", &|t| {
-        instances(t, "all") == [a(2), a(3), a(4)]
-            && instances(t, "prod") == [a(2), a(3)]
-            && instances(t, "listed") == [a(4)]
+        up_instances(t, "all") == [a(2), a(3), a(4)]
+            && up_instances(t, "prod") == [a(2), a(3)]
+            && up_instances(t, "listed") == [a(4)]
     });
     let web = labels_of(&*t, "all");
     assert_eq!(web[0]["service"], "web");
@@ -120,7 +105,7 @@ pub(crate) fn consul_services_follow_the_catalog(dir: &Path, start: Start<'_>) {
         c.deregister("n2", "web-2");
     });
     wait("web-3 in, web-2 out", &|t| {
-        instances(t, "all") == [a(2), a(4), a(5)] && instances(t, "prod") == [a(2), a(5)]
+        up_instances(t, "all") == [a(2), a(4), a(5)] && up_instances(t, "prod") == [a(2), a(5)]
     });
     assert_eq!(labels_of(&*t, "prod")[0]["health"], "critical");
 
@@ -130,10 +115,14 @@ pub(crate) fn consul_services_follow_the_catalog(dir: &Path, start: Start<'_>) {
     wait("failures counted", &|t| {
         sample(t, "prometheus_sd_consul_rpc_failures_total").unwrap_or(0.0) >= 1.0
     });
-    assert_eq!(instances(&*t, "listed"), [a(4)], "last good targets kept");
+    assert_eq!(
+        up_instances(&*t, "listed"),
+        [a(4)],
+        "last good targets kept"
+    );
     // It recovers (the failed watches retry after 15 s).
     eventually(Duration::from_secs(40), "web-4 after the failures", || {
-        instances(&*t, "all").contains(&a(6))
+        up_instances(&*t, "all").contains(&a(6))
     });
 
     // A snapshot restore takes the indexes back: the watches start over from the
@@ -142,7 +131,7 @@ pub(crate) fn consul_services_follow_the_catalog(dir: &Path, start: Start<'_>) {
     std::thread::sleep(Duration::from_millis(500));
     consul.with(|c| c.deregister("n1", "db-1"));
     wait("db gone after the restore", &|t| {
-        !instances(t, "all").contains(&a(4)) && instances(t, "listed").is_empty()
+        !up_instances(t, "all").contains(&a(4)) && up_instances(t, "listed").is_empty()
     });
 }
 

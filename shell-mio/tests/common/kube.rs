@@ -162,11 +162,7 @@ pub(crate) fn sample(t: &dyn Shell, series: &str) -> Option<f64> {
 /// watches expired (410: relist, nothing lost), a pod added afterwards; the counters.
 pub(crate) fn kubernetes_roles_follow_the_api(dir: &Path, start: Start<'_>) {
     let (_nginx, addrs, _) = fleet(dir, 2..=5, 5);
-    let port: u16 = addrs[0]
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
+    let port = port_of(&addrs[0]);
     let k = KubeServer::start();
     populate(&k, port);
     let cfg = dir.join("prometheus.yml");
@@ -284,11 +280,7 @@ pub(crate) type StartInCluster<'a> =
 /// is read for the next request) and namespace (`own_namespace`).
 pub(crate) fn in_cluster_over_tls(dir: &Path, start: StartInCluster<'_>) {
     let (_nginx, addrs, _) = fleet(dir, 2..=4, 5);
-    let port: u16 = addrs[0]
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
+    let port = port_of(&addrs[0]);
     let k = KubeServer::start();
     populate(&k, port);
     k.require_token(Some("token-1"));

@@ -310,6 +310,26 @@ pub(crate) fn fleet(
     (nginx, addrs, sd)
 }
 
+/// The port of a `host:port` address (a fleet's).
+pub(crate) fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("an address with a port")
+}
+
+/// The instances of `pool`'s targets that are up, sorted.
+pub(crate) fn up_instances(t: &dyn Shell, pool: &str) -> Vec<String> {
+    let mut v: Vec<String> = t
+        .active()
+        .into_iter()
+        .filter(|x| x.0 == pool && x.2 == "up")
+        .map(|x| x.1)
+        .collect();
+    v.sort();
+    v
+}
+
 pub(crate) fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("trawl.log")).unwrap_or_default()
 }

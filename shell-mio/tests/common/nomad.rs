@@ -11,27 +11,12 @@ use super::kube::{labels_of, sample};
 use super::scenario::Start;
 use super::*;
 
-fn instances(t: &dyn Shell, pool: &str) -> Vec<String> {
-    let mut v: Vec<String> = t
-        .active()
-        .into_iter()
-        .filter(|x| x.0 == pool && x.2 == "up")
-        .map(|x| x.1)
-        .collect();
-    v.sort();
-    v
-}
-
 /// The registrations are discovered behind an ACL token and scraped; a new one, a
 /// removed one and a Nomad that fails (its targets kept, the failures counted) follow
 /// within a refresh.
 pub(crate) fn nomad_services_follow_the_registry(dir: &Path, start: Start<'_>) {
     let (_nginx, addrs, _) = fleet(dir, 2..=5, 5);
-    let port: u16 = addrs[0]
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
+    let port = port_of(&addrs[0]);
     let a = |i: u8| format!("127.0.0.{i}:{port}");
     let mut reg = Registry::new("global");
     reg.register(Registration::new("web", "web-1", "127.0.0.2", port).tags(&["metrics", "v1"]));
@@ -50,7 +35,7 @@ pub(crate) fn nomad_services_follow_the_registry(dir: &Path, start: Start<'_>) {
     .expect("config");
     let t = start(dir, &cfg, &dir.join("data"));
     eventually(Duration::from_secs(20), "every registration up", || {
-        instances(&*t, "nomad") == [a(2), a(3), a(4)]
+        up_instances(&*t, "nomad") == [a(2), a(3), a(4)]
     });
     let l = labels_of(&*t, "nomad");
     assert_eq!(l[0]["service"], "web");
@@ -64,7 +49,7 @@ pub(crate) fn nomad_services_follow_the_registry(dir: &Path, start: Start<'_>) {
         r.deregister("web-2");
     });
     eventually(Duration::from_secs(20), "api-2 in, web-2 out", || {
-        instances(&*t, "nomad") == [a(2), a(4), a(5)]
+        up_instances(&*t, "nomad") == [a(2), a(4), a(5)]
     });
 
     // Nomad fails: counted, the targets stay; then it recovers.
@@ -72,12 +57,12 @@ pub(crate) fn nomad_services_follow_the_registry(dir: &Path, start: Start<'_>) {
     eventually(Duration::from_secs(20), "failures counted", || {
         sample(&*t, "prometheus_sd_nomad_failures_total").unwrap_or(0.0) >= 2.0
     });
-    assert_eq!(instances(&*t, "nomad"), [a(2), a(4), a(5)]);
+    assert_eq!(up_instances(&*t, "nomad"), [a(2), a(4), a(5)]);
     nomad.with(|r| r.deregister("api-1"));
     eventually(
         Duration::from_secs(20),
         "api-1 gone after the failures",
-        || instances(&*t, "nomad") == [a(2), a(5)],
+        || up_instances(&*t, "nomad") == [a(2), a(5)],
     );
     let reqs = nomad.requests();
     assert!(

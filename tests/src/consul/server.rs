@@ -70,16 +70,7 @@ impl ConsulServer {
             stop: AtomicBool::new(false),
         });
         let s = shared.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let s = s.clone();
-                std::thread::spawn(move || serve(conn, &s));
-            }
-        });
+        crate::accept_loop(listener, s, |s| s.stop.load(Ordering::SeqCst), serve);
         ConsulServer { addr, shared }
     }
 

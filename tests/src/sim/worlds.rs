@@ -66,6 +66,32 @@ impl Reply {
     }
 }
 
+/// A registry server failing, as the Consul and Nomad worlds inject it: half the time a
+/// 500 (with `body`, if any), else a reset connection.
+pub(crate) fn server_fault(rng: &mut Rng, body: &[u8]) -> Vec<Reply> {
+    if !rng.chance(50) {
+        return vec![Reply::failed("connection reset by peer")];
+    }
+    let mut r = vec![Reply::head(
+        500,
+        "Internal Server Error",
+        "text/plain",
+        false,
+    )];
+    if !body.is_empty() {
+        r.push(Reply::body(body));
+    }
+    r.push(Reply::end());
+    r
+}
+
+/// A random address of the pool, as host and port.
+pub(crate) fn pick_host_port(rng: &mut Rng, pool: &[String]) -> Option<(String, u16)> {
+    let addr = pool.get(rng.below(pool.len() as u64) as usize)?;
+    let (host, port) = addr.rsplit_once(':')?;
+    Some((host.to_owned(), port.parse().unwrap_or(80)))
+}
+
 /// A job a world wants in the configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct WorldJob {

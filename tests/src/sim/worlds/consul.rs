@@ -14,7 +14,7 @@ use std::time::Duration;
 use trawl_core::http::ResponseHead;
 use trawl_core::io::{IoOp, Origin, OwnedIoEvent, RequestId};
 
-use super::{Answer, Reply, SdWorld, WorldJob};
+use super::{Answer, Reply, SdWorld, WorldJob, pick_host_port, server_fault};
 use crate::consul::{Catalog, Instance, Node, Query, Resource};
 use crate::sim::Rng;
 
@@ -58,10 +58,7 @@ impl Default for ConsulWorld {
 
 impl ConsulWorld {
     fn register(&mut self, rng: &mut Rng, pool: &[String]) {
-        let Some(addr) = pool.get(rng.below(pool.len() as u64) as usize) else {
-            return;
-        };
-        let Some((host, port)) = addr.rsplit_once(':') else {
+        let Some((host, port)) = pick_host_port(rng, pool) else {
             return;
         };
         let node = format!("node-{}", rng.below(3));
@@ -73,10 +70,9 @@ impl ConsulWorld {
         self.next_id += 1;
         let service = SERVICES[rng.below(SERVICES.len() as u64) as usize];
         let id = format!("{service}-{}", self.next_id);
-        let port = port.parse().unwrap_or(80);
         // Always the service's own address: the node's is not in the pool.
         self.catalog
-            .register(Instance::new(&node, service, &id, host, port));
+            .register(Instance::new(&node, service, &id, &host, port));
     }
 
     /// The events of an answer to `q` now.
@@ -186,15 +182,7 @@ impl SdWorld for ConsulWorld {
         let q = Query::parse(rest, Vec::new());
         let latency = Duration::from_millis(1 + rng.below(50));
         if self.failing || rng.chance(3) {
-            let reply = if rng.chance(50) {
-                vec![
-                    Reply::head(500, "Internal Server Error", "text/plain", false),
-                    Reply::body(&b"No cluster leader"[..]),
-                    Reply::end(),
-                ]
-            } else {
-                vec![Reply::failed("connection reset by peer")]
-            };
+            let reply = server_fault(rng, b"No cluster leader");
             return Some(Ok(Answer::After(latency, reply)));
         }
         let resource = Catalog::resource(&q);

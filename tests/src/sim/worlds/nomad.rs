@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use trawl_core::io::{IoOp, Origin, OwnedIoEvent, RequestId};
 
-use super::{Answer, Reply, SdWorld, WorldJob};
+use super::{Answer, Reply, SdWorld, WorldJob, pick_host_port, server_fault};
 use crate::consul::Query;
 use crate::nomad::{Registration, Registry};
 use crate::sim::Rng;
@@ -45,21 +45,14 @@ impl Default for NomadWorld {
 
 impl NomadWorld {
     fn register(&mut self, rng: &mut Rng, pool: &[String]) {
-        let Some(addr) = pool.get(rng.below(pool.len() as u64) as usize) else {
-            return;
-        };
-        let Some((host, port)) = addr.rsplit_once(':') else {
+        let Some((host, port)) = pick_host_port(rng, pool) else {
             return;
         };
         self.next_id += 1;
         let service = ["web", "api", "db"][rng.below(3) as usize];
         let id = format!("{service}-{}", self.next_id);
-        self.registry.register(Registration::new(
-            service,
-            &id,
-            host,
-            port.parse().unwrap_or(80),
-        ));
+        self.registry
+            .register(Registration::new(service, &id, &host, port));
     }
 }
 
@@ -105,14 +98,7 @@ impl SdWorld for NomadWorld {
         if self.failing || rng.chance(3) {
             // The refresh is abandoned: nothing it served counts.
             self.current = None;
-            let reply = if rng.chance(50) {
-                vec![
-                    Reply::head(500, "Internal Server Error", "text/plain", false),
-                    Reply::end(),
-                ]
-            } else {
-                vec![Reply::failed("connection reset by peer")]
-            };
+            let reply = server_fault(rng, b"");
             return Some(Ok(Answer::After(latency, reply)));
         }
         let (status, body) = self.registry.answer(&q);
