@@ -351,6 +351,7 @@ pub mod k8s {
 
 pub mod consul_sd;
 pub mod kube_sd;
+pub mod zk_sd;
 
 pub mod fleet {
     //! A fleet of 100 000 targets in 1 000 file SD groups: each group one JSON file with
@@ -469,7 +470,7 @@ pub mod fleet {
                                 self.pending.push((id, op))
                             }
                             // Scrapes are never answered: the clock stands still.
-                            IoOp::Http(_) | IoOp::Dns(_) => {}
+                            IoOp::Http(_) | IoOp::Dns(_) | IoOp::Stream(_) => {}
                         }
                     }
                 }

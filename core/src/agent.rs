@@ -140,6 +140,14 @@ pub enum Output {
     },
     /// Abandon an operation; anything reported for it later is ignored.
     Cancel(RequestId),
+    /// Write these bytes, after those sent before, on the open stream `id`
+    /// ([`IoOp::Stream`]); a stream that is gone (cancelled, failed) drops them.
+    Send {
+        /// The stream.
+        id: RequestId,
+        /// The bytes.
+        data: Vec<u8>,
+    },
     /// Store one committed scrape (its new series, then its samples), atomically.
     Append(Batch),
     /// Something to log or count.
@@ -674,6 +682,7 @@ impl Agent {
             self.outputs.push_back(match cmd {
                 IoCommand::Start(id, op) => Output::Start { id, op },
                 IoCommand::Cancel(id) => Output::Cancel(id),
+                IoCommand::Send(id, data) => Output::Send { id, data },
             });
         }
     }

@@ -3,6 +3,17 @@
 //! They pick *when* a target is scraped (its phase), never *which* target it is: trawl
 //! keys targets by their full label set and URL.
 
+/// SplitMix64: the next pseudo-random value from `state` (advanced). The core's one
+/// generator: query ids, jitter and shuffles derive from the agent's seed through it, so
+/// a run is reproducible.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// FNV-1a, 64 bit.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     fnv1a64_extend(FNV1A64_START, bytes)

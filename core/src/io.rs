@@ -94,6 +94,27 @@ pub struct DnsQuery {
     pub timeout: Duration,
 }
 
+/// A TCP connection the core speaks a protocol over (ZooKeeper's): the shell resolves
+/// `host` as it does for HTTP (`/etc/hosts`, then DNS; every address tried in order),
+/// connects, reports [`IoEvent::StreamOpened`], then hands over every byte that arrives
+/// as [`IoEvent::StreamData`] until the peer closes ([`IoEvent::StreamClosed`]), the
+/// connection fails ([`IoEvent::Failed`]) or the core cancels. The core writes with
+/// [`crate::agent::Output::Send`]; the shell writes those bytes in order (bytes sent
+/// before the connection is open wait for it). Framing, timeouts and every limit are
+/// the core's: the shell only bounds what it reads per turn of its loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamOpen {
+    /// A host name or an IP literal (IPv6 without brackets).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The core gives up on connecting after this long (and cancels); the shell may
+    /// enforce it too.
+    pub connect_timeout: Duration,
+    /// Who asked.
+    pub origin: Origin,
+}
+
 /// An operation the shell carries out for the core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IoOp {
@@ -123,6 +144,10 @@ pub enum IoOp {
     },
     /// One DNS exchange; answered by [`IoEvent::DnsReply`] or [`IoEvent::Failed`].
     Dns(DnsQuery),
+    /// A TCP connection carrying bytes both ways; answered by [`IoEvent::StreamOpened`],
+    /// then [`IoEvent::StreamData`] chunks, and at last [`IoEvent::StreamClosed`] or
+    /// [`IoEvent::Failed`].
+    Stream(StreamOpen),
 }
 
 /// What happened to an operation, as the shell reports it. Borrowed from the shell's
@@ -157,6 +182,12 @@ pub enum IoEvent<'a> {
     },
     /// A DNS server's reply (the whole message, without a TCP length prefix).
     DnsReply(&'a [u8]),
+    /// A stream's connection is open: what the core sent so far is on its way.
+    StreamOpened,
+    /// Bytes that arrived on a stream, in order.
+    StreamData(&'a [u8]),
+    /// The peer closed the stream (end of file).
+    StreamClosed,
     /// The operation failed (connection refused, no such file, body too large…).
     Failed(&'a str),
 }
@@ -166,7 +197,11 @@ impl IoEvent<'_> {
     pub fn is_final(&self) -> bool {
         !matches!(
             self,
-            IoEvent::HttpHead { .. } | IoEvent::HttpBody(_) | IoEvent::Changed { .. }
+            IoEvent::HttpHead { .. }
+                | IoEvent::HttpBody(_)
+                | IoEvent::Changed { .. }
+                | IoEvent::StreamOpened
+                | IoEvent::StreamData(_)
         )
     }
 }
@@ -193,6 +228,12 @@ pub enum OwnedIoEvent {
     Changed(Option<String>),
     /// [`IoEvent::DnsReply`].
     DnsReply(Vec<u8>),
+    /// [`IoEvent::StreamOpened`].
+    StreamOpened,
+    /// [`IoEvent::StreamData`].
+    StreamData(Vec<u8>),
+    /// [`IoEvent::StreamClosed`].
+    StreamClosed,
     /// [`IoEvent::Failed`].
     Failed(String),
 }
@@ -221,6 +262,9 @@ impl OwnedIoEvent {
                 name: name.as_deref(),
             }),
             OwnedIoEvent::DnsReply(m) => f(IoEvent::DnsReply(m)),
+            OwnedIoEvent::StreamOpened => f(IoEvent::StreamOpened),
+            OwnedIoEvent::StreamData(d) => f(IoEvent::StreamData(d)),
+            OwnedIoEvent::StreamClosed => f(IoEvent::StreamClosed),
             OwnedIoEvent::Failed(m) => f(IoEvent::Failed(m)),
         }
     }
@@ -251,6 +295,9 @@ impl OwnedIoEvent {
             }
             IoEvent::Changed { name } => OwnedIoEvent::Changed(name.map(str::to_owned)),
             IoEvent::DnsReply(m) => OwnedIoEvent::DnsReply(m.to_vec()),
+            IoEvent::StreamOpened => OwnedIoEvent::StreamOpened,
+            IoEvent::StreamData(d) => OwnedIoEvent::StreamData(d.to_vec()),
+            IoEvent::StreamClosed => OwnedIoEvent::StreamClosed,
             IoEvent::Failed(m) => OwnedIoEvent::Failed(m.to_owned()),
         }
     }
@@ -259,7 +306,11 @@ impl OwnedIoEvent {
     pub fn is_final(&self) -> bool {
         !matches!(
             self,
-            OwnedIoEvent::HttpHead(_) | OwnedIoEvent::HttpBody(_) | OwnedIoEvent::Changed(_)
+            OwnedIoEvent::HttpHead(_)
+                | OwnedIoEvent::HttpBody(_)
+                | OwnedIoEvent::Changed(_)
+                | OwnedIoEvent::StreamOpened
+                | OwnedIoEvent::StreamData(_)
         )
     }
 }
@@ -305,6 +356,9 @@ mod tests {
             OwnedIoEvent::Changed(Some("a.json".into())),
             OwnedIoEvent::Changed(None),
             OwnedIoEvent::DnsReply(vec![0, 1, 2]),
+            OwnedIoEvent::StreamOpened,
+            OwnedIoEvent::StreamData(vec![0, 0, 0, 1, 7]),
+            OwnedIoEvent::StreamClosed,
             OwnedIoEvent::Failed("refused".into()),
         ];
         for e in &all {
@@ -337,6 +391,8 @@ pub(crate) struct IoQueue {
 pub(crate) enum IoCommand {
     Start(RequestId, IoOp),
     Cancel(RequestId),
+    /// Bytes to write on the stream `RequestId` ([`IoOp::Stream`]).
+    Send(RequestId, Vec<u8>),
 }
 
 impl IoQueue {
@@ -346,6 +402,11 @@ impl IoQueue {
         let id = RequestId(self.next);
         self.queue.push(IoCommand::Start(id, op));
         id
+    }
+
+    /// Queues bytes to write on the open stream `id`.
+    pub(crate) fn send(&mut self, id: RequestId, data: Vec<u8>) {
+        self.queue.push(IoCommand::Send(id, data));
     }
 
     /// Queues a cancel of `id`.

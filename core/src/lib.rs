@@ -62,7 +62,7 @@
 //!
 //! ```text
 //! loop {
-//!     while let Some(out) = agent.poll_output() { shell.execute(out) }  // IO, cancel, store
+//!     while let Some(out) = agent.poll_output() { shell.execute(out) }  // IO, send, cancel, store
 //!     let event = shell.wait_until(agent.poll_timeout());                 // IO or timer
 //!     agent.handle_input(shell.now(), event);                             // never fails
 //! }
@@ -112,6 +112,10 @@
 //! assert_eq!(stored[0].samples[0].value(), 0.5);
 //! assert!(stored[1].series.is_empty(), "a repeat scrape declares nothing new");
 //! ```
+//!
+//! A shell also carries byte streams ([`io::IoOp::Stream`], ZooKeeper's sessions): it
+//! connects, reports what arrives as [`io::IoEvent::StreamData`], and writes the bytes of
+//! each [`agent::Output::Send`] in order; framing, timeouts and limits stay in the core.
 //!
 //! With storage, two more inputs close the loop: at start, before anything is scraped,
 //! [`agent::Input::Restore`] hands the agent what the WAL holds (so a series scraped again

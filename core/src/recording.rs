@@ -319,6 +319,12 @@ pub fn encode_input(out: &mut Vec<u8>, now: Now, input: &Input<'_>) {
                     w.u8(8);
                     w.bytes(d);
                 }
+                IoEvent::StreamOpened => w.u8(9),
+                IoEvent::StreamData(d) => {
+                    w.u8(10);
+                    w.bytes(d);
+                }
+                IoEvent::StreamClosed => w.u8(11),
             }
         }
     }
@@ -510,6 +516,9 @@ fn feed(a: &mut Agent, now: Now, r: &mut R<'_>) -> Result<(), String> {
                 }),
                 7 => OwnedIoEvent::Failed(r.str()?),
                 8 => OwnedIoEvent::DnsReply(r.bytes()?.to_vec()),
+                9 => OwnedIoEvent::StreamOpened,
+                10 => OwnedIoEvent::StreamData(r.bytes()?.to_vec()),
+                11 => OwnedIoEvent::StreamClosed,
                 k => return Err(format!("unknown IO event {k}")),
             };
             ev.with_event(|event| a.handle_input(now, Input::Io { id, event }));

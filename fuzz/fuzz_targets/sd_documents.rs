@@ -51,6 +51,11 @@ fn run(config: Config, data: &[u8]) {
                     io(&mut agent, now, IoEvent::DirEntries(&["a.json", "b.yml"]))
                 }
                 IoOp::Watch { .. } => {}
+                // A ZooKeeper session: the document is what the server sends.
+                IoOp::Stream(_) => {
+                    io(&mut agent, now, IoEvent::StreamOpened);
+                    io(&mut agent, now, IoEvent::StreamData(data));
+                }
                 IoOp::Http(_) => {
                     let headers = [("Content-Type", "application/json")];
                     io(

@@ -17,7 +17,7 @@ use signal_hook_mio::v1_0::Signals;
 use trawl_core::agent::{Agent, AgentOptions, Event, Input, Output};
 use trawl_core::batch::Batch;
 use trawl_core::config::{Config, RemoteWriteConfig};
-use trawl_core::io::{DnsQuery, HttpRequest, IoOp, OwnedIoEvent, RequestId};
+use trawl_core::io::{DnsQuery, HttpRequest, IoOp, OwnedIoEvent, RequestId, StreamOpen};
 use trawl_core::metrics::{Buckets, Metrics, Summary};
 use trawl_core::recording::{self, ConfigSource, Digest};
 use trawl_core::time::{Now, UnixNanos};
@@ -338,6 +338,7 @@ struct Shell {
     watch_ids: BTreeMap<RequestId, inotify::WatchDescriptor>,
     net: Net,
     dns: crate::dns::Dns,
+    streams: crate::stream::Streams,
     file_work: crossbeam_channel::Sender<(RequestId, IoOp)>,
     files_done: crossbeam_channel::Receiver<(RequestId, OwnedIoEvent)>,
     /// Outcomes known without waiting (failures to start), fed in the same turn.
@@ -359,6 +360,7 @@ struct LoopIo<'a> {
     reg: &'a Registry,
     net: &'a mut Net,
     dns: &'a mut crate::dns::Dns,
+    streams: &'a mut crate::stream::Streams,
     file_work: &'a crossbeam_channel::Sender<(RequestId, IoOp)>,
     inotify: &'a mut inotify::Inotify,
     watches: &'a mut BTreeMap<inotify::WatchDescriptor, RequestId>,
@@ -403,9 +405,18 @@ impl trawl_io::drive::Io for LoopIo<'_> {
         }
     }
 
+    fn stream(&mut self, id: RequestId, s: StreamOpen) {
+        self.streams.open(self.reg, id, s);
+    }
+
+    fn send(&mut self, id: RequestId, data: Vec<u8>) {
+        self.streams.send(self.reg, id, &data);
+    }
+
     fn cancel(&mut self, id: RequestId) {
         self.net.cancel(self.reg, Caller::Agent(id));
         self.dns.cancel(self.reg, id);
+        self.streams.cancel(self.reg, id);
         if let Some(wd) = self.watch_ids.remove(&id) {
             self.watches.remove(&wd);
             let _ = self.inotify.watches().remove(wd);
@@ -519,12 +530,14 @@ impl Shell {
         )?;
         agent.input(clock.now(), Input::Restore(Box::new(restored)));
         tracing::info!(config = %opts.config_file.display(), "trawl started");
-        let net = Net::new(trawl_io::resolve::ResolverOptions {
+        let resolver = trawl_io::resolve::ResolverOptions {
             resolv_conf: opts.agent.resolv_conf.clone(),
             hosts: opts.hosts_file.clone(),
             port: opts.agent.dns_port,
             seed: opts.agent.seed,
-        });
+        };
+        let net = Net::new(resolver.clone());
+        let streams = crate::stream::Streams::new(resolver);
         let shell = Shell {
             opts,
             clock,
@@ -537,6 +550,7 @@ impl Shell {
             watch_ids: BTreeMap::new(),
             net,
             dns: crate::dns::Dns::new(crate::dns::DNS_BASE..crate::dns::DNS_MID),
+            streams,
             file_work,
             files_done,
             done: VecDeque::new(),
@@ -568,6 +582,7 @@ impl Shell {
                     reg: self.poll.registry(),
                     net: &mut self.net,
                     dns: &mut self.dns,
+                    streams: &mut self.streams,
                     file_work: &self.file_work,
                     inotify: &mut self.inotify,
                     watches: &mut self.watches,
@@ -623,6 +638,10 @@ impl Shell {
             fed = true;
             d.with_event(|event| agent.input(now, Input::Io { id, event }));
         }
+        while let Some((id, d)) = self.streams.events.pop_front() {
+            fed = true;
+            d.with_event(|event| agent.input(now, Input::Io { id, event }));
+        }
         fed
     }
 
@@ -662,7 +681,7 @@ impl Shell {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let timeout = if self.net.has_backlog() {
+        let timeout = if self.net.has_backlog() || self.streams.has_backlog() {
             Some(Duration::ZERO)
         } else {
             let agent_wait = deadline.map(|d| wait_for(d, now.mono, self.opts.timer_slack));
@@ -671,6 +690,7 @@ impl Shell {
             let real = [
                 self.api.poll_timeout(),
                 self.net.poll_timeout(),
+                self.streams.poll_timeout(),
                 self.auto_reload_at,
             ]
             .into_iter()
@@ -718,6 +738,15 @@ impl Shell {
                 Token(t) if self.net.owns_dns_token(t) => {
                     self.net.dns_ready(self.poll.registry(), t)
                 }
+                Token(t) if self.streams.owns_token(t) => self.streams.ready(
+                    self.poll.registry(),
+                    t,
+                    ev.is_readable() || ev.is_read_closed(),
+                    ev.is_writable(),
+                ),
+                Token(t) if self.streams.owns_dns_token(t) => {
+                    self.streams.dns_ready(self.poll.registry(), t)
+                }
                 Token(t) if self.dns.owns_token(t) => {
                     if let Some((id, d)) = self.dns.ready(self.poll.registry(), t) {
                         let now = self.clock.now();
@@ -743,9 +772,11 @@ impl Shell {
             Caller::Remote(_) => true,
         });
         self.net.drain_backlog(self.poll.registry());
+        self.streams.drain_backlog(self.poll.registry());
         self.api
             .timeouts(self.poll.registry(), std::time::Instant::now());
         self.net.timeouts(self.poll.registry());
+        self.streams.timeouts(self.poll.registry());
         self.done.extend(self.files_done.try_iter());
         while let Some(a) = self.writer.try_ack() {
             feed_ack(agent, self.clock.now(), &a);

@@ -26,5 +26,6 @@ mod net;
 pub mod pages;
 pub mod rlimit;
 pub mod sd_once;
+mod stream;
 pub mod web;
 pub mod webconfig;

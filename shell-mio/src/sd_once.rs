@@ -184,6 +184,11 @@ pub fn run(
     let mut delivered = false;
     let mut last_answer = now.mono;
     let mut pending_sd: std::collections::BTreeSet<RequestId> = Default::default();
+    // Streams (ZooKeeper sessions): open sockets, and those written to since their
+    // peer was last heard.
+    let mut streams: std::collections::BTreeMap<RequestId, std::net::TcpStream> =
+        Default::default();
+    let mut awaiting: std::collections::BTreeSet<RequestId> = Default::default();
     for _ in 0..10_000 {
         while let Some(o) = agent.poll_output() {
             // Discovery work starts: wait for its delivery again.
@@ -192,6 +197,7 @@ pub fn run(
                 && match op {
                     IoOp::ReadFile { .. } | IoOp::ListDir { .. } | IoOp::Dns(_) => true,
                     IoOp::Http(r) => matches!(r.origin, Origin::Discovery { .. }),
+                    IoOp::Stream(_) => true,
                     IoOp::Watch { .. } => false,
                 }
             {
@@ -273,13 +279,88 @@ pub fn run(
                         };
                         agent.handle_input(now, Input::Io { id, event });
                     }
+                    IoOp::Stream(s) => match connect_stream(&s, &mut resolver) {
+                        Ok(sock) => {
+                            streams.insert(id, sock);
+                            agent.handle_input(
+                                now,
+                                Input::Io {
+                                    id,
+                                    event: IoEvent::StreamOpened,
+                                },
+                            );
+                        }
+                        Err(e) => agent.handle_input(
+                            now,
+                            Input::Io {
+                                id,
+                                event: IoEvent::Failed(&e),
+                            },
+                        ),
+                    },
                     // Scrapes and watches: never answered (nothing is scraped).
                     _ => {}
                 },
+                Output::Send { id, data } => {
+                    if let Some(sock) = streams.get_mut(&id) {
+                        match sock.write_all(&data) {
+                            Ok(()) => {
+                                awaiting.insert(id);
+                                if now.mono == Instant(0) {
+                                    delivered = false;
+                                    last_answer = now.mono;
+                                }
+                            }
+                            Err(e) => {
+                                streams.remove(&id);
+                                let e = e.to_string();
+                                agent.handle_input(
+                                    now,
+                                    Input::Io {
+                                        id,
+                                        event: IoEvent::Failed(&e),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+                Output::Cancel(id) => {
+                    streams.remove(&id);
+                    awaiting.remove(&id);
+                }
                 Output::Event(Event::Delivered { .. }) => delivered = true,
                 Output::Event(Event::SdFailure(f)) => eprintln_failure(&f.provider, &f.message),
                 _ => {}
             }
+        }
+        // Streams that were written to: what the peer answers, until it is quiet. Its
+        // answers may send more, so the outputs are read again first.
+        if !awaiting.is_empty() {
+            for id in std::mem::take(&mut awaiting) {
+                let Some(sock) = streams.get_mut(&id) else {
+                    continue;
+                };
+                let (chunks, end) = read_answers(sock);
+                for c in &chunks {
+                    agent.handle_input(
+                        now,
+                        Input::Io {
+                            id,
+                            event: IoEvent::StreamData(c),
+                        },
+                    );
+                }
+                if let Some(end) = end {
+                    streams.remove(&id);
+                    let event = match &end {
+                        Some(e) => IoEvent::Failed(e),
+                        None => IoEvent::StreamClosed,
+                    };
+                    agent.handle_input(now, Input::Io { id, event });
+                }
+            }
+            continue;
         }
         let quiet = now.mono.saturating_since(last_answer) > Duration::from_secs(6);
         if (delivered || quiet) && pending_sd.is_empty() {
@@ -323,6 +404,69 @@ pub fn run(
         .collect();
     serde_json::to_string_pretty(&json!({"activeTargets": active, "droppedTargets": dropped}))
         .map_err(|e| e.to_string())
+}
+
+/// Connects a stream for `trawl sd`: the name resolved as the daemon resolves it, every
+/// address tried in order within the stream's connect timeout.
+fn connect_stream(
+    s: &trawl_core::io::StreamOpen,
+    resolver: &mut ResolverFiles,
+) -> Result<std::net::TcpStream, String> {
+    let host = s.host.trim_start_matches('[').trim_end_matches(']');
+    let addrs = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => resolve_blocking(resolver, host)?
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
+    };
+    let mut first = None;
+    for ip in addrs {
+        let addr = std::net::SocketAddr::new(ip, s.port);
+        match std::net::TcpStream::connect_timeout(&addr, s.connect_timeout) {
+            Ok(sock) => return Ok(sock),
+            Err(e) => {
+                first.get_or_insert(format!("dial tcp {addr}: {e}"));
+            }
+        }
+    }
+    Err(first.unwrap_or_else(|| format!("lookup {host}: no usable address")))
+}
+
+/// What a stream's peer sends until it is quiet: up to 5 s for the first bytes, then
+/// 100 ms of silence ends it; at most 16 MiB. The end of the stream, if it came
+/// (`Some(None)`: closed; `Some(Some(e))`: failed).
+fn read_answers(sock: &mut std::net::TcpStream) -> (Vec<Vec<u8>>, Option<Option<String>>) {
+    let mut chunks = Vec::new();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut wait = Duration::from_secs(5);
+    loop {
+        if sock.set_read_timeout(Some(wait)).is_err() {
+            return (chunks, Some(Some("cannot set a read timeout".into())));
+        }
+        match sock.read(&mut buf) {
+            Ok(0) => return (chunks, Some(None)),
+            Ok(n) => {
+                total += n;
+                chunks.push(buf[..n].to_vec());
+                if total > 16 << 20 {
+                    return (chunks, Some(Some("answers over 16 MiB".into())));
+                }
+                wait = Duration::from_millis(100);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (chunks, None);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (chunks, Some(Some(e.to_string()))),
+        }
+    }
 }
 
 /// True for a request that waits for a change: a Kubernetes watch (`watch=true`) or a

@@ -165,6 +165,74 @@ impl Client {
         .abort_handle()
     }
 
+    /// Opens a byte stream (`IoOp::Stream`) as a task: the host resolved as for HTTP,
+    /// every address tried in order within the connect timeout; then what arrives is
+    /// reported in chunks of at most 64 KiB, and what comes on the returned channel is
+    /// written, until either side ends or the handle is aborted.
+    pub(crate) fn stream(
+        &self,
+        id: RequestId,
+        s: trawl_core::io::StreamOpen,
+        tx: UnboundedSender<Done>,
+    ) -> (AbortHandle, UnboundedSender<Vec<u8>>) {
+        let (wtx, mut wrx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let inner = self.0.clone();
+        let caller = Caller::Agent(id);
+        let h = tokio::spawn(async move {
+            let report = |e| {
+                let _ = tx.send(Done::Io(caller, e));
+            };
+            let host = s.host.trim_start_matches('[').trim_end_matches(']');
+            let addrs = match inner.resolve(host, s.port, false).await {
+                Ok(a) => a,
+                Err(e) => return report(OwnedIoEvent::Failed(e)),
+            };
+            let mut first_error = None;
+            let mut sock = None;
+            for addr in addrs {
+                match tokio::time::timeout(s.connect_timeout, TcpStream::connect(addr)).await {
+                    Ok(Ok(c)) => {
+                        sock = Some(c);
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        first_error.get_or_insert(format!("dial tcp {addr}: {e}"));
+                    }
+                    Err(_) => {
+                        first_error.get_or_insert(format!("dial tcp {addr}: i/o timeout"));
+                    }
+                }
+            }
+            let Some(sock) = sock else {
+                let e = first_error.unwrap_or_else(|| "no usable address".into());
+                return report(OwnedIoEvent::Failed(e));
+            };
+            report(OwnedIoEvent::StreamOpened);
+            let (mut r, mut w) = sock.into_split();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                tokio::select! {
+                    data = wrx.recv() => match data {
+                        Some(d) => {
+                            if let Err(e) = w.write_all(&d).await {
+                                return report(OwnedIoEvent::Failed(e.to_string()));
+                            }
+                        }
+                        // The agent let the stream go.
+                        None => return,
+                    },
+                    n = r.read(&mut buf) => match n {
+                        Ok(0) => return report(OwnedIoEvent::StreamClosed),
+                        Ok(n) => report(OwnedIoEvent::StreamData(buf[..n].to_vec())),
+                        Err(e) => return report(OwnedIoEvent::Failed(e.to_string())),
+                    },
+                }
+            }
+        })
+        .abort_handle();
+        (h, wtx)
+    }
+
     /// Starts a POST (remote write; redirects are not followed) as a task.
     pub(crate) fn post(
         &self,

@@ -70,7 +70,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use trawl_core::agent::{AgentOptions, Input, Output};
 use trawl_core::config::Config;
-use trawl_core::io::{DnsQuery, HttpRequest, IoOp, OwnedIoEvent, RequestId};
+use trawl_core::io::{DnsQuery, HttpRequest, IoOp, OwnedIoEvent, RequestId, StreamOpen};
 use trawl_core::scrape::TargetView;
 use trawl_core::time::{Instant, Now, UnixNanos};
 use trawl_io::client::{Caller, RemoteId};
@@ -435,6 +435,8 @@ struct TokioIo<'a> {
     client: &'a http::Client,
     tx: &'a mpsc::UnboundedSender<Done>,
     tasks: &'a mut BTreeMap<Caller, AbortHandle>,
+    /// Where the bytes the agent sends on each open stream go.
+    writers: &'a mut BTreeMap<RequestId, mpsc::UnboundedSender<Vec<u8>>>,
     sink: &'a mut SinkQueue,
 }
 
@@ -464,7 +466,22 @@ impl trawl_io::drive::Io for TokioIo<'_> {
         self.tasks.insert(Caller::Agent(id), task);
     }
 
+    fn stream(&mut self, id: RequestId, s: StreamOpen) {
+        let (task, w) = self.client.stream(id, s, self.tx.clone());
+        self.tasks.insert(Caller::Agent(id), task);
+        self.writers.insert(id, w);
+    }
+
+    fn send(&mut self, id: RequestId, data: Vec<u8>) {
+        if let Some(w) = self.writers.get(&id)
+            && w.send(data).is_err()
+        {
+            self.writers.remove(&id);
+        }
+    }
+
     fn cancel(&mut self, id: RequestId) {
+        self.writers.remove(&id);
         if let Some(t) = self.tasks.remove(&Caller::Agent(id)) {
             t.abort();
         }
@@ -590,6 +607,7 @@ impl Agent {
             agent.handle_input(clock.now(), Input::Restore(Box::new(r)));
         }
         let mut tasks: BTreeMap<Caller, AbortHandle> = BTreeMap::new();
+        let mut writers: BTreeMap<RequestId, mpsc::UnboundedSender<Vec<u8>>> = BTreeMap::new();
         let mut held: Vec<(RequestId, http::Credit)> = Vec::new();
         let mut shutting_down = false;
         let mut commands_open = true;
@@ -601,6 +619,7 @@ impl Agent {
                     client: &client,
                     tx: &io_tx,
                     tasks: &mut tasks,
+                    writers: &mut writers,
                     sink: &mut sink,
                 };
                 if let Some(lost) = carry_out(o, &mut io) {
@@ -645,6 +664,10 @@ impl Agent {
                         for _ in 0..MAX_FED_PER_TURN {
                             let Ok(d) = io_rx.try_recv() else { break };
                             feed(&mut agent, &mut remote, &clock, &mut tasks, &mut held, d);
+                        }
+                        // Streams that ended need no writer.
+                        if !writers.is_empty() {
+                            writers.retain(|id, _| tasks.contains_key(&Caller::Agent(*id)));
                         }
                     }
                     sink.flush();

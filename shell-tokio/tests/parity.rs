@@ -118,6 +118,12 @@ fn nomad_services_follow_the_registry() {
 }
 
 #[test]
+fn zookeeper_members_follow_the_tree() {
+    let d = TempDir::new("tokio-zk");
+    common::zookeeper::zookeeper_members_follow_the_tree(&d.0, &mut embedded);
+}
+
+#[test]
 fn kubernetes_roles_discover_and_follow_changes() {
     let d = TempDir::new("tokio-k8s");
     common::kube::kubernetes_roles_follow_the_api(&d.0, &mut embedded);

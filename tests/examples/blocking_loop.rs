@@ -159,7 +159,8 @@ pub fn run(batches: usize) -> Result<Vec<Batch>, String> {
                     };
                     agent.handle_input(clock(), Input::Stored(st));
                 }
-                Output::Cancel(_) | Output::Event(_) => {}
+                // Streams were refused above: nothing is ever sent on one.
+                Output::Cancel(_) | Output::Send { .. } | Output::Event(_) => {}
             }
         }
         // 2. Sleep until the agent's deadline; 3. feed it.

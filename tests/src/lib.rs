@@ -6,6 +6,7 @@ pub mod kube;
 pub mod load;
 pub mod nomad;
 pub mod sim;
+pub mod zookeeper;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -141,7 +142,7 @@ impl Harness {
                 Output::Cancel(id) => {
                     self.pending.remove(id);
                 }
-                Output::Event(_) | Output::Append(_) => {}
+                Output::Event(_) | Output::Append(_) | Output::Send { .. } => {}
             }
             self.log.push((self.now, o.clone()));
             new.push(o);

@@ -19,6 +19,10 @@ struct Run {
     now: Now,
     /// Operations started and not answered yet.
     todo: std::collections::VecDeque<(trawl_core::io::RequestId, IoOp)>,
+    /// Bytes sent on streams, not answered yet.
+    sent: std::collections::VecDeque<(trawl_core::io::RequestId, Vec<u8>)>,
+    /// The ZooKeeper server the serverset job's session talks to.
+    zk: trawl_tests::zookeeper::Server,
 }
 
 impl Run {
@@ -34,8 +38,10 @@ impl Run {
         while let Some(o) = self.agent.poll_output() {
             self.digest.add(self.now, &o);
             self.seen.push(format!("{} {o:?}", self.now.mono.0));
-            if let Output::Start { id, op } = o {
-                self.todo.push_back((id, op));
+            match o {
+                Output::Start { id, op } => self.todo.push_back((id, op)),
+                Output::Send { id, data } => self.sent.push_back((id, data)),
+                _ => {}
             }
         }
     }
@@ -43,6 +49,19 @@ impl Run {
     /// Answers what was started: scrapes with a body that changes with time, files
     /// from `files`.
     fn answer(&mut self, files: &[(&str, &str)]) {
+        while let Some((id, data)) = self.sent.pop_front() {
+            match self.zk.input(id.0, &data) {
+                Ok(b) if b.is_empty() => {}
+                Ok(b) => self.input(Input::Io {
+                    id,
+                    event: IoEvent::StreamData(&b),
+                }),
+                Err(_) => self.input(Input::Io {
+                    id,
+                    event: IoEvent::StreamClosed,
+                }),
+            }
+        }
         while let Some((id, op)) = self.todo.pop_front() {
             match op {
                 IoOp::Http(_) => {
@@ -82,6 +101,14 @@ impl Run {
                     event: IoEvent::DirEntries(&["a.json"]),
                 }),
                 IoOp::Watch { .. } => {}
+                // A ZooKeeper server whose member moves with time (see the loop).
+                IoOp::Stream(_) => {
+                    self.zk.connect(id.0);
+                    self.input(Input::Io {
+                        id,
+                        event: IoEvent::StreamOpened,
+                    });
+                }
                 // A name server that knows one SRV record, whose port moves with time.
                 IoOp::Dns(q) => {
                     let port = 9000 + (self.now.mono.0 / 30_000_000_000 % 3) as u16;
@@ -103,7 +130,7 @@ fn a_replayed_recording_gives_the_same_outputs() {
     let cfg = |targets: &str| ConfigSource {
         path: "/etc/trawl/prometheus.yml".into(),
         text: format!(
-            "global: {{scrape_interval: 10s}}\nscrape_config_files: [jobs/*.yml]\nscrape_configs:\n  - job_name: s\n    static_configs: [{{targets: [{targets}]}}]\n  - job_name: f\n    file_sd_configs: [{{files: ['/sd/*.json']}}]\n  - job_name: d\n    dns_sd_configs: [{{names: [_x._tcp.rec.example], refresh_interval: 30s}}]\n"
+            "global: {{scrape_interval: 10s}}\nscrape_config_files: [jobs/*.yml]\nscrape_configs:\n  - job_name: s\n    static_configs: [{{targets: [{targets}]}}]\n  - job_name: f\n    file_sd_configs: [{{files: ['/sd/*.json']}}]\n  - job_name: d\n    dns_sd_configs: [{{names: [_x._tcp.rec.example], refresh_interval: 30s}}]\n  - job_name: z\n    serverset_sd_configs: [{{servers: ['zk.rec.example:2181'], paths: [/svc]}}]\n"
         ),
         env: vec![("HOME".into(), "/root".into())],
         files: vec![(
@@ -127,7 +154,13 @@ fn a_replayed_recording_gives_the_same_outputs() {
         digest: Digest::default(),
         now,
         todo: Default::default(),
+        sent: Default::default(),
+        zk: trawl_tests::zookeeper::Server::new(),
     };
+    run.zk.create_all(
+        "/svc/m1",
+        br#"{"serviceEndpoint":{"host":"z.rec.example","port":9100}}"#,
+    );
     run.collect();
     run.input(Input::Restore(Box::new(Restored {
         next_ref: 40,
@@ -149,6 +182,18 @@ fn a_replayed_recording_gives_the_same_outputs() {
             run.agent
                 .handle_input(run.now, Input::Config(Box::new(c.parse().expect("config"))));
             run.collect();
+            continue;
+        }
+        if step % 50 == 25 {
+            // The member moves: its watch fires on the session's stream.
+            let port = 9100 + step;
+            let data = format!(r#"{{"serviceEndpoint":{{"host":"z.rec.example","port":{port}}}}}"#);
+            for (conn, note) in run.zk.set("/svc/m1", data.as_bytes()).1 {
+                run.input(Input::Io {
+                    id: trawl_core::io::RequestId(conn),
+                    event: IoEvent::StreamData(&note),
+                });
+            }
             continue;
         }
         if step % 7 == 0 {
@@ -190,6 +235,13 @@ fn a_replayed_recording_gives_the_same_outputs() {
     assert!(
         run.seen.iter().any(|o| o.contains("d.rec.example:9001")),
         "the DNS job's target was never scraped"
+    );
+    // ZooKeeper discovery ran over its stream, and the member's move is in it.
+    assert!(
+        run.seen
+            .iter()
+            .any(|o| o.contains("http://z.rec.example:9175/metrics")),
+        "the serverset job's moved member was never scraped"
     );
     // Cut anywhere: replays what is whole, never fails or panics.
     for cut in (0..run.log.len()).step_by(97) {

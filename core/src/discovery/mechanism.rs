@@ -506,7 +506,7 @@ pub(crate) mod test_support {
                 .iter()
                 .filter_map(|c| match c {
                     IoCommand::Cancel(id) => Some(*id),
-                    IoCommand::Start(..) => None,
+                    IoCommand::Start(..) | IoCommand::Send(..) => None,
                 })
                 .collect()
         }

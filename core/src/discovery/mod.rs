@@ -409,6 +409,7 @@ impl Discovery {
                 IoCommand::Cancel(rid) => {
                     self.owners.remove(rid);
                 }
+                IoCommand::Send(..) => {}
             }
         }
         for (key, n) in out.counts {

@@ -111,7 +111,9 @@ impl HostLookup {
             crate::io::IoCommand::Start(id, IoOp::Dns(q)) => DnsIo::Start(*id, q.clone()),
             crate::io::IoCommand::Cancel(id) => DnsIo::Cancel(*id),
             // A lookup asks for nothing else.
-            crate::io::IoCommand::Start(id, _) => DnsIo::Cancel(*id),
+            crate::io::IoCommand::Start(id, _) | crate::io::IoCommand::Send(id, _) => {
+                DnsIo::Cancel(*id)
+            }
         };
         if self.sent == self.io.queue.len() {
             self.io.queue.clear();

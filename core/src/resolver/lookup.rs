@@ -62,11 +62,7 @@ pub(crate) struct Lookup {
 /// SplitMix64: query ids from the lookup's seed, so that a run is reproducible while a
 /// seed from the OS makes ids unpredictable to an off-path attacker.
 fn next_id(state: &mut u64) -> u16 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) as u16
+    crate::hash::splitmix64(state) as u16
 }
 
 /// What to look up, and how.

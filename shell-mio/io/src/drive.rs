@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use trawl_core::agent::{Event, Output};
 use trawl_core::batch::Batch;
-use trawl_core::io::{DnsQuery, HttpRequest, IoOp, RequestId};
+use trawl_core::io::{DnsQuery, HttpRequest, IoOp, RequestId, StreamOpen};
 use trawl_core::time::Instant;
 
 use crate::storage::Lost;
@@ -24,6 +24,11 @@ pub trait Io {
     fn file(&mut self, id: RequestId, op: IoOp);
     /// Starts watching a directory (`IoOp::Watch`).
     fn watch(&mut self, id: RequestId, path: String);
+    /// Opens a byte stream (`IoOp::Stream`).
+    fn stream(&mut self, id: RequestId, s: StreamOpen);
+    /// Writes bytes on stream `id` after those sent before (`Output::Send`); a stream
+    /// that is gone drops them.
+    fn send(&mut self, id: RequestId, data: Vec<u8>);
     /// Abandons operation `id`, whatever it is (a completion that still arrives is
     /// ignored by the agent).
     fn cancel(&mut self, id: RequestId);
@@ -39,9 +44,11 @@ pub fn carry_out(o: Output, io: &mut impl Io) -> Option<Lost> {
             IoOp::Http(r) => io.http(id, r),
             IoOp::Dns(q) => io.dns(id, q),
             IoOp::Watch { path } => io.watch(id, path),
+            IoOp::Stream(s) => io.stream(id, s),
             op @ (IoOp::ReadFile { .. } | IoOp::ListDir { .. }) => io.file(id, op),
         },
         Output::Cancel(id) => io.cancel(id),
+        Output::Send { id, data } => io.send(id, data),
         Output::Append(b) => return io.append(b),
         Output::Event(e) => log_event(&e),
     }

@@ -15,6 +15,7 @@ pub(crate) mod kube;
 pub(crate) mod nomad;
 pub(crate) mod receivers;
 pub(crate) mod scenario;
+pub(crate) mod zookeeper;
 
 /// A fresh directory, removed when dropped.
 pub(crate) struct TempDir(pub(crate) PathBuf);

@@ -185,6 +185,9 @@ pub struct Sim {
     prev_loops: usize,
     /// The most discovery jobs a configuration of this run had.
     most_jobs: usize,
+    /// Open streams → when their last scheduled event arrives: a stream's events keep
+    /// their order, as TCP keeps it (replies and the world's notifications alike).
+    stream_tail: BTreeMap<RequestId, Instant>,
 }
 
 /// What storage holds, as far as the invariants need it.
@@ -471,6 +474,7 @@ impl Sim {
             rng,
             queue: BinaryHeap::new(),
             items: BTreeMap::new(),
+            stream_tail: BTreeMap::new(),
             seq: 0,
             world,
             sd,
@@ -509,7 +513,14 @@ impl Sim {
 
     fn schedule(&mut self, after: Duration, what: Scheduled) {
         self.seq += 1;
-        let at = self.now.mono + after;
+        let mut at = self.now.mono + after;
+        // A stream's events never overtake each other.
+        if let Scheduled::Reply { id, .. } = &what
+            && let Some(tail) = self.stream_tail.get_mut(id)
+        {
+            at = at.max(*tail);
+            *tail = at;
+        }
         self.queue.push(Reverse((at, self.seq)));
         self.items.insert(self.seq, what);
     }
@@ -713,6 +724,7 @@ impl Sim {
                 let final_event = ev.is_final();
                 if final_event {
                     self.open.remove(&id);
+                    self.stream_tail.remove(&id);
                 }
                 self.feed(id, &ev);
                 if !final_event && !events.is_empty() {
@@ -733,6 +745,17 @@ impl Sim {
                     // The agent may have cancelled it after an earlier event of this
                     // change (a watch's 410): a real shell drops the rest.
                     if !self.open.contains_key(&id) {
+                        continue;
+                    }
+                    // On a stream, after what is already on its way.
+                    if self.stream_tail.contains_key(&id) {
+                        self.schedule(
+                            Duration::ZERO,
+                            Scheduled::Reply {
+                                id,
+                                events: vec![Reply::Io(e)],
+                            },
+                        );
                         continue;
                     }
                     // A final event (a watch's end) closes the operation for both sides.
@@ -864,8 +887,13 @@ impl Sim {
                     if self.open.remove(&id).is_none() {
                         return Err(self.fail(format!("cancel of {id}, which is not open")));
                     }
+                    self.stream_tail.remove(&id);
+                    for w in &mut self.sd {
+                        w.closed(id);
+                    }
                     self.check_scrape_end(id);
                 }
+                Output::Send { id, data } => self.send(id, &data)?,
                 Output::Event(Event::Delivered { .. }) => {
                     self.report.deliveries += 1;
                     delivered = true;
@@ -912,7 +940,9 @@ impl Sim {
         if loops > 2 * most_jobs * ADDRS + 8 {
             return Err(self.fail(format!("{loops} loops alive")));
         }
-        if self.agent.in_flight() > loops + 16 {
+        // Scrapes, and a few operations per discovery world (Kubernetes has a watch per
+        // resource; a ZooKeeper session one stream).
+        if self.agent.in_flight() > loops + 4 * self.sd.len() {
             return Err(self.fail(format!("{} operations in flight", self.agent.in_flight())));
         }
         for (id, (op, started)) in &self.open {
@@ -931,8 +961,35 @@ impl Sim {
         Ok(())
     }
 
+    /// Bytes the agent wrote on a stream: the world that owns it answers.
+    fn send(&mut self, id: RequestId, data: &[u8]) -> Result<(), String> {
+        if !matches!(self.open.get(&id), Some((IoOp::Stream(_), _))) {
+            return Err(self.fail(format!("bytes sent on {id}, which is not an open stream")));
+        }
+        let mut answered = None;
+        for w in &mut self.sd {
+            if let Some(a) = w.send(id, data, &mut self.rng) {
+                *self.report.sd_answers.entry(w.key()).or_default() += 1;
+                answered = Some(a);
+                break;
+            }
+        }
+        match answered {
+            None => Err(self.fail(format!("no world takes the bytes sent on {id}"))),
+            Some(Err(e)) => Err(self.fail(e)),
+            Some(Ok(Answer::Hold)) => Ok(()),
+            Some(Ok(Answer::After(after, events))) => {
+                self.schedule(after, Scheduled::Reply { id, events });
+                Ok(())
+            }
+        }
+    }
+
     fn start(&mut self, id: RequestId, op: IoOp) -> Result<(), String> {
         self.open.insert(id, (op.clone(), self.now.mono));
+        if matches!(op, IoOp::Stream(_)) {
+            self.stream_tail.insert(id, self.now.mono);
+        }
         if !matches!(&op, IoOp::Http(r) if matches!(r.origin, Origin::Scrape { .. })) {
             let mut answered = None;
             for w in &mut self.sd {

@@ -20,6 +20,7 @@ pub(crate) mod file;
 pub(crate) mod http;
 pub(crate) mod kube;
 pub(crate) mod nomad;
+pub(crate) mod zookeeper;
 
 /// One scripted event of an answer.
 #[derive(Debug, Clone)]
@@ -135,7 +136,24 @@ pub(crate) trait SdWorld {
     fn answer(&mut self, id: RequestId, op: &IoOp, rng: &mut Rng)
     -> Option<Result<Answer, String>>;
 
-    /// Changes the world; returns what to tell watches at once.
+    /// Bytes the agent wrote on stream `id` (`None` if the stream is not this world's).
+    fn send(
+        &mut self,
+        id: RequestId,
+        data: &[u8],
+        rng: &mut Rng,
+    ) -> Option<Result<Answer, String>> {
+        let _ = (id, data, rng);
+        None
+    }
+
+    /// The agent cancelled operation `id` (a stream's server side closes).
+    fn closed(&mut self, id: RequestId) {
+        let _ = id;
+    }
+
+    /// Changes the world; returns what to tell watches at once (on a stream: after
+    /// what is already on its way).
     fn change(
         &mut self,
         rng: &mut Rng,
@@ -168,6 +186,8 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(http::HttpWorld::default()),
         Box::new(kube::KubeWorld::default()),
         Box::new(nomad::NomadWorld::default()),
+        Box::new(zookeeper::ZkWorld::serverset()),
+        Box::new(zookeeper::ZkWorld::nerve()),
     ]
 }
 

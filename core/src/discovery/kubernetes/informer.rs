@@ -161,14 +161,7 @@ pub(crate) struct Informer {
     rng: u64,
 }
 
-/// SplitMix64.
-fn next_random(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use crate::hash::splitmix64 as next_random;
 
 /// `d` times a factor in [1, 2) drawn from `state` (apimachinery's `wait.Jitter(d, 1.0)`).
 fn jitter(d: Duration, state: &mut u64) -> Duration {

@@ -743,7 +743,7 @@ mod tests {
                 .iter()
                 .filter_map(|c| match c {
                     IoCommand::Start(id, op) => Some((*id, op.clone())),
-                    IoCommand::Cancel(_) => None,
+                    IoCommand::Cancel(_) | IoCommand::Send(..) => None,
                 })
                 .collect();
             self.seen = self.io.queue.len();
