@@ -45,6 +45,8 @@ pub struct Run {
     /// The server.
     pub server: Server,
     stream: Option<RequestId>,
+    /// Time spent in the server model answering (not the agent's work).
+    pub server_time: std::time::Duration,
 }
 
 impl Run {
@@ -66,6 +68,7 @@ impl Run {
             now,
             server,
             stream: None,
+            server_time: std::time::Duration::ZERO,
         }
     }
 
@@ -91,7 +94,10 @@ impl Run {
                         );
                     }
                     Output::Send { id, data } => {
-                        let event = match self.server.input(id.0, &data) {
+                        let t = std::time::Instant::now();
+                        let answer = self.server.input(id.0, &data);
+                        self.server_time += t.elapsed();
+                        let event = match answer {
                             Ok(b) if b.is_empty() => continue,
                             Ok(b) => b,
                             Err(_) => panic!("the server closed the stream"),

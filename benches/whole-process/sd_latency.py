@@ -12,7 +12,12 @@ vmagent, both discovering from a fake on loopback:
   one not changed in the last 35 s (the watch of a service that just changed starts
   again only a refresh interval, 30 s, after its last one, as in 3.x), and the first
   round waits until 35 s after the start, when every watch is a blocking query in
-  flight.
+  flight;
+* `--mechanism zookeeper`: serverset members in a real ZooKeeper (`zk_real`, Debian's
+  ZooKeeper started on loopback with --members members); a round changes the status of
+  one random member among the first 100 (kept in a job of their own, `probe`). Debian's
+  Prometheus 2.42 runs serverset discovery (vmagent has none): run it with
+  `--agents trawl,prometheus`.
 
 Target addresses are 127.1.x.y: nothing listens there, scrapes are refused by loopback.
 Each agent copies `version` into a target label. After both show every target (the time
@@ -24,6 +29,8 @@ the change to the target is one sample. trawl's goal: under 200 ms.
     benches/whole-process/sd_latency.py --mechanism kubernetes --trawl target/release/trawl \
         --fake target/release/kube_fake --rounds 30
     benches/whole-process/sd_latency.py --mechanism consul --fake target/release/consul_fake
+    benches/whole-process/sd_latency.py --mechanism zookeeper --fake target/release/zk_real \
+        --agents trawl,prometheus
 
 Needs Debian's victoria-metrics package for vmagent (--agents trawl to run alone).
 Every process is started on loopback and stopped by PID.
@@ -68,7 +75,7 @@ def watch_for(port, version, ports, pool, t0, out, name):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trawl", default="target/release/trawl")
-    ap.add_argument("--mechanism", default="kubernetes", choices=["kubernetes", "consul"])
+    ap.add_argument("--mechanism", default="kubernetes", choices=["kubernetes", "consul", "zookeeper"])
     ap.add_argument("--fake", default=None)
     ap.add_argument("--agents", default="trawl,vmagent")
     ap.add_argument("--pods", type=int, default=1000)
@@ -76,6 +83,7 @@ def main():
     ap.add_argument("--namespaces", type=int, default=50)
     ap.add_argument("--services", type=int, default=1000)
     ap.add_argument("--per", type=int, default=10)
+    ap.add_argument("--members", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--gap", type=float, default=5.5)
@@ -84,12 +92,22 @@ def main():
     work = tempfile.mkdtemp(prefix="trawl-sd-latency-")
     procs = []
     k8s = args.mechanism == "kubernetes"
-    fake_cmd = ([args.fake or "target/release/kube_fake", "--pods", str(args.pods),
-                 "--ports", str(args.ports), "--namespaces", str(args.namespaces)] if k8s else
-                [args.fake or "target/release/consul_fake", "--services", str(args.services),
-                 "--per", str(args.per)])
+    zk = args.mechanism == "zookeeper"
+    if k8s:
+        fake_cmd = [args.fake or "target/release/kube_fake", "--pods", str(args.pods),
+                    "--ports", str(args.ports), "--namespaces", str(args.namespaces)]
+    elif zk:
+        fake_cmd = [args.fake or "target/release/zk_real", "--members", str(args.members)]
+    else:
+        fake_cmd = [args.fake or "target/release/consul_fake", "--services", str(args.services),
+                    "--per", str(args.per)]
     # Targets one change touches, the units a change picks from, the command.
-    per_change, units = (args.ports, args.pods) if k8s else (args.per, args.services)
+    if k8s:
+        per_change, units = args.ports, args.pods
+    elif zk:
+        per_change, units = 1, args.members
+    else:
+        per_change, units = args.per, args.services
     verb = "relabel" if k8s else "version"
     try:
         fake = subprocess.Popen(fake_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -101,7 +119,16 @@ def main():
         cfg = os.path.join(work, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1h\n  scrape_timeout: 10s\nscrape_configs:\n")
-            if k8s:
+            if zk:
+                # One provider (the blocks are identical), two jobs: the probe members
+                # (the first 100) and the rest.
+                for job, action in [("probe", "keep"), ("members", "drop")]:
+                    f.write(f"  - job_name: {job}\n"
+                            f"    serverset_sd_configs: [{{servers: ['{url}'], paths: [/bench/web]}}]\n"
+                            "    relabel_configs:\n"
+                            f"      - {{source_labels: [__meta_serverset_path], regex: '.*/member_00000000[0-9][0-9]', action: {action}}}\n"
+                            "      - {source_labels: [__meta_serverset_status], target_label: version}\n")
+            elif k8s:
                 f.write("  - job_name: pods\n"
                         f"    kubernetes_sd_configs: [{{role: pod, api_server: '{url}'}}]\n"
                         "    relabel_configs:\n"
@@ -138,7 +165,7 @@ def main():
         rng = random.Random(args.seed)
         pool = None if k8s else "probe"
         changed_at = {}
-        if not k8s:
+        if not k8s and not zk:
             first = min(started.values()) + 35
             time.sleep(max(0.0, first - time.time()))
         delays = {name: [] for name in agents}
@@ -148,6 +175,8 @@ def main():
             time.sleep(rng.uniform(args.gap, args.gap + 1.5))
             if k8s:
                 i = rng.randrange(units)
+            elif zk:
+                i = rng.randrange(min(100, units))
             else:
                 i = rng.choice([s for s in range(min(100, units))
                                 if time.time() - changed_at.get(s, 0) > 35])
@@ -173,6 +202,9 @@ def main():
         if k8s:
             print(f"{args.pods} pods x {args.ports} ports in {args.namespaces} namespaces, "
                   f"{args.rounds} relabels, polled every 2 ms")
+        elif zk:
+            print(f"{args.members} serverset members in a real ZooKeeper, {args.rounds} "
+                  "changes of one member's status, polled every 2 ms")
         else:
             print(f"{args.services} services x {args.per} instances, {args.rounds} changes "
                   "of one service's metadata, polled every 2 ms")

@@ -128,6 +128,9 @@ pub struct Stored<'a> {
     pub error: Option<&'a str>,
 }
 
+/// Queued outputs (and IO commands) kept room for after a burst drains.
+const SPARE_OUTPUTS: usize = 4096;
+
 /// What the agent asks of the shell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
@@ -359,7 +362,13 @@ impl Agent {
 
     /// The next output, until `None`; the shell drains this after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let o = self.outputs.pop_front();
+        // A burst (a discovery sync starting thousands of operations) leaves a large
+        // queue behind: give the memory back once it is drained.
+        if o.is_none() && self.outputs.capacity() > SPARE_OUTPUTS {
+            self.outputs.shrink_to(SPARE_OUTPUTS / 4);
+        }
+        o
     }
 
     /// When the agent next needs [`Input::Timeout`].
@@ -684,6 +693,9 @@ impl Agent {
                 IoCommand::Cancel(id) => Output::Cancel(id),
                 IoCommand::Send(id, data) => Output::Send { id, data },
             });
+        }
+        if self.io.queue.capacity() > SPARE_OUTPUTS {
+            self.io.queue.shrink_to(SPARE_OUTPUTS / 4);
         }
     }
 }

@@ -74,6 +74,13 @@ pub enum CredentialsFile {
         /// File holding the credentials.
         path: String,
     },
+    /// `<prefix><file contents>` (Marathon's `auth_token_file`: `token=<token>`).
+    Prefixed {
+        /// What goes before the file's contents.
+        prefix: String,
+        /// File holding the token.
+        path: String,
+    },
 }
 
 /// A DNS exchange with one server: the shell sends `message` and answers with the first

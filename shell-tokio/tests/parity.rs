@@ -118,6 +118,12 @@ fn nomad_services_follow_the_registry() {
 }
 
 #[test]
+fn marathon_apps_follow_the_cluster() {
+    let d = TempDir::new("tokio-marathon");
+    common::marathon::marathon_apps_follow_the_cluster(&d.0, &mut embedded);
+}
+
+#[test]
 fn zookeeper_members_follow_the_tree() {
     let d = TempDir::new("tokio-zk");
     common::zookeeper::zookeeper_members_follow_the_tree(&d.0, &mut embedded);

@@ -4,6 +4,7 @@
 pub mod consul;
 pub mod kube;
 pub mod load;
+pub mod marathon;
 pub mod nomad;
 pub mod sim;
 pub mod zookeeper;

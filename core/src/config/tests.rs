@@ -589,6 +589,7 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
                     | "file_sd_configs"
                     | "http_sd_configs"
                     | "kubernetes_sd_configs"
+                    | "marathon_sd_configs"
                     | "nerve_sd_configs"
                     | "nomad_sd_configs"
                     | "serverset_sd_configs"
@@ -596,7 +597,7 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
             )
         })
         .collect();
-    assert_eq!(not_run.len(), 28);
+    assert_eq!(not_run.len(), 27);
     assert_eq!(j.unsupported_sd, not_run);
 }
 

@@ -69,5 +69,11 @@ pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
         CredentialsFile::Credentials { kind, path } => {
             ("Authorization".into(), format!("{kind} {}", read(path)?))
         }
+        CredentialsFile::Prefixed { prefix, path } => {
+            let token = std::fs::read_to_string(path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| format!("unable to read auth token file {path}: {e}"))?;
+            ("Authorization".into(), format!("{prefix}{token}"))
+        }
     })
 }

@@ -12,6 +12,7 @@ pub(crate) mod consul;
 pub(crate) mod dns;
 pub(crate) mod hostile;
 pub(crate) mod kube;
+pub(crate) mod marathon;
 pub(crate) mod nomad;
 pub(crate) mod receivers;
 pub(crate) mod scenario;

@@ -815,6 +815,14 @@ impl Sim {
 
     fn feed(&mut self, id: RequestId, ev: &Reply) {
         if let Reply::Io(e) = ev {
+            if std::env::var_os("TRAWL_SIM_TRACE").is_some() {
+                let shown = format!("{e:?}");
+                eprintln!(
+                    "in {} {id} {}",
+                    self.now.mono.0,
+                    &shown[..shown.len().min(300)]
+                );
+            }
             let now = self.now;
             e.with_event(|event| self.agent.handle_input(now, Input::Io { id, event }));
         }
@@ -872,6 +880,9 @@ impl Sim {
                 }
                 _ => {
                     let line = format!("{} {:?}\n", self.now.mono.0, o);
+                    if std::env::var_os("TRAWL_SIM_TRACE").is_some() {
+                        eprint!("out {line}");
+                    }
                     fnv1a64_extend(self.digest, line.as_bytes())
                 }
             };

@@ -19,6 +19,7 @@ pub(crate) mod dns;
 pub(crate) mod file;
 pub(crate) mod http;
 pub(crate) mod kube;
+pub(crate) mod marathon;
 pub(crate) mod nomad;
 pub(crate) mod zookeeper;
 
@@ -185,6 +186,7 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(file::FileWorld::default()),
         Box::new(http::HttpWorld::default()),
         Box::new(kube::KubeWorld::default()),
+        Box::new(marathon::MarathonWorld::default()),
         Box::new(nomad::NomadWorld::default()),
         Box::new(zookeeper::ZkWorld::serverset()),
         Box::new(zookeeper::ZkWorld::nerve()),

@@ -193,22 +193,23 @@ impl ZkMachine {
             if events.is_empty() {
                 break;
             }
-            for ev in &events {
+            for ev in events {
                 match ev {
                     SessionEvent::Read { tag, .. } => {
-                        let i = Tree::index_of(*tag) as usize;
+                        let i = Tree::index_of(tag) as usize;
                         if let Some(t) = self.trees.get_mut(i) {
-                            t.handle(now, &mut self.session, io, ev);
+                            t.handle(now, &mut self.session, ev);
                         }
                     }
-                    _ => {
+                    ev => {
                         for t in &mut self.trees {
-                            t.handle(now, &mut self.session, io, ev);
+                            t.handle(now, &mut self.session, ev.clone());
                         }
                     }
                 }
             }
         }
+        self.session.flush(io);
         let mut groups = Vec::new();
         for t in &mut self.trees {
             for why in t.failures.drain(..) {
@@ -246,7 +247,7 @@ impl SdMachine for ZkMachine {
     fn start(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
         self.session.start(now, io);
         for t in &mut self.trees {
-            t.sync(now, &mut self.session, io);
+            t.sync(now, &mut self.session);
         }
         self.pump(now, io, out);
     }
@@ -273,7 +274,7 @@ impl SdMachine for ZkMachine {
             self.session.handle_timeout(now, io);
         }
         for t in &mut self.trees {
-            t.handle_timeout(now, &mut self.session, io);
+            t.handle_timeout(now, &mut self.session);
         }
         self.pump(now, io, out);
     }
@@ -483,10 +484,16 @@ mod machine_tests {
             }
             let mut f = jute::Framer::new();
             f.push(b);
-            let payload = f.next_frame().unwrap().unwrap().to_vec();
+            while let Some(payload) = f.next_frame().expect("a valid frame") {
+                let payload = payload.to_vec();
+                self.client_frame(&payload);
+            }
+        }
+
+        fn client_frame(&mut self, payload: &[u8]) {
             if !self.handshook {
                 self.handshook = true;
-                let c = ConnectRequest::decode(&payload).unwrap();
+                let c = ConnectRequest::decode(payload).unwrap();
                 self.handshakes.push(c.session_id);
                 if c.session_id == 0 {
                     self.session += 1;
@@ -500,7 +507,7 @@ mod machine_tests {
                 self.feed(r.encode());
                 return;
             }
-            let (xid, req) = Request::decode(&payload).unwrap();
+            let (xid, req) = Request::decode(payload).unwrap();
             let hdr = |err| ReplyHeader {
                 xid,
                 zxid: self.zxid,
@@ -738,6 +745,37 @@ mod machine_tests {
         }
         z.set("/svc/web/member_3", Some(&member(3)));
         assert_eq!(addrs(&z).len(), 3);
+    }
+
+    #[test]
+    fn a_large_tree_rearms_its_watches_in_bounded_requests() {
+        let name = "m".repeat(60);
+        let mut t: Vec<(String, String)> = vec![("/big".into(), String::new())];
+        for i in 0..4000 {
+            t.push((format!("/big/{name}{i:05}"), member(1)));
+        }
+        let refs: Vec<(&str, &str)> = t.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let mut z = Zk::new(Kind::Serverset, &["/big"], &refs);
+        let id = z.stream.unwrap();
+        z.d.feed(id, IoEvent::StreamClosed);
+        z.serve();
+        // 8,002 watches on ~70-byte paths: about 560 KiB, in five requests or more.
+        assert!(z.set_watches.len() >= 5, "{} requests", z.set_watches.len());
+        let (mut data, mut child) = (BTreeSet::new(), BTreeSet::new());
+        for r in &z.set_watches {
+            let Request::SetWatches {
+                data: d, child: c, ..
+            } = r
+            else {
+                panic!("{r:?}")
+            };
+            let size: usize = d.iter().chain(c).map(|p| p.len() + 4).sum();
+            assert!(size < 140 * 1024, "{size} bytes of paths in one request");
+            data.extend(d.iter().cloned());
+            child.extend(c.iter().cloned());
+        }
+        assert_eq!(data.len(), 4001);
+        assert_eq!(child.len(), 4001);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! the last zxid seen; an expired session drops every watch (the Go client's
 //! `EventNotWatching`) and a new session is opened.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The pause after every server failed in a row.
 const CYCLE_PAUSE: Duration = Duration::from_secs(1);
+/// Bytes of paths in one `setWatches` request.
+const SET_WATCHES_MAX: usize = 128 * 1024;
+/// A data watch, in [`Session`]'s watch map.
+const DATA_WATCH: u8 = 1;
+/// A child watch.
+const CHILD_WATCH: u8 = 2;
 /// The port of a server written without one.
 pub(crate) const DEFAULT_PORT: u16 = 2181;
 
@@ -151,8 +157,12 @@ pub(crate) struct Session {
     pending: BTreeMap<i32, Pending>,
     /// Requests waiting for a session, in order.
     waiting: Vec<Pending>,
-    data_watches: BTreeSet<String>,
-    child_watches: BTreeSet<String>,
+    /// Watches the session holds, by node: data (bit 0), children (bit 1). One map
+    /// for both: every node trawl reads has both.
+    watches: BTreeMap<String, u8>,
+    /// Bytes for the current connection not handed to the shell yet: everything one
+    /// call into the provider writes goes out as one [`IoQueue::send`] ([`Session::flush`]).
+    out: Vec<u8>,
     /// Reports for the user, in order.
     pub(crate) events: Vec<SessionEvent>,
     /// Why the last connection failed or ended (named when requests fail for want of
@@ -179,8 +189,8 @@ impl Session {
             next_xid: 0,
             pending: BTreeMap::new(),
             waiting: Vec::new(),
-            data_watches: BTreeSet::new(),
-            child_watches: BTreeSet::new(),
+            watches: BTreeMap::new(),
+            out: Vec::new(),
             events: Vec::new(),
             last_error: String::new(),
             stopped: false,
@@ -205,14 +215,7 @@ impl Session {
 
     /// Reads a node's data (`data`) or children, leaving a watch; the answer comes as a
     /// [`SessionEvent::Read`] with `tag`.
-    pub(crate) fn read(
-        &mut self,
-        now: Instant,
-        io: &mut IoQueue,
-        tag: u64,
-        path: &str,
-        data: bool,
-    ) {
+    pub(crate) fn read(&mut self, now: Instant, tag: u64, path: &str, data: bool) {
         let p = Pending {
             tag,
             path: path.to_owned(),
@@ -220,13 +223,13 @@ impl Session {
             watch: true,
         };
         if self.is_ready() {
-            self.send(now, io, p);
+            self.send(now, p);
         } else {
             self.waiting.push(p);
         }
     }
 
-    fn send(&mut self, now: Instant, io: &mut IoQueue, p: Pending) {
+    fn send(&mut self, now: Instant, p: Pending) {
         let ping = self.ping_interval();
         let Some(c) = &mut self.conn else { return };
         self.next_xid = if self.next_xid >= i32::MAX - 1 {
@@ -246,7 +249,7 @@ impl Session {
                 watch: p.watch,
             }
         };
-        io.send(c.id, req.encode(xid));
+        self.out.extend_from_slice(&req.encode(xid));
         c.ping_at = now + ping;
         self.pending.insert(xid, p);
     }
@@ -314,6 +317,8 @@ impl Session {
     /// The connection ended: requests in flight fail, the next server is tried.
     fn lost(&mut self, now: Instant, io: &mut IoQueue, why: String, cancel: bool) {
         let Some(c) = self.conn.take() else { return };
+        // What was not handed over yet was for this connection.
+        self.out.clear();
         if cancel {
             io.cancel(c.id);
         }
@@ -358,7 +363,7 @@ impl Session {
                     passwd: self.passwd.clone(),
                 };
                 if let Some(c) = &mut self.conn {
-                    io.send(c.id, req.encode());
+                    self.out.extend_from_slice(&req.encode());
                     c.phase = Phase::Handshake;
                     c.deadline = now + HANDSHAKE_TIMEOUT;
                 }
@@ -405,9 +410,9 @@ impl Session {
             self.session_id = 0;
             self.passwd = vec![0; 16];
             self.last_zxid = 0;
-            self.data_watches.clear();
-            self.child_watches.clear();
+            self.watches.clear();
             self.events.push(SessionEvent::Expired);
+            self.out.clear();
             if let Some(c) = self.conn.take() {
                 io.cancel(c.id);
             }
@@ -426,18 +431,40 @@ impl Session {
         c.phase = Phase::Ready;
         c.deadline = now + recv;
         c.ping_at = now + ping;
-        let id = c.id;
-        if !self.data_watches.is_empty() || !self.child_watches.is_empty() {
+        // The watches again, in requests of at most 128 KiB of paths each (the Java
+        // client's `SET_WATCHES_MAX_LENGTH`): one request for a large tree would pass
+        // the server's `jute.maxbuffer` and be refused with the connection.
+        let (mut data, mut child, mut bytes) = (Vec::new(), Vec::new(), 0usize);
+        let mut batches = Vec::new();
+        for (path, w) in &self.watches {
+            if w & DATA_WATCH != 0 {
+                data.push(path.clone());
+                bytes += path.len() + 4;
+            }
+            if w & CHILD_WATCH != 0 {
+                child.push(path.clone());
+                bytes += path.len() + 4;
+            }
+            if bytes >= SET_WATCHES_MAX {
+                batches.push((std::mem::take(&mut data), std::mem::take(&mut child)));
+                bytes = 0;
+            }
+        }
+        if !data.is_empty() || !child.is_empty() {
+            batches.push((data, child));
+        }
+        for (data, child) in batches {
             let set = Request::SetWatches {
                 relative_zxid: self.last_zxid,
-                data: self.data_watches.iter().cloned().collect(),
+                data,
                 exist: Vec::new(),
-                child: self.child_watches.iter().cloned().collect(),
+                child,
             };
-            io.send(id, set.encode(jute::XID_SET_WATCHES));
+            self.out
+                .extend_from_slice(&set.encode(jute::XID_SET_WATCHES));
         }
         for p in std::mem::take(&mut self.waiting) {
-            self.send(now, io, p);
+            self.send(now, p);
         }
         Ok(())
     }
@@ -457,12 +484,14 @@ impl Session {
                     // Created (exist watches, which trawl never sets) and state events.
                     _ => (false, false),
                 };
+                let mask = if data { DATA_WATCH } else { 0 } | if child { CHILD_WATCH } else { 0 };
                 let mut fired = false;
-                if data {
-                    fired |= self.data_watches.remove(&w.path);
-                }
-                if child {
-                    fired |= self.child_watches.remove(&w.path);
+                if let Some(held) = self.watches.get_mut(&w.path) {
+                    fired = *held & mask != 0;
+                    *held &= !mask;
+                    if *held == 0 {
+                        self.watches.remove(&w.path);
+                    }
                 }
                 if fired {
                     self.events.push(SessionEvent::Watch { path: w.path });
@@ -489,10 +518,12 @@ impl Session {
                     Ok(Reply::Children(names))
                 };
                 if result.is_ok() && p.watch {
-                    if p.data {
-                        self.data_watches.insert(p.path.clone());
-                    } else {
-                        self.child_watches.insert(p.path.clone());
+                    let bit = if p.data { DATA_WATCH } else { CHILD_WATCH };
+                    match self.watches.get_mut(&p.path) {
+                        Some(w) => *w |= bit,
+                        None => {
+                            self.watches.insert(p.path.clone(), bit);
+                        }
                     }
                 }
                 self.events.push(SessionEvent::Read {
@@ -527,8 +558,20 @@ impl Session {
             return;
         }
         if matches!(c.phase, Phase::Ready) && c.ping_at <= now {
-            io.send(c.id, Request::Ping.encode(jute::XID_PING));
+            self.out
+                .extend_from_slice(&Request::Ping.encode(jute::XID_PING));
             c.ping_at = now + ping;
+        }
+    }
+
+    /// Hands what was written since the last flush to the shell, in one piece.
+    pub(crate) fn flush(&mut self, io: &mut IoQueue) {
+        if self.out.is_empty() {
+            return;
+        }
+        match &self.conn {
+            Some(c) => io.send(c.id, std::mem::take(&mut self.out)),
+            None => self.out.clear(),
         }
     }
 
@@ -550,8 +593,12 @@ impl Session {
         self.stopped = true;
         self.reconnect_at = None;
         if let Some(c) = self.conn.take() {
+            let mut last = std::mem::take(&mut self.out);
             if matches!(c.phase, Phase::Ready) {
-                io.send(c.id, Request::Close.encode(i32::MAX));
+                last.extend_from_slice(&Request::Close.encode(i32::MAX));
+            }
+            if !last.is_empty() {
+                io.send(c.id, last);
             }
             io.cancel(c.id);
         }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::session::{ReadError, Reply, Session, SessionEvent};
-use crate::io::IoQueue;
+use crate::labels::Key128;
 use crate::time::Instant;
 
 /// The pause before reading the tree again after a failure (3.x's `failure`).
@@ -27,7 +27,9 @@ pub(crate) const MAX_NODES: usize = 200_000;
 
 #[derive(Debug, Default)]
 struct Node {
-    data: Option<Vec<u8>>,
+    /// A 128-bit hash of the data last reported (the data itself is not kept: a
+    /// change is all the tree needs to see).
+    data: Option<Key128>,
     children: BTreeSet<String>,
 }
 
@@ -90,17 +92,17 @@ impl Tree {
     }
 
     /// Reads the whole tree (the first time, or after a failure).
-    pub(crate) fn sync(&mut self, now: Instant, s: &mut Session, io: &mut IoQueue) {
+    pub(crate) fn sync(&mut self, now: Instant, s: &mut Session) {
         self.generation += 1;
         self.reading.clear();
         self.retry_at = None;
         self.resync = Some(BTreeSet::new());
         self.nodes.entry(self.root.clone()).or_default();
         let root = self.root.clone();
-        self.read(now, s, io, &root);
+        self.read(now, s, &root);
     }
 
-    fn read(&mut self, now: Instant, s: &mut Session, io: &mut IoQueue, path: &str) {
+    fn read(&mut self, now: Instant, s: &mut Session, path: &str) {
         if self.reading.contains_key(path) {
             return;
         }
@@ -109,8 +111,8 @@ impl Tree {
         }
         self.reading.insert(path.to_owned(), (true, true));
         let tag = self.tag();
-        s.read(now, io, tag, path, true);
-        s.read(now, io, tag, path, false);
+        s.read(now, tag, path, true);
+        s.read(now, tag, path, false);
     }
 
     fn failure(&mut self, now: Instant, why: String) {
@@ -125,11 +127,18 @@ impl Tree {
         self.retry_at.is_some()
     }
 
-    /// Drops `path` and its subtree, reporting the nodes that had data.
+    /// Drops `path` and its subtree, reporting the nodes that had data; its parent
+    /// forgets it (a node created again under that name is then new).
     fn delete(&mut self, path: &str) {
         let Some(node) = self.nodes.remove(path) else {
             return;
         };
+        if let Some((parent, name)) = path.rsplit_once('/') {
+            let parent = if parent.is_empty() { "/" } else { parent };
+            if let Some(p) = self.nodes.get_mut(parent) {
+                p.children.remove(name);
+            }
+        }
         self.reading.remove(path);
         if node.data.is_some() {
             self.events.push((path.to_owned(), None));
@@ -140,13 +149,7 @@ impl Tree {
     }
 
     /// A session event for this tree.
-    pub(crate) fn handle(
-        &mut self,
-        now: Instant,
-        s: &mut Session,
-        io: &mut IoQueue,
-        ev: &SessionEvent,
-    ) {
+    pub(crate) fn handle(&mut self, now: Instant, s: &mut Session, ev: SessionEvent) {
         match ev {
             SessionEvent::Expired => {
                 if !self.failing() {
@@ -154,8 +157,8 @@ impl Tree {
                 }
             }
             SessionEvent::Watch { path } => {
-                if !self.failing() && self.nodes.contains_key(path) {
-                    self.read(now, s, io, path);
+                if !self.failing() && self.nodes.contains_key(&path) {
+                    self.read(now, s, &path);
                 }
             }
             SessionEvent::Read {
@@ -164,21 +167,21 @@ impl Tree {
                 data,
                 result,
             } => {
-                if *tag != self.tag() {
+                if tag != self.tag() {
                     return;
                 }
-                let Some(r) = self.reading.get_mut(path) else {
+                let Some(r) = self.reading.get_mut(&path) else {
                     return;
                 };
-                if *data {
+                if data {
                     r.0 = false;
                 } else {
                     r.1 = false;
                 }
                 if !r.0 && !r.1 {
-                    self.reading.remove(path);
+                    self.reading.remove(&path);
                 }
-                self.answer(now, s, io, path, result);
+                self.answer(now, s, &path, result);
                 self.finish_resync();
             }
         }
@@ -188,9 +191,8 @@ impl Tree {
         &mut self,
         now: Instant,
         s: &mut Session,
-        io: &mut IoQueue,
         path: &str,
-        result: &Result<Reply, ReadError>,
+        result: Result<Reply, ReadError>,
     ) {
         match result {
             Err(ReadError::NoNode) => {
@@ -204,29 +206,34 @@ impl Tree {
                 let Some(node) = self.nodes.get_mut(path) else {
                     return;
                 };
-                if node.data.as_deref() != Some(d.as_slice()) {
-                    node.data = Some(d.clone());
-                    self.events.push((path.to_owned(), Some(d.clone())));
+                let key = Key128::of(&d);
+                if node.data != Some(key) {
+                    node.data = Some(key);
+                    self.events.push((path.to_owned(), Some(d)));
                 }
             }
             Ok(Reply::Children(names)) => {
                 let Some(node) = self.nodes.get_mut(path) else {
                     return;
                 };
-                let now_children: BTreeSet<String> = names.iter().cloned().collect();
-                let gone: Vec<String> = node.children.difference(&now_children).cloned().collect();
-                let old = std::mem::replace(&mut node.children, now_children.clone());
+                let old = std::mem::replace(&mut node.children, names.into_iter().collect());
+                let new = &node.children;
+                let gone: Vec<String> = old.difference(new).cloned().collect();
+                // New children are read; in a resync, every child not read yet.
+                let to_read: Vec<String> = match &self.resync {
+                    None => new.difference(&old).map(|c| child_path(path, c)).collect(),
+                    Some(seen) => new
+                        .iter()
+                        .map(|c| child_path(path, c))
+                        .filter(|p| !seen.contains(p))
+                        .collect(),
+                };
                 for g in gone {
                     self.delete(&child_path(path, &g));
                 }
-                for c in &now_children {
-                    let p = child_path(path, c);
-                    let fresh = !old.contains(c) || !self.nodes.contains_key(&p);
-                    let resyncing = self.resync.as_ref().is_some_and(|seen| !seen.contains(&p));
-                    if fresh || resyncing {
-                        self.nodes.entry(p.clone()).or_default();
-                        self.read(now, s, io, &p);
-                    }
+                for p in to_read {
+                    self.nodes.entry(p.clone()).or_default();
+                    self.read(now, s, &p);
                 }
                 if self.nodes.len() > MAX_NODES {
                     self.failure(
@@ -258,9 +265,9 @@ impl Tree {
     }
 
     /// Acts on the retry deadline.
-    pub(crate) fn handle_timeout(&mut self, now: Instant, s: &mut Session, io: &mut IoQueue) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant, s: &mut Session) {
         if self.retry_at.is_some_and(|t| t <= now) {
-            self.sync(now, s, io);
+            self.sync(now, s);
         }
     }
 

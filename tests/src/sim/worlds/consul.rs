@@ -82,10 +82,13 @@ impl ConsulWorld {
             let v: serde_json::Value = serde_json::from_str(&a.body).unwrap_or_default();
             match Catalog::resource(q) {
                 Resource::Services => {
-                    let names = v
+                    let names: BTreeSet<String> = v
                         .as_object()
                         .map(|m| m.keys().cloned().collect())
                         .unwrap_or_default();
+                    // A service that left the catalog has its watch stopped and its
+                    // group emptied: if it comes back, only a new health answer counts.
+                    self.served.retain(|s, _| names.contains(s));
                     self.served_services = Some(names);
                 }
                 Resource::Health(s) => {
