@@ -501,11 +501,9 @@ impl SdMachine for MarathonSd {
         };
         match ev {
             IoEvent::HttpHead { status, .. } => r.status = status,
-            IoEvent::HttpBody(chunk) => {
-                // An error's body is not read (3.x discards it).
-                if (200..300).contains(&r.status) {
-                    r.body.extend_from_slice(chunk);
-                }
+            // An error's body is not read (3.x discards it).
+            IoEvent::HttpBody(chunk) if (200..300).contains(&r.status) => {
+                r.body.extend_from_slice(chunk);
             }
             IoEvent::HttpEnd => self.finish(out),
             IoEvent::Failed(e) => {
