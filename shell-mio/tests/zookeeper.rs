@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::zookeeper::*;
 use common::*;
 use trawl_tests::zookeeper::real::RealZk;
@@ -47,23 +45,6 @@ fn trawl_sd_lists_once() {
         ),
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .arg("sd")
-        .arg(format!("--config.file={}", cfg.display()))
-        .output()
-        .expect("trawl sd");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let mut got: Vec<String> = v["activeTargets"]
-        .as_array()
-        .expect("targets")
-        .iter()
-        .map(|t| t["labels"]["instance"].as_str().unwrap_or("").to_owned())
-        .collect();
-    got.sort();
+    let got = sd_instances(&cfg);
     assert_eq!(got, ["127.0.0.2:9100", "127.0.0.3:9101"]);
 }

@@ -312,6 +312,34 @@ pub(crate) fn fleet(
     (nginx, addrs, sd)
 }
 
+/// Runs `trawl sd` once on `cfg` and returns the `instance` labels of the active
+/// targets, sorted (the command must succeed).
+pub(crate) fn sd_instances(cfg: &Path) -> Vec<String> {
+    // Only the daemon's own tests run it (trawl-tokio's include these helpers too).
+    let Some(bin) = option_env!("CARGO_BIN_EXE_trawl") else {
+        panic!("the trawl binary is only known to shell-mio's own tests");
+    };
+    let out = std::process::Command::new(bin)
+        .arg("sd")
+        .arg(format!("--config.file={}", cfg.display()))
+        .output()
+        .expect("trawl sd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut got: Vec<String> = v["activeTargets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["labels"]["instance"].as_str().unwrap_or("").to_owned())
+        .collect();
+    got.sort();
+    got
+}
+
 /// The port of a `host:port` address (a fleet's).
 pub(crate) fn port_of(addr: &str) -> u16 {
     addr.rsplit(':')
