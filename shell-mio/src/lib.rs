@@ -22,6 +22,7 @@ pub mod build_info;
 pub mod daemon;
 pub mod dns;
 pub mod logfmt;
+mod lookups;
 mod net;
 pub mod pages;
 pub mod rlimit;

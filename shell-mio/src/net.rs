@@ -20,11 +20,10 @@ use trawl_core::http::{
     ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get, write_post,
 };
 use trawl_core::io::{HttpRequest, OwnedIoEvent};
-use trawl_core::resolver::host::{DnsIo, HostLookup};
 use trawl_io::client::{Caller, Post, RemoteId, credentials, dial_error};
-use trawl_io::resolve::{ResolverFiles, ResolverOptions};
+use trawl_io::resolve::ResolverOptions;
 
-use crate::dns::Dns;
+use crate::lookups::{Lookups, Resolved};
 
 /// Tokens at and above this are connections.
 pub(crate) const CONN_BASE: usize = 1 << 20;
@@ -216,14 +215,8 @@ pub(crate) struct Net {
     by_id: BTreeMap<Caller, usize>,
     idle: BTreeMap<PoolKey, Vec<usize>>,
     tls: trawl_io::tls::TlsConfigs,
-    /// Requests waiting for their name, with its lookup.
-    resolving: BTreeMap<Caller, (HostLookup, Request)>,
-    /// The lookups' DNS exchanges.
-    dns: Dns<(Caller, trawl_core::io::RequestId)>,
-    /// `/etc/hosts` and `/etc/resolv.conf` as last read.
-    files: ResolverFiles,
-    /// The lookups' clock.
-    start: std::time::Instant,
+    /// Requests waiting for their name.
+    lookups: Lookups<Caller, Request>,
     buf: Vec<u8>,
     /// Connections that stopped reading on a budget, oldest first.
     backlog: VecDeque<usize>,
@@ -255,10 +248,7 @@ impl Net {
             by_id: BTreeMap::new(),
             idle: BTreeMap::new(),
             tls: Default::default(),
-            resolving: BTreeMap::new(),
-            dns: Dns::new(crate::dns::DNS_MID..crate::dns::DNS_END),
-            files: ResolverFiles::new(resolver),
-            start: std::time::Instant::now(),
+            lookups: Lookups::new(resolver, crate::dns::DNS_MID..crate::dns::DNS_END),
             buf: vec![0; 64 * 1024],
             backlog: VecDeque::new(),
             held: std::collections::BTreeSet::new(),
@@ -369,50 +359,16 @@ impl Net {
             let addr = SocketAddr::new(ip, port);
             return self.connect(reg, addr, req);
         }
-        let now = self.now();
-        let l = self.files.lookup(host, now);
-        let id = req.id;
-        self.resolving.insert(id, (l, req));
-        self.pump_lookup(reg, id);
+        let (id, host) = (req.id, host.to_owned());
+        if let Some(r) = self.lookups.start(reg, id, &host, req) {
+            self.resolved(reg, r);
+        }
     }
 
-    /// The lookups' clock, as the core counts time.
-    fn now(&self) -> trawl_core::time::Instant {
-        trawl_core::time::Instant(self.start.elapsed().as_nanos() as u64)
-    }
-
-    /// Carries out what lookup `id` asks (its exchanges), and connects once it has an
-    /// answer.
-    fn pump_lookup(&mut self, reg: &Registry, id: Caller) {
-        loop {
-            let Some((l, _)) = self.resolving.get_mut(&id) else {
-                return;
-            };
-            let Some(io) = l.poll_io() else { break };
-            match io {
-                DnsIo::Start(x, q) => {
-                    if let Err(e) = self.dns.start(reg, (id, x), &q) {
-                        let now = self.now();
-                        if let Some((l, _)) = self.resolving.get_mut(&id) {
-                            l.handle_reply(now, x, Err(&e));
-                        }
-                    }
-                }
-                DnsIo::Cancel(x) => self.dns.cancel(reg, (id, x)),
-            }
-        }
-        let done = self
-            .resolving
-            .get(&id)
-            .is_some_and(|(l, _)| l.result().is_some());
-        if !done {
-            return;
-        }
-        let Some((l, mut req)) = self.resolving.remove(&id) else {
-            return;
-        };
-        match l.result() {
-            Some(Ok(addrs)) => {
+    /// A lookup finished: connect to its first address, or fail the request.
+    fn resolved(&mut self, reg: &Registry, (id, mut req, result): Resolved<Caller, Request>) {
+        match result {
+            Ok(addrs) => {
                 let port = req.dial().1;
                 let mut addrs: Vec<SocketAddr> = addrs
                     .iter()
@@ -431,59 +387,34 @@ impl Net {
                 req.next_addrs = addrs;
                 self.connect(reg, first, req);
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 let msg = format!("{}{e}", dial_op(&req));
                 self.fail(id, msg);
             }
-            None => {}
         }
     }
 
     /// A lookup's DNS socket is ready.
     pub(crate) fn dns_ready(&mut self, reg: &Registry, t: usize) {
-        if let Some(((id, x), ev)) = self.dns.ready(reg, t) {
-            let now = self.now();
-            if let Some((l, _)) = self.resolving.get_mut(&id) {
-                let reply = match &ev {
-                    OwnedIoEvent::DnsReply(m) => Ok(m.as_slice()),
-                    OwnedIoEvent::Failed(e) => Err(e.as_str()),
-                    _ => Err("unexpected answer"),
-                };
-                l.handle_reply(now, x, reply);
-            }
-            self.pump_lookup(reg, id);
+        if let Some(r) = self.lookups.dns_ready(reg, t) {
+            self.resolved(reg, r);
         }
     }
 
     /// True if `t` is one of the lookups' DNS sockets.
     pub(crate) fn owns_dns_token(&self, t: usize) -> bool {
-        self.dns.owns_token(t)
+        self.lookups.owns_token(t)
     }
 
     /// When the next lookup exchange times out.
     pub(crate) fn poll_timeout(&self) -> Option<std::time::Instant> {
-        let t = self
-            .resolving
-            .values()
-            .filter_map(|(l, _)| l.poll_timeout())
-            .min()?;
-        Some(self.start + std::time::Duration::from_nanos(t.0))
+        self.lookups.poll_timeout()
     }
 
     /// Moves the lookups whose exchanges timed out on.
     pub(crate) fn timeouts(&mut self, reg: &Registry) {
-        let now = self.now();
-        let due: Vec<Caller> = self
-            .resolving
-            .iter()
-            .filter(|(_, (l, _))| l.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some((l, _)) = self.resolving.get_mut(&id) {
-                l.handle_timeout(now);
-            }
-            self.pump_lookup(reg, id);
+        for r in self.lookups.timeouts(reg) {
+            self.resolved(reg, r);
         }
     }
 
@@ -608,14 +539,7 @@ impl Net {
 
     /// Abandons a request.
     pub(crate) fn cancel(&mut self, reg: &Registry, id: Caller) {
-        if let Some((mut l, _)) = self.resolving.remove(&id) {
-            l.cancel();
-            while let Some(io) = l.poll_io() {
-                if let DnsIo::Cancel(x) = io {
-                    self.dns.cancel(reg, (id, x));
-                }
-            }
-        }
+        self.lookups.cancel(reg, id);
         if let Some(t) = self.by_id.remove(&id) {
             self.close(reg, t);
         }

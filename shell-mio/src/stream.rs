@@ -1,7 +1,7 @@
 //! Byte streams the core speaks a protocol over ([`IoOp::Stream`](trawl_core::io::IoOp):
 //! ZooKeeper sessions), on the event loop. Only bytes move here: the core frames,
-//! times out and closes. Names are resolved by the core's stub resolver on the loop's own
-//! DNS sockets, as for HTTP ([`trawl_io::resolve`]), every address tried in order.
+//! times out and closes. Names are resolved as for HTTP ([`crate::lookups`]), every
+//! address tried in order.
 //!
 //! Reads are bounded: at most [`READ_PER_TURN`] bytes per stream per turn of the loop (a
 //! stream with more waits for the next turn, so a flooding peer cannot hold the loop);
@@ -14,10 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use trawl_core::io::{OwnedIoEvent, RequestId, StreamOpen};
-use trawl_core::resolver::host::{DnsIo, HostLookup};
-use trawl_io::resolve::{ResolverFiles, ResolverOptions};
+use trawl_io::resolve::ResolverOptions;
 
-use crate::dns::Dns;
+use crate::lookups::{Lookups, Resolved};
 
 /// First token of the streams' sockets.
 pub(crate) const STREAM_BASE: usize = 1 << 17;
@@ -32,7 +31,6 @@ pub(crate) const READ_PER_TURN: usize = 256 * 1024;
 const SEND_LIMIT: usize = 16 << 20;
 
 struct Stream {
-    port: u16,
     sock: Option<(usize, TcpStream)>,
     open: bool,
     out: Vec<u8>,
@@ -46,10 +44,8 @@ pub(crate) struct Streams {
     by_id: BTreeMap<RequestId, Stream>,
     by_token: BTreeMap<usize, RequestId>,
     next_token: usize,
-    lookups: BTreeMap<RequestId, HostLookup>,
-    dns: Dns<(RequestId, RequestId)>,
-    files: ResolverFiles,
-    start: std::time::Instant,
+    /// Streams waiting for their name, with their port.
+    lookups: Lookups<RequestId, u16>,
     buf: Vec<u8>,
     /// Streams with bytes left to read in the next turn.
     backlog: BTreeSet<RequestId>,
@@ -72,10 +68,7 @@ impl Streams {
             by_id: BTreeMap::new(),
             by_token: BTreeMap::new(),
             next_token: STREAM_BASE,
-            lookups: BTreeMap::new(),
-            dns: Dns::new(STREAM_DNS..STREAM_END),
-            files: ResolverFiles::new(resolver),
-            start: std::time::Instant::now(),
+            lookups: Lookups::new(resolver, STREAM_DNS..STREAM_END),
             buf: vec![0; 64 * 1024],
             backlog: BTreeSet::new(),
             events: VecDeque::new(),
@@ -89,11 +82,7 @@ impl Streams {
 
     /// True if `t` is a lookup's DNS socket.
     pub(crate) fn owns_dns_token(&self, t: usize) -> bool {
-        self.dns.owns_token(t)
-    }
-
-    fn now(&self) -> trawl_core::time::Instant {
-        trawl_core::time::Instant(self.start.elapsed().as_nanos() as u64)
+        self.lookups.owns_token(t)
     }
 
     fn fail(&mut self, reg: &Registry, id: RequestId, msg: String) {
@@ -106,7 +95,6 @@ impl Streams {
         self.by_id.insert(
             id,
             Stream {
-                port: s.port,
                 sock: None,
                 open: false,
                 out: Vec::new(),
@@ -118,38 +106,13 @@ impl Streams {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return self.connect(reg, id, SocketAddr::new(ip, s.port));
         }
-        let now = self.now();
-        let l = self.files.lookup(host, now);
-        self.lookups.insert(id, l);
-        self.pump(reg, id);
+        if let Some(r) = self.lookups.start(reg, id, host, s.port) {
+            self.resolved(reg, r);
+        }
     }
 
-    /// Carries out what lookup `id` asks, and connects once it has an answer.
-    fn pump(&mut self, reg: &Registry, id: RequestId) {
-        loop {
-            let Some(l) = self.lookups.get_mut(&id) else {
-                return;
-            };
-            let Some(io) = l.poll_io() else { break };
-            match io {
-                DnsIo::Start(x, q) => {
-                    if let Err(e) = self.dns.start(reg, (id, x), &q) {
-                        let now = self.now();
-                        if let Some(l) = self.lookups.get_mut(&id) {
-                            l.handle_reply(now, x, Err(&e));
-                        }
-                    }
-                }
-                DnsIo::Cancel(x) => self.dns.cancel(reg, (id, x)),
-            }
-        }
-        let Some(result) = self.lookups.get(&id).and_then(|l| l.result().cloned()) else {
-            return;
-        };
-        self.lookups.remove(&id);
-        let Some(port) = self.by_id.get(&id).map(|s| s.port) else {
-            return;
-        };
+    /// A lookup finished: connect to its first address, or fail the stream.
+    fn resolved(&mut self, reg: &Registry, (id, port, result): Resolved<RequestId, u16>) {
         match result {
             Ok(addrs) => {
                 let mut addrs: Vec<SocketAddr> = addrs
@@ -172,44 +135,20 @@ impl Streams {
 
     /// A lookup's DNS socket is ready.
     pub(crate) fn dns_ready(&mut self, reg: &Registry, t: usize) {
-        if let Some(((id, x), ev)) = self.dns.ready(reg, t) {
-            let now = self.now();
-            if let Some(l) = self.lookups.get_mut(&id) {
-                let reply = match &ev {
-                    OwnedIoEvent::DnsReply(m) => Ok(m.as_slice()),
-                    OwnedIoEvent::Failed(e) => Err(e.as_str()),
-                    _ => Err("unexpected answer"),
-                };
-                l.handle_reply(now, x, reply);
-            }
-            self.pump(reg, id);
+        if let Some(r) = self.lookups.dns_ready(reg, t) {
+            self.resolved(reg, r);
         }
     }
 
     /// When the next lookup exchange times out.
     pub(crate) fn poll_timeout(&self) -> Option<std::time::Instant> {
-        let t = self
-            .lookups
-            .values()
-            .filter_map(|l| l.poll_timeout())
-            .min()?;
-        Some(self.start + std::time::Duration::from_nanos(t.0))
+        self.lookups.poll_timeout()
     }
 
     /// Moves the lookups whose exchanges timed out on.
     pub(crate) fn timeouts(&mut self, reg: &Registry) {
-        let now = self.now();
-        let due: Vec<RequestId> = self
-            .lookups
-            .iter()
-            .filter(|(_, l)| l.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            if let Some(l) = self.lookups.get_mut(&id) {
-                l.handle_timeout(now);
-            }
-            self.pump(reg, id);
+        for r in self.lookups.timeouts(reg) {
+            self.resolved(reg, r);
         }
     }
 
@@ -307,7 +246,7 @@ impl Streams {
     /// Drops stream `id` (the core cancelled it, or it ended).
     pub(crate) fn cancel(&mut self, reg: &Registry, id: RequestId) {
         self.close(reg, id);
-        self.lookups.remove(&id);
+        self.lookups.cancel(reg, id);
     }
 
     fn close(&mut self, reg: &Registry, id: RequestId) {

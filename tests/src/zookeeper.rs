@@ -279,16 +279,16 @@ impl Server {
                 return None;
             }
             Request::Create { path, data, .. } => {
-                let (e, notes) = self.create(&path, &data);
-                return Some(self.write_reply(xid, e, notes, Some(&path)));
+                let e = self.create(&path, &data).0;
+                return Some(self.write_reply(xid, e, Some(&path)));
             }
             Request::SetData { path, data, .. } => {
-                let (e, notes) = self.set(&path, &data);
-                return Some(self.write_reply(xid, e, notes, None));
+                let e = self.set(&path, &data).0;
+                return Some(self.write_reply(xid, e, None));
             }
             Request::Delete { path, .. } => {
-                let (e, notes) = self.delete(&path);
-                return Some(self.write_reply(xid, e, notes, None));
+                let e = self.delete(&path).0;
+                return Some(self.write_reply(xid, e, None));
             }
             Request::Other(_) => self.header(xid, err::UNIMPLEMENTED).frame(),
         };
@@ -297,13 +297,7 @@ impl Server {
 
     /// A writer's request through the wire: its own notifications are not returned
     /// (the model's writers are the test's calls; a client writing is rare here).
-    fn write_reply(
-        &mut self,
-        xid: i32,
-        e: i32,
-        _notes: Vec<(u64, Vec<u8>)>,
-        created: Option<&str>,
-    ) -> Vec<u8> {
+    fn write_reply(&mut self, xid: i32, e: i32, created: Option<&str>) -> Vec<u8> {
         let mut w = self.header(xid, e);
         if let (Some(p), err::OK) = (created, e) {
             w.string(p);

@@ -5,7 +5,9 @@
 //! and any value of the wrong type refuses the whole member.
 //!
 //! Differences from Go: keys fold ASCII case only (Go also folds `ſ` to `s` and the
-//! Kelvin sign to `k`), and data that is not UTF-8 is refused (Go replaces bad bytes).
+//! Kelvin sign to `k`); inside an endpoint object, keys that differ only in case are
+//! taken in sorted order rather than document order; and data that is not UTF-8 is
+//! refused (Go replaces bad bytes).
 
 use std::fmt;
 
@@ -46,8 +48,8 @@ fn decode(data: &[u8]) -> Result<Vec<(String, Value)>, String> {
     Ok(o.0.unwrap_or_default())
 }
 
-/// Same entries as an ordered object, for nested objects (`serde_json::Value` keeps the
-/// last of duplicate keys, which is what Go keeps too).
+/// The entries of a nested object, in key order (`serde_json::Value` keeps the last of
+/// duplicate keys, as Go does; keys differing only in case come in sorted order).
 fn entries(v: &Value) -> Result<Vec<(&str, &Value)>, String> {
     match v {
         Value::Null => Ok(Vec::new()),

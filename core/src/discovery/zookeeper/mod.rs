@@ -270,9 +270,7 @@ impl SdMachine for ZkMachine {
     }
 
     fn handle_timeout(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
-        if self.session.poll_timeout().is_some_and(|t| t <= now) {
-            self.session.handle_timeout(now, io);
-        }
+        self.session.handle_timeout(now, io);
         for t in &mut self.trees {
             t.handle_timeout(now, &mut self.session);
         }

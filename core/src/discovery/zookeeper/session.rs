@@ -132,7 +132,6 @@ struct Pending {
     tag: u64,
     path: String,
     data: bool,
-    watch: bool,
 }
 
 /// One client session over a list of servers.
@@ -220,7 +219,6 @@ impl Session {
             tag,
             path: path.to_owned(),
             data,
-            watch: true,
         };
         if self.is_ready() {
             self.send(now, p);
@@ -241,12 +239,12 @@ impl Session {
         let req = if p.data {
             Request::GetData {
                 path: p.path.clone(),
-                watch: p.watch,
+                watch: true,
             }
         } else {
             Request::GetChildren {
                 path: p.path.clone(),
-                watch: p.watch,
+                watch: true,
             }
         };
         self.out.extend_from_slice(&req.encode(xid));
@@ -398,7 +396,7 @@ impl Session {
             if matches!(c.phase, Phase::Handshake) {
                 self.handshake(now, io, &frame)?;
             } else {
-                self.reply(now, &frame)?;
+                self.reply(&frame)?;
             }
         }
     }
@@ -469,7 +467,7 @@ impl Session {
         Ok(())
     }
 
-    fn reply(&mut self, _now: Instant, frame: &[u8]) -> Result<(), String> {
+    fn reply(&mut self, frame: &[u8]) -> Result<(), String> {
         let mut r = Reader::new(frame);
         let h = ReplyHeader::read(&mut r).map_err(|e| e.0)?;
         if h.zxid > 0 {
@@ -517,7 +515,7 @@ impl Session {
                     r.stat().map_err(|e| e.0)?;
                     Ok(Reply::Children(names))
                 };
-                if result.is_ok() && p.watch {
+                if result.is_ok() {
                     let bit = if p.data { DATA_WATCH } else { CHILD_WATCH };
                     match self.watches.get_mut(&p.path) {
                         Some(w) => *w |= bit,
