@@ -101,8 +101,9 @@ pub struct DnsQuery {
     pub timeout: Duration,
 }
 
-/// A TCP connection the core speaks a protocol over (ZooKeeper's): the shell resolves
-/// `host` as it does for HTTP (`/etc/hosts`, then DNS; every address tried in order),
+/// A connection the core speaks a protocol over (ZooKeeper's; HTTP to a Docker Engine's
+/// Unix socket): a Unix-domain socket when [`StreamOpen::unix_path`] is set, else TCP,
+/// the shell resolving `host` as it does for HTTP (`/etc/hosts`, then DNS; every address tried in order),
 /// connects, reports [`IoEvent::StreamOpened`], then hands over every byte that arrives
 /// as [`IoEvent::StreamData`] until the peer closes ([`IoEvent::StreamClosed`]), the
 /// connection fails ([`IoEvent::Failed`]) or the core cancels. The core writes with
@@ -115,6 +116,9 @@ pub struct StreamOpen {
     pub host: String,
     /// The port.
     pub port: u16,
+    /// A Unix-domain socket to connect to instead of `host` and `port` (which are then
+    /// unused).
+    pub unix_path: Option<String>,
     /// The core gives up on connecting after this long (and cancels); the shell may
     /// enforce it too.
     pub connect_timeout: Duration,

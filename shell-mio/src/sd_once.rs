@@ -186,7 +186,7 @@ pub fn run(
     let mut pending_sd: std::collections::BTreeSet<RequestId> = Default::default();
     // Streams (ZooKeeper sessions): open sockets, and those written to since their
     // peer was last heard.
-    let mut streams: std::collections::BTreeMap<RequestId, std::net::TcpStream> =
+    let mut streams: std::collections::BTreeMap<RequestId, Box<dyn BlockingStream>> =
         Default::default();
     let mut awaiting: std::collections::BTreeSet<RequestId> = Default::default();
     for _ in 0..10_000 {
@@ -341,7 +341,7 @@ pub fn run(
                 let Some(sock) = streams.get_mut(&id) else {
                     continue;
                 };
-                let (chunks, end) = read_answers(sock);
+                let (chunks, end) = read_answers(sock.as_mut());
                 for c in &chunks {
                     agent.handle_input(
                         now,
@@ -406,12 +406,34 @@ pub fn run(
         .map_err(|e| e.to_string())
 }
 
-/// Connects a stream for `trawl sd`: the name resolved as the daemon resolves it, every
+/// A blocking stream of `trawl sd`: TCP or a Unix socket.
+trait BlockingStream: Read + Write {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()>;
+}
+
+impl BlockingStream for std::net::TcpStream {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        std::net::TcpStream::set_read_timeout(self, d)
+    }
+}
+
+impl BlockingStream for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, d)
+    }
+}
+
+/// Connects a stream for `trawl sd`: a Unix socket, or the name resolved as the daemon resolves it, every
 /// address tried in order within the stream's connect timeout.
 fn connect_stream(
     s: &trawl_core::io::StreamOpen,
     resolver: &mut ResolverFiles,
-) -> Result<std::net::TcpStream, String> {
+) -> Result<Box<dyn BlockingStream>, String> {
+    if let Some(path) = &s.unix_path {
+        return std::os::unix::net::UnixStream::connect(path)
+            .map(|c| Box::new(c) as Box<dyn BlockingStream>)
+            .map_err(|e| format!("dial unix {path}: {e}"));
+    }
     let host = s.host.trim_start_matches('[').trim_end_matches(']');
     let addrs = match host.parse::<std::net::IpAddr>() {
         Ok(ip) => vec![ip],
@@ -424,7 +446,7 @@ fn connect_stream(
     for ip in addrs {
         let addr = std::net::SocketAddr::new(ip, s.port);
         match std::net::TcpStream::connect_timeout(&addr, s.connect_timeout) {
-            Ok(sock) => return Ok(sock),
+            Ok(sock) => return Ok(Box::new(sock)),
             Err(e) => {
                 first.get_or_insert(format!("dial tcp {addr}: {e}"));
             }
@@ -436,7 +458,7 @@ fn connect_stream(
 /// What a stream's peer sends until it is quiet: up to 5 s for the first bytes, then
 /// 100 ms of silence ends it; at most 16 MiB. The end of the stream, if it came
 /// (`Some(None)`: closed; `Some(Some(e))`: failed).
-fn read_answers(sock: &mut std::net::TcpStream) -> (Vec<Vec<u8>>, Option<Option<String>>) {
+fn read_answers(sock: &mut dyn BlockingStream) -> (Vec<Vec<u8>>, Option<Option<String>>) {
     let mut chunks = Vec::new();
     let mut total = 0usize;
     let mut buf = vec![0u8; 64 * 1024];

@@ -1,7 +1,8 @@
 //! Byte streams the core speaks a protocol over ([`IoOp::Stream`](trawl_core::io::IoOp):
-//! ZooKeeper sessions), on the event loop. Only bytes move here: the core frames,
-//! times out and closes. Names are resolved as for HTTP ([`crate::lookups`]), every
-//! address tried in order.
+//! ZooKeeper sessions, HTTP to a Docker Engine's Unix socket), on the event loop. Only
+//! bytes move here: the core frames, times out and closes. TCP streams' names are
+//! resolved as for HTTP ([`crate::lookups`]), every address tried in order; a Unix
+//! stream connects to its path.
 //!
 //! Reads are bounded: at most [`READ_PER_TURN`] bytes per stream per turn of the loop (a
 //! stream with more waits for the next turn, so a flooding peer cannot hold the loop);
@@ -11,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 
-use mio::net::TcpStream;
+use mio::event::Source;
+use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
 use trawl_core::io::{OwnedIoEvent, RequestId, StreamOpen};
 use trawl_io::resolve::ResolverOptions;
@@ -30,8 +32,96 @@ pub(crate) const READ_PER_TURN: usize = 256 * 1024;
 /// reading must not make the shell hold the core's writes without bound).
 const SEND_LIMIT: usize = 16 << 20;
 
+/// A stream's socket.
+#[derive(Debug)]
+enum Sock {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Sock {
+    fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+        match self {
+            Sock::Tcp(s) => s.take_error(),
+            Sock::Unix(s) => s.take_error(),
+        }
+    }
+
+    /// `Ok` once connected; `NotConnected` while connecting.
+    fn connected(&self) -> std::io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.peer_addr().map(drop),
+            Sock::Unix(s) => s.peer_addr().map(drop),
+        }
+    }
+
+    /// The peer, for messages.
+    fn peer(&self) -> String {
+        match self {
+            Sock::Tcp(s) => s.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Sock::Unix(s) => s
+                .peer_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn net(&self) -> &'static str {
+        match self {
+            Sock::Tcp(_) => "tcp",
+            Sock::Unix(_) => "unix",
+        }
+    }
+}
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.read(buf),
+            Sock::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => s.write(buf),
+            Sock::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.flush(),
+            Sock::Unix(s) => s.flush(),
+        }
+    }
+}
+
+impl Source for Sock {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> std::io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.register(r, t, i),
+            Sock::Unix(s) => s.register(r, t, i),
+        }
+    }
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> std::io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.reregister(r, t, i),
+            Sock::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+    fn deregister(&mut self, r: &Registry) -> std::io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.deregister(r),
+            Sock::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
 struct Stream {
-    sock: Option<(usize, TcpStream)>,
+    sock: Option<(usize, Sock)>,
     open: bool,
     out: Vec<u8>,
     /// Addresses left to try, and the first failure.
@@ -90,7 +180,8 @@ impl Streams {
         self.events.push_back((id, OwnedIoEvent::Failed(msg)));
     }
 
-    /// Starts a stream: resolves its host if it is a name, then connects.
+    /// Starts a stream: connects to its Unix socket, or resolves its host if it is a
+    /// name, then connects.
     pub(crate) fn open(&mut self, reg: &Registry, id: RequestId, s: StreamOpen) {
         self.by_id.insert(
             id,
@@ -102,6 +193,12 @@ impl Streams {
                 first_error: None,
             },
         );
+        if let Some(path) = s.unix_path {
+            return match UnixStream::connect(&path) {
+                Ok(sock) => self.register(reg, id, Sock::Unix(sock)),
+                Err(e) => self.fail(reg, id, format!("dial unix {path}: {e}")),
+            };
+        }
         let host = s.host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
             return self.connect(reg, id, SocketAddr::new(ip, s.port));
@@ -167,12 +264,15 @@ impl Streams {
     }
 
     fn connect(&mut self, reg: &Registry, id: RequestId, addr: SocketAddr) {
+        match TcpStream::connect(addr) {
+            Ok(s) => self.register(reg, id, Sock::Tcp(s)),
+            Err(e) => self.next_address(reg, id, format!("dial tcp {addr}: {e}")),
+        }
+    }
+
+    fn register(&mut self, reg: &Registry, id: RequestId, mut sock: Sock) {
         let Some(t) = self.token() else {
             return self.fail(reg, id, "too many streams".into());
-        };
-        let mut sock = match TcpStream::connect(addr) {
-            Ok(s) => s,
-            Err(e) => return self.next_address(reg, id, format!("dial tcp {addr}: {e}")),
         };
         if let Err(e) = reg.register(&mut sock, Token(t), Interest::READABLE | Interest::WRITABLE) {
             return self.fail(reg, id, format!("register socket: {e}"));
@@ -271,18 +371,21 @@ impl Streams {
             let Some((_, sock)) = &mut s.sock else { return };
             match sock.take_error() {
                 Ok(Some(e)) | Err(e) => {
-                    let addr = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-                    return self.next_address(reg, id, format!("dial tcp {addr}: {e}"));
+                    let m = format!("dial {} {}: {e}", sock.net(), sock.peer());
+                    return self.next_address(reg, id, m);
                 }
                 Ok(None) => {}
             }
-            match sock.peer_addr() {
-                Ok(_) => {
+            match sock.connected() {
+                Ok(()) => {
                     s.open = true;
                     self.events.push_back((id, OwnedIoEvent::StreamOpened));
                 }
                 Err(e) if e.kind() == ErrorKind::NotConnected => return,
-                Err(e) => return self.next_address(reg, id, format!("dial tcp: {e}")),
+                Err(e) => {
+                    let m = format!("dial {}: {e}", sock.net());
+                    return self.next_address(reg, id, m);
+                }
             }
             self.flush(reg, id);
         } else if writable {

@@ -165,7 +165,7 @@ impl Client {
         .abort_handle()
     }
 
-    /// Opens a byte stream (`IoOp::Stream`) as a task: the host resolved as for HTTP,
+    /// Opens a byte stream (`IoOp::Stream`) as a task: a Unix socket, or the host resolved as for HTTP,
     /// every address tried in order within the connect timeout; then what arrives is
     /// reported in chunks of at most 64 KiB, and what comes on the returned channel is
     /// written, until either side ends or the handle is aborted.
@@ -182,6 +182,26 @@ impl Client {
             let report = |e| {
                 let _ = tx.send(Done::Io(caller, e));
             };
+            if let Some(path) = &s.unix_path {
+                let sock = match tokio::time::timeout(
+                    s.connect_timeout,
+                    tokio::net::UnixStream::connect(path),
+                )
+                .await
+                {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => {
+                        return report(OwnedIoEvent::Failed(format!("dial unix {path}: {e}")));
+                    }
+                    Err(_) => {
+                        return report(OwnedIoEvent::Failed(format!(
+                            "dial unix {path}: i/o timeout"
+                        )));
+                    }
+                };
+                report(OwnedIoEvent::StreamOpened);
+                return pump(sock, &mut wrx, &report).await;
+            }
             let host = s.host.trim_start_matches('[').trim_end_matches(']');
             let addrs = match inner.resolve(host, s.port, false).await {
                 Ok(a) => a,
@@ -208,26 +228,7 @@ impl Client {
                 return report(OwnedIoEvent::Failed(e));
             };
             report(OwnedIoEvent::StreamOpened);
-            let (mut r, mut w) = sock.into_split();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                tokio::select! {
-                    data = wrx.recv() => match data {
-                        Some(d) => {
-                            if let Err(e) = w.write_all(&d).await {
-                                return report(OwnedIoEvent::Failed(e.to_string()));
-                            }
-                        }
-                        // The agent let the stream go.
-                        None => return,
-                    },
-                    n = r.read(&mut buf) => match n {
-                        Ok(0) => return report(OwnedIoEvent::StreamClosed),
-                        Ok(n) => report(OwnedIoEvent::StreamData(buf[..n].to_vec())),
-                        Err(e) => return report(OwnedIoEvent::Failed(e.to_string())),
-                    },
-                }
-            }
+            pump(sock, &mut wrx, &report).await;
         })
         .abort_handle();
         (h, wtx)
@@ -688,6 +689,37 @@ async fn exchange(conn: &mut Conn, ex: Call<'_>) -> Result<Exchange, Failed> {
                 msg: format!("read tcp {addr}: unexpected EOF"),
                 fresh: !got_bytes,
             });
+        }
+    }
+}
+
+/// Moves a stream's bytes: what arrives is reported in chunks of at most 64 KiB, what
+/// comes on `wrx` is written, until either side ends (or the task is aborted).
+async fn pump<S>(
+    sock: S,
+    wrx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+    report: &impl Fn(OwnedIoEvent),
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
+    let (mut r, mut w) = tokio::io::split(sock);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            data = wrx.recv() => match data {
+                Some(d) => {
+                    if let Err(e) = w.write_all(&d).await {
+                        return report(OwnedIoEvent::Failed(e.to_string()));
+                    }
+                }
+                // The agent let the stream go.
+                None => return,
+            },
+            n = r.read(&mut buf) => match n {
+                Ok(0) => return report(OwnedIoEvent::StreamClosed),
+                Ok(n) => report(OwnedIoEvent::StreamData(buf[..n].to_vec())),
+                Err(e) => return report(OwnedIoEvent::Failed(e.to_string())),
+            },
         }
     }
 }

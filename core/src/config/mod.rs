@@ -720,6 +720,24 @@ impl Config {
                         ));
                     }
                 }
+                let docker = sd
+                    .get::<crate::discovery::moby::DockerSdConfig>()
+                    .map(|d| ("docker_sd_configs", &d.host, &d.http_client))
+                    .or_else(|| {
+                        sd.get::<crate::discovery::moby::DockerSwarmSdConfig>()
+                            .map(|d| ("dockerswarm_sd_configs", &d.host, &d.http_client))
+                    });
+                if let Some((key, host, client)) = docker {
+                    let job = quote(&job.job_name);
+                    match crate::discovery::moby::unused_client_options(host, client) {
+                        Some(w) => out.push(format!("job {job}: {key}: {w}")),
+                        None => {
+                            for w in client.not_acted_on() {
+                                out.push(format!("job {job}: {key}: {w}"));
+                            }
+                        }
+                    }
+                }
             }
         }
         for (i, rw) in self.remote_write.iter().enumerate() {

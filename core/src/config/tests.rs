@@ -586,6 +586,8 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
                 *k,
                 "consul_sd_configs"
                     | "dns_sd_configs"
+                    | "docker_sd_configs"
+                    | "dockerswarm_sd_configs"
                     | "file_sd_configs"
                     | "http_sd_configs"
                     | "kubernetes_sd_configs"
@@ -597,7 +599,7 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
             )
         })
         .collect();
-    assert_eq!(not_run.len(), 27);
+    assert_eq!(not_run.len(), 25);
     assert_eq!(j.unsupported_sd, not_run);
 }
 

@@ -270,6 +270,7 @@ impl Session {
                 let id = io.start(IoOp::Stream(StreamOpen {
                     host,
                     port,
+                    unix_path: None,
                     connect_timeout: CONNECT_TIMEOUT,
                     origin: self.origin.clone(),
                 }));
