@@ -147,3 +147,15 @@ fn kubernetes_in_cluster_over_tls_with_a_rotating_token() {
         Box::new(embedded::Embedded::start_with(dir, cfg, data, options))
     });
 }
+
+#[test]
+fn docker_containers_follow_the_engine() {
+    let d = TempDir::new("tokio-docker");
+    common::docker::docker_containers_follow_the_engine(&d.0, &mut embedded);
+}
+
+#[test]
+fn docker_faults_keep_the_targets() {
+    let d = TempDir::new("tokio-docker-faults");
+    common::docker::docker_faults_keep_the_targets(&d.0, &mut embedded);
+}

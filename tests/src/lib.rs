@@ -2,6 +2,7 @@
 //! deterministic simulator ([`sim`]).
 
 pub mod consul;
+pub mod docker;
 pub mod kube;
 pub mod load;
 pub mod marathon;
@@ -41,8 +42,8 @@ pub fn accept_loop<S: Send + Sync + 'static>(
 /// Reads one HTTP/1.1 request head for the fake servers: the request target and the
 /// headers (names lower-cased); `None` at the end of the connection or for a head that
 /// is not HTTP or is larger than 64 KiB.
-pub fn read_request_head(
-    r: &mut std::io::BufReader<std::net::TcpStream>,
+pub fn read_request_head<R: std::io::Read>(
+    r: &mut std::io::BufReader<R>,
 ) -> Option<(String, Vec<(String, String)>)> {
     use std::io::{BufRead, Read};
     const HEAD_LIMIT: usize = 64 << 10;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub(crate) mod browser;
 pub(crate) mod consul;
 pub(crate) mod dns;
+pub(crate) mod docker;
 pub(crate) mod hostile;
 pub(crate) mod kube;
 pub(crate) mod marathon;
