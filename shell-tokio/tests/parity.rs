@@ -159,3 +159,9 @@ fn docker_faults_keep_the_targets() {
     let d = TempDir::new("tokio-docker-faults");
     common::docker::docker_faults_keep_the_targets(&d.0, &mut embedded);
 }
+
+#[test]
+fn eureka_instances_follow_the_registry() {
+    let d = TempDir::new("tokio-eureka");
+    common::eureka::eureka_instances_follow_the_registry(&d.0, &mut embedded);
+}

@@ -3,6 +3,7 @@
 
 pub mod consul;
 pub mod docker;
+pub mod eureka;
 pub mod kube;
 pub mod load;
 pub mod marathon;

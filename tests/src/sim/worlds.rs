@@ -16,6 +16,8 @@ use super::Rng;
 
 pub(crate) mod consul;
 pub(crate) mod dns;
+pub(crate) mod docker;
+pub(crate) mod eureka;
 pub(crate) mod file;
 pub(crate) mod http;
 pub(crate) mod kube;
@@ -183,6 +185,9 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
     vec![
         Box::new(consul::ConsulWorld::default()),
         Box::new(dns::DnsWorld::default()),
+        Box::new(docker::DockerWorld::containers()),
+        Box::new(docker::DockerWorld::swarm()),
+        Box::new(eureka::EurekaWorld::default()),
         Box::new(file::FileWorld::default()),
         Box::new(http::HttpWorld::default()),
         Box::new(kube::KubeWorld::default()),

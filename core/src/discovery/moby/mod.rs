@@ -12,6 +12,13 @@
 //! undecodable body or bad address fails the refresh: it is counted in
 //! `prometheus_sd_refresh_failures_total`, and the last group stays. A refresh still
 //! running when the next is due is given up (3.x's client timeout is the interval).
+//!
+//! Differences from 3.x, beyond the order of requests: after a failed call the API
+//! version is negotiated again (3.x's client negotiates once per process, so a daemon
+//! downgraded under it fails until a restart); a host scheme other than `unix`, `tcp`,
+//! `http` and `https` fails the provider at creation (3.x fails each refresh, or, for
+//! `ssh://`, dials nothing); the rest is in [`api`]'s docs (map order, label collisions,
+//! container network loops).
 
 use std::time::Duration;
 
