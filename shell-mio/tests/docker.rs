@@ -40,7 +40,9 @@ fn swarm_tasks_and_nodes_are_followed_through_the_daemon() {
 #[test]
 fn trawl_sd_lists_once() {
     let d = TempDir::new("docker-sd");
-    let engine = Dockerd::start();
+    let Some(engine) = Dockerd::start_or_skip() else {
+        return;
+    };
     engine.run(&["--name", "ca", "-l", "pick=1", "-p", "127.0.0.2:9100:80"]);
     engine.run(&["--name", "cb", "-p", "127.0.0.3:9100:80"]);
     engine.swarm_init();

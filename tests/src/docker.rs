@@ -616,6 +616,26 @@ pub mod real {
     }
 
     impl Dockerd {
+        /// [`Dockerd::start`], or `None` (saying so) where the run may not make
+        /// namespaces (not root); under `CI` that is a failure.
+        pub fn start_or_skip() -> Option<Dockerd> {
+            let can = Command::new("unshare")
+                .args(["-mn", "true"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !can {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "unshare -mn fails: the Docker tests need root (see .ci/run)"
+                );
+                eprintln!("skipped: a real dockerd needs root for its namespaces (unshare -mn)");
+                return None;
+            }
+            Some(Dockerd::start())
+        }
+
         /// Starts a daemon with its state under a short directory of its own (socket
         /// paths must stay under 108 bytes), waits until it answers, and imports
         /// [`IMAGE`].

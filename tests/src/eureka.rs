@@ -352,9 +352,6 @@ impl Registry {
 /// The registry, the failures to answer next, the requests seen.
 type State = (Registry, Vec<(u16, String)>, Vec<Query>);
 
-/// A request head: method, target, headers (names lower-cased).
-type Head = (String, String, Vec<(String, String)>);
-
 #[derive(Debug)]
 struct Shared {
     inner: Mutex<State>,
@@ -425,7 +422,7 @@ fn serve(conn: TcpStream, s: &Shared) {
     let Ok(mut w) = conn.try_clone() else { return };
     let mut r = BufReader::new(conn);
     loop {
-        let Some((method, target, headers)) = read_head(&mut r) else {
+        let Some((method, target, headers)) = crate::read_request(&mut r) else {
             return;
         };
         let len: usize = headers
@@ -456,47 +453,6 @@ fn serve(conn: TcpStream, s: &Shared) {
             return;
         }
     }
-}
-
-/// A request head with its method (the shared reader drops the method).
-fn read_head(r: &mut BufReader<TcpStream>) -> Option<Head> {
-    use std::io::BufRead;
-    let mut head = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        let n = r
-            .by_ref()
-            .take(64 << 10)
-            .read_until(b'\n', &mut line)
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        head.extend_from_slice(&line);
-        if line == b"\r\n" || line == b"\n" {
-            break;
-        }
-        if head.len() > 64 << 10 {
-            return None;
-        }
-    }
-    let mut hs = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut hs);
-    match req.parse(&head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        _ => return None,
-    }
-    let headers = req
-        .headers
-        .iter()
-        .map(|h| {
-            (
-                h.name.to_ascii_lowercase(),
-                String::from_utf8_lossy(h.value).into_owned(),
-            )
-        })
-        .collect();
-    Some((req.method?.to_owned(), req.path?.to_owned(), headers))
 }
 
 #[cfg(test)]

@@ -46,6 +46,14 @@ pub fn accept_loop<S: Send + Sync + 'static>(
 pub fn read_request_head<R: std::io::Read>(
     r: &mut std::io::BufReader<R>,
 ) -> Option<(String, Vec<(String, String)>)> {
+    read_request(r).map(|(_, target, headers)| (target, headers))
+}
+
+/// A request head: method, target, headers (names lower-cased).
+pub type RequestHead = (String, String, Vec<(String, String)>);
+
+/// [`read_request_head`] with the method.
+pub fn read_request<R: std::io::Read>(r: &mut std::io::BufReader<R>) -> Option<RequestHead> {
     use std::io::{BufRead, Read};
     const HEAD_LIMIT: usize = 64 << 10;
     let mut head = Vec::new();
@@ -70,6 +78,7 @@ pub fn read_request_head<R: std::io::Read>(
     let mut hs = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut hs);
     req.parse(&head).ok()?;
+    let method = req.method?.to_owned();
     let target = req.path?.to_owned();
     let headers = req
         .headers
@@ -81,7 +90,7 @@ pub fn read_request_head<R: std::io::Read>(
             )
         })
         .collect();
-    Some((target, headers))
+    Some((method, target, headers))
 }
 
 /// Parses a config as if read from `/etc/trawl/prometheus.yml`.

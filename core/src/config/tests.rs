@@ -958,3 +958,27 @@ fn native_histograms_a_remote_write_will_not_send_are_reported() {
     assert!(c.scrape_configs[0].convert_classic_histograms_to_nhcb);
     assert!(!c.scrape_configs[1].scrape_native_histograms);
 }
+
+#[test]
+fn docker_client_options_on_socket_hosts_are_reported() {
+    let c = parse(
+        "scrape_configs:\n  - job_name: d\n    docker_sd_configs: [{host: 'unix:///run/docker.sock', bearer_token: t}, {host: 'https://d:2376', bearer_token: t}]\n  - job_name: s\n    dockerswarm_sd_configs: [{host: 'tcp://m:2375', role: nodes, tls_config: {insecure_skip_verify: true}}, {host: 'https://m', role: nodes, oauth2: {client_id: c, client_secret: s, token_url: 'http://t'}}]\n",
+    )
+    .unwrap();
+    let w = c.warnings();
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "job \"d\": docker_sd_configs: host \"unix:///run/docker.sock\" is not an http(s) URL"
+        ),
+        "{w:?}"
+    );
+    assert!(
+        w[1].starts_with("job \"s\": dockerswarm_sd_configs: host \"tcp://m:2375\""),
+        "{w:?}"
+    );
+    assert!(
+        w[2].starts_with("job \"s\": dockerswarm_sd_configs: oauth2 is validated"),
+        "{w:?}"
+    );
+}

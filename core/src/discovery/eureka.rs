@@ -12,6 +12,10 @@
 //! answer, an undecodable body or a transport error is counted in
 //! `prometheus_sd_refresh_failures_total` and the last group stays; a request still
 //! running when the next is due is given up.
+//!
+//! Differences from Go's decoder, which trawl's is otherwise written to match: an XML
+//! declaration naming another encoding than UTF-8 is not refused (Go refuses it without
+//! a charset reader), and invalid UTF-8 in text is replaced rather than refused.
 
 use std::sync::Arc;
 use std::time::Duration;

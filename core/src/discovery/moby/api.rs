@@ -470,12 +470,8 @@ pub(crate) fn service_targets(
         for vip in vips.into_iter().flatten().flatten() {
             let addr = cidr_ip(s(&vip.addr))?;
             let net_labels = networks.get(s(&vip.network_id));
-            let mut added = false;
-            for e in &ports {
-                if s(&e.protocol) != "tcp" {
-                    continue;
-                }
-                let mut pairs = vec![
+            swarm_port_targets(&mut out, &common, net_labels, &addr, &ports, port, |e| {
+                vec![
                     (
                         format!("{SW}service_endpoint_port_name"),
                         s(&e.name).to_owned(),
@@ -484,26 +480,44 @@ pub(crate) fn service_targets(
                         format!("{SW}service_endpoint_port_publish_mode"),
                         s(&e.publish_mode).to_owned(),
                     ),
-                ];
-                pairs.extend(common.iter().cloned());
-                pairs.extend(net_labels.into_iter().flatten().cloned());
-                let published = e.published_port.unwrap_or(0).to_string();
-                pairs.push(("__address__".into(), join_host_port(&addr, &published)));
-                out.push(Labels::from_pairs(pairs));
-                added = true;
-            }
-            if !added {
-                let mut pairs = common.clone();
-                pairs.extend(net_labels.into_iter().flatten().cloned());
-                pairs.push((
-                    "__address__".into(),
-                    join_host_port(&addr, &port.to_string()),
-                ));
-                out.push(Labels::from_pairs(pairs));
-            }
+                ]
+            });
         }
     }
     Ok(out)
+}
+
+/// The targets of one address on a swarm network (a service's virtual IP, a task's
+/// attachment), as `refreshServices` and `refreshTasks` make them: one per TCP port at
+/// its published port, with `port_labels` first; else one at `port`.
+fn swarm_port_targets(
+    out: &mut Vec<Labels>,
+    common: &[(String, String)],
+    net_labels: Option<&Pairs>,
+    addr: &str,
+    ports: &[PortConfig],
+    port: i64,
+    port_labels: impl Fn(&PortConfig) -> Pairs,
+) {
+    let mut added = false;
+    for p in ports.iter().filter(|p| s(&p.protocol) == "tcp") {
+        let mut pairs = port_labels(p);
+        pairs.extend(common.iter().cloned());
+        pairs.extend(net_labels.into_iter().flatten().cloned());
+        let published = p.published_port.unwrap_or(0).to_string();
+        pairs.push(("__address__".into(), join_host_port(addr, &published)));
+        out.push(Labels::from_pairs(pairs));
+        added = true;
+    }
+    if !added {
+        let mut pairs = common.to_vec();
+        pairs.extend(net_labels.into_iter().flatten().cloned());
+        pairs.push((
+            "__address__".into(),
+            join_host_port(addr, &port.to_string()),
+        ));
+        out.push(Labels::from_pairs(pairs));
+    }
 }
 
 /// `GET /nodes`: one node.
@@ -802,31 +816,20 @@ pub(crate) fn task_targets(
             let net_labels = networks.get(net_id);
             for address in att.addresses.iter().flatten() {
                 let addr = cidr_ip(s(address))?;
-                let mut added = false;
-                for p in service_ports {
-                    if s(&p.protocol) != "tcp" {
-                        continue;
-                    }
-                    let mut pairs = vec![(
-                        format!("{SW}task_port_publish_mode"),
-                        s(&p.publish_mode).to_owned(),
-                    )];
-                    pairs.extend(common.iter().cloned());
-                    pairs.extend(net_labels.into_iter().flatten().cloned());
-                    let published = p.published_port.unwrap_or(0).to_string();
-                    pairs.push(("__address__".into(), join_host_port(&addr, &published)));
-                    out.push(Labels::from_pairs(pairs));
-                    added = true;
-                }
-                if !added {
-                    let mut pairs = common.clone();
-                    pairs.extend(net_labels.into_iter().flatten().cloned());
-                    pairs.push((
-                        "__address__".into(),
-                        join_host_port(&addr, &port.to_string()),
-                    ));
-                    out.push(Labels::from_pairs(pairs));
-                }
+                swarm_port_targets(
+                    &mut out,
+                    &common,
+                    net_labels,
+                    &addr,
+                    service_ports,
+                    port,
+                    |p| {
+                        vec![(
+                            format!("{SW}task_port_publish_mode"),
+                            s(&p.publish_mode).to_owned(),
+                        )]
+                    },
+                );
             }
         }
     }
