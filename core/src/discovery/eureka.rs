@@ -17,9 +17,6 @@
 //! declaration naming another encoding than UTF-8 is not refused (Go refuses it without
 //! a charset reader), and invalid UTF-8 in text is replaced rather than refused.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 use serde::Deserialize;
@@ -28,11 +25,12 @@ use super::groups::{TargetGroup, join_host_port, sanitize};
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut, at, whole,
 };
+use super::refresh::{Done, OneRequest};
 use crate::common::http::HttpClientConfig;
 use crate::common::http::with_http_client;
 use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
-use crate::io::{self, CredentialsFile, HttpRequest, IoEvent, IoOp, IoQueue, Origin, RequestId};
+use crate::io::{self, IoEvent, IoQueue, RequestId};
 use crate::labels::Labels;
 use crate::time::Instant;
 
@@ -433,26 +431,11 @@ pub(crate) fn targets_for_app(app: &Application) -> Vec<Labels> {
         .collect()
 }
 
-/// A refresh in flight.
-#[derive(Debug)]
-struct Refresh {
-    id: RequestId,
-    status: u16,
-    body: Vec<u8>,
-}
-
-/// The running provider.
+/// The running provider: 3.x's `refresh.Discovery` around `Discovery.refresh`.
 #[derive(Debug)]
 struct EurekaSd {
     url: String,
-    headers: Vec<(String, String)>,
-    credentials_file: Option<CredentialsFile>,
-    client: Arc<HttpClientConfig>,
-    limit: u64,
-    name: Arc<str>,
-    interval: Duration,
-    refresh: Option<Refresh>,
-    next: Instant,
+    req: OneRequest,
 }
 
 impl EurekaSd {
@@ -461,73 +444,41 @@ impl EurekaSd {
         let credentials_file = io::add_auth(&cfg.http_client, &mut headers);
         EurekaSd {
             url: format!("{}/apps", cfg.server),
-            headers,
-            credentials_file,
-            client: Arc::new(cfg.http_client.clone()),
-            limit: cx.env.body_limit,
-            name: cx.name.clone(),
-            interval: cfg.refresh_interval.to_std(),
-            refresh: None,
-            next: cx.now,
+            req: OneRequest::new(
+                &cfg.http_client,
+                headers,
+                credentials_file,
+                cfg.refresh_interval.to_std(),
+                cx,
+            ),
         }
     }
 
-    fn shown_url(&self) -> String {
-        crate::gourl::redact_url(&self.url, crate::gourl::STRIPPED).into_owned()
-    }
-
-    fn start_refresh(&mut self, now: Instant, io: &mut IoQueue) {
-        self.next = now + self.interval;
-        if self.refresh.is_some() {
-            return;
-        }
-        let id = io.start(IoOp::Http(HttpRequest {
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            credentials_file: self.credentials_file.clone(),
-            client: self.client.clone(),
-            body_limit: self.limit,
-            timeout: self.interval,
-            origin: Origin::Discovery {
-                provider: self.name.clone(),
-            },
-        }));
-        self.refresh = Some(Refresh {
-            id,
-            status: 0,
-            body: Vec::new(),
-        });
-    }
-
-    fn finish(&mut self, out: &mut SdOut) {
-        let Some(r) = self.refresh.take() else {
-            return;
-        };
-        if r.status / 100 != 2 {
+    fn finish(status: u16, body: &[u8], url: &str, out: &mut SdOut) {
+        if status / 100 != 2 {
             out.failures.push(format!(
-                "non 2xx status '{}' response during eureka service discovery",
-                r.status
+                "non 2xx status '{status}' response during eureka service discovery"
             ));
             return;
         }
-        match decode(&r.body) {
+        match decode(body) {
             Ok(apps) => out.updates.push(vec![TargetGroup {
                 targets: apps.iter().flat_map(targets_for_app).collect(),
                 labels: Labels::default(),
                 source: "eureka".into(),
             }]),
-            Err(e) => out.failures.push(format!("{:?}: {e}", self.shown_url())),
+            Err(e) => out.failures.push(format!("{url:?}: {e}")),
         }
     }
 }
 
 impl SdMachine for EurekaSd {
     fn start(&mut self, now: Instant, io: &mut IoQueue, _out: &mut SdOut) {
-        self.start_refresh(now, io);
+        self.req.start(now, self.url.clone(), io);
     }
 
     fn owns(&self, id: RequestId) -> bool {
-        self.refresh.as_ref().is_some_and(|r| r.id == id)
+        self.req.owns(id)
     }
 
     fn handle_io(
@@ -538,50 +489,31 @@ impl SdMachine for EurekaSd {
         _io: &mut IoQueue,
         out: &mut SdOut,
     ) {
-        let Some(r) = self.refresh.as_mut().filter(|r| r.id == id) else {
-            return;
-        };
-        match ev {
-            IoEvent::HttpHead { status, .. } => r.status = status,
-            // An error's body is not read (3.x discards it).
-            IoEvent::HttpBody(chunk) if r.status / 100 == 2 => r.body.extend_from_slice(chunk),
-            IoEvent::HttpEnd => self.finish(out),
-            IoEvent::Failed(e) => {
-                out.failures
-                    .push(format!("Get {:?}: {e}", self.shown_url()));
-                self.refresh = None;
-            }
-            _ => {}
+        match self.req.handle(id, ev) {
+            Some(Done::Answer { status, body, url }) => Self::finish(status, &body, &url, out),
+            Some(Done::Failed(e)) => out.failures.push(e),
+            None => {}
         }
     }
 
     fn handle_timeout(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
-        if now < self.next {
-            return;
+        let (due, gave_up) = self.req.due(now, io);
+        out.failures.extend(gave_up);
+        if due {
+            self.req.start(now, self.url.clone(), io);
         }
-        if let Some(r) = self.refresh.take() {
-            // A request that outlived its interval is given up.
-            io.cancel(r.id);
-            out.failures.push(format!(
-                "Get {:?}: context deadline exceeded",
-                self.shown_url()
-            ));
-        }
-        self.start_refresh(now, io);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.next)
+        self.req.poll_timeout()
     }
 
     fn stop(&mut self, io: &mut IoQueue) {
-        if let Some(r) = self.refresh.take() {
-            io.cancel(r.id);
-        }
+        self.req.stop(io);
     }
 
     fn in_flight(&self) -> usize {
-        usize::from(self.refresh.is_some())
+        self.req.in_flight()
     }
 }
 

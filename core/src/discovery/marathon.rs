@@ -19,8 +19,6 @@
 //! them (Go's decoder also accepts other cases).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -28,12 +26,13 @@ use super::groups::{TargetGroup, join_host_port, sanitize};
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, SdOut, at, texts, whole,
 };
+use super::refresh::{Done, OneRequest};
 use crate::common::http::HttpClientConfig;
 use crate::common::http::{Secret, with_http_client};
 use crate::common::paths::join_dir;
 use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
-use crate::io::{self, CredentialsFile, HttpRequest, IoEvent, IoOp, IoQueue, Origin, RequestId};
+use crate::io::{self, CredentialsFile, IoEvent, IoQueue, RequestId};
 use crate::labels::Labels;
 use crate::time::Instant;
 
@@ -369,30 +368,14 @@ fn groups(body: &[u8], url: &str) -> Result<BTreeMap<String, TargetGroup>, Strin
     Ok(out)
 }
 
-/// A refresh in flight.
-#[derive(Debug)]
-struct Refresh {
-    id: RequestId,
-    url: String,
-    status: u16,
-    body: Vec<u8>,
-}
-
 /// The running provider: 3.x's `refresh.Discovery` around `Discovery.refresh`.
 #[derive(Debug)]
 struct MarathonSd {
     servers: Vec<String>,
-    headers: Vec<(String, String)>,
-    credentials_file: Option<CredentialsFile>,
-    client: Arc<HttpClientConfig>,
-    limit: u64,
-    name: Arc<str>,
-    interval: Duration,
     rng: u64,
-    refresh: Option<Refresh>,
+    req: OneRequest,
     /// The sources of the last refresh.
     last: BTreeSet<String>,
-    next: Instant,
 }
 
 impl MarathonSd {
@@ -412,60 +395,34 @@ impl MarathonSd {
         }
         MarathonSd {
             servers: cfg.servers.clone(),
-            headers,
-            credentials_file,
-            client: Arc::new(cfg.http_client.clone()),
-            limit: cx.env.body_limit,
-            name: cx.name.clone(),
-            interval: cfg.refresh_interval.to_std(),
             rng: cx.env.seed ^ crate::hash::fnv1a64(cx.name.as_bytes()),
-            refresh: None,
+            req: OneRequest::new(
+                &cfg.http_client,
+                headers,
+                credentials_file,
+                cfg.refresh_interval.to_std(),
+                cx,
+            ),
             last: BTreeSet::new(),
-            next: cx.now,
         }
     }
 
     fn start_refresh(&mut self, now: Instant, io: &mut IoQueue) {
-        self.next = now + self.interval;
-        if self.refresh.is_some() {
-            return;
-        }
         // 3.x's `randomAppsURL`.
         let pick = crate::hash::splitmix64(&mut self.rng) % self.servers.len().max(1) as u64;
         let server = self.servers.get(pick as usize).cloned().unwrap_or_default();
-        let url = format!("{server}/v2/apps/?embed=apps.tasks");
-        let id = io.start(IoOp::Http(HttpRequest {
-            url: url.clone(),
-            headers: self.headers.clone(),
-            credentials_file: self.credentials_file.clone(),
-            client: self.client.clone(),
-            body_limit: self.limit,
-            timeout: self.interval,
-            origin: Origin::Discovery {
-                provider: self.name.clone(),
-            },
-        }));
-        self.refresh = Some(Refresh {
-            id,
-            url,
-            status: 0,
-            body: Vec::new(),
-        });
+        self.req
+            .start(now, format!("{server}/v2/apps/?embed=apps.tasks"), io);
     }
 
-    fn finish(&mut self, out: &mut SdOut) {
-        let Some(r) = self.refresh.take() else {
-            return;
-        };
-        if !(200..300).contains(&r.status) {
+    fn finish(&mut self, status: u16, body: &[u8], url: &str, out: &mut SdOut) {
+        if !(200..300).contains(&status) {
             out.failures.push(format!(
-                "non 2xx status '{}' response during marathon service discovery",
-                r.status
+                "non 2xx status '{status}' response during marathon service discovery"
             ));
             return;
         }
-        let url = crate::gourl::redact_url(&r.url, crate::gourl::STRIPPED).into_owned();
-        let now = match groups(&r.body, &url) {
+        let now = match groups(body, url) {
             Ok(g) => g,
             Err(e) => return out.failures.push(e),
         };
@@ -485,7 +442,7 @@ impl SdMachine for MarathonSd {
     }
 
     fn owns(&self, id: RequestId) -> bool {
-        self.refresh.as_ref().is_some_and(|r| r.id == id)
+        self.req.owns(id)
     }
 
     fn handle_io(
@@ -496,51 +453,31 @@ impl SdMachine for MarathonSd {
         _io: &mut IoQueue,
         out: &mut SdOut,
     ) {
-        let Some(r) = self.refresh.as_mut().filter(|r| r.id == id) else {
-            return;
-        };
-        match ev {
-            IoEvent::HttpHead { status, .. } => r.status = status,
-            // An error's body is not read (3.x discards it).
-            IoEvent::HttpBody(chunk) if (200..300).contains(&r.status) => {
-                r.body.extend_from_slice(chunk);
-            }
-            IoEvent::HttpEnd => self.finish(out),
-            IoEvent::Failed(e) => {
-                let url = crate::gourl::redact_url(&r.url, crate::gourl::STRIPPED);
-                out.failures.push(format!("Get {url:?}: {e}"));
-                self.refresh = None;
-            }
-            _ => {}
+        match self.req.handle(id, ev) {
+            Some(Done::Answer { status, body, url }) => self.finish(status, &body, &url, out),
+            Some(Done::Failed(e)) => out.failures.push(e),
+            None => {}
         }
     }
 
     fn handle_timeout(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
-        if now < self.next {
-            return;
+        let (due, gave_up) = self.req.due(now, io);
+        out.failures.extend(gave_up);
+        if due {
+            self.start_refresh(now, io);
         }
-        if let Some(r) = self.refresh.take() {
-            // A request that outlived its interval is given up.
-            io.cancel(r.id);
-            let url = crate::gourl::redact_url(&r.url, crate::gourl::STRIPPED);
-            out.failures
-                .push(format!("Get {url:?}: context deadline exceeded"));
-        }
-        self.start_refresh(now, io);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.next)
+        self.req.poll_timeout()
     }
 
     fn stop(&mut self, io: &mut IoQueue) {
-        if let Some(r) = self.refresh.take() {
-            io.cancel(r.id);
-        }
+        self.req.stop(io);
     }
 
     fn in_flight(&self) -> usize {
-        usize::from(self.refresh.is_some())
+        self.req.in_flight()
     }
 }
 
@@ -754,8 +691,8 @@ mod machine_tests {
         );
         let d = Drive::start("marathon/1", 3, |cx| MarathonSd::new(&c, cx));
         assert_eq!(
-            d.m.credentials_file,
-            Some(CredentialsFile::Prefixed {
+            d.m.req.credentials_file(),
+            Some(&CredentialsFile::Prefixed {
                 prefix: "token=".into(),
                 path: "/run/token".into()
             })

@@ -79,6 +79,7 @@ pub mod openstack;
 pub mod outscale;
 pub mod ovhcloud;
 pub mod puppetdb;
+pub(crate) mod refresh;
 pub mod registry;
 pub mod scaleway;
 pub mod stackit;

@@ -1,0 +1,166 @@
+//! One HTTP request per refresh interval: the shape of 3.x's `refresh.Discovery` around
+//! a `refresh` function that makes a single request (Marathon's `fetchApps`, Eureka's
+//! `fetchApps`). The request starts at once and then every interval; one still running
+//! when the next is due is cancelled and reported as `context deadline exceeded`, as the
+//! context of 3.x's refresh would end it. The body of an answer that is not 2xx is not
+//! kept (3.x discards it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::mechanism::MachineContext;
+use crate::common::http::HttpClientConfig;
+use crate::io::{CredentialsFile, HttpRequest, IoEvent, IoOp, IoQueue, Origin, RequestId};
+use crate::time::Instant;
+
+/// How a request ended.
+#[derive(Debug)]
+pub(crate) enum Done {
+    /// A whole answer (the body only if 2xx), with the URL as messages show it.
+    Answer {
+        status: u16,
+        body: Vec<u8>,
+        url: String,
+    },
+    /// The request failed: `Get "<url>": <error>`.
+    Failed(String),
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: RequestId,
+    url: String,
+    status: u16,
+    body: Vec<u8>,
+}
+
+/// The request side of a refresh-based provider.
+#[derive(Debug)]
+pub(crate) struct OneRequest {
+    headers: Vec<(String, String)>,
+    credentials_file: Option<CredentialsFile>,
+    client: Arc<HttpClientConfig>,
+    limit: u64,
+    provider: Arc<str>,
+    interval: Duration,
+    next: Instant,
+    in_flight: Option<InFlight>,
+}
+
+/// A URL as messages show it (without its password).
+fn shown(url: &str) -> String {
+    crate::gourl::redact_url(url, crate::gourl::STRIPPED).into_owned()
+}
+
+impl OneRequest {
+    /// Requests with these headers (and credentials read from a file), the job's
+    /// client, every `interval`, first at once.
+    pub(crate) fn new(
+        client: &HttpClientConfig,
+        headers: Vec<(String, String)>,
+        credentials_file: Option<CredentialsFile>,
+        interval: Duration,
+        cx: &MachineContext<'_>,
+    ) -> OneRequest {
+        OneRequest {
+            headers,
+            credentials_file,
+            client: Arc::new(client.clone()),
+            limit: cx.env.body_limit,
+            provider: cx.name.clone(),
+            interval,
+            next: cx.now,
+            in_flight: None,
+        }
+    }
+
+    /// The file requests read their credentials from.
+    #[cfg(test)]
+    pub(crate) fn credentials_file(&self) -> Option<&CredentialsFile> {
+        self.credentials_file.as_ref()
+    }
+
+    /// Starts a request to `url` (unless one is in flight); the next refresh is due one
+    /// interval from `now`.
+    pub(crate) fn start(&mut self, now: Instant, url: String, io: &mut IoQueue) {
+        self.next = now + self.interval;
+        if self.in_flight.is_some() {
+            return;
+        }
+        let id = io.start(IoOp::Http(HttpRequest {
+            url: url.clone(),
+            headers: self.headers.clone(),
+            credentials_file: self.credentials_file.clone(),
+            client: self.client.clone(),
+            body_limit: self.limit,
+            timeout: self.interval,
+            origin: Origin::Discovery {
+                provider: self.provider.clone(),
+            },
+        }));
+        self.in_flight = Some(InFlight {
+            id,
+            url,
+            status: 0,
+            body: Vec::new(),
+        });
+    }
+
+    /// True if `id` is the request in flight.
+    pub(crate) fn owns(&self, id: RequestId) -> bool {
+        self.in_flight.as_ref().is_some_and(|r| r.id == id)
+    }
+
+    /// An event of the request in flight: how it ended, once it has.
+    pub(crate) fn handle(&mut self, id: RequestId, ev: IoEvent<'_>) -> Option<Done> {
+        let r = self.in_flight.as_mut().filter(|r| r.id == id)?;
+        match ev {
+            IoEvent::HttpHead { status, .. } => r.status = status,
+            IoEvent::HttpBody(chunk) if r.status / 100 == 2 => r.body.extend_from_slice(chunk),
+            IoEvent::HttpEnd => {
+                let r = self.in_flight.take()?;
+                return Some(Done::Answer {
+                    status: r.status,
+                    body: r.body,
+                    url: shown(&r.url),
+                });
+            }
+            IoEvent::Failed(e) => {
+                let r = self.in_flight.take()?;
+                return Some(Done::Failed(format!("Get {:?}: {e}", shown(&r.url))));
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// At `now`: true if the next refresh is due, with the failure of a request it
+    /// gives up (cancelled).
+    pub(crate) fn due(&mut self, now: Instant, io: &mut IoQueue) -> (bool, Option<String>) {
+        if now < self.next {
+            return (false, None);
+        }
+        let gave_up = self.in_flight.take().map(|r| {
+            io.cancel(r.id);
+            format!("Get {:?}: context deadline exceeded", shown(&r.url))
+        });
+        (true, gave_up)
+    }
+
+    /// When the next refresh is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        Some(self.next)
+    }
+
+    /// Cancels the request in flight.
+    pub(crate) fn stop(&mut self, io: &mut IoQueue) {
+        if let Some(r) = self.in_flight.take() {
+            io.cancel(r.id);
+        }
+    }
+
+    /// 1 while a request is in flight.
+    pub(crate) fn in_flight(&self) -> usize {
+        usize::from(self.in_flight.is_some())
+    }
+}
