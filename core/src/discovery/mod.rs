@@ -33,7 +33,10 @@
 //!      HTTP request (`Http`: the shells bring TLS, proxies, credentials files and name
 //!      resolution), file reads, directory listings and watches, DNS exchanges. A
 //!      mechanism that speaks HTTP (Kubernetes, Consul, the clouds) needs no new
-//!      operation and no shell change;
+//!      operation and no shell change. A byte stream (`Stream`: TCP, or a Unix socket)
+//!      carries a protocol the core speaks itself (ZooKeeper's; HTTP to a Docker
+//!      Engine's socket, in `moby::engine`). A mechanism whose refresh is one request
+//!      per interval (Marathon, Eureka) drives it with [`refresh::OneRequest`];
 //!    - `EXAMPLE`, a small valid block: a test checks it validates, and the fuzz target
 //!      `sd_documents` runs the mechanism on fuzzed documents through it;
 //!    - its docs: which 3.x functions it follows, and where it deliberately differs.
