@@ -1,6 +1,5 @@
 //! Docker and Docker Swarm discovery end to end: containers and swarm tasks and nodes of
-//! a real `dockerd` followed through the daemon (the containers scenario trawl-tokio
-//! runs too), faults of a fake Engine, and `trawl sd` listing once.
+//! a real `dockerd` followed through the daemon (scenarios trawl-tokio runs too), faults of a fake Engine, and `trawl sd` listing once.
 
 mod common;
 

@@ -165,3 +165,9 @@ fn eureka_instances_follow_the_registry() {
     let d = TempDir::new("tokio-eureka");
     common::eureka::eureka_instances_follow_the_registry(&d.0, &mut embedded);
 }
+
+#[test]
+fn swarm_tasks_and_nodes_follow_the_swarm() {
+    let d = TempDir::new("tokio-swarm");
+    common::docker::swarm_tasks_and_nodes_follow_the_swarm(&d.0, &mut embedded);
+}
