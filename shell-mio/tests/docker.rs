@@ -1,5 +1,6 @@
 //! Docker and Docker Swarm discovery end to end: containers and swarm tasks and nodes of
-//! a real `dockerd` followed through the daemon (scenarios trawl-tokio runs too), faults of a fake Engine, and `trawl sd` listing once.
+//! a real `dockerd` followed through the daemon (scenarios trawl-tokio runs too), faults
+//! of a fake Engine, and `trawl sd` listing once.
 
 mod common;
 
