@@ -38,13 +38,11 @@ fuzz_target!(|data: &[u8]| {
     let mut agent = Agent::new(config, AgentOptions::default(), now);
     // Stream id -> what it answers, once the request is written.
     let mut streams: Vec<(RequestId, Vec<u8>)> = Vec::new();
-    let mut stream_count = 0usize;
     for _ in 0..4 {
         for _ in 0..16 {
             let Some(o) = agent.poll_output() else { break };
             match o {
                 Output::Start { id, op: IoOp::Stream(_) } => {
-                    stream_count += 1;
                     agent.handle_input(now, Input::Io { id, event: IoEvent::StreamOpened });
                 }
                 Output::Send { id, data: request } => {
@@ -98,5 +96,4 @@ fuzz_target!(|data: &[u8]| {
         now = Now::new(Instant(now.mono.0 + step), UnixNanos(now.wall.0 + step as i64));
         agent.handle_input(now, Input::Timeout);
     }
-    let _ = stream_count;
 });

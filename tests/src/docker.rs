@@ -24,7 +24,7 @@
 //! a swarm gives (503 `This node is not a swarm manager`).
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -593,7 +593,6 @@ fn serve(conn: UnixStream, s: &Shared) {
             return;
         }
     }
-    let _ = r.read(&mut [0u8; 1]);
 }
 
 pub mod real {

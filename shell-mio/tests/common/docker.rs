@@ -30,18 +30,6 @@ const RELABEL: &str = r"
       - {source_labels: [__meta_docker_container_network_mode], target_label: mode}
 ";
 
-/// The sum of `prometheus_sd_refresh_failures_total` for `mechanism`.
-pub(crate) fn refresh_failures(t: &dyn Shell, mechanism: &str) -> f64 {
-    t.metrics()
-        .lines()
-        .filter(|l| {
-            l.starts_with("prometheus_sd_refresh_failures_total")
-                && l.contains(&format!("mechanism=\"{mechanism}\""))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// A real daemon's containers are discovered through its Unix socket and scraped at
 /// their published addresses; a label filter leaves one out; a host-networked container
 /// is reached at `host_networking_host`; a container removed and one started follow

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use trawl_tests::eureka::{EurekaServer, Instance, Registry};
 
-use super::docker::refresh_failures;
 use super::kube::labels_of;
 use super::scenario::Start;
 use super::*;

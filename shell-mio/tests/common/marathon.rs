@@ -79,19 +79,9 @@ pub(crate) fn marathon_apps_follow_the_cluster(dir: &Path, start: Start<'_>) {
     });
 
     // Marathon fails: counted, the targets stay; then it recovers.
-    let refresh_failures = || {
-        t.metrics()
-            .lines()
-            .filter(|l| {
-                l.starts_with("prometheus_sd_refresh_failures_total")
-                    && l.contains("mechanism=\"marathon\"")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
-    };
     m.fail_next(3, 503, "Service Unavailable");
     eventually(Duration::from_secs(20), "failures counted", || {
-        refresh_failures() >= 3.0
+        refresh_failures(&*t, "marathon") >= 3.0
     });
     assert_eq!(up_instances(&*t, "marathon"), [a(2), a(3), a(5)]);
 

@@ -675,3 +675,15 @@ pub(crate) fn tinyproxy(dir: &Path, port: u16, user: &str, pass: &str) -> Proc {
     });
     p
 }
+
+/// The sum of `prometheus_sd_refresh_failures_total` for `mechanism`.
+pub(crate) fn refresh_failures(t: &dyn Shell, mechanism: &str) -> f64 {
+    t.metrics()
+        .lines()
+        .filter(|l| {
+            l.starts_with("prometheus_sd_refresh_failures_total")
+                && l.contains(&format!("mechanism=\"{mechanism}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

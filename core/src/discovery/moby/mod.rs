@@ -326,7 +326,7 @@ impl MobySd {
     }
 
     /// Starts a refresh: the ping if the version is not known, else the listings.
-    fn start_refresh(&mut self, now: Instant, io: &mut IoQueue) {
+    fn start_refresh(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
         self.next = now + self.interval;
         let Ok(engine) = &self.engine else { return };
         if !self.calls.is_empty() {
@@ -335,12 +335,24 @@ impl MobySd {
         if !engine.negotiated() {
             self.calls
                 .push((Which::Ping, engine.ping(self.interval, io)));
-            return;
+            return self.fail_unsent(io, out);
         }
-        self.list(io);
+        self.list(io, out);
     }
 
-    fn list(&mut self, io: &mut IoQueue) {
+    /// A call whose request could not even be written fails the refresh at once.
+    fn fail_unsent(&mut self, io: &mut IoQueue, out: &mut SdOut) {
+        let unsent = self.calls.iter().find_map(|(w, c)| match c.outcome() {
+            Some(Outcome::Error(e)) => Some(format!("{}: {e}", context(&self.role, *w))),
+            _ => None,
+        });
+        if let Some(message) = unsent {
+            self.abandon(io);
+            out.failures.push(message);
+        }
+    }
+
+    fn list(&mut self, io: &mut IoQueue, out: &mut SdOut) {
         let Ok(engine) = &self.engine else { return };
         let filtered = |path: &str| match &self.filters {
             Some(f) => format!("{path}?{f}"),
@@ -367,6 +379,7 @@ impl MobySd {
             let call = engine.get(&path, self.interval, io);
             self.calls.push((which, call));
         }
+        self.fail_unsent(io, out);
     }
 }
 
@@ -456,7 +469,7 @@ impl SdMachine for MobySd {
             self.next = Instant(u64::MAX);
             return;
         }
-        self.start_refresh(now, io);
+        self.start_refresh(now, io, out);
     }
 
     fn owns(&self, id: RequestId) -> bool {
@@ -493,7 +506,7 @@ impl SdMachine for MobySd {
         }
         if which == Which::Ping {
             self.calls.clear();
-            return self.list(io);
+            return self.list(io, out);
         }
         match self.build() {
             Ok(group) => out.updates.push(vec![group]),
@@ -518,7 +531,7 @@ impl SdMachine for MobySd {
             }
             out.failures.push(message);
         }
-        self.start_refresh(now, io);
+        self.start_refresh(now, io, out);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
