@@ -89,7 +89,9 @@ error_log {work}/nginx-error.log;
 worker_rlimit_nofile 65536;
 events {{ worker_connections 16384; }}
 http {{
-  access_log off;
+  log_format stamp '$msec $server_addr';
+  access_log {work}/access.log stamp buffer=256k flush=1s;
+  gzip_static on;
   client_body_temp_path {work}/body;
   types {{ }}
   default_type "text/plain; version=0.0.4";
@@ -123,8 +125,9 @@ http {{
 def agent_cmd(name, args, work, cfg, port):
     data = os.path.join(work, f"data-{name}")
     shutil.rmtree(data, ignore_errors=True)
-    if name == "trawl":
-        return [args.trawl, f"--config.file={cfg}", f"--storage.path={data}",
+    if name.startswith("trawl"):
+        extra = ["--scrape.first-at-once"] if args.first_at_once else []
+        return [args.trawl, *extra, f"--config.file={cfg}", f"--storage.path={data}",
                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
     if name == "vmagent":
         # Without a receiver, vmagent keeps what it scraped in its on-disk queue (the
@@ -146,7 +149,7 @@ def run_one(name, args, work, fleet, sd_path, extra_addr):
                 f"  external_labels: {{bench_agent: {name}}}\n"
                 f"scrape_configs:\n  - job_name: bench\n    file_sd_configs:\n"
                 f"      - files: ['{sd_path}']\n")
-        if args.rw_url and name != "vmagent":
+        if args.rw_url and name not in ("vmagent", "trawl-wal"):
             f.write(f"remote_write:\n  - url: {args.rw_url}\n")
     write_sd(sd_path, fleet)
     port = free_port()
@@ -190,7 +193,7 @@ def run_one(name, args, work, fleet, sd_path, extra_addr):
         log.close()
     series = len(fleet) * (args.series + 5)  # each target's series and its 5 report series
     delivered = None
-    if args.rw_url:
+    if args.rw_url and name != "trawl-wal":
         # Series of this agent at the receiver, once what was queued has arrived.
         base = args.rw_url.rsplit("/api/", 1)[0]
         q = urllib.parse.quote(f'count({{bench_agent="{name}"}})')
@@ -206,8 +209,11 @@ def run_one(name, args, work, fleet, sd_path, extra_addr):
                 break
             time.sleep(1)
     samples = series * (w1 - w0) / interval
+    lat = lateness(os.path.join(work, "access.log"), w0, w1, interval)
     return {
         "agent": name,
+        "body": args.body,
+        "lateness_ms": lat,
         "targets_up": up,
         "cpu_s_per_million_samples": (c1 - c0) / (samples / 1e6),
         "peak_rss_bytes": rss,
@@ -218,6 +224,37 @@ def run_one(name, args, work, fleet, sd_path, extra_addr):
     }
 
 
+def lateness(log, t0, t1, interval):
+    """Scrape-start lateness from nginx's access log: for each target, every request's
+    offset from the target's phase (the earliest offset seen in the window, modulo the
+    interval), in milliseconds; p50, p99 and max over all targets. A constant delay
+    common to every scrape of a target is not seen: this is the jitter against the
+    agent's own best, the same measure for every agent."""
+    by = {}
+    try:
+        with open(log) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) != 2:
+                    continue
+                t = float(parts[0])
+                if t0 <= t <= t1:
+                    by.setdefault(parts[1], []).append(t)
+    except OSError:
+        return None
+    late = []
+    for ts in by.values():
+        ref = ts[0]
+        d = [((t - ref + interval / 2) % interval) - interval / 2 for t in ts]
+        m = min(d)
+        late.extend((x - m) * 1000 for x in d)
+    if not late:
+        return None
+    late.sort()
+    q = lambda p: late[min(len(late) - 1, int(p * len(late)))]
+    return {"p50": q(0.5), "p99": q(0.99), "max": late[-1], "n": len(late)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--targets", type=int, default=1000)
@@ -225,12 +262,21 @@ def main():
     ap.add_argument("--interval", type=int, default=1, help="scrape interval, seconds")
     ap.add_argument("--warmup", type=int, default=15)
     ap.add_argument("--duration", type=int, default=60)
-    ap.add_argument("--agents", default="trawl,vmagent,prometheus")
+    ap.add_argument("--agents", default=None,
+                    help="comma-separated, of trawl, trawl-wal (trawl without remote write), "
+                    "vmagent, prometheus; default all (trawl-wal only with --remote-write)")
+    ap.add_argument("--bodies", default="gzip,plain",
+                    help="gzip (nginx serves a pre-compressed body to agents asking for it, "
+                    "as exporters do), plain, or both, each a row of its own")
+    ap.add_argument("--first-at-once", action="store_true",
+                    help="run trawl with --scrape.first-at-once")
     ap.add_argument("--trawl", default="target/release/trawl")
     ap.add_argument("--json", help="write the results here too")
     ap.add_argument("--remote-write", action="store_true",
                     help="send every agent's samples to a VictoriaMetrics started here")
     args = ap.parse_args()
+    if args.agents is None:
+        args.agents = "trawl,trawl-wal,vmagent,prometheus" if args.remote_write else "trawl,vmagent,prometheus"
     args.rw_url = None
     args.trawl = os.path.abspath(args.trawl)
     work = tempfile.mkdtemp(prefix="trawl-bench-")
@@ -252,17 +298,27 @@ def main():
             except Exception:
                 time.sleep(0.1)
         args.rw_url = f"http://127.0.0.1:{vm_port}/api/v1/write"
+    results = []
     try:
-        with open(os.path.join(work, "www", "metrics"), "w") as f:
+        body = os.path.join(work, "www", "metrics")
+        with open(body, "w") as f:
             f.write("# HELP bench_metric A benchmark gauge.\n# TYPE bench_metric gauge\n")
             for i in range(args.series):
                 f.write(f'bench_metric{{path="/api/v1/item/{i}",method="GET",code="200"}} {i * 1.5}\n')
         sd = os.path.join(work, "targets.json")
-        results = []
-        for name in args.agents.split(","):
-            r = run_one(name, args, work, fleet, sd, extra)
-            results.append(r)
-            print(json.dumps(r), flush=True)
+        for kind in args.bodies.split(","):
+            args.body = kind
+            if kind == "gzip":
+                subprocess.run(["gzip", "-k", "-f", "-6", body], check=True)
+            else:
+                try:
+                    os.unlink(body + ".gz")
+                except FileNotFoundError:
+                    pass
+            for name in args.agents.split(","):
+                r = run_one(name, args, work, fleet, sd, extra)
+                results.append(r)
+                print(json.dumps(r), flush=True)
     finally:
         nginx.send_signal(signal.SIGTERM)
         nginx.wait(timeout=10)
@@ -272,13 +328,33 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     rw = " remote_write" if args.rw_url else ""
     print(f"\nN={args.targets} S={args.series} interval={args.interval}s duration={args.duration}s{rw}")
-    print("| agent | targets up | CPU s / M samples | peak RSS | RSS / active series | discovery delay | series at receiver |")
-    print("|---|---|---|---|---|---|---|")
+    print("| body | agent | targets up | CPU s / M samples | peak RSS | RSS / active series | "
+          "lateness p50 / p99 / max | discovery delay | series at receiver |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         d = "none in 120 s" if r["discovery_delay_s"] is None else f"{r['discovery_delay_s'] * 1000:.0f} ms"
         at = "-" if r["series_at_receiver"] is None else str(r["series_at_receiver"])
-        print(f"| {r['agent']} | {r['targets_up']} | {r['cpu_s_per_million_samples']:.3f} | "
-              f"{r['peak_rss_bytes'] / 2**20:.1f} MiB | {r['rss_bytes_per_active_series']:.0f} B | {d} | {at} |")
+        lat = r["lateness_ms"]
+        ls = "-" if lat is None else f"{lat['p50']:.1f} / {lat['p99']:.1f} / {lat['max']:.0f} ms"
+        print(f"| {r['body']} | {r['agent']} | {r['targets_up']} | {r['cpu_s_per_million_samples']:.3f} | "
+              f"{r['peak_rss_bytes'] / 2**20:.1f} MiB | {r['rss_bytes_per_active_series']:.0f} B | {ls} | {d} | {at} |")
+    print("\nRatios within this invocation (trawl ÷ peer):")
+    print("| body | trawl | ÷ vmagent CPU, RSS | ÷ Prometheus agent CPU, RSS |")
+    print("|---|---|---|---|")
+    for kind in args.bodies.split(","):
+        rows = {r["agent"]: r for r in results if r["body"] == kind}
+        for t in ("trawl", "trawl-wal"):
+            if t not in rows:
+                continue
+            cells = []
+            for peer in ("vmagent", "prometheus"):
+                if peer in rows:
+                    c = rows[t]["cpu_s_per_million_samples"] / rows[peer]["cpu_s_per_million_samples"]
+                    m = rows[t]["rss_bytes_per_active_series"] / rows[peer]["rss_bytes_per_active_series"]
+                    cells.append(f"{c:.2f}, {m:.2f}")
+                else:
+                    cells.append("-")
+            print(f"| {kind} | {t} | {cells[0]} | {cells[1]} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

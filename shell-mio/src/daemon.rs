@@ -780,7 +780,7 @@ impl Shell {
         self.done.extend(self.files_done.try_iter());
         while let Some(a) = self.writer.try_ack() {
             feed_ack(agent, self.clock.now(), &a);
-            self.remote.wal_written(self.clock.now());
+            self.remote.wal_written(self.clock.now(), &a.written);
         }
         let w = &self.writer;
         self.overflow.flush(|b| w.try_append(b));

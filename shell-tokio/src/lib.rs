@@ -804,7 +804,7 @@ fn feed(
             agent.handle_input(now, Input::Stored(a.as_input()));
             // The WAL grew: the queues read on.
             if let Some(r) = rw {
-                r.wal_written(now);
+                r.wal_written(now, &a.written);
             }
         }
         Done::Read(caller, e, credit) => {

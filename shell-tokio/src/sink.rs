@@ -82,6 +82,7 @@ impl Acks {
             samples: stored,
             lost_samples: lost,
             error,
+            written: Vec::new(),
         });
     }
 

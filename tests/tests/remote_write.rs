@@ -899,3 +899,240 @@ mod queue {
         }
     }
 }
+
+/// Remote write in the daemon (`trawl_io::remote::Remote`) over a real WAL: records the
+/// writer hands over in memory and records read back from the segment files reach the
+/// receiver exactly once each, whatever mix of the two a run takes.
+mod handover {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32;
+
+    use proptest::prelude::*;
+    use prost::Message;
+    use trawl_core::batch::Batch;
+    use trawl_core::http::ResponseHead;
+    use trawl_core::io::OwnedIoEvent;
+    use trawl_core::labels::Labels;
+    use trawl_core::metrics::Metrics;
+    use trawl_io::remote::{Post, Remote, RemoteId, Transport};
+    use trawl_io::storage::{Wal, WalOptions, Written};
+    use trawl_tests::load::{LoadSpec, run};
+
+    use super::queue::{at, config};
+    use super::{WriteRequest, unsnappy};
+
+    #[derive(Default)]
+    struct Sent(Vec<(RemoteId, Arc<[u8]>)>);
+
+    impl Transport for Sent {
+        fn post(&mut self, id: RemoteId, p: Post<'_>) {
+            self.0.push((id, p.body));
+        }
+        fn cancel(&mut self, _: RemoteId) {}
+    }
+
+    /// (sorted labels, t, value bits) of every sample of `batches`, with the queue's
+    /// external label.
+    fn want(batches: &[Batch]) -> BTreeMap<(String, i64, u64), usize> {
+        let mut labels: BTreeMap<u64, String> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for b in batches {
+            for (r, l) in &b.series {
+                let mut v: Vec<String> = l.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                v.push("dc=one".into());
+                v.sort();
+                labels.insert(r.0, v.join(","));
+            }
+            for p in &b.samples {
+                *out.entry((labels[&p.series.0].clone(), p.t, p.v))
+                    .or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    fn got(sent: &[(RemoteId, Arc<[u8]>)]) -> BTreeMap<(String, i64, u64), usize> {
+        let mut out = BTreeMap::new();
+        for (_, body) in sent {
+            let req = WriteRequest::decode(unsnappy(body).as_slice()).expect("a WriteRequest");
+            for ts in req.timeseries {
+                let mut l: Vec<String> = ts
+                    .labels
+                    .iter()
+                    .map(|l| format!("{}={}", l.name, l.value))
+                    .collect();
+                l.sort();
+                for s in ts.samples {
+                    *out.entry((l.join(","), s.timestamp, s.value.to_bits()))
+                        .or_insert(0) += 1;
+                }
+            }
+        }
+        out
+    }
+
+    fn counter(m: &Metrics, name: &str) -> f64 {
+        m.sum(name)
+    }
+
+    /// What happens to an acknowledgement's records.
+    #[derive(Clone, Copy, Debug)]
+    enum Ack {
+        /// Handed over at once.
+        Now,
+        /// Lost (as past the hand-over bound): the files must tell.
+        Dropped,
+        /// Held back and handed over with the next one.
+        Later,
+    }
+
+    /// Writes `batches` (one append each) and runs remote write beside, acknowledging
+    /// as `acks` says (cycled), pumping every `pump_every` and answering requests every
+    /// `answer_every` appends; the samples sent and (handed over, read back) record
+    /// counts.
+    fn drive(
+        batches: &[Batch],
+        acks: &[Ack],
+        (pump_every, answer_every): (usize, usize),
+        segment_size: u64,
+    ) -> (BTreeMap<(String, i64, u64), usize>, f64, f64) {
+        let d = std::env::temp_dir().join(format!(
+            "trawl-handover-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        let mark = Arc::new(AtomicU32::new(u32::MAX));
+        let cfg = config("    queue_config: {max_samples_per_send: 500, capacity: 2000}\n");
+        let ext = Labels::from_pairs([("dc", "one")]);
+        let opts = WalOptions {
+            segment_size,
+            ..WalOptions::default()
+        };
+        let (mut wal, _, _) = Wal::open(&d, opts).expect("open");
+        let mut remote =
+            Remote::new(&[(*cfg).clone()], &ext, &d, 7, "t", at(0), mark.clone()).expect("remote");
+        wal.keep_segments_from(mark);
+        let mut net = Sent::default();
+        let mut answered = 0;
+        let mut held: Vec<Written> = Vec::new();
+        let mut ms = 0;
+        let meta = Vec::new;
+        let answer = |remote: &mut Remote, net: &Sent, answered: &mut usize, ms: u64| {
+            for (id, _) in &net.0[*answered..] {
+                let head = ResponseHead {
+                    minor: 1,
+                    status: 204,
+                    reason: "No Content".into(),
+                    headers: Vec::new(),
+                };
+                remote.on_net(at(ms), *id, OwnedIoEvent::HttpHead(head));
+                remote.on_net(at(ms), *id, OwnedIoEvent::HttpEnd);
+            }
+            *answered = net.0.len();
+        };
+        for (i, b) in batches.iter().enumerate() {
+            let r = wal.append(std::slice::from_ref(b), 0);
+            assert!(r.error.is_none(), "{:?}", r.error);
+            held.extend(wal.take_written());
+            ms += 10;
+            match acks[i % acks.len()] {
+                Ack::Now => remote.wal_written(at(ms), &std::mem::take(&mut held)),
+                Ack::Dropped => {
+                    held.clear();
+                    remote.wal_written(at(ms), &[]);
+                }
+                Ack::Later => {}
+            }
+            if i % pump_every == 0 {
+                remote.pump(at(ms), &mut net, &meta);
+            }
+            if i % answer_every == 0 {
+                answer(&mut remote, &net, &mut answered, ms);
+                remote.pump(at(ms), &mut net, &meta);
+            }
+        }
+        remote.wal_written(at(ms), &held);
+        remote.close(at(ms));
+        for _ in 0..10_000 {
+            ms += 100;
+            remote.pump(at(ms), &mut net, &meta);
+            answer(&mut remote, &net, &mut answered, ms);
+            if remote.is_idle() && answered == net.0.len() {
+                break;
+            }
+        }
+        let mut m = Metrics::default();
+        remote.metrics(&mut m);
+        drop(wal);
+        let _ = std::fs::remove_dir_all(&d);
+        (
+            got(&net.0),
+            counter(&m, "trawl_remote_storage_wal_records_handed_over_total"),
+            counter(&m, "trawl_remote_storage_wal_records_read_total"),
+        )
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        N.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn load(targets: usize, series: usize, scrapes: usize) -> Vec<Batch> {
+        run(
+            &LoadSpec {
+                targets,
+                series,
+                scrapes,
+                wall: 1_800_000_000_000_000_000,
+                huge_label: false,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn a_caught_up_queue_reads_nothing_back_from_the_files() {
+        let batches = load(5, 50, 12);
+        let (sent, memory, files) = drive(&batches, &[Ack::Now], (1, 1), 8 << 20);
+        assert_eq!(sent, want(&batches));
+        assert!(memory > 0.0, "handed over: {memory}");
+        assert_eq!(files, 0.0, "read back");
+    }
+
+    #[test]
+    fn records_past_the_bound_and_new_segments_come_from_the_files() {
+        let batches = load(5, 50, 12);
+        // Small segments: every few records a new one, read from the file.
+        let (sent, memory, files) = drive(
+            &batches,
+            &[Ack::Now, Ack::Dropped, Ack::Later, Ack::Now],
+            (2, 3),
+            64 << 10,
+        );
+        assert_eq!(sent, want(&batches));
+        assert!(
+            memory > 0.0 && files > 0.0,
+            "memory {memory}, files {files}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn every_sample_goes_out_once_whatever_the_mix(
+            acks in proptest::collection::vec(
+                prop_oneof![Just(Ack::Now), Just(Ack::Dropped), Just(Ack::Later)], 1..6),
+            pump_every in 1usize..4,
+            answer_every in 1usize..6,
+            small in any::<bool>(),
+        ) {
+            let batches = load(3, 30, 8);
+            let seg = if small { 64 << 10 } else { 8 << 20 };
+            let (sent, _, _) = drive(&batches, &acks, (pump_every, answer_every), seg);
+            prop_assert_eq!(sent, want(&batches));
+        }
+    }
+}

@@ -1026,6 +1026,7 @@ fn acknowledgements_reach_the_agent_as_storage_reports() {
         samples: 0,
         lost_samples: 7,
         error: Some("write data: No space left on device".into()),
+        ..Default::default()
     };
     let outs = h.input(Input::Stored(bad.as_input()));
     assert!(

@@ -226,6 +226,9 @@ struct InFlight {
 /// and the shell's own work get their turns in between. Until a slice leaves nothing
 /// pending, [`crate::Agent::accepts_body`] tells the shell to read no more of that body.
 pub const BODY_SLICE: u64 = 256 << 10;
+/// gzip decoders kept for reuse (about 60 KiB each): more than the bodies usually in
+/// flight at once on one loop turn.
+const GUNZIPS_KEPT: usize = 8;
 /// Slices of pending body work done per [`crate::Input::Timeout`], over the scrapes
 /// that have some, in turn (4 MiB decompressed in all).
 const SLICES_PER_TIMEOUT: usize = 16;
@@ -280,10 +283,10 @@ struct Body {
 }
 
 impl Body {
-    fn new(format: Result<Format, String>, gzip: bool) -> Body {
+    fn new(format: Result<Format, String>, gunzip: Option<Gunzip>) -> Body {
         Body {
             format,
-            gunzip: gzip.then(Gunzip::new),
+            gunzip,
             parser: None,
             decompressed: 0,
             pending: Vec::new(),
@@ -390,6 +393,8 @@ impl Body {
             })
             .map_err(gzip_error)?;
             self.slice(&rest, d)?;
+            // Kept for the manager to use again.
+            self.gunzip = Some(g);
         }
         d.run.body_bytes = self.decompressed as i64;
         let Dest {
@@ -661,6 +666,9 @@ pub(crate) struct ScrapeManager {
     busy_since: Option<Instant>,
     /// Bumped by every sync and configuration: the target set may have changed.
     pub(crate) version: u64,
+    /// gzip decoders of finished bodies, reset for the next ones (at most
+    /// [`GUNZIPS_KEPT`]): inflate state, window and output buffer are allocated once.
+    gunzips: Vec<Gunzip>,
     pub(crate) stats: ScrapeStats,
     /// Duration estimators for the self-metrics.
     timings: Timings,
@@ -694,6 +702,7 @@ impl ScrapeManager {
             busy: std::collections::VecDeque::new(),
             busy_since: None,
             version: 0,
+            gunzips: Vec::new(),
             stats: ScrapeStats::default(),
             timings: Timings::default(),
             ended: CacheStats::default(),
@@ -1449,8 +1458,9 @@ impl ScrapeManager {
                     };
                     let format =
                         select_format(header("Content-Type"), cfg.fallback_scrape_protocol);
-                    let gzip = header("Content-Encoding") == Some("gzip");
-                    f.body = Some(Body::new(format, gzip));
+                    let gunzip = (header("Content-Encoding") == Some("gzip"))
+                        .then(|| self.gunzips.pop().unwrap_or_default());
+                    f.body = Some(Body::new(format, gunzip));
                     None
                 }
             }
@@ -1516,6 +1526,12 @@ impl ScrapeManager {
             self.busy_since.get_or_insert(now.mono);
         }
         if let Some(r) = result {
+            if let Some(mut g) = f.body.as_mut().and_then(|b| b.gunzip.take())
+                && self.gunzips.len() < GUNZIPS_KEPT
+            {
+                g.reset();
+                self.gunzips.push(g);
+            }
             self.owners.remove(&id);
             Self::finish(l, lid.id.0, now, r, out, &mut self.refs, &mut self.timings);
             if l.done() {

@@ -279,6 +279,31 @@ pub struct Wal {
     origin: std::time::Instant,
     /// `prometheus_tsdb_wal_fsync_duration_seconds`.
     fsync: Summary,
+    /// Records written since [`Wal::take_written`] last took them, for remote write
+    /// (kept only while a queue marks `keep_from`).
+    written: Vec<Written>,
+    written_bytes: usize,
+    /// A record was left out (the bound): later ones would not follow on.
+    written_full: bool,
+}
+
+/// Most bytes of records [`Wal::take_written`] holds (and an [`super::Ack`] carries):
+/// past it, remote write reads the rest from the segment files as before.
+pub const WRITTEN_MAX: usize = 32 << 20;
+
+/// A record as written to a segment, handed to remote write in memory so that a queue
+/// that is caught up need not read it back from the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The segment it is in.
+    pub segment: u32,
+    /// Where a reader stands after the record before it (the record may start later,
+    /// after padding to a page): a reader at this offset reads this record next.
+    pub after: u64,
+    /// The offset just past the record.
+    pub end: u64,
+    /// The record, decompressed (as `ReadRecord::payload` gives it).
+    pub payload: Vec<u8>,
 }
 
 fn segment_name(i: u32) -> String {
@@ -498,6 +523,9 @@ impl Wal {
             keep_from: None,
             origin: std::time::Instant::now(),
             fsync: Summary::new(),
+            written: Vec::new(),
+            written_bytes: 0,
+            written_full: false,
         };
         Ok((wal, restored, report))
     }
@@ -843,6 +871,7 @@ impl Wal {
         // A large record (a first scrape's series) must not size the buffers for good.
         self.seg.trim(KEEP_BUFFER);
         written?;
+        self.hand_off(start, end);
         if self.rec.first() == Some(&record::kind::SERIES) {
             self.current_series.push((start, end));
         }
@@ -851,6 +880,36 @@ impl Wal {
         }
         self.stats.records += 1;
         Ok(())
+    }
+
+    /// Keeps a copy of the record just written at `start..end` for remote write, while a
+    /// queue wants them and within [`WRITTEN_MAX`].
+    fn hand_off(&mut self, start: u64, end: u64) {
+        let wanted = self
+            .keep_from
+            .as_ref()
+            .is_some_and(|m| m.load(std::sync::atomic::Ordering::Acquire) != u32::MAX);
+        if !wanted || self.written_full {
+            return;
+        }
+        if self.written_bytes + self.rec.len() > WRITTEN_MAX {
+            self.written_full = true;
+            return;
+        }
+        self.written_bytes += self.rec.len();
+        self.written.push(Written {
+            segment: self.current,
+            after: start,
+            end,
+            payload: self.rec.clone(),
+        });
+    }
+
+    /// The records written since the last call, in order (see [`Written`]).
+    pub fn take_written(&mut self) -> Vec<Written> {
+        self.written_bytes = 0;
+        self.written_full = false;
+        std::mem::take(&mut self.written)
     }
 
     /// Writes what the segment writer holds; on failure truncates the file back to its

@@ -66,6 +66,10 @@ pub struct Ack {
     pub lost_samples: u64,
     /// The last error among them, if any.
     pub error: Option<String>,
+    /// The records these batches became, as written, for remote write's queues (see
+    /// [`super::Written`]; empty without a queue, cut short past
+    /// [`super::WRITTEN_MAX`] bytes).
+    pub written: Vec<super::Written>,
 }
 
 impl Ack {
@@ -85,6 +89,12 @@ impl Ack {
         self.lost_samples += o.lost_samples;
         if o.error.is_some() {
             self.error = o.error;
+        }
+        // Past the bound, the queues read the rest from the files (a record that does
+        // not follow on from the one before is never used: see `Written::after`).
+        let bytes = |w: &[super::Written]| w.iter().map(|w| w.payload.len()).sum::<usize>();
+        if bytes(&self.written) + bytes(&o.written) <= super::WRITTEN_MAX {
+            self.written.extend(o.written);
         }
     }
 }
@@ -285,9 +295,11 @@ fn run(
                     samples: 0,
                     lost_samples: group.iter().map(|b| b.samples.len() as u64).sum(),
                     error: Some(e.clone()),
+                    ..Ack::default()
                 },
                 None => {
                     let r = wal.append(&group, now_ms());
+                    let written = wal.take_written();
                     Ack {
                         batches: group.len() as u64,
                         samples: r.stored,
@@ -295,6 +307,7 @@ fn run(
                         error: r
                             .error
                             .map(|e| format!("write {}: {e}", wal.dir().display())),
+                        written,
                     }
                 }
             };
