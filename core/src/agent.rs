@@ -58,6 +58,15 @@ pub struct AgentOptions {
     /// whose `scrape_protocols` are the default ask for protobuf first, which carries
     /// start timestamps (3.x changes the global default the same way).
     pub start_timestamps: bool,
+    /// Scrape a target discovered for a job that has been running for at least an
+    /// interval at once, then on its phase grid (`--scrape.first-at-once`). Off by
+    /// default, as in Prometheus: a new target otherwise waits for its first grid
+    /// instant, up to an interval, and a short-lived one may never be scraped. On, a
+    /// burst of new targets is scraped together instead of spread over the interval;
+    /// targets of a job's first interval (a start, a reload that adds the job) stay on
+    /// the grid, and so does a target whose first grid instant is within its
+    /// `scrape_timeout`. The at-once scrape is stamped with its own start time.
+    pub first_scrape_at_once: bool,
 }
 
 /// The default of [`AgentOptions::kubernetes_service_account_dir`].
@@ -83,6 +92,7 @@ impl Default for AgentOptions {
             kubernetes_service: None,
             kubernetes_service_account_dir: DEFAULT_SERVICE_ACCOUNT_DIR.into(),
             start_timestamps: false,
+            first_scrape_at_once: false,
         }
     }
 }
@@ -281,6 +291,7 @@ impl Agent {
                 let mut m =
                     ScrapeManager::new(options.user_agent.as_str().into(), options.body_size_limit);
                 m.start_timestamps = options.start_timestamps;
+                m.first_at_once = options.first_scrape_at_once;
                 m
             },
             options,

@@ -124,6 +124,12 @@ struct Cli {
     /// `body_size_limit`; 0 for none (Prometheus's default). A job's own limit wins.
     #[arg(long = "scrape.body-size-limit", default_value = "64MB")]
     body_size_limit: String,
+    /// Scrape a target found for a job that has run for an interval at once, then on
+    /// its phase grid (off, as in Prometheus: a new target waits up to an interval for
+    /// its first scrape). On, a burst of new targets is scraped together rather than
+    /// spread over the interval.
+    #[arg(long = "scrape.first-at-once")]
+    first_at_once: bool,
     /// The resolver configuration (name servers, search domains, `options ndots:
     /// timeout: attempts: rotate`) for DNS discovery (read at every refresh) and for the
     /// name of every connection (targets, HTTP SD endpoints, proxies, remote write;
@@ -833,6 +839,7 @@ fn options(cli: &Cli, matches: &clap::ArgMatches) -> Result<DaemonOptions, Strin
         agent: AgentOptions {
             fqdn: hostname(),
             start_timestamps: features(cli).0,
+            first_scrape_at_once: cli.first_at_once,
             body_size_limit: trawl_core::units::ByteSize::parse(&cli.body_size_limit)
                 .map_err(|e| format!("--scrape.body-size-limit: {e}"))?
                 .0,

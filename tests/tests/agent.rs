@@ -1130,3 +1130,84 @@ fn the_accept_header_asks_for_the_jobs_escaping_scheme() {
     }
     assert!(accept("    metric_name_validation_scheme: legacy\n").contains("escaping=underscores"));
 }
+
+/// `first_scrape_at_once`: a target added to a running job is scraped when it is found,
+/// stamped then, and afterwards on its phase grid; without the option (Prometheus), it
+/// waits for its first grid instant. Targets of the job's first interval stay on the
+/// grid either way.
+#[test]
+fn a_target_added_later_is_scraped_at_once_only_when_asked_then_on_its_grid() {
+    let cfg = |targets: &str| {
+        format!(
+            "scrape_configs: [{{job_name: node, scrape_interval: 60s, scrape_timeout: 5s, static_configs: [{{targets: [{targets}]}}]}}]"
+        )
+    };
+    let interval = 60_000_000_000u64;
+    for at_once in [false, true] {
+        let mut o = opts();
+        o.first_scrape_at_once = at_once;
+        let mut h = Harness::new(&cfg("\"a:9100\""), o);
+        let seed =
+            trawl_core::hash::offset_seed(&h.agent.options().fqdn, &trawl_core::Labels::empty());
+        let wall = |h: &Harness| (h.now.wall.0 as u64) % interval;
+        let phase_of = |h: &Harness, addr: &str| {
+            let t = h
+                .agent
+                .targets()
+                .into_iter()
+                .find(|t| t.target.url.contains(addr))
+                .expect("target");
+            trawl_core::hash::scrape_phase(t.target.hash(), seed, interval)
+        };
+        // The first target, in the job's first interval: on its grid.
+        let first = h.advance_until_scrape(secs(61));
+        assert_eq!(first.len(), 1);
+        assert_eq!(wall(&h), phase_of(&h, "a:9100"), "at_once {at_once}");
+        h.respond(first[0].0, 200, "text/plain", b"up 1\n");
+        h.advance(secs(90));
+        for (id, _) in h.pending_scrapes() {
+            h.respond(id, 200, "text/plain", b"up 1\n");
+        }
+        // A second target, a minute and a half in.
+        h.input(Input::Config(Box::new(config(&cfg(
+            "\"a:9100\", \"b:9100\"",
+        )))));
+        let pb = phase_of(&h, "b:9100");
+        let wait = (pb + interval - wall(&h)) % interval;
+        assert!(
+            wait > 5_000_000_000,
+            "pick a target whose grid instant is not within the timeout"
+        );
+        let now_b = h
+            .pending_scrapes()
+            .into_iter()
+            .find(|(_, u)| u.contains("b:9100"));
+        assert_eq!(now_b.is_some(), at_once, "scraped at once: {at_once}");
+        if let Some((id, _)) = now_b {
+            let stamp = h.now.wall.0;
+            h.respond(id, 200, "text/plain", b"up 1\n");
+            let stamped = h.log.iter().rev().find_map(|(_, o)| match o {
+                Output::Append(b) if b.target.contains("b:9100") => b.samples.first().map(|p| p.t),
+                _ => None,
+            });
+            assert_eq!(stamped, Some(stamp / 1_000_000), "stamped when it started");
+        }
+        // The next scrape of b is on its grid.
+        let next = loop {
+            let s = h.advance_until_scrape(secs(61));
+            if let Some(x) = s.iter().find(|(_, u)| u.contains("b:9100")) {
+                break x.clone();
+            }
+            for (id, _) in s {
+                h.respond(id, 200, "text/plain", b"up 1\n");
+            }
+        };
+        assert_eq!(wall(&h), pb, "at_once {at_once}");
+        h.respond(next.0, 200, "text/plain", b"up 1\n");
+        let m = h.agent.metrics();
+        assert_eq!(
+            m.value("trawl_target_scrapes_at_once_total", &[]),
+            Some(if at_once { 1.0 } else { 0.0 })
+        );
+    }
+}

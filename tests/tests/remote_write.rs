@@ -996,7 +996,7 @@ mod handover {
         acks: &[Ack],
         (pump_every, answer_every): (usize, usize),
         segment_size: u64,
-    ) -> (BTreeMap<(String, i64, u64), usize>, f64, f64) {
+    ) -> (BTreeMap<(String, i64, u64), usize>, f64, f64, f64) {
         let d = std::env::temp_dir().join(format!(
             "trawl-handover-{}-{}",
             std::process::id(),
@@ -1004,7 +1004,8 @@ mod handover {
         ));
         let _ = std::fs::remove_dir_all(&d);
         let mark = Arc::new(AtomicU32::new(u32::MAX));
-        let cfg = config("    queue_config: {max_samples_per_send: 500, capacity: 2000}\n");
+        let cfg =
+            config("    queue_config: {max_samples_per_send: 50, capacity: 100, max_shards: 2}\n");
         let ext = Labels::from_pairs([("dc", "one")]);
         let opts = WalOptions {
             segment_size,
@@ -1071,6 +1072,7 @@ mod handover {
             got(&net.0),
             counter(&m, "trawl_remote_storage_wal_records_handed_over_total"),
             counter(&m, "trawl_remote_storage_wal_records_read_total"),
+            counter(&m, "prometheus_remote_storage_enqueue_retries_total"),
         )
     }
 
@@ -1096,9 +1098,12 @@ mod handover {
     #[test]
     fn a_caught_up_queue_reads_nothing_back_from_the_files() {
         let batches = load(5, 50, 12);
-        let (sent, memory, files) = drive(&batches, &[Ack::Now], (1, 1), 8 << 20);
+        // Requests answered only every third append: the queue (room for 100 samples)
+        // is full time and again, and holds what it is handed meanwhile.
+        let (sent, memory, files, full) = drive(&batches, &[Ack::Now], (1, 3), 8 << 20);
         assert_eq!(sent, want(&batches));
         assert!(memory > 0.0, "handed over: {memory}");
+        assert!(full > 0.0, "the queue was never full");
         assert_eq!(files, 0.0, "read back");
     }
 
@@ -1106,7 +1111,7 @@ mod handover {
     fn records_past_the_bound_and_new_segments_come_from_the_files() {
         let batches = load(5, 50, 12);
         // Small segments: every few records a new one, read from the file.
-        let (sent, memory, files) = drive(
+        let (sent, memory, files, _) = drive(
             &batches,
             &[Ack::Now, Ack::Dropped, Ack::Later, Ack::Now],
             (2, 3),
@@ -1131,7 +1136,7 @@ mod handover {
         ) {
             let batches = load(3, 30, 8);
             let seg = if small { 64 << 10 } else { 8 << 20 };
-            let (sent, _, _) = drive(&batches, &acks, (pump_every, answer_every), seg);
+            let (sent, ..) = drive(&batches, &acks, (pump_every, answer_every), seg);
             prop_assert_eq!(sent, want(&batches));
         }
     }

@@ -208,6 +208,8 @@ struct Pool {
     dropped: usize,
     limit_error: Option<Arc<str>>,
     stats: PoolStats,
+    /// When the pool was created (see [`crate::agent::AgentOptions::first_scrape_at_once`]).
+    created: Instant,
 }
 
 #[derive(Debug)]
@@ -459,6 +461,9 @@ struct Loop {
     last_duration: Duration,
     /// When the last scrape request began (for `prometheus_target_interval_length_seconds`).
     last_start: Option<Instant>,
+    /// A first scrape at once is due from this instant (see
+    /// [`crate::agent::AgentOptions::first_scrape_at_once`]).
+    at_once: Option<Instant>,
     /// The instant this loop's timer entry is filed under.
     wake: Instant,
 }
@@ -470,7 +475,9 @@ impl Loop {
             (Some(f), _) if self.stopping => f.deadline,
             (Some(f), _) => f.deadline.min(self.next_tick),
             (None, Some((at, _))) => at,
-            (None, None) => self.next_tick,
+            (None, None) => self
+                .at_once
+                .map_or(self.next_tick, |t| t.min(self.next_tick)),
         }
     }
 
@@ -494,6 +501,9 @@ pub struct ScrapeStats {
     /// Ticks that found the previous scrape still running (cannot happen while
     /// timeout ≤ interval; counted to prove it).
     pub ticks_skipped_busy: u64,
+    /// First scrapes started at once, off the grid
+    /// ([`crate::agent::AgentOptions::first_scrape_at_once`]).
+    pub scrapes_at_once: u64,
     /// `prometheus_target_scrape_pool_reloads_total` (all pools).
     pub reloads: u64,
     /// `prometheus_target_scrape_pool_exceeded_target_limit_total` (all pools).
@@ -657,6 +667,8 @@ pub(crate) struct ScrapeManager {
     default_body_limit: u64,
     /// [`crate::agent::AgentOptions::start_timestamps`].
     pub(crate) start_timestamps: bool,
+    /// [`crate::agent::AgentOptions::first_scrape_at_once`].
+    pub(crate) first_at_once: bool,
     /// The hash that picks a target's phase (Prometheus's target hash). A field so a
     /// test can force collisions and show identity does not depend on it.
     phase_hash: fn(&ScrapeTarget) -> u64,
@@ -698,6 +710,7 @@ impl ScrapeManager {
             user_agent,
             default_body_limit,
             start_timestamps: false,
+            first_at_once: false,
             phase_hash: ScrapeTarget::hash,
             busy: std::collections::VecDeque::new(),
             busy_since: None,
@@ -912,6 +925,7 @@ impl ScrapeManager {
                     dropped: 0,
                     limit_error: None,
                     stats: PoolStats::default(),
+                    created: now.mono,
                 },
             );
         }
@@ -1054,6 +1068,10 @@ impl ScrapeManager {
         let interval = t.interval.as_nanos();
         let wait =
             crate::hash::first_scrape_wait((self.phase_hash)(&t), seed, interval, now.wall.0);
+        let at_once = (self.first_at_once
+            && now.mono >= pool.created + t.interval.to_std()
+            && Duration::from_nanos(wait) > t.timeout.to_std())
+        .then_some(now.mono);
         let mut l = Loop {
             job: job.clone(),
             template,
@@ -1072,6 +1090,7 @@ impl ScrapeManager {
             last_scrape: None,
             last_duration: Duration::ZERO,
             last_start: None,
+            at_once,
             wake: Instant::ZERO,
         };
         l.wake = l.wake_at();
@@ -1261,11 +1280,17 @@ impl ScrapeManager {
             self.remove_loop(id);
             return;
         }
-        // 2. Ticks: scrape on the grid; never two in flight.
-        if now.mono >= l.next_tick && !l.stopping {
+        // 2. Ticks: scrape on the grid (or at once, the first time, if asked); never two
+        // in flight.
+        let on_grid = now.mono >= l.next_tick;
+        if (on_grid || l.at_once.is_some_and(|t| now.mono >= t)) && !l.stopping {
             let forced = self.pools.get(&l.job).and_then(|p| p.limit_error.clone());
             let interval = l.target.interval.to_std();
-            let scheduled_wall = l.next_wall;
+            // An at-once scrape is stamped when it starts, off the grid.
+            let scheduled_wall = if on_grid { l.next_wall } else { now.wall };
+            if l.at_once.take().is_some() && !on_grid {
+                self.stats.scrapes_at_once += 1;
+            }
             // Advance to the next grid point after now (a late wake-up skips what it missed).
             while l.next_tick <= now.mono {
                 l.next_tick = l.next_tick + interval;
@@ -1696,7 +1721,12 @@ impl ScrapeManager {
                 .sum::<usize>() as f64,
         );
         let s = &self.stats;
-        let counters: [(&'static str, &'static str, u64); 13] = [
+        let counters: [(&'static str, &'static str, u64); 14] = [
+            (
+                "trawl_target_scrapes_at_once_total",
+                "First scrapes of new targets started at once, off their phase grid (--scrape.first-at-once).",
+                s.scrapes_at_once,
+            ),
             (
                 "prometheus_target_scrape_pools_total",
                 "Total number of scrape pool creation attempts.",

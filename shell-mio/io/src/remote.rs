@@ -60,6 +60,11 @@ pub trait Transport {
 /// How often the tail looks for new WAL data without being told.
 const POLL: Duration = Duration::from_secs(1);
 
+/// How often the tail looks at the files while records arrive in memory (a safety net:
+/// every acknowledgement, at least once a second while scrapes store anything, brings
+/// the records).
+const HANDOVER_POLL: Duration = Duration::from_secs(5);
+
 /// How often the progress file is written at most (a rename per acknowledged request
 /// was 7 % of the daemon's CPU at 100 requests a second).
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
@@ -117,7 +122,18 @@ struct Runner {
     /// Records fed from the writer's hand-over, and read from segment files.
     from_memory: u64,
     from_files: u64,
+    /// Handed-over records the queue had no room for yet, in order, following on from
+    /// the tail (at most [`HELD_MAX`] bytes).
+    held: std::collections::VecDeque<Written>,
+    held_bytes: usize,
+    /// The files hold records that were not handed over (a gap, a new segment, or the
+    /// start): read them until the end of the WAL.
+    files_needed: bool,
 }
+
+/// Most bytes of handed-over records a queue holds while it has no room for them
+/// (about 15 s of a million series scraped every 15 s); past them, the files.
+const HELD_MAX: usize = 16 << 20;
 
 /// The agent's metric metadata: family, type, help, unit.
 pub type Metadata = Vec<(String, trawl_core::exposition::MetricType, String, String)>;
@@ -304,6 +320,7 @@ impl Runner {
             let next = segment_path(wal_dir, self.tail.segment + 1);
             if !next.exists() {
                 self.behind = false;
+                self.files_needed = false;
                 return;
             }
             self.tail.segment += 1;
@@ -321,37 +338,64 @@ impl Runner {
         self.full_stops += 1;
     }
 
-    /// Feeds the records the WAL writer handed over, from where the tail stands; false
-    /// if the tail must read the segment files instead (it is behind, a record does not
-    /// follow on from it, the segment changed, or the queue is full).
-    fn take(&mut self, now: Now, written: &[Written]) -> bool {
-        if self.behind {
-            return false;
-        }
+    /// Keeps the records the WAL writer handed over that follow on from what the
+    /// tail has read or holds already; false if one does not (a gap: records left out
+    /// past a bound, or a new segment and maybe a checkpoint), and the files must tell.
+    fn offer(&mut self, written: &[Written]) -> bool {
+        let mut last = self
+            .held
+            .back()
+            .map_or((self.tail.segment, self.tail.offset), |w| {
+                (w.segment, w.end)
+            });
         for w in written {
-            let t = &self.tail;
-            if w.segment < t.segment || (w.segment == t.segment && w.end <= t.offset) {
-                // Read from the file already.
+            if (w.segment, w.end) <= last {
+                // Read from the file, or held, already.
                 continue;
             }
-            if w.segment != t.segment || w.after != t.offset {
-                // A gap, or a new segment (and maybe a checkpoint): the files tell.
+            if w.segment != last.0
+                || w.after != last.1
+                || self.held_bytes + w.payload.len() > HELD_MAX
+            {
+                self.files_needed = true;
                 return false;
             }
-            if !self.q.wants_records() {
-                self.behind = true;
-                self.full_stops += 1;
-                return false;
-            }
-            let pos = WalPos {
-                segment: w.segment,
-                offset: w.end,
-            };
-            self.q.handle_record(now, pos, &w.payload);
-            self.tail.offset = w.end;
-            self.from_memory += 1;
+            self.held_bytes += w.payload.len();
+            self.held.push_back(w.clone());
+            last = (w.segment, w.end);
         }
         true
+    }
+
+    /// Feeds held records while the queue has room.
+    fn feed_held(&mut self, now: Now) {
+        while let Some(w) = self.held.front() {
+            let t = &self.tail;
+            if (w.segment, w.end) <= (t.segment, t.offset) {
+                // The file was read past it meanwhile.
+            } else if w.segment != t.segment || w.after != t.offset {
+                self.held.clear();
+                self.held_bytes = 0;
+                self.files_needed = true;
+                return;
+            } else if !self.q.wants_records() {
+                self.behind = true;
+                self.full_stops += 1;
+                return;
+            } else {
+                let pos = WalPos {
+                    segment: w.segment,
+                    offset: w.end,
+                };
+                self.q.handle_record(now, pos, &w.payload);
+                self.tail.offset = w.end;
+                self.from_memory += 1;
+            }
+            if let Some(w) = self.held.pop_front() {
+                self.held_bytes -= w.payload.len();
+            }
+        }
+        self.behind = false;
     }
 
     fn persist(&mut self, now: Now) {
@@ -427,6 +471,9 @@ impl Remote {
                 buf: Vec::new(),
                 from_memory: 0,
                 from_files: 0,
+                held: std::collections::VecDeque::new(),
+                held_bytes: 0,
+                files_needed: true,
             };
             if let Some(&c) = cps.last() {
                 r.read_checkpoint(&wal_dir, c);
@@ -481,9 +528,11 @@ impl Remote {
     /// one that is not reads the segment files at the next [`Remote::pump`].
     pub fn wal_written(&mut self, now: Now, written: &[Written]) {
         for r in &mut self.runners {
-            if !written.is_empty() && r.take(now, written) {
-                // Caught up: the files need not be looked at until the next poll.
-                r.next_poll = now.mono + POLL;
+            let followed = r.offer(written);
+            r.feed_held(now);
+            if followed && !r.files_needed && !written.is_empty() {
+                // Caught up through memory: the files are only a safety net now.
+                r.next_poll = now.mono + HANDOVER_POLL;
             } else {
                 r.next_poll = now.mono;
             }
@@ -515,7 +564,10 @@ impl Remote {
             }
         }
         for (i, r) in self.runners.iter_mut().enumerate() {
-            if now.mono >= r.next_poll || (r.behind && r.q.wants_records()) {
+            if !r.held.is_empty() && r.q.wants_records() {
+                r.feed_held(now);
+            }
+            if r.held.is_empty() && (now.mono >= r.next_poll || (r.behind && r.q.wants_records())) {
                 r.read(now, &self.wal_dir);
                 r.next_poll = now.mono + POLL;
             }
@@ -701,7 +753,9 @@ impl Remote {
 
     /// True once every queue has read the whole WAL and sent what it read.
     pub fn is_idle(&self) -> bool {
-        self.runners.iter().all(|r| !r.behind && r.q.is_idle())
+        self.runners
+            .iter()
+            .all(|r| !r.behind && r.held.is_empty() && r.q.is_idle())
     }
 
     /// The `prometheus_remote_storage_*` families (3.x's `newQueueManagerMetrics`),

@@ -289,7 +289,7 @@ pub struct Wal {
 
 /// Most bytes of records [`Wal::take_written`] holds (and an [`super::Ack`] carries):
 /// past it, remote write reads the rest from the segment files as before.
-pub const WRITTEN_MAX: usize = 32 << 20;
+pub const WRITTEN_MAX: usize = 16 << 20;
 
 /// A record as written to a segment, handed to remote write in memory so that a queue
 /// that is caught up need not read it back from the file.
@@ -302,8 +302,9 @@ pub struct Written {
     pub after: u64,
     /// The offset just past the record.
     pub end: u64,
-    /// The record, decompressed (as `ReadRecord::payload` gives it).
-    pub payload: Vec<u8>,
+    /// The record, decompressed (as `ReadRecord::payload` gives it); shared by the
+    /// queues.
+    pub payload: std::sync::Arc<[u8]>,
 }
 
 fn segment_name(i: u32) -> String {
@@ -901,7 +902,7 @@ impl Wal {
             segment: self.current,
             after: start,
             end,
-            payload: self.rec.clone(),
+            payload: std::sync::Arc::from(&self.rec[..]),
         });
     }
 
