@@ -922,6 +922,9 @@ mod handover {
     use super::queue::{at, config};
     use super::{WriteRequest, unsnappy};
 
+    /// Samples as (sorted labels, t, value bits), with how often each came.
+    type Samples = BTreeMap<(String, i64, u64), usize>;
+
     #[derive(Default)]
     struct Sent(Vec<(RemoteId, Arc<[u8]>)>);
 
@@ -934,7 +937,7 @@ mod handover {
 
     /// (sorted labels, t, value bits) of every sample of `batches`, with the queue's
     /// external label.
-    fn want(batches: &[Batch]) -> BTreeMap<(String, i64, u64), usize> {
+    fn want(batches: &[Batch]) -> Samples {
         let mut labels: BTreeMap<u64, String> = BTreeMap::new();
         let mut out = BTreeMap::new();
         for b in batches {
@@ -952,7 +955,7 @@ mod handover {
         out
     }
 
-    fn got(sent: &[(RemoteId, Arc<[u8]>)]) -> BTreeMap<(String, i64, u64), usize> {
+    fn got(sent: &[(RemoteId, Arc<[u8]>)]) -> Samples {
         let mut out = BTreeMap::new();
         for (_, body) in sent {
             let req = WriteRequest::decode(unsnappy(body).as_slice()).expect("a WriteRequest");
@@ -996,7 +999,7 @@ mod handover {
         acks: &[Ack],
         (pump_every, answer_every): (usize, usize),
         segment_size: u64,
-    ) -> (BTreeMap<(String, i64, u64), usize>, f64, f64, f64) {
+    ) -> (Samples, f64, f64, f64) {
         let d = std::env::temp_dir().join(format!(
             "trawl-handover-{}-{}",
             std::process::id(),
