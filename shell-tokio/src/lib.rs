@@ -268,7 +268,7 @@ impl Builder {
         self
     }
 
-    /// Deadlines are woken on a grid of this step (default 5 ms, as the daemon), so
+    /// Deadlines are woken on a grid of this step (default 2 ms, as the daemon), so
     /// deadlines close together share one wake-up; scrapes keep their scheduled
     /// timestamps. Zero wakes for each deadline exactly.
     pub fn timer_slack(mut self, slack: Duration) -> Builder {

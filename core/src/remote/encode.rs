@@ -172,15 +172,37 @@ pub fn put_timeseries_full(
     exemplars: &[RwExemplar<'_>],
     histograms: &[&[u8]],
 ) {
+    put_timeseries_with(
+        out,
+        labels.len(),
+        |o| o.extend_from_slice(labels),
+        samples,
+        exemplars,
+        histograms,
+    );
+}
+
+/// As [`put_timeseries_full`], the encoded `Label` fields (`labels_len` bytes) written
+/// straight into `out` by `labels`, without a copy of their own.
+pub fn put_timeseries_with(
+    out: &mut Vec<u8>,
+    labels_len: usize,
+    labels: impl FnOnce(&mut Vec<u8>),
+    samples: &[RwSample],
+    exemplars: &[RwExemplar<'_>],
+    histograms: &[&[u8]],
+) {
     let samples_len: usize = samples.iter().map(|s| field_len(sample_len(s))).sum();
     let exemplars_len: usize = exemplars.iter().map(|e| field_len(exemplar_len(e))).sum();
     let histograms_len: usize = histograms.iter().map(|h| field_len(h.len())).sum();
     out.push(0x0a);
     put_varint(
         out,
-        (labels.len() + samples_len + exemplars_len + histograms_len) as u64,
+        (labels_len + samples_len + exemplars_len + histograms_len) as u64,
     );
-    out.extend_from_slice(labels);
+    let at = out.len();
+    labels(out);
+    debug_assert_eq!(out.len() - at, labels_len, "labels as long as announced");
     for s in samples {
         out.push(0x12);
         put_varint(out, sample_len(s) as u64);

@@ -42,7 +42,7 @@ use std::time::Duration;
 use hashbrown::HashTable;
 
 use super::encode::{
-    RwExemplar, RwSample, compress, encode_histogram, encode_labels, put_timeseries_full,
+    RwExemplar, RwSample, compress, encode_histogram, encode_labels, put_timeseries_with,
 };
 use crate::config::RemoteWriteConfig;
 use crate::labels::Labels;
@@ -262,6 +262,14 @@ impl Pairs {
                 self.free.push(id);
             }
         }
+    }
+
+    /// The length of the encoded fields of `ids`.
+    fn len(&self, ids: &[u32]) -> usize {
+        ids.iter()
+            .filter_map(|&id| self.fields.get(id as usize))
+            .map(|f| f.len())
+            .sum()
     }
 
     /// The encoded fields of `ids`, in order, into `out`.
@@ -973,11 +981,11 @@ impl Queue {
                 .filter_map(|(_, l)| l.as_deref())
                 .collect();
             if let Some(l) = self.series.get(r).and_then(|e| self.series.ids(e)) {
-                self.scratch.clear();
-                self.pairs.write(l, &mut self.scratch);
-                put_timeseries_full(
+                let pairs = &self.pairs;
+                put_timeseries_with(
                     &mut self.body,
-                    &self.scratch,
+                    pairs.len(l),
+                    |out| pairs.write(l, out),
                     &samples,
                     &exemplars,
                     &histograms,

@@ -132,8 +132,8 @@ struct Runner {
 }
 
 /// Most bytes of handed-over records a queue holds while it has no room for them
-/// (about 15 s of a million series scraped every 15 s); past them, the files.
-const HELD_MAX: usize = 16 << 20;
+/// (about 3 s of 100 000 samples a second); past them, the files.
+const HELD_MAX: usize = 4 << 20;
 
 /// The agent's metric metadata: family, type, help, unit.
 pub type Metadata = Vec<(String, trawl_core::exposition::MetricType, String, String)>;

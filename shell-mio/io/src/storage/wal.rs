@@ -288,8 +288,14 @@ pub struct Wal {
 }
 
 /// Most bytes of records [`Wal::take_written`] holds (and an [`super::Ack`] carries):
-/// past it, remote write reads the rest from the segment files as before.
-pub const WRITTEN_MAX: usize = 16 << 20;
+/// past it, remote write reads the rest from the segment files as before. A second of
+/// samples at 100 000 a second is about 1.2 MB.
+pub const WRITTEN_MAX: usize = 4 << 20;
+
+/// Records larger than this are not handed over (first scrapes' series records, a few
+/// megabytes at a start): the queues read them from the files, and peak memory does
+/// not hold a second copy of them.
+pub const WRITTEN_RECORD_MAX: usize = 256 << 10;
 
 /// A record as written to a segment, handed to remote write in memory so that a queue
 /// that is caught up need not read it back from the file.
@@ -893,7 +899,8 @@ impl Wal {
         if !wanted || self.written_full {
             return;
         }
-        if self.written_bytes + self.rec.len() > WRITTEN_MAX {
+        if self.rec.len() > WRITTEN_RECORD_MAX || self.written_bytes + self.rec.len() > WRITTEN_MAX
+        {
             self.written_full = true;
             return;
         }
