@@ -51,12 +51,17 @@ def cpu_seconds(pid):
     return (int(rest[11]) + int(rest[12])) / tick
 
 
-def peak_rss(pid):
+def status_bytes(pid, field):
+    """A `kB` field of /proc/PID/status (`VmHWM`, `VmRSS`), in bytes."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def peak_rss(pid):
+    return status_bytes(pid, "VmHWM")
 
 
 def get(url, timeout=5):
@@ -289,7 +294,8 @@ def main():
         vm_port = free_port()
         vm = subprocess.Popen(
             ["victoria-metrics", f"-storageDataPath={work}/vm", f"-httpListenAddr=127.0.0.1:{vm_port}",
-             "-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.latencyOffset=0s"],
+             "-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.latencyOffset=0s",
+             "-search.maxUniqueTimeseries=100000000"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
             try:

@@ -27,11 +27,7 @@ import bench  # noqa: E402
 
 
 def rss(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return bench.status_bytes(pid, "VmRSS")
 
 
 def main():
@@ -51,7 +47,7 @@ def main():
     vm_port = bench.free_port()
     vm = subprocess.Popen(
         ["victoria-metrics", f"-storageDataPath={work}/vm", f"-httpListenAddr=127.0.0.1:{vm_port}",
-         "-retentionPeriod=100y", "-loggerLevel=ERROR"],
+         "-retentionPeriod=100y", "-loggerLevel=ERROR", "-search.maxUniqueTimeseries=100000000"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     p = None
     samples = []

@@ -56,6 +56,6 @@ pub use overflow::{Lost, Overflow};
 pub use trawl_core::wal::replay::Restored;
 pub use wal::{
     Appended, DEFAULT_SEGMENT_SIZE, OpenError, OpenReport, Repair, ReplayProgress, WRITTEN_MAX,
-    Wal, WalOptions, WalStats, Written,
+    WRITTEN_RECORD_MAX, Wal, WalOptions, WalStats, Written,
 };
 pub use writer::{Ack, SyncPolicy, Writer, WriterOptions};
