@@ -51,6 +51,8 @@ enum Head {
     Comment(u16),
     /// The header's CRC-16, `n` of its 2 bytes read.
     Crc(u8),
+    /// The header is complete.
+    Done,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,6 +298,9 @@ impl Gunzip {
         };
         let mut pos = 0;
         let done = loop {
+            if at == Head::Done {
+                break true;
+            }
             let Some(&b) = input.get(pos) else {
                 break false;
             };
@@ -311,10 +316,7 @@ impl Gunzip {
                         self.flags = f[3];
                         self.head_crc.reset();
                         self.head_crc.update(&f);
-                        match self.next_field(None) {
-                            Some(h) => at = h,
-                            None => break true,
-                        }
+                        at = self.next_field(None);
                     } else {
                         at = Head::Fixed(n + 1);
                     }
@@ -328,10 +330,7 @@ impl Gunzip {
                         at = if len > 0 {
                             Head::Extra(len)
                         } else {
-                            match self.next_field(Some(FEXTRA)) {
-                                Some(h) => h,
-                                None => break true,
-                            }
+                            self.next_field(Some(FEXTRA))
                         };
                     } else {
                         at = Head::ExtraLen(1);
@@ -343,14 +342,11 @@ impl Gunzip {
                     pos += take;
                     // At most `left`, a u16.
                     let left = left - take as u16;
-                    if left > 0 {
-                        at = Head::Extra(left);
+                    at = if left > 0 {
+                        Head::Extra(left)
                     } else {
-                        match self.next_field(Some(FEXTRA)) {
-                            Some(h) => at = h,
-                            None => break true,
-                        }
-                    }
+                        self.next_field(Some(FEXTRA))
+                    };
                 }
                 Head::Name(n) | Head::Comment(n) => {
                     let is_name = matches!(at, Head::Name(_));
@@ -361,11 +357,7 @@ impl Gunzip {
                     self.head_crc.update(&[b]);
                     pos += 1;
                     if b == 0 {
-                        let this = if is_name { FNAME } else { FCOMMENT };
-                        match self.next_field(Some(this)) {
-                            Some(h) => at = h,
-                            None => break true,
-                        }
+                        at = self.next_field(Some(if is_name { FNAME } else { FCOMMENT }));
                     } else if is_name {
                         at = Head::Name(n + 1);
                     } else {
@@ -381,10 +373,13 @@ impl Gunzip {
                         if want != self.head_crc.sum() as u16 {
                             return Err(ERR_HEADER.to_owned());
                         }
-                        break true;
+                        at = Head::Done;
+                    } else {
+                        at = Head::Crc(1);
                     }
-                    at = Head::Crc(1);
                 }
+                // Handled before a byte is taken.
+                Head::Done => break true,
             }
         };
         if done {
@@ -402,8 +397,8 @@ impl Gunzip {
     }
 
     /// The header field after `after` (`None`: after the fixed bytes) that the flags
-    /// announce; `None` once the header is complete.
-    fn next_field(&self, after: Option<u8>) -> Option<Head> {
+    /// announce; [`Head::Done`] once the header is complete.
+    fn next_field(&self, after: Option<u8>) -> Head {
         let order = [
             (FEXTRA, Head::ExtraLen(0)),
             (FNAME, Head::Name(0)),
@@ -417,7 +412,7 @@ impl Gunzip {
         order[from..]
             .iter()
             .find(|(f, _)| self.flags & f != 0)
-            .map(|(_, h)| *h)
+            .map_or(Head::Done, |(_, h)| *h)
     }
 }
 
