@@ -250,8 +250,9 @@ pub struct Sample<'a> {
     pub value: f64,
     /// The timestamp in milliseconds, if the line has one.
     pub timestamp: Option<i64>,
-    /// The exemplar (OpenMetrics).
-    pub exemplar: Option<Exemplar<'a>>,
+    /// The exemplar (OpenMetrics), boxed: rare, and a sample moves by value from the
+    /// parser to the pipeline, cheaper the smaller it is.
+    pub exemplar: Option<Box<Exemplar<'a>>>,
     /// The type the last `# TYPE` line before this sample gave, whatever family it
     /// named: Prometheus's parsers keep it as state, and it decides whether `le` and
     /// `quantile` values are normalised ([`Sample::labels`]).

@@ -350,11 +350,11 @@ fn sample(line: &[u8]) -> Result<Entry<'_>, SyntaxError> {
             xts = Some(timestamp(line, t0, t1)?);
         }
         let labels = as_str(&line[e0 + 1..end], e0 + 1, "invalid UTF-8 label value")?;
-        exemplar = Some(Exemplar {
+        exemplar = Some(Box::new(Exemplar {
             label_block: labels,
             value: xvalue,
             timestamp: xts,
-        });
+        }));
     }
     Ok(Entry::Sample(Sample {
         series,

@@ -878,7 +878,7 @@ fn family<E>(
             };
             let entry = match hist {
                 None => {
-                    sample.exemplar = exemplars.pop();
+                    sample.exemplar = exemplars.pop().map(Box::new);
                     Entry::Sample(sample)
                 }
                 Some(histogram) => Entry::Histogram(Box::new(HistogramSample {

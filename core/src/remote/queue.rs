@@ -205,12 +205,21 @@ struct SeriesEntry {
 /// target's `instance`, most names): a series keeps 4-byte ids of its pairs instead of
 /// its own copy of every name and value, a fraction of the memory for the usual label
 /// sets, which share all but a label or two with their neighbours.
+///
+/// The fields live end to end in one arena (`bytes`), each at its span: no allocation
+/// per pair, and the pairs a scrape's series introduce together lie together, so that
+/// writing a series' labels into a request touches few cache lines. Released fields
+/// leave holes, reclaimed once they are most of the arena.
 #[derive(Debug, Default)]
 struct Pairs {
-    fields: Vec<Box<[u8]>>,
+    bytes: Vec<u8>,
+    /// (start, length) in `bytes`, by id.
+    spans: Vec<(u32, u32)>,
     refs: Vec<u32>,
     free: Vec<u32>,
     index: HashTable<u32>,
+    /// Bytes of released fields still in the arena.
+    dead: usize,
 }
 
 fn pair_hash(b: &[u8]) -> u64 {
@@ -218,32 +227,53 @@ fn pair_hash(b: &[u8]) -> u64 {
 }
 
 impl Pairs {
+    /// The field of `id` (empty for an unknown or released one).
+    fn field(&self, id: u32) -> &[u8] {
+        match self.spans.get(id as usize) {
+            Some(&(at, len)) => self
+                .bytes
+                .get(at as usize..(at + len) as usize)
+                .unwrap_or_default(),
+            None => &[],
+        }
+    }
+
     fn intern(&mut self, field: &[u8]) -> u32 {
         let h = pair_hash(field);
-        let Pairs {
-            fields,
-            refs,
-            free,
-            index,
-        } = self;
-        if let Some(&id) = index.find(h, |&i| &*fields[i as usize] == field) {
-            refs[id as usize] += 1;
+        if let Some(&id) = self.index.find(h, |&i| self.field(i) == field) {
+            self.refs[id as usize] += 1;
             return id;
         }
-        let id = match free.pop() {
+        // The arena and a field each stay far below 4 GiB: pairs are distinct names
+        // and values, fewer than the series, which fit in memory.
+        let span = (
+            u32::try_from(self.bytes.len()).unwrap_or(u32::MAX),
+            u32::try_from(field.len()).unwrap_or(u32::MAX),
+        );
+        self.bytes.extend_from_slice(field);
+        let id = match self.free.pop() {
             Some(i) => {
-                fields[i as usize] = Box::from(field);
-                refs[i as usize] = 1;
+                self.spans[i as usize] = span;
+                self.refs[i as usize] = 1;
                 i
             }
             None => {
-                fields.push(Box::from(field));
-                refs.push(1);
-                // Fewer pairs than series, and series fit in memory.
-                u32::try_from(fields.len() - 1).unwrap_or(u32::MAX)
+                self.spans.push(span);
+                self.refs.push(1);
+                // As above: fewer pairs than series.
+                u32::try_from(self.spans.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        index.insert_unique(h, id, |&i| pair_hash(&fields[i as usize]));
+        let Pairs {
+            bytes,
+            spans,
+            index,
+            ..
+        } = self;
+        index.insert_unique(h, id, |&i| {
+            let (at, len) = spans[i as usize];
+            pair_hash(&bytes[at as usize..(at + len) as usize])
+        });
         id
     }
 
@@ -254,30 +284,49 @@ impl Pairs {
             };
             *n = n.saturating_sub(1);
             if *n == 0 {
-                let h = pair_hash(&self.fields[id as usize]);
+                let h = pair_hash(self.field(id));
                 if let Ok(e) = self.index.find_entry(h, |&i| i == id) {
                     e.remove();
                 }
-                self.fields[id as usize] = Box::default();
+                self.dead += self.spans[id as usize].1 as usize;
+                self.spans[id as usize] = (0, 0);
                 self.free.push(id);
             }
         }
+        self.compact();
+    }
+
+    /// Rebuilds the arena once released fields make up more than half of it.
+    fn compact(&mut self) {
+        if self.dead < 4096 || self.dead * 2 < self.bytes.len() {
+            return;
+        }
+        let mut bytes = Vec::with_capacity(self.bytes.len() - self.dead);
+        for span in self.spans.iter_mut() {
+            let (at, len) = *span;
+            if len > 0 {
+                // The new arena is smaller than the old, whose offsets fit in u32.
+                let to = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+                bytes.extend_from_slice(&self.bytes[at as usize..(at + len) as usize]);
+                *span = (to, len);
+            }
+        }
+        self.bytes = bytes;
+        self.dead = 0;
     }
 
     /// The length of the encoded fields of `ids`.
     fn len(&self, ids: &[u32]) -> usize {
         ids.iter()
-            .filter_map(|&id| self.fields.get(id as usize))
-            .map(|f| f.len())
+            .filter_map(|&id| self.spans.get(id as usize))
+            .map(|&(_, len)| len as usize)
             .sum()
     }
 
     /// The encoded fields of `ids`, in order, into `out`.
     fn write(&self, ids: &[u32], out: &mut Vec<u8>) {
         for &id in ids {
-            if let Some(f) = self.fields.get(id as usize) {
-                out.extend_from_slice(f);
-            }
+            out.extend_from_slice(self.field(id));
         }
     }
 }
@@ -1254,5 +1303,80 @@ impl Queue {
         self.reshard_to = None;
         self.stats.shards = n as u64;
         self.events.push_back(QueueEvent::Resharded { from, to: n });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::Pairs;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Intern field number `n` (fields are `n` repeated, 1 to 300 bytes).
+        Intern(u8),
+        /// Release the `k`-th id held (modulo how many are held).
+        Release(usize),
+    }
+
+    fn field(n: u8) -> Vec<u8> {
+        vec![n; 1 + (n as usize * 37) % 300]
+    }
+
+    proptest! {
+        /// Whatever order fields are interned and released in, and however often the
+        /// arena is compacted, every held id gives back its field; equal fields share
+        /// an id while one is held; ids of released fields are reused; and the arena
+        /// never holds more than twice the live bytes plus the compaction threshold.
+        #[test]
+        fn pairs_give_back_what_was_interned(
+            ops in proptest::collection::vec(
+                prop_oneof![
+                    (0u8..40).prop_map(Op::Intern),
+                    (0usize..1000).prop_map(Op::Release),
+                ],
+                1..400,
+            )
+        ) {
+            let mut p = Pairs::default();
+            // Held ids, with the field each stands for.
+            let mut held: Vec<(u32, u8)> = Vec::new();
+            let mut by_field: BTreeMap<u8, u32> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Intern(n) => {
+                        let id = p.intern(&field(n));
+                        if let Some(&known) = by_field.get(&n) {
+                            prop_assert_eq!(id, known, "one id per field while held");
+                        }
+                        by_field.insert(n, id);
+                        held.push((id, n));
+                    }
+                    Op::Release(k) if !held.is_empty() => {
+                        let (id, n) = held.remove(k % held.len());
+                        p.release(&[id]);
+                        if !held.iter().any(|&(_, m)| m == n) {
+                            by_field.remove(&n);
+                        }
+                    }
+                    Op::Release(_) => {}
+                }
+                let live: usize = by_field.keys().map(|&n| field(n).len()).sum();
+                for &(id, n) in &held {
+                    prop_assert_eq!(p.field(id), &field(n)[..]);
+                }
+                let ids: Vec<u32> = held.iter().map(|&(id, _)| id).collect();
+                let mut out = Vec::new();
+                p.write(&ids, &mut out);
+                prop_assert_eq!(out.len(), p.len(&ids));
+                let want: Vec<u8> = held.iter().flat_map(|&(_, n)| field(n)).collect();
+                prop_assert_eq!(out, want);
+                prop_assert!(p.bytes.len() <= 2 * live + 4096 + 300);
+                prop_assert!(p.spans.len() <= 40, "released ids are reused");
+            }
+        }
     }
 }

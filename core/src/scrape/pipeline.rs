@@ -701,7 +701,8 @@ impl ScrapeRun {
         let r = match e {
             Entry::Sample(s) => {
                 let v = Val::Float(s.value);
-                self.sample(cache, ctx, refs, &s, v, s.exemplar.as_slice())
+                let x = s.exemplar.as_deref().map_or(&[][..], std::slice::from_ref);
+                self.sample(cache, ctx, refs, &s, v, x)
             }
             Entry::Histogram(h) => {
                 let HistogramSample {
