@@ -89,12 +89,49 @@ def write_sd(path, addrs):
     os.rename(tmp, path)
 
 
+# Descriptors per nginx process: this machine's hard limit is often 20 000, which
+# cannot hold a listening socket and a kept-alive connection for each of 10 000 targets
+# (short of slots, nginx answers 500 or closes idle keep-alive connections, and every
+# agent then pays a TCP handshake per scrape: such a run measures nginx). The fleet is
+# split over processes of at most this many addresses.
+NGINX_SHARD = 4000
+
+
+class Nginx:
+    """nginx processes serving one fleet from `work/www`, one access log for all."""
+
+    def __init__(self, procs):
+        self.procs = procs
+
+    def send_signal(self, sig):
+        for p in self.procs:
+            p.send_signal(sig)
+
+    def wait(self, timeout=None):
+        for p in self.procs:
+            p.wait(timeout=timeout)
+
+    def kill(self):
+        for p in self.procs:
+            p.kill()
+
+
 def start_nginx(work, addrs):
     www = os.path.join(work, "www")
     os.makedirs(www, exist_ok=True)
+    procs = []
+    for i in range(0, len(addrs), NGINX_SHARD):
+        shard = addrs[i:i + NGINX_SHARD]
+        procs.append(start_nginx_shard(work, i // NGINX_SHARD, shard))
+    return Nginx(procs)
+
+
+def start_nginx_shard(work, n, addrs):
+    www = os.path.join(work, "www")
     listens = "".join(f"    listen {a};\n" for a in addrs)
+    # Every shard appends whole buffered lines to the same access log (O_APPEND).
     conf = f"""worker_processes 1;
-pid {work}/nginx.pid;
+pid {work}/nginx-{n}.pid;
 error_log {work}/nginx-error.log;
 worker_rlimit_nofile 65536;
 events {{ worker_connections 16384; }}
@@ -102,7 +139,7 @@ http {{
   log_format stamp '$msec $server_addr';
   access_log {work}/access.log stamp buffer=256k flush=1s;
   gzip_static on;
-  client_body_temp_path {work}/body;
+  client_body_temp_path {work}/body-{n};
   types {{ }}
   default_type "text/plain; version=0.0.4";
   keepalive_timeout 75s;
@@ -113,7 +150,7 @@ http {{
   }}
 }}
 """
-    path = os.path.join(work, "nginx.conf")
+    path = os.path.join(work, f"nginx-{n}.conf")
     with open(path, "w") as f:
         f.write(conf)
     p = subprocess.Popen(
@@ -174,6 +211,11 @@ def run_one(name, args, work, fleet, sd_path, extra_addr):
                 break
             if time.time() - t0 > 180 or p.poll() is not None:
                 up = sum(1 for t in (ts or []) if t.get("health") == "up")
+                for t in (ts or []):
+                    if t.get("health") != "up":
+                        print(f"{name}: {t.get('scrapeUrl')} {t.get('health')}: {t.get('lastError')}",
+                              file=sys.stderr)
+                        break
                 raise SystemExit(f"{name}: {up}/{len(fleet)} targets up after {time.time() - t0:.0f}s; see {log.name}")
             time.sleep(0.2)
         time.sleep(args.warmup)
@@ -338,6 +380,15 @@ def main():
     finally:
         nginx.send_signal(signal.SIGTERM)
         nginx.wait(timeout=10)
+        # See NGINX_SHARD.
+        try:
+            with open(os.path.join(work, "nginx-error.log")) as f:
+                errors = f.read()
+            if "worker_connections are not enough" in errors or "Too many open files" in errors:
+                print("WARNING: nginx ran out of connections or descriptors; the figures "
+                      "include reconnections or failed scrapes", file=sys.stderr)
+        except FileNotFoundError:
+            pass
         if vm:
             vm.send_signal(signal.SIGTERM)
             vm.wait(timeout=30)

@@ -8,7 +8,7 @@
 //! connection serves every target), `https://` targets through a `CONNECT` tunnel; which
 //! proxy, if any, is the core's decision ([`trawl_core::http::proxy`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -209,11 +209,14 @@ fn recv(c: &mut Conn, buf: &mut [u8]) -> io::Result<usize> {
 /// Every HTTP request in flight and every idle connection.
 #[derive(Debug)]
 pub(crate) struct Net {
-    /// Boxed: a connection is about a kilobyte, and a map node holds eleven slots.
-    conns: BTreeMap<usize, Box<Conn>>,
+    /// Boxed: a connection is about a kilobyte, moved whenever the table grows. Hash
+    /// maps (here and below): with 10 000 targets a B-tree's string and token
+    /// comparisons on every request and park were 3 % of the daemon's CPU, and nothing
+    /// iterates these maps, so their order reaches no output.
+    conns: HashMap<usize, Box<Conn>>,
     next_token: usize,
-    by_id: BTreeMap<Caller, usize>,
-    idle: BTreeMap<PoolKey, Vec<usize>>,
+    by_id: HashMap<Caller, usize>,
+    idle: HashMap<PoolKey, Vec<usize>>,
     tls: trawl_io::tls::TlsConfigs,
     /// Requests waiting for their name.
     lookups: Lookups<Caller, Request>,
@@ -222,7 +225,7 @@ pub(crate) struct Net {
     backlog: VecDeque<usize>,
     /// Requests whose bodies the agent is not ready for (it has bytes of theirs left
     /// to parse): their connections wait in the backlog.
-    held: std::collections::BTreeSet<Caller>,
+    held: HashSet<Caller>,
     /// What the connections may still read this turn.
     turn_left: usize,
     /// The proxy environment, read once (for `proxy_from_environment`).
@@ -243,15 +246,15 @@ fn dial_op(req: &Request) -> &'static str {
 impl Net {
     pub(crate) fn new(resolver: ResolverOptions) -> Net {
         Net {
-            conns: BTreeMap::new(),
+            conns: HashMap::new(),
             next_token: CONN_BASE,
-            by_id: BTreeMap::new(),
-            idle: BTreeMap::new(),
+            by_id: HashMap::new(),
+            idle: HashMap::new(),
             tls: Default::default(),
             lookups: Lookups::new(resolver, crate::dns::DNS_MID..crate::dns::DNS_END),
             buf: vec![0; 64 * 1024],
             backlog: VecDeque::new(),
-            held: std::collections::BTreeSet::new(),
+            held: HashSet::new(),
             turn_left: READ_PER_TURN,
             proxy_env: ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
             events: VecDeque::new(),
@@ -852,10 +855,15 @@ impl Net {
         };
         c.req = None;
         c.phase = Phase::Reading;
-        let v = self.idle.entry(c.key.clone()).or_default();
-        v.push(t);
-        if v.len() > MAX_IDLE_PER_HOST {
-            let old = v.remove(0);
+        // The key is cloned only for a host's first idle connection.
+        let old = if let Some(v) = self.idle.get_mut(&c.key) {
+            v.push(t);
+            (v.len() > MAX_IDLE_PER_HOST).then(|| v.remove(0))
+        } else {
+            self.idle.insert(c.key.clone(), vec![t]);
+            None
+        };
+        if let Some(old) = old {
             self.conns.remove(&old);
         }
     }
