@@ -372,7 +372,7 @@ struct LoopIo<'a> {
 
 impl trawl_io::drive::Io for LoopIo<'_> {
     fn http(&mut self, id: RequestId, r: HttpRequest) {
-        self.net.start(self.reg, Caller::Agent(id), &r);
+        self.net.start(self.reg, Caller::Agent(id), r);
     }
 
     fn dns(&mut self, id: RequestId, q: DnsQuery) {

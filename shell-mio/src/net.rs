@@ -232,6 +232,8 @@ pub(crate) struct Net {
     proxy_env: ProxyEnv,
     /// Events for the core, in order.
     pub(crate) events: VecDeque<(Caller, OwnedIoEvent)>,
+    /// A GET's body, shared.
+    empty: Arc<[u8]>,
 }
 
 /// Go's prefix for a failed dial: `proxyconnect tcp: dial tcp …` through a proxy.
@@ -258,6 +260,7 @@ impl Net {
             turn_left: READ_PER_TURN,
             proxy_env: ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
             events: VecDeque::new(),
+            empty: Arc::from(&[][..]),
         }
     }
 
@@ -265,16 +268,17 @@ impl Net {
         self.events.push_back((id, OwnedIoEvent::Failed(msg)));
     }
 
-    /// Starts a GET.
-    pub(crate) fn start(&mut self, reg: &Registry, id: Caller, r: &HttpRequest) {
+    /// Starts a GET (the request's headers move into it: a scrape allocates them once).
+    pub(crate) fn start(&mut self, reg: &Registry, id: Caller, r: HttpRequest) {
+        let follow = r.client.follow_redirects;
         let p = Post {
             url: &r.url,
-            headers: r.headers.clone(),
+            headers: r.headers,
             credentials_file: r.credentials_file.as_ref(),
-            body: Arc::from(&[][..]),
-            client: r.client.clone(),
+            body: self.empty.clone(),
+            client: r.client,
         };
-        self.begin_request(reg, id, p, None, r.client.follow_redirects);
+        self.begin_request(reg, id, p, None, follow);
     }
 
     /// Starts a POST (remote write). Redirects are not followed.
