@@ -253,7 +253,8 @@ def run_one(name, args, work, fleet, sd_path, extra_addr):
         for _ in range(60):
             try:
                 get(f"{base}/internal/force_flush")
-                v = json.loads(get(f"{base}/api/v1/query?query={q}"))
+                # Counting a million series takes VictoriaMetrics more than get's 5 s.
+                v = json.loads(get(f"{base}/api/v1/query?query={q}", timeout=120))
                 r = v["data"]["result"]
                 delivered = int(float(r[0]["value"][1])) if r else 0
             except Exception:
