@@ -455,6 +455,71 @@ mod queue {
     }
 
     #[test]
+    fn samples_past_the_age_limit_are_dropped_and_exemplars_stay_with_theirs() {
+        // 3.x `sample_age_limit`: a batch's samples older than the limit are dropped and
+        // counted; what stays keeps its exemplars, paired through the sort by series.
+        let ex = |r: u64, t: i64, trace: &str| trawl_core::batch::ExemplarPoint {
+            series: SeriesRef(r),
+            t,
+            v: 0.5f64.to_bits(),
+            labels: Labels::from_pairs([("trace_id", trace)]),
+        };
+        let wall = 1_800_000_000_000i64; // at(0)'s wall clock, in ms
+        let (old, new) = (wall - 60_000, wall + 500);
+        let cfg = config(
+            "    send_exemplars: true\n    queue_config: {batch_send_deadline: 1s, max_samples_per_send: 100, sample_age_limit: 10s}\n",
+        );
+        let mut q = Queue::new(cfg, Labels::from_pairs([("dc", "one")]), None, 7);
+        q.handle_record(
+            at(0),
+            pos(0, 10),
+            &series_rec(&[(1, "a"), (2, "b"), (3, "c")]),
+        );
+        q.handle_record(
+            at(0),
+            pos(0, 20),
+            &samples_rec(&[(3, new, 3.0), (1, old, 1.0), (2, new, 2.0)]),
+        );
+        let mut xrec = Vec::new();
+        record::exemplars(
+            &mut xrec,
+            &[ex(2, new, "two"), ex(1, old, "one"), ex(3, new, "three")],
+        );
+        q.handle_record(at(0), pos(0, 30), &xrec);
+        q.handle_timeout(at(1000));
+        let s = q.poll_transmit().expect("a request");
+        let req = WriteRequest::decode(unsnappy(&s.body).as_slice()).expect("a WriteRequest");
+        let got: Vec<(String, Vec<i64>, Vec<String>)> = req
+            .timeseries
+            .iter()
+            .map(|ts| {
+                (
+                    ts.labels[0].value.clone(),
+                    ts.samples.iter().map(|x| x.timestamp).collect(),
+                    ts.exemplars
+                        .iter()
+                        .map(|e| e.labels[0].value.clone())
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("b".to_owned(), vec![new], vec!["two".to_owned()]),
+                ("c".to_owned(), vec![new], vec!["three".to_owned()]),
+            ]
+        );
+        assert_eq!(q.stats().samples_dropped, 1);
+        assert_eq!(q.stats().exemplars_dropped, 1);
+        q.handle_response(at(1010), s.id, ok());
+        assert_eq!(q.stats().samples_sent, 2);
+        assert_eq!(q.stats().exemplars_sent, 2);
+        assert_eq!(q.progress(), Some(pos(0, 30)));
+        assert!(q.is_idle());
+    }
+
+    #[test]
     fn a_partial_batch_goes_out_after_the_deadline_with_external_and_relabeled_labels() {
         let cfg = config(
             "    queue_config: {batch_send_deadline: 1s, max_samples_per_send: 100}\n    write_relabel_configs:\n      - {source_labels: [__name__], regex: dropme, action: drop}\n",
