@@ -226,14 +226,18 @@ fn pair_hash(b: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(b)
 }
 
+/// The bytes of `span` (start, length) in an arena; empty if it lies outside.
+fn span_of(bytes: &[u8], (at, len): (u32, u32)) -> &[u8] {
+    bytes
+        .get(at as usize..at as usize + len as usize)
+        .unwrap_or_default()
+}
+
 impl Pairs {
     /// The field of `id` (empty for an unknown or released one).
     fn field(&self, id: u32) -> &[u8] {
         match self.spans.get(id as usize) {
-            Some(&(at, len)) => self
-                .bytes
-                .get(at as usize..(at + len) as usize)
-                .unwrap_or_default(),
+            Some(&span) => span_of(&self.bytes, span),
             None => &[],
         }
     }
@@ -270,10 +274,7 @@ impl Pairs {
             index,
             ..
         } = self;
-        index.insert_unique(h, id, |&i| {
-            let (at, len) = spans[i as usize];
-            pair_hash(&bytes[at as usize..(at + len) as usize])
-        });
+        index.insert_unique(h, id, |&i| pair_hash(span_of(bytes, spans[i as usize])));
         id
     }
 
@@ -303,12 +304,11 @@ impl Pairs {
         }
         let mut bytes = Vec::with_capacity(self.bytes.len() - self.dead);
         for span in self.spans.iter_mut() {
-            let (at, len) = *span;
-            if len > 0 {
+            if span.1 > 0 {
                 // The new arena is smaller than the old, whose offsets fit in u32.
                 let to = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-                bytes.extend_from_slice(&self.bytes[at as usize..(at + len) as usize]);
-                *span = (to, len);
+                bytes.extend_from_slice(span_of(&self.bytes, *span));
+                span.0 = to;
             }
         }
         self.bytes = bytes;
