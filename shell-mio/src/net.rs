@@ -107,8 +107,9 @@ enum Phase {
 #[derive(Debug)]
 struct Conn {
     stream: TcpStream,
-    /// TLS over the stream, for `https`.
-    tls: Option<rustls::ClientConnection>,
+    /// TLS over the stream, for `https` (boxed: a connection's state is about a
+    /// kilobyte, which plain-HTTP connections, most of a fleet, should not carry).
+    tls: Option<Box<rustls::ClientConnection>>,
     key: PoolKey,
     addr: SocketAddr,
     phase: Phase,
@@ -474,7 +475,7 @@ impl Net {
         // Through a tunnel, TLS waits for the proxy's answer to `CONNECT`.
         let (tls, opening) = match (tls, req.route.as_ref().is_some_and(|r| r.tunnel)) {
             (Some(c), true) => (None, Some(Box::new(c))),
-            (tls, _) => (tls, None),
+            (tls, _) => (tls.map(Box::new), None),
         };
         self.conns.insert(
             t,
@@ -839,7 +840,7 @@ impl Net {
             return None;
         }
         let req = c.req.as_ref()?;
-        c.tls = c.opening.take().map(|b| *b);
+        c.tls = c.opening.take();
         c.out.clear();
         c.written = 0;
         if let Err(e) = req.write(&mut c.out, &[]) {

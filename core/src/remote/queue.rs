@@ -331,6 +331,19 @@ impl Pairs {
     }
 }
 
+/// How much to reserve for `more` elements past `len` in a table of `capacity`: none
+/// while they fit, then a quarter more at a time, not double. The tables hold one entry
+/// per series (a million at the sizes agents run at), where doubling would leave up to
+/// half of them unused; blocks this large are mapped on their own (`trawl-mio`'s
+/// allocator tuning), so glibc grows them by remapping, without copying.
+fn grow_by(len: usize, capacity: usize, more: usize) -> usize {
+    if len.saturating_add(more) <= capacity {
+        0
+    } else {
+        more.max(capacity / 4)
+    }
+}
+
 /// How far a new ref may lie from the known ones (16 M slots, 384 MiB).
 const MAX_REF_GAP: u64 = 1 << 24;
 
@@ -397,6 +410,9 @@ impl SeriesTable {
         // Refs fit in memory as indices: there are never more than memory holds.
         let i = usize::try_from(r - self.base).unwrap_or(usize::MAX);
         if i >= self.slots.len() {
+            let more = i + 1 - self.slots.len();
+            self.slots
+                .reserve_exact(grow_by(self.slots.len(), self.slots.capacity(), more));
             self.slots.resize_with(i + 1, SeriesEntry::default);
         }
         self.slots.get_mut(i)
@@ -432,6 +448,8 @@ impl SeriesTable {
             },
         };
         if let Some(l) = labels {
+            self.ids
+                .reserve_exact(grow_by(self.ids.len(), self.ids.capacity(), l.len()));
             self.ids.extend_from_slice(l);
         }
         if old.known {

@@ -219,7 +219,9 @@ struct InFlight {
     deadline: Instant,
     status: Option<(u16, String)>,
     bytes: u64,
-    body: Option<Body>,
+    /// Boxed: a loop holds an `InFlight` inline for its whole life, a body (parser and
+    /// gzip state, about a kilobyte) only while a response arrives.
+    body: Option<Box<Body>>,
 }
 
 /// Decompressed bytes one scrape parses per input at most: a gzip body that inflates
@@ -1485,7 +1487,7 @@ impl ScrapeManager {
                         select_format(header("Content-Type"), cfg.fallback_scrape_protocol);
                     let gunzip = (header("Content-Encoding") == Some("gzip"))
                         .then(|| self.gunzips.pop().unwrap_or_default());
-                    f.body = Some(Body::new(format, gunzip));
+                    f.body = Some(Box::new(Body::new(format, gunzip)));
                     None
                 }
             }

@@ -48,6 +48,7 @@
 //! series declarations and retirements wait in an [`Overflow`] and reach the writer,
 //! in order, once there is room: later samples of those series are stored as usual.
 
+mod declared;
 mod overflow;
 mod wal;
 mod writer;

@@ -8,6 +8,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::declared::{Declared, RefState};
 use trawl_core::labels::{Key128, Labels};
 use trawl_core::metrics::{Metrics, Summary};
 use trawl_core::scrape::pipeline::{Batch, Point, SeriesRef};
@@ -206,16 +207,6 @@ struct SegInfo {
     series: Vec<(u64, u64)>,
 }
 
-/// What the writer knows of one series declared in the WAL.
-#[derive(Clone, Copy, Debug)]
-struct RefState {
-    /// Agent refs mapped to it that are not retired: while any is, samples may still
-    /// come.
-    users: u32,
-    /// The segment being written when the last user retired (`u32::MAX` while used).
-    retired_at: u32,
-}
-
 /// Hashes the writer's integer keys: refs (sequential, so a multiplicative hash spreads
 /// them) and label keys (already uniform: a [`Key128`] hashes one of its words). Far cheaper than SipHash
 /// on the per-sample path.
@@ -259,12 +250,11 @@ pub struct Wal {
     closed: BTreeMap<u32, SegInfo>,
     /// The newest checkpoint and its size.
     checkpoint: Option<(u32, u64)>,
-    /// Series declared in the WAL (and not yet dropped by a checkpoint), by WAL ref.
-    refs: IntMap<u64, RefState>,
-    /// WAL ref by label-set hash: a label set is declared once. (Prometheus's replay
-    /// resets a series whenever its labels are declared again, dropping the samples read
-    /// so far, so a second declaration would lose data.)
-    index: IntMap<Key128, u64>,
+    /// Series declared in the WAL (and not yet dropped by a checkpoint): their state by
+    /// WAL ref, and the WAL ref by label-set hash: a label set is declared once.
+    /// (Prometheus's replay resets a series whenever its labels are declared again,
+    /// dropping the samples read so far, so a second declaration would lose data.)
+    declared: Declared,
     /// Agent refs whose label set the WAL already holds under another ref (a series
     /// that vanished and came back): agent ref → WAL ref.
     remap: IntMap<u64, u64>,
@@ -490,12 +480,10 @@ impl Wal {
         let restored = rp.finish();
         // Every series found may have samples in any segment kept so far: retired (by
         // this start) in the segment now begun, unless the agent takes it up again.
-        let mut refs = IntMap::default();
-        let mut index = IntMap::default();
+        let mut declared = Declared::default();
         for x in &restored.series {
-            let hash = x.labels.key();
-            index.insert(hash, x.series.0);
-            refs.insert(
+            declared.insert(
+                x.labels.key(),
                 x.series.0,
                 RefState {
                     users: 0,
@@ -517,8 +505,7 @@ impl Wal {
             current_series: Vec::new(),
             closed,
             checkpoint,
-            refs,
-            index,
+            declared,
             remap: IntMap::default(),
             pending: BTreeMap::new(),
             rec: Vec::new(),
@@ -678,11 +665,11 @@ impl Wal {
                 .flat_map(|b| b.series.iter().map(|(r, l)| (*r, l))),
         ) {
             let h = l.key();
-            if let Some(&w) = self.index.get(&h) {
+            if let Some(w) = self.declared.ref_of(h) {
                 if w != r.0 {
                     self.remap.insert(r.0, w);
                 }
-                if let Some(st) = self.refs.get_mut(&w) {
+                if let Some(st) = self.declared.state_mut(w) {
                     st.users += 1;
                     st.retired_at = u32::MAX;
                 }
@@ -706,8 +693,8 @@ impl Wal {
                     self.stats.series += declare.len() as u64;
                     for &(r, _, hash) in &declare {
                         self.pending.remove(&r.0);
-                        self.index.insert(hash, r.0);
-                        self.refs.insert(
+                        self.declared.insert(
+                            hash,
                             r.0,
                             RefState {
                                 users: 1,
@@ -720,7 +707,7 @@ impl Wal {
                     for &(r, _, h) in &dups {
                         if let Some(&w) = in_group.get(&h) {
                             self.remap.insert(r.0, w);
-                            if let Some(st) = self.refs.get_mut(&w) {
+                            if let Some(st) = self.declared.state_mut(w) {
                                 st.users += 1;
                             }
                         }
@@ -850,7 +837,7 @@ impl Wal {
                 continue;
             }
             let w = self.remap.remove(&r.0).unwrap_or(r.0);
-            if let Some(st) = self.refs.get_mut(&w) {
+            if let Some(st) = self.declared.state_mut(w) {
                 st.users = st.users.saturating_sub(1);
                 if st.users == 0 {
                     st.retired_at = self.current;
@@ -1030,24 +1017,21 @@ impl Wal {
     /// Writes `checkpoint.N` with the series still needed, then deletes segments `..=N`
     /// and the previous checkpoint.
     fn checkpoint(&mut self, n: u32) -> io::Result<()> {
-        let keep = |refs: &IntMap<u64, RefState>, r: u64| {
-            refs.get(&r)
+        let keep = |declared: &Declared, r: u64| {
+            declared
+                .state(r)
                 .is_some_and(|st| st.users > 0 || st.retired_at > n)
         };
         let mut kept: BTreeMap<u64, Labels> = BTreeMap::new();
-        // Label keys of the series the checkpoint drops, to take out of the index.
-        let mut dropped: Vec<(u64, Key128)> = Vec::new();
-        let mut take = |recs: Vec<segment::ReadRecord>, refs: &IntMap<u64, RefState>| {
+        let mut take = |recs: Vec<segment::ReadRecord>, declared: &Declared| {
             for r in recs {
                 let Some(pl) = r.payload() else { continue };
                 if pl.first() != Some(&record::kind::SERIES) {
                     continue;
                 }
                 for (r, l) in record::decode_series(&pl).unwrap_or_default() {
-                    if keep(refs, r.0) {
+                    if keep(declared, r.0) {
                         kept.entry(r.0).or_insert(l);
-                    } else {
-                        dropped.push((r.0, l.key()));
                     }
                 }
             }
@@ -1060,7 +1044,7 @@ impl Wal {
                 .collect();
             files.sort();
             for p in files {
-                take(segment::read_segment(&fs::read(p)?).0, &self.refs);
+                take(segment::read_segment(&fs::read(p)?).0, &self.declared);
             }
         }
         // Of the segments, only the series records, where the writer (or the replay at
@@ -1077,7 +1061,7 @@ impl Wal {
                 io::Read::read_exact(&mut f, &mut buf)?;
                 take(
                     segment::read_segment_from(&buf, start as usize).0,
-                    &self.refs,
+                    &self.declared,
                 );
             }
         }
@@ -1117,12 +1101,8 @@ impl Wal {
         if let Some((c, _)) = self.checkpoint.replace((n, bytes.len() as u64)) {
             fs::remove_dir_all(self.wal_dir.join(format!("checkpoint.{c:08}")))?;
         }
-        self.refs.retain(|_, st| st.users > 0 || st.retired_at > n);
-        for (r, key) in dropped {
-            if self.index.get(&key) == Some(&r) {
-                self.index.remove(&key);
-            }
-        }
+        // Forgetting a ref forgets its label set too where that maps to it.
+        self.declared.retain(|st| st.users > 0 || st.retired_at > n);
         self.stats.checkpoints += 1;
         Ok(())
     }
