@@ -132,6 +132,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod auth;
 pub mod batch;
 pub mod bytes;
 pub mod common;

@@ -95,3 +95,9 @@ fn metadata_goes_out_in_metadata_only_requests() {
     let d = TempDir::new("rw-meta");
     scenario::metadata_goes_out_in_metadata_only_requests(&d.0, &mut daemon);
 }
+
+#[test]
+fn sigv4_signed_requests_are_accepted_and_a_wrong_key_refused() {
+    let d = TempDir::new("rw-sigv4");
+    scenario::sigv4_signed_requests_are_accepted_and_a_wrong_key_refused(&d.0, &mut daemon);
+}

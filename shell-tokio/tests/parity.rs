@@ -171,3 +171,9 @@ fn swarm_tasks_and_nodes_follow_the_swarm() {
     let d = TempDir::new("tokio-swarm");
     common::docker::swarm_tasks_and_nodes_follow_the_swarm(&d.0, &mut embedded);
 }
+
+#[test]
+fn sigv4_signed_requests_are_accepted_and_a_wrong_key_refused() {
+    let d = TempDir::new("tokio-rw-sigv4");
+    scenario::sigv4_signed_requests_are_accepted_and_a_wrong_key_refused(&d.0, &mut embedded);
+}

@@ -27,6 +27,7 @@ pub(crate) use self::paths::PathResolver;
 pub use self::paths::{clean_path, join_dir};
 use self::remote_write::RawRemoteWrite;
 pub use self::remote_write::RemoteWriteConfig;
+pub use self::server::SigV4Config;
 use self::yaml::{Bool11, LenientString, Nullable, Path, Seg};
 pub use crate::discovery::dns::{DnsRecordType, DnsSdConfig};
 pub use crate::discovery::file::FileSdConfig;

@@ -127,7 +127,7 @@ with_http_client! {
         #[serde(default)]
         protobuf_message: String,
         #[serde(default)]
-        sigv4: Option<serde_yaml::Value>,
+        sigv4: Nullable<super::server::RawSigV4>,
         #[serde(default)]
         azuread: Option<serde_yaml::Value>,
         #[serde(default)]
@@ -158,6 +158,9 @@ pub struct RemoteWriteConfig {
     pub send_native_histograms: bool,
     /// Client options.
     pub http_client: HttpClientConfig,
+    /// Requests are signed with AWS Signature Version 4 (Amazon Managed Service for
+    /// Prometheus).
+    pub sigv4: Option<super::server::SigV4Config>,
 }
 
 impl RemoteWriteConfig {
@@ -187,8 +190,18 @@ impl RawRemoteWrite {
         if self.url.is_empty() {
             return Err((None, "url for remote_write is empty".into()));
         }
+        // 3.x decodes the block first (`SigV4Config.UnmarshalYAML` validates it).
+        let sigv4 = match std::mem::take(&mut self.sigv4) {
+            Nullable::Value(s) => Some(s.config().map_err(|e| (None, e))?),
+            _ => None,
+        };
+        if sigv4.as_ref().is_some_and(|s| !s.role_arn.is_empty()) {
+            return Err((
+                None,
+                "sigv4: role_arn (assuming a role through STS) is not supported by trawl yet; give the role's credentials through the environment, a profile or access_key and secret_key".into(),
+            ));
+        }
         for (name, present) in [
-            ("sigv4", self.sigv4.is_some()),
             ("azuread", self.azuread.is_some()),
             ("google_iam", self.google_iam.is_some()),
         ] {
@@ -246,6 +259,26 @@ impl RawRemoteWrite {
             .take_http_client()
             .validate(paths)
             .map_err(|e| (None, e))?;
+        // 3.x's `validateAuthConfigs`.
+        let configured: Vec<&str> = [
+            ("basic_auth", http_client.basic_auth.is_some()),
+            ("authorization", http_client.authorization.is_some()),
+            ("oauth2", http_client.oauth2.is_some()),
+            ("sigv4", sigv4.is_some()),
+        ]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
+        if configured.len() > 1 {
+            return Err((
+                None,
+                format!(
+                    "at most one of basic_auth, authorization, oauth2, sigv4, azuread or google_iam must be configured. Currently configured: [{}]",
+                    configured.join(" ")
+                ),
+            ));
+        }
         let queue_config = self.queue_config.unwrap_or_default();
         queue_config.validate().map_err(|e| (None, e))?;
         Ok(RemoteWriteConfig {
@@ -262,6 +295,7 @@ impl RawRemoteWrite {
             send_exemplars: self.send_exemplars.0,
             send_native_histograms: self.send_native_histograms.0,
             http_client,
+            sigv4,
         })
     }
 }

@@ -199,7 +199,7 @@ impl Pending {
 pub(super) fn go_type(keys: &[&str]) -> Option<&'static str> {
     Some(match keys {
         ["alerting", "alertmanagers"] => "config.AlertmanagerConfig",
-        ["alerting", "alertmanagers", "sigv4"] => "sigv4.plain",
+        ["alerting", "alertmanagers", "sigv4"] | ["remote_write", "sigv4"] => "sigv4.plain",
         ["alerting", .., "alert_relabel_configs"] => "relabel.plain",
         ["storage"] => "config.StorageConfig",
         ["storage", "tsdb", "chunk_encoding"] => "config.ChunkEncodingConfig",
@@ -247,10 +247,9 @@ with_mechanisms! { sd_blocks_struct { with_http_client {
 }}}
 
 /// `sigv4:` as written (`sigv4.SigV4Config`, v0.4.1).
-#[derive(Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Some fields are decoded for their type checks only.
-struct RawSigV4 {
+pub(crate) struct RawSigV4 {
     #[serde(default)]
     region: LenientString,
     #[serde(default)]
@@ -270,6 +269,21 @@ struct RawSigV4 {
 }
 
 impl RawSigV4 {
+    /// The block, validated (`SigV4Config.Validate`).
+    pub(crate) fn config(self) -> Result<SigV4Config, String> {
+        self.check()?;
+        Ok(SigV4Config {
+            region: self.region.0,
+            access_key: self.access_key.0,
+            secret_key: crate::common::http::Secret::new(self.secret_key.0),
+            profile: self.profile.0,
+            role_arn: self.role_arn.0,
+            external_id: self.external_id.0,
+            use_fips_sts_endpoint: self.use_fips_sts_endpoint.0,
+            service_name: self.service_name.0,
+        })
+    }
+
     /// `SigV4Config.Validate`, run as the block is decoded.
     fn check(&self) -> Result<(), String> {
         if self.access_key.0.is_empty() != self.secret_key.0.is_empty() {
@@ -280,6 +294,28 @@ impl RawSigV4 {
         }
         Ok(())
     }
+}
+
+/// A validated `sigv4:` block (`github.com/prometheus/sigv4`'s `SigV4Config`): empty
+/// fields come from AWS's default credential chain (environment, shared files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigV4Config {
+    /// The region (else `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile's).
+    pub region: String,
+    /// A static access key (with `secret_key`).
+    pub access_key: String,
+    /// A static secret key.
+    pub secret_key: crate::common::http::Secret,
+    /// The shared-files profile (else `AWS_PROFILE`, else `default`).
+    pub profile: String,
+    /// A role to assume through STS.
+    pub role_arn: String,
+    /// The external id of the role to assume.
+    pub external_id: String,
+    /// Use STS's FIPS endpoint.
+    pub use_fips_sts_endpoint: bool,
+    /// The service signed for (`aps` when empty).
+    pub service_name: String,
 }
 
 /// `api_version`: only `v2` decodes (a null value skips the check, as in Go).

@@ -982,3 +982,66 @@ fn docker_client_options_on_socket_hosts_are_reported() {
         "{w:?}"
     );
 }
+
+/// Issue 23: `remote_write`'s `sigv4` block decodes and validates as
+/// `github.com/prometheus/sigv4`'s `SigV4Config` does, one authentication at most
+/// (3.x's `validateAuthConfigs`), and what trawl cannot do yet (assuming a role) is
+/// refused with the reason, never ignored.
+#[test]
+fn remote_write_sigv4_as_3_x() {
+    let rw = |extra: &str| format!("remote_write:\n  - url: http://h/w\n    {extra}\n");
+    let c = parse(&rw(
+        "sigv4: {region: eu-west-1, access_key: AK, secret_key: SK, service_name: aps}",
+    ))
+    .expect("valid");
+    let s = c.remote_write[0].sigv4.as_ref().expect("sigv4");
+    assert_eq!(
+        (
+            s.region.as_str(),
+            s.access_key.as_str(),
+            s.secret_key.expose()
+        ),
+        ("eu-west-1", "AK", "SK")
+    );
+    assert!(!format!("{s:?}").contains("SK\""), "the secret never shows");
+    // An empty block signs with the default chain; a null one is no block.
+    assert!(
+        parse(&rw("sigv4: {}")).expect("valid").remote_write[0]
+            .sigv4
+            .is_some()
+    );
+    assert!(
+        parse(&rw("sigv4:")).expect("valid").remote_write[0]
+            .sigv4
+            .is_none()
+    );
+    for (extra, msg) in [
+        (
+            "sigv4: {access_key: AK}",
+            "must provide a AWS SigV4 Access key and Secret Key if credentials are specified in the SigV4 config",
+        ),
+        (
+            "sigv4: {external_id: x}",
+            "external_id can only be used with role_arn",
+        ),
+        (
+            "sigv4: {regoin: x}",
+            "field regoin not found in type sigv4.plain",
+        ),
+        (
+            "sigv4: {role_arn: 'arn:aws:iam::1:role/r'}",
+            "sigv4: role_arn (assuming a role through STS) is not supported by trawl yet",
+        ),
+        (
+            "sigv4: {}\n    basic_auth: {username: u, password: p}",
+            "at most one of basic_auth, authorization, oauth2, sigv4, azuread or google_iam must be configured. Currently configured: [basic_auth sigv4]",
+        ),
+        (
+            "azuread: {cloud: AzurePublic}",
+            "azuread authentication is not supported by trawl",
+        ),
+    ] {
+        let e = parse(&rw(extra)).unwrap_err();
+        assert!(e.message.contains(msg), "{extra}: {e}");
+    }
+}

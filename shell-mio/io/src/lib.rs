@@ -24,6 +24,7 @@
 //! The completions a shell queues for the agent are the core's
 //! [`trawl_core::io::OwnedIoEvent`].
 
+pub mod aws;
 pub mod client;
 pub mod dns;
 pub mod drive;

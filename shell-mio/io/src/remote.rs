@@ -97,6 +97,8 @@ struct Runner {
     cfg: Arc<RemoteWriteConfig>,
     headers: Vec<(String, String)>,
     credentials: Option<CredentialsFile>,
+    /// `sigv4`: each request is signed with the block's credentials.
+    sigv4: Option<crate::aws::SigV4>,
     client: Arc<HttpClientConfig>,
     progress_path: PathBuf,
     persisted: Option<WalPos>,
@@ -398,6 +400,35 @@ impl Runner {
         self.behind = false;
     }
 
+    /// The URL and headers of a request carrying `body`: the configured ones, signed
+    /// when the entry has `sigv4` (at the wall time `now`, with credentials read again
+    /// from their files now and then).
+    fn request(
+        &mut self,
+        now: Now,
+        body: &[u8],
+    ) -> Result<(String, Vec<(String, String)>), String> {
+        let mut headers = self.headers.clone();
+        let Some(s) = &mut self.sigv4 else {
+            return Ok((self.cfg.url.clone(), headers));
+        };
+        let creds = s
+            .credentials(&crate::aws::ProcessEnv, std::time::Instant::now())
+            .map_err(|e| format!("error retrieving credentials: {e}"))?;
+        let (url, add) = trawl_core::auth::sigv4::sign_url(
+            "POST",
+            &self.cfg.url,
+            &headers,
+            body,
+            &creds,
+            &s.scope,
+            now.wall,
+        )
+        .map_err(|e| format!("failed to sign request: {e}"))?;
+        headers.extend(add);
+        Ok((url, headers))
+    }
+
     fn persist(&mut self, now: Now) {
         if !self.closing && now.mono < self.next_persist {
             return;
@@ -438,6 +469,13 @@ impl Remote {
             let progress_path = dir.join("progress");
             let resume = read_progress(&progress_path);
             let (headers, credentials) = trawl_core::remote::request_headers(&cfg, user_agent);
+            let sigv4 = match &cfg.sigv4 {
+                Some(s) => Some(
+                    crate::aws::SigV4::new(s, &crate::aws::ProcessEnv)
+                        .map_err(|e| format!("remote_write {name}: {e}"))?,
+                ),
+                None => None,
+            };
             let q = Queue::new(
                 cfg.clone(),
                 external_labels.clone(),
@@ -452,6 +490,7 @@ impl Remote {
                 cfg,
                 headers,
                 credentials,
+                sigv4,
                 progress_path,
                 persisted: resume,
                 tail: Tail {
@@ -563,6 +602,9 @@ impl Remote {
                 }
             }
         }
+        // Requests that could not be made (credentials or signing failed): they fail as
+        // a send fails, and are retried.
+        let mut failed: Vec<(RemoteId, String)> = Vec::new();
         for (i, r) in self.runners.iter_mut().enumerate() {
             if !r.held.is_empty() && r.q.wants_records() {
                 r.feed_held(now);
@@ -587,16 +629,19 @@ impl Remote {
                         body: Vec::new(),
                     },
                 );
-                net.post(
-                    id,
-                    Post {
-                        url: &r.cfg.url,
-                        headers: r.headers.clone(),
-                        credentials_file: r.credentials.as_ref(),
-                        body: t.body,
-                        client: r.client.clone(),
-                    },
-                );
+                match r.request(now, &t.body) {
+                    Ok((url, headers)) => net.post(
+                        id,
+                        Post {
+                            url: &url,
+                            headers,
+                            credentials_file: r.credentials.as_ref(),
+                            body: t.body,
+                            client: r.client.clone(),
+                        },
+                    ),
+                    Err(e) => failed.push((id, e)),
+                }
             }
             if r.cfg.metadata_config.send.0 && now.mono >= r.next_metadata {
                 r.next_metadata = now.mono + cfg_interval(&r.cfg.metadata_config);
@@ -629,22 +674,30 @@ impl Remote {
                             body: Vec::new(),
                         },
                     );
-                    net.post(
-                        id,
-                        Post {
-                            url: &r.cfg.url,
-                            headers: r.headers.clone(),
-                            credentials_file: r.credentials.as_ref(),
-                            body: Arc::from(z),
-                            client: r.client.clone(),
-                        },
-                    );
+                    let body: Arc<[u8]> = Arc::from(z);
+                    match r.request(now, &body) {
+                        Ok((url, headers)) => net.post(
+                            id,
+                            Post {
+                                url: &url,
+                                headers,
+                                credentials_file: r.credentials.as_ref(),
+                                body,
+                                client: r.client.clone(),
+                            },
+                        ),
+                        Err(e) => failed.push((id, e)),
+                    }
                 }
             }
             while let Some(e) = r.q.poll_event() {
                 log_event(&r.name, &e);
             }
             r.persist(now);
+        }
+        for (id, e) in failed {
+            tracing::warn!(err = %e, "remote write request not sent");
+            self.on_net(now, id, OwnedIoEvent::Failed(e));
         }
         self.update_mark();
     }

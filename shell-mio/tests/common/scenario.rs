@@ -360,6 +360,96 @@ pub(crate) fn queue_metric_of(t: &dyn Shell, name: &str) -> f64 {
     queue_metric_in(t, name, "r0")
 }
 
+/// Remote write with `sigv4` to a front that checks each request's signature with
+/// botocore (AWS's Python SDK) before forwarding it to VictoriaMetrics: with the right
+/// keys every sample arrives and no request is refused; a second queue signing with a
+/// wrong secret is refused (403) and counts its samples as failed, and nothing it sent
+/// reaches the receiver.
+pub(crate) fn sigv4_signed_requests_are_accepted_and_a_wrong_key_refused(
+    dir: &Path,
+    start: Start<'_>,
+) {
+    let (_nginx, addrs, _sd) = fleet(dir, 61..=62, 10);
+    let vm_port = free_port();
+    let _vm = victoria(&dir.join("vm"), vm_port);
+    let front = free_port();
+    let log = dir.join("front.log");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shell-mio/tests/data/sigv4_front.py");
+    let _front = Proc(
+        std::process::Command::new("python3")
+            .arg(&script)
+            .args([
+                front.to_string(),
+                vm_port.to_string(),
+                "AKIDTRAWLTEST".into(),
+                "trawl/secret+KEY".into(),
+                "eu-west-1".into(),
+                "aps".into(),
+            ])
+            .arg(&log)
+            .spawn()
+            .expect("python3 runs the front"),
+    );
+    eventually(Duration::from_secs(20), "the front listens", || {
+        std::net::TcpStream::connect(("127.0.0.1", front)).is_ok()
+    });
+    let cfg = dir.join("prometheus.yml");
+    let targets: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 500ms\nscrape_configs:\n  - job_name: fleet\n    static_configs: [{{targets: [{}]}}]\nremote_write:\n  - url: http://127.0.0.1:{front}/workspaces/ws-1//api/v1/write\n    name: r0\n    sigv4: {{region: eu-west-1, access_key: AKIDTRAWLTEST, secret_key: trawl/secret+KEY}}\n  - url: http://127.0.0.1:{front}/workspaces/ws-1/api/v1/write\n    name: r1\n    sigv4: {{region: eu-west-1, access_key: AKIDTRAWLTEST, secret_key: not-the-key}}\n",
+            targets.join(", ")
+        ),
+    )
+    .expect("write config");
+    let data = dir.join("data");
+    let mut t = start(dir, &cfg, &data);
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while !(queue_metric_in(&*t, "prometheus_remote_storage_samples_failed_total", "r1") > 0.0
+        && queue_metric_of(&*t, "prometheus_remote_storage_samples_total") > 0.0)
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "the wrong key was not refused, or the right one not accepted; front: {}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            t.metrics()
+                .lines()
+                .filter(|l| l.contains("samples"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    if let Err(e) = t.stop() {
+        panic!("{e}:\n{}", t.log());
+    }
+    let (all, _) = wal_counts(&data);
+    let total: usize = all.values().sum();
+    eventually(
+        Duration::from_secs(60),
+        "the receiver has every sample",
+        || vm_counts(vm_port).values().sum::<usize>() >= total,
+    );
+    let vm = vm_counts(vm_port);
+    // r1's samples never arrived: no sample twice.
+    assert_eq!(vm.values().sum::<usize>(), total);
+    let lines = std::fs::read_to_string(&log).expect("front log");
+    let ok = lines.lines().filter(|l| *l == "ok").count();
+    let bad = lines.lines().filter(|l| l.starts_with("bad")).count();
+    assert!(ok > 0, "{lines}");
+    // Every refusal is r1's: r0's requests are all signed right.
+    assert!(bad > 0, "{lines}");
+    assert!(
+        !lines
+            .lines()
+            .any(|l| l.starts_with("bad") && l != "bad signature"),
+        "{lines}"
+    );
+}
+
 /// A metric's value for the remote-write queue `queue` (-1 if absent).
 pub(crate) fn queue_metric_in(t: &dyn Shell, name: &str, queue: &str) -> f64 {
     t.metrics()

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""A receiver front that checks AWS Signature Version 4 as AWS checks it, with botocore
+(the AWS SDK for Python's own signer, an implementation independent of trawl's): each
+POST is signed again from its method, URL, the headers it names as signed, its body and
+its X-Amz-Date, with the credentials given here; a request whose Authorization header
+differs is answered 403 (as Amazon Managed Service for Prometheus answers), one that
+matches is forwarded to the real receiver and its answer passed back.
+
+    sigv4_front.py PORT UPSTREAM_PORT ACCESS_KEY SECRET_KEY REGION SERVICE LOG
+
+Every request appends one line to LOG: "ok", "bad <reason>", or "upstream <status>
+<body>"
+when the receiver refused what the front forwarded.
+"""
+import datetime
+import http.client
+import http.server
+import sys
+from unittest import mock
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+PORT, UPSTREAM, AK, SK, REGION, SERVICE, LOG = sys.argv[1:8]
+
+
+def log(line):
+    with open(LOG, "a") as f:
+        f.write(line + "\n")
+
+
+def expected(method, host, path, headers, body):
+    """The Authorization header botocore computes for the same request."""
+    auth = headers.get("Authorization", "")
+    if "SignedHeaders=" not in auth:
+        return None
+    signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+    kept = {n: v for n, v in headers.items() if n.lower() in signed and n.lower() != "host"}
+    kept.pop("X-Amz-Date", None)
+    kept.pop("X-Amz-Security-Token", None)
+    req = AWSRequest(method=method, url="http://" + host + path, headers=kept, data=body)
+    stamp = datetime.datetime.strptime(headers.get("X-Amz-Date", ""), "%Y%m%dT%H%M%SZ")
+    creds = Credentials(AK, SK, headers.get("X-Amz-Security-Token"))
+    with mock.patch("botocore.auth.get_current_datetime", return_value=stamp):
+        SigV4Auth(creds, SERVICE, REGION).add_auth(req)
+    return req.headers["Authorization"]
+
+
+class Front(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        headers = {k: v for k, v in self.headers.items()}
+        try:
+            want = expected("POST", self.headers.get("Host", ""), self.path, headers, body)
+        except Exception as e:  # a malformed header: refused, as AWS refuses it
+            want = None
+            log("bad " + repr(e))
+        got = headers.get("Authorization")
+        if want is None or got != want:
+            log("bad signature")
+            msg = b'{"message":"The request signature we calculated does not match"}'
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(msg)))
+            self.end_headers()
+            self.wfile.write(msg)
+            return
+        up = http.client.HTTPConnection("127.0.0.1", int(UPSTREAM), timeout=30)
+        fwd = {k: v for k, v in headers.items() if k.lower() not in ("host", "authorization")}
+        # The workspace path is the front's own (as AMP's): the receiver takes /api/v1/write.
+        up.request("POST", "/api/v1/write", body=body, headers=fwd)
+        r = up.getresponse()
+        data = r.read()
+        log("ok" if r.status < 300 else "upstream %d %s" % (r.status, data[:200]))
+        self.send_response(r.status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.ThreadingHTTPServer(("127.0.0.1", int(PORT)), Front).serve_forever()
