@@ -648,6 +648,10 @@ impl Shell {
     /// A reload changed `remote_write` or the external labels: the queues are rebuilt
     /// (what they had not sent is read again from the WAL).
     fn restart_remote(&mut self, agent: &Core) {
+        if let Err(e) = Remote::check(&agent.remote.1) {
+            tracing::error!(err = %e, "remote write not restarted: the queues go on with the previous configuration");
+            return;
+        }
         self.remote.abandon(&mut net::MioTransport {
             net: &mut self.net,
             reg: self.poll.registry(),

@@ -101,3 +101,51 @@ fn sigv4_signed_requests_are_accepted_and_a_wrong_key_refused() {
     let d = TempDir::new("rw-sigv4");
     scenario::sigv4_signed_requests_are_accepted_and_a_wrong_key_refused(&d.0, &mut daemon);
 }
+
+/// A reload whose `sigv4` block finds no credentials does not restart remote write and
+/// leaves the running queue alone: it goes on sending with the previous configuration,
+/// as Prometheus keeps its queues when a new configuration's client cannot be made.
+#[test]
+fn a_reload_whose_sigv4_finds_no_credentials_keeps_the_running_queue() {
+    let d = TempDir::new("rw-sigv4-reload");
+    let (_nginx, addrs, _sd) = fleet(&d.0, 71..=72, 10);
+    let vm_port = free_port();
+    let _vm = victoria(&d.0.join("vm"), vm_port);
+    let cfg = config(
+        &d.0,
+        &addrs,
+        &[format!("http://127.0.0.1:{vm_port}/api/v1/write")],
+    );
+    let web = free_port();
+    let data = d.0.join("data");
+    let mut t = trawl(&d.0, &cfg, &data, web);
+    let sent = || vm_counts(vm_port).values().sum::<usize>();
+    eventually(Duration::from_secs(20), "samples arrive", || sent() > 0);
+    // The same queue, now signing with a profile no shared file holds.
+    let yaml = std::fs::read_to_string(&cfg).expect("config").replace(
+        "    name: r0\n",
+        "    name: r0\n    sigv4: {region: eu-west-1, profile: trawl-test-no-such-profile}\n",
+    );
+    std::fs::write(&cfg, yaml).expect("config");
+    signal(&t, "HUP");
+    eventually(Duration::from_secs(10), "the failure is logged", || {
+        log_of(&d.0).contains("remote write not restarted")
+    });
+    assert!(log_of(&d.0).contains("trawl-test-no-such-profile"));
+    let before = sent();
+    eventually(
+        Duration::from_secs(20),
+        "the running queue goes on sending",
+        || sent() > before,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    stop_proc(&mut t);
+    // Nothing it had in flight at the reload was dropped: every sample arrives.
+    let (all, _) = wal_counts(&data);
+    let total: usize = all.values().sum();
+    eventually(
+        Duration::from_secs(30),
+        "the receiver has every sample",
+        || sent() >= total,
+    );
+}

@@ -400,7 +400,12 @@ impl RemoteWrite {
         if from == self.from {
             return;
         }
+        let check = trawl_io::remote::Remote::check(&from.1);
         self.from = from;
+        if let Err(e) = check {
+            tracing::error!(err = %e, "remote write not restarted: the queues go on with the previous configuration");
+            return;
+        }
         if let Some(r) = self.remote.as_mut() {
             r.abandon(t);
         }
