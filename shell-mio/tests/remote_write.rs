@@ -35,7 +35,8 @@ fn an_outage_and_a_kill_9_lose_nothing_the_wal_holds() {
     let data = d.0.join("data");
     // The receiver is down: trawl scrapes and keeps everything in its WAL.
     let mut t = trawl(&d.0, &cfg, &data, web);
-    eventually(Duration::from_secs(15), "targets up", || {
+    // Generous: the binary's other tests start their receivers beside this one.
+    eventually(Duration::from_secs(30), "targets up", || {
         let a = active(web);
         a.len() == 3 && a.iter().all(|x| x.2 == "up")
     });

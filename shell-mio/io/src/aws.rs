@@ -319,6 +319,8 @@ mod tests {
         // A named profile (AWS_PROFILE) reads the files only, region from its section.
         e.insert("AWS_PROFILE".into(), "prod".into());
         let mut s = SigV4::new(&cfg(), &e).expect("resolves");
+        // Read at `new`, a moment before this.
+        let t0 = Instant::now();
         assert_eq!(s.scope.region, "eu-west-1");
         let c = s.credentials(&e, t0).expect("found");
         assert_eq!(

@@ -429,6 +429,31 @@ impl Runner {
         Ok((url, headers))
     }
 
+    /// Posts `body` as request `id` (signed where the entry asks), or notes why the
+    /// request could not be made (it then fails as a send fails).
+    fn post(
+        &mut self,
+        now: Now,
+        net: &mut dyn Transport,
+        id: RemoteId,
+        body: Arc<[u8]>,
+        failed: &mut Vec<(RemoteId, String)>,
+    ) {
+        match self.request(now, &body) {
+            Ok((url, headers)) => net.post(
+                id,
+                Post {
+                    url: &url,
+                    headers,
+                    credentials_file: self.credentials.as_ref(),
+                    body,
+                    client: self.client.clone(),
+                },
+            ),
+            Err(e) => failed.push((id, e)),
+        }
+    }
+
     fn persist(&mut self, now: Now) {
         if !self.closing && now.mono < self.next_persist {
             return;
@@ -643,19 +668,7 @@ impl Remote {
                         body: Vec::new(),
                     },
                 );
-                match r.request(now, &t.body) {
-                    Ok((url, headers)) => net.post(
-                        id,
-                        Post {
-                            url: &url,
-                            headers,
-                            credentials_file: r.credentials.as_ref(),
-                            body: t.body,
-                            client: r.client.clone(),
-                        },
-                    ),
-                    Err(e) => failed.push((id, e)),
-                }
+                r.post(now, net, id, t.body, &mut failed);
             }
             if r.cfg.metadata_config.send.0 && now.mono >= r.next_metadata {
                 r.next_metadata = now.mono + cfg_interval(&r.cfg.metadata_config);
@@ -688,20 +701,7 @@ impl Remote {
                             body: Vec::new(),
                         },
                     );
-                    let body: Arc<[u8]> = Arc::from(z);
-                    match r.request(now, &body) {
-                        Ok((url, headers)) => net.post(
-                            id,
-                            Post {
-                                url: &url,
-                                headers,
-                                credentials_file: r.credentials.as_ref(),
-                                body,
-                                client: r.client.clone(),
-                            },
-                        ),
-                        Err(e) => failed.push((id, e)),
-                    }
+                    r.post(now, net, id, Arc::from(z), &mut failed);
                 }
             }
             while let Some(e) = r.q.poll_event() {
