@@ -646,16 +646,12 @@ impl Shell {
     }
 
     /// A reload changed `remote_write` or the external labels: the queues are rebuilt
-    /// (what they had not sent is read again from the WAL).
+    /// (what they had not sent is read again from the WAL). The new queues are made
+    /// first: if they cannot be (a `sigv4` block finds no credentials, a queue
+    /// directory cannot be created), the running ones go on untouched, their requests
+    /// in flight included, as Prometheus keeps its queues when a new configuration's
+    /// client cannot be made.
     fn restart_remote(&mut self, agent: &Core) {
-        if let Err(e) = Remote::check(&agent.remote.1) {
-            tracing::error!(err = %e, "remote write not restarted: the queues go on with the previous configuration");
-            return;
-        }
-        self.remote.abandon(&mut net::MioTransport {
-            net: &mut self.net,
-            reg: self.poll.registry(),
-        });
         let (ext, rws) = &agent.remote;
         match Remote::new(
             rws,
@@ -666,8 +662,16 @@ impl Shell {
             self.clock.now(),
             self.keep_from.clone(),
         ) {
-            Ok(r) => self.remote = r,
-            Err(e) => tracing::error!(err = %e, "remote write not restarted"),
+            Ok(r) => {
+                self.remote.abandon(&mut net::MioTransport {
+                    net: &mut self.net,
+                    reg: self.poll.registry(),
+                });
+                self.remote = r;
+            }
+            Err(e) => {
+                tracing::error!(err = %e, "remote write not restarted: the queues go on with the previous configuration")
+            }
         }
     }
 

@@ -376,20 +376,30 @@ fn wall_now() -> UnixNanos {
 impl RemoteWrite {
     /// The queues of `self.from` (none without `remote_write`).
     fn build(&mut self, seed: u64, user_agent: &str, now: Now) -> Result<(), String> {
-        self.remote = if self.from.1.is_empty() {
-            None
-        } else {
-            Some(trawl_io::remote::Remote::new(
-                &self.from.1,
-                &self.from.0,
-                &self.dir,
-                seed,
-                user_agent,
-                now,
-                self.keep_from.clone(),
-            )?)
-        };
+        self.remote = self.make(seed, user_agent, now)?;
         Ok(())
+    }
+
+    /// New queues for `self.from`, the running ones untouched.
+    fn make(
+        &self,
+        seed: u64,
+        user_agent: &str,
+        now: Now,
+    ) -> Result<Option<trawl_io::remote::Remote>, String> {
+        if self.from.1.is_empty() {
+            return Ok(None);
+        }
+        trawl_io::remote::Remote::new(
+            &self.from.1,
+            &self.from.0,
+            &self.dir,
+            seed,
+            user_agent,
+            now,
+            self.keep_from.clone(),
+        )
+        .map(Some)
     }
 
     /// After a reload: the queues again if the configuration's remote-write part
@@ -400,18 +410,20 @@ impl RemoteWrite {
         if from == self.from {
             return;
         }
-        let check = trawl_io::remote::Remote::check(&from.1);
         self.from = from;
-        if let Err(e) = check {
-            tracing::error!(err = %e, "remote write not restarted: the queues go on with the previous configuration");
-            return;
-        }
-        if let Some(r) = self.remote.as_mut() {
-            r.abandon(t);
-        }
+        // The new queues first: if they cannot be made, the running ones go on
+        // untouched (as the daemon does).
         let o = agent.options();
-        if let Err(e) = self.build(o.seed, &o.user_agent, now) {
-            tracing::error!(err = %e, "remote write not restarted");
+        match self.make(o.seed, &o.user_agent, now) {
+            Ok(new) => {
+                if let Some(r) = self.remote.as_mut() {
+                    r.abandon(t);
+                }
+                self.remote = new;
+            }
+            Err(e) => {
+                tracing::error!(err = %e, "remote write not restarted: the queues go on with the previous configuration")
+            }
         }
     }
 }

@@ -472,20 +472,6 @@ impl Runner {
 }
 
 impl Remote {
-    /// What [`Remote::new`] can fail on before it touches anything: each `sigv4`
-    /// block's credentials and region. A reload checks this before it replaces the
-    /// running queues, which keep running when it fails (as Prometheus's remote storage
-    /// keeps its queues when a new configuration's client cannot be made).
-    pub fn check(remote_write: &[RemoteWriteConfig]) -> Result<(), String> {
-        for rw in remote_write {
-            if let Some(s) = &rw.sigv4 {
-                crate::aws::SigV4::new(s, &crate::aws::ProcessEnv)
-                    .map_err(|e| format!("remote_write {}: {e}", queue_name(rw)))?;
-            }
-        }
-        Ok(())
-    }
-
     /// The queues of `remote_write`, setting `keep_from` (the mark WAL retention
     /// respects) as they go, resuming from their progress files under `data_dir`.
     pub fn new(
