@@ -133,11 +133,11 @@ fn decode(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hexval = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1), b.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hexval(h).is_some() && hexval(l).is_some() => {
-                // Two hex digits make one byte: both below 16.
-                out.push(((hexval(h).unwrap_or(0) << 4) | hexval(l).unwrap_or(0)) as u8);
+        let digit = |at: usize| b.get(at).and_then(|&c| (c as char).to_digit(16));
+        match (b[i], digit(i + 1), digit(i + 2)) {
+            // Two hex digits make one byte: both below 16.
+            (b'%', Some(h), Some(l)) => {
+                out.push(((h << 4) | l) as u8);
                 i += 3;
             }
             (c, _, _) => {
@@ -149,28 +149,18 @@ fn decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// Go's `path.Clean` of a request path, keeping a trailing slash (the round tripper's
-/// normalisation): duplicate slashes collapse, `.` and `..` segments resolve.
+/// A request path as the round tripper cleans it: Go's `path.Clean`
+/// ([`crate::common::paths::clean_path`]) unless that gives `.` (an empty path stays
+/// empty), a trailing slash kept.
 pub fn clean_path(path: &str) -> String {
-    if path.is_empty() {
-        return String::new();
+    let cleaned = crate::common::paths::clean_path(path);
+    if cleaned == "." {
+        path.to_owned()
+    } else if cleaned != "/" && path.ends_with('/') {
+        cleaned + "/"
+    } else {
+        cleaned
     }
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in path.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    let mut out = String::from("/");
-    out.push_str(&parts.join("/"));
-    if out != "/" && path.ends_with('/') {
-        out.push('/');
-    }
-    out
 }
 
 /// The canonical query: each name and value decoded, then encoded strictly, sorted by
@@ -287,14 +277,7 @@ pub fn sign(req: &Request<'_>, creds: &Credentials, scope: &Scope, now: UnixNano
             creds.access_key
         ),
     ));
-    Signed {
-        path: if path.is_empty() {
-            req.path.to_owned()
-        } else {
-            path
-        },
-        headers: out,
-    }
+    Signed { path, headers: out }
 }
 
 /// Signs a request to `url` (as sent, `http(s)://`) with `headers` and `body`: the URL

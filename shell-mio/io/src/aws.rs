@@ -361,6 +361,35 @@ mod tests {
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
+    /// Hostile shared files: one past the size bound, and a FIFO (which would block a
+    /// reader until someone writes to it), fail with the file's name; nothing is read
+    /// past the bound and nothing blocks.
+    #[test]
+    fn oversized_and_special_shared_files_are_refused_with_their_name() {
+        let dir = std::env::temp_dir().join(format!("trawl-aws-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let big = dir.join("credentials");
+        let mut text = String::from("[default]\naws_access_key_id=AK\naws_secret_access_key=s\n");
+        text.push_str(&"#".repeat(FILE_LIMIT as usize + 1));
+        std::fs::write(&big, text).expect("write");
+        let e = env(&[("AWS_SHARED_CREDENTIALS_FILE", big.to_str().expect("utf-8"))]);
+        let err = SigV4::new(&cfg(), &e).expect_err("too large");
+        assert!(
+            err.contains("larger than 1048576 bytes") && err.contains("credentials"),
+            "{err}"
+        );
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("no NUL");
+        // SAFETY: mkfifo reads a NUL-terminated path and creates a node; no memory is shared.
+        #[allow(unsafe_code)]
+        let made = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+        assert_eq!(made, 0, "mkfifo");
+        let e = env(&[("AWS_SHARED_CREDENTIALS_FILE", fifo.to_str().expect("utf-8"))]);
+        let err = SigV4::new(&cfg(), &e).expect_err("a FIFO is no credentials file");
+        assert!(err.contains("not a regular file"), "{err}");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
     #[test]
     fn no_credentials_or_no_region_fail_with_prometheus_words() {
         let e = env(&[
