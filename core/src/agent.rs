@@ -52,6 +52,10 @@ pub struct AgentOptions {
     /// Where a pod's service account is mounted (token, `ca.crt`, `namespace`): default
     /// `/var/run/secrets/kubernetes.io/serviceaccount`.
     pub kubernetes_service_account_dir: String,
+    /// The AWS region discovery uses when a block names none, as the shell found it in
+    /// the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`, the shared config file's
+    /// profile: `trawl_io::aws::default_region`); `None` when none is set.
+    pub aws_region: Option<String>,
     /// `--enable-feature=created-timestamp-zero-ingestion` (Prometheus 3.x): OpenMetrics
     /// `_created` lines of counters, summaries and histograms give their series a start
     /// timestamp, stored as a 0 sample, instead of being samples themselves; and jobs
@@ -91,6 +95,7 @@ impl Default for AgentOptions {
             dns_port: 53,
             kubernetes_service: None,
             kubernetes_service_account_dir: DEFAULT_SERVICE_ACCOUNT_DIR.into(),
+            aws_region: None,
             start_timestamps: false,
             first_scrape_at_once: false,
         }
@@ -284,6 +289,7 @@ impl Agent {
             seed: options.seed,
             kubernetes_service: options.kubernetes_service.clone(),
             service_account_dir: options.kubernetes_service_account_dir.as_str().into(),
+            aws_region: options.aws_region.as_deref().map(Arc::from),
         };
         let mut agent = Agent {
             discovery: Discovery::new(env),

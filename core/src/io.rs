@@ -81,6 +81,14 @@ pub enum CredentialsFile {
         /// File holding the token.
         path: String,
     },
+    /// AWS Signature Version 4 (EC2 discovery): the shell finds the credentials as the
+    /// AWS SDK's default chain does — the block's keys, else its profile in the shared
+    /// files, else the environment, else the `default` profile (see
+    /// `trawl_io::aws`) — and signs the request at its wall time with
+    /// [`crate::auth::sigv4::sign_url`] for the block's `region` and `service_name`
+    /// (both always set here). The headers it adds are `X-Amz-Date`,
+    /// `X-Amz-Security-Token` with temporary credentials, and `Authorization`.
+    SigV4(Box<crate::config::SigV4Config>),
 }
 
 /// A DNS exchange with one server: the shell sends `message` and answers with the first

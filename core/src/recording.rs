@@ -211,6 +211,9 @@ pub fn encode_start(out: &mut Vec<u8>, o: &AgentOptions, config: &ConfigSource, 
     w.str(&o.kubernetes_service_account_dir);
     // Added with start timestamps.
     w.u64(u64::from(o.start_timestamps));
+    // Added with EC2 discovery.
+    w.u64(u64::from(o.aws_region.is_some()));
+    w.str(o.aws_region.as_deref().unwrap_or_default());
     entry(out, START, &b);
 }
 
@@ -405,6 +408,11 @@ pub fn replay_with(
                 }
                 if r.at < r.b.len() {
                     o.start_timestamps = r.u64()? != 0;
+                }
+                if r.at < r.b.len() {
+                    let set = r.u64()? != 0;
+                    let region = r.str()?;
+                    o.aws_region = set.then_some(region);
                 }
                 let mut a = Agent::new(c.parse()?, o, now);
                 drain(&mut a, now, &mut digest);

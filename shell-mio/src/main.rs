@@ -892,6 +892,7 @@ fn discovery_options(cli: &Cli) -> AgentOptions {
         dns_port: cli.dns_port,
         kubernetes_service: trawl_io::source::kubernetes_service_from_env(),
         kubernetes_service_account_dir: cli.service_account_dir.clone(),
+        aws_region: trawl_io::aws::default_region(&trawl_io::aws::ProcessEnv),
         ..AgentOptions::default()
     }
 }

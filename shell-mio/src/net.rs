@@ -20,7 +20,7 @@ use trawl_core::http::{
     ResponseEvent, ResponseHead, ResponseReader, Scheme, Url, write_get, write_post,
 };
 use trawl_core::io::{HttpRequest, OwnedIoEvent};
-use trawl_io::client::{Caller, Post, RemoteId, credentials, dial_error};
+use trawl_io::client::{Caller, Post, RemoteId, authorize, dial_error};
 use trawl_io::resolve::ResolverOptions;
 
 use crate::lookups::{Lookups, Resolved};
@@ -296,17 +296,22 @@ impl Net {
         body: Option<Arc<[u8]>>,
         follow: bool,
     ) {
-        let url = match Url::parse(p.url) {
-            Ok(u) => u,
-            Err(e) => return self.fail(id, e),
-        };
         let mut headers = p.headers;
+        let mut signed_url = None;
         if let Some(f) = p.credentials_file {
-            match credentials(f) {
-                Ok(h) => headers.push(h),
+            let method = if body.is_some() { "POST" } else { "GET" };
+            match authorize(f, method, p.url, body.as_deref().unwrap_or_default()) {
+                Ok((u, h)) => {
+                    signed_url = u;
+                    headers.extend(h);
+                }
                 Err(e) => return self.fail(id, e),
             }
         }
+        let url = match Url::parse(signed_url.as_deref().unwrap_or(p.url)) {
+            Ok(u) => u,
+            Err(e) => return self.fail(id, e),
+        };
         let req = Request {
             id,
             url,

@@ -221,14 +221,15 @@ pub fn run(
                     IoOp::Http(r) if matches!(r.origin, Origin::Discovery { .. }) => {
                         pending_sd.insert(id);
                         let mut headers = r.headers.clone();
-                        let fetched = match r.credentials_file.as_ref().map(trawl_io::credentials) {
-                            Some(Err(e)) => Err(e),
-                            Some(Ok(h)) => {
-                                headers.push(h);
-                                get(&r.url, &headers, r.timeout, &r.client, &mut resolver)
-                            }
-                            None => get(&r.url, &headers, r.timeout, &r.client, &mut resolver),
+                        let authorized = match r.credentials_file.as_ref() {
+                            Some(f) => trawl_io::authorize(f, "GET", &r.url, b""),
+                            None => Ok((None, Vec::new())),
                         };
+                        let fetched = authorized.and_then(|(url, h)| {
+                            headers.extend(h);
+                            let url = url.as_deref().unwrap_or(&r.url);
+                            get(url, &headers, r.timeout, &r.client, &mut resolver)
+                        });
                         match fetched {
                             Ok((status, reason, headers, body)) => {
                                 let h: Vec<(&str, &str)> = headers

@@ -285,11 +285,15 @@ impl Inner {
         req: Req<'_>,
         tx: &UnboundedSender<Done>,
     ) -> Result<(), String> {
-        let mut url = Url::parse(req.url)?;
         let mut headers = req.headers.to_vec();
+        let mut signed_url = None;
         if let Some(f) = req.credentials_file {
-            headers.push(trawl_io::credentials(f)?);
+            let method = if req.body.is_some() { "POST" } else { "GET" };
+            let (u, h) = trawl_io::authorize(f, method, req.url, req.body.unwrap_or_default())?;
+            signed_url = u;
+            headers.extend(h);
         }
+        let mut url = Url::parse(signed_url.as_deref().unwrap_or(req.url))?;
         let follow = req.follow;
         for _ in 0..=MAX_REDIRECTS {
             // Per hop: a redirect may lead to a host the proxy settings treat otherwise.

@@ -167,6 +167,12 @@ fn eureka_instances_follow_the_registry() {
 }
 
 #[test]
+fn ec2_instances_follow_moto() {
+    let d = TempDir::new("tokio-ec2");
+    common::ec2::ec2_instances_follow_moto(&d.0, &mut embedded);
+}
+
+#[test]
 fn swarm_tasks_and_nodes_follow_the_swarm() {
     let d = TempDir::new("tokio-swarm");
     common::docker::swarm_tasks_and_nodes_follow_the_swarm(&d.0, &mut embedded);

@@ -128,6 +128,15 @@ fn encode(out: &mut String, s: &[u8], keep_slash: bool) {
     }
 }
 
+/// `s` percent-encoded as SigV4's canonical query encodes a name or value (RFC 3986's
+/// unreserved characters kept, everything else `%XX`), for building query strings that
+/// sign as they are sent.
+pub fn uri_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    encode(&mut out, s.as_bytes(), false);
+    out
+}
+
 fn decode(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

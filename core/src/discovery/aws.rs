@@ -4,8 +4,14 @@
 //! AWS APIs every `refresh_interval`; `aws_sd_configs` is the generic block whose `role`
 //! selects one of them. Validation follows 3.x's `discovery/aws` (`SDConfig`,
 //! `EC2SDConfig`, `ECSSDConfig`, `ElasticacheSDConfig`, `LightsailSDConfig`,
-//! `MSKSDConfig` and `RDSSDConfig`, each `UnmarshalYAML` and `SetDirectory`). trawl
-//! validates these blocks but does not run them yet.
+//! `MSKSDConfig` and `RDSSDConfig`, each `UnmarshalYAML` and `SetDirectory`).
+//!
+//! trawl runs EC2 ([`ec2`]: `ec2_sd_configs`, and `aws_sd_configs` with `role: ec2`);
+//! it validates the other roles' blocks but does not run them yet. A `role_arn` on a
+//! block trawl runs is refused: assuming a role needs STS, which trawl does not speak
+//! yet.
+
+pub(crate) mod ec2;
 
 use serde::Deserialize;
 
@@ -236,6 +242,17 @@ fn check_ec2_filters(raw: &Option<Vec<Option<RawFilter>>>) -> Result<(), Invalid
     Ok(())
 }
 
+/// Refuses `role_arn` on a block trawl runs (STS is not built).
+fn no_role(aws: &AwsSettings) -> Result<(), Invalid> {
+    if aws.role_arn.is_empty() {
+        return Ok(());
+    }
+    Err((
+        at("role_arn"),
+        "role_arn (assuming a role through STS) is not supported by trawl yet; give the role's credentials through access_key/secret_key, a profile or the environment".into(),
+    ))
+}
+
 /// The HTTP client of a role-specific block: `HTTPClientConfig.Validate`, then
 /// `SetDirectory`.
 fn http(
@@ -270,7 +287,10 @@ impl Mechanism for Ec2 {
     const KEY: &'static str = "ec2_sd_configs";
     const NAME: &'static str = "ec2";
     const GO_TYPE: &'static str = "aws.plain";
-    const RUNS: bool = false;
+    const RUNS: bool = true;
+    const EXAMPLE: Option<&'static str> = Some(
+        "{region: us-east-1, endpoint: 'http://127.0.0.1:5000', access_key: AK, secret_key: SK}",
+    );
     type Raw = RawEc2;
     type Config = Ec2SdConfig;
 
@@ -283,14 +303,16 @@ impl Mechanism for Ec2 {
         tls(&client)?;
         check_ec2_filters(&raw.filters)?;
         let http_client = http(client, cx)?;
+        let aws = raw.settings(http_client);
+        no_role(&aws)?;
         Ok(Ec2SdConfig {
-            aws: raw.settings(http_client),
+            aws,
             filters: filters(raw.filters.take()),
         })
     }
 
-    fn machine(_: &Ec2SdConfig, _: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
-        None
+    fn machine(cfg: &Ec2SdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
+        Some(Box::new(ec2::Ec2Sd::new(cfg, cx)))
     }
 }
 
@@ -456,10 +478,13 @@ impl Mechanism for Aws {
             request_concurrency: default,
         };
         Ok(match role.as_str() {
-            "ec2" => AwsSdConfig::Ec2(Ec2SdConfig {
-                aws: aws.clone(),
-                filters: filters(raw.filters.clone()),
-            }),
+            "ec2" => {
+                no_role(&aws)?;
+                AwsSdConfig::Ec2(Ec2SdConfig {
+                    aws: aws.clone(),
+                    filters: filters(raw.filters.clone()),
+                })
+            }
             "ecs" => AwsSdConfig::Ecs(clusters(20)),
             "elasticache" => AwsSdConfig::Elasticache(clusters(10)),
             "lightsail" => AwsSdConfig::Lightsail(LightsailSdConfig { aws: aws.clone() }),
@@ -473,8 +498,15 @@ impl Mechanism for Aws {
         })
     }
 
-    fn machine(_: &AwsSdConfig, _: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
-        None
+    fn runs(cfg: &AwsSdConfig) -> bool {
+        matches!(cfg, AwsSdConfig::Ec2(_))
+    }
+
+    fn machine(cfg: &AwsSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
+        match cfg {
+            AwsSdConfig::Ec2(c) => Some(Box::new(ec2::Ec2Sd::new(c, cx))),
+            _ => None,
+        }
     }
 }
 

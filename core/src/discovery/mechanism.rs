@@ -60,6 +60,8 @@ pub(crate) struct SdEnv {
     pub(crate) kubernetes_service: Option<(String, String)>,
     /// The service account's directory (token, CA, namespace).
     pub(crate) service_account_dir: Arc<str>,
+    /// The AWS region of blocks that name none, from the shell's environment.
+    pub(crate) aws_region: Option<Arc<str>>,
 }
 
 #[cfg(test)]
@@ -75,6 +77,7 @@ impl SdEnv {
             seed,
             kubernetes_service: None,
             service_account_dir: "/sa".into(),
+            aws_region: None,
         }
     }
 }
@@ -126,6 +129,12 @@ pub(crate) trait Mechanism: 'static {
                 Self::validate(r, cx).map_err(|(p, m)| (Path::default().index(i).join(&p), m))
             })
             .collect()
+    }
+
+    /// Whether trawl runs this block: [`Mechanism::RUNS`] unless the mechanism runs
+    /// some of its blocks only (`aws_sd_configs` runs `role: ec2`).
+    fn runs(_cfg: &Self::Config) -> bool {
+        Self::RUNS
     }
 
     /// The machine that runs a block, or `None` while trawl does not run the mechanism.
@@ -233,7 +242,7 @@ impl<M: Mechanism> Block for Typed<M> {
         M::NAME
     }
     fn runs(&self) -> bool {
-        M::RUNS
+        M::runs(&self.0)
     }
     fn as_any(&self) -> &dyn Any {
         &self.0
@@ -587,6 +596,9 @@ pub(crate) mod test_support {
         let job = config.job("j").expect("job j");
         assert_eq!(job.sd_configs.len(), 1, "{text}");
         let runs = crate::discovery::registry::by_key(key).is_some_and(|m| m.runs);
+        // A mechanism that runs runs every block; one that does not may run some.
+        assert!(!runs || job.sd_configs[0].runs(), "{key} runs every block");
+        let runs = job.sd_configs[0].runs();
         let unsupported: &[String] = if runs { &[] } else { &[key.to_owned()] };
         assert_eq!(job.unsupported_sd, unsupported);
         job.sd_configs[0]

@@ -90,6 +90,7 @@ pub mod statics;
 pub mod triton;
 pub mod uyuni;
 pub mod vultr;
+pub(crate) mod xml;
 pub mod zookeeper;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,7 +3,10 @@
 //! `fetchApps`). The request starts at once and then every interval; one still running
 //! when the next is due is cancelled and reported as `context deadline exceeded`, as the
 //! context of 3.x's refresh would end it. The body of an answer that is not 2xx is not
-//! kept (3.x discards it).
+//! kept (3.x discards it) unless the provider asks for its first bytes
+//! ([`OneRequest::keep_error_body`]: AWS puts its error code there). A refresh of
+//! several requests in turn (pages) goes on with [`OneRequest::follow`], all of them
+//! within the one interval.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +19,8 @@ use crate::time::Instant;
 /// How a request ended.
 #[derive(Debug)]
 pub(crate) enum Done {
-    /// A whole answer (the body only if 2xx), with the URL as messages show it.
+    /// A whole answer (the body only if 2xx, or its first bytes as asked), with the URL
+    /// as messages show it.
     Answer {
         status: u16,
         body: Vec<u8>,
@@ -45,6 +49,8 @@ pub(crate) struct OneRequest {
     interval: Duration,
     next: Instant,
     in_flight: Option<InFlight>,
+    /// How much of a body that is not 2xx is kept.
+    error_body: usize,
 }
 
 /// A URL as messages show it (without its password).
@@ -71,7 +77,28 @@ impl OneRequest {
             interval,
             next: cx.now,
             in_flight: None,
+            error_body: 0,
         }
+    }
+
+    /// Keeps up to `limit` bytes of the body of an answer that is not 2xx.
+    pub(crate) fn keep_error_body(mut self, limit: usize) -> OneRequest {
+        self.error_body = limit;
+        self
+    }
+
+    /// Starts the next request of the refresh in progress (a following page) to `url`;
+    /// the refresh still ends when the next is due. Nothing happens while a request is
+    /// in flight.
+    pub(crate) fn follow(&mut self, url: String, io: &mut IoQueue) {
+        if self.in_flight.is_none() {
+            self.send(url, io);
+        }
+    }
+
+    /// Starts no request this time: the next refresh is due one interval from `now`.
+    pub(crate) fn skip(&mut self, now: Instant) {
+        self.next = now + self.interval;
     }
 
     /// The file requests read their credentials from.
@@ -87,6 +114,10 @@ impl OneRequest {
         if self.in_flight.is_some() {
             return;
         }
+        self.send(url, io);
+    }
+
+    fn send(&mut self, url: String, io: &mut IoQueue) {
         let id = io.start(IoOp::Http(HttpRequest {
             url: url.clone(),
             headers: self.headers.clone(),
@@ -117,6 +148,12 @@ impl OneRequest {
         match ev {
             IoEvent::HttpHead { status, .. } => r.status = status,
             IoEvent::HttpBody(chunk) if r.status / 100 == 2 => r.body.extend_from_slice(chunk),
+            IoEvent::HttpBody(chunk) => {
+                let take = chunk
+                    .len()
+                    .min(self.error_body.saturating_sub(r.body.len()));
+                r.body.extend_from_slice(&chunk[..take]);
+            }
             IoEvent::HttpEnd => {
                 let r = self.in_flight.take()?;
                 return Some(Done::Answer {

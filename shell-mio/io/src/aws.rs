@@ -30,6 +30,35 @@ pub const REREAD: Duration = Duration::from_secs(5);
 /// Largest shared file read (they hold a few profiles).
 const FILE_LIMIT: u64 = 1 << 20;
 
+/// The wall time now, as signatures carry it.
+pub fn wall_now() -> trawl_core::time::UnixNanos {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    trawl_core::time::UnixNanos(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The region discovery uses when its block names none, as aws-sdk-go-v2's
+/// `LoadDefaultConfig` finds it with no options (3.x's `loadRegion`): `AWS_REGION`,
+/// else `AWS_DEFAULT_REGION`, else the `region` of the profile `AWS_PROFILE` names (or
+/// `default`) in the shared config file. `None` when none is set (3.x would then ask
+/// the instance metadata service, which trawl does not read).
+pub fn default_region(env: &dyn Env) -> Option<String> {
+    if let Some(r) = env
+        .var("AWS_REGION")
+        .or_else(|| env.var("AWS_DEFAULT_REGION"))
+    {
+        return Some(r);
+    }
+    let profile = env.var("AWS_PROFILE").unwrap_or_else(|| "default".into());
+    let config = read_ini(&home_file(env, "AWS_CONFIG_FILE", "config")).ok()?;
+    config
+        .get(&config_section(&profile))
+        .and_then(|s| s.get("region"))
+        .filter(|r| !r.is_empty())
+        .cloned()
+}
+
 /// The environment the chain reads (a map in tests, the process's in the daemon).
 pub trait Env {
     /// A variable's value, if set and not empty.
@@ -359,6 +388,71 @@ mod tests {
             "AKSTATIC"
         );
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn discovery_finds_its_default_region_as_the_sdk_does() {
+        let dir = std::env::temp_dir().join(format!("trawl-aws-region-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = dir.join("config");
+        std::fs::write(
+            &config,
+            "[default]\nregion = us-east-2\n[profile prod]\nregion=eu-west-3\n",
+        )
+        .expect("write");
+        let c = config.display().to_string();
+        assert_eq!(
+            default_region(&env(&[("AWS_REGION", "a"), ("AWS_DEFAULT_REGION", "b")])),
+            Some("a".into())
+        );
+        assert_eq!(
+            default_region(&env(&[
+                ("AWS_DEFAULT_REGION", "b"),
+                ("AWS_CONFIG_FILE", &c)
+            ])),
+            Some("b".into())
+        );
+        assert_eq!(
+            default_region(&env(&[("AWS_CONFIG_FILE", &c)])),
+            Some("us-east-2".into())
+        );
+        assert_eq!(
+            default_region(&env(&[("AWS_CONFIG_FILE", &c), ("AWS_PROFILE", "prod")])),
+            Some("eu-west-3".into())
+        );
+        assert_eq!(
+            default_region(&env(&[("AWS_CONFIG_FILE", &c), ("AWS_PROFILE", "none")])),
+            None
+        );
+        assert_eq!(default_region(&env(&[("HOME", "/nonexistent")])), None);
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    /// A discovery request signed through its credentials block: `Host` and
+    /// `X-Amz-Date` signed for the block's service and region, the URL kept.
+    #[test]
+    fn a_sigv4_block_signs_the_request_it_is_given() {
+        let mut c = cfg();
+        c.region = "us-east-1".into();
+        c.service_name = "ec2".into();
+        c.access_key = "AKIDEXAMPLE".into();
+        c.secret_key = Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+        let f = trawl_core::io::CredentialsFile::SigV4(Box::new(c));
+        let url = "http://127.0.0.1:5000/?Action=DescribeInstances&Version=2016-11-15";
+        let (signed_url, h) = crate::authorize(&f, "GET", url, b"").expect("signed");
+        assert_eq!(signed_url, None, "the URL is sent as it is");
+        let names: Vec<&str> = h.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["X-Amz-Date", "Authorization"]);
+        let auth = &h[1].1;
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+                && auth.contains(
+                    "/us-east-1/ec2/aws4_request, SignedHeaders=host;x-amz-date, Signature="
+                ),
+            "{auth}"
+        );
+        // The header-file kinds cannot go through `credentials` for SigV4.
+        assert!(crate::credentials(&f).is_err());
     }
 
     /// Hostile shared files: one past the size bound, and a FIFO (which would block a

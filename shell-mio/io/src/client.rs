@@ -47,8 +47,43 @@ pub fn dial_error(proxied: bool, addr: &str, e: &io::Error) -> String {
     format!("{via}dial tcp {addr}: {what}")
 }
 
+/// What [`authorize`] adds: the URL to send instead, when signing changed it, and the
+/// headers.
+pub type Authorized = (Option<String>, Vec<(String, String)>);
+
+/// What a request's credentials add, read (or computed) now: the headers, and the URL
+/// to send when signing changed it (SigV4 sends its cleaned path). `method`, `url` and
+/// `body` are the request as it will be sent; SigV4 signs them with `Host` and
+/// `X-Amz-Date` (and the session token), not the other headers, which a proxy or the
+/// client may still add to or reorder.
+pub fn authorize(
+    f: &CredentialsFile,
+    method: &str,
+    url: &str,
+    body: &[u8],
+) -> Result<Authorized, String> {
+    let CredentialsFile::SigV4(cfg) = f else {
+        return Ok((None, vec![credentials(f)?]));
+    };
+    let mut signer = crate::aws::SigV4::new(cfg, &crate::aws::ProcessEnv)?;
+    let creds = signer
+        .credentials(&crate::aws::ProcessEnv, std::time::Instant::now())
+        .map_err(|e| format!("failed to retrieve credentials: {e}"))?;
+    let (signed_url, add) = trawl_core::auth::sigv4::sign_url(
+        method,
+        url,
+        &[],
+        body,
+        &creds,
+        &signer.scope,
+        crate::aws::wall_now(),
+    )
+    .map_err(|e| format!("failed to sign request: {e}"))?;
+    Ok(((signed_url != url).then_some(signed_url), add))
+}
+
 /// The `Authorization` header for a credentials file, read now (as Prometheus reads it
-/// before each request).
+/// before each request). SigV4 needs the whole request: see [`authorize`].
 pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
     let read = |p: &str| {
         std::fs::read_to_string(p)
@@ -74,6 +109,9 @@ pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
                 .map(|s| s.trim().to_owned())
                 .map_err(|e| format!("unable to read auth token file {path}: {e}"))?;
             ("Authorization".into(), format!("{prefix}{token}"))
+        }
+        CredentialsFile::SigV4(_) => {
+            return Err("a SigV4 signature covers the whole request: use authorize".into());
         }
     })
 }

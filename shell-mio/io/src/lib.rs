@@ -35,5 +35,5 @@ pub mod source;
 pub mod storage;
 pub mod tls;
 
-pub use client::{Caller, RemoteId, credentials, dial_error};
+pub use client::{Caller, RemoteId, authorize, credentials, dial_error};
 pub use drive::{log_event, wait_for};

@@ -11,6 +11,7 @@ pub(crate) mod browser;
 pub(crate) mod consul;
 pub(crate) mod dns;
 pub(crate) mod docker;
+pub(crate) mod ec2;
 pub(crate) mod eureka;
 pub(crate) mod hostile;
 pub(crate) mod kube;

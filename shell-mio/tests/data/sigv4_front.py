@@ -6,6 +6,11 @@ its X-Amz-Date, with the credentials given here; a request whose Authorization h
 differs is answered 403 (as Amazon Managed Service for Prometheus answers), one that
 matches is forwarded to the real receiver and its answer passed back.
 
+A GET (an AWS Query-protocol call such as EC2's DescribeInstances) is checked the same
+way and forwarded as it came, path, query and headers, to the upstream (moto, which
+routes by the Authorization header's scope and checks no signature itself); one whose
+signature differs is answered 401 AuthFailure as EC2 answers it.
+
     sigv4_front.py PORT UPSTREAM_PORT ACCESS_KEY SECRET_KEY REGION SERVICE LOG
 
 Every request appends one line to LOG: "ok", "bad <reason>", or "upstream <status>
@@ -73,6 +78,37 @@ class Front(http.server.BaseHTTPRequestHandler):
         data = r.read()
         log("ok" if r.status < 300 else "upstream %d %s" % (r.status, data[:200]))
         self.send_response(r.status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        headers = {k: v for k, v in self.headers.items()}
+        try:
+            want = expected("GET", self.headers.get("Host", ""), self.path, headers, b"")
+        except Exception as e:  # a malformed header: refused, as AWS refuses it
+            want = None
+            log("bad " + repr(e))
+        if want is None or headers.get("Authorization") != want:
+            log("bad signature")
+            msg = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+                   b'<Code>AuthFailure</Code><Message>AWS was not able to validate the '
+                   b'provided access credentials</Message></Error></Errors>'
+                   b'<RequestID>front-1</RequestID></Response>')
+            self.send_response(401)
+            self.send_header("Content-Type", "text/xml;charset=UTF-8")
+            self.send_header("Content-Length", str(len(msg)))
+            self.end_headers()
+            self.wfile.write(msg)
+            return
+        up = http.client.HTTPConnection("127.0.0.1", int(UPSTREAM), timeout=30)
+        fwd = {k: v for k, v in headers.items() if k.lower() != "host"}
+        up.request("GET", self.path, headers=fwd)
+        r = up.getresponse()
+        data = r.read()
+        log("ok" if r.status < 300 else "upstream %d %s" % (r.status, data[:200]))
+        self.send_response(r.status)
+        self.send_header("Content-Type", r.getheader("Content-Type", "text/xml"))
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
