@@ -17,6 +17,7 @@ use super::Rng;
 pub(crate) mod consul;
 pub(crate) mod dns;
 pub(crate) mod docker;
+pub(crate) mod ec2;
 pub(crate) mod eureka;
 pub(crate) mod file;
 pub(crate) mod http;
@@ -187,6 +188,7 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(dns::DnsWorld::default()),
         Box::new(docker::DockerWorld::containers()),
         Box::new(docker::DockerWorld::swarm()),
+        Box::new(ec2::Ec2World::default()),
         Box::new(eureka::EurekaWorld::default()),
         Box::new(file::FileWorld::default()),
         Box::new(http::HttpWorld::default()),

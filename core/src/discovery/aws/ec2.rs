@@ -4,7 +4,9 @@
 //! Every `refresh_interval`: `DescribeAvailabilityZones` once, until an answer builds the
 //! zone-name → zone-id map (a failure there only leaves `__meta_ec2_availability_zone_id`
 //! empty, as 3.x logs it at debug level and goes on), then `DescribeInstances` with the
-//! block's filters, page after page while the answer carries a `nextToken`. Requests go
+//! block's filters, page after page while the answer carries a new `nextToken` (at
+//! most [`MAX_PAGES`]; a token repeating the last stops the paging, as the SDK's
+//! paginator stops). Requests go
 //! over the EC2 Query protocol as `GET <endpoint>/?Action=…&Version=2016-11-15&…` (the
 //! SDK posts the same parameters as a form; EC2 takes both), signed with SigV4 for the
 //! service `ec2` in the block's region by the shell ([`CredentialsFile::SigV4`]), which
@@ -41,6 +43,10 @@ use crate::time::Instant;
 
 /// The EC2 API version the requests name (the one the SDKs send).
 const VERSION: &str = "2016-11-15";
+
+/// The most pages one refresh reads (EC2 answers up to 1000 instances a page): an
+/// endpoint that never stops giving tokens cannot grow a refresh without bound.
+const MAX_PAGES: usize = 1000;
 
 /// How much of an error answer is kept (AWS's error document is a few hundred bytes).
 const ERROR_BODY: usize = 4096;
@@ -301,8 +307,9 @@ fn instance(
 enum Stage {
     /// Asking for the availability zones.
     Zones,
-    /// Reading instance pages; the targets so far.
-    Instances(Vec<Labels>),
+    /// Reading instance pages: the targets so far, the token of the page asked for,
+    /// and how many pages were read.
+    Instances(Vec<Labels>, Option<String>, usize),
 }
 
 /// The running provider.
@@ -378,7 +385,7 @@ impl Ec2Sd {
         } else {
             let q = describe_instances(&self.filters, None);
             self.req.start(now, self.url(&q), io);
-            self.stage = Some(Stage::Instances(Vec::new()));
+            self.stage = Some(Stage::Instances(Vec::new(), None, 0));
         }
     }
 
@@ -399,9 +406,9 @@ impl Ec2Sd {
                 }
                 let q = describe_instances(&self.filters, None);
                 self.req.follow(self.url(&q), io);
-                self.stage = Some(Stage::Instances(Vec::new()));
+                self.stage = Some(Stage::Instances(Vec::new(), None, 0));
             }
-            Stage::Instances(mut targets) => {
+            Stage::Instances(mut targets, asked, pages) => {
                 let fail = |out: &mut SdOut, e: String| {
                     out.failures.push(format!(
                         "could not describe instances: operation error EC2: DescribeInstances, {e}"
@@ -416,12 +423,20 @@ impl Ec2Sd {
                 }
                 match targets_of(&body, &region, self.port, self.zones.as_ref(), &mut targets) {
                     Err(e) => fail(out, format!("deserialization failed: {e}")),
-                    Ok(Some(token)) => {
+                    // The SDK's paginator stops at a token that repeats the one it sent
+                    // (`StopOnDuplicateToken`), keeping what it read.
+                    Ok(Some(token)) if asked.as_deref() != Some(&token) => {
+                        if pages + 1 >= MAX_PAGES {
+                            return fail(
+                                out,
+                                format!("more than {MAX_PAGES} pages of instances: giving up"),
+                            );
+                        }
                         let q = describe_instances(&self.filters, Some(&token));
                         self.req.follow(self.url(&q), io);
-                        self.stage = Some(Stage::Instances(targets));
+                        self.stage = Some(Stage::Instances(targets, Some(token), pages + 1));
                     }
-                    Ok(None) => out.updates.push(vec![TargetGroup {
+                    Ok(_) => out.updates.push(vec![TargetGroup {
                         targets,
                         labels: Labels::empty(),
                         source: region.as_str().into(),
@@ -686,6 +701,40 @@ mod tests {
         d.advance();
         let (_, url) = d.one();
         assert!(url.contains("Action=DescribeAvailabilityZones"), "{url}");
+    }
+
+    #[test]
+    fn a_repeated_token_ends_the_paging_and_endless_tokens_are_cut() {
+        let mut d = drive();
+        let (id, _) = d.one();
+        d.respond(id, 200, &[], ZONES);
+        let (id, _) = d.one();
+        let with = |t: &str| {
+            PAGE.replace(
+                "<requestId>",
+                &format!("<nextToken>{t}</nextToken><requestId>"),
+            )
+        };
+        d.respond(id, 200, &[], &with("same"));
+        let (id, url) = d.one();
+        assert!(url.ends_with("&NextToken=same"), "{url}");
+        d.respond(id, 200, &[], &with("same"));
+        assert!(d.started().is_empty(), "the paging stopped");
+        assert_eq!(d.out.updates[0][0].targets.len(), 4, "both pages kept");
+        // A new token on every page: cut after MAX_PAGES.
+        d.advance();
+        for n in 0..MAX_PAGES {
+            let (id, _) = d.one();
+            d.respond(id, 200, &[], &with(&format!("t{n}")));
+        }
+        assert!(d.started().is_empty());
+        assert_eq!(d.out.updates.len(), 1);
+        assert_eq!(
+            d.out.failures,
+            [
+                "could not describe instances: operation error EC2: DescribeInstances, more than 1000 pages of instances: giving up"
+            ]
+        );
     }
 
     #[test]
