@@ -55,6 +55,9 @@ pub struct HttpRequest {
     pub timeout: Duration,
     /// Who asked.
     pub origin: Origin,
+    /// A POST's body (`Content-Length` is added); `None`: a GET. Discovery APIs that
+    /// are called with a POST (AWS's JSON protocol, PuppetDB's queries) set it.
+    pub body: Option<Arc<[u8]>>,
 }
 
 /// An `Authorization` header whose secret lives in a file.
@@ -137,7 +140,7 @@ pub struct StreamOpen {
 /// An operation the shell carries out for the core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IoOp {
-    /// HTTP GET; answered by [`IoEvent::HttpHead`], then [`IoEvent::HttpBody`] chunks,
+    /// HTTP GET (POST with [`HttpRequest::body`]); answered by [`IoEvent::HttpHead`], then [`IoEvent::HttpBody`] chunks,
     /// then [`IoEvent::HttpEnd`] (or [`IoEvent::Failed`] at any point).
     Http(HttpRequest),
     /// Read a whole file; answered by [`IoEvent::FileData`], [`IoEvent::NotFound`] or

@@ -269,17 +269,18 @@ impl Net {
         self.events.push_back((id, OwnedIoEvent::Failed(msg)));
     }
 
-    /// Starts a GET (the request's headers move into it: a scrape allocates them once).
+    /// Starts a GET, or a POST when the request has a body (the request's headers move
+    /// into it: a scrape allocates them once).
     pub(crate) fn start(&mut self, reg: &Registry, id: Caller, r: HttpRequest) {
         let follow = r.client.follow_redirects;
         let p = Post {
             url: &r.url,
             headers: r.headers,
             credentials_file: r.credentials_file.as_ref(),
-            body: self.empty.clone(),
+            body: r.body.clone().unwrap_or_else(|| self.empty.clone()),
             client: r.client,
         };
-        self.begin_request(reg, id, p, None, follow);
+        self.begin_request(reg, id, p, r.body, follow);
     }
 
     /// Starts a POST (remote write). Redirects are not followed.

@@ -28,6 +28,7 @@ type Response = (u16, String, Vec<(String, String)>, Vec<u8>);
 fn get(
     url: &str,
     headers: &[(String, String)],
+    body: Option<&[u8]>,
     timeout: Duration,
     client: &trawl_core::config::HttpClientConfig,
     resolver: &mut ResolverFiles,
@@ -92,10 +93,11 @@ fn get(
             if let Some(a) = &r.authorization {
                 h.push(("Proxy-Authorization".into(), a.clone()));
             }
-            write_get(&mut req, &u, &h, true)?;
+            write_head(&mut req, &u, &h, body, true)?;
         }
-        None => write_get(&mut req, &u, headers, false)?,
+        None => write_head(&mut req, &u, headers, body, false)?,
     }
+    req.extend_from_slice(body.unwrap_or_default());
     s.write_all(&req).map_err(|e| format!("write: {e}"))?;
     let mut r = ResponseReader::new(false);
     let (mut head, mut body, mut end) = (None, Vec::new(), false);
@@ -115,6 +117,20 @@ fn get(
     }
     let h = head.ok_or("no response")?;
     Ok((h.status, h.reason, h.headers, body))
+}
+
+/// A GET's head, or a POST's when there is a body.
+fn write_head(
+    out: &mut Vec<u8>,
+    u: &Url,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+    absolute: bool,
+) -> Result<(), String> {
+    match body {
+        Some(b) => trawl_core::http::write_post(out, u, headers, b.len(), absolute),
+        None => write_get(out, u, headers, absolute),
+    }
 }
 
 /// `CONNECT` through the proxy on `tcp`; returns once the tunnel is open.
@@ -221,14 +237,18 @@ pub fn run(
                     IoOp::Http(r) if matches!(r.origin, Origin::Discovery { .. }) => {
                         pending_sd.insert(id);
                         let mut headers = r.headers.clone();
+                        let method = if r.body.is_some() { "POST" } else { "GET" };
+                        let body = r.body.as_deref();
                         let authorized = match r.credentials_file.as_ref() {
-                            Some(f) => trawl_io::authorize(f, "GET", &r.url, b""),
+                            Some(f) => {
+                                trawl_io::authorize(f, method, &r.url, body.unwrap_or_default())
+                            }
                             None => Ok((None, Vec::new())),
                         };
                         let fetched = authorized.and_then(|(url, h)| {
                             headers.extend(h);
                             let url = url.as_deref().unwrap_or(&r.url);
-                            get(url, &headers, r.timeout, &r.client, &mut resolver)
+                            get(url, &headers, body, r.timeout, &r.client, &mut resolver)
                         });
                         match fetched {
                             Ok((status, reason, headers, body)) => {

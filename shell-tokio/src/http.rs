@@ -155,7 +155,7 @@ impl Client {
                 headers: &req.headers,
                 credentials_file: req.credentials_file.as_ref(),
                 client: &req.client,
-                body: None,
+                body: req.body.as_deref(),
                 follow: req.client.follow_redirects,
             };
             if let Err(msg) = inner.request(caller, r, &tx).await {

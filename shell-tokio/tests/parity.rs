@@ -173,6 +173,12 @@ fn ec2_instances_follow_moto() {
 }
 
 #[test]
+fn lightsail_instances_follow_the_fleet() {
+    let d = TempDir::new("tokio-lightsail");
+    common::lightsail::lightsail_instances_follow_the_fleet(&d.0, &mut embedded);
+}
+
+#[test]
 fn swarm_tasks_and_nodes_follow_the_swarm() {
     let d = TempDir::new("tokio-swarm");
     common::docker::swarm_tasks_and_nodes_follow_the_swarm(&d.0, &mut embedded);

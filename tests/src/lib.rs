@@ -5,6 +5,7 @@ pub mod consul;
 pub mod docker;
 pub mod eureka;
 pub mod kube;
+pub mod lightsail;
 pub mod load;
 pub mod marathon;
 pub mod nomad;

@@ -6,12 +6,14 @@
 //! `EC2SDConfig`, `ECSSDConfig`, `ElasticacheSDConfig`, `LightsailSDConfig`,
 //! `MSKSDConfig` and `RDSSDConfig`, each `UnmarshalYAML` and `SetDirectory`).
 //!
-//! trawl runs EC2 ([`ec2`]: `ec2_sd_configs`, and `aws_sd_configs` with `role: ec2`);
-//! it validates the other roles' blocks but does not run them yet. A `role_arn` on a
+//! trawl runs EC2 ([`ec2`]: `ec2_sd_configs`, and `aws_sd_configs` with `role: ec2`)
+//! and Lightsail ([`lightsail`]: `lightsail_sd_configs`, `role: lightsail`); it
+//! validates the other roles' blocks but does not run them yet. A `role_arn` on a
 //! block trawl runs is refused: assuming a role needs STS, which trawl does not speak
 //! yet.
 
 pub(crate) mod ec2;
+pub(crate) mod lightsail;
 
 use serde::Deserialize;
 
@@ -366,7 +368,10 @@ impl Mechanism for Lightsail {
     const KEY: &'static str = "lightsail_sd_configs";
     const NAME: &'static str = "lightsail";
     const GO_TYPE: &'static str = "aws.plain";
-    const RUNS: bool = false;
+    const RUNS: bool = true;
+    const EXAMPLE: Option<&'static str> = Some(
+        "{region: us-east-1, endpoint: 'http://127.0.0.1:5000', access_key: AK, secret_key: SK}",
+    );
     type Raw = RawLightsail;
     type Config = LightsailSdConfig;
 
@@ -374,13 +379,13 @@ impl Mechanism for Lightsail {
         let client = raw.take_http_client();
         tls(&client)?;
         let http_client = http(client, cx)?;
-        Ok(LightsailSdConfig {
-            aws: raw.settings(http_client),
-        })
+        let aws = raw.settings(http_client);
+        no_role(&aws)?;
+        Ok(LightsailSdConfig { aws })
     }
 
-    fn machine(_: &LightsailSdConfig, _: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
-        None
+    fn machine(cfg: &LightsailSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
+        Some(Box::new(lightsail::LightsailSd::new(cfg, cx)))
     }
 }
 
@@ -487,7 +492,10 @@ impl Mechanism for Aws {
             }
             "ecs" => AwsSdConfig::Ecs(clusters(20)),
             "elasticache" => AwsSdConfig::Elasticache(clusters(10)),
-            "lightsail" => AwsSdConfig::Lightsail(LightsailSdConfig { aws: aws.clone() }),
+            "lightsail" => {
+                no_role(&aws)?;
+                AwsSdConfig::Lightsail(LightsailSdConfig { aws: aws.clone() })
+            }
             "msk" => AwsSdConfig::Msk(clusters(10)),
             _ => AwsSdConfig::Rds(RdsSdConfig {
                 aws: aws.clone(),
@@ -499,12 +507,13 @@ impl Mechanism for Aws {
     }
 
     fn runs(cfg: &AwsSdConfig) -> bool {
-        matches!(cfg, AwsSdConfig::Ec2(_))
+        matches!(cfg, AwsSdConfig::Ec2(_) | AwsSdConfig::Lightsail(_))
     }
 
     fn machine(cfg: &AwsSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
         match cfg {
             AwsSdConfig::Ec2(c) => Some(Box::new(ec2::Ec2Sd::new(c, cx))),
+            AwsSdConfig::Lightsail(c) => Some(Box::new(lightsail::LightsailSd::new(c, cx))),
             _ => None,
         }
     }

@@ -639,6 +639,7 @@ impl ConsulSd {
             origin: Origin::Discovery {
                 provider: self.name.clone(),
             },
+            body: None,
         }));
         self.ids.insert(id, who.clone());
         if let Some(w) = self.watch_mut(&who) {

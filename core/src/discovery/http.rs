@@ -181,6 +181,7 @@ impl HttpSd {
             origin: Origin::Discovery {
                 provider: self.name.clone(),
             },
+            body: None,
         }));
         self.in_flight = Some(HttpFetch {
             id,

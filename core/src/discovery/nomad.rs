@@ -292,6 +292,7 @@ impl NomadSd {
             origin: Origin::Discovery {
                 provider: self.name.clone(),
             },
+            body: None,
         }))
     }
 

@@ -33,6 +33,8 @@ pub(crate) enum Done {
 #[derive(Debug)]
 struct InFlight {
     id: RequestId,
+    /// `Get` or `Post`, as Go's client errors name the method.
+    method: &'static str,
     url: String,
     status: u16,
     body: Vec<u8>,
@@ -91,8 +93,13 @@ impl OneRequest {
     /// the refresh still ends when the next is due. Nothing happens while a request is
     /// in flight.
     pub(crate) fn follow(&mut self, url: String, io: &mut IoQueue) {
+        self.follow_with(url, None, io);
+    }
+
+    /// [`OneRequest::follow`] as a POST of `body` when there is one.
+    pub(crate) fn follow_with(&mut self, url: String, body: Option<Arc<[u8]>>, io: &mut IoQueue) {
         if self.in_flight.is_none() {
-            self.send(url, io);
+            self.send(url, body, io);
         }
     }
 
@@ -110,14 +117,26 @@ impl OneRequest {
     /// Starts a request to `url` (unless one is in flight); the next refresh is due one
     /// interval from `now`.
     pub(crate) fn start(&mut self, now: Instant, url: String, io: &mut IoQueue) {
+        self.start_with(now, url, None, io);
+    }
+
+    /// [`OneRequest::start`] as a POST of `body` when there is one.
+    pub(crate) fn start_with(
+        &mut self,
+        now: Instant,
+        url: String,
+        body: Option<Arc<[u8]>>,
+        io: &mut IoQueue,
+    ) {
         self.next = now + self.interval;
         if self.in_flight.is_some() {
             return;
         }
-        self.send(url, io);
+        self.send(url, body, io);
     }
 
-    fn send(&mut self, url: String, io: &mut IoQueue) {
+    fn send(&mut self, url: String, body: Option<Arc<[u8]>>, io: &mut IoQueue) {
+        let method = if body.is_some() { "Post" } else { "Get" };
         let id = io.start(IoOp::Http(HttpRequest {
             url: url.clone(),
             headers: self.headers.clone(),
@@ -128,9 +147,11 @@ impl OneRequest {
             origin: Origin::Discovery {
                 provider: self.provider.clone(),
             },
+            body,
         }));
         self.in_flight = Some(InFlight {
             id,
+            method,
             url,
             status: 0,
             body: Vec::new(),
@@ -164,7 +185,11 @@ impl OneRequest {
             }
             IoEvent::Failed(e) => {
                 let r = self.in_flight.take()?;
-                return Some(Done::Failed(format!("Get {:?}: {e}", shown(&r.url))));
+                return Some(Done::Failed(format!(
+                    "{} {:?}: {e}",
+                    r.method,
+                    shown(&r.url)
+                )));
             }
             _ => {}
         }
@@ -179,7 +204,11 @@ impl OneRequest {
         }
         let gave_up = self.in_flight.take().map(|r| {
             io.cancel(r.id);
-            format!("Get {:?}: context deadline exceeded", shown(&r.url))
+            format!(
+                "{} {:?}: context deadline exceeded",
+                r.method,
+                shown(&r.url)
+            )
         });
         (true, gave_up)
     }

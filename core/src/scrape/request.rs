@@ -101,6 +101,7 @@ impl RequestTemplate {
             body_limit: self.body_limit,
             timeout,
             origin,
+            body: None,
         }
     }
 }

@@ -74,7 +74,7 @@ impl Moto {
     }
 }
 
-/// The SigV4-checking front before moto, for `ec2` in us-east-1 with
+/// The SigV4-checking front before moto (or another AWS API), for `ec2` in us-east-1 with
 /// [`ACCESS_KEY`]/[`SECRET_KEY`]; its log says `ok` or `bad …` per request.
 pub(crate) struct Front {
     _proc: Proc,
@@ -84,6 +84,12 @@ pub(crate) struct Front {
 
 impl Front {
     pub(crate) fn start(dir: &Path, upstream: u16) -> Front {
+        Front::start_for(dir, upstream, "ec2", false)
+    }
+
+    /// The front for `service`; `pass`: POSTs go on to the same path (AWS's JSON
+    /// protocol) instead of remote write's receiver path.
+    pub(crate) fn start_for(dir: &Path, upstream: u16, service: &str, pass: bool) -> Front {
         let port = free_port();
         let log = dir.join("front.log");
         let proc = Proc(
@@ -95,9 +101,10 @@ impl Front {
                     ACCESS_KEY.into(),
                     SECRET_KEY.into(),
                     "us-east-1".into(),
-                    "ec2".into(),
+                    service.into(),
                 ])
                 .arg(&log)
+                .args(pass.then_some("pass"))
                 .spawn()
                 .expect("python3 runs the front"),
         );

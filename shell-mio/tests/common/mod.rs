@@ -15,6 +15,7 @@ pub(crate) mod ec2;
 pub(crate) mod eureka;
 pub(crate) mod hostile;
 pub(crate) mod kube;
+pub(crate) mod lightsail;
 pub(crate) mod marathon;
 pub(crate) mod nomad;
 pub(crate) mod receivers;

@@ -11,7 +11,11 @@ way and forwarded as it came, path, query and headers, to the upstream (moto, wh
 routes by the Authorization header's scope and checks no signature itself); one whose
 signature differs is answered 401 AuthFailure as EC2 answers it.
 
-    sigv4_front.py PORT UPSTREAM_PORT ACCESS_KEY SECRET_KEY REGION SERVICE LOG
+    sigv4_front.py PORT UPSTREAM_PORT ACCESS_KEY SECRET_KEY REGION SERVICE LOG [pass]
+
+With "pass", a POST is forwarded to the same path (an AWS JSON-protocol call such as
+Lightsail's GetInstances) and a refused one is answered 400 as AWS's JSON APIs answer
+it; without it, to the receiver's /api/v1/write (remote write).
 
 Every request appends one line to LOG: "ok", "bad <reason>", or "upstream <status>
 <body>"
@@ -28,6 +32,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 PORT, UPSTREAM, AK, SK, REGION, SERVICE, LOG = sys.argv[1:8]
+PASS = sys.argv[8:9] == ["pass"]
 
 
 def log(line):
@@ -65,7 +70,10 @@ class Front(http.server.BaseHTTPRequestHandler):
         if want is None or got != want:
             log("bad signature")
             msg = b'{"message":"The request signature we calculated does not match"}'
-            self.send_response(403)
+            if PASS:
+                msg = (b'{"__type":"InvalidSignatureException","message":"The request '
+                       b'signature we calculated does not match the signature you provided."}')
+            self.send_response(400 if PASS else 403)
             self.send_header("Content-Length", str(len(msg)))
             self.end_headers()
             self.wfile.write(msg)
@@ -73,7 +81,7 @@ class Front(http.server.BaseHTTPRequestHandler):
         up = http.client.HTTPConnection("127.0.0.1", int(UPSTREAM), timeout=30)
         fwd = {k: v for k, v in headers.items() if k.lower() not in ("host", "authorization")}
         # The workspace path is the front's own (as AMP's): the receiver takes /api/v1/write.
-        up.request("POST", "/api/v1/write", body=body, headers=fwd)
+        up.request("POST", self.path if PASS else "/api/v1/write", body=body, headers=fwd)
         r = up.getresponse()
         data = r.read()
         log("ok" if r.status < 300 else "upstream %d %s" % (r.status, data[:200]))

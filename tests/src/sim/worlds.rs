@@ -22,6 +22,7 @@ pub(crate) mod eureka;
 pub(crate) mod file;
 pub(crate) mod http;
 pub(crate) mod kube;
+pub(crate) mod lightsail;
 pub(crate) mod marathon;
 pub(crate) mod nomad;
 pub(crate) mod zookeeper;
@@ -193,6 +194,7 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(file::FileWorld::default()),
         Box::new(http::HttpWorld::default()),
         Box::new(kube::KubeWorld::default()),
+        Box::new(lightsail::LightsailWorld::default()),
         Box::new(marathon::MarathonWorld::default()),
         Box::new(nomad::NomadWorld::default()),
         Box::new(zookeeper::ZkWorld::serverset()),

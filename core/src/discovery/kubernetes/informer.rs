@@ -261,6 +261,7 @@ impl Informer {
             body_limit: limit,
             timeout,
             origin: ep.origin.clone(),
+            body: None,
         })
     }
 

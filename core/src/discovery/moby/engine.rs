@@ -248,6 +248,7 @@ impl Engine {
                     body_limit: 0,
                     timeout,
                     origin: self.origin.clone(),
+                    body: None,
                 }));
                 Call::new(id, self.shown(&url))
             }
