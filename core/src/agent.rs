@@ -54,7 +54,9 @@ pub struct AgentOptions {
     pub kubernetes_service_account_dir: String,
     /// The AWS region discovery uses when a block names none, as the shell found it in
     /// the environment (`AWS_REGION`, `AWS_DEFAULT_REGION`, the shared config file's
-    /// profile: `trawl_io::aws::default_region`); `None` when none is set.
+    /// profile: `trawl_io::aws::default_region`); `None` when none is set. The daemon
+    /// fills it; an embedder (trawl-tokio's builder starts from the defaults) sets it
+    /// itself, as it sets `kubernetes_service`.
     pub aws_region: Option<String>,
     /// `--enable-feature=created-timestamp-zero-ingestion` (Prometheus 3.x): OpenMetrics
     /// `_created` lines of counters, summaries and histograms give their series a start

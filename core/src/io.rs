@@ -91,7 +91,7 @@ pub enum CredentialsFile {
     /// [`crate::auth::sigv4::sign_url`] for the block's `region` and `service_name`
     /// (both always set here). The headers it adds are `X-Amz-Date`,
     /// `X-Amz-Security-Token` with temporary credentials, and `Authorization`.
-    SigV4(Box<crate::config::SigV4Config>),
+    SigV4(Box<crate::auth::SigV4Config>),
 }
 
 /// A DNS exchange with one server: the shell sends `message` and answers with the first

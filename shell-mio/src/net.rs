@@ -301,7 +301,13 @@ impl Net {
         let mut signed_url = None;
         if let Some(f) = p.credentials_file {
             let method = if body.is_some() { "POST" } else { "GET" };
-            match authorize(f, method, p.url, body.as_deref().unwrap_or_default()) {
+            match authorize(
+                f,
+                method,
+                p.url,
+                &headers,
+                body.as_deref().unwrap_or_default(),
+            ) {
                 Ok((u, h)) => {
                     signed_url = u;
                     headers.extend(h);

@@ -240,9 +240,13 @@ pub fn run(
                         let method = if r.body.is_some() { "POST" } else { "GET" };
                         let body = r.body.as_deref();
                         let authorized = match r.credentials_file.as_ref() {
-                            Some(f) => {
-                                trawl_io::authorize(f, method, &r.url, body.unwrap_or_default())
-                            }
+                            Some(f) => trawl_io::authorize(
+                                f,
+                                method,
+                                &r.url,
+                                &headers,
+                                body.unwrap_or_default(),
+                            ),
                             None => Ok((None, Vec::new())),
                         };
                         let fetched = authorized.and_then(|(url, h)| {

@@ -289,7 +289,8 @@ impl Inner {
         let mut signed_url = None;
         if let Some(f) = req.credentials_file {
             let method = if req.body.is_some() { "POST" } else { "GET" };
-            let (u, h) = trawl_io::authorize(f, method, req.url, req.body.unwrap_or_default())?;
+            let (u, h) =
+                trawl_io::authorize(f, method, req.url, &headers, req.body.unwrap_or_default())?;
             signed_url = u;
             headers.extend(h);
         }

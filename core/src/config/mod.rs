@@ -1078,8 +1078,7 @@ fn scrape_config(
     let sd_configs = sc.take_sd_configs(&sd_cx, p)?;
     let unsupported_sd = sd_configs
         .iter()
-        .filter(|c| !c.runs())
-        .map(|c| c.key().to_owned())
+        .filter_map(|c| c.unsupported())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();

@@ -8,9 +8,11 @@
 //!
 //! trawl runs EC2 ([`ec2`]: `ec2_sd_configs`, and `aws_sd_configs` with `role: ec2`)
 //! and Lightsail ([`lightsail`]: `lightsail_sd_configs`, `role: lightsail`); it
-//! validates the other roles' blocks but does not run them yet. A `role_arn` on a
-//! block trawl runs is refused: assuming a role needs STS, which trawl does not speak
-//! yet.
+//! validates the other roles' blocks but does not run them yet. Nor does it run a
+//! block with a `role_arn`: assuming a role needs STS, which trawl does not speak yet;
+//! such a block is reported (at load, by `trawl check config`, in
+//! `prometheus_sd_failed_configs`) with that reason, and its job keeps its other
+//! blocks.
 
 pub(crate) mod ec2;
 pub(crate) mod lightsail;
@@ -244,15 +246,12 @@ fn check_ec2_filters(raw: &Option<Vec<Option<RawFilter>>>) -> Result<(), Invalid
     Ok(())
 }
 
-/// Refuses `role_arn` on a block trawl runs (STS is not built).
-fn no_role(aws: &AwsSettings) -> Result<(), Invalid> {
-    if aws.role_arn.is_empty() {
-        return Ok(());
-    }
-    Err((
-        at("role_arn"),
-        "role_arn (assuming a role through STS) is not supported by trawl yet; give the role's credentials through access_key/secret_key, a profile or the environment".into(),
-    ))
+/// What trawl does not run of a block of `key` it otherwise runs: one with a
+/// `role_arn` (STS is not built).
+fn with_role(key: &str, aws: &AwsSettings) -> Option<String> {
+    (!aws.role_arn.is_empty()).then(|| {
+        format!("{key} with role_arn (assuming a role through STS; give the role's credentials through access_key/secret_key, a profile or the environment)")
+    })
 }
 
 /// The HTTP client of a role-specific block: `HTTPClientConfig.Validate`, then
@@ -306,11 +305,14 @@ impl Mechanism for Ec2 {
         check_ec2_filters(&raw.filters)?;
         let http_client = http(client, cx)?;
         let aws = raw.settings(http_client);
-        no_role(&aws)?;
         Ok(Ec2SdConfig {
             aws,
             filters: filters(raw.filters.take()),
         })
+    }
+
+    fn unsupported(cfg: &Ec2SdConfig) -> Option<String> {
+        with_role(Self::KEY, &cfg.aws)
     }
 
     fn machine(cfg: &Ec2SdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
@@ -380,8 +382,11 @@ impl Mechanism for Lightsail {
         tls(&client)?;
         let http_client = http(client, cx)?;
         let aws = raw.settings(http_client);
-        no_role(&aws)?;
         Ok(LightsailSdConfig { aws })
+    }
+
+    fn unsupported(cfg: &LightsailSdConfig) -> Option<String> {
+        with_role(Self::KEY, &cfg.aws)
     }
 
     fn machine(cfg: &LightsailSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
@@ -483,19 +488,13 @@ impl Mechanism for Aws {
             request_concurrency: default,
         };
         Ok(match role.as_str() {
-            "ec2" => {
-                no_role(&aws)?;
-                AwsSdConfig::Ec2(Ec2SdConfig {
-                    aws: aws.clone(),
-                    filters: filters(raw.filters.clone()),
-                })
-            }
+            "ec2" => AwsSdConfig::Ec2(Ec2SdConfig {
+                aws: aws.clone(),
+                filters: filters(raw.filters.clone()),
+            }),
             "ecs" => AwsSdConfig::Ecs(clusters(20)),
             "elasticache" => AwsSdConfig::Elasticache(clusters(10)),
-            "lightsail" => {
-                no_role(&aws)?;
-                AwsSdConfig::Lightsail(LightsailSdConfig { aws: aws.clone() })
-            }
+            "lightsail" => AwsSdConfig::Lightsail(LightsailSdConfig { aws: aws.clone() }),
             "msk" => AwsSdConfig::Msk(clusters(10)),
             _ => AwsSdConfig::Rds(RdsSdConfig {
                 aws: aws.clone(),
@@ -506,8 +505,15 @@ impl Mechanism for Aws {
         })
     }
 
-    fn runs(cfg: &AwsSdConfig) -> bool {
-        matches!(cfg, AwsSdConfig::Ec2(_) | AwsSdConfig::Lightsail(_))
+    fn unsupported(cfg: &AwsSdConfig) -> Option<String> {
+        match cfg {
+            AwsSdConfig::Ec2(c) => with_role("aws_sd_configs", &c.aws),
+            AwsSdConfig::Lightsail(c) => with_role("aws_sd_configs", &c.aws),
+            AwsSdConfig::Ecs(_) => Some("aws_sd_configs with role: ecs".into()),
+            AwsSdConfig::Elasticache(_) => Some("aws_sd_configs with role: elasticache".into()),
+            AwsSdConfig::Msk(_) => Some("aws_sd_configs with role: msk".into()),
+            AwsSdConfig::Rds(_) => Some("aws_sd_configs with role: rds".into()),
+        }
     }
 
     fn machine(cfg: &AwsSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {

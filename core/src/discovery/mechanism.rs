@@ -133,8 +133,15 @@ pub(crate) trait Mechanism: 'static {
 
     /// Whether trawl runs this block: [`Mechanism::RUNS`] unless the mechanism runs
     /// some of its blocks only (`aws_sd_configs` runs `role: ec2`).
-    fn runs(_cfg: &Self::Config) -> bool {
-        Self::RUNS
+    fn runs(cfg: &Self::Config) -> bool {
+        Self::unsupported(cfg).is_none()
+    }
+
+    /// What trawl does not run in this block, as warnings and `trawl check config` name
+    /// it (`ec2_sd_configs with role_arn (…)`); `None` when it runs the block. By
+    /// default the key, unless [`Mechanism::RUNS`].
+    fn unsupported(_cfg: &Self::Config) -> Option<String> {
+        (!Self::RUNS).then(|| Self::KEY.to_owned())
     }
 
     /// The machine that runs a block, or `None` while trawl does not run the mechanism.
@@ -221,6 +228,7 @@ pub(crate) trait Block: fmt::Debug + Send + Sync {
     fn key(&self) -> &'static str;
     fn name(&self) -> &'static str;
     fn runs(&self) -> bool;
+    fn unsupported(&self) -> Option<String>;
     fn as_any(&self) -> &dyn Any;
     fn same(&self, other: &dyn Block) -> bool;
     fn machine(&self, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>>;
@@ -243,6 +251,9 @@ impl<M: Mechanism> Block for Typed<M> {
     }
     fn runs(&self) -> bool {
         M::runs(&self.0)
+    }
+    fn unsupported(&self) -> Option<String> {
+        M::unsupported(&self.0)
     }
     fn as_any(&self) -> &dyn Any {
         &self.0
@@ -287,6 +298,12 @@ impl SdConfig {
     /// is reported at load, in `trawl check config` and in `prometheus_sd_failed_configs`.
     pub fn runs(&self) -> bool {
         self.0.runs()
+    }
+
+    /// What trawl does not run of this block, for warnings (the key, or the key and
+    /// what in the block it cannot do yet); `None` when it runs.
+    pub fn unsupported(&self) -> Option<String> {
+        self.0.unsupported()
     }
 
     /// The validated block, if it is a `C` (`FileSdConfig`, `DnsSdConfig`, …).
@@ -599,7 +616,8 @@ pub(crate) mod test_support {
         // A mechanism that runs runs every block; one that does not may run some.
         assert!(!runs || job.sd_configs[0].runs(), "{key} runs every block");
         let runs = job.sd_configs[0].runs();
-        let unsupported: &[String] = if runs { &[] } else { &[key.to_owned()] };
+        let unsupported: Vec<String> = job.sd_configs[0].unsupported().into_iter().collect();
+        assert_eq!(runs, unsupported.is_empty());
         assert_eq!(job.unsupported_sd, unsupported);
         job.sd_configs[0]
             .get::<C>()

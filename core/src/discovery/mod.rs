@@ -272,7 +272,7 @@ impl Discovery {
         for (job, cfgs) in jobs {
             let mut added = false;
             for cfg in cfgs.iter() {
-                if !cfg.runs() {
+                if let Some(what) = cfg.unsupported() {
                     // A block trawl validates but does not run: counted as a config
                     // that could not be turned into a provider, as 3.x counts a
                     // discoverer it cannot build (`Manager.registerProviders`); the
@@ -282,8 +282,7 @@ impl Discovery {
                         provider: cfg.mechanism().into(),
                         jobs: job.to_string(),
                         message: format!(
-                            "Cannot create service discovery for job {job:?}: trawl does not run {} yet",
-                            cfg.key()
+                            "Cannot create service discovery for job {job:?}: trawl does not run {what} yet"
                         ),
                     });
                     continue;

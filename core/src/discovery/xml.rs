@@ -3,8 +3,9 @@
 //! match them), its character data, and its child elements in order.
 //!
 //! Bounded: the tree is at most [`MAX_DEPTH`] elements deep (deeper answers are refused
-//! rather than recursed into), and its size follows the body's, which the request's
-//! body limit bounds. No DTD is read: quick-xml expands only the five predefined
+//! rather than recursed into) and holds at most [`MAX_ELEMENTS`] elements (about 100
+//! bytes each: a body of empty elements would otherwise take twenty times its size);
+//! its text follows the body's, which the request's body limit bounds. No DTD is read: quick-xml expands only the five predefined
 //! entities and character references, so no entity can expand.
 
 use quick_xml::events::Event;
@@ -12,6 +13,10 @@ use quick_xml::reader::Reader;
 
 /// The deepest element nesting accepted (EC2's answers nest about ten deep).
 pub(crate) const MAX_DEPTH: usize = 64;
+
+/// The most elements a document may hold (a page of 1000 EC2 instances with many
+/// interfaces and volumes is a few hundred thousand).
+pub(crate) const MAX_ELEMENTS: usize = 1_000_000;
 
 /// One element.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,6 +65,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Element, String> {
     // Open elements, innermost last; the finished root lands in `root`.
     let mut open: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
+    let mut elements = 0usize;
     loop {
         let ev = r.read_event().map_err(syntax)?;
         let (start, end) = match &ev {
@@ -94,6 +100,10 @@ pub(crate) fn parse(body: &[u8]) -> Result<Element, String> {
             }
             if open.len() >= MAX_DEPTH {
                 return Err(syntax(format!("elements nested deeper than {MAX_DEPTH}")));
+            }
+            elements += 1;
+            if elements > MAX_ELEMENTS {
+                return Err(syntax(format!("more than {MAX_ELEMENTS} elements")));
             }
             open.push(Element {
                 name: String::from_utf8_lossy(s.local_name().as_ref()).into_owned(),
@@ -162,5 +172,13 @@ mod tests {
         assert!(e.contains("nested deeper than 64"), "{e}");
         let ok = "<a>".repeat(MAX_DEPTH) + &"</a>".repeat(MAX_DEPTH);
         assert!(parse(ok.as_bytes()).is_ok());
+        let many = format!("<r>{}</r>", "<a/>".repeat(MAX_ELEMENTS));
+        let e = parse(many.as_bytes()).expect_err("too many");
+        assert!(e.contains("more than 1000000 elements"), "{e}");
+        let most = format!("<r>{}</r>", "<a/>".repeat(MAX_ELEMENTS - 1));
+        assert_eq!(
+            parse(most.as_bytes()).map(|r| r.children.len()),
+            Ok(MAX_ELEMENTS - 1)
+        );
     }
 }

@@ -428,8 +428,9 @@ mod tests {
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
-    /// A discovery request signed through its credentials block: `Host` and
-    /// `X-Amz-Date` signed for the block's service and region, the URL kept.
+    /// A discovery request signed through its credentials block: `Host`, `X-Amz-Date`
+    /// and the request's own `X-Amz-*` headers signed (not `User-Agent`) for the
+    /// block's service and region, the URL kept.
     #[test]
     fn a_sigv4_block_signs_the_request_it_is_given() {
         let mut c = cfg();
@@ -439,7 +440,11 @@ mod tests {
         c.secret_key = Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
         let f = trawl_core::io::CredentialsFile::SigV4(Box::new(c));
         let url = "http://127.0.0.1:5000/?Action=DescribeInstances&Version=2016-11-15";
-        let (signed_url, h) = crate::authorize(&f, "GET", url, b"").expect("signed");
+        let sent = [
+            ("User-Agent".to_owned(), "trawl/test".to_owned()),
+            ("X-Amz-Target".to_owned(), "Svc.Op".to_owned()),
+        ];
+        let (signed_url, h) = crate::authorize(&f, "GET", url, &sent, b"").expect("signed");
         assert_eq!(signed_url, None, "the URL is sent as it is");
         let names: Vec<&str> = h.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["X-Amz-Date", "Authorization"]);
@@ -447,7 +452,7 @@ mod tests {
         assert!(
             auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
                 && auth.contains(
-                    "/us-east-1/ec2/aws4_request, SignedHeaders=host;x-amz-date, Signature="
+                    "/us-east-1/ec2/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature="
                 ),
             "{auth}"
         );

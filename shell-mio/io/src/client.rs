@@ -52,14 +52,16 @@ pub fn dial_error(proxied: bool, addr: &str, e: &io::Error) -> String {
 pub type Authorized = (Option<String>, Vec<(String, String)>);
 
 /// What a request's credentials add, read (or computed) now: the headers, and the URL
-/// to send when signing changed it (SigV4 sends its cleaned path). `method`, `url` and
-/// `body` are the request as it will be sent; SigV4 signs them with `Host` and
-/// `X-Amz-Date` (and the session token), not the other headers, which a proxy or the
-/// client may still add to or reorder.
+/// to send when signing changed it (SigV4 sends its cleaned path). `method`, `url`,
+/// `headers` and `body` are the request as it will be sent; SigV4 signs them all (but
+/// the headers AWS's SDK never signs, `User-Agent` among them) with `Host` and
+/// `X-Amz-Date` (and the session token), as every `X-Amz-*` header must be signed.
+/// Headers the client adds itself (`Accept-Encoding`, `Content-Length`) are not.
 pub fn authorize(
     f: &CredentialsFile,
     method: &str,
     url: &str,
+    headers: &[(String, String)],
     body: &[u8],
 ) -> Result<Authorized, String> {
     let CredentialsFile::SigV4(cfg) = f else {
@@ -72,7 +74,7 @@ pub fn authorize(
     let (signed_url, add) = trawl_core::auth::sigv4::sign_url(
         method,
         url,
-        &[],
+        headers,
         body,
         &creds,
         &signer.scope,

@@ -46,6 +46,11 @@ def expected(method, host, path, headers, body):
     if "SignedHeaders=" not in auth:
         return None
     signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+    # AWS requires every x-amz-* header signed (and checks Content-Type where signed).
+    for n in headers:
+        low = n.lower()
+        if (low.startswith("x-amz-") or low == "content-type") and low not in signed:
+            raise ValueError("header %s sent but not signed" % n)
     kept = {n: v for n, v in headers.items() if n.lower() in signed and n.lower() != "host"}
     kept.pop("X-Amz-Date", None)
     kept.pop("X-Amz-Security-Token", None)

@@ -4,9 +4,11 @@
 //! Every `refresh_interval`: `DescribeAvailabilityZones` once, until an answer builds the
 //! zone-name → zone-id map (a failure there only leaves `__meta_ec2_availability_zone_id`
 //! empty, as 3.x logs it at debug level and goes on), then `DescribeInstances` with the
-//! block's filters, page after page while the answer carries a new `nextToken` (at
-//! most [`MAX_PAGES`]; a token repeating the last stops the paging, as the SDK's
-//! paginator stops). Requests go
+//! block's filters, page after page while the answer carries a new `nextToken`. Two
+//! bounds 3.x does not have: a token repeating the one just sent ends the paging with
+//! what was read (3.x's paginator, without `StopOnDuplicateToken`, would ask again
+//! until the refresh's deadline), and a refresh reads at most [`MAX_PAGES`] pages and
+//! the discovery body limit in bytes, else it fails. Requests go
 //! over the EC2 Query protocol as `GET <endpoint>/?Action=…&Version=2016-11-15&…` (the
 //! SDK posts the same parameters as a form; EC2 takes both), signed with SigV4 for the
 //! service `ec2` in the block's region by the shell ([`CredentialsFile::SigV4`]), which
@@ -25,14 +27,14 @@
 //! ([`crate::agent::AgentOptions::aws_region`]); 3.x would then ask the instance
 //! metadata service, which trawl does not read, so the refresh fails with 3.x's
 //! "could not determine AWS region" and says so. The endpoint: the block's `endpoint`,
-//! else `https://ec2.<region>.amazonaws.com`. `role_arn` is refused when the block is
-//! validated (assuming a role needs STS, which trawl does not speak yet).
+//! else `https://ec2.<region>.amazonaws.com`; redirects are not followed (a signature
+//! is made for one URL). A block with `role_arn` is not run (see [`super`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{AwsSettings, Ec2SdConfig};
+use crate::auth::SigV4Config;
 use crate::auth::sigv4::uri_encode;
-use crate::config::SigV4Config;
 use crate::discovery::groups::{TargetGroup, join_host_port, sanitize};
 use crate::discovery::mechanism::{MachineContext, SdFilter, SdMachine, SdOut};
 use crate::discovery::refresh::{Done, OneRequest};
@@ -285,9 +287,10 @@ fn instance(
         l.push((format!("{P}primary_subnet_id"), text("subnetId")));
         // Each interface's subnet once, in the order EC2 lists them.
         let mut subnets: Vec<String> = Vec::new();
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
         for eni in inst.items("networkInterfaceSet") {
             if let Some(s) = eni.text_of("subnetId")
-                && !subnets.iter().any(|x| x == s)
+                && seen.insert(s)
             {
                 subnets.push(s.to_owned());
             }
@@ -299,7 +302,15 @@ fn instance(
             l.push((format!("{P}tag_{}", sanitize(k)), v.to_owned()));
         }
     }
-    Some(Labels::from_pairs(l))
+    Some(labels(l))
+}
+
+/// The label set of `pairs`, a later pair replacing an earlier one of the same name (as
+/// 3.x's map assignments do), built in name order: however many tags an answer carries,
+/// building the set stays `n log n`.
+pub(crate) fn labels(pairs: Vec<(String, String)>) -> Labels {
+    let sorted: BTreeMap<String, String> = pairs.into_iter().collect();
+    Labels::from_pairs(sorted)
 }
 
 /// Where a refresh is.
@@ -324,6 +335,10 @@ pub(crate) struct Ec2Sd {
     req: OneRequest,
     zones: Option<BTreeMap<String, String>>,
     stage: Option<Stage>,
+    /// Bytes of answers the refresh in progress has read, and the most it may (the
+    /// discovery body limit, `AgentOptions::sd_body_limit`: pages add up).
+    read: u64,
+    limit: u64,
 }
 
 impl Ec2Sd {
@@ -343,6 +358,10 @@ impl Ec2Sd {
             aws.endpoint.trim_end_matches('/').to_owned()
         };
         let headers = vec![("User-Agent".to_owned(), cx.env.user_agent.to_string())];
+        // A redirect would carry a signature made for another URL: not followed (the
+        // answer is then a failure that names its status).
+        let mut client = aws.http_client.clone();
+        client.follow_redirects = false;
         let sign = CredentialsFile::SigV4(Box::new(signing(
             aws,
             region.as_deref().unwrap_or_default(),
@@ -354,7 +373,7 @@ impl Ec2Sd {
             region,
             base,
             req: OneRequest::new(
-                &aws.http_client,
+                &client,
                 headers,
                 Some(sign),
                 aws.refresh_interval.to_std(),
@@ -363,6 +382,8 @@ impl Ec2Sd {
             .keep_error_body(ERROR_BODY),
             zones: None,
             stage: None,
+            read: 0,
+            limit: cx.env.body_limit,
         }
     }
 
@@ -378,6 +399,7 @@ impl Ec2Sd {
             );
             return;
         }
+        self.read = 0;
         if self.zones.is_none() {
             let q = format!("Action=DescribeAvailabilityZones&Version={VERSION}");
             self.req.start(now, self.url(&q), io);
@@ -421,10 +443,17 @@ impl Ec2Sd {
                 if status / 100 != 2 {
                     return fail(out, api_error(status, &body));
                 }
+                self.read += body.len() as u64;
+                if self.limit > 0 && self.read > self.limit {
+                    return fail(
+                        out,
+                        format!("the pages of one refresh exceed {} bytes", self.limit),
+                    );
+                }
                 match targets_of(&body, &region, self.port, self.zones.as_ref(), &mut targets) {
                     Err(e) => fail(out, format!("deserialization failed: {e}")),
-                    // The SDK's paginator stops at a token that repeats the one it sent
-                    // (`StopOnDuplicateToken`), keeping what it read.
+                    // A token that repeats the one sent ends the paging with what was
+                    // read (3.x would ask again until its deadline).
                     Ok(Some(token)) if asked.as_deref() != Some(&token) => {
                         if pages + 1 >= MAX_PAGES {
                             return fail(
@@ -723,9 +752,14 @@ mod tests {
         assert_eq!(d.out.updates[0][0].targets.len(), 4, "both pages kept");
         // A new token on every page: cut after MAX_PAGES.
         d.advance();
+        let bare = |t: &str| {
+            format!(
+                "<DescribeInstancesResponse><nextToken>{t}</nextToken></DescribeInstancesResponse>"
+            )
+        };
         for n in 0..MAX_PAGES {
             let (id, _) = d.one();
-            d.respond(id, 200, &[], &with(&format!("t{n}")));
+            d.respond(id, 200, &[], &bare(&format!("t{n}")));
         }
         assert!(d.started().is_empty());
         assert_eq!(d.out.updates.len(), 1);
@@ -734,6 +768,23 @@ mod tests {
             [
                 "could not describe instances: operation error EC2: DescribeInstances, more than 1000 pages of instances: giving up"
             ]
+        );
+        // Pages that add up past the body limit (1 MiB here): cut there.
+        d.advance();
+        let mut pages = 0;
+        while d.out.failures.len() == 1 {
+            let (id, _) = d.one();
+            d.respond(id, 200, &[], &with(&format!("big{pages:04}")));
+            pages += 1;
+        }
+        assert_eq!(
+            pages,
+            (1 << 20) / with("big0000").len() + 1,
+            "cut at the page past the limit"
+        );
+        assert_eq!(
+            d.out.failures[1],
+            "could not describe instances: operation error EC2: DescribeInstances, the pages of one refresh exceed 1048576 bytes"
         );
     }
 
@@ -816,26 +867,28 @@ mod tests {
     }
 
     #[test]
-    fn the_generic_block_runs_role_ec2_and_role_arn_is_refused() {
-        use crate::discovery::mechanism::test_support::error;
+    fn the_generic_block_runs_role_ec2_and_a_role_arn_is_reported_not_run() {
+        use crate::discovery::mechanism::test_support::{job, parse};
         let c: super::super::AwsSdConfig = block("aws_sd_configs", "role: ec2\nregion: us-east-1");
         assert!(matches!(c, super::super::AwsSdConfig::Ec2(_)));
-        // Other roles are validated, not run.
+        // Other roles are validated, not run (`block` checks what is reported).
         let _: super::super::AwsSdConfig = block("aws_sd_configs", "role: ecs");
-        for key in ["ec2_sd_configs", "aws_sd_configs"] {
-            let e = error(
-                key,
-                "role: ec2\nrole_arn: arn:aws:iam::1:role/x".trim_start_matches(
-                    if key == "ec2_sd_configs" {
-                        "role: ec2\n"
-                    } else {
-                        ""
-                    },
-                ),
-            );
+        for (key, body) in [
+            ("ec2_sd_configs", "role_arn: arn:aws:iam::1:role/x"),
+            (
+                "aws_sd_configs",
+                "role: ec2\nrole_arn: arn:aws:iam::1:role/x",
+            ),
+            ("lightsail_sd_configs", "role_arn: arn:aws:iam::1:role/x"),
+        ] {
+            let c = parse(&job(key, &[body])).expect("loads");
+            let j = c.job("j").expect("job j");
+            assert_eq!(j.unsupported_sd.len(), 1, "{key}");
             assert!(
-                e.contains("role_arn (assuming a role through STS) is not supported"),
-                "{key}: {e}"
+                j.unsupported_sd[0]
+                    .starts_with(&format!("{key} with role_arn (assuming a role through STS")),
+                "{key}: {:?}",
+                j.unsupported_sd
             );
         }
     }

@@ -11,8 +11,9 @@
 //! its label out, as 3.x does.
 //!
 //! Unlike 3.x, which makes one call and drops every instance past its first page, the
-//! answer's `nextPageToken` is followed (at most [`MAX_PAGES`] pages; a token repeating
-//! the last ends the paging). Any failure (a transport error, an answer that is not 2xx
+//! answer's `nextPageToken` is followed (at most [`MAX_PAGES`] pages and the discovery
+//! body limit in bytes; a token repeating the last ends the paging). Redirects are not
+//! followed, and a block with `role_arn` is not run, as for EC2. Any failure (a transport error, an answer that is not 2xx
 //! — AWS's error type and message in the failure — or one that does not decode) is
 //! counted and the last group stays; a refresh still running when the next is due is
 //! given up.
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::LightsailSdConfig;
-use super::ec2::signing;
+use super::ec2::{labels, signing};
 use crate::discovery::groups::{TargetGroup, join_host_port, sanitize};
 use crate::discovery::mechanism::{MachineContext, SdMachine, SdOut};
 use crate::discovery::refresh::{Done, OneRequest};
@@ -161,7 +162,7 @@ pub(crate) fn targets_of(
                 l.push((format!("{P}tag_{}", sanitize(&k)), v));
             }
         }
-        out.push(Labels::from_pairs(l));
+        out.push(labels(l));
     }
     Ok(page.next_page_token.filter(|t| !t.is_empty()))
 }
@@ -172,6 +173,9 @@ struct Paging {
     targets: Vec<Labels>,
     asked: Option<String>,
     pages: usize,
+    /// Bytes of answers read (the pages of one refresh add up to at most the
+    /// discovery body limit).
+    read: u64,
 }
 
 /// The running provider.
@@ -183,6 +187,7 @@ pub(crate) struct LightsailSd {
     url: String,
     req: OneRequest,
     paging: Option<Paging>,
+    limit: u64,
 }
 
 impl LightsailSd {
@@ -209,6 +214,10 @@ impl LightsailSd {
             ),
             ("X-Amz-Target".to_owned(), TARGET.to_owned()),
         ];
+        // A redirect would carry a signature made for another URL: not followed (the
+        // answer is then a failure that names its status).
+        let mut client = aws.http_client.clone();
+        client.follow_redirects = false;
         let sign = CredentialsFile::SigV4(Box::new(signing(
             aws,
             region.as_deref().unwrap_or_default(),
@@ -219,7 +228,7 @@ impl LightsailSd {
             region,
             url: format!("{base}/"),
             req: OneRequest::new(
-                &aws.http_client,
+                &client,
                 headers,
                 Some(sign),
                 aws.refresh_interval.to_std(),
@@ -227,6 +236,7 @@ impl LightsailSd {
             )
             .keep_error_body(ERROR_BODY),
             paging: None,
+            limit: cx.env.body_limit,
         }
     }
 
@@ -244,6 +254,7 @@ impl LightsailSd {
             targets: Vec::new(),
             asked: None,
             pages: 0,
+            read: 0,
         });
     }
 
@@ -262,6 +273,13 @@ impl LightsailSd {
         };
         if status / 100 != 2 {
             return fail(out, api_error(status, &body));
+        }
+        p.read += body.len() as u64;
+        if self.limit > 0 && p.read > self.limit {
+            return fail(
+                out,
+                format!("the pages of one refresh exceed {} bytes", self.limit),
+            );
         }
         let region = self.region.clone().unwrap_or_default();
         match targets_of(&body, &region, self.port, &mut p.targets) {
