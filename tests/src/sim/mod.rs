@@ -1003,12 +1003,26 @@ impl Sim {
         }
         if !matches!(&op, IoOp::Http(r) if matches!(r.origin, Origin::Scrape { .. })) {
             let mut answered = None;
+            let mut moved = false;
             for w in &mut self.sd {
+                let before = w.addresses();
                 if let Some(a) = w.answer(id, &op, &mut self.rng) {
                     *self.report.sd_answers.entry(w.key()).or_default() += 1;
+                    moved = w.addresses() != before;
                     answered = Some(a);
                     break;
                 }
+            }
+            if moved {
+                // A refresh went through (perhaps late, after failed ones): what the
+                // world says the agent should scrape changed now, so the quiet period
+                // starts again. A world's `settle` cannot bound a run of failed
+                // refreshes.
+                self.changes += 1;
+                self.last_change = self.now.mono;
+                let since_change = self.changes;
+                let quiet = self.settle();
+                self.schedule(quiet, Scheduled::Converged { since_change });
             }
             match answered {
                 None => return Err(self.fail(format!("no world answers {op:?}"))),
