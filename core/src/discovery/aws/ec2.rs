@@ -79,6 +79,52 @@ pub(crate) fn signing(aws: &AwsSettings, region: &str, service: &str) -> SigV4Co
     }
 }
 
+/// 3.x's failure when no region is found (trawl cannot ask the metadata service).
+pub(crate) const NO_REGION: &str = "could not determine AWS region: region not found in AWS config or IMDS (trawl does not read the instance metadata service: set region, AWS_REGION or AWS_DEFAULT_REGION)";
+
+/// What an AWS provider calls: the region (the block's, else the environment's), the
+/// base URL (the block's `endpoint`, else `https://<service>.<region>.amazonaws.com`),
+/// and the request side, signed for `service` and following no redirect (a signature is
+/// made for one URL; a redirect answer is a failure that names its status).
+pub(crate) struct Api {
+    pub(crate) region: Option<String>,
+    pub(crate) base: String,
+    pub(crate) req: OneRequest,
+}
+
+impl Api {
+    pub(crate) fn new(
+        aws: &AwsSettings,
+        service: &str,
+        headers: Vec<(String, String)>,
+        cx: &MachineContext<'_>,
+    ) -> Api {
+        let region = if aws.region.is_empty() {
+            cx.env.aws_region.as_deref().map(str::to_owned)
+        } else {
+            Some(aws.region.clone())
+        };
+        let named = region.as_deref().unwrap_or_default();
+        let base = if aws.endpoint.is_empty() {
+            format!("https://{service}.{named}.amazonaws.com")
+        } else {
+            aws.endpoint.trim_end_matches('/').to_owned()
+        };
+        let mut client = aws.http_client.clone();
+        client.follow_redirects = false;
+        let sign = CredentialsFile::SigV4(Box::new(signing(aws, named, service)));
+        let req = OneRequest::new(
+            &client,
+            headers,
+            Some(sign),
+            aws.refresh_interval.to_std(),
+            cx,
+        )
+        .keep_error_body(ERROR_BODY);
+        Api { region, base, req }
+    }
+}
+
 /// `DescribeInstances`' query: the action, the version, the filters as the Query
 /// protocol flattens them (`Filter.1.Name`, `Filter.1.Value.1`, …), the page token.
 fn describe_instances(filters: &[SdFilter], token: Option<&str>) -> String {
@@ -343,43 +389,14 @@ pub(crate) struct Ec2Sd {
 
 impl Ec2Sd {
     pub(crate) fn new(cfg: &Ec2SdConfig, cx: &MachineContext<'_>) -> Ec2Sd {
-        let aws = &cfg.aws;
-        let region = if aws.region.is_empty() {
-            cx.env.aws_region.as_deref().map(str::to_owned)
-        } else {
-            Some(aws.region.clone())
-        };
-        let base = if aws.endpoint.is_empty() {
-            format!(
-                "https://ec2.{}.amazonaws.com",
-                region.as_deref().unwrap_or_default()
-            )
-        } else {
-            aws.endpoint.trim_end_matches('/').to_owned()
-        };
         let headers = vec![("User-Agent".to_owned(), cx.env.user_agent.to_string())];
-        // A redirect would carry a signature made for another URL: not followed (the
-        // answer is then a failure that names its status).
-        let mut client = aws.http_client.clone();
-        client.follow_redirects = false;
-        let sign = CredentialsFile::SigV4(Box::new(signing(
-            aws,
-            region.as_deref().unwrap_or_default(),
-            "ec2",
-        )));
+        let api = Api::new(&cfg.aws, "ec2", headers, cx);
         Ec2Sd {
             filters: cfg.filters.clone(),
-            port: aws.port,
-            region,
-            base,
-            req: OneRequest::new(
-                &client,
-                headers,
-                Some(sign),
-                aws.refresh_interval.to_std(),
-                cx,
-            )
-            .keep_error_body(ERROR_BODY),
+            port: cfg.aws.port,
+            region: api.region,
+            base: api.base,
+            req: api.req,
             zones: None,
             stage: None,
             read: 0,
@@ -394,9 +411,7 @@ impl Ec2Sd {
     fn refresh(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
         if self.region.is_none() {
             self.req.skip(now);
-            out.failures.push(
-                "could not determine AWS region: region not found in AWS config or IMDS (trawl does not read the instance metadata service: set region, AWS_REGION or AWS_DEFAULT_REGION)".into(),
-            );
+            out.failures.push(NO_REGION.into());
             return;
         }
         self.read = 0;

@@ -5,7 +5,7 @@
 //! Every `refresh_interval`: `GetInstances` over AWS's JSON 1.1 protocol — `POST
 //! <endpoint>/` with `X-Amz-Target: Lightsail_20161128.GetInstances` and a JSON body —
 //! signed with SigV4 for the service `lightsail` in the block's region by the shell
-//! ([`CredentialsFile::SigV4`]), credentials and region found as for EC2 ([`super::ec2`]).
+//! ([`crate::io::CredentialsFile::SigV4`]), credentials and region found as for EC2 ([`super::ec2`]).
 //! One group whose source is the region, a target per instance with a private address
 //! (`<private ip>:<port>`), with 3.x's labels ([`targets_of`]); an absent field leaves
 //! its label out, as 3.x does.
@@ -23,19 +23,16 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::LightsailSdConfig;
-use super::ec2::{labels, signing};
+use super::ec2::{Api, NO_REGION, labels};
 use crate::discovery::groups::{TargetGroup, join_host_port, sanitize};
 use crate::discovery::mechanism::{MachineContext, SdMachine, SdOut};
 use crate::discovery::refresh::{Done, OneRequest};
-use crate::io::{CredentialsFile, IoEvent, IoQueue, RequestId};
+use crate::io::{IoEvent, IoQueue, RequestId};
 use crate::labels::Labels;
 use crate::time::Instant;
 
 /// The most pages one refresh reads.
 pub(crate) const MAX_PAGES: usize = 1000;
-
-/// How much of an error answer is kept.
-const ERROR_BODY: usize = 4096;
 
 const P: &str = "__meta_lightsail_";
 
@@ -192,20 +189,6 @@ pub(crate) struct LightsailSd {
 
 impl LightsailSd {
     pub(crate) fn new(cfg: &LightsailSdConfig, cx: &MachineContext<'_>) -> LightsailSd {
-        let aws = &cfg.aws;
-        let region = if aws.region.is_empty() {
-            cx.env.aws_region.as_deref().map(str::to_owned)
-        } else {
-            Some(aws.region.clone())
-        };
-        let base = if aws.endpoint.is_empty() {
-            format!(
-                "https://lightsail.{}.amazonaws.com",
-                region.as_deref().unwrap_or_default()
-            )
-        } else {
-            aws.endpoint.trim_end_matches('/').to_owned()
-        };
         let headers = vec![
             ("User-Agent".to_owned(), cx.env.user_agent.to_string()),
             (
@@ -214,27 +197,12 @@ impl LightsailSd {
             ),
             ("X-Amz-Target".to_owned(), TARGET.to_owned()),
         ];
-        // A redirect would carry a signature made for another URL: not followed (the
-        // answer is then a failure that names its status).
-        let mut client = aws.http_client.clone();
-        client.follow_redirects = false;
-        let sign = CredentialsFile::SigV4(Box::new(signing(
-            aws,
-            region.as_deref().unwrap_or_default(),
-            "lightsail",
-        )));
+        let api = Api::new(&cfg.aws, "lightsail", headers, cx);
         LightsailSd {
-            port: aws.port,
-            region,
-            url: format!("{base}/"),
-            req: OneRequest::new(
-                &client,
-                headers,
-                Some(sign),
-                aws.refresh_interval.to_std(),
-                cx,
-            )
-            .keep_error_body(ERROR_BODY),
+            port: cfg.aws.port,
+            region: api.region,
+            url: format!("{}/", api.base),
+            req: api.req,
             paging: None,
             limit: cx.env.body_limit,
         }
@@ -243,9 +211,7 @@ impl LightsailSd {
     fn refresh(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
         if self.region.is_none() {
             self.req.skip(now);
-            out.failures.push(
-                "could not determine AWS region: region not found in AWS config or IMDS (trawl does not read the instance metadata service: set region, AWS_REGION or AWS_DEFAULT_REGION)".into(),
-            );
+            out.failures.push(NO_REGION.into());
             return;
         }
         self.req
@@ -359,7 +325,7 @@ impl SdMachine for LightsailSd {
 mod tests {
     use super::*;
     use crate::discovery::mechanism::test_support::{Drive, block};
-    use crate::io::{HttpRequest, IoCommand, IoOp};
+    use crate::io::{CredentialsFile, HttpRequest, IoCommand, IoOp};
 
     /// An answer shaped as Lightsail's API reference gives `GetInstances`' output.
     const PAGE: &str = r#"{"instances":[{"name":"web-1","arn":"arn:aws:lightsail:us-east-1:111122223333:Instance/1","supportCode":"6EXAMPLE3362/i-0EXAMPLEa407c5","createdAt":1.5e9,"location":{"availabilityZone":"us-east-1a","regionName":"us-east-1"},"resourceType":"Instance","tags":[{"key":"env","value":"prod"},{"key":"team.name","value":"edge"},{"key":"bare"}],"blueprintId":"amazon_linux_2","blueprintName":"Amazon Linux 2","bundleId":"nano_3_0","isStaticIp":false,"privateIpAddress":"172.26.1.10","publicIpAddress":"192.0.2.10","ipv6Addresses":["2001:db8::10","2001:db8::11"],"state":{"code":16,"name":"running"}},{"name":"no-private"},{"privateIpAddress":"172.26.1.11"}]}"#;
