@@ -125,12 +125,20 @@ fn relative(base: &Path, f: &str) -> PathBuf {
     }
 }
 
+/// The most the web config file, or a certificate or key file it names, may hold
+/// (regular files only, opened without blocking: a FIFO in their place is refused).
+const FILE_LIMIT: u64 = trawl_io::tls::TLS_FILE_LIMIT;
+
 impl WebConfig {
     /// Reads and checks `path` (errors name the file and the field, as exporter-toolkit
     /// words them where it has words).
     pub fn load(path: &Path) -> Result<WebConfig, String> {
         let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+        let text = match trawl_io::files::read_limited(&path.to_string_lossy(), FILE_LIMIT) {
+            Ok(Some(b)) => String::from_utf8(b).map_err(|e| format!("{shown}: {e}"))?,
+            Ok(None) => return Err(format!("{shown}: larger than {FILE_LIMIT} bytes")),
+            Err(e) => return Err(format!("{shown}: {e}")),
+        };
         let file: File =
             trawl_core::common::yaml::from_yaml(&text, &|_| "").map_err(|e| match e.position {
                 Some((line, col)) => format!("{shown}:{line}:{col}: {}", e.message),
@@ -221,7 +229,14 @@ fn server_config(
             (true, false) => {
                 let p = relative(base, file);
                 stamps.push((p.clone(), stamp(&p)));
-                std::fs::read(&p).map_err(|e| format!("{shown}: {what}_file {}: {e}", p.display()))
+                let at = p.display();
+                match trawl_io::files::read_limited(&p.to_string_lossy(), FILE_LIMIT) {
+                    Ok(Some(b)) => Ok(b),
+                    Ok(None) => Err(format!(
+                        "{shown}: {what}_file {at}: larger than {FILE_LIMIT} bytes"
+                    )),
+                    Err(e) => Err(format!("{shown}: {what}_file {at}: {e}")),
+                }
             }
             (true, true) => Err(format!("{shown}: missing {what}_file")),
         }

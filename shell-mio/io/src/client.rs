@@ -84,14 +84,26 @@ pub fn authorize(
     Ok(((signed_url != url).then_some(signed_url), add))
 }
 
+/// The most a secret file (password, token) may hold.
+pub const SECRET_FILE_LIMIT: u64 = 1 << 20;
+
+/// A password or token file's content, trimmed as Prometheus trims it: a regular file of
+/// at most [`SECRET_FILE_LIMIT`] bytes, opened without blocking (a FIFO or device in its
+/// place is refused, never waited on: the caller is an event loop).
+pub fn read_secret(path: &str, what: &str) -> Result<String, String> {
+    match crate::files::read_limited(path, SECRET_FILE_LIMIT) {
+        Ok(Some(b)) => Ok(String::from_utf8_lossy(&b).trim().to_owned()),
+        Ok(None) => Err(format!(
+            "unable to read {what} {path}: larger than {SECRET_FILE_LIMIT} bytes"
+        )),
+        Err(e) => Err(format!("unable to read {what} {path}: {e}")),
+    }
+}
+
 /// The `Authorization` header for a credentials file, read now (as Prometheus reads it
 /// before each request). SigV4 needs the whole request: see [`authorize`].
 pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| format!("unable to read credentials file {p}: {e}"))
-    };
+    let read = |p: &str| read_secret(p, "credentials file");
     Ok(match f {
         CredentialsFile::BasicPassword { username, path } => {
             let pw = read(path)?;
@@ -107,13 +119,60 @@ pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
             ("Authorization".into(), format!("{kind} {}", read(path)?))
         }
         CredentialsFile::Prefixed { prefix, path } => {
-            let token = std::fs::read_to_string(path)
-                .map(|s| s.trim().to_owned())
-                .map_err(|e| format!("unable to read auth token file {path}: {e}"))?;
+            let token = read_secret(path, "auth token file")?;
             ("Authorization".into(), format!("{prefix}{token}"))
         }
         CredentialsFile::SigV4(_) => {
             return Err("a SigV4 signature covers the whole request: use authorize".into());
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_files_are_bounded_and_never_waited_on() {
+        let dir = std::env::temp_dir().join(format!("trawl-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let token = dir.join("token");
+        std::fs::write(&token, "  s3cret\n").expect("write");
+        let path = token.to_string_lossy().into_owned();
+        let f = CredentialsFile::Credentials {
+            kind: "Bearer".into(),
+            path: path.clone(),
+        };
+        assert_eq!(
+            credentials(&f),
+            Ok(("Authorization".into(), "Bearer s3cret".into()))
+        );
+        // A file past the limit is refused, naming the file, not read whole.
+        std::fs::write(&token, vec![b'x'; SECRET_FILE_LIMIT as usize + 1]).expect("write");
+        assert_eq!(
+            credentials(&f),
+            Err(format!(
+                "unable to read credentials file {path}: larger than {SECRET_FILE_LIMIT} bytes"
+            ))
+        );
+        // A FIFO in the token's place is refused at once: the event loop reads these.
+        let fifo = dir.join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo (coreutils)");
+        assert!(made.success());
+        let fifo = fifo.to_string_lossy().into_owned();
+        let f = CredentialsFile::Prefixed {
+            prefix: "Bearer ".into(),
+            path: fifo.clone(),
+        };
+        assert_eq!(
+            credentials(&f),
+            Err(format!(
+                "unable to read auth token file {fifo}: {fifo}: not a regular file"
+            ))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -47,6 +47,10 @@ impl ServerCertVerifier for NoVerify {
     }
 }
 
+/// The most a CA bundle, certificate or key file may hold (a full system CA bundle is
+/// about 200 KiB); regular files only, opened without blocking.
+pub const TLS_FILE_LIMIT: u64 = 16 << 20;
+
 fn pem_or_file(pem: &str, file: &str, what: &str) -> Result<Option<Vec<u8>>, String> {
     if !pem.is_empty() {
         return Ok(Some(pem.as_bytes().to_vec()));
@@ -54,9 +58,13 @@ fn pem_or_file(pem: &str, file: &str, what: &str) -> Result<Option<Vec<u8>>, Str
     if file.is_empty() {
         return Ok(None);
     }
-    std::fs::read(file)
-        .map(Some)
-        .map_err(|e| format!("unable to load specified {what} file {file}: {e}"))
+    match crate::files::read_limited(file, TLS_FILE_LIMIT) {
+        Ok(Some(b)) => Ok(Some(b)),
+        Ok(None) => Err(format!(
+            "unable to load specified {what} file {file}: larger than {TLS_FILE_LIMIT} bytes"
+        )),
+        Err(e) => Err(format!("unable to load specified {what} file {file}: {e}")),
+    }
 }
 
 /// Builds the rustls configuration for one `tls_config`.
