@@ -677,12 +677,11 @@ mod tests {
             // 1952 asks): the reference reads the body with them cleared.
             // Only a damaged flag byte can have them (flate2 writes none).
             let mut go = z.clone();
-            if let Some(at) = damaged {
-                if flags.contains(&at) {
-                    if let Some(f) = go.get_mut(at) {
-                        *f &= !RESERVED;
-                    }
-                }
+            if let Some(at) = damaged
+                && flags.contains(&at)
+                && let Some(f) = go.get_mut(at)
+            {
+                *f &= !RESERVED;
             }
             let want = if z.is_empty() { None } else { reference(&go) };
             proptest::prop_assert_eq!(ours, want);
