@@ -58,6 +58,14 @@ pub struct AgentOptions {
     /// fills it; an embedder (trawl-tokio's builder starts from the defaults) sets it
     /// itself, as it sets `kubernetes_service`.
     pub aws_region: Option<String>,
+    /// **For tests only**: the base URL a cloud mechanism's API is reached at instead of
+    /// the provider's own, by mechanism name (`digitalocean` →
+    /// `http://127.0.0.1:8080`), so that discovery can run against a fake on loopback.
+    /// Empty in production. The daemon fills it from `TRAWL_TEST_API_BASE_<NAME>`
+    /// environment variables (`TRAWL_TEST_API_BASE_DIGITALOCEAN`); mechanisms whose
+    /// configuration has an endpoint of its own (`ec2_sd_configs`' `endpoint`) do not
+    /// read it.
+    pub api_bases: std::collections::BTreeMap<String, String>,
     /// `--enable-feature=created-timestamp-zero-ingestion` (Prometheus 3.x): OpenMetrics
     /// `_created` lines of counters, summaries and histograms give their series a start
     /// timestamp, stored as a 0 sample, instead of being samples themselves; and jobs
@@ -98,6 +106,7 @@ impl Default for AgentOptions {
             kubernetes_service: None,
             kubernetes_service_account_dir: DEFAULT_SERVICE_ACCOUNT_DIR.into(),
             aws_region: None,
+            api_bases: std::collections::BTreeMap::new(),
             start_timestamps: false,
             first_scrape_at_once: false,
         }
@@ -292,6 +301,11 @@ impl Agent {
             kubernetes_service: options.kubernetes_service.clone(),
             service_account_dir: options.kubernetes_service_account_dir.as_str().into(),
             aws_region: options.aws_region.as_deref().map(Arc::from),
+            api_bases: options
+                .api_bases
+                .iter()
+                .map(|(k, v)| (k.clone(), Arc::from(v.trim_end_matches('/'))))
+                .collect(),
         };
         let mut agent = Agent {
             discovery: Discovery::new(env),

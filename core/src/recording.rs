@@ -214,6 +214,12 @@ pub fn encode_start(out: &mut Vec<u8>, o: &AgentOptions, config: &ConfigSource, 
     // Added with EC2 discovery.
     w.u64(u64::from(o.aws_region.is_some()));
     w.str(o.aws_region.as_deref().unwrap_or_default());
+    // Added with DigitalOcean discovery.
+    w.u64(o.api_bases.len() as u64);
+    for (k, v) in &o.api_bases {
+        w.str(k);
+        w.str(v);
+    }
     entry(out, START, &b);
 }
 
@@ -413,6 +419,14 @@ pub fn replay_with(
                     let set = r.u64()? != 0;
                     let region = r.str()?;
                     o.aws_region = set.then_some(region);
+                }
+                if r.at < r.b.len() {
+                    let n = r.u64()?;
+                    for _ in 0..n {
+                        let k = r.str()?;
+                        let v = r.str()?;
+                        o.api_bases.insert(k, v);
+                    }
                 }
                 let mut a = Agent::new(c.parse()?, o, now);
                 drain(&mut a, now, &mut digest);

@@ -893,6 +893,7 @@ fn discovery_options(cli: &Cli) -> AgentOptions {
         kubernetes_service: trawl_io::source::kubernetes_service_from_env(),
         kubernetes_service_account_dir: cli.service_account_dir.clone(),
         aws_region: trawl_io::aws::default_region(&trawl_io::aws::ProcessEnv),
+        api_bases: trawl_io::source::api_bases_from_env(),
         ..AgentOptions::default()
     }
 }
@@ -1070,6 +1071,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for (mechanism, base) in &opts.agent.api_bases {
+        tracing::warn!(
+            mechanism = %mechanism,
+            base = %base,
+            "test-only API base in use ({}*): this mechanism talks to it instead of its provider",
+            trawl_io::source::API_BASE_PREFIX
+        );
+    }
     match daemon::run(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -587,6 +587,7 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
                 // `aws_sd_configs` here has `role: ec2`, which runs.
                 "aws_sd_configs"
                     | "consul_sd_configs"
+                    | "digitalocean_sd_configs"
                     | "dns_sd_configs"
                     | "docker_sd_configs"
                     | "ec2_sd_configs"
@@ -604,7 +605,7 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
             )
         })
         .collect();
-    assert_eq!(not_run.len(), 21);
+    assert_eq!(not_run.len(), 20);
     assert_eq!(j.unsupported_sd, not_run);
 }
 

@@ -37,6 +37,14 @@ pub(crate) fn sanitize_char(c: char) -> char {
 }
 
 /// Go's `net.JoinHostPort`: a host holding a colon (IPv6) goes in brackets.
+/// The label set of `pairs`, a later pair replacing an earlier one of the same name (as
+/// 3.x's map assignments do), built in name order: however many tags an answer carries,
+/// building the set stays `n log n`.
+pub(crate) fn label_set(pairs: Vec<(String, String)>) -> Labels {
+    let sorted: std::collections::BTreeMap<String, String> = pairs.into_iter().collect();
+    Labels::from_pairs(sorted)
+}
+
 pub(crate) fn join_host_port(host: &str, port: &str) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")

@@ -62,6 +62,19 @@ pub(crate) struct SdEnv {
     pub(crate) service_account_dir: Arc<str>,
     /// The AWS region of blocks that name none, from the shell's environment.
     pub(crate) aws_region: Option<Arc<str>>,
+    /// Test-only API base URLs by mechanism name, without a trailing `/`
+    /// ([`crate::agent::AgentOptions::api_bases`]).
+    pub(crate) api_bases: std::collections::BTreeMap<String, Arc<str>>,
+}
+
+impl SdEnv {
+    /// The base URL of `mechanism`'s API: the test override if one is set, else
+    /// `default` (the provider's, without a trailing `/`).
+    pub(crate) fn api_base(&self, mechanism: &str, default: &str) -> String {
+        self.api_bases
+            .get(mechanism)
+            .map_or_else(|| default.to_owned(), |b| b.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +91,7 @@ impl SdEnv {
             kubernetes_service: None,
             service_account_dir: "/sa".into(),
             aws_region: None,
+            api_bases: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -185,6 +199,39 @@ pub(crate) trait SdMachine: fmt::Debug + Send {
     fn stop(&mut self, io: &mut IoQueue);
     /// Number of operations in flight (for the bounded-queue invariant).
     fn in_flight(&self) -> usize;
+}
+
+/// A boxed machine is driven as the machine itself (the tests drive what
+/// [`Mechanism::machine`] built).
+impl<M: SdMachine + ?Sized> SdMachine for Box<M> {
+    fn start(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
+        (**self).start(now, io, out);
+    }
+    fn owns(&self, id: RequestId) -> bool {
+        (**self).owns(id)
+    }
+    fn handle_io(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        ev: IoEvent<'_>,
+        io: &mut IoQueue,
+        out: &mut SdOut,
+    ) {
+        (**self).handle_io(now, id, ev, io, out);
+    }
+    fn handle_timeout(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
+        (**self).handle_timeout(now, io, out);
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        (**self).poll_timeout()
+    }
+    fn stop(&mut self, io: &mut IoQueue) {
+        (**self).stop(io);
+    }
+    fn in_flight(&self) -> usize {
+        (**self).in_flight()
+    }
 }
 
 /// What one call into a provider produced.

@@ -81,6 +81,7 @@ pub mod oci;
 pub mod openstack;
 pub mod outscale;
 pub mod ovhcloud;
+pub(crate) mod paged;
 pub mod puppetdb;
 pub(crate) mod refresh;
 pub mod registry;

@@ -100,3 +100,43 @@ pub fn kubernetes_service_from_env() -> Option<(String, String)> {
     let port = std::env::var("KUBERNETES_SERVICE_PORT").ok()?;
     (!host.is_empty() && !port.is_empty()).then_some((host, port))
 }
+
+/// The prefix of the environment variables that point a cloud mechanism at a fake.
+pub const API_BASE_PREFIX: &str = "TRAWL_TEST_API_BASE_";
+
+/// **For tests only**: cloud API base URLs from `TRAWL_TEST_API_BASE_<NAME>` variables
+/// (`TRAWL_TEST_API_BASE_DIGITALOCEAN=http://127.0.0.1:8080`), by lowercased mechanism
+/// name, for [`trawl_core::agent::AgentOptions::api_bases`]. Production environments
+/// set none; the daemon logs each one it finds.
+pub fn api_bases_from_env() -> std::collections::BTreeMap<String, String> {
+    api_bases_from(std::env::vars())
+}
+
+fn api_bases_from(
+    vars: impl Iterator<Item = (String, String)>,
+) -> std::collections::BTreeMap<String, String> {
+    vars.filter_map(|(k, v)| {
+        let name = k.strip_prefix(API_BASE_PREFIX)?;
+        (!name.is_empty() && !v.is_empty()).then(|| (name.to_ascii_lowercase(), v))
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod api_base_tests {
+    #[test]
+    fn only_prefixed_nonempty_variables_count() {
+        let vars = [
+            ("TRAWL_TEST_API_BASE_DIGITALOCEAN", "http://127.0.0.1:1"),
+            ("TRAWL_TEST_API_BASE_", "http://x"),
+            ("TRAWL_TEST_API_BASE_VULTR", ""),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let got = super::api_bases_from(vars.into_iter());
+        assert_eq!(
+            got.into_iter().collect::<Vec<_>>(),
+            [("digitalocean".to_owned(), "http://127.0.0.1:1".to_owned())]
+        );
+    }
+}

@@ -351,13 +351,7 @@ fn instance(
     Some(labels(l))
 }
 
-/// The label set of `pairs`, a later pair replacing an earlier one of the same name (as
-/// 3.x's map assignments do), built in name order: however many tags an answer carries,
-/// building the set stays `n log n`.
-pub(crate) fn labels(pairs: Vec<(String, String)>) -> Labels {
-    let sorted: BTreeMap<String, String> = pairs.into_iter().collect();
-    Labels::from_pairs(sorted)
-}
+pub(crate) use crate::discovery::groups::label_set as labels;
 
 /// Where a refresh is.
 #[derive(Debug)]
