@@ -179,6 +179,12 @@ fn lightsail_instances_follow_the_fleet() {
 }
 
 #[test]
+fn digitalocean_droplets_follow_the_account() {
+    let d = TempDir::new("tokio-digitalocean");
+    common::digitalocean::digitalocean_droplets_follow_the_account(&d.0, &mut embedded);
+}
+
+#[test]
 fn swarm_tasks_and_nodes_follow_the_swarm() {
     let d = TempDir::new("tokio-swarm");
     common::docker::swarm_tasks_and_nodes_follow_the_swarm(&d.0, &mut embedded);

@@ -1,7 +1,9 @@
 //! Test support for trawl: a scripted shell ([`Harness`]) for scenario tests, and the
 //! deterministic simulator ([`sim`]).
 
+pub mod cloud;
 pub mod consul;
+pub mod digitalocean;
 pub mod docker;
 pub mod eureka;
 pub mod kube;

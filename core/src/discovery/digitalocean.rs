@@ -14,7 +14,7 @@
 //!   `DigitalOcean Databases`.
 //!
 //! The token is the block's HTTP client authorization (`authorization`,
-//! `bearer_token_file`, `oauth2`), as in 3.x. An answer that is not 2xx fails the
+//! `bearer_token`, `bearer_token_file`), as in 3.x. An answer that is not 2xx fails the
 //! refresh with godo's wording (`GET <url>: 401 (request "<id>") <message>`), the last
 //! targets kept; a refresh makes at most [`super::paged::MAX_CALLS`] calls (3.x's
 //! database loop has no end against an API that never answers an empty page).
@@ -122,14 +122,15 @@ impl Mechanism for DigitalOcean {
     }
 
     fn machine(cfg: &DigitalOceanSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
-        let headers = vec![
+        let mut headers = vec![
             ("User-Agent".to_owned(), cx.env.user_agent.to_string()),
             ("Accept".to_owned(), "application/json".to_owned()),
         ];
+        let file = crate::io::add_auth(&cfg.http_client, &mut headers);
         let req = OneRequest::new(
             &cfg.http_client,
             headers,
-            None,
+            file,
             cfg.refresh_interval.to_std(),
             cx,
         )
@@ -614,14 +615,23 @@ mod tests {
             s[0].2
                 .contains(&("Accept".into(), "application/json".into()))
         );
+        assert!(
+            s[0].2
+                .contains(&("Authorization".into(), "Bearer T".into()))
+        );
+        // A token in a file is read by the shell for each request.
+        let mut d = drive("authorization: {credentials_file: /run/do-token}", None);
+        d.started();
         let Some(crate::io::IoCommand::Start(_, crate::io::IoOp::Http(r))) = d.io.queue.first()
         else {
             panic!("an HTTP request")
         };
-        let auth = r.client.authorization.as_ref().expect("bearer token");
         assert_eq!(
-            (auth.kind.as_str(), auth.credentials.expose()),
-            ("Bearer", "T")
+            r.credentials_file,
+            Some(crate::io::CredentialsFile::Credentials {
+                kind: "Bearer".into(),
+                path: "/run/do-token".into()
+            })
         );
     }
 

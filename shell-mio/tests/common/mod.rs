@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub(crate) mod browser;
 pub(crate) mod consul;
+pub(crate) mod digitalocean;
 pub(crate) mod dns;
 pub(crate) mod docker;
 pub(crate) mod ec2;
@@ -146,6 +147,37 @@ pub(crate) fn trawl_with(
     trawl_with_env(dir, config, data, web, extra, &[])
 }
 
+/// Points mechanism `name`'s API at `base` for the agents a scenario starts in `dir`
+/// (the daemon and `trawl sd` through `TRAWL_TEST_API_BASE_<NAME>`, trawl-tokio
+/// through `AgentOptions::api_bases`).
+pub(crate) fn point_api(dir: &Path, name: &str, base: &str) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("api_bases"))
+        .expect("api_bases");
+    writeln!(f, "{name}={base}").expect("write api_bases");
+}
+
+/// The API bases [`point_api`] set for `dir`: (mechanism, base).
+pub(crate) fn api_bases(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.join("api_bases"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// [`api_bases`] as the daemon's environment.
+fn api_base_env(dir: &Path) -> Vec<(String, String)> {
+    api_bases(dir)
+        .into_iter()
+        .map(|(k, v)| (format!("TRAWL_TEST_API_BASE_{}", k.to_ascii_uppercase()), v))
+        .collect()
+}
+
 /// [`trawl_with`] with environment variables set for the process.
 pub(crate) fn trawl_with_env(
     dir: &Path,
@@ -162,6 +194,7 @@ pub(crate) fn trawl_with_env(
     };
     let child = Command::new(bin)
         .envs(env.iter().copied())
+        .envs(api_base_env(dir))
         .args(extra)
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.path={}", data.display()))
@@ -323,7 +356,9 @@ pub(crate) fn sd_instances(cfg: &Path) -> Vec<String> {
     let Some(bin) = option_env!("CARGO_BIN_EXE_trawl") else {
         panic!("the trawl binary is only known to shell-mio's own tests");
     };
+    let dir = cfg.parent().unwrap_or(Path::new("."));
     let out = std::process::Command::new(bin)
+        .envs(api_base_env(dir))
         .arg("sd")
         .arg(format!("--config.file={}", cfg.display()))
         .output()

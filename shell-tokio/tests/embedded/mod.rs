@@ -25,12 +25,11 @@ pub(crate) struct Embedded {
 
 impl Embedded {
     pub(crate) fn start(dir: &Path, cfg: &Path, data: &Path) -> Embedded {
-        Embedded::start_with(
-            dir,
-            cfg,
-            data,
-            trawl_tokio::core::agent::AgentOptions::default(),
-        )
+        let options = trawl_tokio::core::agent::AgentOptions {
+            api_bases: crate::common::api_bases(dir).into_iter().collect(),
+            ..Default::default()
+        };
+        Embedded::start_with(dir, cfg, data, options)
     }
 
     /// As [`Embedded::start`], with these agent options.

@@ -1,0 +1,307 @@
+//! The loopback server every fake cloud API runs in, and the request it hands them.
+//!
+//! A fake is its answer function ([`Api::answer`]: a request in, an answer out) and
+//! the state it answers from; [`RestServer`] serves it over HTTP/1.1 keep-alive on
+//! `127.0.0.1` at a port the OS picks, records every request, and can be told to answer
+//! the next requests with given failures instead. The simulator's worlds call the same
+//! answer function with requests the agent makes in memory, so the fake the end-to-end
+//! tests check against real clients is the one the simulator runs.
+
+use std::io::{BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// A request as a fake sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, percent-decoded.
+    pub path: String,
+    /// The query's parameters in order, percent-decoded.
+    pub query: Vec<(String, String)>,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Percent-decoding (`+` as a space, as in a form).
+pub fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Request {
+    /// A request for `target` (`/v2/droplets?page=2`).
+    pub fn new(method: &str, target: &str) -> Request {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Request {
+            method: method.to_owned(),
+            path: unescape(path),
+            query: query
+                .split('&')
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    (unescape(k), unescape(v))
+                })
+                .collect(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// The request a URL the agent asked for stands for (`http://host/path?query`).
+    pub fn from_url(method: &str, url: &str) -> Request {
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let target = rest.find('/').map_or("/", |i| &rest[i..]);
+        Request::new(method, target)
+    }
+
+    /// With a header.
+    pub fn header_set(mut self, name: &str, value: &str) -> Request {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    /// The first value of query parameter `k`.
+    pub fn param(&self, k: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `GET /path?query`, as the tests list calls.
+    pub fn line(&self) -> String {
+        let q: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if q.is_empty() {
+            format!("{} {}", self.method, self.path)
+        } else {
+            format!("{} {}?{}", self.method, self.path, q.join("&"))
+        }
+    }
+}
+
+/// An answer: status, content type, body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// The body.
+    pub body: String,
+}
+
+impl Reply {
+    /// A JSON answer.
+    pub fn json(status: u16, v: &serde_json::Value) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json; charset=utf-8".into(),
+            body: v.to_string(),
+        }
+    }
+}
+
+/// A fake cloud API: its answer to a request, given the base URL it is reached at
+/// (for the links it puts in answers).
+pub trait Api: Send + 'static {
+    /// The answer to `req`.
+    fn answer(&self, req: &Request, base: &str) -> Reply;
+}
+
+struct State<A> {
+    api: A,
+    failures: Vec<Reply>,
+    calls: Vec<Request>,
+}
+
+struct Shared<A> {
+    inner: Mutex<State<A>>,
+    base: String,
+    stop: AtomicBool,
+}
+
+/// A fake API served on loopback; stops when dropped.
+pub struct RestServer<A: Api> {
+    addr: SocketAddr,
+    shared: Arc<Shared<A>>,
+}
+
+impl<A: Api> std::fmt::Debug for RestServer<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl<A: Api> RestServer<A> {
+    /// Starts `api` on `127.0.0.1` at a port the OS picks.
+    pub fn start(api: A) -> RestServer<A> {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a fake API");
+        let addr = listener.local_addr().expect("local address");
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(State {
+                api,
+                failures: Vec::new(),
+                calls: Vec::new(),
+            }),
+            base: format!("http://{addr}"),
+            stop: AtomicBool::new(false),
+        });
+        crate::accept_loop(
+            listener,
+            shared.clone(),
+            |s| s.stop.load(Ordering::SeqCst),
+            serve::<A>,
+        );
+        RestServer { addr, shared }
+    }
+
+    /// Its port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base(&self) -> String {
+        self.shared.base.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<A>> {
+        // A poisoned lock means a server thread panicked: the test fails anyway.
+        self.shared.inner.lock().expect("fake API lock")
+    }
+
+    /// Runs `f` on the fake's state.
+    pub fn with<R>(&self, f: impl FnOnce(&mut A) -> R) -> R {
+        f(&mut self.lock().api)
+    }
+
+    /// The next requests are answered these (status, JSON body) instead.
+    pub fn fail_next(&self, answers: &[(u16, &str)]) {
+        self.lock()
+            .failures
+            .extend(answers.iter().map(|(s, b)| Reply {
+                status: *s,
+                content_type: "application/json".into(),
+                body: (*b).to_owned(),
+            }));
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.lock().calls.clone()
+    }
+
+    /// Every request so far as `GET /path?query`.
+    pub fn calls(&self) -> Vec<String> {
+        self.lock().calls.iter().map(Request::line).collect()
+    }
+}
+
+impl<A: Api> Drop for RestServer<A> {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
+}
+
+fn serve<A: Api>(conn: TcpStream, s: &Shared<A>) {
+    let Ok(mut w) = conn.try_clone() else { return };
+    let mut r = BufReader::new(conn);
+    loop {
+        let Some((method, target, headers)) = crate::read_request(&mut r) else {
+            return;
+        };
+        let mut req = Request::new(&method, &target);
+        let len: usize = req_len(&headers);
+        req.headers = headers;
+        let mut body = vec![0u8; len.min(1 << 20)];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        req.body = body;
+        let mut inner = s.inner.lock().expect("fake API lock");
+        inner.calls.push(req.clone());
+        let reply = if inner.failures.is_empty() {
+            inner.api.answer(&req, &s.base)
+        } else {
+            inner.failures.remove(0)
+        };
+        drop(inner);
+        let head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            reply.status,
+            crate::reason(reply.status),
+            reply.content_type,
+            reply.body.len()
+        );
+        if w.write_all(head.as_bytes()).is_err() || w.write_all(reply.body.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn req_len(headers: &[(String, String)]) -> usize {
+    headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_read_as_fakes_see_them() {
+        let r = Request::from_url("GET", "http://x:1/v2/a%20b?page=2&tag_name=a%3Ab&x")
+            .header_set("Authorization", "Bearer t");
+        assert_eq!(r.path, "/v2/a b");
+        assert_eq!(r.param("page"), Some("2"));
+        assert_eq!(r.param("tag_name"), Some("a:b"));
+        assert_eq!(r.param("x"), Some(""));
+        assert_eq!(r.header("authorization"), Some("Bearer t"));
+        assert_eq!(r.line(), "GET /v2/a b?page=2&tag_name=a:b&x=");
+        assert_eq!(unescape("100%"), "100%");
+        assert_eq!(unescape("%4"), "%4");
+        assert_eq!(Request::from_url("GET", "http://x").path, "/");
+    }
+}
