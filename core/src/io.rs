@@ -63,11 +63,16 @@ pub struct HttpRequest {
 /// An `Authorization` header whose secret lives in a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CredentialsFile {
-    /// `basic_auth.password_file`: `Basic base64(username:<file contents>)`.
+    /// `basic_auth` with `password_file` or `username_file`: `Basic
+    /// base64(<user>:<password>)`, each from its file when one is named.
     BasicPassword {
-        /// The user name.
+        /// The user name (when `username_file` is empty).
         username: String,
-        /// File holding the password.
+        /// File holding the user name (empty: `username`).
+        username_file: String,
+        /// The password (when `path` is empty).
+        password: crate::common::http::Secret,
+        /// File holding the password (empty: `password`).
         path: String,
     },
     /// `authorization.credentials_file` (also `bearer_token_file`): `<kind> <file contents>`.
@@ -449,9 +454,11 @@ pub(crate) fn add_auth(
     headers: &mut Vec<(String, String)>,
 ) -> Option<CredentialsFile> {
     if let Some(b) = &client.basic_auth {
-        if !b.password_file.is_empty() {
+        if !b.password_file.is_empty() || !b.username_file.is_empty() {
             return Some(CredentialsFile::BasicPassword {
                 username: b.username.clone(),
+                username_file: b.username_file.clone(),
+                password: b.password.clone(),
                 path: b.password_file.clone(),
             });
         }
@@ -476,4 +483,49 @@ pub(crate) fn add_auth(
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod auth_tests {
+    use super::*;
+    use crate::common::http::{BasicAuth, Secret};
+
+    #[test]
+    fn basic_auth_files_go_to_the_shell_and_inline_secrets_to_the_header() {
+        let client = |b: BasicAuth| HttpClientConfig {
+            basic_auth: Some(b),
+            ..HttpClientConfig::default()
+        };
+        let mut h = Vec::new();
+        let inline = client(BasicAuth {
+            username: "u".into(),
+            password: Secret::new("p"),
+            ..BasicAuth::default()
+        });
+        assert_eq!(add_auth(&inline, &mut h), None);
+        assert_eq!(h, [("Authorization".into(), "Basic dTpw".into())]);
+        // A user name in a file is read by the shell, as a password in a file is: it
+        // was validated and then dropped before.
+        let mut h = Vec::new();
+        let from_file = client(BasicAuth {
+            username_file: "/run/user".into(),
+            password: Secret::new("p"),
+            ..BasicAuth::default()
+        });
+        assert_eq!(
+            add_auth(&from_file, &mut h),
+            Some(CredentialsFile::BasicPassword {
+                username: String::new(),
+                username_file: "/run/user".into(),
+                password: Secret::new("p"),
+                path: String::new(),
+            })
+        );
+        assert!(h.is_empty());
+        assert_eq!(
+            format!("{:?}", add_auth(&from_file, &mut h)),
+            r#"Some(BasicPassword { username: "", username_file: "/run/user", password: <secret>, path: "" })"#,
+            "the password never shows"
+        );
+    }
 }

@@ -185,6 +185,12 @@ fn digitalocean_droplets_follow_the_account() {
 }
 
 #[test]
+fn hetzner_servers_follow_the_project() {
+    let d = TempDir::new("tokio-hetzner");
+    common::hetzner::hetzner_servers_follow_the_project(&d.0, &mut embedded);
+}
+
+#[test]
 fn swarm_tasks_and_nodes_follow_the_swarm() {
     let d = TempDir::new("tokio-swarm");
     common::docker::swarm_tasks_and_nodes_follow_the_swarm(&d.0, &mut embedded);

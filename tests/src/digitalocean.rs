@@ -298,8 +298,10 @@ mod tests {
 
     #[test]
     fn lists_are_paged_with_links_as_the_api_pages_them() {
-        let mut a = Account::default();
-        a.per_page = 2;
+        let mut a = Account {
+            per_page: 2,
+            ..Account::default()
+        };
         for n in 1..=5 {
             a.put(Droplet::new(n, &format!("d{n}"), "192.0.2.1", "10.0.0.1"));
         }

@@ -6,6 +6,7 @@ pub mod consul;
 pub mod digitalocean;
 pub mod docker;
 pub mod eureka;
+pub mod hetzner;
 pub mod kube;
 pub mod lightsail;
 pub mod load;

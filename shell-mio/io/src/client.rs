@@ -105,8 +105,24 @@ pub fn read_secret(path: &str, what: &str) -> Result<String, String> {
 pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
     let read = |p: &str| read_secret(p, "credentials file");
     Ok(match f {
-        CredentialsFile::BasicPassword { username, path } => {
-            let pw = read(path)?;
+        CredentialsFile::BasicPassword {
+            username,
+            username_file,
+            password,
+            path,
+        } => {
+            // Prometheus reads `username_file` and `password_file` before each request
+            // (common's `basicAuthRoundTripper`), trimmed as both are.
+            let username = if username_file.is_empty() {
+                username.clone()
+            } else {
+                read_secret(username_file, "basic auth username file")?
+            };
+            let pw = if path.is_empty() {
+                password.expose().to_owned()
+            } else {
+                read(path)?
+            };
             (
                 "Authorization".into(),
                 format!(
@@ -146,6 +162,35 @@ mod tests {
         assert_eq!(
             credentials(&f),
             Ok(("Authorization".into(), "Bearer s3cret".into()))
+        );
+        // basic_auth's username_file and password_file, each read and trimmed.
+        let user = dir.join("user");
+        std::fs::write(&user, "alice\n").expect("write");
+        let f = CredentialsFile::BasicPassword {
+            username: String::new(),
+            username_file: user.to_string_lossy().into_owned(),
+            password: trawl_core::config::Secret::new("pw"),
+            path: String::new(),
+        };
+        assert_eq!(
+            credentials(&f),
+            Ok((
+                "Authorization".into(),
+                format!("Basic {}", trawl_core::bytes::base64_encode(b"alice:pw"))
+            ))
+        );
+        let f = CredentialsFile::BasicPassword {
+            username: "bob".into(),
+            username_file: String::new(),
+            password: trawl_core::config::Secret::default(),
+            path: path.clone(),
+        };
+        assert_eq!(
+            credentials(&f).map(|(_, v)| v),
+            Ok(format!(
+                "Basic {}",
+                trawl_core::bytes::base64_encode(b"bob:s3cret")
+            ))
         );
         // A file past the limit is refused, naming the file, not read whole.
         std::fs::write(&token, vec![b'x'; SECRET_FILE_LIMIT as usize + 1]).expect("write");

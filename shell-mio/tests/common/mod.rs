@@ -14,6 +14,7 @@ pub(crate) mod dns;
 pub(crate) mod docker;
 pub(crate) mod ec2;
 pub(crate) mod eureka;
+pub(crate) mod hetzner;
 pub(crate) mod hostile;
 pub(crate) mod kube;
 pub(crate) mod lightsail;

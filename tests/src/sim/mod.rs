@@ -464,6 +464,11 @@ impl Sim {
             seed: params.seed,
             fqdn: "sim.example".into(),
             resolv_conf: worlds::dns::RESOLV_CONF.into(),
+            api_bases: sd
+                .iter()
+                .filter_map(|w| w.api_base())
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
             ..AgentOptions::default()
         };
         let agent = Agent::new(config(&variant.yaml), options, now);

@@ -14,12 +14,15 @@ use trawl_core::io::{IoOp, OwnedIoEvent, RequestId};
 
 use super::Rng;
 
+pub(crate) mod cloud;
 pub(crate) mod consul;
+pub(crate) mod digitalocean;
 pub(crate) mod dns;
 pub(crate) mod docker;
 pub(crate) mod ec2;
 pub(crate) mod eureka;
 pub(crate) mod file;
+pub(crate) mod hetzner;
 pub(crate) mod http;
 pub(crate) mod kube;
 pub(crate) mod lightsail;
@@ -127,6 +130,12 @@ pub(crate) trait SdWorld {
     /// The world at the start of a run.
     fn init(&mut self, rng: &mut Rng, pool: &[String]);
 
+    /// The test-only API base its mechanism is pointed at (mechanism name, base URL),
+    /// if it needs one.
+    fn api_base(&self) -> Option<(&'static str, String)> {
+        None
+    }
+
     /// The jobs this world wants in a new configuration (may be none).
     fn jobs(&mut self, rng: &mut Rng) -> Vec<WorldJob>;
 
@@ -186,6 +195,8 @@ pub(crate) trait SdWorld {
 pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
     vec![
         Box::new(consul::ConsulWorld::default()),
+        Box::new(cloud::CloudWorld::<crate::digitalocean::Account>::default()),
+        Box::new(cloud::CloudWorld::<crate::hetzner::Project>::default()),
         Box::new(dns::DnsWorld::default()),
         Box::new(docker::DockerWorld::containers()),
         Box::new(docker::DockerWorld::swarm()),
