@@ -25,6 +25,8 @@ const JOBS: &[(&str, &str)] = &[
         "hetzner",
         "hetzner_sd_configs: [{role: robot, basic_auth: {username: u, password: p}, refresh_interval: 5s}]",
     ),
+    ("vultr", "vultr_sd_configs: [{bearer_token: t, refresh_interval: 5s}]"),
+    ("ionos", "ionos_sd_configs: [{datacenter_id: d, bearer_token: t, refresh_interval: 5s}]"),
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -191,6 +191,18 @@ fn hetzner_servers_follow_the_project() {
 }
 
 #[test]
+fn vultr_instances_follow_the_account() {
+    let d = TempDir::new("tokio-vultr");
+    common::vultr::vultr_instances_follow_the_account(&d.0, &mut embedded);
+}
+
+#[test]
+fn ionos_servers_follow_the_datacenter() {
+    let d = TempDir::new("tokio-ionos");
+    common::ionos::ionos_servers_follow_the_datacenter(&d.0, &mut embedded);
+}
+
+#[test]
 fn swarm_tasks_and_nodes_follow_the_swarm() {
     let d = TempDir::new("tokio-swarm");
     common::docker::swarm_tasks_and_nodes_follow_the_swarm(&d.0, &mut embedded);

@@ -7,12 +7,14 @@ pub mod digitalocean;
 pub mod docker;
 pub mod eureka;
 pub mod hetzner;
+pub mod ionos;
 pub mod kube;
 pub mod lightsail;
 pub mod load;
 pub mod marathon;
 pub mod nomad;
 pub mod sim;
+pub mod vultr;
 pub mod zookeeper;
 
 use std::collections::BTreeMap;

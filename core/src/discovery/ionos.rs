@@ -1,14 +1,27 @@
 //! `ionos_sd_configs`: servers of one IONOS Cloud datacenter, listed every
 //! `refresh_interval`. Validation follows 3.x's `discovery/ionos`
-//! `SDConfig.UnmarshalYAML`. trawl validates the block but does not run it yet.
+//! `SDConfig.UnmarshalYAML`; the refresh follows `serverDiscovery.refresh`
+//! (`server.go`) over the IONOS SDK: one `GET
+//! https://api.ionos.com/cloudapi/v6/datacenters/<id>/servers?depth=3`, a target per
+//! server that has an IP on any NIC (at the first IP of the last NIC listed, as 3.x
+//! prepends each NIC's addresses) and `port`, with 3.x's `__meta_ionos_server_*` labels
+//! (a field the answer leaves out leaves its label out). Credentials are the block's
+//! HTTP client's (basic auth or a token). One group, source `ionos`; a failure (the
+//! SDK's `<status> <body>`, a body that does not decode) keeps the last group.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::groups::{TargetGroup, join_host_port, label_set, sanitize};
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, whole};
+use super::paged::{Call, PagedSd, Pages, Step};
+use super::refresh::OneRequest;
 use crate::common::http::HttpClientConfig;
 use crate::common::http::with_http_client;
 use crate::common::yaml::{LenientString, Nullable};
 use crate::duration::PromDuration;
+use crate::labels::Labels;
 
 /// The mechanism.
 #[derive(Debug)]
@@ -45,7 +58,8 @@ impl Mechanism for Ionos {
     const KEY: &'static str = "ionos_sd_configs";
     const NAME: &'static str = "ionos";
     const GO_TYPE: &'static str = "ionos.plain";
-    const RUNS: bool = false;
+    const RUNS: bool = true;
+    const EXAMPLE: Option<&'static str> = Some("{datacenter_id: dc-1, port: 9100}");
     type Raw = RawIonosSd;
     type Config = IonosSdConfig;
 
@@ -64,19 +78,304 @@ impl Mechanism for Ionos {
         })
     }
 
-    fn machine(_: &IonosSdConfig, _: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
-        None
+    fn machine(cfg: &IonosSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
+        let mut headers = vec![
+            ("User-Agent".to_owned(), cx.env.user_agent.to_string()),
+            ("Accept".to_owned(), "application/json".to_owned()),
+        ];
+        let file = crate::io::add_auth(&cfg.http_client, &mut headers);
+        let req = OneRequest::new(
+            &cfg.http_client,
+            headers,
+            file,
+            cfg.refresh_interval.to_std(),
+            cx,
+        )
+        .keep_error_body(ERROR_BODY);
+        let base = cx.env.api_base(Ionos::NAME, API);
+        let pages = Listing {
+            url: format!("{base}/cloudapi/v6/datacenters/{}/servers?depth=3", {
+                let mut id = String::new();
+                crate::gourl::path_escape(&cfg.datacenter_id, &mut id);
+                id
+            }),
+            port: cfg.port,
+        };
+        Some(Box::new(PagedSd::new(pages, req, cx.env.body_limit)))
+    }
+}
+
+/// 3.x's default `ionosEndpoint` (the SDK adds `/cloudapi/v6`).
+const API: &str = "https://api.ionos.com";
+/// How much of an error answer is kept (it is in the failure).
+const ERROR_BODY: usize = 1024;
+
+const P: &str = "__meta_ionos_server_";
+
+#[derive(Debug, Default, Deserialize)]
+struct Ref {
+    id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerProps {
+    name: Option<String>,
+    availability_zone: Option<String>,
+    vm_state: Option<String>,
+    boot_cdrom: Option<Ref>,
+    boot_volume: Option<Ref>,
+    cpu_family: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NicProps {
+    name: Option<String>,
+    ips: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Nic {
+    properties: Option<NicProps>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct VolumeProps {
+    image: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Volume {
+    properties: Option<VolumeProps>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Collection<T> {
+    items: Option<Vec<T>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Entities {
+    nics: Option<Collection<Nic>>,
+    volumes: Option<Collection<Volume>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Metadata {
+    state: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Server {
+    id: Option<String>,
+    metadata: Option<Metadata>,
+    properties: Option<ServerProps>,
+    entities: Option<Entities>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Servers {
+    id: Option<String>,
+    items: Option<Vec<Server>>,
+}
+
+/// `,a,b,` (3.x's `join`).
+fn join(v: &[String]) -> String {
+    format!(",{},", v.join(","))
+}
+
+/// The targets of a datacenter's servers at depth 3.
+pub(crate) fn targets_of(body: &[u8], port: i64) -> Result<Vec<Labels>, String> {
+    let servers: Servers = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for s in servers.items.into_iter().flatten() {
+        let entities = s.entities.unwrap_or_default();
+        let mut ips: Vec<String> = Vec::new();
+        let mut by_nic: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for nic in entities.nics.and_then(|n| n.items).into_iter().flatten() {
+            let Some(p) = nic.properties else { continue };
+            let name = p.name.unwrap_or_else(|| "unnamed".to_owned());
+            let nic_ips = p.ips.unwrap_or_default();
+            // 3.x prepends: `ips = append(nicIPs, ips...)`.
+            ips.splice(0..0, nic_ips.iter().cloned());
+            by_nic.entry(name).or_default().splice(0..0, nic_ips);
+        }
+        let Some(first) = ips.first() else { continue };
+        let mut l = vec![
+            (
+                "__address__".to_owned(),
+                join_host_port(first, &(port as u64).to_string()),
+            ),
+            (format!("{P}ip"), join(&ips)),
+        ];
+        let props = s.properties.unwrap_or_default();
+        let mut add = |name: &str, v: Option<String>| {
+            if let Some(v) = v {
+                l.push((format!("{P}{name}"), v));
+            }
+        };
+        add("availability_zone", props.availability_zone);
+        add("cpu_family", props.cpu_family);
+        add("servers_id", servers.id.clone());
+        add("id", s.id);
+        add("lifecycle", s.metadata.and_then(|m| m.state));
+        add("name", props.name);
+        add("state", props.vm_state);
+        add("type", props.kind);
+        add("boot_cdrom_id", props.boot_cdrom.and_then(|r| r.id));
+        add("boot_volume_id", props.boot_volume.and_then(|r| r.id));
+        let image = entities
+            .volumes
+            .and_then(|v| v.items)
+            .and_then(|v| v.into_iter().next())
+            .and_then(|v| v.properties)
+            .and_then(|p| p.image);
+        add("boot_image_id", image);
+        for (nic, nic_ips) in &by_nic {
+            l.push((format!("{P}nic_ip_{}", sanitize(nic)), join(nic_ips)));
+        }
+        out.push(label_set(l));
+    }
+    Ok(out)
+}
+
+/// A refresh: one call.
+#[derive(Debug)]
+struct Listing {
+    url: String,
+    port: i64,
+}
+
+impl Pages for Listing {
+    fn first(&mut self) -> Result<Call, String> {
+        Ok(Call::get(self.url.clone()))
+    }
+
+    fn answer(&mut self, status: u16, body: &[u8], _url: &str) -> Result<Step, String> {
+        if status / 100 != 2 {
+            // The SDK's `GenericOpenAPIError`: the status line and the body.
+            return Err(format!(
+                "{status} {} {}",
+                super::refresh::status_text(status),
+                String::from_utf8_lossy(body)
+            ));
+        }
+        Ok(Step::Done(vec![TargetGroup {
+            targets: targets_of(body, self.port)?,
+            labels: Labels::empty(),
+            source: "ionos".into(),
+        }]))
+    }
+
+    fn failed(&self, e: String) -> String {
+        e
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::discovery::mechanism::SdEnv;
     use crate::discovery::mechanism::test_support::{
-        block, error, error_at, null_entry_is_refused, unknown_field_names,
+        Drive, block, error, error_at, null_entry_is_refused, unknown_field_names,
     };
+    use crate::io::IoEvent;
 
     const KEY: &str = "ionos_sd_configs";
+
+    fn drive(yaml: &str, base: Option<&str>) -> Drive<Box<dyn SdMachine>> {
+        let c: IonosSdConfig = block(KEY, yaml);
+        Drive::start("ionos/0", 1, |cx| {
+            let mut env = SdEnv { ..cx.env.clone() };
+            if let Some(b) = base {
+                env.api_bases.insert("ionos".into(), b.into());
+            }
+            let cx = MachineContext { env: &env, ..*cx };
+            Ionos::machine(&c, &cx).expect("runs")
+        })
+    }
+
+    #[test]
+    fn servers_with_ips_become_targets_with_3x_labels() {
+        let mut d = drive(
+            "datacenter_id: 8feda53f-15f0-447f-badf-ebe32dad2fc0\nport: 9100\nbasic_auth: {username: u, password: p}",
+            Some("http://i"),
+        );
+        let s = d.started();
+        assert_eq!(
+            s[0].1,
+            "http://i/cloudapi/v6/datacenters/8feda53f-15f0-447f-badf-ebe32dad2fc0/servers?depth=3"
+        );
+        assert!(
+            s[0].2
+                .contains(&("Authorization".into(), "Basic dTpw".into()))
+        );
+        // Shaped as the Cloud API v6 reference shows a server collection at depth 3.
+        let body = serde_json::json!({
+            "id": "8feda53f-15f0-447f-badf-ebe32dad2fc0/servers", "type": "collection",
+            "items": [
+                {"id": "d6bf44ee-f7e8-4e19-8716-96fdd18cc697", "type": "server",
+                 "metadata": {"state": "AVAILABLE"},
+                 "properties": {"name": "prometheus-2", "cores": 2, "ram": 4096,
+                                "availabilityZone": "AUTO", "vmState": "RUNNING",
+                                "bootCdrom": {"id": "0e4d57f9-cd78-11e9-b88c-525400f64d8d", "type": "image"},
+                                "bootVolume": null, "cpuFamily": "INTEL_SKYLAKE", "type": "ENTERPRISE"},
+                 "entities": {
+                   "nics": {"items": [
+                     {"properties": {"name": null, "ips": ["85.215.243.177"]}},
+                     {"properties": {"name": "metrics", "ips": ["185.56.150.9", "2001:db8::1"]}}
+                   ]},
+                   "volumes": {"items": [{"properties": {"image": "7f6d45f8-0000-4000-8000-000000000001"}}]}
+                 }},
+                {"id": "no-ips", "properties": {"name": "dark"},
+                 "entities": {"nics": {"items": [{"properties": {"name": "x", "ips": []}}]}}}
+            ]
+        });
+        d.respond(s[0].0, 200, &[], &body.to_string());
+        assert!(d.out.failures.is_empty(), "{:?}", d.out.failures);
+        let g = &d.out.updates[0][0];
+        assert_eq!(g.source, "ionos");
+        assert_eq!(g.targets.len(), 1, "a server without IPs is left out");
+        assert_eq!(
+            g.targets[0].to_string(),
+            r#"{__address__="185.56.150.9:9100", __meta_ionos_server_availability_zone="AUTO", __meta_ionos_server_boot_cdrom_id="0e4d57f9-cd78-11e9-b88c-525400f64d8d", __meta_ionos_server_boot_image_id="7f6d45f8-0000-4000-8000-000000000001", __meta_ionos_server_cpu_family="INTEL_SKYLAKE", __meta_ionos_server_id="d6bf44ee-f7e8-4e19-8716-96fdd18cc697", __meta_ionos_server_ip=",185.56.150.9,2001:db8::1,85.215.243.177,", __meta_ionos_server_lifecycle="AVAILABLE", __meta_ionos_server_name="prometheus-2", __meta_ionos_server_nic_ip_metrics=",185.56.150.9,2001:db8::1,", __meta_ionos_server_nic_ip_unnamed=",85.215.243.177,", __meta_ionos_server_servers_id="8feda53f-15f0-447f-badf-ebe32dad2fc0/servers", __meta_ionos_server_state="RUNNING", __meta_ionos_server_type="ENTERPRISE"}"#
+        );
+    }
+
+    #[test]
+    fn failures_keep_the_targets() {
+        let mut d = drive("datacenter_id: d", None);
+        let (id, url) = d.one();
+        assert_eq!(
+            url,
+            "https://api.ionos.com/cloudapi/v6/datacenters/d/servers?depth=3"
+        );
+        d.respond(
+            id,
+            401,
+            &[],
+            r#"{"httpStatus":401,"messages":[{"errorCode":"315","message":"Unauthorized"}]}"#,
+        );
+        assert_eq!(
+            d.out.failures,
+            [
+                r#"401 Unauthorized {"httpStatus":401,"messages":[{"errorCode":"315","message":"Unauthorized"}]}"#
+            ]
+        );
+        d.advance();
+        let (id, _) = d.one();
+        d.feed(id, IoEvent::Failed("connection refused"));
+        assert_eq!(
+            d.out.failures[1],
+            r#"Get "https://api.ionos.com/cloudapi/v6/datacenters/d/servers?depth=3": connection refused"#
+        );
+        d.advance();
+        let (id, _) = d.one();
+        d.respond(id, 200, &[], r#"{"id": "d/servers", "type": "collection"}"#);
+        assert_eq!(d.out.updates[0][0].targets.len(), 0, "no items: no servers");
+    }
 
     #[test]
     fn defaults_are_applied() {

@@ -230,3 +230,23 @@ impl OneRequest {
         usize::from(self.in_flight.is_some())
     }
 }
+
+/// Go's `http.StatusText` for the statuses APIs answer errors with, else the number.
+pub(crate) fn status_text(status: u16) -> String {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => return status.to_string(),
+    }
+    .to_owned()
+}

@@ -16,12 +16,14 @@ pub(crate) mod ec2;
 pub(crate) mod eureka;
 pub(crate) mod hetzner;
 pub(crate) mod hostile;
+pub(crate) mod ionos;
 pub(crate) mod kube;
 pub(crate) mod lightsail;
 pub(crate) mod marathon;
 pub(crate) mod nomad;
 pub(crate) mod receivers;
 pub(crate) mod scenario;
+pub(crate) mod vultr;
 pub(crate) mod zookeeper;
 
 /// A fresh directory, removed when dropped.

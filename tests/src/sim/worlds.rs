@@ -24,10 +24,12 @@ pub(crate) mod eureka;
 pub(crate) mod file;
 pub(crate) mod hetzner;
 pub(crate) mod http;
+pub(crate) mod ionos;
 pub(crate) mod kube;
 pub(crate) mod lightsail;
 pub(crate) mod marathon;
 pub(crate) mod nomad;
+pub(crate) mod vultr;
 pub(crate) mod zookeeper;
 
 /// One scripted event of an answer.
@@ -197,6 +199,8 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(consul::ConsulWorld::default()),
         Box::new(cloud::CloudWorld::<crate::digitalocean::Account>::default()),
         Box::new(cloud::CloudWorld::<crate::hetzner::Project>::default()),
+        Box::new(cloud::CloudWorld::<crate::vultr::Account>::default()),
+        Box::new(cloud::CloudWorld::<crate::ionos::Cloud>::default()),
         Box::new(dns::DnsWorld::default()),
         Box::new(docker::DockerWorld::containers()),
         Box::new(docker::DockerWorld::swarm()),

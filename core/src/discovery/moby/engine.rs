@@ -458,25 +458,7 @@ fn daemon_error(status: u16, body: &[u8], url: &str) -> String {
     format!("Error response from daemon: {message}")
 }
 
-/// Go's `http.StatusText` for the answers a daemon gives, else the number.
-fn status_text(status: u16) -> String {
-    match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => return status.to_string(),
-    }
-    .to_owned()
-}
+use crate::discovery::refresh::status_text;
 
 /// Go's `versions.LessThan` for dotted versions: numeric, part by part, a missing part 0.
 pub(crate) fn version_less(a: &str, b: &str) -> bool {
