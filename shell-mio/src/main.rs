@@ -893,7 +893,7 @@ fn discovery_options(cli: &Cli) -> AgentOptions {
         kubernetes_service: trawl_io::source::kubernetes_service_from_env(),
         kubernetes_service_account_dir: cli.service_account_dir.clone(),
         aws_region: trawl_io::aws::default_region(&trawl_io::aws::ProcessEnv),
-        api_bases: trawl_io::source::api_bases_from_env(),
+        api_bases: trawl_io::source::api_bases_from_env().0,
         ..AgentOptions::default()
     }
 }
@@ -994,6 +994,12 @@ fn main() -> ExitCode {
         }
         Some(Command::Sd { job }) => {
             let options = discovery_options(&cli);
+            for refused in trawl_io::source::api_bases_from_env().1 {
+                eprintln!("test-only API base refused: {refused}");
+            }
+            for (mechanism, base) in &options.api_bases {
+                eprintln!("test-only API base in use: {mechanism} at {base}");
+            }
             return match trawl_mio::sd_once::run(
                 &cli.config_file,
                 job.as_deref(),
@@ -1071,6 +1077,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for refused in trawl_io::source::api_bases_from_env().1 {
+        tracing::warn!(variable = %refused, "test-only API base refused");
+    }
     for (mechanism, base) in &opts.agent.api_bases {
         tracing::warn!(
             mechanism = %mechanism,

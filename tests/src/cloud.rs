@@ -146,7 +146,9 @@ pub trait Api: Send + 'static {
 
 struct State<A> {
     api: A,
-    failures: Vec<Reply>,
+    /// Answers to give instead, each to the next request carrying the `Authorization`
+    /// value (any request when `None`).
+    failures: Vec<(Option<String>, Reply)>,
     calls: Vec<Request>,
 }
 
@@ -215,13 +217,31 @@ impl<A: Api> RestServer<A> {
 
     /// The next requests are answered these (status, JSON body) instead.
     pub fn fail_next(&self, answers: &[(u16, &str)]) {
-        self.lock()
-            .failures
-            .extend(answers.iter().map(|(s, b)| Reply {
-                status: *s,
-                content_type: "application/json".into(),
-                body: (*b).to_owned(),
-            }));
+        self.fail(None, answers);
+    }
+
+    /// The next requests carrying `Authorization: <auth>` are answered these instead
+    /// (the others as usual): a job's own requests fail, not another's.
+    pub fn fail_next_for(&self, auth: &str, answers: &[(u16, &str)]) {
+        self.fail(Some(auth.to_owned()), answers);
+    }
+
+    fn fail(&self, auth: Option<String>, answers: &[(u16, &str)]) {
+        self.lock().failures.extend(answers.iter().map(|(s, b)| {
+            (
+                auth.clone(),
+                Reply {
+                    status: *s,
+                    content_type: "application/json".into(),
+                    body: (*b).to_owned(),
+                },
+            )
+        }));
+    }
+
+    /// How many injected failures are still to be answered.
+    pub fn pending_failures(&self) -> usize {
+        self.lock().failures.len()
     }
 
     /// Every request so far.
@@ -259,10 +279,14 @@ fn serve<A: Api>(conn: TcpStream, s: &Shared<A>) {
         req.body = body;
         let mut inner = s.inner.lock().expect("fake API lock");
         inner.calls.push(req.clone());
-        let reply = if inner.failures.is_empty() {
-            inner.api.answer(&req, &s.base)
-        } else {
-            inner.failures.remove(0)
+        let auth = req.header("authorization").map(str::to_owned);
+        let injected = inner
+            .failures
+            .iter()
+            .position(|(want, _)| want.is_none() || *want == auth);
+        let reply = match injected {
+            Some(i) => inner.failures.remove(i).1,
+            None => inner.api.answer(&req, &s.base),
         };
         drop(inner);
         let head = format!(

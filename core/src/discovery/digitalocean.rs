@@ -9,7 +9,7 @@
 //!   `Links.CurrentPage` counts it. A target per droplet with IPv4 networks, at its
 //!   public IPv4 address and the block's `port`; one group, source `DigitalOcean`.
 //! - `databases`: `GET /v2/databases?page=N&per_page=100` from page 1 until a page
-//!   lists none (3.x's loop: the links only say which page comes next). A target per
+//!   lists none (3.x's loop; godo gives it no links). A target per
 //!   cluster at its private host (else its public one) and `port`; source
 //!   `DigitalOcean Databases`.
 //!
@@ -21,7 +21,7 @@
 
 use serde::Deserialize;
 
-use super::groups::{TargetGroup, join_host_port, label_set};
+use super::groups::{TargetGroup, join_host_port, label_set, nul};
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, go_enum, whole,
 };
@@ -157,9 +157,9 @@ const P: &str = "__meta_digitalocean_";
 /// godo's `Pages`: links to other pages of a listing.
 #[derive(Debug, Default, Deserialize)]
 struct PageLinks {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     prev: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     next: String,
 }
 
@@ -196,7 +196,7 @@ impl Links {
         match &self.pages {
             None => Ok(1),
             Some(p) if p.prev.is_empty() && !p.next.is_empty() => Ok(1),
-            Some(p) if !p.prev.is_empty() => Ok(page_of(&p.prev)? + 1),
+            Some(p) if !p.prev.is_empty() => Ok(page_of(&p.prev)?.wrapping_add(1)),
             Some(_) => Ok(0),
         }
     }
@@ -205,9 +205,9 @@ impl Links {
 /// An IPv4 or IPv6 network of a droplet.
 #[derive(Debug, Default, Deserialize)]
 struct Network {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     ip_address: String,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "nul")]
     kind: String,
 }
 
@@ -221,28 +221,28 @@ struct Networks {
 
 #[derive(Debug, Default, Deserialize)]
 struct Slug {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     slug: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     name: String,
 }
 
 /// godo's `Droplet` (the fields discovery reads).
 #[derive(Debug, Default, Deserialize)]
 struct Droplet {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     id: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     name: String,
     #[serde(default)]
     image: Option<Slug>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     size_slug: String,
     #[serde(default)]
     region: Option<Slug>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     vpc_uuid: String,
     #[serde(default)]
     features: Option<Vec<String>>,
@@ -271,28 +271,28 @@ struct DropletsPage {
 
 #[derive(Debug, Default, Deserialize)]
 struct Connection {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     host: String,
 }
 
 /// godo's `Database` (the fields discovery reads).
 #[derive(Debug, Default, Deserialize)]
 struct Database {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     engine: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     region: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     size: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     num_nodes: i64,
     #[serde(default)]
     connection: Option<Connection>,
@@ -306,8 +306,6 @@ struct Database {
 struct DatabasesPage {
     #[serde(default)]
     databases: Option<Vec<Database>>,
-    #[serde(default)]
-    links: Option<Links>,
 }
 
 /// `,a,b,` for a non-empty list (3.x surrounds joined lists with the separator).
@@ -372,7 +370,7 @@ pub(crate) fn database_targets(
     body: &[u8],
     port: i64,
     out: &mut Vec<Labels>,
-) -> Result<(bool, Option<Links>), String> {
+) -> Result<bool, String> {
     let page: DatabasesPage = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let dbs = page.databases.unwrap_or_default();
     let any = !dbs.is_empty();
@@ -409,7 +407,7 @@ pub(crate) fn database_targets(
         }
         out.push(label_set(l));
     }
-    Ok((any, page.links))
+    Ok(any)
 }
 
 /// godo's `ErrorResponse.Error()` for an answer that is not 2xx: method, URL, status,
@@ -488,16 +486,14 @@ impl Pages for Listing {
             return Err(self.failed(api_error(status, body, url)));
         }
         if self.databases {
-            let (any, links) =
+            let any =
                 database_targets(body, self.port, &mut self.targets).map_err(|e| self.failed(e))?;
             if !any {
                 return Ok(self.group());
             }
-            // 3.x: the page after the links' current one, else the next number.
-            self.page = match links.filter(|l| !l.is_last()).map(|l| l.current()) {
-                Some(Ok(n)) => n + 1,
-                _ => self.page + 1,
-            };
+            // 3.x reads the links, but godo's `Databases.List` never fills them: the
+            // next page is always the next number.
+            self.page = self.page.wrapping_add(1);
             return Ok(Step::Next(Call::get(self.url())));
         }
         let links =
@@ -505,7 +501,7 @@ impl Pages for Listing {
         match links {
             Some(l) if !l.is_last() => {
                 // A `prev` link godo cannot read fails the refresh unwrapped, as in 3.x.
-                self.page = l.current()? + 1;
+                self.page = l.current()?.wrapping_add(1);
                 Ok(Step::Next(Call::get(self.url())))
             }
             _ => Ok(self.group()),
@@ -575,6 +571,9 @@ mod tests {
         let mut untagged = droplet(2, "192.0.2.2", "10.0.0.2");
         untagged["tags"] = serde_json::json!([]);
         untagged["features"] = serde_json::Value::Null;
+        // A droplet from a snapshot: its image has no slug (`null`, as Go reads "").
+        untagged["image"]["slug"] = serde_json::Value::Null;
+        untagged["vpc_uuid"] = serde_json::Value::Null;
         let first = serde_json::json!({
             "droplets": [droplet(1, "192.0.2.1", "10.0.0.1"), bare],
             "links": {"pages": {"next": "https://api.digitalocean.com/v2/droplets?page=2&per_page=2",
@@ -604,6 +603,13 @@ mod tests {
         );
         assert_eq!(t[1].get("__meta_digitalocean_tags"), None);
         assert_eq!(t[1].get("__meta_digitalocean_features"), None);
+        // Empty, as Go reads `null`: an empty label is no label.
+        assert_eq!(t[1].get("__meta_digitalocean_image"), None);
+        assert_eq!(t[1].get("__meta_digitalocean_vpc"), None);
+        assert_eq!(
+            t[1].get("__meta_digitalocean_image_name"),
+            Some("20.04 (LTS) x64")
+        );
     }
 
     #[test]

@@ -36,7 +36,15 @@ pub(crate) fn sanitize_char(c: char) -> char {
     }
 }
 
-/// Go's `net.JoinHostPort`: a host holding a colon (IPv6) goes in brackets.
+/// A JSON field decoded as Go decodes it into a plain value: `null` (and a missing key,
+/// with `#[serde(default)]`) leaves the zero value; serde alone refuses `null` for a
+/// `String` or a number.
+pub(crate) fn nul<'de, D: serde::Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// The label set of `pairs`, a later pair replacing an earlier one of the same name (as
 /// 3.x's map assignments do), built in name order: however many tags an answer carries,
 /// building the set stays `n log n`.
@@ -45,6 +53,7 @@ pub(crate) fn label_set(pairs: Vec<(String, String)>) -> Labels {
     Labels::from_pairs(sorted)
 }
 
+/// Go's `net.JoinHostPort`: a host holding a colon (IPv6) goes in brackets.
 pub(crate) fn join_host_port(host: &str, port: &str) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")

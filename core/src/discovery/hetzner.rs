@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::groups::{TargetGroup, join_host_port, label_set, sanitize};
+use super::groups::{TargetGroup, join_host_port, label_set, nul, sanitize};
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, go_enum, whole,
 };
@@ -169,7 +169,7 @@ struct PublicNet {
 
 #[derive(Debug, Default, Deserialize)]
 struct PrivateNet {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     network: i64,
     #[serde(default)]
     ip: Option<String>,
@@ -177,39 +177,33 @@ struct PrivateNet {
 
 #[derive(Debug, Default, Deserialize)]
 struct ServerType {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     cores: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     memory: f64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     disk: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     cpu_type: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct Location {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     network_zone: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Datacenter {
-    #[serde(default)]
-    location: Option<Location>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct Image {
     #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     description: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     os_flavor: String,
     #[serde(default)]
     os_version: Option<String>,
@@ -218,11 +212,11 @@ struct Image {
 /// A server of the Cloud API (the fields discovery reads).
 #[derive(Debug, Default, Deserialize)]
 struct Server {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     id: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     status: String,
     #[serde(default)]
     public_net: Option<PublicNet>,
@@ -230,8 +224,6 @@ struct Server {
     private_net: Option<Vec<PrivateNet>>,
     #[serde(default)]
     server_type: Option<ServerType>,
-    #[serde(default)]
-    datacenter: Option<Datacenter>,
     #[serde(default)]
     location: Option<Location>,
     #[serde(default)]
@@ -250,9 +242,9 @@ struct ServersPage {
 
 #[derive(Debug, Default, Deserialize)]
 struct Network {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     id: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     name: String,
 }
 
@@ -313,10 +305,8 @@ fn hcloud_targets(
         let public = s.public_net.unwrap_or_default();
         let ipv4 = ip_text(public.ipv4.as_ref().and_then(|x| x.ip.as_deref()));
         let ipv6 = network_text(public.ipv6.as_ref().and_then(|x| x.ip.as_deref()));
-        let location = s
-            .location
-            .or_else(|| s.datacenter.and_then(|d| d.location))
-            .unwrap_or_default();
+        // hcloud-go reads the server's `location` (its `datacenter` no longer).
+        let location = s.location.unwrap_or_default();
         let st = s.server_type.unwrap_or_default();
         let h = "hcloud_";
         let mut l = vec![
@@ -380,19 +370,19 @@ fn hcloud_targets(
 /// A dedicated server of the Robot API (3.x's `serversList` entry).
 #[derive(Debug, Default, Deserialize)]
 struct RobotServer {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     server_ip: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     server_number: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     server_name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     dc: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     product: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     cancelled: bool,
     #[serde(default)]
     subnet: Option<Vec<RobotSubnet>>,
@@ -400,15 +390,15 @@ struct RobotServer {
 
 #[derive(Debug, Default, Deserialize)]
 struct RobotSubnet {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     ip: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     mask: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
 struct RobotEntry {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     server: RobotServer,
 }
 
@@ -619,6 +609,9 @@ mod tests {
                            "location": {"id": 1, "name": "fsn1", "description": "Falkenstein DC Park 1",
                                         "country": "DE", "city": "Falkenstein", "latitude": 50.47612,
                                         "longitude": 12.370071, "network_zone": "eu-central"}},
+            "location": {"id": 1, "name": "fsn1", "description": "Falkenstein DC Park 1",
+                         "country": "DE", "city": "Falkenstein", "latitude": 50.47612,
+                         "longitude": 12.370071, "network_zone": "eu-central"},
             "image": {"id": 4711, "type": "system", "status": "available", "name": "ubuntu-24.04",
                       "description": "Ubuntu 24.04", "os_flavor": "ubuntu", "os_version": "24.04"},
             "labels": {"env": "prod", "team.name": "edge"}
@@ -662,6 +655,8 @@ mod tests {
         bare["image"] = serde_json::Value::Null;
         bare["private_net"] = serde_json::json!([]);
         bare["location"] = serde_json::json!({"name": "hel1", "network_zone": "eu-central"});
+        bare["server_type"]["cpu_type"] = serde_json::Value::Null;
+        bare["name"] = serde_json::Value::Null;
         d.respond(
             id,
             200,
@@ -687,6 +682,10 @@ mod tests {
         assert_eq!(t.get("__address__"), Some("<nil>:9100"), "Go's nil address");
         assert_eq!(t.get("__meta_hetzner_hcloud_image_name"), None);
         assert_eq!(t.get("__meta_hetzner_hcloud_location"), Some("hel1"));
+        // `null` reads as Go's zero value, and an empty label is no label.
+        assert_eq!(t.get("__meta_hetzner_hcloud_cpu_type"), None);
+        assert_eq!(t.get("__meta_hetzner_server_name"), None);
+        assert_eq!(t.get("__meta_hetzner_hcloud_cpu_cores"), Some("2"));
     }
 
     #[test]
@@ -741,7 +740,7 @@ mod tests {
             "ip": ["123.123.123.123"],
             "subnet": [{"ip": "123.123.123.0", "mask": "29"}, {"ip": "2a01:4f8:111:4221::", "mask": "64"}]}},
           {"server": {"server_ip": "123.123.123.124", "server_number": 421, "server_name": "server2",
-            "product": "X5", "dc": "FSN1-DC10", "status": "in process", "cancelled": true, "subnet": null}}
+            "product": null, "dc": "FSN1-DC10", "status": "in process", "cancelled": true, "subnet": null}}
         ]"#;
         d.respond(s[0].0, 200, &[], body);
         let t = &d.out.updates[0][0].targets;

@@ -192,15 +192,19 @@ pub(crate) fn targets_of(body: &[u8], port: i64) -> Result<Vec<Labels>, String> 
     let mut out = Vec::new();
     for s in servers.items.into_iter().flatten() {
         let entities = s.entities.unwrap_or_default();
-        let mut ips: Vec<String> = Vec::new();
-        let mut by_nic: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // 3.x prepends each NIC's addresses (`ips = append(nicIPs, ips...)`, the same per
+        // NIC name): the NICs' lists joined last NIC first, built in linear time.
+        let mut nics: Vec<(String, Vec<String>)> = Vec::new();
         for nic in entities.nics.and_then(|n| n.items).into_iter().flatten() {
             let Some(p) = nic.properties else { continue };
             let name = p.name.unwrap_or_else(|| "unnamed".to_owned());
-            let nic_ips = p.ips.unwrap_or_default();
-            // 3.x prepends: `ips = append(nicIPs, ips...)`.
-            ips.splice(0..0, nic_ips.iter().cloned());
-            by_nic.entry(name).or_default().splice(0..0, nic_ips);
+            nics.push((name, p.ips.unwrap_or_default()));
+        }
+        let mut ips: Vec<String> = Vec::new();
+        let mut by_nic: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, nic_ips) in nics.into_iter().rev() {
+            ips.extend(nic_ips.iter().cloned());
+            by_nic.entry(name).or_default().extend(nic_ips);
         }
         let Some(first) = ips.first() else { continue };
         let mut l = vec![

@@ -4,8 +4,11 @@
 //!
 //! A mechanism says what to ask and what an answer means ([`Pages`]); [`PagedSd`] does
 //! the rest, the same for every such mechanism: the first call at start and then every
-//! `refresh_interval` (a refresh still running when the next is due is given up, as 3.x's
-//! context would end it), the next call as soon as an answer asks for one, and a failure
+//! `refresh_interval`, the next call as soon as an answer asks for one. A refresh still
+//! running when the next is due goes on — each request times out after the interval,
+//! as 3.x's client does, but the refresh as a whole has no deadline in 3.x either — and
+//! the next starts as soon as it ends (3.x's ticker keeps one tick while `refresh`
+//! runs). A failure
 //! — transport, a status the mechanism refuses, an answer that does not decode — keeps
 //! the last groups (3.x's `refresh.Discovery` sends nothing on an error). Two bounds 3.x
 //! does not have, so that no API can keep a refresh going without end: at most
@@ -71,6 +74,8 @@ pub(crate) struct PagedSd<P> {
     req: OneRequest,
     /// A refresh is in progress (its calls so far, bytes read so far).
     refresh: Option<(usize, u64)>,
+    /// The next refresh came due while one was in progress: it starts when that ends.
+    pending: bool,
     limit: u64,
 }
 
@@ -82,6 +87,7 @@ impl<P: Pages> PagedSd<P> {
             pages,
             req,
             refresh: None,
+            pending: false,
             limit: body_limit,
         }
     }
@@ -100,7 +106,15 @@ impl<P: Pages> PagedSd<P> {
         }
     }
 
-    fn done(&mut self, d: Done, io: &mut IoQueue, out: &mut SdOut) {
+    fn done(&mut self, now: Instant, d: Done, io: &mut IoQueue, out: &mut SdOut) {
+        self.step(d, io, out);
+        if self.refresh.is_none() && self.pending {
+            self.pending = false;
+            self.refresh(now, io, out);
+        }
+    }
+
+    fn step(&mut self, d: Done, io: &mut IoQueue, out: &mut SdOut) {
         let Some((calls, read)) = self.refresh.take() else {
             return;
         };
@@ -139,26 +153,28 @@ impl<P: Pages> SdMachine for PagedSd<P> {
 
     fn handle_io(
         &mut self,
-        _now: Instant,
+        now: Instant,
         id: RequestId,
         ev: IoEvent<'_>,
         io: &mut IoQueue,
         out: &mut SdOut,
     ) {
         if let Some(d) = self.req.handle(id, ev) {
-            self.done(d, io, out);
+            self.done(now, d, io, out);
         }
     }
 
     fn handle_timeout(&mut self, now: Instant, io: &mut IoQueue, out: &mut SdOut) {
-        let (due, gave_up) = self.req.due(now, io);
-        if let Some(e) = gave_up {
-            self.refresh = None;
-            out.failures.push(self.pages.failed(e));
+        if !self.req.is_due(now) {
+            return;
         }
-        if due {
-            self.refresh(now, io, out);
+        if self.refresh.is_some() {
+            // 3.x's ticker keeps this tick until the refresh in progress returns.
+            self.pending = true;
+            self.req.skip(now);
+            return;
         }
+        self.refresh(now, io, out);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -167,6 +183,7 @@ impl<P: Pages> SdMachine for PagedSd<P> {
 
     fn stop(&mut self, io: &mut IoQueue) {
         self.refresh = None;
+        self.pending = false;
         self.req.stop(io);
     }
 
@@ -286,25 +303,38 @@ mod tests {
         let (id, _) = d.one();
         d.respond(id, 503, &[], "");
         assert_eq!(d.out.failures[1], "page 1: status 503");
-        // A refresh still running when the next is due is given up, its request
-        // cancelled.
+        // A refresh still running when the next is due goes on (3.x gives a refresh no
+        // deadline; each request has its own timeout, the interval, in the shell)...
         d.advance();
         let (id, _) = d.one();
         d.respond(id, 200, &[], "a:1 more");
-        let (late, _) = d.one();
+        let (slow, _) = d.one();
         d.advance();
-        assert!(d.cancelled().contains(&late));
-        assert_eq!(
-            d.out.failures[2],
-            r#"page 2: Get "http://api/items?page=2": context deadline exceeded"#
-        );
-        // An answer to the cancelled call is ignored; the new refresh goes on.
-        d.respond(late, 200, &[], "z:1");
-        assert!(d.out.updates.is_empty());
+        d.advance();
+        assert!(d.cancelled().is_empty() && d.started().is_empty());
+        assert_eq!(d.out.failures.len(), 2);
+        d.respond(slow, 200, &[], "z:1");
+        assert_eq!(addresses(&d), [["a:1", "z:1"]]);
+        // ...and the next starts as soon as it ends (one, however many ticks it missed).
         let (id, url) = d.one();
         assert_eq!(url, "http://api/items?page=1");
         d.respond(id, 200, &[], "c:1");
-        assert_eq!(addresses(&d), [["c:1"]]);
+        assert_eq!(
+            addresses(&d),
+            [
+                vec!["a:1".to_owned(), "z:1".to_owned()],
+                vec!["c:1".to_owned()]
+            ]
+        );
+        assert!(d.started().is_empty());
+        // A request the shell times out fails its refresh, as any failure.
+        d.advance();
+        let (id, _) = d.one();
+        d.feed(id, IoEvent::Failed("context deadline exceeded"));
+        assert_eq!(
+            d.out.failures[2],
+            r#"page 1: Get "http://api/items?page=1": context deadline exceeded"#
+        );
     }
 
     #[test]

@@ -213,6 +213,11 @@ impl OneRequest {
         (true, gave_up)
     }
 
+    /// True if the next refresh is due at `now` (nothing is cancelled).
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        now >= self.next
+    }
+
     /// When the next refresh is due.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         Some(self.next)

@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use super::groups::{TargetGroup, join_host_port, label_set};
+use super::groups::{TargetGroup, join_host_port, label_set, nul};
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, whole};
 use super::paged::{Call, PagedSd, Pages, Step};
 use super::refresh::OneRequest;
@@ -100,35 +100,35 @@ const P: &str = "__meta_vultr_instance_";
 /// govultr's `Instance` (the fields discovery reads).
 #[derive(Debug, Default, Deserialize)]
 struct Instance {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     label: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     os: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     os_id: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     region: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     plan: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     vcpu_count: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     ram: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     allowed_bandwidth: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     disk: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     main_ip: String,
     #[serde(default)]
     v6_main_ip: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     internal_ip: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     hostname: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     server_status: String,
     #[serde(default)]
     features: Option<Vec<String>>,
@@ -138,7 +138,7 @@ struct Instance {
 
 #[derive(Debug, Default, Deserialize)]
 struct Links {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nul")]
     next: String,
 }
 
@@ -320,6 +320,8 @@ mod tests {
         let mut bare = instance("2", "192.0.2.124");
         bare["tags"] = serde_json::json!([]);
         bare["features"] = serde_json::Value::Null;
+        bare["internal_ip"] = serde_json::Value::Null;
+        bare["os_id"] = serde_json::Value::Null;
         let page = serde_json::json!({"instances": [bare], "meta": {"total": 2, "links": {"next": "", "prev": "x"}}});
         d.respond(id, 200, &[], &page.to_string());
         let g = &d.out.updates[0][0];
@@ -330,6 +332,8 @@ mod tests {
         );
         assert_eq!(g.targets[1].get("__meta_vultr_instance_tags"), None);
         assert_eq!(g.targets[1].get("__meta_vultr_instance_features"), None);
+        assert_eq!(g.targets[1].get("__meta_vultr_instance_internal_ip"), None);
+        assert_eq!(g.targets[1].get("__meta_vultr_instance_os_id"), Some("0"));
     }
 
     #[test]

@@ -106,37 +106,95 @@ pub const API_BASE_PREFIX: &str = "TRAWL_TEST_API_BASE_";
 
 /// **For tests only**: cloud API base URLs from `TRAWL_TEST_API_BASE_<NAME>` variables
 /// (`TRAWL_TEST_API_BASE_DIGITALOCEAN=http://127.0.0.1:8080`), by lowercased mechanism
-/// name, for [`trawl_core::agent::AgentOptions::api_bases`]. Production environments
-/// set none; the daemon logs each one it finds.
-pub fn api_bases_from_env() -> std::collections::BTreeMap<String, String> {
-    api_bases_from(std::env::vars())
+/// name, for [`trawl_core::agent::AgentOptions::api_bases`]; and the variables refused.
+/// Only loopback bases are taken (`127.0.0.0/8`, `[::1]`, `localhost`): a fake on the
+/// test's machine is what the override is for, and a variable set by mistake cannot send
+/// a cloud token anywhere else. Production environments set none; the daemon and
+/// `trawl sd` say which they use and which they refuse.
+pub fn api_bases_from_env() -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+    api_bases_from(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    )
+}
+
+/// True if `url` is `http(s)://` a loopback host.
+fn is_loopback_base(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn api_bases_from(
     vars: impl Iterator<Item = (String, String)>,
-) -> std::collections::BTreeMap<String, String> {
-    vars.filter_map(|(k, v)| {
-        let name = k.strip_prefix(API_BASE_PREFIX)?;
-        (!name.is_empty() && !v.is_empty()).then(|| (name.to_ascii_lowercase(), v))
-    })
-    .collect()
+) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+    let mut ok = std::collections::BTreeMap::new();
+    let mut refused = Vec::new();
+    for (k, v) in vars {
+        let Some(name) = k.strip_prefix(API_BASE_PREFIX) else {
+            continue;
+        };
+        if name.is_empty() || v.is_empty() {
+            continue;
+        }
+        if is_loopback_base(&v) {
+            ok.insert(name.to_ascii_lowercase(), v);
+        } else {
+            refused.push(format!("{k}={v}: not a loopback http(s) URL"));
+        }
+    }
+    (ok, refused)
 }
 
 #[cfg(test)]
 mod api_base_tests {
     #[test]
-    fn only_prefixed_nonempty_variables_count() {
+    fn only_prefixed_nonempty_loopback_variables_count() {
         let vars = [
             ("TRAWL_TEST_API_BASE_DIGITALOCEAN", "http://127.0.0.1:1"),
+            ("TRAWL_TEST_API_BASE_IONOS", "http://[::1]:2/x"),
+            ("TRAWL_TEST_API_BASE_HETZNER", "http://localhost:3"),
             ("TRAWL_TEST_API_BASE_", "http://x"),
             ("TRAWL_TEST_API_BASE_VULTR", ""),
+            ("TRAWL_TEST_API_BASE_LINODE", "https://api.linode.com"),
+            (
+                "TRAWL_TEST_API_BASE_OVHCLOUD",
+                "http://127.0.0.1@evil.example",
+            ),
             ("HOME", "/root"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let got = super::api_bases_from(vars.into_iter());
+        let (got, refused) = super::api_bases_from(vars.into_iter());
         assert_eq!(
             got.into_iter().collect::<Vec<_>>(),
-            [("digitalocean".to_owned(), "http://127.0.0.1:1".to_owned())]
+            [
+                ("digitalocean".to_owned(), "http://127.0.0.1:1".to_owned()),
+                ("hetzner".to_owned(), "http://localhost:3".to_owned()),
+                ("ionos".to_owned(), "http://[::1]:2/x".to_owned()),
+            ]
+        );
+        assert_eq!(
+            refused,
+            [
+                "TRAWL_TEST_API_BASE_LINODE=https://api.linode.com: not a loopback http(s) URL",
+                "TRAWL_TEST_API_BASE_OVHCLOUD=http://127.0.0.1@evil.example: not a loopback http(s) URL",
+            ]
         );
     }
 }

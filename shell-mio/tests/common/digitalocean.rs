@@ -96,11 +96,23 @@ pub(crate) fn digitalocean_droplets_follow_the_account(dir: &Path, start: Start<
         "{calls:?}"
     );
 
-    api.fail_next(&[(500, r#"{"id":"server_error","message":"boom"}"#); 3]);
-    eventually(Duration::from_secs(20), "failures counted", || {
-        refresh_failures(&*t, "digitalocean") >= 3.0
-    });
-    assert_eq!(up_instances(&*t, "digitalocean"), ["web-1", "web-2"]);
+    // The main job's own next three calls fail (the wrong-credential job fails on every
+    // refresh anyway: the count is compared with where it stood).
+    let before = refresh_failures(&*t, "digitalocean");
+    api.fail_next_for(
+        "Bearer dop_v1_e2e",
+        &[(500, r#"{"id":"server_error","message":"boom"}"#); 3],
+    );
+    eventually(
+        Duration::from_secs(20),
+        "the three failures served and counted",
+        || api.pending_failures() == 0 && refresh_failures(&*t, "digitalocean") >= before + 3.0,
+    );
+    assert_eq!(
+        up_instances(&*t, "digitalocean"),
+        ["web-1", "web-2"],
+        "the last targets stay"
+    );
 
     api.with(|a| {
         a.remove(1);

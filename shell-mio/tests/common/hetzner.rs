@@ -92,16 +92,26 @@ pub(crate) fn hetzner_servers_follow_the_project(dir: &Path, start: Start<'_>) {
         assert!(calls.iter().any(|c| c == want), "{want}: {calls:?}");
     }
 
-    api.fail_next(
+    // The main job's own next three calls fail (the wrong-credential job fails on every
+    // refresh anyway: the count is compared with where it stood).
+    let before = refresh_failures(&*t, "hetzner");
+    api.fail_next_for(
+        "Bearer hcloud-e2e-token",
         &[(
             500,
             r#"{"error":{"code":"server_error","message":"boom","details":{}}}"#,
         ); 3],
     );
-    eventually(Duration::from_secs(20), "failures counted", || {
-        refresh_failures(&*t, "hetzner") >= 3.0
-    });
-    assert_eq!(up_instances(&*t, "hcloud"), ["web-1", "web-2"]);
+    eventually(
+        Duration::from_secs(20),
+        "the three failures served and counted",
+        || api.pending_failures() == 0 && refresh_failures(&*t, "hetzner") >= before + 3.0,
+    );
+    assert_eq!(
+        up_instances(&*t, "hcloud"),
+        ["web-1", "web-2"],
+        "the last targets stay"
+    );
 
     api.with(|p| {
         p.remove(1);

@@ -68,18 +68,28 @@ pub(crate) fn ionos_servers_follow_the_datacenter(dir: &Path, start: Start<'_>) 
         "{calls:?}"
     );
 
-    api.fail_next(
+    // The main job's own next three calls fail (the wrong-credential job fails on every
+    // refresh anyway: the count is compared with where it stood).
+    let before = refresh_failures(&*t, "ionos");
+    api.fail_next_for(
+        &format!(
+            "Basic {}",
+            trawl_core::bytes::base64_encode(b"user@example.com:secret")
+        ),
         &[(
             500,
             r#"{"httpStatus":500,"messages":[{"errorCode":"000","message":"boom"}]}"#,
         ); 3],
     );
-    eventually(Duration::from_secs(20), "failures counted", || {
-        refresh_failures(&*t, "ionos") >= 3.0
-    });
+    eventually(
+        Duration::from_secs(20),
+        "the three failures served and counted",
+        || api.pending_failures() == 0 && refresh_failures(&*t, "ionos") >= before + 3.0,
+    );
     assert_eq!(
         up_instances(&*t, "ionos"),
-        ["web-127-0-0-2", "web-127-0-0-3"]
+        ["web-127-0-0-2", "web-127-0-0-3"],
+        "the last targets stay"
     );
 
     api.with(|c| {

@@ -67,11 +67,23 @@ pub(crate) fn vultr_instances_follow_the_account(dir: &Path, start: Start<'_>) {
         "the second page asked for by its cursor: {calls:?}"
     );
 
-    api.fail_next(&[(500, r#"{"error":"boom","status":500}"#); 3]);
-    eventually(Duration::from_secs(20), "failures counted", || {
-        refresh_failures(&*t, "vultr") >= 3.0
-    });
-    assert_eq!(up_instances(&*t, "vultr"), ["web-1", "web-2"]);
+    // The main job's own next three calls fail (the wrong-credential job fails on every
+    // refresh anyway: the count is compared with where it stood).
+    let before = refresh_failures(&*t, "vultr");
+    api.fail_next_for(
+        "Bearer VULTRE2EKEY",
+        &[(500, r#"{"error":"boom","status":500}"#); 3],
+    );
+    eventually(
+        Duration::from_secs(20),
+        "the three failures served and counted",
+        || api.pending_failures() == 0 && refresh_failures(&*t, "vultr") >= before + 3.0,
+    );
+    assert_eq!(
+        up_instances(&*t, "vultr"),
+        ["web-1", "web-2"],
+        "the last targets stay"
+    );
 
     api.with(|a| {
         let first = a

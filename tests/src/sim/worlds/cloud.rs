@@ -67,9 +67,13 @@ pub(crate) struct CloudWorld<M: CloudModel> {
 }
 
 fn json(status: u16, body: String) -> Vec<Reply> {
+    json_bytes(status, body.into_bytes())
+}
+
+fn json_bytes(status: u16, body: Vec<u8>) -> Vec<Reply> {
     vec![
         Reply::head(status, "OK", "application/json", false),
-        Reply::body(body.into_bytes()),
+        Reply::body(body),
         Reply::end(),
     ]
 }
@@ -141,9 +145,9 @@ impl<M: CloudModel + 'static> SdWorld for CloudWorld<M> {
                     json(status, body)
                 }
                 1 => {
-                    let full = self.model.answer(&req, &base).body;
+                    let full = self.model.answer(&req, &base).body.into_bytes();
                     let cut = full.len() / 2;
-                    json(200, full[..cut].to_owned())
+                    json_bytes(200, full[..cut].to_vec())
                 }
                 _ => server_fault(rng, br#"{"message":"internal error"}"#),
             };
