@@ -26,8 +26,7 @@ use super::groups::{TargetGroup, join_host_port, label_set, nul, sanitize};
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, go_enum, whole,
 };
-use super::paged::{Call, PagedSd, Pages, Step};
-use super::refresh::OneRequest;
+use super::paged::{self, Call, Pages, Step};
 use crate::common::http::HttpClientConfig;
 use crate::common::http::with_http_client;
 use crate::common::yaml::{LenientString, Nullable};
@@ -101,16 +100,6 @@ impl Mechanism for Hetzner {
 
     fn machine(cfg: &HetznerSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
         let robot = cfg.role.as_str() == "robot";
-        let mut headers = vec![("User-Agent".to_owned(), cx.env.user_agent.to_string())];
-        let file = crate::io::add_auth(&cfg.http_client, &mut headers);
-        let req = OneRequest::new(
-            &cfg.http_client,
-            headers,
-            file,
-            cfg.refresh_interval.to_std(),
-            cx,
-        )
-        .keep_error_body(ERROR_BODY);
         let default = if robot { ROBOT_API } else { HCLOUD_API };
         let pages = Listing {
             base: cx.env.api_base(Hetzner::NAME, default),
@@ -122,7 +111,14 @@ impl Mechanism for Hetzner {
             servers: Vec::new(),
             networks: BTreeMap::new(),
         };
-        Some(Box::new(PagedSd::new(pages, req, cx.env.body_limit)))
+        Some(paged::machine(
+            pages,
+            &cfg.http_client,
+            &[],
+            cfg.refresh_interval.to_std(),
+            ERROR_BODY,
+            cx,
+        ))
     }
 }
 
@@ -264,7 +260,7 @@ fn next_page(meta: Option<Meta>) -> Option<i64> {
 /// An address as Go's `net.IP.String()` prints it: `<nil>` for none (or one that does
 /// not parse, which hcloud-go leaves nil).
 fn ip_text(ip: Option<&str>) -> String {
-    match ip.map(str::parse::<std::net::IpAddr>) {
+    match ip.map(str::parse::<core::net::IpAddr>) {
         Some(Ok(a)) => a.to_string(),
         _ => "<nil>".to_owned(),
     }
@@ -275,14 +271,14 @@ fn network_text(net: Option<&str>) -> String {
     let Some((ip, bits)) = net.and_then(|n| n.split_once('/')) else {
         return "<nil>".to_owned();
     };
-    match (ip.parse::<std::net::Ipv6Addr>(), bits.parse::<u8>()) {
+    match (ip.parse::<core::net::Ipv6Addr>(), bits.parse::<u8>()) {
         (Ok(a), Ok(b)) if b <= 128 => {
             let mask = if b == 0 {
                 0
             } else {
                 u128::MAX << (128 - u32::from(b))
             };
-            let masked = std::net::Ipv6Addr::from(u128::from(a) & mask);
+            let masked = core::net::Ipv6Addr::from(u128::from(a) & mask);
             format!("{masked}/{b}")
         }
         _ => "<nil>".to_owned(),
@@ -427,9 +423,9 @@ pub(crate) fn robot_targets(body: &[u8], port: i64) -> Result<Vec<Labels>, Strin
             ];
             // The first subnet that is not IPv4 (one that does not parse counts, as
             // `net.ParseIP(…).To4() == nil` counts it).
-            let v4 = |ip: &str| match ip.parse::<std::net::IpAddr>() {
-                Ok(std::net::IpAddr::V4(_)) => true,
-                Ok(std::net::IpAddr::V6(a)) => a.to_ipv4_mapped().is_some(),
+            let v4 = |ip: &str| match ip.parse::<core::net::IpAddr>() {
+                Ok(core::net::IpAddr::V4(_)) => true,
+                Ok(core::net::IpAddr::V6(a)) => a.to_ipv4_mapped().is_some(),
                 Err(_) => false,
             };
             if let Some(n) = s.subnet.iter().flatten().find(|n| !v4(&n.ip)) {
@@ -571,24 +567,15 @@ impl Pages for Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::mechanism::SdEnv;
     use crate::discovery::mechanism::test_support::{
-        Drive, block, error, error_at, null_entry_is_refused, unknown_field_names,
+        Drive, block, drive_block, error, error_at, null_entry_is_refused, unknown_field_names,
     };
     use crate::io::IoEvent;
 
     const KEY: &str = "hetzner_sd_configs";
 
     fn drive(yaml: &str, base: Option<&str>) -> Drive<Box<dyn SdMachine>> {
-        let c: HetznerSdConfig = block(KEY, yaml);
-        Drive::start("hetzner/0", 1, |cx| {
-            let mut env = SdEnv { ..cx.env.clone() };
-            if let Some(b) = base {
-                env.api_bases.insert("hetzner".into(), b.into());
-            }
-            let cx = MachineContext { env: &env, ..*cx };
-            Hetzner::machine(&c, &cx).expect("runs")
-        })
+        drive_block::<Hetzner>(yaml, base)
     }
 
     /// A server as the Hetzner Cloud API reference shows one (`GET /servers`).

@@ -15,8 +15,7 @@ use serde::Deserialize;
 
 use super::groups::{TargetGroup, join_host_port, label_set, sanitize};
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, whole};
-use super::paged::{Call, PagedSd, Pages, Step};
-use super::refresh::OneRequest;
+use super::paged::{self, Call, Pages, Step};
 use crate::common::http::HttpClientConfig;
 use crate::common::http::with_http_client;
 use crate::common::yaml::{LenientString, Nullable};
@@ -79,19 +78,6 @@ impl Mechanism for Ionos {
     }
 
     fn machine(cfg: &IonosSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
-        let mut headers = vec![
-            ("User-Agent".to_owned(), cx.env.user_agent.to_string()),
-            ("Accept".to_owned(), "application/json".to_owned()),
-        ];
-        let file = crate::io::add_auth(&cfg.http_client, &mut headers);
-        let req = OneRequest::new(
-            &cfg.http_client,
-            headers,
-            file,
-            cfg.refresh_interval.to_std(),
-            cx,
-        )
-        .keep_error_body(ERROR_BODY);
         let base = cx.env.api_base(Ionos::NAME, API);
         let pages = Listing {
             url: format!("{base}/cloudapi/v6/datacenters/{}/servers?depth=3", {
@@ -101,7 +87,14 @@ impl Mechanism for Ionos {
             }),
             port: cfg.port,
         };
-        Some(Box::new(PagedSd::new(pages, req, cx.env.body_limit)))
+        Some(paged::machine(
+            pages,
+            &cfg.http_client,
+            &[("Accept", "application/json")],
+            cfg.refresh_interval.to_std(),
+            ERROR_BODY,
+            cx,
+        ))
     }
 }
 
@@ -281,24 +274,15 @@ impl Pages for Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::mechanism::SdEnv;
     use crate::discovery::mechanism::test_support::{
-        Drive, block, error, error_at, null_entry_is_refused, unknown_field_names,
+        Drive, block, drive_block, error, error_at, null_entry_is_refused, unknown_field_names,
     };
     use crate::io::IoEvent;
 
     const KEY: &str = "ionos_sd_configs";
 
     fn drive(yaml: &str, base: Option<&str>) -> Drive<Box<dyn SdMachine>> {
-        let c: IonosSdConfig = block(KEY, yaml);
-        Drive::start("ionos/0", 1, |cx| {
-            let mut env = SdEnv { ..cx.env.clone() };
-            if let Some(b) = base {
-                env.api_bases.insert("ionos".into(), b.into());
-            }
-            let cx = MachineContext { env: &env, ..*cx };
-            Ionos::machine(&c, &cx).expect("runs")
-        })
+        drive_block::<Ionos>(yaml, base)
     }
 
     #[test]

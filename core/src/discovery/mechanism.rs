@@ -630,6 +630,23 @@ pub(crate) mod test_support {
         }
     }
 
+    /// Drives the machine `M` builds for the block `yaml`, its API at `base` (the
+    /// test-only override) when one is given.
+    pub(crate) fn drive_block<M: super::Mechanism>(
+        yaml: &str,
+        base: Option<&str>,
+    ) -> Drive<Box<dyn SdMachine>> {
+        let c: M::Config = block(M::KEY, yaml);
+        Drive::start(&format!("{}/0", M::NAME), 1, |cx| {
+            let mut env = cx.env.clone();
+            if let Some(b) = base {
+                env.api_bases.insert(M::NAME.into(), b.into());
+            }
+            let cx = MachineContext { env: &env, ..*cx };
+            M::machine(&c, &cx).expect("the mechanism runs")
+        })
+    }
+
     /// The configuration file the tests pretend to read.
     pub(crate) const FILE: &str = "/etc/prometheus/prometheus.yml";
 

@@ -18,8 +18,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::groups::TargetGroup;
-use super::mechanism::{SdMachine, SdOut};
+use super::mechanism::{MachineContext, SdMachine, SdOut};
 use super::refresh::{Done, OneRequest};
+use crate::common::http::HttpClientConfig;
 use crate::io::{IoEvent, IoQueue, RequestId};
 use crate::time::Instant;
 
@@ -65,6 +66,30 @@ pub(crate) trait Pages: fmt::Debug + Send + 'static {
     /// The failure of the last call, worded as the mechanism words it (`e` is Go's
     /// client error: `Get "<url>": <cause>`, or a bound trawl puts on a refresh).
     fn failed(&self, e: String) -> String;
+}
+
+/// The running machine of `pages`: its requests carry the agent's `User-Agent`,
+/// `headers`, and the authorization of the block's HTTP `client` (a file's credentials
+/// read by the shell for each request); each times out after `interval`, which is also
+/// the refresh period; up to `error_body` bytes of an answer that is not 2xx are kept
+/// for the failure's wording.
+pub(crate) fn machine<P: Pages>(
+    pages: P,
+    client: &HttpClientConfig,
+    headers: &[(&str, &str)],
+    interval: std::time::Duration,
+    error_body: usize,
+    cx: &MachineContext<'_>,
+) -> Box<dyn SdMachine> {
+    let mut all = vec![("User-Agent".to_owned(), cx.env.user_agent.to_string())];
+    all.extend(
+        headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let file = crate::io::add_auth(client, &mut all);
+    let req = OneRequest::new(client, all, file, interval, cx).keep_error_body(error_body);
+    Box::new(PagedSd::new(pages, req, cx.env.body_limit))
 }
 
 /// A running mechanism listed page by page.

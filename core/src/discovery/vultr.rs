@@ -14,8 +14,7 @@ use serde::Deserialize;
 
 use super::groups::{TargetGroup, join_host_port, label_set, nul};
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, whole};
-use super::paged::{Call, PagedSd, Pages, Step};
-use super::refresh::OneRequest;
+use super::paged::{self, Call, Pages, Step};
 use crate::common::http::HttpClientConfig;
 use crate::common::http::with_http_client;
 use crate::common::yaml::Nullable;
@@ -68,25 +67,19 @@ impl Mechanism for Vultr {
     }
 
     fn machine(cfg: &VultrSdConfig, cx: &MachineContext<'_>) -> Option<Box<dyn SdMachine>> {
-        let mut headers = vec![
-            ("User-Agent".to_owned(), cx.env.user_agent.to_string()),
-            ("Accept".to_owned(), "application/json".to_owned()),
-        ];
-        let file = crate::io::add_auth(&cfg.http_client, &mut headers);
-        let req = OneRequest::new(
-            &cfg.http_client,
-            headers,
-            file,
-            cfg.refresh_interval.to_std(),
-            cx,
-        )
-        .keep_error_body(ERROR_BODY);
         let pages = Listing {
             base: cx.env.api_base(Vultr::NAME, API),
             port: cfg.port,
             targets: Vec::new(),
         };
-        Some(Box::new(PagedSd::new(pages, req, cx.env.body_limit)))
+        Some(paged::machine(
+            pages,
+            &cfg.http_client,
+            &[("Accept", "application/json")],
+            cfg.refresh_interval.to_std(),
+            ERROR_BODY,
+            cx,
+        ))
     }
 }
 
@@ -262,24 +255,15 @@ impl Pages for Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::mechanism::SdEnv;
     use crate::discovery::mechanism::test_support::{
-        Drive, block, error, null_entry_is_refused, unknown_field_names,
+        Drive, block, drive_block, error, null_entry_is_refused, unknown_field_names,
     };
     use crate::io::IoEvent;
 
     const KEY: &str = "vultr_sd_configs";
 
     fn drive(yaml: &str, base: Option<&str>) -> Drive<Box<dyn SdMachine>> {
-        let c: VultrSdConfig = block(KEY, yaml);
-        Drive::start("vultr/0", 1, |cx| {
-            let mut env = SdEnv { ..cx.env.clone() };
-            if let Some(b) = base {
-                env.api_bases.insert("vultr".into(), b.into());
-            }
-            let cx = MachineContext { env: &env, ..*cx };
-            Vultr::machine(&c, &cx).expect("runs")
-        })
+        drive_block::<Vultr>(yaml, base)
     }
 
     /// An instance as Vultr's API reference shows one (`GET /v2/instances`).
