@@ -21,7 +21,7 @@
 
 use serde::Deserialize;
 
-use super::groups::{TargetGroup, join_host_port, label_set, nul};
+use super::groups::{TargetGroup, go_port, join_host_port, label_set, nul, surrounded_list};
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, go_enum, whole,
 };
@@ -301,18 +301,6 @@ struct DatabasesPage {
     databases: Option<Vec<Database>>,
 }
 
-/// `,a,b,` for a non-empty list (3.x surrounds joined lists with the separator).
-fn joined(v: &Option<Vec<String>>) -> Option<String> {
-    v.as_ref()
-        .filter(|v| !v.is_empty())
-        .map(|v| format!(",{},", v.join(",")))
-}
-
-/// The port as 3.x formats it (`strconv.FormatUint(uint64(port), 10)`).
-fn port_text(port: i64) -> String {
-    (port as u64).to_string()
-}
-
 /// The targets of one page of droplets, added to `out`.
 pub(crate) fn droplet_targets(
     body: &[u8],
@@ -343,13 +331,13 @@ pub(crate) fn droplet_targets(
             (format!("{P}vpc"), d.vpc_uuid),
             (
                 "__address__".to_owned(),
-                join_host_port(&public, &port_text(port)),
+                join_host_port(&public, &go_port(port)),
             ),
         ];
-        if let Some(f) = joined(&d.features) {
+        if let Some(f) = surrounded_list(&d.features) {
             l.push((format!("{P}features"), f));
         }
-        if let Some(t) = joined(&d.tags) {
+        if let Some(t) = surrounded_list(&d.tags) {
             l.push((format!("{P}tags"), t));
         }
         out.push(label_set(l));
@@ -392,7 +380,7 @@ pub(crate) fn database_targets(
         if !host.is_empty() {
             l.push((
                 "__address__".to_owned(),
-                join_host_port(&host, &port_text(port)),
+                join_host_port(&host, &go_port(port)),
             ));
         }
         for t in c.tags.into_iter().flatten() {
@@ -733,7 +721,7 @@ mod tests {
         assert_eq!(l("", "").current(), Ok(0));
         assert!(l("/p?page=1", "").is_last());
         assert!(!l("", "/n").is_last());
-        assert_eq!(port_text(-1), "18446744073709551615");
+        assert_eq!(go_port(-1), "18446744073709551615");
     }
 
     const KEY: &str = "digitalocean_sd_configs";

@@ -53,6 +53,23 @@ pub(crate) fn label_set(pairs: Vec<(String, String)>) -> Labels {
     Labels::from_pairs(sorted)
 }
 
+/// A port as 3.x's cloud mechanisms format it (`strconv.FormatUint(uint64(port), 10)`:
+/// a negative port wraps).
+pub(crate) fn go_port(port: i64) -> String {
+    (port as u64).to_string()
+}
+
+/// `,a,b,`: a list joined with the separator around it too, as 3.x writes tags and
+/// features, so that relabeling regexes need not care where an item stands.
+pub(crate) fn surrounded(v: &[String]) -> String {
+    format!(",{},", v.join(","))
+}
+
+/// [`surrounded`] for a list that is there and not empty (3.x sets no label otherwise).
+pub(crate) fn surrounded_list(v: &Option<Vec<String>>) -> Option<String> {
+    v.as_deref().filter(|v| !v.is_empty()).map(surrounded)
+}
+
 /// Go's `net.JoinHostPort`: a host holding a colon (IPv6) goes in brackets.
 pub(crate) fn join_host_port(host: &str, port: &str) -> String {
     if host.contains(':') {

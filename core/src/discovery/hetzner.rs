@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::groups::{TargetGroup, join_host_port, label_set, nul, sanitize};
+use super::groups::{TargetGroup, go_port, join_host_port, label_set, nul, sanitize};
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, go_enum, whole,
 };
@@ -285,11 +285,6 @@ fn network_text(net: Option<&str>) -> String {
     }
 }
 
-/// The port as 3.x formats it (`strconv.FormatUint(uint64(port), 10)`).
-fn port_text(port: i64) -> String {
-    (port as u64).to_string()
-}
-
 /// The targets of the servers, with their private networks named from `networks`.
 fn hcloud_targets(
     servers: Vec<Server>,
@@ -333,7 +328,7 @@ fn hcloud_targets(
             (format!("{P}{h}disk_size_gb"), st.disk.to_string()),
             (
                 "__address__".to_owned(),
-                join_host_port(&ipv4, &port_text(port)),
+                join_host_port(&ipv4, &go_port(port)),
             ),
         ];
         if let Some(img) = s.image {
@@ -418,7 +413,7 @@ pub(crate) fn robot_targets(body: &[u8], port: i64) -> Result<Vec<Labels>, Strin
                 (format!("{P}robot_cancelled"), s.cancelled.to_string()),
                 (
                     "__address__".to_owned(),
-                    join_host_port(&s.server_ip, &port_text(port)),
+                    join_host_port(&s.server_ip, &go_port(port)),
                 ),
             ];
             // The first subnet that is not IPv4 (one that does not parse counts, as

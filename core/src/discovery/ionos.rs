@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::groups::{TargetGroup, join_host_port, label_set, sanitize};
+use super::groups::{TargetGroup, go_port, join_host_port, label_set, sanitize, surrounded};
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, whole};
 use super::paged::{self, Call, Pages, Step};
 use crate::common::http::HttpClientConfig;
@@ -174,11 +174,6 @@ struct Servers {
     items: Option<Vec<Server>>,
 }
 
-/// `,a,b,` (3.x's `join`).
-fn join(v: &[String]) -> String {
-    format!(",{},", v.join(","))
-}
-
 /// The targets of a datacenter's servers at depth 3.
 pub(crate) fn targets_of(body: &[u8], port: i64) -> Result<Vec<Labels>, String> {
     let servers: Servers = serde_json::from_slice(body).map_err(|e| e.to_string())?;
@@ -203,9 +198,9 @@ pub(crate) fn targets_of(body: &[u8], port: i64) -> Result<Vec<Labels>, String> 
         let mut l = vec![
             (
                 "__address__".to_owned(),
-                join_host_port(first, &(port as u64).to_string()),
+                join_host_port(first, &go_port(port)),
             ),
-            (format!("{P}ip"), join(&ips)),
+            (format!("{P}ip"), surrounded(&ips)),
         ];
         let props = s.properties.unwrap_or_default();
         let mut add = |name: &str, v: Option<String>| {
@@ -231,7 +226,7 @@ pub(crate) fn targets_of(body: &[u8], port: i64) -> Result<Vec<Labels>, String> 
             .and_then(|p| p.image);
         add("boot_image_id", image);
         for (nic, nic_ips) in &by_nic {
-            l.push((format!("{P}nic_ip_{}", sanitize(nic)), join(nic_ips)));
+            l.push((format!("{P}nic_ip_{}", sanitize(nic)), surrounded(nic_ips)));
         }
         out.push(label_set(l));
     }

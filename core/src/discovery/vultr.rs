@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 
-use super::groups::{TargetGroup, join_host_port, label_set, nul};
+use super::groups::{TargetGroup, go_port, join_host_port, label_set, nul, surrounded_list};
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, whole};
 use super::paged::{self, Call, Pages, Step};
 use crate::common::http::HttpClientConfig;
@@ -149,13 +149,6 @@ struct Page {
     meta: Option<Meta>,
 }
 
-/// `,a,b,` for a non-empty list.
-fn joined(v: &Option<Vec<String>>) -> Option<String> {
-    v.as_ref()
-        .filter(|v| !v.is_empty())
-        .map(|v| format!(",{},", v.join(",")))
-}
-
 /// One page of instances: their targets added to `out`, and the next cursor.
 pub(crate) fn targets_of(
     body: &[u8],
@@ -185,14 +178,13 @@ pub(crate) fn targets_of(
             (format!("{P}server_status"), i.server_status),
             (
                 "__address__".to_owned(),
-                // 3.x: `strconv.FormatUint(uint64(port), 10)`.
-                join_host_port(&i.main_ip, &(port as u64).to_string()),
+                join_host_port(&i.main_ip, &go_port(port)),
             ),
         ];
-        if let Some(f) = joined(&i.features) {
+        if let Some(f) = surrounded_list(&i.features) {
             l.push((format!("{P}features"), f));
         }
-        if let Some(t) = joined(&i.tags) {
+        if let Some(t) = surrounded_list(&i.tags) {
             l.push((format!("{P}tags"), t));
         }
         out.push(label_set(l));

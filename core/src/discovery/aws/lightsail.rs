@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use super::LightsailSdConfig;
 use super::ec2::{Api, NO_REGION, labels};
-use crate::discovery::groups::{TargetGroup, join_host_port, sanitize};
+use crate::discovery::groups::{TargetGroup, join_host_port, sanitize, surrounded};
 use crate::discovery::mechanism::{MachineContext, SdMachine, SdOut};
 use crate::discovery::refresh::{Done, OneRequest};
 use crate::io::{IoEvent, IoQueue, RequestId};
@@ -151,7 +151,7 @@ pub(crate) fn targets_of(
         add("instance_support_code", inst.support_code);
         add("public_ip", inst.public_ip_address);
         if let Some(v6) = inst.ipv6_addresses.filter(|v| !v.is_empty()) {
-            add("ipv6_addresses", Some(format!(",{},", v6.join(","))));
+            add("ipv6_addresses", Some(surrounded(&v6)));
         }
         l.push(("__address__".into(), join_host_port(&ip, &port.to_string())));
         for t in inst.tags.into_iter().flatten() {
