@@ -431,7 +431,7 @@ mod tests {
     /// `/api/v1/targets` (`discoveryNotRun`), and the body is Prometheus's without one.
     #[test]
     fn blocks_not_run_are_listed_per_job() {
-        let text = "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: pod}]\n    linode_sd_configs: [{port: 9100}]\n    static_configs: [{targets: ['127.0.0.1:9']}]\n  - job_name: s\n    static_configs: [{targets: ['127.0.0.1:9']}]\n";
+        let text = "scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: pod}]\n    kuma_sd_configs: [{server: 'http://kuma:5676'}]\n    static_configs: [{targets: ['127.0.0.1:9']}]\n  - job_name: s\n    static_configs: [{targets: ['127.0.0.1:9']}]\n";
         let c = crate::config::Config::parse(text, &crate::config::ParseOptions::default())
             .expect("valid");
         let now = crate::time::Now::new(
@@ -443,7 +443,7 @@ mod tests {
             serde_json::from_str(&targets_json(&agent, TargetState::Any, None)).expect("JSON");
         assert_eq!(
             all["data"]["discoveryNotRun"],
-            serde_json::json!({"k": ["linode_sd_configs"]})
+            serde_json::json!({"k": ["kuma_sd_configs"]})
         );
         let s: serde_json::Value =
             serde_json::from_str(&targets_json(&agent, TargetState::Any, Some("s"))).expect("JSON");

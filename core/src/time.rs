@@ -92,6 +92,56 @@ impl UnixNanos {
     }
 }
 
+impl UnixNanos {
+    /// An HTTP `Date` header's time (RFC 9110's IMF-fixdate, `Sun, 06 Nov 1994
+    /// 08:49:37 GMT`, the form servers send); `None` for anything else.
+    pub(crate) fn from_http_date(s: &str) -> Option<UnixNanos> {
+        let b = s.trim().as_bytes();
+        if b.len() != 29 || &b[3..5] != b", " || &b[25..] != b" GMT" {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let t = std::str::from_utf8(&b[r]).ok()?;
+            if !t.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            t.parse().ok()
+        };
+        const MONTHS: [&[u8]; 12] = [
+            b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+            b"Dec",
+        ];
+        let m = MONTHS.iter().position(|m| *m == &b[8..11])? as i64 + 1;
+        let (d, y) = (num(5..7)?, num(12..16)?);
+        let (hh, mm, ss) = (num(17..19)?, num(20..22)?, num(23..25)?);
+        if b[7] != b' ' || b[11] != b' ' || b[16] != b' ' || b[19] != b':' || b[22] != b':' {
+            return None;
+        }
+        if !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+            return None;
+        }
+        let secs = days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss;
+        Some(UnixNanos(secs.checked_mul(1_000_000_000)?))
+    }
+
+    /// The time to the second, as Go formats `2006-01-02T15:04:05` (UTC, no zone).
+    pub(crate) fn to_datetime_secs(self) -> String {
+        let t = UnixNanos(self.0.div_euclid(1_000_000_000) * 1_000_000_000).to_rfc3339();
+        t.trim_end_matches('Z').to_owned()
+    }
+}
+
+/// Howard Hinnant's `days_from_civil`: (year, month, day) to days since 1970-01-01.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -143,6 +193,44 @@ impl Now {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates() {
+        let t = UnixNanos::from_http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("date");
+        assert_eq!(t, UnixNanos(784_111_777_000_000_000));
+        assert_eq!(t.to_datetime_secs(), "1994-11-06T08:49:37");
+        let t = UnixNanos::from_http_date("Tue, 29 Feb 2028 23:59:59 GMT").expect("leap");
+        assert_eq!(t.to_rfc3339(), "2028-02-29T23:59:59Z");
+        assert_eq!(
+            UnixNanos(1_700_000_000_999_999_999).to_datetime_secs(),
+            "2023-11-14T22:13:20"
+        );
+        for bad in [
+            "",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 06 Xyz 1994 08:49:37 GMT",
+            "Sun, 6 Nov 1994 08:49:37 GMT ",
+            "Sun, 06 Nov 1994 24:49:37 GMT",
+            "Sun, +6 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(UnixNanos::from_http_date(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn http_dates_round_trip(secs in 0i64..9_000_000_000) {
+            let t = UnixNanos(secs * 1_000_000_000);
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            proptest::prop_assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), secs.div_euclid(86_400));
+            let sod = secs.rem_euclid(86_400);
+            const M: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let text = format!("Xyz, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT", M[m as usize - 1], sod / 3600, sod / 60 % 60, sod % 60);
+            proptest::prop_assert_eq!(UnixNanos::from_http_date(&text), Some(t));
+        }
+    }
 
     #[test]
     fn rfc3339() {

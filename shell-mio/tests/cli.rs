@@ -164,7 +164,7 @@ fn scrape_config_files_are_merged_and_checked() {
     .expect("write");
     std::fs::write(
         d.join("jobs/b.yml"),
-        "scrape_configs:\n  - job_name: b\n    file_sd_configs: [{files: ['sd/*.json']}]\n    linode_sd_configs: [{port: 9100}]\n",
+        "scrape_configs:\n  - job_name: b\n    file_sd_configs: [{files: ['sd/*.json']}]\n    kuma_sd_configs: [{server: 'http://kuma:5676'}]\n",
     )
     .expect("write");
     std::fs::write(
@@ -189,7 +189,7 @@ fn scrape_config_files_are_merged_and_checked() {
     let pb = text.find(&format!("job \"b\" (from {})", b.display()));
     assert!(pa.is_some() && pb.is_some() && pa < pb, "{text}");
     assert!(
-        text.contains("warning: trawl does not run linode_sd_configs yet"),
+        text.contains("warning: trawl does not run kuma_sd_configs yet"),
         "{text}"
     );
     let out = trawl(&["sd", &format!("--config.file={}", cfg.display())]);

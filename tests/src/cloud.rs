@@ -115,13 +115,15 @@ impl Request {
     }
 }
 
-/// An answer: status, content type, body.
+/// An answer: status, content type, other headers, body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     /// The status code.
     pub status: u16,
     /// `Content-Type`.
     pub content_type: String,
+    /// Other headers (`Date`, …).
+    pub headers: Vec<(String, String)>,
     /// The body.
     pub body: String,
 }
@@ -132,9 +134,75 @@ impl Reply {
         Reply {
             status,
             content_type: "application/json; charset=utf-8".into(),
+            headers: Vec::new(),
             body: v.to_string(),
         }
     }
+
+    /// This answer with a header too.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+/// Unix seconds as an HTTP `Date` (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn http_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil(days);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[m as usize - 1],
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+/// Unix seconds as `2006-01-02T15:04:05` (UTC, no zone).
+pub fn datetime(secs: i64) -> String {
+    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+/// The wall clock in Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A fake cloud API: its answer to a request, given the base URL it is reached at
@@ -233,6 +301,7 @@ impl<A: Api> RestServer<A> {
                 Reply {
                     status: *s,
                     content_type: "application/json".into(),
+                    headers: Vec::new(),
                     body: (*b).to_owned(),
                 },
             )
@@ -289,13 +358,17 @@ fn serve<A: Api>(conn: TcpStream, s: &Shared<A>) {
             None => inner.api.answer(&req, &s.base),
         };
         drop(inner);
-        let head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
             reply.status,
             crate::reason(reply.status),
             reply.content_type,
             reply.body.len()
         );
+        for (k, v) in &reply.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
         if w.write_all(head.as_bytes()).is_err() || w.write_all(reply.body.as_bytes()).is_err() {
             return;
         }
@@ -313,6 +386,13 @@ fn req_len(headers: &[(String, String)]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_written_as_http_wants_them() {
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(1_835_827_200), "Sun, 05 Mar 2028 00:00:00 GMT");
+        assert_eq!(datetime(1_700_000_000), "2023-11-14T22:13:20");
+    }
 
     #[test]
     fn requests_are_read_as_fakes_see_them() {

@@ -10,6 +10,7 @@ pub mod hetzner;
 pub mod ionos;
 pub mod kube;
 pub mod lightsail;
+pub mod linode;
 pub mod load;
 pub mod marathon;
 pub mod nomad;

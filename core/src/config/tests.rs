@@ -599,6 +599,7 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
                     | "http_sd_configs"
                     | "ionos_sd_configs"
                     | "kubernetes_sd_configs"
+                    | "linode_sd_configs"
                     | "marathon_sd_configs"
                     | "nerve_sd_configs"
                     | "nomad_sd_configs"
@@ -608,7 +609,7 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
             )
         })
         .collect();
-    assert_eq!(not_run.len(), 17);
+    assert_eq!(not_run.len(), 16);
     assert_eq!(j.unsupported_sd, not_run);
 }
 

@@ -610,6 +610,12 @@ pub(crate) mod test_support {
             self.feed(id, IoEvent::HttpEnd);
         }
 
+        /// [`Drive::advance`], then the one request it started.
+        pub(crate) fn one_after_advance(&mut self) -> (RequestId, String) {
+            self.advance();
+            self.one()
+        }
+
         /// Moves the clock to the provider's next deadline and lets it act.
         pub(crate) fn advance(&mut self) -> Instant {
             let t = self.m.poll_timeout().expect("a deadline");

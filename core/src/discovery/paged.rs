@@ -27,11 +27,13 @@ use crate::time::Instant;
 /// The most calls one refresh makes.
 pub(crate) const MAX_CALLS: usize = 1000;
 
-/// One request of a refresh: a `GET`, or a `POST` of `body`.
+/// One request of a refresh: a `GET`, or a `POST` of `body`, with the machine's
+/// headers and `headers` of its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Call {
     pub(crate) url: String,
     pub(crate) body: Option<Arc<[u8]>>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Call {
@@ -40,7 +42,14 @@ impl Call {
         Call {
             url: url.into(),
             body: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// This call with the header `name: value` too.
+    pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Call {
+        self.headers.push((name.to_owned(), value.into()));
+        self
     }
 }
 
@@ -66,6 +75,9 @@ pub(crate) trait Pages: fmt::Debug + Send + 'static {
     /// The failure of the last call, worded as the mechanism words it (`e` is Go's
     /// client error: `Get "<url>": <cause>`, or a bound trawl puts on a refresh).
     fn failed(&self, e: String) -> String;
+    /// The status and headers of the answer to the last call, before its body (and
+    /// [`Pages::answer`]). Most mechanisms need nothing from them.
+    fn head(&mut self, _status: u16, _headers: &[(&str, &str)]) {}
 }
 
 /// The running machine of `pages`: its requests carry the agent's `User-Agent`,
@@ -125,7 +137,8 @@ impl<P: Pages> PagedSd<P> {
                 out.failures.push(e);
             }
             Ok(call) => {
-                self.req.start_with(now, call.url, call.body, io);
+                self.req
+                    .start_call(now, call.url, call.body, call.headers, io);
                 self.refresh = Some((1, 0));
             }
         }
@@ -160,7 +173,7 @@ impl<P: Pages> PagedSd<P> {
                 out.failures.push(self.pages.failed(e));
             }
             Ok(Step::Next(call)) => {
-                self.req.follow_with(call.url, call.body, io);
+                self.req.follow_call(call.url, call.body, call.headers, io);
                 self.refresh = Some((calls + 1, read));
             }
         }
@@ -184,6 +197,13 @@ impl<P: Pages> SdMachine for PagedSd<P> {
         io: &mut IoQueue,
         out: &mut SdOut,
     ) {
+        if let IoEvent::HttpHead {
+            status, headers, ..
+        } = ev
+            && self.req.owns(id)
+        {
+            self.pages.head(status, headers);
+        }
         if let Some(d) = self.req.handle(id, ev) {
             self.done(now, d, io, out);
         }

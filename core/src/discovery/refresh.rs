@@ -98,8 +98,19 @@ impl OneRequest {
 
     /// [`OneRequest::follow`] as a POST of `body` when there is one.
     pub(crate) fn follow_with(&mut self, url: String, body: Option<Arc<[u8]>>, io: &mut IoQueue) {
+        self.follow_call(url, body, Vec::new(), io);
+    }
+
+    /// [`OneRequest::follow_with`] with `extra` headers on this request alone.
+    pub(crate) fn follow_call(
+        &mut self,
+        url: String,
+        body: Option<Arc<[u8]>>,
+        extra: Vec<(String, String)>,
+        io: &mut IoQueue,
+    ) {
         if self.in_flight.is_none() {
-            self.send(url, body, io);
+            self.send(url, body, extra, io);
         }
     }
 
@@ -128,18 +139,38 @@ impl OneRequest {
         body: Option<Arc<[u8]>>,
         io: &mut IoQueue,
     ) {
+        self.start_call(now, url, body, Vec::new(), io);
+    }
+
+    /// [`OneRequest::start_with`] with `extra` headers on this request alone.
+    pub(crate) fn start_call(
+        &mut self,
+        now: Instant,
+        url: String,
+        body: Option<Arc<[u8]>>,
+        extra: Vec<(String, String)>,
+        io: &mut IoQueue,
+    ) {
         self.next = now + self.interval;
         if self.in_flight.is_some() {
             return;
         }
-        self.send(url, body, io);
+        self.send(url, body, extra, io);
     }
 
-    fn send(&mut self, url: String, body: Option<Arc<[u8]>>, io: &mut IoQueue) {
+    fn send(
+        &mut self,
+        url: String,
+        body: Option<Arc<[u8]>>,
+        extra: Vec<(String, String)>,
+        io: &mut IoQueue,
+    ) {
         let method = if body.is_some() { "Post" } else { "Get" };
+        let mut headers = self.headers.clone();
+        headers.extend(extra);
         let id = io.start(IoOp::Http(HttpRequest {
             url: url.clone(),
-            headers: self.headers.clone(),
+            headers,
             credentials_file: self.credentials_file.clone(),
             client: self.client.clone(),
             body_limit: self.limit,

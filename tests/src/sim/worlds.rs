@@ -27,6 +27,7 @@ pub(crate) mod http;
 pub(crate) mod ionos;
 pub(crate) mod kube;
 pub(crate) mod lightsail;
+pub(crate) mod linode;
 pub(crate) mod marathon;
 pub(crate) mod nomad;
 pub(crate) mod vultr;
@@ -48,6 +49,23 @@ impl Reply {
         if gzip {
             headers.push(("Content-Encoding".to_owned(), "gzip".to_owned()));
         }
+        Reply::Io(OwnedIoEvent::HttpHead(ResponseHead {
+            minor: 1,
+            status,
+            reason: reason.to_owned(),
+            headers,
+        }))
+    }
+
+    /// An HTTP head with a content type and other headers.
+    pub(crate) fn head_with(
+        status: u16,
+        reason: &str,
+        content_type: &str,
+        extra: &[(String, String)],
+    ) -> Reply {
+        let mut headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
+        headers.extend(extra.iter().cloned());
         Reply::Io(OwnedIoEvent::HttpHead(ResponseHead {
             minor: 1,
             status,
@@ -200,6 +218,7 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(cloud::CloudWorld::<crate::digitalocean::Account>::default()),
         Box::new(cloud::CloudWorld::<crate::hetzner::Project>::default()),
         Box::new(cloud::CloudWorld::<crate::vultr::Account>::default()),
+        Box::new(cloud::CloudWorld::<crate::linode::Account>::default()),
         Box::new(cloud::CloudWorld::<crate::ionos::Cloud>::default()),
         Box::new(dns::DnsWorld::default()),
         Box::new(docker::DockerWorld::containers()),

@@ -47,6 +47,13 @@ pub(crate) trait CloudModel: Api + Clone + Debug + Default {
     fn is_last(req: &Request, body: &str) -> bool;
     /// The refusal the API gives a call it denies (status, JSON body).
     fn denied() -> (u16, String);
+    /// The API is about to answer a call (a model with a clock moves it).
+    fn answering(&mut self) {}
+    /// Whether `req` may follow `last`, the last call the world answered in full (with
+    /// its answer's body), as the mechanism's protocol orders them; most allow any.
+    fn may_follow(_last: Option<(&Request, &str)>, _req: &Request) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The base URL the world of mechanism `name` is reached at (one host per world, so
@@ -64,6 +71,8 @@ pub(crate) struct CloudWorld<M: CloudModel> {
     listing: Option<M>,
     served: Vec<String>,
     failing: bool,
+    /// The last call answered in full, with its answer's body.
+    last_ok: Option<(Request, String)>,
 }
 
 fn json(status: u16, body: String) -> Vec<Reply> {
@@ -112,6 +121,7 @@ impl<M: CloudModel + 'static> SdWorld for CloudWorld<M> {
     }
 
     fn reloaded(&mut self, in_use: bool) {
+        self.last_ok = None;
         if !in_use {
             self.served.clear();
         }
@@ -138,6 +148,10 @@ impl<M: CloudModel + 'static> SdWorld for CloudWorld<M> {
             req.body = b.to_vec();
         }
         let latency = Duration::from_millis(1 + rng.below(100));
+        let last = self.last_ok.take();
+        if let Err(e) = M::may_follow(last.as_ref().map(|(r, b)| (r, b.as_str())), &req) {
+            return Some(Err(e));
+        }
         if self.failing || rng.chance(4) {
             let events = match rng.below(3) {
                 0 => {
@@ -153,6 +167,7 @@ impl<M: CloudModel + 'static> SdWorld for CloudWorld<M> {
             };
             return Some(Ok(Answer::After(latency, events)));
         }
+        self.model.answering();
         if M::is_first(&req) {
             self.listing = Some(self.model.clone());
         }
@@ -171,7 +186,13 @@ impl<M: CloudModel + 'static> SdWorld for CloudWorld<M> {
         if M::is_last(&req, &reply.body) {
             self.served = listing.addresses();
         }
-        Some(Ok(Answer::After(latency, json(200, reply.body))))
+        self.last_ok = Some((req, reply.body.clone()));
+        let events = vec![
+            Reply::head_with(200, "OK", &reply.content_type, &reply.headers),
+            Reply::body(reply.body.into_bytes()),
+            Reply::end(),
+        ];
+        Some(Ok(Answer::After(latency, events)))
     }
 
     fn change(
