@@ -27,6 +27,10 @@ const JOBS: &[(&str, &str)] = &[
     ),
     ("vultr", "vultr_sd_configs: [{bearer_token: t, refresh_interval: 5s}]"),
     ("ionos", "ionos_sd_configs: [{datacenter_id: d, bearer_token: t, refresh_interval: 5s}]"),
+    (
+        "linode",
+        "linode_sd_configs: [{authorization: {credentials: t}, region: r, refresh_interval: 5s}]",
+    ),
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -57,7 +61,9 @@ fuzz_target!(|data: &[u8]| {
             answered += 1;
             this_round += 1;
             let status = if fail_first && answered == 1 { 401 } else { 200 };
-            let headers = [("Content-Type", "application/json")];
+            // With a `Date`, Linode's event polls are answered too.
+            let headers =
+                [("Content-Type", "application/json"), ("Date", "Tue, 14 Nov 2023 22:13:20 GMT")];
             for event in [
                 IoEvent::HttpHead { status, reason: "", headers: &headers },
                 IoEvent::HttpBody(body),

@@ -191,6 +191,12 @@ fn hetzner_servers_follow_the_project() {
 }
 
 #[test]
+fn linode_instances_follow_the_account() {
+    let d = TempDir::new("tokio-linode");
+    common::linode::linode_instances_follow_the_account(&d.0, &mut embedded);
+}
+
+#[test]
 fn vultr_instances_follow_the_account() {
     let d = TempDir::new("tokio-vultr");
     common::vultr::vultr_instances_follow_the_account(&d.0, &mut embedded);

@@ -19,6 +19,7 @@ pub(crate) mod hostile;
 pub(crate) mod ionos;
 pub(crate) mod kube;
 pub(crate) mod lightsail;
+pub(crate) mod linode;
 pub(crate) mod marathon;
 pub(crate) mod nomad;
 pub(crate) mod receivers;
