@@ -245,6 +245,11 @@ fn host_byte_needs_escape(c: u8) -> bool {
         ))
 }
 
+/// A URL's path decoded as Go's `url.Parse` decodes it into `URL.Path`.
+pub(crate) fn path_unescape(s: &str) -> Result<String, String> {
+    unescape(s, Mode::Path)
+}
+
 /// Checks the `%` escapes (and, in a host, the characters) of one part; returns the
 /// part decoded.
 fn unescape(s: &str, mode: Mode) -> Result<String, String> {

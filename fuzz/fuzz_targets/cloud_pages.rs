@@ -31,6 +31,10 @@ const JOBS: &[(&str, &str)] = &[
         "linode",
         "linode_sd_configs: [{authorization: {credentials: t}, region: r, refresh_interval: 5s}]",
     ),
+    (
+        "puppetdb",
+        "puppetdb_sd_configs: [{url: 'http://cloud.fuzz', query: q, include_parameters: true, refresh_interval: 5s}]",
+    ),
 ];
 
 fuzz_target!(|data: &[u8]| {

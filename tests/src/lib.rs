@@ -14,6 +14,7 @@ pub mod linode;
 pub mod load;
 pub mod marathon;
 pub mod nomad;
+pub mod puppetdb;
 pub mod sim;
 pub mod vultr;
 pub mod zookeeper;

@@ -603,13 +603,14 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
                     | "marathon_sd_configs"
                     | "nerve_sd_configs"
                     | "nomad_sd_configs"
+                    | "puppetdb_sd_configs"
                     | "serverset_sd_configs"
                     | "static_configs"
                     | "vultr_sd_configs"
             )
         })
         .collect();
-    assert_eq!(not_run.len(), 16);
+    assert_eq!(not_run.len(), 15);
     assert_eq!(j.unsupported_sd, not_run);
 }
 

@@ -597,7 +597,7 @@ impl Pages for Listing {
         Ok(self.call())
     }
 
-    fn head(&mut self, _status: u16, headers: &[(&str, &str)]) {
+    fn head(&mut self, _status: u16, _reason: &str, headers: &[(&str, &str)]) {
         let get = |name: &str| {
             headers
                 .iter()

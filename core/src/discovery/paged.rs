@@ -75,9 +75,9 @@ pub(crate) trait Pages: fmt::Debug + Send + 'static {
     /// The failure of the last call, worded as the mechanism words it (`e` is Go's
     /// client error: `Get "<url>": <cause>`, or a bound trawl puts on a refresh).
     fn failed(&self, e: String) -> String;
-    /// The status and headers of the answer to the last call, before its body (and
-    /// [`Pages::answer`]). Most mechanisms need nothing from them.
-    fn head(&mut self, _status: u16, _headers: &[(&str, &str)]) {}
+    /// The status, reason phrase and headers of the answer to the last call, before
+    /// its body (and [`Pages::answer`]). Most mechanisms need nothing from them.
+    fn head(&mut self, _status: u16, _reason: &str, _headers: &[(&str, &str)]) {}
 }
 
 /// The running machine of `pages`: its requests carry the agent's `User-Agent`,
@@ -198,11 +198,13 @@ impl<P: Pages> SdMachine for PagedSd<P> {
         out: &mut SdOut,
     ) {
         if let IoEvent::HttpHead {
-            status, headers, ..
+            status,
+            reason,
+            headers,
         } = ev
             && self.req.owns(id)
         {
-            self.pages.head(status, headers);
+            self.pages.head(status, reason, headers);
         }
         if let Some(d) = self.req.handle(id, ev) {
             self.done(now, d, io, out);

@@ -30,6 +30,7 @@ pub(crate) mod lightsail;
 pub(crate) mod linode;
 pub(crate) mod marathon;
 pub(crate) mod nomad;
+pub(crate) mod puppetdb;
 pub(crate) mod vultr;
 pub(crate) mod zookeeper;
 
@@ -219,6 +220,7 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(cloud::CloudWorld::<crate::hetzner::Project>::default()),
         Box::new(cloud::CloudWorld::<crate::vultr::Account>::default()),
         Box::new(cloud::CloudWorld::<crate::linode::Account>::default()),
+        Box::new(cloud::CloudWorld::<crate::puppetdb::Db>::default()),
         Box::new(cloud::CloudWorld::<crate::ionos::Cloud>::default()),
         Box::new(dns::DnsWorld::default()),
         Box::new(docker::DockerWorld::containers()),
