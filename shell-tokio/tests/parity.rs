@@ -197,6 +197,15 @@ fn linode_instances_follow_the_account() {
 }
 
 #[test]
+fn puppetdb_classes_follow_the_catalogs() {
+    let d = TempDir::new("tokio-puppetdb");
+    let Some(pdb) = common::puppetdb::real(&d.0) else {
+        return;
+    };
+    common::puppetdb::puppetdb_classes_follow_the_catalogs(&d.0, &mut embedded, &pdb);
+}
+
+#[test]
 fn vultr_instances_follow_the_account() {
     let d = TempDir::new("tokio-vultr");
     common::vultr::vultr_instances_follow_the_account(&d.0, &mut embedded);

@@ -22,6 +22,7 @@ pub(crate) mod lightsail;
 pub(crate) mod linode;
 pub(crate) mod marathon;
 pub(crate) mod nomad;
+pub(crate) mod puppetdb;
 pub(crate) mod receivers;
 pub(crate) mod scenario;
 pub(crate) mod vultr;
