@@ -89,6 +89,17 @@ pub enum CredentialsFile {
         /// File holding the token.
         path: String,
     },
+    /// A header of its own whose value is a file's contents, trimmed (Scaleway's
+    /// `X-Auth-Token` from `secret_key_file`), with the client's own credentials file
+    /// too when it has one.
+    Header {
+        /// The header's name.
+        name: String,
+        /// File holding its value.
+        path: String,
+        /// The client's own credentials file, added as usual.
+        and: Option<Box<CredentialsFile>>,
+    },
     /// AWS Signature Version 4 (EC2 discovery): the shell finds the credentials as the
     /// AWS SDK's default chain does — the block's keys, else its profile in the shared
     /// files, else the environment, else the `default` profile (see

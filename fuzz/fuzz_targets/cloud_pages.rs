@@ -35,6 +35,14 @@ const JOBS: &[(&str, &str)] = &[
         "puppetdb",
         "puppetdb_sd_configs: [{url: 'http://cloud.fuzz', query: q, include_parameters: true, refresh_interval: 5s}]",
     ),
+    (
+        "scaleway",
+        "scaleway_sd_configs: [{role: instance, api_url: 'http://cloud.fuzz', project_id: 11111111-2222-3333-4444-555555555555, access_key: SCWABCDEFGHIJ0123456, secret_key: aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee, refresh_interval: 5s}]",
+    ),
+    (
+        "scaleway",
+        "scaleway_sd_configs: [{role: baremetal, api_url: 'http://cloud.fuzz', project_id: 11111111-2222-3333-4444-555555555555, access_key: SCWABCDEFGHIJ0123456, secret_key: aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee, refresh_interval: 5s}]",
+    ),
 ];
 
 fuzz_target!(|data: &[u8]| {

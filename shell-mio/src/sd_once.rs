@@ -528,6 +528,8 @@ fn is_watch(url: &str) -> bool {
     })
 }
 
+/// A discovery failure on standard error (the `sd` command sets up no logging): an
+/// empty answer then says why.
 fn eprintln_failure(provider: &str, message: &str) {
-    tracing::warn!(%provider, err = %message, "discovery failed");
+    eprintln!("warning: discovery {provider} failed: {message}");
 }

@@ -59,3 +59,29 @@ fn trawl_sd_lists_every_page_once() {
         "three listings, every page once"
     );
 }
+
+/// `trawl sd` says on standard error why a job found nothing (it sets up no logging).
+#[test]
+fn trawl_sd_says_why_a_job_found_nothing() {
+    let d = TempDir::new("linode-sd-refused");
+    let api = RestServer::start(Account::new(TOKEN));
+    point_api(&d.0, "linode", &api.base());
+    let cfg = d.0.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        "scrape_configs:\n  - job_name: l\n    linode_sd_configs: [{authorization: {credentials: wrong}}]\n",
+    )
+    .expect("config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .envs(api_base_env(&d.0))
+        .arg("sd")
+        .arg(format!("--config.file={}", cfg.display()))
+        .output()
+        .expect("trawl sd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: discovery linode/0 failed: [401] Invalid Token"),
+        "{err}"
+    );
+}

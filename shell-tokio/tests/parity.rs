@@ -206,6 +206,12 @@ fn puppetdb_classes_follow_the_catalogs() {
 }
 
 #[test]
+fn scaleway_servers_follow_the_project() {
+    let d = TempDir::new("tokio-scaleway");
+    common::scaleway::scaleway_servers_follow_the_project(&d.0, &mut embedded);
+}
+
+#[test]
 fn vultr_instances_follow_the_account() {
     let d = TempDir::new("tokio-vultr");
     common::vultr::vultr_instances_follow_the_account(&d.0, &mut embedded);

@@ -288,8 +288,9 @@ impl<A: Api> RestServer<A> {
         self.fail(None, answers);
     }
 
-    /// The next requests carrying `Authorization: <auth>` are answered these instead
-    /// (the others as usual): a job's own requests fail, not another's.
+    /// The next requests carrying `Authorization: <auth>` (or, without one,
+    /// `X-Auth-Token: <auth>`) are answered these instead (the others as usual): a job's
+    /// own requests fail, not another's.
     pub fn fail_next_for(&self, auth: &str, answers: &[(u16, &str)]) {
         self.fail(Some(auth.to_owned()), answers);
     }
@@ -348,7 +349,11 @@ fn serve<A: Api>(conn: TcpStream, s: &Shared<A>) {
         req.body = body;
         let mut inner = s.inner.lock().expect("fake API lock");
         inner.calls.push(req.clone());
-        let auth = req.header("authorization").map(str::to_owned);
+        // Who the request is from: its `Authorization`, else its `X-Auth-Token`.
+        let auth = req
+            .header("authorization")
+            .or_else(|| req.header("x-auth-token"))
+            .map(str::to_owned);
         let injected = inner
             .failures
             .iter()

@@ -15,6 +15,7 @@ pub mod load;
 pub mod marathon;
 pub mod nomad;
 pub mod puppetdb;
+pub mod scaleway;
 pub mod sim;
 pub mod vultr;
 pub mod zookeeper;

@@ -108,6 +108,19 @@ pub struct Account {
     pub max_page_size: usize,
     /// The fake's clock in Unix seconds; `None`: the wall clock.
     pub clock: Option<i64>,
+    /// What the simulator's world tracks of the agent's refreshes.
+    pub(crate) sim: SimTrack,
+}
+
+/// The simulator's view of the agent's refreshes: when the one in progress started
+/// (its first answer's `Date`), and when the last one that completed did.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SimTrack {
+    pub(crate) start: Option<i64>,
+    pub(crate) completed: Option<i64>,
+    /// The last answer was a poll that found events (the listing that follows belongs
+    /// to the same refresh).
+    pub(crate) events_found: bool,
 }
 
 impl Default for Account {
@@ -127,10 +140,12 @@ impl Account {
             events_scope: true,
             max_page_size: 500,
             clock: None,
+            sim: SimTrack::default(),
         }
     }
 
-    fn now(&self) -> i64 {
+    /// The fake's time (Unix seconds).
+    pub fn now(&self) -> i64 {
         self.clock.unwrap_or_else(unix_now)
     }
 

@@ -357,6 +357,12 @@ pub mod server {
                 .args(["-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]);
             run(c, "initdb");
             let pg_port = free_port();
+            // From here on, dropping `server` stops whatever started.
+            let mut server = Server {
+                dir: dir.clone(),
+                port: 0,
+                java: None,
+            };
             let mut c = as_pg(&bin("pg_ctl"));
             c.arg("-D")
                 .arg(dir.join("pg"))
@@ -370,11 +376,6 @@ pub mod server {
                 .arg("start")
                 .stdout(Stdio::null());
             run(c, "pg_ctl start");
-            let mut server = Server {
-                dir: dir.clone(),
-                port: 0,
-                java: None,
-            };
             let psql = |db: &str, sql: &str| {
                 let mut c = as_pg(&bin("psql"));
                 c.arg("-h").arg(dir.join("sock")).args([

@@ -110,7 +110,7 @@ fn blocks_of_mechanisms_not_run_count_as_failed_configs() {
     let yaml = r#"
 scrape_configs:
   - job_name: j
-    linode_sd_configs: [{port: 9100}, {port: 9101}]
+    kuma_sd_configs: [{server: 'http://kuma-a:5676'}, {server: 'http://kuma-b:5676'}]
     kubernetes_sd_configs: [{role: pod}]
 "#;
     let mut h = Harness::new(yaml, opts());

@@ -604,13 +604,14 @@ fn every_registered_sd_kind_loads_in_prometheus_order() {
                     | "nerve_sd_configs"
                     | "nomad_sd_configs"
                     | "puppetdb_sd_configs"
+                    | "scaleway_sd_configs"
                     | "serverset_sd_configs"
                     | "static_configs"
                     | "vultr_sd_configs"
             )
         })
         .collect();
-    assert_eq!(not_run.len(), 15);
+    assert_eq!(not_run.len(), 14);
     assert_eq!(j.unsupported_sd, not_run);
 }
 

@@ -21,12 +21,15 @@
 //! Where trawl differs, deliberately: the time the event filter starts from is the
 //! API's own clock — the `Date` of the last successful refresh's first answer, less a
 //! second — where 3.x reads the agent's clock (a skewed clock misses events or polls
-//! needlessly); an answer without a `Date` makes the next refresh a full one. An error
-//! status whose body names no error fails the refresh (linodego reads it as an empty
-//! listing, and 3.x then drops every target). linodego retries a 429, 503 or 408 in the
-//! refresh (after `Retry-After`, up to 1000 times); trawl fails the refresh and tries at
-//! the next interval. The `LINODE_URL`, `LINODE_API_VERSION` and `LINODE_CA` environment
-//! variables linodego reads are not read.
+//! needlessly); a first answer without a `Date` makes the next refresh a full one. An
+//! error status whose body names no error fails the refresh (linodego reads it as an
+//! empty listing, and 3.x then drops every target — or, on the event poll, takes it
+//! for a quiet one). linodego retries in the refresh what it takes for a passing
+//! condition (429, 408, 503 but in maintenance, a 400 "Linode busy." or from nginx as
+//! HTML, HTTP/2 GOAWAY; after `Retry-After`, up to 1000 times); trawl fails the refresh
+//! and tries at the next interval. The `LINODE_URL`, `LINODE_API_VERSION` and
+//! `LINODE_CA` environment variables linodego reads are not read. A body quoted in a
+//! message is cut at 4 KiB, and a decoding failure is worded by serde, not Go.
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -269,6 +272,9 @@ struct Head {
 struct ApiFailure {
     code: u16,
     message: String,
+    /// The API's own errors (linodego's `*Error` from `NewError(r)`): the one failure
+    /// 3.x's `errors.As` recognises, and so the one whose 401 turns polling off.
+    api: bool,
 }
 
 impl ApiFailure {
@@ -277,6 +283,15 @@ impl ApiFailure {
         ApiFailure {
             code: 2,
             message: message.into(),
+            api: false,
+        }
+    }
+
+    fn status(code: u16, message: String) -> ApiFailure {
+        ApiFailure {
+            code,
+            message,
+            api: false,
         }
     }
 
@@ -285,14 +300,15 @@ impl ApiFailure {
     }
 }
 
-/// resty's `IsJSONType`: `(application|text)/…json…` up to `;` or the end.
+/// resty's `IsJSONType`, its unanchored `(?i:(application|text)/(.*json.*)(;|$))`: some
+/// `application/` or `text/` followed, anywhere after, by `json`.
 fn is_json_type(ct: &str) -> bool {
-    let main = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    (main.starts_with("application/") || main.starts_with("text/")) && main.contains("json")
+    let lower = ct.to_ascii_lowercase();
+    ["application/", "text/"].iter().any(|t| {
+        lower
+            .match_indices(t)
+            .any(|(i, _)| lower[i + t.len()..].contains("json"))
+    })
 }
 
 /// A refresh, and what the next one needs of the last.
@@ -313,8 +329,8 @@ struct Listing {
     since: Option<UnixNanos>,
     phase: Phase,
     page: i64,
-    /// The `Date` of this refresh's first answer.
-    started: Option<UnixNanos>,
+    /// The `Date` of this refresh's first answer (`Some(None)`: it had none).
+    started: Option<Option<UnixNanos>>,
     head: Head,
     instances: Vec<Instance>,
     ips: Vec<Ip>,
@@ -358,29 +374,26 @@ impl Listing {
                 return Ok(body);
             }
         } else if status == 502 && ct == "text/html" {
-            return Err(ApiFailure {
-                code: 502,
-                message: status_text(502),
-            });
+            return Err(ApiFailure::status(502, status_text(502)));
         }
         if ct != "application/json" {
-            return Err(ApiFailure {
-                code: status,
-                message: format!(
+            // The body quoted as linodego quotes it, cut as error bodies are (a 2xx
+            // body is whole here).
+            let quoted = &body[..body.len().min(ERROR_BODY)];
+            return Err(ApiFailure::status(
+                status,
+                format!(
                     "Unexpected Content-Type: Expected: application/json, Received: {ct}\nResponse body: {}",
-                    String::from_utf8_lossy(body)
+                    String::from_utf8_lossy(quoted)
                 ),
-            });
+            ));
         }
         let reasons = serde_json::from_slice::<ApiError>(body)
             .map(|e| e.errors)
             .unwrap_or_default();
         if reasons.is_empty() {
             // linodego reads this as an empty listing; trawl keeps the last targets.
-            return Err(ApiFailure {
-                code: status,
-                message: status_text(status),
-            });
+            return Err(ApiFailure::status(status, status_text(status)));
         }
         let message = reasons
             .iter()
@@ -393,6 +406,7 @@ impl Listing {
         Err(ApiFailure {
             code: status,
             message,
+            api: true,
         })
     }
 
@@ -410,11 +424,13 @@ impl Listing {
                 self.ips.extend(p.data);
                 p.pages
             }
-            Phase::Ranges | Phase::Events => {
+            Phase::Ranges => {
                 let p: Page<Range> = serde_json::from_slice(body).map_err(de)?;
                 self.ranges.extend(p.data);
                 p.pages
             }
+            // `step` reads event pages itself.
+            Phase::Events => return Err(ApiFailure::own("an event page read as a listing")),
         };
         if self.page < pages {
             self.page = self.page.wrapping_add(1);
@@ -438,6 +454,7 @@ impl Listing {
     fn done(&mut self, groups: Vec<TargetGroup>) -> Step {
         self.since = self
             .started
+            .flatten()
             .map(|t| UnixNanos(t.0.saturating_sub(1_000_000_000)));
         Step::Done(groups)
     }
@@ -463,8 +480,12 @@ impl Listing {
             let mut routed = Vec::new();
             // Each address as Go's `net.IP` prints it (decoded from the JSON string).
             for ip in i.ipv4.iter().flatten() {
-                let ip = go_ip(ip)
-                    .ok_or_else(|| ApiFailure::own(format!("invalid IP address: {ip}")))?;
+                // Go decodes `""` as a nil address, printed `<nil>` (it matches none).
+                let ip = match ip.as_str() {
+                    "" => "<nil>".to_owned(),
+                    ip => go_ip(ip)
+                        .ok_or_else(|| ApiFailure::own(format!("invalid IP address: {ip}")))?,
+                };
                 for d in ips.iter().filter(|d| d.address == ip) {
                     if d.public && public.is_empty() {
                         public = d.address.clone();
@@ -543,16 +564,15 @@ impl Listing {
     }
 
     fn step(&mut self, status: u16, body: &[u8]) -> Result<Step, ApiFailure> {
-        if self.started.is_none() {
-            self.started = self.head.date;
-        }
+        // The first answer's `Date` (none if it had none).
+        self.started.get_or_insert(self.head.date);
         let checked = self.check(status, body);
         if self.phase != Phase::Events {
             return self.page_of(checked?);
         }
         match checked {
             // A token without `events:read_only`: a full listing every interval from now.
-            Err(e) if e.code == 401 => {
+            Err(e) if e.code == 401 && e.api => {
                 self.polling = false;
                 Ok(Step::Next(self.list_all()))
             }
@@ -560,13 +580,15 @@ impl Listing {
             Ok(body) => {
                 let events: Page<IgnoredAny> =
                     serde_json::from_slice(body).map_err(|e| ApiFailure::own(e.to_string()))?;
-                self.polls += 1;
-                match self.last.clone() {
-                    Some(last) if events.data.is_empty() && self.polls < POLLS => {
-                        Ok(self.done(last))
-                    }
-                    _ => Ok(Step::Next(self.list_all())),
+                self.polls = self.polls.saturating_add(1);
+                if events.data.is_empty()
+                    && self.polls < POLLS
+                    && let Some(last) = &self.last
+                {
+                    let last = last.clone();
+                    return Ok(self.done(last));
                 }
+                Ok(Step::Next(self.list_all()))
             }
         }
     }
@@ -896,6 +918,68 @@ mod tests {
         assert!(url.contains("linode/instances"), "{url}");
     }
 
+    /// 3.x's `errors.As(err, &*linodego.Error)` holds for the API's own errors only: a
+    /// 401 page from a proxy, or one naming no error, fails the poll and polling stays.
+    #[test]
+    fn only_the_apis_own_401_turns_polling_off() {
+        let mut d = drive("{}");
+        list_all(
+            &mut d,
+            "Mon, 07 Dec 2026 18:00:30 GMT",
+            serde_json::json!([instance(1, &["192.0.2.1", ""], None)]),
+        );
+        assert_eq!(
+            ids(&d),
+            [["1"]],
+            "an empty address is Go's nil one: the instance stays"
+        );
+        let (id, _) = d.one_after_advance();
+        d.respond(
+            id,
+            401,
+            &[("Content-Type", "text/html")],
+            &"x".repeat(10_000),
+        );
+        let (id, url) = d.one_after_advance();
+        assert!(url.contains("account/events"), "{url}");
+        d.respond(id, 401, &[JSON], r#"{"errors": []}"#);
+        let (id, url) = d.one_after_advance();
+        assert!(url.contains("account/events"), "polling still on: {url}");
+        assert!(d.started().is_empty());
+        assert_eq!(d.out.failures.len(), 2);
+        assert!(
+            d.out.failures[0].starts_with("[401] Unexpected Content-Type: Expected: application/json, Received: text/html\nResponse body: xxx")
+                && d.out.failures[0].len() < 4200,
+            "the body quoted, cut: {} bytes",
+            d.out.failures[0].len()
+        );
+        assert_eq!(d.out.failures[1], "[401] Unauthorized");
+        // A 2xx body of another type is quoted cut too.
+        d.respond(
+            id,
+            200,
+            &[("Content-Type", "text/plain")],
+            &"y".repeat(10_000),
+        );
+        assert!(d.out.failures[2].len() < 4200);
+    }
+
+    #[test]
+    fn json_types_are_resty_s() {
+        for (ct, json) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Text/JSON", true),
+            ("application/vnd.linode+json", true),
+            ("application/x; charset=json", true),
+            ("application/xml", false),
+            ("image/json", false),
+            ("", false),
+        ] {
+            assert_eq!(is_json_type(ct), json, "{ct}");
+        }
+    }
+
     #[test]
     fn an_answer_without_a_date_makes_the_next_refresh_a_full_one() {
         let mut d = drive("{}");
@@ -907,7 +991,20 @@ mod tests {
         }
         assert_eq!(d.out.updates.len(), 1);
         d.advance();
-        let (_, url) = d.one();
+        let (id, url) = d.one();
+        assert_eq!(url, "http://l/v4/linode/instances?page=1&page_size=500");
+        // Only the first answer's Date counts: a later one does not start the next poll.
+        d.respond(id, 200, &[JSON], &page(serde_json::json!([]), 1, 1));
+        for _ in 0..2 {
+            let (id, _) = d.one();
+            d.respond(
+                id,
+                200,
+                &at("Mon, 07 Dec 2026 18:00:30 GMT"),
+                &page(serde_json::json!([]), 1, 1),
+            );
+        }
+        let (_, url) = d.one_after_advance();
         assert_eq!(url, "http://l/v4/linode/instances?page=1&page_size=500");
     }
 

@@ -341,7 +341,12 @@ impl Pages for Query {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
             .map_or("", |(_, v)| v.trim());
-        self.head = Some((format!("{status} {reason}"), ct.to_owned()));
+        // Go's `resp.Status`: the code and the reason phrase as sent, if any.
+        let line = match reason {
+            "" => status.to_string(),
+            r => format!("{status} {r}"),
+        };
+        self.head = Some((line, ct.to_owned()));
     }
 
     fn answer(&mut self, status: u16, body: &[u8], _url: &str) -> Result<Step, String> {
@@ -516,6 +521,8 @@ mod tests {
         assert_eq!(url, "https://puppetdb:8081/pdb/pdb/query/v4");
         answer(&mut d, id, 400, "Bad Request", "application/json", "");
         let (id, _) = d.one_after_advance();
+        answer(&mut d, id, 500, "", "application/json", "");
+        let (id, _) = d.one_after_advance();
         answer(&mut d, id, 200, "OK", "text/plain; charset=utf-8", "{}\n");
         let (id, _) = d.one_after_advance();
         answer(&mut d, id, 200, "OK", "", "[]");
@@ -527,6 +534,7 @@ mod tests {
             d.out.failures,
             [
                 "server returned HTTP status 400 Bad Request",
+                "server returned HTTP status 500",
                 "unsupported content type text/plain; charset=utf-8",
                 "unsupported content type ",
                 "invalid type: map, expected a sequence at line 1 column 0",

@@ -64,6 +64,15 @@ pub fn authorize(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<Authorized, String> {
+    if let CredentialsFile::Header { name, path, and } = f {
+        let mut out = match and {
+            Some(g) => authorize(g, method, url, headers, body)?,
+            None => (None, Vec::new()),
+        };
+        out.1
+            .push((name.clone(), read_secret(path, "auth token file")?));
+        return Ok(out);
+    }
     let CredentialsFile::SigV4(cfg) = f else {
         return Ok((None, vec![credentials(f)?]));
     };
@@ -137,6 +146,9 @@ pub fn credentials(f: &CredentialsFile) -> Result<(String, String), String> {
         CredentialsFile::Prefixed { prefix, path } => {
             let token = read_secret(path, "auth token file")?;
             ("Authorization".into(), format!("{prefix}{token}"))
+        }
+        CredentialsFile::Header { name, path, .. } => {
+            (name.clone(), read_secret(path, "auth token file")?)
         }
         CredentialsFile::SigV4(_) => {
             return Err("a SigV4 signature covers the whole request: use authorize".into());

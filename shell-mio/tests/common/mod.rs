@@ -24,6 +24,7 @@ pub(crate) mod marathon;
 pub(crate) mod nomad;
 pub(crate) mod puppetdb;
 pub(crate) mod receivers;
+pub(crate) mod scaleway;
 pub(crate) mod scenario;
 pub(crate) mod vultr;
 pub(crate) mod zookeeper;
@@ -176,7 +177,7 @@ pub(crate) fn api_bases(dir: &Path) -> Vec<(String, String)> {
 }
 
 /// [`api_bases`] as the daemon's environment.
-fn api_base_env(dir: &Path) -> Vec<(String, String)> {
+pub(crate) fn api_base_env(dir: &Path) -> Vec<(String, String)> {
     api_bases(dir)
         .into_iter()
         .map(|(k, v)| (format!("TRAWL_TEST_API_BASE_{}", k.to_ascii_uppercase()), v))
@@ -716,6 +717,19 @@ pub(crate) fn tinyproxy(dir: &Path, port: u16, user: &str, pass: &str) -> Proc {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     p
+}
+
+/// `prometheus_sd_refresh_failures_total` of `mechanism` for the job `config` alone.
+pub(crate) fn job_refresh_failures(t: &dyn Shell, mechanism: &str, config: &str) -> f64 {
+    t.metrics()
+        .lines()
+        .filter(|l| {
+            l.starts_with("prometheus_sd_refresh_failures_total")
+                && l.contains(&format!("mechanism=\"{mechanism}\""))
+                && l.contains(&format!("config=\"{config}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// The sum of `prometheus_sd_refresh_failures_total` for `mechanism`.

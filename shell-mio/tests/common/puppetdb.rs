@@ -139,11 +139,18 @@ pub(crate) fn puppetdb_classes_follow_the_catalogs(dir: &Path, start: Start<'_>,
         "{l}"
     );
 
-    // The fake's next three answers to the fake job fail; its targets stay.
+    // The fake's next three answers to the fake job fail, are counted for it; its
+    // targets stay.
+    let before = job_refresh_failures(&*t, "puppetdb", "puppetdb-fake");
     fake.fail_next(&[(500, "boom"); 3]);
-    eventually(Duration::from_secs(20), "the three failures served", || {
-        fake.pending_failures() == 0
-    });
+    eventually(
+        Duration::from_secs(20),
+        "the three failures served and counted",
+        || {
+            fake.pending_failures() == 0
+                && job_refresh_failures(&*t, "puppetdb", "puppetdb-fake") >= before + 3.0
+        },
+    );
     assert_eq!(
         up_instances(&*t, "puppetdb-fake"),
         ["f1.example.com"],
@@ -160,5 +167,9 @@ pub(crate) fn puppetdb_classes_follow_the_catalogs(dir: &Path, start: Start<'_>,
         || up_instances(&*t, "puppetdb") == ["web4.example.com"],
     );
     assert!(up_instances(&*t, "puppetdb-bad-query").is_empty());
-    assert!(refresh_failures(&*t, "puppetdb") >= 2.0);
+    assert!(
+        job_refresh_failures(&*t, "puppetdb", "puppetdb-bad-query") >= 2.0,
+        "the refused query counted on every refresh"
+    );
+    assert_eq!(job_refresh_failures(&*t, "puppetdb", "puppetdb"), 0.0);
 }

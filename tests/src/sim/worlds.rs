@@ -31,6 +31,7 @@ pub(crate) mod linode;
 pub(crate) mod marathon;
 pub(crate) mod nomad;
 pub(crate) mod puppetdb;
+pub(crate) mod scaleway;
 pub(crate) mod vultr;
 pub(crate) mod zookeeper;
 
@@ -221,6 +222,7 @@ pub(crate) fn worlds() -> Vec<Box<dyn SdWorld>> {
         Box::new(cloud::CloudWorld::<crate::vultr::Account>::default()),
         Box::new(cloud::CloudWorld::<crate::linode::Account>::default()),
         Box::new(cloud::CloudWorld::<crate::puppetdb::Db>::default()),
+        Box::new(cloud::CloudWorld::<crate::scaleway::Project>::default()),
         Box::new(cloud::CloudWorld::<crate::ionos::Cloud>::default()),
         Box::new(dns::DnsWorld::default()),
         Box::new(docker::DockerWorld::containers()),

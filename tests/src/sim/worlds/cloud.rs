@@ -45,10 +45,20 @@ pub(crate) trait CloudModel: Api + Clone + Debug + Default {
     fn is_first(req: &Request) -> bool;
     /// True if this 200 answer is the listing's last page.
     fn is_last(req: &Request, body: &str) -> bool;
+    /// True if this 200 answer (with its headers) is the listing's last page.
+    fn is_last_reply(req: &Request, reply: &crate::cloud::Reply) -> bool {
+        Self::is_last(req, &reply.body)
+    }
     /// The refusal the API gives a call it denies (status, JSON body).
     fn denied() -> (u16, String);
     /// The API is about to answer a call (a model with a clock moves it).
     fn answering(&mut self) {}
+    /// The world answered `req` in full with `body` (after [`CloudModel::answering`]).
+    fn answered(&mut self, _req: &Request, _body: &str) {}
+    /// Whether the agent may make this call, given what the model saw so far.
+    fn may_ask(&self, _req: &Request) -> Result<(), String> {
+        Ok(())
+    }
     /// Whether `req` may follow `last`, the last call the world answered in full (with
     /// its answer's body), as the mechanism's protocol orders them; most allow any.
     fn may_follow(_last: Option<(&Request, &str)>, _req: &Request) -> Result<(), String> {
@@ -149,7 +159,9 @@ impl<M: CloudModel + 'static> SdWorld for CloudWorld<M> {
         }
         let latency = Duration::from_millis(1 + rng.below(100));
         let last = self.last_ok.take();
-        if let Err(e) = M::may_follow(last.as_ref().map(|(r, b)| (r, b.as_str())), &req) {
+        if let Err(e) = M::may_follow(last.as_ref().map(|(r, b)| (r, b.as_str())), &req)
+            .and_then(|()| self.model.may_ask(&req))
+        {
             return Some(Err(e));
         }
         if self.failing || rng.chance(4) {
@@ -183,9 +195,10 @@ impl<M: CloudModel + 'static> SdWorld for CloudWorld<M> {
                 reply.body
             )));
         }
-        if M::is_last(&req, &reply.body) {
+        if M::is_last_reply(&req, &reply) {
             self.served = listing.addresses();
         }
+        self.model.answered(&req, &reply.body);
         self.last_ok = Some((req, reply.body.clone()));
         let events = vec![
             Reply::head_with(200, "OK", &reply.content_type, &reply.headers),

@@ -100,6 +100,59 @@ impl CloudModel for Account {
         }
     }
 
+    fn answered(&mut self, req: &Request, body: &str) {
+        let found = || {
+            serde_json::from_str::<serde_json::Value>(body)
+                .map(|v| v["results"].as_u64().unwrap_or(0))
+                .unwrap_or(0)
+        };
+        let now = self.now();
+        let t = &mut self.sim;
+        if req.path.ends_with("/account/events") {
+            t.start = Some(now);
+            t.events_found = found() > 0;
+            if !t.events_found {
+                // A quiet poll ends its refresh (or a tenth poll's listing does, with
+                // the same start).
+                t.completed = t.start;
+            }
+            return;
+        }
+        if req.path.ends_with("/linode/instances")
+            && req.param("page") == Some("1")
+            && !t.events_found
+        {
+            t.start = Some(now);
+        }
+        t.events_found = false;
+        if Self::is_last(req, body) {
+            t.completed = t.start;
+        }
+    }
+
+    fn may_ask(&self, req: &Request) -> Result<(), String> {
+        // A poll asks for the events since the last completed refresh began (less a
+        // second): no later, or it misses changes.
+        if !req.path.ends_with("/account/events") {
+            return Ok(());
+        }
+        let (Some(done), Some(filter)) = (self.sim.completed, req.header("x-filter")) else {
+            return Ok(());
+        };
+        let since = serde_json::from_str::<serde_json::Value>(filter)
+            .ok()
+            .and_then(|v| v["created"]["+gte"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let bound = crate::cloud::datetime(done - 1);
+        if since > bound {
+            return Err(format!(
+                "the poll asks for events since {since}, after {bound} (the last completed refresh began at {})",
+                crate::cloud::datetime(done)
+            ));
+        }
+        Ok(())
+    }
+
     fn may_follow(last: Option<(&Request, &str)>, req: &Request) -> Result<(), String> {
         // An event poll that found events is followed by a full listing at once.
         let Some((poll, body)) = last.filter(|(r, _)| r.path.ends_with("/account/events")) else {
