@@ -15,6 +15,7 @@ pub mod load;
 pub mod marathon;
 pub mod nomad;
 pub mod puppetdb;
+pub mod pycheck;
 pub mod scaleway;
 pub mod sim;
 pub mod vultr;

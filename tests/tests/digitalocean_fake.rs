@@ -3,23 +3,13 @@
 //! Manager follows `links.pages.next` through every page of droplets and reads each
 //! droplet's networks, and a wrong token is refused with the API's message.
 
-use std::process::Command;
-
 use trawl_tests::cloud::RestServer;
 use trawl_tests::digitalocean::{Account, Droplet};
+use trawl_tests::pycheck;
 
 #[test]
 fn python_digitalocean_reads_the_fake_as_digitalocean() {
-    if Command::new("python3")
-        .args(["-c", "import digitalocean"])
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python-digitalocean is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: pip install python-digitalocean==1.17.0 to run this check");
+    if pycheck::missing("digitalocean", "python-digitalocean==1.17.0") {
         return;
     }
     let mut a = Account::new("dop_v1_check");
@@ -40,23 +30,10 @@ fn python_digitalocean_reads_the_fake_as_digitalocean() {
         a.put(d);
     }
     let server = RestServer::start(a);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/src/digitalocean_client_check.py"
+    let lines = pycheck::run(
+        "digitalocean_client_check.py",
+        &[&server.base(), "dop_v1_check"],
     );
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(server.base())
-        .arg("dop_v1_check")
-        .output()
-        .expect("python3 runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines,
         [

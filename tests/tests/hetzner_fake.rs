@@ -5,23 +5,13 @@
 //! wrong token is refused with the API's error code. (No maintained client of the Robot
 //! web service installs here; its answers follow the Robot reference and 3.x's tests.)
 
-use std::process::Command;
-
 use trawl_tests::cloud::RestServer;
 use trawl_tests::hetzner::{CloudServer, Project};
+use trawl_tests::pycheck;
 
 #[test]
 fn hcloud_python_reads_the_fake_as_the_cloud_api() {
-    if Command::new("python3")
-        .args(["-c", "import hcloud"])
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "hcloud-python is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: pip install hcloud==2.5.1 to run this check");
+    if pycheck::missing("hcloud", "hcloud==2.5.1") {
         return;
     }
     let mut p = Project::new("check-token");
@@ -40,20 +30,7 @@ fn hcloud_python_reads_the_fake_as_the_cloud_api() {
         p.put(s);
     }
     let server = RestServer::start(p);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/hetzner_client_check.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(server.base())
-        .arg("check-token")
-        .output()
-        .expect("python3 runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = pycheck::run("hetzner_client_check.py", &[&server.base(), "check-token"]);
     assert_eq!(
         lines,
         [

@@ -3,23 +3,13 @@
 //! servers of a datacenter at depth 3 deserialised into the SDK's models with their
 //! NICs and volumes, an empty datacenter without items, a wrong password refused.
 
-use std::process::Command;
-
 use trawl_tests::cloud::RestServer;
 use trawl_tests::ionos::{Cloud, Server};
+use trawl_tests::pycheck;
 
 #[test]
 fn ionoscloud_reads_the_fake_as_the_cloud_api() {
-    if Command::new("python3")
-        .args(["-c", "import ionoscloud"])
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ionoscloud is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: pip install ionoscloud==6.1.11 to run this check");
+    if pycheck::missing("ionoscloud", "ionoscloud==6.1.11") {
         return;
     }
     let mut c = Cloud::new();
@@ -31,19 +21,7 @@ fn ionoscloud_reads_the_fake_as_the_cloud_api() {
         .push((None, vec!["10.0.0.2".into(), "10.0.0.3".into()]));
     c.put("dc1", two);
     let server = RestServer::start(c);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ionos_client_check.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(server.base())
-        .output()
-        .expect("python3 runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = pycheck::run("ionos_client_check.py", &[&server.base()]);
     assert_eq!(
         lines,
         [

@@ -4,23 +4,13 @@
 //! ranges decode into its models, events filtered by creation time arrive newest first,
 //! and a wrong token is refused with the API's reason.
 
-use std::process::Command;
-
 use trawl_tests::cloud::{RestServer, datetime};
 use trawl_tests::linode::{Account, Instance};
+use trawl_tests::pycheck;
 
 #[test]
 fn linode_api4_reads_the_fake_as_linode() {
-    if Command::new("python3")
-        .args(["-c", "import linode_api4"])
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "linode_api4 is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: pip install linode_api4==5.48.0 to run this check");
+    if pycheck::missing("linode_api4", "linode_api4==5.48.0") {
         return;
     }
     let mut a = Account::new("check-token");
@@ -37,21 +27,10 @@ fn linode_api4_reads_the_fake_as_linode() {
         .push(("2001:db8:5::".into(), 64, "2001:db8::5".into()));
     a.remove(2);
     let server = RestServer::start(a);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/linode_client_check.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(server.base())
-        .arg("check-token")
-        .arg(datetime(1_700_000_005))
-        .output()
-        .expect("python3 runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let lines = pycheck::run(
+        "linode_client_check.py",
+        &[&server.base(), "check-token", &datetime(1_700_000_005)],
     );
-    let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines,
         [

@@ -4,23 +4,13 @@
 //! IPAM's address of a private NIC; Elastic Metal servers, offers and images; a wrong
 //! secret key refused with the API's error.
 
-use std::process::Command;
-
 use trawl_tests::cloud::RestServer;
+use trawl_tests::pycheck;
 use trawl_tests::scaleway::{Metal, Project, Server};
 
 #[test]
 fn scaleways_sdk_reads_the_fake_as_scaleway() {
-    if Command::new("python3")
-        .args(["-c", "import scaleway"])
-        .status()
-        .map_or(true, |s| !s.success())
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "scaleway is missing: .ci/run installs it"
-        );
-        eprintln!("skipped: pip install scaleway==2.12.0 to run this check");
+    if pycheck::missing("scaleway", "scaleway==2.12.0") {
         return;
     }
     let mut p = Project::default();
@@ -41,20 +31,7 @@ fn scaleways_sdk_reads_the_fake_as_scaleway() {
     });
     let key = p.secret_key.clone();
     let server = RestServer::start(p);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/scaleway_client_check.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(server.base())
-        .arg(&key)
-        .output()
-        .expect("python3 runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = pycheck::run("scaleway_client_check.py", &[&server.base(), &key]);
     assert_eq!(
         lines,
         [
