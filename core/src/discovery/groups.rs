@@ -53,6 +53,34 @@ pub(crate) fn label_set(pairs: Vec<(String, String)>) -> Labels {
     Labels::from_pairs(sorted)
 }
 
+/// `ip` as Go's `net.IP` prints it after decoding it from text (`None`: Go refuses it):
+/// an IPv4-mapped IPv6 address prints as IPv4.
+pub(crate) fn go_ip(ip: &str) -> Option<String> {
+    Some(match ip.parse::<core::net::IpAddr>().ok()? {
+        core::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        v4 => v4.to_string(),
+    })
+}
+
+/// The first value of response header `name` (any case), as Go's `Header.Get`.
+pub(crate) fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+/// Go's `resp.Status`: the code and the reason phrase as sent, if any.
+pub(crate) fn go_status(status: u16, reason: &str) -> String {
+    match reason {
+        "" => status.to_string(),
+        r => format!("{status} {r}"),
+    }
+}
+
 /// A port as 3.x's cloud mechanisms format it (`strconv.FormatUint(uint64(port), 10)`:
 /// a negative port wraps).
 pub(crate) fn go_port(port: i64) -> String {

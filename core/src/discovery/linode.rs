@@ -34,7 +34,7 @@
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::groups::{TargetGroup, go_port, join_host_port, label_set, nul};
+use super::groups::{TargetGroup, go_ip, go_port, header, join_host_port, label_set, nul};
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, text, whole};
 use super::paged::{self, Call, Pages, Step};
 use super::refresh::status_text;
@@ -594,17 +594,6 @@ impl Listing {
     }
 }
 
-/// `ip` as Go's `net.IP` prints it after decoding it (`None`: Go refuses it).
-fn go_ip(ip: &str) -> Option<String> {
-    Some(match ip.parse::<core::net::IpAddr>().ok()? {
-        core::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => v6.to_string(),
-        },
-        v4 => v4.to_string(),
-    })
-}
-
 impl Pages for Listing {
     fn first(&mut self) -> Result<Call, String> {
         self.instances.clear();
@@ -620,15 +609,11 @@ impl Pages for Listing {
     }
 
     fn head(&mut self, _status: u16, _reason: &str, headers: &[(&str, &str)]) {
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| *v)
-        };
         self.head = Head {
-            content_type: get("content-type").unwrap_or_default().to_owned(),
-            date: get("date").and_then(UnixNanos::from_http_date),
+            content_type: header(headers, "content-type")
+                .unwrap_or_default()
+                .to_owned(),
+            date: header(headers, "date").and_then(UnixNanos::from_http_date),
         };
     }
 

@@ -16,7 +16,9 @@
 
 use serde::Deserialize;
 
-use super::groups::{TargetGroup, go_port, join_host_port, label_set, nul, sanitize, surrounded};
+use super::groups::{
+    TargetGroup, go_port, go_status, header, join_host_port, label_set, nul, sanitize, surrounded,
+};
 use super::mechanism::{Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, flag, whole};
 use super::paged::{self, Call, Pages, Step};
 use crate::common::http::HttpClientConfig;
@@ -337,16 +339,8 @@ impl Pages for Query {
     }
 
     fn head(&mut self, status: u16, reason: &str, headers: &[(&str, &str)]) {
-        let ct = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            .map_or("", |(_, v)| v.trim());
-        // Go's `resp.Status`: the code and the reason phrase as sent, if any.
-        let line = match reason {
-            "" => status.to_string(),
-            r => format!("{status} {r}"),
-        };
-        self.head = Some((line, ct.to_owned()));
+        let ct = header(headers, "content-type").map_or("", str::trim);
+        self.head = Some((go_status(status, reason), ct.to_owned()));
     }
 
     fn answer(&mut self, status: u16, body: &[u8], _url: &str) -> Result<Step, String> {

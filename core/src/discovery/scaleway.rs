@@ -29,7 +29,9 @@
 
 use serde::Deserialize;
 
-use super::groups::{TargetGroup, go_port, join_host_port, label_set, nul, surrounded};
+use super::groups::{
+    TargetGroup, go_ip, go_port, go_status, header, join_host_port, label_set, nul, surrounded,
+};
 use super::mechanism::{
     Invalid, MachineContext, Mechanism, SdContext, SdMachine, at, go_enum, text, texts, whole,
 };
@@ -350,17 +352,6 @@ fn ip_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
     go_ip(&s)
         .map(Some)
         .ok_or_else(|| serde::de::Error::custom(format!("invalid IP address: {s}")))
-}
-
-/// `ip` as Go's `net.IP` prints it (`None`: Go refuses it).
-fn go_ip(ip: &str) -> Option<String> {
-    Some(match ip.parse::<core::net::IpAddr>().ok()? {
-        core::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => v6.to_string(),
-        },
-        v4 => v4.to_string(),
-    })
 }
 
 /// `<nil>` for an absent address, as Go prints a nil `net.IP`.
@@ -1160,14 +1151,9 @@ impl Pages for Listing {
     }
 
     fn head(&mut self, status: u16, reason: &str, headers: &[(&str, &str)]) {
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| (*v).to_owned())
-        };
+        let get = |name: &str| header(headers, name).map(str::to_owned);
         self.head = Head {
-            status_line: format!("{status} {reason}"),
+            status_line: go_status(status, reason),
             content_type: get("content-type").unwrap_or_default(),
             total: get("x-total-count"),
             empty: get("content-length").is_some_and(|l| l.trim() == "0"),
